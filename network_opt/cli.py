@@ -1,0 +1,106 @@
+"""Command-line interface (``network-opt``): argument parsing, exit codes, messages.
+
+Exit codes: 0 a plan was written (or the instance is valid); 2 invalid input or refused
+output folder (nothing written); 3 infeasible; 4 no feasible plan within the limits.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from network_opt.errors import InputError, OutputExistsError, Problem
+
+EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 2, 3, 4
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Design reverse-logistics networks for end-of-life EV batteries.")
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+InstanceArg = Annotated[Path, typer.Argument(help="Instance folder holding instance.yaml, or that file.")]
+
+
+def _report(problems: list[Problem]) -> None:
+    for p in sorted(problems):
+        if p.severity == "error":
+            err.print(str(p), markup=False)
+    for p in problems:
+        if p.severity == "warning":
+            err.print(f"warning: {p}", markup=False)
+
+
+@app.command()
+def validate(instance: InstanceArg) -> None:
+    """Check an instance; print every error as FILE:ROW:COLUMN: message (exit 2 if any)."""
+    from network_opt.validate import validate as run_validation
+
+    problems = run_validation(instance)
+    _report(problems)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        err.print(f"{len(errors)} error(s) in {instance}", markup=False)
+        raise typer.Exit(EXIT_INPUT)
+    out.print(f"{instance}: valid", markup=False)
+
+
+@app.command()
+def solve(
+    instance: InstanceArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the results into.")],
+    time_limit: Annotated[float | None, typer.Option(help="Solver time limit in seconds.", min=0)] = None,
+    mip_gap: Annotated[float, typer.Option(help="Relative MIP gap at which to stop.", min=0, max=1)] = 1e-4,
+    threads: Annotated[int | None, typer.Option(help="Solver threads (default: HiGHS decides).", min=1)] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder.")] = False,
+    write_model: Annotated[Path | None, typer.Option(help="Also write the model as an MPS file.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the HiGHS log.")] = False,
+) -> None:
+    """Validate, build and solve an instance; write the plan into --out."""
+    from network_opt.api import solve as run_solve
+    from network_opt.io.write import check_output_dir, write_results
+    from network_opt.solve import SolveOptions
+
+    try:
+        check_output_dir(out_dir, overwrite)
+        sol = run_solve(instance, SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads,
+                                               verbose=verbose, write_model=write_model))
+    except OutputExistsError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_INPUT) from None
+    except InputError as exc:
+        _report(exc.problems + exc.warnings)
+        err.print(f"{len(exc.problems)} error(s) in {instance}; nothing written", markup=False)
+        raise typer.Exit(EXIT_INPUT) from None
+    for w in sol.summary.get("warnings", []):  # type: ignore[union-attr]
+        err.print(f"warning: {w}", markup=False)
+    if sol.status == "infeasible":
+        err.print("infeasible: no plan satisfies every constraint. Usual causes: a target no "
+                  "technology can reach, too little capacity within reach of the supply, or a "
+                  "ban on disposal with no lane to a recycler. Nothing written.", markup=False)
+        raise typer.Exit(EXIT_INFEASIBLE)
+    if not sol.outcome.has_plan:
+        err.print(f"no feasible plan found within the limits ({sol.outcome.termination}); nothing written",
+                  markup=False)
+        raise typer.Exit(EXIT_NO_SOLUTION)
+    write_results(sol, out_dir, overwrite=overwrite)
+    gap = sol.outcome.mip_gap
+    out.print(f"{sol.status}: net cost {sol.objective:,.2f} {sol.summary['currency']}"
+              f" (gap {gap:.2%}) -> {out_dir}" if gap is not None else f"{sol.status} -> {out_dir}",
+              markup=False)
+
+
+def main() -> None:
+    """Entry point of the ``network-opt`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Problems found in the input, and the exceptions that carry them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One finding about the input: ``FILE:ROW:COLUMN: message``.
+
+    ``row`` is the 1-based line of the file as a text editor or spreadsheet shows it (the CSV
+    header is line 1, so the first data row is 2); 0 when the problem concerns the whole file.
+    """
+
+    file: str
+    row: int
+    column: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.row}:{self.column}: {self.message}"
+
+
+class InputError(Exception):
+    """The instance is invalid; ``problems`` lists every error found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(p for p in problems if p.severity == "error")
+        self.warnings = [p for p in problems if p.severity == "warning"]
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class OutputExistsError(Exception):
+    """The output folder is not empty and overwriting was not asked for."""

@@ -1,0 +1,87 @@
+"""The :class:`Instance`: every input table, typed and checked, plus the manifest settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from network_opt.errors import InputError, Problem
+from network_opt.io.read import empty_table, read_table
+from network_opt.manifest import MANIFEST_NAME, Manifest, Period, read_manifest
+from network_opt.schema import TABLES
+
+
+@dataclass
+class Instance:
+    """A loaded instance. Tables are pandas frames with the columns of :mod:`network_opt.schema`
+    (plus ``_row``, the source line). Optional tables the instance lacks are empty frames."""
+
+    manifest: Manifest
+    tables: dict[str, pd.DataFrame]
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def periods(self) -> list[Period]:
+        return self.manifest.periods
+
+    @property
+    def years(self) -> list[int]:
+        return [p.year for p in self.manifest.periods]
+
+    def setting(self, key: str) -> object:
+        return self.manifest.get(key)
+
+    def __getitem__(self, table: str) -> pd.DataFrame:
+        return self.tables[table]
+
+    def table_file(self, table: str) -> str:
+        """File name used in messages about ``table``."""
+        path = self.manifest.tables.get(table)
+        return path.name if path is not None else f"{table}.csv"
+
+
+def manifest_path(instance: str | Path) -> Path:
+    """``instance`` is a folder holding ``instance.yaml`` or the path of that file."""
+    path = Path(instance)
+    return path / MANIFEST_NAME if path.is_dir() else path
+
+
+def read_instance(instance: str | Path) -> tuple[Instance | None, list[Problem]]:
+    """Read the manifest and every table; per-table problems only (no cross-table checks)."""
+    manifest, problems = read_manifest(manifest_path(instance))
+    if manifest is None:
+        return None, problems
+    defaults = {k: v for k, v in manifest.settings.items() if k.startswith("defaults.")}
+    tables: dict[str, pd.DataFrame] = {}
+    for name, table in TABLES.items():
+        path = manifest.tables.get(name)
+        if path is None:
+            tables[name] = empty_table(table, defaults)
+            continue
+        frame, found = read_table(table, path, defaults)
+        problems.extend(found)
+        tables[name] = frame if frame is not None else empty_table(table, defaults)
+    return Instance(manifest, tables), problems
+
+
+def load(instance: str | Path) -> Instance:
+    """Load and fully validate an instance; raise :class:`InputError` listing every error.
+
+    Warnings (legal but suspicious input) are kept in ``Instance.warnings``.
+    """
+    from network_opt.validate import check_instance
+
+    inst, problems = read_instance(instance)
+    if inst is not None and not any(p.severity == "error" for p in problems):
+        problems.extend(check_instance(inst))
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or inst is None:
+        raise InputError(problems)
+    inst.warnings = [p for p in problems if p.severity == "warning"]
+    return inst

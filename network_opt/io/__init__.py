@@ -1,0 +1,1 @@
+"""Reading instances and writing results."""

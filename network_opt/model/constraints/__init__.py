@@ -1,0 +1,1 @@
+"""One module per constraint family; each builder's docstring states its equation."""

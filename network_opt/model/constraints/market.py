@@ -1,0 +1,27 @@
+"""Second-life market demand (kWh/yr)."""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from network_opt.model.data import ModelData, group_rows
+
+
+def add_market_demand(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""Usable capacity sold to a market stays within its demand.
+
+    .. math:: \sum_{i \in \mathrm{in}(m,p)} e_{k(i)}\, \sigma\, x_i \le D_{m,p} \quad \forall m, p
+
+    with :math:`e_k` the pack energy (kWh/t) and :math:`\sigma` ``defaults.second_life_soh``.
+    Pyomo: ``market_demand[m, p]``.
+    """
+    f = d.flows
+    sold = group_rows(f.loc[f["commodity"] == "second_life_packs"], ["destination", "period"])
+    kwh = f["usable_kwh_per_t"].to_numpy()
+    demand = d.market_demand.set_index(["market", "period"])["demand_kwh"]
+
+    def rule(m: pyo.ConcreteModel, mk: str, p: int) -> object:
+        return sum(float(kwh[i]) * m.flow[i] for i in sold[(mk, p)]) <= float(demand[(mk, p)])
+
+    m.MARKET_PERIODS = pyo.Set(initialize=sorted(sold), dimen=2, ordered=True)
+    m.market_demand = pyo.Constraint(m.MARKET_PERIODS, rule=rule)

@@ -1,0 +1,112 @@
+"""Solving the Pyomo model with HiGHS in memory (Pyomo's ``pyomo.contrib.solver`` HiGHS
+interface, which passes the matrix to highspy without files) and mapping its outcome.
+
+Statuses: ``optimal`` (proven within the gap), ``feasible`` (a plan, limits reached),
+``infeasible``, ``no_solution`` (limits reached before any plan was found).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.solvers.highs import Highs
+
+
+@dataclass
+class SolveOptions:
+    """Solver settings: seconds, relative MIP gap, threads (None: HiGHS decides)."""
+
+    time_limit: float | None = None
+    mip_gap: float = 1e-4
+    threads: int | None = None
+    verbose: bool = False
+    write_model: Path | None = None
+
+
+@dataclass
+class SolveOutcome:
+    """What the solver reported; ``objective``/``bound`` in currency, ``mip_gap`` relative."""
+
+    status: str
+    termination: str
+    objective: float | None
+    bound: float | None
+    mip_gap: float | None
+    solver_name: str = "highs"
+    solver_version: str = ""
+    solve_s: float = 0.0
+    log: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def has_plan(self) -> bool:
+        return self.status in ("optimal", "feasible")
+
+
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    """HiGHS's definition: |objective - bound| / |objective| (0 when both are 0)."""
+    if objective is None or bound is None:
+        return None
+    diff = abs(objective - bound)
+    if diff <= 1e-9:
+        return 0.0
+    return diff / max(abs(objective), 1e-9)
+
+
+def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None) -> SolveOutcome:
+    """Solve ``m`` with HiGHS and load the incumbent (if any) into the model's variables."""
+    options = options or SolveOptions()
+    if options.write_model is not None:
+        m.write(str(options.write_model), io_options={"symbolic_solver_labels": True})
+    opt = Highs()
+    kwargs: dict[str, object] = {
+        "tee": [sys.stdout] if options.verbose else False,
+        "load_solutions": False,
+        "raise_exception_on_nonoptimal_result": False,
+        "rel_gap": float(options.mip_gap),
+    }
+    if options.time_limit is not None:
+        kwargs["time_limit"] = float(options.time_limit)
+    if options.threads is not None:
+        kwargs["threads"] = int(options.threads)
+    start = time.perf_counter()
+    res = opt.solve(m, **kwargs)
+    elapsed = time.perf_counter() - start
+    version = ".".join(str(v) for v in opt.version())
+    # matrix size as HiGHS received it (the interface keeps its highspy object privately)
+    highs = getattr(opt, "_solver_model", None)
+    nonzeros = int(highs.getNumNz()) if highs is not None else None
+
+    tc = res.termination_condition
+    has_plan = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
+    if tc in (TerminationCondition.provenInfeasible, TerminationCondition.infeasibleOrUnbounded,
+              TerminationCondition.locallyInfeasible):
+        status = "infeasible"
+    elif tc == TerminationCondition.unbounded:
+        status = "unbounded"
+    elif tc == TerminationCondition.convergenceCriteriaSatisfied and has_plan:
+        status = "optimal"
+    elif has_plan:
+        status = "feasible"
+    else:
+        status = "no_solution"
+    objective = res.incumbent_objective if has_plan else None
+    bound = res.objective_bound
+    if has_plan:
+        res.solution_loader.load_vars()
+    return SolveOutcome(
+        status=status,
+        termination=tc.name,
+        objective=objective,
+        bound=bound,
+        mip_gap=relative_gap(objective, bound),
+        solver_version=version,
+        solve_s=elapsed,
+        log=res.solver_log or "",
+        extra={"mip_node_count": getattr(res.extra_info, "mip_node_count", None), "nonzeros": nonzeros},
+    )
