@@ -174,6 +174,6 @@ def mass_balance_errors(tables: dict[str, pd.DataFrame], tol: float = 1e-4) -> l
     out = fl.loc[fl["commodity"] == "eol_packs"].groupby(["origin", "period", "chemistry", "grade"])["tonnes"].sum()
     shipped = col.set_index(["site", "period", "chemistry", "grade"])["shipped_t"]
     both = pd.concat([out.rename("flows"), shipped.rename("shipped")], axis=1).fillna(0.0)
-    for key, r in both.loc[(both["flows"] - both["shipped"]).abs() > tol * np.maximum(1.0, both["shipped"])].iterrows():
+    for key in both.loc[(both["flows"] - both["shipped"]).abs() > tol * np.maximum(1.0, both["shipped"])].index:
         errors.append(f"flows out of {key} do not match shipped tonnes")
     return errors

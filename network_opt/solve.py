@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import highspy
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
@@ -74,6 +75,9 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None) -> So
         kwargs["time_limit"] = float(options.time_limit)
     if options.threads is not None:
         kwargs["threads"] = int(options.threads)
+        # HiGHS refuses a thread count other than the one its process-wide scheduler started
+        # with; resetting the scheduler lets a second solve in the same process use --threads.
+        highspy.Highs.resetGlobalScheduler(True)
     start = time.perf_counter()
     res = opt.solve(m, **kwargs)
     elapsed = time.perf_counter() - start

@@ -8,6 +8,7 @@ Every table keeps a ``_row`` column: the line of the source file each row came f
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,9 @@ def read_table(table: Table, path: Path, defaults: dict[str, object]) -> tuple[p
     except pd.errors.EmptyDataError:
         return None, [Problem(fname, 1, "", "empty file; expected a header row")]
     except (pd.errors.ParserError, csv.Error) as exc:
-        return None, [Problem(fname, 0, "", f"malformed CSV: {exc}")]
+        found = re.search(r"line (\d+)", str(exc))
+        return None, [Problem(fname, int(found.group(1)) if found else 0, "",
+                              f"malformed CSV: {str(exc).strip()}; check quoting and the number of fields")]
     if len(raw) > MAX_TABLE_ROWS:
         return None, [Problem(fname, 0, "", f"more than {MAX_TABLE_ROWS} rows")]
 

@@ -1,0 +1,137 @@
+"""The CLI end to end, and every shipped instance: valid, solvable, mass-balanced results."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from network_opt.cli import app
+from network_opt.results import mass_balance_errors
+
+ROOT = Path(__file__).parents[1]
+INSTANCES = sorted(p.parent for p in (ROOT / "instances").glob("*/instance.yaml"))
+runner = CliRunner()
+
+
+def _read(out: Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_csv(out / f"{name}.csv", keep_default_na=False)
+            for name in ("facilities", "flows", "collection", "costs", "targets", "materials")}
+
+
+@pytest.mark.parametrize("instance", INSTANCES, ids=[p.name for p in INSTANCES])
+def test_shipped_instance_solves_with_mass_balance(tmp_path: Path, instance: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["solve", str(instance), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    tables = _read(out)
+    assert mass_balance_errors(tables) == []
+    # refurbishers: sold + rejected = received (test yield applies), per facility and period
+    fl = tables["flows"]
+    fac = tables["facilities"]
+    refurbishers = set(fac.loc[fac["kind"] == "refurbisher", "facility"])
+    into = fl.loc[fl["destination"].isin(refurbishers)].groupby("destination")["tonnes"].sum()
+    leaving = fl.loc[fl["origin"].isin(refurbishers)].groupby("origin")["tonnes"].sum()
+    pd.testing.assert_series_equal(into.sort_index(), leaving.reindex(into.index).fillna(0.0).sort_index(),
+                                   check_names=False, atol=1e-3)
+    # recyclers never exceed capacity; every target is met
+    assert (fac["throughput_t"] <= fac["capacity_t"] + 1e-3).all()
+    assert tables["targets"]["met"].astype(str).eq("True").all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "optimal"
+    assert tables["costs"]["value"].sum() == pytest.approx(summary["objective"], rel=1e-6, abs=1e-3)
+    for key in ("objective", "bound", "mip_gap", "periods", "timings", "model", "solver"):
+        assert key in summary
+    assert set(summary["timings"]) >= {"load_s", "build_s", "solve_s", "write_s"}
+    assert set(summary["model"]) >= {"variables", "binaries", "constraints", "nonzeros"}
+
+
+def test_toy_optimum_matches_the_hand_solution(tmp_path: Path) -> None:
+    """instances/toy/README.md works this answer out by hand."""
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["solve", str(ROOT / "instances" / "toy"), "--out", str(out)]).exit_code == 0
+    t = _read(out)
+    costs = t["costs"].set_index("term")["value"]
+    expected = {"fixed": 310_000, "collection": 100_000, "transport": 71_000, "processing": 980_000,
+                "second_life_revenue": -1_920_000, "material_revenue": -1_331_500}
+    for term, value in expected.items():
+        assert costs[term] == pytest.approx(value), term
+    assert costs.sum() == pytest.approx(-1_790_500)
+    fac = t["facilities"].set_index("facility")
+    assert fac.loc["REC-EAST", "level"] == "1000t"
+    assert fac.loc["REF-EAST", "throughput_t"] == pytest.approx(500)
+    sold = t["flows"].query("commodity == 'second_life_packs'")["tonnes"].sum()
+    assert sold == pytest.approx(400)
+
+
+def test_output_folder_is_never_overwritten_without_flag(tmp_path: Path) -> None:
+    toy = ROOT / "instances" / "toy"
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    result = runner.invoke(app, ["solve", str(toy), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "--overwrite" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
+
+    result = runner.invoke(app, ["solve", str(toy), "--out", str(out), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert not (out / "precious.txt").exists()
+    assert (out / "summary.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folders left
+
+
+def test_empty_existing_folder_is_used(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    assert runner.invoke(app, ["solve", str(ROOT / "instances" / "toy"), "--out", str(out)]).exit_code == 0
+    assert (out / "flows.csv").is_file()
+
+
+def test_instance_may_be_given_as_the_manifest_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(ROOT / "instances" / "toy" / "instance.yaml")])
+    assert result.exit_code == 0
+
+
+def test_infeasible_instance_exits_3_and_writes_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "inst"
+    shutil.copytree(ROOT / "instances" / "toy", folder)
+    text = (folder / "targets.csv").read_text().replace("Li,0.5", "Li,0.95")
+    (folder / "targets.csv").write_text(text)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["solve", str(folder), "--out", str(out)])
+    assert result.exit_code == 3
+    assert "infeasible" in result.stderr
+    assert not out.exists()
+
+
+def test_write_model_and_solver_options(tmp_path: Path) -> None:
+    mps = tmp_path / "toy.mps"
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["solve", str(ROOT / "instances" / "toy"), "--out", str(out), "--time-limit", "60",
+                                 "--mip-gap", "0.01", "--threads", "1", "--write-model", str(mps)])
+    assert result.exit_code == 0, result.output
+    # the written model, solved by highspy alone, has the same optimum
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.readModel(str(mps))
+    h.run()
+    summary = json.loads((out / "summary.json").read_text())
+    assert h.getInfo().objective_function_value == pytest.approx(summary["objective"], rel=1e-6)
+
+
+def test_console_script_runs_in_a_fresh_process(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "network_opt", "solve", str(ROOT / "instances" / "toy"),
+                           "--out", str(out), "--verbose"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "HiGHS" in proc.stdout  # the solver log is shown with --verbose
+    assert "optimal" in proc.stdout

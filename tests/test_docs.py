@@ -1,0 +1,75 @@
+"""The docs and the code agree: formulation components, builder docstrings, the format docs."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pyomo.environ as pyo
+from builders import one_material_tables, site, write_instance
+
+from network_opt import load
+from network_opt.docs_gen import render
+from network_opt.model import build_model, prepare
+from network_opt.model.build import CONSTRAINT_FAMILIES
+
+DOCS = Path(__file__).parents[1] / "docs"
+KINDS = {pyo.Var: "variable", pyo.Constraint: "constraint", pyo.Expression: "expression",
+         pyo.Objective: "objective"}
+
+
+def _documented() -> dict[str, tuple[str, str]]:
+    text = (DOCS / "formulation.md").read_text(encoding="utf-8")
+    section = text.split("## Components", 1)[1]
+    rows = re.findall(r"^\| `(\w+)` \| (\w+) \| `([\w.]+)` \|$", section, flags=re.M)
+    return {name: (kind, func) for name, kind, func in rows}
+
+
+def _full_model(tmp_path: Path) -> pyo.ConcreteModel:
+    """A micro instance that switches every optional component on."""
+    tables = {
+        "sites": [site("C", "collection_point"), site("S", "facility"), site("M", "market")],
+        **one_material_tables(),
+        "supply": [{"site": "C", "period": 2025, "chemistry": "X", "tonnes": 10, "fit_share": 0.5}],
+        "technologies": [{"id": "T", "process": "direct", "recycling_efficiency": 0.7}],
+        "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.9}],
+        "facilities": [
+            {"id": "R", "site": "S", "kind": "refurbisher", "technology": "", "status": "candidate", "test_yield": 0.9},
+            {"id": "Q", "site": "S", "kind": "recycler", "technology": "T", "status": "candidate"},
+        ],
+        "facility_levels": [{"facility": "R", "level": "a", "capacity_t": 10},
+                            {"facility": "Q", "level": "a", "capacity_t": 10}],
+        "markets": [{"id": "MK", "site": "M", "application": "ups", "chemistries": ""}],
+        "market_demand": [{"market": "MK", "period": 2025, "demand_kwh": 100, "price_per_kwh": 1}],
+        "targets": [{"jurisdiction": "XX", "metric": m, "material": "Li" if m == "material_recovery" else "",
+                     "value": 0.5, "from_period": 2025}
+                    for m in ("collection_rate", "recycling_efficiency", "material_recovery")],
+    }
+    folder = write_instance(tmp_path, tables, transport={"max_lane_km": 100},
+                            uncollected={"allowed": True}, disposal={"allowed": True})
+    return build_model(prepare(load(folder)))
+
+
+def test_every_model_component_is_documented_and_nothing_more(tmp_path: Path) -> None:
+    m = _full_model(tmp_path)
+    built = {c.local_name: KINDS[ctype] for ctype in KINDS for c in m.component_objects(ctype, descend_into=True)}
+    documented = _documented()
+    assert set(built) == set(documented)
+    for name, kind in built.items():
+        assert documented[name][0] == kind, name
+
+
+def test_documented_builders_exist_and_state_their_equation() -> None:
+    for name, (_kind, func) in _documented().items():
+        module, fn = func.rsplit(".", 1)
+        builder = getattr(importlib.import_module(module), fn)
+        assert builder.__doc__ and name in builder.__doc__, f"{func} docstring does not name {name}"
+    for builder in CONSTRAINT_FAMILIES:
+        assert ".. math::" in (builder.__doc__ or ""), builder.__name__
+        assert builder.__name__ in (DOCS / "formulation.md").read_text(encoding="utf-8")
+
+
+def test_instance_format_doc_is_generated_from_the_schema() -> None:
+    committed = (DOCS / "instance-format.md").read_text(encoding="utf-8")
+    assert committed == render(), "run: python -m network_opt.docs_gen docs/instance-format.md"

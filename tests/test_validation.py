@@ -1,0 +1,136 @@
+"""Bad input: every kind of error gives exit 2, names FILE:ROW:COLUMN, and writes nothing."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from network_opt.cli import app
+
+TOY = Path(__file__).parents[1] / "instances" / "toy"
+runner = CliRunner()
+
+
+def _replace(name: str, old: str, new: str) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        text = (folder / name).read_text(encoding="utf-8")
+        assert old in text, f"{old!r} not in {name}"
+        (folder / name).write_text(text.replace(old, new, 1), encoding="utf-8")
+    return edit
+
+
+def _remove(name: str) -> Callable[[Path], None]:
+    return lambda folder: (folder / name).unlink()
+
+
+# (case id, edit, expected "FILE:ROW:COLUMN" prefix, words the message must contain)
+CASES = [
+    ("missing file", _remove("supply.csv"), "instance.yaml:", "not found"),
+    ("unknown column", _replace("sites.csv", "jurisdiction\n", "jurisdiction,colour\n"), "sites.csv:1:colour",
+     "unknown column"),
+    ("missing column", _replace("chemistries.csv", "id,name,energy_kwh_per_t", "id,name,energy"),
+     "chemistries.csv:1:energy_kwh_per_t", "required column"),
+    ("text for number", _replace("supply.csv", "CP-SOUTH,2025,LFP,600", "CP-SOUTH,2025,LFP,six hundred"),
+     "supply.csv:4:tonnes", "expected a number"),
+    ("negative capacity", _replace("facility_levels.csv", "REC-EAST,1000t,1000", "REC-EAST,1000t,-1000"),
+     "facility_levels.csv:3:capacity_t", ">= 0"),
+    ("negative cost", _replace("facilities.csv", "recycler,HYDRO,candidate,400", "recycler,HYDRO,candidate,-400"),
+     "facilities.csv:3:variable_cost_per_t", ">= 0"),
+    ("duplicate id", _replace("sites.csv", "FS-WEST,West", "FS-EAST,West"), "sites.csv:5:id", "duplicate key"),
+    ("unknown site", _replace("supply.csv", "CP-SOUTH,2025,NCM", "CP-NOWHERE,2025,NCM"), "supply.csv:5:site",
+     "unknown reference 'CP-NOWHERE'"),
+    ("unknown chemistry", _replace("supply.csv", "CP-SOUTH,2025,NCM", "CP-SOUTH,2025,NaIon"),
+     "supply.csv:5:chemistry", "unknown reference 'NaIon'"),
+    ("latitude out of range", _replace("sites.csv", "50.0,10.0", "95.0,10.0"), "sites.csv:2:latitude", "<= 90"),
+    ("undeclared period", _replace("supply.csv", "CP-NORTH,2025,NCM", "CP-NORTH,2031,NCM"),
+     "supply.csv:3:period", "period declared in instance.yaml"),
+    ("malformed yaml", _replace("instance.yaml", "periods: [2025]", "periods: [2025"), "instance.yaml:",
+     "malformed YAML"),
+    ("path outside folder", _replace("instance.yaml", "sites: sites.csv", "sites: ../../etc/passwd"),
+     "instance.yaml:8:tables.sites", "outside the instance folder"),
+    ("absolute path", _replace("instance.yaml", "sites: sites.csv", "sites: /etc/hostname"),
+     "instance.yaml:8:tables.sites", "outside the instance folder"),
+    ("unknown setting", _replace("instance.yaml", "defaults:", "defualts:\n  x: 1\ndefaults:"),
+     "instance.yaml:", "unknown setting"),
+    ("bad kind", _replace("sites.csv", "CP-NORTH,North city,collection_point", "CP-NORTH,North city,depot"),
+     "sites.csv:2:kind", "expected one of"),
+    ("recycler without technology", _replace("facilities.csv", "recycler,HYDRO", "recycler,"),
+     "facilities.csv:3:technology", "needs a technology"),
+    ("share above one", _replace("supply.csv", "900,0.4", "900,1.4"), "supply.csv:2:fit_share", "<= 1"),
+    ("target above one", _replace("targets.csv", "Li,0.5", "Li,50"), "targets.csv:2:value", "<= 1"),
+    ("target on unknown material", _replace("targets.csv", "Li,0.5", "Unobtainium,0.5"), "targets.csv:2:material",
+     "unknown reference"),
+    ("target on unknown jurisdiction", _replace("targets.csv", "TOY,", "MARS,"), "targets.csv:2:jurisdiction",
+     "unknown reference"),
+    ("wrong unit", _replace("instance.yaml", "mass: t", "mass: kg"), "instance.yaml:5:units.mass", "works in t"),
+    ("facility without levels", _replace("facility_levels.csv", "REF-EAST,500t,500,60000,0\n", ""),
+     "facilities.csv:4:id", "no row in facility_levels"),
+]
+
+
+@pytest.mark.parametrize(("case", "edit", "where", "words"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_reported_with_its_location(tmp_path: Path, case: str, edit: Callable[[Path], None],
+                                                 where: str, words: str) -> None:
+    folder = tmp_path / "inst"
+    shutil.copytree(TOY, folder)
+    edit(folder)
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith(where)]
+    assert lines, f"no line starting {where!r} in:\n{result.stderr}"
+    assert any(words in line for line in lines), result.stderr
+    assert "Traceback" not in result.output
+
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["solve", str(folder), "--out", str(out)])
+    assert result.exit_code == 2
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
+    folder = tmp_path / "inst"
+    shutil.copytree(TOY, folder)
+    _replace("sites.csv", "50.0,10.0", "95.0,10.0")(folder)
+    _replace("supply.csv", "CP-SOUTH,2025,LFP,600", "CP-SOUTH,2025,LFP,lots")(folder)
+    _replace("facility_levels.csv", "REC-EAST,1000t,1000", "REC-EAST,1000t,-5")(folder)
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2
+    for where in ("sites.csv:2:latitude", "supply.csv:4:tonnes", "facility_levels.csv:3:capacity_t"):
+        assert where in result.stderr
+
+
+def test_csv_with_byte_order_mark_is_read(tmp_path: Path) -> None:
+    folder = tmp_path / "inst"
+    shutil.copytree(TOY, folder)
+    text = (folder / "sites.csv").read_text(encoding="utf-8")
+    (folder / "sites.csv").write_text("\ufeff" + text, encoding="utf-8")
+    assert runner.invoke(app, ["validate", str(folder)]).exit_code == 0
+
+
+def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "inst"
+    shutil.copytree(TOY, folder)
+    _replace("instance.yaml", "defaults:\n  second_life_soh: 0.8", "defaults: &d\n  second_life_soh: 0.8")(folder)
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2
+    assert "anchors" in result.stderr
+
+
+def test_no_route_to_recycling_is_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "inst"
+    shutil.copytree(TOY, folder)
+    _replace("lanes.csv", "CP-SOUTH,FS-WEST,eol_packs,250,40,true", "CP-SOUTH,FS-WEST,eol_packs,250,40,false")(folder)
+    _replace("lanes.csv", "CP-SOUTH,FS-EAST,eol_packs,200,30,true", "CP-SOUTH,FS-EAST,eol_packs,200,30,false")(folder)
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2
+    assert "supply.csv:4:site: collection point 'CP-SOUTH' has no lane to a recycler" in result.stderr
+
+
+def test_shipped_toy_is_valid() -> None:
+    result = runner.invoke(app, ["validate", str(TOY)])
+    assert result.exit_code == 0, result.output
