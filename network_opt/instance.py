@@ -67,7 +67,12 @@ def read_instance(instance: str | Path) -> tuple[Instance | None, list[Problem]]
         frame, found = read_table(table, path, defaults)
         problems.extend(found)
         tables[name] = frame if frame is not None else empty_table(table, defaults)
-    return Instance(manifest, tables), problems
+    inst = Instance(manifest, tables)
+    if manifest.settings.get("policies") and not problems:
+        from network_opt.regulation import apply_policies
+
+        apply_policies(inst)
+    return inst, problems
 
 
 def load(instance: str | Path) -> Instance:

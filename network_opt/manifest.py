@@ -51,6 +51,34 @@ SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...]
      "Repurposed packs sold to second-life markets."),
     ("transport.cost_per_tkm.rejects", "float", 0.0, "currency/(t km)", 0.0, None,
      "Packs rejected by refurbishers, sent to recycling (hazardous goods)."),
+    ("transport.cost_per_tkm.returns", "float", 0.0, "currency/(t km)", 0.0, None,
+     "Packs at the end of their second life, sent to recycling (hazardous goods)."),
+    ("transport.cost_per_tkm.black_mass", "float", 0.0, "currency/(t km)", 0.0, None,
+     "Black mass from pre-processors to refiners (hazardous in the EU since 2025)."),
+    ("discount_rate", "float", 0.0, "1/yr", 0.0, 1.0,
+     "Annual discount rate; year 0 is the first period's year."),
+    ("investment.opening_cost", "str", "upfront", "", None, None,
+     "`upfront`: opening costs are paid in the period of opening; `annualised`: as an annuity "
+     "(investment.interest_rate, investment.lifetime_years) in every year from opening to the horizon's end."),
+    ("investment.interest_rate", "float", 0.08, "1/yr", 0.0, 1.0, "Interest rate of the annuity."),
+    ("investment.lifetime_years", "float", 15.0, "yr", 1.0, 100.0, "Economic lifetime of the annuity."),
+    ("emissions.co2e_per_tkm.eol_packs", "float", 0.0, "t CO2e/(t km)", 0.0, None, "Transport emissions."),
+    ("emissions.co2e_per_tkm.second_life_packs", "float", 0.0, "t CO2e/(t km)", 0.0, None, "Transport emissions."),
+    ("emissions.co2e_per_tkm.rejects", "float", 0.0, "t CO2e/(t km)", 0.0, None, "Transport emissions."),
+    ("emissions.co2e_per_tkm.returns", "float", 0.0, "t CO2e/(t km)", 0.0, None, "Transport emissions."),
+    ("emissions.co2e_per_tkm.black_mass", "float", 0.0, "t CO2e/(t km)", 0.0, None, "Transport emissions."),
+    ("emissions.refurbishing_co2e_per_t", "float", 0.0, "t CO2e/t", 0.0, None,
+     "Emissions per tonne of packs received by a refurbisher."),
+    ("emissions.carbon_price", "float", 0.0, "currency/t CO2e", 0.0, None, "Carbon price in the objective."),
+    ("emissions.cap_t", "float", -1.0, "t CO2e/yr", -1.0, None,
+     "Most emissions per year in every period; -1: no cap."),
+    ("targets.soft", "bool", False, "", None, None,
+     "Turn every target into a penalised shortfall (also --soft-targets)."),
+    ("targets.soft_penalty_per_t", "float", 1.0e6, "currency/t", 0.0, None,
+     "Penalty per tonne of shortfall (of the measured quantity) of a soft target."),
+    ("policies.<jurisdiction>", "str", None, "", None, None,
+     "Policy preset id(s) applied to a jurisdiction or group (a list for several), e.g. "
+     "`EU27: eu-2023-1542`; see `network-opt policies`."),
     ("uncollected.allowed", "bool", False, "", None, None,
      "May end-of-life packs stay uncollected? (collection_rate targets then bind)."),
     ("uncollected.cost_per_t", "float", 0.0, "currency/t", 0.0, None,
@@ -68,7 +96,7 @@ class Period:
     """A modelled period: ``year`` labels it, ``length`` years of annual flows it stands for."""
 
     year: int
-    length: float = 1.0
+    length: int = 1
 
 
 @dataclass
@@ -101,7 +129,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and dotted not in ("tables",):
+        if isinstance(value, dict) and dotted not in ("tables", "policies"):
             flat.update(_flatten(value, dotted + "."))
         else:
             flat[dotted] = value
@@ -157,14 +185,14 @@ def read_manifest(path: Path) -> tuple[Manifest | None, list[Problem]]:
     lines = _line_index(node)
     flat = _flatten(data)
 
-    known = {s[0] for s in SETTINGS if not s[0].startswith("tables.")} | {"tables"}
+    known = {s[0] for s in SETTINGS if not s[0].startswith(("tables.", "policies."))} | {"tables", "policies"}
     for key in flat:
         if key not in known:
             problem(key, "unknown setting (see docs/instance-format.md for the allowed keys)")
 
     settings: dict[str, Any] = {}
     for key, type_, default, _unit, lo, hi, _desc in SETTINGS:
-        if key.startswith("tables.") or key == "periods":
+        if key.startswith(("tables.", "policies.")) or key == "periods":
             continue
         if key not in flat:
             if default is None:
@@ -186,7 +214,11 @@ def read_manifest(path: Path) -> tuple[Manifest | None, list[Problem]]:
         if settings.get(unit_key) != expected:
             problem(unit_key, f"network_opt works in {expected}; got {settings.get(unit_key)!r}")
 
+    if settings.get("investment.opening_cost") not in ("upfront", "annualised"):
+        problem("investment.opening_cost", "expected upfront or annualised")
     periods = _read_periods(data.get("periods"), lines, fname, problems)
+    settings["policies"] = _read_policies(data.get("policies"), lines, fname, problems)
+    settings["_lines"] = lines
     tables = _read_tables(data.get("tables"), path.parent, lines, fname, problems)
     if problems:
         return None, problems
@@ -214,17 +246,36 @@ def _read_periods(raw: Any, lines: dict[str, int], fname: str, problems: list[Pr
         if isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 2200:
             problems.append(Problem(fname, line, f"periods[{i}]", f"expected a year (integer), got {year!r}"))
             continue
-        if isinstance(length, bool) or not isinstance(length, (int, float)) or not 0 < length <= 50:
+        if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 50:
             problems.append(Problem(fname, line, f"periods[{i}].length",
-                                    f"expected a length in years in (0, 50], got {length!r}"))
+                                    f"expected a whole number of years from 1 to 50, got {length!r}"))
             continue
-        periods.append(Period(year, float(length)))
+        periods.append(Period(year, length))
     years = [p.year for p in periods]
     if len(set(years)) != len(years):
         problems.append(Problem(fname, line, "periods", "a year is listed twice"))
     if years != sorted(years):
         problems.append(Problem(fname, line, "periods", "years must be in increasing order"))
     return periods
+
+
+def _read_policies(raw: Any, lines: dict[str, int], fname: str, problems: list[Problem]) -> dict[str, list[str]]:
+    """``policies:`` maps a jurisdiction or group to a preset id or a list of ids."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.append(Problem(fname, lines.get("policies", 1), "policies",
+                                "expected a mapping of jurisdiction to preset id(s)"))
+        return {}
+    out: dict[str, list[str]] = {}
+    for jur, ids in raw.items():
+        key = f"policies.{jur}"
+        ids = [ids] if isinstance(ids, str) else ids
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            problems.append(Problem(fname, lines.get(key, 1), key, "expected a preset id or a list of ids"))
+            continue
+        out[str(jur)] = ids
+    return out
 
 
 def _read_tables(raw: Any, folder: Path, lines: dict[str, int], fname: str,

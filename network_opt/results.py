@@ -1,14 +1,18 @@
 """Turning a solved model into result tables (pandas) and key figures.
 
-Tables (all quantities per year within a period unless stated):
-- ``facilities``: facility, site, kind, technology, status, open, level, capacity_t, period,
-  throughput_t, utilisation;
-- ``flows``: origin, destination, commodity, chemistry, grade, period, tonnes, distance_km,
-  cost (transport, currency/yr);
+Tables (quantities per year within a period unless stated):
+- ``facilities``: facility, site, kind, technology, status, period, open, level, modules,
+  capacity_t, throughput_t, utilisation, investment (currency, in that period), closed;
+- ``flows``: origin, destination, commodity, chemistry, grade, jurisdiction, period, tonnes,
+  distance_km, cost (transport, currency/yr), co2e_t;
 - ``collection``: site, period, chemistry, grade, supply_t, shipped_t, disposed_t, uncollected_t;
-- ``costs``: term, period, value (currency, as in the objective: per-year value x period length);
-- ``targets``: jurisdiction, metric, material, period, required, achieved, met;
-- ``materials``: facility, material, period, input_t, recovered_t, revenue.
+- ``costs``: term, period, value (currency, discounted, as in the objective);
+- ``targets``: jurisdiction, metric, material, period, required, achieved, met, shortfall,
+  shortfall_t, source (``shadow_price`` is added by :mod:`network_opt.compliance`);
+- ``materials``: facility, material, period, input_t, recovered_t, revenue (currency/yr);
+- ``cascade``: market, application, chemistry, period_sold, tonnes_sold, kwh_sold,
+  return_period (a year, or "beyond" the horizon), tonnes_returning (total over the years);
+- ``emissions``: period, co2e_t (per year).
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from network_opt.model.constraints.targets import recycled_flows_by_target, supply_by_target
-from network_opt.model.data import ModelData
+from network_opt.model.constraints.targets import second_life_supply, target_rows
+from network_opt.model.data import PACK_INPUT_KINDS, RECYCLING_KINDS, ModelData
 from network_opt.model.objective import COST_TERMS
 from network_opt.solve import SolveOutcome
 
@@ -47,48 +51,63 @@ class Solution:
         return self.tables[table]
 
 
-def _values(var: pyo.Var, n: int) -> np.ndarray:
-    vals = np.array([var[i].value if var[i].value is not None else 0.0 for i in range(n)], dtype=float)
+def _values(var: pyo.Var, keys: object) -> np.ndarray:
+    vals = np.array([var[k].value if var[k].value is not None else 0.0 for k in keys], dtype=float)  # type: ignore[attr-defined]
     return np.where(np.abs(vals) < FLOW_EPS, 0.0, vals)
 
 
 def extract(m: pyo.ConcreteModel, d: ModelData) -> dict[str, pd.DataFrame]:
     """Result tables from the variable values loaded into ``m``."""
-    x = _values(m.flow, len(d.flows))
-    y = np.round(_values(m.level_open, len(d.levels)))
+    x = _values(m.flow, range(len(d.flows)))
     f = d.flows.assign(tonnes=x)
-    tables = {
-        "facilities": _facilities(d, f, y),
+    return {
+        "facilities": _facilities(m, d, f),
         "flows": _flows(f),
         "collection": _collection(m, d, f),
         "costs": _costs(m, d),
         "targets": _targets(m, d, x),
-        "materials": _materials(d, f),
+        "materials": _materials(d, f, x),
+        "cascade": _cascade(d, f),
+        "emissions": _emissions(d, f),
     }
-    return tables
 
 
-def _facilities(d: ModelData, f: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
-    lv = d.levels.assign(chosen=y > 0.5)
-    chosen = lv.loc[lv["chosen"]].set_index("facility")
-    fac = d.facilities[["id", "site", "kind", "technology", "status"]].rename(columns={"id": "facility"})
-    fac["open"] = fac["facility"].isin(chosen.index)
-    fac["level"] = fac["facility"].map(chosen["level"]).fillna("")
-    fac["capacity_t"] = fac["facility"].map(chosen["capacity_t"]).fillna(0.0)
-    periods = pd.DataFrame({"period": d.years})
-    out = fac.merge(periods, how="cross")
+def _facilities(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
+    lv = d.levels
+    rows = []
+    for p in d.years:
+        y = np.round(_values(m.level_open, [(j, p) for j in range(len(lv))]))
+        chosen = lv.loc[y > 0.5].set_index("facility")
+        rows.append(pd.DataFrame({"facility": chosen.index, "period": p, "level": chosen["level"].to_numpy(),
+                                  "level_capacity_t": chosen["capacity_t"].to_numpy()}))
+    chosen = pd.concat(rows, ignore_index=True)
+    fac = d.facilities[["id", "site", "kind", "technology", "status", "module_capacity_t"]].rename(
+        columns={"id": "facility"})
+    out = fac.merge(pd.DataFrame({"period": d.years}), how="cross").merge(chosen, on=["facility", "period"],
+                                                                          how="left")
+    out["open"] = out["level"].notna()
+    out["level"] = out["level"].fillna("")
+    keys = list(zip(out["facility"], out["period"], strict=True))
+    modular = set(m.MODULAR)
+    out["modules"] = [round(m.modules[k].value or 0) if k[0] in modular else 0 for k in keys]
+    out["capacity_t"] = out["level_capacity_t"].fillna(0.0) + out["modules"] * out.pop("module_capacity_t")
+    out = out.drop(columns="level_capacity_t")
     inflow = f.loc[f["dest_kind"] != "market"].groupby(["destination", "period"])["tonnes"].sum()
-    keys = pd.MultiIndex.from_arrays([out["facility"], out["period"]])
-    out["throughput_t"] = inflow.reindex(keys).fillna(0.0).to_numpy()
+    out["throughput_t"] = inflow.reindex(pd.MultiIndex.from_tuples(keys)).fillna(0.0).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         out["utilisation"] = np.where(out["capacity_t"] > 0, out["throughput_t"] / out["capacity_t"], 0.0)
+    investing = set(m.INVESTING)
+    out["investment"] = [float(m.investment[k].value or 0.0) if k[0] in investing else 0.0 for k in keys]
+    closable = set(m.CLOSABLE)
+    out["closed"] = [bool(round(m.closed[k].value or 0)) if k[0] in closable else False for k in keys]
     return out.sort_values(["facility", "period"]).reset_index(drop=True)
 
 
 def _flows(f: pd.DataFrame) -> pd.DataFrame:
-    out = f.loc[f["tonnes"] > 0, ["origin", "destination", "commodity", "chemistry", "grade", "period",
-                                  "tonnes", "distance_km", "cost_per_t"]].copy()
+    out = f.loc[f["tonnes"] > 0, ["origin", "destination", "commodity", "chemistry", "grade", "jurisdiction",
+                                  "period", "tonnes", "distance_km", "cost_per_t", "co2e_per_t"]].copy()
     out["cost"] = out.pop("cost_per_t") * out["tonnes"]
+    out["co2e_t"] = out.pop("co2e_per_t") * out["tonnes"]
     return out.reset_index(drop=True)
 
 
@@ -98,7 +117,7 @@ def _collection(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame) -> pd.DataF
     out = s[["site", "period", "chemistry", "grade"]].copy()
     out["supply_t"] = s["tonnes"]
     out["shipped_t"] = shipped.reindex(s.index).fillna(0.0).to_numpy()
-    n = len(s)
+    n = range(len(s))
     out["disposed_t"] = _values(m.disposed, n) if hasattr(m, "disposed") else 0.0
     out["uncollected_t"] = _values(m.uncollected, n) if hasattr(m, "uncollected") else 0.0
     return out
@@ -109,62 +128,106 @@ def _costs(m: pyo.ConcreteModel, d: ModelData) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["term", "period", "value"])
 
 
+def target_measures(d: ModelData, x: np.ndarray, uncollected: np.ndarray) -> pd.DataFrame:
+    """For each target row: ``achieved`` (in the target's unit) and ``base`` (the quantity the
+    rate is a share of, in tonnes; 1 for domestic_recovery)."""
+    t = d.targets
+    achieved = np.full(len(t), np.nan)
+    base = np.zeros(len(t))
+    col = {mu: n for n, mu in enumerate(d.materials)}
+    tonnes = d.supply["tonnes"].to_numpy()
+    for metric in t["metric"].unique():
+        for k, rows in target_rows(d, metric).items():
+            if metric == "collection_rate":
+                total = tonnes[rows].sum()
+                num, den = total - uncollected[rows].sum(), total
+            elif metric == "recycling_efficiency":
+                num = (d.flows["recycled_t"].to_numpy()[rows] * x[rows]).sum()
+                den = (d.flows["mass_entering_t"].to_numpy()[rows] * x[rows]).sum()
+            elif metric == "material_recovery":
+                j = col[t.at[k, "material"]]
+                num, den = (d.recovered[rows, j] * x[rows]).sum(), (d.entering[rows, j] * x[rows]).sum()
+            elif metric == "second_life_priority":
+                num, den = x[rows].sum(), second_life_supply(d, k)
+            else:  # domestic_recovery, in tonnes
+                num, den = (d.recovered[rows, col[t.at[k, "material"]]] * x[rows]).sum(), 1.0
+            base[k] = den
+            achieved[k] = num / den if den > FLOW_EPS else np.nan
+    return pd.DataFrame({"achieved": achieved, "base": base}, index=t.index)
+
+
 def _targets(m: pyo.ConcreteModel, d: ModelData, x: np.ndarray) -> pd.DataFrame:
+    cols = ["jurisdiction", "metric", "material", "period", "required", "achieved", "met", "shortfall",
+            "shortfall_t", "source"]
     t = d.targets.copy()
-    cols = ["jurisdiction", "metric", "material", "period", "required", "achieved", "met"]
     if t.empty:
         return pd.DataFrame(columns=cols)
-    achieved = np.full(len(t), np.nan)
-    unc = _values(m.uncollected, len(d.supply)) if hasattr(m, "uncollected") else np.zeros(len(d.supply))
-    tonnes = d.supply["tonnes"].to_numpy()
-    for metric in ("recycling_efficiency", "material_recovery"):
-        for k, idx in recycled_flows_by_target(d, metric).items():
-            sent = x[idx]
-            if metric == "recycling_efficiency":
-                num, den = (d.flows["recycling_efficiency"].to_numpy()[idx] * sent).sum(), sent.sum()
-            else:
-                mu = t.at[k, "material"]
-                chem = d.flows["chemistry"].to_numpy()[idx]
-                tech = d.flows["technology"].to_numpy()[idx]
-                c = d.content[mu].reindex(chem).to_numpy()
-                g = d.recovery[mu].reindex(tech).to_numpy()
-                num, den = (c * g * sent).sum(), (c * sent).sum()
-            achieved[k] = num / den if den > FLOW_EPS else np.nan
-    sup_groups = supply_by_target(d)
-    for k in t.index[t["metric"] == "collection_rate"]:
-        rows = sup_groups.get(int(k), np.array([], dtype=int))
-        total = tonnes[rows].sum()
-        achieved[k] = (total - unc[rows].sum()) / total if total > FLOW_EPS else np.nan
+    unc = _values(m.uncollected, range(len(d.supply))) if hasattr(m, "uncollected") else np.zeros(len(d.supply))
+    measure = target_measures(d, x, unc)
     t["required"] = t["value"]
-    t["achieved"] = achieved
-    t["met"] = np.isnan(achieved) | (achieved >= t["required"] - 1e-6)
+    t["achieved"] = measure["achieved"]
+    gap = (t["required"] - t["achieved"]).clip(lower=0.0).fillna(0.0)
+    t["shortfall"] = np.where(gap > 1e-6, gap, 0.0)
+    t["shortfall_t"] = _values(m.shortfall, range(len(t))) if hasattr(m, "shortfall") else 0.0
+    t["met"] = t["shortfall"] <= 0.0
     return t[cols]
 
 
-def _materials(d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
-    rec = f.loc[(f["dest_kind"] == "recycler") & (f["tonnes"] > 0)]
+def _materials(d: ModelData, f: pd.DataFrame, x: np.ndarray) -> pd.DataFrame:
     cols = ["facility", "material", "period", "input_t", "recovered_t", "revenue"]
-    if rec.empty or d.content.shape[1] == 0:
+    rec = (f["dest_kind"].isin(RECYCLING_KINDS) & (f["tonnes"] > 0)).to_numpy()
+    if not rec.any() or not d.materials:
         return pd.DataFrame(columns=cols)
-    c = d.content.loc[rec["chemistry"]].to_numpy() / 1000.0
-    g = d.recovery.loc[rec["technology"]].to_numpy()
-    tonnes = rec["tonnes"].to_numpy()[:, None]
-    price = d.prices[rec["period"].to_numpy()].T.to_numpy()
-    mats = list(d.content.columns)
+    idx = np.nonzero(rec)[0]
+    n_m = len(d.materials)
+    price = d.prices.reindex(columns=f["period"].to_numpy()[idx]).T.to_numpy()
     frame = pd.DataFrame({
-        "facility": np.repeat(rec["destination"].to_numpy(), len(mats)),
-        "material": np.tile(mats, len(rec)),
-        "period": np.repeat(rec["period"].to_numpy(), len(mats)),
-        "input_t": (c * tonnes).ravel(),
-        "recovered_t": (c * g * tonnes).ravel(),
-        "revenue": (c * g * tonnes * price).ravel(),
+        "facility": np.repeat(f["destination"].to_numpy()[idx], n_m),
+        "material": np.tile(d.materials, len(idx)),
+        "period": np.repeat(f["period"].to_numpy()[idx], n_m),
+        "input_t": (d.entering[idx] * x[idx, None]).ravel(),
+        "recovered_t": (d.recovered[idx] * x[idx, None]).ravel(),
+        "revenue": (d.recovered[idx] * x[idx, None] * price).ravel(),
     })
     return frame.groupby(["facility", "material", "period"], as_index=False).sum()
 
 
+def _cascade(d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
+    cols = ["market", "application", "chemistry", "period_sold", "tonnes_sold", "kwh_sold", "return_period",
+            "tonnes_returning"]
+    sold = f.loc[(f["commodity"] == "second_life_packs") & (f["tonnes"] > 0)].copy()
+    if sold.empty:
+        return pd.DataFrame(columns=cols)
+    sold["kwh"] = sold["tonnes"] * sold["usable_kwh_per_t"]
+    g = sold.groupby(["destination", "chemistry", "period"], as_index=False)[["tonnes", "kwh"]].sum()
+    app = d.inst["markets"].set_index("id")["application"]
+    length = {p.year: p.length for p in d.inst.periods}
+    index = {p: n for n, p in enumerate(d.years)}
+    rows = []
+    for r in g.itertuples(index=False):
+        a = str(app[r.destination])
+        base = [r.destination, a, r.chemistry, r.period, r.tonnes, r.kwh]
+        ret, beyond = d.returns.get(a), d.returns_beyond.get(a)
+        if ret is None:
+            rows.append([*base, "", 0.0])
+            continue
+        for q in d.years:
+            share = ret[index[r.period], index[q]]
+            if share > 0:  # annual rate in q x its length = tonnes over q's years, per annual tonne sold
+                rows.append([*base, str(q), r.tonnes * share * length[q]])
+        if beyond[index[r.period]] > 0:
+            rows.append([*base, "beyond", r.tonnes * beyond[index[r.period]]])
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _emissions(d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
+    e = (f["tonnes"] * f["co2e_per_t"]).groupby(f["period"]).sum()
+    return pd.DataFrame({"period": d.years, "co2e_t": e.reindex(d.years).fillna(0.0).to_numpy()})
+
+
 def mass_balance_errors(tables: dict[str, pd.DataFrame], tol: float = 1e-4) -> list[str]:
-    """Check supply = shipped + disposed + uncollected at every collection point, and that flows
-    out of each collection point match ``shipped_t`` (both from the written tables)."""
+    """Check supply = shipped + disposed + uncollected at every collection point, and that the
+    end-of-life flows out of each collection point match ``shipped_t`` (from written tables)."""
     errors = []
     col = tables["collection"]
     gap = col["supply_t"] - col["shipped_t"] - col["disposed_t"] - col["uncollected_t"]
@@ -174,6 +237,9 @@ def mass_balance_errors(tables: dict[str, pd.DataFrame], tol: float = 1e-4) -> l
     out = fl.loc[fl["commodity"] == "eol_packs"].groupby(["origin", "period", "chemistry", "grade"])["tonnes"].sum()
     shipped = col.set_index(["site", "period", "chemistry", "grade"])["shipped_t"]
     both = pd.concat([out.rename("flows"), shipped.rename("shipped")], axis=1).fillna(0.0)
-    for key in both.loc[(both["flows"] - both["shipped"]).abs() > tol * np.maximum(1.0, both["shipped"])].index:
-        errors.append(f"flows out of {key} do not match shipped tonnes")
+    bad = (both["flows"] - both["shipped"]).abs() > tol * np.maximum(1.0, both["shipped"])
+    errors += [f"flows out of {key} do not match shipped tonnes" for key in both.index[bad]]
     return errors
+
+
+__all__ = ["PACK_INPUT_KINDS", "Solution", "extract", "mass_balance_errors", "target_measures"]

@@ -17,12 +17,16 @@ from typing import Literal
 ColumnType = Literal["str", "float", "int", "bool", "list"]
 
 SITE_KINDS = ("collection_point", "facility", "market")
-FACILITY_KINDS = ("refurbisher", "recycler")
+FACILITY_KINDS = ("refurbisher", "recycler", "preprocessor", "refiner")
 FACILITY_STATUSES = ("existing", "candidate")
 PROCESSES = ("mechanical", "hydrometallurgical", "pyrometallurgical", "direct", "integrated")
 APPLICATIONS = ("telecom_backup", "ups", "energy_storage", "e_bike", "automotive_12v_24v", "other")
-TARGET_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery")
-COMMODITIES = ("eol_packs", "second_life_packs", "rejects")
+TARGET_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery", "second_life_priority",
+                  "domestic_recovery")
+RATE_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery", "second_life_priority")
+MATERIAL_METRICS = ("material_recovery", "domestic_recovery")
+COMMODITIES = ("eol_packs", "second_life_packs", "rejects", "returns", "black_mass")
+BAN_KINDS = ("export", "application", "landfill")
 
 
 @dataclass(frozen=True)
@@ -146,9 +150,13 @@ TABLES: dict[str, Table] = {
                 _c("material", "str", "Material.", references="materials.id"),
                 _c("kg_per_t", "float", "Mass of the material per tonne of pack.", unit="kg/t",
                    minimum=0.0, maximum=1000.0),
+                _c("black_mass_kg_per_t", "float",
+                   "Mass of the material per tonne of black mass made from this chemistry "
+                   "(two-echelon recycling only).", unit="kg/t", required=False, default=0.0,
+                   minimum=0.0, maximum=1000.0),
             ),
             key=("chemistry", "material"),
-            example="chemistry,material,kg_per_t\nLFP,Li,13.2",
+            example="chemistry,material,kg_per_t,black_mass_kg_per_t\nLFP,Li,13.2,38",
             notes=("A material missing for a chemistry has zero content.",),
         ),
         Table(
@@ -166,6 +174,42 @@ TABLES: dict[str, Table] = {
             notes=("A missing (material, period) pair earns no revenue.",),
         ),
         Table(
+            "grades",
+            "State-of-health grades of end-of-life packs (e.g. >80%, 60-80%, <60%).",
+            (
+                _c("id", "str", "Grade code."),
+                _c("name", "str", "Human-readable name.", required=False, default=""),
+                _c("soh_min", "float", "Lowest state of health in the band.", unit="-", minimum=0.0, maximum=1.0),
+                _c("soh_max", "float", "Highest state of health in the band.", unit="-", minimum=0.0, maximum=1.0),
+                _c("usable_soh", "float", "State of health used to value a pack of this grade "
+                   "(usable kWh per t = energy_kwh_per_t x this); empty: the band's midpoint.",
+                   unit="-", required=False, default=None, minimum=0.0, maximum=1.0),
+                _c("second_life", "bool", "May packs of this grade be refurbished for second life?",
+                   required=False, default=True),
+            ),
+            key=("id",),
+            required=False,
+            example="id,name,soh_min,soh_max,usable_soh,second_life\nA,>80%,0.8,1.0,0.85,true",
+            notes=(
+                "Bands may touch but not overlap.",
+                "Without this table there are two grades: `fit` (second life, usable SoH "
+                "`defaults.second_life_soh`) and `unfit` (recycling only), split by `supply.fit_share`.",
+            ),
+        ),
+        Table(
+            "grade_shares",
+            "Share of each chemistry's supply in each grade (used where supply.grade is empty).",
+            (
+                _c("chemistry", "str", "Chemistry.", references="chemistries.id"),
+                _c("grade", "str", "Grade.", references="grades.id"),
+                _c("share", "float", "Share of the tonnes in this grade.", unit="-", minimum=0.0, maximum=1.0),
+            ),
+            key=("chemistry", "grade"),
+            required=False,
+            example="chemistry,grade,share\nLFP,A,0.3",
+            notes=("The shares of a chemistry must add up to 1.",),
+        ),
+        Table(
             "supply",
             "End-of-life packs appearing at collection points.",
             (
@@ -173,32 +217,44 @@ TABLES: dict[str, Table] = {
                 _c("period", "int", "Period (year).", references="periods"),
                 _c("chemistry", "str", "Chemistry.", references="chemistries.id"),
                 _c("tonnes", "float", "End-of-life packs generated per year.", unit="t/yr", minimum=0.0),
-                _c("fit_share", "float", "Share of the tonnes fit for second life (healthy packs).",
+                _c("grade", "str", "Grade of these tonnes (with grades.csv); empty: split by grade_shares "
+                   "or, without grades.csv, by fit_share.", required=False, default="", references="grades.id"),
+                _c("fit_share", "float", "Share of the tonnes fit for second life (without grades.csv).",
                    unit="-", required=False, default="defaults.fit_share", minimum=0.0, maximum=1.0),
                 _c("collection_cost_per_t", "float", "Cost of collecting one tonne here.",
                    unit="currency/t", required=False, default="defaults.collection_cost_per_t",
                    minimum=0.0),
             ),
-            key=("site", "period", "chemistry"),
+            key=("site", "period", "chemistry", "grade"),
             example="site,period,chemistry,tonnes,fit_share\nCP-HEF,2025,LFP,1200,0.3",
         ),
         Table(
             "technologies",
-            "Recycling technologies.",
+            "Recycling technologies: integrated (packs to materials), pre-processing (packs to black "
+            "mass, process mechanical) and refining (black mass to materials).",
             (
                 _c("id", "str", "Technology code."),
                 _c("name", "str", "Human-readable name.", required=False, default=""),
-                _c("process", "str", "Process family.", choices=PROCESSES),
+                _c("process", "str", "Process family (mechanical = pre-processing to black mass).",
+                   choices=PROCESSES),
                 _c("recycling_efficiency", "float",
-                   "Mass share of the input pack that is recycled (EU Annex XII sense).",
-                   unit="-", minimum=0.0, maximum=1.0),
+                   "Mass share of the input recycled (EU Annex XII sense). Pre-processing: the share "
+                   "recycled directly (casings, foils), not counting black mass; refining: share of the "
+                   "black mass.", unit="-", minimum=0.0, maximum=1.0),
+                _c("black_mass_yield", "float", "Pre-processing: tonnes of black mass per tonne of pack.",
+                   unit="t/t", required=False, default=0.0, minimum=0.0, maximum=1.0),
+                _c("co2e_per_t", "float", "Process emissions per tonne of input.", unit="t CO2e/t",
+                   required=False, default=0.0, minimum=0.0),
             ),
             key=("id",),
-            example="id,name,process,recycling_efficiency\nHYDRO,Shred + hydromet,hydrometallurgical,0.7",
+            example="id,name,process,recycling_efficiency,black_mass_yield,co2e_per_t\n"
+            "HYDRO,Shred + hydromet,hydrometallurgical,0.7,,0.5",
         ),
         Table(
             "technology_yields",
-            "Recovery yield per material and technology (share of the material in the input recovered).",
+            "Recovery yield per material and technology: share of the material in the input recovered "
+            "and sold (pre-processing: recovered directly, e.g. Cu and Al foils; refining: share of the "
+            "material in the black mass).",
             (
                 _c("technology", "str", "Technology.", references="technologies.id"),
                 _c("material", "str", "Material.", references="materials.id"),
@@ -211,21 +267,33 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "facilities",
-            "Existing and candidate refurbishers and recycling plants.",
+            "Existing and candidate refurbishers, integrated recyclers, pre-processors and refiners.",
             (
                 _c("id", "str", "Facility identifier."),
                 _c("site", "str", "Site where the facility stands (kind facility).", references="sites.id"),
-                _c("kind", "str", "Refurbisher (second life) or recycler.", choices=FACILITY_KINDS),
-                _c("technology", "str", "Recycling technology (recyclers only; empty for refurbishers).",
+                _c("kind", "str", "refurbisher (second life), recycler (integrated: packs to materials), "
+                   "preprocessor (packs to black mass) or refiner (black mass to materials).",
+                   choices=FACILITY_KINDS),
+                _c("technology", "str", "Technology (all kinds but refurbishers; empty for refurbishers).",
                    required=False, default="", references="technologies.id"),
-                _c("status", "str", "Existing facilities are open in every period; candidates may open.",
-                   choices=FACILITY_STATUSES),
+                _c("status", "str", "Existing facilities are open from the first period (at their smallest "
+                   "level, already paid for); candidates may open in any period.", choices=FACILITY_STATUSES),
                 _c("variable_cost_per_t", "float", "Processing cost per tonne of input.",
                    unit="currency/t", required=False, default=0.0, minimum=0.0),
                 _c("test_yield", "float",
                    "Refurbishers: share of fit input that passes testing and is sold; the rest is "
                    "rejected to recycling.", unit="-", required=False, default=1.0,
                    minimum=0.0, maximum=1.0),
+                _c("closing_cost", "float", "Cost of closing the facility; empty: it never closes once open.",
+                   unit="currency", required=False, default=None, minimum=0.0),
+                _c("module_capacity_t", "float", "Capacity of one add-on module.", unit="t/yr",
+                   required=False, default=0.0, minimum=0.0),
+                _c("module_opening_cost", "float", "Cost of adding one module.", unit="currency",
+                   required=False, default=0.0, minimum=0.0),
+                _c("module_fixed_cost_per_year", "float", "Fixed cost of one module per year.",
+                   unit="currency/yr", required=False, default=0.0, minimum=0.0),
+                _c("max_modules", "int", "Most modules that may be added (0: none).", required=False,
+                   default=0, minimum=0, maximum=1000),
             ),
             key=("id",),
             example="id,site,kind,technology,status,variable_cost_per_t\n"
@@ -233,14 +301,16 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "facility_levels",
-            "Capacity levels a facility can be opened at (at most one level per facility).",
+            "Capacity levels a facility can be opened at (one level per facility and period; a facility "
+            "may move up to a larger level, paying the difference in opening cost).",
             (
                 _c("facility", "str", "Facility.", references="facilities.id"),
                 _c("level", "str", "Level name (e.g. S, M, L, or 10kt).",),
                 _c("capacity_t", "float", "Input capacity.", unit="t/yr", minimum=0.0),
                 _c("fixed_cost_per_year", "float", "Fixed cost per year while open.",
                    unit="currency/yr", required=False, default=0.0, minimum=0.0),
-                _c("opening_cost", "float", "One-off cost of opening (0 for existing facilities).",
+                _c("opening_cost", "float", "Cost of building the facility at this level from nothing "
+                   "(existing facilities: their smallest level counts as built).",
                    unit="currency", required=False, default=0.0, minimum=0.0),
             ),
             key=("facility", "level"),
@@ -256,10 +326,12 @@ TABLES: dict[str, Table] = {
                 _c("application", "str", "Second-life application.", choices=APPLICATIONS),
                 _c("chemistries", "list", "Chemistries accepted, separated by ';' (empty: all).",
                    required=False, default="", references="chemistries.id"),
+                _c("grades", "list", "Grades accepted, separated by ';' (empty: every second-life grade).",
+                   required=False, default="", references="grades.id"),
             ),
             key=("id",),
             required=False,
-            example="id,site,application,chemistries\nM-TEL-AH,MK-HEF,telecom_backup,LFP",
+            example="id,site,application,chemistries,grades\nM-TEL-AH,MK-HEF,telecom_backup,LFP,A;B",
         ),
         Table(
             "market_demand",
@@ -277,22 +349,71 @@ TABLES: dict[str, Table] = {
             example="market,period,demand_kwh,price_per_kwh\nM-TEL-AH,2025,5000000,40",
         ),
         Table(
+            "second_life_returns",
+            "When packs sold into an application come back as waste for recycling (a distribution).",
+            (
+                _c("application", "str", "Second-life application.", choices=APPLICATIONS),
+                _c("after_years", "int", "Years between sale and return.", unit="yr", minimum=0, maximum=100),
+                _c("share", "float", "Share of the tonnes sold returning after that many years.", unit="-",
+                   minimum=0.0, maximum=1.0),
+            ),
+            key=("application", "after_years"),
+            required=False,
+            example="application,after_years,share\ntelecom_backup,6,0.5\ntelecom_backup,8,0.5",
+            notes=(
+                "Returns appear at the market's site as waste packs (commodity `returns`) that must be "
+                "recycled; returns after the horizon are reported in cascade.csv. The shares of an "
+                "application must not add up to more than 1. An application with no rows never returns "
+                "within any horizon.",
+            ),
+        ),
+        Table(
             "targets",
             "Regulatory targets per jurisdiction (or group) in force from a period onwards.",
             (
                 _c("jurisdiction", "str", "Jurisdiction or group the target applies to.",
                    references="jurisdictions.id|groups"),
                 _c("metric", "str", "What is measured.", choices=TARGET_METRICS),
-                _c("material", "str", "Material (material_recovery only).", required=False, default="",
-                   references="materials.id"),
-                _c("value", "float", "Required value (a rate in [0, 1]).", unit="-",
-                   minimum=0.0, maximum=1.0),
-                _c("from_period", "int", "First period in force; a later row for the same target "
-                   "replaces it from its own first period.", references="periods"),
+                _c("material", "str", "Material (material_recovery and domestic_recovery only).",
+                   required=False, default="", references="materials.id"),
+                _c("value", "float", "Required value: a rate in [0, 1], or t/yr for domestic_recovery.",
+                   unit="- or t/yr", minimum=0.0),
+                _c("from_period", "int", "First year in force; a later row for the same target replaces it "
+                   "from its own first year.", minimum=1900, maximum=2200),
+                _c("source", "str", "Where the value comes from (free text).", required=False, default=""),
             ),
             key=("jurisdiction", "metric", "material", "from_period"),
             required=False,
             example="jurisdiction,metric,material,value,from_period\nEU27,material_recovery,Li,0.5,2028",
+            notes=(
+                "Metrics: `collection_rate` (collected / generated), `recycling_efficiency` (mass recycled / "
+                "mass entering recycling), `material_recovery` (material recovered / material entering "
+                "recycling), `second_life_priority` (tonnes of second-life grades sent to refurbishers / "
+                "tonnes of those grades generated), `domestic_recovery` (t/yr of a material recovered at "
+                "facilities inside the jurisdiction).",
+                "Rows here add to, or replace (same jurisdiction, metric, material, from_period), the rows "
+                "of the policy presets named under `policies:` in instance.yaml.",
+            ),
+        ),
+        Table(
+            "bans",
+            "Bans: exports of a commodity, sales into a second-life application, disposal (landfill).",
+            (
+                _c("kind", "str", "What is banned.", choices=BAN_KINDS),
+                _c("jurisdiction", "str", "Jurisdiction or group the ban applies in (exports: from).",
+                   references="jurisdictions.id|groups"),
+                _c("commodity", "str", "Exports: the commodity.", required=False, default="", choices=COMMODITIES),
+                _c("to", "str", "Exports: destination jurisdiction or group, or not:GROUP for everything "
+                   "outside a group.", required=False, default=""),
+                _c("application", "str", "Application bans: the application.", required=False, default="",
+                   choices=APPLICATIONS),
+                _c("from_period", "int", "First year in force.", minimum=1900, maximum=2200),
+                _c("source", "str", "Where the ban comes from (free text).", required=False, default=""),
+            ),
+            key=("kind", "jurisdiction", "commodity", "to", "application"),
+            required=False,
+            example="kind,jurisdiction,commodity,to,application,from_period\n"
+            "export,EU27,black_mass,not:OECD,,2025",
         ),
         Table(
             "lanes",

@@ -14,7 +14,8 @@ import pandas as pd
 from network_opt.errors import InputError, Problem
 from network_opt.instance import Instance, read_instance
 from network_opt.io.read import ROW
-from network_opt.schema import TABLES
+from network_opt.jurisdictions import NOT_PREFIX, known_codes
+from network_opt.schema import MATERIAL_METRICS, RATE_METRICS, TABLES
 
 
 def validate(instance: str | Path) -> list[Problem]:
@@ -32,6 +33,10 @@ def check_instance(inst: Instance) -> list[Problem]:
     problems += _site_roles(inst)
     problems += _facility_rules(inst)
     problems += _target_rules(inst)
+    problems += _grade_rules(inst)
+    problems += _ban_rules(inst)
+    problems += _return_rules(inst)
+    problems += _policy_rules(inst)
     if not problems:
         problems += _network(inst)
     return problems
@@ -51,7 +56,7 @@ def _known(inst: Instance, ref: str) -> set[object]:
         jur = inst["jurisdictions"]
         known: set[object] = set(jur["id"]) if len(jur) else set(inst["sites"]["jurisdiction"])
         if ref.endswith("|groups"):
-            known |= {g for groups in jur["groups"] for g in groups}
+            known |= set(known_codes(inst))
         return known
     table, column = ref.split(".")
     return set(inst[table][column])
@@ -100,11 +105,21 @@ def _site_roles(inst: Instance) -> list[Problem]:
 def _facility_rules(inst: Instance) -> list[Problem]:
     fac, levels = inst["facilities"], inst["facility_levels"]
     problems: list[Problem] = []
-    recycler = fac["kind"] == "recycler"
-    problems += _rows(inst, "facilities", recycler & (fac["technology"] == ""), "technology",
-                      "a recycler needs a technology (technologies.id)")
-    problems += _rows(inst, "facilities", ~recycler & (fac["technology"] != ""), "technology",
+    refurb = fac["kind"] == "refurbisher"
+    problems += _rows(inst, "facilities", ~refurb & (fac["technology"] == ""), "technology",
+                      "a {kind} needs a technology (technologies.id)")
+    problems += _rows(inst, "facilities", refurb & (fac["technology"] != ""), "technology",
                       "a refurbisher has no recycling technology; leave it empty")
+    process = fac["technology"].map(inst["technologies"].set_index("id")["process"])
+    mechanical = process == "mechanical"
+    problems += _rows(inst, "facilities", (fac["kind"] == "preprocessor") & process.notna() & ~mechanical,
+                      "technology", "a preprocessor needs a technology whose process is mechanical")
+    problems += _rows(inst, "facilities", fac["kind"].isin(["recycler", "refiner"]) & mechanical, "technology",
+                      "a {kind} cannot use a mechanical (pre-processing) technology; make it a preprocessor")
+    tech = inst["technologies"]
+    used_pre = set(fac.loc[fac["kind"] == "preprocessor", "technology"])
+    problems += _rows(inst, "technologies", tech["id"].isin(used_pre) & (tech["black_mass_yield"] <= 0),
+                      "black_mass_yield", "a pre-processing technology needs a black_mass_yield > 0")
     problems += _rows(inst, "facilities", ~fac["id"].isin(levels["facility"]), "id",
                       "facility {id!r} has no row in facility_levels; give at least one capacity level")
     return problems
@@ -112,17 +127,74 @@ def _facility_rules(inst: Instance) -> list[Problem]:
 
 def _target_rules(inst: Instance) -> list[Problem]:
     t = inst["targets"]
-    needs = t["metric"] == "material_recovery"
+    needs = t["metric"].isin(MATERIAL_METRICS)
     problems = list(_rows(inst, "targets", needs & (t["material"] == ""), "material",
-                          "material_recovery needs a material (materials.id)"))
+                          "{metric} needs a material (materials.id)"))
     problems += _rows(inst, "targets", ~needs & (t["material"] != ""), "material",
-                      "only material_recovery targets name a material; leave it empty")
+                      "only material_recovery and domestic_recovery targets name a material; leave it empty")
+    problems += _rows(inst, "targets", t["metric"].isin(RATE_METRICS) & (t["value"] > 1.0), "value",
+                      "{metric} is a rate: expected a value in [0, 1], got {value:g}")
     return problems
+
+
+def _grade_rules(inst: Instance) -> list[Problem]:
+    """Grade bands are proper and do not overlap; shares add up to 1; supply rows have a grade."""
+    g = inst["grades"].sort_values("soh_min")
+    problems = list(_rows(inst, "grades", g["soh_min"] >= g["soh_max"], "soh_max",
+                          "soh_max must be above soh_min ({soh_min:g})"))
+    overlap = g["soh_min"] < g["soh_max"].shift(1) - 1e-12
+    problems += _rows(inst, "grades", overlap.reindex(inst["grades"].index, fill_value=False), "soh_min",
+                      "grade band {soh_min:g}-{soh_max:g} overlaps another grade's band")
+    sh = inst["grade_shares"]
+    totals = sh.groupby("chemistry")["share"].sum()
+    for chem, total in totals.items():
+        if abs(total - 1.0) > 1e-6:
+            row = int(sh.loc[sh["chemistry"] == chem, ROW].iloc[-1])
+            problems.append(Problem(inst.table_file("grade_shares"), row, "share",
+                                    f"shares of {chem} add up to {total:g}; expected 1"))
+    s = inst["supply"]
+    if len(inst["grades"]):
+        ungraded = (s["grade"] == "") & ~s["chemistry"].isin(set(totals.index))
+        problems += _rows(inst, "supply", ungraded, "grade",
+                          "no grade: give supply.grade or grade_shares rows for {chemistry}")
+    return problems
+
+
+def _ban_rules(inst: Instance) -> list[Problem]:
+    b = inst["bans"]
+    export = b["kind"] == "export"
+    problems = list(_rows(inst, "bans", export & (b["commodity"] == ""), "commodity",
+                          "an export ban needs a commodity"))
+    problems += _rows(inst, "bans", export & (b["to"] == ""), "to", "an export ban needs a destination (to)")
+    codes = known_codes(inst)
+    dest = b["to"].str.removeprefix(NOT_PREFIX)
+    problems += _rows(inst, "bans", export & (b["to"] != "") & ~dest.isin(codes), "to",
+                      "unknown jurisdiction or group {to!r}")
+    problems += _rows(inst, "bans", (b["kind"] == "application") & (b["application"] == ""), "application",
+                      "an application ban needs an application")
+    return problems
+
+
+def _return_rules(inst: Instance) -> list[Problem]:
+    r = inst["second_life_returns"]
+    problems = []
+    for app, total in r.groupby("application")["share"].sum().items():
+        if total > 1.0 + 1e-6:
+            row = int(r.loc[r["application"] == app, ROW].iloc[-1])
+            problems.append(Problem(inst.table_file("second_life_returns"), row, "share",
+                                    f"return shares of {app} add up to {total:g}; expected at most 1"))
+    return problems
+
+
+def _policy_rules(inst: Instance) -> list[Problem]:
+    from network_opt.regulation import policy_problems
+
+    return policy_problems(inst)
 
 
 def _network(inst: Instance) -> list[Problem]:
     """Every collection point reaches a recycler; openable capacity can absorb the supply."""
-    from network_opt.network import build_lanes, supply_by_grade, unreachable_supply
+    from network_opt.network import build_lanes, grades, supply_by_grade, unreachable_supply
 
     problems: list[Problem] = []
     supply = supply_by_grade(inst)
@@ -138,11 +210,16 @@ def _network(inst: Instance) -> list[Problem]:
                                     f"collection point {r['site']!r} has no lane to a recycler for "
                                     f"{r['chemistry']} within transport.max_lane_km (and neither "
                                     "disposal nor leaving packs uncollected is allowed)"))
-    levels = inst["facility_levels"].merge(inst["facilities"][["id", "kind"]], left_on="facility", right_on="id")
-    recycling_cap = levels.loc[levels["kind"] == "recycler"].groupby("facility")["capacity_t"].max().sum()
+    levels = inst["facility_levels"].merge(inst["facilities"], left_on="facility", right_on="id")
+    receiving = levels.loc[levels["kind"].isin(["recycler", "preprocessor"])]
+    recycling_cap = (receiving.groupby("facility")["capacity_t"].max()
+                     + receiving.groupby("facility")["module_capacity_t"].first()
+                     * receiving.groupby("facility")["max_modules"].first()).sum()
     total = inst["supply"].groupby("period")["tonnes"].sum()
     for period, tonnes in total.items():
-        unfit = supply.loc[(supply["period"] == period) & (supply["grade"] == "unfit"), "tonnes"].sum()
+        g = grades(inst)
+        recycle_only = set(g.loc[~g["second_life"], "id"])
+        unfit = supply.loc[(supply["period"] == period) & supply["grade"].isin(recycle_only), "tonnes"].sum()
         if unfit > recycling_cap + 1e-6:
             problems.append(Problem(inst.table_file("supply"), 0, "tonnes",
                                     f"period {period}: {unfit:,.0f} t/yr of packs unfit for second life exceed "

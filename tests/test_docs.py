@@ -28,26 +28,38 @@ def _documented() -> dict[str, tuple[str, str]]:
 
 def _full_model(tmp_path: Path) -> pyo.ConcreteModel:
     """A micro instance that switches every optional component on."""
+    metrics = ("collection_rate", "recycling_efficiency", "material_recovery", "second_life_priority",
+               "domestic_recovery")
     tables = {
         "sites": [site("C", "collection_point"), site("S", "facility"), site("M", "market")],
         **one_material_tables(),
         "supply": [{"site": "C", "period": 2025, "chemistry": "X", "tonnes": 10, "fit_share": 0.5}],
-        "technologies": [{"id": "T", "process": "direct", "recycling_efficiency": 0.7}],
+        "technologies": [{"id": "T", "process": "direct", "recycling_efficiency": 0.7},
+                         {"id": "MECH", "process": "mechanical", "recycling_efficiency": 0.2,
+                          "black_mass_yield": 0.4}],
         "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.9}],
         "facilities": [
-            {"id": "R", "site": "S", "kind": "refurbisher", "technology": "", "status": "candidate", "test_yield": 0.9},
-            {"id": "Q", "site": "S", "kind": "recycler", "technology": "T", "status": "candidate"},
+            {"id": "R", "site": "S", "kind": "refurbisher", "technology": "", "status": "candidate", "test_yield": 0.9,
+             "closing_cost": 5},
+            {"id": "Q", "site": "S", "kind": "recycler", "technology": "T", "status": "candidate",
+             "module_capacity_t": 5, "max_modules": 2, "module_opening_cost": 1},
+            {"id": "B", "site": "S", "kind": "preprocessor", "technology": "MECH", "status": "candidate"},
+            {"id": "D", "site": "S", "kind": "refiner", "technology": "T", "status": "candidate"},
         ],
         "facility_levels": [{"facility": "R", "level": "a", "capacity_t": 10},
-                            {"facility": "Q", "level": "a", "capacity_t": 10}],
+                            {"facility": "Q", "level": "a", "capacity_t": 10, "opening_cost": 3},
+                            {"facility": "Q", "level": "b", "capacity_t": 20, "opening_cost": 4},
+                            {"facility": "B", "level": "a", "capacity_t": 10},
+                            {"facility": "D", "level": "a", "capacity_t": 10}],
         "markets": [{"id": "MK", "site": "M", "application": "ups", "chemistries": ""}],
         "market_demand": [{"market": "MK", "period": 2025, "demand_kwh": 100, "price_per_kwh": 1}],
-        "targets": [{"jurisdiction": "XX", "metric": m, "material": "Li" if m == "material_recovery" else "",
-                     "value": 0.5, "from_period": 2025}
-                    for m in ("collection_rate", "recycling_efficiency", "material_recovery")],
+        "second_life_returns": [{"application": "ups", "after_years": 0, "share": 1.0}],
+        "targets": [{"jurisdiction": "XX", "metric": m, "material": "Li" if "recovery" in m else "",
+                     "value": 0.5, "from_period": 2025} for m in metrics],
     }
     folder = write_instance(tmp_path, tables, transport={"max_lane_km": 100},
-                            uncollected={"allowed": True}, disposal={"allowed": True})
+                            uncollected={"allowed": True}, disposal={"allowed": True},
+                            targets={"soft": True}, emissions={"cap_t": 1000.0})
     return build_model(prepare(load(folder)))
 
 

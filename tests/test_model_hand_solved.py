@@ -253,7 +253,8 @@ def test_zero_supply_costs_only_existing_fixed_costs(tmp_path: Path) -> None:
     fac = (folder / "facilities.csv").read_text().replace("candidate", "existing")
     (folder / "facilities.csv").write_text(fac)
     sol = _solve(folder)
-    assert sol.objective == pytest.approx(5 + 50)  # existing opens at its cheapest level
+    # an existing facility stands at its smallest level, already built: only its fixed cost
+    assert sol.objective == pytest.approx(50)
     assert sol["flows"].empty
 
 

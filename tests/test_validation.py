@@ -61,7 +61,7 @@ CASES = [
     ("recycler without technology", _replace("facilities.csv", "recycler,HYDRO", "recycler,"),
      "facilities.csv:3:technology", "needs a technology"),
     ("share above one", _replace("supply.csv", "900,0.4", "900,1.4"), "supply.csv:2:fit_share", "<= 1"),
-    ("target above one", _replace("targets.csv", "Li,0.5", "Li,50"), "targets.csv:2:value", "<= 1"),
+    ("target above one", _replace("targets.csv", "Li,0.5", "Li,50"), "targets.csv:2:value", "expected a value in [0, 1]"),
     ("target on unknown material", _replace("targets.csv", "Li,0.5", "Unobtainium,0.5"), "targets.csv:2:material",
      "unknown reference"),
     ("target on unknown jurisdiction", _replace("targets.csv", "TOY,", "MARS,"), "targets.csv:2:jurisdiction",

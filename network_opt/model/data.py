@@ -1,32 +1,38 @@
-"""Pre-indexed model data: every coefficient the Pyomo builders need, computed with pandas.
+"""Pre-indexed model data: every coefficient the Pyomo builders need, computed with pandas/numpy.
 
-The builders in :mod:`network_opt.model.constraints` only read the frames and group indexes
-prepared here; nothing loops over dense products of sets.
+The builders in :mod:`network_opt.model.constraints` only read the frames, arrays and group
+indexes prepared here; nothing loops over dense products of sets.
 
-Row sets:
-- ``supply``: one row per (collection point, period, chemistry, grade) with tonnes > 0;
-- ``flows``: one row per (lane, period) that can carry flow -- the flow variables;
-- ``levels``: one row per (facility, capacity level) -- the level-choice binaries;
-- ``targets``: one row per (target, period) in force.
+Row sets (each frame indexed 0..n-1, which is the Pyomo index):
+- ``supply``: (collection point, period, chemistry, grade) with tonnes > 0;
+- ``flows``: (lane, period) pairs that can carry flow -- the flow variables;
+- ``levels``: (facility, capacity level) -- with periods, the level binaries;
+- ``targets``: (target, period) pairs in force.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from network_opt.instance import Instance
-from network_opt.network import FIT, build_lanes, supply_by_grade
+from network_opt.jurisdictions import covered
+from network_opt.network import build_lanes, grades, supply_by_grade
+
+PACK_INPUT_KINDS = ("recycler", "preprocessor")
+RECYCLING_KINDS = ("recycler", "preprocessor", "refiner")
 
 
 @dataclass
 class ModelData:
-    """Everything the model builders read. Frames are indexed 0..n-1 (the Pyomo index)."""
+    """Everything the model builders read."""
 
     inst: Instance
-    weights: dict[int, float]  # objective weight of each period (years it stands for)
+    years: list[int]
+    weights: dict[int, float]  # discounted years each period stands for
+    discount: dict[int, float]  # discount factor at the start of each period
     supply: pd.DataFrame
     lanes: pd.DataFrame
     flows: pd.DataFrame
@@ -34,160 +40,245 @@ class ModelData:
     facilities: pd.DataFrame
     market_demand: pd.DataFrame
     targets: pd.DataFrame
-    content: pd.DataFrame  # kg per t, chemistry x material
-    recovery: pd.DataFrame  # share recovered, technology x material
+    materials: list[str]
+    recovered: np.ndarray  # t of material recovered per t of flow (flows x materials)
+    entering: np.ndarray  # t of material entering recycling per t of flow (flows x materials)
     prices: pd.DataFrame  # currency per t, material x period
+    returns: dict[str, np.ndarray] = field(default_factory=dict)  # application -> P x P rate matrix
+    returns_beyond: dict[str, np.ndarray] = field(default_factory=dict)  # application -> share per period
 
-    @property
-    def years(self) -> list[int]:
-        return self.inst.years
+    def prev(self, p: int) -> int | None:
+        """The period before ``p`` (None for the first)."""
+        i = self.years.index(p)
+        return self.years[i - 1] if i else None
 
 
 def prepare(inst: Instance) -> ModelData:
     """Compute lanes, flow rows and all coefficients for ``inst``."""
+    years = inst.years
+    rate = float(inst.setting("discount_rate"))
+    y0 = years[0]
+    weights = {p.year: float(sum((1 + rate) ** -(p.year + k - y0) for k in range(p.length))) for p in inst.periods}
+    discount = {p.year: float((1 + rate) ** -(p.year - y0)) for p in inst.periods}
+
     supply = supply_by_grade(inst)
     lanes = build_lanes(inst, supply)
-    fac = inst["facilities"].set_index("id")
+    fac = inst["facilities"].drop(columns="_row").reset_index(drop=True)
     levels = inst["facility_levels"].drop(columns="_row").reset_index(drop=True)
-    levels["status"] = levels["facility"].map(fac["status"])
-    max_cap = levels.groupby("facility")["capacity_t"].max()
-
-    chem = inst["chemistries"]["id"].tolist()
-    mats = inst["materials"]["id"].tolist()
-    content = (inst["chemistry_materials"].pivot(index="chemistry", columns="material", values="kg_per_t")
-               .reindex(index=chem, columns=mats).fillna(0.0))
-    techs = inst["technologies"]["id"].tolist()
-    recovery = (inst["technology_yields"].pivot(index="technology", columns="material", values="recovery_yield")
-                .reindex(index=techs, columns=mats).fillna(0.0))
-    prices = (inst["material_prices"].pivot(index="material", columns="period", values="price_per_t")
-              .reindex(index=mats, columns=inst.years).fillna(0.0))
+    levels = levels.merge(fac[["id", "status"]], left_on="facility", right_on="id").drop(columns="id")
+    smallest = levels.sort_values(["facility", "capacity_t"]).drop_duplicates("facility").index
+    levels["initial"] = levels.index.isin(smallest) & (levels["status"] == "existing")
     demand = inst["market_demand"].drop(columns="_row").reset_index(drop=True)
+    returns, beyond = _returns_matrices(inst)
 
-    flows = _flow_rows(inst, supply, lanes, demand)
-    flows = _coefficients(inst, flows, supply, fac, max_cap, demand, content, recovery, prices)
-    return ModelData(
-        inst=inst,
-        weights={p.year: p.length for p in inst.periods},
-        supply=supply,
-        lanes=lanes,
-        flows=flows,
-        levels=levels,
-        facilities=inst["facilities"].drop(columns="_row").reset_index(drop=True),
-        market_demand=demand,
-        targets=_targets_in_force(inst),
-        content=content,
-        recovery=recovery,
-        prices=prices,
-    )
+    flows = _flow_rows(inst, supply, lanes, demand, returns)
+    mats = inst["materials"]["id"].tolist()
+    prices = (inst["material_prices"].pivot(index="material", columns="period", values="price_per_t")
+              .reindex(index=mats, columns=years).fillna(0.0))
+    flows, recovered, entering = _coefficients(inst, flows, supply, fac, levels, demand, mats, prices)
+    return ModelData(inst=inst, years=years, weights=weights, discount=discount, supply=supply, lanes=lanes,
+                     flows=flows, levels=levels, facilities=fac, market_demand=demand,
+                     targets=_targets_in_force(inst), materials=mats, recovered=recovered, entering=entering,
+                     prices=prices, returns=returns, returns_beyond=beyond)
 
 
-def _flow_rows(inst: Instance, supply: pd.DataFrame, lanes: pd.DataFrame, demand: pd.DataFrame) -> pd.DataFrame:
-    """(lane, period) rows: eol lanes where their supply exists, second-life lanes where the
-    market has demand, reject lanes where the refurbisher can receive the chemistry."""
+def _returns_matrices(inst: Instance) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """R[a][p, q]: annual tonnes returning in period q per annual tonne sold into application a in
+    period p; beyond[a][p]: tonnes per annual tonne sold in p returning after the horizon.
+
+    A sale in each year y of period p returns in year y + d with the application's share for d.
+    The arrival year falls in the period covering it, or, between periods, in the next period.
+    """
+    periods = inst.periods
+    starts = np.array([p.year for p in periods])
+    ends = np.array([p.year + p.length for p in periods])  # exclusive
+    lengths = np.array([p.length for p in periods], dtype=float)
+    out, beyond = {}, {}
+    for app, rows in inst["second_life_returns"].groupby("application"):
+        r = np.zeros((len(periods), len(periods)))
+        b = np.zeros(len(periods))
+        for pi, p in enumerate(periods):
+            for y in range(p.year, p.year + p.length):
+                for d, share in zip(rows["after_years"], rows["share"], strict=True):
+                    arrival = y + int(d)
+                    later = np.nonzero(ends > arrival)[0]
+                    if not len(later):
+                        b[pi] += share
+                        continue
+                    qi = int(later[0])
+                    if qi < pi or (qi == pi and arrival < starts[qi]):
+                        continue  # cannot happen for d >= 0; kept for safety
+                    r[pi, qi] += share / lengths[qi]
+        out[str(app)], beyond[str(app)] = r, b
+    return out, beyond
+
+
+def _flow_rows(inst: Instance, supply: pd.DataFrame, lanes: pd.DataFrame, demand: pd.DataFrame,
+               returns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """(lane, period) rows that can carry flow, built commodity by commodity so that bans and
+    missing upstream flows prune everything downstream."""
+    years = inst.years
     lanes = lanes.rename_axis("lane").reset_index()
+    by = {c: lanes.loc[lanes["commodity"] == c] for c in ("eol_packs", "second_life_packs", "rejects",
+                                                           "returns", "black_mass")}
+    fac_kind = inst["facilities"].set_index("id")["kind"]
     s = supply.rename_axis("supply_id").reset_index()[["supply_id", "site", "period", "chemistry", "grade"]]
-    eol = lanes.loc[lanes["commodity"] == "eol_packs"].merge(
-        s.rename(columns={"site": "origin"}), on=["origin", "chemistry", "grade"])
-    arriving = eol.loc[eol["grade"] == FIT, ["destination", "chemistry", "period"]].drop_duplicates()
+    eol = _allowed(inst, by["eol_packs"].merge(s.rename(columns={"site": "origin"}),
+                                                on=["origin", "chemistry", "grade"]))
+    arriving = eol.loc[eol["destination"].map(fac_kind) == "refurbisher", ["destination", "chemistry", "grade",
+                                                                           "period"]].drop_duplicates()
     arriving = arriving.rename(columns={"destination": "origin"})
-    sl = lanes.loc[lanes["commodity"] == "second_life_packs"].merge(arriving, on=["origin", "chemistry"])
+    sl = by["second_life_packs"].merge(arriving, on=["origin", "chemistry", "grade"])
     sl = sl.merge(demand.loc[demand["demand_kwh"] > 0, ["market", "period"]],
                   left_on=["destination", "period"], right_on=["market", "period"]).drop(columns="market")
-    rj = lanes.loc[lanes["commodity"] == "rejects"].merge(arriving, on=["origin", "chemistry"])
-    flows = pd.concat([eol, sl, rj], ignore_index=True)
+    sl = _allowed(inst, sl)
+    rj = _allowed(inst, by["rejects"].merge(arriving[["origin", "chemistry", "period"]].drop_duplicates(),
+                                            on=["origin", "chemistry"]))
+    # returns may arrive in period q from sales into the market in any period p with R[p, q] > 0
+    app = inst["markets"].set_index("id")["application"]
+    sold = sl[["destination", "chemistry", "period"]].drop_duplicates()
+    arrivals = []
+    for (m, k), rows in sold.groupby(["destination", "chemistry"]):
+        r = returns.get(str(app[m]))
+        if r is None:
+            continue
+        sale = np.isin(years, rows["period"].to_numpy())
+        for qi in np.nonzero(r[sale].sum(axis=0) > 0)[0]:
+            arrivals.append((m, k, years[qi]))
+    arrivals_df = pd.DataFrame(arrivals, columns=["origin", "chemistry", "period"])
+    rt = _allowed(inst, by["returns"].merge(arrivals_df, on=["origin", "chemistry"]))
+    into_pre = pd.concat([eol, rj, rt])
+    into_pre = into_pre.loc[into_pre["destination"].map(fac_kind) == "preprocessor",
+                            ["destination", "chemistry", "jurisdiction", "period"]].drop_duplicates()
+    bm = _allowed(inst, by["black_mass"].merge(into_pre.rename(columns={"destination": "origin"}),
+                                               on=["origin", "chemistry", "jurisdiction"]))
+    flows = pd.concat([eol, sl, rj, rt, bm], ignore_index=True)
     flows["supply_id"] = flows["supply_id"].fillna(-1).astype("int64")
+    flows["period"] = flows["period"].astype("int64")
     return flows.sort_values(["lane", "period"]).reset_index(drop=True)
 
 
-def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac: pd.DataFrame, max_cap: pd.Series,
-                  demand: pd.DataFrame, content: pd.DataFrame, recovery: pd.DataFrame,
-                  prices: pd.DataFrame) -> pd.DataFrame:
-    """Per-flow coefficients: facility it uses, attribution jurisdiction, costs and revenues
-    per tonne, usable kWh per tonne, recycling efficiency and the strong-linking bound."""
-    site_jur = inst["sites"].set_index("id")["jurisdiction"]
-    fac_site = fac["site"]
-    eol = flows["commodity"] == "eol_packs"
-    sl = flows["commodity"] == "second_life_packs"
-    into_facility = ~sl
-    flows["facility"] = np.where(sl, flows["origin"], flows["destination"])
-    flows["dest_kind"] = np.where(sl, "market", flows["destination"].map(fac["kind"]).fillna("market"))
-    # a flow's jurisdiction: where it was collected (eol) or the facility that produced it
-    origin_site = np.where(eol, flows["origin"], flows["origin"].map(fac_site))
-    flows["jurisdiction"] = pd.Series(origin_site, index=flows.index).map(site_jur)
+def _allowed(inst: Instance, rows: pd.DataFrame) -> pd.DataFrame:
+    """Drop flow rows that a ban in force forbids: exports of the commodity from the ban's
+    jurisdiction to its destination set, and sales into banned applications."""
+    bans = inst["bans"]
+    if rows.empty or bans.empty:
+        return rows
+    jur = inst["sites"].set_index("id")["jurisdiction"]
+    o_j = rows["origin_site"].map(jur)
+    d_j = rows["destination_site"].map(jur)
+    banned = pd.Series(False, index=rows.index)
+    for _, b in bans.iterrows():
+        in_force = rows["period"] >= b["from_period"]
+        if b["kind"] == "export":
+            hit = ((rows["commodity"] == b["commodity"]) & o_j.isin(covered(inst, b["jurisdiction"]))
+                   & d_j.isin(covered(inst, b["to"])) & (o_j != d_j))
+            banned |= in_force & hit
+        elif b["kind"] == "application":
+            app = inst["markets"].set_index("id")["application"]
+            hit = ((rows["commodity"] == "second_life_packs") & (rows["destination"].map(app) == b["application"])
+                   & d_j.isin(covered(inst, b["jurisdiction"])))
+            banned |= in_force & hit
+    return rows.loc[~banned]
 
-    vcost = flows["destination"].map(fac["variable_cost_per_t"]).where(into_facility, 0.0).fillna(0.0)
-    flows["processing_cost_per_t"] = vcost.astype(float)
 
-    soh = float(inst.setting("defaults.second_life_soh"))
+def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac: pd.DataFrame,
+                  levels: pd.DataFrame, demand: pd.DataFrame, mats: list[str],
+                  prices: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Per-flow coefficients: facility used, destination kind, costs and revenues per tonne,
+    usable kWh per tonne, recycled mass, material recovered and entering, emissions, and the
+    strong-linking bound."""
+    f = flows
+    by_id = fac.set_index("id")
+    sl = (f["commodity"] == "second_life_packs").to_numpy()
+    f["facility"] = np.where(sl, f["origin"], f["destination"])
+    f["dest_kind"] = np.where(sl, "market", f["destination"].map(by_id["kind"]))
+    f["technology"] = f["destination"].map(by_id["technology"]).where(~sl, "").fillna("")
+    f["processing_cost_per_t"] = f["destination"].map(by_id["variable_cost_per_t"]).where(~sl, 0.0).fillna(0.0)
+    f["site_jurisdiction"] = f["destination_site"].map(inst["sites"].set_index("id")["jurisdiction"])
+
+    g = grades(inst).set_index("id")["usable_soh"]
     energy = inst["chemistries"].set_index("id")["energy_kwh_per_t"]
-    flows["usable_kwh_per_t"] = np.where(sl, flows["chemistry"].map(energy) * soh, 0.0)
-    price = demand.set_index(["market", "period"])["price_per_kwh"]
-    sl_price = pd.Series(list(zip(flows["destination"], flows["period"], strict=True))).map(price).fillna(0.0)
-    flows["second_life_revenue_per_t"] = np.where(sl, sl_price.to_numpy() * flows["usable_kwh_per_t"], 0.0)
+    f["usable_kwh_per_t"] = np.where(sl, f["chemistry"].map(energy) * f["grade"].map(g).fillna(0.0), 0.0)
+    key = pd.MultiIndex.from_arrays([f["destination"], f["period"]])
+    d = demand.set_index(["market", "period"])
+    f["second_life_revenue_per_t"] = np.where(
+        sl, d["price_per_kwh"].reindex(key).fillna(0.0).to_numpy() * f["usable_kwh_per_t"], 0.0)
 
-    to_recycler = flows["dest_kind"] == "recycler"
-    tech = flows["destination"].map(fac["technology"]).where(to_recycler, "")
-    flows["technology"] = tech
-    eff = inst["technologies"].set_index("id")["recycling_efficiency"]
-    flows["recycling_efficiency"] = tech.map(eff).fillna(0.0).astype(float)
-    # material revenue per tonne of pack: sum_m price[m,p] * content[k,m]/1000 * yield[t,m]
-    rec_rows = flows.loc[to_recycler]
-    per_t = np.zeros(len(flows))
-    if len(rec_rows):
-        c = content.loc[rec_rows["chemistry"]].to_numpy() / 1000.0
-        y = recovery.loc[rec_rows["technology"]].to_numpy()
-        pr = prices[rec_rows["period"].to_numpy()].T.to_numpy() if prices.shape[0] else np.zeros_like(c)
-        per_t[to_recycler.to_numpy()] = (c * y * pr).sum(axis=1)
-    flows["material_revenue_per_t"] = per_t
+    tech = inst["technologies"].set_index("id")
+    kind = f["dest_kind"].to_numpy()
+    pack_in = np.isin(kind, PACK_INPUT_KINDS) & (f["commodity"] != "black_mass").to_numpy()
+    bm_in = (kind == "refiner")
+    f["mass_entering_t"] = pack_in.astype(float)
+    f["recycled_t"] = np.where(pack_in | bm_in, f["technology"].map(tech["recycling_efficiency"]).fillna(0.0), 0.0)
+
+    cm = inst["chemistry_materials"]
+    content = cm.pivot(index="chemistry", columns="material", values="kg_per_t").reindex(columns=mats).fillna(0.0)
+    bm_content = (cm.pivot(index="chemistry", columns="material", values="black_mass_kg_per_t")
+                  .reindex(columns=mats).fillna(0.0))
+    yields = (inst["technology_yields"].pivot(index="technology", columns="material", values="recovery_yield")
+              .reindex(columns=mats).fillna(0.0))
+    n, m = len(f), len(mats)
+    entering, recovered = np.zeros((n, m)), np.zeros((n, m))
+    if n and m:
+        chem, tk = f["chemistry"].to_numpy(), f["technology"].to_numpy()
+        c = content.reindex(chem).fillna(0.0).to_numpy() / 1000.0
+        cb = bm_content.reindex(chem).fillna(0.0).to_numpy() / 1000.0
+        y = yields.reindex(tk).fillna(0.0).to_numpy()
+        entering[pack_in] = c[pack_in]
+        recovered[pack_in] = c[pack_in] * y[pack_in]
+        recovered[bm_in] = cb[bm_in] * y[bm_in]
+        price = prices.reindex(columns=f["period"].to_numpy()).T.to_numpy() if len(prices) else np.zeros((n, m))
+        f["material_revenue_per_t"] = (recovered * price).sum(axis=1)
+    else:
+        f["material_revenue_per_t"] = 0.0
+    f["black_mass_yield"] = f["technology"].map(tech["black_mass_yield"]).fillna(0.0).where(
+        f["dest_kind"] == "preprocessor", 0.0)
+
+    co2_tkm = f["commodity"].map({c: float(inst.setting(f"emissions.co2e_per_tkm.{c}"))
+                                  for c in ("eol_packs", "second_life_packs", "rejects", "returns", "black_mass")})
+    process = f["technology"].map(tech["co2e_per_t"]).fillna(0.0)
+    refurb = (f["dest_kind"] == "refurbisher").to_numpy()
+    process = np.where(refurb, float(inst.setting("emissions.refurbishing_co2e_per_t")), process)
+    f["co2e_per_t"] = co2_tkm.to_numpy() * f["distance_km"].to_numpy() + process
 
     # strong-linking bound: most tonnes the flow can carry if its facility is open
-    yield_ = fac["test_yield"]
-    cap = flows["facility"].map(max_cap).astype(float)
-    bound = cap.copy()
-    supply_t = flows["supply_id"].map(supply["tonnes"]).astype(float)
-    bound[eol] = np.minimum(cap[eol], supply_t[eol])
-    dem = demand.set_index(["market", "period"])["demand_kwh"]
-    dem_t = pd.Series(list(zip(flows["destination"], flows["period"], strict=True))).map(dem).to_numpy()
+    cap = levels.groupby("facility")["capacity_t"].max()
+    cap = cap.add((by_id["module_capacity_t"] * by_id["max_modules"]).reindex(cap.index).fillna(0.0))
+    fcap = f["facility"].map(cap).astype(float).to_numpy()
+    bound = fcap.copy()
+    eol = (f["commodity"] == "eol_packs").to_numpy()
+    bound[eol] = np.minimum(fcap[eol], f.loc[eol, "supply_id"].map(supply["tonnes"]).to_numpy())
     with np.errstate(divide="ignore", invalid="ignore"):
-        sl_cap = np.minimum(cap * flows["facility"].map(yield_), dem_t / flows["usable_kwh_per_t"])
-    bound[sl] = sl_cap[sl]
-    rj = flows["commodity"] == "rejects"
-    rej_cap = flows["origin"].map(max_cap) * (1.0 - flows["origin"].map(yield_))
-    bound[rj] = np.minimum(cap[rj], rej_cap[rj])
-    flows["upper_bound_t"] = bound.astype(float)
-    return flows
+        dem_t = d["demand_kwh"].reindex(key).to_numpy() / f["usable_kwh_per_t"].to_numpy()
+    eta = f["origin"].map(by_id["test_yield"]).to_numpy(dtype=float)
+    bound[sl] = np.minimum(fcap[sl] * eta[sl], dem_t[sl])
+    ocap = f["origin"].map(cap).to_numpy(dtype=float)
+    rj = (f["commodity"] == "rejects").to_numpy()
+    bound[rj] = np.minimum(fcap[rj], ocap[rj] * (1.0 - eta[rj]))
+    bmk = (f["commodity"] == "black_mass").to_numpy()
+    pre_yield = f["origin"].map(by_id["technology"]).map(tech["black_mass_yield"]).to_numpy(dtype=float)
+    bound[bmk] = np.minimum(fcap[bmk], ocap[bmk] * pre_yield[bmk])
+    f["upper_bound_t"] = np.nan_to_num(bound, nan=0.0, posinf=0.0)
+    return f, recovered, entering
 
 
 def _targets_in_force(inst: Instance) -> pd.DataFrame:
     """One row per (jurisdiction, metric, material, period): the value of the latest row whose
     from_period is not after the period."""
     t = inst["targets"].drop(columns="_row")
-    cols = ["jurisdiction", "metric", "material", "period", "value", "from_period"]
+    cols = ["jurisdiction", "metric", "material", "period", "value", "from_period", "source"]
     if t.empty:
         return pd.DataFrame(columns=cols)
-    periods = pd.DataFrame({"period": inst.years})
-    t = t.merge(periods, how="cross")
+    t = t.merge(pd.DataFrame({"period": inst.years}), how="cross")
     t = t.loc[t["from_period"] <= t["period"]].sort_values("from_period")
     t = t.drop_duplicates(["jurisdiction", "metric", "material", "period"], keep="last")
     return t[cols].sort_values(["jurisdiction", "metric", "material", "period"]).reset_index(drop=True)
 
 
-def jurisdiction_members(inst: Instance) -> dict[str, set[str]]:
-    """Site jurisdictions covered by each jurisdiction or group name."""
-    jur = inst["jurisdictions"]
-    members: dict[str, set[str]] = {}
-    ids = set(jur["id"]) if len(jur) else set(inst["sites"]["jurisdiction"])
-    for j in ids:
-        members.setdefault(j, set()).add(j)
-    for _, r in jur.iterrows():
-        for g in r["groups"]:
-            members.setdefault(g, set()).add(r["id"])
-    return members
-
-
 def group_rows(frame: pd.DataFrame, by: str | list[str]) -> dict[object, np.ndarray]:
     """Index labels of ``frame`` grouped by ``by`` (labels, not positions, so a filtered frame
-    still yields rows of the full frame). Keys are plain Python values, sorted."""
+    still yields rows of the full frame). Keys are plain Python values."""
     if frame.empty:
         return {}
     labels = frame.index.to_numpy()

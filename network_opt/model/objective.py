@@ -1,4 +1,4 @@
-"""Cost terms per period and the objective (currency, undiscounted; weight = period length)."""
+"""Cost terms per period and the objective (currency, discounted to the first period's year)."""
 
 from __future__ import annotations
 
@@ -6,29 +6,40 @@ import pyomo.environ as pyo
 
 from network_opt.model.data import ModelData, group_rows
 
-COST_TERMS = ("opening", "fixed", "collection", "transport", "processing", "disposal",
-              "uncollected", "second_life_revenue", "material_revenue")
+COST_TERMS = ("opening", "closing", "fixed", "collection", "transport", "processing", "disposal",
+              "uncollected", "carbon", "target_shortfall", "second_life_revenue", "material_revenue")
+
+
+def capital_recovery_factor(rate: float, years: float) -> float:
+    """Annuity per unit of investment: r (1+r)^n / ((1+r)^n - 1), or 1/n at r = 0."""
+    if rate == 0:
+        return 1.0 / years
+    g = (1.0 + rate) ** years
+    return rate * g / (g - 1.0)
 
 
 def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
-    r"""Net cost: costs minus revenues, each period weighted by the years it stands for.
+    r"""Net cost: costs minus revenues, discounted; annual terms weighted by the discounted years
+    each period stands for.
 
     .. math::
-        \min \sum_{j} O_j y_j + \sum_p \omega_p \Big[ \sum_j F_j y_j
-          + \sum_s \kappa_s (S_s - u_s) + \sum_{i \in I_p} (t_i + v_i - r^{SL}_i - r^{M}_i) x_i
-          + \delta \sum_{s \in S_p} w_s + \upsilon \sum_{s \in S_p} u_s \Big]
+        \min \sum_p \Big[ \alpha_p \sum_f I_{f,p} + \delta_p \sum_f K_f z_{f,p} + \omega_p \Big(
+          \sum_j F_j y_{j,p} + \sum_f F^{mod}_f n_{f,p} + \sum_{s \in S_p} \kappa_s (S_s - u_s)
+          + \sum_{i \in I_p} (t_i + v_i - r^{SL}_i - r^{M}_i) x_i
+          + \delta^w \sum_{s} w_s + \upsilon \sum_{s} u_s + \pi^{CO_2} E_p + \lambda \sum_{t \in T_p} \xi_t \Big) \Big]
 
-    Pyomo: ``cost[term, p]`` (expressions, one per term and period; ``opening`` is charged in the
-    first period) and ``total_cost``.
+    with :math:`\alpha_p = \delta_p` (upfront opening costs) or the annuity of the investment over
+    the remaining horizon (annualised). Pyomo: ``cost[term, p]`` (one expression per term and
+    period) and ``total_cost``.
     """
-    f, s, lv = d.flows, d.supply, d.levels
-    first = d.years[0]
+    f, s, lv, fac = d.flows, d.supply, d.levels, d.facilities.set_index("id")
+    inst = d.inst
     by_period_flow = group_rows(f, "period")
     by_period_supply = group_rows(s, "period")
+    by_period_target = group_rows(d.targets, "period") if len(d.targets) else {}
     unc = getattr(m, "uncollected", None)
     disp = getattr(m, "disposed", None)
-    disposal_cost = float(d.inst.setting("disposal.cost_per_t"))
-    uncollected_cost = float(d.inst.setting("uncollected.cost_per_t"))
+    short = getattr(m, "shortfall", None)
     coef = {
         "transport": f["cost_per_t"].to_numpy(),
         "processing": f["processing_cost_per_t"].to_numpy(),
@@ -36,29 +47,48 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
         "material_revenue": -f["material_revenue_per_t"].to_numpy(),
     }
     ccost, tonnes = s["collection_cost_per_t"].to_numpy(), s["tonnes"].to_numpy()
+    annualised = inst.setting("investment.opening_cost") == "annualised"
+    crf = capital_recovery_factor(float(inst.setting("investment.interest_rate")),
+                                  float(inst.setting("investment.lifetime_years")))
 
-    def term(m: pyo.ConcreteModel, name: str, p: int) -> object:
-        w = float(d.weights[p])
+    def opening(m: pyo.ConcreteModel, p: int) -> object:
+        if not annualised:
+            return d.discount[p] * sum(m.investment[fc, p] for fc in m.INVESTING)
+        paid = [q for q in d.years if q <= p]
+        return d.weights[p] * crf * sum(m.investment[fc, q] for fc in m.INVESTING for q in paid)
+
+    def annual(m: pyo.ConcreteModel, name: str, p: int) -> object:
         flows = by_period_flow.get(p, ())
         rows = by_period_supply.get(p, ())
-        if name == "opening":
-            return sum(float(lv.at[j, "opening_cost"]) * m.level_open[j] for j in m.LEVELS) if p == first else 0.0
         if name == "fixed":
-            return w * sum(float(lv.at[j, "fixed_cost_per_year"]) * m.level_open[j] for j in m.LEVELS)
+            total = sum(float(lv.at[j, "fixed_cost_per_year"]) * m.level_open[j, p] for j in m.LEVELS)
+            return total + sum(float(fac.at[fc, "module_fixed_cost_per_year"]) * m.modules[fc, p] for fc in m.MODULAR)
         if name == "collection":
             collected = sum(float(ccost[r] * tonnes[r]) for r in rows)
             if unc is not None:
                 collected = collected - sum(float(ccost[r]) * unc[r] for r in rows)
-            return w * collected
+            return collected
         if name == "disposal":
-            return w * disposal_cost * sum(disp[r] for r in rows) if disp is not None else 0.0
+            cost = float(inst.setting("disposal.cost_per_t"))
+            return cost * sum(disp[r] for r in rows) if disp is not None else 0.0
         if name == "uncollected":
-            return w * uncollected_cost * sum(unc[r] for r in rows) if unc is not None else 0.0
+            cost = float(inst.setting("uncollected.cost_per_t"))
+            return cost * sum(unc[r] for r in rows) if unc is not None else 0.0
+        if name == "carbon":
+            return float(inst.setting("emissions.carbon_price")) * m.emissions[p]
+        if name == "target_shortfall":
+            penalty = float(inst.setting("targets.soft_penalty_per_t"))
+            return penalty * sum(short[t] for t in by_period_target.get(p, ())) if short is not None else 0.0
         c = coef[name]
-        return w * sum(float(c[i]) * m.flow[i] for i in flows if c[i] != 0.0)
+        return sum(float(c[i]) * m.flow[i] for i in flows if c[i] != 0.0)
+
+    def term(m: pyo.ConcreteModel, name: str, p: int) -> object:
+        if name == "opening":
+            return opening(m, p)
+        if name == "closing":
+            return d.discount[p] * sum(float(fac.at[fc, "closing_cost"]) * m.closed[fc, p] for fc in m.CLOSABLE)
+        return d.weights[p] * annual(m, name, p)
 
     m.COST_TERMS = pyo.Set(initialize=COST_TERMS, ordered=True)
-    m.PERIODS = pyo.Set(initialize=d.years, ordered=True)
     m.cost = pyo.Expression(m.COST_TERMS, m.PERIODS, rule=term)
-    m.total_cost = pyo.Objective(expr=sum(m.cost[t, p] for t in COST_TERMS for p in d.years),
-                                 sense=pyo.minimize)
+    m.total_cost = pyo.Objective(expr=sum(m.cost[t, p] for t in COST_TERMS for p in d.years), sense=pyo.minimize)

@@ -1,28 +1,67 @@
-"""Decision variables. Units: tonnes per year for flows, 0/1 for level choices."""
+"""Decision variables. Units: t/yr for flows, 0/1 for levels, currency for investment."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyomo.environ as pyo
 
+from network_opt.jurisdictions import covered
 from network_opt.model.data import ModelData
+
+
+def landfill_banned(d: ModelData) -> np.ndarray:
+    """True for supply rows whose disposal a landfill ban in force forbids."""
+    banned = np.zeros(len(d.supply), dtype=bool)
+    bans = d.inst["bans"]
+    for _, b in bans.loc[bans["kind"] == "landfill"].iterrows():
+        banned |= (d.supply["jurisdiction"].isin(covered(d.inst, b["jurisdiction"]))
+                   & (d.supply["period"] >= b["from_period"])).to_numpy()
+    return banned
 
 
 def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     """Create the sparse index sets and the variables of the model.
 
     - ``flow[i] >= 0``: tonnes per year on flow row i (a lane in a period);
-    - ``level_open[j] in {0, 1}``: facility level row j is chosen (open at that capacity);
-    - ``uncollected[s] >= 0`` and ``disposed[s] >= 0``: tonnes per year of supply row s left
-      uncollected or disposed of, only when the instance allows it.
+    - ``level_open[j, p] in {0, 1}``: facility level row j is the facility's level in period p;
+    - ``investment[f, p] >= 0``: opening and expansion spending of facility f in period p (facilities
+      with an opening or module cost);
+    - ``closed[f, p] in [0, 1]``: facility f closes at the start of p (facilities with a closing cost);
+    - ``modules[f, p]`` integer >= 0: add-on modules installed at f in p (facilities with modules);
+    - ``uncollected[s]``, ``disposed[s] >= 0``: tonnes of supply row s left uncollected or disposed
+      of, only when the instance allows it (disposal is fixed to 0 under a landfill ban);
+    - ``shortfall[t] >= 0``: shortfall of target row t, with soft targets only.
     """
+    fac = d.facilities
     m.FLOWS = pyo.Set(initialize=range(len(d.flows)), ordered=True)
     m.LEVELS = pyo.Set(initialize=range(len(d.levels)), ordered=True)
     m.SUPPLY = pyo.Set(initialize=range(len(d.supply)), ordered=True)
+    m.PERIODS = pyo.Set(initialize=d.years, ordered=True)
+    m.FACILITIES = pyo.Set(initialize=sorted(fac["id"]), ordered=True)
+    closable = sorted(fac.loc[fac["closing_cost"].notna(), "id"])
+    modular = sorted(fac.loc[(fac["max_modules"] > 0) & (fac["module_capacity_t"] > 0), "id"])
+    paying = set(d.levels.loc[d.levels["opening_cost"] > 0, "facility"])
+    paying |= set(fac.loc[(fac["module_opening_cost"] > 0) & (fac["max_modules"] > 0), "id"])
+    m.INVESTING = pyo.Set(initialize=sorted(paying), ordered=True)
+    m.CLOSABLE = pyo.Set(initialize=closable, ordered=True)
+    m.MODULAR = pyo.Set(initialize=modular, ordered=True)
+
     m.flow = pyo.Var(m.FLOWS, domain=pyo.NonNegativeReals)
-    m.level_open = pyo.Var(m.LEVELS, domain=pyo.Binary)
+    m.level_open = pyo.Var(m.LEVELS, m.PERIODS, domain=pyo.Binary)
+    m.investment = pyo.Var(m.INVESTING, m.PERIODS, domain=pyo.NonNegativeReals)
+    if closable:
+        m.closed = pyo.Var(m.CLOSABLE, m.PERIODS, domain=pyo.NonNegativeReals, bounds=(0.0, 1.0))
+    if modular:
+        max_mod = fac.set_index("id")["max_modules"]
+        m.modules = pyo.Var(m.MODULAR, m.PERIODS, domain=pyo.NonNegativeIntegers,
+                            bounds=lambda _m, f, _p: (0, int(max_mod[f])))
+    tonnes = d.supply["tonnes"].to_numpy()
     if d.inst.setting("uncollected.allowed"):
-        m.uncollected = pyo.Var(m.SUPPLY, domain=pyo.NonNegativeReals,
-                                bounds=lambda _m, s: (0.0, float(d.supply.at[s, "tonnes"])))
+        m.uncollected = pyo.Var(m.SUPPLY, domain=pyo.NonNegativeReals, bounds=lambda _m, s: (0.0, float(tonnes[s])))
     if d.inst.setting("disposal.allowed"):
+        banned = landfill_banned(d)
         m.disposed = pyo.Var(m.SUPPLY, domain=pyo.NonNegativeReals,
-                             bounds=lambda _m, s: (0.0, float(d.supply.at[s, "tonnes"])))
+                             bounds=lambda _m, s: (0.0, 0.0 if banned[s] else float(tonnes[s])))
+    if d.inst.setting("targets.soft") and len(d.targets):
+        m.TARGETS = pyo.Set(initialize=range(len(d.targets)), ordered=True)
+        m.shortfall = pyo.Var(m.TARGETS, domain=pyo.NonNegativeReals)

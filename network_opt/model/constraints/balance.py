@@ -1,11 +1,11 @@
-"""Mass balance at collection points and refurbishers (t/yr)."""
+"""Mass balance at collection points, refurbishers, pre-processors and markets (t/yr)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyomo.environ as pyo
 
 from network_opt.model.data import ModelData, group_rows
-from network_opt.network import FIT
 
 
 def add_supply_balance(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -27,52 +27,47 @@ def add_supply_balance(m: pyo.ConcreteModel, d: ModelData) -> None:
             body = body + disposed[s]
         if uncollected is not None:
             body = body + uncollected[s]
-        if isinstance(body, int):  # nothing can take this supply: leave it to validation
+        if isinstance(body, int):  # nothing can take this supply (validation reports why)
             return pyo.Constraint.Infeasible
         return body == float(tonnes[s])
 
     m.supply_balance = pyo.Constraint(m.SUPPLY, rule=rule)
 
 
-def _refurbisher_groups(d: ModelData) -> tuple[list[tuple[str, str, int]], dict, dict, dict]:
-    f = d.flows
-    inflow = group_rows(f.loc[(f["dest_kind"] == "refurbisher") & (f["grade"] == FIT)],
-                        ["destination", "chemistry", "period"])
-    sold = group_rows(f.loc[f["commodity"] == "second_life_packs"], ["origin", "chemistry", "period"])
-    rejected = group_rows(f.loc[f["commodity"] == "rejects"], ["origin", "chemistry", "period"])
-    return sorted(inflow), inflow, sold, rejected
-
-
 def add_refurbisher_output(m: pyo.ConcreteModel, d: ModelData) -> None:
-    r"""Packs sold into second life equal the tested-good share of the fit packs received.
+    r"""Packs sold into second life equal the tested-good share of the packs received, per grade.
 
-    .. math:: \sum_{i \in \mathrm{sold}(r,k,p)} x_i = \eta_r \sum_{i \in \mathrm{in}(r,k,p)} x_i
-              \quad \forall (r,k,p)
+    .. math:: \sum_{i \in \mathrm{sold}(r,k,g,p)} x_i = \eta_r \sum_{i \in \mathrm{in}(r,k,g,p)} x_i
+              \quad \forall (r,k,g,p)
 
-    Pyomo: ``refurbisher_output[r, k, p]``; :math:`\eta_r` is ``facilities.test_yield``.
+    Pyomo: ``refurbisher_output[r, k, g, p]``; :math:`\eta_r` is ``facilities.test_yield``.
     """
-    keys, inflow, sold, _ = _refurbisher_groups(d)
+    f = d.flows
+    inflow = group_rows(f.loc[f["dest_kind"] == "refurbisher"], ["destination", "chemistry", "grade", "period"])
+    sold = group_rows(f.loc[f["commodity"] == "second_life_packs"], ["origin", "chemistry", "grade", "period"])
     eta = d.facilities.set_index("id")["test_yield"]
 
-    def rule(m: pyo.ConcreteModel, r: str, k: str, p: int) -> object:
-        out = sum(m.flow[i] for i in sold.get((r, k, p), ()))
-        return out == float(eta[r]) * sum(m.flow[i] for i in inflow[(r, k, p)])
+    def rule(m: pyo.ConcreteModel, r: str, k: str, g: str, p: int) -> object:
+        out = sum(m.flow[i] for i in sold.get((r, k, g, p), ()))
+        return out == float(eta[r]) * sum(m.flow[i] for i in inflow[(r, k, g, p)])
 
-    m.REFURB_KP = pyo.Set(initialize=keys, dimen=3, ordered=True)
-    m.refurbisher_output = pyo.Constraint(m.REFURB_KP, rule=rule)
+    m.REFURB_KGP = pyo.Set(initialize=sorted(inflow), dimen=4, ordered=True)
+    m.refurbisher_output = pyo.Constraint(m.REFURB_KGP, rule=rule)
 
 
 def add_refurbisher_rejects(m: pyo.ConcreteModel, d: ModelData) -> None:
     r"""Packs failing the test are sent to recycling.
 
-    .. math:: \sum_{i \in \mathrm{rej}(r,k,p)} x_i = (1-\eta_r) \sum_{i \in \mathrm{in}(r,k,p)} x_i
+    .. math:: \sum_{i \in \mathrm{rej}(r,k,p)} x_i = (1-\eta_r) \sum_{g} \sum_{i \in \mathrm{in}(r,k,g,p)} x_i
               \quad \forall (r,k,p): \eta_r < 1
 
     Pyomo: ``refurbisher_rejects[r, k, p]``.
     """
-    keys, inflow, _, rejected = _refurbisher_groups(d)
+    f = d.flows
     eta = d.facilities.set_index("id")["test_yield"]
-    keys = [key for key in keys if eta[key[0]] < 1.0]
+    inflow = group_rows(f.loc[f["dest_kind"] == "refurbisher"], ["destination", "chemistry", "period"])
+    rejected = group_rows(f.loc[f["commodity"] == "rejects"], ["origin", "chemistry", "period"])
+    keys = [key for key in sorted(inflow) if eta[key[0]] < 1.0]
 
     def rule(m: pyo.ConcreteModel, r: str, k: str, p: int) -> object:
         out = sum(m.flow[i] for i in rejected.get((r, k, p), ()))
@@ -80,3 +75,58 @@ def add_refurbisher_rejects(m: pyo.ConcreteModel, d: ModelData) -> None:
 
     m.REJECT_KP = pyo.Set(initialize=keys, dimen=3, ordered=True)
     m.refurbisher_rejects = pyo.Constraint(m.REJECT_KP, rule=rule)
+
+
+def add_preprocessor_output(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""Pre-processing turns packs into black mass at the technology's yield, keeping the
+    chemistry and the jurisdiction the packs count towards.
+
+    .. math:: \sum_{i \in \mathrm{bm}(f,k,J,p)} x_i = \beta_{\tau(f)} \sum_{i \in \mathrm{in}(f,k,J,p)} x_i
+              \quad \forall (f,k,J,p)
+
+    Pyomo: ``preprocessor_output[f, k, J, p]``; :math:`\beta_\tau` is ``technologies.black_mass_yield``.
+    Black mass with no lane to a refiner forces the input to zero only if :math:`\beta > 0`.
+    """
+    f = d.flows
+    key = ["chemistry", "jurisdiction", "period"]
+    inflow = group_rows(f.loc[f["dest_kind"] == "preprocessor"], ["destination", *key])
+    out = group_rows(f.loc[f["commodity"] == "black_mass"], ["origin", *key])
+    beta = f["black_mass_yield"].to_numpy()
+
+    def rule(m: pyo.ConcreteModel, fac: str, k: str, j: str, p: int) -> object:
+        rows = inflow[(fac, k, j, p)]
+        return sum(m.flow[i] for i in out.get((fac, k, j, p), ())) == float(beta[rows[0]]) * sum(
+            m.flow[i] for i in rows)
+
+    m.PREPROCESS_KJP = pyo.Set(initialize=sorted(inflow), dimen=4, ordered=True)
+    m.preprocessor_output = pyo.Constraint(m.PREPROCESS_KJP, rule=rule)
+
+
+def add_returns_balance(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""Packs sold into second life come back for recycling after the application's duration.
+
+    .. math:: \sum_{i \in \mathrm{ret}(m,k,q)} x_i = \sum_{p} R^{a(m)}_{p,q} \sum_{i \in \mathrm{sold}(m,k,p)} x_i
+              \quad \forall (m,k,q)
+
+    with :math:`R^a_{p,q}` the annual tonnes arriving in period q per annual tonne sold in p
+    (``second_life_returns``). Pyomo: ``returns_balance[m, k, q]``.
+    """
+    f = d.flows
+    app = d.inst["markets"].set_index("id")["application"] if len(d.inst["markets"]) else {}
+    sold = group_rows(f.loc[f["commodity"] == "second_life_packs"], ["destination", "chemistry", "period"])
+    back = group_rows(f.loc[f["commodity"] == "returns"], ["origin", "chemistry", "period"])
+    index = {p: n for n, p in enumerate(d.years)}
+    keys = set()
+    for (mk, k, p) in sold:
+        r = d.returns.get(str(app[mk]))
+        if r is not None:
+            keys |= {(mk, k, d.years[q]) for q in np.nonzero(r[index[p]] > 0)[0]}
+
+    def rule(m: pyo.ConcreteModel, mk: str, k: str, q: int) -> object:
+        r = d.returns[str(app[mk])]
+        arriving = sum(float(r[index[p], index[q]]) * m.flow[i] for p in d.years if r[index[p], index[q]] > 0
+                       for i in sold.get((mk, k, p), ()))
+        return sum(m.flow[i] for i in back.get((mk, k, q), ())) == arriving
+
+    m.RETURN_KQ = pyo.Set(initialize=sorted(keys), dimen=3, ordered=True)
+    m.returns_balance = pyo.Constraint(m.RETURN_KQ, rule=rule)

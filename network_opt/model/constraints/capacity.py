@@ -1,4 +1,4 @@
-"""Facility capacity, level choice and strong linking of lanes to open facilities."""
+"""Facility levels over time, investment, modules, capacity and strong linking."""
 
 from __future__ import annotations
 
@@ -7,29 +7,130 @@ import pyomo.environ as pyo
 from network_opt.model.data import ModelData, group_rows
 
 
+def _open(m: pyo.ConcreteModel, rows: object, p: int) -> object:
+    return sum(m.level_open[j, p] for j in rows)  # type: ignore[attr-defined]
+
+
 def add_level_choice(m: pyo.ConcreteModel, d: ModelData) -> None:
-    r"""At most one capacity level per facility; existing facilities are open.
+    r"""At most one capacity level per facility and period.
 
-    .. math:: \underline{o}_f \le \sum_{l \in L_f} y_{f,l} \le 1 \quad \forall f,
-              \qquad \underline{o}_f = 1 \text{ if } f \text{ exists, else } 0
+    .. math:: \sum_{l \in L_f} y_{f,l,p} \le 1 \quad \forall f, p
 
-    Pyomo: ``level_choice[f]``.
+    Pyomo: ``level_choice[f, p]`` (facilities with more than one level).
     """
     by_fac = group_rows(d.levels, "facility")
-    existing = set(d.facilities.loc[d.facilities["status"] == "existing", "id"])
+    multi = sorted(f for f, rows in by_fac.items() if len(rows) > 1)  # one binary needs no row
+    m.LEVEL_CHOICE = pyo.Set(initialize=multi, ordered=True)
+    m.level_choice = pyo.Constraint(m.LEVEL_CHOICE, m.PERIODS, rule=lambda m, f, p: _open(m, by_fac[f], p) <= 1)
 
-    def rule(m: pyo.ConcreteModel, f: str) -> object:
-        total = sum(m.level_open[j] for j in by_fac[f])
-        return (1.0 if f in existing else 0.0, total, 1.0)
 
-    m.FACILITIES = pyo.Set(initialize=sorted(by_fac), ordered=True)
-    m.level_choice = pyo.Constraint(m.FACILITIES, rule=rule)
+def add_facility_continuity(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""A facility open in one period stays open in the next unless it closes (at a cost, where
+    the instance allows it); an existing facility is open from the first period.
+
+    .. math:: \sum_{l} y_{f,l,p} \ge \sum_{l} y_{f,l,p-1} - z_{f,p} \quad \forall f, p,
+              \qquad y_{f,l,p_0-1} = 1 \text{ for the smallest level of an existing facility}
+
+    Pyomo: ``facility_continuity[f, p]``; :math:`z` is ``closed`` (0 for facilities that cannot close).
+    """
+    by_fac = group_rows(d.levels, "facility")
+    initial = set(d.levels.loc[d.levels["initial"], "facility"])
+    closed = getattr(m, "closed", None)
+    closable = set(m.CLOSABLE)
+
+    def rule(m: pyo.ConcreteModel, f: str, p: int) -> object:
+        prev = d.prev(p)
+        before = (1 if f in initial else 0) if prev is None else _open(m, by_fac[f], prev)
+        if isinstance(before, int) and before == 0:
+            return pyo.Constraint.Skip
+        if f in closable:
+            before = before - closed[f, p]  # type: ignore[index]
+        return _open(m, by_fac[f], p) >= before
+
+    m.facility_continuity = pyo.Constraint(m.FACILITIES, m.PERIODS, rule=rule)
+
+
+def add_capacity_growth(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""Capacity levels only grow while a facility stays open (move to a larger level, never
+    back).
+
+    .. math:: \sum_{l} C_{f,l}\, y_{f,l,p} \ge \sum_{l} C_{f,l}\, y_{f,l,p-1} - \bar C_f z_{f,p}
+              \quad \forall f, p > p_0
+
+    Pyomo: ``capacity_growth[f, p]`` (facilities with more than one level).
+    """
+    by_fac = group_rows(d.levels, "facility")
+    cap = d.levels["capacity_t"].to_numpy()
+    closable = set(m.CLOSABLE)
+
+    def rule(m: pyo.ConcreteModel, f: str, p: int) -> object:
+        prev = d.prev(p)
+        if prev is None:
+            return pyo.Constraint.Skip
+        now = sum(float(cap[j]) * m.level_open[j, p] for j in by_fac[f])
+        before = sum(float(cap[j]) * m.level_open[j, prev] for j in by_fac[f])
+        if f in closable:
+            before = before - float(cap[by_fac[f]].max()) * m.closed[f, p]
+        return now >= before
+
+    m.capacity_growth = pyo.Constraint(m.LEVEL_CHOICE, m.PERIODS, rule=rule)
+
+
+def add_opening_investment(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""Investment pays for every increase of the built level and every module added.
+
+    .. math:: I_{f,p} \ge \sum_{l} O_{f,l} (y_{f,l,p} - y_{f,l,p-1}) + O^{mod}_f (n_{f,p} - n_{f,p-1})
+              \quad \forall f, p
+
+    (moving from level l to a larger l' costs :math:`O_{f,l'} - O_{f,l}`). Pyomo:
+    ``opening_investment[f, p]`` (facilities with an opening or module cost); :math:`n` is ``modules``.
+    """
+    by_fac = group_rows(d.levels, "facility")
+    cost = d.levels["opening_cost"].to_numpy()
+    initial = d.levels["initial"].to_numpy()
+    mod_cost = d.facilities.set_index("id")["module_opening_cost"]
+    modular = set(m.MODULAR)
+
+    def rule(m: pyo.ConcreteModel, f: str, p: int) -> object:
+        prev = d.prev(p)
+        spend = 0.0
+        for j in by_fac[f]:
+            before = (1.0 if initial[j] else 0.0) if prev is None else m.level_open[j, prev]
+            spend = spend + float(cost[j]) * (m.level_open[j, p] - before)
+        if f in modular and mod_cost[f] > 0:
+            spend = spend + float(mod_cost[f]) * (m.modules[f, p] - (0 if prev is None else m.modules[f, prev]))
+        return m.investment[f, p] >= spend
+
+    m.opening_investment = pyo.Constraint(m.INVESTING, m.PERIODS, rule=rule)
+
+
+def add_module_rules(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""Modules are only added (never removed while open) and only at an open facility.
+
+    .. math:: n_{f,p} \ge n_{f,p-1} - \bar n_f z_{f,p}, \qquad n_{f,p} \le \bar n_f \sum_l y_{f,l,p}
+
+    Pyomo: ``module_growth[f, p]`` and ``module_needs_open[f, p]``.
+    """
+    by_fac = group_rows(d.levels, "facility")
+    max_mod = d.facilities.set_index("id")["max_modules"]
+    closable = set(m.CLOSABLE)
+
+    def growth(m: pyo.ConcreteModel, f: str, p: int) -> object:
+        prev = d.prev(p)
+        if prev is None:
+            return pyo.Constraint.Skip
+        before = m.modules[f, prev] - (float(max_mod[f]) * m.closed[f, p] if f in closable else 0.0)
+        return m.modules[f, p] >= before
+
+    m.module_growth = pyo.Constraint(m.MODULAR, m.PERIODS, rule=growth)
+    m.module_needs_open = pyo.Constraint(
+        m.MODULAR, m.PERIODS, rule=lambda m, f, p: m.modules[f, p] <= float(max_mod[f]) * _open(m, by_fac[f], p))
 
 
 def add_facility_capacity(m: pyo.ConcreteModel, d: ModelData) -> None:
-    r"""Input to a facility stays within the capacity of its chosen level.
+    r"""Input to a facility stays within the capacity of its level plus its modules.
 
-    .. math:: \sum_{i \in \mathrm{in}(f,p)} x_i \le \sum_{l \in L_f} C_{f,l}\, y_{f,l}
+    .. math:: \sum_{i \in \mathrm{in}(f,p)} x_i \le \sum_{l} C_{f,l}\, y_{f,l,p} + C^{mod}_f n_{f,p}
               \quad \forall f, p
 
     Pyomo: ``facility_capacity[f, p]``.
@@ -38,31 +139,36 @@ def add_facility_capacity(m: pyo.ConcreteModel, d: ModelData) -> None:
     inflow = group_rows(f.loc[f["dest_kind"] != "market"], ["destination", "period"])
     by_fac = group_rows(d.levels, "facility")
     cap = d.levels["capacity_t"].to_numpy()
+    mod_cap = d.facilities.set_index("id")["module_capacity_t"]
+    modular = set(m.MODULAR)
 
     def rule(m: pyo.ConcreteModel, fac: str, p: int) -> object:
-        return sum(m.flow[i] for i in inflow[(fac, p)]) <= sum(
-            float(cap[j]) * m.level_open[j] for j in by_fac[fac])
+        limit = sum(float(cap[j]) * m.level_open[j, p] for j in by_fac[fac])
+        if fac in modular:
+            limit = limit + float(mod_cap[fac]) * m.modules[fac, p]
+        return sum(m.flow[i] for i in inflow[(fac, p)]) <= limit
 
     m.FACILITY_PERIODS = pyo.Set(initialize=sorted(inflow), dimen=2, ordered=True)
     m.facility_capacity = pyo.Constraint(m.FACILITY_PERIODS, rule=rule)
 
 
 def add_lane_link(m: pyo.ConcreteModel, d: ModelData) -> None:
-    r"""Strong linking: a lane carries flow only if the facility it serves is open.
+    r"""Strong linking: a lane carries flow only if the facility it serves is open in that period.
 
-    .. math:: x_i \le U_i \sum_{l \in L_{f(i)}} y_{f(i),l} \quad \forall i
+    .. math:: x_i \le U_i \sum_{l \in L_{f(i)}} y_{f(i),l,p(i)} \quad \forall i
 
-    where :math:`f(i)` is the destination facility (or, for second-life lanes, the refurbisher
-    of origin) and :math:`U_i` the most the flow can carry (supply, capacity, market demand).
+    where :math:`f(i)` is the destination facility (or, for second-life lanes, the refurbisher of
+    origin) and :math:`U_i` the most the flow can carry (supply, capacity, market demand).
     Pyomo: ``lane_link[i]``. Switched off by ``model.strong_linking: false``.
     """
     if not d.inst.setting("model.strong_linking"):
         return
     by_fac = group_rows(d.levels, "facility")
     fac = d.flows["facility"].to_numpy()
+    period = d.flows["period"].to_numpy()
     bound = d.flows["upper_bound_t"].to_numpy()
 
     def rule(m: pyo.ConcreteModel, i: int) -> object:
-        return m.flow[i] <= float(bound[i]) * sum(m.level_open[j] for j in by_fac[fac[i]])
+        return m.flow[i] <= float(bound[i]) * _open(m, by_fac[fac[i]], int(period[i]))
 
     m.lane_link = pyo.Constraint(m.FLOWS, rule=rule)

@@ -10,10 +10,10 @@ from network_opt.model.data import ModelData, group_rows
 def add_market_demand(m: pyo.ConcreteModel, d: ModelData) -> None:
     r"""Usable capacity sold to a market stays within its demand.
 
-    .. math:: \sum_{i \in \mathrm{in}(m,p)} e_{k(i)}\, \sigma\, x_i \le D_{m,p} \quad \forall m, p
+    .. math:: \sum_{i \in \mathrm{in}(m,p)} e_{k(i)}\, \sigma_{g(i)}\, x_i \le D_{m,p} \quad \forall m, p
 
-    with :math:`e_k` the pack energy (kWh/t) and :math:`\sigma` ``defaults.second_life_soh``.
-    Pyomo: ``market_demand[m, p]``.
+    with :math:`e_k` the pack energy (kWh/t) and :math:`\sigma_g` the usable state of health of
+    grade g. Pyomo: ``market_demand[m, p]``.
     """
     f = d.flows
     sold = group_rows(f.loc[f["commodity"] == "second_life_packs"], ["destination", "period"])

@@ -1,110 +1,165 @@
 """Regulatory targets, one linear constraint per (target, period) in force.
 
-A flow counts towards the jurisdiction where it was collected (end-of-life packs) or where
-the refurbisher that rejected it stands (rejects); a target set on a group (e.g. EU27)
-covers every member jurisdiction.
+A flow counts towards the jurisdiction in its ``jurisdiction`` column (see
+:mod:`network_opt.network`); a target on a group covers every member. With soft targets each
+constraint gains a shortfall variable, penalised in the objective; it is measured in tonnes of
+the quantity the target counts (packs, recycled mass, material).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyomo.environ as pyo
 
-from network_opt.model.data import ModelData, jurisdiction_members
+from network_opt.jurisdictions import covered
+from network_opt.model.data import RECYCLING_KINDS, ModelData, group_rows
+from network_opt.network import grades
 
 
-def _members_frame(d: ModelData) -> pd.DataFrame:
-    pairs = [(t, j) for t, js in jurisdiction_members(d.inst).items() for j in js]
-    return pd.DataFrame(pairs, columns=["target_jurisdiction", "jurisdiction"])
+def _collect(groups: dict, jurisdictions: set[str], period: int) -> np.ndarray:
+    parts = [groups[(j, period)] for j in sorted(jurisdictions) if (j, period) in groups]
+    return np.concatenate(parts) if parts else np.array([], dtype=int)
 
 
-def recycled_flows_by_target(d: ModelData, metric: str) -> dict[int, np.ndarray]:
-    """For each target row of ``metric``: positions of the flows into recyclers it covers."""
-    t = d.targets.loc[d.targets["metric"] == metric].rename_axis("target").reset_index()
-    f = d.flows.loc[d.flows["dest_kind"] == "recycler", ["period", "jurisdiction"]].rename_axis("flow").reset_index()
-    if t.empty or f.empty:
-        return {}
-    pairs = (t[["target", "jurisdiction", "period"]].rename(columns={"jurisdiction": "target_jurisdiction"})
-             .merge(_members_frame(d), on="target_jurisdiction").merge(f, on=["jurisdiction", "period"]))
-    return {int(k): v["flow"].to_numpy() for k, v in pairs.groupby("target")}
+def target_rows(d: ModelData, metric: str) -> dict[int, np.ndarray]:
+    """For each target row of ``metric``: the flow rows (or, for collection_rate, the supply
+    rows; for second_life_priority, the flows into refurbishers) it counts."""
+    t = d.targets
+    f = d.flows
+    if metric == "collection_rate":
+        groups = group_rows(d.supply, ["jurisdiction", "period"])
+    elif metric == "second_life_priority":
+        groups = group_rows(f.loc[(f["dest_kind"] == "refurbisher") & (f["commodity"] == "eol_packs")],
+                            ["jurisdiction", "period"])
+    elif metric == "domestic_recovery":
+        groups = group_rows(f.loc[f["dest_kind"].isin(RECYCLING_KINDS)], ["site_jurisdiction", "period"])
+    else:
+        groups = group_rows(f.loc[f["dest_kind"].isin(RECYCLING_KINDS)], ["jurisdiction", "period"])
+    return {int(k): _collect(groups, covered(d.inst, r.jurisdiction), int(r.period))
+            for k, r in t.loc[t["metric"] == metric].iterrows()}
 
 
-def supply_by_target(d: ModelData) -> dict[int, np.ndarray]:
-    """For each collection_rate target row: positions of the supply rows it covers."""
-    t = d.targets.loc[d.targets["metric"] == "collection_rate"].rename_axis("target").reset_index()
-    s = d.supply[["period", "jurisdiction"]].rename_axis("supply").reset_index()
-    if t.empty:
-        return {}
-    pairs = (t[["target", "jurisdiction", "period"]].rename(columns={"jurisdiction": "target_jurisdiction"})
-             .merge(_members_frame(d), on="target_jurisdiction").merge(s, on=["jurisdiction", "period"]))
-    return {int(k): v["supply"].to_numpy() for k, v in pairs.groupby("target")}
+def second_life_supply(d: ModelData, t: int) -> float:
+    """Tonnes of second-life grades generated in target row t's jurisdiction and period."""
+    g = grades(d.inst)
+    eligible = set(g.loc[g["second_life"], "id"])
+    r = d.targets.loc[t]
+    s = d.supply
+    mask = s["jurisdiction"].isin(covered(d.inst, r["jurisdiction"])) & (s["period"] == r["period"]) & s[
+        "grade"].isin(eligible)
+    return float(s.loc[mask, "tonnes"].sum())
+
+
+def _slack(m: pyo.ConcreteModel, t: int) -> object:
+    return m.shortfall[t] if hasattr(m, "shortfall") else 0.0
+
+
+def _add(m: pyo.ConcreteModel, name: str, set_name: str, keys: list[int], rule: object) -> None:
+    setattr(m, set_name, pyo.Set(initialize=keys, ordered=True))
+    setattr(m, name, pyo.Constraint(getattr(m, set_name), rule=rule))
 
 
 def add_target_collection_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
     r"""Collected tonnes reach the required share of the supply generated in the jurisdiction.
 
-    .. math:: \sum_{s \in S(J,p)} (S_s - u_s) \ge \rho_t \sum_{s \in S(J,p)} S_s \quad \forall t
+    .. math:: \sum_{s \in S(J,p)} u_s \le (1-\rho_t) \sum_{s \in S(J,p)} S_s + \xi_t \quad \forall t
 
     Pyomo: ``target_collection_rate[t]``. Without ``uncollected`` variables every tonne is
     collected and the constraint is not needed.
     """
-    groups = supply_by_target(d) if hasattr(m, "uncollected") else {}
+    rows = target_rows(d, "collection_rate") if hasattr(m, "uncollected") else {}
+    rows = {t: r for t, r in rows.items() if len(r)}
     tonnes = d.supply["tonnes"].to_numpy()
     value = d.targets["value"].to_numpy()
 
     def rule(m: pyo.ConcreteModel, t: int) -> object:
-        rows = groups[t]
-        total = float(tonnes[rows].sum())
-        return sum(m.uncollected[s] for s in rows) <= (1.0 - float(value[t])) * total
+        r = rows[t]
+        return sum(m.uncollected[s] for s in r) <= (1.0 - float(value[t])) * float(tonnes[r].sum()) + _slack(m, t)
 
-    m.COLLECTION_TARGETS = pyo.Set(initialize=sorted(groups), ordered=True)
-    m.target_collection_rate = pyo.Constraint(m.COLLECTION_TARGETS, rule=rule)
+    _add(m, "target_collection_rate", "COLLECTION_TARGETS", sorted(rows), rule)
 
 
 def add_target_recycling_efficiency(m: pyo.ConcreteModel, d: ModelData) -> None:
-    r"""The mass recycled is at least the required share of the mass sent to recycling.
+    r"""The mass recycled is at least the required share of the mass entering recycling.
 
-    .. math:: \sum_{i \in R(J,p)} (\epsilon_{\tau(i)} - \rho_t)\, x_i \ge 0 \quad \forall t
+    .. math:: \sum_{i \in R(J,p)} (\epsilon_i - \rho_t\, b_i)\, x_i + \xi_t \ge 0 \quad \forall t
 
-    with :math:`\epsilon_\tau` the recycling efficiency of the receiving plant's technology.
-    Pyomo: ``target_recycling_efficiency[t]``.
+    with :math:`\epsilon_i` the recycling efficiency of the receiving technology (for black mass
+    into a refiner, the share of the black mass recycled) and :math:`b_i = 1` for packs entering
+    an integrated recycler or a pre-processor. Pyomo: ``target_recycling_efficiency[t]``.
     """
-    groups = recycled_flows_by_target(d, "recycling_efficiency")
-    eff = d.flows["recycling_efficiency"].to_numpy()
+    rows = target_rows(d, "recycling_efficiency")
+    eff = d.flows["recycled_t"].to_numpy()
+    mass = d.flows["mass_entering_t"].to_numpy()
     value = d.targets["value"].to_numpy()
 
     def rule(m: pyo.ConcreteModel, t: int) -> object:
-        return sum(float(eff[i] - value[t]) * m.flow[i] for i in groups[t]) >= 0.0
+        terms = [(float(eff[i] - value[t] * mass[i]), i) for i in rows[t]]
+        body = sum(c * m.flow[i] for c, i in terms if c != 0.0) + _slack(m, t)
+        return pyo.Constraint.Skip if isinstance(body, float) else body >= 0.0
 
-    m.EFFICIENCY_TARGETS = pyo.Set(initialize=sorted(groups), ordered=True)
-    m.target_recycling_efficiency = pyo.Constraint(m.EFFICIENCY_TARGETS, rule=rule)
+    _add(m, "target_recycling_efficiency", "EFFICIENCY_TARGETS", sorted(rows), rule)
 
 
 def add_target_material_recovery(m: pyo.ConcreteModel, d: ModelData) -> None:
-    r"""Recovered material is at least the required share of that material sent to recycling.
+    r"""Material recovered is at least the required share of that material entering recycling.
 
-    .. math:: \sum_{i \in R(J,p)} c_{k(i),\mu}\, (\gamma_{\tau(i),\mu} - \rho_t)\, x_i \ge 0 \quad \forall t
+    .. math:: \sum_{i \in R(J,p)} (a_{i,\mu} - \rho_t\, c_{i,\mu})\, x_i + \xi_t \ge 0 \quad \forall t
 
-    with :math:`c_{k,\mu}` the content (kg/t) and :math:`\gamma_{\tau,\mu}` the recovery yield.
-    Pyomo: ``target_material_recovery[t]``.
+    with :math:`c_{i,\mu}` the tonnes of material per tonne of packs entering recycling and
+    :math:`a_{i,\mu}` the tonnes recovered (content x yield; for black mass into a refiner, its
+    content x the refiner's yield). Pyomo: ``target_material_recovery[t]``.
     """
-    groups = recycled_flows_by_target(d, "material_recovery")
+    rows = target_rows(d, "material_recovery")
     value = d.targets["value"].to_numpy()
+    col = {mu: n for n, mu in enumerate(d.materials)}
     material = d.targets["material"].to_numpy()
-    chem = d.flows["chemistry"].to_numpy()
-    tech = d.flows["technology"].to_numpy()
-
-    def coef(i: int, t: int) -> float:
-        mu = material[t]
-        return float(d.content.at[chem[i], mu] * (d.recovery.at[tech[i], mu] - value[t]))
 
     def rule(m: pyo.ConcreteModel, t: int) -> object:
-        terms = [(coef(i, t), i) for i in groups[t]]
-        terms = [(c, i) for c, i in terms if c != 0.0]
-        if not terms:
-            return pyo.Constraint.Skip
-        return sum(c * m.flow[i] for c, i in terms) >= 0.0
+        k = col[material[t]]
+        coef = d.recovered[rows[t], k] - value[t] * d.entering[rows[t], k]
+        body = sum(float(c) * m.flow[i] for c, i in zip(coef, rows[t], strict=True) if c != 0.0) + _slack(m, t)
+        return pyo.Constraint.Skip if isinstance(body, float) else body >= 0.0
 
-    m.RECOVERY_TARGETS = pyo.Set(initialize=sorted(groups), ordered=True)
-    m.target_material_recovery = pyo.Constraint(m.RECOVERY_TARGETS, rule=rule)
+    _add(m, "target_material_recovery", "RECOVERY_TARGETS", sorted(rows), rule)
+
+
+def add_target_second_life_priority(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""At least the required share of the packs fit for second life go to refurbishers.
+
+    .. math:: \sum_{i \in E(J,p)} x_i + \xi_t \ge \rho_t \sum_{s \in S^{SL}(J,p)} S_s \quad \forall t
+
+    with :math:`E` the end-of-life flows into refurbishers and :math:`S^{SL}` the supply of
+    second-life grades. Pyomo: ``target_second_life_priority[t]``.
+    """
+    rows = target_rows(d, "second_life_priority")
+    value = d.targets["value"].to_numpy()
+    need = {t: float(value[t]) * second_life_supply(d, t) for t in rows}
+    keys = sorted(t for t in rows if need[t] > 0)
+
+    def rule(m: pyo.ConcreteModel, t: int) -> object:
+        return sum(m.flow[i] for i in rows[t]) + _slack(m, t) >= need[t]
+
+    _add(m, "target_second_life_priority", "SECOND_LIFE_TARGETS", keys, rule)
+
+
+def add_target_domestic_recovery(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""At least the required tonnes of a material are recovered at facilities in the jurisdiction.
+
+    .. math:: \sum_{i \in D(J,p)} a_{i,\mu}\, x_i + \xi_t \ge V_t \quad \forall t
+
+    with :math:`D(J,p)` the flows into recycling facilities located in J. Pyomo:
+    ``target_domestic_recovery[t]``.
+    """
+    rows = target_rows(d, "domestic_recovery")
+    value = d.targets["value"].to_numpy()
+    col = {mu: n for n, mu in enumerate(d.materials)}
+    material = d.targets["material"].to_numpy()
+    keys = sorted(t for t in rows if value[t] > 0)
+
+    def rule(m: pyo.ConcreteModel, t: int) -> object:
+        a = d.recovered[rows[t], col[material[t]]]
+        return sum(float(c) * m.flow[i] for c, i in zip(a, rows[t], strict=True) if c != 0.0) + _slack(
+            m, t) >= float(value[t])
+
+    _add(m, "target_domestic_recovery", "DOMESTIC_TARGETS", keys, rule)

@@ -1,0 +1,31 @@
+"""Emissions per period (t CO2e/yr) and their optional cap."""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from network_opt.model.data import ModelData, group_rows
+
+
+def add_emissions(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""Emissions of transport and processing per period, capped where the instance says.
+
+    .. math:: E_p = \sum_{i \in I_p} (\theta_{c(i)} \Delta_i + \phi_i)\, x_i, \qquad E_p \le \bar E \quad \forall p
+
+    with :math:`\theta_c` t CO2e per t-km of commodity c, :math:`\Delta_i` the lane length and
+    :math:`\phi_i` the process emissions per tonne at the destination. Pyomo: ``emissions[p]``
+    (expression) and ``emissions_cap[p]`` (when ``emissions.cap_t`` >= 0).
+    """
+    by_period = group_rows(d.flows, "period")
+    co2 = d.flows["co2e_per_t"].to_numpy()
+    m.emissions = pyo.Expression(m.PERIODS, rule=lambda m, p: sum(
+        float(co2[i]) * m.flow[i] for i in by_period.get(p, ()) if co2[i] != 0.0))
+    cap = float(d.inst.setting("emissions.cap_t"))
+    keys = list(d.years) if cap >= 0 else []
+
+    def rule(m: pyo.ConcreteModel, p: int) -> object:
+        expr = m.emissions[p]
+        return pyo.Constraint.Feasible if isinstance(expr.expr, (int, float)) else expr <= cap
+
+    m.EMISSION_CAPS = pyo.Set(initialize=keys, ordered=True)
+    m.emissions_cap = pyo.Constraint(m.EMISSION_CAPS, rule=rule)
