@@ -5,41 +5,71 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+import pyomo.environ as pyo
+
+from network_opt.compliance import cost_of_compliance, shadow_prices
 from network_opt.instance import Instance, load
 from network_opt.model import build_model, prepare
 from network_opt.network import lane_count_by_commodity
-from network_opt.results import Solution, extract
+from network_opt.results import Solution, extract, target_measures
 from network_opt.solve import SolveOptions, solve_model
 
 
-def model_size(m: object) -> dict[str, int]:
+def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
     """Variables, binaries and constraints of a built Pyomo model (nonzeros come from HiGHS)."""
-    import pyomo.environ as pyo
-
-    variables = binaries = constraints = 0
-    for v in m.component_data_objects(pyo.Var, active=True):  # type: ignore[attr-defined]
+    variables = binaries = integers = constraints = 0
+    for v in m.component_data_objects(pyo.Var, active=True):
         variables += 1
         binaries += int(v.is_binary())
-    for _ in m.component_data_objects(pyo.Constraint, active=True):  # type: ignore[attr-defined]
+        integers += int(v.is_integer() and not v.is_binary())
+    for _ in m.component_data_objects(pyo.Constraint, active=True):
         constraints += 1
-    return {"variables": variables, "binaries": binaries, "constraints": constraints}
+    return {"variables": variables, "binaries": binaries, "integers": integers, "constraints": constraints}
 
 
-def solve(instance: str | Path | Instance, options: SolveOptions | None = None) -> Solution:
+def _snapshot(m: pyo.ConcreteModel) -> dict[int, tuple[pyo.Var, object]]:
+    return {id(v): (v, v.value) for v in m.component_data_objects(pyo.Var)}
+
+
+def _restore(snapshot: dict[int, tuple[pyo.Var, object]]) -> None:
+    for v, value in snapshot.values():
+        v.set_value(value, skip_validation=True)
+
+
+def solve(instance: str | Path | Instance, options: SolveOptions | None = None, *,
+          soft_targets: bool | None = None, compliance: bool = False) -> Solution:
     """Load (if a path is given), build and solve an instance; return its :class:`Solution`.
 
-    Raises :class:`~network_opt.errors.InputError` on invalid input. The solution's ``status``
-    tells whether a plan was found; its tables are empty when none was.
+    ``soft_targets`` overrides the instance's ``targets.soft``; ``compliance`` also re-solves
+    without each target family (table ``compliance``). Shadow prices of targets are computed
+    whenever a plan is found. Raises :class:`~network_opt.errors.InputError` on invalid input;
+    the solution's ``status`` tells whether a plan was found (its tables are empty if not).
     """
+    options = options or SolveOptions()
     t0 = time.perf_counter()
     inst = instance if isinstance(instance, Instance) else load(instance)
+    if soft_targets is not None:
+        inst.manifest.settings["targets.soft"] = bool(soft_targets)
     t1 = time.perf_counter()
     data = prepare(inst)
     m = build_model(data)
     t2 = time.perf_counter()
     outcome = solve_model(m, options)
     t3 = time.perf_counter()
-    tables = extract(m, data) if outcome.has_plan else {}
+    tables = {}
+    if outcome.has_plan:
+        tables = extract(m, data)
+        if len(data.targets):
+            x = np.array([m.flow[i].value or 0.0 for i in range(len(data.flows))])
+            unc = (np.array([m.uncollected[s].value or 0.0 for s in range(len(data.supply))])
+                   if hasattr(m, "uncollected") else np.zeros(len(data.supply)))
+            base = target_measures(data, x, unc)["base"]
+            tables["targets"]["shadow_price"] = shadow_prices(m, data, base, options, outcome.extra["solver"])
+        if compliance and outcome.objective is not None:
+            snap = _snapshot(m)
+            tables["compliance"] = cost_of_compliance(m, outcome.objective, options, outcome.extra["solver"])
+            _restore(snap)
     t4 = time.perf_counter()
     summary: dict[str, object] = {
         "instance": inst.name,
@@ -50,6 +80,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None) 
         "mip_gap": outcome.mip_gap,
         "currency": inst.setting("currency"),
         "periods": inst.years,
+        "soft_targets": bool(inst.setting("targets.soft")),
         "timings": {"load_s": t1 - t0, "build_s": t2 - t1, "solve_s": t3 - t2, "extract_s": t4 - t3},
         "model": {**model_size(m), "nonzeros": outcome.extra.get("nonzeros")},
         "lanes": lane_count_by_commodity(data.lanes),

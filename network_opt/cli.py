@@ -57,6 +57,10 @@ def solve(
     threads: Annotated[int | None, typer.Option(help="Solver threads (default: HiGHS decides).", min=1)] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder.")] = False,
     write_model: Annotated[Path | None, typer.Option(help="Also write the model as an MPS file.")] = None,
+    soft_targets: Annotated[bool, typer.Option("--soft-targets", help="Turn every target into a penalised "
+                                                "shortfall so that a plan always comes back.")] = False,
+    cost_of_compliance: Annotated[bool, typer.Option("--cost-of-compliance", help="Also re-solve without each "
+                                                     "target family; writes compliance.csv.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the HiGHS log.")] = False,
 ) -> None:
     """Validate, build and solve an instance; write the plan into --out."""
@@ -67,7 +71,8 @@ def solve(
     try:
         check_output_dir(out_dir, overwrite)
         sol = run_solve(instance, SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads,
-                                               verbose=verbose, write_model=write_model))
+                                               verbose=verbose, write_model=write_model),
+                        soft_targets=True if soft_targets else None, compliance=cost_of_compliance)
     except OutputExistsError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_INPUT) from None
@@ -91,6 +96,39 @@ def solve(
     out.print(f"{sol.status}: net cost {sol.objective:,.2f} {sol.summary['currency']}"
               f" (gap {gap:.2%}) -> {out_dir}" if gap is not None else f"{sol.status} -> {out_dir}",
               markup=False)
+
+
+@app.command()
+def policies(
+    preset: Annotated[str | None, typer.Argument(help="Show one preset (default: list them all).")] = None,
+) -> None:
+    """List the shipped policy presets with their targets, bans, dates and sources."""
+    from network_opt.policies import available_presets, presets_table
+
+    presets = available_presets()
+    if preset is not None and preset not in presets:
+        err.print(f"error: unknown preset {preset!r}; expected one of {', '.join(sorted(presets))}", markup=False)
+        raise typer.Exit(EXIT_INPUT)
+    rules = presets_table()
+    for pid, p in sorted(presets.items()):
+        if preset is not None and pid != preset:
+            continue
+        out.print(f"[bold]{pid}[/bold]: {p.name} (suggested for {p.applies_to})")
+        out.print(f"  legal source: {p.legal_source} {p.url}", markup=False)
+        for r in rules.loc[rules["preset"] == pid].itertuples(index=False):
+            if r.rule == "target":
+                what = f"target {r.metric_or_kind} {r.material_or_commodity} >= {r.value:g}".replace("  ", " ")
+            elif r.metric_or_kind == "export":
+                what = f"ban export of {r.material_or_commodity} to {r.to}"
+            elif r.metric_or_kind == "application":
+                what = f"ban second-life sales into {r.application}"
+            else:
+                what = f"ban {r.metric_or_kind}"
+            confirm = ", TO BE CONFIRMED" if r.needs_confirmation else ""
+            out.print(f"  - {what} from {r.from_period} (legal date {r.legal_date}; confidence "
+                      f"{r.confidence}{confirm})", markup=False)
+            out.print(f"      source: {r.source}", markup=False)
+        out.print("")
 
 
 def main() -> None:

@@ -71,7 +71,7 @@ def read_instance(instance: str | Path) -> tuple[Instance | None, list[Problem]]
     if manifest.settings.get("policies") and not problems:
         from network_opt.regulation import apply_policies
 
-        apply_policies(inst)
+        problems.extend(apply_policies(inst))
     return inst, problems
 
 

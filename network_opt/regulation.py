@@ -43,18 +43,32 @@ def policy_problems(inst: Instance) -> list[Problem]:
     return problems
 
 
-def apply_policies(inst: Instance) -> None:
-    """Add the rows of the presets named under ``policies:`` to the targets and bans tables."""
+def apply_policies(inst: Instance) -> list[Problem]:
+    """Add the rows of the presets named under ``policies:`` to the targets and bans tables.
+
+    Preset targets on materials the instance does not model are left out, with a warning.
+    """
     from network_opt.policies import available_presets
 
     presets = available_presets()
+    materials = set(inst["materials"]["id"])
+    codes = known_codes(inst)
+    warnings: list[Problem] = []
     targets, bans = [], []
     for jur, ids in inst.manifest.settings.get("policies", {}).items():
+        if jur not in codes:
+            continue  # reported by policy_problems
         for pid in ids:
             preset = presets.get(pid)
             if preset is None:
                 continue  # reported by policy_problems
             t = preset.targets.assign(jurisdiction=jur, source=lambda d, p=pid: f"preset {p}: " + d["source"])
+            unmodelled = (t["material"] != "") & ~t["material"].isin(materials)
+            for mat in sorted(set(t.loc[unmodelled, "material"])):
+                warnings.append(Problem(inst.manifest.path.name, _line(inst, jur), f"policies.{jur}",
+                                        f"preset {pid} sets a {mat} target, but {mat} is not in materials.csv: "
+                                        "left out", severity="warning"))
+            t = t.loc[~unmodelled]
             b = preset.bans.assign(jurisdiction=jur, source=lambda d, p=pid: f"preset {p}: " + d["source"])
             targets.append(t)
             bans.append(b)
@@ -72,3 +86,4 @@ def apply_policies(inst: Instance) -> None:
             merged[col] = merged[col].fillna("")
         merged = merged.drop_duplicates(BAN_KEY, keep="last")
         inst.tables["bans"] = merged[list(own.columns)].reset_index(drop=True)
+    return warnings

@@ -59,12 +59,18 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     return diff / max(abs(objective), 1e-9)
 
 
-def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None) -> SolveOutcome:
-    """Solve ``m`` with HiGHS and load the incumbent (if any) into the model's variables."""
+def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solver: Highs | None = None,
+                duals: bool = False) -> SolveOutcome:
+    """Solve ``m`` with HiGHS and load the incumbent (if any) into the model's variables.
+
+    ``solver``: a HiGHS interface that solved ``m`` before (persistent: only the changes are
+    passed on); the one used is returned in ``outcome.extra["solver"]``. ``duals``: also read the
+    constraint duals (an LP only) into ``outcome.extra["duals"]``.
+    """
     options = options or SolveOptions()
     if options.write_model is not None:
         m.write(str(options.write_model), io_options={"symbolic_solver_labels": True})
-    opt = Highs()
+    opt = solver if solver is not None else Highs()
     kwargs: dict[str, object] = {
         "tee": [sys.stdout] if options.verbose else False,
         "load_solutions": False,
@@ -101,7 +107,10 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None) -> So
         status = "no_solution"
     objective = res.incumbent_objective if has_plan else None
     bound = res.objective_bound
+    dual_values = None
     if has_plan:
+        if duals:
+            dual_values = res.solution_loader.get_duals()
         res.solution_loader.load_vars()
     return SolveOutcome(
         status=status,
@@ -112,5 +121,6 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None) -> So
         solver_version=version,
         solve_s=elapsed,
         log=res.solver_log or "",
-        extra={"mip_node_count": getattr(res.extra_info, "mip_node_count", None), "nonzeros": nonzeros},
+        extra={"mip_node_count": getattr(res.extra_info, "mip_node_count", None), "nonzeros": nonzeros,
+               "solver": opt, "duals": dual_values},
     )

@@ -38,13 +38,14 @@ def site(id_: str, kind: str, jurisdiction: str = "XX", lat: float = 0.0, lon: f
             "jurisdiction": jurisdiction}
 
 
-def one_material_tables(li_kg_per_t: float = 10.0, li_price: float = 0.0) -> dict[str, list[dict[str, Any]]]:
-    """Chemistry X (100 kWh/t) holding Li, with a Li price for 2025."""
+def one_material_tables(li_kg_per_t: float = 10.0, li_price: float = 0.0,
+                        periods: tuple[int, ...] = (2025,)) -> dict[str, list[dict[str, Any]]]:
+    """Chemistry X (100 kWh/t) holding Li, with a Li price in each period."""
     return {
         "chemistries": [{"id": "X", "energy_kwh_per_t": 100}],
         "materials": [{"id": "Li"}],
         "chemistry_materials": [{"chemistry": "X", "material": "Li", "kg_per_t": li_kg_per_t}],
-        "material_prices": [{"material": "Li", "period": 2025, "price_per_t": li_price}],
+        "material_prices": [{"material": "Li", "period": p, "price_per_t": li_price} for p in periods],
     }
 
 

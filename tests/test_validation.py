@@ -23,6 +23,22 @@ def _replace(name: str, old: str, new: str) -> Callable[[Path], None]:
     return edit
 
 
+def _add_table(name: str, text: str) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+        manifest = (folder / "instance.yaml").read_text(encoding="utf-8")
+        (folder / "instance.yaml").write_text(manifest.replace("tables:\n", f"tables:\n  {name}: {name}.csv\n"),
+                                              encoding="utf-8")
+    return edit
+
+
+def _append(name: str, text: str) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        with open(folder / name, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    return edit
+
+
 def _remove(name: str) -> Callable[[Path], None]:
     return lambda folder: (folder / name).unlink()
 
@@ -61,12 +77,28 @@ CASES = [
     ("recycler without technology", _replace("facilities.csv", "recycler,HYDRO", "recycler,"),
      "facilities.csv:3:technology", "needs a technology"),
     ("share above one", _replace("supply.csv", "900,0.4", "900,1.4"), "supply.csv:2:fit_share", "<= 1"),
-    ("target above one", _replace("targets.csv", "Li,0.5", "Li,50"), "targets.csv:2:value", "expected a value in [0, 1]"),
+    ("target above one", _replace("targets.csv", "Li,0.5", "Li,50"), "targets.csv:2:value",
+     "expected a value in [0, 1]"),
     ("target on unknown material", _replace("targets.csv", "Li,0.5", "Unobtainium,0.5"), "targets.csv:2:material",
      "unknown reference"),
     ("target on unknown jurisdiction", _replace("targets.csv", "TOY,", "MARS,"), "targets.csv:2:jurisdiction",
      "unknown reference"),
     ("wrong unit", _replace("instance.yaml", "mass: t", "mass: kg"), "instance.yaml:5:units.mass", "works in t"),
+    ("unknown policy preset", _append("instance.yaml", "policies:\n  TOY: eu-2099-imaginary\n"),
+     "instance.yaml:28:policies.TOY", "unknown policy preset 'eu-2099-imaginary'"),
+    ("policy for unknown jurisdiction", _append("instance.yaml", "policies:\n  MARS: eu-2023-1542\n"),
+     "instance.yaml:28:policies.MARS", "unknown jurisdiction or group"),
+    ("negative second-life duration", _add_table("second_life_returns", "application,after_years,share\n"
+                                                 "energy_storage,-2,1.0\n"),
+     "second_life_returns.csv:2:after_years", ">= 0"),
+    ("return shares above one", _add_table("second_life_returns", "application,after_years,share\n"
+                                           "energy_storage,5,0.7\nenergy_storage,8,0.6\n"),
+     "second_life_returns.csv:3:share", "add up to 1.3"),
+    ("overlapping grade bands", _add_table("grades", "id,soh_min,soh_max\nA,0.8,1.0\nB,0.5,0.85\n"),
+     "grades.csv:", "overlaps"),
+    ("unknown ban destination", _add_table("bans", "kind,jurisdiction,commodity,to,from_period\n"
+                                           "export,TOY,black_mass,not:NOWHERE,2025\n"),
+     "bans.csv:2:to", "unknown jurisdiction or group"),
     ("facility without levels", _replace("facility_levels.csv", "REF-EAST,500t,500,60000,0\n", ""),
      "facilities.csv:4:id", "no row in facility_levels"),
 ]

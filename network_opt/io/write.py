@@ -16,7 +16,8 @@ from pathlib import Path
 from network_opt.errors import OutputExistsError
 from network_opt.results import Solution
 
-RESULT_TABLES = ("facilities", "flows", "collection", "costs", "targets", "materials", "cascade", "emissions")
+RESULT_TABLES = ("facilities", "flows", "collection", "costs", "targets", "materials", "cascade", "emissions",
+                 "compliance")
 
 
 def check_output_dir(out: Path, overwrite: bool) -> None:
