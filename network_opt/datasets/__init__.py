@@ -1,0 +1,1 @@
+"""Building instances from sourced data: the retirement model and the synthetic generator."""
