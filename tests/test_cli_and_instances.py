@@ -135,3 +135,43 @@ def test_console_script_runs_in_a_fresh_process(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "HiGHS" in proc.stdout  # the solver log is shown with --verbose
     assert "optimal" in proc.stdout
+
+
+def _two_tech_folder(tmp_path: Path, value: float) -> Path:
+    from test_multi_period import _li, two_tech
+
+    return two_tech(tmp_path / "inst", [2025], [_li(value, 2025)])
+
+
+def test_soft_targets_flag_returns_a_plan_with_the_shortfall(tmp_path: Path) -> None:
+    folder = _two_tech_folder(tmp_path, 0.95)
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["solve", str(folder), "--out", str(out)]).exit_code == 3
+    result = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--soft-targets"])
+    assert result.exit_code == 0, result.output
+    targets = pd.read_csv(out / "targets.csv")
+    assert targets.loc[0, "shortfall"] == pytest.approx(0.05)
+    assert json.loads((out / "summary.json").read_text())["soft_targets"] is True
+
+
+def test_cost_of_compliance_flag_writes_compliance_csv(tmp_path: Path) -> None:
+    folder = _two_tech_folder(tmp_path, 0.5)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--cost-of-compliance"])
+    assert result.exit_code == 0, result.output
+    comp = pd.read_csv(out / "compliance.csv")
+    assert comp.loc[0, "target_family"] == "material_recovery"
+    assert comp.loc[0, "cost_of_compliance"] == pytest.approx(19000 / 9 - 1000)
+    assert pd.read_csv(out / "targets.csv").loc[0, "shadow_price"] == pytest.approx(2000 / 0.9)
+
+
+def test_policies_command_lists_presets_with_sources() -> None:
+    result = runner.invoke(app, ["policies"])
+    assert result.exit_code == 0
+    for preset in ("eu-2023-1542", "cn-2024-standard-conditions", "in-bwmr-2022", "us-nj-2024"):
+        assert preset in result.stdout
+    assert "TO BE CONFIRMED" in result.stdout
+    one = runner.invoke(app, ["policies", "eu-2023-1542"])
+    assert "material_recovery Li >= 0.5 from 2028" in one.stdout
+    assert "cn-2024" not in one.stdout
+    assert runner.invoke(app, ["policies", "nowhere-1999"]).exit_code == 2
