@@ -28,15 +28,6 @@ def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
     return {"variables": variables, "binaries": binaries, "integers": integers, "constraints": constraints}
 
 
-def _snapshot(m: pyo.ConcreteModel) -> dict[int, tuple[pyo.Var, object]]:
-    return {id(v): (v, v.value) for v in m.component_data_objects(pyo.Var)}
-
-
-def _restore(snapshot: dict[int, tuple[pyo.Var, object]]) -> None:
-    for v, value in snapshot.values():
-        v.set_value(value, skip_validation=True)
-
-
 def solve(instance: str | Path | Instance, options: SolveOptions | None = None, *,
           soft_targets: bool | None = None, compliance: bool = False) -> Solution:
     """Load (if a path is given), build and solve an instance; return its :class:`Solution`.
@@ -67,9 +58,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
             base = target_measures(data, x, unc)["base"]
             tables["targets"]["shadow_price"] = shadow_prices(m, data, base, options, outcome.extra["solver"])
         if compliance and outcome.objective is not None:
-            snap = _snapshot(m)
             tables["compliance"] = cost_of_compliance(m, outcome.objective, options, outcome.extra["solver"])
-            _restore(snap)
     t4 = time.perf_counter()
     summary: dict[str, object] = {
         "instance": inst.name,
