@@ -76,7 +76,4 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         "solver": {"name": outcome.solver_name, "version": outcome.solver_version},
         "warnings": [str(w) for w in inst.warnings],
     }
-    sol = Solution(outcome=outcome, tables=tables, summary=summary)
-    sol.model = m  # type: ignore[attr-defined]  # kept for notebooks and diagnostics
-    sol.data = data  # type: ignore[attr-defined]
-    return sol
+    return Solution(outcome=outcome, tables=tables, summary=summary, data=data, model=m)

@@ -160,6 +160,15 @@ def policies(
         out.print("")
 
 
+def _register_commands() -> None:
+    from network_opt.commands import register_all
+
+    register_all()
+
+
+_register_commands()
+
+
 def main() -> None:
     """Entry point of the ``network-opt`` console script."""
     try:

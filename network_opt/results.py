@@ -38,6 +38,13 @@ class Solution:
     outcome: SolveOutcome
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     summary: dict[str, object] = field(default_factory=dict)
+    data: ModelData | None = None  # the instance and prepared data behind the plan
+    model: pyo.ConcreteModel | None = None  # the solved Pyomo model (for diagnostics)
+
+    @property
+    def instance(self) -> object:
+        """The :class:`~network_opt.instance.Instance` that was solved."""
+        return self.data.inst if self.data is not None else None
 
     @property
     def status(self) -> str:
