@@ -21,6 +21,21 @@ class Instance:
     manifest: Manifest
     tables: dict[str, pd.DataFrame]
     warnings: list[Problem] = field(default_factory=list)
+    #: file label -> {column name -> label shown in messages} (e.g. spreadsheet column letters)
+    column_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: table -> file label used in messages, where it is not the CSV file's name
+    file_labels: dict[str, str] = field(default_factory=dict)
+
+    def relabel(self, problems: list[Problem]) -> list[Problem]:
+        """Problems with columns shown as the source shows them (e.g. ``C (tonnes)`` in a workbook)."""
+        if not self.column_labels:
+            return problems
+        out = []
+        for p in problems:
+            labels = self.column_labels.get(p.file, {})
+            out.append(Problem(p.file, p.row, labels.get(p.column, p.column), p.message, p.severity)
+                       if p.column in labels else p)
+        return out
 
     @property
     def name(self) -> str:
@@ -42,6 +57,8 @@ class Instance:
 
     def table_file(self, table: str) -> str:
         """File name used in messages about ``table``."""
+        if table in self.file_labels:
+            return self.file_labels[table]
         path = self.manifest.tables.get(table)
         return path.name if path is not None else f"{table}.csv"
 
@@ -85,6 +102,8 @@ def load(instance: str | Path) -> Instance:
     inst, problems = read_instance(instance)
     if inst is not None and not any(p.severity == "error" for p in problems):
         problems.extend(check_instance(inst))
+    if inst is not None:
+        problems = inst.relabel(problems)
     errors = [p for p in problems if p.severity == "error"]
     if errors or inst is None:
         raise InputError(problems)

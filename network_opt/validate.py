@@ -23,7 +23,7 @@ def validate(instance: str | Path) -> list[Problem]:
     inst, problems = read_instance(instance)
     if inst is not None and not any(p.severity == "error" for p in problems):
         problems.extend(check_instance(inst))
-    return problems
+    return inst.relabel(problems) if inst is not None else problems
 
 
 def check_instance(inst: Instance) -> list[Problem]:

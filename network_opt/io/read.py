@@ -30,6 +30,14 @@ def read_table(table: Table, path: Path, defaults: dict[str, object]) -> tuple[p
     Returns the typed frame (columns in schema order plus ``_row``) or None when the file
     cannot be used at all, and the problems found.
     """
+    raw, problems = read_csv_text(path)
+    if raw is None:
+        return None, problems
+    return typed_table(table, raw, path.name, defaults)
+
+
+def read_csv_text(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """The cells of a CSV file as stripped strings, with ``_row`` (the file's line number)."""
     fname = path.name
     if path.stat().st_size > MAX_TABLE_BYTES:
         return None, [Problem(fname, 0, "", f"file larger than {MAX_TABLE_BYTES // 2**20} MiB")]
@@ -46,15 +54,22 @@ def read_table(table: Table, path: Path, defaults: dict[str, object]) -> tuple[p
                               f"malformed CSV: {str(exc).strip()}; check quoting and the number of fields")]
     if len(raw) > MAX_TABLE_ROWS:
         return None, [Problem(fname, 0, "", f"more than {MAX_TABLE_ROWS} rows")]
+    raw[ROW] = np.arange(2, len(raw) + 2)
+    return raw, []
 
+
+def typed_table(table: Table, raw: pd.DataFrame, fname: str,
+                defaults: dict[str, object]) -> tuple[pd.DataFrame, list[Problem]]:
+    """Check and convert a frame of strings (with ``_row``, the source row of each line; header
+    on row 1) against a table's schema: unknown and missing columns, types, ranges, choices,
+    duplicate keys. Blank lines are dropped."""
     problems: list[Problem] = []
-    raw.columns = [str(c).strip() for c in raw.columns]
+    raw = raw.rename(columns={c: str(c).strip() for c in raw.columns})
     for name in raw.columns:
-        if name not in table.column_names:
+        if name != ROW and name not in table.column_names:
             problems.append(Problem(fname, 1, name, f"unknown column; expected {', '.join(table.column_names)}"))
     if len(set(raw.columns)) != len(raw.columns):
         problems.append(Problem(fname, 1, "", "a column name appears twice"))
-    raw[ROW] = np.arange(2, len(raw) + 2)
     data_cols = [c for c in raw.columns if c != ROW]
     blank = (raw[data_cols].apply(lambda s: s.str.strip()) == "").all(axis=1) if data_cols else raw[ROW] < 0
     raw = raw.loc[~blank].reset_index(drop=True)
