@@ -25,7 +25,8 @@ out = Console(highlight=False, soft_wrap=True)
 InstanceArg = Annotated[Path, typer.Argument(help="Instance folder holding instance.yaml, or that file.")]
 
 
-def _report(problems: list[Problem]) -> None:
+def report_problems(problems: list[Problem]) -> None:
+    """Print errors (sorted, one per line) then warnings to stderr."""
     for p in sorted(problems):
         if p.severity == "error":
             err.print(str(p), markup=False)
@@ -40,7 +41,7 @@ def validate(instance: InstanceArg) -> None:
     from network_opt.validate import validate as run_validation
 
     problems = run_validation(instance)
-    _report(problems)
+    report_problems(problems)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         err.print(f"{len(errors)} error(s) in {instance}", markup=False)
@@ -77,15 +78,13 @@ def solve(
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_INPUT) from None
     except InputError as exc:
-        _report(exc.problems + exc.warnings)
+        report_problems(exc.problems + exc.warnings)
         err.print(f"{len(exc.problems)} error(s) in {instance}; nothing written", markup=False)
         raise typer.Exit(EXIT_INPUT) from None
     for w in sol.summary.get("warnings", []):  # type: ignore[union-attr]
         err.print(f"warning: {w}", markup=False)
     if sol.status == "infeasible":
-        err.print("infeasible: no plan satisfies every constraint. Usual causes: a target no "
-                  "technology can reach, too little capacity within reach of the supply, or a "
-                  "ban on disposal with no lane to a recycler. Nothing written.", markup=False)
+        _explain_infeasible(sol, out_dir, overwrite, time_limit)
         raise typer.Exit(EXIT_INFEASIBLE)
     if not sol.outcome.has_plan:
         err.print(f"no feasible plan found within the limits ({sol.outcome.termination}); nothing written",
@@ -96,6 +95,26 @@ def solve(
     out.print(f"{sol.status}: net cost {sol.objective:,.2f} {sol.summary['currency']}"
               f" (gap {gap:.2%}) -> {out_dir}" if gap is not None else f"{sol.status} -> {out_dir}",
               markup=False)
+
+
+def _explain_infeasible(sol: object, out_dir: Path, overwrite: bool, time_limit: float | None) -> None:
+    """Print why a model is infeasible (elastic re-solve) and write summary.json + diagnosis.csv."""
+    from network_opt.diagnose import diagnose_model
+    from network_opt.io.write import write_results
+    from network_opt.solve import SolveOptions
+
+    err.print("infeasible: no plan satisfies every constraint. Re-solving with elastic slack to find "
+              "what is short...", markup=False)
+    try:
+        findings = diagnose_model(sol.data, SolveOptions(time_limit=time_limit, mip_gap=1e-6))  # type: ignore[attr-defined]
+    except RuntimeError as exc:
+        err.print(f"  {exc}", markup=False)
+        return
+    for text in findings["explanation"]:
+        err.print(f"  - {text}", markup=False)
+    sol.tables = {"diagnosis": findings}  # type: ignore[attr-defined]
+    write_results(sol, out_dir, overwrite=overwrite)  # type: ignore[arg-type]
+    err.print(f"no plan written; summary.json and diagnosis.csv in {out_dir}", markup=False)
 
 
 @app.command()

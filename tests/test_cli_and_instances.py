@@ -99,7 +99,10 @@ def test_instance_may_be_given_as_the_manifest_file(tmp_path: Path) -> None:
     assert result.exit_code == 0
 
 
-def test_infeasible_instance_exits_3_and_writes_nothing(tmp_path: Path) -> None:
+def test_infeasible_instance_exits_3_with_a_diagnosis_and_no_plan(tmp_path: Path) -> None:
+    """Li 0.95 in the toy: 23.8 t/yr of Li reach recycling (toy README) and the best yield is
+    HYDRO's 0.9 (its 2,000 t level takes all 1,600 t), so the smallest shortfall is
+    0.05 x 23.8 = 1.19 t/yr of Li."""
     folder = tmp_path / "inst"
     shutil.copytree(ROOT / "instances" / "toy", folder)
     text = (folder / "targets.csv").read_text().replace("Li,0.5", "Li,0.95")
@@ -108,7 +111,12 @@ def test_infeasible_instance_exits_3_and_writes_nothing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["solve", str(folder), "--out", str(out)])
     assert result.exit_code == 3
     assert "infeasible" in result.stderr
-    assert not out.exists()
+    assert "material_recovery Li in TOY (required 0.95)" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["diagnosis.csv", "summary.json"]
+    assert json.loads((out / "summary.json").read_text())["status"] == "infeasible"
+    diagnosis = pd.read_csv(out / "diagnosis.csv")
+    assert diagnosis["constraint"].tolist() == ["target_material_recovery"]
+    assert diagnosis.loc[0, "shortfall"] == pytest.approx(1.19)
 
 
 def test_write_model_and_solver_options(tmp_path: Path) -> None:

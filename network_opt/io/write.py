@@ -17,7 +17,7 @@ from network_opt.errors import OutputExistsError
 from network_opt.results import Solution
 
 RESULT_TABLES = ("facilities", "flows", "collection", "costs", "targets", "materials", "cascade", "emissions",
-                 "compliance")
+                 "compliance", "diagnosis")
 
 
 def check_output_dir(out: Path, overwrite: bool) -> None:
