@@ -57,7 +57,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
                    if hasattr(m, "uncollected") else np.zeros(len(data.supply)))
             base = target_measures(data, x, unc)["base"]
             tables["targets"]["shadow_price"] = shadow_prices(m, data, base, options, outcome.extra["solver"])
-        if compliance and outcome.objective is not None:
+        if compliance and outcome.objective is not None and outcome.termination != "interrupted":
             tables["compliance"] = cost_of_compliance(m, outcome.objective, options, outcome.extra["solver"])
     t4 = time.perf_counter()
     summary: dict[str, object] = {
@@ -74,6 +74,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         "model": {**model_size(m), "nonzeros": outcome.extra.get("nonzeros")},
         "lanes": lane_count_by_commodity(data.lanes),
         "solver": {"name": outcome.solver_name, "version": outcome.solver_version},
-        "warnings": [str(w) for w in inst.warnings],
+        "warnings": [str(w) for w in inst.warnings] + list(outcome.extra.get("numerics", {}).get("warnings", [])),
+        "numerics": {k: v for k, v in outcome.extra.get("numerics", {}).items() if k != "warnings"},
     }
     return Solution(outcome=outcome, tables=tables, summary=summary, data=data, model=m)

@@ -1,7 +1,8 @@
 """Command-line interface (``network-opt``): argument parsing, exit codes, messages.
 
 Exit codes: 0 a plan was written (or the instance is valid); 2 invalid input or refused
-output folder (nothing written); 3 infeasible; 4 no feasible plan within the limits.
+output folder (nothing written); 3 infeasible; 4 no feasible plan within the limits; 130
+interrupted (Ctrl-C; the best plan found so far is written if there is one).
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from rich.console import Console
 
 from network_opt.errors import InputError, OutputExistsError, Problem
 
-EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 2, 3, 4
+EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Design reverse-logistics networks for end-of-life EV batteries.")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
-InstanceArg = Annotated[Path, typer.Argument(help="Instance folder holding instance.yaml, or that file.")]
+InstanceArg = Annotated[Path, typer.Argument(help="Instance folder holding instance.yaml, that file, or an .xlsx "
+                                                  "workbook.")]
 
 
 def report_problems(problems: list[Problem]) -> None:
@@ -33,6 +35,9 @@ def report_problems(problems: list[Problem]) -> None:
     for p in problems:
         if p.severity == "warning":
             err.print(f"warning: {p}", markup=False)
+
+
+_report = report_problems  # older name, still used by some command modules
 
 
 @app.command()
@@ -63,6 +68,8 @@ def solve(
     cost_of_compliance: Annotated[bool, typer.Option("--cost-of-compliance", help="Also re-solve without each "
                                                      "target family; writes compliance.csv.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the HiGHS log.")] = False,
+    scenario: Annotated[str | None, typer.Option(help="Solve this scenario of instance.yaml's scenarios: "
+                                                 "block (default: the instance as written).")] = None,
 ) -> None:
     """Validate, build and solve an instance; write the plan into --out."""
     from network_opt.api import solve as run_solve
@@ -71,7 +78,13 @@ def solve(
 
     try:
         check_output_dir(out_dir, overwrite)
-        sol = run_solve(instance, SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads,
+        target = instance
+        if scenario is not None:
+            from network_opt.instance import load
+            from network_opt.scenarios import apply_scenario
+
+            target = apply_scenario(load(instance), scenario)
+        sol = run_solve(target, SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads,
                                                verbose=verbose, write_model=write_model),
                         soft_targets=True if soft_targets else None, compliance=cost_of_compliance)
     except OutputExistsError as exc:
@@ -83,6 +96,14 @@ def solve(
         raise typer.Exit(EXIT_INPUT) from None
     for w in sol.summary.get("warnings", []):  # type: ignore[union-attr]
         err.print(f"warning: {w}", markup=False)
+    if sol.outcome.termination == "interrupted":
+        if sol.outcome.has_plan:
+            write_results(sol, out_dir, overwrite=overwrite)
+            err.print(f"interrupted: the best plan found so far (gap {sol.outcome.mip_gap:.2%}) was written to "
+                      f"{out_dir}", markup=False)
+        else:
+            err.print("interrupted before any plan was found; nothing written", markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if sol.status == "infeasible":
         _explain_infeasible(sol, out_dir, overwrite, time_limit)
         raise typer.Exit(EXIT_INFEASIBLE)
@@ -90,6 +111,8 @@ def solve(
         err.print(f"no feasible plan found within the limits ({sol.outcome.termination}); nothing written",
                   markup=False)
         raise typer.Exit(EXIT_NO_SOLUTION)
+    if scenario is not None:
+        sol.summary["scenario"] = scenario
     write_results(sol, out_dir, overwrite=overwrite)
     gap = sol.outcome.mip_gap
     out.print(f"{sol.status}: net cost {sol.objective:,.2f} {sol.summary['currency']}"
@@ -193,8 +216,8 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
-        sys.exit(130)
+        err.print("interrupted; nothing written", markup=False)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

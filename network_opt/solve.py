@@ -7,8 +7,13 @@ Statuses: ``optimal`` (proven within the gap), ``feasible`` (a plan, limits reac
 
 from __future__ import annotations
 
+import logging
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +64,68 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     return diff / max(abs(objective), 1e-9)
 
 
+class _DropInterruptNotice(logging.Filter):
+    """Pyomo logs HiGHS's interrupt status as unhandled; we handle it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "kInterrupt" not in record.getMessage()
+
+
+logging.getLogger("pyomo.contrib.solver.solvers.highs").addFilter(_DropInterruptNotice())
+
+#: Ratio of the largest to the smallest non-zero coefficient above which results may be unreliable.
+NUMERIC_RANGE_LIMIT = 1e9
+
+
+def numerics(highs: object) -> dict[str, object]:
+    """Ranges of the non-zero matrix, cost and bound coefficients HiGHS received, with warnings
+    where a range exceeds :data:`NUMERIC_RANGE_LIMIT` (scale the instance's units if so)."""
+    import numpy as np
+
+    lp = highs.getLp()  # type: ignore[attr-defined]
+    parts = {
+        "matrix": np.asarray(lp.a_matrix_.value_),
+        "cost": np.asarray(lp.col_cost_),
+        "bounds": np.concatenate([np.asarray(lp.row_lower_), np.asarray(lp.row_upper_),
+                                  np.asarray(lp.col_lower_), np.asarray(lp.col_upper_)]),
+    }
+    out: dict[str, object] = {"warnings": []}
+    for name, values in parts.items():
+        v = np.abs(values[np.isfinite(values) & (values != 0) & (np.abs(values) < 1e20)])
+        if not len(v):
+            continue
+        lo, hi = float(v.min()), float(v.max())
+        out[f"{name}_range"] = [lo, hi]
+        if hi / lo > NUMERIC_RANGE_LIMIT:
+            out["warnings"].append(  # type: ignore[union-attr]
+                f"{name} coefficients span {lo:.3g} to {hi:.3g} (ratio {hi / lo:.1e} > {NUMERIC_RANGE_LIMIT:.0e}): "
+                "results may be numerically unreliable; check units (t, kWh, km, currency) and tiny or huge values")
+    return out
+
+
+@contextmanager
+def _cancel_on_sigint(opt: Highs) -> Iterator[list[bool]]:
+    """While HiGHS runs, Ctrl-C asks it to stop (it returns its incumbent) instead of killing the
+    process. HiGHS checks the request in its interrupt callbacks, which run Python code in the main
+    thread, so the handler gets its turn. Yields a list that is non-empty if it was interrupted."""
+    interrupted: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def handler(_signum: int, _frame: object) -> None:
+        interrupted.append(True)
+        highs = getattr(opt, "_solver_model", None)
+        if highs is not None:
+            highs.cancelSolve()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solver: Highs | None = None,
                 duals: bool = False) -> SolveOutcome:
     """Solve ``m`` with HiGHS and load the incumbent (if any) into the model's variables.
@@ -85,12 +152,14 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         # with; resetting the scheduler lets a second solve in the same process use --threads.
         highspy.Highs.resetGlobalScheduler(True)
     start = time.perf_counter()
-    res = opt.solve(m, **kwargs)
+    with _cancel_on_sigint(opt) as interrupted:
+        res = opt.solve(m, **kwargs)
     elapsed = time.perf_counter() - start
     version = ".".join(str(v) for v in opt.version())
     # matrix size as HiGHS received it (the interface keeps its highspy object privately)
     highs = getattr(opt, "_solver_model", None)
     nonzeros = int(highs.getNumNz()) if highs is not None else None
+    numeric = numerics(highs) if highs is not None else {}
 
     tc = res.termination_condition
     has_plan = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
@@ -99,7 +168,7 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         status = "infeasible"
     elif tc == TerminationCondition.unbounded:
         status = "unbounded"
-    elif tc == TerminationCondition.convergenceCriteriaSatisfied and has_plan:
+    elif tc == TerminationCondition.convergenceCriteriaSatisfied and has_plan and not interrupted:
         status = "optimal"
     elif has_plan:
         status = "feasible"
@@ -114,7 +183,7 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         res.solution_loader.load_vars()
     return SolveOutcome(
         status=status,
-        termination=tc.name,
+        termination="interrupted" if interrupted else tc.name,
         objective=objective,
         bound=bound,
         mip_gap=relative_gap(objective, bound),
@@ -122,5 +191,5 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         solve_s=elapsed,
         log=res.solver_log or "",
         extra={"mip_node_count": getattr(res.extra_info, "mip_node_count", None), "nonzeros": nonzeros,
-               "solver": opt, "duals": dual_values},
+               "solver": opt, "duals": dual_values, "numerics": numeric},
     )

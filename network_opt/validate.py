@@ -39,6 +39,7 @@ def check_instance(inst: Instance) -> list[Problem]:
     problems += _policy_rules(inst)
     if not problems:
         problems += _network(inst)
+        problems += _suspicious(inst)
     return problems
 
 
@@ -227,6 +228,51 @@ def _network(inst: Instance) -> list[Problem]:
         if tonnes > 1e12:
             problems.append(Problem(inst.table_file("supply"), 0, "tonnes", "implausibly large total supply"))
     return problems
+
+
+FAR_KM = 5000.0
+OUTLIER_FACTOR = 1000.0
+
+
+def _suspicious(inst: Instance) -> list[Problem]:
+    """Warnings for legal but suspicious input: facilities far from all supply, values 1000x
+    (or 1/1000) of their peers' median."""
+    import numpy as np
+
+    from network_opt.geo import haversine_km
+
+    warnings: list[Problem] = []
+    sites = inst["sites"].set_index("id")
+    cps = sites.loc[sites.index.isin(inst["supply"]["site"])]
+    fac = inst["facilities"]
+    if len(cps) and len(fac):
+        loc = sites.loc[fac["site"]]
+        dist = haversine_km(loc["latitude"].to_numpy()[:, None], loc["longitude"].to_numpy()[:, None],
+                            cps["latitude"].to_numpy()[None, :], cps["longitude"].to_numpy()[None, :]).min(axis=1)
+        for (_, r), d in zip(fac.iterrows(), dist, strict=True):
+            if d > FAR_KM:
+                warnings.append(Problem(inst.table_file("facilities"), int(r[ROW]), "site",
+                                        f"facility {r['id']} is {d:,.0f} km from the nearest collection point "
+                                        f"(more than {FAR_KM:,.0f} km): check its coordinates", severity="warning"))
+    checks = (("material_prices", "price_per_t", "material"), ("market_demand", "price_per_kwh", None),
+              ("facilities", "variable_cost_per_t", "kind"), ("facility_levels", "fixed_cost_per_year", None),
+              ("supply", "collection_cost_per_t", None))
+    for table, column, by in checks:
+        frame = inst[table]
+        if frame.empty:
+            continue
+        groups = frame.groupby(by) if by else [(None, frame)]
+        for _, g in groups:
+            values = g[column].astype(float)
+            median = float(np.median(values[values > 0])) if (values > 0).any() else 0.0
+            if median <= 0:
+                continue
+            odd = (values > 0) & ((values > OUTLIER_FACTOR * median) | (values < median / OUTLIER_FACTOR))
+            for _, r in g.loc[odd].iterrows():
+                warnings.append(Problem(inst.table_file(table), int(r[ROW]), column,
+                                        f"{r[column]:g} is more than {OUTLIER_FACTOR:g} times off the median "
+                                        f"{median:g} of its peers: check the unit", severity="warning"))
+    return warnings
 
 
 def raise_for(problems: list[Problem]) -> None:
