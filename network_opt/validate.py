@@ -263,12 +263,17 @@ def _suspicious(inst: Instance) -> list[Problem]:
             continue
         groups = frame.groupby(by) if by else [(None, frame)]
         for _, g in groups:
-            values = g[column].astype(float)
-            median = float(np.median(values[values > 0])) if (values > 0).any() else 0.0
-            if median <= 0:
+            values = g.loc[g[column].astype(float) > 0, column].astype(float)
+            if len(values) < 2:
                 continue
-            odd = (values > 0) & ((values > OUTLIER_FACTOR * median) | (values < median / OUTLIER_FACTOR))
-            for _, r in g.loc[odd].iterrows():
+            # the median of the other rows (leave-one-out on small groups, so a lone outlier is found)
+            if len(values) <= 50:
+                arr = values.to_numpy()
+                peers = np.array([np.median(np.delete(arr, i)) for i in range(len(arr))])
+            else:
+                peers = np.full(len(values), float(np.median(values)))
+            odd = (values.to_numpy() > OUTLIER_FACTOR * peers) | (values.to_numpy() < peers / OUTLIER_FACTOR)
+            for (_, r), median in zip(g.loc[values.index[odd]].iterrows(), peers[odd], strict=True):
                 warnings.append(Problem(inst.table_file(table), int(r[ROW]), column,
                                         f"{r[column]:g} is more than {OUTLIER_FACTOR:g} times off the median "
                                         f"{median:g} of its peers: check the unit", severity="warning"))
