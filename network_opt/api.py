@@ -12,6 +12,7 @@ from network_opt.compliance import cost_of_compliance, shadow_prices
 from network_opt.instance import Instance, load
 from network_opt.model import build_model, prepare
 from network_opt.network import lane_count_by_commodity
+from network_opt.progress import Progress
 from network_opt.results import Solution, extract, target_measures
 from network_opt.solve import SolveOptions, solve_model
 
@@ -29,25 +30,33 @@ def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
 
 
 def solve(instance: str | Path | Instance, options: SolveOptions | None = None, *,
-          soft_targets: bool | None = None, compliance: bool = False) -> Solution:
+          soft_targets: bool | None = None, compliance: bool = False, progress: Progress | None = None) -> Solution:
     """Load (if a path is given), build and solve an instance; return its :class:`Solution`.
 
     ``soft_targets`` overrides the instance's ``targets.soft``; ``compliance`` also re-solves
     without each target family (table ``compliance``). Shadow prices of targets are computed
-    whenever a plan is found. Raises :class:`~network_opt.errors.InputError` on invalid input;
+    whenever a plan is found. ``progress`` reports phases and the solver's figures. Raises
+    :class:`~network_opt.errors.InputError` on invalid input;
     the solution's ``status`` tells whether a plan was found (its tables are empty if not).
     """
     options = options or SolveOptions()
+    progress = progress or Progress("quiet")
     t0 = time.perf_counter()
+    progress.phase("loading and validating the instance")
     inst = instance if isinstance(instance, Instance) else load(instance)
     if soft_targets is not None:
         inst.manifest.settings["targets.soft"] = bool(soft_targets)
     t1 = time.perf_counter()
+    progress.phase("preparing lanes and coefficients")
     data = prepare(inst)
+    progress.phase(f"building the model: {len(data.flows):,} flows, {len(data.levels) * len(data.years):,} "
+                   f"level choices, {len(data.targets):,} targets in force")
     m = build_model(data)
     t2 = time.perf_counter()
-    outcome = solve_model(m, options)
+    progress.phase("solving with HiGHS")
+    outcome = solve_model(m, options, progress=progress)
     t3 = time.perf_counter()
+    progress.phase(f"solver finished: {outcome.status}")
     tables = {}
     if outcome.has_plan:
         tables = extract(m, data)
@@ -58,6 +67,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
             base = target_measures(data, x, unc)["base"]
             tables["targets"]["shadow_price"] = shadow_prices(m, data, base, options, outcome.extra["solver"])
         if compliance and outcome.objective is not None and outcome.termination != "interrupted":
+            progress.phase("re-solving without each target family (cost of compliance)")
             tables["compliance"] = cost_of_compliance(m, outcome.objective, options, outcome.extra["solver"])
     t4 = time.perf_counter()
     summary: dict[str, object] = {

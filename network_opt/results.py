@@ -104,7 +104,8 @@ def _facilities(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame) -> pd.DataF
     with np.errstate(divide="ignore", invalid="ignore"):
         out["utilisation"] = np.where(out["capacity_t"] > 0, out["throughput_t"] / out["capacity_t"], 0.0)
     investing = set(m.INVESTING)
-    out["investment"] = [float(m.investment[k].value or 0.0) if k[0] in investing else 0.0 for k in keys]
+    out["investment"] = [float(m.investment[k].value or 0.0) * float(d.investment_scale[k[0]])
+                         if k[0] in investing else 0.0 for k in keys]
     closable = set(m.CLOSABLE)
     out["closed"] = [bool(round(m.closed[k].value or 0)) if k[0] in closable else False for k in keys]
     return out.sort_values(["facility", "period"]).reset_index(drop=True)

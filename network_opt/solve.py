@@ -103,6 +103,18 @@ def numerics(highs: object) -> dict[str, object]:
     return out
 
 
+def _report_progress(opt: Highs, progress: object) -> None:
+    """Feed the MIP's running time, best plan, bound and gap to ``progress`` from HiGHS's
+    interrupt-check callback (called often; the progress object throttles)."""
+    highs = opt._solver_model  # the interface keeps its highspy object privately
+
+    def callback(event: object) -> None:
+        o = event.data_out  # type: ignore[attr-defined]
+        progress.solver(o.running_time, o.mip_primal_bound, o.mip_dual_bound, o.mip_gap)  # type: ignore[attr-defined]
+
+    highs.cbMipInterrupt += callback
+
+
 @contextmanager
 def _cancel_on_sigint(opt: Highs) -> Iterator[list[bool]]:
     """While HiGHS runs, Ctrl-C asks it to stop (it returns its incumbent) instead of killing the
@@ -127,12 +139,13 @@ def _cancel_on_sigint(opt: Highs) -> Iterator[list[bool]]:
 
 
 def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solver: Highs | None = None,
-                duals: bool = False) -> SolveOutcome:
+                duals: bool = False, progress: object | None = None) -> SolveOutcome:
     """Solve ``m`` with HiGHS and load the incumbent (if any) into the model's variables.
 
     ``solver``: a HiGHS interface that solved ``m`` before (persistent: only the changes are
     passed on); the one used is returned in ``outcome.extra["solver"]``. ``duals``: also read the
-    constraint duals (an LP only) into ``outcome.extra["duals"]``.
+    constraint duals (an LP only) into ``outcome.extra["duals"]``. ``progress``: a
+    :class:`~network_opt.progress.Progress` fed with the MIP's figures while HiGHS runs.
     """
     options = options or SolveOptions()
     if options.write_model is not None:
@@ -151,6 +164,10 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         # HiGHS refuses a thread count other than the one its process-wide scheduler started
         # with; resetting the scheduler lets a second solve in the same process use --threads.
         highspy.Highs.resetGlobalScheduler(True)
+    if progress is not None:
+        if solver is None:
+            opt.set_instance(m)  # so that the highspy object exists before the run
+        _report_progress(opt, progress)
     start = time.perf_counter()
     with _cancel_on_sigint(opt) as interrupted:
         res = opt.solve(m, **kwargs)

@@ -44,6 +44,7 @@ class ModelData:
     recovered: np.ndarray  # t of material recovered per t of flow (flows x materials)
     entering: np.ndarray  # t of material entering recycling per t of flow (flows x materials)
     prices: pd.DataFrame  # currency per t, material x period
+    investment_scale: pd.Series = field(default_factory=pd.Series)  # facility -> currency of one unit of I
     returns: dict[str, np.ndarray] = field(default_factory=dict)  # application -> P x P rate matrix
     returns_beyond: dict[str, np.ndarray] = field(default_factory=dict)  # application -> share per period
 
@@ -76,7 +77,13 @@ def prepare(inst: Instance) -> ModelData:
     prices = (inst["material_prices"].pivot(index="material", columns="period", values="price_per_t")
               .reindex(index=mats, columns=years).fillna(0.0))
     flows, recovered, entering = _coefficients(inst, flows, supply, fac, levels, demand, mats, prices)
+    # investment is modelled in units of each facility's largest possible spend (keeps the matrix
+    # coefficients near 1 whatever the currency); the objective multiplies back
+    most = levels.groupby("facility")["opening_cost"].max()
+    modules = (fac.set_index("id")["module_opening_cost"] * fac.set_index("id")["max_modules"]).reindex(most.index)
+    scale = np.maximum(most, modules.fillna(0.0))
     return ModelData(inst=inst, years=years, weights=weights, discount=discount, supply=supply, lanes=lanes,
+                     investment_scale=scale.loc[scale > 0].astype(float),
                      flows=flows, levels=levels, facilities=fac, market_demand=demand,
                      targets=_targets_in_force(inst), materials=mats, recovered=recovered, entering=entering,
                      prices=prices, returns=returns, returns_beyond=beyond)

@@ -51,11 +51,13 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
     crf = capital_recovery_factor(float(inst.setting("investment.interest_rate")),
                                   float(inst.setting("investment.lifetime_years")))
 
+    unit = {f: float(v) for f, v in d.investment_scale.items()}
+
     def opening(m: pyo.ConcreteModel, p: int) -> object:
         if not annualised:
-            return d.discount[p] * sum(m.investment[fc, p] for fc in m.INVESTING)
+            return d.discount[p] * sum(unit[fc] * m.investment[fc, p] for fc in m.INVESTING)
         paid = [q for q in d.years if q <= p]
-        return d.weights[p] * crf * sum(m.investment[fc, q] for fc in m.INVESTING for q in paid)
+        return d.weights[p] * crf * sum(unit[fc] * m.investment[fc, q] for fc in m.INVESTING for q in paid)
 
     def annual(m: pyo.ConcreteModel, name: str, p: int) -> object:
         flows = by_period_flow.get(p, ())

@@ -1,4 +1,4 @@
-"""Decision variables. Units: t/yr for flows, 0/1 for levels, currency for investment."""
+"""Decision variables. Units: t/yr for flows, 0/1 for levels, scaled currency for investment."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
 
     - ``flow[i] >= 0``: tonnes per year on flow row i (a lane in a period);
     - ``level_open[j, p] in {0, 1}``: facility level row j is the facility's level in period p;
-    - ``investment[f, p] >= 0``: opening and expansion spending of facility f in period p (facilities
-      with an opening or module cost);
+    - ``investment[f, p] >= 0``: opening and expansion spending of facility f in period p, in units of
+      the facility's largest possible spend ``d.investment_scale[f]`` (facilities with an opening or
+      module cost);
     - ``closed[f, p] in [0, 1]``: facility f closes at the start of p (facilities with a closing cost);
     - ``modules[f, p]`` integer >= 0: add-on modules installed at f in p (facilities with modules);
     - ``uncollected[s]``, ``disposed[s] >= 0``: tonnes of supply row s left uncollected or disposed
@@ -40,9 +41,7 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.FACILITIES = pyo.Set(initialize=sorted(fac["id"]), ordered=True)
     closable = sorted(fac.loc[fac["closing_cost"].notna(), "id"])
     modular = sorted(fac.loc[(fac["max_modules"] > 0) & (fac["module_capacity_t"] > 0), "id"])
-    paying = set(d.levels.loc[d.levels["opening_cost"] > 0, "facility"])
-    paying |= set(fac.loc[(fac["module_opening_cost"] > 0) & (fac["max_modules"] > 0), "id"])
-    m.INVESTING = pyo.Set(initialize=sorted(paying), ordered=True)
+    m.INVESTING = pyo.Set(initialize=sorted(d.investment_scale.index), ordered=True)
     m.CLOSABLE = pyo.Set(initialize=closable, ordered=True)
     m.MODULAR = pyo.Set(initialize=modular, ordered=True)
 

@@ -84,6 +84,8 @@ def add_opening_investment(m: pyo.ConcreteModel, d: ModelData) -> None:
 
     (moving from level l to a larger l' costs :math:`O_{f,l'} - O_{f,l}`). Pyomo:
     ``opening_investment[f, p]`` (facilities with an opening or module cost); :math:`n` is ``modules``.
+    The row is divided by the facility's largest spend :math:`\bar O_f` and ``investment`` measured
+    in that unit, so that its coefficients stay near 1.
     """
     by_fac = group_rows(d.levels, "facility")
     cost = d.levels["opening_cost"].to_numpy()
@@ -91,14 +93,18 @@ def add_opening_investment(m: pyo.ConcreteModel, d: ModelData) -> None:
     mod_cost = d.facilities.set_index("id")["module_opening_cost"]
     modular = set(m.MODULAR)
 
+    scale = d.investment_scale
+
     def rule(m: pyo.ConcreteModel, f: str, p: int) -> object:
         prev = d.prev(p)
+        unit = float(scale[f])
         spend = 0.0
         for j in by_fac[f]:
             before = (1.0 if initial[j] else 0.0) if prev is None else m.level_open[j, prev]
-            spend = spend + float(cost[j]) * (m.level_open[j, p] - before)
+            spend = spend + float(cost[j]) / unit * (m.level_open[j, p] - before)
         if f in modular and mod_cost[f] > 0:
-            spend = spend + float(mod_cost[f]) * (m.modules[f, p] - (0 if prev is None else m.modules[f, prev]))
+            added = m.modules[f, p] - (0 if prev is None else m.modules[f, prev])
+            spend = spend + float(mod_cost[f]) / unit * added
         return m.investment[f, p] >= spend
 
     m.opening_investment = pyo.Constraint(m.INVESTING, m.PERIODS, rule=rule)
