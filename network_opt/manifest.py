@@ -19,6 +19,8 @@ from network_opt.schema import TABLES
 
 MANIFEST_NAME = "instance.yaml"
 MAX_MANIFEST_BYTES = 1_000_000
+#: Top-level blocks kept raw in ``settings`` and read by :mod:`network_opt.scenarios`.
+RAW_BLOCKS = ("scenarios", "uncertainty")
 
 #: (dotted key, type, default, unit, minimum, maximum, description)
 SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...] = (
@@ -45,6 +47,9 @@ SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...]
      "Longest lane generated from coordinates (explicit lanes are exempt)."),
     ("transport.explicit_lanes_only", "bool", False, "", None, None,
      "Use only the lanes listed in lanes.csv."),
+    ("transport.nearest_facilities", "float", 0.0, "", 0.0, 10000.0,
+     "Keep only the lanes to the k nearest destinations of each facility kind and technology per origin (0: all within "
+     "max_lane_km); explicit lanes always stay. Prunes large instances; check the optimum with 0 on a small one."),
     ("transport.cost_per_tkm.eol_packs", "float", 0.0, "currency/(t km)", 0.0, None,
      "End-of-life packs (hazardous goods, ADR class 9)."),
     ("transport.cost_per_tkm.second_life_packs", "float", 0.0, "currency/(t km)", 0.0, None,
@@ -122,6 +127,11 @@ def _line_index(node: yaml.Node, prefix: str = "", out: dict[str, int] | None = 
             key = f"{prefix}{key_node.value}"
             out[key] = key_node.start_mark.line + 1
             _line_index(value_node, key + ".", out)
+    elif isinstance(node, yaml.SequenceNode):  # list items as key[0], key[1], ... (for scenarios)
+        for i, item in enumerate(node.value):
+            key = f"{prefix.rstrip('.')}[{i}]"
+            out[key] = item.start_mark.line + 1
+            _line_index(item, key + ".", out)
     return out
 
 
@@ -129,7 +139,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and dotted not in ("tables", "policies"):
+        if isinstance(value, dict) and dotted not in ("tables", "policies", *RAW_BLOCKS):
             flat.update(_flatten(value, dotted + "."))
         else:
             flat[dotted] = value
@@ -156,16 +166,10 @@ def _coerce(value: Any, type_: str) -> Any:
 
 def read_manifest(path: Path) -> tuple[Manifest | None, list[Problem]]:
     """Read ``instance.yaml`` at ``path``; return the manifest (None if unusable) and problems."""
-    problems: list[Problem] = []
     fname = path.name
-
-    def problem(key: str, message: str, line: int | None = None) -> None:
-        problems.append(Problem(fname, line if line is not None else lines.get(key, 0), key, message))
-
-    lines: dict[str, int] = {}
     if not path.is_file():
         return None, [Problem(str(path), 0, "", "instance manifest not found (expected a folder "
-                              "holding instance.yaml, or the path of that file)")]
+                              "holding instance.yaml, the path of that file, or an .xlsx workbook)")]
     if path.stat().st_size > MAX_MANIFEST_BYTES:
         return None, [Problem(fname, 0, "", f"manifest larger than {MAX_MANIFEST_BYTES} bytes")]
     try:
@@ -182,10 +186,27 @@ def read_manifest(path: Path) -> tuple[Manifest | None, list[Problem]]:
         return None, [Problem(fname, line, "", f"malformed YAML: {getattr(exc, 'problem', exc)}")]
     if not isinstance(data, dict):
         return None, [Problem(fname, 1, "", "expected a mapping of settings (name:, periods:, tables:, ...)")]
-    lines = _line_index(node)
+    return check_manifest(data, _line_index(node), path)
+
+
+def check_manifest(data: dict[str, Any], lines: dict[str, int], path: Path, *, fname: str | None = None,
+                   tables: dict[str, Path] | None = None) -> tuple[Manifest | None, list[Problem]]:
+    """Check already-parsed settings (nested as YAML gives them) and build the :class:`Manifest`.
+
+    ``lines`` maps dotted keys to the line (or spreadsheet row) holding them; problems name
+    ``fname`` (default: the name of ``path``). ``tables`` gives each table's source directly (the
+    sheets of a workbook) instead of the ``tables:`` paths relative to ``path``'s folder.
+    """
+    problems: list[Problem] = []
+    fname = path.name if fname is None else fname
+
+    def problem(key: str, message: str, line: int | None = None) -> None:
+        problems.append(Problem(fname, line if line is not None else lines.get(key, 0), key, message))
+
     flat = _flatten(data)
 
-    known = {s[0] for s in SETTINGS if not s[0].startswith(("tables.", "policies."))} | {"tables", "policies"}
+    known = ({s[0] for s in SETTINGS if not s[0].startswith(("tables.", "policies."))} | {"tables", "policies"}
+             | set(RAW_BLOCKS))
     for key in flat:
         if key not in known:
             problem(key, "unknown setting (see docs/instance-format.md for the allowed keys)")
@@ -218,8 +239,14 @@ def read_manifest(path: Path) -> tuple[Manifest | None, list[Problem]]:
         problem("investment.opening_cost", "expected upfront or annualised")
     periods = _read_periods(data.get("periods"), lines, fname, problems)
     settings["policies"] = _read_policies(data.get("policies"), lines, fname, problems)
+    for block in RAW_BLOCKS:  # checked by network_opt.scenarios (lines of their keys are in _lines)
+        raw_block = data.get(block)
+        if raw_block is not None and not isinstance(raw_block, dict):
+            problem(block, f"expected a mapping of names to {block} definitions (see docs/scenarios.md)")
+        settings[block] = raw_block if isinstance(raw_block, dict) else {}
     settings["_lines"] = lines
-    tables = _read_tables(data.get("tables"), path.parent, lines, fname, problems)
+    if tables is None:
+        tables = _read_tables(data.get("tables"), path.parent, lines, fname, problems)
     if problems:
         return None, problems
     return Manifest(path, settings["name"], periods, tables, settings), problems

@@ -89,7 +89,8 @@ def market_accepts(inst: Instance) -> pd.DataFrame:
 
 def _located(frame: pd.DataFrame, sites: pd.DataFrame, node_col: str = "id") -> pd.DataFrame:
     loc = sites.set_index("id")[["latitude", "longitude", "region", "jurisdiction"]]
-    out = frame[[node_col, "site"]].rename(columns={node_col: "node"}).join(loc, on="site")
+    cols = [node_col, "site"] + (["kind", "technology"] if "kind" in frame else [])
+    out = frame[cols].rename(columns={node_col: "node"}).join(loc, on="site")
     return out.reset_index(drop=True)
 
 
@@ -126,6 +127,14 @@ def _pairs(inst: Instance, origins: pd.DataFrame, dests: pd.DataFrame, commodity
         keep = listed & allowed
     else:
         keep = allowed & (listed | (pairs["distance_km"] <= float(inst.setting("transport.max_lane_km"))))
+        k = int(inst.setting("transport.nearest_facilities"))
+        if k > 0:
+            # only the k nearest destinations of each kind and technology per origin (explicit lanes stay)
+            kind = (dests["kind"] + "/" + dests["technology"]).set_axis(dests["node"]) if "kind" in dests else (
+                pd.Series("", index=dests["node"]))
+            rank = (pairs["distance_km"].where(keep).groupby([pairs["origin"], pairs["destination"].map(kind)])
+                    .rank(method="first"))
+            keep &= listed | (rank <= k)
     return pairs.loc[keep, cols].reset_index(drop=True)
 
 
