@@ -70,12 +70,15 @@ def solve(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the HiGHS log.")] = False,
     scenario: Annotated[str | None, typer.Option(help="Solve this scenario of instance.yaml's scenarios: "
                                                  "block (default: the instance as written).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")] = False,
 ) -> None:
     """Validate, build and solve an instance; write the plan into --out."""
     from network_opt.api import solve as run_solve
     from network_opt.io.write import check_output_dir, write_results
+    from network_opt.progress import Progress
     from network_opt.solve import SolveOptions
 
+    progress = Progress.for_terminal(quiet=quiet or verbose)
     try:
         check_output_dir(out_dir, overwrite)
         target = instance
@@ -86,21 +89,25 @@ def solve(
             target = apply_scenario(load(instance), scenario)
         sol = run_solve(target, SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads,
                                                verbose=verbose, write_model=write_model),
-                        soft_targets=True if soft_targets else None, compliance=cost_of_compliance)
+                        soft_targets=True if soft_targets else None, compliance=cost_of_compliance,
+                        progress=progress)
     except OutputExistsError as exc:
+        progress.close()
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_INPUT) from None
     except InputError as exc:
+        progress.close()
         report_problems(exc.problems + exc.warnings)
         err.print(f"{len(exc.problems)} error(s) in {instance}; nothing written", markup=False)
         raise typer.Exit(EXIT_INPUT) from None
+    progress.close()
     for w in sol.summary.get("warnings", []):  # type: ignore[union-attr]
         err.print(f"warning: {w}", markup=False)
     if sol.outcome.termination == "interrupted":
         if sol.outcome.has_plan:
             write_results(sol, out_dir, overwrite=overwrite)
-            err.print(f"interrupted: the best plan found so far (gap {sol.outcome.mip_gap:.2%}) was written to "
-                      f"{out_dir}", markup=False)
+            gap = "unknown" if sol.outcome.mip_gap is None else f"{sol.outcome.mip_gap:.2%}"
+            err.print(f"interrupted: the best plan found so far (gap {gap}) was written to {out_dir}", markup=False)
         else:
             err.print("interrupted before any plan was found; nothing written", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -113,6 +120,8 @@ def solve(
         raise typer.Exit(EXIT_NO_SOLUTION)
     if scenario is not None:
         sol.summary["scenario"] = scenario
+    progress.phase(f"writing the results to {out_dir}")
+    progress.close()
     write_results(sol, out_dir, overwrite=overwrite)
     gap = sol.outcome.mip_gap
     out.print(f"{sol.status}: net cost {sol.objective:,.2f} {sol.summary['currency']}"

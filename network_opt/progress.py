@@ -8,6 +8,8 @@ most every :data:`PLAIN_INTERVAL_S` seconds) and ``quiet`` (nothing).
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 from typing import Literal
 
@@ -17,6 +19,14 @@ from rich.status import Status
 PLAIN_INTERVAL_S = 10.0
 LIVE_INTERVAL_S = 0.25
 Mode = Literal["live", "plain", "quiet"]
+
+
+def _stderr_console() -> Console:
+    try:
+        stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
+    except (AttributeError, OSError, ValueError):  # no real descriptor (e.g. a test runner's capture)
+        return Console(stderr=True, highlight=False)
+    return Console(file=stream, highlight=False)
 
 
 def _fmt(value: float) -> str:
@@ -35,8 +45,10 @@ class Progress:
 
     @classmethod
     def for_terminal(cls, quiet: bool = False, console: Console | None = None) -> Progress:
-        """``quiet`` if asked, ``live`` on a terminal, else ``plain``."""
-        console = console or Console(stderr=True, highlight=False)
+        """``quiet`` if asked, ``live`` on a terminal, else ``plain``. Without ``console`` it writes
+        to a duplicate of the process's stderr descriptor: Pyomo redirects descriptors 1 and 2 to
+        capture the solver's log while HiGHS runs, which would swallow the updates."""
+        console = console or _stderr_console()
         if quiet:
             return cls("quiet", console)
         return cls("live" if console.is_terminal else "plain", console)

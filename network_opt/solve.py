@@ -8,6 +8,7 @@ Statuses: ``optimal`` (proven within the gap), ``feasible`` (a plan, limits reac
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import sys
 import threading
@@ -32,6 +33,7 @@ class SolveOptions:
     threads: int | None = None
     verbose: bool = False
     write_model: Path | None = None
+    warm_start: bool = True  # start the MIP from the plan with every facility open (see open_all_start)
 
 
 @dataclass
@@ -56,7 +58,7 @@ class SolveOutcome:
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:
     """HiGHS's definition: |objective - bound| / |objective| (0 when both are 0)."""
-    if objective is None or bound is None:
+    if objective is None or bound is None or not math.isfinite(objective) or not math.isfinite(bound):
         return None
     diff = abs(objective - bound)
     if diff <= 1e-9:
@@ -101,6 +103,52 @@ def numerics(highs: object) -> dict[str, object]:
                 f"{name} coefficients span {lo:.3g} to {hi:.3g} (ratio {hi / lo:.1e} > {NUMERIC_RANGE_LIMIT:.0e}): "
                 "results may be numerically unreliable; check units (t, kWh, km, currency) and tiny or huge values")
     return out
+
+
+def open_all_start(m: pyo.ConcreteModel, opt: Highs, options: SolveOptions) -> bool:
+    """Give HiGHS a first plan: every facility open at its largest level (and all modules) in
+    every period, with the flows of the LP that this leaves. Such a plan exists whenever any plan
+    does (opening more never removes an option), so a time limit always returns a plan. Works on
+    the highspy model in place and restores it; returns whether a start was set."""
+    import numpy as np
+
+    highs = opt._solver_model  # the interface keeps its highspy object privately
+    cols = opt._pyomo_var_to_solver_var_map
+    if not hasattr(m, "level_open") or not len(m.level_open):
+        return False
+    fixed: dict[int, float] = {}
+    largest = set(m.LARGEST_LEVELS)
+    for (j, _p), v in m.level_open.items():
+        fixed[cols[id(v)]] = 1.0 if j in largest else 0.0
+    if hasattr(m, "modules"):
+        for v in m.modules.values():
+            fixed[cols[id(v)]] = float(v.ub)
+    idx = np.fromiter(fixed, dtype=np.int32)
+    vals = np.fromiter(fixed.values(), dtype=float)
+    lp = highs.getLp()
+    lower, upper = np.asarray(lp.col_lower_)[idx], np.asarray(lp.col_upper_)[idx]
+    n = len(idx)
+    highs.changeColsIntegrality(n, idx, np.full(n, highspy.HighsVarType.kContinuous))
+    highs.changeColsBounds(n, idx, vals, vals)
+    highs.setOptionValue("output_flag", False)
+    highs.HandleKeyboardInterrupt = True  # so that Ctrl-C (see _cancel_on_sigint) can stop this LP too
+    if options.time_limit is not None:
+        highs.setOptionValue("time_limit", float(options.time_limit))
+    try:
+        highs.run()
+        ok = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        start = list(highs.getSolution().col_value) if ok else None
+    finally:
+        highs.changeColsBounds(n, idx, lower, upper)
+        highs.changeColsIntegrality(n, idx, np.full(n, highspy.HighsVarType.kInteger))
+        highs.setOptionValue("output_flag", True)
+    if start is None:
+        return False
+    solution = highspy.HighsSolution()
+    solution.col_value = start
+    solution.value_valid = True
+    highs.setSolution(solution)
+    return True
 
 
 def _report_progress(opt: Highs, progress: object) -> None:
@@ -164,19 +212,27 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         # HiGHS refuses a thread count other than the one its process-wide scheduler started
         # with; resetting the scheduler lets a second solve in the same process use --threads.
         highspy.Highs.resetGlobalScheduler(True)
+    if solver is None and (progress is not None or options.warm_start):
+        opt.set_instance(m)  # so that the highspy object exists before the run
     if progress is not None:
-        if solver is None:
-            opt.set_instance(m)  # so that the highspy object exists before the run
         _report_progress(opt, progress)
     start = time.perf_counter()
     with _cancel_on_sigint(opt) as interrupted:
-        res = opt.solve(m, **kwargs)
+        if options.warm_start and solver is None:
+            open_all_start(m, opt, options)
+            if options.time_limit is not None:  # the start's LP counts against the time limit
+                kwargs["time_limit"] = max(0.1, float(options.time_limit) - (time.perf_counter() - start))
+        res = None if interrupted else opt.solve(m, **kwargs)
     elapsed = time.perf_counter() - start
     version = ".".join(str(v) for v in opt.version())
     # matrix size as HiGHS received it (the interface keeps its highspy object privately)
     highs = getattr(opt, "_solver_model", None)
     nonzeros = int(highs.getNumNz()) if highs is not None else None
     numeric = numerics(highs) if highs is not None else {}
+    if res is None:  # interrupted before the MIP started
+        return SolveOutcome(status="no_solution", termination="interrupted", objective=None, bound=None,
+                            mip_gap=None, solver_version=version, solve_s=elapsed,
+                            extra={"nonzeros": nonzeros, "solver": opt, "duals": None, "numerics": numeric})
 
     tc = res.termination_condition
     has_plan = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)

@@ -138,3 +138,51 @@ def test_fuzzed_instances_fail_cleanly_or_solve(tmp_path_factory: object, edits:
         assert not out.exists()
     if result.exit_code == 0:
         assert (out / "flows.csv").is_file()
+
+
+# --- limits and interruptions -------------------------------------------------------------------
+
+def _hard_instance(tmp_path: Path) -> Path:
+    """A synthetic instance HiGHS needs well over a few seconds to prove optimal (40 s here)."""
+    from network_opt.datasets.generate import GeneratorSpec, generate
+
+    return generate(tmp_path / "hard", GeneratorSpec(seed=1, collection_points=50, candidates=20, periods=3))
+
+
+def test_time_limit_returns_the_best_plan_with_its_gap(tmp_path: Path) -> None:
+    folder = _hard_instance(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--time-limit", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "feasible"
+    assert summary["termination"] == "maxTimeLimit"
+    assert summary["mip_gap"] is None or summary["mip_gap"] > 0  # HiGHS may stop before it has a bound
+    assert summary["bound"] is None or summary["objective"] >= summary["bound"]
+    assert (out / "flows.csv").is_file()
+
+
+def test_ctrl_c_during_the_solve_writes_the_incumbent(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    folder = _hard_instance(tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "network_opt", "solve", str(folder), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    while True:  # plain progress lines: wait until HiGHS reports a plan, then press Ctrl-C
+        line = proc.stderr.readline()
+        assert line, "the solve ended before a plan was reported"
+        if "solving:" in line and "best plan -" not in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=300)
+    rest = proc.stderr.read()
+    assert proc.returncode == 130, rest
+    assert "interrupted: the best plan found so far" in rest
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["termination"] == "interrupted"
+    assert summary["status"] == "feasible"
+    assert (out / "flows.csv").is_file()

@@ -45,6 +45,8 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.CLOSABLE = pyo.Set(initialize=closable, ordered=True)
     m.MODULAR = pyo.Set(initialize=modular, ordered=True)
 
+    largest = d.levels.sort_values(["facility", "capacity_t"]).drop_duplicates("facility", keep="last").index
+    m.LARGEST_LEVELS = pyo.Set(initialize=sorted(int(j) for j in largest), ordered=True)  # for the MIP start
     m.flow = pyo.Var(m.FLOWS, domain=pyo.NonNegativeReals)
     m.level_open = pyo.Var(m.LEVELS, m.PERIODS, domain=pyo.Binary)
     m.investment = pyo.Var(m.INVESTING, m.PERIODS, domain=pyo.NonNegativeReals)
