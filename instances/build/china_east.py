@@ -8,6 +8,16 @@ The script only needs Python and pandas. It uses no randomness, sorts every tabl
 formats every number explicitly, so running it twice writes byte-identical files.
 Every number it uses comes from a raw table with a ``source`` column (see
 ``instances/build/raw/SOURCES.md`` and ``instances/china-east/README.md``).
+
+Contract shared with the other instance builders (a test imports this file by path):
+
+- ``INSTANCE``: the folder the instance is written to by default;
+- ``build(out)``: write ``instance.yaml`` and every CSV into ``out`` (the README is hand-written);
+- ``eol_supply()``: end-of-life tonnes per year and chemistry of the whole instance. china-east
+  is a single-year instance scaled from MIIT's national 2025 figure by population (not from
+  the Weibull retirement model), so this is simply its per-chemistry 2025 total as written to
+  ``supply.csv``;
+- ``existing_plants()``: every existing facility and its capacity (t/yr) at its smallest level.
 """
 
 from __future__ import annotations
@@ -18,8 +28,9 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 RAW = HERE / "raw"
-OUT = HERE.parent / "china-east"
+INSTANCE = ROOT / "instances" / "china-east"
 
 PERIOD = 2025
 JURISDICTION = "CN"
@@ -31,9 +42,9 @@ def read_raw(name: str, **kw) -> pd.DataFrame:
     return pd.read_csv(RAW / name, keep_default_na=False, **kw)
 
 
-def write_csv(df: pd.DataFrame, name: str) -> None:
+def write_csv(df: pd.DataFrame, out: Path, name: str) -> None:
     """Write one output table with stable formatting (no index, '\\n' line ends)."""
-    df.to_csv(OUT / name, index=False, lineterminator="\n", float_format="%.10g")
+    df.to_csv(out / name, index=False, lineterminator="\n", float_format="%.10g")
 
 
 def params() -> dict[str, float]:
@@ -234,20 +245,24 @@ def manifest_text(p: dict[str, float], tables: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
+def _inputs() -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Parameters, GeoNames cities, plant rows and province population (the raw inputs)."""
     p = params()
     cities = read_raw("geonames_cities_china_east.csv", dtype=str)
     plants = read_raw("battery_facilities_china_east.csv", dtype=str)
     pop = read_raw("province_population.csv")
+    return p, cities, plants, pop
 
+
+def tables() -> dict[str, pd.DataFrame]:
+    """Every output table, in the order they are listed in instance.yaml."""
+    p, cities, plants, pop = _inputs()
     chem, chemistries, materials, chem_mat, prices = build_chemistry_tables(p)
     tech, technologies, yields = build_technologies()
     facilities, levels = build_facilities(p, tech, chem)
     markets, demand = build_markets(p, pop)
     targets = read_raw("targets.csv")[["jurisdiction", "metric", "material", "value", "from_period"]]
-
-    tables = {
+    return {
         "sites": build_sites(cities, plants),
         "jurisdictions": pd.DataFrame([{"id": JURISDICTION, "name": "China", "groups": ""}]),
         "regions": build_regions(p, pop),
@@ -264,12 +279,48 @@ def main() -> None:
         "market_demand": demand,
         "targets": targets,
     }
-    for name, df in tables.items():
-        write_csv(df, f"{name}.csv")
-    (OUT / "instance.yaml").write_text(manifest_text(p, list(tables)), encoding="utf-8", newline="\n")
+
+
+def eol_supply() -> pd.DataFrame:
+    """End-of-life tonnes per year and chemistry: the 2025 totals of ``supply.csv``.
+
+    china-east is not built from the retirement model: its single year is MIIT's national 2025
+    figure scaled by population (see ``build_supply``), so this returns those totals, summed
+    from the rounded rows exactly as written.
+    """
+    p, cities, _plants, pop = _inputs()
+    chem = build_chemistry_tables(p)[0]
+    sup = build_supply(p, pop, cities, chem)
+    out = sup.groupby(["period", "chemistry"], as_index=False)["tonnes"].sum()
+    out = out.rename(columns={"period": "year"})
+    out["tonnes"] = out["tonnes"].round(6)
+    return out[["year", "chemistry", "tonnes"]].sort_values(["year", "chemistry"]).reset_index(drop=True)
+
+
+def existing_plants() -> pd.DataFrame:
+    """Every existing facility and its capacity (t/yr) at its smallest level."""
+    p = params()
+    chem = build_chemistry_tables(p)[0]
+    tech = build_technologies()[0]
+    facilities, levels = build_facilities(p, tech, chem)
+    existing = facilities.loc[facilities["status"] == "existing", "id"]
+    cap = levels.loc[levels["facility"].isin(existing)].groupby("facility")["capacity_t"].min()
+    return pd.DataFrame({"facility": cap.index, "capacity_t": cap.to_numpy()}).reset_index(drop=True)
+
+
+def build(out: Path) -> None:
+    """Write instance.yaml and every CSV of the instance into ``out`` (created if needed)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    p = params()
+    built = tables()
+    for name, df in built.items():
+        write_csv(df, out, f"{name}.csv")
+    (out / "instance.yaml").write_text(manifest_text(p, list(built)), encoding="utf-8", newline="\n")
 
     # Summary for the person running the script (not written to disk).
-    sup = tables["supply"]
+    sup, facilities, levels, demand = built["supply"], built["facilities"], built["facility_levels"], \
+        built["market_demand"]
     lv = levels.merge(facilities[["id", "kind", "status"]], left_on="facility", right_on="id")
     print(f"supply: {sup['tonnes'].sum():,.0f} t/yr "
           f"(fit for second life {(sup['tonnes'] * sup['fit_share']).sum():,.0f} t/yr)")
@@ -278,8 +329,8 @@ def main() -> None:
         print(f"{kind:11s} {status:9s} {g['facility'].nunique():2d} facilities, "
               f"max capacity {cap:,.0f} t/yr")
     print(f"second-life demand: {demand['demand_kwh'].sum() / 1e3:,.0f} MWh/yr")
-    print(f"wrote {len(tables)} tables + instance.yaml to {OUT}")
+    print(f"wrote {len(built)} tables + instance.yaml to {out}")
 
 
 if __name__ == "__main__":
-    main()
+    build(INSTANCE)
