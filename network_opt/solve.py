@@ -132,6 +132,8 @@ def open_all_start(m: pyo.ConcreteModel, opt: Highs, options: SolveOptions) -> b
     highs.changeColsBounds(n, idx, vals, vals)
     highs.setOptionValue("output_flag", False)
     highs.HandleKeyboardInterrupt = True  # so that Ctrl-C (see _cancel_on_sigint) can stop this LP too
+    if options.threads is not None:  # the first run fixes the scheduler's thread count for the MIP too
+        highs.setOptionValue("threads", int(options.threads))
     if options.time_limit is not None:
         highs.setOptionValue("time_limit", float(options.time_limit))
     try:

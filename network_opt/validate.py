@@ -245,6 +245,7 @@ def _suspicious(inst: Instance) -> list[Problem]:
     sites = inst["sites"].set_index("id")
     cps = sites.loc[sites.index.isin(inst["supply"]["site"])]
     fac = inst["facilities"]
+    fac = fac.loc[fac["kind"] != "refiner"]  # refiners take black mass, never packs from collection points
     if len(cps) and len(fac):
         loc = sites.loc[fac["site"]]
         dist = haversine_km(loc["latitude"].to_numpy()[:, None], loc["longitude"].to_numpy()[:, None],
