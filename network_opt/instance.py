@@ -9,6 +9,7 @@ import pandas as pd
 
 from network_opt.errors import InputError, Problem
 from network_opt.io.read import empty_table, read_table
+from network_opt.io.xlsx import is_workbook, read_workbook
 from network_opt.manifest import MANIFEST_NAME, Manifest, Period, read_manifest
 from network_opt.schema import TABLES
 
@@ -25,16 +26,21 @@ class Instance:
     column_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     #: table -> file label used in messages, where it is not the CSV file's name
     file_labels: dict[str, str] = field(default_factory=dict)
+    #: file named by a problem -> label shown instead (a workbook -> its ``instance`` sheet)
+    file_aliases: dict[str, str] = field(default_factory=dict)
 
     def relabel(self, problems: list[Problem]) -> list[Problem]:
-        """Problems with columns shown as the source shows them (e.g. ``C (tonnes)`` in a workbook)."""
-        if not self.column_labels:
+        """Problems with files and columns shown as the source shows them (a workbook: sheet labels such as
+        ``book.xlsx[supply]`` and column letters such as ``D``)."""
+        if not self.column_labels and not self.file_aliases:
             return problems
         out = []
         for p in problems:
             labels = self.column_labels.get(p.file, {})
-            out.append(Problem(p.file, p.row, labels.get(p.column, p.column), p.message, p.severity)
-                       if p.column in labels else p)
+            if p.column in labels or p.file in self.file_aliases:
+                p = Problem(self.file_aliases.get(p.file, p.file), p.row, labels.get(p.column, p.column),
+                            p.message, p.severity)
+            out.append(p)
         return out
 
     @property
@@ -64,13 +70,25 @@ class Instance:
 
 
 def manifest_path(instance: str | Path) -> Path:
-    """``instance`` is a folder holding ``instance.yaml`` or the path of that file."""
+    """``instance`` is a folder holding ``instance.yaml``, the path of that file, or an ``.xlsx``
+    workbook (returned as it is: the workbook holds the settings)."""
     path = Path(instance)
     return path / MANIFEST_NAME if path.is_dir() else path
 
 
 def read_instance(instance: str | Path) -> tuple[Instance | None, list[Problem]]:
-    """Read the manifest and every table; per-table problems only (no cross-table checks)."""
+    """Read the manifest and every table; per-table problems only (no cross-table checks).
+
+    ``instance`` is a folder, its ``instance.yaml``, or an ``.xlsx`` workbook
+    (:mod:`network_opt.io.xlsx`; problems then name ``WORKBOOK.xlsx[SHEET]:ROW:COLUMN``).
+    """
+    if is_workbook(instance):
+        book, problems = read_workbook(instance)
+        if book is None:
+            return None, problems
+        inst = Instance(book.manifest, book.tables, column_labels=book.column_labels, file_labels=book.file_labels,
+                        file_aliases=book.file_aliases)
+        return _with_policies(inst, problems)
     manifest, problems = read_manifest(manifest_path(instance))
     if manifest is None:
         return None, problems
@@ -84,8 +102,12 @@ def read_instance(instance: str | Path) -> tuple[Instance | None, list[Problem]]
         frame, found = read_table(table, path, defaults)
         problems.extend(found)
         tables[name] = frame if frame is not None else empty_table(table, defaults)
-    inst = Instance(manifest, tables)
-    if manifest.settings.get("policies") and not problems:
+    return _with_policies(Instance(manifest, tables), problems)
+
+
+def _with_policies(inst: Instance, problems: list[Problem]) -> tuple[Instance, list[Problem]]:
+    """Add the rows of the policy presets the manifest names (when every table read cleanly)."""
+    if inst.manifest.settings.get("policies") and not problems:
         from network_opt.regulation import apply_policies
 
         problems.extend(apply_policies(inst))

@@ -133,7 +133,7 @@ def test_fuzzed_instances_fail_cleanly_or_solve(tmp_path_factory: object, edits:
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code in (0, 2, 3, 4), result.output
     if result.exit_code == 2:
-        first = [line for line in result.stderr.splitlines() if not line.startswith("[")][0]  # after progress
+        first = next(line for line in result.stderr.splitlines() if not line.startswith("["))  # after progress
         assert ".csv:" in first or "instance.yaml" in first, result.stderr
         assert not out.exists()
     if result.exit_code == 0:

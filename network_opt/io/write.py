@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from network_opt.errors import OutputExistsError
+from network_opt.io.xlsx_results import write_results_xlsx
 from network_opt.results import Solution
 
 RESULT_TABLES = ("facilities", "flows", "collection", "costs", "targets", "materials", "cascade", "emissions",
@@ -38,7 +39,7 @@ def _clean(value: object) -> object:
 
 
 def write_results(sol: Solution, out: str | Path, overwrite: bool = False) -> Path:
-    """Write ``summary.json`` and the result tables as CSV into ``out``; return the folder."""
+    """Write ``summary.json``, the result tables as CSV and ``results.xlsx`` into ``out``; return the folder."""
     out = Path(out)
     check_output_dir(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -48,6 +49,11 @@ def write_results(sol: Solution, out: str | Path, overwrite: bool = False) -> Pa
         for name in RESULT_TABLES:
             if name in sol.tables:
                 sol.tables[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.6f")
+        write_results_xlsx(sol, tmp / "results.xlsx", tables=RESULT_TABLES)
+        if sol.data is not None and "flows" in sol.tables:
+            from network_opt.io.gpkg import write_geopackage  # site coordinates for GIS and `network-opt map`
+
+            write_geopackage(sol, tmp / "network.gpkg")
         summary = dict(sol.summary)
         timings = dict(summary.get("timings", {}))  # type: ignore[arg-type]
         timings["write_s"] = time.perf_counter() - start

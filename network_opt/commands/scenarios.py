@@ -1,0 +1,117 @@
+"""``network-opt compare`` and ``network-opt sweep``: many solves of one instance, side by side.
+
+Exit codes: 0 the tables were written (failed or infeasible scenarios are reported in them and
+on stderr); 2 invalid input (unknown scenario, cycle, malformed --vary or override, an
+unreachable scheduler, or an --out holding something else): nothing is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from network_opt.cli import EXIT_INPUT, InstanceArg, app, err, out, report_problems
+from network_opt.errors import InputError, OutputExistsError
+
+OutOption = Annotated[Path, typer.Option("--out", help="Folder to write into (reused: finished runs are skipped).")]
+WorkersOption = Annotated[int, typer.Option(min=1, help="Scenarios solved at once (processes or dask workers).")]
+ExecutorOption = Annotated[str, typer.Option(help="local (process pool) or dask (dask.distributed).")]
+SchedulerOption = Annotated[str | None, typer.Option(help="Address of a running dask scheduler, tcp://HOST:PORT "
+                                                     "(with --executor dask; default: a local cluster).")]
+TimeLimitOption = Annotated[float | None, typer.Option(help="Solver time limit per solve, seconds.", min=0)]
+GapOption = Annotated[float, typer.Option(help="Relative MIP gap at which to stop.", min=0, max=1)]
+ThreadsOption = Annotated[int | None, typer.Option(help="Solver threads per solve (default: HiGHS decides).", min=1)]
+SoftOption = Annotated[bool, typer.Option("--soft-targets", help="Penalised shortfalls instead of hard targets.")]
+
+
+def _run(what: str, instance: Path, call: object) -> object:
+    """Run ``call`` and turn input, output-folder and executor problems into exit code 2."""
+    from network_opt.executors import ExecutorError
+
+    try:
+        return call()  # type: ignore[operator]
+    except InputError as exc:
+        report_problems(exc.problems + exc.warnings)
+        err.print(f"{len(exc.problems)} error(s) in {instance}; nothing written", markup=False)
+    except (OutputExistsError, ExecutorError) as exc:
+        err.print(f"error: {exc}; nothing written", markup=False)
+    raise typer.Exit(EXIT_INPUT)
+
+
+def _failures(runs: object) -> None:
+    import pandas as pd
+
+    assert isinstance(runs, pd.DataFrame)
+    for r in runs.itertuples(index=False):
+        if r.status not in ("optimal", "feasible"):
+            err.print(f"warning: {r.name}: {r.status}" + (f": {r.error}" if r.error else ""), markup=False)
+
+
+@app.command()
+def compare(
+    instance: InstanceArg,
+    out_dir: OutOption,
+    scenarios: Annotated[str | None, typer.Option(help="Comma-separated scenario names (default: base and "
+                                                  "every scenario in instance.yaml).")] = None,
+    workers: WorkersOption = 1,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
+    time_limit: TimeLimitOption = None,
+    mip_gap: GapOption = 1e-4,
+    threads: ThreadsOption = None,
+    soft_targets: SoftOption = False,
+) -> None:
+    """Solve the base and scenarios of an instance; write each plan, comparison.csv,
+    facility_diff.csv and charts into --out."""
+    from network_opt.compare import compare as run_compare
+    from network_opt.solve import SolveOptions
+
+    names = [s.strip() for s in scenarios.split(",") if s.strip()] if scenarios else None
+    opts = SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads)
+    result = _run("compare", instance, lambda: run_compare(
+        instance, out_dir, names, workers=workers, executor=executor, scheduler=scheduler, options=opts,
+        soft_targets=True if soft_targets else None, progress=True))
+    runs = result.runs  # type: ignore[attr-defined]
+    _failures(runs)
+    solved = int(runs["status"].isin(["optimal", "feasible"]).sum())
+    skipped = int(runs["skipped"].sum())
+    out.print(f"{solved} of {len(runs)} scenarios with a plan ({skipped} reused) -> {out_dir}/comparison.csv",
+              markup=False)
+
+
+@app.command()
+def sweep(
+    instance: InstanceArg,
+    out_dir: OutOption,
+    vary: Annotated[list[str] | None, typer.Option(help="KEY=START:STOP:STEPS (set), KEY*=START:STOP:STEPS "
+                                                   "(scale) or KEY=V1,V2,...; repeat for a grid. KEY as in "
+                                                   "scenario overrides, e.g. targets[CN,material_recovery,Li,"
+                                                   "2025].value.")] = None,
+    samples: Annotated[int | None, typer.Option(min=1, help="Random draws from instance.yaml's uncertainty: "
+                                                "block (instead of --vary).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed for --samples: same seed, same draws.")] = 0,
+    scenario: Annotated[str | None, typer.Option(help="Sweep around this scenario (default: the base).")] = None,
+    workers: WorkersOption = 1,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
+    time_limit: TimeLimitOption = None,
+    mip_gap: GapOption = 1e-4,
+    threads: ThreadsOption = None,
+    soft_targets: SoftOption = False,
+) -> None:
+    """Solve an instance over a grid of parameter values or random samples; write each plan,
+    sweep.csv and sweep.png into --out."""
+    from network_opt.solve import SolveOptions
+    from network_opt.sweep import sweep as run_sweep
+
+    opts = SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads)
+    result = _run("sweep", instance, lambda: run_sweep(
+        instance, out_dir, vary or (), samples, seed, scenario, workers=workers, executor=executor,
+        scheduler=scheduler, options=opts, soft_targets=True if soft_targets else None, progress=True))
+    runs = result.runs  # type: ignore[attr-defined]
+    _failures(runs)
+    solved = int(runs["status"].isin(["optimal", "feasible"]).sum())
+    out.print(f"{solved} of {len(runs)} points with a plan ({int(runs['skipped'].sum())} reused) -> "
+              f"{out_dir}/sweep.csv", markup=False)
