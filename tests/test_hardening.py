@@ -152,7 +152,7 @@ def _hard_instance(tmp_path: Path) -> Path:
 def test_time_limit_returns_the_best_plan_with_its_gap(tmp_path: Path) -> None:
     folder = _hard_instance(tmp_path)
     out = tmp_path / "out"
-    result = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--time-limit", "1", "-q"])
+    result = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--time-limit", "8", "-q"])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "feasible"
