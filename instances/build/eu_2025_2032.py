@@ -1,0 +1,571 @@
+"""Build the ``instances/eu-2025-2032`` instance from the raw tables in ``instances/build/raw/eu-2025-2032``.
+
+Run from the repository root::
+
+    python instances/build/eu_2025_2032.py
+
+End-of-life EV packs in the EU27, EFTA (Liechtenstein's packs collected at Zurich) and the UK,
+2025-2032 in five periods (2025, 2026-27, 2028-30, 2031, 2032), in EUR. Supply comes from the Weibull first-life model
+(:func:`network_opt.datasets.retirement.retired_tonnes`) applied to European BEV and PHEV
+registrations; the EU Batteries Regulation is applied with the ``eu-2023-1542`` preset.
+
+The script uses no randomness, sorts every table and formats every number explicitly, so running
+it twice writes byte-identical files. Every number comes from a raw table with a ``source``
+column (see ``instances/build/raw/eu-2025-2032/SOURCES.md`` and ``instances/eu-2025-2032/README.md``).
+
+Contract used by the tests: ``INSTANCE``, ``eol_supply()``, ``existing_plants()``, ``build(out)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from network_opt.datasets.retirement import retired_tonnes
+from network_opt.geo import haversine_km
+
+HERE = Path(__file__).resolve().parent
+RAW = HERE / "raw" / "eu-2025-2032"
+INSTANCE = HERE.parent / "eu-2025-2032"
+
+NAME = "eu-2025-2032"
+CURRENCY = "EUR"
+YEARS = list(range(2025, 2033))  # every year of the horizon (retirement model)
+#: modelled periods (first year, length in years): target changes (2026, 2028, 2031, 2032) start a period
+PERIODS = [(2025, 1), (2026, 2), (2028, 3), (2031, 1), (2032, 1)]
+
+
+def period_of(year: int) -> int:
+    """First year of the period covering ``year``."""
+    for start, length in PERIODS:
+        if start <= year < start + length:
+            return start
+    raise ValueError(f"{year} is outside the horizon")
+CHEMISTRIES = ["NMC", "LFP", "LMO"]
+PRE_TECH = "MECH"  # the one pre-processing technology (its black-mass yield sets black_mass_kg_per_t)
+TSCALE = 1000  # supply is rounded to 1/TSCALE t with totals preserved (largest remainder)
+
+
+# ---------------------------------------------------------------- helpers
+def read_raw(name: str, **kw) -> pd.DataFrame:
+    return pd.read_csv(RAW / name, keep_default_na=False, **kw)
+
+
+def params() -> dict[str, object]:
+    """Scalar parameters: floats where the value parses as a number, else the string."""
+    out: dict[str, object] = {}
+    for _, row in read_raw("parameters.csv", dtype=str).iterrows():
+        try:
+            out[row["parameter"]] = float(row["value"])
+        except ValueError:
+            out[row["parameter"]] = row["value"]
+    return out
+
+
+def num(p: dict[str, object], key: str) -> float:
+    value = p[key]
+    if not isinstance(value, float):
+        raise ValueError(f"parameter {key} is not a number: {value!r}")
+    return value
+
+
+def level_name(capacity_t: float) -> str:
+    return f"{capacity_t / 1000:g}kt"
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """One output table with stable formatting (no index, '\\n' line ends)."""
+    df.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
+
+
+def split_exact(total: float, weights: list[float]) -> list[float]:
+    """Split ``total`` by ``weights`` in units of 1/TSCALE so that the parts add up exactly to
+    ``round(total * TSCALE) / TSCALE`` (largest remainder; ties go to the earlier item)."""
+    units = round(total * TSCALE)
+    w = np.asarray(weights, dtype=float)
+    raw = units * w / w.sum()
+    base = np.floor(raw).astype(np.int64)
+    rest = units - int(base.sum())
+    order = sorted(range(len(w)), key=lambda i: (-(raw[i] - base[i]), i))
+    for i in order[:rest]:
+        base[i] += 1
+    return [int(b) / TSCALE for b in base]
+
+
+# ---------------------------------------------------------------- retirement model
+def _series() -> dict[str, object]:
+    sales = read_raw("vehicle_sales.csv")
+    kwh = read_raw("pack_kwh.csv")
+    shares = read_raw("chemistry_shares.csv")
+    chem = read_raw("chemistries.csv").set_index("chemistry")
+    return {
+        "bev": dict(zip(sales["year"].astype(int), sales["bev"].astype(float), strict=True)),
+        "phev": dict(zip(sales["year"].astype(int), sales["phev"].astype(float), strict=True)),
+        "bev_kwh": dict(zip(kwh["year"].astype(int), kwh["bev_kwh"].astype(float), strict=True)),
+        "phev_kwh": dict(zip(kwh["year"].astype(int), kwh["phev_kwh"].astype(float), strict=True)),
+        "shares": {int(r["year"]): {c: float(r[c]) for c in CHEMISTRIES} for _, r in shares.iterrows()},
+        "kg_per_kwh": {c: float(chem.loc[c, "kg_pack_per_kwh"]) for c in CHEMISTRIES},
+    }
+
+
+def eol_by_vintage_group() -> pd.DataFrame:
+    """End-of-life tonnes per (group, year, chemistry); group ``early`` = vehicles sold before
+    ``recent_vintage_from``, ``recent`` = from then on (they are split by country differently).
+    Columns group, year, chemistry, tonnes, vehicles."""
+    p = params()
+    s = _series()
+    cut = int(num(p, "recent_vintage_from"))
+    shape, scale = num(p, "weibull_shape"), num(p, "weibull_scale_years")
+    phev_chem = str(p["phev_chemistry"])
+    parts = []
+    for group, keep in (("early", lambda v: v < cut), ("recent", lambda v: v >= cut)):
+        bev = {v: n for v, n in s["bev"].items() if keep(v)}
+        phev = {v: n for v, n in s["phev"].items() if keep(v) and n > 0}
+        for sales, kwh, shares in ((bev, s["bev_kwh"], s["shares"]),
+                                   (phev, s["phev_kwh"], {v: {phev_chem: 1.0} for v in phev})):
+            t = retired_tonnes(sales, kwh, shares, s["kg_per_kwh"], YEARS, shape, scale)
+            parts.append(t.assign(group=group))
+    out = pd.concat(parts, ignore_index=True)
+    out = out.groupby(["group", "year", "chemistry"], as_index=False)[["tonnes", "vehicles"]].sum()
+    full = pd.MultiIndex.from_product([["early", "recent"], YEARS, CHEMISTRIES], names=["group", "year", "chemistry"])
+    out = out.set_index(["group", "year", "chemistry"]).reindex(full, fill_value=0.0).reset_index()
+    return out
+
+
+def eol_by_period_group() -> pd.DataFrame:
+    """Annual end-of-life tonnes per (group, period, chemistry): the mean of the annual tonnes
+    over the years each period stands for."""
+    g = eol_by_vintage_group()
+    g["period"] = g["year"].map(period_of)
+    return g.groupby(["group", "period", "chemistry"], as_index=False)[["tonnes", "vehicles"]].mean()
+
+
+def eol_supply() -> pd.DataFrame:
+    """Total end-of-life tonnes per modelled period (column ``year``: the period's first year; a
+    multi-year period gets the mean annual tonnes of its years) and chemistry of the whole
+    instance, from the Weibull retirement model. supply.csv adds up to these."""
+    g = eol_by_period_group().rename(columns={"period": "year"})
+    g = g.groupby(["year", "chemistry"], as_index=False)["tonnes"].sum()
+    g["chemistry"] = pd.Categorical(g["chemistry"], CHEMISTRIES, ordered=True)
+    g = g.sort_values(["year", "chemistry"]).reset_index(drop=True)
+    g["chemistry"] = g["chemistry"].astype(str)
+    return g[["year", "chemistry", "tonnes"]]
+
+
+# ---------------------------------------------------------------- geography
+def _cities() -> pd.DataFrame:
+    return read_raw("geonames_cities_europe.csv", dtype=str).set_index("geonameid")
+
+
+def _plants() -> pd.DataFrame:
+    return read_raw("battery_facilities_europe.csv", dtype=str).set_index("facility_id")
+
+
+def build_sites() -> pd.DataFrame:
+    plan = read_raw("sites_plan.csv", dtype=str)
+    city, plant = _cities(), _plants()
+    rows = []
+    for _, s in plan.iterrows():
+        if s["geonameid"]:
+            c = city.loc[s["geonameid"]]
+            if c["country_code"] != s["country"]:
+                raise ValueError(f"{s['id']}: country {s['country']} != GeoNames {c['country_code']}")
+            lat, lon, base = float(c["latitude"]), float(c["longitude"]), c["name"]
+            name = {"collection_point": base, "facility": f"{base} candidate site",
+                    "market": f"{base} second-life market"}[s["kind"]]
+        else:
+            f = plant.loc[s["facility_id"]]
+            if f["country_code"] != s["country"]:
+                raise ValueError(f"{s['id']}: country {s['country']} != facility {f['country_code']}")
+            lat, lon, name = float(f["lat"]), float(f["lon"]), f["name"]
+        rows.append({"id": s["id"], "name": name, "kind": s["kind"], "latitude": round(lat, 5),
+                     "longitude": round(lon, 5), "region": s["country"], "jurisdiction": s["country"]})
+    return pd.DataFrame(rows)
+
+
+def _road_km(p: dict[str, object], lat1, lon1, lat2, lon2) -> np.ndarray:
+    return haversine_km(np.asarray(lat1, float), np.asarray(lon1, float), np.asarray(lat2, float),
+                        np.asarray(lon2, float)) * num(p, "detour_factor")
+
+
+def build_lanes(p: dict[str, object], sites: pd.DataFrame) -> pd.DataFrame:
+    """Explicit lanes.
+
+    1. Road lanes between land masses (GB, IE, IS, CY, MT, Sardinia, continent) get a crossing
+       penalty in km; crossings longer than max_lane_km with the penalty are forbidden.
+    2. A collection point with fewer than ``min_receivers_per_cp`` recyclers/pre-processors within
+       max_lane_km keeps lanes to its nearest ones (up to ``fallback_lane_max_km``).
+    3. Refurbishers reach markets up to ``second_life_lane_max_km`` (these lanes also serve any
+       other commodity between the two sites, but no other commodity runs from a refurbisher's
+       site to a market's).
+    4. Sea lanes for black mass from every European pre-processor to the Asian refiners.
+    """
+    plan = read_raw("sites_plan.csv", dtype=str).set_index("id")
+    s = sites.set_index("id").join(plan[["landmass"]])
+    europe = s.loc[s["landmass"] != "asia"]
+    pairs_kinds = {("collection_point", "facility"), ("facility", "facility"), ("facility", "market"),
+                   ("market", "facility")}
+    o = europe.add_prefix("o_").reset_index().rename(columns={"id": "origin"})
+    d = europe.add_prefix("d_").reset_index().rename(columns={"id": "destination"})
+    x = o.merge(d, how="cross")
+    x = x.loc[(x["origin"] != x["destination"])
+              & np.array([(a, b) in pairs_kinds for a, b in zip(x["o_kind"], x["d_kind"], strict=True)], dtype=bool)]
+    road = _road_km(p, x["o_latitude"], x["o_longitude"], x["d_latitude"], x["d_longitude"])
+    crossing = (x["o_landmass"] != x["d_landmass"]).to_numpy()
+    x = x.assign(road_km=road, crossing=crossing,
+                 distance_km=road + np.where(crossing, num(p, "crossing_penalty_km"), 0.0))
+    limit = num(p, "max_lane_km")
+    keep = x["crossing"] & (x["distance_km"] <= limit)
+    forbid = x["crossing"] & (x["distance_km"] > limit) & (x["road_km"] <= limit)
+
+    fac = read_raw("facilities_plan.csv", dtype=str)
+    receiver_sites = set(fac.loc[fac["kind"].isin(["preprocessor", "recycler"]), "site"])
+    to_receiver = (x["o_kind"] == "collection_point") & x["destination"].isin(receiver_sites)
+    n_min = int(num(p, "min_receivers_per_cp"))
+    cand = x.loc[to_receiver].sort_values(["origin", "distance_km", "destination"])
+    within = cand.loc[cand["distance_km"] <= limit].groupby("origin").size()
+    short = [cp for cp in sorted(set(cand["origin"])) if within.get(cp, 0) < n_min]
+    fallback = cand.loc[cand["origin"].isin(short) & (cand["distance_km"] <= num(p, "fallback_lane_max_km"))]
+    fallback = fallback.groupby("origin").head(n_min)
+    fallback_idx = fallback.index[fallback["distance_km"] > limit]
+    # repurposed packs (products, cheap to ship) reach markets beyond max_lane_km
+    refurb_sites = set(fac.loc[fac["kind"] == "refurbisher", "site"])
+    sl_idx = x.index[x["origin"].isin(refurb_sites) & (x["d_kind"] == "market") & (x["distance_km"] > limit)
+                     & (x["distance_km"] <= num(p, "second_life_lane_max_km"))]
+    keep = keep | x.index.isin(fallback_idx) | x.index.isin(sl_idx)
+    forbid = forbid & ~x.index.isin(fallback_idx) & ~x.index.isin(sl_idx)
+    road_rows = pd.concat([
+        pd.DataFrame({"origin": x.loc[keep, "origin"], "destination": x.loc[keep, "destination"], "commodity": "",
+                      "distance_km": x.loc[keep, "distance_km"].round(1), "cost_per_t": np.nan, "allowed": True}),
+        pd.DataFrame({"origin": x.loc[forbid, "origin"], "destination": x.loc[forbid, "destination"],
+                      "commodity": "", "distance_km": np.nan, "cost_per_t": np.nan, "allowed": False}),
+    ])
+
+    # sea lanes for black mass
+    pre_sites = sorted(set(fac.loc[fac["kind"] == "preprocessor", "site"]))
+    asia = {"F-GUNSAN": "gunsan", "F-QUZHOU": "ningbo"}
+    ports = read_raw("ports.csv", dtype=str)
+    city = _cities()
+    ports["lat"] = ports["geonameid"].map(city["latitude"]).astype(float)
+    ports["lon"] = ports["geonameid"].map(city["longitude"]).astype(float)
+    rows = []
+    for site in pre_sites:
+        so = s.loc[site]
+        road = _road_km(p, so["latitude"], so["longitude"], ports["lat"], ports["lon"]) \
+            + np.where(ports["landmass"] != so["landmass"], num(p, "crossing_penalty_km"), 0.0)
+        best = int(np.argmin(road))  # first port on ties (stable)
+        route, road_km = ports.loc[best, "sea_route"], float(road[best])
+        for dest, key in asia.items():
+            sea = num(p, f"sea_km_{route}_{key}")
+            cost = road_km * num(p, "transport_black_mass_eur_per_tkm") + num(p, "sea_freight_black_mass_eur_per_t")
+            rows.append({"origin": site, "destination": dest, "commodity": "black_mass",
+                         "distance_km": round(road_km + sea, 1), "cost_per_t": round(cost, 2), "allowed": True})
+    lanes = pd.concat([road_rows, pd.DataFrame(rows)], ignore_index=True)
+    return lanes.sort_values(["origin", "destination", "commodity"]).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- supply
+def country_shares(p: dict[str, object]) -> pd.DataFrame:
+    """Share of each country in end-of-life supply, for early and recent vintages."""
+    reg = read_raw("bev_registrations_by_country.csv")
+    pop = read_raw("country_population.csv").set_index("country")["population"].astype(float)
+    reg["q1"] = pd.to_numeric(reg["q1_2019"], errors="coerce") + pd.to_numeric(reg["q1_2020"], errors="coerce")
+    reg = reg.set_index("country")
+    low = str(p["cp_low_adoption_countries"]).split(";")
+    rate = reg.loc[low, "q1"].sum() / pop.loc[low].sum()
+    missing = reg["q1"].isna()
+    reg.loc[missing, "q1"] = pop.reindex(reg.index[missing]) * rate
+    early = reg["q1"] / reg["q1"].sum()
+    known = pd.to_numeric(reg["reg_2024"], errors="coerce")
+    total_2024 = float(read_raw("vehicle_sales.csv").set_index("year").loc[2024, "bev"])
+    rest = total_2024 - known.sum()
+    others = known.isna()
+    recent = known.copy()
+    recent[others] = rest * early[others] / early[others].sum()
+    recent = recent / recent.sum()
+    return pd.DataFrame({"early": early, "recent": recent}).sort_index()
+
+
+def build_supply(p: dict[str, object], sites: pd.DataFrame) -> pd.DataFrame:
+    """Country tonnes (vintage-group shares) split between the country's collection points by
+    GeoNames population, rounded with the totals per (period, chemistry) preserved."""
+    shares = country_shares(p)
+    plan = read_raw("sites_plan.csv", dtype=str)
+    cps = plan.loc[plan["kind"] == "collection_point", ["id", "geonameid", "country"]].copy()
+    cps["population"] = cps["geonameid"].map(_cities()["population"]).astype(float)
+    cps["city_share"] = cps["population"] / cps.groupby("country")["population"].transform("sum")
+    cps = cps.sort_values("id").reset_index(drop=True)
+    groups = eol_by_period_group().set_index(["group", "period", "chemistry"])["tonnes"]
+    totals = eol_supply().set_index(["year", "chemistry"])["tonnes"]
+    rows = []
+    for y, _ in PERIODS:
+        for c in CHEMISTRIES:
+            weights = [(groups[("early", y, c)] * shares.loc[cp["country"], "early"]
+                        + groups[("recent", y, c)] * shares.loc[cp["country"], "recent"]) * cp["city_share"]
+                       for _, cp in cps.iterrows()]
+            parts = split_exact(float(totals[(y, c)]), weights)
+            rows += [{"site": cp, "period": y, "chemistry": c, "tonnes": t}
+                     for cp, t in zip(cps["id"], parts, strict=True)]
+    out = pd.DataFrame(rows)
+    return out.sort_values(["site", "period", "chemistry"], key=lambda col: col.map(
+        {k: i for i, k in enumerate(CHEMISTRIES)}) if col.name == "chemistry" else col).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- chemistry, materials, technologies
+def build_chemistry_tables(p: dict[str, object]):
+    chem = read_raw("chemistries.csv")
+    chem["energy"] = 1000.0 / chem["kg_pack_per_kwh"]
+    chemistries = pd.DataFrame({"id": chem["chemistry"], "name": chem["name"],
+                                "energy_kwh_per_t": chem["energy"].round(1)})
+    mats = read_raw("materials.csv")
+    materials = pd.DataFrame({"id": mats["material"], "name": mats["name"]})
+    content = read_raw("chemistry_content.csv")
+    energy = chem.set_index("chemistry")["energy"]
+    transfer = read_raw("black_mass_transfer.csv").set_index("material")["share_to_black_mass"]
+    bm_yield = float(read_raw("technologies.csv").set_index("technology").loc[PRE_TECH, "black_mass_yield"])
+    content["kg_per_t"] = (content["kg_per_kwh"] * content["chemistry"].map(energy)).round(2)
+    content["black_mass_kg_per_t"] = (content["kg_per_t"] * content["material"].map(transfer) / bm_yield).round(2)
+    chem_mat = content[["chemistry", "material", "kg_per_t", "black_mass_kg_per_t"]]
+
+    def to_eur(row) -> float:
+        unit = row["price_unit"]
+        if unit == "USD/t":
+            return row["price"] / num(p, "eur_usd")
+        if unit == "CNY/t":
+            return row["price"] / num(p, "eur_cny")
+        if unit == "CNY/t Li2CO3":
+            return row["price"] / num(p, "eur_cny") / num(p, "li_mass_fraction_li2co3")
+        if unit == "EUR/t":
+            return row["price"]
+        raise ValueError(f"unknown price unit {unit!r}")
+
+    prices = pd.DataFrame([{"material": r["material"], "period": y, "price_per_t": round(to_eur(r), -1)}
+                           for _, r in mats.iterrows() for y, _ in PERIODS])
+    return chem, chemistries, materials, chem_mat, prices
+
+
+def build_technologies():
+    tech = read_raw("technologies.csv")
+    technologies = pd.DataFrame({"id": tech["technology"], "name": tech["name"], "process": tech["process"],
+                                 "recycling_efficiency": tech["recycling_efficiency"],
+                                 "black_mass_yield": tech["black_mass_yield"], "co2e_per_t": tech["co2e_per_t"]})
+    yields = read_raw("technology_yields.csv")[["technology", "material", "recovery_yield"]]
+    return tech, technologies, yields
+
+
+# ---------------------------------------------------------------- facilities
+def _levels(p: dict[str, object], spec: str) -> list[float]:
+    return [num(p, x) if x in p else float(x) for x in spec.split(";")]
+
+
+def _capex(p: dict[str, object], kind: str, cap: float) -> float:
+    e = num(p, "capex_scale_exponent")
+    if kind == "preprocessor":
+        return num(p, "capex_preprocessor_eur") * (cap / num(p, "capex_preprocessor_reference_t")) ** e
+    if kind in ("refiner", "refiner_adv"):
+        base = num(p, "capex_refiner_eur") * (cap / num(p, "capex_refiner_reference_t")) ** e
+        return base * (num(p, "capex_refiner_adv_factor") if kind == "refiner_adv" else 1.0)
+    if kind == "refurbisher":
+        return num(p, "capex_refurbisher_eur") * (cap / num(p, "capex_refurbisher_reference_t")) ** e
+    if kind == "toll":
+        return 0.0
+    raise ValueError(f"unknown capex kind {kind!r}")
+
+
+def build_facilities(p: dict[str, object], tech: pd.DataFrame):
+    plan = read_raw("facilities_plan.csv", dtype=str)
+    var_cost = tech.set_index("technology")["variable_cost_eur_per_t"]
+    refurb_cost = round(num(p, "refurb_cost_eur_per_kwh") * num(p, "refurb_reference_kwh_per_t"), -1)
+    om = num(p, "fixed_om_share_of_capex")
+    fac_rows, lvl_rows = [], []
+    for _, f in plan.iterrows():
+        refurb = f["kind"] == "refurbisher"
+        levels = _levels(p, f["levels_t"])
+        # add-on modules: capex of the largest size (base + all modules) less the base, shared
+        # evenly between the modules (the marginal capex of the power law between the two sizes)
+        n_mod = int(f["max_modules"] or 0)
+        mod_t = float(f["module_t"]) if n_mod else 0.0
+        mod_capex = 0.0
+        if n_mod:
+            base = max(levels)
+            mod_capex = (_capex(p, f["capex_kind"], base + n_mod * mod_t) - _capex(p, f["capex_kind"], base)) / n_mod
+        fac_rows.append({
+            "id": f["id"], "site": f["site"], "kind": f["kind"], "technology": f["technology"],
+            "status": f["status"],
+            "variable_cost_per_t": refurb_cost if refurb else float(var_cost[f["technology"]]),
+            "test_yield": num(p, "refurb_test_yield") if refurb else "",
+            "closing_cost": "",  # existing plants never close (a closing option slows the solve a lot)
+            "module_capacity_t": int(mod_t) if n_mod else "",
+            "module_opening_cost": int(round(mod_capex, -3)) if n_mod else "",
+            "module_fixed_cost_per_year": int(round(mod_capex * om, -3)) if n_mod else "",
+            "max_modules": n_mod if n_mod else "",
+        })
+        for cap in levels:
+            capex = _capex(p, f["capex_kind"], cap)
+            lvl_rows.append({"facility": f["id"], "level": level_name(cap), "capacity_t": cap,
+                             "fixed_cost_per_year": round(capex * om, -3), "opening_cost": round(capex, -3)})
+    return pd.DataFrame(fac_rows), pd.DataFrame(lvl_rows)
+
+
+def existing_plants() -> pd.DataFrame:
+    """Every existing facility and its capacity (t/yr) at its smallest level, as written in
+    facility_levels.csv."""
+    p = params()
+    plan = read_raw("facilities_plan.csv", dtype=str)
+    plan = plan.loc[plan["status"] == "existing"]
+    rows = [{"facility": f["id"], "capacity_t": min(_levels(p, f["levels_t"]))} for _, f in plan.iterrows()]
+    return pd.DataFrame(rows).sort_values("facility").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- markets
+def build_markets(p: dict[str, object]):
+    plan = read_raw("markets_plan.csv", dtype=str)
+    pop = read_raw("country_population.csv").set_index("country")["population"].astype(float)
+    pop = pop.drop("LI")  # Liechtenstein's population counts with CH's market through Zurich
+    total = pop.sum()
+    markets = plan[["id", "site", "application", "chemistries", "grades"]]
+    pools = {"energy_storage": "ess", "ups": "ups", "telecom_backup": "telecom"}
+    rows = []
+    for _, m in plan.iterrows():
+        key = pools[m["application"]]
+        served = pop.loc[m["serves"].split(";")].sum() / total
+        growth = 1.0 + num(p, f"demand_{key}_growth")
+        for y, length in PERIODS:  # mean annual demand over the period's years
+            demand = num(p, f"demand_{key}_2025_kwh") * sum(growth ** (y + k - 2025) for k in range(length)) / length
+            rows.append({"market": m["id"], "period": y, "demand_kwh": round(demand * served, -2),
+                         "price_per_kwh": num(p, f"price_{key}_eur_per_kwh")})
+    return markets, pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- manifest
+def manifest_text(p: dict[str, object], tables: list[str]) -> str:
+    lines = [
+        "# Generated by instances/build/eu_2025_2032.py -- edit the raw tables, then re-run the script.",
+        f"name: {NAME}",
+        "description: >-",
+        "  End-of-life EV battery reverse logistics in the EU27, EFTA and the UK, 2025-2032 (periods",
+        "  2025, 2026-27, 2028-30, 2031, 2032).",
+        "  Supply from a Weibull first-life model of European BEV and PHEV registrations; real existing",
+        "  pre-processors and refiners; candidate plants in industrial cities; EU Batteries Regulation",
+        "  (preset eu-2023-1542) with the black-mass export ban to non-OECD countries (sea lanes to a",
+        "  Korean and a Chinese refiner). Sources and assumptions: README.md.",
+        f"currency: {CURRENCY}",
+        "units:",
+        "  mass: t",
+        "  energy: kWh",
+        "  distance: km",
+        "periods: [" + ", ".join(f"{{year: {y}, length: {n}}}" for y, n in PERIODS) + "]",
+        "tables:",
+    ]
+    lines += [f"  {t}: {t}.csv" for t in tables]
+    lines += [
+        "defaults:",
+        f"  collection_cost_per_t: {num(p, 'collection_cost_eur_per_t'):g}",
+        "transport:",
+        f"  detour_factor: {num(p, 'detour_factor'):g}",
+        f"  max_lane_km: {num(p, 'max_lane_km'):g}",
+        "  cost_per_tkm:",
+        f"    eol_packs: {num(p, 'transport_eol_eur_per_tkm'):g}",
+        f"    second_life_packs: {num(p, 'transport_second_life_eur_per_tkm'):g}",
+        f"    rejects: {num(p, 'transport_rejects_eur_per_tkm'):g}",
+        f"    returns: {num(p, 'transport_returns_eur_per_tkm'):g}",
+        f"    black_mass: {num(p, 'transport_black_mass_eur_per_tkm'):g}",
+        f"discount_rate: {num(p, 'discount_rate'):g}",
+        "investment:",
+        "  opening_cost: annualised",
+        f"  interest_rate: {num(p, 'interest_rate'):g}",
+        f"  lifetime_years: {num(p, 'plant_life_years'):g}",
+        "emissions:",
+        "  co2e_per_tkm:",
+        f"    eol_packs: {num(p, 'co2e_road_pack_t_per_tkm'):.6f}",
+        f"    second_life_packs: {num(p, 'co2e_road_pack_t_per_tkm'):.6f}",
+        f"    rejects: {num(p, 'co2e_road_pack_t_per_tkm'):.6f}",
+        f"    returns: {num(p, 'co2e_road_pack_t_per_tkm'):.6f}",
+        f"    black_mass: {num(p, 'co2e_road_black_mass_t_per_tkm'):.6f}",
+        f"  refurbishing_co2e_per_t: {num(p, 'refurbishing_co2e_per_t'):g}",
+        "  carbon_price: 0",
+        "policies:",
+        "  EU27: [eu-2023-1542]",
+        "uncollected:",
+        "  allowed: false",
+        "disposal:",
+        "  allowed: false",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def build(out: Path) -> None:
+    """Write instance.yaml and every CSV of the instance into ``out`` (README.md is hand-written)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    p = params()
+    sites = build_sites()
+    _chem, chemistries, materials, chem_mat, prices = build_chemistry_tables(p)
+    tech, technologies, yields = build_technologies()
+    facilities, levels = build_facilities(p, tech)
+    markets, demand = build_markets(p)
+    grades = read_raw("grades.csv")[["id", "name", "soh_min", "soh_max", "usable_soh", "second_life"]]
+    bans = read_raw("bans.csv")[["kind", "jurisdiction", "commodity", "to", "application", "from_period", "source"]]
+    jurisdictions = read_raw("jurisdictions.csv")[["id", "name", "groups"]]
+
+    tables = {
+        "sites": sites,
+        "jurisdictions": jurisdictions,
+        "chemistries": chemistries,
+        "materials": materials,
+        "chemistry_materials": chem_mat,
+        "material_prices": prices,
+        "grades": grades,
+        "grade_shares": read_raw("grade_shares.csv")[["chemistry", "grade", "share"]],
+        "supply": build_supply(p, sites),
+        "technologies": technologies,
+        "technology_yields": yields,
+        "facilities": facilities,
+        "facility_levels": levels,
+        "markets": markets,
+        "market_demand": demand,
+        "second_life_returns": read_raw("second_life_returns.csv")[["application", "after_years", "share"]],
+        "bans": bans,
+        "lanes": build_lanes(p, sites),
+    }
+    for name, df in tables.items():
+        write_csv(df, out / f"{name}.csv")
+    (out / "instance.yaml").write_text(manifest_text(p, list(tables)), encoding="utf-8", newline="\n")
+
+
+def summary() -> None:
+    """Print totals for the person running the script (nothing written)."""
+    yearly = eol_by_vintage_group().groupby(["year", "chemistry"])["tonnes"].sum().unstack()[CHEMISTRIES]
+    yearly["total"] = yearly.sum(axis=1)
+    print("end-of-life tonnes by calendar year (retirement model), t/yr:")
+    print(yearly.round(0).to_string())
+    sup = eol_supply()
+    piv = sup.pivot(index="year", columns="chemistry", values="tonnes")[CHEMISTRIES]
+    piv["total"] = piv.sum(axis=1)
+    print("supply per modelled period (mean annual t/yr):")
+    print(piv.round(0).to_string())
+    veh = eol_by_vintage_group().groupby("year")["vehicles"].sum()
+    print("packs retired per year:", ", ".join(f"{y}: {v / 1e6:.2f} M" for y, v in veh.items()))
+    p = params()
+    tech = read_raw("technologies.csv")
+    facilities, levels = build_facilities(p, tech)
+    fac = facilities.set_index("id")
+    mods = (pd.to_numeric(fac["module_capacity_t"], errors="coerce").fillna(0.0)
+            * pd.to_numeric(fac["max_modules"], errors="coerce").fillna(0.0))
+    lv = levels.groupby("facility")["capacity_t"].agg(["min", "max"])
+    lv["largest"] = lv["max"] + mods.reindex(lv.index)
+    lv = lv.join(fac[["kind", "status"]])
+    for (kind, status), g in lv.groupby(["kind", "status"]):
+        print(f"{kind:12s} {status:9s} {len(g):2d} facilities, capacity at the smallest level "
+              f"{g['min'].sum():,.0f} t/yr, with every module {g['largest'].sum():,.0f} t/yr")
+    _, demand = build_markets(p)
+    print("second-life demand, MWh/yr:", ", ".join(
+        f"{y}: {v / 1e3:,.0f}" for y, v in demand.groupby("period")["demand_kwh"].sum().items()))
+
+
+if __name__ == "__main__":
+    build(INSTANCE)
+    summary()
+    print(f"wrote {INSTANCE}")
