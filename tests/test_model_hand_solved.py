@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from builders import lanes, one_material_tables, site, write_instance
+from builders import lanes, one_material_tables, site, two_technology_tables, write_instance
 
 import network_opt as no
 
@@ -130,26 +130,7 @@ def two_technology_instance(folder: Path, targets: list[dict] | None = None, jur
                             groups: str = "") -> Path:
     """100 t of X (10 kg Li/t) must be recycled at PYRO (10/t, Li yield 0, efficiency 0.5) or
     HYDRO (30/t, Li yield 0.9, efficiency 0.8); both exist, no revenue."""
-    tables = {
-        "sites": [site("C1", "collection_point", jurisdiction), site("S1", "facility", jurisdiction),
-                  site("S2", "facility", jurisdiction)],
-        "jurisdictions": [{"id": jurisdiction, "name": "", "groups": groups}],
-        **one_material_tables(),
-        "supply": [{"site": "C1", "period": 2025, "chemistry": "X", "tonnes": 100}],
-        "technologies": [{"id": "PYRO", "process": "pyrometallurgical", "recycling_efficiency": 0.5},
-                         {"id": "HYDRO", "process": "hydrometallurgical", "recycling_efficiency": 0.8}],
-        "technology_yields": [{"technology": "PYRO", "material": "Li", "recovery_yield": 0.0},
-                              {"technology": "HYDRO", "material": "Li", "recovery_yield": 0.9}],
-        "facilities": [
-            {"id": "P", "site": "S1", "kind": "recycler", "technology": "PYRO", "status": "existing",
-             "variable_cost_per_t": 10},
-            {"id": "H", "site": "S2", "kind": "recycler", "technology": "HYDRO", "status": "existing",
-             "variable_cost_per_t": 30},
-        ],
-        "facility_levels": [{"facility": "P", "level": "a", "capacity_t": 1000},
-                            {"facility": "H", "level": "a", "capacity_t": 1000}],
-        "lanes": lanes(("C1", "S1", 0), ("C1", "S2", 0)),
-    }
+    tables = two_technology_tables(jurisdiction=jurisdiction, groups=groups)
     if targets:
         tables["targets"] = targets
     return write_instance(folder, tables)

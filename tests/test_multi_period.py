@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import lanes, one_material_tables, site, write_instance
+from builders import lanes, one_material_tables, site, two_technology_tables, write_instance
 
 import network_opt as no
 
@@ -218,26 +218,7 @@ def two_tech(folder: Path, periods: list[int], targets: list[dict[str, Any]] | N
              **settings: Any) -> Path:
     """100 t of X (10 kg Li/t) per period: PYRO (10/t, Li 0, efficiency 0.5) or HYDRO (30/t,
     Li 0.9, efficiency 0.8), both existing."""
-    tables = {
-        "sites": [site("C1", "collection_point"), site("S1", "facility"), site("S2", "facility")],
-        **one_material_tables(periods=tuple(periods)),
-        "supply": [{"site": "C1", "period": p, "chemistry": "X", "tonnes": 100} for p in periods],
-        "technologies": [{"id": "PYRO", "process": "pyrometallurgical", "recycling_efficiency": 0.5,
-                          "co2e_per_t": 1.0},
-                         {"id": "HYDRO", "process": "hydrometallurgical", "recycling_efficiency": 0.8,
-                          "co2e_per_t": 0.2}],
-        "technology_yields": [{"technology": "PYRO", "material": "Li", "recovery_yield": 0.0},
-                              {"technology": "HYDRO", "material": "Li", "recovery_yield": 0.9}],
-        "facilities": [
-            {"id": "P", "site": "S1", "kind": "recycler", "technology": "PYRO", "status": "existing",
-             "variable_cost_per_t": 10},
-            {"id": "H", "site": "S2", "kind": "recycler", "technology": "HYDRO", "status": "existing",
-             "variable_cost_per_t": 30},
-        ],
-        "facility_levels": [{"facility": "P", "level": "a", "capacity_t": 1000},
-                            {"facility": "H", "level": "a", "capacity_t": 1000}],
-        "lanes": lanes(("C1", "S1", 0), ("C1", "S2", 0)),
-    }
+    tables = two_technology_tables(tuple(periods))
     if targets:
         tables["targets"] = targets
     return write_instance(folder, tables, periods=periods, **settings)

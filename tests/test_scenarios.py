@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from builders import lanes, one_material_tables, site, write_instance
+from builders import two_technology_tables, write_instance
 from typer.testing import CliRunner
 
 import network_opt as no
@@ -31,24 +31,7 @@ def two_tech(folder: Path, targets: list[dict[str, Any]] | None = None, periods:
     """100 t/yr of X (10 kg Li/t) at C1: existing PYRO plant P (10/t, Li yield 0) or existing
     HYDRO plant H (30/t, Li yield 0.9), free lanes. With a Li recovery target rho, H takes
     100 rho / 0.9 t: cost = 1000 + 2000 rho / 0.9 per period."""
-    tables = {
-        "sites": [site("C1", "collection_point"), site("S1", "facility"), site("S2", "facility")],
-        **one_material_tables(periods=periods),
-        "supply": [{"site": "C1", "period": p, "chemistry": "X", "tonnes": 100} for p in periods],
-        "technologies": [{"id": "PYRO", "process": "pyrometallurgical", "recycling_efficiency": 0.5},
-                         {"id": "HYDRO", "process": "hydrometallurgical", "recycling_efficiency": 0.8}],
-        "technology_yields": [{"technology": "PYRO", "material": "Li", "recovery_yield": 0.0},
-                              {"technology": "HYDRO", "material": "Li", "recovery_yield": 0.9}],
-        "facilities": [
-            {"id": "P", "site": "S1", "kind": "recycler", "technology": "PYRO", "status": "existing",
-             "variable_cost_per_t": 10},
-            {"id": "H", "site": "S2", "kind": "recycler", "technology": "HYDRO", "status": "existing",
-             "variable_cost_per_t": 30},
-        ],
-        "facility_levels": [{"facility": "P", "level": "a", "capacity_t": 1000},
-                            {"facility": "H", "level": "a", "capacity_t": 1000}],
-        "lanes": lanes(("C1", "S1", 0), ("C1", "S2", 0)),
-    }
+    tables = two_technology_tables(tuple(periods))
     if targets is not None:
         tables["targets"] = targets
     return write_instance(folder, tables, periods=list(periods), **settings)
