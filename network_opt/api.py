@@ -30,12 +30,17 @@ def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
 
 
 def solve(instance: str | Path | Instance, options: SolveOptions | None = None, *,
-          soft_targets: bool | None = None, compliance: bool = False, progress: Progress | None = None) -> Solution:
+          soft_targets: bool | None = None, compliance: bool = False, progress: Progress | None = None,
+          aggregate: int | None = None) -> Solution:
     """Load (if a path is given), build and solve an instance; return its :class:`Solution`.
 
     ``soft_targets`` overrides the instance's ``targets.soft``; ``compliance`` also re-solves
     without each target family (table ``compliance``). Shadow prices of targets are computed
-    whenever a plan is found. ``progress`` reports phases and the solver's figures. Raises
+    whenever a plan is found. ``progress`` reports phases and the solver's figures.
+    ``aggregate``: solve with the collection points clustered into at most this many clusters
+    (:func:`network_opt.aggregate.aggregate`); the plan's ``flows`` and ``collection`` are split
+    back onto the points, table ``aggregation`` holds the membership and ``summary["aggregation"]``
+    the error bound (the objective stays the aggregated model's). Raises
     :class:`~network_opt.errors.InputError` on invalid input;
     the solution's ``status`` tells whether a plan was found (its tables are empty if not).
     """
@@ -46,6 +51,12 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     inst = instance if isinstance(instance, Instance) else load(instance)
     if soft_targets is not None:
         inst.manifest.settings["targets.soft"] = bool(soft_targets)
+    agg = None
+    if aggregate is not None:
+        from network_opt.aggregate import aggregate as cluster_points
+
+        progress.phase(f"aggregating the collection points into at most {aggregate:,} clusters")
+        inst, agg = cluster_points(inst, aggregate)
     t1 = time.perf_counter()
     progress.phase("preparing lanes and coefficients")
     data = prepare(inst)
@@ -69,6 +80,11 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         if compliance and outcome.objective is not None and outcome.termination != "interrupted":
             progress.phase("re-solving without each target family (cost of compliance)")
             tables["compliance"] = cost_of_compliance(m, outcome.objective, options, outcome.extra["solver"])
+    aggregated = tables
+    if agg is not None and tables:
+        from network_opt.aggregate import disaggregate
+
+        tables = {**disaggregate(tables, agg), "aggregation": agg.membership}
     t4 = time.perf_counter()
     summary: dict[str, object] = {
         "instance": inst.name,
@@ -87,4 +103,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         "warnings": [str(w) for w in inst.warnings] + list(outcome.extra.get("numerics", {}).get("warnings", [])),
         "numerics": {k: v for k, v in outcome.extra.get("numerics", {}).items() if k != "warnings"},
     }
+    if agg is not None:
+        from network_opt.aggregate import aggregation_summary
+
+        summary["aggregation"] = aggregation_summary(agg, aggregated, tables, outcome.objective if tables else None)
     return Solution(outcome=outcome, tables=tables, summary=summary, data=data, model=m)

@@ -71,6 +71,10 @@ def solve(
     scenario: Annotated[str | None, typer.Option(help="Solve this scenario of instance.yaml's scenarios: "
                                                  "block (default: the instance as written).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")] = False,
+    aggregate: Annotated[int | None, typer.Option(
+        "--aggregate", metavar="N", help="Cluster the collection points into at most N clusters (never mixing "
+        "jurisdictions), solve that smaller model and split the plan back onto the points; writes "
+        "aggregation.csv and the error bound into summary.json.")] = None,
 ) -> None:
     """Validate, build and solve an instance; write the plan into --out."""
     from network_opt.api import solve as run_solve
@@ -90,7 +94,7 @@ def solve(
         sol = run_solve(target, SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads,
                                                verbose=verbose, write_model=write_model),
                         soft_targets=True if soft_targets else None, compliance=cost_of_compliance,
-                        progress=progress)
+                        progress=progress, aggregate=aggregate)
     except OutputExistsError as exc:
         progress.close()
         err.print(f"error: {exc}", markup=False)
@@ -103,6 +107,8 @@ def solve(
     progress.close()
     for w in sol.summary.get("warnings", []):  # type: ignore[union-attr]
         err.print(f"warning: {w}", markup=False)
+    if "aggregation" in sol.summary:
+        _report_aggregation(sol.summary["aggregation"], str(sol.summary["currency"]))  # type: ignore[arg-type]
     if sol.outcome.termination == "interrupted":
         if sol.outcome.has_plan:
             write_results(sol, out_dir, overwrite=overwrite)
@@ -127,6 +133,16 @@ def solve(
     out.print(f"{sol.status}: net cost {sol.objective:,.2f} {sol.summary['currency']}"
               f" (gap {gap:.2%}) -> {out_dir}" if gap is not None else f"{sol.status} -> {out_dir}",
               markup=False)
+
+
+def _report_aggregation(agg: dict[str, object], currency: str) -> None:
+    """One line: points -> clusters and the error bound; a warning when the bound's assumptions fail."""
+    points, clusters = int(agg["points"]), int(agg["clusters"])  # type: ignore[call-overload]
+    out.print(f"aggregated {points:,} collection point{'s' * (points != 1)} -> {clusters:,} "
+              f"cluster{'s' * (clusters != 1)}; error bound |z_agg - z_orig| <= {agg['error_bound']:,.2f} {currency}",
+              markup=False)
+    if not agg["bound_holds"]:
+        err.print(f"warning: the aggregation bound is not guaranteed here: {agg['bound_assumptions']}", markup=False)
 
 
 def _explain_infeasible(sol: object, out_dir: Path, overwrite: bool, time_limit: float | None) -> None:

@@ -18,7 +18,7 @@ from network_opt.io.xlsx_results import write_results_xlsx
 from network_opt.results import Solution
 
 RESULT_TABLES = ("facilities", "flows", "collection", "costs", "targets", "materials", "cascade", "emissions",
-                 "compliance", "diagnosis")
+                 "compliance", "diagnosis", "aggregation")
 
 
 def check_output_dir(out: Path, overwrite: bool) -> None:

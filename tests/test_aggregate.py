@@ -1,0 +1,290 @@
+"""--aggregate N: clustering of collection points, its error bound, and the disaggregated plan."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from builders import lanes, one_material_tables, site, write_instance
+from typer.testing import CliRunner
+
+from network_opt import InputError, SolveOptions, load, solve
+from network_opt.aggregate import _allocate, aggregate, disaggregate, kmeans, period_weights
+from network_opt.cli import app
+from network_opt.datasets.generate import GeneratorSpec, generate
+from network_opt.geo import EARTH_RADIUS_KM
+from network_opt.model import prepare
+from network_opt.network import supply_by_grade
+from network_opt.results import mass_balance_errors
+
+runner = CliRunner()
+EXACT = SolveOptions(mip_gap=0.0)
+
+# The hand-checked case: two collection points on the equator, C1 at longitude 0 (100 t/yr) and
+# C2 at longitude 1 (300 t/yr), one existing recycler R at longitude 0.5; detour 1.5, eol transport
+# 0.1 /t-km plus carbon 50 /t x 0.001 t/t-km = 0.15 /t-km; one period of 2 years at 10 %: the
+# annual terms weigh w = 1 + 1/1.1. On the equator one degree of longitude is K km.
+K = EARTH_RADIUS_KM * math.pi / 180.0
+W = 1.0 + 1.0 / 1.1
+GAMMA = 0.1 + 50 * 0.001
+ROAD = 1.5 * K  # road km per degree of longitude
+
+
+def _hand_tables(**extra: Any) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "sites": [site("C1", "collection_point", lat=0.0, lon=0.0), site("C2", "collection_point", lat=0.0, lon=1.0),
+                  site("S", "facility", lat=0.0, lon=0.5)],
+        **one_material_tables(),
+        "supply": [{"site": "C1", "period": 2025, "chemistry": "X", "tonnes": 100},
+                   {"site": "C2", "period": 2025, "chemistry": "X", "tonnes": 300}],
+        "technologies": [{"id": "T", "process": "hydrometallurgical", "recycling_efficiency": 0.5}],
+        "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.0}],
+        "facilities": [{"id": "R", "site": "S", "kind": "recycler", "technology": "T", "status": "existing"}],
+        "facility_levels": [{"facility": "R", "level": "a", "capacity_t": 1000}],
+        **extra,
+    }
+
+
+HAND_SETTINGS: dict[str, Any] = {
+    "periods": [{"year": 2025, "length": 2}],
+    "discount_rate": 0.1,
+    "transport": {"detour_factor": 1.5, "max_lane_km": 3000, "cost_per_tkm": {"eol_packs": 0.1}},
+    "emissions": {"co2e_per_tkm": {"eol_packs": 0.001}, "carbon_price": 50},
+}
+
+
+@pytest.fixture
+def hand(tmp_path: Path) -> Path:
+    return write_instance(tmp_path / "hand", _hand_tables(), **HAND_SETTINGS)
+
+
+def test_hand_checked_centroid_bound_and_objectives(hand: Path) -> None:
+    agg_inst, agg = aggregate(load(hand), 1)
+    cluster = agg_inst["sites"].set_index("id").loc["agg-XX-1"]
+    assert cluster["kind"] == "collection_point" and cluster["name"] == "cluster of 2 collection points"
+    assert cluster["latitude"] == pytest.approx(0.0, abs=1e-12)
+    assert cluster["longitude"] == pytest.approx(0.75, abs=1e-12)  # (100 x 0 + 300 x 1) / 400
+    supply = agg_inst["supply"]
+    assert supply[["site", "period", "chemistry", "tonnes"]].to_dict("records") == [
+        {"site": "agg-XX-1", "period": 2025, "chemistry": "X", "tonnes": 100.0 + 300.0}]
+    mem = agg.membership.set_index("site")
+    assert mem.loc["C1", "distance_km"] == pytest.approx(0.75 * ROAD, rel=1e-12)
+    assert mem.loc["C2", "distance_km"] == pytest.approx(0.25 * ROAD, rel=1e-12)
+    assert list(mem["share"]) == [0.25, 0.75]
+    # B = w x gamma x (100 t x 0.75 deg + 300 t x 0.25 deg) x road km per degree
+    bound = W * GAMMA * 150.0 * ROAD
+    assert agg.error_bound == pytest.approx(bound, rel=1e-12)
+    assert agg.bound_collection == 0.0 and agg.bound_holds
+
+    original = solve(load(hand), EXACT)
+    z_orig = W * GAMMA * (100 * 0.5 + 300 * 0.5) * ROAD  # both points ship to R, half a degree away
+    assert original.objective == pytest.approx(z_orig, rel=1e-9)
+
+    sol = solve(load(hand), EXACT, aggregate=1)
+    z_agg = W * GAMMA * 400 * 0.25 * ROAD  # 400 t from longitude 0.75 to 0.5
+    assert sol.objective == pytest.approx(z_agg, rel=1e-9)
+    assert abs(sol.objective - original.objective) <= bound
+    summary = sol.summary["aggregation"]
+    assert summary["points"] == 2 and summary["clusters"] == 1
+    assert summary["error_bound"] == pytest.approx(bound, rel=1e-12)
+    assert summary["objective_aggregated"] == pytest.approx(z_agg, rel=1e-9)
+    # the disaggregated plan is the original optimum: its true cost is z_orig
+    assert summary["transport_cost_difference"] == pytest.approx(W * 0.1 * 100 * ROAD, rel=1e-9)
+    assert summary["carbon_cost_difference"] == pytest.approx(W * 50 * 0.001 * 100 * ROAD, rel=1e-9)
+    assert summary["objective_disaggregated"] == pytest.approx(z_orig, rel=1e-9)
+
+    flows = sol["flows"].set_index("origin")
+    assert list(flows.index) == ["C1", "C2"]
+    assert flows.loc["C1", "tonnes"] == pytest.approx(100.0) and flows.loc["C2", "tonnes"] == pytest.approx(300.0)
+    assert flows.loc["C1", "distance_km"] == pytest.approx(0.5 * ROAD, rel=1e-12)
+    assert flows.loc["C1", "cost"] == pytest.approx(100 * 0.5 * ROAD * 0.1, rel=1e-9)
+    assert flows.loc["C2", "co2e_t"] == pytest.approx(300 * 0.5 * ROAD * 0.001, rel=1e-9)
+    collection = sol["collection"].set_index("site")
+    assert collection["supply_t"].to_dict() == {"C1": 100.0, "C2": 300.0}
+    assert mass_balance_errors(sol.tables) == []
+    # the objective stays the aggregated model's; costs.csv too
+    assert sol["costs"]["value"].sum() == pytest.approx(z_agg, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 collection points, 4 candidates, 2 periods; lanes up to 6000 km (none cut)."""
+    spec = GeneratorSpec(seed=1, collection_points=16, candidates=4, periods=2, chemistries=2, markets=2,
+                         max_lane_km=6000)
+    return generate(tmp_path_factory.mktemp("agg") / "gen", spec)
+
+
+def test_as_many_clusters_as_points_gives_the_same_optimum(hand: Path, generated: Path) -> None:
+    z_orig = solve(load(hand), EXACT).objective
+    for n in (2, 5):
+        sol = solve(load(hand), EXACT, aggregate=n)
+        assert sol.summary["aggregation"]["clusters"] == 2
+        assert sol.summary["aggregation"]["error_bound"] == 0.0
+        assert sol.objective == pytest.approx(z_orig, rel=1e-12)
+    base = solve(load(generated), EXACT)
+    assert base.status == "optimal"
+    sol = solve(load(generated), EXACT, aggregate=16)
+    assert sol.summary["aggregation"]["clusters"] == 16
+    assert sol.summary["aggregation"]["error_bound"] == 0.0
+    assert sol.objective == pytest.approx(base.objective, rel=1e-9)
+    assert sol.summary["aggregation"]["objective_disaggregated"] == pytest.approx(base.objective, rel=1e-9)
+
+
+def test_disaggregated_plan_keeps_every_mass_balance_and_the_supply(generated: Path) -> None:
+    inst = load(generated)
+    sol = solve(load(generated), SolveOptions(mip_gap=1e-3), aggregate=4)
+    assert sol.summary["aggregation"]["clusters"] == 4
+    assert mass_balance_errors(sol.tables) == []
+    col, flows = sol["collection"], sol["flows"]
+    points = set(inst["supply"]["site"])
+    assert set(col["site"]) == points
+    assert set(flows.loc[flows["commodity"] == "eol_packs", "origin"]) <= points
+    assert not flows["origin"].str.startswith("agg-").any()
+    # tonnes per chemistry and period: the original supply, collected or not
+    supply = inst["supply"].groupby(["period", "chemistry"])["tonnes"].sum()
+    pd.testing.assert_series_equal(col.groupby(["period", "chemistry"])["supply_t"].sum(), supply, check_names=False,
+                                   rtol=1e-9)
+    eol = flows.loc[flows["commodity"] == "eol_packs"]
+    out = (eol.groupby(["period", "chemistry"])["tonnes"].sum()
+           + col.groupby(["period", "chemistry"])[["disposed_t", "uncollected_t"]].sum().sum(axis=1))
+    pd.testing.assert_series_equal(out, supply, check_names=False, rtol=1e-6)
+    # per point and supply key, the same supply as the original instance
+    own = supply_by_grade(inst).set_index(["site", "period", "chemistry", "grade"])["tonnes"]
+    got = col.set_index(["site", "period", "chemistry", "grade"])["supply_t"]
+    pd.testing.assert_series_equal(got.sort_index(), own.sort_index(), check_names=False, rtol=1e-12)
+    # the flows of the facilities are those of the aggregated model (facility balances untouched)
+    into = flows.groupby(["destination", "period"])["tonnes"].sum()
+    fac = sol["facilities"].set_index(["facility", "period"])["throughput_t"]
+    assert (into.reindex(fac.index).fillna(0.0) - fac).abs().max() < 1e-6 * max(1.0, fac.max())
+    # disaggregated eol flows cost their true distance: cost = t x km x rate
+    rate = float(inst.setting("transport.cost_per_tkm.eol_packs"))
+    np.testing.assert_allclose(eol["cost"], eol["tonnes"] * eol["distance_km"] * rate, rtol=1e-9)
+    # shares add up to 1 per cluster and supply key
+    shares = sol["aggregation"].groupby(["cluster", "period", "chemistry", "grade"])["share"].sum()
+    np.testing.assert_allclose(shares, 1.0, rtol=1e-12)
+
+
+def test_bound_holds_against_the_original_optimum(generated: Path) -> None:
+    assert period_weights(load(generated)) == prepare(load(generated)).weights  # the objective's weights
+    base = solve(load(generated), EXACT).objective
+    sol = solve(load(generated), EXACT, aggregate=4)
+    agg = sol.summary["aggregation"]
+    assert agg["bound_holds"] and agg["error_bound"] > 0
+    assert abs(sol.objective - base) <= agg["error_bound"]
+    assert agg["objective_disaggregated"] >= base - 1e-6 * abs(base)  # a feasible plan of the original
+
+
+def test_clusters_never_mix_jurisdictions(tmp_path: Path) -> None:
+    # A: four points along the equator; B: two points in between them
+    sites = [site(f"A{i}", "collection_point", "A", 0.0, float(i)) for i in range(4)]
+    sites += [site("B0", "collection_point", "B", 0.0, 0.5), site("B1", "collection_point", "B", 0.0, 1.5)]
+    tables = _hand_tables(
+        sites=[*sites, site("S", "facility", "A", 0.0, 0.5)],
+        jurisdictions=[{"id": "A"}, {"id": "B"}],
+        supply=[{"site": s["id"], "period": 2025, "chemistry": "X", "tonnes": 10} for s in sites])
+    folder = write_instance(tmp_path / "two", tables, **HAND_SETTINGS)
+    inst = load(folder)
+    for n, expected in ((2, {"A": 1, "B": 1}), (3, {"A": 2, "B": 1}), (6, {"A": 4, "B": 2})):
+        agg_inst, agg = aggregate(inst, n)
+        mem = agg.membership
+        assert mem.groupby("cluster")["jurisdiction"].nunique().max() == 1
+        assert (mem["cluster"].str.split("-").str[1] == mem["jurisdiction"]).all()
+        assert agg.clusters.groupby("jurisdiction").size().to_dict() == expected
+        assert set(agg_inst["supply"]["site"]) == set(agg.clusters["cluster"])
+    _, agg = aggregate(inst, 3)
+    groups = agg.membership.groupby("cluster")["site"].apply(lambda s: sorted(set(s))).to_dict()
+    assert groups == {"agg-A-1": ["A0", "A1"], "agg-A-2": ["A2", "A3"], "agg-B-1": ["B0", "B1"]}
+    # a point with another road detour factor is never clustered with the others of its jurisdiction
+    sites[1]["region"] = "R"
+    folder = write_instance(tmp_path / "regions", {**tables, "regions": [{"id": "R", "detour_factor": 2.0}]},
+                            **HAND_SETTINGS)
+    _, agg = aggregate(load(folder), 3)
+    assert agg.membership.loc[agg.membership["site"] == "A1", "cluster"].nunique() == 1
+    alone = agg.membership.loc[agg.membership["site"] == "A1", "cluster"].iloc[0]
+    assert set(agg.membership.loc[agg.membership["cluster"] == alone, "site"]) == {"A1"}
+    with pytest.raises(InputError, match=r"fewer than the 3 clusters needed.*detour factors"):
+        aggregate(load(folder), 2)
+
+
+def test_allocation_and_kmeans_are_deterministic() -> None:
+    assert _allocate(3, [4, 2]) == [2, 1]
+    assert _allocate(5, [10, 1, 1]) == [3, 1, 1]
+    assert _allocate(4, [1, 1, 1, 10]) == [1, 1, 1, 1]
+    assert _allocate(50, [4, 2]) == [4, 2]
+    rng = np.random.default_rng(7)
+    xy = np.vstack([rng.normal(0, 5, (30, 2)), rng.normal(100, 5, (30, 2)), rng.normal((0, 100), 5, (30, 2))])
+    w = rng.uniform(1, 10, 90)
+    labels = kmeans(xy, w, 3)
+    assert np.array_equal(labels, kmeans(xy, w, 3))
+    assert sorted(np.bincount(labels)) == [30, 30, 30]
+    assert len(set(labels[:30])) == len(set(labels[30:60])) == len(set(labels[60:])) == 1
+    assert np.array_equal(kmeans(np.zeros((4, 2)), np.ones(4), 3), np.zeros(4, dtype=int))  # coinciding points
+
+
+@pytest.mark.parametrize("n", [0, -3])
+def test_bad_number_of_clusters_is_an_input_error(hand: Path, tmp_path: Path, n: int) -> None:
+    with pytest.raises(InputError, match="at least 1"):
+        aggregate(load(hand), n)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["solve", str(hand), "--out", str(out), "--aggregate", str(n)])
+    assert result.exit_code == 2
+    assert "the number of clusters must be a whole number of at least 1" in result.output
+    assert not out.exists()
+
+
+def test_fewer_clusters_than_jurisdictions_is_an_input_error(tmp_path: Path) -> None:
+    tables = _hand_tables(jurisdictions=[{"id": "XX"}, {"id": "YY"}])
+    tables["sites"][1]["jurisdiction"] = "YY"
+    folder = write_instance(tmp_path / "two", tables, **HAND_SETTINGS)
+    with pytest.raises(InputError, match=r"--aggregate 1 is fewer than the 2 clusters needed: clusters never mix "
+                                         r"jurisdictions \(XX, YY\)"):
+        aggregate(load(folder), 1)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--aggregate", "1"])
+    assert result.exit_code == 2 and "sites.csv:0:jurisdiction: --aggregate 1 is fewer" in result.output
+    assert not out.exists()
+
+
+def test_explicit_lanes_from_collection_points_are_refused(tmp_path: Path) -> None:
+    folder = write_instance(tmp_path / "lanes", _hand_tables(lanes=lanes(("C2", "S", 5.0))), **HAND_SETTINGS)
+    with pytest.raises(InputError) as exc:
+        aggregate(load(folder), 1)
+    assert [str(p) for p in exc.value.problems] == [
+        "lanes.csv:2:origin: explicit lane from collection point 'C2': aggregation cannot keep explicit lanes from "
+        "collection points (their clusters stand elsewhere); remove these rows or solve without --aggregate"]
+
+
+def test_cli_writes_aggregation_csv_and_the_bound(hand: Path, tmp_path: Path) -> None:
+    out = tmp_path / "res"
+    result = runner.invoke(app, ["solve", str(hand), "--out", str(out), "--aggregate", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    bound = W * GAMMA * 150.0 * ROAD
+    assert f"aggregated 2 collection points -> 1 cluster; error bound |z_agg - z_orig| <= {bound:,.2f} EUR" \
+        in result.stdout
+    table = pd.read_csv(out / "aggregation.csv", keep_default_na=False)
+    assert list(table[["site", "cluster"]].itertuples(index=False, name=None)) == [("C1", "agg-XX-1"),
+                                                                                   ("C2", "agg-XX-1")]
+    assert table["share"].tolist() == [0.25, 0.75]
+    assert table["bound"].sum() == pytest.approx(bound, rel=1e-6)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["aggregation"]["clusters"] == 1
+    assert summary["aggregation"]["error_bound"] == pytest.approx(bound, rel=1e-12)
+    assert summary["objective"] == pytest.approx(W * GAMMA * 100 * ROAD, rel=1e-9)
+    flows = pd.read_csv(out / "flows.csv", keep_default_na=False)
+    collection = pd.read_csv(out / "collection.csv", keep_default_na=False)
+    assert mass_balance_errors({"flows": flows, "collection": collection}) == []
+    assert "aggregation" in pd.ExcelFile(out / "results.xlsx").sheet_names
+
+
+def test_disaggregate_leaves_tables_without_clusters_alone(hand: Path) -> None:
+    _, agg = aggregate(load(hand), 1)
+    tables = {"costs": pd.DataFrame({"term": ["transport"], "period": [2025], "value": [1.0]}),
+              "flows": pd.DataFrame(columns=["origin", "destination", "commodity", "chemistry", "grade", "period",
+                                             "tonnes"])}
+    out = disaggregate(tables, agg)
+    assert out["costs"] is tables["costs"] and out["flows"] is tables["flows"]
