@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from network_opt.handoff import HighsModel
 from network_opt.model.build import TARGET_CONSTRAINTS
 from network_opt.model.data import ModelData
 from network_opt.solve import SolveOptions, relative_gap
@@ -31,12 +32,13 @@ INTEGER_VARS = ("level_open", "modules")
 
 
 class _HighsView:
-    """The highspy model behind a Pyomo HiGHS interface, with Pyomo-to-HiGHS index maps."""
+    """The highspy model of a :class:`~network_opt.handoff.HighsModel`, with its Pyomo-to-HiGHS
+    index maps."""
 
-    def __init__(self, solver: object):
-        self.h: highspy.Highs = solver._solver_model  # type: ignore[attr-defined]
-        self.cols: dict[int, int] = solver._pyomo_var_to_solver_var_map  # type: ignore[attr-defined]
-        self.rows: dict[object, int] = solver._pyomo_con_to_solver_con_map  # type: ignore[attr-defined]
+    def __init__(self, solver: HighsModel):
+        self.h: highspy.Highs = solver.h
+        self.cols: dict[int, int] = solver.cols
+        self.rows: dict[object, int] = solver.rows
 
     def run(self, options: SolveOptions | None) -> None:
         h = self.h
@@ -49,6 +51,7 @@ class _HighsView:
     def integers_fixed(self, m: pyo.ConcreteModel) -> Iterator[None]:
         """Integer columns made continuous and fixed at their rounded values, then restored."""
         data = [v for name in INTEGER_VARS if hasattr(m, name) for v in getattr(m, name).values()]
+        data = [v for v in data if id(v) in self.cols]  # a variable in no row or cost is not passed
         cols = np.array([self.cols[id(v)] for v in data], dtype=np.int32)
         lp = self.h.getLp()
         lower = np.asarray(lp.col_lower_)[cols]
@@ -86,7 +89,7 @@ class _HighsView:
 
 
 def shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options: SolveOptions | None,
-                  solver: object) -> np.ndarray:
+                  solver: HighsModel) -> np.ndarray:
     """Marginal cost (currency) of raising each target row's required value by one unit, at the
     optimal network; NaN where the target has no constraint."""
     prices = np.full(len(d.targets), np.nan)
@@ -111,7 +114,7 @@ def shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options: 
 
 
 def cost_of_compliance(m: pyo.ConcreteModel, objective: float, options: SolveOptions | None,
-                       solver: object) -> pd.DataFrame:
+                       solver: HighsModel) -> pd.DataFrame:
     """Re-solve the MIP without each target family in turn; the difference in objective is what
     complying with that family costs (currency). The model's variable values are not touched."""
     view = _HighsView(solver)

@@ -1,5 +1,5 @@
-"""Solving the Pyomo model with HiGHS in memory (Pyomo's ``pyomo.contrib.solver`` HiGHS
-interface, which passes the matrix to highspy without files) and mapping its outcome.
+"""Solving the Pyomo model with HiGHS in memory (the model is compiled to arrays and passed to
+highspy by :mod:`network_opt.handoff`) and mapping its outcome.
 
 Statuses: ``optimal`` (proven within the gap), ``feasible`` (a plan, limits reached),
 ``infeasible``, ``no_solution`` (limits reached before any plan was found).
@@ -7,10 +7,8 @@ Statuses: ``optimal`` (proven within the gap), ``feasible`` (a plan, limits reac
 
 from __future__ import annotations
 
-import logging
 import math
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import highspy
+import numpy as np
 import pyomo.environ as pyo
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
-from pyomo.contrib.solver.solvers.highs import Highs
+
+from network_opt.handoff import HighsModel, TriviallyInfeasible
 
 
 @dataclass
@@ -66,15 +65,6 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     return diff / max(abs(objective), 1e-9)
 
 
-class _DropInterruptNotice(logging.Filter):
-    """Pyomo logs HiGHS's interrupt status as unhandled; we handle it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "kInterrupt" not in record.getMessage()
-
-
-logging.getLogger("pyomo.contrib.solver.solvers.highs").addFilter(_DropInterruptNotice())
-
 #: Ratio of the largest to the smallest non-zero coefficient above which results may be unreliable.
 NUMERIC_RANGE_LIMIT = 1e9
 
@@ -82,8 +72,6 @@ NUMERIC_RANGE_LIMIT = 1e9
 def numerics(highs: object) -> dict[str, object]:
     """Ranges of the non-zero matrix, cost and bound coefficients HiGHS received, with warnings
     where a range exceeds :data:`NUMERIC_RANGE_LIMIT` (scale the instance's units if so)."""
-    import numpy as np
-
     lp = highs.getLp()  # type: ignore[attr-defined]
     parts = {
         "matrix": np.asarray(lp.a_matrix_.value_),
@@ -105,45 +93,52 @@ def numerics(highs: object) -> dict[str, object]:
     return out
 
 
-def open_all_start(m: pyo.ConcreteModel, opt: Highs, options: SolveOptions) -> bool:
-    """Give HiGHS a first plan: every facility open at its largest level (and all modules) in
-    every period, with the flows of the LP that this leaves. Such a plan exists whenever any plan
-    does (opening more never removes an option), so a time limit always returns a plan. Works on
-    the highspy model in place and restores it; returns whether a start was set."""
-    import numpy as np
+#: HiGHS model statuses under the names results files use for them.
+TERMINATION = {
+    highspy.HighsModelStatus.kOptimal: "convergenceCriteriaSatisfied",
+    highspy.HighsModelStatus.kInfeasible: "provenInfeasible",
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasibleOrUnbounded",
+    highspy.HighsModelStatus.kUnbounded: "unbounded",
+    highspy.HighsModelStatus.kTimeLimit: "maxTimeLimit",
+    highspy.HighsModelStatus.kIterationLimit: "iterationLimit",
+    highspy.HighsModelStatus.kSolutionLimit: "solutionLimit",
+    highspy.HighsModelStatus.kObjectiveBound: "objectiveLimit",
+    highspy.HighsModelStatus.kObjectiveTarget: "objectiveLimit",
+    highspy.HighsModelStatus.kInterrupt: "interrupted",
+    highspy.HighsModelStatus.kMemoryLimit: "memoryLimit",
+}
 
-    highs = opt._solver_model  # the interface keeps its highspy object privately
-    cols = opt._pyomo_var_to_solver_var_map
-    if not hasattr(m, "level_open") or not len(m.level_open):
+
+def _set_limits(highs: highspy.Highs, options: SolveOptions) -> None:
+    limit = float(options.time_limit) if options.time_limit is not None else highspy.kHighsInf
+    highs.setOptionValue("time_limit", limit)
+    highs.setOptionValue("mip_rel_gap", float(options.mip_gap))
+
+
+def start_from_integers(hm: HighsModel, cols: np.ndarray, values: np.ndarray, options: SolveOptions) -> bool:
+    """Give HiGHS a first plan: integer columns ``cols`` fixed at ``values``, the rest from the
+    LP this leaves. Works on the highspy model in place and restores it; returns whether the LP
+    gave a plan (then set as HiGHS's starting solution)."""
+    highs = hm.h
+    n = len(cols)
+    if not n:
         return False
-    fixed: dict[int, float] = {}
-    largest = set(m.LARGEST_LEVELS)
-    for (j, _p), v in m.level_open.items():
-        fixed[cols[id(v)]] = 1.0 if j in largest else 0.0
-    if hasattr(m, "modules"):
-        for v in m.modules.values():
-            fixed[cols[id(v)]] = float(v.ub)
-    idx = np.fromiter(fixed, dtype=np.int32)
-    vals = np.fromiter(fixed.values(), dtype=float)
     lp = highs.getLp()
-    lower, upper = np.asarray(lp.col_lower_)[idx], np.asarray(lp.col_upper_)[idx]
-    n = len(idx)
-    highs.changeColsIntegrality(n, idx, np.full(n, highspy.HighsVarType.kContinuous))
-    highs.changeColsBounds(n, idx, vals, vals)
-    highs.setOptionValue("output_flag", False)
+    lower, upper = np.asarray(lp.col_lower_)[cols], np.asarray(lp.col_upper_)[cols]
+    values = np.clip(np.round(values), lower, upper)
+    highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kContinuous))
+    highs.changeColsBounds(n, cols, values, values)
+    console = highs.getOptionValue("log_to_console")[1]
+    highs.setOptionValue("log_to_console", False)
     highs.HandleKeyboardInterrupt = True  # so that Ctrl-C (see _cancel_on_sigint) can stop this LP too
-    if options.threads is not None:  # the first run fixes the scheduler's thread count for the MIP too
-        highs.setOptionValue("threads", int(options.threads))
-    if options.time_limit is not None:
-        highs.setOptionValue("time_limit", float(options.time_limit))
     try:
         highs.run()
         ok = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        start = list(highs.getSolution().col_value) if ok else None
+        start = np.asarray(highs.getSolution().col_value) if ok else None
     finally:
-        highs.changeColsBounds(n, idx, lower, upper)
-        highs.changeColsIntegrality(n, idx, np.full(n, highspy.HighsVarType.kInteger))
-        highs.setOptionValue("output_flag", True)
+        highs.changeColsBounds(n, cols, lower, upper)
+        highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kInteger))
+        highs.setOptionValue("log_to_console", console)
     if start is None:
         return False
     solution = highspy.HighsSolution()
@@ -153,20 +148,40 @@ def open_all_start(m: pyo.ConcreteModel, opt: Highs, options: SolveOptions) -> b
     return True
 
 
-def _report_progress(opt: Highs, progress: object) -> None:
+def open_all_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) -> bool:
+    """Give HiGHS a first plan: every facility open at its largest level (and all modules) in
+    every period, with the flows of the LP that this leaves. Such a plan exists whenever any plan
+    does (opening more never removes an option), so a time limit always returns a plan."""
+    if not hasattr(m, "level_open") or not len(m.level_open):
+        return False
+    fixed: dict[int, float] = {}
+    largest = set(m.LARGEST_LEVELS)
+    for (j, _p), v in m.level_open.items():
+        if id(v) in hm.cols:
+            fixed[hm.cols[id(v)]] = 1.0 if j in largest else 0.0
+    if hasattr(m, "modules"):
+        for v in m.modules.values():
+            if id(v) in hm.cols:
+                fixed[hm.cols[id(v)]] = float(v.ub)
+    cols = np.fromiter(fixed, dtype=np.int32, count=len(fixed))
+    return start_from_integers(hm, cols, np.fromiter(fixed.values(), dtype=float, count=len(fixed)), options)
+
+
+def _report_progress(hm: HighsModel, progress: object) -> object:
     """Feed the MIP's running time, best plan, bound and gap to ``progress`` from HiGHS's
-    interrupt-check callback (called often; the progress object throttles)."""
-    highs = opt._solver_model  # the interface keeps its highspy object privately
+    interrupt-check callback (called often; the progress object throttles). Returns the
+    callback, to unsubscribe."""
 
     def callback(event: object) -> None:
         o = event.data_out  # type: ignore[attr-defined]
         progress.solver(o.running_time, o.mip_primal_bound, o.mip_dual_bound, o.mip_gap)  # type: ignore[attr-defined]
 
-    highs.cbMipInterrupt += callback
+    hm.h.cbMipInterrupt.subscribe(callback)
+    return callback
 
 
 @contextmanager
-def _cancel_on_sigint(opt: Highs) -> Iterator[list[bool]]:
+def _cancel_on_sigint(hm: HighsModel) -> Iterator[list[bool]]:
     """While HiGHS runs, Ctrl-C asks it to stop (it returns its incumbent) instead of killing the
     process. HiGHS checks the request in its interrupt callbacks, which run Python code in the main
     thread, so the handler gets its turn. Yields a list that is non-empty if it was interrupted."""
@@ -177,9 +192,7 @@ def _cancel_on_sigint(opt: Highs) -> Iterator[list[bool]]:
 
     def handler(_signum: int, _frame: object) -> None:
         interrupted.append(True)
-        highs = getattr(opt, "_solver_model", None)
-        if highs is not None:
-            highs.cancelSolve()
+        hm.h.cancelSolve()
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -188,83 +201,99 @@ def _cancel_on_sigint(opt: Highs) -> Iterator[list[bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solver: Highs | None = None,
-                duals: bool = False, progress: object | None = None) -> SolveOutcome:
+def _status(model_status: object, has_plan: bool, interrupted: bool) -> str:
+    s = highspy.HighsModelStatus
+    if model_status in (s.kInfeasible, s.kUnboundedOrInfeasible):
+        return "infeasible"
+    if model_status == s.kUnbounded:
+        return "unbounded"
+    if model_status == s.kOptimal and has_plan and not interrupted:
+        return "optimal"
+    return "feasible" if has_plan else "no_solution"
+
+
+def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solver: HighsModel | None = None,
+                duals: bool = False, progress: object | None = None,
+                start: np.ndarray | None = None) -> SolveOutcome:
     """Solve ``m`` with HiGHS and load the incumbent (if any) into the model's variables.
 
-    ``solver``: a HiGHS interface that solved ``m`` before (persistent: only the changes are
-    passed on); the one used is returned in ``outcome.extra["solver"]``. ``duals``: also read the
-    constraint duals (an LP only) into ``outcome.extra["duals"]``. ``progress``: a
-    :class:`~network_opt.progress.Progress` fed with the MIP's figures while HiGHS runs.
+    ``solver``: a :class:`~network_opt.handoff.HighsModel` already holding ``m`` (e.g. updated
+    in place from an earlier scenario); the one used is returned in ``outcome.extra["solver"]``.
+    ``duals``: also read the constraint duals (an LP only) into ``outcome.extra["duals"]``.
+    ``progress``: a :class:`~network_opt.progress.Progress` fed with the MIP's figures while HiGHS
+    runs. ``start``: values of the integer columns to start from (an earlier plan of a model with
+    the same columns) instead of every facility open.
     """
     options = options or SolveOptions()
     if options.write_model is not None:
         m.write(str(options.write_model), io_options={"symbolic_solver_labels": True})
-    opt = solver if solver is not None else Highs()
-    kwargs: dict[str, object] = {
-        "tee": [sys.stdout] if options.verbose else False,
-        "load_solutions": False,
-        "raise_exception_on_nonoptimal_result": False,
-        "rel_gap": float(options.mip_gap),
-    }
-    if options.time_limit is not None:
-        kwargs["time_limit"] = float(options.time_limit)
     if options.threads is not None:
-        kwargs["threads"] = int(options.threads)
         # HiGHS refuses a thread count other than the one its process-wide scheduler started
         # with; resetting the scheduler lets a second solve in the same process use --threads.
         highspy.Highs.resetGlobalScheduler(True)
-    if solver is None and (progress is not None or options.warm_start):
-        opt.set_instance(m)  # so that the highspy object exists before the run
-    if progress is not None:
-        _report_progress(opt, progress)
-    start = time.perf_counter()
-    with _cancel_on_sigint(opt) as interrupted:
-        if options.warm_start and solver is None:
-            open_all_start(m, opt, options)
-            if options.time_limit is not None:  # the start's LP counts against the time limit
-                kwargs["time_limit"] = max(0.1, float(options.time_limit) - (time.perf_counter() - start))
-        res = None if interrupted else opt.solve(m, **kwargs)
-    elapsed = time.perf_counter() - start
-    version = ".".join(str(v) for v in opt.version())
-    # matrix size as HiGHS received it (the interface keeps its highspy object privately)
-    highs = getattr(opt, "_solver_model", None)
-    nonzeros = int(highs.getNumNz()) if highs is not None else None
-    numeric = numerics(highs) if highs is not None else {}
-    if res is None:  # interrupted before the MIP started
-        return SolveOutcome(status="no_solution", termination="interrupted", objective=None, bound=None,
-                            mip_gap=None, solver_version=version, solve_s=elapsed,
-                            extra={"nonzeros": nonzeros, "solver": opt, "duals": None, "numerics": numeric})
+    version = ""
+    try:
+        hm = solver if solver is not None else HighsModel(m)
+    except TriviallyInfeasible as exc:
+        return SolveOutcome(status="infeasible", termination="provenInfeasible", objective=None, bound=None,
+                            mip_gap=None, solver_version=version, log=str(exc),
+                            extra={"nonzeros": None, "solver": None, "duals": None, "numerics": {}})
+    highs = hm.h
+    version = hm.version()
+    if options.threads is not None:
+        highs.setOptionValue("threads", int(options.threads))
+    _set_limits(highs, options)
+    log: list[str] = []
 
-    tc = res.termination_condition
-    has_plan = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
-    if tc in (TerminationCondition.provenInfeasible, TerminationCondition.infeasibleOrUnbounded,
-              TerminationCondition.locallyInfeasible):
-        status = "infeasible"
-    elif tc == TerminationCondition.unbounded:
-        status = "unbounded"
-    elif tc == TerminationCondition.convergenceCriteriaSatisfied and has_plan and not interrupted:
-        status = "optimal"
-    elif has_plan:
-        status = "feasible"
+    def collect(event: object) -> None:
+        log.append(event.message)  # type: ignore[attr-defined]
+
+    highs.setOptionValue("log_to_console", bool(options.verbose))  # before output_flag: no banner
+    highs.setOptionValue("output_flag", True)
+    highs.cbLogging.subscribe(collect)
+    callback = _report_progress(hm, progress) if progress is not None else None
+    begin = time.perf_counter()
+    try:
+        with _cancel_on_sigint(hm) as interrupted:
+            integers = np.flatnonzero(hm.matrix.integer).astype(np.int32)
+            if start is not None and len(start) == len(integers) and start_from_integers(hm, integers, start, options):
+                pass
+            elif options.warm_start:
+                open_all_start(m, hm, options)
+            if options.time_limit is not None:  # the start's LP counts against the time limit
+                highs.setOptionValue("time_limit", max(0.1, float(options.time_limit) - (time.perf_counter() - begin)))
+            if not interrupted:
+                highs.HandleKeyboardInterrupt = True
+                highs.run()
+    finally:
+        highs.cbLogging.unsubscribe(collect)
+        if callback is not None:
+            highs.cbMipInterrupt.unsubscribe(callback)
+        highs.setOptionValue("output_flag", False)
+    elapsed = time.perf_counter() - begin
+    numeric = numerics(highs)
+    extra: dict[str, object] = {"nonzeros": int(highs.getNumNz()), "solver": hm, "duals": None, "numerics": numeric}
+    if interrupted and highs.getModelStatus() == highspy.HighsModelStatus.kNotset:
+        return SolveOutcome(status="no_solution", termination="interrupted", objective=None, bound=None,
+                            mip_gap=None, solver_version=version, solve_s=elapsed, extra=extra)
+    model_status = highs.getModelStatus()
+    info = highs.getInfo()
+    has_plan = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    status = _status(model_status, has_plan, bool(interrupted))
+    objective = float(info.objective_function_value) if has_plan else None
+    is_mip = bool(hm.matrix.integer.any())
+    if is_mip:
+        bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
     else:
-        status = "no_solution"
-    objective = res.incumbent_objective if has_plan else None
-    bound = res.objective_bound
-    dual_values = None
+        bound = objective if status == "optimal" else None
     if has_plan:
-        if duals:
-            dual_values = res.solution_loader.get_duals()
-        res.solution_loader.load_vars()
-    return SolveOutcome(
-        status=status,
-        termination="interrupted" if interrupted else tc.name,
-        objective=objective,
-        bound=bound,
-        mip_gap=relative_gap(objective, bound),
-        solver_version=version,
-        solve_s=elapsed,
-        log=res.solver_log or "",
-        extra={"mip_node_count": getattr(res.extra_info, "mip_node_count", None), "nonzeros": nonzeros,
-               "solver": opt, "duals": dual_values, "numerics": numeric},
-    )
+        solution = highs.getSolution()
+        hm.load_values(np.asarray(solution.col_value))
+        if duals and solution.dual_valid:
+            extra["duals"] = hm.constraint_duals(np.asarray(solution.row_dual))
+    extra["mip_node_count"] = int(info.mip_node_count) if is_mip else None
+    termination = ("interrupted" if interrupted
+                   else TERMINATION.get(model_status, highs.modelStatusToString(model_status)))
+    return SolveOutcome(status=status, termination=termination, objective=objective, bound=bound,
+                        mip_gap=relative_gap(objective, bound), solver_version=version, solve_s=elapsed,
+                        log="".join(log), extra=extra)
