@@ -20,6 +20,7 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.errors import InfeasibleConstraintException
+from pyomo.common.gc_manager import PauseGC
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 INF = highspy.kHighsInf
@@ -66,7 +67,8 @@ def compile_model(m: pyo.ConcreteModel) -> tuple[MatrixModel, list[object], list
     (Pyomo variables) and its rows' constraints, in HiGHS order. Raises
     :class:`TriviallyInfeasible` for a constant constraint that cannot hold."""
     try:
-        sf = LinearStandardFormCompiler().write(m, mixed_form=True)
+        with PauseGC():  # as in the model build: no garbage, only many new objects
+            sf = LinearStandardFormCompiler().write(m, mixed_form=True)
     except InfeasibleConstraintException as exc:
         raise TriviallyInfeasible(str(exc)) from exc
     columns = sf.columns

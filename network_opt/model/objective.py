@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyomo.environ as pyo
 
 from network_opt.model.data import ModelData, group_rows
+from network_opt.model.linear import linear, picked, var_dict, var_list, weighted
 
 COST_TERMS = ("opening", "closing", "fixed", "collection", "transport", "processing", "disposal",
               "uncollected", "carbon", "target_shortfall", "second_life_revenue", "material_revenue")
@@ -52,6 +54,13 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
                                   float(inst.setting("investment.lifetime_years")))
 
     unit = {f: float(v) for f, v in d.investment_scale.items()}
+    flow = var_list(m.flow)
+    opened = var_dict(m.level_open)
+    level_ids = list(m.LEVELS)
+    level_fixed = lv.loc[level_ids, "fixed_cost_per_year"].to_numpy(dtype=float)
+    modular = list(m.MODULAR)
+    module_fixed = fac.loc[modular, "module_fixed_cost_per_year"].to_numpy(dtype=float)
+    no_rows = np.array([], dtype=int)
 
     def opening(m: pyo.ConcreteModel, p: int) -> object:
         if not annualised:
@@ -60,11 +69,11 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
         return d.weights[p] * crf * sum(unit[fc] * m.investment[fc, q] for fc in m.INVESTING for q in paid)
 
     def annual(m: pyo.ConcreteModel, name: str, p: int) -> object:
-        flows = by_period_flow.get(p, ())
+        flows = by_period_flow.get(p, no_rows)
         rows = by_period_supply.get(p, ())
         if name == "fixed":
-            total = sum(float(lv.at[j, "fixed_cost_per_year"]) * m.level_open[j, p] for j in m.LEVELS)
-            return total + sum(float(fac.at[fc, "module_fixed_cost_per_year"]) * m.modules[fc, p] for fc in m.MODULAR)
+            return linear(weighted(level_fixed, [opened[(j, p)] for j in level_ids]),
+                          weighted(module_fixed, [m.modules[fc, p] for fc in modular]))
         if name == "collection":
             collected = sum(float(ccost[r] * tonnes[r]) for r in rows)
             if unc is not None:
@@ -81,8 +90,7 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
         if name == "target_shortfall":
             penalty = float(inst.setting("targets.soft_penalty_per_t"))
             return penalty * sum(short[t] for t in by_period_target.get(p, ())) if short is not None else 0.0
-        c = coef[name]
-        return sum(float(c[i]) * m.flow[i] for i in flows if c[i] != 0.0)
+        return linear(weighted(coef[name][flows], picked(flow, flows)))
 
     def term(m: pyo.ConcreteModel, name: str, p: int) -> object:
         if name == "opening":

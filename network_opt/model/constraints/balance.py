@@ -6,6 +6,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from network_opt.model.data import ModelData, group_rows
+from network_opt.model.linear import linear, picked, var_list
 
 
 def add_supply_balance(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -20,16 +21,14 @@ def add_supply_balance(m: pyo.ConcreteModel, d: ModelData) -> None:
     tonnes = d.supply["tonnes"].to_numpy()
     disposed = getattr(m, "disposed", None)
     uncollected = getattr(m, "uncollected", None)
+    flow = var_list(m.flow)
+    extra = [v for v in (disposed, uncollected) if v is not None]
 
     def rule(m: pyo.ConcreteModel, s: int) -> object:
-        body = sum(m.flow[i] for i in out.get(s, ()))
-        if disposed is not None:
-            body = body + disposed[s]
-        if uncollected is not None:
-            body = body + uncollected[s]
-        if isinstance(body, int):  # nothing can take this supply (validation reports why)
+        terms = picked(flow, out.get(s, ())) + [v[s] for v in extra]
+        if not terms:  # nothing can take this supply (validation reports why)
             return pyo.Constraint.Infeasible
-        return body == float(tonnes[s])
+        return linear(terms) == float(tonnes[s])
 
     m.supply_balance = pyo.Constraint(m.SUPPLY, rule=rule)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from network_opt.model.data import ModelData, group_rows
+from network_opt.model.linear import linear, picked, var_dict, var_list, weighted
 
 
 def _open(m: pyo.ConcreteModel, rows: object, p: int) -> object:
@@ -147,12 +148,15 @@ def add_facility_capacity(m: pyo.ConcreteModel, d: ModelData) -> None:
     cap = d.levels["capacity_t"].to_numpy()
     mod_cap = d.facilities.set_index("id")["module_capacity_t"]
     modular = set(m.MODULAR)
+    flow = var_list(m.flow)
+    opened = var_dict(m.level_open)
 
     def rule(m: pyo.ConcreteModel, fac: str, p: int) -> object:
-        limit = sum(float(cap[j]) * m.level_open[j, p] for j in by_fac[fac])
+        levels = by_fac[fac]
+        limit = weighted(-cap[levels], [opened[(j, p)] for j in levels.tolist()])
         if fac in modular:
-            limit = limit + float(mod_cap[fac]) * m.modules[fac, p]
-        return sum(m.flow[i] for i in inflow[(fac, p)]) <= limit
+            limit += weighted([-float(mod_cap[fac])], [m.modules[fac, p]])
+        return linear(picked(flow, inflow[(fac, p)]), limit) <= 0.0
 
     m.FACILITY_PERIODS = pyo.Set(initialize=sorted(inflow), dimen=2, ordered=True)
     m.facility_capacity = pyo.Constraint(m.FACILITY_PERIODS, rule=rule)
@@ -169,12 +173,19 @@ def add_lane_link(m: pyo.ConcreteModel, d: ModelData) -> None:
     """
     if not d.inst.setting("model.strong_linking"):
         return
-    by_fac = group_rows(d.levels, "facility")
-    fac = d.flows["facility"].to_numpy()
-    period = d.flows["period"].to_numpy()
-    bound = d.flows["upper_bound_t"].to_numpy()
+    by_fac = {f: rows.tolist() for f, rows in group_rows(d.levels, "facility").items()}
+    fac = d.flows["facility"].tolist()
+    period = d.flows["period"].tolist()
+    bound = d.flows["upper_bound_t"].tolist()
+    flow = var_list(m.flow)
+    opened = var_dict(m.level_open)
+    levels_open: dict[tuple[str, int], list[object]] = {}  # y_{f,l,p} of each (f, p), made once
 
     def rule(m: pyo.ConcreteModel, i: int) -> object:
-        return m.flow[i] <= float(bound[i]) * _open(m, by_fac[fac[i]], int(period[i]))
+        key = (fac[i], period[i])
+        ys = levels_open.get(key)
+        if ys is None:
+            ys = levels_open[key] = [opened[(j, key[1])] for j in by_fac[key[0]]]
+        return linear((flow[i],), weighted(-bound[i], ys)) <= 0.0
 
     m.lane_link = pyo.Constraint(m.FLOWS, rule=rule)

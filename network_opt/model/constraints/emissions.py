@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyomo.environ as pyo
 
 from network_opt.model.data import ModelData, group_rows
+from network_opt.model.linear import linear, picked, var_list, weighted
 
 
 def add_emissions(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -18,8 +20,15 @@ def add_emissions(m: pyo.ConcreteModel, d: ModelData) -> None:
     """
     by_period = group_rows(d.flows, "period")
     co2 = d.flows["co2e_per_t"].to_numpy()
-    m.emissions = pyo.Expression(m.PERIODS, rule=lambda m, p: sum(
-        float(co2[i]) * m.flow[i] for i in by_period.get(p, ()) if co2[i] != 0.0))
+    flow = var_list(m.flow)
+    empty = np.array([], dtype=int)
+
+    def emitted(m: pyo.ConcreteModel, p: int) -> object:
+        rows = by_period.get(p, empty)
+        terms = weighted(co2[rows], picked(flow, rows))
+        return linear(terms) if terms else 0.0
+
+    m.emissions = pyo.Expression(m.PERIODS, rule=emitted)
     cap = float(d.inst.setting("emissions.cap_t"))
     keys = list(d.years) if cap >= 0 else []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from network_opt.model.data import ModelData, group_rows
+from network_opt.model.linear import linear, picked, var_list, weighted
 
 
 def add_market_demand(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -20,8 +21,11 @@ def add_market_demand(m: pyo.ConcreteModel, d: ModelData) -> None:
     kwh = f["usable_kwh_per_t"].to_numpy()
     demand = d.market_demand.set_index(["market", "period"])["demand_kwh"]
 
+    flow = var_list(m.flow)
+
     def rule(m: pyo.ConcreteModel, mk: str, p: int) -> object:
-        return sum(float(kwh[i]) * m.flow[i] for i in sold[(mk, p)]) <= float(demand[(mk, p)])
+        rows = sold[(mk, p)]
+        return linear(weighted(kwh[rows], picked(flow, rows))) <= float(demand[(mk, p)])
 
     m.MARKET_PERIODS = pyo.Set(initialize=sorted(sold), dimen=2, ordered=True)
     m.market_demand = pyo.Constraint(m.MARKET_PERIODS, rule=rule)

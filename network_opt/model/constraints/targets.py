@@ -13,6 +13,7 @@ import pyomo.environ as pyo
 
 from network_opt.jurisdictions import covered
 from network_opt.model.data import RECYCLING_KINDS, ModelData, group_rows
+from network_opt.model.linear import linear, picked, var_list, weighted
 from network_opt.network import grades
 
 
@@ -50,8 +51,8 @@ def second_life_supply(d: ModelData, t: int) -> float:
     return float(s.loc[mask, "tonnes"].sum())
 
 
-def _slack(m: pyo.ConcreteModel, t: int) -> object:
-    return m.shortfall[t] if hasattr(m, "shortfall") else 0.0
+def _slack_terms(m: pyo.ConcreteModel, t: int) -> list[object]:
+    return [m.shortfall[t]] if hasattr(m, "shortfall") else []
 
 
 def _add(m: pyo.ConcreteModel, name: str, set_name: str, keys: list[int], rule: object) -> None:
@@ -72,9 +73,12 @@ def add_target_collection_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
     tonnes = d.supply["tonnes"].to_numpy()
     value = d.targets["value"].to_numpy()
 
+    uncollected = var_list(m.uncollected) if rows else []
+
     def rule(m: pyo.ConcreteModel, t: int) -> object:
         r = rows[t]
-        return sum(m.uncollected[s] for s in r) <= (1.0 - float(value[t])) * float(tonnes[r].sum()) + _slack(m, t)
+        return linear(picked(uncollected, r), weighted(-1.0, _slack_terms(m, t))) <= (
+            (1.0 - float(value[t])) * float(tonnes[r].sum()))
 
     _add(m, "target_collection_rate", "COLLECTION_TARGETS", sorted(rows), rule)
 
@@ -93,10 +97,12 @@ def add_target_recycling_efficiency(m: pyo.ConcreteModel, d: ModelData) -> None:
     mass = d.flows["mass_entering_t"].to_numpy()
     value = d.targets["value"].to_numpy()
 
+    flow = var_list(m.flow)
+
     def rule(m: pyo.ConcreteModel, t: int) -> object:
-        terms = [(float(eff[i] - value[t] * mass[i]), i) for i in rows[t]]
-        body = sum(c * m.flow[i] for c, i in terms if c != 0.0) + _slack(m, t)
-        return pyo.Constraint.Skip if isinstance(body, float) else body >= 0.0
+        r = rows[t]
+        terms = weighted(eff[r] - value[t] * mass[r], picked(flow, r)) + _slack_terms(m, t)
+        return linear(terms) >= 0.0 if terms else pyo.Constraint.Skip
 
     _add(m, "target_recycling_efficiency", "EFFICIENCY_TARGETS", sorted(rows), rule)
 
@@ -115,11 +121,13 @@ def add_target_material_recovery(m: pyo.ConcreteModel, d: ModelData) -> None:
     col = {mu: n for n, mu in enumerate(d.materials)}
     material = d.targets["material"].to_numpy()
 
+    flow = var_list(m.flow)
+
     def rule(m: pyo.ConcreteModel, t: int) -> object:
         k = col[material[t]]
         coef = d.recovered[rows[t], k] - value[t] * d.entering[rows[t], k]
-        body = sum(float(c) * m.flow[i] for c, i in zip(coef, rows[t], strict=True) if c != 0.0) + _slack(m, t)
-        return pyo.Constraint.Skip if isinstance(body, float) else body >= 0.0
+        terms = weighted(coef, picked(flow, rows[t])) + _slack_terms(m, t)
+        return linear(terms) >= 0.0 if terms else pyo.Constraint.Skip
 
     _add(m, "target_material_recovery", "RECOVERY_TARGETS", sorted(rows), rule)
 
@@ -137,8 +145,10 @@ def add_target_second_life_priority(m: pyo.ConcreteModel, d: ModelData) -> None:
     need = {t: float(value[t]) * second_life_supply(d, t) for t in rows}
     keys = sorted(t for t in rows if need[t] > 0)
 
+    flow = var_list(m.flow)
+
     def rule(m: pyo.ConcreteModel, t: int) -> object:
-        return sum(m.flow[i] for i in rows[t]) + _slack(m, t) >= need[t]
+        return linear(picked(flow, rows[t]), _slack_terms(m, t)) >= need[t]
 
     _add(m, "target_second_life_priority", "SECOND_LIFE_TARGETS", keys, rule)
 
@@ -157,9 +167,10 @@ def add_target_domestic_recovery(m: pyo.ConcreteModel, d: ModelData) -> None:
     material = d.targets["material"].to_numpy()
     keys = sorted(t for t in rows if value[t] > 0)
 
+    flow = var_list(m.flow)
+
     def rule(m: pyo.ConcreteModel, t: int) -> object:
         a = d.recovered[rows[t], col[material[t]]]
-        return sum(float(c) * m.flow[i] for c, i in zip(a, rows[t], strict=True) if c != 0.0) + _slack(
-            m, t) >= float(value[t])
+        return linear(weighted(a, picked(flow, rows[t])), _slack_terms(m, t)) >= float(value[t])
 
     _add(m, "target_domestic_recovery", "DOMESTIC_TARGETS", keys, rule)
