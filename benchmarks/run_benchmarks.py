@@ -8,12 +8,13 @@ then in a fresh process per instance:
 2. writes the same model as MPS and solves that file with highspy alone (the limit: no Python
    modelling at all), and prints end-to-end time / HiGHS-alone time;
 3. optionally (``--prune K``) re-solves with lanes pruned to the K nearest facilities of each kind
-   and technology and reports the change in objective.
+   and technology, and (``--aggregate N``) with the collection points clustered into N, and
+   reports the change in objective (and the aggregation's error bound).
 
 Usage::
 
     python benchmarks/run_benchmarks.py [--sizes 100x20x1,300x50x3] [--time-limit 600] [--gap 0.01]
-        [--prune 5] [--workdir DIR]
+        [--prune 5] [--aggregate 300] [--skip-full] [--no-alone] [--workdir DIR]
 
 Never asserts times; prints a Markdown table (paste it into benchmarks/README.md).
 """
@@ -33,44 +34,49 @@ DEFAULT_SIZES = "100x20x1,300x50x3,1000x100x3,1000x100x5"
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-import highspy
+t_import = time.perf_counter()
 from network_opt import load
+from network_opt.handoff import HighsModel
 from network_opt.model import build_model, prepare
-from network_opt.solve import SolveOptions
-from network_opt.api import solve
+from network_opt.solve import SolveOptions, solve_model
+from network_opt.results import extract, Solution
 from network_opt.io.write import write_results
+import scipy.sparse  # paid once per process, like the imports above (about 1 s)
 folder, out, mps = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-limit, gap, prune = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
-t0 = time.perf_counter()  # after imports (about 2 s, paid once per process)
+limit, gap, prune, aggregate = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+t0 = time.perf_counter()
 inst = load(folder)
 if prune:
     inst.manifest.settings["transport.nearest_facilities"] = float(prune)
+agg = None
+if aggregate:
+    from network_opt.aggregate import aggregate as cluster
+    inst, agg = cluster(inst, aggregate)
 t1 = time.perf_counter()
 d = prepare(inst); m = build_model(d)
 t2 = time.perf_counter()
-from pyomo.contrib.solver.solvers.highs import Highs
-opt = Highs(); opt.set_instance(m)
+hm = HighsModel(m)
 t3 = time.perf_counter()
-res = opt.solve(m, load_solutions=False, raise_exception_on_nonoptimal_result=False, time_limit=limit, rel_gap=gap)
+if mps != "-":
+    hm.h.writeModel(mps)  # exactly the model HiGHS received, for the HiGHS-alone run
+t3b = time.perf_counter()
+out_ = solve_model(m, SolveOptions(time_limit=limit, mip_gap=gap), solver=hm)
 t4 = time.perf_counter()
-h = opt._solver_model
-obj, bound = res.incumbent_objective, res.objective_bound
-nz, rows, cols = h.getNumNz(), h.getNumRow(), h.getNumCol()
-res.solution_loader.load_vars()
-from network_opt.results import extract, Solution
-from network_opt.solve import SolveOutcome
 tables = extract(m, d)
-sol = Solution(SolveOutcome("feasible", "", obj, bound, None), tables, {"timings": {}}, d, m)
-t5 = time.perf_counter()
+if agg is not None:
+    from network_opt.aggregate import disaggregate
+    tables = disaggregate(tables, agg)
+sol = Solution(out_, tables, {"timings": {}}, d, m)
 write_results(sol, out, overwrite=True)
-t6 = time.perf_counter()
-m.write(mps, io_options={"symbolic_solver_labels": False})
+t5 = time.perf_counter()
+h = hm.h
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"load_s": t1 - t0, "build_s": t2 - t1, "handoff_s": t3 - t2, "solve_s": t4 - t3,
-                  "write_s": t6 - t4, "rows": rows, "cols": cols, "nonzeros": nz,
-                  "binaries": sum(1 for v in m.level_open.values()),
-                  "objective": obj, "bound": bound, "peak_mb": peak,
-                  "end_to_end_s": t6 - t0}))
+print(json.dumps({"load_s": t1 - t0, "build_s": t2 - t1, "handoff_s": t3 - t2, "solve_s": t4 - t3b,
+                  "write_s": t5 - t4, "rows": h.getNumRow(), "cols": h.getNumCol(), "nonzeros": h.getNumNz(),
+                  "binaries": int(hm.matrix.integer.sum()), "objective": out_.objective, "bound": out_.bound,
+                  "peak_mb": peak, "end_to_end_s": (t5 - t0) - (t3b - t3),
+                  "bound_agg": None if agg is None else agg.error_bound,
+                  "bound_holds": None if agg is None else agg.bound_holds}))
 """
 
 ALONE = r"""
@@ -98,12 +104,26 @@ def _gap(obj: float | None, bound: float | None) -> str:
     return f"{abs(obj - bound) / max(abs(obj), 1e-9):.2%}"
 
 
+def _row(label: str, r: dict, alone_total: float | None, note: str = "") -> str:
+    ratio = f"{r['end_to_end_s'] / max(alone_total, 1e-9):.2f}" if alone_total else ""
+    alone = f"{alone_total:.1f}" if alone_total else ""
+    obj = "-" if r["objective"] is None else f"{r['objective']:.6g}"
+    return (f"| {label} | {r['rows']:,} | {r['cols']:,} | {r['binaries']:,} | {r['nonzeros']:,} | "
+            f"{r['load_s']:.1f} | {r['build_s']:.1f} | {r['handoff_s']:.1f} | {r['solve_s']:.1f} | "
+            f"{r['write_s']:.1f} | {r['peak_mb']:.0f} | {obj}{note} | {_gap(r['objective'], r['bound'])} | "
+            f"{alone} | {ratio} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="collection points x candidates x periods, ...")
     parser.add_argument("--time-limit", type=float, default=600.0)
     parser.add_argument("--gap", type=float, default=0.01)
     parser.add_argument("--prune", type=int, default=0, help="also solve with K-nearest lane pruning")
+    parser.add_argument("--aggregate", type=int, default=0,
+                        help="also solve with the collection points clustered into N (pruned too if --prune)")
+    parser.add_argument("--skip-full", action="store_true", help="do not solve the unpruned, unaggregated model")
+    parser.add_argument("--no-alone", action="store_true", help="do not solve the MPS file with highspy alone")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-bench-"))
@@ -120,23 +140,32 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "network_opt", "generate", "--out", str(folder), "--seed", "1",
                             "--collection-points", str(cp), "--candidates", str(cand), "--periods", str(periods),
                             "--chemistries", "3"], check=True, capture_output=True)
-        mps = str(work / f"i{size}.mps")
-        r = _run(CHILD, str(folder), str(work / f"o{size}"), mps, str(args.time_limit), str(args.gap), "0")
-        alone = _run(ALONE, mps, str(args.time_limit), str(args.gap))
-        alone_total = alone["read_s"] + alone["solve_s"]
-        print(f"| {size} | {r['rows']:,} | {r['cols']:,} | {r['binaries']:,} | {r['nonzeros']:,} | "
-              f"{r['load_s']:.1f} | {r['build_s']:.1f} | {r['handoff_s']:.1f} | {r['solve_s']:.1f} | "
-              f"{r['write_s']:.1f} | {r['peak_mb']:.0f} | {r['objective']:.6g} | {_gap(r['objective'], r['bound'])} | "
-              f"{alone_total:.1f} | {r['end_to_end_s'] / max(alone_total, 1e-9):.2f} |", flush=True)
+        variants = [] if args.skip_full else [(size, 0, 0)]
         if args.prune:
-            p = _run(CHILD, str(folder), str(work / f"p{size}"), mps.replace(".mps", "-pruned.mps"),
-                     str(args.time_limit), str(args.gap), str(args.prune))
-            delta = (p["objective"] - r["objective"]) / abs(r["objective"])
-            print(f"|   pruned to {args.prune} nearest | {p['rows']:,} | {p['cols']:,} | {p['binaries']:,} | "
-                  f"{p['nonzeros']:,} | {p['load_s']:.1f} | {p['build_s']:.1f} | {p['handoff_s']:.1f} | "
-                  f"{p['solve_s']:.1f} | {p['write_s']:.1f} | {p['peak_mb']:.0f} | {p['objective']:.6g} "
-                  f"({delta:+.3%} vs dense) | {_gap(p['objective'], p['bound'])} | | |", flush=True)
-    print(f"(instances and MPS files in {work}; peak MB is the process's maximum resident set size)")
+            variants.append((f"{size} pruned to {args.prune} nearest", args.prune, 0))
+        if args.aggregate:
+            label = f"{size} aggregated to {args.aggregate}" + (f", pruned to {args.prune}" if args.prune else "")
+            variants.append((label, args.prune, args.aggregate))
+        reference = None
+        for n, (label, prune, aggregate) in enumerate(variants):
+            mps = "-" if args.no_alone else str(work / f"i{size}-{n}.mps")
+            r = _run(CHILD, str(folder), str(work / f"o{size}-{n}"), mps, str(args.time_limit), str(args.gap),
+                     str(prune), str(aggregate))
+            alone_total = None
+            if not args.no_alone:
+                alone = _run(ALONE, mps, str(args.time_limit), str(args.gap))
+                alone_total = alone["read_s"] + alone["solve_s"]
+                Path(mps).unlink()
+            note = ""
+            if reference is not None and reference["objective"] and r["objective"] is not None:
+                note = f" ({(r['objective'] - reference['objective']) / abs(reference['objective']):+.3%} vs first row)"
+            if r.get("bound_agg") is not None:
+                holds = "" if r.get("bound_holds") else ", assumptions not met"
+                note += f", aggregation bound {r['bound_agg']:.4g}{holds}"
+            reference = reference or r
+            print(_row(label, r, alone_total, note), flush=True)
+    print(f"(instances in {work}; peak MB is the process's maximum resident set size; end-to-end excludes writing "
+          "the MPS file)")
 
 
 if __name__ == "__main__":
