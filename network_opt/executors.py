@@ -4,7 +4,10 @@ results are already on disk for the same inputs (resume).
 
 :func:`solve_one` is the one function that turns a base instance and a :class:`RunSpec` into
 a :class:`RunResult` (apply the overrides, :func:`network_opt.api.solve`, key figures); every
-executor calls it, so a faster solve path can replace it in one place.
+executor calls it, so a faster solve path can replace it in one place. Each process (each thread,
+for dask workers that are threads) keeps one :class:`~network_opt.resolve.ResolveSession`, so
+that consecutive runs there update the HiGHS model of the previous run when only numbers changed
+and start from its plan (``SolveOptions.reuse``; the inline executor empties it after its batch).
 
 Layout of an output folder: ``DIR/<name>/`` holds the run's results as
 :func:`network_opt.io.write.write_results` writes them; its ``summary.json`` also carries
@@ -22,6 +25,7 @@ import logging
 import multiprocessing
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -34,6 +38,7 @@ from urllib.parse import urlparse
 from network_opt.errors import InputError, OutputExistsError
 from network_opt.instance import Instance
 from network_opt.overrides import Override
+from network_opt.resolve import ResolveSession
 from network_opt.solve import SolveOptions
 
 FINAL_STATUSES = ("optimal", "feasible", "infeasible")
@@ -103,10 +108,24 @@ def input_hash(inst: Instance, overrides: list[Override] | tuple[Override, ...],
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+_LOCAL = threading.local()
+
+
+def process_session() -> ResolveSession:
+    """The :class:`~network_opt.resolve.ResolveSession` of this process (of this thread: a
+    highspy model must not be shared between threads), created on first use."""
+    session = getattr(_LOCAL, "session", None)
+    if session is None:
+        session = _LOCAL.session = ResolveSession()
+    return session
+
+
 def solve_one(instance: Instance, spec: RunSpec) -> RunResult:
     """Apply ``spec``'s overrides to ``instance``, solve with :func:`network_opt.api.solve`, and
     return the tables and a summary carrying the key figures. Never raises: failures come back
-    as status ``error``."""
+    as status ``error``. With ``spec.options.reuse`` (default) the solve goes through this
+    process's :func:`process_session`, so that a run following one of the same structure
+    updates its HiGHS model and starts from its plan (``summary["resolve"]``)."""
     from network_opt.api import solve
     from network_opt.kpis import scenario_kpis, target_value_derivative
     from network_opt.overrides import apply_overrides
@@ -114,7 +133,8 @@ def solve_one(instance: Instance, spec: RunSpec) -> RunResult:
     start = time.perf_counter()
     try:
         inst = apply_overrides(instance, list(spec.overrides), label=spec.label or spec.name, check=spec.check)
-        sol = solve(inst, spec.options, soft_targets=spec.soft_targets)
+        session = process_session() if spec.options.reuse else None
+        sol = solve(inst, spec.options, soft_targets=spec.soft_targets, session=session)
         kpis = scenario_kpis(sol)
         for key in spec.derivative_keys:
             kpis[f"shadow_price[{key}]"] = target_value_derivative(sol, key) if sol.outcome.has_plan else None
@@ -138,8 +158,11 @@ class Executor:
     name = "inline"
 
     def run(self, instance: Instance, specs: list[RunSpec]) -> Iterator[RunResult]:
-        for spec in specs:
-            yield solve_one(instance, spec)
+        try:
+            for spec in specs:
+                yield solve_one(instance, spec)
+        finally:
+            process_session().clear()  # do not hold the last HiGHS model in this process after the batch
 
     def close(self) -> None:
         """Release workers or the cluster connection."""

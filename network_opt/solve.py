@@ -32,7 +32,12 @@ class SolveOptions:
     threads: int | None = None
     verbose: bool = False
     write_model: Path | None = None
-    warm_start: bool = True  # start the MIP from the plan with every facility open (see open_all_start)
+    # start the MIP from a plan: every facility open (see open_all_start), or a re-solve's
+    # previous plan (network_opt.resolve); False: HiGHS starts on its own
+    warm_start: bool = True
+    # compare and sweep: update the HiGHS model of the previous run in the same process when only
+    # numbers changed, and start from its plan (network_opt.resolve)
+    reuse: bool = True
 
 
 @dataclass
@@ -212,6 +217,13 @@ def _status(model_status: object, has_plan: bool, interrupted: bool) -> str:
     return "feasible" if has_plan else "no_solution"
 
 
+def trivially_infeasible(exc: TriviallyInfeasible) -> SolveOutcome:
+    """The outcome of a model that could not even be compiled: a constant constraint fails."""
+    return SolveOutcome(status="infeasible", termination="provenInfeasible", objective=None, bound=None,
+                        mip_gap=None, log=str(exc),
+                        extra={"nonzeros": None, "solver": None, "duals": None, "numerics": {}, "start": None})
+
+
 def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solver: HighsModel | None = None,
                 duals: bool = False, progress: object | None = None,
                 start: np.ndarray | None = None) -> SolveOutcome:
@@ -222,7 +234,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     ``duals``: also read the constraint duals (an LP only) into ``outcome.extra["duals"]``.
     ``progress``: a :class:`~network_opt.progress.Progress` fed with the MIP's figures while HiGHS
     runs. ``start``: values of the integer columns to start from (an earlier plan of a model with
-    the same columns) instead of every facility open.
+    the same columns) instead of every facility open. ``outcome.extra["start"]`` tells which start
+    HiGHS was given: ``"given"`` (``start``), ``"open_all"`` or None.
     """
     options = options or SolveOptions()
     if options.write_model is not None:
@@ -231,19 +244,17 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         # HiGHS refuses a thread count other than the one its process-wide scheduler started
         # with; resetting the scheduler lets a second solve in the same process use --threads.
         highspy.Highs.resetGlobalScheduler(True)
-    version = ""
     try:
         hm = solver if solver is not None else HighsModel(m)
     except TriviallyInfeasible as exc:
-        return SolveOutcome(status="infeasible", termination="provenInfeasible", objective=None, bound=None,
-                            mip_gap=None, solver_version=version, log=str(exc),
-                            extra={"nonzeros": None, "solver": None, "duals": None, "numerics": {}})
+        return trivially_infeasible(exc)
     highs = hm.h
     version = hm.version()
-    if options.threads is not None:
-        highs.setOptionValue("threads", int(options.threads))
+    # 0 (HiGHS decides) when not given: a model re-used from an earlier solve keeps its options
+    highs.setOptionValue("threads", int(options.threads) if options.threads is not None else 0)
     _set_limits(highs, options)
     log: list[str] = []
+    started: str | None = None
 
     def collect(event: object) -> None:
         log.append(event.message)  # type: ignore[attr-defined]
@@ -257,9 +268,9 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         with _cancel_on_sigint(hm) as interrupted:
             integers = np.flatnonzero(hm.matrix.integer).astype(np.int32)
             if start is not None and len(start) == len(integers) and start_from_integers(hm, integers, start, options):
-                pass
-            elif options.warm_start:
-                open_all_start(m, hm, options)
+                started = "given"
+            elif options.warm_start and open_all_start(m, hm, options):
+                started = "open_all"
             if options.time_limit is not None:  # the start's LP counts against the time limit
                 highs.setOptionValue("time_limit", max(0.1, float(options.time_limit) - (time.perf_counter() - begin)))
             if not interrupted:
@@ -272,7 +283,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         highs.setOptionValue("output_flag", False)
     elapsed = time.perf_counter() - begin
     numeric = numerics(highs)
-    extra: dict[str, object] = {"nonzeros": int(highs.getNumNz()), "solver": hm, "duals": None, "numerics": numeric}
+    extra: dict[str, object] = {"nonzeros": int(highs.getNumNz()), "solver": hm, "duals": None, "numerics": numeric,
+                                "start": started}
     if interrupted and highs.getModelStatus() == highspy.HighsModelStatus.kNotset:
         return SolveOutcome(status="no_solution", termination="interrupted", objective=None, bound=None,
                             mip_gap=None, solver_version=version, solve_s=elapsed, extra=extra)

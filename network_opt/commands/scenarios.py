@@ -24,6 +24,9 @@ TimeLimitOption = Annotated[float | None, typer.Option(help="Solver time limit p
 GapOption = Annotated[float, typer.Option(help="Relative MIP gap at which to stop.", min=0, max=1)]
 ThreadsOption = Annotated[int | None, typer.Option(help="Solver threads per solve (default: HiGHS decides).", min=1)]
 SoftOption = Annotated[bool, typer.Option("--soft-targets", help="Penalised shortfalls instead of hard targets.")]
+ReuseOption = Annotated[bool, typer.Option("--reuse/--no-reuse", help="Update the HiGHS model of the previous run "
+                                           "in the same process when only numbers changed, and start from its plan "
+                                           "(--no-reuse: hand every run to HiGHS anew).")]
 
 
 def _run(what: str, instance: Path, call: object) -> object:
@@ -62,6 +65,7 @@ def compare(
     mip_gap: GapOption = 1e-4,
     threads: ThreadsOption = None,
     soft_targets: SoftOption = False,
+    reuse: ReuseOption = True,
 ) -> None:
     """Solve the base and scenarios of an instance; write each plan, comparison.csv,
     facility_diff.csv and charts into --out."""
@@ -69,7 +73,7 @@ def compare(
     from network_opt.solve import SolveOptions
 
     names = [s.strip() for s in scenarios.split(",") if s.strip()] if scenarios else None
-    opts = SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads)
+    opts = SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads, reuse=reuse)
     result = _run("compare", instance, lambda: run_compare(
         instance, out_dir, names, workers=workers, executor=executor, scheduler=scheduler, options=opts,
         soft_targets=True if soft_targets else None, progress=True))
@@ -100,13 +104,14 @@ def sweep(
     mip_gap: GapOption = 1e-4,
     threads: ThreadsOption = None,
     soft_targets: SoftOption = False,
+    reuse: ReuseOption = True,
 ) -> None:
     """Solve an instance over a grid of parameter values or random samples; write each plan,
     sweep.csv and sweep.png into --out."""
     from network_opt.solve import SolveOptions
     from network_opt.sweep import sweep as run_sweep
 
-    opts = SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads)
+    opts = SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads, reuse=reuse)
     result = _run("sweep", instance, lambda: run_sweep(
         instance, out_dir, vary or (), samples, seed, scenario, workers=workers, executor=executor,
         scheduler=scheduler, options=opts, soft_targets=True if soft_targets else None, progress=True))
