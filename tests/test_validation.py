@@ -52,6 +52,8 @@ CASES = [
      "chemistries.csv:1:energy_kwh_per_t", "required column"),
     ("text for number", _replace("supply.csv", "CP-SOUTH,2025,LFP,600", "CP-SOUTH,2025,LFP,six hundred"),
      "supply.csv:4:tonnes", "expected a number"),
+    ("infinite whole number", _replace("targets.csv", "0.5,2025", "0.5,inf"), "targets.csv:2:from_period",
+     "expected a number"),
     ("negative capacity", _replace("facility_levels.csv", "REC-EAST,1000t,1000", "REC-EAST,1000t,-1000"),
      "facility_levels.csv:3:capacity_t", ">= 0"),
     ("negative cost", _replace("facilities.csv", "recycler,HYDRO,candidate,400", "recycler,HYDRO,candidate,-400"),

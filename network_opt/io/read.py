@@ -143,7 +143,8 @@ def _convert(col: Column, text: pd.Series, rows: pd.Series, fname: str,
     fill = np.nan if default is None else float(default)  # type: ignore[arg-type]
     numbers = numbers.where(~empty, fill)
     if col.type == "int":
-        return numbers.fillna(-1).round().astype("int64")
+        # bad cells (reported above) become -1 so that the other problems can still be collected
+        return numbers.where(np.isfinite(numbers), -1).round().astype("int64")
     return numbers.astype(float)
 
 
