@@ -8,6 +8,7 @@ interrupted (Ctrl-C; the best plan found so far is written if there is one).
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,14 @@ import typer
 from rich.console import Console
 
 from network_opt.errors import InputError, OutputExistsError, Problem
+
+
+class Start(StrEnum):
+    """The first plan ``solve --start`` gives HiGHS."""
+
+    open_all = "open-all"
+    lp_round = "lp-round"
+    none = "none"
 
 EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
@@ -75,6 +84,10 @@ def solve(
         "--aggregate", metavar="N", help="Cluster the collection points into at most N clusters (never mixing "
         "jurisdictions), solve that smaller model and split the plan back onto the points; writes "
         "aggregation.csv and the error bound into summary.json.")] = None,
+    start: Annotated[Start, typer.Option(
+        "--start", help="First plan given to HiGHS: open-all (every facility open, one LP), lp-round (the LP "
+        "relaxation rounded up and repaired, two LPs: better where most candidates should stay closed) or "
+        "none.")] = "open-all",  # type: ignore[assignment]
 ) -> None:
     """Validate, build and solve an instance; write the plan into --out."""
     from network_opt.api import solve as run_solve
@@ -92,7 +105,8 @@ def solve(
 
             target = apply_scenario(load(instance), scenario)
         sol = run_solve(target, SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads,
-                                               verbose=verbose, write_model=write_model),
+                                               verbose=verbose, write_model=write_model,
+                                               warm_start=start != Start.none, start=start.replace("-", "_")),
                         soft_targets=True if soft_targets else None, compliance=cost_of_compliance,
                         progress=progress, aggregate=aggregate)
     except OutputExistsError as exc:

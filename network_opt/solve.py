@@ -35,6 +35,10 @@ class SolveOptions:
     # start the MIP from a plan: every facility open (see open_all_start), or a re-solve's
     # previous plan (network_opt.resolve); False: HiGHS starts on its own
     warm_start: bool = True
+    # how the first plan is made when there is no previous one: "open_all" (one LP) or
+    # "lp_round" (LP relaxation, rounded up to levels covering its capacity, repaired by an LP;
+    # two LPs, a far better plan where most candidates should stay closed; see lp_round_start)
+    start: str = "open_all"
     # compare and sweep: update the HiGHS model of the previous run in the same process when only
     # numbers changed, and start from its plan (network_opt.resolve)
     reuse: bool = True
@@ -172,6 +176,79 @@ def open_all_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) 
     return start_from_integers(hm, cols, np.fromiter(fixed.values(), dtype=float, count=len(fixed)), options)
 
 
+def rounded_levels(m: pyo.ConcreteModel, hm: HighsModel, x: np.ndarray, threshold: float) -> dict[int, float]:
+    r"""Integer values rounded from the LP relaxation's ``x`` (HiGHS column order): facility f
+    is open in period p if :math:`\sum_l y_{f,l,p} \ge` ``threshold``, at its smallest level whose
+    capacity covers the LP's :math:`\sum_l C_{f,l} y_{f,l,p}` (the largest if none does); modules
+    are rounded up. Levels and modules never shrink from one period to the next (a facility
+    stays open and only grows), so the plan respects continuity and growth. Returns column ->
+    value for the level and module columns."""
+    facility = m.level_facility
+    capacity = m.level_capacity
+    levels_of: dict[str, list[int]] = {}
+    for j, f in enumerate(facility):
+        levels_of.setdefault(f, []).append(j)
+    years = list(m.PERIODS)
+    values: dict[int, float] = {}
+    for levels in levels_of.values():
+        by_size = sorted(levels, key=lambda j: capacity[j])
+        built = -1.0  # capacity of the level chosen so far (levels only grow)
+        for p in years:
+            cols = [hm.cols.get(id(m.level_open[j, p])) for j in levels]
+            y = np.array([x[c] if c is not None else 0.0 for c in cols])
+            used = float(np.dot(y, capacity[levels]))
+            if y.sum() >= threshold or built >= 0:
+                need = max(used, built)
+                choice = next((j for j in by_size if capacity[j] >= need - 1e-9), by_size[-1])
+                built = float(capacity[choice])
+            else:
+                choice = None
+            for j, c in zip(levels, cols, strict=True):
+                if c is not None:
+                    values[c] = 1.0 if j == choice else 0.0
+    if hasattr(m, "modules"):
+        for f in m.MODULAR:
+            most = 0.0
+            for p in years:
+                c = hm.cols.get(id(m.modules[f, p]))
+                if c is not None:
+                    most = max(most, float(np.ceil(x[c] - 1e-6)))
+                    values[c] = most
+    return values
+
+
+def lp_round_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) -> bool:
+    """Give HiGHS a first plan from its LP relaxation: solve the LP with every integer column
+    continuous, round (:func:`rounded_levels`, facilities the LP opens at least halfway, then,
+    if that plan has no feasible flows, every facility it uses at all) and repair the flows with
+    the LP the rounded decisions leave. Falls back to :func:`open_all_start`. Returns whether a
+    start was set."""
+    highs = hm.h
+    ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
+    n = len(ints)
+    if not n or not hasattr(m, "level_facility"):
+        return open_all_start(m, hm, options)
+    console = highs.getOptionValue("log_to_console")[1]
+    highs.setOptionValue("log_to_console", False)
+    highs.HandleKeyboardInterrupt = True  # so that Ctrl-C (see _cancel_on_sigint) can stop this LP too
+    highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
+    try:
+        highs.run()
+        ok = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        x = np.asarray(highs.getSolution().col_value) if ok else None
+    finally:
+        highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
+        highs.setOptionValue("log_to_console", console)
+    if x is None:
+        return open_all_start(m, hm, options)
+    for threshold in (0.5, 1e-6):
+        fixed = rounded_levels(m, hm, x, threshold)
+        cols = np.fromiter(fixed, dtype=np.int32, count=len(fixed))
+        if start_from_integers(hm, cols, np.fromiter(fixed.values(), dtype=float, count=len(fixed)), options):
+            return True
+    return open_all_start(m, hm, options)
+
+
 def _report_progress(hm: HighsModel, progress: object) -> object:
     """Feed the MIP's running time, best plan, bound and gap to ``progress`` from HiGHS's
     interrupt-check callback (called often; the progress object throttles). Returns the
@@ -269,7 +346,9 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
             integers = np.flatnonzero(hm.matrix.integer).astype(np.int32)
             if start is not None and len(start) == len(integers) and start_from_integers(hm, integers, start, options):
                 started = "given"
-            elif options.warm_start and open_all_start(m, hm, options):
+            elif options.warm_start and options.start == "lp_round" and lp_round_start(m, hm, options):
+                started = "lp_round"
+            elif options.warm_start and options.start != "lp_round" and open_all_start(m, hm, options):
                 started = "open_all"
             if options.time_limit is not None:  # the start's LP counts against the time limit
                 highs.setOptionValue("time_limit", max(0.1, float(options.time_limit) - (time.perf_counter() - begin)))

@@ -47,6 +47,9 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
 
     largest = d.levels.sort_values(["facility", "capacity_t"]).drop_duplicates("facility", keep="last").index
     m.LARGEST_LEVELS = pyo.Set(initialize=sorted(int(j) for j in largest), ordered=True)  # for the MIP start
+    # plain attributes (not model components) for the rounding start, network_opt.solve.rounded_levels
+    m.level_facility = d.levels["facility"].tolist()
+    m.level_capacity = d.levels["capacity_t"].to_numpy(dtype=float)
     m.flow = pyo.Var(m.FLOWS, domain=pyo.NonNegativeReals)
     m.level_open = pyo.Var(m.LEVELS, m.PERIODS, domain=pyo.Binary)
     m.investment = pyo.Var(m.INVESTING, m.PERIODS, domain=pyo.NonNegativeReals)

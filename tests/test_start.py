@@ -1,0 +1,73 @@
+"""The MIP starts: every facility open (default) and the LP relaxation rounded and repaired
+(``--start lp-round``). A start only changes where HiGHS begins, never the optimum."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pyomo.environ as pyo
+import pytest
+from typer.testing import CliRunner
+
+import network_opt as no
+from network_opt.cli import app
+from network_opt.solve import SolveOptions, rounded_levels
+
+TOY = Path(__file__).parents[1] / "instances" / "toy"
+
+
+def levels_model() -> tuple[pyo.ConcreteModel, SimpleNamespace]:
+    """Facility F with levels of 50, 100 and 200 t and G with one level of 30 t, over 2025 and
+    2030; columns numbered in index order (F's levels 0-2, then G's level 3, period by period)."""
+    m = pyo.ConcreteModel()
+    m.PERIODS = pyo.Set(initialize=[2025, 2030], ordered=True)
+    m.level_open = pyo.Var(range(4), m.PERIODS, domain=pyo.Binary)
+    m.level_facility = ["F", "F", "F", "G"]
+    m.level_capacity = np.array([50.0, 100.0, 200.0, 30.0])
+    hm = SimpleNamespace(cols={id(v): k for k, v in enumerate(m.level_open.values())})
+    return m, hm
+
+
+def lp_values(m: pyo.ConcreteModel, hm: SimpleNamespace, y: dict[tuple[int, int], float]) -> np.ndarray:
+    x = np.zeros(len(hm.cols))
+    for (j, p), value in y.items():
+        x[hm.cols[id(m.level_open[j, p])]] = value
+    return x
+
+
+def test_rounding_covers_the_lp_capacity_and_never_shrinks() -> None:
+    """F in 2025: y = 0.3 (50 t) + 0.2 (100 t), half open, 35 t used -> the 50 t level. In 2030:
+    y = 0.4 of 200 t, 80 t used -> 100 t (covers 80, not smaller than 50). G: y = 0.1 in 2025 only,
+    below the 0.5 threshold -> closed in both periods; with threshold 1e-6 -> open in both."""
+    m, hm = levels_model()
+    x = lp_values(m, hm, {(0, 2025): 0.3, (1, 2025): 0.2, (2, 2030): 0.4, (3, 2025): 0.1})
+    col = {(j, p): hm.cols[id(m.level_open[j, p])] for j in range(4) for p in (2025, 2030)}
+    v = rounded_levels(m, hm, x, 0.5)  # type: ignore[arg-type]
+    assert [v[col[j, 2025]] for j in range(4)] == [1.0, 0.0, 0.0, 0.0]
+    assert [v[col[j, 2030]] for j in range(4)] == [0.0, 1.0, 0.0, 0.0]
+    v = rounded_levels(m, hm, x, 1e-6)  # type: ignore[arg-type]
+    assert (v[col[3, 2025]], v[col[3, 2030]]) == (1.0, 1.0)  # opened once, G stays open
+
+
+def test_rounding_takes_the_largest_level_when_none_covers() -> None:
+    m, hm = levels_model()
+    x = lp_values(m, hm, {(2, 2025): 1.0, (0, 2030): 0.9})  # 200 t, then 45 t: never below 200
+    col = {(j, p): hm.cols[id(m.level_open[j, p])] for j in range(4) for p in (2025, 2030)}
+    v = rounded_levels(m, hm, x, 0.5)  # type: ignore[arg-type]
+    assert [v[col[j, 2030]] for j in range(3)] == [0.0, 0.0, 1.0]
+
+
+def test_lp_round_start_reaches_the_hand_solved_toy_optimum() -> None:
+    sol = no.solve(TOY, SolveOptions(start="lp_round"))
+    assert sol.status == "optimal"
+    assert sol.objective == pytest.approx(-1_790_500.0)
+    assert sol.outcome.extra["start"] == "lp_round"
+
+
+@pytest.mark.parametrize("start", ["open-all", "lp-round", "none"])
+def test_start_option_on_the_command_line(tmp_path: Path, start: str) -> None:
+    result = CliRunner().invoke(app, ["solve", str(TOY), "--out", str(tmp_path / "out"), "--start", start, "-q"])
+    assert result.exit_code == 0, result.output
+    assert "-1,790,500.00 EUR" in result.output
