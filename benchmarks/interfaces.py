@@ -14,7 +14,7 @@ asserts times.
 
 Usage::
 
-    python benchmarks/interfaces.py [--sizes 300x50x2,1000x100x1] [--workdir DIR]
+    python benchmarks/interfaces.py [--sizes 300x50x2,1000x100x1] [--routes standard_form,highs] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ print(json.dumps({"build_s": t1 - t0, "handoff_s": t2 - t1, "nonzeros": h.getNum
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="300x50x2,1000x100x1", help="collection points x candidates x periods")
+    parser.add_argument("--routes", default=",".join(ROUTES), help="comma-separated subset of " + ", ".join(ROUTES))
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-interfaces-"))
@@ -75,7 +76,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "network_opt", "generate", "--out", str(folder), "--seed", "1",
                             "--collection-points", str(cp), "--candidates", str(cand), "--periods", str(periods),
                             "--chemistries", "3"], check=True, capture_output=True)
-        for route in ROUTES:
+        for route in args.routes.split(","):
             proc = subprocess.run([sys.executable, "-c", CHILD, str(folder), route, str(work / f"{size}.lp")],
                                   capture_output=True, text=True, check=False)
             if proc.returncode != 0:
