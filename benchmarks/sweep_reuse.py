@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.01)
     parser.add_argument("--time-limit", type=float, default=600.0, help="per solve, seconds")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--ways", default="reuse,no-reuse", help="reuse, no-reuse or both (comma-separated)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     import network_opt as no
@@ -70,8 +71,8 @@ def main() -> None:
     print(f"{args.instance.name}: {args.points} points, --vary '{vary}', gap {args.gap:g}, "
           f"time limit {args.time_limit:g} s per solve; results in {work}", flush=True)
     figures = {}
-    for reuse in (True, False):
-        name = "reuse" if reuse else "no-reuse"
+    for name in args.ways.split(","):
+        reuse = name == "reuse"
         opts = no.SolveOptions(mip_gap=args.gap, time_limit=args.time_limit, threads=args.threads, reuse=reuse)
         figures[name] = run(inst, vary, opts, work / name)
         print(f"  {name} done in {figures[name]['wall']:.1f} s", flush=True)
@@ -84,6 +85,8 @@ def main() -> None:
         print(f"| {name} | {f['in_place']} of {args.points} | {f['warm']} | {f['first_build']:.2f} | "
               f"{f['builds']:.2f} | {f['solves']:.2f} | {f['runs']:.2f} | {f['wall']:.2f} | "
               f"{f['runs'] / base:.2f} | {f['wall'] / base:.2f} |")  # type: ignore[operator]
+    if len(figures) < 2:
+        return
     a, b = figures["reuse"], figures["no-reuse"]
     diffs = [abs(x - y) / max(abs(y), 1e-9) for x, y in zip(a["objectives"], b["objectives"], strict=True)  # type: ignore[call-overload]
              if x is not None and y is not None and x == x and y == y]

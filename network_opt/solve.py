@@ -231,6 +231,9 @@ def lp_round_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) 
     console = highs.getOptionValue("log_to_console")[1]
     highs.setOptionValue("log_to_console", False)
     highs.HandleKeyboardInterrupt = True  # so that Ctrl-C (see _cancel_on_sigint) can stop this LP too
+    if options.time_limit is not None:  # leave most of the time to the repair LP and the MIP
+        highs.setOptionValue("time_limit", max(0.1, float(options.time_limit) / 3))
+    highs.setOptionValue("solver", "simplex")  # the MIP's root LP is a simplex too; IPM was slower here
     highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
     try:
         highs.run()
@@ -239,6 +242,8 @@ def lp_round_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) 
     finally:
         highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
         highs.setOptionValue("log_to_console", console)
+        highs.setOptionValue("solver", "choose")
+        _set_limits(highs, options)
     if x is None:
         return open_all_start(m, hm, options)
     for threshold in (0.5, 1e-6):
