@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from generated import generated_instance, machine
 
 ROUTES = ("standard_form", "highs", "appsi_highs", "lp_file")
 
@@ -65,17 +66,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-interfaces-"))
-    print(f"machine: {platform.machine()}, {platform.system()} {platform.release()}, "
-          f"python {platform.python_version()}")
+    print(machine())
     print("| size | rows | cols | nonzeros | route | build s | hand-off s | build + hand-off us/nonzero | peak MB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
-        cp, cand, periods = (int(x) for x in size.split("x"))
-        folder = work / f"i{size}"
-        if not folder.exists():
-            subprocess.run([sys.executable, "-m", "network_opt", "generate", "--out", str(folder), "--seed", "1",
-                            "--collection-points", str(cp), "--candidates", str(cand), "--periods", str(periods),
-                            "--chemistries", "3"], check=True, capture_output=True)
+        folder = generated_instance(work, size)
         for route in args.routes.split(","):
             proc = subprocess.run([sys.executable, "-c", CHILD, str(folder), route, str(work / f"{size}.lp")],
                                   capture_output=True, text=True, check=False)

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from generated import generated_instance, machine
 
 DEFAULT_SIZES = "100x20x1,300x50x3,1000x100x3,1000x100x5"
 
@@ -127,19 +128,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-bench-"))
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.system()} {platform.release()}, "
-          f"python {platform.python_version()}; time limit {args.time_limit:g} s, gap {args.gap:g}")
+    print(f"{machine()}; time limit {args.time_limit:g} s, gap {args.gap:g}")
     header = ("| size (cp x cand x periods) | rows | cols | binaries | nonzeros | load s | build s | handoff s | "
               "solve s | write s | peak MB | objective | gap | HiGHS alone s | end-to-end / alone |")
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for size in args.sizes.split(","):
-        cp, cand, periods = (int(x) for x in size.split("x"))
-        folder = work / f"i{size}"
-        if not folder.exists():
-            subprocess.run([sys.executable, "-m", "network_opt", "generate", "--out", str(folder), "--seed", "1",
-                            "--collection-points", str(cp), "--candidates", str(cand), "--periods", str(periods),
-                            "--chemistries", "3"], check=True, capture_output=True)
+        folder = generated_instance(work, size)
         variants = [] if args.skip_full else [(size, 0, 0)]
         if args.prune:
             variants.append((f"{size} pruned to {args.prune} nearest", args.prune, 0))

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from generated import generated_instance, machine
 
 CHILD = r"""
 import json, sys
@@ -50,17 +51,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-tightening-"))
-    print(f"machine: {platform.machine()}, {platform.system()} {platform.release()}, "
-          f"python {platform.python_version()}; time limit {args.time_limit:g} s, gap {args.gap:g}")
+    print(f"{machine()}; time limit {args.time_limit:g} s, gap {args.gap:g}")
     print("| size | strong linking | start | rows | nonzeros | HiGHS s | status | objective | gap | nodes |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
-        cp, cand, periods = (int(x) for x in size.split("x"))
-        folder = work / f"i{size}"
-        if not folder.exists():
-            subprocess.run([sys.executable, "-m", "network_opt", "generate", "--out", str(folder), "--seed", "1",
-                            "--collection-points", str(cp), "--candidates", str(cand), "--periods", str(periods),
-                            "--chemistries", "3"], check=True, capture_output=True)
+        folder = generated_instance(work, size)
         for linking in ("1", "0"):
             for start in ("open_all", "lp_round", "none"):
                 proc = subprocess.run([sys.executable, "-c", CHILD, str(folder), linking, start,
