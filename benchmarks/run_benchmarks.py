@@ -45,6 +45,7 @@ from network_opt.io.write import write_results
 import scipy.sparse  # paid once per process, like the imports above (about 1 s)
 folder, out, mps = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 limit, gap, prune, aggregate = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+start = sys.argv[8]
 t0 = time.perf_counter()
 inst = load(folder)
 if prune:
@@ -61,7 +62,8 @@ t3 = time.perf_counter()
 if mps != "-":
     hm.h.writeModel(mps)  # exactly the model HiGHS received, for the HiGHS-alone run
 t3b = time.perf_counter()
-out_ = solve_model(m, SolveOptions(time_limit=limit, mip_gap=gap), solver=hm)
+out_ = solve_model(m, SolveOptions(time_limit=limit, mip_gap=gap, warm_start=start != "none", start=start),
+                   solver=hm)
 t4 = time.perf_counter()
 tables = extract(m, d)
 if agg is not None:
@@ -123,6 +125,8 @@ def main() -> None:
     parser.add_argument("--prune", type=int, default=0, help="also solve with K-nearest lane pruning")
     parser.add_argument("--aggregate", type=int, default=0,
                         help="also solve with the collection points clustered into N (pruned too if --prune)")
+    parser.add_argument("--start", default="open_all", choices=["open_all", "lp_round", "none"],
+                        help="the MIP start (SolveOptions.start; none: HiGHS alone finds the first plan)")
     parser.add_argument("--skip-full", action="store_true", help="do not solve the unpruned, unaggregated model")
     parser.add_argument("--no-alone", action="store_true", help="do not solve the MPS file with highspy alone")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -145,7 +149,7 @@ def main() -> None:
         for n, (label, prune, aggregate) in enumerate(variants):
             mps = "-" if args.no_alone else str(work / f"i{size}-{n}.mps")
             r = _run(CHILD, str(folder), str(work / f"o{size}-{n}"), mps, str(args.time_limit), str(args.gap),
-                     str(prune), str(aggregate))
+                     str(prune), str(aggregate), args.start)
             alone_total = None
             if not args.no_alone:
                 alone = _run(ALONE, mps, str(args.time_limit), str(args.gap))
