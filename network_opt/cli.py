@@ -21,6 +21,7 @@ from network_opt.errors import InputError, OutputExistsError, Problem
 class Start(StrEnum):
     """The first plan ``solve --start`` gives HiGHS."""
 
+    auto = "auto"
     open_all = "open-all"
     lp_round = "lp-round"
     none = "none"
@@ -86,8 +87,9 @@ def solve(
         "aggregation.csv and the error bound into summary.json.")] = None,
     start: Annotated[Start, typer.Option(
         "--start", help="First plan given to HiGHS: open-all (every facility open, one LP), lp-round (the LP "
-        "relaxation rounded up and repaired, two LPs: better where most candidates should stay closed) or "
-        "none.")] = "open-all",  # type: ignore[assignment]
+        "relaxation rounded up and repaired, two LPs: better where most candidates should stay closed), none, "
+        "or auto: open-all with --time-limit (so that the limit always leaves a plan), none without.")
+    ] = "auto",  # type: ignore[assignment]
 ) -> None:
     """Validate, build and solve an instance; write the plan into --out."""
     from network_opt.api import solve as run_solve

@@ -35,10 +35,12 @@ class SolveOptions:
     # start the MIP from a plan: every facility open (see open_all_start), or a re-solve's
     # previous plan (network_opt.resolve); False: HiGHS starts on its own
     warm_start: bool = True
-    # how the first plan is made when there is no previous one: "open_all" (one LP) or
+    # how the first plan is made when there is no previous one: "open_all" (one LP),
     # "lp_round" (LP relaxation, rounded up to levels covering its capacity, repaired by an LP;
-    # two LPs, a far better plan where most candidates should stay closed; see lp_round_start)
-    start: str = "open_all"
+    # two LPs, a far better plan where most candidates should stay closed; see lp_round_start),
+    # "none", or "auto": open_all when a time limit is set (so that the limit always leaves a
+    # plan), none otherwise (HiGHS's own heuristics were faster there: benchmarks/README.md)
+    start: str = "auto"
     # compare and sweep: update the HiGHS model of the previous run in the same process when only
     # numbers changed, and start from its plan (network_opt.resolve)
     reuse: bool = True
@@ -254,6 +256,13 @@ def lp_round_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) 
     return open_all_start(m, hm, options)
 
 
+def first_plan(options: SolveOptions) -> str:
+    """The start ``options`` ask for, with "auto" resolved: "open_all", "lp_round" or "none"."""
+    if options.start == "auto":
+        return "open_all" if options.time_limit is not None else "none"
+    return options.start
+
+
 def _report_progress(hm: HighsModel, progress: object) -> object:
     """Feed the MIP's running time, best plan, bound and gap to ``progress`` from HiGHS's
     interrupt-check callback (called often; the progress object throttles). Returns the
@@ -351,9 +360,9 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
             integers = np.flatnonzero(hm.matrix.integer).astype(np.int32)
             if start is not None and len(start) == len(integers) and start_from_integers(hm, integers, start, options):
                 started = "given"
-            elif options.warm_start and options.start == "lp_round" and lp_round_start(m, hm, options):
+            elif options.warm_start and first_plan(options) == "lp_round" and lp_round_start(m, hm, options):
                 started = "lp_round"
-            elif options.warm_start and options.start != "lp_round" and open_all_start(m, hm, options):
+            elif options.warm_start and first_plan(options) == "open_all" and open_all_start(m, hm, options):
                 started = "open_all"
             if options.time_limit is not None:  # the start's LP counts against the time limit
                 highs.setOptionValue("time_limit", max(0.1, float(options.time_limit) - (time.perf_counter() - begin)))

@@ -169,7 +169,8 @@ def test_ctrl_c_during_the_solve_writes_the_incumbent(tmp_path: Path) -> None:
 
     folder = _hard_instance(tmp_path)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "network_opt", "solve", str(folder), "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "network_opt", "solve", str(folder), "--out", str(out),
+                             "--start", "open-all"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     while True:  # plain progress lines: wait until HiGHS reports a plan, then press Ctrl-C

@@ -6,6 +6,7 @@ exactly the LP a fresh handoff gives; sweeps give the same objectives with and w
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,7 @@ def test_more_volume_than_the_old_plan_can_take_starts_from_every_facility_open(
     session = ResolveSession()
     no.solve(toy, EXACT, session=session)
     up = apply_overrides(toy, [override("scale", "supply.tonnes", 1.3)])
-    sol = no.solve(up, EXACT, session=session)
+    sol = no.solve(up, replace(EXACT, start="open_all"), session=session)
     assert sol.summary["resolve"] == {"in_place": True, "warm_start": False}  # the old plan has too little capacity
     assert sol.outcome.extra["start"] == "open_all"
     assert_same_solution(sol, no.solve(up, EXACT))

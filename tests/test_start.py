@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import network_opt as no
 from network_opt.cli import app
-from network_opt.solve import SolveOptions, rounded_levels
+from network_opt.solve import SolveOptions, first_plan, rounded_levels
 
 TOY = Path(__file__).parents[1] / "instances" / "toy"
 
@@ -59,6 +59,14 @@ def test_rounding_takes_the_largest_level_when_none_covers() -> None:
     assert [v[col[j, 2030]] for j in range(3)] == [0.0, 0.0, 1.0]
 
 
+@pytest.mark.parametrize(("time_limit", "plan"), [(None, "none"), (60.0, "open_all")])
+def test_auto_start_opens_all_only_under_a_time_limit(time_limit: float | None, plan: str) -> None:
+    assert first_plan(SolveOptions(time_limit=time_limit)) == plan
+    sol = no.solve(TOY, SolveOptions(time_limit=time_limit))
+    assert sol.objective == pytest.approx(-1_790_500.0)
+    assert sol.outcome.extra["start"] == (None if plan == "none" else plan)
+
+
 def test_lp_round_start_reaches_the_hand_solved_toy_optimum() -> None:
     sol = no.solve(TOY, SolveOptions(start="lp_round"))
     assert sol.status == "optimal"
@@ -66,7 +74,7 @@ def test_lp_round_start_reaches_the_hand_solved_toy_optimum() -> None:
     assert sol.outcome.extra["start"] == "lp_round"
 
 
-@pytest.mark.parametrize("start", ["open-all", "lp-round", "none"])
+@pytest.mark.parametrize("start", ["auto", "open-all", "lp-round", "none"])
 def test_start_option_on_the_command_line(tmp_path: Path, start: str) -> None:
     result = CliRunner().invoke(app, ["solve", str(TOY), "--out", str(tmp_path / "out"), "--start", start, "-q"])
     assert result.exit_code == 0, result.output
