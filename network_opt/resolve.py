@@ -12,8 +12,8 @@ differ are changed in the existing highspy object, which then holds exactly the 
 handoff would have given (same arrays, checked in ``tests/test_resolve.py``). The MIP then starts
 from the integer values (facility levels, modules) of the session's last plan: they are fixed,
 the LP that leaves is solved and its solution is given to HiGHS as the starting plan; if that LP
-has no solution (the old plan cannot serve the new data), the usual start with every facility
-open is used instead.
+has no solution (the old plan cannot serve the new data), the usual start
+(``SolveOptions.start``) is used instead.
 
 Limits.
 

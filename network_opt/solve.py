@@ -32,8 +32,8 @@ class SolveOptions:
     threads: int | None = None
     verbose: bool = False
     write_model: Path | None = None
-    # start the MIP from a plan: every facility open (see open_all_start), or a re-solve's
-    # previous plan (network_opt.resolve); False: HiGHS starts on its own
+    # start the MIP from a plan (``start`` says which), or a re-solve's previous plan
+    # (network_opt.resolve); False: HiGHS starts on its own
     warm_start: bool = True
     # how the first plan is made when there is no previous one: "open_all" (one LP),
     # "lp_round" (LP relaxation, rounded up to levels covering its capacity, repaired by an LP;
@@ -325,8 +325,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     ``duals``: also read the constraint duals (an LP only) into ``outcome.extra["duals"]``.
     ``progress``: a :class:`~network_opt.progress.Progress` fed with the MIP's figures while HiGHS
     runs. ``start``: values of the integer columns to start from (an earlier plan of a model with
-    the same columns) instead of every facility open. ``outcome.extra["start"]`` tells which start
-    HiGHS was given: ``"given"`` (``start``), ``"open_all"`` or None.
+    the same columns) instead of ``options.start``. ``outcome.extra["start"]`` tells which start
+    HiGHS was given: ``"given"`` (``start``), ``"open_all"``, ``"lp_round"`` or None.
     """
     options = options or SolveOptions()
     if options.write_model is not None:
