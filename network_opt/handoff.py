@@ -147,6 +147,7 @@ class HighsModel:
     def _attach(self, m: pyo.ConcreteModel, matrix: MatrixModel, columns: list[object],
                 constraints: list[object]) -> None:
         self.model = m
+        self._labels: tuple[list[tuple[str, object]], list[tuple[str, object]]] | None = None
         self.matrix = matrix
         self.columns = columns
         self.row_constraints = constraints
@@ -162,8 +163,12 @@ class HighsModel:
         Returns True if updated in place. HiGHS keeps its options and callbacks either way."""
         matrix, columns, constraints = compile_model(m)
         old = self.matrix
-        same = (old.same_pattern(matrix) and _labels(self.columns) == _labels(columns)
-                and _labels(self.row_constraints) == _labels(constraints))
+        labels = None
+        if old.same_pattern(matrix):
+            labels = (_labels(columns), _labels(constraints))
+            # the held model's labels are kept from its own update (one pass over each model)
+            held = self._labels or (_labels(self.columns), _labels(self.row_constraints))
+        same = labels is not None and labels == held
         if not same:
             status = self.h.passModel(_lp(matrix))
             if status == highspy.HighsStatus.kError:
@@ -190,6 +195,7 @@ class HighsModel:
         if old.offset != matrix.offset:
             h.changeObjectiveOffset(matrix.offset)
         self._attach(m, matrix, columns, constraints)
+        self._labels = labels
         return True
 
     def load_values(self, values: np.ndarray) -> None:

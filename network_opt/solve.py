@@ -383,7 +383,10 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                             mip_gap=None, solver_version=version, solve_s=elapsed, extra=extra)
     model_status = highs.getModelStatus()
     info = highs.getInfo()
-    has_plan = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    no_optimum = (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible,
+                  highspy.HighsModelStatus.kInfeasible)
+    # a feasible point of an unbounded model is no plan to report
+    has_plan = info.primal_solution_status == 2 and model_status not in no_optimum  # 2: feasible
     status = _status(model_status, has_plan, bool(interrupted))
     objective = float(info.objective_function_value) if has_plan else None
     is_mip = bool(hm.matrix.integer.any())
