@@ -14,7 +14,8 @@ then in a fresh process per instance:
 Usage::
 
     python benchmarks/run_benchmarks.py [--sizes 100x20x1,300x50x3] [--time-limit 600] [--gap 0.01]
-        [--prune 5] [--aggregate 300] [--skip-full] [--no-alone] [--workdir DIR]
+        [--prune 5] [--aggregate 300] [--start none] [--no-strong-linking] [--skip-full] [--no-alone]
+        [--workdir DIR]
 
 Never asserts times; prints a Markdown table (paste it into benchmarks/README.md).
 """
@@ -45,11 +46,13 @@ from network_opt.io.write import write_results
 import scipy.sparse  # paid once per process, like the imports above (about 1 s)
 folder, out, mps = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 limit, gap, prune, aggregate = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
-start = sys.argv[8]
+start, linking = sys.argv[8], sys.argv[9] == "1"
 t0 = time.perf_counter()
 inst = load(folder)
 if prune:
     inst.manifest.settings["transport.nearest_facilities"] = float(prune)
+if not linking:
+    inst.manifest.settings["model.strong_linking"] = False
 agg = None
 if aggregate:
     from network_opt.aggregate import aggregate as cluster
@@ -127,6 +130,7 @@ def main() -> None:
                         help="also solve with the collection points clustered into N (pruned too if --prune)")
     parser.add_argument("--start", default="open_all", choices=["open_all", "lp_round", "none"],
                         help="the MIP start (SolveOptions.start; none: HiGHS alone finds the first plan)")
+    parser.add_argument("--no-strong-linking", action="store_true", help="model.strong_linking: false")
     parser.add_argument("--skip-full", action="store_true", help="do not solve the unpruned, unaggregated model")
     parser.add_argument("--no-alone", action="store_true", help="do not solve the MPS file with highspy alone")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -149,7 +153,7 @@ def main() -> None:
         for n, (label, prune, aggregate) in enumerate(variants):
             mps = "-" if args.no_alone else str(work / f"i{size}-{n}.mps")
             r = _run(CHILD, str(folder), str(work / f"o{size}-{n}"), mps, str(args.time_limit), str(args.gap),
-                     str(prune), str(aggregate), args.start)
+                     str(prune), str(aggregate), args.start, "0" if args.no_strong_linking else "1")
             alone_total = None
             if not args.no_alone:
                 alone = _run(ALONE, mps, str(args.time_limit), str(args.gap))
