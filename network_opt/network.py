@@ -20,6 +20,7 @@ and for black mass the jurisdiction of the packs it was made from.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from network_opt.geo import haversine_km
@@ -191,9 +192,19 @@ def build_lanes(inst: Instance, supply: pd.DataFrame | None = None) -> pd.DataFr
     lanes = pd.concat([eol, sl, rj, rt, bm], ignore_index=True)[LANE_COLUMNS]
     lanes["distance_km"] = lanes["distance_km"].astype(float)
     lanes["cost_per_t"] = lanes["cost_per_t"].astype(float)
-    lanes = lanes.sort_values(["commodity", "origin", "destination", "chemistry", "grade", "jurisdiction"],
-                              key=lambda s: s.map(COMMODITY_ORDER) if s.name == "commodity" else s)
-    return lanes.reset_index(drop=True)
+    return lanes.iloc[_lane_order(lanes)].reset_index(drop=True)
+
+
+def _lane_order(lanes: pd.DataFrame) -> np.ndarray:
+    """Positions of ``lanes`` sorted by commodity (in :data:`COMMODITY_ORDER`), origin,
+    destination, chemistry, grade and jurisdiction: a stable lexsort of sorted factor codes, the
+    order ``sort_values`` gives (missing values last) at a fraction of its time on text columns."""
+    codes, uniques = pd.factorize(lanes["commodity"])
+    keys = [np.array([COMMODITY_ORDER[c] for c in uniques], dtype=int)[codes]]
+    for col in ("origin", "destination", "chemistry", "grade", "jurisdiction"):
+        codes, uniques = pd.factorize(lanes[col], sort=True)
+        keys.append(np.where(codes < 0, len(uniques), codes))
+    return np.lexsort(keys[::-1])
 
 
 def unreachable_supply(inst: Instance, lanes: pd.DataFrame, supply: pd.DataFrame) -> pd.DataFrame:
