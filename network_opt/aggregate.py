@@ -58,6 +58,7 @@ from network_opt.errors import InputError, Problem
 from network_opt.geo import EARTH_RADIUS_KM, haversine_km
 from network_opt.instance import Instance
 from network_opt.io.read import ROW
+from network_opt.model.data import period_weights
 from network_opt.network import PACK_RECEIVERS, supply_by_grade
 
 SEED = 0
@@ -109,14 +110,6 @@ class Aggregation:
     def n_clusters(self) -> int:
         """Number of clusters made."""
         return len(self.clusters)
-
-
-def period_weights(inst: Instance) -> dict[int, float]:
-    """Discounted years each period stands for (as :func:`network_opt.model.data.prepare` weights
-    the annual terms of the objective)."""
-    rate = float(inst.setting("discount_rate"))
-    y0 = inst.years[0]
-    return {p.year: float(sum((1 + rate) ** -(p.year + k - y0) for k in range(p.length))) for p in inst.periods}
 
 
 def _detour(inst: Instance, regions: pd.Series) -> pd.Series:

@@ -54,12 +54,20 @@ class ModelData:
         return self.years[i - 1] if i else None
 
 
+def period_weights(inst: Instance) -> dict[int, float]:
+    """Discounted years each period stands for: the weight of a period's annual terms in the
+    objective, sum over its years k of (1 + r)^-(year + k - first year)."""
+    rate = float(inst.setting("discount_rate"))
+    y0 = inst.years[0]
+    return {p.year: float(sum((1 + rate) ** -(p.year + k - y0) for k in range(p.length))) for p in inst.periods}
+
+
 def prepare(inst: Instance) -> ModelData:
     """Compute lanes, flow rows and all coefficients for ``inst``."""
     years = inst.years
     rate = float(inst.setting("discount_rate"))
     y0 = years[0]
-    weights = {p.year: float(sum((1 + rate) ** -(p.year + k - y0) for k in range(p.length))) for p in inst.periods}
+    weights = period_weights(inst)
     discount = {p.year: float((1 + rate) ** -(p.year - y0)) for p in inst.periods}
 
     supply = supply_by_grade(inst)
