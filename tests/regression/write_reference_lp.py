@@ -1,0 +1,320 @@
+"""Reference LP forms of the model on a micro instance: one text file per constraint family, plus
+the variables (domains and bounds) and the objective's coefficients.
+
+``tests/test_reference_lp.py`` builds the micro instance below, computes these texts and compares
+them with the files in ``tests/regression/lp/``. Run this module as a script to (re)write the files,
+only after a deliberate change of the formulation (see ``tests/regression/README.md``)::
+
+    python tests/regression/write_reference_lp.py            # write tests/regression/lp/*.txt
+    python tests/regression/write_reference_lp.py --check    # only report which files differ
+
+How a form is made: the model is built as a solve builds it (``prepare`` + ``build_model``) and
+compiled by Pyomo's linear standard-form compiler in mixed form, as ``network_opt/handoff.py`` hands
+it to HiGHS. Rows are grouped by constraint component (a family such as ``add_module_rules`` builds
+two). Variables and rows carry readable labels instead of row numbers (``flow[eol_packs|C>Q|X|fit|XX|2025]``
+rather than ``flow[4]``), so that re-ordering lanes or supply rows alone changes no file. Terms are
+sorted by label, coefficients rounded to 10 significant digits, zero coefficients left out; a
+ranged constraint's two rows are shown as one row with both bounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyomo.environ as pyo
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for builders
+
+from builders import one_material_tables, site, write_instance
+
+from network_opt import load
+from network_opt.model import build_model, prepare
+
+LP_DIR = Path(__file__).parent / "lp"
+PERIODS = (2025, 2027)
+METRICS = ("collection_rate", "recycling_efficiency", "material_recovery", "second_life_priority",
+           "domestic_recovery")
+
+#: Builder of each constraint component (the families of network_opt/model/build.py).
+BUILT_BY = {
+    "supply_balance": "add_supply_balance",
+    "refurbisher_output": "add_refurbisher_output",
+    "refurbisher_rejects": "add_refurbisher_rejects",
+    "preprocessor_output": "add_preprocessor_output",
+    "returns_balance": "add_returns_balance",
+    "market_demand": "add_market_demand",
+    "level_choice": "add_level_choice",
+    "facility_continuity": "add_facility_continuity",
+    "capacity_growth": "add_capacity_growth",
+    "opening_investment": "add_opening_investment",
+    "module_growth": "add_module_rules",
+    "module_needs_open": "add_module_rules",
+    "facility_capacity": "add_facility_capacity",
+    "lane_link": "add_lane_link",
+    "target_collection_rate": "add_target_collection_rate",
+    "target_recycling_efficiency": "add_target_recycling_efficiency",
+    "target_material_recovery": "add_target_material_recovery",
+    "target_second_life_priority": "add_target_second_life_priority",
+    "target_domestic_recovery": "add_target_domestic_recovery",
+    "emissions_cap": "add_emissions",
+}
+
+#: What was checked by hand against docs/formulation.md (kept in the files' headers). Each note
+#: must be re-checked when the file is regenerated after a deliberate change of the formulation.
+REVIEWED: dict[str, str] = {
+    "supply_balance": """S_s = 10 t x fit_share 0.5 = 5 per grade; x + w + u = S_s with coefficient 1 on every
+flow out of the row (unfit packs have no lane to the refurbisher R: second-life grades only).""",
+    "refurbisher_output": """eta_R = 0.9: 0.9 x(C>R) - 1 x(R>MK) = 0, i.e. sold = eta x received.""",
+    "refurbisher_rejects": """1 - eta_R = 0.1 (0.0999... rounded): rejects to B and Q = 0.1 x received.""",
+    "preprocessor_output": """beta(MECH) = 0.4 on every pack flow into B (eol, rejects, returns); black mass
+out with coefficient 1.""",
+    "returns_balance": """after 2 years, periods of 2 years: sales in 2025 and 2026 come back in 2027
+and 2028, both in period 2027: R_{2025,2027} = (1 + 1) / L_2027 = 1; sales of 2027 return
+beyond the horizon (no row).""",
+    "market_demand": """e_X sigma_fit = 100 kWh/t x 0.8 = 80; D = 100 kWh/yr.""",
+    "opening_investment": """O_bar_Q = max(max_l O = 4, O_mod n_bar = 1 x 2) = 4, the row divided by it:
+O_Q,a/4 = 0.75, O_Q,b/4 = 1, O_mod/4 = 0.25; in 2027 the same on (y_p - y_p-1) and (n_p - n_p-1).""",
+    "capacity_growth": """C_Q,a = 10, C_Q,b = 20, C_bar_Q = 20 (largest level, modules excluded):
+10 y_a,25 + 20 y_b,25 - 10 y_a,27 - 20 y_b,27 - 20 z_27 <= 0.""",
+    "facility_continuity": """existing D: y_D,2025 >= y0 = 1; R and Q (closing cost) carry -z_f,p;
+B and D (no closing cost) do not; no 2025 row for candidates (y_p0-1 = 0).""",
+    "facility_capacity": """inflow <= sum_l C_f,l y + C_mod n: Q 10, 20 and module 5 t; B, D and R 10 t.""",
+    "lane_link": """U_i: eol = min(supply 5, capacity); rejects R>B = min(10, 10 x (1 - 0.9)) = 1;
+second life = min(10 x 0.9, 100 kWh / 80 kWh/t) = 1.25; black mass B>D = min(10, 10 x 0.4) = 4;
+returns into Q = 20 + 2 x 5 = 30 (capacity with modules).""",
+    "target_collection_rate": """u - xi <= (1 - 0.5) x 10 = 5 (written as xi - u >= -5).""",
+    "target_recycling_efficiency": """eps - rho b: packs into B 0.2 - 0.5 = -0.3, into Q 0.7 - 0.5 = 0.2,
+black mass into D 0.7 - 0 = 0.7 (b = 0 for black mass).""",
+    "target_material_recovery": """a - rho c for Li: packs into Q 0.01 x 0.9 - 0.5 x 0.01 = 0.004, into B
+(no Li yield) 0 - 0.005 = -0.005, black mass into D 0.025 x 0.9 - 0 = 0.0225.""",
+    "target_second_life_priority": """rho x S^SL = 0.5 x 5 = 2.5; only eol flows into R count.""",
+    "target_domestic_recovery": """a for Li: 0.009 into Q, 0.0225 from black mass into D, 0 into B
+(left out); V = 0.5 t.""",
+    "emissions_cap": """phi = co2e/tkm x 0 km + 0.5 t/t at technology T (Q and D), 0 at B and R; cap 1000.""",
+    "variables": """u_s, w_s in [0, S_s = 5]; z in [0, 1] (R and Q have a closing cost); n_Q integer in
+[0, n_bar = 2]; y binary; I, x, xi >= 0; investment only for Q (the only opening/module cost).""",
+    "objective": """omega_2025 = 1 + 1/1.1 = 1.909090909, omega_2027 = 1.1^-2 + 1.1^-3 = 1.577761082,
+delta_2027 = 1/1.21; constant = kappa S = 6 x 10 x (omega_25 + omega_27) = 209.2111195;
+x(C>Q) = omega (2 lane + 30 processing + 3 x 0.5 carbon - 1000 x 0.009 Li) = 24.5 omega;
+x(B>D) = (40 + 1.5 - 1000 x 0.0225) omega = 19 omega; x(R>MK) = -80 omega; I_Q,p = 4 delta_p
+(the investment unit); z_R,p = 5 delta_p; u = (11 - 6) omega; w = 7 omega; xi = 1000 omega.""",
+}
+
+
+def micro_tables() -> dict[str, list[dict[str, Any]]]:
+    """The micro instance's tables.
+
+    Two periods (2025 and 2027, 2 years each, discount rate 10 %); one collection point C with
+    10 t/yr of chemistry X (10 kg Li/t in packs, 25 kg Li/t in black mass, 100 kWh/t), half of it
+    fit for second life; one site S holding a refurbisher R (test yield 0.9, may close), a
+    recycler Q (two levels, modules, may close), a pre-processor B (black mass yield 0.4) and an
+    existing refiner D; a market MK buying 100 kWh/yr whose packs come back 2 years later; every
+    target metric at 0.5, soft; uncollected and disposed tonnes allowed; an emissions cap and a
+    carbon price. Every variable and every constraint family of the model has at least one row.
+    """
+    return {
+        "sites": [site("C", "collection_point"), site("S", "facility"), site("M", "market")],
+        **one_material_tables(li_price=1000.0, periods=PERIODS),
+        "chemistry_materials": [{"chemistry": "X", "material": "Li", "kg_per_t": 10, "black_mass_kg_per_t": 25}],
+        "supply": [{"site": "C", "period": p, "chemistry": "X", "tonnes": 10, "fit_share": 0.5,
+                    "collection_cost_per_t": 6} for p in PERIODS],
+        "technologies": [{"id": "T", "process": "direct", "recycling_efficiency": 0.7, "co2e_per_t": 0.5},
+                         {"id": "MECH", "process": "mechanical", "recycling_efficiency": 0.2,
+                          "black_mass_yield": 0.4}],
+        "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.9}],
+        "facilities": [
+            {"id": "R", "site": "S", "kind": "refurbisher", "technology": "", "status": "candidate",
+             "test_yield": 0.9, "variable_cost_per_t": 20, "closing_cost": 5},
+            {"id": "Q", "site": "S", "kind": "recycler", "technology": "T", "status": "candidate",
+             "variable_cost_per_t": 30, "module_capacity_t": 5, "max_modules": 2, "module_opening_cost": 1,
+             "module_fixed_cost_per_year": 0.5, "closing_cost": 2},
+            {"id": "B", "site": "S", "kind": "preprocessor", "technology": "MECH", "status": "candidate",
+             "variable_cost_per_t": 10},
+            {"id": "D", "site": "S", "kind": "refiner", "technology": "T", "status": "existing",
+             "variable_cost_per_t": 40},
+        ],
+        "facility_levels": [{"facility": "R", "level": "a", "capacity_t": 10, "fixed_cost_per_year": 8},
+                            {"facility": "Q", "level": "a", "capacity_t": 10, "opening_cost": 3,
+                             "fixed_cost_per_year": 1},
+                            {"facility": "Q", "level": "b", "capacity_t": 20, "opening_cost": 4,
+                             "fixed_cost_per_year": 2},
+                            {"facility": "B", "level": "a", "capacity_t": 10},
+                            {"facility": "D", "level": "a", "capacity_t": 10}],
+        "markets": [{"id": "MK", "site": "M", "application": "ups", "chemistries": ""}],
+        "market_demand": [{"market": "MK", "period": p, "demand_kwh": 100, "price_per_kwh": 1} for p in PERIODS],
+        "second_life_returns": [{"application": "ups", "after_years": 2, "share": 1.0}],
+        "targets": [{"jurisdiction": "XX", "metric": m, "material": "Li" if "recovery" in m else "",
+                     "value": 0.5, "from_period": 2025} for m in METRICS],
+        "lanes": [{"origin": "C", "destination": "S", "commodity": "eol_packs", "cost_per_t": 2}],
+    }
+
+
+def write_micro_instance(folder: Path) -> Path:
+    """Write the micro instance into ``folder``; return it."""
+    return write_instance(
+        folder, micro_tables(), periods=[{"year": p, "length": 2} for p in PERIODS], discount_rate=0.1,
+        transport={"max_lane_km": 100}, uncollected={"allowed": True, "cost_per_t": 11},
+        disposal={"allowed": True, "cost_per_t": 7}, targets={"soft": True, "soft_penalty_per_t": 1000.0},
+        emissions={"cap_t": 1000.0, "carbon_price": 3.0})
+
+
+def _num(x: float) -> str:
+    """10 significant digits, no negative zero."""
+    text = f"{float(x):.10g}"
+    return "0" if text == "-0" else text
+
+
+def _row_lines(terms: list[tuple[str, float]], lower: float | None, upper: float | None) -> list[str]:
+    """A row as text, in one orientation whatever way the code writes it: multiplied by -1 if
+    needed so that its first term (by label) has a positive coefficient, bounds and ``<=``/``>=``
+    following (``a >= b``, ``b <= a`` and ``a - b >= 0`` give the same text)."""
+    if terms and terms[0][1] < 0:
+        terms = [(v, -c) for v, c in terms]
+        lower, upper = (None if upper is None else -upper), (None if lower is None else -lower)
+    out = [f"  {_num(c)} {v}" for v, c in terms]
+    if lower is not None and lower == upper:
+        return [*out, f"  = {_num(upper)}"]
+    return out + ([f"  >= {_num(lower)}"] if lower is not None else []) + (
+        [f"  <= {_num(upper)}"] if upper is not None else [])
+
+
+def _labellers(d: Any) -> dict[str, Any]:
+    """Component name -> function of the Pyomo index giving a readable, order-free index."""
+    f, s, lv, t = d.flows, d.supply, d.levels, d.targets
+
+    def grade(g: object) -> str:
+        return str(g) if isinstance(g, str) and g else "-"
+
+    flows = [f"{r.commodity}|{r.origin}>{r.destination}|{r.chemistry}|{grade(r.grade)}|{r.jurisdiction}|{r.period}"
+             for r in f.itertuples()]
+    supply = [f"{r.site}|{r.chemistry}|{grade(r.grade)}|{r.period}" for r in s.itertuples()]
+    levels = [f"{r.facility}/{r.level}" for r in lv.itertuples()]
+    targets = [f"{r.jurisdiction}|{r.metric}|{r.material or '-'}|{r.period}" for r in t.itertuples()]
+    by_flow = flows.__getitem__
+    by_supply = supply.__getitem__
+    by_target = targets.__getitem__
+    return {
+        "flow": by_flow, "lane_link": by_flow,
+        "uncollected": by_supply, "disposed": by_supply, "supply_balance": by_supply,
+        "level_open": lambda idx: f"{levels[idx[0]]},{idx[1]}",
+        "shortfall": by_target, **{name: by_target for name in BUILT_BY if name.startswith("target_")},
+    }
+
+
+def _label(component: Any, labellers: dict[str, Any]) -> str:
+    name = component.parent_component().local_name
+    index = component.index()
+    if index is None:
+        return name
+    if name in labellers:
+        return f"{name}[{labellers[name](index)}]"
+    parts = index if isinstance(index, tuple) else (index,)
+    return f"{name}[{','.join(str(p) for p in parts)}]"
+
+
+def _header(title: str, family: str | None = None) -> list[str]:
+    lines = [f"# {title}", "# Generated by tests/regression/write_reference_lp.py on its micro instance;",
+             "# compared by tests/test_reference_lp.py. Regenerate only for a deliberate formulation change."]
+    note = REVIEWED.get(family or title)
+    if note:
+        lines.append("# Checked by hand against docs/formulation.md:")
+        lines += [f"#   {line}" for line in note.strip().splitlines()]
+    return lines
+
+
+def reference_forms(folder: Path | None = None) -> dict[str, str]:
+    """File name (without .txt) -> canonical text, for the micro instance written into ``folder``
+    (a temporary folder if None)."""
+    if folder is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return reference_forms(Path(tmp) / "micro")
+    d = prepare(load(write_micro_instance(folder)))
+    m = build_model(d)
+    sf = LinearStandardFormCompiler().write(m, mixed_form=True)
+    labellers = _labellers(d)
+    cols = [_label(v, labellers) for v in sf.columns]
+    a = sf.A.tocsr()
+    rows: dict[str, dict[str, dict[str, Any]]] = {}  # component -> row label -> row
+    for k, entry in enumerate(sf.rows):
+        con = entry.constraint
+        comp = con.parent_component().local_name
+        label = _label(con, labellers)
+        span = slice(a.indptr[k], a.indptr[k + 1])
+        terms = sorted((cols[j], float(x)) for j, x in zip(a.indices[span].tolist(), a.data[span].tolist(), strict=True)
+                       if x != 0)
+        row = rows.setdefault(comp, {}).setdefault(label, {"terms": terms, "lower": None, "upper": None})
+        assert row["terms"] == terms, label
+        if entry.bound_type in (0, 1):
+            row["upper"] = float(sf.rhs[k])
+        if entry.bound_type in (0, -1):
+            row["lower"] = float(sf.rhs[k])
+    forms: dict[str, str] = {}
+    for comp, by_label in rows.items():
+        lines = _header(comp)
+        lines.insert(1, f"# Rows of constraint `{comp}` (built by {BUILT_BY.get(comp, '?')}): terms sorted by "
+                        "variable, then the bounds.")
+        for label in sorted(by_label):
+            lines.append(label)
+            lines += _row_lines(**by_label[label])
+        forms[comp] = "\n".join(lines) + "\n"
+    # variables: domain and bounds of each column
+    lines = _header("variables")
+    lines.insert(1, "# Columns: label, domain (B binary, I integer, C continuous), lower and upper bound.")
+    for label, v in sorted(zip(cols, sf.columns, strict=True)):
+        domain = "B" if v.is_binary() else "I" if v.is_integer() else "C"
+        lb = "-inf" if v.lb is None else _num(v.lb)
+        ub = "inf" if v.ub is None else _num(v.ub)
+        lines.append(f"{label} {domain} [{lb}, {ub}]")
+    forms["variables"] = "\n".join(lines) + "\n"
+    # objective: sense, constant and the cost of each column
+    (objective,) = list(m.component_data_objects(pyo.Objective, active=True))
+    lines = _header("objective")
+    lines.insert(1, f"# `{objective.local_name}`: sense, constant, then the cost of each column with one.")
+    c = sf.c.tocsr()
+    costs = sorted((cols[j], _num(x)) for j, x in zip(c.indices.tolist(), c.data.tolist(), strict=True) if x != 0)
+    lines += ["minimize" if objective.sense == pyo.minimize else "maximize",
+              f"constant {_num(float(sum(sf.c_offset)) if len(sf.c_offset) else 0.0)}"]
+    lines += [f"{coef} {var}" for var, coef in costs]
+    forms["objective"] = "\n".join(lines) + "\n"
+    return forms
+
+
+def diff(expected: str, actual: str, name: str) -> str:
+    """Unified diff from the stored form to the built one."""
+    return "".join(difflib.unified_diff(expected.splitlines(keepends=True), actual.splitlines(keepends=True),
+                                        fromfile=f"tests/regression/lp/{name}.txt (stored)",
+                                        tofile=f"{name} (built now)"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="write nothing; list the files that differ")
+    args = parser.parse_args(argv)
+    forms = reference_forms()
+    stale = sorted(p.stem for p in LP_DIR.glob("*.txt") if p.stem not in forms)
+    changed = 0
+    for name, text in sorted(forms.items()):
+        path = LP_DIR / f"{name}.txt"
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        if old != text:
+            changed += 1
+            print(f"{'differs' if args.check else 'writing'}: {path} ({text.count(chr(10))} lines)")
+            if args.check:
+                print(diff(old, text, name))
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+    for name in stale:
+        print(f"no longer built: {LP_DIR / name}.txt (delete it if the family was removed on purpose)")
+    print(f"{len(forms)} forms, {changed} {'differ' if args.check else 'written'}")
+    return 1 if args.check and (changed or stale) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
