@@ -45,6 +45,13 @@ every point has exactly the lanes of its centre (``transport.max_lane_km`` cuts 
 for both -- checked here -- and no ``transport.nearest_facilities`` pruning, which ranks
 destinations per origin); no emissions cap binds through transport emissions (moving a tonne to the
 centre changes them by up to :math:`\theta_{eol} r_m`).
+
+**Explicit lanes** (``lanes.csv`` rows leaving a collection point) become lanes of the cluster: to
+each destination site some member has a row for, the cluster gets one lane whose distance and cost
+per tonne are the supply-weighted means of every member's own lane there (its explicit values, or
+its computed ones); it is forbidden if a member's row forbids it. A member's term of the bound is
+then :math:`\omega_p S_s \max(\gamma r_m, \max_d |c_{m,d} - c_{c,d}|)` with :math:`c` the lane's
+cost plus carbon per tonne, over those destinations (``docs/aggregation.md``).
 """
 
 from __future__ import annotations
@@ -100,6 +107,9 @@ class Aggregation:
     weights: dict[int, float]  # discounted years each period stands for
     destinations: pd.DataFrame = field(default_factory=pd.DataFrame)  # node -> latitude, longitude
     currency: str = ""
+    # explicit lanes: per (member site, cluster, destination node) the member's and the cluster's
+    # distance (km) and cost per tonne (currency/t), see _cluster_lanes
+    lane_costs: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def points(self) -> int:
@@ -126,14 +136,6 @@ def _check_request(inst: Instance, n: int, points: list[str]) -> None:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise _problem(inst, "supply", "site", f"--aggregate {n}: the number of clusters must be a whole number "
                        "of at least 1")
-    lanes = inst["lanes"]
-    from_points = lanes.loc[lanes["origin"].isin(points)]
-    if len(from_points):
-        raise InputError([Problem(inst.table_file("lanes"), int(r[ROW]), "origin",
-                                  f"explicit lane from collection point {r['origin']!r}: aggregation cannot keep "
-                                  "explicit lanes from collection points (their clusters stand elsewhere); remove "
-                                  "these rows or solve without --aggregate")
-                          for _, r in from_points.iterrows()])
     if inst.setting("transport.explicit_lanes_only"):
         raise _problem(inst, "lanes", "origin", "transport.explicit_lanes_only is set: the clusters made by "
                        "--aggregate would have no lanes; solve without --aggregate")
@@ -274,9 +276,10 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     and the :class:`Aggregation` with the membership and the error bound (currency; see the module
     docstring for its derivation and assumptions).
 
+    Explicit lanes from member points become lanes of their cluster (:func:`_cluster_lanes`).
     Raises :class:`~network_opt.errors.InputError` when ``n`` is not a whole number >= 1, when it is
     below the number of groups (jurisdictions, further split by road detour factor), when
-    ``lanes.csv`` holds lanes from collection points or ``transport.explicit_lanes_only`` is set,
+    ``transport.explicit_lanes_only`` is set,
     or when the aggregated instance fails the network checks (e.g. a centre beyond
     ``transport.max_lane_km`` of every recycler).
     """
@@ -351,6 +354,9 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
                               "jurisdiction": clusters["jurisdiction"], ROW: 0})
     agg_inst.tables["sites"] = pd.concat([inst["sites"], new_sites[inst["sites"].columns]], ignore_index=True)
     agg_inst.tables["supply"] = _cluster_supply(raw, pts["cluster"])
+    lane_rows, lane_gap, lane_costs, lane_caveats = _cluster_lanes(inst, pts)
+    if len(lane_rows):
+        agg_inst.tables["lanes"] = pd.concat([inst["lanes"], lane_rows[inst["lanes"].columns]], ignore_index=True)
 
     problems = [p for p in check_instance(agg_inst) if p.severity == "error"]
     if problems:
@@ -373,13 +379,17 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
                                                    "collection_cost_per_t": "cluster_collection_cost_per_t"})
     mem = mem.merge(cl[["cluster", *KEY, "cluster_collection_cost_per_t"]], on=["cluster", *KEY], how="left")
     w = mem["period"].map(weights).to_numpy(float)
-    mem["bound"] = w * mem["supply_t"] * mem["distance_km"] * gamma
+    # per tonne, the most a member's lane cost differs from its cluster's: gamma x r over computed
+    # lanes, the explicit lanes' own difference (cost + carbon) where the cluster has explicit lanes
+    per_t = np.maximum(mem["distance_km"].to_numpy(float) * gamma,
+                       mem["site"].map(lane_gap).fillna(0.0).to_numpy(float))
+    mem["bound"] = w * mem["supply_t"] * per_t
     spread = _cost_gap(mem)
     bound_collection = float((w * mem["supply_t"] * np.abs(spread)).sum())
     bound_transport = float(mem["bound"].sum())
     mem = mem[MEMBERSHIP_COLUMNS].sort_values(["cluster", "site", *KEY], kind="stable").reset_index(drop=True)
 
-    caveats = _lanes_kept(inst, pts)
+    caveats = _lanes_kept(inst, pts) + lane_caveats
     cap = float(inst.setting("emissions.cap_t"))
     if cap >= 0 and theta > 0:
         caveats.append(f"emissions.cap_t = {cap:g} t CO2e/yr: transport emissions of a tonne moved to its centre "
@@ -396,8 +406,86 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     agg = Aggregation(membership=mem, clusters=out_clusters, error_bound=bound_transport + bound_collection,
                       bound_transport=bound_transport, bound_collection=bound_collection, bound_holds=not caveats,
                       bound_assumptions=text, cost_per_tkm=gamma, rate_per_tkm=rate, co2e_per_tkm=theta,
-                      carbon_price=price, weights=weights, destinations=_destinations(inst), currency=currency)
+                      carbon_price=price, weights=weights, destinations=_destinations(inst), currency=currency,
+                      lane_costs=lane_costs)
     return agg_inst, agg
+
+
+def _cluster_lanes(inst: Instance, pts: pd.DataFrame
+                   ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, list[str]]:
+    """Explicit lanes of the clusters, from the explicit lanes leaving their member points.
+
+    For every (cluster, destination site) that an explicit row of ``lanes.csv`` links to a member
+    (a row for ``eol_packs`` or for all commodities; the former wins, as in the network), the
+    cluster gets one ``eol_packs`` lane whose distance (km) and cost (currency/t) are the
+    supply-weighted means over *all* its members of each member's own lane to that site: its
+    explicit values where it has a row, else its computed ones (great-circle x detour factor, and
+    distance x the eol_packs rate). The mean keeps the cluster's transport cost equal to the sum
+    of its members' when they ship in proportion to their supply (the split of the plan), so the
+    error of the bound is the spread of the members around it; a minimum would be exact for none
+    of them. The lane is allowed only if every member's is (the split plan then uses lanes the
+    members have). Returns the rows, per member the largest |cost + carbon per tonne of its lane
+    - the cluster's| over those sites (currency/t, for the bound), per (member, destination node)
+    the member's and the cluster's distance and cost per tonne (for :func:`disaggregate`), and
+    caveats (members that disagree on whether the lane is allowed or within reach)."""
+    lanes = inst["lanes"]
+    cols = ["site", "cluster", "destination", "distance_m", "cost_m", "distance_c", "cost_c"]
+    none: tuple[pd.DataFrame, pd.Series, pd.DataFrame, list[str]] = (
+        lanes.iloc[0:0], pd.Series(dtype=float), pd.DataFrame(columns=cols), [])
+    rows = lanes.loc[lanes["origin"].isin(pts.index) & lanes["commodity"].isin(["", "eol_packs"])]
+    if rows.empty:
+        return none
+    rows = rows.sort_values("commodity", ascending=False, kind="stable").drop_duplicates(["origin", "destination"])
+    rows = rows.assign(cluster=rows["origin"].map(pts["cluster"]))
+    pairs = rows[["cluster", "destination"]].drop_duplicates()
+    members = pts.reset_index()[["site", "cluster", "latitude", "longitude", "detour_factor", "weight"]]
+    grid = pairs.merge(members, on="cluster").merge(
+        rows.rename(columns={"origin": "site"})[["site", "destination", "distance_km", "cost_per_t", "allowed"]],
+        on=["site", "destination"], how="left")
+    at = inst["sites"].set_index("id")
+    dlat = grid["destination"].map(at["latitude"]).to_numpy(float)
+    dlon = grid["destination"].map(at["longitude"]).to_numpy(float)
+    computed = _road_km(grid["latitude"].to_numpy(float), grid["longitude"].to_numpy(float),
+                        grid["detour_factor"].to_numpy(float), dlat, dlon)
+    rate = float(inst.setting("transport.cost_per_tkm.eol_packs"))  # type: ignore[arg-type]
+    grid["distance_m"] = grid["distance_km"].astype(float).fillna(pd.Series(computed, index=grid.index))
+    grid["cost_m"] = grid["cost_per_t"].astype(float).fillna(grid["distance_m"] * rate)
+    listed = grid["allowed"].notna()
+    grid["allowed_m"] = grid["allowed"].fillna(True).astype(bool)
+    reach = listed | (grid["distance_m"] <= float(inst.setting("transport.max_lane_km")))  # type: ignore[arg-type]
+    w = grid["weight"].where(grid.groupby(["cluster", "destination"])["weight"].transform("sum") > 0, 1.0)
+    grid["_w"] = w
+    grid["_wd"] = w * grid["distance_m"]
+    grid["_wc"] = w * grid["cost_m"]
+    grid["_explicit_cost"] = grid["cost_per_t"].notna()
+    grid["_ok"] = grid["allowed_m"] & reach
+    g = grid.groupby(["cluster", "destination"], sort=True).agg(
+        w=("_w", "sum"), wd=("_wd", "sum"), wc=("_wc", "sum"), explicit_cost=("_explicit_cost", "any"),
+        allowed=("allowed_m", "all"), ok_all=("_ok", "all"), ok_any=("_ok", "any")).reset_index()
+    g["distance_km"] = g["wd"] / g["w"]
+    g["cost_c"] = g["wc"] / g["w"]
+    out = pd.DataFrame({"origin": g["cluster"], "destination": g["destination"], "commodity": "eol_packs",
+                        "distance_km": g["distance_km"],
+                        "cost_per_t": g["cost_c"].where(g["explicit_cost"]), "allowed": g["allowed"], ROW: 0})
+    for c in lanes.columns:
+        if c not in out:
+            out[c] = None
+    grid = grid.merge(g[["cluster", "destination", "distance_km", "cost_c"]].rename(
+        columns={"distance_km": "distance_c"}), on=["cluster", "destination"])
+    carbon = (float(inst.setting("emissions.carbon_price"))  # type: ignore[arg-type]
+              * float(inst.setting("emissions.co2e_per_tkm.eol_packs")))  # type: ignore[arg-type]
+    gap = ((grid["cost_m"] - grid["cost_c"]) + carbon * (grid["distance_m"] - grid["distance_c"])).abs()
+    lane_gap = gap.groupby(grid["site"]).max()
+    nodes = inst["facilities"][["id", "site"]].rename(columns={"id": "node", "site": "destination"})
+    costs = grid.merge(nodes, on="destination")[["site", "cluster", "node", "distance_m", "cost_m", "distance_c",
+                                                 "cost_c"]].rename(columns={"node": "destination"})
+    caveats = []
+    split = int((g["ok_any"] & ~g["ok_all"]).sum())
+    if split:
+        caveats.append(f"{split} cluster lane(s) from lanes.csv are allowed or within transport.max_lane_km for "
+                       "some members only (a cluster lane is forbidden if a member's row forbids it, else kept), so "
+                       "B holds only for a network where every member has the same lanes")
+    return out, lane_gap, costs, caveats
 
 
 def _cost_gap(frame: pd.DataFrame) -> np.ndarray:
@@ -466,10 +554,17 @@ def disaggregate(tables: dict[str, pd.DataFrame], agg: Aggregation) -> dict[str,
         same = ((split["latitude"] == split["cluster_latitude"]) & (split["longitude"] == split["cluster_longitude"]))
         d_member = np.where(same.to_numpy(), d_centre, d_member)
         tonnes = split["tonnes"].to_numpy(float) * split["share"].to_numpy(float)
+        extra_cost = agg.rate_per_tkm * (d_member - d_centre)  # currency/t of the member's lane over the cluster's
+        if len(agg.lane_costs):  # explicit lanes: the member's own distance and cost per tonne
+            own = split[["site", "destination"]].merge(agg.lane_costs, on=["site", "destination"], how="left")
+            hit_x = own["distance_m"].notna().to_numpy()
+            d_member = np.where(hit_x, own["distance_m"].to_numpy(float), d_member)
+            d_centre = np.where(hit_x, own["distance_c"].to_numpy(float), d_centre)
+            extra_cost = np.where(hit_x, own["cost_m"].to_numpy(float) - own["cost_c"].to_numpy(float), extra_cost)
         extra_tkm = (d_member - d_centre) * tonnes
         share = split["share"].to_numpy(float)
         if "cost" in split:
-            split["cost"] = split["cost"].to_numpy(float) * share + agg.rate_per_tkm * extra_tkm
+            split["cost"] = split["cost"].to_numpy(float) * share + extra_cost * tonnes
         if "co2e_t" in split:
             split["co2e_t"] = split["co2e_t"].to_numpy(float) * share + agg.co2e_per_tkm * extra_tkm
         if "distance_km" in split:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 import pyomo.environ as pyo
 
-from network_opt.compliance import cost_of_compliance, shadow_prices
+from network_opt import interrupts
+from network_opt.audit import audit_record
+from network_opt.compliance import cost_of_compliance, noted_shadow_prices
 from network_opt.handoff import HighsModel, TriviallyInfeasible
 from network_opt.instance import Instance, load
-from network_opt.model import build_model, prepare
+from network_opt.model import build_model
+from network_opt.model.size import ModelTooLarge, available_memory, prepare_sized, what_fits
 from network_opt.network import lane_count_by_commodity
 from network_opt.progress import Progress
 from network_opt.resolve import ResolveSession
@@ -45,15 +49,33 @@ def _handoff_and_solve(m: pyo.ConcreteModel, options: SolveOptions, progress: Pr
     handed = time.perf_counter()
     start = session.start() if session is not None and in_place and options.warm_start else None
     progress.phase("solving with HiGHS" + (", starting from the previous plan" if start is not None else ""))
-    outcome = solve_model(m, options, solver=hm, progress=progress, start=start)
+    with progress.solver_log(hm.h):  # HiGHS's log into the --log file as it comes
+        outcome = solve_model(m, options, solver=hm, progress=progress, start=start)
     if session is not None and outcome.has_plan:
         session.record(hm)  # before shadow prices and compliance re-run HiGHS on the model
     return outcome, in_place, handed
 
 
+def write_model_file(m: pyo.ConcreteModel, path: Path, progress: Progress) -> str | None:
+    """Write ``m`` as an MPS file at ``path`` (``--write-model``); on failure return a warning
+    (also reported as a phase) instead of raising: the solve goes on without the file."""
+    progress.phase(f"writing the model to {path}")
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        m.write(str(path), io_options={"symbolic_solver_labels": True})
+    except (OSError, RuntimeError, ValueError) as exc:
+        Path(path).unlink(missing_ok=True)  # no partial file that looks like a model
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        text = f"the model could not be written to {path} ({reason}); solving without it"
+        progress.phase(f"warning: {text}")
+        return text
+    return None
+
+
 def solve(instance: str | Path | Instance, options: SolveOptions | None = None, *,
           soft_targets: bool | None = None, compliance: bool = False, progress: Progress | None = None,
-          aggregate: int | None = None, session: ResolveSession | None = None) -> Solution:
+          aggregate: int | None = None, session: ResolveSession | None = None, prune: int | None = None,
+          memory_limit: int | None = None, force: bool = False) -> Solution:
     """Load (if a path is given), build and solve an instance; return its :class:`Solution`.
 
     ``soft_targets`` overrides the instance's ``targets.soft``; ``compliance`` also re-solves
@@ -69,12 +91,22 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     ``aggregate`` do not use the session). Raises
     :class:`~network_opt.errors.InputError` on invalid input;
     the solution's ``status`` tells whether a plan was found (its tables are empty if not).
+
+    Size known before building: after preparing the data the model's size and the peak memory
+    of the solve are projected (:func:`network_opt.model.size.project_size`, ``summary["projected"]``
+    next to the built ``summary["model"]``); above ``memory_limit`` bytes (default: the memory
+    available, :func:`~network_opt.model.size.available_memory`) it raises
+    :class:`~network_opt.model.size.ModelTooLarge`, listing the remedies that fit, unless ``force``.
+    ``prune``: keep the lanes to the K nearest destinations of each kind and technology
+    (``transport.nearest_facilities``; 0: no pruning, not even the default pruning of very large
+    instances, :func:`~network_opt.model.size.prepare_sized`); ``summary["pruning"]`` says which.
     """
     options = options or SolveOptions()
     progress = progress or Progress("quiet")
     t0 = time.perf_counter()
     progress.phase("loading and validating the instance")
     inst = instance if isinstance(instance, Instance) else load(instance)
+    audit = audit_record(inst, options, soft_targets=soft_targets, compliance=compliance, aggregate=aggregate)
     if soft_targets is not None:
         inst.manifest.settings["targets.soft"] = bool(soft_targets)
     agg = None
@@ -85,10 +117,25 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         inst, agg = cluster_points(inst, aggregate)
     t1 = time.perf_counter()
     progress.phase("preparing lanes and coefficients")
-    data = prepare(inst)
+    data, projected, pruning = prepare_sized(inst, prune, progress=progress)
+    progress.phase(f"projected model: {projected.describe()}")
+    if pruning.get("warning"):
+        progress.phase(f"warning: {pruning['warning']}")
+        if agg is not None:
+            agg.bound_holds = False
+            agg.bound_assumptions += ("; lanes pruned by default after aggregating, so B holds only for the "
+                                      "unpruned network")
+    available = available_memory() if memory_limit is None else int(memory_limit)
+    if not force and not projected.fits(available):
+        raise ModelTooLarge(str(inst.manifest.path), projected, available, what_fits(data, available, aggregate))
     progress.phase(f"building the model: {len(data.flows):,} flows, {len(data.levels) * len(data.years):,} "
                    f"level choices, {len(data.targets):,} targets in force")
     m = build_model(data)
+    write_warnings: list[str] = []
+    if options.write_model is not None:  # written here so that a failure to write it costs no solve
+        problem = write_model_file(m, options.write_model, progress)
+        write_warnings = [problem] if problem else []
+        options = dataclasses.replace(options, write_model=None)
     t2 = time.perf_counter()
     reuse = session if agg is None else None
     try:
@@ -96,17 +143,24 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         t4 = time.perf_counter()
         progress.phase(f"solver finished: {outcome.status}")
         tables = {}
-        if outcome.has_plan:
-            tables = extract(m, data)
-            if len(data.targets):
-                x = np.array([m.flow[i].value or 0.0 for i in range(len(data.flows))])
-                unc = (np.array([m.uncollected[s].value or 0.0 for s in range(len(data.supply))])
-                       if hasattr(m, "uncollected") else np.zeros(len(data.supply)))
-                base = target_measures(data, x, unc)["base"]
-                tables["targets"]["shadow_price"] = shadow_prices(m, data, base, options, outcome.extra["solver"])
-            if compliance and outcome.objective is not None and outcome.termination != "interrupted":
-                progress.phase("re-solving without each target family (cost of compliance)")
-                tables["compliance"] = cost_of_compliance(m, outcome.objective, options, outcome.extra["solver"])
+        # a plan exists: a signal now only asks to stop (the re-solves below are skipped) and the CLI
+        # writes the plan; a second signal raises (network_opt.interrupts.deferred)
+        with interrupts.deferred():
+            if outcome.has_plan:
+                tables = extract(m, data)
+                if len(data.targets):
+                    x = np.array([m.flow[i].value or 0.0 for i in range(len(data.flows))])
+                    unc = (np.array([m.uncollected[s].value or 0.0 for s in range(len(data.supply))])
+                           if hasattr(m, "uncollected") else np.zeros(len(data.supply)))
+                    base = target_measures(data, x, unc)["base"]
+                    prices, notes = noted_shadow_prices(m, data, base, tables["targets"], outcome.status, options,
+                                                        outcome.extra["solver"])
+                    tables["targets"]["shadow_price"] = prices
+                    tables["targets"]["shadow_price_note"] = notes
+                if (compliance and outcome.objective is not None and outcome.termination != "interrupted"
+                        and interrupts.requested() is None):
+                    progress.phase("re-solving without each target family (cost of compliance)")
+                    tables["compliance"] = cost_of_compliance(m, outcome.objective, options, outcome.extra["solver"])
     except BaseException:
         if reuse is not None:
             reuse.clear()  # a failure halfway may leave the HiGHS model changed: do not reuse it
@@ -131,10 +185,14 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
                     "extract_s": t5 - t4},
         "resolve": {"in_place": in_place, "warm_start": in_place and outcome.extra.get("start") == "given"},
         "model": {**model_size(m), "nonzeros": outcome.extra.get("nonzeros")},
+        "projected": {**projected.as_dict(), "available_memory_bytes": available, "forced": force},
+        "pruning": pruning,
         "lanes": lane_count_by_commodity(data.lanes),
         "solver": {"name": outcome.solver_name, "version": outcome.solver_version},
-        "warnings": [str(w) for w in inst.warnings] + list(outcome.extra.get("numerics", {}).get("warnings", [])),
+        "warnings": [str(w) for w in inst.warnings] + list(outcome.extra.get("numerics", {}).get("warnings", []))
+        + write_warnings + ([str(pruning["warning"])] if pruning.get("warning") else []),
         "numerics": {k: v for k, v in outcome.extra.get("numerics", {}).items() if k != "warnings"},
+        **audit,
     }
     if agg is not None:
         from network_opt.aggregate import aggregation_summary

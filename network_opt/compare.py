@@ -21,16 +21,18 @@ from network_opt.executors import (
     RunSpec,
     check_executor_args,
     check_run_folders,
+    drop_stale,
+    explain_unsolved,
     files_digest,
     input_hash,
     make_executor,
     results_frame,
     run_batch,
 )
-from network_opt.instance import Instance, load
+from network_opt.instance import Instance
 from network_opt.kpis import kpi_unit
 from network_opt.outputs import kpi_order, remove_stale, save_figure, write_csv
-from network_opt.scenarios import BASE, check_scenarios, read_scenarios, resolve
+from network_opt.scenarios import BASE, VALID, check_scenario, load_for_scenarios, read_scenarios, resolve
 from network_opt.solve import SolveOptions
 
 AGGREGATES = ("comparison.csv", "facility_diff.csv", "objective.png", "costs.png", "capacity.png")
@@ -51,7 +53,9 @@ class Comparison:
 
 
 def select_scenarios(inst: Instance, names: list[str] | None) -> list[str]:
-    """The scenarios to run: ``names`` (checked) or the base and every declared scenario."""
+    """The scenarios to run: ``names`` (checked) or the base and every declared scenario. Raises
+    :class:`InputError` for an unknown name or a scenarios block that is malformed (unknown keys,
+    an unknown ``extends``, a cycle: see :func:`network_opt.scenarios.read_scenarios`)."""
     declared = read_scenarios(inst)
     if not names:
         return [BASE, *declared]
@@ -70,25 +74,39 @@ def compare(instance: str | Path | Instance, out: str | Path, scenarios: list[st
             dask_processes: bool = True) -> Comparison:
     """Solve ``scenarios`` (default: base and every declared scenario) of an instance and write
     the comparison into ``out``; scenarios already solved there for the same inputs are not
-    solved again. Raises :class:`InputError` (unknown scenario, bad override) or
-    :class:`~network_opt.executors.ExecutorError` before writing anything."""
+    solved again. Each scenario is applied and checked first
+    (:func:`network_opt.scenarios.check_scenario`): one whose overrides miss or leave invalid
+    input (status ``invalid``) or that fails the feasibility pre-check (``infeasible``) is not
+    solved and is reported in its column of the table, with the reason in its ``error`` row;
+    the others still run. Raises :class:`InputError` (unknown scenario, a malformed scenarios
+    block or cycle, an invalid base instance) or :class:`~network_opt.executors.ExecutorError` before
+    writing anything."""
     check_executor_args(executor, workers, scheduler)
-    inst = instance if isinstance(instance, Instance) else load(instance)
+    inst = load_for_scenarios(instance)
     options = options or SolveOptions()
     names = select_scenarios(inst, scenarios)
-    check_scenarios(inst, names)
-    specs = []
+    specs, unsolved = [], {}
     digest = files_digest(inst)
     for name in names:
+        checked = check_scenario(inst, name)
         overrides = tuple(resolve(inst, name))
-        specs.append(RunSpec(name, overrides, options, input_hash(inst, overrides, options, soft_targets, digest),
-                             soft_targets, label=f"scenario {name}", check=False))  # checked above
+        key = input_hash(inst, overrides, options, soft_targets, digest)
+        if checked.status != VALID:
+            unsolved[name] = (key, RunResult(name, checked.status, error=checked.message))
+            continue
+        specs.append(RunSpec(name, overrides, options, key, soft_targets, label=f"scenario {name}",
+                             check=False))  # checked above
     out = Path(out)
-    check_run_folders(out, specs)
+    check_run_folders(out, specs, inst)
     with make_executor(executor, workers, scheduler, processes=dask_processes) as ex:
         out.mkdir(parents=True, exist_ok=True)
         remove_stale(out / name for name in AGGREGATES)
-        results = run_batch(inst, specs, out, ex, progress=progress, description="scenarios")
+        for name, (key, _) in unsolved.items():
+            drop_stale(out / name, key)  # an earlier plan under this name came from other inputs
+        solved = {r.name: r for r in run_batch(inst, specs, out, ex, progress=progress, description="scenarios")}
+    results = [solved[n] if n in solved else unsolved[n][1] for n in names]
+    where = str(instance) if not isinstance(instance, Instance) else "INSTANCE"
+    explain_unsolved(results, f"network-opt diagnose {where} --scenario {{name}}")
     currency = str(inst.setting("currency"))
     table = comparison_table(results, currency)
     diff = facility_diff(out, results)

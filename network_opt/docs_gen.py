@@ -24,9 +24,37 @@ period stands for `length` years in the objective.
 
 CSV files are UTF-8 (a byte-order mark is accepted), comma-separated, with a header row.
 Errors are reported as `FILE:ROW:COLUMN: message`, where ROW is the line of the file (the
-header is line 1, the first data row line 2) and, for `instance.yaml`, the line of the key.
+header is line 1, the first data row line 2; a quoted value spanning lines counts all its
+lines, as a text editor shows them) and, for `instance.yaml`, the line of the key.
 Unknown columns and unknown settings are errors, never silently ignored. Lists inside a cell
 are separated by `;`. Booleans are `true`/`false` (also `yes`/`no`, `1`/`0`).
+
+## CSV dialect
+
+- Every row has as many fields as the header. A row with more (an unquoted `,` inside a value,
+  e.g. `North, city`: quote it as `"North, city"`) or fewer fields is one error naming its
+  line, and is left out of the other checks, so the rows around it are not blamed.
+- A separator at the end of **every** line (`a,b,c,` under the header `a,b,c`) is accepted:
+  the empty last field is ignored. On some rows only it is an error, as an empty last field
+  may hide an unquoted separator earlier in the row. A column with an empty name is ignored
+  while it holds no data.
+- A column name given twice is an error naming both positions.
+- Quoting follows RFC 4180: a value holding the separator, a quote or a line break is
+  enclosed in `"`; a quote inside it is doubled (`""`).
+- Blank lines are ignored.
+- Numbers use `.` as decimal point and no thousands separator. A file saved by a spreadsheet
+  program set to a language that writes decimal commas (`;`-separated, `1,5`) is reported
+  once with a hint rather than cell by cell; either save it as CSV with `,` separators, or
+  declare its dialect for all files of the instance in `instance.yaml`:
+
+  ```yaml
+  csv: {delimiter: ';', decimal: ','}   # quote both characters in YAML
+  ```
+
+  With `decimal: ','` every number is written with a comma (`1234,5`) and a number holding a
+  `.` is an error (it could be a thousands separator). `delimiter` may be `,`, `;` or a tab
+  (`"\t"`); a `,`-separated file may still declare `decimal: ','` if its numbers are quoted
+  (`"1,5"`). `network-opt convert` writes standard CSV (`,` and `.`) whatever the source.
 
 ## instance.yaml
 

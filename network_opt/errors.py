@@ -32,5 +32,17 @@ class InputError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class PrecheckError(InputError):
+    """The input is well formed but the feasibility pre-check (supply reaching a recycler, openable
+    capacity) proves it infeasible before anything is built: compare and sweep report such a
+    run as ``infeasible`` in its row."""
+
+
 class OutputExistsError(Exception):
     """The output folder is not empty and overwriting was not asked for."""
+
+
+class OutputRefused(OutputExistsError):
+    """Writing the output there could lose something the user has (the instance, the working
+    directory, a file, a folder the tool did not write), it cannot be written at all (read-only,
+    no room), or another run is writing it; the message says which. Nothing was written."""

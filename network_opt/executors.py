@@ -14,7 +14,8 @@ Layout of an output folder: ``DIR/<name>/`` holds the run's results as
 ``scenario``, ``input_hash``, ``inputs`` and ``kpis``. A run is skipped when that file exists
 with the same ``input_hash`` and a final status (optimal, feasible or infeasible, not
 interrupted); runs that failed, were interrupted or found no plan within the limits are tried
-again. Ctrl-C stops the batch after writing what finished.
+again. Ctrl-C or SIGTERM stops the batch after writing what finished (the run in this process
+keeps its best plan, marked interrupted; worker processes are killed).
 """
 
 from __future__ import annotations
@@ -24,18 +25,21 @@ import json
 import logging
 import multiprocessing
 import shutil
+import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import as_completed as futures_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from network_opt.errors import InputError, OutputExistsError
+from network_opt import interrupts
+from network_opt.errors import InputError, OutputExistsError, PrecheckError
 from network_opt.instance import Instance
 from network_opt.overrides import Override
 from network_opt.resolve import ResolveSession
@@ -67,8 +71,10 @@ class RunSpec:
 
 @dataclass
 class RunResult:
-    """What a run gave: status (optimal, feasible, infeasible, no_solution, unbounded or error),
-    objective (currency), seconds, error message, and (fresh runs) the summary and tables."""
+    """What a run gave: status (optimal, feasible, infeasible, no_solution, unbounded, invalid:
+    its overrides miss or leave invalid input, or error: anything else failed), objective
+    (currency), seconds, error message (why an infeasible run is infeasible when the pre-check
+    found it, before solving), and (fresh runs) the summary and tables."""
 
     name: str
     status: str
@@ -123,9 +129,10 @@ def process_session() -> ResolveSession:
 def solve_one(instance: Instance, spec: RunSpec) -> RunResult:
     """Apply ``spec``'s overrides to ``instance``, solve with :func:`network_opt.api.solve`, and
     return the tables and a summary carrying the key figures. Never raises: failures come back
-    as status ``error``. With ``spec.options.reuse`` (default) the solve goes through this
-    process's :func:`process_session`, so that a run following one of the same structure
-    updates its HiGHS model and starts from its plan (``summary["resolve"]``)."""
+    as status ``invalid`` (input), ``infeasible`` (feasibility pre-check) or ``error``. With
+    ``spec.options.reuse`` (default) the solve goes through this process's
+    :func:`process_session`, so that a run following one of the same structure updates its HiGHS
+    model and starts from its plan (``summary["resolve"]``)."""
     from network_opt.api import solve
     from network_opt.kpis import scenario_kpis, target_value_derivative
     from network_opt.overrides import apply_overrides
@@ -143,9 +150,10 @@ def solve_one(instance: Instance, spec: RunSpec) -> RunResult:
         plan = sol.outcome.has_plan
         return RunResult(spec.name, sol.status, sol.objective, time.perf_counter() - start, None, summary,
                          sol.tables if plan else {}, data=sol.data if plan else None)
-    except InputError as exc:
+    except InputError as exc:  # the overrides miss or leave invalid input, or the pre-check proves it infeasible
         message = "; ".join(str(p) for p in exc.problems) or str(exc)
-        return RunResult(spec.name, "error", None, time.perf_counter() - start, message)
+        status = "infeasible" if isinstance(exc, PrecheckError) else "invalid"
+        return RunResult(spec.name, status, None, time.perf_counter() - start, message)
     except Exception as exc:  # a failed run is reported, never stops the others
         return RunResult(spec.name, "error", None, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
 
@@ -210,9 +218,26 @@ class LocalExecutor(Executor):
             try:
                 for fut in futures_completed(futures):
                     yield _result_of(fut, futures[fut])
-            except BaseException:  # Ctrl-C or a failed write: start nothing more
+            except BaseException:  # Ctrl-C, SIGTERM or a failed write: start nothing more
+                workers = _workers(pool)  # before shutdown(), which forgets them
                 pool.shutdown(wait=False, cancel_futures=True)
+                _kill(workers)  # else leaving the with block waits for the running solves
                 raise
+
+
+def _workers(pool: ProcessPoolExecutor) -> list[Any]:
+    """The pool's worker processes (no public way to reach them)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def _kill(processes: list[Any]) -> None:
+    """Kill worker processes: their running solves are abandoned (the results that finished are
+    written already), so that a stop request ends the batch within a second."""
+    for p in processes:
+        if p.is_alive():
+            p.kill()
+    for p in processes:
+        p.join(timeout=5)
 
 
 def _result_of(fut: Any, spec: RunSpec) -> RunResult:
@@ -321,13 +346,24 @@ def read_summary(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def check_run_folders(out: Path, specs: list[RunSpec]) -> None:
-    """Refuse to touch ``out/<name>`` folders that hold something other than results."""
+def check_run_folders(out: Path, specs: list[RunSpec], instance: Instance | None = None) -> None:
+    """Refuse an ``out`` that is a file, the working directory, ``instance`` (or contains one of
+    them) or a folder holding anything but runs the tool wrote
+    (:func:`network_opt.io.outdir.check_output_dir` with ``reuse``), and ``out/<name>`` folders
+    that hold something other than one plan's results (with nothing else in them)."""
+    from network_opt.audit import instance_location
+    from network_opt.io.outdir import check_output_dir, replace_refusal
+
+    protected = [instance_location(instance.manifest.path)] if instance is not None else []
+    check_output_dir(out, False, protected=protected, reuse=True)
     for spec in specs:
         folder = out / spec.name
         if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and read_summary(folder) is None)):
             raise OutputExistsError(f"{folder} exists and does not hold network_opt results; move it away "
                                     "or choose another --out")
+        reason = replace_refusal(folder) if folder.exists() else None
+        if reason is not None:
+            raise OutputExistsError(f"{folder} {reason}")
 
 
 def _resumed(out: Path, spec: RunSpec) -> RunResult | None:
@@ -353,7 +389,7 @@ def _write(out: Path, result: RunResult) -> None:
                   out / result.name, overwrite=True)
 
 
-def _drop_stale(folder: Path, current: str) -> None:
+def drop_stale(folder: Path, current: str) -> None:
     """Remove the results a failed run leaves behind from other inputs (they would be misread as
     this run's); results of the same inputs stay."""
     summary = read_summary(folder)
@@ -365,8 +401,18 @@ def run_batch(instance: Instance, specs: list[RunSpec], out: Path, executor: Exe
               progress: bool = False, description: str = "solving") -> list[RunResult]:
     """Run every spec not already solved in ``out`` for the same inputs; write each result into
     ``out/<name>/`` as soon as it finishes (failed runs write nothing). Results in spec order."""
-    out.mkdir(parents=True, exist_ok=True)
-    check_run_folders(out, specs)
+    from network_opt.io.outdir import output_lock, read_marker, write_marker
+
+    with output_lock(out):  # re-entrant: compare and sweep on the command line hold it already
+        out.mkdir(parents=True, exist_ok=True)
+        check_run_folders(out, specs, instance)
+        if read_marker(out) is None:
+            write_marker(out, "runs")
+        return _run_batch(instance, specs, out, executor, progress, description)
+
+
+def _run_batch(instance: Instance, specs: list[RunSpec], out: Path, executor: Executor,
+               progress: bool, description: str) -> list[RunResult]:
     results: dict[str, RunResult] = {}
     hashes = {spec.name: spec.input_hash for spec in specs}
     todo = []
@@ -376,19 +422,33 @@ def run_batch(instance: Instance, specs: list[RunSpec], out: Path, executor: Exe
             results[spec.name] = done
         else:
             todo.append(spec)
-    with _Progress(progress, len(specs), description) as bar:
+    runs = executor.run(instance, todo)
+    with _Progress(progress, len(specs), description) as bar, _closed_after(runs):
         bar.advance(len(results), f"{len(results)} already solved" if results else "")
-        for res in executor.run(instance, todo):
+        for res in runs:
             if res.status != "error" and res.summary is not None:
                 _write(out, res)
             else:
-                _drop_stale(out / res.name, hashes[res.name])
+                drop_stale(out / res.name, hashes[res.name])
             res.tables = res.data = None  # written; do not keep every plan in memory
             results[res.name] = res
             bar.advance(1, f"{res.name}: {res.status}")
             if (res.summary or {}).get("termination") == "interrupted":
-                raise KeyboardInterrupt  # Ctrl-C stopped a solve: stop the batch (its plan is kept, not trusted)
+                # SIGINT/SIGTERM stopped a solve: stop the batch (its plan is kept, not trusted)
+                raise interrupts.Interrupted(interrupts.requested() or signal.SIGINT)
     return [results[s.name] for s in specs]
+
+
+@contextmanager
+def _closed_after(runs: Iterator[RunResult]) -> Iterator[None]:
+    """Close the executor's generator on leaving: a failure or a stop request in the loop over it
+    then stops its workers at once (the CLI may end the process before it would be collected)."""
+    try:
+        yield
+    finally:
+        close = getattr(runs, "close", None)
+        if close is not None:
+            close()
 
 
 class _Progress:
@@ -424,6 +484,23 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+def explain_unsolved(results: list[RunResult], diagnose: str = "") -> None:
+    """Give every run without a plan and without a message one saying why (the solver proved it
+    infeasible, a limit stopped it, ...); ``diagnose``: a command that explains an infeasible run
+    (``{name}`` is replaced by the run's name)."""
+    for r in results:
+        if r.error or r.status in ("optimal", "feasible"):
+            continue
+        termination = str((r.summary or {}).get("termination") or r.status)
+        if r.status == "infeasible":
+            r.error = "the solver proved that no plan satisfies every constraint" + (
+                f"; `{diagnose.format(name=r.name)}` says what is short" if diagnose else "")
+        elif r.status == "unbounded":
+            r.error = "the model is unbounded: a revenue can grow without limit (check prices and capacities)"
+        else:
+            r.error = f"no plan was found within the limits ({termination})"
 
 
 def results_frame(results: list[RunResult]) -> Any:

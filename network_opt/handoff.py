@@ -125,9 +125,15 @@ def quiet_highs() -> highspy.Highs:
 
 class HighsModel:
     """A Pyomo model held by highspy: ``h`` the highspy object, ``cols`` id(variable) -> column,
-    ``rows`` constraint -> its first row, ``columns`` the Pyomo variables in column order."""
+    ``rows`` constraint -> its first row, ``columns`` the Pyomo variables in column order.
+
+    ``abandoned``: HiGHS was left running on ``h`` after a stop request
+    (:func:`network_opt.interrupts.run_highs`): ``h`` must not be used again. ``start_values``:
+    the column values of the start plan the last solve gave HiGHS, if any."""
 
     def __init__(self, m: pyo.ConcreteModel):
+        self.abandoned = False
+        self.start_values: np.ndarray | None = None
         self.h = quiet_highs()
         self.matrix: MatrixModel
         self.columns: list[object] = []
@@ -197,6 +203,10 @@ class HighsModel:
         self._attach(m, matrix, columns, constraints)
         self._labels = labels
         return True
+
+    def objective_of(self, values: np.ndarray) -> float:
+        """The objective (currency) of column values ``values``."""
+        return float(np.dot(self.matrix.cost, values) + self.matrix.offset)
 
     def load_values(self, values: np.ndarray) -> None:
         """Write HiGHS's column values into the Pyomo variables."""

@@ -99,7 +99,8 @@ def read_instance(instance: str | Path) -> tuple[Instance | None, list[Problem]]
         if path is None:
             tables[name] = empty_table(table, defaults)
             continue
-        frame, found = read_table(table, path, defaults)
+        frame, found = read_table(table, path, defaults, delimiter=manifest.settings["csv.delimiter"],
+                                  decimal=manifest.settings["csv.decimal"])
         problems.extend(found)
         tables[name] = frame if frame is not None else empty_table(table, defaults)
     return _with_policies(Instance(manifest, tables), problems)

@@ -21,6 +21,8 @@ MANIFEST_NAME = "instance.yaml"
 MAX_MANIFEST_BYTES = 1_000_000
 #: Top-level blocks kept raw in ``settings`` and read by :mod:`network_opt.scenarios`.
 RAW_BLOCKS = ("scenarios", "uncertainty")
+#: field separators a CSV file may use (setting ``csv.delimiter``)
+CSV_DELIMITERS = (",", ";", "\t")
 
 #: (dotted key, type, default, unit, minimum, maximum, description)
 SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...] = (
@@ -35,6 +37,12 @@ SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...]
      "each period stands for `length` years (default 1) of annual flows."),
     ("tables.<name>", "str", None, "", None, None,
      "Path of each table's CSV file, relative to the instance folder (must stay inside it)."),
+    ("csv.delimiter", "str", ",", "", None, None,
+     "Field separator of every CSV file: `,`, `;` (what Excel writes where the decimal separator is a comma) "
+     "or a tab (`\"\\t\"`); quote it in YAML, e.g. `csv: {delimiter: ';', decimal: ','}`."),
+    ("csv.decimal", "str", ".", "", None, None,
+     "Decimal separator of numbers in the CSV files: `.` or `,` (then `1234,5`; a `.` in a number is an error, "
+     "as it may be a thousands separator)."),
     ("defaults.fit_share", "float", 0.0, "-", 0.0, 1.0,
      "Share of supply fit for second life where supply.fit_share is empty."),
     ("defaults.collection_cost_per_t", "float", 0.0, "currency/t", 0.0, None,
@@ -183,7 +191,10 @@ def read_manifest(path: Path) -> tuple[Manifest | None, list[Problem]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
-        return None, [Problem(fname, line, "", f"malformed YAML: {getattr(exc, 'problem', exc)}")]
+        hint = ""
+        if "found ','" in str(exc):
+            hint = " (a value starting with ',' must be quoted: ',')"
+        return None, [Problem(fname, line, "", f"malformed YAML: {getattr(exc, 'problem', exc)}{hint}")]
     if not isinstance(data, dict):
         return None, [Problem(fname, 1, "", "expected a mapping of settings (name:, periods:, tables:, ...)")]
     return check_manifest(data, _line_index(node), path)
@@ -235,6 +246,13 @@ def check_manifest(data: dict[str, Any], lines: dict[str, int], path: Path, *, f
         if settings.get(unit_key) != expected:
             problem(unit_key, f"network_opt works in {expected}; got {settings.get(unit_key)!r}")
 
+    if settings.get("csv.delimiter") == "tab":
+        settings["csv.delimiter"] = "\t"
+    for key, allowed in (("csv.delimiter", "',', ';' or a tab (\"\\t\")"), ("csv.decimal", "'.' or ','")):
+        if key in flat and flat[key] is None:
+            problem(key, f"no value; expected {allowed}, quoted (in YAML a ',' must be quoted: ',')")
+        elif settings.get(key) not in (CSV_DELIMITERS if key == "csv.delimiter" else (".", ",")):
+            problem(key, f"expected {allowed}, got {settings.get(key)!r}")
     if settings.get("investment.opening_cost") not in ("upfront", "annualised"):
         problem("investment.opening_cost", "expected upfront or annualised")
     periods = _read_periods(data.get("periods"), lines, fname, problems)

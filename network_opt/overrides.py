@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from network_opt.errors import InputError, Problem
+from network_opt.errors import InputError, PrecheckError, Problem
 from network_opt.instance import Instance
 from network_opt.io.read import ROW, typed_table
 from network_opt.manifest import SETTINGS
@@ -48,7 +48,7 @@ OPERATIONS = ("set", "scale", "remove", "open", "close", "add", "policies")
 #: settings an override may not change: identity, layout, units, and defaults applied while
 #: the tables are read (changing them after loading would do nothing; override the column)
 FROZEN_SETTINGS = {"name", "description", "currency", "units.mass", "units.energy", "units.distance",
-                   "defaults.fit_share", "defaults.collection_cost_per_t"}
+                   "defaults.fit_share", "defaults.collection_cost_per_t", "csv.delimiter", "csv.decimal"}
 _SETTING_SPEC = {s[0]: s for s in SETTINGS if not s[0].startswith(("tables.", "policies.")) and s[0] != "periods"}
 _NAME = r"[a-z][a-z0-9_]*"
 _TABLE_KEY = re.compile(rf"^(?P<table>{_NAME})(?:\[(?P<sel>[^\[\]]*)\])?(?:\.(?P<column>{_NAME}))?$")
@@ -249,7 +249,9 @@ def apply_overrides(inst: Instance, overrides: list[Override], *, label: str = "
     """A changed copy of ``inst``. Policy changes are applied first (they rebuild the preset
     rows), then every other override in the order given. With ``check``, the changed instance
     goes through the cross-table checks again; their problems are prefixed with ``label``.
-    Raises :class:`InputError` naming the first override that misses or is invalid."""
+    Raises :class:`InputError` naming the first override that misses or is invalid, and
+    :class:`~network_opt.errors.PrecheckError` (an :class:`InputError`) when the changed instance
+    is well formed but fails the feasibility pre-check (e.g. more supply than openable capacity)."""
     out = copy_instance(inst)
     policy = [o for o in overrides if o.op == "policies"]
     if policy:
@@ -261,13 +263,17 @@ def apply_overrides(inst: Instance, overrides: list[Override], *, label: str = "
             raise InputError([o.origin.problem(f"unknown operation {o.op!r}; expected one of {', '.join(OPERATIONS)}")])
         {"set": _set, "scale": _scale, "remove": _remove, "open": _open, "close": _close, "add": _add}[o.op](out, o)
     if check:
-        from network_opt.validate import check_instance
+        from network_opt.validate import check_instance, feasibility_precheck
 
-        problems = out.relabel(check_instance(out))
+        prefix = f"after {label}: " if label else ""
+        problems = out.relabel(check_instance(out, feasibility=False))
         errors = [p for p in problems if p.severity == "error"]
         if errors:
-            prefix = f"after {label}: " if label else ""
             raise InputError([Problem(p.file, p.row, p.column, prefix + p.message) for p in errors])
+        errors = [p for p in out.relabel(feasibility_precheck(out)) if p.severity == "error"]
+        if errors:
+            raise PrecheckError([Problem(p.file, p.row, p.column, f"{prefix}infeasible before solving "
+                                         f"(feasibility pre-check): {p.message}") for p in errors])
         out.warnings = [*out.warnings, *(p for p in problems if p.severity == "warning" and p not in out.warnings)]
     return out
 

@@ -58,7 +58,7 @@ class ResolveSession:
         Raises :class:`~network_opt.handoff.TriviallyInfeasible` (before touching HiGHS) for a
         constraint that cannot hold; any other failure empties the session."""
         try:
-            if self.highs is None:
+            if self.highs is None or self.highs.abandoned:  # abandoned: left running after a stop request
                 self.highs = HighsModel(m)
                 self.plan = None
                 return self.highs, False
@@ -78,7 +78,11 @@ class ResolveSession:
 
     def record(self, hm: HighsModel) -> None:
         """Keep the integer column values of the plan HiGHS holds now (call right after the MIP,
-        before anything else runs HiGHS on the model)."""
+        before anything else runs HiGHS on the model). A model whose HiGHS was left running after a
+        stop request (``hm.abandoned``) is not asked: the session is emptied instead."""
+        if hm.abandoned:
+            self.clear()
+            return
         integers = np.flatnonzero(hm.matrix.integer)
         self.plan = np.asarray(hm.h.getSolution().col_value, dtype=float)[integers].copy()
 

@@ -8,7 +8,8 @@ Tables (quantities per year within a period unless stated):
 - ``collection``: site, period, chemistry, grade, supply_t, shipped_t, disposed_t, uncollected_t;
 - ``costs``: term, period, value (currency, discounted, as in the objective);
 - ``targets``: jurisdiction, metric, material, period, required, achieved, met, shortfall,
-  shortfall_t, source (``shadow_price`` is added by :mod:`network_opt.compliance`);
+  shortfall_t, source (``shadow_price`` and ``shadow_price_note`` are added by
+  :mod:`network_opt.compliance`);
 - ``materials``: facility, material, period, input_t, recovered_t, revenue (currency/yr);
 - ``cascade``: market, application, chemistry, period_sold, tonnes_sold, kwh_sold,
   return_period (a year, or "beyond" the horizon), tonnes_returning (total over the years);

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from network_opt.errors import InputError, Problem
@@ -61,6 +62,15 @@ def _fname(inst: Instance) -> str:
 def read_scenarios(inst: Instance) -> dict[str, Scenario]:
     """Every scenario of ``inst``'s ``scenarios:`` block, checked for form (not yet applied).
     Raises :class:`InputError` listing every problem found."""
+    out, problems = _read_scenarios(inst)
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def _read_scenarios(inst: Instance) -> tuple[dict[str, Scenario], list[Problem]]:
+    """The scenarios that could be read, and every problem of form found (unknown keys, bad
+    names, malformed overrides, unknown ``extends`` targets, cycles)."""
     raw = inst.manifest.settings.get("scenarios") or {}
     lines, fname = _lines(inst), _fname(inst)
     problems: list[Problem] = []
@@ -109,9 +119,7 @@ def read_scenarios(inst: Instance) -> dict[str, Scenario]:
                                     f"scenarios.{s.name}.extends", f"unknown scenario {s.extends!r}; "
                                     f"declared: {', '.join(sorted(out)) or 'none'}"))
     problems += _cycles(out, lines, fname)
-    if problems:
-        raise InputError(problems)
-    return out
+    return out, problems
 
 
 def _parse_item(item: Any, where: str, lines: dict[str, int], fname: str, problems: list[Problem]) -> Override | None:
@@ -163,19 +171,23 @@ def scenario_names(inst: Instance) -> list[str]:
 
 
 def resolve(inst: Instance, name: str, scenarios: dict[str, Scenario] | None = None) -> list[Override]:
-    """Every override of scenario ``name``: its ancestors' first (root first), then its own."""
-    scenarios = read_scenarios(inst) if scenarios is None else scenarios
+    """Every override of scenario ``name``: its ancestors' first (root first), then its own.
+    Raises :class:`InputError` on an unknown name, or when the scenario or one it extends is
+    malformed (problems of other scenarios do not stop this one)."""
     if name == BASE:
         return []
+    if scenarios is None:
+        scenarios, problems = _read_scenarios(inst)
+        mine = [p for p in problems if _scenario_of(p.column) in _ancestors(scenarios, name)]
+        if mine:
+            raise InputError(mine)
     if name not in scenarios:
+        declared = [str(n) for n in (inst.manifest.settings.get("scenarios") or {})]
         raise InputError([Problem(_fname(inst), 0, "scenarios", f"unknown scenario {name!r}; expected one of "
-                                  f"{', '.join([BASE, *scenarios])}")])
-    chain: list[Scenario] = []
-    current: str | None = name
-    while current is not None and current != BASE:
-        chain.append(scenarios[current])  # cycles were refused by read_scenarios
-        current = scenarios[current].extends
-    return [o for s in reversed(chain) for o in s.overrides]
+                                  f"{', '.join([BASE, *declared])}")])
+    chain = _chain(scenarios, name)
+    assert chain is not None, name  # unknown parents and cycles were refused above (or by read_scenarios)
+    return [o for n in reversed(chain) for o in scenarios[n].overrides]
 
 
 def apply_scenario(inst: Instance, name: str) -> Instance:
@@ -198,4 +210,151 @@ def check_scenarios(inst: Instance, names: list[str] | None = None) -> None:
         raise InputError(problems)
 
 
-__all__ = ["BASE", "Scenario", "apply_scenario", "check_scenarios", "read_scenarios", "resolve", "scenario_names"]
+# --- checking scenarios without solving --------------------------------------------------------
+
+VALID, INVALID, INFEASIBLE = "valid", "invalid", "infeasible"
+
+
+@dataclass(frozen=True)
+class ScenarioCheck:
+    """What applying one scenario without solving found. ``status``: ``valid``; ``invalid`` (an
+    override names nothing or is malformed, or the changed tables fail the table checks); or
+    ``infeasible`` (well formed, but the feasibility pre-check that solve runs fails: supply that
+    reaches no recycler, more supply unfit for second life than the capacity that could be
+    opened). ``problems`` name instance.yaml, the line and ``scenarios.NAME...``; ``instance``
+    is the changed copy unless the status is ``invalid``."""
+
+    name: str
+    status: str
+    problems: tuple[Problem, ...] = ()
+    instance: Instance | None = None
+
+    @property
+    def message(self) -> str:
+        """The problems as one line (the ``error`` of a compare or sweep row)."""
+        return "; ".join(str(p) for p in self.problems)
+
+
+def load_for_scenarios(instance: str | Path | Instance) -> Instance:
+    """Load and check an instance like :func:`network_opt.instance.load`, but without the
+    feasibility pre-check: a base that fails it can still have scenarios or sweep points that
+    pass (:func:`check_scenario` runs it for each, the base included)."""
+    if isinstance(instance, Instance):
+        return instance
+    from network_opt.instance import read_instance
+    from network_opt.validate import check_instance
+
+    inst, problems = read_instance(instance)
+    if inst is not None and not any(p.severity == "error" for p in problems):
+        problems.extend(check_instance(inst, feasibility=False))
+    if inst is not None:
+        problems = inst.relabel(problems)
+    if inst is None or any(p.severity == "error" for p in problems):
+        raise InputError(problems)
+    inst.warnings = [p for p in problems if p.severity == "warning"]
+    return inst
+
+
+def _chain(scenarios: dict[str, Scenario], name: str) -> list[str] | None:
+    """``name`` and its ancestors (child first), or None when the chain meets an unknown
+    scenario or a cycle."""
+    chain: list[str] = []
+    current: str | None = name
+    while current is not None and current != BASE:
+        if current not in scenarios or current in chain:
+            return None
+        chain.append(current)
+        current = scenarios[current].extends
+    return chain
+
+
+def _scenario_of(column: str) -> str:
+    """The scenario a problem's column (``scenarios.NAME`` or ``scenarios.NAME.KEY...``) names."""
+    return column.split(".")[1] if column.startswith("scenarios.") else ""
+
+
+def check_scenario(inst: Instance, name: str, scenarios: dict[str, Scenario] | None = None) -> ScenarioCheck:
+    """Apply scenario ``name`` (``base``: the instance itself) to ``inst`` without solving and
+    check it: every override (each one, not only the first that misses), then the table checks
+    on the changed tables, then the feasibility pre-check. Raises :class:`InputError` only for an
+    unknown name or when the scenario or one it extends is malformed (see :func:`resolve`)."""
+    from network_opt.overrides import apply_overrides
+    from network_opt.validate import check_instance, feasibility_precheck
+
+    fname = _fname(inst)
+    if name == BASE:
+        where, line, current = "", 0, inst
+    else:
+        overrides = resolve(inst, name, scenarios)
+        if scenarios is None:
+            scenarios, _ = _read_scenarios(inst)
+        where, line = f"scenarios.{name}", scenarios[name].line
+        problems: list[Problem] = []
+        current = apply_overrides(inst, [], check=False)  # a copy, also for a scenario without overrides
+        policy = [o for o in overrides if o.op == "policies"]
+        steps = ([policy] if policy else []) + [[o] for o in overrides if o.op != "policies"]
+        for step in steps:  # one at a time, so that every override that misses is reported
+            try:
+                current = apply_overrides(current, step, check=False)
+            except InputError as exc:
+                problems += [p for p in exc.problems if p not in problems]
+        if problems:
+            return ScenarioCheck(name, INVALID, tuple(problems))
+        found = current.relabel(check_instance(current, feasibility=False))
+        errors = [p for p in found if p.severity == "error"]
+        if errors:
+            return ScenarioCheck(name, INVALID, tuple(
+                Problem(fname, line, where, f"after the scenario's overrides, {p}") for p in errors))
+        current.warnings = [*current.warnings, *(p for p in found if p.severity == "warning"
+                                                  and p not in current.warnings)]
+    infeasible = [p for p in current.relabel(feasibility_precheck(current)) if p.severity == "error"]
+    if infeasible:
+        prefix = "infeasible before solving (feasibility pre-check): "
+        return ScenarioCheck(name, INFEASIBLE, tuple(
+            Problem(p.file, p.row, p.column, prefix + p.message) if name == BASE
+            else Problem(fname, line, where, f"{prefix}{p}") for p in infeasible), current)
+    return ScenarioCheck(name, VALID, (), current)
+
+
+def scenario_problems(inst: Instance, names: list[str] | None = None, *, apply: bool = True) -> list[Problem]:
+    """Every problem of the declared scenarios (``names``: only those, with their ancestors'
+    problems of form), found without solving: the form of the block (unknown keys, malformed
+    overrides, unknown ``extends`` targets, cycles) and, with ``apply``, for each scenario that
+    can be read, :func:`check_scenario` (overrides that match nothing, invalid values after the
+    overrides, the feasibility pre-check). ``inst`` is the base, already checked."""
+    scenarios, problems = _read_scenarios(inst)
+    declared = [str(n) for n in (inst.manifest.settings.get("scenarios") or {})]
+    if names is None:
+        wanted = [n for n in declared if n in scenarios]
+    else:
+        known = [BASE, *declared]
+        problems = [p for p in problems if _scenario_of(p.column) in
+                    {a for n in names for a in _ancestors(scenarios, n)}]
+        for n in names:
+            if n not in known:
+                problems.append(Problem(_fname(inst), _lines(inst).get("scenarios", 0), "scenarios",
+                                        f"unknown scenario {n!r}; expected one of {', '.join(known)}"))
+        wanted = [n for n in dict.fromkeys(names) if n in scenarios]
+    broken = {_scenario_of(p.column) for p in problems}
+    for name in wanted if apply else []:
+        chain = _chain(scenarios, name)
+        if chain is None or broken.intersection(chain):
+            continue  # its chain is already reported as broken
+        problems += [p for p in check_scenario(inst, name, scenarios).problems if p not in problems]
+    return problems
+
+
+def _ancestors(scenarios: dict[str, Scenario], name: str) -> list[str]:
+    """``name`` and the scenarios it extends, as far as they can be followed."""
+    out = [name]
+    while name in scenarios and scenarios[name].extends is not None:
+        name = str(scenarios[name].extends)
+        if name in out:
+            break
+        out.append(name)
+    return out
+
+
+__all__ = ["BASE", "INFEASIBLE", "INVALID", "VALID", "Scenario", "ScenarioCheck", "apply_scenario", "check_scenario",
+           "check_scenarios", "load_for_scenarios", "read_scenarios", "resolve", "scenario_names",
+           "scenario_problems"]

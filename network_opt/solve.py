@@ -8,11 +8,8 @@ Statuses: ``optimal`` (proven within the gap), ``feasible`` (a plan, limits reac
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +17,8 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 
-from network_opt.handoff import HighsModel, TriviallyInfeasible
+from network_opt import interrupts
+from network_opt.handoff import HighsModel, MatrixModel, TriviallyInfeasible
 
 
 @dataclass
@@ -80,16 +78,21 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
 NUMERIC_RANGE_LIMIT = 1e9
 
 
-def numerics(highs: object) -> dict[str, object]:
-    """Ranges of the non-zero matrix, cost and bound coefficients HiGHS received, with warnings
-    where a range exceeds :data:`NUMERIC_RANGE_LIMIT` (scale the instance's units if so)."""
-    lp = highs.getLp()  # type: ignore[attr-defined]
-    parts = {
-        "matrix": np.asarray(lp.a_matrix_.value_),
-        "cost": np.asarray(lp.col_cost_),
-        "bounds": np.concatenate([np.asarray(lp.row_lower_), np.asarray(lp.row_upper_),
-                                  np.asarray(lp.col_lower_), np.asarray(lp.col_upper_)]),
-    }
+def numerics(source: object) -> dict[str, object]:
+    """Ranges of the non-zero matrix, cost and bound coefficients HiGHS received (``source``: the
+    :class:`~network_opt.handoff.MatrixModel` passed to it, or a highspy object to ask), with
+    warnings where a range exceeds :data:`NUMERIC_RANGE_LIMIT` (scale the instance's units if so)."""
+    if isinstance(source, MatrixModel):
+        parts = {"matrix": source.value, "cost": source.cost,
+                 "bounds": np.concatenate([source.row_lower, source.row_upper, source.col_lower, source.col_upper])}
+    else:
+        lp = source.getLp()  # type: ignore[attr-defined]
+        parts = {
+            "matrix": np.asarray(lp.a_matrix_.value_),
+            "cost": np.asarray(lp.col_cost_),
+            "bounds": np.concatenate([np.asarray(lp.row_lower_), np.asarray(lp.row_upper_),
+                                      np.asarray(lp.col_lower_), np.asarray(lp.col_upper_)]),
+        }
     out: dict[str, object] = {"warnings": []}
     for name, values in parts.items():
         v = np.abs(values[np.isfinite(values) & (values != 0) & (np.abs(values) < 1e20)])
@@ -126,13 +129,26 @@ def _set_limits(highs: highspy.Highs, options: SolveOptions) -> None:
     highs.setOptionValue("mip_rel_gap", float(options.mip_gap))
 
 
+def run_highs(hm: HighsModel, tick: Callable[[float], None] | None = None) -> bool:
+    """Run HiGHS on ``hm`` so that SIGINT/SIGTERM stop it within about
+    :data:`network_opt.interrupts.GRACE_S` seconds in every phase (presolve and the MIP's root LP
+    included, :func:`network_opt.interrupts.run_highs`). Returns False if HiGHS was left running
+    after a stop request (``hm.abandoned`` is then set: the highspy object must not be touched)."""
+
+    def abandon() -> None:
+        hm.abandoned = True
+
+    return interrupts.run_highs(hm.h, tick, on_abandon=abandon)
+
+
 def start_from_integers(hm: HighsModel, cols: np.ndarray, values: np.ndarray, options: SolveOptions) -> bool:
     """Give HiGHS a first plan: integer columns ``cols`` fixed at ``values``, the rest from the
     LP this leaves. Works on the highspy model in place and restores it; returns whether the LP
-    gave a plan (then set as HiGHS's starting solution)."""
+    gave a plan (then set as HiGHS's starting solution and kept in ``hm.start_values``). A stop
+    request (SIGINT/SIGTERM) ends the LP and gives no plan."""
     highs = hm.h
     n = len(cols)
-    if not n:
+    if not n or hm.abandoned or interrupts.requested() is not None:
         return False
     lp = highs.getLp()
     lower, upper = np.asarray(lp.col_lower_)[cols], np.asarray(lp.col_upper_)[cols]
@@ -141,21 +157,21 @@ def start_from_integers(hm: HighsModel, cols: np.ndarray, values: np.ndarray, op
     highs.changeColsBounds(n, cols, values, values)
     console = highs.getOptionValue("log_to_console")[1]
     highs.setOptionValue("log_to_console", False)
-    highs.HandleKeyboardInterrupt = True  # so that Ctrl-C (see _cancel_on_sigint) can stop this LP too
     try:
-        highs.run()
-        ok = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        ok = run_highs(hm) and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
         start = np.asarray(highs.getSolution().col_value) if ok else None
     finally:
-        highs.changeColsBounds(n, cols, lower, upper)
-        highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kInteger))
-        highs.setOptionValue("log_to_console", console)
+        if not hm.abandoned:  # a HiGHS left running must not be changed
+            highs.changeColsBounds(n, cols, lower, upper)
+            highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kInteger))
+            highs.setOptionValue("log_to_console", console)
     if start is None:
         return False
     solution = highspy.HighsSolution()
     solution.col_value = start
     solution.value_valid = True
     highs.setSolution(solution)
+    hm.start_values = start.copy()
     return True
 
 
@@ -163,7 +179,7 @@ def open_all_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) 
     """Give HiGHS a first plan: every facility open at its largest level (and all modules) in
     every period, with the flows of the LP that this leaves. Such a plan exists whenever any plan
     does (opening more never removes an option), so a time limit always returns a plan."""
-    if not hasattr(m, "level_open") or not len(m.level_open):
+    if not hasattr(m, "level_open") or not len(m.level_open) or hm.abandoned or interrupts.requested() is not None:
         return False
     fixed: dict[int, float] = {}
     largest = set(m.LARGEST_LEVELS)
@@ -230,24 +246,25 @@ def lp_round_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) 
     n = len(ints)
     if not n or not hasattr(m, "level_facility"):
         return open_all_start(m, hm, options)
+    if hm.abandoned or interrupts.requested() is not None:
+        return False
     console = highs.getOptionValue("log_to_console")[1]
     highs.setOptionValue("log_to_console", False)
-    highs.HandleKeyboardInterrupt = True  # so that Ctrl-C (see _cancel_on_sigint) can stop this LP too
     if options.time_limit is not None:  # leave most of the time to the repair LP and the MIP
         highs.setOptionValue("time_limit", max(0.1, float(options.time_limit) / 3))
     highs.setOptionValue("solver", "simplex")  # the MIP's root LP is a simplex too; IPM was slower here
     highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
     try:
-        highs.run()
-        ok = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        ok = run_highs(hm) and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
         x = np.asarray(highs.getSolution().col_value) if ok else None
     finally:
-        highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
-        highs.setOptionValue("log_to_console", console)
-        highs.setOptionValue("solver", "choose")
-        _set_limits(highs, options)
+        if not hm.abandoned:  # a HiGHS left running must not be changed
+            highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
+            highs.setOptionValue("log_to_console", console)
+            highs.setOptionValue("solver", "choose")
+            _set_limits(highs, options)
     if x is None:
-        return open_all_start(m, hm, options)
+        return open_all_start(m, hm, options)  # does nothing after a stop request
     for threshold in (0.5, 1e-6):
         fixed = rounded_levels(m, hm, x, threshold)
         cols = np.fromiter(fixed, dtype=np.int32, count=len(fixed))
@@ -263,38 +280,62 @@ def first_plan(options: SolveOptions) -> str:
     return options.start
 
 
-def _report_progress(hm: HighsModel, progress: object) -> object:
-    """Feed the MIP's running time, best plan, bound and gap to ``progress`` from HiGHS's
-    interrupt-check callback (called often; the progress object throttles). Returns the
-    callback, to unsubscribe."""
+class _Watch:
+    """What is known of a running MIP from HiGHS's callbacks: the last figures (for the progress
+    line, fed also while HiGHS reports nothing, e.g. in presolve or the root LP) and the best
+    plan reported (the plan kept if HiGHS has to be left running after a stop request)."""
 
-    def callback(event: object) -> None:
+    def __init__(self, hm: HighsModel, progress: object | None, begin: float):
+        self.hm, self.progress, self.begin = hm, progress, begin
+        self.best: np.ndarray | None = None
+        self.figures = (math.inf, -math.inf, math.inf)  # best plan, bound, gap
+        hm.h.cbMipInterrupt.subscribe(self.check)
+        hm.h.cbMipImprovingSolution.subscribe(self.improved)
+
+    def check(self, event: object) -> None:
+        if self.hm.abandoned:
+            return
         o = event.data_out  # type: ignore[attr-defined]
-        progress.solver(o.running_time, o.mip_primal_bound, o.mip_dual_bound, o.mip_gap)  # type: ignore[attr-defined]
+        self.figures = (o.mip_primal_bound, o.mip_dual_bound, o.mip_gap)
+        self.tick(time.perf_counter() - self.begin)
 
-    hm.h.cbMipInterrupt.subscribe(callback)
-    return callback
+    def improved(self, event: object) -> None:
+        if not self.hm.abandoned:
+            self.best = np.array(event.data_out.mip_solution, dtype=float)  # type: ignore[attr-defined]
+
+    def tick(self, _seconds: float) -> None:
+        """Feed the progress line (the progress object throttles): seconds since the solve began
+        (the start's LPs included), best plan, bound and gap as last reported."""
+        if self.progress is not None and not self.hm.abandoned:
+            self.progress.solver(time.perf_counter() - self.begin, *self.figures)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        if not self.hm.abandoned:  # a HiGHS left running is not touched, not even its callbacks
+            self.hm.h.cbMipInterrupt.unsubscribe(self.check)
+            self.hm.h.cbMipImprovingSolution.unsubscribe(self.improved)
 
 
-@contextmanager
-def _cancel_on_sigint(hm: HighsModel) -> Iterator[list[bool]]:
-    """While HiGHS runs, Ctrl-C asks it to stop (it returns its incumbent) instead of killing the
-    process. HiGHS checks the request in its interrupt callbacks, which run Python code in the main
-    thread, so the handler gets its turn. Yields a list that is non-empty if it was interrupted."""
-    interrupted: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield interrupted
-        return
-
-    def handler(_signum: int, _frame: object) -> None:
-        interrupted.append(True)
-        hm.h.cancelSolve()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def _known_plan_outcome(hm: HighsModel, watch: _Watch, version: str, elapsed: float, log: str,
+                        extra: dict[str, object]) -> SolveOutcome:
+    """The outcome of an interrupted solve whose HiGHS holds no plan to ask for: it was left
+    running after the stop request (it did not return within
+    :data:`network_opt.interrupts.GRACE_S`, e.g. in presolve or the MIP's root LP), or it stopped
+    before using the start. The last improving plan HiGHS reported, else the start plan, is
+    loaded into the model's variables."""
+    x = watch.best if watch.best is not None else hm.start_values
+    extra["mip_node_count"] = None
+    extra["abandoned"] = hm.abandoned
+    if x is None or len(x) != len(hm.columns):
+        return SolveOutcome(status="no_solution", termination="interrupted", objective=None, bound=None,
+                            mip_gap=None, solver_version=version, solve_s=elapsed, log=log, extra=extra)
+    hm.load_values(x)
+    objective = hm.objective_of(x)
+    bound = float(watch.figures[1]) if math.isfinite(watch.figures[1]) else None
+    if bound is not None and bound > objective:
+        bound = None
+    return SolveOutcome(status="feasible", termination="interrupted", objective=objective, bound=bound,
+                        mip_gap=relative_gap(objective, bound), solver_version=version, solve_s=elapsed, log=log,
+                        extra=extra)
 
 
 def _status(model_status: object, has_plan: bool, interrupted: bool) -> str:
@@ -353,10 +394,14 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     highs.setOptionValue("log_to_console", bool(options.verbose))  # before output_flag: no banner
     highs.setOptionValue("output_flag", True)
     highs.cbLogging.subscribe(collect)
-    callback = _report_progress(hm, progress) if progress is not None else None
     begin = time.perf_counter()
-    try:
-        with _cancel_on_sigint(hm) as interrupted:
+    hm.start_values = None
+    # SIGINT/SIGTERM while in here: HiGHS is asked to stop and returns its incumbent (or is left
+    # running after interrupts.GRACE_S with the best plan it reported); between HiGHS runs the
+    # request is only noted (no later run starts), so that a plan found is never thrown away
+    with interrupts.handling(), interrupts.deferred():
+        watch = _Watch(hm, progress, begin)
+        try:
             integers = np.flatnonzero(hm.matrix.integer).astype(np.int32)
             if start is not None and len(start) == len(integers) and start_from_integers(hm, integers, start, options):
                 started = "given"
@@ -364,29 +409,35 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                 started = "lp_round"
             elif options.warm_start and first_plan(options) == "open_all" and open_all_start(m, hm, options):
                 started = "open_all"
-            if options.time_limit is not None:  # the start's LP counts against the time limit
-                highs.setOptionValue("time_limit", max(0.1, float(options.time_limit) - (time.perf_counter() - begin)))
-            if not interrupted:
-                highs.HandleKeyboardInterrupt = True
-                highs.run()
-    finally:
-        highs.cbLogging.unsubscribe(collect)
-        if callback is not None:
-            highs.cbMipInterrupt.unsubscribe(callback)
-        highs.setOptionValue("output_flag", False)
+            if started is not None and hm.start_values is not None:
+                watch.figures = (hm.objective_of(hm.start_values), -math.inf, math.inf)
+            if not hm.abandoned and interrupts.requested() is None:
+                if options.time_limit is not None:  # the start's LP counts against the time limit
+                    highs.setOptionValue("time_limit",
+                                         max(0.1, float(options.time_limit) - (time.perf_counter() - begin)))
+                run_highs(hm, watch.tick)
+        finally:
+            watch.close()
+            if not hm.abandoned:
+                highs.cbLogging.unsubscribe(collect)
+                highs.setOptionValue("output_flag", False)
+        interrupted = interrupts.requested() is not None
     elapsed = time.perf_counter() - begin
-    numeric = numerics(highs)
-    extra: dict[str, object] = {"nonzeros": int(highs.getNumNz()), "solver": hm, "duals": None, "numerics": numeric,
-                                "start": started}
-    if interrupted and highs.getModelStatus() == highspy.HighsModelStatus.kNotset:
-        return SolveOutcome(status="no_solution", termination="interrupted", objective=None, bound=None,
-                            mip_gap=None, solver_version=version, solve_s=elapsed, extra=extra)
+    extra: dict[str, object] = {"nonzeros": len(hm.matrix.value), "solver": hm, "duals": None,
+                                "numerics": numerics(hm.matrix), "start": started}
+    if hm.abandoned:  # HiGHS did not return after the stop request: the best plan it reported
+        return _known_plan_outcome(hm, watch, version, elapsed, "".join(log), extra)
     model_status = highs.getModelStatus()
+    if model_status == highspy.HighsModelStatus.kInterrupt:
+        interrupted = True
     info = highs.getInfo()
     no_optimum = (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible,
                   highspy.HighsModelStatus.kInfeasible)
     # a feasible point of an unbounded model is no plan to report
-    has_plan = info.primal_solution_status == 2 and model_status not in no_optimum  # 2: feasible
+    has_plan = (model_status != highspy.HighsModelStatus.kNotset and info.primal_solution_status == 2
+                and model_status not in no_optimum)  # 2: feasible
+    if interrupted and not has_plan:  # stopped before HiGHS used the start (or before the MIP began)
+        return _known_plan_outcome(hm, watch, version, elapsed, "".join(log), extra)
     status = _status(model_status, has_plan, bool(interrupted))
     objective = float(info.objective_function_value) if has_plan else None
     is_mip = bool(hm.matrix.integer.any())

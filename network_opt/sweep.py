@@ -26,21 +26,31 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from network_opt.errors import InputError, Problem
+from network_opt.errors import InputError, PrecheckError, Problem
 from network_opt.executors import (
     RunSpec,
     check_executor_args,
     check_run_folders,
+    explain_unsolved,
     files_digest,
     input_hash,
     make_executor,
     results_frame,
     run_batch,
 )
-from network_opt.instance import Instance, load
+from network_opt.instance import Instance
 from network_opt.outputs import kpi_order, remove_stale, save_figure, write_csv
 from network_opt.overrides import Origin, Override, apply_overrides, parse_key
-from network_opt.scenarios import BASE, NAME, check_scenarios, resolve
+from network_opt.scenarios import (
+    BASE,
+    INFEASIBLE,
+    INVALID,
+    NAME,
+    check_scenario,
+    load_for_scenarios,
+    read_scenarios,
+    resolve,
+)
 from network_opt.solve import SolveOptions
 
 AGGREGATES = ("sweep.csv", "sweep.png")
@@ -214,27 +224,35 @@ def sweep(instance: str | Path | Instance, out: str | Path, vary: list[str] | tu
                                   "draws from instance.yaml's uncertainty: block), not both or neither")])
     for text in vary:  # malformed expressions fail before the instance is even read
         parse_vary(text)
-    inst = instance if isinstance(instance, Instance) else load(instance)
+    inst = load_for_scenarios(instance)
     options = options or SolveOptions()
     base = scenario or BASE
-    check_scenarios(inst, [base])
+    read_scenarios(inst)  # the whole block is well formed (as for compare)
+    checked = check_scenario(inst, base)
+    if checked.status == INVALID:
+        raise InputError(list(checked.problems))
     base_overrides = tuple(resolve(inst, base))
-    points, derivative_keys = (_grid(inst, base_overrides, list(vary)) if vary
-                               else _samples(inst, base_overrides, int(samples or 0), seed))
+    # a base that fails the feasibility pre-check can still have points that pass (e.g. less supply)
+    precheck = checked.status == INFEASIBLE
+    points, derivative_keys, precheck_failed = (_grid(inst, base_overrides, list(vary)) if vary
+                                                else (*_samples(inst, base_overrides, int(samples or 0), seed), True))
+    precheck = precheck or precheck_failed
     specs = []
     digest = files_digest(inst)
     for name, inputs, overrides in points:
         all_overrides = base_overrides + overrides
         key = input_hash(inst, all_overrides, options, soft_targets, digest)
-        # a grid was checked at the ends of each range beforehand; random draws were not
+        # a grid was checked at the ends of each range beforehand; random draws were not, and where
+        # the feasibility pre-check failed somewhere, each point is checked (failing: status infeasible)
         specs.append(RunSpec(name, all_overrides, options, key, soft_targets, label=f"point {name}", inputs=inputs,
-                             derivative_keys=derivative_keys, check=not vary))
+                             derivative_keys=derivative_keys, check=precheck))
     out = Path(out)
-    check_run_folders(out, specs)
+    check_run_folders(out, specs, inst)
     with make_executor(executor, workers, scheduler, processes=dask_processes) as ex:
         out.mkdir(parents=True, exist_ok=True)
         remove_stale(out / name for name in AGGREGATES)
         results = run_batch(inst, specs, out, ex, progress=progress, description="points")
+    explain_unsolved(results)
     rows = []
     for spec, r in zip(specs, results, strict=True):
         row: dict[str, Any] = {"point": spec.name, **spec.inputs, "status": r.status, "objective": r.objective}
@@ -244,8 +262,14 @@ def sweep(instance: str | Path | Instance, out: str | Path, vary: list[str] | tu
         row["error"] = r.error or ""
         rows.append(row)
     table = pd.DataFrame(rows)
-    lead = ["point", *points[0][1].keys(), "status", "objective"] if points else []
-    lead += [c for c in table.columns if c.startswith("shadow_price[")]
+    swept = list(points[0][1].keys()) if points else []
+    lead = ["point", *swept, "status", "objective"] if points else []
+    if vary:  # beside each swept key's shadow price, the cost of each step of that key
+        for column, values in incremental_costs(table, swept).items():
+            table[column] = values
+            price = f"shadow_price[{column.removeprefix('incremental_cost[')[:-1]}]"
+            lead += [c for c in (price, column) if c in table.columns]
+    lead += [c for c in table.columns if c.startswith("shadow_price[") and c not in lead]
     rest = [c for c in table.columns if c not in lead and c != "error"]
     table = table[[*lead, *kpi_order(rest), "error"]]
     write_csv(table, out / "sweep.csv")
@@ -253,8 +277,32 @@ def sweep(instance: str | Path | Instance, out: str | Path, vary: list[str] | tu
     return SweepResult(out, table, results_frame(results), chart)
 
 
+def incremental_costs(table: pd.DataFrame, inputs: list[str]) -> dict[str, pd.Series]:
+    """``incremental_cost[KEY]`` for each swept column KEY of a grid: (objective - objective at
+    the next lower value of KEY, the other keys equal) / (the difference of the values), in
+    currency per unit of KEY; NaN at the lowest value and where either point has no plan. Unlike
+    a shadow price (an LP dual at one point's network), it includes the integer steps between
+    the points: facilities opened, levels or modules added."""
+    ok = table["status"].isin(["optimal", "feasible"])
+    objective = pd.to_numeric(table["objective"], errors="coerce").where(ok)
+    out = {}
+    for key in inputs:
+        others = [c for c in inputs if c != key]
+        step = pd.Series(np.nan, index=table.index, dtype=float)
+        groups = table.groupby(others, dropna=False) if others else [((), table)]
+        for _, g in groups:
+            order = g[key].astype(float).sort_values(kind="stable").index
+            dv = table.loc[order, key].astype(float).diff()
+            dz = objective.loc[order].diff()
+            step.loc[order] = (dz / dv).where(dv.abs() > 0)
+        out[f"incremental_cost[{key}]"] = step
+    return out
+
+
 def _grid(inst: Instance, base: tuple[Override, ...],
-          vary: list[str]) -> tuple[list[tuple[str, dict[str, float], tuple[Override, ...]]], tuple[str, ...]]:
+          vary: list[str]) -> tuple[list[tuple[str, dict[str, float], tuple[Override, ...]]], tuple[str, ...], bool]:
+    """The points of the grid, the target-value keys whose derivative to report, and whether
+    the feasibility pre-check failed at an end of a range (then every point is checked)."""
     parsed = [parse_vary(v) for v in vary]
     columns = [v.column for v in parsed]
     if len(set(columns)) != len(columns):
@@ -262,12 +310,16 @@ def _grid(inst: Instance, base: tuple[Override, ...],
     size = math.prod(len(v.values) for v in parsed)
     if size > MAX_POINTS:
         raise _vary_error(" ".join(vary), f"{size} points; at most {MAX_POINTS}")
-    # every value range is checked against the instance at its ends before anything is solved
+    # every value range is checked against the instance at its ends before anything is solved;
+    # an end that is well formed but fails the feasibility pre-check is a point reported infeasible
+    precheck_failed = False
     for v, text in zip(parsed, vary, strict=True):
         for value in {min(v.values), max(v.values)}:
             try:
                 apply_overrides(inst, [*base, Override(v.op, v.key, value, Origin("--vary", 0, text))],
                                 label=f"--vary {text} at {value:g}")
+            except PrecheckError:
+                precheck_failed = True
             except InputError as exc:
                 raise InputError([Problem("--vary", 0, text, p.message) if p.file == "--vary" else p
                                   for p in exc.problems]) from None
@@ -278,7 +330,7 @@ def _grid(inst: Instance, base: tuple[Override, ...],
         points.append((f"p{n:04d}", {v.column: value for v, value in zip(parsed, combo, strict=True)}, overrides))
     derivative = tuple(v.key for v in parsed if v.op == "set" and parse_key(v.key, Origin("", 0, "")).table == "targets"
                        and v.key.endswith(".value"))
-    return points, derivative
+    return points, derivative, precheck_failed
 
 
 def _samples(inst: Instance, base: tuple[Override, ...], samples: int,
@@ -334,7 +386,13 @@ def sweep_chart(table: pd.DataFrame, inputs: list[str], out: Path, currency: str
             ax2 = ax.twinx()
             ax2.plot(table.loc[ok, x], table.loc[ok, prices[0]].astype(float), "s--", color="#ee6677",
                      label="shadow price")
-            ax2.set_ylabel(f"shadow price ({currency} per unit of the target)", color="#ee6677")
+            step = f"incremental_cost[{x}]"
+            if step in table.columns:  # the cost of each step, integer changes included, drawn over it
+                g = table.sort_values(x)
+                ax2.step(g[x], g[step].astype(float), where="pre", color="#228833", linewidth=1.2,
+                         label="incremental cost")
+            ax2.set_ylabel(f"shadow price, incremental cost ({currency} per unit)", color="#ee6677")
+            ax2.legend(fontsize=8, loc="lower right")
         ax.set_title("Cost of compliance" if prices else "Objective over the sweep")
         ax.legend(fontsize=8, loc="upper left")
     else:

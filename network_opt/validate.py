@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from network_opt.degenerate import degenerate
 from network_opt.errors import InputError, Problem
 from network_opt.instance import Instance, read_instance
 from network_opt.io.read import ROW
@@ -18,16 +19,28 @@ from network_opt.jurisdictions import NOT_PREFIX, known_codes
 from network_opt.schema import MATERIAL_METRICS, RATE_METRICS, TABLES
 
 
-def validate(instance: str | Path) -> list[Problem]:
-    """Every problem of an instance folder (errors and warnings); empty when it is valid."""
+def validate(instance: str | Path, scenario: str | None = None) -> list[Problem]:
+    """Every problem of an instance folder (errors and warnings); empty when it is valid. The
+    scenarios declared in instance.yaml (``scenario``: only that one and those it extends) are
+    checked too, without solving: their form, overrides that match nothing, values made invalid
+    by the overrides, and the feasibility pre-check of each
+    (:func:`network_opt.scenarios.scenario_problems`; on an invalid base, only their form)."""
+    from network_opt.scenarios import scenario_problems
+
     inst, problems = read_instance(instance)
+    names = None if scenario is None else [scenario]
     if inst is not None and not any(p.severity == "error" for p in problems):
         problems.extend(check_instance(inst))
+        base_ok = not any(p.severity == "error" for p in problems)
+        problems.extend(scenario_problems(inst, names, apply=base_ok))
+    elif inst is not None:
+        problems.extend(scenario_problems(inst, names, apply=False))
     return inst.relabel(problems) if inst is not None else problems
 
 
-def check_instance(inst: Instance) -> list[Problem]:
-    """Cross-table and network checks of an instance whose tables each read cleanly."""
+def check_instance(inst: Instance, *, feasibility: bool = True) -> list[Problem]:
+    """Cross-table and network checks of an instance whose tables each read cleanly. With
+    ``feasibility=False`` the capacity pre-check (:func:`feasibility_precheck`) is left out."""
     problems: list[Problem] = []
     problems += _references(inst)
     problems += _site_roles(inst)
@@ -38,9 +51,19 @@ def check_instance(inst: Instance) -> list[Problem]:
     problems += _return_rules(inst)
     problems += _policy_rules(inst)
     if not problems:
-        problems += _network(inst)
+        if feasibility:
+            problems += _network(inst)
         problems += _suspicious(inst)
+        problems += degenerate(inst)  # no data, no supply, a period or market with nothing, ...
     return problems
+
+
+def feasibility_precheck(inst: Instance) -> list[Problem]:
+    """The pre-check that ``solve`` runs before building the model: every collection point
+    reaches a recycler and the capacity that could be opened can absorb the supply unfit for
+    second life (unless disposal or leaving packs uncollected is allowed). Errors here prove the
+    instance infeasible; they are not malformed input."""
+    return _network(inst)
 
 
 def _rows(inst: Instance, table: str, mask: pd.Series, column: str, message: str) -> Iterable[Problem]:

@@ -18,7 +18,7 @@ from network_opt.aggregate import _allocate, aggregate, disaggregate, kmeans
 from network_opt.cli import app
 from network_opt.datasets.generate import GeneratorSpec, generate
 from network_opt.geo import EARTH_RADIUS_KM
-from network_opt.network import supply_by_grade
+from network_opt.network import build_lanes, supply_by_grade
 from network_opt.results import mass_balance_errors
 
 runner = CliRunner()
@@ -248,13 +248,90 @@ def test_fewer_clusters_than_jurisdictions_is_an_input_error(tmp_path: Path) -> 
     assert not out.exists()
 
 
-def test_explicit_lanes_from_collection_points_are_refused(tmp_path: Path) -> None:
-    folder = write_instance(tmp_path / "lanes", _hand_tables(lanes=lanes(("C2", "S", 5.0))), **HAND_SETTINGS)
-    with pytest.raises(InputError) as exc:
-        aggregate(load(folder), 1)
-    assert [str(p) for p in exc.value.problems] == [
-        "lanes.csv:2:origin: explicit lane from collection point 'C2': aggregation cannot keep explicit lanes from "
-        "collection points (their clusters stand elsewhere); remove these rows or solve without --aggregate"]
+def _hand_with_lanes(tmp_path: Path) -> Path:
+    """The hand case with explicit lanes to S: C2 at 5 /t (distance computed), C1 at 10 km."""
+    rows = [*lanes(("C2", "S", 5.0)), {"origin": "C1", "destination": "S", "commodity": "eol_packs",
+                                       "distance_km": 10.0}]
+    return write_instance(tmp_path / "lanes", _hand_tables(lanes=rows), **HAND_SETTINGS)
+
+
+def test_explicit_lanes_from_collection_points_become_cluster_lanes(tmp_path: Path) -> None:
+    folder = _hand_with_lanes(tmp_path)
+    z_orig = solve(load(folder), EXACT).objective
+    # one cluster per point: the same lanes, the same optimum, a zero bound
+    sol = solve(load(folder), EXACT, aggregate=2)
+    assert sol.summary["aggregation"]["error_bound"] == 0.0
+    assert sol.objective == pytest.approx(z_orig, rel=1e-12)
+    # one cluster: its lane to S costs the supply-weighted mean of the members' lanes,
+    # (100 x 10 km x 0.1 + 300 x 5) / 400 = 4 /t (+ carbon on the mean distance)
+    inst, agg = aggregate(load(folder), 1)
+    row = inst["lanes"].loc[inst["lanes"]["origin"] == "agg-XX-1"].iloc[0]
+    c2_km = 0.5 * ROAD  # C2 to S: half a degree of longitude, by road
+    assert (row["destination"], row["commodity"], bool(row["allowed"])) == ("S", "eol_packs", True)
+    assert row["cost_per_t"] == pytest.approx((100 * 10 * 0.1 + 300 * 5.0) / 400)
+    assert row["distance_km"] == pytest.approx((100 * 10 + 300 * c2_km) / 400)
+    # the bound: per member max(gamma r, |own lane cost + carbon - the cluster's|) per tonne
+    gap_c1 = abs(1.0 - 4.0 + 50 * 0.001 * (10 - row["distance_km"]))
+    gap_c2 = abs(5.0 - 4.0 + 50 * 0.001 * (c2_km - row["distance_km"]))
+    r = agg.membership.set_index("site")["distance_km"]
+    expected = W * (100 * max(GAMMA * r["C1"], gap_c1) + 300 * max(GAMMA * r["C2"], gap_c2))
+    assert agg.error_bound == pytest.approx(expected, rel=1e-9)
+    sol = solve(load(folder), EXACT, aggregate=1)
+    assert abs(sol.objective - z_orig) <= sol.summary["aggregation"]["error_bound"]
+    # both members ship all their supply to R: the split plan costs exactly the original
+    assert sol.summary["aggregation"]["objective_disaggregated"] == pytest.approx(z_orig, rel=1e-9)
+    flows = sol.tables["flows"].set_index("origin")
+    assert flows.loc["C1", "cost"] == pytest.approx(100 * 1.0) and flows.loc["C2", "cost"] == pytest.approx(1500.0)
+    assert flows.loc["C1", "distance_km"] == pytest.approx(10.0)
+
+
+def test_generated_instance_with_a_lanes_table_aggregates_exactly_at_one_point_per_cluster(
+        generated: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    folder = tmp_path / "with-lanes"
+    shutil.copytree(generated, folder)
+    supply = pd.read_csv(folder / "supply.csv")
+    fac = pd.read_csv(folder / "facilities.csv")
+    points = sorted(supply["site"].unique())[:6]
+    rows = [{"origin": p, "destination": fac["site"].iloc[i % len(fac)], "commodity": "",
+             "distance_km": 50.0 + 10 * i, "cost_per_t": "" if i % 2 else 3.0 + i, "allowed": i != 5}
+            for i, p in enumerate(points)]
+    pd.DataFrame(rows).to_csv(folder / "lanes.csv", index=False)
+    manifest = yaml.safe_load((folder / "instance.yaml").read_text())
+    manifest["tables"]["lanes"] = "lanes.csv"
+    (folder / "instance.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    n = int(supply["site"].nunique())
+    # one point per cluster: every lane of the clusters is its member's, allowed or not, same cost
+    agg_inst, agg = aggregate(load(folder), n)
+    key = ["origin", "destination", "chemistry", "grade"]
+    own = build_lanes(load(folder)).query("commodity == 'eol_packs'").set_index(key).sort_index()
+    member = agg.membership.drop_duplicates("cluster").set_index("cluster")["site"]
+    theirs = build_lanes(agg_inst).query("commodity == 'eol_packs'").assign(
+        origin=lambda f: f["origin"].map(member)).set_index(key).sort_index()
+    assert own.index.equals(theirs.index)
+    for column in ("distance_km", "cost_per_t"):
+        np.testing.assert_allclose(theirs[column].to_numpy(), own[column].to_numpy(), rtol=1e-12)
+    base = solve(load(folder), EXACT)
+    sol = solve(load(folder), EXACT, aggregate=n)
+    assert sol.summary["aggregation"]["clusters"] == n and sol.summary["aggregation"]["error_bound"] == 0.0
+    # the same model with other names and row order: HiGHS's tolerances (1e-7) decide the last digits
+    assert sol.objective == pytest.approx(base.objective, rel=1e-7)
+    assert sol.summary["aggregation"]["objective_disaggregated"] == pytest.approx(base.objective, rel=1e-7)
+
+
+def test_shipped_instances_with_explicit_lanes_aggregate() -> None:
+    root = Path(__file__).resolve().parents[1] / "instances"
+    for name, n in (("eu-2025-2032", 33), ("north-america-2025-2032", 12)):
+        inst = load(root / name)
+        agg_inst, agg = aggregate(inst, n)
+        clusters = set(agg.clusters["cluster"])
+        assert agg.n_clusters <= n and agg.points == inst["supply"]["site"].nunique()
+        from_clusters = agg_inst["lanes"].loc[agg_inst["lanes"]["origin"].isin(clusters)]
+        assert len(from_clusters) and set(from_clusters["commodity"]) == {"eol_packs"}
+        assert np.isfinite(agg.error_bound) and agg.error_bound > 0
 
 
 def test_cli_writes_aggregation_csv_and_the_bound(hand: Path, tmp_path: Path) -> None:

@@ -83,11 +83,17 @@ def test_output_folder_is_never_overwritten_without_flag(tmp_path: Path) -> None
     assert "--overwrite" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
 
+    # --overwrite replaces only a folder network-opt wrote (issue 13): this one is refused too
+    result = runner.invoke(app, ["solve", str(toy), "--out", str(out), "--overwrite"])
+    assert result.exit_code == 2, result.output
+    assert "precious.txt" in result.stderr and "did not write" in result.stderr
+    assert (out / "precious.txt").read_text() == "keep me"
+    (out / "precious.txt").unlink()
+    assert runner.invoke(app, ["solve", str(toy), "--out", str(out)]).exit_code == 0
     result = runner.invoke(app, ["solve", str(toy), "--out", str(out), "--overwrite"])
     assert result.exit_code == 0, result.output
-    assert not (out / "precious.txt").exists()
     assert (out / "summary.json").is_file()
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folders left
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folders or lock files left
 
 
 def test_empty_existing_folder_is_used(tmp_path: Path) -> None:

@@ -228,6 +228,6 @@ def test_a_failed_run_is_reported_and_leaves_no_stale_results(tmp_path: Path) ->
     out = tmp_path / "out"
     assert run_batch(inst, [spec(0.6)], out, LocalExecutor())[0].objective == pytest.approx(cost(0.6))
     failed = run_batch(inst, [spec(1.6)], out, LocalExecutor())[0]
-    assert failed.status == "error"
+    assert failed.status == "invalid"
     assert "after point p: material_recovery is a rate" in (failed.error or "")
     assert not (out / "p").exists()  # the 0.6 plan is gone: it is not this run's

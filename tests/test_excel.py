@@ -213,8 +213,8 @@ def _broken_zip(path: Path) -> None:
 
 @pytest.mark.parametrize(("make", "expected"), [
     (_encrypted, "password-protected (encrypted) or old-format (.xls) workbook"),
-    (_not_a_zip, "not an .xlsx workbook (the file is corrupt or in another format)"),
-    (_broken_zip, "the workbook cannot be read (corrupt .xlsx)"),
+    (_not_a_zip, "not an .xlsx workbook (zip) or damaged: no zip directory found"),
+    (_broken_zip, "not an .xlsx workbook (zip) or damaged: it has no xl/workbook.xml"),
 ], ids=["encrypted", "not-a-zip", "corrupt-zip"])
 def test_unreadable_workbook_is_refused(tmp_path: Path, make: object, expected: str) -> None:
     book = tmp_path / "plan.xlsx"

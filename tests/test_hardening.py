@@ -80,8 +80,9 @@ def test_inputs_are_never_modified_and_results_are_deterministic(tmp_path: Path)
         if name.endswith(".csv"):
             assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
     a, b = (json.loads((o / "summary.json").read_text()) for o in outs)
-    for s in (a, b):
+    for s in (a, b):  # what the machine was doing, not what was solved
         s.pop("timings")
+        s["projected"].pop("available_memory_bytes")
     assert a == b
 
 

@@ -28,9 +28,11 @@ def convert(
 ) -> None:
     """Convert an instance between a folder and one .xlsx workbook, losslessly (same CSV text back)."""
     from network_opt.io.convert import convert as run_convert
+    from network_opt.io.outdir import output_lock
 
     try:
-        run_convert(instance, to.value, out_path)
+        with output_lock(out_path):  # a second convert into the same path is refused
+            run_convert(instance, to.value, out_path)
     except OutputExistsError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_INPUT) from None
@@ -47,9 +49,11 @@ def template(
 ) -> None:
     """Write an empty instance workbook: documented headers, drop-down lists, a README sheet with examples."""
     from network_opt.io.convert import write_template
+    from network_opt.io.outdir import output_lock
 
     try:
-        write_template(out_path)
+        with output_lock(out_path):
+            write_template(out_path)
     except OutputExistsError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_INPUT) from None

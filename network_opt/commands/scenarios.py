@@ -1,8 +1,12 @@
 """``network-opt compare`` and ``network-opt sweep``: many solves of one instance, side by side.
 
-Exit codes: 0 the tables were written (failed or infeasible scenarios are reported in them and
-on stderr); 2 invalid input (unknown scenario, cycle, malformed --vary or override, an
-unreachable scheduler, or an --out holding something else): nothing is written.
+Exit codes: 0 the tables were written and at least one run has a plan (every run without one,
+whether invalid, infeasible or failed, is reported in its row and on stderr); 3 the tables were
+written but no run has a plan and every one is infeasible; 4 the tables were written but no run
+has a plan (some invalid, failed or stopped by a limit); 2 invalid input (unknown scenario,
+malformed scenarios block or cycle, malformed --vary, an invalid base instance, an unreachable
+scheduler, or an --out holding something else): nothing is written; 130 (SIGINT, Ctrl-C) or 143
+(SIGTERM): stopped, the runs that finished are written (the same command resumes).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from typing import Annotated
 
 import typer
 
-from network_opt.cli import EXIT_INPUT, InstanceArg, app, err, out, report_problems
+from network_opt import interrupts
+from network_opt.cli import EXIT_INFEASIBLE, EXIT_INPUT, EXIT_NO_SOLUTION, InstanceArg, app, err, out, report_problems
 from network_opt.errors import InputError, OutputExistsError
 
 OutOption = Annotated[Path, typer.Option("--out", help="Folder to write into (reused: finished runs are skipped).")]
@@ -29,17 +34,24 @@ ReuseOption = Annotated[bool, typer.Option("--reuse/--no-reuse", help="Update th
                                            "(--no-reuse: hand every run to HiGHS anew).")]
 
 
-def _run(what: str, instance: Path, call: object) -> object:
-    """Run ``call`` and turn input, output-folder and executor problems into exit code 2."""
+def _run(what: str, instance: Path, out_dir: Path, call: object) -> object:
+    """Run ``call`` holding the lock on ``out_dir`` (a second run into it is refused) and turn
+    input, output-folder and executor problems into exit code 2."""
     from network_opt.executors import ExecutorError
+    from network_opt.io.outdir import output_lock
 
     try:
-        return call()  # type: ignore[operator]
+        with output_lock(out_dir):
+            return call()  # type: ignore[operator]
     except InputError as exc:
         report_problems(exc.problems + exc.warnings)
         err.print(f"{len(exc.problems)} error(s) in {instance}; nothing written", markup=False)
     except (OutputExistsError, ExecutorError) as exc:
         err.print(f"error: {exc}; nothing written", markup=False)
+    except interrupts.Interrupted as exc:  # SIGINT/SIGTERM: the runs that finished are written
+        err.print(f"interrupted during {what} ({interrupts.signal_name(exc.signum)}): the runs that finished are "
+                  f"in {out_dir}; run the same command again to solve the others", markup=False)
+        raise typer.Exit(exc.exit_code) from None
     raise typer.Exit(EXIT_INPUT)
 
 
@@ -49,7 +61,18 @@ def _failures(runs: object) -> None:
     assert isinstance(runs, pd.DataFrame)
     for r in runs.itertuples(index=False):
         if r.status not in ("optimal", "feasible"):
-            err.print(f"warning: {r.name}: {r.status}" + (f": {r.error}" if r.error else ""), markup=False)
+            error = r.error if isinstance(r.error, str) else ""
+            err.print(f"warning: {r.name}: {r.status}" + (f": {error}" if error else ""), markup=False)
+
+
+def _exit_code(runs: object) -> None:
+    """Exit 0 when a run has a plan; 3 when none has and every one is infeasible; else 4."""
+    import pandas as pd
+
+    assert isinstance(runs, pd.DataFrame)
+    status = runs["status"]
+    if len(runs) and not status.isin(["optimal", "feasible"]).any():
+        raise typer.Exit(EXIT_INFEASIBLE if (status == "infeasible").all() else EXIT_NO_SOLUTION)
 
 
 @app.command()
@@ -74,7 +97,7 @@ def compare(
 
     names = [s.strip() for s in scenarios.split(",") if s.strip()] if scenarios else None
     opts = SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads, reuse=reuse)
-    result = _run("compare", instance, lambda: run_compare(
+    result = _run("compare", instance, out_dir, lambda: run_compare(
         instance, out_dir, names, workers=workers, executor=executor, scheduler=scheduler, options=opts,
         soft_targets=True if soft_targets else None, progress=True))
     runs = result.runs  # type: ignore[attr-defined]
@@ -83,6 +106,7 @@ def compare(
     skipped = int(runs["skipped"].sum())
     out.print(f"{solved} of {len(runs)} scenarios with a plan ({skipped} reused) -> {out_dir}/comparison.csv",
               markup=False)
+    _exit_code(runs)
 
 
 @app.command()
@@ -112,7 +136,7 @@ def sweep(
     from network_opt.sweep import sweep as run_sweep
 
     opts = SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads, reuse=reuse)
-    result = _run("sweep", instance, lambda: run_sweep(
+    result = _run("sweep", instance, out_dir, lambda: run_sweep(
         instance, out_dir, vary or (), samples, seed, scenario, workers=workers, executor=executor,
         scheduler=scheduler, options=opts, soft_targets=True if soft_targets else None, progress=True))
     runs = result.runs  # type: ignore[attr-defined]
@@ -120,3 +144,4 @@ def sweep(
     solved = int(runs["status"].isin(["optimal", "feasible"]).sum())
     out.print(f"{solved} of {len(runs)} points with a plan ({int(runs['skipped'].sum())} reused) -> "
               f"{out_dir}/sweep.csv", markup=False)
+    _exit_code(runs)

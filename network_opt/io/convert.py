@@ -32,7 +32,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from network_opt.errors import InputError, OutputExistsError, Problem
 from network_opt.instance import manifest_path
-from network_opt.io.read import ROW, read_csv_text
+from network_opt.io.read import ROW, decimal_points, read_csv_text
 from network_opt.io.xlsx import (
     RAW_BLOCKS,
     README_SHEET,
@@ -84,14 +84,17 @@ def read_raw(instance: str | Path) -> RawInstance:
     tables: dict[str, pd.DataFrame] = {}
     for name in TABLES:
         if name in manifest.tables:
-            frame, found = read_csv_text(manifest.tables[name])
+            frame, found = read_csv_text(manifest.tables[name], manifest.settings["csv.delimiter"])
             problems.extend(found)
+            if frame is not None and manifest.settings["csv.decimal"] == ",":
+                problems.extend(decimal_points(TABLES[name], frame, manifest.tables[name].name))
             if frame is not None:
                 tables[name] = frame.drop(columns=[ROW])
     if problems:
         raise InputError(problems)
     settings = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     settings.pop("tables", None)
+    settings.pop("csv", None)  # the tables are written with ',' separators and decimal points
     return RawInstance(settings, tables)
 
 
@@ -281,7 +284,7 @@ def _settings_sheet(ws: Worksheet, settings: dict[str, Any]) -> None:
     flat = _flat(settings)
     rows: list[tuple[str, Any, Any, str, str]] = []
     for key, _type, default, unit, _lo, _hi, desc in SETTINGS:
-        if key.startswith(("tables.", "policies.")):
+        if key.startswith(("tables.", "policies.", "csv.")):  # csv.*: the dialect of CSV files, not of a workbook
             continue
         shown = "" if default is None else (str(default).lower() if isinstance(default, bool) else default)
         rows.append((key, flat.pop(key, None), shown, unit, desc))
@@ -373,6 +376,16 @@ def build_workbook(raw: RawInstance | None) -> Workbook:
 def _refuse_existing(out: Path) -> None:
     if out.exists() or out.is_symlink():
         raise OutputExistsError(f"{out} already exists; choose a new path (convert never overwrites)")
+    from network_opt.io.outdir import check_target
+
+    check_target(out)  # not a folder holding the working directory
+
+
+def _umask_mode(mode: int) -> int:
+    """``mode`` as the user's umask would make it (mkstemp/mkdtemp create 0600/0700)."""
+    from network_opt.io.outdir import current_umask
+
+    return mode & ~current_umask()
 
 
 def save_workbook(wb: Workbook, out: Path) -> None:
@@ -381,6 +394,7 @@ def save_workbook(wb: Workbook, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".xlsx", dir=out.parent)
     os.close(fd)
+    os.chmod(tmp, _umask_mode(0o666))
     try:
         wb.save(tmp)
         _refuse_existing(out)
@@ -407,6 +421,7 @@ def convert(instance: str | Path, to: str, out: str | Path) -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(tmp, _umask_mode(0o777))
     try:
         write_folder(raw, tmp, source=Path(instance).name)
         _refuse_existing(out)

@@ -42,6 +42,15 @@ from network_opt.schema import TABLES
 SETTINGS_SHEET = "instance"
 README_SHEET = "README"
 MAX_WORKBOOK_BYTES = 256 * 1024 * 1024
+#: Most bytes the workbook's members may expand to (the XML openpyxl parses), and the largest
+#: expansion ratio of a member above :data:`BOMB_MIN_BYTES`: real sheets compress about 5-20:1,
+#: a zip bomb thousands to one. Checked from the zip directory before anything is decompressed
+#: (Python's zipfile never inflates a member beyond its declared size).
+MAX_UNCOMPRESSED_BYTES = 256 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 100.0
+BOMB_MIN_BYTES = 1024 * 1024
+#: Most cells (rows x columns of the used range) read from one sheet; as many rows as a CSV table.
+MAX_SHEET_CELLS = 5_000_000
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 #: Top-level settings blocks kept raw (scenarios, ...): one row per entry, the value in YAML flow style.
 RAW_BLOCKS: tuple[str, ...] = tuple(getattr(manifest_module, "RAW_BLOCKS", ()))
@@ -94,6 +103,8 @@ class RawWorkbook:
     letters: dict[str, dict[str, str]] = field(default_factory=dict)
     #: whether the workbook has an ``instance`` sheet
     has_settings: bool = True
+    #: dotted key -> row of the ``instance`` sheet where it is listed with an empty value
+    blank: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,12 +132,42 @@ def open_workbook(path: Path) -> tuple[Workbook | None, list[Problem]]:
         return None, [Problem(name, 0, "", "password-protected (encrypted) or old-format (.xls) workbook; "
                               "remove the password and save it as an Excel Workbook (.xlsx)")]
     if not zipfile.is_zipfile(path):
-        return None, [Problem(name, 0, "", "not an .xlsx workbook (the file is corrupt or in another format); "
+        return None, [Problem(name, 0, "", "not an .xlsx workbook (zip) or damaged: no zip directory found; "
                               "save it from the spreadsheet program as an Excel Workbook (.xlsx)")]
+    found = check_zip(path)
+    if found:
+        return None, found
     try:
         return load_workbook(path, data_only=False), []
     except Exception as exc:  # openpyxl raises many kinds on damaged files
-        return None, [Problem(name, 0, "", f"the workbook cannot be read (corrupt .xlsx): {exc}")]
+        return None, [Problem(name, 0, "", f"not an .xlsx workbook (zip) or damaged: {exc or type(exc).__name__}")]
+
+
+def check_zip(path: Path) -> list[Problem]:
+    """Refuse, from the zip directory alone, a workbook that is damaged or would expand beyond
+    :data:`MAX_UNCOMPRESSED_BYTES` or by more than :data:`MAX_COMPRESSION_RATIO` to one."""
+    name = path.name
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        return [Problem(name, 0, "", f"not an .xlsx workbook (zip) or damaged: {exc or type(exc).__name__}")]
+    mib = 2**20
+    for info in infos:
+        if info.file_size > BOMB_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+            return [Problem(name, 0, "", f"refused: member {info.filename} would expand from "
+                            f"{info.compress_size / mib:,.2f} MiB to {info.file_size / mib:,.0f} MiB "
+                            f"({info.file_size / max(info.compress_size, 1):,.0f}:1, more than "
+                            f"{MAX_COMPRESSION_RATIO:,.0f}:1): not a workbook a spreadsheet program writes "
+                            "(a zip bomb?); nothing was read")]
+    total = sum(i.file_size for i in infos)
+    if total > MAX_UNCOMPRESSED_BYTES:
+        return [Problem(name, 0, "", f"refused: the workbook would expand to {total / mib:,.0f} MiB, more than "
+                        f"{MAX_UNCOMPRESSED_BYTES // mib} MiB; split it or use CSV files; nothing was read")]
+    if not any(i.filename == "xl/workbook.xml" for i in infos):
+        return [Problem(name, 0, "", "not an .xlsx workbook (zip) or damaged: it has no xl/workbook.xml; save it "
+                        "from the spreadsheet program as an Excel Workbook (.xlsx)")]
+    return []
 
 
 class _Cells:
@@ -189,6 +230,10 @@ def _read_table_sheet(cells: _Cells, ws: Worksheet, table: str, label: str
                       ) -> tuple[pd.DataFrame | None, dict[str, str], list[Problem]]:
     """A table sheet as a frame of strings with ``_row``; its column letters; problems."""
     problems = cells.merged(ws, label)
+    if ws.max_row * ws.max_column > MAX_SHEET_CELLS:
+        return None, {}, [*problems, Problem(label, 0, "", f"the used range is {ws.max_row:,} rows x "
+                                             f"{ws.max_column:,} columns, more than {MAX_SHEET_CELLS:,} cells; "
+                                             "delete the unused rows and columns (or cells formatted far away)")]
     rows = list(ws.iter_rows(min_row=1, max_row=ws.max_row, max_col=ws.max_column))
     if not rows or all(c.value is None for c in rows[0]):
         if any(c.value is not None for r in rows for c in r):
@@ -274,9 +319,10 @@ def _index_nested(value: Any, prefix: str, row: int, lines: dict[str, int]) -> N
             _index_nested(v, f"{prefix}[{i}]", row, lines)
 
 
-def _read_settings_sheet(cells: _Cells, ws: Worksheet, label: str
+def _read_settings_sheet(cells: _Cells, ws: Worksheet, label: str, blank: dict[str, int] | None = None
                          ) -> tuple[dict[str, Any], dict[str, int], list[Problem]]:
-    """The ``instance`` sheet as nested settings and the row of each dotted key."""
+    """The ``instance`` sheet as nested settings and the row of each dotted key; ``blank`` receives the
+    row of each key listed with an empty value."""
     problems = cells.merged(ws, label)
     settings: dict[str, Any] = {}
     lines: dict[str, int] = {}
@@ -290,6 +336,8 @@ def _read_settings_sheet(cells: _Cells, ws: Worksheet, label: str
         key = cells.text(ws, key_cell, label, "a setting name", problems).strip()
         if value_cell is None or value_cell.value is None or (isinstance(value_cell.value, str)
                                                                and not value_cell.value.strip()):
+            if blank is not None and key:
+                blank.setdefault(key, key_cell.row)
             continue  # not set: the default applies
         row = key_cell.row
         if not key:
@@ -331,13 +379,17 @@ def _read_settings_sheet(cells: _Cells, ws: Worksheet, label: str
     return settings, lines, problems
 
 
-def _settings_problem(p: Problem, label: str, lines: dict[str, int]) -> Problem:
+def _settings_problem(p: Problem, label: str, lines: dict[str, int], blank: dict[str, int] | None = None
+                      ) -> Problem:
     """A setting check's problem pointed at the value cell (column B) of its row."""
     if p.file != label or not p.column or p.column in ("A", "B"):
         return p
     base = p.column.split("[", 1)[0]
     if base in lines:
         return Problem(label, lines[base], "B", f"{p.column}: {p.message}", p.severity)
+    if blank and base in blank:
+        return Problem(label, blank[base], "B", f"{p.column}: {p.message} (the value in row {blank[base]}, "
+                       "column B is empty: fill it in)", p.severity)
     return Problem(label, 1, "A", f"{p.column}: {p.message} (add a row with this key in column A)", p.severity)
 
 
@@ -352,6 +404,7 @@ def read_raw_workbook(path: str | Path) -> tuple[RawWorkbook | None, list[Proble
     letters: dict[str, dict[str, str]] = {}
     settings: dict[str, Any] = {}
     lines: dict[str, int] = {}
+    blank: dict[str, int] = {}
     if SETTINGS_SHEET not in book.sheetnames:
         problems.append(Problem(sheet_label(path, SETTINGS_SHEET), 1, "A", "the settings sheet 'instance' is "
                                 "missing; add a sheet named instance with key | value rows (name, periods, ...)"))
@@ -361,7 +414,7 @@ def read_raw_workbook(path: str | Path) -> tuple[RawWorkbook | None, list[Proble
         if is_ignored_sheet(name):
             continue
         if name == SETTINGS_SHEET:
-            settings, lines, found = _read_settings_sheet(cells, ws, label)
+            settings, lines, found = _read_settings_sheet(cells, ws, label, blank)
             letters[label] = {"key": "A", "value": "B"}
             problems.extend(found)
             continue
@@ -384,7 +437,7 @@ def read_raw_workbook(path: str | Path) -> tuple[RawWorkbook | None, list[Proble
             problems.append(Problem(sheet_label(path, name), 1, "A", f"required sheet {name!r} is missing; add a "
                                     f"sheet named {name} with the column names in row 1 "
                                     f"({', '.join(table.column_names)}); see network-opt template"))
-    return RawWorkbook(path, settings, lines, sheets, letters, SETTINGS_SHEET in book.sheetnames), problems
+    return RawWorkbook(path, settings, lines, sheets, letters, SETTINGS_SHEET in book.sheetnames, blank), problems
 
 
 def read_workbook(path: str | Path) -> tuple[WorkbookInstance | None, list[Problem]]:
@@ -396,7 +449,7 @@ def read_workbook(path: str | Path) -> tuple[WorkbookInstance | None, list[Probl
     bad_sheets = {p.file for p in problems}
     manifest, found = check_manifest(raw.settings, raw.lines, raw.path, fname=settings_label,
                                      tables={name: raw.path for name in raw.sheets})
-    problems.extend(_settings_problem(p, settings_label, raw.lines) for p in found)
+    problems.extend(_settings_problem(p, settings_label, raw.lines, raw.blank) for p in found)
     if manifest is None:
         return None, problems
     defaults = {k: v for k, v in manifest.settings.items() if k.startswith("defaults.")}

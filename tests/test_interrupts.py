@@ -1,0 +1,248 @@
+"""SIGINT and SIGTERM in every phase (issue 13): the process ends within seconds with exit code
+130 / 143, nothing half-written, and the best plan written when one exists.
+
+The solves run in real subprocesses (``python -m network_opt``); the phase is read from their
+progress lines. The instance (200 points x 40 candidates x 3 periods, about 80,000 flows) builds
+in about 2 s and its MIP's root LP takes about 20 s on a 2-core machine, with 1.4 GB peak memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from network_opt import interrupts
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+#: seconds from the signal to the end of the process when nothing is to be written
+PROMPT_S = 5.0
+#: seconds from the signal to HiGHS having stopped ("solver finished" on stderr)
+HONOURED_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from network_opt.datasets.generate import GeneratorSpec, generate
+
+    return generate(tmp_path_factory.mktemp("interrupts") / "g200",
+                    GeneratorSpec(seed=0, collection_points=200, candidates=40, periods=3))
+
+
+class Run:
+    """A ``network-opt solve`` subprocess whose stderr (and stdout) lines are timestamped."""
+
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen([sys.executable, "-m", "network_opt", "solve", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[tuple[float, str]] = []
+        self.cond = threading.Condition()
+        self.readers = [threading.Thread(target=self._read, args=(s,), daemon=True)
+                        for s in (self.proc.stdout, self.proc.stderr)]
+        for t in self.readers:
+            t.start()
+
+    def _read(self, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            with self.cond:
+                self.lines.append((time.perf_counter(), line))
+                self.cond.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 120.0) -> float:
+        """Block until a line holding ``text`` appears; return when it did."""
+        end = time.perf_counter() + timeout
+        with self.cond:
+            while True:
+                for t, line in self.lines:
+                    if text in line:
+                        return t
+                left = end - time.perf_counter()
+                if left <= 0 or (self.proc.poll() is not None and not any(r.is_alive() for r in self.readers)):
+                    raise AssertionError(f"no line with {text!r}:\n{self.text}")
+                self.cond.wait(min(left, 0.5))
+
+    def signal(self, sig: int) -> float:
+        now = time.perf_counter()
+        self.proc.send_signal(sig)
+        return now
+
+    def finish(self, timeout: float = 120.0) -> tuple[int, float]:
+        """Exit code and the time the process ended."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        ended = time.perf_counter()
+        for t in self.readers:
+            t.join(timeout=10)
+        return code, ended
+
+    @property
+    def text(self) -> str:
+        return "".join(line for _, line in self.lines)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_model_is_built_stops_at_once_with_nothing_written(
+        instance: Path, tmp_path: Path, sig: int) -> None:
+    out = tmp_path / "out"
+    run = Run(str(instance), "--out", str(out))
+    run.wait_for("building the model")
+    time.sleep(0.3)  # inside the build (about 2 s here), not at its first line
+    sent = run.signal(sig)
+    code, ended = run.finish()
+    assert code == 128 + sig, run.text
+    assert ended - sent < PROMPT_S, run.text
+    assert f"interrupted during building the model ({signal.Signals(sig).name}); nothing written" in run.text
+    assert "Traceback" not in run.text and "ERROR" not in run.text, run.text  # no Pyomo construction error
+    assert not out.exists() or not any(out.iterdir()), "nothing may be written"
+    assert _leftovers(out) == []
+
+
+def _leftovers(out: Path) -> list[str]:
+    """Temporary folders or lock files of ``out`` left beside it."""
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
+
+
+def _plan_or_nothing(out: Path, text: str) -> dict[str, Any] | None:
+    """The summary of a written plan (checked complete), or None when the output says none exists."""
+    assert _leftovers(out) == []
+    if "before any plan was found; nothing written" in text:
+        assert not out.exists() or not any(out.iterdir()), text
+        return None
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["termination"] == "interrupted"
+    assert summary["status"] == "feasible"
+    assert (out / "flows.csv").is_file() and (out / "facilities.csv").is_file()
+    return summary
+
+
+def test_sigterm_in_the_root_lp_writes_the_start_plan_and_exits_143(instance: Path, tmp_path: Path) -> None:
+    """--start open-all gives HiGHS a plan at once; the signal comes in the MIP's root LP, where
+    HiGHS calls back nothing (the issue's `HEkkDual::iterate` under `evaluateRootLp`)."""
+    out = tmp_path / "out"
+    run = Run(str(instance), "--out", str(out), "--start", "open-all")
+    run.wait_for("solving with HiGHS")
+    time.sleep(6.0)  # the start's LP and the presolve take about 2 s here, the root LP about 20 s
+    sent = run.signal(signal.SIGTERM)
+    code, ended = run.finish()
+    finished = run.wait_for("solver finished", timeout=1)
+    assert code == 143, run.text
+    assert finished - sent < HONOURED_S, run.text
+    assert ended - sent < 60, run.text  # writing included
+    summary = _plan_or_nothing(out, run.text)
+    assert summary is not None, "the start plan (open-all) must be written"
+    assert "interrupted: the best plan found so far" in run.text and "(SIGTERM)" in run.text
+    assert summary["objective"] is not None and float(summary["objective"]) > 0  # open-all: costs, no revenue
+
+
+def test_sigint_in_the_root_lp_is_honoured_within_seconds(instance: Path, tmp_path: Path) -> None:
+    """Without --verbose the progress lines tell when HiGHS stops; the line keeps moving while
+    the root LP runs (HiGHS reports nothing there)."""
+    out = tmp_path / "out"
+    run = Run(str(instance), "--out", str(out), "--start", "none")
+    began = run.wait_for("solving with HiGHS")
+    time.sleep(6.0)  # presolve takes well under a second here: this is the root LP
+    sent = run.signal(signal.SIGINT)
+    code, ended = run.finish()
+    finished = run.wait_for("solver finished", timeout=1)
+    assert code == 130, run.text
+    assert finished - sent < HONOURED_S, run.text
+    _plan_or_nothing(out, run.text)
+    assert ended - sent < 60, run.text
+    del began
+
+
+# --- the mechanism, in this process --------------------------------------------------------------
+
+def test_outside_a_deferral_a_signal_raises_with_its_exit_code() -> None:
+    with interrupts.handling():
+        with pytest.raises(interrupts.Interrupted) as caught:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler runs at the next bytecode
+        assert caught.value.exit_code == 143
+        assert interrupts.requested() == signal.SIGTERM
+    assert interrupts.requested() is None  # the outermost context forgets it
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_in_a_deferral_the_first_signal_asks_and_the_second_raises() -> None:
+    asked: list[int] = []
+    with interrupts.handling(), interrupts.deferred(lambda: asked.append(1)):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        assert asked == [1] and interrupts.requested() == signal.SIGINT
+        with pytest.raises(interrupts.Interrupted) as caught:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        assert caught.value.exit_code == 130  # the first signal's code
+
+
+def test_run_highs_leaves_a_highs_that_does_not_answer_after_the_grace_period() -> None:
+    class Stuck:  # HiGHS in presolve or the root LP: no callback sees cancelSolve
+        HandleKeyboardInterrupt = False
+        cancelled = False
+
+        def run(self) -> None:
+            time.sleep(30)
+
+        def cancelSolve(self) -> None:  # highspy's name
+            self.cancelled = True
+
+    stuck = Stuck()
+    left: list[bool] = []
+    with interrupts.handling(ending=True):  # as in the CLI (the Python API waits for HiGHS instead)
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        begin = time.perf_counter()
+        assert interrupts.run_highs(stuck, on_abandon=lambda: left.append(True)) is False
+        took = time.perf_counter() - begin
+    assert stuck.cancelled and left == [True]
+    assert took < 0.3 + interrupts.GRACE_S + 0.5
+
+
+def test_phase_of_names_where_the_signal_came() -> None:
+    from network_opt.model import linear
+
+    try:
+        linear.picked(_Raising(), [0])  # type: ignore[arg-type]
+    except interrupts.Interrupted as exc:
+        assert interrupts.phase_of(exc) == "building the model"
+    else:
+        raise AssertionError("not raised")
+
+
+class _Raising:
+    def __getitem__(self, _i: int) -> object:
+        raise interrupts.Interrupted(signal.SIGINT)
+
+
+def test_a_run_after_an_interrupted_one_is_not_interrupted() -> None:
+    """HiGHS keeps a callback's ``user_interrupt`` between runs: a re-used model (compare, sweep,
+    notebooks) must not stop at once in every run after one was interrupted."""
+    import highspy
+
+    from network_opt.handoff import HighsModel
+    from network_opt.instance import load
+    from network_opt.model import build_model, prepare
+
+    hm = HighsModel(build_model(prepare(load(Path(__file__).parents[1] / "instances" / "toy"))))
+
+    def stop(event: object) -> None:
+        event.data_in.user_interrupt = True  # type: ignore[attr-defined]
+
+    hm.h.cbMipInterrupt.subscribe(stop)
+    hm.h.run()
+    assert hm.h.getModelStatus() == highspy.HighsModelStatus.kInterrupt
+    hm.h.cbMipInterrupt.unsubscribe(stop)
+    assert interrupts.run_highs(hm.h)
+    assert hm.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
