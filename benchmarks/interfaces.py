@@ -6,7 +6,7 @@ the model is built once and then handed to HiGHS by:
 - ``highs``: Pyomo's ``pyomo.contrib.solver`` HiGHS interface (``set_instance``);
 - ``appsi_highs``: Pyomo's older APPSI HiGHS interface (``set_instance``);
 - ``lp_file``: Pyomo's LP writer, then ``Highs.readModel``;
-- ``standard_form`` (what network_opt uses, :mod:`network_opt.handoff`): Pyomo's linear
+- ``standard_form`` (what network_opt uses, :mod:`network_opt.solver.handoff`): Pyomo's linear
   standard-form compiler and one ``Highs.passModel``.
 
 Prints seconds for the build and each hand-off, and the peak memory of each process. Never
@@ -42,7 +42,7 @@ t0 = time.perf_counter()
 m = build_model(prepare(inst))
 t1 = time.perf_counter()
 if route == "standard_form":
-    from network_opt.handoff import HighsModel
+    from network_opt.solver.handoff import HighsModel
     h = HighsModel(m).h
 elif route == "highs":
     from pyomo.contrib.solver.solvers.highs import Highs

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from regression.objectives import CASES, MIP_GAP, REL_TOL, ROOT, TABLE, close, figures, solve_case
 
 import network_opt as no
-from network_opt.solve import solve_model
+from network_opt.solver.highs import solve_model
 
 BIG = ("china-2025-2032", "eu-2025-2032", "north-america-2025-2032")
 

@@ -38,11 +38,12 @@ import json, resource, sys, time
 from pathlib import Path
 t_import = time.perf_counter()
 from network_opt import load
-from network_opt.handoff import HighsModel
+from network_opt.solver.handoff import HighsModel
 from network_opt.model import build_model, prepare
-from network_opt.solve import SolveOptions, solve_model
-from network_opt.results import extract, Solution
-from network_opt.io.write import write_results
+from network_opt.solver.options import SolveOptions
+from network_opt.solver.highs import solve_model
+from network_opt.results.tables import extract, Solution
+from network_opt.results.write import write_results
 import scipy.sparse  # paid once per process, like the imports above (about 1 s)
 folder, out, mps = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 limit, gap, prune, aggregate = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
@@ -55,7 +56,7 @@ if not linking:
     inst.manifest.settings["model.strong_linking"] = False
 agg = None
 if aggregate:
-    from network_opt.aggregate import aggregate as cluster
+    from network_opt.model.aggregate import aggregate as cluster
     inst, agg = cluster(inst, aggregate)
 t1 = time.perf_counter()
 d = prepare(inst); m = build_model(d)
@@ -70,7 +71,7 @@ out_ = solve_model(m, SolveOptions(time_limit=limit, mip_gap=gap, warm_start=sta
 t4 = time.perf_counter()
 tables = extract(m, d)
 if agg is not None:
-    from network_opt.aggregate import disaggregate
+    from network_opt.model.aggregate import disaggregate
     tables = disaggregate(tables, agg)
 sol = Solution(out_, tables, {"timings": {}}, d, m)
 write_results(sol, out, overwrite=True)

@@ -46,10 +46,11 @@ def hwm():
     return 0
 
 from network_opt import load
-from network_opt.handoff import HighsModel
+from network_opt.solver.handoff import HighsModel
 from network_opt.model import build_model, prepare
 from network_opt.model.size import project_size
-from network_opt.solve import SolveOptions, solve_model
+from network_opt.solver.options import SolveOptions
+from network_opt.solver.highs import solve_model
 import scipy.sparse  # noqa: F401  imported by the hand-off; paid here like the imports above
 folder, limit, linking = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1"
 out = {"imports": hwm()}

@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=600.0)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from network_opt.results import mass_balance_errors
+    from network_opt.results.tables import mass_balance_errors
 
     shipped = sorted(p.parent for p in (ROOT / "instances").glob("*/instance.yaml"))
     folders = [Path(p) for p in args.instances] or shipped

@@ -1,4 +1,4 @@
-"""A sweep with and without re-solve without rebuild (``network_opt.resolve``): the same grid of
+"""A sweep with and without re-solve without rebuild (``network_opt.solver.session``): the same grid of
 points solved once updating the HiGHS model of the previous point in place and starting from its
 plan, once handing every point to HiGHS anew (``--no-reuse``). Prints figures; asserts nothing.
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).parents[1]
 
 def run(instance: object, vary: str, options: object, out: Path) -> dict[str, object]:
     """One sweep into ``out``; its figures."""
-    from network_opt.sweep import sweep
+    from network_opt.runs.sweep import sweep
 
     begin = time.perf_counter()
     res = sweep(instance, out, vary=[vary], options=options)  # type: ignore[arg-type]
@@ -61,8 +61,8 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     import network_opt as no
-    from network_opt.handoff import compile_model
     from network_opt.model import build_model, prepare
+    from network_opt.solver.handoff import compile_model
 
     inst = no.load(args.instance)
     compile_model(build_model(prepare(inst)))  # imports and first-call costs, paid by neither way

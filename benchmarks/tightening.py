@@ -30,7 +30,7 @@ from generated import generated_instance, machine
 CHILD = r"""
 import json, sys
 from network_opt import load, solve
-from network_opt.solve import SolveOptions
+from network_opt.solver.options import SolveOptions
 folder, linking, start = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
 limit, gap = float(sys.argv[4]), float(sys.argv[5])
 inst = load(folder)

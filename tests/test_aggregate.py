@@ -14,12 +14,12 @@ from builders import lanes, one_material_tables, site, write_instance
 from typer.testing import CliRunner
 
 from network_opt import InputError, SolveOptions, load, solve
-from network_opt.aggregate import _allocate, aggregate, disaggregate, kmeans
-from network_opt.cli import app
+from network_opt.cli.app import app
+from network_opt.common.geo import EARTH_RADIUS_KM
 from network_opt.datasets.generate import GeneratorSpec, generate
-from network_opt.geo import EARTH_RADIUS_KM
-from network_opt.network import build_lanes, supply_by_grade
-from network_opt.results import mass_balance_errors
+from network_opt.inputs.lanes import build_lanes, supply_by_grade
+from network_opt.model.aggregate import _allocate, aggregate, disaggregate, kmeans
+from network_opt.results.tables import mass_balance_errors
 
 runner = CliRunner()
 EXACT = SolveOptions(mip_gap=0.0)

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from network_opt.cli import app
-from network_opt.results import mass_balance_errors
+from network_opt.cli.app import app
+from network_opt.results.tables import mass_balance_errors
 
 ROOT = Path(__file__).parents[1]
 #: Instances small enough to solve in the test suite; the real multi-year ones are solved, with the

@@ -12,11 +12,11 @@ from test_scenarios import TOY, li, two_tech
 from typer.testing import CliRunner
 
 import network_opt as no
-from network_opt.cli import app
-from network_opt.executors import DaskExecutor, LocalExecutor, RunSpec, input_hash, run_batch
-from network_opt.overrides import Origin, Override
-from network_opt.scenarios import apply_scenario
-from network_opt.sweep import draw, read_uncertainty
+from network_opt.cli.app import app
+from network_opt.inputs.overrides import Origin, Override
+from network_opt.inputs.scenarios import apply_scenario
+from network_opt.runs.executors import DaskExecutor, LocalExecutor, RunSpec, input_hash, run_batch
+from network_opt.runs.sweep import draw, read_uncertainty
 
 runner = CliRunner()
 LI_KEY = "targets[XX,material_recovery,Li,2025].value"

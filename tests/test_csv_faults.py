@@ -14,10 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from network_opt.cli import app
-from network_opt.instance import read_instance
-from network_opt.io import read as csv_read
-from network_opt.validate import validate
+from network_opt.cli.app import app
+from network_opt.inputs import read as csv_read
+from network_opt.inputs.load import read_instance, validate
 
 ROOT = Path(__file__).parents[1]
 TOY = ROOT / "instances" / "toy"
@@ -150,7 +149,7 @@ def test_semicolon_file_is_one_problem_with_a_hint(tmp_path: Path) -> None:
 
 
 def test_declared_semicolon_and_decimal_comma_solve_like_the_original(tmp_path: Path) -> None:
-    from network_opt.api import solve
+    from network_opt.runs.pipeline import solve
 
     folder = _copy(tmp_path)
     _rewrite(folder, delimiter=";", decimal=",", line_end="\r\n")

@@ -10,7 +10,7 @@ import pyomo.environ as pyo
 from builders import one_material_tables, site, write_instance
 
 from network_opt import load
-from network_opt.docs_gen import render
+from network_opt.docs_tools.docs_gen import render
 from network_opt.model import build_model, prepare
 from network_opt.model.build import CONSTRAINT_FAMILIES
 
@@ -84,4 +84,4 @@ def test_documented_builders_exist_and_state_their_equation() -> None:
 
 def test_instance_format_doc_is_generated_from_the_schema() -> None:
     committed = (DOCS / "instance-format.md").read_text(encoding="utf-8")
-    assert committed == render(), "run: python -m network_opt.docs_gen docs/instance-format.md"
+    assert committed == render(), "run: python -m network_opt.docs_tools.docs_gen docs/instance-format.md"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import network_opt
-from network_opt.docs_cli import render as render_cli
+from network_opt.docs_tools.docs_cli import render as render_cli
 
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
@@ -19,7 +19,7 @@ DOCS = ROOT / "docs"
 
 def test_cli_reference_is_generated_from_the_cli() -> None:
     committed = (DOCS / "cli.md").read_text(encoding="utf-8")
-    assert committed == render_cli(), "run: python -m network_opt.docs_cli docs/cli.md"
+    assert committed == render_cli(), "run: python -m network_opt.docs_tools.docs_cli docs/cli.md"
 
 
 def test_cli_reference_lists_every_command_and_option() -> None:

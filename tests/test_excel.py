@@ -14,13 +14,13 @@ import pytest
 from typer.testing import CliRunner
 
 from network_opt import load, solve
-from network_opt.cli import app
-from network_opt.instance import read_instance
-from network_opt.io.convert import cell_value, convert
-from network_opt.io.write import write_results
-from network_opt.io.xlsx import number_text
-from network_opt.manifest import read_manifest
-from network_opt.schema import TABLES
+from network_opt.cli.app import app
+from network_opt.inputs.convert import cell_value, convert
+from network_opt.inputs.load import read_instance
+from network_opt.inputs.manifest import read_manifest
+from network_opt.inputs.schema import TABLES
+from network_opt.inputs.xlsx import number_text
+from network_opt.results.write import write_results
 
 ROOT = Path(__file__).parents[1]
 INSTANCES = sorted(p.parent for p in (ROOT / "instances").glob("*/instance.yaml"))

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from network_opt.cli import app
+from network_opt.cli.app import app
 from network_opt.datasets.generate import GeneratorSpec, generate
-from network_opt.validate import validate
+from network_opt.inputs.load import validate
 
 runner = CliRunner()
 

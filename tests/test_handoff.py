@@ -7,8 +7,9 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from network_opt.handoff import HighsModel
-from network_opt.solve import SolveOptions, solve_model
+from network_opt.solver.handoff import HighsModel
+from network_opt.solver.highs import solve_model
+from network_opt.solver.options import SolveOptions
 
 INF = float("inf")
 

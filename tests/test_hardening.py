@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from network_opt.cli import app
+from network_opt.cli.app import app
 
 ROOT = Path(__file__).parents[1]
 TOY = ROOT / "instances" / "toy"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from network_opt import interrupts
+from network_opt.common import interrupts
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -231,9 +231,9 @@ def test_a_run_after_an_interrupted_one_is_not_interrupted() -> None:
     notebooks) must not stop at once in every run after one was interrupted."""
     import highspy
 
-    from network_opt.handoff import HighsModel
-    from network_opt.instance import load
+    from network_opt.inputs.load import load
     from network_opt.model import build_model, prepare
+    from network_opt.solver.handoff import HighsModel
 
     hm = HighsModel(build_model(prepare(load(Path(__file__).parents[1] / "instances" / "toy"))))
 

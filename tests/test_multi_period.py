@@ -432,7 +432,7 @@ def test_diagnosis_of_missing_capacity(tmp_path: Path) -> None:
     """150 t at C1, whose only lane goes to P (100 t); H is out of reach. Validation passes (there
     is a route and enough capacity in all), the model is infeasible, and the elastic re-solve
     finds P 50 t/yr short."""
-    from network_opt.diagnose import diagnose
+    from network_opt.solver.diagnose import diagnose
 
     folder = growth_instance(tmp_path, {2025: 150}, H_ONE_LEVEL)
     (folder / "lanes.csv").write_text("origin,destination,commodity,cost_per_t\nC1,S1,,0\n")
@@ -446,7 +446,7 @@ def test_diagnosis_of_missing_capacity(tmp_path: Path) -> None:
 def test_diagnosis_blames_the_smallest_violation(tmp_path: Path) -> None:
     """Li >= 0.5 needs 55.6 t at HYDRO, which holds 40 t. Raising the capacity would take 15.6 t;
     the target is short by 0.5 x 1 t - 0.9 x 0.4 t = 0.14 t of Li, the smaller violation."""
-    from network_opt.diagnose import diagnose
+    from network_opt.solver.diagnose import diagnose
 
     folder = two_tech(tmp_path, [2025], [_li(0.5, 2025)])
     text = (folder / "facility_levels.csv").read_text().replace("H,a,1000", "H,a,40")
@@ -457,6 +457,6 @@ def test_diagnosis_blames_the_smallest_violation(tmp_path: Path) -> None:
 
 
 def test_diagnosis_of_a_feasible_instance_is_empty(tmp_path: Path) -> None:
-    from network_opt.diagnose import diagnose
+    from network_opt.solver.diagnose import diagnose
 
     assert diagnose(growth_instance(tmp_path, {2025: 150}, H_ONE_LEVEL)).empty

@@ -20,9 +20,9 @@ import pytest
 from typer.testing import CliRunner
 
 import network_opt as no
-from network_opt.cli import EXIT_INPUT, EXIT_WRITE_FAILED, app
-from network_opt.errors import OutputRefused
-from network_opt.io.outdir import MARKER, lock_path, output_lock
+from network_opt.cli.app import EXIT_INPUT, EXIT_WRITE_FAILED, app
+from network_opt.common.errors import OutputRefused
+from network_opt.common.outdir import MARKER, lock_path, output_lock
 
 ROOT = Path(__file__).parents[1]
 TOY = ROOT / "instances" / "toy"
@@ -46,12 +46,12 @@ def _solve(*args: str) -> Any:
 @pytest.fixture
 def no_solve(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test if the solve is even started (the refusal must come before any long work)."""
-    import network_opt.api
+    import network_opt.runs.pipeline
 
     def refuse(*_a: object, **_k: object) -> None:
         raise AssertionError("the instance was loaded and solved although the output was refused")
 
-    monkeypatch.setattr(network_opt.api, "solve", refuse)
+    monkeypatch.setattr(network_opt.runs.pipeline, "solve", refuse)
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def _cannot_create_in(folder: Path) -> bool:
 
 def test_too_little_free_space_is_refused_before_solving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          no_solve: None) -> None:
-    import network_opt.io.outdir as outdir
+    import network_opt.common.outdir as outdir
 
     real = shutil.disk_usage
 
@@ -292,7 +292,7 @@ def test_two_concurrent_processes_into_one_folder_cannot_both_succeed(tmp_path: 
 
 def test_a_failed_write_saves_the_plan_to_a_fallback_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            rescue_dir: Path) -> None:
-    import network_opt.io.gpkg as gpkg
+    import network_opt.results.gpkg as gpkg
 
     out = tmp_path / "out"
 
@@ -320,7 +320,7 @@ def test_a_failed_write_saves_the_plan_to_a_fallback_folder(tmp_path: Path, monk
 
 def test_when_every_full_write_fails_summary_and_csvs_are_still_saved(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rescue_dir: Path) -> None:
-    import network_opt.io.gpkg as gpkg
+    import network_opt.results.gpkg as gpkg
 
     def broken(_sol: object, path: Path) -> Path:
         raise RuntimeError("sqlite3_exec(CREATE TABLE ...) failed: no such table: gpkg_contents")  # as GDAL says

@@ -20,12 +20,12 @@ from matplotlib.patches import FancyArrowPatch
 from typer.testing import CliRunner
 
 import network_opt as no
-from network_opt.cli import app
-from network_opt.io.gpkg import write_geopackage
-from network_opt.plot import charts, maps
-from network_opt.plot.figures import save_figure
-from network_opt.plot.interactive import write_html_map
-from network_opt.plot.result import NODE_COLUMNS, PlotResult, ResultsError, as_result, from_folder
+from network_opt.cli.app import app
+from network_opt.plotting import charts, maps
+from network_opt.plotting.figures import save_figure
+from network_opt.plotting.interactive import write_html_map
+from network_opt.results.gpkg import write_geopackage
+from network_opt.results.read import NODE_COLUMNS, PlotResult, ResultsError, as_result, from_folder
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,7 +192,7 @@ def test_projection_and_basemap_suit_the_region() -> None:
     """Shanghai/Wuhan: the shipped China provinces under an Albers conic; Sao Paulo/Rio: no
     shipped file covers it, so only the low-resolution countries (when pyogrio ships them) under
     a Lambert azimuthal projection (near the equator the conic does not suit)."""
-    from network_opt.plot.geo import lowres_countries_path, map_frame
+    from network_opt.plotting.geo import lowres_countries_path, map_frame
 
     china = map_frame(np.array([121.47, 114.31]), np.array([31.23, 30.59]))
     assert china.crs.coordinate_operation.method_name == "Albers Equal Area" and len(china.detail) > 0

@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from network_opt import policies, schema
-from network_opt.policies import (
+from network_opt.inputs import policies, schema
+from network_opt.inputs.policies import (
     BAN_COLUMNS,
     PRESETS_DIR,
     TABLE_COLUMNS,
@@ -276,7 +276,7 @@ def test_bad_yaml_file_names_the_file(tmp_path: Path) -> None:
 
 def test_docs_policies_md_is_current() -> None:
     assert (DOCS / "policies.md").read_text(encoding="utf-8") == render_markdown(), (
-        "docs/policies.md is stale: python -c 'from network_opt.policies import render_markdown; "
+        "docs/policies.md is stale: python -c 'from network_opt.inputs.policies import render_markdown; "
         "print(render_markdown(), end=\"\")' > docs/policies.md"
     )
 

@@ -10,9 +10,9 @@ import pytest
 from builders import one_material_tables, site, write_instance
 
 import network_opt as no
+from network_opt.common.geo import haversine_km
 from network_opt.datasets.generate import GeneratorSpec, generate
-from network_opt.geo import haversine_km
-from network_opt.solve import SolveOptions
+from network_opt.solver.options import SolveOptions
 
 RECYCLER_LON = (1.0, 2.0, 3.0)  # on the equator, east of the collection point at (0, 0)
 

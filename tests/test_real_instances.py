@@ -12,7 +12,7 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
-from network_opt.validate import validate
+from network_opt.inputs.load import validate
 
 ROOT = Path(__file__).parents[1]
 BUILDERS = sorted(p for p in (ROOT / "instances" / "build").glob("*.py") if not p.name.startswith("_"))

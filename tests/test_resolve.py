@@ -1,4 +1,4 @@
-"""Re-solve without rebuild (network_opt.resolve): a scenario solved by updating the HiGHS model
+"""Re-solve without rebuild (network_opt.solver.session): a scenario solved by updating the HiGHS model
 of the previous solve in place, and starting from its plan, gives what a fresh build and solve
 gives; a structural change falls back to a new model; HighsModel.update leaves HiGHS holding
 exactly the LP a fresh handoff gives; sweeps give the same objectives with and without reuse."""
@@ -15,13 +15,13 @@ from test_scenarios import TOY, override
 from typer.testing import CliRunner
 
 import network_opt as no
-from network_opt.cli import app
-from network_opt.executors import process_session
-from network_opt.handoff import HighsModel, compile_model
+from network_opt.cli.app import app
+from network_opt.inputs.overrides import apply_overrides
 from network_opt.model import build_model, prepare
-from network_opt.overrides import apply_overrides
-from network_opt.resolve import ResolveSession
-from network_opt.solve import SolveOptions
+from network_opt.runs.executors import process_session
+from network_opt.solver.handoff import HighsModel, compile_model
+from network_opt.solver.options import SolveOptions
+from network_opt.solver.session import ResolveSession
 
 EXACT = SolveOptions(mip_gap=1e-9)
 LI_KEY = "targets[TOY,material_recovery,Li,2025].value"
@@ -184,7 +184,7 @@ def test_a_trivially_infeasible_model_leaves_the_session_usable(toy: no.Instance
     session = ResolveSession()
     no.solve(toy, EXACT, session=session)
     held = session.highs
-    from network_opt.handoff import TriviallyInfeasible
+    from network_opt.solver.handoff import TriviallyInfeasible
 
     def boom(m: object) -> bool:
         raise TriviallyInfeasible("0 >= 1")

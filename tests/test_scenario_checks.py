@@ -18,9 +18,9 @@ from test_scenarios import TOY, _line_of, _toy_with, li, two_tech
 from typer.testing import CliRunner
 
 import network_opt as no
-from network_opt.cli import app
-from network_opt.compliance import shadow_price_notes
-from network_opt.scenarios import check_scenario, scenario_problems
+from network_opt.cli.app import app
+from network_opt.inputs.scenarios import check_scenario, scenario_problems
+from network_opt.solver.compliance import shadow_price_notes
 
 runner = CliRunner()
 LI_KEY = "targets[XX,material_recovery,Li,2025].value"

@@ -16,10 +16,10 @@ from builders import two_technology_tables, write_instance
 from typer.testing import CliRunner
 
 import network_opt as no
-from network_opt.cli import app
+from network_opt.cli.app import app
+from network_opt.inputs.overrides import Origin, Override, apply_overrides
+from network_opt.inputs.scenarios import apply_scenario, check_scenarios, read_scenarios, resolve, scenario_names
 from network_opt.model import prepare
-from network_opt.overrides import Origin, Override, apply_overrides
-from network_opt.scenarios import apply_scenario, check_scenarios, read_scenarios, resolve, scenario_names
 
 ROOT = Path(__file__).parents[1]
 TOY = ROOT / "instances" / "toy-scenarios"
@@ -310,7 +310,7 @@ def _line_of(folder: Path, text: str) -> int:
 
 
 def test_draws_are_reproducible_and_clipped() -> None:
-    from network_opt.sweep import Uncertain, draw
+    from network_opt.runs.sweep import Uncertain, draw
 
     u = [Uncertain("v", "scale", "supply.tonnes", "normal", (1.0, 5.0), 0.0, None, 0),
          Uncertain("p", "scale", "material_prices.price_per_t", "triangular", (0.5, 1.0, 2.0), 0.0, None, 0)]

@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 import network_opt as no
-from network_opt.cli import app
-from network_opt.solve import SolveOptions, first_plan, rounded_levels
+from network_opt.cli.app import app
+from network_opt.solver.options import SolveOptions
+from network_opt.solver.starts import first_plan, rounded_levels
 
 TOY = Path(__file__).parents[1] / "instances" / "toy"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from network_opt.cli import app
+from network_opt.cli.app import app
 
 TOY = Path(__file__).parents[1] / "instances" / "toy"
 runner = CliRunner()

@@ -7,7 +7,7 @@
 - **Math without JavaScript**: ``pymdownx.arithmatex`` marks ``$...$`` and ``$$...$$``; this hook turns
   the LaTeX into MathML (``latex2mathml``) that browsers render natively; no CDN, no MathJax.
 - **Python API**: one mkdocstrings block per name of ``network_opt.__all__`` (at its real module,
-  since ``network_opt.solve`` and others are also module names), grouped.
+  e.g. ``network_opt.runs.pipeline.solve``: the facade imports its names lazily), grouped.
 - Sphinx roles left in docstrings (``:class:`X```) are shown as plain code on the API page.
 - Pages in ``docs/`` missing from ``nav`` are appended under "More", so that new pages are reachable.
 
@@ -272,11 +272,11 @@ def _tutorials_index() -> str:
 
 API_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Load and check an instance", ("load", "validate", "Instance")),
-    ("Solve", ("solve", "SolveOptions", "network_opt.results.Solution", "write_results")),
+    ("Solve", ("solve", "SolveOptions", "network_opt.results.tables.Solution", "write_results")),
     ("Many solves", ("compare", "sweep")),
     ("Maps and charts", ("plot",)),
-    ("Excel", ("network_opt.io.convert.convert", "network_opt.io.convert.write_template",
-               "network_opt.io.xlsx_results.write_results_xlsx")),
+    ("Excel", ("network_opt.inputs.convert.convert", "network_opt.inputs.convert.write_template",
+               "network_opt.results.xlsx.write_results_xlsx")),
     ("Errors", ("InputError", "Problem")),
 )
 
@@ -292,7 +292,7 @@ docstrings of everything `network_opt` exports (`network_opt.__all__`).
 
 
 def _api_path(name: str) -> str | None:
-    """The documented object's real dotted path (``solve`` -> ``network_opt.api.solve``)."""
+    """The documented object's real dotted path (``solve`` -> ``network_opt.runs.pipeline.solve``)."""
     import importlib
 
     import network_opt

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from network_opt.common.geo import haversine_km
 from network_opt.datasets.retirement import retired_tonnes
-from network_opt.geo import haversine_km
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent

@@ -210,7 +210,7 @@ def generate(out: str | Path, spec: GeneratorSpec) -> Path:
     }
     # every collection point must reach a recycler: widen the lane limit where the draw left one out
     rec_sites = fs.loc[kinds == "recycler"]
-    from network_opt.geo import haversine_km
+    from network_opt.common.geo import haversine_km
 
     gap = haversine_km(cps["latitude"].to_numpy()[:, None], cps["longitude"].to_numpy()[:, None],
                        rec_sites["latitude"].to_numpy()[None, :], rec_sites["longitude"].to_numpy()[None, :])

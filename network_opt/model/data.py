@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from network_opt.instance import Instance
-from network_opt.jurisdictions import covered
-from network_opt.network import build_lanes, grades, supply_by_grade
+from network_opt.inputs.instance import Instance
+from network_opt.inputs.jurisdictions import covered
+from network_opt.inputs.lanes import build_lanes, grades, supply_by_grade
 
 PACK_INPUT_KINDS = ("recycler", "preprocessor")
 RECYCLING_KINDS = ("recycler", "preprocessor", "refiner")

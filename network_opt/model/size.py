@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from network_opt.errors import InputError, Problem
-from network_opt.instance import Instance
+from network_opt.common.errors import InputError, Problem
+from network_opt.common.progress import Progress
+from network_opt.inputs.instance import Instance
 from network_opt.model.data import ModelData
-from network_opt.progress import Progress
 
 #: Process size before any instance is read (Python, pandas, Pyomo, highspy imported), bytes.
 BASE_BYTES = 240e6
@@ -400,7 +400,7 @@ class ModelTooLarge(InputError):
 
 
 def _destination_class(d: ModelData) -> pd.Series:
-    """node -> the class :func:`network_opt.network._pairs` ranks destinations in (kind/technology;
+    """node -> the class :func:`network_opt.inputs.lanes._pairs` ranks destinations in (kind/technology;
     markets one class)."""
     fac = d.facilities
     cls = pd.Series((fac["kind"] + "/" + fac["technology"].fillna("")).to_numpy(), index=fac["id"].to_numpy())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from network_opt.jurisdictions import covered
+from network_opt.inputs.jurisdictions import covered
 from network_opt.model.data import ModelData
 
 
@@ -47,7 +47,7 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
 
     largest = d.levels.sort_values(["facility", "capacity_t"]).drop_duplicates("facility", keep="last").index
     m.LARGEST_LEVELS = pyo.Set(initialize=sorted(int(j) for j in largest), ordered=True)  # for the MIP start
-    # plain attributes (not model components) for the rounding start, network_opt.solve.rounded_levels
+    # plain attributes (not model components) for the rounding start, network_opt.solver.starts.rounded_levels
     m.level_facility = d.levels["facility"].tolist()
     m.level_capacity = d.levels["capacity_t"].to_numpy(dtype=float)
     m.flow = pyo.Var(m.FLOWS, domain=pyo.NonNegativeReals)

@@ -63,7 +63,7 @@ def case_instance(case: Case, workdir: Path) -> no.Instance:
     if case.instance is not None:
         inst = no.load(ROOT / case.instance)
         if case.scenario:
-            from network_opt.scenarios import apply_scenario
+            from network_opt.inputs.scenarios import apply_scenario
 
             inst = apply_scenario(inst, case.scenario)
         return inst

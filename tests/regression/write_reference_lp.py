@@ -9,7 +9,7 @@ only after a deliberate change of the formulation (see ``tests/regression/README
     python tests/regression/write_reference_lp.py --check    # only report which files differ
 
 How a form is made: the model is built as a solve builds it (``prepare`` + ``build_model``) and
-compiled by Pyomo's linear standard-form compiler in mixed form, as ``network_opt/handoff.py`` hands
+compiled by Pyomo's linear standard-form compiler in mixed form, as ``network_opt/solver/handoff.py`` hands
 it to HiGHS. Rows are grouped by constraint component (a family such as ``add_module_rules`` builds
 two). Variables and rows carry readable labels instead of row numbers (``flow[eol_packs|C>Q|X|fit|XX|2025]``
 rather than ``flow[4]``), so that re-ordering lanes or supply rows alone changes no file. Terms are

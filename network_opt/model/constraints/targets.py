@@ -1,7 +1,7 @@
 """Regulatory targets, one linear constraint per (target, period) in force.
 
 A flow counts towards the jurisdiction in its ``jurisdiction`` column (see
-:mod:`network_opt.network`); a target on a group covers every member. With soft targets each
+:mod:`network_opt.inputs.lanes`); a target on a group covers every member. With soft targets each
 constraint gains a shortfall variable, penalised in the objective; it is measured in tonnes of
 the quantity the target counts (packs, recycled mass, material).
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from network_opt.jurisdictions import covered
+from network_opt.inputs.jurisdictions import covered
+from network_opt.inputs.lanes import grades
 from network_opt.model.data import RECYCLING_KINDS, ModelData, group_rows
 from network_opt.model.linear import linear, picked, var_list, weighted
-from network_opt.network import grades
 
 
 def _collect(groups: dict, jurisdictions: set[str], period: int) -> np.ndarray:

@@ -1,0 +1,264 @@
+"""``network-opt solve``: validate, build and solve an instance and write the plan (exit codes:
+:mod:`network_opt.cli.app`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from network_opt.cli.app import (
+    EXIT_INFEASIBLE,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_NO_SOLUTION,
+    EXIT_NOT_SAVED,
+    EXIT_WRITE_FAILED,
+    InstanceArg,
+    app,
+    err,
+    out,
+    report_problems,
+)
+from network_opt.common import interrupts
+from network_opt.common.errors import InputError, OutputExistsError
+
+
+class Start(StrEnum):
+    """The first plan ``solve --start`` gives HiGHS."""
+
+    auto = "auto"
+    open_all = "open-all"
+    lp_round = "lp-round"
+    none = "none"
+
+
+@app.command()
+def solve(
+    ctx: typer.Context,
+    instance: InstanceArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the results into.")],
+    time_limit: Annotated[float | None, typer.Option(help="Solver time limit in seconds.", min=0)] = None,
+    mip_gap: Annotated[float, typer.Option(help="Relative MIP gap at which to stop.", min=0, max=1)] = 1e-4,
+    threads: Annotated[int | None, typer.Option(help="Solver threads (default: HiGHS decides).", min=1)] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder, if network-opt wrote it and "
+                                            "it holds nothing else (and an existing --write-model file).")] = False,
+    write_model: Annotated[Path | None, typer.Option(help="Also write the model as an MPS file.")] = None,
+    log_file: Annotated[Path | None, typer.Option("--log", help="Append every progress line, the HiGHS log and "
+                                                  "the final messages to this file.")] = None,
+    soft_targets: Annotated[bool, typer.Option("--soft-targets", help="Turn every target into a penalised "
+                                                "shortfall so that a plan always comes back.")] = False,
+    cost_of_compliance: Annotated[bool, typer.Option("--cost-of-compliance", help="Also re-solve without each "
+                                                     "target family; writes compliance.csv.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the HiGHS log.")] = False,
+    scenario: Annotated[str | None, typer.Option(help="Solve this scenario of instance.yaml's scenarios: "
+                                                 "block (default: the instance as written).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")] = False,
+    aggregate: Annotated[int | None, typer.Option(
+        "--aggregate", metavar="N", help="Cluster the collection points into at most N clusters (never mixing "
+        "jurisdictions), solve that smaller model and split the plan back onto the points; writes "
+        "aggregation.csv and the error bound into summary.json.")] = None,
+    start: Annotated[Start, typer.Option(
+        "--start", help="First plan given to HiGHS: open-all (every facility open, one LP), lp-round (the LP "
+        "relaxation rounded up and repaired, two LPs: better where most candidates should stay closed), none, "
+        "or auto: open-all with --time-limit (so that the limit always leaves a plan), none without.")
+    ] = "auto",  # type: ignore[assignment]
+    prune: Annotated[int | None, typer.Option(
+        "--prune", metavar="K", min=0, help="Keep only the lanes to the K nearest destinations of each facility "
+        "kind and technology per origin (sets transport.nearest_facilities; explicit lanes stay); 0: no pruning, "
+        "not even the default pruning of instances above 1,000,000 flows.")] = None,
+    memory_limit: Annotated[str | None, typer.Option(
+        "--memory-limit", metavar="SIZE", help="Memory the solve may use, e.g. 8G or 512M (default: the memory "
+        "available now, or NETWORK_OPT_MEMORY_LIMIT); a model projected to need more is refused (exit 2) "
+        "with the options that fit.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Solve even when the projected memory exceeds the "
+                                        "memory available.")] = False,
+) -> None:
+    """Validate, build and solve an instance; write the plan into --out."""
+    from network_opt.common.progress import Progress
+    from network_opt.model.size import ModelTooLarge
+    from network_opt.runs.pipeline import solve as run_solve
+    from network_opt.solver.options import SolveOptions
+
+    limit = _memory_limit(memory_limit)
+    progress = Progress.for_terminal(quiet=quiet or verbose)
+    try:
+        _check_outputs(ctx, instance, out_dir, overwrite, write_model, log_file, progress)
+        target = instance
+        if scenario is not None:
+            from network_opt.inputs.load import load
+            from network_opt.inputs.scenarios import apply_scenario
+
+            target = apply_scenario(load(instance), scenario)
+        sol = run_solve(target, SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads,
+                                               verbose=verbose, write_model=write_model,
+                                               warm_start=start != Start.none, start=start.replace("-", "_")),
+                        soft_targets=True if soft_targets else None, compliance=cost_of_compliance,
+                        progress=progress, aggregate=aggregate, prune=prune, force=force,
+                        memory_limit=limit)
+    except ModelTooLarge as exc:
+        progress.close()
+        err.print(f"error: {instance}: {exc.problems[0].message}", markup=False)
+        progress.record(f"error: {exc.problems[0].message}")
+        raise typer.Exit(EXIT_INPUT) from None
+    except OutputExistsError as exc:
+        progress.close()
+        err.print(f"error: {exc}", markup=False)
+        progress.record(f"error: {exc}")
+        raise typer.Exit(EXIT_INPUT) from None
+    except InputError as exc:
+        progress.close()
+        report_problems(exc.problems + exc.warnings)
+        for p in exc.problems:
+            progress.record(str(p))
+        err.print(f"{len(exc.problems)} error(s) in {instance}; nothing written", markup=False)
+        raise typer.Exit(EXIT_INPUT) from None
+    progress.close()
+    for w in sol.summary.get("warnings", []):  # type: ignore[union-attr]
+        err.print(f"warning: {w}", markup=False)
+        progress.record(f"warning: {w}")
+    if progress.log_error:
+        err.print(f"warning: {progress.log_error}", markup=False)
+    if "aggregation" in sol.summary:
+        _report_aggregation(sol.summary["aggregation"], str(sol.summary["currency"]))  # type: ignore[arg-type]
+    stop = interrupts.requested()  # SIGINT/SIGTERM while HiGHS ran (it stopped and returned its best plan)
+    if sol.outcome.termination == "interrupted" or stop is not None:
+        code = interrupts.exit_code(stop) if stop is not None else EXIT_INTERRUPTED
+        by = f" ({interrupts.signal_name(stop)})" if stop is not None else ""
+        if sol.outcome.has_plan:  # a second signal aborts this write (nothing left half-written)
+            if scenario is not None:
+                sol.summary["scenario"] = scenario
+            _write_plan(sol, out_dir, overwrite, progress, code)
+            gap = "unknown" if sol.outcome.mip_gap is None else f"{sol.outcome.mip_gap:.2%}"
+            what = ("the best plan found so far" if sol.outcome.termination == "interrupted"
+                    else f"the {sol.status} plan (the re-solves after it were stopped)")
+            done = f"interrupted: {what} (gap {gap}) was written to {out_dir}{by}"
+        else:
+            done = f"interrupted before any plan was found; nothing written{by}"
+        err.print(done, markup=False)
+        progress.record(done)
+        raise typer.Exit(code)
+    if sol.status == "infeasible":
+        _explain_infeasible(sol, out_dir, overwrite, time_limit)
+        raise typer.Exit(EXIT_INFEASIBLE)
+    if not sol.outcome.has_plan:
+        err.print(f"no feasible plan found within the limits ({sol.outcome.termination}); nothing written",
+                  markup=False)
+        raise typer.Exit(EXIT_NO_SOLUTION)
+    if scenario is not None:
+        sol.summary["scenario"] = scenario
+    progress.phase(f"writing the results to {out_dir}")
+    progress.close()
+    _write_plan(sol, out_dir, overwrite, progress)
+    gap = sol.outcome.mip_gap
+    done = (f"{sol.status}: net cost {sol.objective:,.2f} {sol.summary['currency']} (gap {gap:.2%}) -> {out_dir}"
+            if gap is not None else f"{sol.status} -> {out_dir}")
+    out.print(done, markup=False)
+    progress.record(done)
+
+
+def _check_outputs(ctx: typer.Context, instance: Path, out_dir: Path, overwrite: bool, write_model: Path | None,
+                   log_file: Path | None, progress: object) -> None:
+    """Before any long work: refuse an unsafe or unwritable --out, --write-model or --log
+    (:mod:`network_opt.common.outdir`), lock --out until the command ends (a second run into it is
+    refused) and open the --log file. Raises OutputExistsError / OutputRefused."""
+    from network_opt.common.outdir import check_file_target, check_output_dir, output_lock, preflight
+    from network_opt.inputs.load import manifest_path
+    from network_opt.results.audit import instance_location
+    from network_opt.results.write import estimate_result_bytes
+
+    protected = [instance_location(manifest_path(instance))]
+    check_output_dir(out_dir, overwrite, protected=protected)
+    preflight(out_dir, estimate_result_bytes(instance))
+    if write_model is not None:
+        check_file_target(write_model, overwrite, "--write-model", protected, inside=[out_dir])
+    if log_file is not None:  # appended to, never replaced
+        check_file_target(log_file, True, "--log", protected, inside=[out_dir])
+    ctx.with_resource(output_lock(out_dir))
+    if log_file is not None:
+        try:
+            progress.open_log(log_file)  # type: ignore[attr-defined]
+        except OSError as exc:
+            from network_opt.common.errors import OutputRefused
+
+            raise OutputRefused(f"cannot write --log {log_file}: {exc.strerror or exc}") from None
+        ctx.call_on_close(progress.close_log)  # type: ignore[attr-defined]
+
+
+def _write_plan(sol: object, out_dir: Path, overwrite: bool, progress: object,
+                code_if_rescued: int = EXIT_WRITE_FAILED) -> None:
+    """Write the results into --out; if that fails (disk full, read-only, the GeoPackage writer, a
+    folder that appeared meanwhile), save them into a fallback folder, say where, and exit with
+    ``code_if_rescued`` (:data:`EXIT_WRITE_FAILED` by default; :data:`EXIT_NOT_SAVED` if nothing
+    could be saved anywhere)."""
+    from network_opt.results.write import describe_error, rescue_results, write_results
+
+    try:
+        write_results(sol, out_dir, overwrite=overwrite)  # type: ignore[arg-type]
+        return
+    except Exception as exc:  # any failure to write: the plan must not be lost
+        failure = exc
+    lines = [f"error: the plan could not be written to {out_dir}: {describe_error(failure)}"]
+    folder, notes = rescue_results(sol, out_dir, failure)  # type: ignore[arg-type]
+    if folder is None:
+        lines += [f"error: {n}" for n in notes] + ["error: the plan could not be saved anywhere; nothing written"]
+        code_if_rescued = EXIT_NOT_SAVED
+    else:
+        lines += [f"warning: {n}" for n in notes]
+        lines.append(f"the plan was saved to {folder} instead; move it where it belongs")
+    for line in lines:
+        err.print(line, markup=False)
+        progress.record(line)  # type: ignore[attr-defined]
+    raise typer.Exit(code_if_rescued)
+
+
+def _memory_limit(text: str | None) -> int | None:
+    """Bytes of ``--memory-limit`` (None: not given); exit 2 on a value that is not a size."""
+    if text is None:
+        return None
+    from network_opt.model.size import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError as exc:
+        err.print(f"error: --memory-limit: {exc}", markup=False)
+        raise typer.Exit(EXIT_INPUT) from None
+
+
+def _report_aggregation(agg: dict[str, object], currency: str) -> None:
+    """One line: points -> clusters and the error bound; a warning when the bound's assumptions fail."""
+    points, clusters = int(agg["points"]), int(agg["clusters"])  # type: ignore[call-overload]
+    out.print(f"aggregated {points:,} collection point{'s' * (points != 1)} -> {clusters:,} "
+              f"cluster{'s' * (clusters != 1)}; error bound |z_agg - z_orig| <= {agg['error_bound']:,.2f} {currency}",
+              markup=False)
+    if not agg["bound_holds"]:
+        err.print(f"warning: the aggregation bound is not guaranteed here: {agg['bound_assumptions']}", markup=False)
+
+
+def _explain_infeasible(sol: object, out_dir: Path, overwrite: bool, time_limit: float | None) -> None:
+    """Print why a model is infeasible (elastic re-solve) and write summary.json + diagnosis.csv."""
+    from network_opt.results.write import describe_error, rescue_results, write_results
+    from network_opt.solver.diagnose import diagnose_model
+    from network_opt.solver.options import SolveOptions
+
+    err.print("infeasible: no plan satisfies every constraint. Re-solving with elastic slack to find "
+              "what is short...", markup=False)
+    try:
+        findings = diagnose_model(sol.data, SolveOptions(time_limit=time_limit, mip_gap=1e-6))  # type: ignore[attr-defined]
+    except RuntimeError as exc:
+        err.print(f"  {exc}", markup=False)
+        return
+    for text in findings["explanation"]:
+        err.print(f"  - {text}", markup=False)
+    sol.tables = {"diagnosis": findings}  # type: ignore[attr-defined]
+    try:
+        write_results(sol, out_dir, overwrite=overwrite)  # type: ignore[arg-type]
+    except Exception as exc:  # the diagnosis must not be lost: saved to a fallback folder
+        folder, _ = rescue_results(sol, out_dir, exc)  # type: ignore[arg-type]
+        where = f"saved to {folder} instead" if folder is not None else "not saved anywhere"
+        err.print(f"error: the diagnosis could not be written to {out_dir}: {describe_error(exc)}; {where}",
+                  markup=False)
+        return
+    err.print(f"no plan written; summary.json and diagnosis.csv in {out_dir}", markup=False)

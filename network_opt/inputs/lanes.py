@@ -1,0 +1,227 @@
+"""The transport network: grades, supply split by grade, and the lanes that can carry flow.
+
+A *lane* is one (commodity, origin node, destination node, chemistry, grade, jurisdiction)
+combination that may carry flow; the model creates one flow variable per lane and period where
+it can be used. Nodes are collection points (site ids), facilities (facility ids) and markets
+(market ids). Lanes are built with vectorised pandas merges, never by looping over pairs.
+
+Commodities and where they go:
+- ``eol_packs``: collection point -> refurbisher (second-life grades some market accepts) or
+  recycler / pre-processor (any grade);
+- ``second_life_packs``: refurbisher -> market accepting the chemistry and grade;
+- ``rejects``: refurbisher with test yield below 1 -> recycler / pre-processor;
+- ``returns``: market whose application returns packs -> recycler / pre-processor;
+- ``black_mass``: pre-processor -> refiner.
+
+``jurisdiction`` on a lane is the one its tonnes count towards in targets: where the packs were
+collected (eol_packs), the refurbisher's (second_life_packs, rejects), the market's (returns),
+and for black mass the jurisdiction of the packs it was made from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from network_opt.common.geo import haversine_km
+from network_opt.inputs.instance import Instance
+
+FIT, UNFIT = "fit", "unfit"
+PACK_RECEIVERS = ("recycler", "preprocessor")
+LANE_COLUMNS = ["commodity", "origin", "destination", "origin_site", "destination_site",
+                "chemistry", "grade", "jurisdiction", "distance_km", "cost_per_t"]
+COMMODITY_ORDER = {"eol_packs": 0, "second_life_packs": 1, "rejects": 2, "returns": 3, "black_mass": 4}
+
+
+def grades(inst: Instance) -> pd.DataFrame:
+    """Grades with ``id``, ``usable_soh`` and ``second_life``; the built-in fit/unfit pair when
+    the instance has no grades table."""
+    g = inst["grades"]
+    if g.empty:
+        return pd.DataFrame({"id": [FIT, UNFIT],
+                             "usable_soh": [float(inst.setting("defaults.second_life_soh")), 0.0],
+                             "second_life": [True, False]})
+    usable = g["usable_soh"].where(g["usable_soh"].notna(), (g["soh_min"] + g["soh_max"]) / 2.0)
+    return pd.DataFrame({"id": g["id"], "usable_soh": usable.astype(float), "second_life": g["second_life"]})
+
+
+def supply_by_grade(inst: Instance) -> pd.DataFrame:
+    """Supply rows split into grades (t/yr), zero rows dropped.
+
+    A row with a grade keeps it; otherwise it is split by ``grade_shares`` of its chemistry, or,
+    without a grades table, into fit/unfit by ``fit_share``. Columns: site, period, chemistry,
+    grade, tonnes, collection_cost_per_t, jurisdiction.
+    """
+    s = inst["supply"]
+    graded = s.loc[s["grade"] != ""]
+    rest = s.loc[s["grade"] == ""]
+    if inst["grades"].empty:
+        fit = rest.assign(grade=FIT, tonnes=rest["tonnes"] * rest["fit_share"])
+        unfit = rest.assign(grade=UNFIT, tonnes=rest["tonnes"] * (1.0 - rest["fit_share"]))
+        parts = [graded, fit, unfit]
+    else:
+        shares = inst["grade_shares"][["chemistry", "grade", "share"]]
+        split = rest.drop(columns="grade").merge(shares, on="chemistry")
+        split["tonnes"] = split["tonnes"] * split.pop("share")
+        parts = [graded, split]
+    out = pd.concat(parts, ignore_index=True)
+    out = out.loc[out["tonnes"] > 0, ["site", "period", "chemistry", "grade", "tonnes", "collection_cost_per_t"]]
+    out = out.groupby(["site", "period", "chemistry", "grade"], as_index=False).agg(
+        tonnes=("tonnes", "sum"), collection_cost_per_t=("collection_cost_per_t", "first"))
+    out["jurisdiction"] = out["site"].map(inst["sites"].set_index("id")["jurisdiction"])
+    return out.sort_values(["site", "chemistry", "grade", "period"]).reset_index(drop=True)
+
+
+def market_accepts(inst: Instance) -> pd.DataFrame:
+    """(market, chemistry, grade) triples a market buys (empty lists mean all chemistries and
+    every second-life grade)."""
+    markets = inst["markets"]
+    if markets.empty:
+        return pd.DataFrame(columns=["market", "chemistry", "grade"])
+    all_chem = inst["chemistries"]["id"].tolist()
+    g = grades(inst)
+    sl_grades = g.loc[g["second_life"], "id"].tolist()
+    rows = markets[["id", "chemistries", "grades"]].rename(columns={"id": "market"}).copy()
+    rows["chemistry"] = rows["chemistries"].map(lambda v: v or all_chem)
+    rows["grade"] = rows["grades"].map(lambda v: [x for x in v if x in sl_grades] if v else sl_grades)
+    out = rows[["market", "chemistry", "grade"]].explode("chemistry").explode("grade").dropna()
+    return out.drop_duplicates().reset_index(drop=True)
+
+
+def _located(frame: pd.DataFrame, sites: pd.DataFrame, node_col: str = "id") -> pd.DataFrame:
+    loc = sites.set_index("id")[["latitude", "longitude", "region", "jurisdiction"]]
+    cols = [node_col, "site"] + (["kind", "technology"] if "kind" in frame else [])
+    out = frame[cols].rename(columns={node_col: "node"}).join(loc, on="site")
+    return out.reset_index(drop=True)
+
+
+def _pairs(inst: Instance, origins: pd.DataFrame, dests: pd.DataFrame, commodity: str) -> pd.DataFrame:
+    """Origin-destination node pairs one commodity may use, with road distance (km), transport
+    cost (currency/t) and the origin site's jurisdiction, after explicit lanes are applied."""
+    cols = ["origin", "destination", "origin_site", "destination_site", "origin_jurisdiction",
+            "distance_km", "cost_per_t"]
+    if origins.empty or dests.empty:
+        return pd.DataFrame(columns=cols)
+    pairs = origins.add_prefix("o_").merge(dests.add_prefix("d_"), how="cross")
+    factors = inst["regions"].set_index("id")["detour_factor"]
+    detour = pairs["o_region"].map(factors).fillna(inst.setting("transport.detour_factor"))
+    pairs["distance_km"] = haversine_km(pairs["o_latitude"].to_numpy(), pairs["o_longitude"].to_numpy(),
+                                        pairs["d_latitude"].to_numpy(), pairs["d_longitude"].to_numpy()
+                                        ) * detour.to_numpy()
+    pairs = pairs.rename(columns={"o_node": "origin", "d_node": "destination", "o_site": "origin_site",
+                                  "d_site": "destination_site", "o_jurisdiction": "origin_jurisdiction"})
+    rate = float(inst.setting(f"transport.cost_per_tkm.{commodity}"))
+
+    lanes = inst["lanes"]
+    explicit = lanes.loc[lanes["commodity"].isin(["", commodity])]
+    # a commodity-specific row wins over a row for all commodities
+    explicit = explicit.sort_values("commodity", ascending=False).drop_duplicates(["origin", "destination"])
+    explicit = explicit.rename(columns={"origin": "origin_site", "destination": "destination_site",
+                                        "distance_km": "x_distance_km", "cost_per_t": "x_cost_per_t"})
+    pairs = pairs.merge(explicit[["origin_site", "destination_site", "x_distance_km", "x_cost_per_t", "allowed"]],
+                        on=["origin_site", "destination_site"], how="left")
+    listed = pairs["allowed"].notna()
+    allowed = pairs["allowed"].fillna(True).astype(bool)
+    pairs["distance_km"] = pairs["x_distance_km"].where(pairs["x_distance_km"].notna(), pairs["distance_km"])
+    pairs["cost_per_t"] = pairs["x_cost_per_t"].where(pairs["x_cost_per_t"].notna(), pairs["distance_km"] * rate)
+    if inst.setting("transport.explicit_lanes_only"):
+        keep = listed & allowed
+    else:
+        keep = allowed & (listed | (pairs["distance_km"] <= float(inst.setting("transport.max_lane_km"))))
+        k = int(inst.setting("transport.nearest_facilities"))
+        if k > 0:
+            # only the k nearest destinations of each kind and technology per origin (explicit lanes stay)
+            kind = (dests["kind"] + "/" + dests["technology"]).set_axis(dests["node"]) if "kind" in dests else (
+                pd.Series("", index=dests["node"]))
+            rank = (pairs["distance_km"].where(keep).groupby([pairs["origin"], pairs["destination"].map(kind)])
+                    .rank(method="first"))
+            keep &= listed | (rank <= k)
+    return pairs.loc[keep, cols].reset_index(drop=True)
+
+
+def build_lanes(inst: Instance, supply: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every lane that can carry flow, columns :data:`LANE_COLUMNS`."""
+    supply = supply_by_grade(inst) if supply is None else supply
+    sites, fac, markets = inst["sites"], inst["facilities"], inst["markets"]
+    kind = fac.set_index("id")["kind"]
+    refurb = fac.loc[fac["kind"] == "refurbisher"]
+    receivers = fac.loc[fac["kind"].isin(PACK_RECEIVERS)]
+    refiners = fac.loc[fac["kind"] == "refiner"]
+    accepts = market_accepts(inst)
+
+    # end-of-life packs from collection points
+    cps = pd.DataFrame({"id": supply["site"].unique()}).assign(site=lambda d: d["id"])
+    offered = supply[["site", "chemistry", "grade"]].drop_duplicates().rename(columns={"site": "origin"})
+    eol = _pairs(inst, _located(cps, sites), _located(pd.concat([refurb, receivers]), sites), "eol_packs")
+    eol = eol.merge(offered, on="origin")
+    sellable = accepts[["chemistry", "grade"]].drop_duplicates().assign(sellable=True)
+    eol = eol.merge(sellable, on=["chemistry", "grade"], how="left")
+    eol = eol.loc[eol["destination"].map(kind).isin(PACK_RECEIVERS) | eol["sellable"].fillna(False).astype(bool)]
+    eol = eol.assign(commodity="eol_packs", jurisdiction=eol["origin_jurisdiction"])
+
+    # second-life packs from refurbishers to markets
+    at_refurb = eol.loc[eol["destination"].map(kind) == "refurbisher", ["destination", "chemistry", "grade"]]
+    at_refurb = at_refurb.drop_duplicates().rename(columns={"destination": "origin"})
+    sl = _pairs(inst, _located(refurb, sites), _located(markets, sites), "second_life_packs")
+    sl = sl.merge(at_refurb, on="origin").merge(accepts.rename(columns={"market": "destination"}),
+                                                on=["destination", "chemistry", "grade"])
+    sl = sl.assign(commodity="second_life_packs", jurisdiction=sl["origin_jurisdiction"])
+
+    # rejects from refurbishers whose test yield is below 1
+    rejecting = refurb.loc[refurb["test_yield"] < 1.0]
+    rj = _pairs(inst, _located(rejecting, sites), _located(receivers, sites), "rejects")
+    rj = rj.merge(at_refurb[["origin", "chemistry"]].drop_duplicates(), on="origin")
+    rj = rj.assign(commodity="rejects", grade="", jurisdiction=rj["origin_jurisdiction"])
+
+    # returns at the end of second life, from markets whose application returns packs
+    returning = set(inst["second_life_returns"].loc[lambda d: d["share"] > 0, "application"])
+    mk = markets.loc[markets["application"].isin(returning)]
+    sold = sl[["destination", "chemistry"]].drop_duplicates().rename(columns={"destination": "origin"})
+    rt = _pairs(inst, _located(mk, sites), _located(receivers, sites), "returns").merge(sold, on="origin")
+    rt = rt.assign(commodity="returns", grade="", jurisdiction=rt["origin_jurisdiction"])
+
+    # black mass from pre-processors to refiners, by chemistry and the packs' jurisdiction
+    into_pre = pd.concat([eol, rj, rt])
+    into_pre = into_pre.loc[into_pre["destination"].map(kind) == "preprocessor",
+                            ["destination", "chemistry", "jurisdiction"]].drop_duplicates()
+    pre = fac.loc[fac["kind"] == "preprocessor"]
+    bm = _pairs(inst, _located(pre, sites), _located(refiners, sites), "black_mass")
+    bm = bm.merge(into_pre.rename(columns={"destination": "origin"}), on="origin").assign(
+        commodity="black_mass", grade="")
+
+    lanes = pd.concat([eol, sl, rj, rt, bm], ignore_index=True)[LANE_COLUMNS]
+    lanes["distance_km"] = lanes["distance_km"].astype(float)
+    lanes["cost_per_t"] = lanes["cost_per_t"].astype(float)
+    return lanes.iloc[_lane_order(lanes)].reset_index(drop=True)
+
+
+def _lane_order(lanes: pd.DataFrame) -> np.ndarray:
+    """Positions of ``lanes`` sorted by commodity (in :data:`COMMODITY_ORDER`), origin,
+    destination, chemistry, grade and jurisdiction: a stable lexsort of sorted factor codes, the
+    order ``sort_values`` gives (missing values last) at a fraction of its time on text columns."""
+    codes, uniques = pd.factorize(lanes["commodity"])
+    keys = [np.array([COMMODITY_ORDER[c] for c in uniques], dtype=int)[codes]]
+    for col in ("origin", "destination", "chemistry", "grade", "jurisdiction"):
+        codes, uniques = pd.factorize(lanes[col], sort=True)
+        keys.append(np.where(codes < 0, len(uniques), codes))
+    return np.lexsort(keys[::-1])
+
+
+def unreachable_supply(inst: Instance, lanes: pd.DataFrame, supply: pd.DataFrame) -> pd.DataFrame:
+    """Supply (site, chemistry) with no lane to any recycler or pre-processor.
+
+    Packs that cannot go to second life can only be recycled, so a collection point needs a
+    direct lane to recycling for every chemistry it offers, whatever refurbishers it can reach.
+    """
+    fac = inst["facilities"]
+    receivers = set(fac.loc[fac["kind"].isin(PACK_RECEIVERS), "id"])
+    served = lanes.loc[(lanes["commodity"] == "eol_packs") & lanes["destination"].isin(receivers),
+                       ["origin", "chemistry"]].drop_duplicates().rename(columns={"origin": "site"})
+    offered = supply[["site", "chemistry"]].drop_duplicates()
+    merged = offered.merge(served, on=["site", "chemistry"], how="left", indicator=True)
+    return merged.loc[merged["_merge"] == "left_only", ["site", "chemistry"]].reset_index(drop=True)
+
+
+def lane_count_by_commodity(lanes: pd.DataFrame) -> dict[str, int]:
+    """Number of lanes per commodity (for logs and summaries)."""
+    return {k: int(v) for k, v in lanes.groupby("commodity").size().items()} if len(lanes) else {}

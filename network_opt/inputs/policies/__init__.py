@@ -1,0 +1,462 @@
+"""Regulatory policy presets shipped as data, with their legal sources and dates.
+
+Each preset is one YAML file in ``network_opt/inputs/policies/presets/`` named ``<id>.yaml``. It lists
+*targets* (collection rate, recycling efficiency, material recovery, second-life priority, domestic
+recovery) and *bans* (export, second-life application, landfill) that a jurisdiction or group
+(``applies_to``, e.g. ``EU27``, ``CN``, ``US-NJ``) imposes from a modelled year onwards.
+
+Conventions (also printed at the top of ``docs/policies.md``):
+
+* ``from_period`` is the first modelled *year* in force: a deadline of 31 Dec 2025 gives 2026; an Indian
+  fiscal year 2024-25 gives 2024 (its first calendar year).
+* ``legal_date`` is the date as written in law: ``YYYY-MM-DD``, ``YYYY-MM``, ``YYYY`` or ``FYYYYY-YY``
+  (a fiscal year). ``from_period`` must be its year or the year after (fiscal years: the first year).
+* ``confidence`` is the research brief's mark: V read in a source, S secondary, D derived, M memory.
+  ``M`` rows must have ``needs_confirmation: true``.
+
+The files are validated strictly by :func:`parse_preset`; :func:`available_presets` loads them all once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+__all__ = [
+    "BAN_COLUMNS",
+    "PRESETS_DIR",
+    "TABLE_COLUMNS",
+    "TARGET_COLUMNS",
+    "Preset",
+    "PresetError",
+    "available_presets",
+    "get_preset",
+    "load_preset_file",
+    "parse_preset",
+    "presets_table",
+    "render_markdown",
+]
+
+#: Folder holding the shipped ``<id>.yaml`` files.
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+TARGET_COLUMNS = ("metric", "material", "value", "from_period", "legal_date", "source", "confidence",
+                  "needs_confirmation")
+BAN_COLUMNS = ("kind", "commodity", "to", "application", "from_period", "legal_date", "source", "confidence",
+               "needs_confirmation")
+TABLE_COLUMNS = ("preset", "applies_to", "rule", "metric_or_kind", "material_or_commodity", "value", "to",
+                 "application", "from_period", "legal_date", "confidence", "needs_confirmation", "source")
+
+# Vocabulary shared with the instance format (``network_opt.inputs.schema``); tests/test_policies.py checks they agree.
+TARGET_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery", "second_life_priority",
+                  "domestic_recovery")
+RATE_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery", "second_life_priority")
+MATERIAL_METRICS = ("material_recovery", "domestic_recovery")
+BAN_KINDS = ("export", "application", "landfill")
+COMMODITIES = ("eol_packs", "second_life_packs", "rejects", "returns", "black_mass")
+APPLICATIONS = ("telecom_backup", "ups", "energy_storage", "e_bike", "automotive_12v_24v", "other")
+
+CONFIDENCES = ("V", "S", "D", "M")
+CONFIDENCE_MEANINGS = {
+    "V": "read directly in a source excerpt",
+    "S": "secondary or press source, or a truncated excerpt",
+    "D": "derived from sourced inputs",
+    "M": "from memory, not confirmed",
+}
+MIN_YEAR, MAX_YEAR = 1990, 2100
+
+_TOP_REQUIRED = ("id", "name", "applies_to", "legal_source", "url", "notes")
+_TOP_OPTIONAL = ("targets", "bans")
+_TARGET_REQUIRED = ("metric", "value", "from_period", "legal_date", "source", "confidence", "needs_confirmation")
+_TARGET_OPTIONAL = ("material",)
+_BAN_REQUIRED = ("kind", "from_period", "legal_date", "source", "confidence", "needs_confirmation")
+_BAN_OPTIONAL = ("commodity", "to", "application")
+
+_ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_CODE_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_TO_RE = re.compile(r"^(?:not:)?[A-Za-z0-9_-]+$")
+_MATERIAL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_URL_RE = re.compile(r"^https?://\S+$")
+_FY_RE = re.compile(r"^FY(\d{4})-(\d{2})$")
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_YEAR_RE = re.compile(r"^(\d{4})$")
+
+
+class PresetError(Exception):
+    """A preset file or dict is invalid.
+
+    The message reads ``ORIGIN: KEY: problem``, where ``KEY`` is the offending key, with the entry
+    index for rules (``targets[2].value``). ``origin``, ``key`` and ``problem`` are also attributes.
+    """
+
+    def __init__(self, origin: str, key: str, problem: str):
+        self.origin = origin
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{origin}: {key}: {problem}" if key else f"{origin}: {problem}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One regulatory preset: metadata plus its targets and bans as tables.
+
+    ``targets`` has the columns :data:`TARGET_COLUMNS`, ``bans`` the columns :data:`BAN_COLUMNS`, in file
+    order. The frames are shared by the loader's cache: treat them as read-only (``.copy()`` to edit).
+    Equality and hashing use the metadata only.
+    """
+
+    id: str
+    name: str
+    applies_to: str
+    legal_source: str
+    url: str
+    notes: str
+    targets: pd.DataFrame = field(compare=False, repr=False)
+    bans: pd.DataFrame = field(compare=False, repr=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------------
+
+
+class _Checker:
+    """Small helpers that raise :class:`PresetError` for one origin."""
+
+    def __init__(self, origin: str):
+        self.origin = origin
+
+    def fail(self, key: str, problem: str) -> PresetError:
+        return PresetError(self.origin, key, problem)
+
+    def keys(self, data: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...]) -> Mapping[str, Any]:
+        if not isinstance(data, Mapping):
+            raise self.fail(where, f"expected a mapping, got {type(data).__name__}")
+        allowed = set(required) | set(optional)
+        for key in data:
+            if key not in allowed:
+                name = f"{where}.{key}" if where else str(key)
+                raise self.fail(name, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        for key in required:
+            if key not in data:
+                raise self.fail(f"{where}.{key}" if where else key, "required key is missing")
+        return data
+
+    def text(self, value: Any, key: str, *, empty: bool = False, pattern: re.Pattern[str] | None = None) -> str:
+        if not isinstance(value, str):
+            raise self.fail(key, f"expected a string, got {type(value).__name__} {value!r}")
+        value = value.strip()
+        if not value:
+            if empty:
+                return ""
+            raise self.fail(key, "must not be empty")
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(key, f"{value!r} does not match {pattern.pattern}")
+        return value
+
+    def choice(self, value: Any, key: str, choices: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise self.fail(key, f"{value!r} is not one of: {', '.join(choices)}")
+        return value
+
+    def year(self, value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"expected an integer year, got {type(value).__name__} {value!r}")
+        if not MIN_YEAR <= value <= MAX_YEAR:
+            raise self.fail(key, f"{value} is outside {MIN_YEAR}-{MAX_YEAR}")
+        return value
+
+    def number(self, value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.fail(key, f"expected a finite number, got {type(value).__name__} {value!r}")
+        return float(value)
+
+    def flag(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {type(value).__name__} {value!r}")
+        return value
+
+    def legal_date(self, value: Any, key: str, from_period: int, period_key: str) -> str:
+        """Check the date format and that ``from_period`` agrees with it; return the date as text."""
+        if isinstance(value, dt.datetime):
+            raise self.fail(key, f"expected a date, got a timestamp {value!r}")
+        if isinstance(value, dt.date):  # unquoted YAML dates arrive as date objects
+            value = value.isoformat()
+        text = self.text(value, key)
+        if m := _FY_RE.match(text):
+            first, second = int(m.group(1)), int(m.group(2))
+            if (first + 1) % 100 != second:
+                raise self.fail(key, f"{text!r} is not a fiscal year (expected FY{first}-{(first + 1) % 100:02d})")
+            if from_period != first:
+                raise self.fail(period_key, f"{from_period} must be {first}, the first year of {text}")
+            return text
+        if m := _MONTH_RE.match(text):
+            year, month = int(m.group(1)), int(m.group(2))
+            if not 1 <= month <= 12:
+                raise self.fail(key, f"{text!r} has no month {month}")
+        elif m := _YEAR_RE.match(text):
+            year = int(m.group(1))
+        else:
+            try:
+                year = dt.date.fromisoformat(text).year
+            except ValueError:
+                raise self.fail(key, f"{text!r} is not YYYY-MM-DD, YYYY-MM, YYYY or FYYYYY-YY") from None
+            if len(text) != 10:
+                raise self.fail(key, f"{text!r} is not YYYY-MM-DD, YYYY-MM, YYYY or FYYYYY-YY")
+        if from_period not in (year, year + 1):
+            raise self.fail(period_key, f"{from_period} must be {year} or {year + 1} for legal_date {text!r}")
+        return text
+
+    def provenance(self, entry: Mapping[str, Any], where: str, from_period: int) -> dict[str, Any]:
+        """The columns shared by targets and bans."""
+        confidence = self.choice(entry["confidence"], f"{where}.confidence", CONFIDENCES)
+        needs = self.flag(entry["needs_confirmation"], f"{where}.needs_confirmation")
+        if confidence == "M" and not needs:
+            raise self.fail(f"{where}.needs_confirmation", "must be true when confidence is M (from memory)")
+        return {
+            "from_period": from_period,
+            "legal_date": self.legal_date(entry["legal_date"], f"{where}.legal_date", from_period,
+                                          f"{where}.from_period"),
+            "source": self.text(entry["source"], f"{where}.source"),
+            "confidence": confidence,
+            "needs_confirmation": needs,
+        }
+
+
+def _parse_target(c: _Checker, entry: Any, where: str) -> dict[str, Any]:
+    entry = c.keys(entry, where, _TARGET_REQUIRED, _TARGET_OPTIONAL)
+    metric = c.choice(entry["metric"], f"{where}.metric", TARGET_METRICS)
+    material = c.text(entry.get("material", ""), f"{where}.material", empty=True, pattern=_MATERIAL_RE)
+    if metric in MATERIAL_METRICS and not material:
+        raise c.fail(f"{where}.material", f"required for metric {metric}")
+    if metric not in MATERIAL_METRICS and material:
+        raise c.fail(f"{where}.material", f"must be empty for metric {metric}")
+    value = c.number(entry["value"], f"{where}.value")
+    if metric in RATE_METRICS and not 0.0 <= value <= 1.0:
+        raise c.fail(f"{where}.value", f"{value} is not a share in [0, 1] (metric {metric})")
+    if value < 0.0:
+        raise c.fail(f"{where}.value", f"{value} must not be negative")
+    from_period = c.year(entry["from_period"], f"{where}.from_period")
+    return {"metric": metric, "material": material, "value": value, **c.provenance(entry, where, from_period)}
+
+
+def _parse_ban(c: _Checker, entry: Any, where: str) -> dict[str, Any]:
+    entry = c.keys(entry, where, _BAN_REQUIRED, _BAN_OPTIONAL)
+    kind = c.choice(entry["kind"], f"{where}.kind", BAN_KINDS)
+    commodity = c.text(entry.get("commodity", ""), f"{where}.commodity", empty=True)
+    to = c.text(entry.get("to", ""), f"{where}.to", empty=True)
+    application = c.text(entry.get("application", ""), f"{where}.application", empty=True)
+    needed = {"export": ("commodity", "to"), "application": ("application",), "landfill": ()}[kind]
+    for key, value in (("commodity", commodity), ("to", to), ("application", application)):
+        if key in needed and not value:
+            raise c.fail(f"{where}.{key}", f"required for kind {kind}")
+        if key not in needed and value:
+            raise c.fail(f"{where}.{key}", f"must be empty for kind {kind}")
+    if commodity:
+        c.choice(commodity, f"{where}.commodity", COMMODITIES)
+    if to and not _TO_RE.match(to):
+        raise c.fail(f"{where}.to", f"{to!r} is not a jurisdiction, a group or not:GROUP")
+    if application:
+        c.choice(application, f"{where}.application", APPLICATIONS)
+    from_period = c.year(entry["from_period"], f"{where}.from_period")
+    return {"kind": kind, "commodity": commodity, "to": to, "application": application,
+            **c.provenance(entry, where, from_period)}
+
+
+def _rules(c: _Checker, data: Mapping[str, Any], key: str, parse: Callable[[_Checker, Any, str], dict[str, Any]],
+           columns: tuple[str, ...], unique: tuple[str, ...]) -> pd.DataFrame:
+    entries = data.get(key, [])
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        raise c.fail(key, f"expected a list, got {type(entries).__name__}")
+    rows = [parse(c, entry, f"{key}[{i}]") for i, entry in enumerate(entries)]
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, row in enumerate(rows):
+        ident = tuple(row[k] for k in unique)
+        if ident in seen:
+            raise c.fail(f"{key}[{i}]", f"duplicates {key}[{seen[ident]}] ({', '.join(unique)} = {ident})")
+        seen[ident] = i
+    frame = pd.DataFrame(rows, columns=list(columns))
+    dtypes = {"value": "float64", "from_period": "int64", "needs_confirmation": "bool"}
+    return frame.astype({k: v for k, v in dtypes.items() if k in frame.columns})
+
+
+def parse_preset(data: dict[str, Any], origin: str, expected_id: str | None = None) -> Preset:
+    """Validate one preset mapping (as read by ``yaml.safe_load``) and build a :class:`Preset`.
+
+    ``origin`` names the source in error messages (usually the file name). With ``expected_id``
+    (the file stem), ``id`` must equal it. Raises :class:`PresetError` naming the offending key.
+    """
+    c = _Checker(origin)
+    data = c.keys(data, "", _TOP_REQUIRED, _TOP_OPTIONAL)
+    preset_id = c.text(data["id"], "id", pattern=_ID_RE)
+    if expected_id is not None and preset_id != expected_id:
+        raise c.fail("id", f"{preset_id!r} must equal the file name stem {expected_id!r}")
+    targets = _rules(c, data, "targets", _parse_target, TARGET_COLUMNS, ("metric", "material", "from_period"))
+    bans = _rules(c, data, "bans", _parse_ban, BAN_COLUMNS, ("kind", "commodity", "to", "application", "from_period"))
+    return Preset(
+        id=preset_id,
+        name=c.text(data["name"], "name"),
+        applies_to=c.text(data["applies_to"], "applies_to", pattern=_CODE_RE),
+        legal_source=c.text(data["legal_source"], "legal_source"),
+        url=c.text(data["url"], "url", empty=True, pattern=_URL_RE),
+        notes=c.text(data["notes"], "notes", empty=True),
+        targets=targets,
+        bans=bans,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------
+
+
+def load_preset_file(path: Path) -> Preset:
+    """Read and validate one ``<id>.yaml`` file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PresetError(path.name, "", f"not valid YAML: {exc}") from exc
+    return parse_preset(data, path.name, expected_id=path.stem)
+
+
+@cache
+def _load_all(folder: Path) -> tuple[Preset, ...]:
+    presets = [load_preset_file(path) for path in sorted(folder.glob("*.yaml"))]
+    return tuple(sorted(presets, key=lambda p: p.id))
+
+
+def available_presets() -> dict[str, Preset]:
+    """Every shipped preset by id, sorted by id. Files are read and validated once per process."""
+    return {p.id: p for p in _load_all(PRESETS_DIR)}
+
+
+def get_preset(preset_id: str) -> Preset:
+    """The shipped preset ``preset_id``; ``KeyError`` listing the available ids when unknown."""
+    presets = available_presets()
+    try:
+        return presets[preset_id]
+    except KeyError:
+        raise KeyError(f"unknown policy preset {preset_id!r}; available: {', '.join(presets)}") from None
+
+
+def presets_table() -> pd.DataFrame:
+    """One row per target and ban across all presets (columns :data:`TABLE_COLUMNS`), for listings."""
+    rows: list[dict[str, Any]] = []
+    for p in available_presets().values():
+        for t in p.targets.itertuples(index=False):
+            rows.append({"preset": p.id, "applies_to": p.applies_to, "rule": "target", "metric_or_kind": t.metric,
+                         "material_or_commodity": t.material, "value": t.value, "to": "", "application": "",
+                         "from_period": t.from_period, "legal_date": t.legal_date, "confidence": t.confidence,
+                         "needs_confirmation": t.needs_confirmation, "source": t.source})
+        for b in p.bans.itertuples(index=False):
+            rows.append({"preset": p.id, "applies_to": p.applies_to, "rule": "ban", "metric_or_kind": b.kind,
+                         "material_or_commodity": b.commodity, "value": math.nan, "to": b.to,
+                         "application": b.application, "from_period": b.from_period, "legal_date": b.legal_date,
+                         "confidence": b.confidence, "needs_confirmation": b.needs_confirmation, "source": b.source})
+    frame = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    return frame.astype({"value": "float64", "from_period": "int64", "needs_confirmation": "bool"})
+
+
+# --------------------------------------------------------------------------------------------------
+# Documentation
+# --------------------------------------------------------------------------------------------------
+
+_CHECK = "**needs confirmation**"
+
+
+def _cell(value: Any) -> str:
+    text = str(value).replace("|", "\\|").replace("\n", " ")
+    return text if text else "—"
+
+
+def _value(metric: str, value: float) -> str:
+    if metric in RATE_METRICS:
+        return f"{value * 100:g}%"
+    return f"{value:g} t/yr"
+
+
+def _preset_section(p: Preset) -> list[str]:
+    lines = [
+        f'<a id="{p.id}"></a>',
+        "",
+        f"## `{p.id}`: {p.name}",
+        "",
+        f"- **Applies to:** `{p.applies_to}`",
+        f"- **Legal source:** {p.legal_source}",
+        f"- **URL:** {f'<{p.url}>' if p.url else '(none)'}",
+        "",
+        p.notes or "(no notes)",
+        "",
+    ]
+    if p.targets.empty and p.bans.empty:
+        return [*lines, "No targets and no bans.", ""]
+    lines += [
+        "| Rule | Metric / kind | Material / commodity | Value / to | From period | Legal date | Confidence | Check "
+        "| Source |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in p.targets.itertuples(index=False):
+        cells = ["target", f"`{t.metric}`", t.material, _value(t.metric, t.value), t.from_period, t.legal_date,
+                 t.confidence, _CHECK if t.needs_confirmation else "", t.source]
+        lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+    for b in p.bans.itertuples(index=False):
+        what = f"to `{b.to}`" if b.kind == "export" else (f"into `{b.application}`" if b.application else "")
+        cells = ["ban", f"`{b.kind}`", f"`{b.commodity}`" if b.commodity else "", what, b.from_period,
+                 b.legal_date, b.confidence, _CHECK if b.needs_confirmation else "", b.source]
+        lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+    return [*lines, ""]
+
+
+def render_markdown() -> str:
+    """The full text of ``docs/policies.md``, generated from the shipped presets."""
+    presets = available_presets()
+    table = presets_table()
+    lines = [
+        "# Policy presets",
+        "",
+        "<!-- Generated by network_opt.inputs.policies.render_markdown(); edit the YAML files in",
+        "     network_opt/inputs/policies/presets/ instead, then regenerate this page. -->",
+        "",
+        "Regulatory targets and bans shipped as data in `network_opt/inputs/policies/presets/<id>.yaml`, "
+        "with their legal sources and dates. Load them with `network_opt.inputs.policies.get_preset(id)` "
+        "or list them all with `presets_table()`.",
+        "",
+        "Conventions:",
+        "",
+        "- **From period** is the first modelled year in force: a deadline of 31 Dec 2025 gives 2026; "
+        "an Indian fiscal year FY2024-25 gives 2024 (its first calendar year).",
+        "- **Legal date** is the date as written in law (`YYYY-MM-DD`, `YYYY-MM`, `YYYY` or a fiscal year "
+        "`FYYYYY-YY`).",
+        "- Rates are shares of mass: `collection_rate` = collected / generated; `recycling_efficiency` = "
+        "share of the battery input recycled (EU Annex XII; India's minimum recovery of dry weight); "
+        "`material_recovery` = share of a material in the recycled input that is recovered. "
+        "`domestic_recovery` is in t/yr.",
+        "- Bans: `export` forbids moving the commodity from the jurisdiction to `to` (`not:GROUP` = "
+        "everywhere outside the group); `application` forbids selling packs into that second-life "
+        "application; `landfill` forbids disposal.",
+        "- **Confidence** (research-brief marks): "
+        + "; ".join(f"`{k}` {v}" for k, v in CONFIDENCE_MEANINGS.items())
+        + f". Rows marked {_CHECK} still need checking against the official text.",
+        "",
+        "| Preset | Applies to | Targets | Bans | Needing confirmation |",
+        "|---|---|---|---|---|",
+    ]
+    for p in presets.values():
+        rows = table[table["preset"] == p.id]
+        lines.append(f"| [`{p.id}`](#{p.id}) | `{p.applies_to}` | {len(p.targets)} | {len(p.bans)} | "
+                     f"{int(rows['needs_confirmation'].sum())} |")
+    lines.append("")
+    for p in presets.values():
+        lines += _preset_section(p)
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,0 +1,89 @@
+"""Applying policy presets (``policies:`` in instance.yaml) to an instance's targets and bans.
+
+Preset rows are added to ``targets`` and ``bans`` with the jurisdiction they are applied to; a
+row of the instance's own ``targets.csv`` with the same (jurisdiction, metric, material,
+from_period) replaces the preset's row, so any preset value can be overridden.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from network_opt.common.errors import Problem
+from network_opt.inputs.instance import Instance
+from network_opt.inputs.jurisdictions import known_codes
+from network_opt.inputs.read import ROW
+
+TARGET_KEY = ["jurisdiction", "metric", "material", "from_period"]
+BAN_KEY = ["kind", "jurisdiction", "commodity", "to", "application"]
+
+
+def _line(inst: Instance, jurisdiction: str) -> int:
+    """Line of ``policies.<jurisdiction>`` in instance.yaml (0 when unknown)."""
+    return int(inst.manifest.settings.get("_lines", {}).get(f"policies.{jurisdiction}", 0))
+
+
+def policy_problems(inst: Instance) -> list[Problem]:
+    """Unknown preset ids and unknown jurisdictions under ``policies:``."""
+    from network_opt.inputs.policies import available_presets
+
+    problems = []
+    presets = available_presets()
+    codes = known_codes(inst)
+    fname = inst.manifest.path.name
+    for jur, ids in inst.manifest.settings.get("policies", {}).items():
+        key = f"policies.{jur}"
+        if jur not in codes:
+            problems.append(Problem(fname, _line(inst, jur), key,
+                                    f"unknown jurisdiction or group {jur!r}; declare it in jurisdictions.csv"))
+        for pid in ids:
+            if pid not in presets:
+                problems.append(Problem(fname, _line(inst, jur), key, f"unknown policy preset {pid!r}; expected one "
+                                        f"of {', '.join(sorted(presets))} (see `network-opt policies`)"))
+    return problems
+
+
+def apply_policies(inst: Instance) -> list[Problem]:
+    """Add the rows of the presets named under ``policies:`` to the targets and bans tables.
+
+    Preset targets on materials the instance does not model are left out, with a warning.
+    """
+    from network_opt.inputs.policies import available_presets
+
+    presets = available_presets()
+    materials = set(inst["materials"]["id"])
+    codes = known_codes(inst)
+    warnings: list[Problem] = []
+    targets, bans = [], []
+    for jur, ids in inst.manifest.settings.get("policies", {}).items():
+        if jur not in codes:
+            continue  # reported by policy_problems
+        for pid in ids:
+            preset = presets.get(pid)
+            if preset is None:
+                continue  # reported by policy_problems
+            t = preset.targets.assign(jurisdiction=jur, source=lambda d, p=pid: f"preset {p}: " + d["source"])
+            unmodelled = (t["material"] != "") & ~t["material"].isin(materials)
+            for mat in sorted(set(t.loc[unmodelled, "material"])):
+                warnings.append(Problem(inst.manifest.path.name, _line(inst, jur), f"policies.{jur}",
+                                        f"preset {pid} sets a {mat} target, but {mat} is not in materials.csv: "
+                                        "left out", severity="warning"))
+            t = t.loc[~unmodelled]
+            b = preset.bans.assign(jurisdiction=jur, source=lambda d, p=pid: f"preset {p}: " + d["source"])
+            targets.append(t)
+            bans.append(b)
+    if targets:
+        own = inst.tables["targets"]
+        merged = pd.concat([*targets, own], ignore_index=True)
+        merged[ROW] = merged[ROW].fillna(0).astype(int) if ROW in merged else 0
+        merged = merged.drop_duplicates(TARGET_KEY, keep="last")
+        inst.tables["targets"] = merged[list(own.columns)].reset_index(drop=True)
+    if bans:
+        own = inst.tables["bans"]
+        merged = pd.concat([*bans, own], ignore_index=True)
+        merged[ROW] = merged[ROW].fillna(0).astype(int) if ROW in merged else 0
+        for col in ("commodity", "to", "application"):
+            merged[col] = merged[col].fillna("")
+        merged = merged.drop_duplicates(BAN_KEY, keep="last")
+        inst.tables["bans"] = merged[list(own.columns)].reset_index(drop=True)
+    return warnings

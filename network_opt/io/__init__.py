@@ -1,1 +1,0 @@
-"""Reading instances and writing results."""

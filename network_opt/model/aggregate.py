@@ -1,0 +1,632 @@
+r"""Aggregation of collection points for very large instances: cluster, bound the error, disaggregate.
+
+A national instance can hold thousands of collection points. :func:`aggregate` replaces them by at
+most ``n`` clusters, each one collection point at its members' supply-weighted centre carrying their
+summed supply; the model is solved on that smaller instance and :func:`disaggregate` splits the plan
+back onto the member points. Units as everywhere in the project: tonnes (t), km, money in the
+instance's currency, supply and flows per year within a period.
+
+**Clustering.** Points are grouped by what the model treats per collection point: their
+jurisdiction (targets, bans, landfill bans and export rules are per jurisdiction) and their road
+detour factor (from ``sites.region`` via ``regions.csv``, else ``transport.detour_factor``). Clusters
+never mix groups. The ``n`` clusters are shared among the groups in proportion to their number of
+points (largest remainder, at least one each, at most one per point). Within a group, a weighted
+k-means (k-means++ start with a fixed seed, at most :data:`MAX_ITERATIONS` Lloyd iterations) runs
+on coordinates projected to km (equirectangular around the group's mean latitude), weighted by each
+point's total supply (t/yr summed over its supply rows).
+
+**Supply of a cluster.** One row per (period, chemistry, grade) of ``supply.csv``: tonnes summed,
+``fit_share`` and ``collection_cost_per_t`` averaged weighted by tonnes, so that the fit tonnes and
+the collection cost of the cluster are the sums over its members.
+
+**Error bound.** Let :math:`r_m` be the road distance (km) from point m to its cluster centre
+:math:`c(m)`: great-circle distance times m's detour factor :math:`\varphi`, the factor the model
+applies to lanes leaving m (and, by construction of the groups, to lanes leaving the centre). Only
+end-of-life packs leave collection points; a tonne-km of them costs, in the objective,
+
+.. math:: \gamma = \tau_{eol} + \pi^{CO_2} \theta_{eol}
+
+(transport rate per t-km plus carbon price times transport emissions per t-km). By the triangle
+inequality of great-circle distance, for every destination d,
+:math:`|\varphi h(m, d) - \varphi h(c, d)| \le r_m`. Summing the member flows of an original plan
+gives a plan of the aggregated instance, and splitting each cluster flow in proportion to the
+members' supply (same period, chemistry and grade) gives a plan of the original one; every
+constraint other than the lane lengths sees the same sums (jurisdictions are not mixed). Each
+tonne of supply row s (period p, weight :math:`\omega_p` = discounted years the period stands for,
+exactly as in the objective) changes cost by at most :math:`\omega_p \gamma r_{m(s)}`, so
+
+.. math:: |z^{agg} - z^{orig}| \le B = \sum_s \omega_{p(s)} S_s r_{m(s)} \gamma
+    + \sum_s \omega_{p(s)} S_s |\kappa_s - \bar\kappa_{c(s)}|
+
+with :math:`S_s` the supply row's tonnes per year, :math:`\kappa_s` its collection cost per tonne and
+:math:`\bar\kappa` the cluster row's (the second sum is zero when members share a collection cost).
+Assumptions, reported in :attr:`Aggregation.bound_assumptions`: both objective values are optimal;
+every point has exactly the lanes of its centre (``transport.max_lane_km`` cuts the same facilities
+for both -- checked here -- and no ``transport.nearest_facilities`` pruning, which ranks
+destinations per origin); no emissions cap binds through transport emissions (moving a tonne to the
+centre changes them by up to :math:`\theta_{eol} r_m`).
+
+**Explicit lanes** (``lanes.csv`` rows leaving a collection point) become lanes of the cluster: to
+each destination site some member has a row for, the cluster gets one lane whose distance and cost
+per tonne are the supply-weighted means of every member's own lane there (its explicit values, or
+its computed ones); it is forbidden if a member's row forbids it. A member's term of the bound is
+then :math:`\omega_p S_s \max(\gamma r_m, \max_d |c_{m,d} - c_{c,d}|)` with :math:`c` the lane's
+cost plus carbon per tonne, over those destinations (``docs/aggregation.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from network_opt.common.errors import InputError, Problem
+from network_opt.common.geo import EARTH_RADIUS_KM, haversine_km
+from network_opt.inputs.instance import Instance
+from network_opt.inputs.lanes import PACK_RECEIVERS, supply_by_grade
+from network_opt.inputs.read import ROW
+from network_opt.model.data import period_weights
+
+SEED = 0
+MAX_ITERATIONS = 100
+CHUNK = 4096  # points per block of a distance matrix
+KEY = ["period", "chemistry", "grade"]  # supply key of a result row, after the split into grades
+EOL_RECEIVERS = ("refurbisher", *PACK_RECEIVERS)
+
+#: columns of :attr:`Aggregation.membership` (and of ``aggregation.csv``)
+MEMBERSHIP_COLUMNS = ["site", "cluster", "jurisdiction", "latitude", "longitude", "detour_factor",
+                      "cluster_latitude", "cluster_longitude", "distance_km", "period", "chemistry", "grade",
+                      "supply_t", "share", "collection_cost_per_t", "cluster_collection_cost_per_t", "bound"]
+
+
+@dataclass
+class Aggregation:
+    """How collection points were clustered, and the error bound of solving the clustered instance.
+
+    ``membership``: one row per member point and supply key (:data:`MEMBERSHIP_COLUMNS`):
+    ``distance_km`` the road distance (km) from the point to its cluster centre, ``supply_t`` the
+    point's supply (t/yr) for the key (period, chemistry, grade), ``share`` that supply over the
+    cluster's, ``bound`` the row's part of :attr:`bound_transport` (currency).
+    ``clusters``: one row per cluster (cluster, jurisdiction, region, detour_factor, latitude,
+    longitude, points, supply_t summed over all rows).
+    ``error_bound`` (currency, discounted as the objective): ``bound_transport + bound_collection``.
+    """
+
+    membership: pd.DataFrame
+    clusters: pd.DataFrame
+    error_bound: float
+    bound_transport: float
+    bound_collection: float
+    bound_holds: bool
+    bound_assumptions: str
+    cost_per_tkm: float  # gamma: transport rate + carbon price x emissions per t-km of eol packs (currency/(t km))
+    rate_per_tkm: float  # transport rate of eol packs (currency/(t km))
+    co2e_per_tkm: float  # transport emissions of eol packs (t CO2e/(t km))
+    carbon_price: float  # currency/t CO2e
+    weights: dict[int, float]  # discounted years each period stands for
+    destinations: pd.DataFrame = field(default_factory=pd.DataFrame)  # node -> latitude, longitude
+    currency: str = ""
+    # explicit lanes: per (member site, cluster, destination node) the member's and the cluster's
+    # distance (km) and cost per tonne (currency/t), see _cluster_lanes
+    lane_costs: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def points(self) -> int:
+        """Number of collection points aggregated."""
+        return int(self.membership["site"].nunique())
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters made."""
+        return len(self.clusters)
+
+
+def _detour(inst: Instance, regions: pd.Series) -> pd.Series:
+    factors = inst["regions"].set_index("id")["detour_factor"]
+    return regions.map(factors).fillna(float(inst.setting("transport.detour_factor"))).astype(float)
+
+
+def _problem(inst: Instance, table: str, column: str, message: str, row: int = 0) -> InputError:
+    return InputError([Problem(inst.table_file(table), row, column, message)])
+
+
+def _check_request(inst: Instance, n: int, points: list[str]) -> None:
+    """Refuse what aggregation cannot represent exactly (see the module docstring)."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise _problem(inst, "supply", "site", f"--aggregate {n}: the number of clusters must be a whole number "
+                       "of at least 1")
+    if inst.setting("transport.explicit_lanes_only"):
+        raise _problem(inst, "lanes", "origin", "transport.explicit_lanes_only is set: the clusters made by "
+                       "--aggregate would have no lanes; solve without --aggregate")
+
+
+def _allocate(n: int, sizes: list[int]) -> list[int]:
+    """Clusters per group: proportional to the group sizes (largest remainder), each in [1, size]."""
+    total = sum(sizes)
+    if n >= total:
+        return list(sizes)
+    quota = [n * s / total for s in sizes]
+    k = [min(s, max(1, int(np.floor(q)))) for s, q in zip(sizes, quota, strict=True)]
+    while sum(k) < n:  # the group furthest below its quota that can still split
+        i = max((i for i in range(len(k)) if k[i] < sizes[i]), key=lambda i: (quota[i] - k[i], -i))
+        k[i] += 1
+    while sum(k) > n:  # the group furthest above its quota that keeps one cluster
+        i = max((i for i in range(len(k)) if k[i] > 1), key=lambda i: (k[i] - quota[i], -i))
+        k[i] -= 1
+    return k
+
+
+def _project(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Equirectangular coordinates (km) around the mean latitude; longitudes unwrapped around the first."""
+    lat0, lon_ref = float(np.mean(lat)), float(lon[0])
+    cos0 = max(float(np.cos(np.radians(lat0))), 1e-6)
+    dlon = (lon - lon_ref + 180.0) % 360.0 - 180.0
+    xy = np.column_stack([EARTH_RADIUS_KM * np.radians(dlon) * cos0, EARTH_RADIUS_KM * np.radians(lat - lat0)])
+    return xy, (lat0, lon_ref, cos0)
+
+
+def _unproject(xy: np.ndarray, frame: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    lat0, lon_ref, cos0 = frame
+    lat = np.clip(lat0 + np.degrees(xy[:, 1] / EARTH_RADIUS_KM), -90.0, 90.0)
+    lon = (lon_ref + np.degrees(xy[:, 0] / (EARTH_RADIUS_KM * cos0)) + 180.0) % 360.0 - 180.0
+    return lat, lon
+
+
+def _nearest(xy: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of and squared distance to the nearest centre of every point (blocks of points)."""
+    labels = np.empty(len(xy), dtype=int)
+    d2 = np.empty(len(xy))
+    cc = (centres**2).sum(axis=1)
+    for a in range(0, len(xy), CHUNK):
+        x = xy[a:a + CHUNK]
+        dist = np.maximum((x**2).sum(axis=1)[:, None] - 2.0 * x @ centres.T + cc[None, :], 0.0)
+        labels[a:a + CHUNK] = dist.argmin(axis=1)
+        d2[a:a + CHUNK] = dist[np.arange(len(x)), labels[a:a + CHUNK]]
+    return labels, d2
+
+
+def _weighted_means(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean per label (plain mean where a label's weights are all zero) and member counts."""
+    count = np.bincount(labels, minlength=k).astype(float)
+    wsum = np.bincount(labels, weights=w, minlength=k)
+    out = np.zeros((k, 2))
+    for j in range(2):
+        weighted = np.bincount(labels, weights=w * xy[:, j], minlength=k)
+        plain = np.bincount(labels, weights=xy[:, j], minlength=k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, j] = np.where(wsum > 0, weighted / np.where(wsum > 0, wsum, 1.0), plain / np.maximum(count, 1.0))
+    return out, count
+
+
+def kmeans(xy: np.ndarray, weights: np.ndarray, k: int, seed: int = SEED,
+           iterations: int = MAX_ITERATIONS) -> np.ndarray:
+    """Labels 0..k'-1 (k' <= k, numbered in order of first member) of a weighted k-means of ``xy``
+    (km): k-means++ start drawn with ``numpy.random.default_rng(seed)``, then at most ``iterations``
+    Lloyd steps. Deterministic for a given input; fewer clusters when points coincide."""
+    n = len(xy)
+    if k >= n:
+        return np.arange(n)
+    w = weights.astype(float) if weights.sum() > 0 else np.ones(n)
+    rng = np.random.default_rng(seed)
+    centres = [xy[rng.choice(n, p=w / w.sum())]]
+    d2 = ((xy - centres[0]) ** 2).sum(axis=1)
+    while len(centres) < k:
+        p = w * d2
+        if p.sum() <= 0:
+            break  # every point already sits on a centre
+        c = xy[rng.choice(n, p=p / p.sum())]
+        centres.append(c)
+        d2 = np.minimum(d2, ((xy - c) ** 2).sum(axis=1))
+    c_arr = np.array(centres)
+    labels, _ = _nearest(xy, c_arr)
+    for _ in range(iterations):
+        means, count = _weighted_means(xy, w, labels, len(c_arr))
+        c_arr = np.where(count[:, None] > 0, means, c_arr)  # an empty cluster keeps its centre (and stays empty)
+        new, _ = _nearest(xy, c_arr)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(first)  # renumber the labels in use by first member
+    remap = np.empty(labels.max() + 1, dtype=int)
+    remap[np.unique(labels)[order]] = np.arange(len(order))
+    return remap[labels]
+
+
+def _road_km(lat1: np.ndarray, lon1: np.ndarray, detour: np.ndarray, lat2: np.ndarray,
+             lon2: np.ndarray) -> np.ndarray:
+    return haversine_km(lat1, lon1, lat2, lon2) * detour
+
+
+def _lanes_kept(inst: Instance, pts: pd.DataFrame) -> list[str]:
+    """Caveats that make the bound hold only for the unpruned network: lane pruning by rank, and
+    points whose facilities within ``transport.max_lane_km`` differ from their centre's."""
+    caveats = []
+    k = int(inst.setting("transport.nearest_facilities"))
+    if k > 0:
+        caveats.append(f"transport.nearest_facilities = {k} keeps the {k} nearest destinations per origin, which "
+                       "may differ between a point and its cluster centre, so B holds only for the network "
+                       "without that pruning")
+    fac = inst["facilities"]
+    recv = fac.loc[fac["kind"].isin(EOL_RECEIVERS), "site"].unique()
+    at = inst["sites"].set_index("id").loc[recv]
+    limit = float(inst.setting("transport.max_lane_km"))
+    differ = 0
+    if len(at):
+        flat, flon = at["latitude"].to_numpy(float)[None, :], at["longitude"].to_numpy(float)[None, :]
+        for a in range(0, len(pts), CHUNK):
+            p = pts.iloc[a:a + CHUNK]
+            phi = p["detour_factor"].to_numpy(float)[:, None]
+            own = _road_km(p["latitude"].to_numpy(float)[:, None], p["longitude"].to_numpy(float)[:, None], phi,
+                           flat, flon) <= limit
+            centre = _road_km(p["cluster_latitude"].to_numpy(float)[:, None],
+                              p["cluster_longitude"].to_numpy(float)[:, None], phi, flat, flon) <= limit
+            differ += int((own != centre).any(axis=1).sum())
+    if differ:
+        caveats.append(f"{differ} point(s) reach a different set of facilities within transport.max_lane_km "
+                       f"= {limit:g} km than their cluster centre, so B holds only for the network without that cut")
+    return caveats
+
+
+def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
+    """Cluster the collection points of ``inst`` (the sites of its supply rows) into at most ``n``
+    clusters; return the aggregated instance (a copy: every other table as it is, member sites kept
+    without supply, one collection-point site ``agg-<jurisdiction>-<k>`` per cluster at its centre)
+    and the :class:`Aggregation` with the membership and the error bound (currency; see the module
+    docstring for its derivation and assumptions).
+
+    Explicit lanes from member points become lanes of their cluster (:func:`_cluster_lanes`).
+    Raises :class:`~network_opt.common.errors.InputError` when ``n`` is not a whole number >= 1, when it is
+    below the number of groups (jurisdictions, further split by road detour factor), when
+    ``transport.explicit_lanes_only`` is set,
+    or when the aggregated instance fails the network checks (e.g. a centre beyond
+    ``transport.max_lane_km`` of every recycler).
+    """
+    from network_opt.inputs.overrides import copy_instance
+    from network_opt.inputs.validate import check_instance
+
+    raw = inst["supply"]
+    points = sorted(raw["site"].unique())
+    _check_request(inst, n, points)
+    if not points:
+        raise _problem(inst, "supply", "site", "no supply rows: there are no collection points to aggregate")
+    sites = inst["sites"].set_index("id")
+    pts = sites.loc[points, ["latitude", "longitude", "region", "jurisdiction"]].copy()
+    pts.index.name = "site"
+    pts["detour_factor"] = _detour(inst, pts["region"])
+    pts["weight"] = raw.groupby("site")["tonnes"].sum().reindex(pts.index).fillna(0.0).astype(float)
+    groups = list(pts.groupby(["jurisdiction", "detour_factor"], sort=True))
+    if n < len(groups):
+        jurisdictions = sorted(pts["jurisdiction"].unique())
+        split = (f" ({len(groups)} groups: collection points of one jurisdiction with different road detour factors "
+                 "are kept apart too)" if len(groups) > len(jurisdictions) else "")
+        raise _problem(inst, "sites", "jurisdiction",
+                       f"--aggregate {n} is fewer than the {len(groups)} clusters needed: clusters never mix "
+                       f"jurisdictions ({', '.join(map(str, jurisdictions))}){split}; ask for at least {len(groups)}")
+    alloc = _allocate(n, [len(g) for _, g in groups])
+
+    # cluster every group; collect (site -> cluster label) and the centres
+    parts = []
+    for ((jur, phi), g), k in zip(groups, alloc, strict=True):
+        g = g.sort_index()
+        lat, lon = g["latitude"].to_numpy(float), g["longitude"].to_numpy(float)
+        xy, frame = _project(lat, lon)
+        labels = kmeans(xy, g["weight"].to_numpy(float), k)
+        means, _ = _weighted_means(xy, g["weight"].to_numpy(float), labels, labels.max() + 1)
+        clat, clon = _unproject(means, frame)
+        for j in range(labels.max() + 1):
+            members = g.loc[labels == j]
+            same = (members["latitude"].nunique() == 1) and (members["longitude"].nunique() == 1)
+            heaviest = members.sort_values("weight", ascending=False, kind="stable").iloc[0]
+            parts.append({"jurisdiction": jur, "detour_factor": phi, "members": list(members.index),
+                          "latitude": float(members["latitude"].iloc[0]) if same else float(clat[j]),
+                          "longitude": float(members["longitude"].iloc[0]) if same else float(clon[j]),
+                          "region": members["region"].iloc[0] if members["region"].nunique() == 1
+                          else heaviest["region"], "supply_t": float(members["weight"].sum())})
+    clusters = pd.DataFrame(parts)
+    clusters = clusters.assign(first=clusters["members"].str[0]).sort_values(
+        ["jurisdiction", "supply_t", "first"], ascending=[True, False, True], kind="stable")
+    clusters["cluster"] = [f"agg-{j}-{i + 1}" for j, size in clusters.groupby("jurisdiction", sort=True).size().items()
+                           for i in range(size)]
+    clusters["points"] = clusters["members"].map(len)
+    taken = sorted(set(clusters["cluster"]) & set(sites.index))
+    if taken:
+        raise _problem(inst, "sites", "id", f"site id {taken[0]!r} is already used; --aggregate names its clusters "
+                       "agg-<jurisdiction>-<k>")
+    member_of = pd.Series({m: c for c, ms in zip(clusters["cluster"], clusters["members"], strict=True) for m in ms})
+    pts["cluster"] = member_of.reindex(pts.index)
+    centre = clusters.set_index("cluster")
+    pts["cluster_latitude"] = pts["cluster"].map(centre["latitude"])
+    pts["cluster_longitude"] = pts["cluster"].map(centre["longitude"])
+    pts["distance_km"] = _road_km(pts["latitude"].to_numpy(float), pts["longitude"].to_numpy(float),
+                                  pts["detour_factor"].to_numpy(float), pts["cluster_latitude"].to_numpy(float),
+                                  pts["cluster_longitude"].to_numpy(float))
+    same_spot = (pts["latitude"] == pts["cluster_latitude"]) & (pts["longitude"] == pts["cluster_longitude"])
+    pts.loc[same_spot, "distance_km"] = 0.0
+
+    agg_inst = copy_instance(inst)
+    new_sites = pd.DataFrame({"id": clusters["cluster"],
+                              "name": [f"cluster of {k} collection point{'s' if k > 1 else ''}"
+                                       for k in clusters["points"]],
+                              "kind": "collection_point", "latitude": clusters["latitude"],
+                              "longitude": clusters["longitude"], "region": clusters["region"],
+                              "jurisdiction": clusters["jurisdiction"], ROW: 0})
+    agg_inst.tables["sites"] = pd.concat([inst["sites"], new_sites[inst["sites"].columns]], ignore_index=True)
+    agg_inst.tables["supply"] = _cluster_supply(raw, pts["cluster"])
+    lane_rows, lane_gap, lane_costs, lane_caveats = _cluster_lanes(inst, pts)
+    if len(lane_rows):
+        agg_inst.tables["lanes"] = pd.concat([inst["lanes"], lane_rows[inst["lanes"].columns]], ignore_index=True)
+
+    problems = [p for p in check_instance(agg_inst) if p.severity == "error"]
+    if problems:
+        raise InputError([Problem(p.file, p.row, p.column, f"after --aggregate {n}: {p.message}") for p in problems])
+
+    weights = period_weights(inst)
+    rate = float(inst.setting("transport.cost_per_tkm.eol_packs"))
+    theta = float(inst.setting("emissions.co2e_per_tkm.eol_packs"))
+    price = float(inst.setting("emissions.carbon_price"))
+    gamma = rate + price * theta
+
+    # membership per supply key, with the rows of the bound
+    orig = supply_by_grade(inst)
+    mem = orig[["site", *KEY, "tonnes", "collection_cost_per_t"]].rename(columns={"tonnes": "supply_t"})
+    mem = mem.join(pts[["cluster", "jurisdiction", "latitude", "longitude", "detour_factor", "cluster_latitude",
+                        "cluster_longitude", "distance_km"]], on="site")
+    total = mem.groupby(["cluster", *KEY])["supply_t"].transform("sum")
+    mem["share"] = np.where(total > 0, mem["supply_t"] / total.where(total > 0, 1.0), 0.0)
+    cl = supply_by_grade(agg_inst).rename(columns={"site": "cluster",
+                                                   "collection_cost_per_t": "cluster_collection_cost_per_t"})
+    mem = mem.merge(cl[["cluster", *KEY, "cluster_collection_cost_per_t"]], on=["cluster", *KEY], how="left")
+    w = mem["period"].map(weights).to_numpy(float)
+    # per tonne, the most a member's lane cost differs from its cluster's: gamma x r over computed
+    # lanes, the explicit lanes' own difference (cost + carbon) where the cluster has explicit lanes
+    per_t = np.maximum(mem["distance_km"].to_numpy(float) * gamma,
+                       mem["site"].map(lane_gap).fillna(0.0).to_numpy(float))
+    mem["bound"] = w * mem["supply_t"] * per_t
+    spread = _cost_gap(mem)
+    bound_collection = float((w * mem["supply_t"] * np.abs(spread)).sum())
+    bound_transport = float(mem["bound"].sum())
+    mem = mem[MEMBERSHIP_COLUMNS].sort_values(["cluster", "site", *KEY], kind="stable").reset_index(drop=True)
+
+    caveats = _lanes_kept(inst, pts) + lane_caveats
+    cap = float(inst.setting("emissions.cap_t"))
+    if cap >= 0 and theta > 0:
+        caveats.append(f"emissions.cap_t = {cap:g} t CO2e/yr: transport emissions of a tonne moved to its centre "
+                       f"change by up to {theta:g} t CO2e/(t km) x r, so B assumes the cap does not bind")
+    currency = str(inst.setting("currency"))
+    formula = (f"B = sum over supply rows of discounted years x t/yr x road km to the cluster centre x {gamma:g} "
+               f"{currency}/(t km) (transport {rate:g} + carbon price {price:g} x {theta:g} t CO2e/(t km)) "
+               f"+ sum of discounted years x t/yr x |collection cost - cluster's| ({bound_collection:g} {currency})")
+    held = ("holds for the optimal objectives of this instance: jurisdictions and detour factors are not mixed, "
+            "every point reaches the same facilities within transport.max_lane_km as its centre")
+    text = f"{formula}; " + ("; ".join(["does not hold exactly for this instance", *caveats]) if caveats else held)
+    out_clusters = clusters[["cluster", "jurisdiction", "region", "detour_factor", "latitude", "longitude", "points",
+                             "supply_t"]].reset_index(drop=True)
+    agg = Aggregation(membership=mem, clusters=out_clusters, error_bound=bound_transport + bound_collection,
+                      bound_transport=bound_transport, bound_collection=bound_collection, bound_holds=not caveats,
+                      bound_assumptions=text, cost_per_tkm=gamma, rate_per_tkm=rate, co2e_per_tkm=theta,
+                      carbon_price=price, weights=weights, destinations=_destinations(inst), currency=currency,
+                      lane_costs=lane_costs)
+    return agg_inst, agg
+
+
+def _cluster_lanes(inst: Instance, pts: pd.DataFrame
+                   ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, list[str]]:
+    """Explicit lanes of the clusters, from the explicit lanes leaving their member points.
+
+    For every (cluster, destination site) that an explicit row of ``lanes.csv`` links to a member
+    (a row for ``eol_packs`` or for all commodities; the former wins, as in the network), the
+    cluster gets one ``eol_packs`` lane whose distance (km) and cost (currency/t) are the
+    supply-weighted means over *all* its members of each member's own lane to that site: its
+    explicit values where it has a row, else its computed ones (great-circle x detour factor, and
+    distance x the eol_packs rate). The mean keeps the cluster's transport cost equal to the sum
+    of its members' when they ship in proportion to their supply (the split of the plan), so the
+    error of the bound is the spread of the members around it; a minimum would be exact for none
+    of them. The lane is allowed only if every member's is (the split plan then uses lanes the
+    members have). Returns the rows, per member the largest |cost + carbon per tonne of its lane
+    - the cluster's| over those sites (currency/t, for the bound), per (member, destination node)
+    the member's and the cluster's distance and cost per tonne (for :func:`disaggregate`), and
+    caveats (members that disagree on whether the lane is allowed or within reach)."""
+    lanes = inst["lanes"]
+    cols = ["site", "cluster", "destination", "distance_m", "cost_m", "distance_c", "cost_c"]
+    none: tuple[pd.DataFrame, pd.Series, pd.DataFrame, list[str]] = (
+        lanes.iloc[0:0], pd.Series(dtype=float), pd.DataFrame(columns=cols), [])
+    rows = lanes.loc[lanes["origin"].isin(pts.index) & lanes["commodity"].isin(["", "eol_packs"])]
+    if rows.empty:
+        return none
+    rows = rows.sort_values("commodity", ascending=False, kind="stable").drop_duplicates(["origin", "destination"])
+    rows = rows.assign(cluster=rows["origin"].map(pts["cluster"]))
+    pairs = rows[["cluster", "destination"]].drop_duplicates()
+    members = pts.reset_index()[["site", "cluster", "latitude", "longitude", "detour_factor", "weight"]]
+    grid = pairs.merge(members, on="cluster").merge(
+        rows.rename(columns={"origin": "site"})[["site", "destination", "distance_km", "cost_per_t", "allowed"]],
+        on=["site", "destination"], how="left")
+    at = inst["sites"].set_index("id")
+    dlat = grid["destination"].map(at["latitude"]).to_numpy(float)
+    dlon = grid["destination"].map(at["longitude"]).to_numpy(float)
+    computed = _road_km(grid["latitude"].to_numpy(float), grid["longitude"].to_numpy(float),
+                        grid["detour_factor"].to_numpy(float), dlat, dlon)
+    rate = float(inst.setting("transport.cost_per_tkm.eol_packs"))  # type: ignore[arg-type]
+    grid["distance_m"] = grid["distance_km"].astype(float).fillna(pd.Series(computed, index=grid.index))
+    grid["cost_m"] = grid["cost_per_t"].astype(float).fillna(grid["distance_m"] * rate)
+    listed = grid["allowed"].notna()
+    grid["allowed_m"] = grid["allowed"].fillna(True).astype(bool)
+    reach = listed | (grid["distance_m"] <= float(inst.setting("transport.max_lane_km")))  # type: ignore[arg-type]
+    w = grid["weight"].where(grid.groupby(["cluster", "destination"])["weight"].transform("sum") > 0, 1.0)
+    grid["_w"] = w
+    grid["_wd"] = w * grid["distance_m"]
+    grid["_wc"] = w * grid["cost_m"]
+    grid["_explicit_cost"] = grid["cost_per_t"].notna()
+    grid["_ok"] = grid["allowed_m"] & reach
+    g = grid.groupby(["cluster", "destination"], sort=True).agg(
+        w=("_w", "sum"), wd=("_wd", "sum"), wc=("_wc", "sum"), explicit_cost=("_explicit_cost", "any"),
+        allowed=("allowed_m", "all"), ok_all=("_ok", "all"), ok_any=("_ok", "any")).reset_index()
+    g["distance_km"] = g["wd"] / g["w"]
+    g["cost_c"] = g["wc"] / g["w"]
+    out = pd.DataFrame({"origin": g["cluster"], "destination": g["destination"], "commodity": "eol_packs",
+                        "distance_km": g["distance_km"],
+                        "cost_per_t": g["cost_c"].where(g["explicit_cost"]), "allowed": g["allowed"], ROW: 0})
+    for c in lanes.columns:
+        if c not in out:
+            out[c] = None
+    grid = grid.merge(g[["cluster", "destination", "distance_km", "cost_c"]].rename(
+        columns={"distance_km": "distance_c"}), on=["cluster", "destination"])
+    carbon = (float(inst.setting("emissions.carbon_price"))  # type: ignore[arg-type]
+              * float(inst.setting("emissions.co2e_per_tkm.eol_packs")))  # type: ignore[arg-type]
+    gap = ((grid["cost_m"] - grid["cost_c"]) + carbon * (grid["distance_m"] - grid["distance_c"])).abs()
+    lane_gap = gap.groupby(grid["site"]).max()
+    nodes = inst["facilities"][["id", "site"]].rename(columns={"id": "node", "site": "destination"})
+    costs = grid.merge(nodes, on="destination")[["site", "cluster", "node", "distance_m", "cost_m", "distance_c",
+                                                 "cost_c"]].rename(columns={"node": "destination"})
+    caveats = []
+    split = int((g["ok_any"] & ~g["ok_all"]).sum())
+    if split:
+        caveats.append(f"{split} cluster lane(s) from lanes.csv are allowed or within transport.max_lane_km for "
+                       "some members only (a cluster lane is forbidden if a member's row forbids it, else kept), so "
+                       "B holds only for a network where every member has the same lanes")
+    return out, lane_gap, costs, caveats
+
+
+def _cost_gap(frame: pd.DataFrame) -> np.ndarray:
+    """Member's minus cluster's collection cost per tonne (currency/t); averaging round-off counts as 0."""
+    own = frame["collection_cost_per_t"].to_numpy(float)
+    gap = own - frame["cluster_collection_cost_per_t"].fillna(frame["collection_cost_per_t"]).to_numpy(float)
+    return np.where(np.abs(gap) <= 1e-9 * np.maximum(1.0, np.abs(own)), 0.0, gap)
+
+
+def _cluster_supply(raw: pd.DataFrame, cluster: pd.Series) -> pd.DataFrame:
+    """Supply rows of the clusters: per (cluster, period, chemistry, grade), tonnes summed, fit share
+    and collection cost per tonne averaged weighted by tonnes (plain mean where all tonnes are 0)."""
+    s = raw.assign(site=raw["site"].map(cluster), _fit_t=raw["fit_share"] * raw["tonnes"],
+                   _cost_t=raw["collection_cost_per_t"] * raw["tonnes"])
+    g = s.groupby(["site", "period", "chemistry", "grade"], sort=True, as_index=False).agg(
+        tonnes=("tonnes", "sum"), fit_t=("_fit_t", "sum"), cost_t=("_cost_t", "sum"),
+        fit_mean=("fit_share", "mean"), cost_mean=("collection_cost_per_t", "mean"))
+    pos = g["tonnes"] > 0
+    safe = g["tonnes"].where(pos, 1.0)
+    g["fit_share"] = np.clip(np.where(pos, g["fit_t"] / safe, g["fit_mean"]), 0.0, 1.0)
+    g["collection_cost_per_t"] = np.maximum(np.where(pos, g["cost_t"] / safe, g["cost_mean"]), 0.0)
+    g[ROW] = 0
+    return g[list(raw.columns)].reset_index(drop=True)
+
+
+def _destinations(inst: Instance) -> pd.DataFrame:
+    """Coordinates (degrees) of every facility and market node."""
+    at = inst["sites"].set_index("id")[["latitude", "longitude"]]
+    nodes = pd.concat([inst["facilities"][["id", "site"]], inst["markets"][["id", "site"]]], ignore_index=True)
+    return nodes.join(at, on="site").rename(columns={"id": "node"}).set_index("node")[["latitude", "longitude"]]
+
+
+def disaggregate(tables: dict[str, pd.DataFrame], agg: Aggregation) -> dict[str, pd.DataFrame]:
+    """Result tables with every cluster split back onto its member points.
+
+    ``flows``: each end-of-life row leaving a cluster becomes one row per member with supply for
+    the row's (period, chemistry, grade), carrying the member's share of the tonnes (t/yr);
+    ``distance_km`` is the road distance from the member (km), ``cost`` and ``co2e_t`` change by
+    the transport rate and emission factor times the change of tonne-km, so they are the member's
+    true transport cost (currency/yr) and emissions (t CO2e/yr). ``collection``: each cluster row
+    becomes one row per member: ``supply_t`` the member's own supply, the other quantities its share.
+    Every other table is returned as it is (``costs`` and ``emissions`` stay those of the aggregated
+    model; :func:`aggregation_summary` gives the differences).
+    """
+    out = dict(tables)
+    mem = agg.membership
+    clusters = set(agg.clusters["cluster"])
+    flows = tables.get("flows")
+    if flows is not None and len(flows):
+        hit = (flows["origin"].isin(clusters) & (flows["commodity"] == "eol_packs")).to_numpy()
+        rows = flows.loc[hit].assign(_order=np.nonzero(hit)[0])
+        split = rows.merge(mem[["cluster", "site", *KEY, "share", "latitude", "longitude", "detour_factor",
+                                "cluster_latitude", "cluster_longitude"]].rename(columns={"cluster": "origin"}),
+                           on=["origin", *KEY], how="left")
+        if split["site"].isna().any():
+            bad = split.loc[split["site"].isna()].iloc[0]
+            raise ValueError(f"flow from {bad['origin']} ({bad['period']} {bad['chemistry']}/{bad['grade']}) has no "
+                             "member with that supply in the aggregation")
+        dest = agg.destinations.reindex(split["destination"])
+        phi = split["detour_factor"].to_numpy(float)
+        dlat, dlon = dest["latitude"].to_numpy(float), dest["longitude"].to_numpy(float)
+        d_member = _road_km(split["latitude"].to_numpy(float), split["longitude"].to_numpy(float), phi, dlat, dlon)
+        d_centre = (split["distance_km"].to_numpy(float) if "distance_km" in split else
+                    _road_km(split["cluster_latitude"].to_numpy(float), split["cluster_longitude"].to_numpy(float),
+                             phi, dlat, dlon))
+        same = ((split["latitude"] == split["cluster_latitude"]) & (split["longitude"] == split["cluster_longitude"]))
+        d_member = np.where(same.to_numpy(), d_centre, d_member)
+        tonnes = split["tonnes"].to_numpy(float) * split["share"].to_numpy(float)
+        extra_cost = agg.rate_per_tkm * (d_member - d_centre)  # currency/t of the member's lane over the cluster's
+        if len(agg.lane_costs):  # explicit lanes: the member's own distance and cost per tonne
+            own = split[["site", "destination"]].merge(agg.lane_costs, on=["site", "destination"], how="left")
+            hit_x = own["distance_m"].notna().to_numpy()
+            d_member = np.where(hit_x, own["distance_m"].to_numpy(float), d_member)
+            d_centre = np.where(hit_x, own["distance_c"].to_numpy(float), d_centre)
+            extra_cost = np.where(hit_x, own["cost_m"].to_numpy(float) - own["cost_c"].to_numpy(float), extra_cost)
+        extra_tkm = (d_member - d_centre) * tonnes
+        share = split["share"].to_numpy(float)
+        if "cost" in split:
+            split["cost"] = split["cost"].to_numpy(float) * share + extra_cost * tonnes
+        if "co2e_t" in split:
+            split["co2e_t"] = split["co2e_t"].to_numpy(float) * share + agg.co2e_per_tkm * extra_tkm
+        if "distance_km" in split:
+            split["distance_km"] = d_member
+        split["tonnes"] = tonnes
+        split["origin"] = split["site"]
+        split = split.loc[split["tonnes"] > 0, [*flows.columns, "_order"]]
+        kept = flows.loc[~hit].assign(_order=np.nonzero(~hit)[0])
+        merged = pd.concat([kept, split], ignore_index=True).sort_values(["_order", "origin"], kind="stable")
+        out["flows"] = merged.drop(columns="_order").reset_index(drop=True).astype(flows.dtypes.to_dict())
+    col = tables.get("collection")
+    if col is not None and len(col):
+        hit = col["site"].isin(clusters).to_numpy()
+        rows = col.loc[hit].assign(_order=np.nonzero(hit)[0])
+        split = rows.merge(mem[["cluster", "site", *KEY, "share", "supply_t"]].rename(
+            columns={"cluster": "_cluster", "site": "_member", "supply_t": "_supply"}),
+            left_on=["site", *KEY], right_on=["_cluster", *KEY], how="inner")
+        for c in col.columns:
+            if c not in ("site", *KEY, "supply_t") and pd.api.types.is_float_dtype(col[c]):
+                split[c] = split[c].to_numpy(float) * split["share"].to_numpy(float)
+        if "supply_t" in split:
+            split["supply_t"] = split["_supply"]
+        split["site"] = split["_member"]
+        kept = col.loc[~hit].assign(_order=np.nonzero(~hit)[0])
+        merged = pd.concat([kept, split[[*col.columns, "_order"]]], ignore_index=True)
+        merged = merged.sort_values(["_order", "site"], kind="stable").drop(columns="_order")
+        out["collection"] = merged.reset_index(drop=True).astype(col.dtypes.to_dict())
+    return out
+
+
+def aggregation_summary(agg: Aggregation, aggregated: dict[str, pd.DataFrame],
+                        disaggregated: dict[str, pd.DataFrame], objective: float | None) -> dict[str, object]:
+    """Figures for ``summary.json``: points, clusters, the bound (currency) and its assumptions;
+    with a plan, the change of transport cost, carbon cost and collection cost (currency,
+    discounted as in the objective) from the aggregated plan to the disaggregated one, and the net
+    cost of the disaggregated plan at the members' real distances (``objective_disaggregated``)."""
+    out: dict[str, object] = {
+        "points": agg.points, "clusters": agg.n_clusters, "error_bound": agg.error_bound,
+        "error_bound_transport": agg.bound_transport, "error_bound_collection": agg.bound_collection,
+        "bound_holds": agg.bound_holds, "bound_assumptions": agg.bound_assumptions,
+        "cost_per_tkm": agg.cost_per_tkm, "objective_aggregated": objective,
+    }
+    before, after = aggregated.get("flows"), disaggregated.get("flows")
+    if before is None or after is None or objective is None:
+        return out
+
+    def discounted(frame: pd.DataFrame, column: str) -> float:
+        if column not in frame or frame.empty:
+            return 0.0
+        per = frame.groupby("period")[column].sum()
+        return float(sum(agg.weights.get(int(p), 0.0) * v for p, v in per.items()))
+
+    transport = discounted(after, "cost") - discounted(before, "cost")
+    carbon = agg.carbon_price * (discounted(after, "co2e_t") - discounted(before, "co2e_t"))
+    collection = 0.0
+    col = disaggregated.get("collection")
+    if col is not None and len(col):
+        m = col.merge(agg.membership[["site", *KEY, "collection_cost_per_t", "cluster_collection_cost_per_t"]],
+                      on=["site", *KEY])
+        m["_diff"] = _cost_gap(m) * (m["supply_t"] - m.get("uncollected_t", 0.0))
+        collection = discounted(m, "_diff")
+    out.update({"transport_cost_difference": transport, "carbon_cost_difference": carbon,
+                "collection_cost_difference": collection,
+                "objective_disaggregated": objective + transport + carbon + collection})
+    return out

@@ -1,0 +1,254 @@
+"""Turning a solved model into result tables (pandas) and key figures.
+
+Tables (quantities per year within a period unless stated):
+- ``facilities``: facility, site, kind, technology, status, period, open, level, modules,
+  capacity_t, throughput_t, utilisation, investment (currency, in that period), closed;
+- ``flows``: origin, destination, commodity, chemistry, grade, jurisdiction, period, tonnes,
+  distance_km, cost (transport, currency/yr), co2e_t;
+- ``collection``: site, period, chemistry, grade, supply_t, shipped_t, disposed_t, uncollected_t;
+- ``costs``: term, period, value (currency, discounted, as in the objective);
+- ``targets``: jurisdiction, metric, material, period, required, achieved, met, shortfall,
+  shortfall_t, source (``shadow_price`` and ``shadow_price_note`` are added by
+  :mod:`network_opt.solver.compliance`);
+- ``materials``: facility, material, period, input_t, recovered_t, revenue (currency/yr);
+- ``cascade``: market, application, chemistry, period_sold, tonnes_sold, kwh_sold,
+  return_period (a year, or "beyond" the horizon), tonnes_returning (total over the years);
+- ``emissions``: period, co2e_t (per year).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from network_opt.model.constraints.targets import second_life_supply, target_rows
+from network_opt.model.data import PACK_INPUT_KINDS, RECYCLING_KINDS, ModelData
+from network_opt.model.objective import COST_TERMS
+from network_opt.solver.highs import SolveOutcome
+
+FLOW_EPS = 1e-6
+
+
+@dataclass
+class Solution:
+    """A solved instance: status, figures and result tables."""
+
+    outcome: SolveOutcome
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    summary: dict[str, object] = field(default_factory=dict)
+    data: ModelData | None = None  # the instance and prepared data behind the plan
+    model: pyo.ConcreteModel | None = None  # the solved Pyomo model (for diagnostics)
+
+    @property
+    def instance(self) -> object:
+        """The :class:`~network_opt.inputs.instance.Instance` that was solved."""
+        return self.data.inst if self.data is not None else None
+
+    @property
+    def status(self) -> str:
+        return self.outcome.status
+
+    @property
+    def objective(self) -> float | None:
+        return self.outcome.objective
+
+    def __getitem__(self, table: str) -> pd.DataFrame:
+        return self.tables[table]
+
+
+def _values(var: pyo.Var, keys: object) -> np.ndarray:
+    vals = np.array([var[k].value if var[k].value is not None else 0.0 for k in keys], dtype=float)  # type: ignore[attr-defined]
+    return np.where(np.abs(vals) < FLOW_EPS, 0.0, vals)
+
+
+def extract(m: pyo.ConcreteModel, d: ModelData) -> dict[str, pd.DataFrame]:
+    """Result tables from the variable values loaded into ``m``."""
+    x = _values(m.flow, range(len(d.flows)))
+    f = d.flows.assign(tonnes=x)
+    return {
+        "facilities": _facilities(m, d, f),
+        "flows": _flows(f),
+        "collection": _collection(m, d, f),
+        "costs": _costs(m, d),
+        "targets": _targets(m, d, x),
+        "materials": _materials(d, f, x),
+        "cascade": _cascade(d, f),
+        "emissions": _emissions(d, f),
+    }
+
+
+def _facilities(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
+    lv = d.levels
+    rows = []
+    for p in d.years:
+        y = np.round(_values(m.level_open, [(j, p) for j in range(len(lv))]))
+        chosen = lv.loc[y > 0.5].set_index("facility")
+        rows.append(pd.DataFrame({"facility": chosen.index, "period": p, "level": chosen["level"].to_numpy(),
+                                  "level_capacity_t": chosen["capacity_t"].to_numpy()}))
+    chosen = pd.concat(rows, ignore_index=True)
+    fac = d.facilities[["id", "site", "kind", "technology", "status", "module_capacity_t"]].rename(
+        columns={"id": "facility"})
+    out = fac.merge(pd.DataFrame({"period": d.years}), how="cross").merge(chosen, on=["facility", "period"],
+                                                                          how="left")
+    out["open"] = out["level"].notna()
+    out["level"] = out["level"].fillna("")
+    keys = list(zip(out["facility"], out["period"], strict=True))
+    modular = set(m.MODULAR)
+    out["modules"] = [round(m.modules[k].value or 0) if k[0] in modular else 0 for k in keys]
+    out["capacity_t"] = out["level_capacity_t"].fillna(0.0) + out["modules"] * out.pop("module_capacity_t")
+    out = out.drop(columns="level_capacity_t")
+    inflow = f.loc[f["dest_kind"] != "market"].groupby(["destination", "period"])["tonnes"].sum()
+    out["throughput_t"] = inflow.reindex(pd.MultiIndex.from_tuples(keys)).fillna(0.0).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["utilisation"] = np.where(out["capacity_t"] > 0, out["throughput_t"] / out["capacity_t"], 0.0)
+    investing = set(m.INVESTING)
+    out["investment"] = [float(m.investment[k].value or 0.0) * float(d.investment_scale[k[0]])
+                         if k[0] in investing else 0.0 for k in keys]
+    closable = set(m.CLOSABLE)
+    out["closed"] = [bool(round(m.closed[k].value or 0)) if k[0] in closable else False for k in keys]
+    return out.sort_values(["facility", "period"]).reset_index(drop=True)
+
+
+def _flows(f: pd.DataFrame) -> pd.DataFrame:
+    out = f.loc[f["tonnes"] > 0, ["origin", "destination", "commodity", "chemistry", "grade", "jurisdiction",
+                                  "period", "tonnes", "distance_km", "cost_per_t", "co2e_per_t"]].copy()
+    out["cost"] = out.pop("cost_per_t") * out["tonnes"]
+    out["co2e_t"] = out.pop("co2e_per_t") * out["tonnes"]
+    return out.reset_index(drop=True)
+
+
+def _collection(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
+    s = d.supply
+    shipped = f.loc[f["supply_id"] >= 0].groupby("supply_id")["tonnes"].sum()
+    out = s[["site", "period", "chemistry", "grade"]].copy()
+    out["supply_t"] = s["tonnes"]
+    out["shipped_t"] = shipped.reindex(s.index).fillna(0.0).to_numpy()
+    n = range(len(s))
+    out["disposed_t"] = _values(m.disposed, n) if hasattr(m, "disposed") else 0.0
+    out["uncollected_t"] = _values(m.uncollected, n) if hasattr(m, "uncollected") else 0.0
+    return out
+
+
+def _costs(m: pyo.ConcreteModel, d: ModelData) -> pd.DataFrame:
+    rows = [(t, p, float(pyo.value(m.cost[t, p]))) for p in d.years for t in COST_TERMS]
+    return pd.DataFrame(rows, columns=["term", "period", "value"])
+
+
+def target_measures(d: ModelData, x: np.ndarray, uncollected: np.ndarray) -> pd.DataFrame:
+    """For each target row: ``achieved`` (in the target's unit) and ``base`` (the quantity the
+    rate is a share of, in tonnes; 1 for domestic_recovery)."""
+    t = d.targets
+    achieved = np.full(len(t), np.nan)
+    base = np.zeros(len(t))
+    col = {mu: n for n, mu in enumerate(d.materials)}
+    tonnes = d.supply["tonnes"].to_numpy()
+    for metric in t["metric"].unique():
+        for k, rows in target_rows(d, metric).items():
+            if metric == "collection_rate":
+                total = tonnes[rows].sum()
+                num, den = total - uncollected[rows].sum(), total
+            elif metric == "recycling_efficiency":
+                num = (d.flows["recycled_t"].to_numpy()[rows] * x[rows]).sum()
+                den = (d.flows["mass_entering_t"].to_numpy()[rows] * x[rows]).sum()
+            elif metric == "material_recovery":
+                j = col[t.at[k, "material"]]
+                num, den = (d.recovered[rows, j] * x[rows]).sum(), (d.entering[rows, j] * x[rows]).sum()
+            elif metric == "second_life_priority":
+                num, den = x[rows].sum(), second_life_supply(d, k)
+            else:  # domestic_recovery, in tonnes
+                num, den = (d.recovered[rows, col[t.at[k, "material"]]] * x[rows]).sum(), 1.0
+            base[k] = den
+            achieved[k] = num / den if den > FLOW_EPS else np.nan
+    return pd.DataFrame({"achieved": achieved, "base": base}, index=t.index)
+
+
+def _targets(m: pyo.ConcreteModel, d: ModelData, x: np.ndarray) -> pd.DataFrame:
+    cols = ["jurisdiction", "metric", "material", "period", "required", "achieved", "met", "shortfall",
+            "shortfall_t", "source"]
+    t = d.targets.copy()
+    if t.empty:
+        return pd.DataFrame(columns=cols)
+    unc = _values(m.uncollected, range(len(d.supply))) if hasattr(m, "uncollected") else np.zeros(len(d.supply))
+    measure = target_measures(d, x, unc)
+    t["required"] = t["value"]
+    t["achieved"] = measure["achieved"]
+    gap = (t["required"] - t["achieved"]).clip(lower=0.0).fillna(0.0)
+    t["shortfall"] = np.where(gap > 1e-6, gap, 0.0)
+    t["shortfall_t"] = _values(m.shortfall, range(len(t))) if hasattr(m, "shortfall") else 0.0
+    t["met"] = t["shortfall"] <= 0.0
+    return t[cols]
+
+
+def _materials(d: ModelData, f: pd.DataFrame, x: np.ndarray) -> pd.DataFrame:
+    cols = ["facility", "material", "period", "input_t", "recovered_t", "revenue"]
+    rec = (f["dest_kind"].isin(RECYCLING_KINDS) & (f["tonnes"] > 0)).to_numpy()
+    if not rec.any() or not d.materials:
+        return pd.DataFrame(columns=cols)
+    idx = np.nonzero(rec)[0]
+    n_m = len(d.materials)
+    price = d.prices.reindex(columns=f["period"].to_numpy()[idx]).T.to_numpy()
+    frame = pd.DataFrame({
+        "facility": np.repeat(f["destination"].to_numpy()[idx], n_m),
+        "material": np.tile(d.materials, len(idx)),
+        "period": np.repeat(f["period"].to_numpy()[idx], n_m),
+        "input_t": (d.entering[idx] * x[idx, None]).ravel(),
+        "recovered_t": (d.recovered[idx] * x[idx, None]).ravel(),
+        "revenue": (d.recovered[idx] * x[idx, None] * price).ravel(),
+    })
+    return frame.groupby(["facility", "material", "period"], as_index=False).sum()
+
+
+def _cascade(d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
+    cols = ["market", "application", "chemistry", "period_sold", "tonnes_sold", "kwh_sold", "return_period",
+            "tonnes_returning"]
+    sold = f.loc[(f["commodity"] == "second_life_packs") & (f["tonnes"] > 0)].copy()
+    if sold.empty:
+        return pd.DataFrame(columns=cols)
+    sold["kwh"] = sold["tonnes"] * sold["usable_kwh_per_t"]
+    g = sold.groupby(["destination", "chemistry", "period"], as_index=False)[["tonnes", "kwh"]].sum()
+    app = d.inst["markets"].set_index("id")["application"]
+    length = {p.year: p.length for p in d.inst.periods}
+    index = {p: n for n, p in enumerate(d.years)}
+    rows = []
+    for r in g.itertuples(index=False):
+        a = str(app[r.destination])
+        base = [r.destination, a, r.chemistry, r.period, r.tonnes, r.kwh]
+        ret, beyond = d.returns.get(a), d.returns_beyond.get(a)
+        if ret is None:
+            rows.append([*base, "", 0.0])
+            continue
+        for q in d.years:
+            share = ret[index[r.period], index[q]]
+            if share > 0:  # annual rate in q x its length = tonnes over q's years, per annual tonne sold
+                rows.append([*base, str(q), r.tonnes * share * length[q]])
+        if beyond[index[r.period]] > 0:
+            rows.append([*base, "beyond", r.tonnes * beyond[index[r.period]]])
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _emissions(d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
+    e = (f["tonnes"] * f["co2e_per_t"]).groupby(f["period"]).sum()
+    return pd.DataFrame({"period": d.years, "co2e_t": e.reindex(d.years).fillna(0.0).to_numpy()})
+
+
+def mass_balance_errors(tables: dict[str, pd.DataFrame], tol: float = 1e-4) -> list[str]:
+    """Check supply = shipped + disposed + uncollected at every collection point, and that the
+    end-of-life flows out of each collection point match ``shipped_t`` (from written tables)."""
+    errors = []
+    col = tables["collection"]
+    gap = col["supply_t"] - col["shipped_t"] - col["disposed_t"] - col["uncollected_t"]
+    for _, r in col.loc[gap.abs() > tol * np.maximum(1.0, col["supply_t"])].iterrows():
+        errors.append(f"collection point {r['site']} {r['period']} {r['chemistry']}/{r['grade']}: unbalanced")
+    fl = tables["flows"]
+    out = fl.loc[fl["commodity"] == "eol_packs"].groupby(["origin", "period", "chemistry", "grade"])["tonnes"].sum()
+    shipped = col.set_index(["site", "period", "chemistry", "grade"])["shipped_t"]
+    both = pd.concat([out.rename("flows"), shipped.rename("shipped")], axis=1).fillna(0.0)
+    bad = (both["flows"] - both["shipped"]).abs() > tol * np.maximum(1.0, both["shipped"])
+    errors += [f"flows out of {key} do not match shipped tonnes" for key in both.index[bad]]
+    return errors
+
+
+__all__ = ["PACK_INPUT_KINDS", "Solution", "extract", "mass_balance_errors", "target_measures"]

@@ -1,0 +1,203 @@
+"""The Python API the CLI and notebooks share: load -> prepare -> build -> solve -> extract."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import pyomo.environ as pyo
+
+from network_opt.common import interrupts
+from network_opt.common.progress import Progress
+from network_opt.inputs.instance import Instance
+from network_opt.inputs.lanes import lane_count_by_commodity
+from network_opt.inputs.load import load
+from network_opt.model import build_model
+from network_opt.model.size import ModelTooLarge, available_memory, prepare_sized, what_fits
+from network_opt.results.audit import audit_record
+from network_opt.results.tables import Solution, extract, target_measures
+from network_opt.solver.compliance import cost_of_compliance, noted_shadow_prices
+from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
+from network_opt.solver.highs import SolveOutcome, solve_model, trivially_infeasible
+from network_opt.solver.options import SolveOptions
+from network_opt.solver.session import ResolveSession
+
+
+def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
+    """Variables, binaries and constraints of a built Pyomo model (nonzeros come from HiGHS)."""
+    variables = binaries = integers = constraints = 0
+    for v in m.component_data_objects(pyo.Var, active=True):
+        variables += 1
+        binaries += int(v.is_binary())
+        integers += int(v.is_integer() and not v.is_binary())
+    for _ in m.component_data_objects(pyo.Constraint, active=True):
+        constraints += 1
+    return {"variables": variables, "binaries": binaries, "integers": integers, "constraints": constraints}
+
+
+def _handoff_and_solve(m: pyo.ConcreteModel, options: SolveOptions, progress: Progress,
+                       session: ResolveSession | None) -> tuple[SolveOutcome, bool, float]:
+    """Hand ``m`` to HiGHS (through ``session`` if given) and solve it; return the outcome,
+    whether the session's model was updated in place, and the clock when the handoff ended."""
+    try:
+        if session is None:
+            hm, in_place = HighsModel(m), False
+        else:
+            hm, in_place = session.handoff(m)
+    except TriviallyInfeasible as exc:
+        return trivially_infeasible(exc), False, time.perf_counter()
+    handed = time.perf_counter()
+    start = session.start() if session is not None and in_place and options.warm_start else None
+    progress.phase("solving with HiGHS" + (", starting from the previous plan" if start is not None else ""))
+    with progress.solver_log(hm.h):  # HiGHS's log into the --log file as it comes
+        outcome = solve_model(m, options, solver=hm, progress=progress, start=start)
+    if session is not None and outcome.has_plan:
+        session.record(hm)  # before shadow prices and compliance re-run HiGHS on the model
+    return outcome, in_place, handed
+
+
+def write_model_file(m: pyo.ConcreteModel, path: Path, progress: Progress) -> str | None:
+    """Write ``m`` as an MPS file at ``path`` (``--write-model``); on failure return a warning
+    (also reported as a phase) instead of raising: the solve goes on without the file."""
+    progress.phase(f"writing the model to {path}")
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        m.write(str(path), io_options={"symbolic_solver_labels": True})
+    except (OSError, RuntimeError, ValueError) as exc:
+        Path(path).unlink(missing_ok=True)  # no partial file that looks like a model
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        text = f"the model could not be written to {path} ({reason}); solving without it"
+        progress.phase(f"warning: {text}")
+        return text
+    return None
+
+
+def solve(instance: str | Path | Instance, options: SolveOptions | None = None, *,
+          soft_targets: bool | None = None, compliance: bool = False, progress: Progress | None = None,
+          aggregate: int | None = None, session: ResolveSession | None = None, prune: int | None = None,
+          memory_limit: int | None = None, force: bool = False) -> Solution:
+    """Load (if a path is given), build and solve an instance; return its :class:`Solution`.
+
+    ``soft_targets`` overrides the instance's ``targets.soft``; ``compliance`` also re-solves
+    without each target family (table ``compliance``). Shadow prices of targets are computed
+    whenever a plan is found. ``progress`` reports phases and the solver's figures.
+    ``aggregate``: solve with the collection points clustered into at most this many clusters
+    (:func:`network_opt.model.aggregate.aggregate`); the plan's ``flows`` and ``collection`` are split
+    back onto the points, table ``aggregation`` holds the membership and ``summary["aggregation"]``
+    the error bound (the objective stays the aggregated model's). ``session``: a
+    :class:`~network_opt.solver.session.ResolveSession` whose HiGHS model (of an earlier solve in this
+    process) is updated in place when the new model has the same structure, the MIP then starting
+    from the session's last plan; ``summary["resolve"]`` tells whether that happened (runs with
+    ``aggregate`` do not use the session). Raises
+    :class:`~network_opt.common.errors.InputError` on invalid input;
+    the solution's ``status`` tells whether a plan was found (its tables are empty if not).
+
+    Size known before building: after preparing the data the model's size and the peak memory
+    of the solve are projected (:func:`network_opt.model.size.project_size`, ``summary["projected"]``
+    next to the built ``summary["model"]``); above ``memory_limit`` bytes (default: the memory
+    available, :func:`~network_opt.model.size.available_memory`) it raises
+    :class:`~network_opt.model.size.ModelTooLarge`, listing the remedies that fit, unless ``force``.
+    ``prune``: keep the lanes to the K nearest destinations of each kind and technology
+    (``transport.nearest_facilities``; 0: no pruning, not even the default pruning of very large
+    instances, :func:`~network_opt.model.size.prepare_sized`); ``summary["pruning"]`` says which.
+    """
+    options = options or SolveOptions()
+    progress = progress or Progress("quiet")
+    t0 = time.perf_counter()
+    progress.phase("loading and validating the instance")
+    inst = instance if isinstance(instance, Instance) else load(instance)
+    audit = audit_record(inst, options, soft_targets=soft_targets, compliance=compliance, aggregate=aggregate)
+    if soft_targets is not None:
+        inst.manifest.settings["targets.soft"] = bool(soft_targets)
+    agg = None
+    if aggregate is not None:
+        from network_opt.model.aggregate import aggregate as cluster_points
+
+        progress.phase(f"aggregating the collection points into at most {aggregate:,} clusters")
+        inst, agg = cluster_points(inst, aggregate)
+    t1 = time.perf_counter()
+    progress.phase("preparing lanes and coefficients")
+    data, projected, pruning = prepare_sized(inst, prune, progress=progress)
+    progress.phase(f"projected model: {projected.describe()}")
+    if pruning.get("warning"):
+        progress.phase(f"warning: {pruning['warning']}")
+        if agg is not None:
+            agg.bound_holds = False
+            agg.bound_assumptions += ("; lanes pruned by default after aggregating, so B holds only for the "
+                                      "unpruned network")
+    available = available_memory() if memory_limit is None else int(memory_limit)
+    if not force and not projected.fits(available):
+        raise ModelTooLarge(str(inst.manifest.path), projected, available, what_fits(data, available, aggregate))
+    progress.phase(f"building the model: {len(data.flows):,} flows, {len(data.levels) * len(data.years):,} "
+                   f"level choices, {len(data.targets):,} targets in force")
+    m = build_model(data)
+    write_warnings: list[str] = []
+    if options.write_model is not None:  # written here so that a failure to write it costs no solve
+        problem = write_model_file(m, options.write_model, progress)
+        write_warnings = [problem] if problem else []
+        options = dataclasses.replace(options, write_model=None)
+    t2 = time.perf_counter()
+    reuse = session if agg is None else None
+    try:
+        outcome, in_place, t3 = _handoff_and_solve(m, options, progress, reuse)
+        t4 = time.perf_counter()
+        progress.phase(f"solver finished: {outcome.status}")
+        tables = {}
+        # a plan exists: a signal now only asks to stop (the re-solves below are skipped) and the CLI
+        # writes the plan; a second signal raises (network_opt.common.interrupts.deferred)
+        with interrupts.deferred():
+            if outcome.has_plan:
+                tables = extract(m, data)
+                if len(data.targets):
+                    x = np.array([m.flow[i].value or 0.0 for i in range(len(data.flows))])
+                    unc = (np.array([m.uncollected[s].value or 0.0 for s in range(len(data.supply))])
+                           if hasattr(m, "uncollected") else np.zeros(len(data.supply)))
+                    base = target_measures(data, x, unc)["base"]
+                    prices, notes = noted_shadow_prices(m, data, base, tables["targets"], outcome.status, options,
+                                                        outcome.extra["solver"])
+                    tables["targets"]["shadow_price"] = prices
+                    tables["targets"]["shadow_price_note"] = notes
+                if (compliance and outcome.objective is not None and outcome.termination != "interrupted"
+                        and interrupts.requested() is None):
+                    progress.phase("re-solving without each target family (cost of compliance)")
+                    tables["compliance"] = cost_of_compliance(m, outcome.objective, options, outcome.extra["solver"])
+    except BaseException:
+        if reuse is not None:
+            reuse.clear()  # a failure halfway may leave the HiGHS model changed: do not reuse it
+        raise
+    aggregated = tables
+    if agg is not None and tables:
+        from network_opt.model.aggregate import disaggregate
+
+        tables = {**disaggregate(tables, agg), "aggregation": agg.membership}
+    t5 = time.perf_counter()
+    summary: dict[str, object] = {
+        "instance": inst.name,
+        "status": outcome.status,
+        "termination": outcome.termination,
+        "objective": outcome.objective,
+        "bound": outcome.bound,
+        "mip_gap": outcome.mip_gap,
+        "currency": inst.setting("currency"),
+        "periods": inst.years,
+        "soft_targets": bool(inst.setting("targets.soft")),
+        "timings": {"load_s": t1 - t0, "build_s": t2 - t1, "handoff_s": t3 - t2, "solve_s": t4 - t3,
+                    "extract_s": t5 - t4},
+        "resolve": {"in_place": in_place, "warm_start": in_place and outcome.extra.get("start") == "given"},
+        "model": {**model_size(m), "nonzeros": outcome.extra.get("nonzeros")},
+        "projected": {**projected.as_dict(), "available_memory_bytes": available, "forced": force},
+        "pruning": pruning,
+        "lanes": lane_count_by_commodity(data.lanes),
+        "solver": {"name": outcome.solver_name, "version": outcome.solver_version},
+        "warnings": [str(w) for w in inst.warnings] + list(outcome.extra.get("numerics", {}).get("warnings", []))
+        + write_warnings + ([str(pruning["warning"])] if pruning.get("warning") else []),
+        "numerics": {k: v for k, v in outcome.extra.get("numerics", {}).items() if k != "warnings"},
+        **audit,
+    }
+    if agg is not None:
+        from network_opt.model.aggregate import aggregation_summary
+
+        summary["aggregation"] = aggregation_summary(agg, aggregated, tables, outcome.objective if tables else None)
+    return Solution(outcome=outcome, tables=tables, summary=summary, data=data, model=m)

@@ -1,0 +1,209 @@
+"""What each rule costs: shadow prices of targets at the optimal network, and the cost of
+compliance (the optimum re-solved without each target family).
+
+Shadow prices come from the LP with the integer decisions (levels, modules) fixed at their
+optimal values: HiGHS returns no duals for a MIP. They are therefore the marginal cost of a
+small change at *this* network: where meeting more of a target needs another facility, level or
+module, the cost moves in an integer step that no dual shows (the price is 0 or that of the
+current network), and a plan stopped by a time or gap limit prices its own network, not the
+optimal one. :func:`shadow_price_notes` says so for each target (``targets.csv``
+``shadow_price_note``); a sweep reports the incremental cost between its points beside them. For a target written as
+``sum_i (a_i - rho b_i) x_i >= 0`` the envelope theorem gives d(objective)/d(rho) =
+dual x sum_i b_i x*_i, which :func:`network_opt.results.tables.target_measures` reports as ``base``.
+
+Both re-solves work on the HiGHS model the MIP solve left behind, changing column integrality
+and bounds or row bounds in place and restoring them afterwards. Going through Pyomo's
+persistent interface instead (fixing variables, deactivating constraints) makes it re-generate
+every affected row in Python, which took longer than the MIP itself on mid-size instances.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import highspy
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from network_opt.common import interrupts
+from network_opt.model.build import TARGET_CONSTRAINTS
+from network_opt.model.data import ModelData
+from network_opt.solver.handoff import HighsModel
+from network_opt.solver.highs import relative_gap
+from network_opt.solver.options import SolveOptions, run_highs
+
+INTEGER_VARS = ("level_open", "modules")
+
+
+class _HighsView:
+    """The highspy model of a :class:`~network_opt.solver.handoff.HighsModel`, with its Pyomo-to-HiGHS
+    index maps."""
+
+    def __init__(self, solver: HighsModel):
+        self.solver = solver
+        self.h: highspy.Highs = solver.h
+        self.cols: dict[int, int] = solver.cols
+        self.rows: dict[object, int] = solver.rows
+
+    @property
+    def stopped(self) -> bool:
+        """A stop request (SIGINT/SIGTERM) came, or HiGHS was left running: run nothing more."""
+        return self.solver.abandoned or interrupts.requested() is not None
+
+    def run(self, options: SolveOptions | None) -> bool:
+        """Run HiGHS (stoppable by SIGINT/SIGTERM, :func:`network_opt.solver.options.run_highs`); False if
+        it was stopped or left running, or a stop had been requested before."""
+        if self.stopped:
+            return False
+        h = self.h
+        h.setOptionValue("output_flag", bool(options and options.verbose))
+        if options and options.time_limit is not None:
+            h.setOptionValue("time_limit", float(options.time_limit))
+        return run_highs(self.solver) and not self.stopped
+
+    @contextmanager
+    def integers_fixed(self, m: pyo.ConcreteModel) -> Iterator[None]:
+        """Integer columns made continuous and fixed at their rounded values, then restored."""
+        data = [v for name in INTEGER_VARS if hasattr(m, name) for v in getattr(m, name).values()]
+        data = [v for v in data if id(v) in self.cols]  # a variable in no row or cost is not passed
+        cols = np.array([self.cols[id(v)] for v in data], dtype=np.int32)
+        lp = self.h.getLp()
+        lower = np.asarray(lp.col_lower_)[cols]
+        upper = np.asarray(lp.col_upper_)[cols]
+        values = np.array([round(v.value or 0.0) for v in data], dtype=float)
+        n = len(cols)
+        cont = np.full(n, highspy.HighsVarType.kContinuous)
+        integer = np.full(n, highspy.HighsVarType.kInteger)
+        try:
+            if n:
+                self.h.changeColsIntegrality(n, cols, cont)
+                self.h.changeColsBounds(n, cols, values, values)
+            yield
+        finally:
+            if n and not self.solver.abandoned:
+                self.h.changeColsBounds(n, cols, lower, upper)
+                self.h.changeColsIntegrality(n, cols, integer)
+
+    @contextmanager
+    def rows_relaxed(self, constraints: list[object]) -> Iterator[None]:
+        """Rows made free (-inf, inf), then restored."""
+        rows = np.array([self.rows[c] for c in constraints if c in self.rows], dtype=np.int32)
+        lp = self.h.getLp()
+        lower = np.asarray(lp.row_lower_)[rows]
+        upper = np.asarray(lp.row_upper_)[rows]
+        n = len(rows)
+        inf = highspy.kHighsInf
+        try:
+            if n:
+                self.h.changeRowsBounds(n, rows, np.full(n, -inf), np.full(n, inf))
+            yield
+        finally:
+            if n and not self.solver.abandoned:
+                self.h.changeRowsBounds(n, rows, lower, upper)
+
+
+def shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options: SolveOptions | None,
+                  solver: HighsModel) -> np.ndarray:
+    """Marginal cost (currency) of raising each target row's required value by one unit, at the
+    optimal network; NaN where the target has no constraint."""
+    return _shadow_prices(m, d, base, options, solver)[0]
+
+
+def _shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options: SolveOptions | None,
+                   solver: HighsModel) -> tuple[np.ndarray, bool, np.ndarray]:
+    """The prices, whether the LP with the integers fixed was solved to optimality, and which
+    target rows have a constraint in HiGHS's model."""
+    prices = np.full(len(d.targets), np.nan)
+    has_row = np.zeros(len(d.targets), dtype=bool)
+    families = {metric: getattr(m, name) for metric, name in TARGET_CONSTRAINTS.items() if hasattr(m, name)}
+    if not any(len(c) for c in families.values()):
+        return prices, True, has_row
+    view = _HighsView(solver)
+    duals = None
+    if not view.stopped:  # after SIGINT/SIGTERM the plan is written without prices
+        with view.integers_fixed(m):
+            ok = view.run(options) and view.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+            duals = np.asarray(view.h.getSolution().row_dual) if ok else None
+    sense = -1.0 if duals is not None and view.h.getLp().sense_ == highspy.ObjSense.kMaximize else 1.0
+    for metric, con in families.items():
+        sign = -1.0 if metric == "collection_rate" else 1.0  # a <= row: its dual is <= 0
+        for t in con:
+            row = view.rows.get(con[t])
+            if row is not None:
+                has_row[t] = True
+                if duals is not None:
+                    prices[t] = max(0.0, sense * sign * float(duals[row])) * float(base.get(t, math.nan))
+    return prices, duals is not None, has_row
+
+
+#: what every shadow price is (the first sentence of each note in targets.csv)
+SHADOW_PRICE_MEANING = ("LP dual of this plan with its facility levels and modules fixed: the cost of a small raise "
+                        "of the required value, per unit, with this network")
+_STEP = ("a raise that needs another facility, level or module (an integer step) costs more and no dual shows it: "
+         "sweep the target and read incremental_cost")
+
+
+def shadow_price_notes(targets: pd.DataFrame, prices: np.ndarray, lp_solved: bool, has_row: np.ndarray,
+                       status: str) -> list[str]:
+    """One note per target row saying what its ``shadow_price`` means and why it is 0 or NaN
+    (``targets``: the targets table with ``required`` and ``achieved``; ``status``: the MIP's)."""
+    notes = []
+    for k in range(len(targets)):
+        price = prices[k]
+        required, achieved = float(targets["required"].iloc[k]), float(targets["achieved"].iloc[k])
+        if not has_row[k]:
+            note = "NaN: the target has no constraint in the model (nothing it measures can flow in this period)"
+        elif not lp_solved:
+            note = "NaN: the LP with the facility levels and modules fixed was not solved to optimality"
+        elif math.isnan(price):
+            note = "NaN: the target's base quantity is unknown"
+        elif price > 1e-9:
+            note = f"{SHADOW_PRICE_MEANING}; {_STEP}"
+        elif math.isfinite(achieved) and achieved > required + 1e-6:
+            note = "0: not binding, the plan exceeds the target"
+        else:
+            note = f"0: binding, but a small raise costs nothing with this network; {_STEP}"
+        if status != "optimal":
+            note += (f". The plan is {status}, not proven optimal (a time or gap limit stopped the MIP): the price "
+                     "is that of this plan's network")
+        notes.append(note)
+    return notes
+
+
+def noted_shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, targets: pd.DataFrame, status: str,
+                        options: SolveOptions | None, solver: HighsModel) -> tuple[np.ndarray, list[str]]:
+    """:func:`shadow_prices` and :func:`shadow_price_notes` of each target row."""
+    prices, lp_solved, has_row = _shadow_prices(m, d, base, options, solver)
+    return prices, shadow_price_notes(targets, prices, lp_solved, has_row, status)
+
+
+def cost_of_compliance(m: pyo.ConcreteModel, objective: float, options: SolveOptions | None,
+                       solver: HighsModel) -> pd.DataFrame:
+    """Re-solve the MIP without each target family in turn; the difference in objective is what
+    complying with that family costs (currency). The model's variable values are not touched.
+    A stop request (SIGINT/SIGTERM) ends the re-solves: the families done before it are returned."""
+    view = _HighsView(solver)
+    rows = []
+    for metric, name in TARGET_CONSTRAINTS.items():
+        con = getattr(m, name, None)
+        if con is None or not len(con):
+            continue
+        if view.stopped:  # SIGINT/SIGTERM: the families done so far
+            break
+        with view.rows_relaxed(list(con.values())):
+            if not view.run(options):
+                break
+            info = view.h.getInfo()
+            status = view.h.getModelStatus()
+            has_plan = info.primal_solution_status == 2
+            without = info.objective_function_value if has_plan else None
+            gap = relative_gap(without, info.mip_dual_bound) if has_plan else None
+        rows.append({"target_family": metric, "constraints": len(con), "objective_with": objective,
+                     "objective_without": without, "status_without": view.h.modelStatusToString(status),
+                     "mip_gap_without": gap,
+                     "cost_of_compliance": None if without is None else objective - without})
+    return pd.DataFrame(rows, columns=["target_family", "constraints", "objective_with", "objective_without",
+                                       "status_without", "mip_gap_without", "cost_of_compliance"])

@@ -1,0 +1,56 @@
+"""What a solve is asked for (:class:`SolveOptions`) and running HiGHS under it: shared by the
+MIP starts (:mod:`network_opt.solver.starts`), the driver (:mod:`network_opt.solver.highs`) and the
+compliance re-solves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import highspy
+
+from network_opt.common import interrupts
+from network_opt.solver.handoff import HighsModel
+
+
+@dataclass
+class SolveOptions:
+    """Solver settings: seconds, relative MIP gap, threads (None: HiGHS decides)."""
+
+    time_limit: float | None = None
+    mip_gap: float = 1e-4
+    threads: int | None = None
+    verbose: bool = False
+    write_model: Path | None = None
+    # start the MIP from a plan (``start`` says which), or a re-solve's previous plan
+    # (network_opt.solver.session); False: HiGHS starts on its own
+    warm_start: bool = True
+    # how the first plan is made when there is no previous one: "open_all" (one LP),
+    # "lp_round" (LP relaxation, rounded up to levels covering its capacity, repaired by an LP;
+    # two LPs, a far better plan where most candidates should stay closed; see lp_round_start),
+    # "none", or "auto": open_all when a time limit is set (so that the limit always leaves a
+    # plan), none otherwise (HiGHS's own heuristics were faster there: benchmarks/README.md)
+    start: str = "auto"
+    # compare and sweep: update the HiGHS model of the previous run in the same process when only
+    # numbers changed, and start from its plan (network_opt.solver.session)
+    reuse: bool = True
+
+
+def set_limits(highs: highspy.Highs, options: SolveOptions) -> None:
+    """Set HiGHS's time limit and relative MIP gap from ``options``."""
+    limit = float(options.time_limit) if options.time_limit is not None else highspy.kHighsInf
+    highs.setOptionValue("time_limit", limit)
+    highs.setOptionValue("mip_rel_gap", float(options.mip_gap))
+
+
+def run_highs(hm: HighsModel, tick: Callable[[float], None] | None = None) -> bool:
+    """Run HiGHS on ``hm`` so that SIGINT/SIGTERM stop it within about
+    :data:`network_opt.common.interrupts.GRACE_S` seconds in every phase (presolve and the MIP's root LP
+    included, :func:`network_opt.common.interrupts.run_highs`). Returns False if HiGHS was left running
+    after a stop request (``hm.abandoned`` is then set: the highspy object must not be touched)."""
+
+    def abandon() -> None:
+        hm.abandoned = True
+
+    return interrupts.run_highs(hm.h, tick, on_abandon=abandon)

@@ -1,0 +1,154 @@
+"""First plans for the MIP (MIP starts): every facility open (:func:`open_all_start`), the LP
+relaxation rounded and repaired (:func:`lp_round_start`), or given integer values
+(:func:`start_from_integers`). They read the level data the model keeps as Python attributes
+(``m.level_facility``, ``m.level_capacity``, ``m.LARGEST_LEVELS``; see
+:func:`network_opt.model.variables.add_variables`)."""
+
+from __future__ import annotations
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+
+from network_opt.common import interrupts
+from network_opt.solver.handoff import HighsModel
+from network_opt.solver.options import SolveOptions, run_highs, set_limits
+
+
+def start_from_integers(hm: HighsModel, cols: np.ndarray, values: np.ndarray, options: SolveOptions) -> bool:
+    """Give HiGHS a first plan: integer columns ``cols`` fixed at ``values``, the rest from the
+    LP this leaves. Works on the highspy model in place and restores it; returns whether the LP
+    gave a plan (then set as HiGHS's starting solution and kept in ``hm.start_values``). A stop
+    request (SIGINT/SIGTERM) ends the LP and gives no plan."""
+    highs = hm.h
+    n = len(cols)
+    if not n or hm.abandoned or interrupts.requested() is not None:
+        return False
+    lp = highs.getLp()
+    lower, upper = np.asarray(lp.col_lower_)[cols], np.asarray(lp.col_upper_)[cols]
+    values = np.clip(np.round(values), lower, upper)
+    highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kContinuous))
+    highs.changeColsBounds(n, cols, values, values)
+    console = highs.getOptionValue("log_to_console")[1]
+    highs.setOptionValue("log_to_console", False)
+    try:
+        ok = run_highs(hm) and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        start = np.asarray(highs.getSolution().col_value) if ok else None
+    finally:
+        if not hm.abandoned:  # a HiGHS left running must not be changed
+            highs.changeColsBounds(n, cols, lower, upper)
+            highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kInteger))
+            highs.setOptionValue("log_to_console", console)
+    if start is None:
+        return False
+    solution = highspy.HighsSolution()
+    solution.col_value = start
+    solution.value_valid = True
+    highs.setSolution(solution)
+    hm.start_values = start.copy()
+    return True
+
+
+def open_all_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) -> bool:
+    """Give HiGHS a first plan: every facility open at its largest level (and all modules) in
+    every period, with the flows of the LP that this leaves. Such a plan exists whenever any plan
+    does (opening more never removes an option), so a time limit always returns a plan."""
+    if not hasattr(m, "level_open") or not len(m.level_open) or hm.abandoned or interrupts.requested() is not None:
+        return False
+    fixed: dict[int, float] = {}
+    largest = set(m.LARGEST_LEVELS)
+    for (j, _p), v in m.level_open.items():
+        if id(v) in hm.cols:
+            fixed[hm.cols[id(v)]] = 1.0 if j in largest else 0.0
+    if hasattr(m, "modules"):
+        for v in m.modules.values():
+            if id(v) in hm.cols:
+                fixed[hm.cols[id(v)]] = float(v.ub)
+    cols = np.fromiter(fixed, dtype=np.int32, count=len(fixed))
+    return start_from_integers(hm, cols, np.fromiter(fixed.values(), dtype=float, count=len(fixed)), options)
+
+
+def rounded_levels(m: pyo.ConcreteModel, hm: HighsModel, x: np.ndarray, threshold: float) -> dict[int, float]:
+    r"""Integer values rounded from the LP relaxation's ``x`` (HiGHS column order): facility f
+    is open in period p if :math:`\sum_l y_{f,l,p} \ge` ``threshold``, at its smallest level whose
+    capacity covers the LP's :math:`\sum_l C_{f,l} y_{f,l,p}` (the largest if none does); modules
+    are rounded up. Levels and modules never shrink from one period to the next (a facility
+    stays open and only grows), so the plan respects continuity and growth. Returns column ->
+    value for the level and module columns."""
+    facility = m.level_facility
+    capacity = m.level_capacity
+    levels_of: dict[str, list[int]] = {}
+    for j, f in enumerate(facility):
+        levels_of.setdefault(f, []).append(j)
+    years = list(m.PERIODS)
+    values: dict[int, float] = {}
+    for levels in levels_of.values():
+        by_size = sorted(levels, key=lambda j: capacity[j])
+        built = -1.0  # capacity of the level chosen so far (levels only grow)
+        for p in years:
+            cols = [hm.cols.get(id(m.level_open[j, p])) for j in levels]
+            y = np.array([x[c] if c is not None else 0.0 for c in cols])
+            used = float(np.dot(y, capacity[levels]))
+            if y.sum() >= threshold or built >= 0:
+                need = max(used, built)
+                choice = next((j for j in by_size if capacity[j] >= need - 1e-9), by_size[-1])
+                built = float(capacity[choice])
+            else:
+                choice = None
+            for j, c in zip(levels, cols, strict=True):
+                if c is not None:
+                    values[c] = 1.0 if j == choice else 0.0
+    if hasattr(m, "modules"):
+        for f in m.MODULAR:
+            most = 0.0
+            for p in years:
+                c = hm.cols.get(id(m.modules[f, p]))
+                if c is not None:
+                    most = max(most, float(np.ceil(x[c] - 1e-6)))
+                    values[c] = most
+    return values
+
+
+def lp_round_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) -> bool:
+    """Give HiGHS a first plan from its LP relaxation: solve the LP with every integer column
+    continuous, round (:func:`rounded_levels`, facilities the LP opens at least halfway, then,
+    if that plan has no feasible flows, every facility it uses at all) and repair the flows with
+    the LP the rounded decisions leave. Falls back to :func:`open_all_start`. Returns whether a
+    start was set."""
+    highs = hm.h
+    ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
+    n = len(ints)
+    if not n or not hasattr(m, "level_facility"):
+        return open_all_start(m, hm, options)
+    if hm.abandoned or interrupts.requested() is not None:
+        return False
+    console = highs.getOptionValue("log_to_console")[1]
+    highs.setOptionValue("log_to_console", False)
+    if options.time_limit is not None:  # leave most of the time to the repair LP and the MIP
+        highs.setOptionValue("time_limit", max(0.1, float(options.time_limit) / 3))
+    highs.setOptionValue("solver", "simplex")  # the MIP's root LP is a simplex too; IPM was slower here
+    highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
+    try:
+        ok = run_highs(hm) and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        x = np.asarray(highs.getSolution().col_value) if ok else None
+    finally:
+        if not hm.abandoned:  # a HiGHS left running must not be changed
+            highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
+            highs.setOptionValue("log_to_console", console)
+            highs.setOptionValue("solver", "choose")
+            set_limits(highs, options)
+    if x is None:
+        return open_all_start(m, hm, options)  # does nothing after a stop request
+    for threshold in (0.5, 1e-6):
+        fixed = rounded_levels(m, hm, x, threshold)
+        cols = np.fromiter(fixed, dtype=np.int32, count=len(fixed))
+        if start_from_integers(hm, cols, np.fromiter(fixed.values(), dtype=float, count=len(fixed)), options):
+            return True
+    return open_all_start(m, hm, options)
+
+
+def first_plan(options: SolveOptions) -> str:
+    """The start ``options`` ask for, with "auto" resolved: "open_all", "lp_round" or "none"."""
+    if options.start == "auto":
+        return "open_all" if options.time_limit is not None else "none"
+    return options.start
