@@ -51,9 +51,9 @@ start, linking = sys.argv[8], sys.argv[9] == "1"
 t0 = time.perf_counter()
 inst = load(folder)
 if prune:
-    inst.manifest.settings["transport.nearest_facilities"] = float(prune)
+    inst = inst.with_settings({"transport.nearest_facilities": prune})
 if not linking:
-    inst.manifest.settings["model.strong_linking"] = False
+    inst = inst.with_settings({"model.strong_linking": False})
 agg = None
 if aggregate:
     from network_opt.model.aggregate import aggregate as cluster
@@ -67,7 +67,7 @@ if mps != "-":
     hm.h.writeModel(mps)  # exactly the model HiGHS received, for the HiGHS-alone run
 t3b = time.perf_counter()
 out_ = solve_model(m, SolveOptions(time_limit=limit, mip_gap=gap, warm_start=start != "none", start=start),
-                   solver=hm)
+                   solver=hm, data=d)
 t4 = time.perf_counter()
 tables = extract(m, d)
 if agg is not None:

@@ -34,11 +34,11 @@ from network_opt.solver.options import SolveOptions
 folder, linking, start = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
 limit, gap = float(sys.argv[4]), float(sys.argv[5])
 inst = load(folder)
-inst.manifest.settings["model.strong_linking"] = linking
+inst = inst.with_settings({"model.strong_linking": linking})
 sol = solve(inst, SolveOptions(time_limit=limit, mip_gap=gap, warm_start=start != "none", start=start))
 s = sol.summary
 print(json.dumps({"solve_s": s["timings"]["solve_s"], "objective": sol.objective, "gap": sol.outcome.mip_gap,
-                  "nodes": sol.outcome.extra.get("mip_node_count"), "rows": s["model"]["constraints"],
+                  "nodes": sol.outcome.mip_node_count, "rows": s["model"]["constraints"],
                   "nonzeros": s["model"]["nonzeros"], "status": sol.status}))
 """
 

@@ -161,7 +161,7 @@ def test_disaggregated_plan_keeps_every_mass_balance_and_the_supply(generated: P
     fac = sol["facilities"].set_index(["facility", "period"])["throughput_t"]
     assert (into.reindex(fac.index).fillna(0.0) - fac).abs().max() < 1e-6 * max(1.0, fac.max())
     # disaggregated eol flows cost their true distance: cost = t x km x rate
-    rate = float(inst.setting("transport.cost_per_tkm.eol_packs"))
+    rate = inst.settings.transport.cost_per_tkm.eol_packs
     np.testing.assert_allclose(eol["cost"], eol["tonnes"] * eol["distance_km"] * rate, rtol=1e-9)
     # shares add up to 1 per cluster and supply key
     shares = sol["aggregation"].groupby(["cluster", "period", "chemistry", "grade"])["share"].sum()

@@ -32,7 +32,7 @@ runner = CliRunner()
 def _settings(manifest_file: Path) -> dict[str, object]:
     manifest, problems = read_manifest(manifest_file)
     assert manifest is not None, problems
-    return {"periods": manifest.periods, **{k: v for k, v in manifest.settings.items() if k != "_lines"}}
+    return {"periods": manifest.periods, **manifest.settings.flat()}
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_settings_errors_point_at_the_value_cell(tmp_path: Path, toy_xlsx: Path)
 
     code, lines = _validate(_edit(toy_xlsx, tmp_path / "s.xlsx", edit))
     assert code == 2
-    assert lines[0] == f"s.xlsx[instance]:{row}:B: transport.max_lane_km: must be >= 0.0, got -5.0"
+    assert lines[0] == f"s.xlsx[instance]:{row}:B: transport.max_lane_km: must be >= 0, got -5"
 
     def preset(wb: openpyxl.Workbook) -> None:
         wb["instance"].append(["policies.TOY", "no-such-preset"])

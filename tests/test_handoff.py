@@ -94,5 +94,5 @@ def test_duals_of_an_lp_by_hand() -> None:
     m.o = pyo.Objective(expr=m.x + 2 * m.y)
     out = solve_model(m, SolveOptions(), duals=True)
     assert out.objective == pytest.approx(4.0)
-    assert out.extra["duals"][m.total] == pytest.approx(1.0)
-    assert out.extra["duals"][m.floor] == pytest.approx(1.0)
+    assert out.duals[m.total] == pytest.approx(1.0)
+    assert out.duals[m.floor] == pytest.approx(1.0)

@@ -246,3 +246,31 @@ def test_a_run_after_an_interrupted_one_is_not_interrupted() -> None:
     hm.h.cbMipInterrupt.unsubscribe(stop)
     assert interrupts.run_highs(hm.h)
     assert hm.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
+def _frames_of(*modules: str) -> BaseException:
+    """An Interrupted raised through one frame per module name, outermost first (each frame's
+    globals carry that ``__name__``, which is all phase_of reads)."""
+    inner: object = None
+    for module in reversed(modules):
+        scope: dict[str, object] = {"__name__": module, "inner": inner, "interrupts": interrupts}
+        exec("def call():\n    return inner() if inner else (_ for _ in ()).throw(interrupts.Interrupted())",
+             scope)
+        inner = scope["call"]
+    try:
+        inner()  # type: ignore[operator]
+    except interrupts.Interrupted as exc:
+        return exc
+    raise AssertionError("not raised")
+
+
+def test_phase_is_the_outermost_stage_on_the_stack() -> None:
+    # the constraint rules call ModelData.prev (model/data.py): still building, not preparing
+    exc = _frames_of("network_opt.runs.pipeline", "network_opt.model.build", "network_opt.model.constraints.capacity",
+                     "network_opt.model.data")
+    assert interrupts.phase_of(exc) == "building the model"
+    exc = _frames_of("network_opt.runs.pipeline", "network_opt.model.size", "network_opt.model.data",
+                     "network_opt.inputs.lanes")
+    assert interrupts.phase_of(exc) == "preparing lanes and coefficients"
+    assert interrupts.phase_of(_frames_of("network_opt.cli.solve", "network_opt.results.write",
+                                          "network_opt.results.read")) == "writing the results"

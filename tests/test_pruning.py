@@ -83,8 +83,7 @@ def test_pruned_generated_instance_has_the_dense_optimum(tmp_path: Path) -> None
                                    markets=2))
     options = SolveOptions(mip_gap=1e-6, time_limit=120)
     dense = no.solve(folder, options)
-    inst = no.load(folder)
-    inst.manifest.settings["transport.nearest_facilities"] = 4.0
+    inst = no.load(folder).with_settings({"transport.nearest_facilities": 4})
     pruned = no.solve(inst, options)
     assert dense.status == pruned.status == "optimal"
     assert pruned.objective == pytest.approx(dense.objective, rel=1e-6)

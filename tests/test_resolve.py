@@ -74,7 +74,7 @@ def test_a_number_change_is_solved_in_place_and_equals_a_fresh_solve(toy: no.Ins
     again = no.solve(changed, EXACT, session=session)
     assert again.summary["resolve"]["in_place"] is True
     assert session.highs is held  # the same highspy model, updated
-    assert again.outcome.extra["solver"] is held
+    assert not any(isinstance(v, HighsModel) for v in vars(again.outcome).values())  # held by the session only
     fresh = no.solve(changed, EXACT)
     assert fresh.summary["resolve"] == {"in_place": False, "warm_start": False}
     assert_same_solution(again, fresh)
@@ -101,11 +101,11 @@ def test_the_previous_plan_is_the_start_when_it_fits(toy: no.Instance) -> None:
     cheap = no.solve(apply_overrides(toy, [override("scale", "material_prices[Li].price_per_t", 0.5)]), EXACT,
                      session=session)
     assert cheap.summary["resolve"] == {"in_place": True, "warm_start": True}
-    assert cheap.outcome.extra["start"] == "given"
+    assert cheap.outcome.start == "given"
     # without warm starts the model is still updated in place, HiGHS starts on its own
     cold = no.solve(toy, SolveOptions(mip_gap=1e-9, warm_start=False), session=session)
     assert cold.summary["resolve"] == {"in_place": True, "warm_start": False}
-    assert cold.outcome.extra["start"] is None
+    assert cold.outcome.start is None
 
 
 def test_more_volume_than_the_old_plan_can_take_starts_from_every_facility_open(toy: no.Instance) -> None:
@@ -114,7 +114,7 @@ def test_more_volume_than_the_old_plan_can_take_starts_from_every_facility_open(
     up = apply_overrides(toy, [override("scale", "supply.tonnes", 1.3)])
     sol = no.solve(up, replace(EXACT, start="open_all"), session=session)
     assert sol.summary["resolve"] == {"in_place": True, "warm_start": False}  # the old plan has too little capacity
-    assert sol.outcome.extra["start"] == "open_all"
+    assert sol.outcome.start == "open_all"
     assert_same_solution(sol, no.solve(up, EXACT))
 
 
@@ -177,7 +177,7 @@ def test_aggregated_runs_bypass_the_session(tmp_path: Path) -> None:
     assert agg.status == "optimal"
     assert agg.summary["resolve"] == {"in_place": False, "warm_start": False}
     assert session.highs is held and held is not None and held.model is base.model
-    assert agg.outcome.extra["solver"] is not held
+    assert not any(isinstance(v, HighsModel) for v in vars(agg.outcome).values())
 
 
 def test_a_trivially_infeasible_model_leaves_the_session_usable(toy: no.Instance) -> None:

@@ -78,7 +78,7 @@ def test_set_a_setting(tmp_path: Path) -> None:
     assert changed_tables(inst, s) == set()
     assert prepare(s).weights == pytest.approx({2025: 1.0, 2026: 1 / 1.1})
     assert prepare(inst).weights == pytest.approx({2025: 1.0, 2026: 1.0})
-    assert s.setting("discount_rate") == 0.1
+    assert s.settings.discount_rate == 0.1
 
 
 def test_scale_a_column_every_row(toy: no.Instance) -> None:
@@ -157,7 +157,7 @@ def test_change_a_policy_preset(tmp_path: Path) -> None:
     inst = no.load(two_tech(tmp_path, policies={"XX": "cn-2024-standard-conditions"}))
     assert prepare(inst).targets[["material", "value"]].values.tolist() == [["Li", 0.9]]
     gone = apply_overrides(inst, [override("policies", {"XX": []})])
-    assert prepare(gone).targets.empty and gone.manifest.settings["policies"] == {}
+    assert prepare(gone).targets.empty and gone.settings.policies == {}
     other = apply_overrides(inst, [override("policies", {"XX": "cn-2026-interim-measures"})])
     fresh = no.load(two_tech(tmp_path / "fresh", policies={"XX": "cn-2026-interim-measures"}))
     cols = ["jurisdiction", "metric", "material", "value", "from_period", "source"]

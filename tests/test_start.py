@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 import pytest
 from typer.testing import CliRunner
@@ -19,16 +20,17 @@ from network_opt.solver.starts import first_plan, rounded_levels
 TOY = Path(__file__).parents[1] / "instances" / "toy"
 
 
-def levels_model() -> tuple[pyo.ConcreteModel, SimpleNamespace]:
+def levels_model() -> tuple[pyo.ConcreteModel, SimpleNamespace, SimpleNamespace]:
     """Facility F with levels of 50, 100 and 200 t and G with one level of 30 t, over 2025 and
-    2030; columns numbered in index order (F's levels 0-2, then G's level 3, period by period)."""
+    2030; columns numbered in index order (F's levels 0-2, then G's level 3, period by period).
+    The level data come as the model data's ``levels`` frame, as the starts read them."""
     m = pyo.ConcreteModel()
     m.PERIODS = pyo.Set(initialize=[2025, 2030], ordered=True)
     m.level_open = pyo.Var(range(4), m.PERIODS, domain=pyo.Binary)
-    m.level_facility = ["F", "F", "F", "G"]
-    m.level_capacity = np.array([50.0, 100.0, 200.0, 30.0])
+    d = SimpleNamespace(levels=pd.DataFrame({"facility": ["F", "F", "F", "G"],
+                                             "capacity_t": [50.0, 100.0, 200.0, 30.0]}))
     hm = SimpleNamespace(cols={id(v): k for k, v in enumerate(m.level_open.values())})
-    return m, hm
+    return m, d, hm
 
 
 def lp_values(m: pyo.ConcreteModel, hm: SimpleNamespace, y: dict[tuple[int, int], float]) -> np.ndarray:
@@ -42,21 +44,21 @@ def test_rounding_covers_the_lp_capacity_and_never_shrinks() -> None:
     """F in 2025: y = 0.3 (50 t) + 0.2 (100 t), half open, 35 t used -> the 50 t level. In 2030:
     y = 0.4 of 200 t, 80 t used -> 100 t (covers 80, not smaller than 50). G: y = 0.1 in 2025 only,
     below the 0.5 threshold -> closed in both periods; with threshold 1e-6 -> open in both."""
-    m, hm = levels_model()
+    m, d, hm = levels_model()
     x = lp_values(m, hm, {(0, 2025): 0.3, (1, 2025): 0.2, (2, 2030): 0.4, (3, 2025): 0.1})
     col = {(j, p): hm.cols[id(m.level_open[j, p])] for j in range(4) for p in (2025, 2030)}
-    v = rounded_levels(m, hm, x, 0.5)  # type: ignore[arg-type]
+    v = rounded_levels(m, d, hm, x, 0.5)  # type: ignore[arg-type]
     assert [v[col[j, 2025]] for j in range(4)] == [1.0, 0.0, 0.0, 0.0]
     assert [v[col[j, 2030]] for j in range(4)] == [0.0, 1.0, 0.0, 0.0]
-    v = rounded_levels(m, hm, x, 1e-6)  # type: ignore[arg-type]
+    v = rounded_levels(m, d, hm, x, 1e-6)  # type: ignore[arg-type]
     assert (v[col[3, 2025]], v[col[3, 2030]]) == (1.0, 1.0)  # opened once, G stays open
 
 
 def test_rounding_takes_the_largest_level_when_none_covers() -> None:
-    m, hm = levels_model()
+    m, d, hm = levels_model()
     x = lp_values(m, hm, {(2, 2025): 1.0, (0, 2030): 0.9})  # 200 t, then 45 t: never below 200
     col = {(j, p): hm.cols[id(m.level_open[j, p])] for j in range(4) for p in (2025, 2030)}
-    v = rounded_levels(m, hm, x, 0.5)  # type: ignore[arg-type]
+    v = rounded_levels(m, d, hm, x, 0.5)  # type: ignore[arg-type]
     assert [v[col[j, 2030]] for j in range(3)] == [0.0, 0.0, 1.0]
 
 
@@ -65,14 +67,14 @@ def test_auto_start_opens_all_only_under_a_time_limit(time_limit: float | None, 
     assert first_plan(SolveOptions(time_limit=time_limit)) == plan
     sol = no.solve(TOY, SolveOptions(time_limit=time_limit))
     assert sol.objective == pytest.approx(-1_790_500.0)
-    assert sol.outcome.extra["start"] == (None if plan == "none" else plan)
+    assert sol.outcome.start == (None if plan == "none" else plan)
 
 
 def test_lp_round_start_reaches_the_hand_solved_toy_optimum() -> None:
     sol = no.solve(TOY, SolveOptions(start="lp_round"))
     assert sol.status == "optimal"
     assert sol.objective == pytest.approx(-1_790_500.0)
-    assert sol.outcome.extra["start"] == "lp_round"
+    assert sol.outcome.start == "lp_round"
 
 
 @pytest.mark.parametrize("start", ["auto", "open-all", "lp-round", "none"])

@@ -27,8 +27,10 @@ calibration table used in the README (nothing is written).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import sys
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +40,11 @@ import pandas as pd
 from network_opt.datasets.retirement import retired_tonnes, weibull_retirement_probabilities
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # loaded by file path (tests/test_real_instances.py): find _shared
+    sys.path.insert(0, str(HERE))
+import _shared  # noqa: E402
+from _shared import largest_remainder, level_name  # noqa: E402
+
 ROOT = HERE.parents[1]
 RAW = HERE / "raw" / "china-2025-2032"
 INSTANCE = ROOT / "instances" / "china-2025-2032"
@@ -51,19 +58,12 @@ SALES_HORIZON = 2031  # last sale year that can retire (at age 1) within the hor
 
 
 # ---------------------------------------------------------------- helpers
-def read_raw(name: str, **kw) -> pd.DataFrame:
-    return pd.read_csv(RAW / name, keep_default_na=False, **kw)
-
-
-def write_csv(df: pd.DataFrame, out: Path, name: str) -> None:
-    """Write one output table with stable formatting (no index, '\\n' line ends)."""
-    df.to_csv(out / name, index=False, lineterminator="\n", float_format="%.10g")
+read_raw = functools.partial(_shared.read_raw, RAW)
 
 
 @lru_cache(maxsize=1)
 def _params() -> dict[str, str]:
-    p = read_raw("parameters.csv", dtype=str)
-    return dict(zip(p["parameter"], p["value"], strict=True))
+    return _shared.parameter_text(RAW)
 
 
 def num(key: str) -> float:
@@ -105,10 +105,6 @@ def slug(text: str) -> str:
     """ASCII upper-case identifier part: 'Xi’an' -> 'XIAN', 'Ürümqi' -> 'URUMQI'."""
     ascii_ = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return "".join(ch for ch in ascii_.upper() if ch.isalnum())
-
-
-def level_name(capacity_t: float) -> str:
-    return f"{capacity_t / 1000:g}kt"
 
 
 # ---------------------------------------------------------------- retirement model inputs
@@ -388,18 +384,6 @@ def build_grades() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 # ---------------------------------------------------------------- supply
-def _split_exact(total_mt: int, weights: list[float]) -> list[int]:
-    """Split an integer (milli-tonnes) by weights with the largest-remainder method, so the
-    parts add up exactly; ties go to the earlier position."""
-    wsum = sum(weights)
-    raw = [total_mt * w / wsum for w in weights]
-    parts = [math.floor(x) for x in raw]
-    order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - parts[i]), i))
-    for i in order[: total_mt - sum(parts)]:
-        parts[i] += 1
-    return parts
-
-
 def build_supply() -> pd.DataFrame:
     """National end-of-life tonnes (eol_supply) split over the provinces by population share;
     each province's supply appears at its capital. Grades come from grade_shares.csv."""
@@ -407,7 +391,7 @@ def build_supply() -> pd.DataFrame:
     pop = provinces()["population_10k"].astype(float).tolist()
     rows = []
     for r in eol_supply().itertuples(index=False):
-        parts = _split_exact(round(r.tonnes * 1000), pop)
+        parts = largest_remainder(round(r.tonnes * 1000), pop)  # milli-tonnes
         for site, mt in zip(cps["id"], parts, strict=True):
             rows.append({"site": site, "period": int(r.year), "chemistry": r.chemistry, "tonnes": mt / 1000.0})
     out = pd.DataFrame(rows)
@@ -603,12 +587,8 @@ def tables() -> dict[str, pd.DataFrame]:
 
 def build(out: Path) -> None:
     """Write instance.yaml and every CSV of the instance into ``out`` (created if needed)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     built = tables()
-    for name, df in built.items():
-        write_csv(df, out, f"{name}.csv")
-    (out / "instance.yaml").write_text(manifest_text(list(built)), encoding="utf-8", newline="\n")
+    _shared.write_instance(out, built, manifest_text(list(built)))
     summary(built, out)
 
 

@@ -22,12 +22,18 @@ Contract shared with the other instance builders (a test imports this file by pa
 
 from __future__ import annotations
 
-import contextlib
+import functools
+import sys
 from pathlib import Path
 
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # loaded by file path (tests/test_real_instances.py): find _shared
+    sys.path.insert(0, str(HERE))
+import _shared  # noqa: E402
+from _shared import crf, level_name  # noqa: E402
+
 ROOT = HERE.parents[1]
 RAW = HERE / "raw"
 INSTANCE = ROOT / "instances" / "china-east"
@@ -38,33 +44,12 @@ CURRENCY = "CNY"
 
 
 # ---------------------------------------------------------------- helpers
-def read_raw(name: str, **kw) -> pd.DataFrame:
-    return pd.read_csv(RAW / name, keep_default_na=False, **kw)
-
-
-def write_csv(df: pd.DataFrame, out: Path, name: str) -> None:
-    """Write one output table with stable formatting (no index, '\\n' line ends)."""
-    df.to_csv(out / name, index=False, lineterminator="\n", float_format="%.10g")
+read_raw = functools.partial(_shared.read_raw, RAW)
 
 
 def params() -> dict[str, float]:
-    p = read_raw("parameters.csv", dtype=str)
-    out: dict[str, float] = {}
-    for _, row in p.iterrows():
-        # descriptive (non-numeric) rows such as existing_fixed_cost are skipped
-        with contextlib.suppress(ValueError):
-            out[row["parameter"]] = float(row["value"])
-    return out
-
-
-def crf(rate: float, years: float) -> float:
-    """Capital recovery factor: annual payment per unit of capex."""
-    g = (1.0 + rate) ** years
-    return rate * g / (g - 1.0)
-
-
-def level_name(capacity_t: float) -> str:
-    return f"{capacity_t / 1000:g}kt"
+    # descriptive (non-numeric) rows such as existing_fixed_cost are skipped
+    return _shared.parameter_numbers(RAW)
 
 
 # ---------------------------------------------------------------- tables
@@ -100,15 +85,8 @@ def build_regions(p: dict[str, float], pop: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_chemistry_tables(p: dict[str, float]):
-    chem = read_raw("chemistries.csv")
-    chem["energy"] = 1000.0 / chem["kg_pack_per_kwh"]
-    chemistries = pd.DataFrame({"id": chem["chemistry"], "name": chem["name"],
-                                "energy_kwh_per_t": chem["energy"].round(1)})
+    chem, chemistries, materials, content = _shared.pack_tables(RAW)
     mats = read_raw("materials.csv")
-    materials = pd.DataFrame({"id": mats["material"], "name": mats["name"]})
-    content = read_raw("chemistry_content.csv")
-    energy = chem.set_index("chemistry")["energy"]
-    content["kg_per_t"] = (content["kg_per_kwh"] * content["chemistry"].map(energy)).round(2)
     chem_mat = content[["chemistry", "material", "kg_per_t"]]
     # Prices: convert to CNY per tonne of contained element / recovered material.
     def to_cny(row) -> float:
@@ -310,13 +288,9 @@ def existing_plants() -> pd.DataFrame:
 
 def build(out: Path) -> None:
     """Write instance.yaml and every CSV of the instance into ``out`` (created if needed)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     p = params()
     built = tables()
-    for name, df in built.items():
-        write_csv(df, out, f"{name}.csv")
-    (out / "instance.yaml").write_text(manifest_text(p, list(built)), encoding="utf-8", newline="\n")
+    _shared.write_instance(out, built, manifest_text(p, list(built)))
 
     # Summary for the person running the script (not written to disk).
     sup, facilities, levels, demand = built["supply"], built["facilities"], built["facility_levels"], \

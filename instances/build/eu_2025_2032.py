@@ -18,6 +18,8 @@ Contract used by the tests: ``INSTANCE``, ``eol_supply()``, ``existing_plants()`
 
 from __future__ import annotations
 
+import functools
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,11 @@ from network_opt.common.geo import haversine_km
 from network_opt.datasets.retirement import retired_tonnes
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # loaded by file path (tests/test_real_instances.py): find _shared
+    sys.path.insert(0, str(HERE))
+import _shared  # noqa: E402
+from _shared import largest_remainder, level_name  # noqa: E402
+
 RAW = HERE / "raw" / "eu-2025-2032"
 INSTANCE = HERE.parent / "eu-2025-2032"
 
@@ -49,19 +56,12 @@ TSCALE = 1000  # supply is rounded to 1/TSCALE t with totals preserved (largest 
 
 
 # ---------------------------------------------------------------- helpers
-def read_raw(name: str, **kw) -> pd.DataFrame:
-    return pd.read_csv(RAW / name, keep_default_na=False, **kw)
+read_raw = functools.partial(_shared.read_raw, RAW)
 
 
 def params() -> dict[str, object]:
     """Scalar parameters: floats where the value parses as a number, else the string."""
-    out: dict[str, object] = {}
-    for _, row in read_raw("parameters.csv", dtype=str).iterrows():
-        try:
-            out[row["parameter"]] = float(row["value"])
-        except ValueError:
-            out[row["parameter"]] = row["value"]
-    return out
+    return {**_shared.parameter_text(RAW), **_shared.parameter_numbers(RAW)}
 
 
 def num(p: dict[str, object], key: str) -> float:
@@ -71,27 +71,10 @@ def num(p: dict[str, object], key: str) -> float:
     return value
 
 
-def level_name(capacity_t: float) -> str:
-    return f"{capacity_t / 1000:g}kt"
-
-
-def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """One output table with stable formatting (no index, '\\n' line ends)."""
-    df.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
-
-
 def split_exact(total: float, weights: list[float]) -> list[float]:
     """Split ``total`` by ``weights`` in units of 1/TSCALE so that the parts add up exactly to
     ``round(total * TSCALE) / TSCALE`` (largest remainder; ties go to the earlier item)."""
-    units = round(total * TSCALE)
-    w = np.asarray(weights, dtype=float)
-    raw = units * w / w.sum()
-    base = np.floor(raw).astype(np.int64)
-    rest = units - int(base.sum())
-    order = sorted(range(len(w)), key=lambda i: (-(raw[i] - base[i]), i))
-    for i in order[:rest]:
-        base[i] += 1
-    return [int(b) / TSCALE for b in base]
+    return [units / TSCALE for units in largest_remainder(round(total * TSCALE), weights)]
 
 
 # ---------------------------------------------------------------- retirement model
@@ -315,17 +298,10 @@ def build_supply(p: dict[str, object], sites: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- chemistry, materials, technologies
 def build_chemistry_tables(p: dict[str, object]):
-    chem = read_raw("chemistries.csv")
-    chem["energy"] = 1000.0 / chem["kg_pack_per_kwh"]
-    chemistries = pd.DataFrame({"id": chem["chemistry"], "name": chem["name"],
-                                "energy_kwh_per_t": chem["energy"].round(1)})
+    chem, chemistries, materials, content = _shared.pack_tables(RAW)
     mats = read_raw("materials.csv")
-    materials = pd.DataFrame({"id": mats["material"], "name": mats["name"]})
-    content = read_raw("chemistry_content.csv")
-    energy = chem.set_index("chemistry")["energy"]
     transfer = read_raw("black_mass_transfer.csv").set_index("material")["share_to_black_mass"]
     bm_yield = float(read_raw("technologies.csv").set_index("technology").loc[PRE_TECH, "black_mass_yield"])
-    content["kg_per_t"] = (content["kg_per_kwh"] * content["chemistry"].map(energy)).round(2)
     content["black_mass_kg_per_t"] = (content["kg_per_t"] * content["material"].map(transfer) / bm_yield).round(2)
     chem_mat = content[["chemistry", "material", "kg_per_t", "black_mass_kg_per_t"]]
 
@@ -498,8 +474,6 @@ def manifest_text(p: dict[str, object], tables: list[str]) -> str:
 
 def build(out: Path) -> None:
     """Write instance.yaml and every CSV of the instance into ``out`` (README.md is hand-written)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     p = params()
     sites = build_sites()
     _chem, chemistries, materials, chem_mat, prices = build_chemistry_tables(p)
@@ -530,9 +504,7 @@ def build(out: Path) -> None:
         "bans": bans,
         "lanes": build_lanes(p, sites),
     }
-    for name, df in tables.items():
-        write_csv(df, out / f"{name}.csv")
-    (out / "instance.yaml").write_text(manifest_text(p, list(tables)), encoding="utf-8", newline="\n")
+    _shared.write_instance(out, tables, manifest_text(p, list(tables)))
 
 
 def summary() -> None:

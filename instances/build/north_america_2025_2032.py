@@ -20,7 +20,9 @@ method, so running it twice writes byte-identical files and supply.csv adds up e
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,11 @@ from network_opt.common.geo import haversine_km
 from network_opt.datasets.retirement import retired_tonnes
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # loaded by file path (tests/test_real_instances.py): find _shared
+    sys.path.insert(0, str(HERE))
+import _shared  # noqa: E402
+from _shared import largest_remainder, level_name  # noqa: E402
+
 REPO = HERE.parent.parent
 NAME = "north-america-2025-2032"
 RAW = HERE / "raw" / NAME
@@ -50,24 +57,16 @@ POLICIES = {"US": ["us-federal"], "US-NJ": ["us-nj-2024"]}
 
 
 # ---------------------------------------------------------------- helpers
-def read_raw(name: str, **kw) -> pd.DataFrame:
-    return pd.read_csv(RAW / name, keep_default_na=False, **kw)
+read_raw = functools.partial(_shared.read_raw, RAW)
 
 
 def params() -> dict[str, float]:
     """Numeric parameters of parameters.csv (text-valued rows are read by :func:`text_params`)."""
-    out: dict[str, float] = {}
-    for _, row in read_raw("parameters.csv", dtype=str).iterrows():
-        try:
-            out[row["parameter"]] = float(row["value"])
-        except ValueError:
-            continue
-    return out
+    return _shared.parameter_numbers(RAW)
 
 
 def text_params() -> dict[str, str]:
-    p = read_raw("parameters.csv", dtype=str)
-    return dict(zip(p["parameter"], p["value"], strict=True))
+    return _shared.parameter_text(RAW)
 
 
 def years() -> list[int]:
@@ -84,33 +83,6 @@ def weibull_shape_scale(p: dict[str, float]) -> tuple[float, float]:
     shape = math.log(h2 / h1) / math.log(t2 / t1)
     scale = t1 / h1 ** (1.0 / shape)
     return shape, scale
-
-
-def crf(rate: float, life: float) -> float:
-    g = (1.0 + rate) ** life
-    return rate * g / (g - 1.0)
-
-
-def largest_remainder(total_cents: int, weights: list[float]) -> list[int]:
-    """Split an integer total into integer parts proportional to ``weights`` (ties: first wins)."""
-    wsum = float(sum(weights))
-    if total_cents == 0 or wsum <= 0:
-        return [0] * len(weights)
-    raw = [total_cents * w / wsum for w in weights]
-    parts = [math.floor(x) for x in raw]
-    short = total_cents - sum(parts)
-    order = sorted(range(len(weights)), key=lambda i: (-(raw[i] - parts[i]), i))
-    for i in order[:short]:
-        parts[i] += 1
-    return parts
-
-
-def level_name(capacity_t: float) -> str:
-    return f"{capacity_t / 1000:g}kt"
-
-
-def write_csv(df: pd.DataFrame, path: Path) -> None:
-    df.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
 
 
 # ---------------------------------------------------------------- supply
@@ -597,8 +569,6 @@ def manifest_text(p: dict[str, float], tables: list[str], shape: float, scale: f
 
 def build(out: Path) -> None:
     """Write instance.yaml and every CSV of the instance into ``out`` (README.md is hand-written)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     p = params()
     shape, scale = weibull_shape_scale(p)
     sites = build_sites()
@@ -631,9 +601,7 @@ def build(out: Path) -> None:
         "second_life_returns": returns,
         "lanes": build_lanes(p, sites, regions, facilities, markets, returns),
     }
-    for name, df in tables.items():
-        write_csv(df, out / f"{name}.csv")
-    (out / "instance.yaml").write_text(manifest_text(p, list(tables), shape, scale), encoding="utf-8", newline="\n")
+    _shared.write_instance(out, tables, manifest_text(p, list(tables), shape, scale))
 
 
 def summary() -> str:

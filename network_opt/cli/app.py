@@ -14,6 +14,8 @@ so far is written if there is one; see network_opt.common.interrupts).
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +31,19 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Design reverse-logistics networks for end-of-life EV batteries.")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
+
+
+def show_diagnostics(level: int = logging.DEBUG) -> None:
+    """``--verbose``: the package's diagnostics (each module's ``logging.getLogger(__name__)``,
+    below the ``network_opt`` logger) on stderr from ``level`` up. Messages for the user go
+    through the consoles above instead."""
+    logger = logging.getLogger("network_opt")
+    logger.setLevel(level)
+    if not any(getattr(h, "network_opt_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        handler.network_opt_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
 
 
 def _print_version(value: bool) -> None:

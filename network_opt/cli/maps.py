@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from network_opt.cli.app import EXIT_INPUT, app, err, out
+from network_opt.solver.status import has_plan
 
 if TYPE_CHECKING:
     from network_opt.results.read import PlotResult
@@ -87,7 +88,7 @@ def _no_plan(folder: Path) -> str | None:
     if summary is None:
         return None  # not a results folder: from_folder says so
     status = str(summary.get("status", ""))
-    if status in ("optimal", "feasible"):
+    if has_plan(status):
         return None
     return status or "no status"
 
@@ -149,4 +150,4 @@ def _unsolved(results_dir: Path, folders: list[str]) -> dict[str, str]:
     if "status" not in table.index:
         return {}
     status = table.loc["status"].drop("unit", errors="ignore")
-    return {str(n): str(v) for n, v in status.items() if str(n) not in folders and v not in ("optimal", "feasible")}
+    return {str(n): str(v) for n, v in status.items() if str(n) not in folders and not has_plan(v)}

@@ -28,6 +28,7 @@ from network_opt.cli.app import (
 )
 from network_opt.common import interrupts
 from network_opt.common.errors import InputError, OutputExistsError
+from network_opt.solver.status import PLAN_STATUSES, SolveStatus, has_plan
 
 OutOption = Annotated[Path, typer.Option("--out", help="Folder to write into (reused: finished runs are skipped).")]
 WorkersOption = Annotated[int, typer.Option(min=1, help="Scenarios solved at once (processes or dask workers).")]
@@ -69,7 +70,7 @@ def _failures(runs: object) -> None:
 
     assert isinstance(runs, pd.DataFrame)
     for r in runs.itertuples(index=False):
-        if r.status not in ("optimal", "feasible"):
+        if not has_plan(r.status):
             error = r.error if isinstance(r.error, str) else ""
             err.print(f"warning: {r.name}: {r.status}" + (f": {error}" if error else ""), markup=False)
 
@@ -80,8 +81,8 @@ def _exit_code(runs: object) -> None:
 
     assert isinstance(runs, pd.DataFrame)
     status = runs["status"]
-    if len(runs) and not status.isin(["optimal", "feasible"]).any():
-        raise typer.Exit(EXIT_INFEASIBLE if (status == "infeasible").all() else EXIT_NO_SOLUTION)
+    if len(runs) and not status.isin(PLAN_STATUSES).any():
+        raise typer.Exit(EXIT_INFEASIBLE if (status == SolveStatus.INFEASIBLE).all() else EXIT_NO_SOLUTION)
 
 
 @app.command()
@@ -111,7 +112,7 @@ def compare(
         soft_targets=True if soft_targets else None, progress=True))
     runs = result.runs  # type: ignore[attr-defined]
     _failures(runs)
-    solved = int(runs["status"].isin(["optimal", "feasible"]).sum())
+    solved = int(runs["status"].isin(PLAN_STATUSES).sum())
     skipped = int(runs["skipped"].sum())
     out.print(f"{solved} of {len(runs)} scenarios with a plan ({skipped} reused) -> {out_dir}/comparison.csv",
               markup=False)
@@ -150,7 +151,7 @@ def sweep(
         scheduler=scheduler, options=opts, soft_targets=True if soft_targets else None, progress=True))
     runs = result.runs  # type: ignore[attr-defined]
     _failures(runs)
-    solved = int(runs["status"].isin(["optimal", "feasible"]).sum())
+    solved = int(runs["status"].isin(PLAN_STATUSES).sum())
     out.print(f"{solved} of {len(runs)} points with a plan ({int(runs['skipped'].sum())} reused) -> "
               f"{out_dir}/sweep.csv", markup=False)
     _exit_code(runs)

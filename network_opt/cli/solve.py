@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,9 +21,14 @@ from network_opt.cli.app import (
     err,
     out,
     report_problems,
+    show_diagnostics,
 )
 from network_opt.common import interrupts
 from network_opt.common.errors import InputError, OutputExistsError
+from network_opt.solver.status import SolveStatus, Termination
+
+if TYPE_CHECKING:
+    from network_opt.inputs.instance import Instance
 
 
 class Start(StrEnum):
@@ -52,7 +57,8 @@ def solve(
                                                 "shortfall so that a plan always comes back.")] = False,
     cost_of_compliance: Annotated[bool, typer.Option("--cost-of-compliance", help="Also re-solve without each "
                                                      "target family; writes compliance.csv.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the HiGHS log.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                          help="Show the HiGHS log and the package's diagnostics.")] = False,
     scenario: Annotated[str | None, typer.Option(help="Solve this scenario of instance.yaml's scenarios: "
                                                  "block (default: the instance as written).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")] = False,
@@ -84,9 +90,11 @@ def solve(
 
     limit = _memory_limit(memory_limit)
     progress = Progress.for_terminal(quiet=quiet or verbose)
+    if verbose:
+        show_diagnostics()
     try:
         _check_outputs(ctx, instance, out_dir, overwrite, write_model, log_file, progress)
-        target = instance
+        target: Path | Instance = instance  # the folder, or the instance with the scenario applied
         if scenario is not None:
             from network_opt.inputs.load import load
             from network_opt.inputs.scenarios import apply_scenario
@@ -116,15 +124,15 @@ def solve(
         err.print(f"{len(exc.problems)} error(s) in {instance}; nothing written", markup=False)
         raise typer.Exit(EXIT_INPUT) from None
     progress.close()
-    for w in sol.summary.get("warnings", []):  # type: ignore[union-attr]
+    for w in sol.summary.get("warnings", []):
         err.print(f"warning: {w}", markup=False)
         progress.record(f"warning: {w}")
     if progress.log_error:
         err.print(f"warning: {progress.log_error}", markup=False)
     if "aggregation" in sol.summary:
-        _report_aggregation(sol.summary["aggregation"], str(sol.summary["currency"]))  # type: ignore[arg-type]
+        _report_aggregation(sol.summary["aggregation"], str(sol.summary["currency"]))
     stop = interrupts.requested()  # SIGINT/SIGTERM while HiGHS ran (it stopped and returned its best plan)
-    if sol.outcome.termination == "interrupted" or stop is not None:
+    if sol.outcome.termination == Termination.INTERRUPTED or stop is not None:
         code = interrupts.exit_code(stop) if stop is not None else EXIT_INTERRUPTED
         by = f" ({interrupts.signal_name(stop)})" if stop is not None else ""
         if sol.outcome.has_plan:  # a second signal aborts this write (nothing left half-written)
@@ -132,7 +140,7 @@ def solve(
                 sol.summary["scenario"] = scenario
             _write_plan(sol, out_dir, overwrite, progress, code)
             gap = "unknown" if sol.outcome.mip_gap is None else f"{sol.outcome.mip_gap:.2%}"
-            what = ("the best plan found so far" if sol.outcome.termination == "interrupted"
+            what = ("the best plan found so far" if sol.outcome.termination == Termination.INTERRUPTED
                     else f"the {sol.status} plan (the re-solves after it were stopped)")
             done = f"interrupted: {what} (gap {gap}) was written to {out_dir}{by}"
         else:
@@ -140,7 +148,7 @@ def solve(
         err.print(done, markup=False)
         progress.record(done)
         raise typer.Exit(code)
-    if sol.status == "infeasible":
+    if sol.status == SolveStatus.INFEASIBLE:
         _explain_infeasible(sol, out_dir, overwrite, time_limit)
         raise typer.Exit(EXIT_INFEASIBLE)
     if not sol.outcome.has_plan:
@@ -152,9 +160,9 @@ def solve(
     progress.phase(f"writing the results to {out_dir}")
     progress.close()
     _write_plan(sol, out_dir, overwrite, progress)
-    gap = sol.outcome.mip_gap
-    done = (f"{sol.status}: net cost {sol.objective:,.2f} {sol.summary['currency']} (gap {gap:.2%}) -> {out_dir}"
-            if gap is not None else f"{sol.status} -> {out_dir}")
+    reached = sol.outcome.mip_gap
+    done = (f"{sol.status}: net cost {sol.objective:,.2f} {sol.summary['currency']} (gap {reached:.2%}) -> {out_dir}"
+            if reached is not None else f"{sol.status} -> {out_dir}")
     out.print(done, markup=False)
     progress.record(done)
 

@@ -181,9 +181,11 @@ def deferred(stop: Callable[[], None] | None = None) -> Iterator[None]:
 
 
 def phase_of(exc: BaseException) -> str:
-    """The phase an exception was raised in, from the modules on its traceback (innermost first):
-    "loading the instance", "building the model", "handing the model to HiGHS", "solving",
-    "writing the results" or "preparing"."""
+    """The phase an exception was raised in: the OUTERMOST module of its traceback that names a
+    phase ("loading the instance", "building the model", "handing the model to HiGHS", "solving",
+    "writing the results", ...; "preparing" if none does). Outermost, because a phase calls
+    helpers of other stages (the constraint rules call ``ModelData.prev`` of model/data.py, which
+    on its own would read as "preparing")."""
     names = {
         "network_opt.results.write": "writing the results", "network_opt.results.gpkg": "writing the results",
         "network_opt.common.files": "writing the results", "network_opt.common.outdir": "writing the results",
@@ -200,13 +202,14 @@ def phase_of(exc: BaseException) -> str:
         "network_opt.inputs.load": "loading the instance",
         "network_opt.inputs.validate": "loading the instance", "network_opt.inputs.xlsx": "loading the instance",
         "network_opt.results.tables": "extracting the plan",
+        "network_opt.model.aggregate": "aggregating the collection points",
     }
     tb: TracebackType | None = exc.__traceback__
     modules: list[str] = []
     while tb is not None:
         modules.append(str(tb.tb_frame.f_globals.get("__name__", "")))
         tb = tb.tb_next
-    for module in reversed(modules):
+    for module in modules:  # outermost first
         for prefix, phase in names.items():
             if module == prefix or module.startswith(prefix + "."):
                 return phase

@@ -33,9 +33,12 @@ from network_opt.common.errors import OutputExistsError, OutputRefused
 
 #: Name of the marker file in every results folder the tool writes.
 MARKER = ".network-opt-results"
-#: Tables a solve writes as ``NAME.csv`` (the order of results.xlsx's sheets).
-RESULT_TABLES = ("facilities", "flows", "collection", "costs", "targets", "materials", "cascade", "emissions",
-                 "compliance", "diagnosis", "aggregation")
+#: The tables of a plan (:func:`network_opt.results.tables.extract`, in this order; also the tables
+#: read back from a results folder, :mod:`network_opt.results.read`).
+PLAN_TABLES = ("facilities", "flows", "collection", "costs", "targets", "materials", "cascade", "emissions")
+#: Tables a solve writes as ``NAME.csv`` (the order of results.xlsx's sheets): the plan's, then those
+#: computed after the solve. The one list of result tables; every writer and reader takes it from here.
+RESULT_TABLES = (*PLAN_TABLES, "compliance", "diagnosis", "aggregation")
 #: Every file a solve may write into its folder.
 RESULT_FILES = frozenset({MARKER, "summary.json", "results.xlsx", "network.gpkg",
                           *(f"{name}.csv" for name in RESULT_TABLES)})

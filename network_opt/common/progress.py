@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -27,14 +26,6 @@ PLAIN_INTERVAL_S = 10.0
 LIVE_INTERVAL_S = 0.25
 LOG_INTERVAL_S = 1.0
 Mode = Literal["live", "plain", "quiet"]
-
-
-def _stderr_console() -> Console:
-    try:
-        stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
-    except (AttributeError, OSError, ValueError):  # no real descriptor (e.g. a test runner's capture)
-        return Console(stderr=True, highlight=False)
-    return Console(file=stream, highlight=False)
 
 
 def _fmt(value: float) -> str:
@@ -96,10 +87,10 @@ class Progress:
 
     @classmethod
     def for_terminal(cls, quiet: bool = False, console: Console | None = None) -> Progress:
-        """``quiet`` if asked, ``live`` on a terminal, else ``plain``. Without ``console`` it writes
-        to a duplicate of the process's stderr descriptor: Pyomo redirects descriptors 1 and 2 to
-        capture the solver's log while HiGHS runs, which would swallow the updates."""
-        console = console or _stderr_console()
+        """``quiet`` if asked, ``live`` on a terminal, else ``plain``; on stderr without ``console``.
+        (Nothing redirects descriptor 2 while HiGHS runs: the model goes to highspy directly, not
+        through a Pyomo solver plugin, and HiGHS's log comes through its logging callback.)"""
+        console = console or Console(stderr=True, highlight=False)
         if quiet:
             return cls("quiet", console)
         return cls("live" if console.is_terminal else "plain", console)

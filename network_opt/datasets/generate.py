@@ -99,7 +99,7 @@ def _points(rng: np.random.Generator, region: str, n: int, spread_km: float) -> 
     weight = np.sqrt(cities["population"].to_numpy(dtype=float))
     weight /= weight.sum()
     inside = _boundary(region)
-    rows = []
+    rows: list[tuple[str, str, str, float, float]] = []
     while len(rows) < n:
         c = cities.iloc[int(rng.choice(len(cities), p=weight))]
         dlat = rng.normal(0.0, spread_km / 111.0)

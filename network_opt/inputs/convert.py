@@ -13,10 +13,7 @@ lists for columns with fixed choices and for references to other sheets.
 from __future__ import annotations
 
 import csv
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from network_opt.common.errors import InputError, OutputExistsError, Problem
+from network_opt.common.files import atomic_write, atomic_write_dir
 from network_opt.inputs.load import manifest_path
 from network_opt.inputs.manifest import SETTINGS, check_manifest, read_manifest
 from network_opt.inputs.read import ROW, decimal_points, read_csv_text
@@ -84,9 +82,9 @@ def read_raw(instance: str | Path) -> RawInstance:
     tables: dict[str, pd.DataFrame] = {}
     for name in TABLES:
         if name in manifest.tables:
-            frame, found = read_csv_text(manifest.tables[name], manifest.settings["csv.delimiter"])
+            frame, found = read_csv_text(manifest.tables[name], manifest.settings.csv.delimiter)
             problems.extend(found)
-            if frame is not None and manifest.settings["csv.decimal"] == ",":
+            if frame is not None and manifest.settings.csv.decimal == ",":
                 problems.extend(decimal_points(TABLES[name], frame, manifest.tables[name].name))
             if frame is not None:
                 tables[name] = frame.drop(columns=[ROW])
@@ -344,9 +342,9 @@ def _readme_sheet(ws: Worksheet) -> None:
         if table.example:
             r += 1
             ws.cell(row=r, column=1, value="Example rows:").font = Font(italic=True)
-            for line in csv.reader(table.example.splitlines()):
+            for fields in csv.reader(table.example.splitlines()):
                 r += 1
-                for i, v in enumerate(line, start=1):
+                for i, v in enumerate(fields, start=1):
                     ws.cell(row=r, column=i, value=v)
         r += 1
     for letter, width in zip("ABCDE", (28, 22, 16, 24, 100), strict=True):
@@ -356,8 +354,10 @@ def _readme_sheet(ws: Worksheet) -> None:
 def build_workbook(raw: RawInstance | None) -> Workbook:
     """The workbook of an instance (``None``: the empty template)."""
     wb = Workbook()
-    _readme_sheet(wb.active)
-    wb.active.title = README_SHEET
+    readme = wb.active
+    assert isinstance(readme, Worksheet)  # a new workbook has one sheet
+    _readme_sheet(readme)
+    readme.title = README_SHEET
     _settings_sheet(wb.create_sheet(SETTINGS_SHEET), raw.settings if raw is not None else {})
     frames = raw.tables if raw is not None else {}
     headers = {name: list(frames[name].columns) if name in frames else list(t.column_names)
@@ -381,27 +381,11 @@ def _refuse_existing(out: Path) -> None:
     check_target(out)  # not a folder holding the working directory
 
 
-def _umask_mode(mode: int) -> int:
-    """``mode`` as the user's umask would make it (mkstemp/mkdtemp create 0600/0700)."""
-    from network_opt.common.outdir import current_umask
-
-    return mode & ~current_umask()
-
-
 def save_workbook(wb: Workbook, out: Path) -> None:
     """Save into a temporary file beside ``out``, then move it into place (never over an existing file)."""
     _refuse_existing(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".xlsx", dir=out.parent)
-    os.close(fd)
-    os.chmod(tmp, _umask_mode(0o666))
-    try:
-        wb.save(tmp)
-        _refuse_existing(out)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out, wb.save, suffix=".xlsx", before_move=lambda: _refuse_existing(out))
 
 
 def convert(instance: str | Path, to: str, out: str | Path) -> Path:
@@ -420,15 +404,8 @@ def convert(instance: str | Path, to: str, out: str | Path) -> Path:
         save_workbook(build_workbook(raw), out)
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    os.chmod(tmp, _umask_mode(0o777))
-    try:
-        write_folder(raw, tmp, source=Path(instance).name)
-        _refuse_existing(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    atomic_write_dir(out, lambda tmp: write_folder(raw, tmp, source=Path(instance).name),
+                     before_move=lambda: _refuse_existing(out))
     return out
 
 

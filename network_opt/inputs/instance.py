@@ -4,12 +4,16 @@ The data class only: reading and checking an instance is :mod:`network_opt.input
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from network_opt.common.errors import Problem
 from network_opt.inputs.manifest import Manifest, Period
+from network_opt.inputs.settings import Settings
 
 
 @dataclass
@@ -26,6 +30,10 @@ class Instance:
     file_labels: dict[str, str] = field(default_factory=dict)
     #: file named by a problem -> label shown instead (a workbook -> its ``instance`` sheet)
     file_aliases: dict[str, str] = field(default_factory=dict)
+    #: what was derived from the tables once and is handed on instead of computed again (the
+    #: supply by grade and the lanes, :func:`network_opt.inputs.lanes.supply_and_lanes`), each kept
+    #: with a fingerprint of the inputs it was computed from; private, never changed in place
+    _derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def relabel(self, problems: list[Problem]) -> list[Problem]:
         """Problems with files and columns shown as the source shows them (a workbook: sheet labels such as
@@ -53,8 +61,20 @@ class Instance:
     def years(self) -> list[int]:
         return [p.year for p in self.manifest.periods]
 
-    def setting(self, key: str) -> object:
-        return self.manifest.get(key)
+    @property
+    def settings(self) -> Settings:
+        """The frozen, typed settings (e.g. ``inst.settings.transport.max_lane_km``)."""
+        return self.manifest.settings
+
+    def with_settings(self, values: Mapping[str, Any]) -> Instance:
+        """This instance with settings changed (dotted key -> value, checked as in ``instance.yaml``;
+        raises :class:`~network_opt.inputs.settings.SettingError`). ``self`` is left as it is; the copy
+        shares its tables (change them only on a copy from
+        :func:`~network_opt.inputs.overrides.copy_instance`)."""
+        out = dataclasses.replace(self, manifest=dataclasses.replace(
+            self.manifest, settings=self.manifest.settings.with_values(values)))
+        out._derived.update(self._derived)  # the lanes, used again only where the settings leave them as they are
+        return out
 
     def __getitem__(self, table: str) -> pd.DataFrame:
         return self.tables[table]

@@ -20,6 +20,10 @@ and for black mass the jurisdiction of the packs it was made from.
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -39,7 +43,7 @@ def grades(inst: Instance) -> pd.DataFrame:
     g = inst["grades"]
     if g.empty:
         return pd.DataFrame({"id": [FIT, UNFIT],
-                             "usable_soh": [float(inst.setting("defaults.second_life_soh")), 0.0],
+                             "usable_soh": [inst.settings.defaults.second_life_soh, 0.0],
                              "second_life": [True, False]})
     usable = g["usable_soh"].where(g["usable_soh"].notna(), (g["soh_min"] + g["soh_max"]) / 2.0)
     return pd.DataFrame({"id": g["id"], "usable_soh": usable.astype(float), "second_life": g["second_life"]})
@@ -104,13 +108,13 @@ def _pairs(inst: Instance, origins: pd.DataFrame, dests: pd.DataFrame, commodity
         return pd.DataFrame(columns=cols)
     pairs = origins.add_prefix("o_").merge(dests.add_prefix("d_"), how="cross")
     factors = inst["regions"].set_index("id")["detour_factor"]
-    detour = pairs["o_region"].map(factors).fillna(inst.setting("transport.detour_factor"))
+    detour = pairs["o_region"].map(factors).fillna(inst.settings.transport.detour_factor)
     pairs["distance_km"] = haversine_km(pairs["o_latitude"].to_numpy(), pairs["o_longitude"].to_numpy(),
                                         pairs["d_latitude"].to_numpy(), pairs["d_longitude"].to_numpy()
                                         ) * detour.to_numpy()
     pairs = pairs.rename(columns={"o_node": "origin", "d_node": "destination", "o_site": "origin_site",
                                   "d_site": "destination_site", "o_jurisdiction": "origin_jurisdiction"})
-    rate = float(inst.setting(f"transport.cost_per_tkm.{commodity}"))
+    rate = inst.settings.transport.cost_per_tkm[commodity]
 
     lanes = inst["lanes"]
     explicit = lanes.loc[lanes["commodity"].isin(["", commodity])]
@@ -124,11 +128,11 @@ def _pairs(inst: Instance, origins: pd.DataFrame, dests: pd.DataFrame, commodity
     allowed = pairs["allowed"].fillna(True).astype(bool)
     pairs["distance_km"] = pairs["x_distance_km"].where(pairs["x_distance_km"].notna(), pairs["distance_km"])
     pairs["cost_per_t"] = pairs["x_cost_per_t"].where(pairs["x_cost_per_t"].notna(), pairs["distance_km"] * rate)
-    if inst.setting("transport.explicit_lanes_only"):
+    if inst.settings.transport.explicit_lanes_only:
         keep = listed & allowed
     else:
-        keep = allowed & (listed | (pairs["distance_km"] <= float(inst.setting("transport.max_lane_km"))))
-        k = int(inst.setting("transport.nearest_facilities"))
+        keep = allowed & (listed | (pairs["distance_km"] <= inst.settings.transport.max_lane_km))
+        k = inst.settings.transport.nearest_facilities
         if k > 0:
             # only the k nearest destinations of each kind and technology per origin (explicit lanes stay)
             kind = (dests["kind"] + "/" + dests["technology"]).set_axis(dests["node"]) if "kind" in dests else (
@@ -224,4 +228,79 @@ def unreachable_supply(inst: Instance, lanes: pd.DataFrame, supply: pd.DataFrame
 
 def lane_count_by_commodity(lanes: pd.DataFrame) -> dict[str, int]:
     """Number of lanes per commodity (for logs and summaries)."""
-    return {k: int(v) for k, v in lanes.groupby("commodity").size().items()} if len(lanes) else {}
+    return {str(k): int(v) for k, v in lanes.groupby("commodity").size().items()} if len(lanes) else {}
+
+
+# --- computed once ----------------------------------------------------------------------------
+
+#: The table columns :func:`supply_by_grade` reads (None: every column).
+SUPPLY_INPUTS: dict[str, tuple[str, ...] | None] = {
+    "supply": None, "grades": None, "grade_shares": None, "sites": ("id", "jurisdiction")}
+#: The table columns :func:`build_lanes` reads besides the supply offered (None: every column). With
+#: the ``transport`` settings, ``defaults.second_life_soh`` and the (site, chemistry, grade) offers
+#: of the supply, they decide the lanes: keep this in step with the functions above.
+LANE_INPUTS: dict[str, tuple[str, ...] | None] = {
+    "sites": ("id", "latitude", "longitude", "region", "jurisdiction"),
+    "facilities": ("id", "site", "kind", "technology", "test_yield"),
+    "markets": ("id", "site", "application", "chemistries", "grades"),
+    "regions": ("id", "detour_factor"), "lanes": None, "second_life_returns": ("application", "share"),
+    "chemistries": ("id",), "grades": None}
+
+
+def _frame_digest(h: Any, frame: pd.DataFrame) -> None:
+    h.update(repr((list(frame.columns), [str(t) for t in frame.dtypes], len(frame))).encode())
+    if not len(frame):
+        return
+    try:
+        hashed = pd.util.hash_pandas_object(frame, index=False)
+    except TypeError:  # list cells (markets.chemistries, markets.grades)
+        hashed = pd.util.hash_pandas_object(frame.map(repr), index=False)
+    h.update(hashed.to_numpy().tobytes())
+
+
+def _fingerprint(inst: Instance, inputs: dict[str, tuple[str, ...] | None], *extra: object) -> str:
+    """A digest of the table columns ``inputs`` of ``inst`` (their content, not the objects) and
+    of ``extra`` (settings): equal digests, equal results."""
+    h = hashlib.blake2b(digest_size=20)
+    for name, columns in inputs.items():
+        frame = inst[name]
+        frame = frame.drop(columns="_row", errors="ignore") if columns is None else frame[list(columns)]
+        h.update(name.encode())
+        _frame_digest(h, frame)
+    for value in extra:
+        if isinstance(value, pd.DataFrame):
+            _frame_digest(h, value)
+        else:
+            h.update(repr(value).encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Network:
+    """The supply by grade and the lanes derived from an instance's tables, each with the digest
+    of the inputs it came from (:func:`supply_and_lanes`). Never changed in place."""
+
+    supply_key: str
+    supply: pd.DataFrame
+    lanes_key: str
+    lanes: pd.DataFrame
+
+
+def supply_and_lanes(inst: Instance) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`supply_by_grade` and :func:`build_lanes` of ``inst``, computed once: the first call
+    (the validation's feasibility pre-check) keeps them on the instance, later calls (preparing
+    the model data, preparing it again with pruning) and copies made for overrides
+    (:func:`network_opt.inputs.overrides.copy_instance`) hand them on while the inputs they depend
+    on (:data:`SUPPLY_INPUTS`, :data:`LANE_INPUTS`, the transport settings) are unchanged: a
+    scenario that changes prices or targets reuses the base's lanes. The frames returned are
+    shallow copies (copy-on-write): changing them leaves the kept ones as they are."""
+    settings = inst.settings
+    found = inst._derived.get("network")
+    kept = found if isinstance(found, Network) else None
+    supply_key = _fingerprint(inst, SUPPLY_INPUTS)
+    supply = kept.supply if kept is not None and kept.supply_key == supply_key else supply_by_grade(inst)
+    offered = supply[["site", "chemistry", "grade"]].drop_duplicates().sort_values(["site", "chemistry", "grade"])
+    lanes_key = _fingerprint(inst, LANE_INPUTS, settings.transport, settings.defaults.second_life_soh, offered)
+    lanes = kept.lanes if kept is not None and kept.lanes_key == lanes_key else build_lanes(inst, supply)
+    inst._derived["network"] = Network(supply_key, supply, lanes_key, lanes)
+    return supply.copy(deep=False), lanes.copy(deep=False)

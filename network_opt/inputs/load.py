@@ -43,15 +43,15 @@ def read_instance(instance: str | Path) -> tuple[Instance | None, list[Problem]]
     manifest, problems = read_manifest(manifest_path(instance))
     if manifest is None:
         return None, problems
-    defaults = {k: v for k, v in manifest.settings.items() if k.startswith("defaults.")}
+    defaults = manifest.settings.table_defaults()
     tables: dict[str, pd.DataFrame] = {}
     for name, table in TABLES.items():
         path = manifest.tables.get(name)
         if path is None:
             tables[name] = empty_table(table, defaults)
             continue
-        frame, found = read_table(table, path, defaults, delimiter=manifest.settings["csv.delimiter"],
-                                  decimal=manifest.settings["csv.decimal"])
+        frame, found = read_table(table, path, defaults, delimiter=manifest.settings.csv.delimiter,
+                                  decimal=manifest.settings.csv.decimal)
         problems.extend(found)
         tables[name] = frame if frame is not None else empty_table(table, defaults)
     return _with_policies(Instance(manifest, tables), problems)
@@ -59,7 +59,7 @@ def read_instance(instance: str | Path) -> tuple[Instance | None, list[Problem]]
 
 def _with_policies(inst: Instance, problems: list[Problem]) -> tuple[Instance, list[Problem]]:
     """Add the rows of the policy presets the manifest names (when every table read cleanly)."""
-    if inst.manifest.settings.get("policies") and not problems:
+    if inst.settings.policies and not problems:
         problems.extend(apply_policies(inst))
     return inst, problems
 

@@ -2,12 +2,12 @@
 
 The manifest is loaded with PyYAML's safe loader from a composed node tree so that every
 problem can name the line of the offending key. Settings are described once in
-:data:`SETTINGS` (used for checking, defaults and the generated docs).
+:data:`~network_opt.inputs.settings.SETTINGS` (used for checking, defaults and the generated docs);
+:func:`check_manifest` builds their frozen, typed tree (:class:`~network_opt.inputs.settings.Settings`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,9 @@ from typing import Any
 import yaml
 
 from network_opt.common.errors import Problem
+from network_opt.inputs.coerce import CoercionError
 from network_opt.inputs.schema import TABLES
+from network_opt.inputs.settings import SETTINGS, Settings, coerce_setting
 
 MANIFEST_NAME = "instance.yaml"
 MAX_MANIFEST_BYTES = 1_000_000
@@ -23,85 +25,6 @@ MAX_MANIFEST_BYTES = 1_000_000
 RAW_BLOCKS = ("scenarios", "uncertainty")
 #: field separators a CSV file may use (setting ``csv.delimiter``)
 CSV_DELIMITERS = (",", ";", "\t")
-
-#: (dotted key, type, default, unit, minimum, maximum, description)
-SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...] = (
-    ("name", "str", None, "", None, None, "Instance name (required)."),
-    ("description", "str", "", "", None, None, "Free text."),
-    ("currency", "str", "EUR", "", None, None, "Currency of every money column (ISO 4217 code)."),
-    ("units.mass", "str", "t", "", None, None, "Must be t (tonnes) if given."),
-    ("units.energy", "str", "kWh", "", None, None, "Must be kWh if given."),
-    ("units.distance", "str", "km", "", None, None, "Must be km if given."),
-    ("periods", "list", None, "year", None, None,
-     "Required. Years modelled, e.g. [2025, 2030], or a list of {year: 2025, length: 5}; "
-     "each period stands for `length` years (default 1) of annual flows."),
-    ("tables.<name>", "str", None, "", None, None,
-     "Path of each table's CSV file, relative to the instance folder (must stay inside it)."),
-    ("csv.delimiter", "str", ",", "", None, None,
-     "Field separator of every CSV file: `,`, `;` (what Excel writes where the decimal separator is a comma) "
-     "or a tab (`\"\\t\"`); quote it in YAML, e.g. `csv: {delimiter: ';', decimal: ','}`."),
-    ("csv.decimal", "str", ".", "", None, None,
-     "Decimal separator of numbers in the CSV files: `.` or `,` (then `1234,5`; a `.` in a number is an error, "
-     "as it may be a thousands separator)."),
-    ("defaults.fit_share", "float", 0.0, "-", 0.0, 1.0,
-     "Share of supply fit for second life where supply.fit_share is empty."),
-    ("defaults.collection_cost_per_t", "float", 0.0, "currency/t", 0.0, None,
-     "Collection cost where supply.collection_cost_per_t is empty."),
-    ("defaults.second_life_soh", "float", 0.8, "-", 0.0, 1.0,
-     "State of health of fit packs: usable kWh per tonne = energy_kwh_per_t x this."),
-    ("transport.detour_factor", "float", 1.3, "-", 1.0, 5.0,
-     "Road distance over great-circle distance where regions.csv gives none."),
-    ("transport.max_lane_km", "float", 3000.0, "km", 0.0, None,
-     "Longest lane generated from coordinates (explicit lanes are exempt)."),
-    ("transport.explicit_lanes_only", "bool", False, "", None, None,
-     "Use only the lanes listed in lanes.csv."),
-    ("transport.nearest_facilities", "float", 0.0, "", 0.0, 10000.0,
-     "Keep only the lanes to the k nearest destinations of each facility kind and technology per origin (0: all within "
-     "max_lane_km); explicit lanes always stay. Prunes large instances; check the optimum with 0 on a small one."),
-    ("transport.cost_per_tkm.eol_packs", "float", 0.0, "currency/(t km)", 0.0, None,
-     "End-of-life packs (hazardous goods, ADR class 9)."),
-    ("transport.cost_per_tkm.second_life_packs", "float", 0.0, "currency/(t km)", 0.0, None,
-     "Repurposed packs sold to second-life markets."),
-    ("transport.cost_per_tkm.rejects", "float", 0.0, "currency/(t km)", 0.0, None,
-     "Packs rejected by refurbishers, sent to recycling (hazardous goods)."),
-    ("transport.cost_per_tkm.returns", "float", 0.0, "currency/(t km)", 0.0, None,
-     "Packs at the end of their second life, sent to recycling (hazardous goods)."),
-    ("transport.cost_per_tkm.black_mass", "float", 0.0, "currency/(t km)", 0.0, None,
-     "Black mass from pre-processors to refiners (hazardous in the EU since 2025)."),
-    ("discount_rate", "float", 0.0, "1/yr", 0.0, 1.0,
-     "Annual discount rate; year 0 is the first period's year."),
-    ("investment.opening_cost", "str", "upfront", "", None, None,
-     "`upfront`: opening costs are paid in the period of opening; `annualised`: as an annuity "
-     "(investment.interest_rate, investment.lifetime_years) in every year from opening to the horizon's end."),
-    ("investment.interest_rate", "float", 0.08, "1/yr", 0.0, 1.0, "Interest rate of the annuity."),
-    ("investment.lifetime_years", "float", 15.0, "yr", 1.0, 100.0, "Economic lifetime of the annuity."),
-    ("emissions.co2e_per_tkm.eol_packs", "float", 0.0, "t CO2e/(t km)", 0.0, None, "Transport emissions."),
-    ("emissions.co2e_per_tkm.second_life_packs", "float", 0.0, "t CO2e/(t km)", 0.0, None, "Transport emissions."),
-    ("emissions.co2e_per_tkm.rejects", "float", 0.0, "t CO2e/(t km)", 0.0, None, "Transport emissions."),
-    ("emissions.co2e_per_tkm.returns", "float", 0.0, "t CO2e/(t km)", 0.0, None, "Transport emissions."),
-    ("emissions.co2e_per_tkm.black_mass", "float", 0.0, "t CO2e/(t km)", 0.0, None, "Transport emissions."),
-    ("emissions.refurbishing_co2e_per_t", "float", 0.0, "t CO2e/t", 0.0, None,
-     "Emissions per tonne of packs received by a refurbisher."),
-    ("emissions.carbon_price", "float", 0.0, "currency/t CO2e", 0.0, None, "Carbon price in the objective."),
-    ("emissions.cap_t", "float", -1.0, "t CO2e/yr", -1.0, None,
-     "Most emissions per year in every period; -1: no cap."),
-    ("targets.soft", "bool", False, "", None, None,
-     "Turn every target into a penalised shortfall (also --soft-targets)."),
-    ("targets.soft_penalty_per_t", "float", 1.0e6, "currency/t", 0.0, None,
-     "Penalty per tonne of shortfall (of the measured quantity) of a soft target."),
-    ("policies.<jurisdiction>", "str", None, "", None, None,
-     "Policy preset id(s) applied to a jurisdiction or group (a list for several), e.g. "
-     "`EU27: eu-2023-1542`; see `network-opt policies`."),
-    ("uncollected.allowed", "bool", False, "", None, None,
-     "May end-of-life packs stay uncollected? (collection_rate targets then bind)."),
-    ("uncollected.cost_per_t", "float", 0.0, "currency/t", 0.0, None,
-     "Cost (e.g. an environmental penalty) per tonne left uncollected."),
-    ("disposal.allowed", "bool", False, "", None, None,
-     "May collected packs be disposed of (landfill/incineration) at the collection point?"),
-    ("disposal.cost_per_t", "float", 0.0, "currency/t", 0.0, None, "Disposal cost per tonne."),
-    ("model.strong_linking", "bool", True, "", None, None,
-     "Add flow <= bound x open for every lane (tighter LP relaxation)."),
-)
 
 
 @dataclass(frozen=True)
@@ -114,20 +37,19 @@ class Period:
 
 @dataclass
 class Manifest:
-    """The checked content of ``instance.yaml``."""
+    """The checked content of ``instance.yaml``: ``settings`` is the frozen, typed tree (a changed
+    instance gets a new tree, :meth:`Settings.with_values`); ``lines`` maps each dotted key to the
+    line (or spreadsheet row) holding it."""
 
     path: Path
     name: str
     periods: list[Period]
     tables: dict[str, Path]
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    def get(self, key: str) -> Any:
-        """Value of a dotted setting, e.g. ``transport.max_lane_km``."""
-        return self.settings[key]
+    settings: Settings
+    lines: dict[str, int] = field(default_factory=dict)
 
 
-def _line_index(node: yaml.Node, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
+def _line_index(node: yaml.Node | None, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
     """Map dotted keys of a composed YAML tree to 1-based line numbers."""
     out = {} if out is None else out
     if isinstance(node, yaml.MappingNode):
@@ -152,24 +74,6 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[dotted] = value
     return flat
-
-
-def _coerce(value: Any, type_: str) -> Any:
-    if type_ == "str":
-        if isinstance(value, (dict, list)):
-            raise ValueError("a text value")
-        return str(value)
-    if type_ == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("a number")
-        if math.isnan(float(value)):
-            raise ValueError("a number, not NaN")
-        return float(value)
-    if type_ == "bool":
-        if not isinstance(value, bool):
-            raise ValueError("true or false")
-        return value
-    return value
 
 
 def read_manifest(path: Path) -> tuple[Manifest | None, list[Problem]]:
@@ -223,7 +127,7 @@ def check_manifest(data: dict[str, Any], lines: dict[str, int], path: Path, *, f
             problem(key, "unknown setting (see docs/instance-format.md for the allowed keys)")
 
     settings: dict[str, Any] = {}
-    for key, type_, default, _unit, lo, hi, _desc in SETTINGS:
+    for key, _type, default, *_ in SETTINGS:
         if key.startswith(("tables.", "policies.")) or key == "periods":
             continue
         if key not in flat:
@@ -231,17 +135,14 @@ def check_manifest(data: dict[str, Any], lines: dict[str, int], path: Path, *, f
                 problem(key, "required setting is missing", line=1)
             settings[key] = default
             continue
-        try:
-            value = _coerce(flat[key], type_)
-        except ValueError as exc:
-            problem(key, f"expected {exc}, got {flat[key]!r}")
-            settings[key] = default
+        if flat[key] is None and key.startswith("csv."):  # worded below
+            settings[key] = None
             continue
-        if lo is not None and value < lo:
-            problem(key, f"must be >= {lo}, got {value}")
-        if hi is not None and value > hi:
-            problem(key, f"must be <= {hi}, got {value}")
-        settings[key] = value
+        try:
+            settings[key] = coerce_setting(key, flat[key])
+        except CoercionError as exc:
+            problem(key, str(exc))
+            settings[key] = default
     for unit_key, expected in (("units.mass", "t"), ("units.energy", "kWh"), ("units.distance", "km")):
         if settings.get(unit_key) != expected:
             problem(unit_key, f"network_opt works in {expected}; got {settings.get(unit_key)!r}")
@@ -253,21 +154,19 @@ def check_manifest(data: dict[str, Any], lines: dict[str, int], path: Path, *, f
             problem(key, f"no value; expected {allowed}, quoted (in YAML a ',' must be quoted: ',')")
         elif settings.get(key) not in (CSV_DELIMITERS if key == "csv.delimiter" else (".", ",")):
             problem(key, f"expected {allowed}, got {settings.get(key)!r}")
-    if settings.get("investment.opening_cost") not in ("upfront", "annualised"):
-        problem("investment.opening_cost", "expected upfront or annualised")
     periods = _read_periods(data.get("periods"), lines, fname, problems)
-    settings["policies"] = _read_policies(data.get("policies"), lines, fname, problems)
+    settings["policies"] = {jur: tuple(ids) for jur, ids in
+                            _read_policies(data.get("policies"), lines, fname, problems).items()}
     for block in RAW_BLOCKS:  # checked by network_opt.inputs.scenarios (lines of their keys are in _lines)
         raw_block = data.get(block)
         if raw_block is not None and not isinstance(raw_block, dict):
             problem(block, f"expected a mapping of names to {block} definitions (see docs/scenarios.md)")
         settings[block] = raw_block if isinstance(raw_block, dict) else {}
-    settings["_lines"] = lines
     if tables is None:
         tables = _read_tables(data.get("tables"), path.parent, lines, fname, problems)
     if problems:
         return None, problems
-    return Manifest(path, settings["name"], periods, tables, settings), problems
+    return Manifest(path, settings["name"], periods, tables, Settings.from_flat(settings), lines), problems
 
 
 def _has_aliases(text: str) -> bool:

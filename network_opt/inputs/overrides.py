@@ -38,10 +38,11 @@ import numpy as np
 import pandas as pd
 
 from network_opt.common.errors import InputError, PrecheckError, Problem
+from network_opt.inputs.coerce import CoercionError, coerce_value, range_message
 from network_opt.inputs.instance import Instance
-from network_opt.inputs.manifest import SETTINGS
 from network_opt.inputs.read import ROW, typed_table
 from network_opt.inputs.schema import TABLES, Column, Table
+from network_opt.inputs.settings import SETTING_SPEC, SettingError
 
 OPERATIONS = ("set", "scale", "remove", "open", "close", "add", "policies")
 
@@ -49,7 +50,6 @@ OPERATIONS = ("set", "scale", "remove", "open", "close", "add", "policies")
 #: the tables are read (changing them after loading would do nothing; override the column)
 FROZEN_SETTINGS = {"name", "description", "currency", "units.mass", "units.energy", "units.distance",
                    "defaults.fit_share", "defaults.collection_cost_per_t", "csv.delimiter", "csv.decimal"}
-_SETTING_SPEC = {s[0]: s for s in SETTINGS if not s[0].startswith(("tables.", "policies.")) and s[0] != "periods"}
 _NAME = r"[a-z][a-z0-9_]*"
 _TABLE_KEY = re.compile(rf"^(?P<table>{_NAME})(?:\[(?P<sel>[^\[\]]*)\])?(?:\.(?P<column>{_NAME}))?$")
 _SETTING_KEY = re.compile(rf"^{_NAME}(?:\.{_NAME})*$")
@@ -106,14 +106,14 @@ def parse_key(text: str, origin: Origin) -> Key:
         column = m.group("column")
         if m.group("sel") is None and column is not None and column not in table.column_names:
             setting = text
-            if setting in _SETTING_SPEC:  # e.g. targets.soft: a setting, not a column of targets
+            if setting in SETTING_SPEC:  # e.g. targets.soft: a setting, not a column of targets
                 return Key(text, setting=setting)
         if column is not None and column not in table.column_names:
             raise InputError([origin.problem(f"{text!r}: table {table.name} has no column {column!r}; expected "
                                              f"one of {', '.join(table.column_names)}")])
         sel = None if m.group("sel") is None else _parse_selector(table, m.group("sel"), text, origin)
         return Key(text, table=table.name, selector=sel, column=column)
-    if _SETTING_KEY.match(text) and text in _SETTING_SPEC:
+    if _SETTING_KEY.match(text) and text in SETTING_SPEC:
         return Key(text, setting=text)
     if _SETTING_KEY.match(text) and text.split(".")[0] in TABLES:
         raise InputError([origin.problem(f"{text!r}: no such column or setting")])
@@ -180,67 +180,36 @@ def _coerce_cell(col: Column, value: Any, origin: Origin, what: str) -> Any:
         if col.type in ("float", "int"):
             return math.nan if col.default is None or isinstance(col.default, str) else col.default
         return col.default if col.type != "list" else []
-    if col.type in ("float", "int"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            try:
-                value = float(str(value))
-            except ValueError:
-                raise InputError([origin.problem(f"{what}: expected a number, got {value!r}")]) from None
-        value = float(value)
-        if not math.isfinite(value):
-            raise InputError([origin.problem(f"{what}: expected a finite number, got {value!r}")])
-        if col.type == "int":
-            if value != round(value):
-                raise InputError([origin.problem(f"{what}: expected a whole number, got {value:g}")])
-            value = round(value)
-        _check_range(col.minimum, col.maximum, value, origin, what)
-        return value
-    if col.type == "bool":
-        if not isinstance(value, bool):
-            raise InputError([origin.problem(f"{what}: expected true or false, got {value!r}")])
-        return value
-    if col.type == "list":
-        items = value if isinstance(value, list) else str(value).split(";")
-        return [str(v).strip() for v in items if str(v).strip()]
-    if isinstance(value, (dict, list)):
-        raise InputError([origin.problem(f"{what}: expected a text value, got {value!r}")])
-    text = str(value)
-    if col.choices and text not in col.choices:
-        raise InputError([origin.problem(f"{what}: unknown value {text!r}; expected one of {', '.join(col.choices)}")])
-    return text
+    try:
+        return coerce_value(value, col.type, minimum=col.minimum, maximum=col.maximum, choices=col.choices)
+    except CoercionError as exc:
+        raise InputError([origin.problem(f"{what}: {exc}")]) from None
 
 
 def _check_range(lo: float | None, hi: float | None, value: float, origin: Origin, what: str) -> None:
-    if lo is not None and value < lo:
-        raise InputError([origin.problem(f"{what}: must be >= {lo:g}, got {value:g}")])
-    if hi is not None and value > hi:
-        raise InputError([origin.problem(f"{what}: must be <= {hi:g}, got {value:g}")])
+    bad = range_message(lo, hi, value)
+    if bad:
+        raise InputError([origin.problem(f"{what}: {bad}")])
 
 
-def _coerce_setting(key: str, value: Any, origin: Origin) -> Any:
-    _, type_, _default, _unit, lo, hi, _desc = _SETTING_SPEC[key]
-    if type_ == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-            raise InputError([origin.problem(f"{key}: expected a number, got {value!r}")])
-        value = float(value)
-        _check_range(lo, hi, value, origin, key)
-        return value
-    if type_ == "bool":
-        if not isinstance(value, bool):
-            raise InputError([origin.problem(f"{key}: expected true or false, got {value!r}")])
-        return value
-    if isinstance(value, (dict, list)):
-        raise InputError([origin.problem(f"{key}: expected a text value, got {value!r}")])
-    if key == "investment.opening_cost" and value not in ("upfront", "annualised"):
-        raise InputError([origin.problem(f"{key}: expected upfront or annualised, got {value!r}")])
-    return str(value)
+def _with_setting(inst: Instance, key: str, value: Any, origin: Origin) -> None:
+    """Give the copy ``inst`` a new settings tree with ``key`` set (the old tree is not changed)."""
+    try:
+        inst.manifest = replace(inst.manifest, settings=inst.settings.with_values({key: value}))
+    except SettingError as exc:
+        raise InputError([origin.problem(f"{key}: {exc}")]) from None
 
 
 def copy_instance(inst: Instance) -> Instance:
-    """A copy whose tables and settings can be changed without touching ``inst``."""
-    manifest = replace(inst.manifest, settings=copy.deepcopy(inst.manifest.settings))
-    return Instance(manifest, {k: v.copy() for k, v in inst.tables.items()}, list(inst.warnings),
-                    copy.deepcopy(inst.column_labels), dict(inst.file_labels))
+    """A copy whose tables and settings can be changed without touching ``inst`` (the settings
+    tree is frozen: the copy gets a new one when a setting changes)."""
+    manifest = replace(inst.manifest, lines=dict(inst.manifest.lines))
+    out = Instance(manifest, {k: v.copy() for k, v in inst.tables.items()}, list(inst.warnings),
+                   copy.deepcopy(inst.column_labels), dict(inst.file_labels), dict(inst.file_aliases))
+    # what was derived from the tables (the lanes) goes along: it is used again only while the
+    # inputs it came from are unchanged (network_opt.inputs.lanes.supply_and_lanes)
+    out._derived.update(inst._derived)
+    return out
 
 
 # --- applying ---------------------------------------------------------------------------------
@@ -299,7 +268,7 @@ def _set(inst: Instance, o: Override) -> None:
     key = _key(o)
     if key.is_setting:
         _check_setting_allowed(key.text, o)
-        inst.manifest.settings[key.text] = _coerce_setting(key.text, o.value, o.origin)
+        _with_setting(inst, key.text, o.value, o.origin)
         return
     table, mask = _rows(inst, key, o, need_column=True)
     col = table.column(key.column or "")
@@ -321,10 +290,10 @@ def _scale(inst: Instance, o: Override) -> None:
         raise InputError([o.origin.problem(f"{key.text}: the factor must be >= 0, got {factor:g}")])
     if key.is_setting:
         _check_setting_allowed(key.text, o)
-        if _SETTING_SPEC[key.text][1] != "float":
+        if SETTING_SPEC[key.text][1] not in ("float", "int"):
             raise InputError([o.origin.problem(f"{key.text}: only numeric settings can be scaled")])
-        value = float(inst.manifest.settings[key.text]) * float(factor)
-        inst.manifest.settings[key.text] = _coerce_setting(key.text, value, o.origin)
+        value = float(inst.settings.flat()[key.text]) * float(factor)
+        _with_setting(inst, key.text, value, o.origin)
         return
     table, mask = _rows(inst, key, o, need_column=True)
     col = table.column(key.column or "")
@@ -435,8 +404,7 @@ def _add(inst: Instance, o: Override) -> None:
 
     raw = pd.DataFrame({c: [text(r.get(c)) for r in rows] for c in cols}, dtype=object)
     raw[ROW] = np.arange(len(rows))
-    defaults = {k: v for k, v in inst.manifest.settings.items() if k.startswith("defaults.")}
-    frame, problems = typed_table(table, raw, name, defaults)
+    frame, problems = typed_table(table, raw, name, inst.settings.table_defaults())
     if problems:
         raise InputError([o.origin.problem(f"add {name} row {p.row + 1}, column {p.column}: {p.message}")
                           for p in problems])
@@ -454,7 +422,7 @@ def _apply_policies(inst: Instance, overrides: list[Override]) -> None:
 
     presets = available_presets()
     codes = known_codes(inst)
-    mapping = dict(inst.manifest.settings.get("policies", {}))
+    mapping: dict[str, list[str] | tuple[str, ...]] = dict(inst.settings.policies)
     for o in overrides:
         if not isinstance(o.target, dict) or not o.target:
             raise InputError([o.origin.problem("policies: expected a mapping of jurisdiction to preset id(s) "
@@ -480,6 +448,6 @@ def _apply_policies(inst: Instance, overrides: list[Override]) -> None:
     for name in ("targets", "bans"):
         frame = inst.tables[name]
         inst.tables[name] = frame.loc[frame[ROW] > 0].reset_index(drop=True)
-    inst.manifest.settings["policies"] = mapping
+    inst.manifest = replace(inst.manifest, settings=inst.settings.with_policies(mapping))
     inst.warnings = [w for w in inst.warnings if not w.column.startswith("policies.")]
     inst.warnings += apply_policies(inst)

@@ -15,13 +15,20 @@ import numpy as np
 import pandas as pd
 
 from network_opt.common.errors import Problem
+from network_opt.inputs.coerce import (
+    FALSE_TEXTS,
+    TRUE_TEXTS,
+    bool_message,
+    choice_message,
+    number_message,
+    range_message,
+    whole_message,
+)
 from network_opt.inputs.schema import Column, Table
 
 MAX_TABLE_BYTES = 512 * 1024 * 1024
 MAX_TABLE_ROWS = 5_000_000
 ROW = "_row"
-_TRUE = {"true", "yes", "1"}
-_FALSE = {"false", "no", "0"}
 
 
 def read_table(table: Table, path: Path, defaults: dict[str, object], *, delimiter: str = ",",
@@ -425,7 +432,7 @@ def _number_problem(col: Column, value: str, decimal: str | None) -> str:
             return (f"expected a number{unit} with ',' as decimal separator (csv.decimal in instance.yaml), got "
                     f"{value!r}: '.' is not read as a decimal point here (nor as a thousands separator)")
         return f"expected a number{unit} with ',' as decimal separator (csv.decimal), got {value!r}"
-    message = f"expected a number{unit}, got {value!r}"
+    message = number_message(value, col.unit)
     if _DECIMAL_COMMA.match(value):
         message += "; decimal comma? write numbers with '.'"
         if decimal == ".":
@@ -452,16 +459,15 @@ def _convert(col: Column, text: pd.Series, rows: pd.Series, fname: str,
         if col.choices:
             bad = ~empty & ~text.isin(col.choices)
             for r, v in zip(rows[bad], text[bad], strict=True):
-                problems.append(Problem(fname, int(r), col.name,
-                                        f"unknown value {v!r}; expected one of {', '.join(col.choices)}"))
+                problems.append(Problem(fname, int(r), col.name, choice_message(v, col.choices)))
         return values
 
     if col.type == "bool":
         low = text.str.lower()
-        bad = ~empty & ~low.isin(_TRUE | _FALSE)
+        bad = ~empty & ~low.isin(TRUE_TEXTS | FALSE_TEXTS)
         for r, v in zip(rows[bad], text[bad], strict=True):
-            problems.append(Problem(fname, int(r), col.name, f"expected true or false, got {v!r}"))
-        return pd.Series(np.where(empty, bool(default), low.isin(_TRUE)), index=text.index, dtype=bool)
+            problems.append(Problem(fname, int(r), col.name, bool_message(v)))
+        return pd.Series(np.where(empty, bool(default), low.isin(TRUE_TEXTS)), index=text.index, dtype=bool)
 
     parse = text.where(~empty)
     if decimal == ",":  # '.' is refused: in 1.234 it may separate thousands
@@ -472,17 +478,17 @@ def _convert(col: Column, text: pd.Series, rows: pd.Series, fname: str,
         problems.append(Problem(fname, int(r), col.name, _number_problem(col, v, decimal)))
     if col.type == "int":
         frac = ~bad & ~empty & (numbers != np.round(numbers))
-        for r, v in zip(rows[frac], text[frac], strict=True):
-            problems.append(Problem(fname, int(r), col.name, f"expected a whole number, got {v!r}"))
+        for r, v in zip(rows[frac], numbers[frac], strict=True):
+            problems.append(Problem(fname, int(r), col.name, whole_message(v)))
     ok = ~bad & ~empty
     if col.minimum is not None:
         low = ok & (numbers < col.minimum)
         for r, v in zip(rows[low], numbers[low], strict=True):
-            problems.append(Problem(fname, int(r), col.name, f"must be >= {col.minimum:g}, got {v:g}"))
+            problems.append(Problem(fname, int(r), col.name, str(range_message(col.minimum, None, v))))
     if col.maximum is not None:
         high = ok & (numbers > col.maximum)
         for r, v in zip(rows[high], numbers[high], strict=True):
-            problems.append(Problem(fname, int(r), col.name, f"must be <= {col.maximum:g}, got {v:g}"))
+            problems.append(Problem(fname, int(r), col.name, str(range_message(None, col.maximum, v))))
     fill = np.nan if default is None else float(default)  # type: ignore[arg-type]
     numbers = numbers.where(~empty, fill)
     if col.type == "int":

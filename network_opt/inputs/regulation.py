@@ -20,7 +20,7 @@ BAN_KEY = ["kind", "jurisdiction", "commodity", "to", "application"]
 
 def _line(inst: Instance, jurisdiction: str) -> int:
     """Line of ``policies.<jurisdiction>`` in instance.yaml (0 when unknown)."""
-    return int(inst.manifest.settings.get("_lines", {}).get(f"policies.{jurisdiction}", 0))
+    return int(inst.manifest.lines.get(f"policies.{jurisdiction}", 0))
 
 
 def policy_problems(inst: Instance) -> list[Problem]:
@@ -31,7 +31,7 @@ def policy_problems(inst: Instance) -> list[Problem]:
     presets = available_presets()
     codes = known_codes(inst)
     fname = inst.manifest.path.name
-    for jur, ids in inst.manifest.settings.get("policies", {}).items():
+    for jur, ids in inst.settings.policies.items():
         key = f"policies.{jur}"
         if jur not in codes:
             problems.append(Problem(fname, _line(inst, jur), key,
@@ -55,21 +55,21 @@ def apply_policies(inst: Instance) -> list[Problem]:
     codes = known_codes(inst)
     warnings: list[Problem] = []
     targets, bans = [], []
-    for jur, ids in inst.manifest.settings.get("policies", {}).items():
+    for jur, ids in inst.settings.policies.items():
         if jur not in codes:
             continue  # reported by policy_problems
         for pid in ids:
             preset = presets.get(pid)
             if preset is None:
                 continue  # reported by policy_problems
-            t = preset.targets.assign(jurisdiction=jur, source=lambda d, p=pid: f"preset {p}: " + d["source"])
+            t = preset.targets.assign(jurisdiction=jur, source=f"preset {pid}: " + preset.targets["source"])
             unmodelled = (t["material"] != "") & ~t["material"].isin(materials)
             for mat in sorted(set(t.loc[unmodelled, "material"])):
                 warnings.append(Problem(inst.manifest.path.name, _line(inst, jur), f"policies.{jur}",
                                         f"preset {pid} sets a {mat} target, but {mat} is not in materials.csv: "
                                         "left out", severity="warning"))
             t = t.loc[~unmodelled]
-            b = preset.bans.assign(jurisdiction=jur, source=lambda d, p=pid: f"preset {p}: " + d["source"])
+            b = preset.bans.assign(jurisdiction=jur, source=f"preset {pid}: " + preset.bans["source"])
             targets.append(t)
             bans.append(b)
     if targets:

@@ -51,7 +51,7 @@ class Scenario:
 
 
 def _lines(inst: Instance) -> dict[str, int]:
-    return inst.manifest.settings.get("_lines", {})
+    return inst.manifest.lines
 
 
 def _fname(inst: Instance) -> str:
@@ -70,7 +70,7 @@ def read_scenarios(inst: Instance) -> dict[str, Scenario]:
 def _read_scenarios(inst: Instance) -> tuple[dict[str, Scenario], list[Problem]]:
     """The scenarios that could be read, and every problem of form found (unknown keys, bad
     names, malformed overrides, unknown ``extends`` targets, cycles)."""
-    raw = inst.manifest.settings.get("scenarios") or {}
+    raw = inst.settings.scenarios
     lines, fname = _lines(inst), _fname(inst)
     problems: list[Problem] = []
     out: dict[str, Scenario] = {}
@@ -181,7 +181,7 @@ def resolve(inst: Instance, name: str, scenarios: dict[str, Scenario] | None = N
         if mine:
             raise InputError(mine)
     if name not in scenarios:
-        declared = [str(n) for n in (inst.manifest.settings.get("scenarios") or {})]
+        declared = [str(n) for n in (inst.settings.scenarios)]
         raise InputError([Problem(_fname(inst), 0, "scenarios", f"unknown scenario {name!r}; expected one of "
                                   f"{', '.join([BASE, *declared])}")])
     chain = _chain(scenarios, name)
@@ -302,7 +302,7 @@ def scenario_problems(inst: Instance, names: list[str] | None = None, *, apply: 
     can be read, :func:`check_scenario` (overrides that match nothing, invalid values after the
     overrides, the feasibility pre-check). ``inst`` is the base, already checked."""
     scenarios, problems = _read_scenarios(inst)
-    declared = [str(n) for n in (inst.manifest.settings.get("scenarios") or {})]
+    declared = [str(n) for n in (inst.settings.scenarios)]
     if names is None:
         wanted = [n for n in declared if n in scenarios]
     else:

@@ -198,12 +198,11 @@ def _policy_rules(inst: Instance) -> list[Problem]:
 
 def _network(inst: Instance) -> list[Problem]:
     """Every collection point reaches a recycler; openable capacity can absorb the supply."""
-    from network_opt.inputs.lanes import build_lanes, grades, supply_by_grade, unreachable_supply
+    from network_opt.inputs.lanes import grades, supply_and_lanes, unreachable_supply
 
     problems: list[Problem] = []
-    supply = supply_by_grade(inst)
-    lanes = build_lanes(inst, supply)
-    escape = inst.setting("uncollected.allowed") or inst.setting("disposal.allowed")
+    supply, lanes = supply_and_lanes(inst)  # kept on inst: preparing the model data uses them again
+    escape = inst.settings.uncollected.allowed or inst.settings.disposal.allowed
     if escape:
         return problems
     stuck = unreachable_supply(inst, lanes, supply)

@@ -243,7 +243,7 @@ def _read_table_sheet(cells: _Cells, ws: Worksheet, table: str, label: str
     letters: dict[str, str] = {}
     for i, cell in enumerate(rows[0]):
         name = cells.text(ws, cell, label, "a column name", problems).strip()
-        letter = get_column_letter(cell.column)
+        letter = get_column_letter(i + 1)  # the rows start in column A
         if not name:
             if any(r[i].value is not None for r in rows[1:] if i < len(r)):
                 problems.append(Problem(label, 1, letter, f"column {letter} holds data but has no name in row 1"))
@@ -271,20 +271,9 @@ def _setting_value(key: str, value: Any) -> Any:
         return ids[0] if len(ids) == 1 else ids
     if key.split(".", 1)[0] in RAW_BLOCKS:
         return yaml.safe_load(value) if isinstance(value, str) else value
-    type_ = SETTING_TYPES.get(key)
-    if type_ == "str":
+    if SETTING_TYPES.get(key) == "str":
         return number_text(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-    if isinstance(value, str):
-        text = value.strip()
-        if type_ == "bool" and text.lower() in ("true", "yes", "1", "false", "no", "0"):
-            return text.lower() in ("true", "yes", "1")
-        if type_ == "float":
-            for parse in (int, float):
-                try:
-                    return parse(text)
-                except ValueError:
-                    pass
-    return value
+    return value  # a number or true/false written as text is read by the manifest check (coerce_value)
 
 
 def _periods_value(value: Any) -> Any:
@@ -331,15 +320,14 @@ def _read_settings_sheet(cells: _Cells, ws: Worksheet, label: str, blank: dict[s
     if head[:2] != ["key", "value"]:
         return settings, lines, [*problems, Problem(label, 1, "A", "row 1 must read key | value "
                                                    "(keys in column A, values in column B)")]
-    for r in rows[1:]:
+    for row, r in enumerate(rows[1:], start=2):  # the rows start in row 1
         key_cell, value_cell = r[0], r[1] if len(r) > 1 else None
         key = cells.text(ws, key_cell, label, "a setting name", problems).strip()
         if value_cell is None or value_cell.value is None or (isinstance(value_cell.value, str)
                                                                and not value_cell.value.strip()):
             if blank is not None and key:
-                blank.setdefault(key, key_cell.row)
+                blank.setdefault(key, row)
             continue  # not set: the default applies
-        row = key_cell.row
         if not key:
             problems.append(Problem(label, row, "A", "a value without a key in column A"))
             continue
@@ -452,7 +440,7 @@ def read_workbook(path: str | Path) -> tuple[WorkbookInstance | None, list[Probl
     problems.extend(_settings_problem(p, settings_label, raw.lines, raw.blank) for p in found)
     if manifest is None:
         return None, problems
-    defaults = {k: v for k, v in manifest.settings.items() if k.startswith("defaults.")}
+    defaults = manifest.settings.table_defaults()
     tables: dict[str, pd.DataFrame] = {}
     file_labels: dict[str, str] = {}
     for name, table in TABLES.items():

@@ -57,6 +57,7 @@ cost plus carbon per tonne, over those destinations (``docs/aggregation.md``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -124,7 +125,7 @@ class Aggregation:
 
 def _detour(inst: Instance, regions: pd.Series) -> pd.Series:
     factors = inst["regions"].set_index("id")["detour_factor"]
-    return regions.map(factors).fillna(float(inst.setting("transport.detour_factor"))).astype(float)
+    return regions.map(factors).fillna(inst.settings.transport.detour_factor).astype(float)
 
 
 def _problem(inst: Instance, table: str, column: str, message: str, row: int = 0) -> InputError:
@@ -136,7 +137,7 @@ def _check_request(inst: Instance, n: int, points: list[str]) -> None:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise _problem(inst, "supply", "site", f"--aggregate {n}: the number of clusters must be a whole number "
                        "of at least 1")
-    if inst.setting("transport.explicit_lanes_only"):
+    if inst.settings.transport.explicit_lanes_only:
         raise _problem(inst, "lanes", "origin", "transport.explicit_lanes_only is set: the clusters made by "
                        "--aggregate would have no lanes; solve without --aggregate")
 
@@ -243,7 +244,7 @@ def _lanes_kept(inst: Instance, pts: pd.DataFrame) -> list[str]:
     """Caveats that make the bound hold only for the unpruned network: lane pruning by rank, and
     points whose facilities within ``transport.max_lane_km`` differ from their centre's."""
     caveats = []
-    k = int(inst.setting("transport.nearest_facilities"))
+    k = inst.settings.transport.nearest_facilities
     if k > 0:
         caveats.append(f"transport.nearest_facilities = {k} keeps the {k} nearest destinations per origin, which "
                        "may differ between a point and its cluster centre, so B holds only for the network "
@@ -251,7 +252,7 @@ def _lanes_kept(inst: Instance, pts: pd.DataFrame) -> list[str]:
     fac = inst["facilities"]
     recv = fac.loc[fac["kind"].isin(EOL_RECEIVERS), "site"].unique()
     at = inst["sites"].set_index("id").loc[recv]
-    limit = float(inst.setting("transport.max_lane_km"))
+    limit = inst.settings.transport.max_lane_km
     differ = 0
     if len(at):
         flat, flon = at["latitude"].to_numpy(float)[None, :], at["longitude"].to_numpy(float)[None, :]
@@ -363,9 +364,9 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
         raise InputError([Problem(p.file, p.row, p.column, f"after --aggregate {n}: {p.message}") for p in problems])
 
     weights = period_weights(inst)
-    rate = float(inst.setting("transport.cost_per_tkm.eol_packs"))
-    theta = float(inst.setting("emissions.co2e_per_tkm.eol_packs"))
-    price = float(inst.setting("emissions.carbon_price"))
+    rate = inst.settings.transport.cost_per_tkm.eol_packs
+    theta = inst.settings.emissions.co2e_per_tkm.eol_packs
+    price = inst.settings.emissions.carbon_price
     gamma = rate + price * theta
 
     # membership per supply key, with the rows of the bound
@@ -390,11 +391,11 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     mem = mem[MEMBERSHIP_COLUMNS].sort_values(["cluster", "site", *KEY], kind="stable").reset_index(drop=True)
 
     caveats = _lanes_kept(inst, pts) + lane_caveats
-    cap = float(inst.setting("emissions.cap_t"))
+    cap = inst.settings.emissions.cap_t
     if cap >= 0 and theta > 0:
         caveats.append(f"emissions.cap_t = {cap:g} t CO2e/yr: transport emissions of a tonne moved to its centre "
                        f"change by up to {theta:g} t CO2e/(t km) x r, so B assumes the cap does not bind")
-    currency = str(inst.setting("currency"))
+    currency = inst.settings.currency
     formula = (f"B = sum over supply rows of discounted years x t/yr x road km to the cluster centre x {gamma:g} "
                f"{currency}/(t km) (transport {rate:g} + carbon price {price:g} x {theta:g} t CO2e/(t km)) "
                f"+ sum of discounted years x t/yr x |collection cost - cluster's| ({bound_collection:g} {currency})")
@@ -447,12 +448,12 @@ def _cluster_lanes(inst: Instance, pts: pd.DataFrame
     dlon = grid["destination"].map(at["longitude"]).to_numpy(float)
     computed = _road_km(grid["latitude"].to_numpy(float), grid["longitude"].to_numpy(float),
                         grid["detour_factor"].to_numpy(float), dlat, dlon)
-    rate = float(inst.setting("transport.cost_per_tkm.eol_packs"))  # type: ignore[arg-type]
+    rate = inst.settings.transport.cost_per_tkm.eol_packs
     grid["distance_m"] = grid["distance_km"].astype(float).fillna(pd.Series(computed, index=grid.index))
     grid["cost_m"] = grid["cost_per_t"].astype(float).fillna(grid["distance_m"] * rate)
     listed = grid["allowed"].notna()
     grid["allowed_m"] = grid["allowed"].fillna(True).astype(bool)
-    reach = listed | (grid["distance_m"] <= float(inst.setting("transport.max_lane_km")))  # type: ignore[arg-type]
+    reach = listed | (grid["distance_m"] <= inst.settings.transport.max_lane_km)
     w = grid["weight"].where(grid.groupby(["cluster", "destination"])["weight"].transform("sum") > 0, 1.0)
     grid["_w"] = w
     grid["_wd"] = w * grid["distance_m"]
@@ -472,8 +473,8 @@ def _cluster_lanes(inst: Instance, pts: pd.DataFrame
             out[c] = None
     grid = grid.merge(g[["cluster", "destination", "distance_km", "cost_c"]].rename(
         columns={"distance_km": "distance_c"}), on=["cluster", "destination"])
-    carbon = (float(inst.setting("emissions.carbon_price"))  # type: ignore[arg-type]
-              * float(inst.setting("emissions.co2e_per_tkm.eol_packs")))  # type: ignore[arg-type]
+    carbon = (inst.settings.emissions.carbon_price
+              * inst.settings.emissions.co2e_per_tkm.eol_packs)
     gap = ((grid["cost_m"] - grid["cost_c"]) + carbon * (grid["distance_m"] - grid["distance_c"])).abs()
     lane_gap = gap.groupby(grid["site"]).max()
     nodes = inst["facilities"][["id", "site"]].rename(columns={"id": "node", "site": "destination"})
@@ -615,7 +616,8 @@ def aggregation_summary(agg: Aggregation, aggregated: dict[str, pd.DataFrame],
         if column not in frame or frame.empty:
             return 0.0
         per = frame.groupby("period")[column].sum()
-        return float(sum(agg.weights.get(int(p), 0.0) * v for p, v in per.items()))
+        # cast: grouped by period, so the labels are (numpy) ints
+        return float(sum(agg.weights.get(int(cast(int, p)), 0.0) * v for p, v in per.items()))
 
     transport = discounted(after, "cost") - discounted(before, "cost")
     carbon = agg.carbon_price * (discounted(after, "co2e_t") - discounted(before, "co2e_t"))

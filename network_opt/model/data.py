@@ -13,13 +13,14 @@ Row sets (each frame indexed 0..n-1, which is the Pyomo index):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.jurisdictions import covered
-from network_opt.inputs.lanes import build_lanes, grades, supply_by_grade
+from network_opt.inputs.lanes import grades, supply_and_lanes
 
 PACK_INPUT_KINDS = ("recycler", "preprocessor")
 RECYCLING_KINDS = ("recycler", "preprocessor", "refiner")
@@ -57,7 +58,7 @@ class ModelData:
 def period_weights(inst: Instance) -> dict[int, float]:
     """Discounted years each period stands for: the weight of a period's annual terms in the
     objective, sum over its years k of (1 + r)^-(year + k - first year)."""
-    rate = float(inst.setting("discount_rate"))
+    rate = inst.settings.discount_rate
     y0 = inst.years[0]
     return {p.year: float(sum((1 + rate) ** -(p.year + k - y0) for k in range(p.length))) for p in inst.periods}
 
@@ -65,13 +66,12 @@ def period_weights(inst: Instance) -> dict[int, float]:
 def prepare(inst: Instance) -> ModelData:
     """Compute lanes, flow rows and all coefficients for ``inst``."""
     years = inst.years
-    rate = float(inst.setting("discount_rate"))
+    rate = inst.settings.discount_rate
     y0 = years[0]
     weights = period_weights(inst)
     discount = {p.year: float((1 + rate) ** -(p.year - y0)) for p in inst.periods}
 
-    supply = supply_by_grade(inst)
-    lanes = build_lanes(inst, supply)
+    supply, lanes = supply_and_lanes(inst)  # those of the validation, when the inputs are the same
     fac = inst["facilities"].drop(columns="_row").reset_index(drop=True)
     levels = inst["facility_levels"].drop(columns="_row").reset_index(drop=True)
     levels = levels.merge(fac[["id", "status"]], left_on="facility", right_on="id").drop(columns="id")
@@ -89,7 +89,7 @@ def prepare(inst: Instance) -> ModelData:
     # coefficients near 1 whatever the currency); the objective multiplies back
     most = levels.groupby("facility")["opening_cost"].max()
     modules = (fac.set_index("id")["module_opening_cost"] * fac.set_index("id")["max_modules"]).reindex(most.index)
-    scale = np.maximum(most, modules.fillna(0.0))
+    scale = cast(pd.Series, np.maximum(most, modules.fillna(0.0)))  # a ufunc of Series gives a Series
     return ModelData(inst=inst, years=years, weights=weights, discount=discount, supply=supply, lanes=lanes,
                      investment_scale=scale.loc[scale > 0].astype(float),
                      flows=flows, levels=levels, facilities=fac, market_demand=demand,
@@ -154,7 +154,7 @@ def _flow_rows(inst: Instance, supply: pd.DataFrame, lanes: pd.DataFrame, demand
     sold = sl[["destination", "chemistry", "period"]].drop_duplicates()
     arrivals = []
     for (m, k), rows in sold.groupby(["destination", "chemistry"]):
-        r = returns.get(str(app[m]))
+        r = returns.get(str(app[str(m)]))
         if r is None:
             continue
         sale = np.isin(years, rows["period"].to_numpy())
@@ -250,12 +250,12 @@ def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac
     f["black_mass_yield"] = f["technology"].map(tech["black_mass_yield"]).fillna(0.0).where(
         f["dest_kind"] == "preprocessor", 0.0)
 
-    co2_tkm = f["commodity"].map({c: float(inst.setting(f"emissions.co2e_per_tkm.{c}"))
+    co2_tkm = f["commodity"].map({c: inst.settings.emissions.co2e_per_tkm[c]
                                   for c in ("eol_packs", "second_life_packs", "rejects", "returns", "black_mass")})
     process = f["technology"].map(tech["co2e_per_t"]).fillna(0.0)
     refurb = (f["dest_kind"] == "refurbisher").to_numpy()
-    process = np.where(refurb, float(inst.setting("emissions.refurbishing_co2e_per_t")), process)
-    f["co2e_per_t"] = co2_tkm.to_numpy() * f["distance_km"].to_numpy() + process
+    process_per_t = np.where(refurb, inst.settings.emissions.refurbishing_co2e_per_t, process)
+    f["co2e_per_t"] = co2_tkm.to_numpy() * f["distance_km"].to_numpy() + process_per_t
 
     # strong-linking bound: most tonnes the flow can carry if its facility is open
     cap = levels.groupby("facility")["capacity_t"].max()
@@ -291,9 +291,10 @@ def _targets_in_force(inst: Instance) -> pd.DataFrame:
     return t[cols].sort_values(["jurisdiction", "metric", "material", "period"]).reset_index(drop=True)
 
 
-def group_rows(frame: pd.DataFrame, by: str | list[str]) -> dict[object, np.ndarray]:
+def group_rows(frame: pd.DataFrame, by: str | list[str]) -> dict[Any, np.ndarray]:
     """Index labels of ``frame`` grouped by ``by`` (labels, not positions, so a filtered frame
-    still yields rows of the full frame). Keys are plain Python values."""
+    still yields rows of the full frame). Keys are plain Python values: a column's value, or a
+    tuple of them when ``by`` is a list (typed ``Any``: which one depends on ``by``)."""
     if frame.empty:
         return {}
     labels = frame.index.to_numpy()

@@ -27,12 +27,12 @@ def var_dict(var: pyo.Var) -> dict[object, object]:
 
 def weighted(coefs: Sequence[float] | np.ndarray | float, variables: Sequence[object]) -> list[object]:
     """The terms c_k v_k with c_k != 0 (a scalar ``coefs`` applies to every variable)."""
-    if np.isscalar(coefs):
-        c = float(coefs)  # type: ignore[arg-type]
+    if isinstance(coefs, float | int | np.number):
+        c = float(coefs)
         return [MonomialTermExpression((c, v)) for v in variables] if c != 0.0 else []
-    c = np.asarray(coefs, dtype=float)
-    keep = np.flatnonzero(c)
-    return [MonomialTermExpression((x, variables[k])) for x, k in zip(c[keep].tolist(), keep.tolist(), strict=True)]
+    array = np.asarray(coefs, dtype=float)
+    keep = np.flatnonzero(array)
+    return [MonomialTermExpression((x, variables[k])) for x, k in zip(array[keep].tolist(), keep.tolist(), strict=True)]
 
 
 def linear(*parts: Iterable[object]) -> LinearExpression:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyomo.environ as pyo
 
@@ -49,9 +51,9 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
         "material_revenue": -f["material_revenue_per_t"].to_numpy(),
     }
     ccost, tonnes = s["collection_cost_per_t"].to_numpy(), s["tonnes"].to_numpy()
-    annualised = inst.setting("investment.opening_cost") == "annualised"
-    crf = capital_recovery_factor(float(inst.setting("investment.interest_rate")),
-                                  float(inst.setting("investment.lifetime_years")))
+    annualised = inst.settings.investment.opening_cost == "annualised"
+    crf = capital_recovery_factor(inst.settings.investment.interest_rate,
+                                  inst.settings.investment.lifetime_years)
 
     unit = {f: float(v) for f, v in d.investment_scale.items()}
     flow = var_list(m.flow)
@@ -68,7 +70,7 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
         paid = [q for q in d.years if q <= p]
         return d.weights[p] * crf * sum(unit[fc] * m.investment[fc, q] for fc in m.INVESTING for q in paid)
 
-    def annual(m: pyo.ConcreteModel, name: str, p: int) -> object:
+    def annual(m: pyo.ConcreteModel, name: str, p: int) -> Any:  # Any: a Pyomo expression or a number
         flows = by_period_flow.get(p, no_rows)
         rows = by_period_supply.get(p, ())
         if name == "fixed":
@@ -80,15 +82,15 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
                 collected = collected - sum(float(ccost[r]) * unc[r] for r in rows)
             return collected
         if name == "disposal":
-            cost = float(inst.setting("disposal.cost_per_t"))
+            cost = inst.settings.disposal.cost_per_t
             return cost * sum(disp[r] for r in rows) if disp is not None else 0.0
         if name == "uncollected":
-            cost = float(inst.setting("uncollected.cost_per_t"))
+            cost = inst.settings.uncollected.cost_per_t
             return cost * sum(unc[r] for r in rows) if unc is not None else 0.0
         if name == "carbon":
-            return float(inst.setting("emissions.carbon_price")) * m.emissions[p]
+            return inst.settings.emissions.carbon_price * m.emissions[p]
         if name == "target_shortfall":
-            penalty = float(inst.setting("targets.soft_penalty_per_t"))
+            penalty = inst.settings.targets.soft_penalty_per_t
             return penalty * sum(short[t] for t in by_period_target.get(p, ())) if short is not None else 0.0
         return linear(weighted(coef[name][flows], picked(flow, flows)))
 
@@ -96,7 +98,7 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
         if name == "opening":
             return opening(m, p)
         if name == "closing":
-            return d.discount[p] * sum(float(fac.at[fc, "closing_cost"]) * m.closed[fc, p] for fc in m.CLOSABLE)
+            return d.discount[p] * sum(float(fac["closing_cost"][fc]) * m.closed[fc, p] for fc in m.CLOSABLE)
         return d.weights[p] * annual(m, name, p)
 
     m.COST_TERMS = pyo.Set(initialize=COST_TERMS, ordered=True)

@@ -3,14 +3,18 @@ r"""The size of the model, projected from the prepared data before the Pyomo mod
 :func:`project_size` counts, family by family, the rows, columns and nonzeros that
 :func:`network_opt.model.build_model` would create for a :class:`~network_opt.model.data.ModelData`,
 with pandas group counts over the flow rows (no Pyomo object is made), and projects the peak
-memory of the whole solve (load, build, hand-off to HiGHS, HiGHS's solve) from them:
+memory of the solve from them in two parts:
 
-.. math:: M = M_0 + m_{nz}\, N_{nz} + m_{col}\, N_{col} + m_{row}\, N_{row}
+.. math:: M_{build} = M_0 + m_{nz}\, N_{nz}, \qquad M = s\, M_{build}
 
-with the constants :data:`BASE_BYTES`, :data:`BYTES_PER_NONZERO`, :data:`BYTES_PER_COLUMN` and
-:data:`BYTES_PER_ROW` measured by ``benchmarks/size_estimate.py`` (peak resident set size of a
-fresh process per generated instance; table in ``benchmarks/README.md``). The formulas of every
-family are in ``docs/performance.md`` ("Size known before building").
+:math:`M_{build}` (:func:`memory_build_bytes`, constants :data:`BUILD_BASE_BYTES` and
+:data:`BUILD_BYTES_PER_NONZERO`) is the deterministic peak of load, prepare, build, hand-off to
+HiGHS and HiGHS's presolve and start LP, measured with HiGHS's ``mip_max_nodes = 0`` (no branch
+and bound: the same peak however loaded the machine is) by ``benchmarks/size_estimate.py`` and
+fitted by least squares on six generated sizes (table in ``benchmarks/README.md``).
+:math:`M` (:func:`memory_bytes`, what :meth:`ModelSize.fits` and the refusal use) allows for
+HiGHS's search with the factor :data:`SEARCH_FACTOR`. The formulas of every family are in
+``docs/performance.md`` ("Size known before building").
 
 :func:`what_fits` tries the remedies a user has when the projection exceeds the memory
 available -- lane pruning to the K nearest facilities, aggregating the collection points into N
@@ -30,15 +34,26 @@ import pandas as pd
 from network_opt.common.errors import InputError, Problem
 from network_opt.common.progress import Progress
 from network_opt.inputs.instance import Instance
+from network_opt.inputs.settings import SettingError
 from network_opt.model.data import ModelData
 
-#: Process size before any instance is read (Python, pandas, Pyomo, highspy imported), bytes.
-BASE_BYTES = 240e6
-#: Peak bytes per nonzero of the constraint matrix (Pyomo expression objects, the standard-form
-#: compiler's arrays, HiGHS's copy and presolve), per column and per row.
-BYTES_PER_NONZERO = 700.0
-BYTES_PER_COLUMN = 1500.0
-BYTES_PER_ROW = 1000.0
+#: Deterministic part, :func:`memory_build_bytes`: peak resident set size through load + prepare +
+#: build + hand-off + HiGHS's presolve and start LP (``mip_max_nodes = 0``), bytes =
+#: BUILD_BASE_BYTES + BUILD_BYTES_PER_NONZERO x nonzeros. Least squares on generated instances of
+#: 3,310 to 1.9 million nonzeros (20x6x2 ... 600x80x2, strong linking), every one within 6 %
+#: (``benchmarks/size_estimate.py --max-nodes 0``; columns and rows grow with the nonzeros on these
+#: instances, so the fit keeps one term). The base is the process with Python, pandas, Pyomo,
+#: highspy and geopandas imported.
+BUILD_BASE_BYTES = 210e6
+BUILD_BYTES_PER_NONZERO = 800.0
+#: Allowance for HiGHS's branch and bound on top of the deterministic part: :func:`memory_bytes`
+#: = SEARCH_FACTOR x :func:`memory_build_bytes`. On 150x25x2 (166,000 nonzeros; 352 MB with
+#: ``mip_max_nodes = 0``) the root node complete peaked at 586-606 MB (x 1.7) and the solve to
+#: optimality at 653 MB (x 1.85). A long branch and bound can exceed it (the tree grows with the
+#: search: the 3,000-point instance of ``benchmarks/README.md`` passed 16 GB after 10 minutes).
+SEARCH_FACTOR = 2.0
+#: Projected peak of an empty model (the base of :func:`memory_bytes`), bytes.
+BASE_BYTES = SEARCH_FACTOR * BUILD_BASE_BYTES
 
 #: Default lane pruning: when an instance that does not set ``transport.nearest_facilities``
 #: would have more flow variables than this, its lanes are pruned to the
@@ -54,7 +69,9 @@ MEMORY_LIMIT_ENV = "NETWORK_OPT_MEMORY_LIMIT"
 @dataclass
 class ModelSize:
     """Projected size of a model: HiGHS rows and nonzeros, Pyomo variables (``columns``) of which
-    ``integers`` are integer or binary, and the peak memory of the solve in bytes."""
+    ``integers`` are integer or binary, and the peak memory of the solve in bytes: ``memory_bytes``
+    with HiGHS's search allowed for (:data:`SEARCH_FACTOR`; what :meth:`fits` and the refusal use),
+    ``memory_build_bytes`` through build, hand-off and HiGHS's presolve and start LP."""
 
     rows: int
     columns: int
@@ -62,6 +79,7 @@ class ModelSize:
     nonzeros: int
     memory_bytes: int
     flows: int = 0
+    memory_build_bytes: int = 0
     lanes: dict[str, int] = field(default_factory=dict)
     rows_by_family: dict[str, int] = field(default_factory=dict)
     nonzeros_by_family: dict[str, int] = field(default_factory=dict)
@@ -149,14 +167,17 @@ def available_memory() -> int:
     return int(avail)
 
 
+def memory_build_bytes(rows: int, columns: int, nonzeros: int) -> int:
+    """Projected peak memory (bytes) through load, prepare, build, hand-off and HiGHS's presolve and
+    start LP (no branch and bound) of a model of this size; ``rows`` and ``columns`` are not in
+    the fit (see :data:`BUILD_BYTES_PER_NONZERO`)."""
+    return int(BUILD_BASE_BYTES + BUILD_BYTES_PER_NONZERO * nonzeros)
+
+
 def memory_bytes(rows: int, columns: int, nonzeros: int) -> int:
-    """Projected peak memory (bytes) of a solve with this model size."""
-    return int(BASE_BYTES + BYTES_PER_NONZERO * nonzeros + BYTES_PER_COLUMN * columns + BYTES_PER_ROW * rows)
-
-
-def _number(inst: Instance, key: str) -> float:
-    """A numeric setting of ``inst`` (settings are typed when the manifest is checked)."""
-    return float(inst.setting(key))  # type: ignore[arg-type]
+    """Projected peak memory (bytes) of a solve with this model size, HiGHS's search included:
+    :data:`SEARCH_FACTOR` x :func:`memory_build_bytes`."""
+    return int(SEARCH_FACTOR * memory_build_bytes(rows, columns, nonzeros))
 
 
 def _groups(frame: pd.DataFrame, by: list[str]) -> pd.Series:
@@ -205,10 +226,10 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
     initial = set(lv.loc[lv["initial"], "facility"])
     multi = set(nlev.index[nlev > 1])
     n_s, n_f = len(s), len(f)
-    has_unc = bool(inst.setting("uncollected.allowed"))
-    has_disp = bool(inst.setting("disposal.allowed"))
+    has_unc = inst.settings.uncollected.allowed
+    has_disp = inst.settings.disposal.allowed
     n_t = len(d.targets.loc[d.targets["period"].isin(years)]) if len(d.targets) else 0
-    soft = bool(inst.setting("targets.soft")) and len(d.targets) > 0
+    soft = inst.settings.targets.soft and len(d.targets) > 0
 
     # columns (Pyomo variables, in the order of add_variables)
     cols = {"flow": n_f, "level_open": len(lv) * n_p, "investment": len(investing) * n_p,
@@ -258,7 +279,7 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
         back = f.loc[commodity == "returns"]
         back_n = _groups(back, ["origin", "chemistry", "period"]).to_dict() if len(back) else {}
         by_mk: dict[tuple[str, str], dict[int, int]] = {}
-        for (mk, k, p), c in sold_n.items():
+        for (mk, k, p), c in zip(sold_n.index, sold_n, strict=True):  # = .items(), typed (keys: Hashable)
             by_mk.setdefault((mk, k), {})[int(p)] = int(c)
         for (mk, k), per in by_mk.items():
             r = d.returns.get(str(app[mk]))
@@ -312,7 +333,7 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
                     + sum(1 for x in dest if x in modular and mod_cap[x] != 0))
     add("facility_capacity", len(fp), len(into_fac) + extra)
 
-    if inst.setting("model.strong_linking") and n_f:
+    if inst.settings.model.strong_linking and n_f:
         bounded = f["upper_bound_t"].to_numpy() != 0
         link = int(f["facility"].map(nlev).fillna(0).to_numpy()[bounded].sum())
         add("lane_link", n_f, n_f + link)
@@ -333,7 +354,7 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
         keep = kept_s if metric == "collection_rate" else kept_f
         full = len(keep) == (len(d.supply) if metric == "collection_rate" else len(d.flows))
         return {t: (r if full else np.intersect1d(r, keep)) for t, r in out.items()
-                if int(d.targets.at[t, "period"]) in t_years}
+                if int(d.targets["period"][t]) in t_years}
 
     tr: dict[str, tuple[int, int]] = {}
     if has_unc and len(d.targets):
@@ -364,15 +385,16 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
     for name, (n_rows_t, n_nz_t) in tr.items():
         add(name, n_rows_t, n_nz_t)
 
-    if _number(inst, "emissions.cap_t") >= 0 and n_f:
+    if inst.settings.emissions.cap_t >= 0 and n_f:
         co2 = f["co2e_per_t"].to_numpy() != 0
-        per = pd.Series(co2).groupby(f["period"].to_numpy()).agg(["size", "sum"])
-        add("emissions_cap", int((per["sum"] > 0).sum()), int(per["sum"].sum()))  # no term: no row
+        by_period = pd.Series(co2).groupby(f["period"].to_numpy()).agg(["size", "sum"])
+        add("emissions_cap", int((by_period["sum"] > 0).sum()), int(by_period["sum"].sum()))  # no term: no row
 
     n_rows, n_cols, n_nz = sum(rows.values()), sum(cols.values()), sum(nnz.values())
     lanes = d.lanes if flows is None else d.lanes.loc[d.lanes.index.isin(f["lane"].unique())]
     return ModelSize(rows=n_rows, columns=n_cols, integers=integers, nonzeros=n_nz,
                      memory_bytes=memory_bytes(n_rows, n_cols, n_nz), flows=n_f,
+                     memory_build_bytes=memory_build_bytes(n_rows, n_cols, n_nz),
                      lanes={str(k): int(v) for k, v in lanes.groupby("commodity").size().items()},
                      rows_by_family=rows, nonzeros_by_family=nnz)
 
@@ -460,8 +482,8 @@ def what_fits(d: ModelData, available: int, aggregate: int | None = None) -> lis
     see :func:`pruned_flows` and :func:`clustered`."""
     out: list[tuple[str, ModelSize]] = []
     inst = d.inst
-    k_now = int(_number(inst, "transport.nearest_facilities"))
-    if not inst.setting("transport.explicit_lanes_only"):
+    k_now = inst.settings.transport.nearest_facilities
+    if not inst.settings.transport.explicit_lanes_only:
         for k in (20, 10, 5, 3, 2, 1):
             if k_now and k >= k_now:
                 continue
@@ -506,22 +528,24 @@ def prepare_sized(inst: Instance, prune: int | None = None, *, progress: Progres
     """
     from network_opt.model.data import prepare
 
-    settings = inst.manifest.settings
-    if prune is not None:
-        settings["transport.nearest_facilities"] = float(prune)
-    k = int(_number(inst, "transport.nearest_facilities"))
+    if prune is not None:  # on a copy: the caller's instance keeps its settings
+        try:
+            inst = inst.with_settings({"transport.nearest_facilities": prune})
+        except SettingError as exc:
+            raise InputError([Problem("--prune", 0, "", str(exc))]) from None
+    k = inst.settings.transport.nearest_facilities
     source = "--prune" if prune is not None else ("instance" if k else "none")
     data = prepare(inst)
     record: dict[str, object] = {"nearest_facilities": k, "source": source, "flows": len(data.flows),
                                  "threshold_flows": PRUNE_ABOVE_FLOWS, "default_k": DEFAULT_PRUNE_K}
     if (prune is None and not k and len(data.flows) > PRUNE_ABOVE_FLOWS
-            and not inst.setting("transport.explicit_lanes_only")):
+            and not inst.settings.transport.explicit_lanes_only):
         unpruned = len(data.flows)
         if progress is not None:
             progress.phase(f"{unpruned:,} flows (more than {PRUNE_ABOVE_FLOWS:,}): pruning lanes to the "
                            f"{DEFAULT_PRUNE_K} nearest facilities of each kind and technology")
         del data
-        settings["transport.nearest_facilities"] = float(DEFAULT_PRUNE_K)
+        inst = inst.with_settings({"transport.nearest_facilities": DEFAULT_PRUNE_K})
         data = prepare(inst)
         record.update({"nearest_facilities": DEFAULT_PRUNE_K, "source": "default", "flows": len(data.flows),
                        "flows_unpruned": unpruned,

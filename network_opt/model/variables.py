@@ -44,12 +44,7 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.INVESTING = pyo.Set(initialize=sorted(d.investment_scale.index), ordered=True)
     m.CLOSABLE = pyo.Set(initialize=closable, ordered=True)
     m.MODULAR = pyo.Set(initialize=modular, ordered=True)
-
-    largest = d.levels.sort_values(["facility", "capacity_t"]).drop_duplicates("facility", keep="last").index
-    m.LARGEST_LEVELS = pyo.Set(initialize=sorted(int(j) for j in largest), ordered=True)  # for the MIP start
-    # plain attributes (not model components) for the rounding start, network_opt.solver.starts.rounded_levels
-    m.level_facility = d.levels["facility"].tolist()
-    m.level_capacity = d.levels["capacity_t"].to_numpy(dtype=float)
+    # the MIP starts (network_opt.solver.starts) read the level data from ``d``, not from the model
     m.flow = pyo.Var(m.FLOWS, domain=pyo.NonNegativeReals)
     m.level_open = pyo.Var(m.LEVELS, m.PERIODS, domain=pyo.Binary)
     m.investment = pyo.Var(m.INVESTING, m.PERIODS, domain=pyo.NonNegativeReals)
@@ -60,12 +55,12 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
         m.modules = pyo.Var(m.MODULAR, m.PERIODS, domain=pyo.NonNegativeIntegers,
                             bounds=lambda _m, f, _p: (0, int(max_mod[f])))
     tonnes = d.supply["tonnes"].to_numpy()
-    if d.inst.setting("uncollected.allowed"):
+    if d.inst.settings.uncollected.allowed:
         m.uncollected = pyo.Var(m.SUPPLY, domain=pyo.NonNegativeReals, bounds=lambda _m, s: (0.0, float(tonnes[s])))
-    if d.inst.setting("disposal.allowed"):
+    if d.inst.settings.disposal.allowed:
         banned = landfill_banned(d)
         m.disposed = pyo.Var(m.SUPPLY, domain=pyo.NonNegativeReals,
                              bounds=lambda _m, s: (0.0, 0.0 if banned[s] else float(tonnes[s])))
-    if d.inst.setting("targets.soft") and len(d.targets):
+    if d.inst.settings.targets.soft and len(d.targets):
         m.TARGETS = pyo.Set(initialize=range(len(d.targets)), ordered=True)
         m.shortfall = pyo.Var(m.TARGETS, domain=pyo.NonNegativeReals)

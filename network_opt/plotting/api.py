@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ def plot(result: Any, kind: str = "map", out: str | Path | None = None, **option
         return write_html_map(result, out, **options)
     from network_opt.plotting import charts, maps
 
-    draw = {"map": maps.flow_map, "maps": maps.flow_maps, "costs": charts.cost_chart,
+    draw: dict[str, Callable[..., Figure]] = {"map": maps.flow_map, "maps": maps.flow_maps, "costs": charts.cost_chart,
             "capacity": charts.capacity_chart, "targets": charts.targets_chart, "sankey": charts.sankey}
     if kind not in draw:
         raise ValueError(f"unknown plot kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -43,7 +44,7 @@ def plot(result: Any, kind: str = "map", out: str | Path | None = None, **option
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
     """Save ``fig`` (PNG, SVG or PDF by the suffix of ``path``) and return the path."""
-    from network_opt.plotting.figures import save_figure as save
+    from network_opt.common.files import save_figure as save
 
     return save(fig, path, dpi)
 

@@ -161,11 +161,11 @@ def targets_chart(result: Any, period: int | None = None, *, width: float = 8.0)
     y = np.arange(n)[::-1]
     ax.barh(y, ach, 0.6, color=np.where(met, "#59a14f", "#e15759"), gid="achieved")
     ax.scatter(req, y, marker="|", s=260, color="black", linewidths=2.2, zorder=5, gid="required")
-    labels = [f"{r.jurisdiction} {r.metric.replace('_', ' ')} {r.material} {r.period}".replace("  ", " ")
-              for r in t.itertuples()]
+    labels = [f"{j} {m.replace('_', ' ')} {mat} {per}".replace("  ", " ")
+              for j, m, mat, per in zip(t["jurisdiction"], t["metric"], t["material"], t["period"], strict=True)]
     ax.set_yticks(y, labels, fontsize=8)
-    for yi, a, r, tn, row in zip(y, ach, req, tonnes, t.itertuples(), strict=True):
-        text = (f"{row.achieved:,.0f} t of {row.required:,.0f} t" if tn else f"{a:.1f}% (required {r:.0f}%)")
+    for yi, a, r, tn, achieved, required in zip(y, ach, req, tonnes, t["achieved"], t["required"], strict=True):
+        text = (f"{achieved:,.0f} t of {required:,.0f} t" if tn else f"{a:.1f}% (required {r:.0f}%)")
         ax.annotate(text, (max(a, r), yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=7.5)
     ax.set_xlim(0, max(105.0, float(np.nanmax(np.r_[ach, req])) * 1.25))
     ax.set_xlabel("achieved, %" + (" (domestic recovery: % of the required tonnes)" if tonnes.any() else ""))
@@ -233,7 +233,7 @@ def sankey_links(result: Any, period: int | None = None) -> pd.DataFrame:
     rec = mats.assign(stage=stage).groupby(["stage", "material"])["recovered_t"].sum()
     total = float(rec.sum())
     small = {m for m, v in rec.groupby(level="material").sum().items() if total > 0 and v < MIN_SHARE * total}
-    for (st, m), t in rec.items():
+    for (st, m), t in zip(rec.index.to_list(), rec.to_list(), strict=True):
         add(st, "other materials" if m in small else str(m), t)
     add("Recycling (packs)", "Black mass refining", black)
     out_pack = sum(t for s, d, t in links if s == "Recycling (packs)")
@@ -241,7 +241,7 @@ def sankey_links(result: Any, period: int | None = None) -> pd.DataFrame:
     out_black = sum(t for s, d, t in links if s == "Black mass refining")
     add("Black mass refining", "Residue and losses", black - out_black)
     frame = pd.DataFrame(links, columns=["source", "target", "tonnes"])
-    return frame.groupby(["source", "target"], sort=False, as_index=False)["tonnes"].sum()
+    return frame.groupby(["source", "target"], sort=False)["tonnes"].sum().reset_index()
 
 
 def _column(node: str) -> int:
@@ -286,6 +286,7 @@ def sankey(result: Any, period: int | None = None, *, width: float = 11.0, heigh
         return fig
     # split links spanning several columns into hops through invisible relay nodes
     hops: list[tuple[str, str, float, str]] = []  # (source, target, tonnes, link id)
+    r: Any  # a row of the links: (source, target, tonnes)
     for r in links.itertuples(index=False):
         c0, c1 = _column(r.source), _column(r.target)
         chain = [r.source] + [f"~{r.source}>{r.target}@{c}" for c in range(c0 + 1, c1)] + [r.target]

@@ -17,7 +17,8 @@ def new_figure(size: tuple[float, float]) -> Figure:
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
-    """Save ``fig`` (PNG, SVG or PDF by the suffix) and return the path."""
-    path = Path(path)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
-    return path
+    """Save ``fig`` atomically (PNG, SVG or PDF by the suffix) and return the path
+    (:func:`network_opt.common.files.save_figure`, the one figure writer)."""
+    from network_opt.common.files import save_figure as save
+
+    return save(fig, path, dpi)

@@ -55,9 +55,9 @@ def boundaries(bbox: tuple[float, float, float, float]) -> tuple[gpd.GeoDataFram
         x0, y0, x1, y1 = frame.total_bounds
         if x0 <= bbox[2] and x1 >= bbox[0] and y0 <= bbox[3] and y1 >= bbox[1]:
             clipped = frame.clip_by_rect(*bbox)
-            clipped = clipped[~clipped.is_empty]
-            if len(clipped):
-                detail.append(gpd.GeoDataFrame(geometry=clipped, crs="EPSG:4326"))
+            kept = clipped[~clipped.is_empty]
+            if len(kept):
+                detail.append(gpd.GeoDataFrame(geometry=kept, crs="EPSG:4326"))
     empty = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
     det = gpd.GeoDataFrame(pd.concat(detail, ignore_index=True), crs="EPSG:4326") if detail else empty
     ctx = empty

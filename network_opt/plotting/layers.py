@@ -107,8 +107,8 @@ def period_layers(result: PlotResult, period: int, frame: MapFrame, ring: float,
                          "jurisdiction": at["jurisdiction"].to_numpy(),
                          "state": np.where(at["status"].to_numpy() == "existing", "existing", "new"),
                          "x": at["x"].to_numpy(), "y": at["y"].to_numpy()})
-    for col in ("capacity_t", "throughput_t", "utilisation", "level", "investment"):
-        base[col] = fac[col].to_numpy() if col in fac else 0.0
+    for name in ("capacity_t", "throughput_t", "utilisation", "level", "investment"):
+        base[name] = fac[name].to_numpy() if name in fac else 0.0
     facilities = base.loc[is_open.to_numpy()].sort_values("capacity_t", ascending=False).reset_index(drop=True)
     candidates = base.loc[~is_open.to_numpy() & (base["state"] == "new")].reset_index(drop=True)
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, Rectangle
@@ -131,15 +132,23 @@ def _scale_bar(ax: Axes, frame: MapFrame) -> None:
     ax.text(x0 + half, y0 + 1.8 * h, f"{km:g} km", ha="center", va="bottom", fontsize=8, zorder=9)
 
 
+def _figure(ax: Axes) -> Figure:
+    """The figure ``ax`` is drawn on (a map's axes are never on a subfigure)."""
+    fig = ax.figure
+    assert isinstance(fig, Figure)
+    return fig
+
+
 def _points_per_unit(ax: Axes, frame: MapFrame) -> float:
     """Points per projected metre on ``ax`` (its box is fixed by the layout)."""
     pos = ax.get_position()
-    width_pt = pos.width * ax.figure.get_figwidth() * 72
+    width_pt = pos.width * _figure(ax).get_figwidth() * 72
     return width_pt / frame.width
 
 
 def _draw_flows(ax: Axes, layers: PeriodLayers, scales: Scales, radius: dict[str, float], ppu: float) -> None:
     """Flow arrows; ``ppu``: points per projected metre (a short arrow gets a smaller head)."""
+    r: Any  # a row of the flows layer: its fields are the layer's columns
     for r in layers.flows.sort_values("tonnes", ascending=False).itertuples():
         lw = scales.flow_width(r.tonnes)
         colour = style.COMMODITY_COLOURS.get(r.commodity, "#444444")
@@ -184,7 +193,7 @@ def _draw_nodes(ax: Axes, layers: PeriodLayers, scales: Scales, tech_colours: di
     for (kind, state), g in fac.groupby(["kind", "state"], sort=True):
         sizes = np.array([scales.facility_size(c) for c in g["capacity_t"]])
         colours = [tech_colours.get(t, "#444444") for t in g["technology"]]
-        marker = style.KIND_MARKERS.get(kind, "o")
+        marker = style.KIND_MARKERS.get(str(kind), "o")
         if state == "existing":
             ax.scatter(g["x"], g["y"], s=sizes**2, marker=marker, c=colours, edgecolors="#222222", linewidths=0.8,
                        zorder=6, gid=f"facilities:{kind}:{state}")
@@ -214,8 +223,10 @@ _OFFSETS = [(1, 0, "left", "center"), (-1, 0, "right", "center"), (0, 1, "center
 def _place_labels(ax: Axes, layers: PeriodLayers, radius: dict[str, float], max_labels: int) -> int:
     """Label open facilities' sites, largest first, where a label overlaps no other label, no
     facility marker and stays inside the map; others stay unlabelled. Returns labels placed."""
-    fig = ax.figure
-    renderer = fig.canvas.get_renderer()
+    fig = _figure(ax)
+    canvas = fig.canvas
+    assert isinstance(canvas, FigureCanvasAgg)  # new_figure gives every figure an Agg canvas
+    renderer = canvas.get_renderer()
     to_px = fig.dpi / 72.0
     fac = layers.facilities
     if fac.empty or max_labels <= 0:
@@ -228,15 +239,16 @@ def _place_labels(ax: Axes, layers: PeriodLayers, radius: dict[str, float], max_
     axbox = ax.get_window_extent(renderer)
     placed: list[Bbox] = []
     seen: set[str] = set()
+    row: Any  # a row of the facilities layer: its fields are the layer's columns
     for row in fac.itertuples():
         if len(placed) >= max_labels:
             break
         if row.site in seen:
             continue
         seen.add(row.site)
-        own = set(np.flatnonzero((fac["site"] == row.site).to_numpy()))
+        own = {int(k) for k in np.flatnonzero((fac["site"] == row.site).to_numpy())}
         # co-located facilities sit on a ring: clear the ring and the largest marker
-        r_pt = max(radius.get(fac["node"].iat[k], 4.0) for k in own) + (RING_PT if len(own) > 1 else 2.0)
+        r_pt = max(radius.get(str(fac["node"].iat[k]), 4.0) for k in own) + (RING_PT if len(own) > 1 else 2.0)
         for dx, dy, ha, va in _OFFSETS:
             text = ax.annotate(short_name(str(row.name)), (row.x, row.y), xytext=(dx * r_pt, dy * r_pt),
                                textcoords="offset points", ha=ha, va=va, fontsize=7.5, zorder=7,
@@ -312,7 +324,8 @@ def _legend(leg_ax: Axes, panels: list[PeriodLayers], scales: Scales, tech_colou
     flows = pd.concat([p.flows for p in panels]) if panels else pd.DataFrame(columns=["commodity"])
     fac = (pd.concat([p.facilities for p in panels]) if panels else
            pd.DataFrame(columns=["kind", "technology", "state"]))
-    handles, texts = [], []
+    handles: list[Line2D] = []
+    texts: list[str] = []
 
     headers: set[int] = set()
 
@@ -371,8 +384,8 @@ def _legend(leg_ax: Axes, panels: list[PeriodLayers], scales: Scales, tech_colou
         texts.append("candidate site, not opened")
     legend = leg_ax.legend(handles, texts, loc="upper left", frameon=False, fontsize=8, labelspacing=0.7,
                            handlelength=2.6, borderaxespad=0.0, borderpad=0.2)
-    for k, text in enumerate(legend.get_texts()):
-        if k in headers:
+    for i, text in enumerate(legend.get_texts()):
+        if i in headers:
             text.set_fontweight("bold")
 
 

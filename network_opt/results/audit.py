@@ -60,7 +60,7 @@ def _plain(value: object) -> object:
     return value
 
 
-def audit_record(inst: Any, options: Any, **more: object) -> dict[str, object]:
+def audit_record(inst: Any, options: Any, **more: object) -> dict[str, Any]:
     """Keys for ``summary.json``: ``tool`` (:func:`versions`), ``command`` (``sys.argv``),
     ``options`` (the :class:`~network_opt.solver.options.SolveOptions` fields and ``more``, e.g.
     soft_targets, aggregate), ``instance_path`` (absolute) and ``input_files`` (see

@@ -16,8 +16,6 @@ the sites. The maps of :mod:`network_opt.plotting` read the node coordinates bac
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from network_opt.common.files import atomic_write
 from network_opt.results.read import nodes_from_instance
 
 CRS = "EPSG:4326"
@@ -43,7 +42,7 @@ def _text(value: Any) -> str:
 
 def geopackage_layers(sol: Any) -> dict[str, gpd.GeoDataFrame]:
     """The four layers of :func:`write_geopackage` as GeoDataFrames (EPSG:4326)."""
-    inst = sol.data.inst
+    inst = sol.instance
     sites = inst["sites"].drop(columns="_row", errors="ignore").reset_index(drop=True)
     at = sites.set_index("id")
     layers = {"sites": _points(sites.drop(columns=["latitude", "longitude"]), sites["longitude"].to_numpy(float),
@@ -82,23 +81,16 @@ def write_geopackage(sol: Any, path: str | Path) -> Path:
     GeoPackage at ``path`` (replaced if it exists; written beside it first, then moved)."""
     import pyogrio
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.gpkg")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
+    def write(tmp: Path) -> None:
+        for name, layer in geopackage_layers(sol).items():
+            pyogrio.write_dataframe(layer, tmp, layer=name, driver="GPKG", geometry_type=GEOMETRY_TYPES[name],
+                                    promote_to_multi=False)
+
     # the file is complete only once moved into place, so SQLite need not sync every layer
     # (three times faster); the option is restored afterwards
     previous = pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
     pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"})
     try:
-        for name, layer in geopackage_layers(sol).items():
-            pyogrio.write_dataframe(layer, tmp, layer=name, driver="GPKG", geometry_type=GEOMETRY_TYPES[name],
-                                    promote_to_multi=False)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+        return atomic_write(path, write, suffix=".gpkg")
     finally:
         pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": previous})
-    return path

@@ -9,6 +9,7 @@ t/yr in the last period.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
@@ -82,13 +83,15 @@ def scenario_kpis(sol: Solution) -> dict[str, object]:
     last = max(inst.years)
     jur = inst["sites"].set_index("id")["jurisdiction"]
     now = fac.loc[(fac["period"] == last) & fac["open"]].assign(jurisdiction=lambda f: f["site"].map(jur))
-    for (k, j), cap in now.groupby(["kind", "jurisdiction"])["capacity_t"].sum().items():
+    caps = now.groupby(["kind", "jurisdiction"])["capacity_t"].sum()
+    for (k, j), cap in zip(caps.index.to_list(), caps.to_list(), strict=True):
         out[f"capacity_t:{k}:{j}"] = float(cap)
     opened = fac.loc[fac["open"] & (fac["status"] == "candidate"), "facility"].nunique()
     out["facilities:opened"] = int(opened)
     out["facilities:open_last_period"] = len(now)
 
     t = sol["targets"]
+    r: Any  # a row of the targets table: its fields are the table's columns
     for r in t.itertuples(index=False):
         material = f"/{r.material}" if r.material else ""
         name = f"target:{r.jurisdiction}/{r.metric}{material}/{r.period}"

@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from network_opt.common.outdir import PLAN_TABLES
+
 #: columns of the nodes table
 NODE_COLUMNS = ["node", "site", "role", "name", "kind", "technology", "status", "application", "jurisdiction",
                 "region", "longitude", "latitude"]
 #: result tables read from a results folder (those present)
-TABLES = ("facilities", "flows", "collection", "costs", "targets", "materials", "cascade", "emissions")
+TABLES = PLAN_TABLES
 
 
 class ResultsError(ValueError):
@@ -109,7 +111,7 @@ def from_solution(sol: Any, scenario: str | None = None) -> PlotResult:
     summary = dict(sol.summary)
     return PlotResult(name=str(summary.get("instance", inst.name)),
                       scenario=scenario or str(summary.get("scenario") or "base"),
-                      currency=str(summary.get("currency", inst.setting("currency"))),
+                      currency=str(summary.get("currency", inst.settings.currency)),
                       years=list(inst.years), nodes=nodes_from_instance(inst), tables=dict(sol.tables),
                       summary=summary)
 

@@ -18,37 +18,52 @@ Tables (quantities per year within a period unless stated):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from network_opt.inputs.instance import Instance
 from network_opt.model.constraints.targets import second_life_supply, target_rows
 from network_opt.model.data import PACK_INPUT_KINDS, RECYCLING_KINDS, ModelData
 from network_opt.model.objective import COST_TERMS
+from network_opt.results.summary import Summary
+from network_opt.solver.handoff import HighsModel
 from network_opt.solver.highs import SolveOutcome
+from network_opt.solver.status import SolveStatus
 
 FLOW_EPS = 1e-6
 
 
 @dataclass
 class Solution:
-    """A solved instance: status, figures and result tables."""
+    """A solved instance: status, figures and result tables (``summary``: a :class:`Summary`, or a
+    dict of its keys, e.g. a ``summary.json`` read back). No live solver is kept: the HiGHS model
+    that was solved stays with whoever handed the model to it."""
 
     outcome: SolveOutcome
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    summary: dict[str, object] = field(default_factory=dict)
+    summary: Summary = field(default_factory=Summary)
     data: ModelData | None = None  # the instance and prepared data behind the plan
     model: pyo.ConcreteModel | None = None  # the solved Pyomo model (for diagnostics)
+    #: the instance solved, when ``data`` is not kept (a run's result as a worker returns it: what
+    #: is written, the instance for the GeoPackage's sites, no prepared data)
+    inst: Instance | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.summary, Summary):
+            self.summary = Summary.from_dict(self.summary)
 
     @property
     def instance(self) -> object:
         """The :class:`~network_opt.inputs.instance.Instance` that was solved."""
-        return self.data.inst if self.data is not None else None
+        return self.data.inst if self.data is not None else self.inst
 
     @property
-    def status(self) -> str:
+    def status(self) -> SolveStatus:
         return self.outcome.status
 
     @property
@@ -59,32 +74,44 @@ class Solution:
         return self.tables[table]
 
 
-def _values(var: pyo.Var, keys: object) -> np.ndarray:
-    vals = np.array([var[k].value if var[k].value is not None else 0.0 for k in keys], dtype=float)  # type: ignore[attr-defined]
+def _values(var: pyo.Var, keys: Iterable[object] | None, solver: HighsModel | None = None) -> np.ndarray:
+    """Values of ``var`` at ``keys`` (None: every index, in order), tiny ones as 0: from the column
+    values the HiGHS model ``solver`` holds, in one numpy step, else read variable by variable."""
+    if solver is not None and solver.values is not None:
+        vals = solver.values_of(var, keys)
+    else:
+        data = var.values() if keys is None else (var[k] for k in keys)
+        vals = np.array([v.value if v.value is not None else 0.0 for v in data], dtype=float)
     return np.where(np.abs(vals) < FLOW_EPS, 0.0, vals)
 
 
-def extract(m: pyo.ConcreteModel, d: ModelData) -> dict[str, pd.DataFrame]:
-    """Result tables from the variable values loaded into ``m``."""
-    x = _values(m.flow, range(len(d.flows)))
+def plan_flows(m: pyo.ConcreteModel, d: ModelData, solver: HighsModel | None = None) -> np.ndarray:
+    """Tonnes per flow row of ``d`` (t/yr) in the plan loaded into ``m`` (and held by ``solver``)."""
+    return _values(m.flow, None if solver is not None else range(len(d.flows)), solver)
+
+
+def extract(m: pyo.ConcreteModel, d: ModelData, solver: HighsModel | None = None) -> dict[str, pd.DataFrame]:
+    """Result tables from the variable values loaded into ``m``; with ``solver`` (the HiGHS model
+    solved) the values are copied from its column values by column index."""
+    x = plan_flows(m, d, solver)
     f = d.flows.assign(tonnes=x)
     return {
-        "facilities": _facilities(m, d, f),
+        "facilities": _facilities(m, d, f, solver),
         "flows": _flows(f),
-        "collection": _collection(m, d, f),
+        "collection": _collection(m, d, f, solver),
         "costs": _costs(m, d),
-        "targets": _targets(m, d, x),
+        "targets": _targets(m, d, x, solver),
         "materials": _materials(d, f, x),
         "cascade": _cascade(d, f),
         "emissions": _emissions(d, f),
     }
 
 
-def _facilities(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
+def _facilities(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame, solver: HighsModel | None) -> pd.DataFrame:
     lv = d.levels
     rows = []
     for p in d.years:
-        y = np.round(_values(m.level_open, [(j, p) for j in range(len(lv))]))
+        y = np.round(_values(m.level_open, [(j, p) for j in range(len(lv))], solver))
         chosen = lv.loc[y > 0.5].set_index("facility")
         rows.append(pd.DataFrame({"facility": chosen.index, "period": p, "level": chosen["level"].to_numpy(),
                                   "level_capacity_t": chosen["capacity_t"].to_numpy()}))
@@ -120,15 +147,15 @@ def _flows(f: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _collection(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
+def _collection(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame, solver: HighsModel | None) -> pd.DataFrame:
     s = d.supply
     shipped = f.loc[f["supply_id"] >= 0].groupby("supply_id")["tonnes"].sum()
     out = s[["site", "period", "chemistry", "grade"]].copy()
     out["supply_t"] = s["tonnes"]
     out["shipped_t"] = shipped.reindex(s.index).fillna(0.0).to_numpy()
     n = range(len(s))
-    out["disposed_t"] = _values(m.disposed, n) if hasattr(m, "disposed") else 0.0
-    out["uncollected_t"] = _values(m.uncollected, n) if hasattr(m, "uncollected") else 0.0
+    out["disposed_t"] = _values(m.disposed, n, solver) if hasattr(m, "disposed") else 0.0
+    out["uncollected_t"] = _values(m.uncollected, n, solver) if hasattr(m, "uncollected") else 0.0
     return out
 
 
@@ -154,30 +181,30 @@ def target_measures(d: ModelData, x: np.ndarray, uncollected: np.ndarray) -> pd.
                 num = (d.flows["recycled_t"].to_numpy()[rows] * x[rows]).sum()
                 den = (d.flows["mass_entering_t"].to_numpy()[rows] * x[rows]).sum()
             elif metric == "material_recovery":
-                j = col[t.at[k, "material"]]
+                j = col[str(t.at[k, "material"])]
                 num, den = (d.recovered[rows, j] * x[rows]).sum(), (d.entering[rows, j] * x[rows]).sum()
             elif metric == "second_life_priority":
                 num, den = x[rows].sum(), second_life_supply(d, k)
             else:  # domestic_recovery, in tonnes
-                num, den = (d.recovered[rows, col[t.at[k, "material"]]] * x[rows]).sum(), 1.0
+                num, den = (d.recovered[rows, col[str(t.at[k, "material"])]] * x[rows]).sum(), 1.0
             base[k] = den
             achieved[k] = num / den if den > FLOW_EPS else np.nan
     return pd.DataFrame({"achieved": achieved, "base": base}, index=t.index)
 
 
-def _targets(m: pyo.ConcreteModel, d: ModelData, x: np.ndarray) -> pd.DataFrame:
+def _targets(m: pyo.ConcreteModel, d: ModelData, x: np.ndarray, solver: HighsModel | None) -> pd.DataFrame:
     cols = ["jurisdiction", "metric", "material", "period", "required", "achieved", "met", "shortfall",
             "shortfall_t", "source"]
     t = d.targets.copy()
     if t.empty:
         return pd.DataFrame(columns=cols)
-    unc = _values(m.uncollected, range(len(d.supply))) if hasattr(m, "uncollected") else np.zeros(len(d.supply))
+    unc = _values(m.uncollected, range(len(d.supply)), solver) if hasattr(m, "uncollected") else np.zeros(len(d.supply))
     measure = target_measures(d, x, unc)
     t["required"] = t["value"]
     t["achieved"] = measure["achieved"]
     gap = (t["required"] - t["achieved"]).clip(lower=0.0).fillna(0.0)
     t["shortfall"] = np.where(gap > 1e-6, gap, 0.0)
-    t["shortfall_t"] = _values(m.shortfall, range(len(t))) if hasattr(m, "shortfall") else 0.0
+    t["shortfall_t"] = _values(m.shortfall, range(len(t)), solver) if hasattr(m, "shortfall") else 0.0
     t["met"] = t["shortfall"] <= 0.0
     return t[cols]
 
@@ -213,11 +240,12 @@ def _cascade(d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
     length = {p.year: p.length for p in d.inst.periods}
     index = {p: n for n, p in enumerate(d.years)}
     rows = []
+    r: Any  # an itertuples row (pandas-stubs types each field as any scalar)
     for r in g.itertuples(index=False):
         a = str(app[r.destination])
         base = [r.destination, a, r.chemistry, r.period, r.tonnes, r.kwh]
         ret, beyond = d.returns.get(a), d.returns_beyond.get(a)
-        if ret is None:
+        if ret is None or beyond is None:  # both or neither: same keys
             rows.append([*base, "", 0.0])
             continue
         for q in d.years:

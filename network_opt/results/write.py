@@ -11,22 +11,22 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import tempfile
 import time
 import traceback
 from pathlib import Path
 
+from network_opt.common.files import atomic_write_dir
 from network_opt.common.outdir import (
     MIN_FREE_BYTES,
     RESULT_TABLES,
     check_output_dir,
     current_umask,
-    make_private_dir,
     output_lock,
     write_marker,
 )
 from network_opt.inputs.manifest import MANIFEST_NAME, read_manifest
+from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution
 from network_opt.results.xlsx import write_results_xlsx
 
@@ -87,13 +87,13 @@ def _write_files(sol: Solution, folder: Path, start: float, full: bool = True) -
         if name in sol.tables:
             sol.tables[name].to_csv(folder / f"{name}.csv", index=False, float_format="%.6f")
     if full:
-        write_results_xlsx(sol, folder / "results.xlsx", tables=RESULT_TABLES)
-        if sol.data is not None and "flows" in sol.tables:
+        write_results_xlsx(sol, folder / "results.xlsx")
+        if sol.instance is not None and "flows" in sol.tables:
             from network_opt.results.gpkg import write_geopackage  # site coordinates for GIS and `network-opt map`
 
             write_geopackage(sol, folder / "network.gpkg")
-    summary = dict(sol.summary)
-    timings = dict(summary.get("timings", {}))  # type: ignore[call-overload]
+    summary = Summary.from_dict(sol.summary).as_dict()
+    timings = dict(summary.get("timings", {}))
     timings["write_s"] = time.perf_counter() - start
     summary["timings"] = timings
     (folder / "summary.json").write_text(json.dumps(_clean(summary), indent=2, default=str) + "\n", encoding="utf-8")
@@ -114,20 +114,8 @@ def write_results(sol: Solution, out: str | Path, overwrite: bool = False) -> Pa
     with output_lock(out):
         check_output_dir(out, overwrite, protected=protected_paths(sol))
         start = time.perf_counter()
-        tmp = make_private_dir(out.parent, f".{out.name}.")
-        try:
-            _write_files(sol, tmp, start)
-            check_output_dir(out, overwrite, protected=protected_paths(sol))  # nothing appeared meanwhile
-            if out.exists():
-                backup = out.parent / f".{out.name}.old-{tmp.name}"
-                out.rename(backup)
-                tmp.rename(out)
-                shutil.rmtree(backup, ignore_errors=True)
-            else:
-                tmp.rename(out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        atomic_write_dir(out, lambda tmp: _write_files(sol, tmp, start),  # nothing appeared meanwhile:
+                         before_move=lambda: check_output_dir(out, overwrite, protected=protected_paths(sol)))
     return out
 
 

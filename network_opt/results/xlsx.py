@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from network_opt.common.outdir import RESULT_TABLES
 from network_opt.results.tables import Solution
 
 HEADER_FONT = Font(bold=True)
@@ -63,7 +64,7 @@ def _format(column: str, series: pd.Series) -> str | None:
     return None
 
 
-def _header(ws: WriteOnlyWorksheet, names: list[str]) -> list[WriteOnlyCell]:
+def _header(ws: WriteOnlyWorksheet, names: list[str]) -> list[Cell]:  # WriteOnlyCell() makes a Cell
     cells = []
     for name in names:
         cell = WriteOnlyCell(ws, name)
@@ -211,12 +212,13 @@ def _summary_sheet(wb: Workbook, sol: Solution) -> None:
 def write_results_xlsx(sol: Solution, path: str | Path, tables: Iterable[str] | None = None) -> Path:
     """Write ``results.xlsx`` (summary sheet + one sheet per result table) to ``path``.
 
-    ``tables``: the result tables to include, in this order (default: every table of ``sol``).
+    ``tables``: the result tables to include, in this order (default: those of
+    :data:`~network_opt.common.outdir.RESULT_TABLES` that ``sol`` has, in that order).
     """
     path = Path(path)
     wb = Workbook(write_only=True)
     _summary_sheet(wb, sol)
-    for name in sol.tables if tables is None else tables:
+    for name in RESULT_TABLES if tables is None else tables:
         frame = sol.tables.get(name)
         if isinstance(frame, pd.DataFrame):
             _table_sheet(wb, name, frame)

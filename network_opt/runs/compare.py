@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,7 @@ from network_opt.runs.executors import (
     run_batch,
 )
 from network_opt.solver.options import SolveOptions
+from network_opt.solver.status import has_plan
 
 AGGREGATES = ("comparison.csv", "facility_diff.csv", "objective.png", "costs.png", "capacity.png")
 DIFF_COLUMNS = ["facility", "site", "kind", "period", "scenario", "reference", "reference_state", "state", "change"]
@@ -63,7 +65,7 @@ def select_scenarios(inst: Instance, names: list[str] | None) -> list[str]:
     known = [BASE, *declared]
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise InputError([Problem(inst.manifest.path.name, inst.manifest.settings.get("_lines", {}).get("scenarios", 0),
+        raise InputError([Problem(inst.manifest.path.name, inst.manifest.lines.get("scenarios", 0),
                                   "scenarios", f"unknown scenario {n!r}; expected one of {', '.join(known)}")
                           for n in unknown])
     return list(dict.fromkeys(names))
@@ -88,15 +90,18 @@ def compare(instance: str | Path | Instance, out: str | Path, scenarios: list[st
     names = select_scenarios(inst, scenarios)
     specs, unsolved = [], {}
     digest = files_digest(inst)
+    declared = read_scenarios(inst)
     for name in names:
-        checked = check_scenario(inst, name)
-        overrides = tuple(resolve(inst, name))
+        # each scenario's overrides are applied once, here: the run solves the checked copy (with
+        # the lanes its pre-check built, or the base's when the scenario leaves them as they are)
+        checked = check_scenario(inst, name, declared)
+        overrides = tuple(resolve(inst, name, declared))
         key = input_hash(inst, overrides, options, soft_targets, digest)
         if checked.status != VALID:
             unsolved[name] = (key, RunResult(name, checked.status, error=checked.message))
             continue
         specs.append(RunSpec(name, overrides, options, key, soft_targets, label=f"scenario {name}",
-                             check=False))  # checked above
+                             check=False, instance=checked.instance))
     out = Path(out)
     check_run_folders(out, specs, inst)
     with make_executor(executor, workers, scheduler, processes=dask_processes) as ex:
@@ -104,11 +109,12 @@ def compare(instance: str | Path | Instance, out: str | Path, scenarios: list[st
         remove_stale(out / name for name in AGGREGATES)
         for name, (key, _) in unsolved.items():
             drop_stale(out / name, key)  # an earlier plan under this name came from other inputs
-        solved = {r.name: r for r in run_batch(inst, specs, out, ex, progress=progress, description="scenarios")}
+        solved = {r.name: r for r in run_batch(inst, specs, out, ex, progress=progress, description="scenarios",
+                                               keep=("facilities",))}
     results = [solved[n] if n in solved else unsolved[n][1] for n in names]
     where = str(instance) if not isinstance(instance, Instance) else "INSTANCE"
     explain_unsolved(results, f"network-opt diagnose {where} --scenario {{name}}")
-    currency = str(inst.setting("currency"))
+    currency = inst.settings.currency
     table = comparison_table(results, currency)
     diff = facility_diff(out, results)
     write_csv(table.reset_index(), out / "comparison.csv")
@@ -158,11 +164,17 @@ def _change(ref: pd.Series | None, now: pd.Series | None) -> str:
 
 def facility_diff(out: Path, results: list[RunResult]) -> pd.DataFrame:
     """Facilities (per period) whose state in a scenario differs from the reference scenario
-    (``base`` if it was run with a plan, else the first scenario with a plan)."""
+    (``base`` if it was run with a plan, else the first scenario with a plan). The facilities
+    table of a run solved now is the one kept in memory; that of a run skipped (solved before,
+    same inputs) is read from its folder."""
     plans = {}
     for r in results:
         path = out / r.name / "facilities.csv"
-        if r.status in ("optimal", "feasible") and path.is_file():
+        if not has_plan(r.status):
+            continue
+        if r.tables and "facilities" in r.tables:
+            plans[r.name] = r.tables["facilities"]
+        elif path.is_file():
             plans[r.name] = pd.read_csv(path, keep_default_na=False, dtype={"level": str})
     if not plans:
         return pd.DataFrame(columns=DIFF_COLUMNS)
@@ -194,14 +206,15 @@ def comparison_charts(table: pd.DataFrame, out: Path, currency: str) -> list[Pat
     """``objective.png``, ``costs.png`` (cost terms up, revenues down) and ``capacity.png``
     (capacity by facility kind in the last period), over the scenarios with a plan."""
     status = table.loc["status"].drop("unit")
-    ok = [s for s in status.index if status[s] in ("optimal", "feasible")]
+    ok = [s for s in status.index if has_plan(status[s])]
     paths = []
     names = list(status.index)
     x = np.arange(len(names))
 
     fig = Figure(figsize=(max(5.0, 1.1 * len(names) + 2), 4))
     ax = fig.add_subplot()
-    obj = pd.to_numeric(table.loc["objective"].drop("unit"), errors="coerce")
+    # cast: one row label gives a Series
+    obj = pd.to_numeric(cast(pd.Series, table.loc["objective"]).drop("unit"), errors="coerce")
     ax.bar(x, obj.reindex(names).fillna(0.0).to_numpy(), color=["#4477aa" if s in ok else "#dddddd" for s in names])
     for i, s in enumerate(names):
         if s not in ok:
@@ -210,7 +223,7 @@ def comparison_charts(table: pd.DataFrame, out: Path, currency: str) -> list[Pat
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel(f"net cost ({currency}, discounted)")
     ax.set_title("Objective by scenario")
-    paths.append(save_figure(fig, out / "objective.png"))
+    paths.append(save_figure(fig, out / "objective.png", dpi=110))
 
     fig = Figure(figsize=(max(6.0, 1.1 * len(names) + 3), 4.5))
     ax = fig.add_subplot()
@@ -235,7 +248,7 @@ def comparison_charts(table: pd.DataFrame, out: Path, currency: str) -> list[Pat
     ax.set_ylabel(f"{currency} (discounted)")
     ax.set_title("Costs (up) and revenues (down) by scenario")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    paths.append(save_figure(fig, out / "costs.png"))
+    paths.append(save_figure(fig, out / "costs.png", dpi=110))
 
     fig = Figure(figsize=(max(5.0, 1.1 * len(names) + 3), 4))
     ax = fig.add_subplot()
@@ -249,5 +262,5 @@ def comparison_charts(table: pd.DataFrame, out: Path, currency: str) -> list[Pat
     ax.set_title("Capacity by facility kind")
     if len(by_kind):
         ax.legend(fontsize=8)
-    paths.append(save_figure(fig, out / "capacity.png"))
+    paths.append(save_figure(fig, out / "capacity.png", dpi=110))
     return paths

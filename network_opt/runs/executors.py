@@ -20,6 +20,7 @@ keeps its best plan, marked interrupted; worker processes are killed).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -44,8 +45,8 @@ from network_opt.inputs.instance import Instance
 from network_opt.inputs.overrides import Override
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.session import ResolveSession
+from network_opt.solver.status import FINAL_STATUSES, SolveStatus, Termination, has_plan
 
-FINAL_STATUSES = ("optimal", "feasible", "infeasible")
 EXECUTORS = ("local", "dask")
 
 
@@ -67,6 +68,10 @@ class RunSpec:
     inputs: dict[str, Any] = field(default_factory=dict)
     derivative_keys: tuple[str, ...] = ()  # target-value keys whose d objective / d value to report
     check: bool = True  # re-run the cross-table checks after the overrides (False: validated beforehand)
+    #: the instance to solve, ``overrides`` already applied to it and checked (compare: the copy that
+    #: :func:`~network_opt.inputs.scenarios.check_scenario` made, with the lanes its pre-check built);
+    #: then :func:`solve_one` applies nothing again and ``overrides`` are only recorded (``input_hash``)
+    instance: Instance | None = None
 
 
 @dataclass
@@ -74,7 +79,9 @@ class RunResult:
     """What a run gave: status (optimal, feasible, infeasible, no_solution, unbounded, invalid:
     its overrides miss or leave invalid input, or error: anything else failed), objective
     (currency), seconds, error message (why an infeasible run is infeasible when the pre-check
-    found it, before solving), and (fresh runs) the summary and tables."""
+    found it, before solving), and (fresh runs) the summary and tables. ``solution``: what is
+    written into the run's folder (tables, summary, outcome and the instance for the GeoPackage;
+    no prepared model data, no model), until it is written."""
 
     name: str
     status: str
@@ -84,7 +91,7 @@ class RunResult:
     summary: dict[str, Any] | None = None
     tables: dict[str, Any] | None = None
     skipped: bool = False
-    data: Any = None  # the prepared model data of a fresh plan (for the geopackage of its folder)
+    solution: Any = None  # a network_opt.results.tables.Solution holding only what is written
 
     @property
     def kpis(self) -> dict[str, Any]:
@@ -126,6 +133,19 @@ def process_session() -> ResolveSession:
     return session
 
 
+def to_write(sol: Any, summary: Any) -> Any:
+    """What of a solve (a :class:`~network_opt.results.tables.Solution`) its run's folder gets, and
+    all a worker sends back: the tables of a plan, ``summary``, the outcome (without duals) and,
+    for a plan, the instance (for the GeoPackage's sites) without what was derived from it (the
+    lanes). No prepared model data and no model: they stay in the worker."""
+    from network_opt.results.tables import Solution
+
+    plan = sol.outcome.has_plan
+    inst = sol.instance if plan else None
+    return Solution(outcome=dataclasses.replace(sol.outcome, duals=None), tables=sol.tables if plan else {},
+                    summary=summary, inst=dataclasses.replace(inst) if inst is not None else None)
+
+
 def solve_one(instance: Instance, spec: RunSpec) -> RunResult:
     """Apply ``spec``'s overrides to ``instance``, solve with :func:`network_opt.runs.pipeline.solve`, and
     return the tables and a summary carrying the key figures. Never raises: failures come back
@@ -139,7 +159,8 @@ def solve_one(instance: Instance, spec: RunSpec) -> RunResult:
 
     start = time.perf_counter()
     try:
-        inst = apply_overrides(instance, list(spec.overrides), label=spec.label or spec.name, check=spec.check)
+        inst = spec.instance if spec.instance is not None else apply_overrides(
+            instance, list(spec.overrides), label=spec.label or spec.name, check=spec.check)
         session = process_session() if spec.options.reuse else None
         sol = solve(inst, spec.options, soft_targets=spec.soft_targets, session=session)
         kpis = scenario_kpis(sol)
@@ -147,15 +168,16 @@ def solve_one(instance: Instance, spec: RunSpec) -> RunResult:
             kpis[f"shadow_price[{key}]"] = target_value_derivative(sol, key) if sol.outcome.has_plan else None
         summary = {**sol.summary, "scenario": spec.name, "input_hash": spec.input_hash, "inputs": spec.inputs,
                    "kpis": kpis}
-        plan = sol.outcome.has_plan
-        return RunResult(spec.name, sol.status, sol.objective, time.perf_counter() - start, None, summary,
-                         sol.tables if plan else {}, data=sol.data if plan else None)
+        written = to_write(sol, summary)
+        return RunResult(spec.name, sol.status, sol.objective, time.perf_counter() - start, None, written.summary,
+                         written.tables, solution=written)
     except InputError as exc:  # the overrides miss or leave invalid input, or the pre-check proves it infeasible
         message = "; ".join(str(p) for p in exc.problems) or str(exc)
-        status = "infeasible" if isinstance(exc, PrecheckError) else "invalid"
+        status = SolveStatus.INFEASIBLE if isinstance(exc, PrecheckError) else SolveStatus.INVALID
         return RunResult(spec.name, status, None, time.perf_counter() - start, message)
     except Exception as exc:  # a failed run is reported, never stops the others
-        return RunResult(spec.name, "error", None, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+        return RunResult(spec.name, SolveStatus.ERROR, None, time.perf_counter() - start,
+                         f"{type(exc).__name__}: {exc}")
 
 
 # --- executors ------------------------------------------------------------------------------
@@ -242,9 +264,9 @@ def _kill(processes: list[Any]) -> None:
 
 def _result_of(fut: Any, spec: RunSpec) -> RunResult:
     try:
-        return fut.result()  # type: ignore[no-any-return]
+        return fut.result()
     except Exception as exc:  # a worker died
-        return RunResult(spec.name, "error", error=f"{type(exc).__name__}: {exc}")
+        return RunResult(spec.name, SolveStatus.ERROR, error=f"{type(exc).__name__}: {exc}")
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -371,22 +393,15 @@ def _resumed(out: Path, spec: RunSpec) -> RunResult | None:
     if summary is None or summary.get("input_hash") != spec.input_hash:
         return None
     status = str(summary.get("status"))
-    if status not in FINAL_STATUSES or summary.get("termination") == "interrupted":
+    if status not in FINAL_STATUSES or summary.get("termination") == Termination.INTERRUPTED:
         return None
     return RunResult(spec.name, status, summary.get("objective"), 0.0, None, summary, None, skipped=True)
 
 
 def _write(out: Path, result: RunResult) -> None:
-    from network_opt.results.tables import Solution
     from network_opt.results.write import write_results
-    from network_opt.solver.highs import SolveOutcome
 
-    summary = result.summary or {}
-    outcome = SolveOutcome(status=result.status, termination=str(summary.get("termination", "")),
-                           objective=result.objective, bound=summary.get("bound"),  # type: ignore[arg-type]
-                           mip_gap=summary.get("mip_gap"))  # type: ignore[arg-type]
-    write_results(Solution(outcome=outcome, tables=result.tables or {}, summary=summary, data=result.data),
-                  out / result.name, overwrite=True)
+    write_results(result.solution, out / result.name, overwrite=True)  # the Solution the run returned
 
 
 def drop_stale(folder: Path, current: str) -> None:
@@ -398,9 +413,10 @@ def drop_stale(folder: Path, current: str) -> None:
 
 
 def run_batch(instance: Instance, specs: list[RunSpec], out: Path, executor: Executor,
-              progress: bool = False, description: str = "solving") -> list[RunResult]:
+              progress: bool = False, description: str = "solving", keep: tuple[str, ...] = ()) -> list[RunResult]:
     """Run every spec not already solved in ``out`` for the same inputs; write each result into
-    ``out/<name>/`` as soon as it finishes (failed runs write nothing). Results in spec order."""
+    ``out/<name>/`` as soon as it finishes (failed runs write nothing). Results in spec order; of
+    their tables only those named in ``keep`` stay in memory once written."""
     from network_opt.common.outdir import output_lock, read_marker, write_marker
 
     with output_lock(out):  # re-entrant: compare and sweep on the command line hold it already
@@ -408,11 +424,11 @@ def run_batch(instance: Instance, specs: list[RunSpec], out: Path, executor: Exe
         check_run_folders(out, specs, instance)
         if read_marker(out) is None:
             write_marker(out, "runs")
-        return _run_batch(instance, specs, out, executor, progress, description)
+        return _run_batch(instance, specs, out, executor, progress, description, keep)
 
 
 def _run_batch(instance: Instance, specs: list[RunSpec], out: Path, executor: Executor,
-               progress: bool, description: str) -> list[RunResult]:
+               progress: bool, description: str, keep: tuple[str, ...] = ()) -> list[RunResult]:
     results: dict[str, RunResult] = {}
     hashes = {spec.name: spec.input_hash for spec in specs}
     todo = []
@@ -426,11 +442,13 @@ def _run_batch(instance: Instance, specs: list[RunSpec], out: Path, executor: Ex
     with _Progress(progress, len(specs), description) as bar, _closed_after(runs):
         bar.advance(len(results), f"{len(results)} already solved" if results else "")
         for res in runs:
-            if res.status != "error" and res.summary is not None:
+            if res.solution is not None:
                 _write(out, res)
             else:
                 drop_stale(out / res.name, hashes[res.name])
-            res.tables = res.data = None  # written; do not keep every plan in memory
+            # written; do not keep every plan in memory, only the tables asked for (compare: facilities)
+            res.solution = None
+            res.tables = {k: v for k, v in res.tables.items() if k in keep} if res.tables else None
             results[res.name] = res
             bar.advance(1, f"{res.name}: {res.status}")
             if (res.summary or {}).get("termination") == "interrupted":
@@ -491,13 +509,13 @@ def explain_unsolved(results: list[RunResult], diagnose: str = "") -> None:
     infeasible, a limit stopped it, ...); ``diagnose``: a command that explains an infeasible run
     (``{name}`` is replaced by the run's name)."""
     for r in results:
-        if r.error or r.status in ("optimal", "feasible"):
+        if r.error or has_plan(r.status):
             continue
         termination = str((r.summary or {}).get("termination") or r.status)
-        if r.status == "infeasible":
+        if r.status == SolveStatus.INFEASIBLE:
             r.error = "the solver proved that no plan satisfies every constraint" + (
                 f"; `{diagnose.format(name=r.name)}` says what is short" if diagnose else "")
-        elif r.status == "unbounded":
+        elif r.status == SolveStatus.UNBOUNDED:
             r.error = "the model is unbounded: a revenue can grow without limit (check prices and capacities)"
         else:
             r.error = f"no plan was found within the limits ({termination})"

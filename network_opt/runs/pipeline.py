@@ -15,14 +15,17 @@ from network_opt.inputs.instance import Instance
 from network_opt.inputs.lanes import lane_count_by_commodity
 from network_opt.inputs.load import load
 from network_opt.model import build_model
+from network_opt.model.data import ModelData
 from network_opt.model.size import ModelTooLarge, available_memory, prepare_sized, what_fits
 from network_opt.results.audit import audit_record
+from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution, extract, target_measures
 from network_opt.solver.compliance import cost_of_compliance, noted_shadow_prices
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
 from network_opt.solver.highs import SolveOutcome, solve_model, trivially_infeasible
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.session import ResolveSession
+from network_opt.solver.status import Termination
 
 
 def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
@@ -37,25 +40,27 @@ def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
     return {"variables": variables, "binaries": binaries, "integers": integers, "constraints": constraints}
 
 
-def _handoff_and_solve(m: pyo.ConcreteModel, options: SolveOptions, progress: Progress,
-                       session: ResolveSession | None) -> tuple[SolveOutcome, bool, float]:
-    """Hand ``m`` to HiGHS (through ``session`` if given) and solve it; return the outcome,
-    whether the session's model was updated in place, and the clock when the handoff ended."""
+def _handoff_and_solve(m: pyo.ConcreteModel, data: ModelData, options: SolveOptions, progress: Progress,
+                       session: ResolveSession | None) -> tuple[SolveOutcome, HighsModel | None, bool, float]:
+    """Hand ``m`` (built from ``data``, which the MIP starts read) to HiGHS (through ``session`` if
+    given) and solve it; return the outcome, the HiGHS model solved (None when ``m`` could not be
+    compiled; for shadow prices and the cost of compliance, never kept in the results), whether the
+    session's model was updated in place, and the clock when the handoff ended."""
     try:
         if session is None:
             hm, in_place = HighsModel(m), False
         else:
             hm, in_place = session.handoff(m)
     except TriviallyInfeasible as exc:
-        return trivially_infeasible(exc), False, time.perf_counter()
+        return trivially_infeasible(exc), None, False, time.perf_counter()
     handed = time.perf_counter()
     start = session.start() if session is not None and in_place and options.warm_start else None
     progress.phase("solving with HiGHS" + (", starting from the previous plan" if start is not None else ""))
     with progress.solver_log(hm.h):  # HiGHS's log into the --log file as it comes
-        outcome = solve_model(m, options, solver=hm, progress=progress, start=start)
+        outcome = solve_model(m, options, solver=hm, progress=progress, start=start, data=data)
     if session is not None and outcome.has_plan:
         session.record(hm)  # before shadow prices and compliance re-run HiGHS on the model
-    return outcome, in_place, handed
+    return outcome, hm, in_place, handed
 
 
 def write_model_file(m: pyo.ConcreteModel, path: Path, progress: Progress) -> str | None:
@@ -109,8 +114,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     progress.phase("loading and validating the instance")
     inst = instance if isinstance(instance, Instance) else load(instance)
     audit = audit_record(inst, options, soft_targets=soft_targets, compliance=compliance, aggregate=aggregate)
-    if soft_targets is not None:
-        inst.manifest.settings["targets.soft"] = bool(soft_targets)
+    if soft_targets is not None:  # a copy with the setting: the caller's instance is left as it is
+        inst = inst.with_settings({"targets.soft": bool(soft_targets)})
     agg = None
     if aggregate is not None:
         from network_opt.model.aggregate import aggregate as cluster_points
@@ -141,28 +146,27 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     t2 = time.perf_counter()
     reuse = session if agg is None else None
     try:
-        outcome, in_place, t3 = _handoff_and_solve(m, options, progress, reuse)
+        outcome, hm, in_place, t3 = _handoff_and_solve(m, data, options, progress, reuse)
         t4 = time.perf_counter()
         progress.phase(f"solver finished: {outcome.status}")
         tables = {}
         # a plan exists: a signal now only asks to stop (the re-solves below are skipped) and the CLI
         # writes the plan; a second signal raises (network_opt.common.interrupts.deferred)
         with interrupts.deferred():
-            if outcome.has_plan:
-                tables = extract(m, data)
+            if outcome.has_plan and hm is not None:
+                tables = extract(m, data, hm)  # the plan's values copied from HiGHS's column values
                 if len(data.targets):
-                    x = np.array([m.flow[i].value or 0.0 for i in range(len(data.flows))])
-                    unc = (np.array([m.uncollected[s].value or 0.0 for s in range(len(data.supply))])
-                           if hasattr(m, "uncollected") else np.zeros(len(data.supply)))
+                    x = hm.values_of(m.flow)
+                    unc = hm.values_of(m.uncollected) if hasattr(m, "uncollected") else np.zeros(len(data.supply))
                     base = target_measures(data, x, unc)["base"]
                     prices, notes = noted_shadow_prices(m, data, base, tables["targets"], outcome.status, options,
-                                                        outcome.extra["solver"])
+                                                        hm)
                     tables["targets"]["shadow_price"] = prices
                     tables["targets"]["shadow_price_note"] = notes
-                if (compliance and outcome.objective is not None and outcome.termination != "interrupted"
+                if (compliance and outcome.objective is not None and outcome.termination != Termination.INTERRUPTED
                         and interrupts.requested() is None):
                     progress.phase("re-solving without each target family (cost of compliance)")
-                    tables["compliance"] = cost_of_compliance(m, outcome.objective, options, outcome.extra["solver"])
+                    tables["compliance"] = cost_of_compliance(m, outcome.objective, options, hm)
     except BaseException:
         if reuse is not None:
             reuse.clear()  # a failure halfway may leave the HiGHS model changed: do not reuse it
@@ -173,31 +177,32 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
 
         tables = {**disaggregate(tables, agg), "aggregation": agg.membership}
     t5 = time.perf_counter()
-    summary: dict[str, object] = {
-        "instance": inst.name,
-        "status": outcome.status,
-        "termination": outcome.termination,
-        "objective": outcome.objective,
-        "bound": outcome.bound,
-        "mip_gap": outcome.mip_gap,
-        "currency": inst.setting("currency"),
-        "periods": inst.years,
-        "soft_targets": bool(inst.setting("targets.soft")),
-        "timings": {"load_s": t1 - t0, "build_s": t2 - t1, "handoff_s": t3 - t2, "solve_s": t4 - t3,
-                    "extract_s": t5 - t4},
-        "resolve": {"in_place": in_place, "warm_start": in_place and outcome.extra.get("start") == "given"},
-        "model": {**model_size(m), "nonzeros": outcome.extra.get("nonzeros")},
-        "projected": {**projected.as_dict(), "available_memory_bytes": available, "forced": force},
-        "pruning": pruning,
-        "lanes": lane_count_by_commodity(data.lanes),
-        "solver": {"name": outcome.solver_name, "version": outcome.solver_version},
-        "warnings": [str(w) for w in inst.warnings] + list(outcome.extra.get("numerics", {}).get("warnings", []))
+    summary = Summary(
+        instance=inst.name,
+        status=outcome.status,
+        termination=outcome.termination,
+        objective=outcome.objective,
+        bound=outcome.bound,
+        mip_gap=outcome.mip_gap,
+        currency=inst.settings.currency,
+        periods=list(inst.years),
+        soft_targets=inst.settings.targets.soft,
+        timings={"load_s": t1 - t0, "build_s": t2 - t1, "handoff_s": t3 - t2, "solve_s": t4 - t3,
+                 "extract_s": t5 - t4},
+        resolve={"in_place": in_place, "warm_start": in_place and outcome.start == "given"},
+        model={**model_size(m), "nonzeros": outcome.nonzeros},
+        projected={**projected.as_dict(), "available_memory_bytes": available, "forced": force},
+        pruning=pruning,
+        lanes=lane_count_by_commodity(data.lanes),
+        solver={"name": outcome.solver_name, "version": outcome.solver_version},
+        warnings=[str(w) for w in inst.warnings] + outcome.numeric_warnings
         + write_warnings + ([str(pruning["warning"])] if pruning.get("warning") else []),
-        "numerics": {k: v for k, v in outcome.extra.get("numerics", {}).items() if k != "warnings"},
-        **audit,
-    }
+        numerics={k: v for k, v in outcome.numerics.items() if k != "warnings"},
+        tool=audit["tool"], command=audit["command"], options=audit["options"],
+        instance_path=audit["instance_path"], input_files=audit["input_files"],
+    )
     if agg is not None:
         from network_opt.model.aggregate import aggregation_summary
 
-        summary["aggregation"] = aggregation_summary(agg, aggregated, tables, outcome.objective if tables else None)
+        summary.aggregation = aggregation_summary(agg, aggregated, tables, outcome.objective if tables else None)
     return Solution(outcome=outcome, tables=tables, summary=summary, data=data, model=m)

@@ -44,6 +44,7 @@ from network_opt.runs.executors import (
     run_batch,
 )
 from network_opt.solver.options import SolveOptions
+from network_opt.solver.status import PLAN_STATUSES
 
 AGGREGATES = ("sweep.csv", "sweep.png")
 MAX_POINTS = 100_000
@@ -125,8 +126,8 @@ def parse_vary(text: str) -> Vary:
 def read_uncertainty(inst: Instance) -> list[Uncertain]:
     """The ``uncertainty:`` block of instance.yaml; raise :class:`InputError` listing every
     problem."""
-    raw = inst.manifest.settings.get("uncertainty") or {}
-    lines = inst.manifest.settings.get("_lines", {})
+    raw = inst.settings.uncertainty
+    lines = inst.manifest.lines
     fname = inst.manifest.path.name
     problems: list[Problem] = []
     out = []
@@ -224,10 +225,15 @@ def sweep(instance: str | Path | Instance, out: str | Path, vary: list[str] | tu
     if checked.status == INVALID:
         raise InputError(list(checked.problems))
     base_overrides = tuple(resolve(inst, base))
+    # the scenario's overrides are applied once (check_scenario): each point applies only its own
+    # to that copy, which is the instance of the batch
+    scenario_inst = checked.instance
+    assert scenario_inst is not None  # given unless the status is invalid
     # a base that fails the feasibility pre-check can still have points that pass (e.g. less supply)
     precheck = checked.status == INFEASIBLE
-    points, derivative_keys, precheck_failed = (_grid(inst, base_overrides, list(vary)) if vary
-                                                else (*_samples(inst, base_overrides, int(samples or 0), seed), True))
+    ends: dict[float, Instance] = {}  # a one-key grid: the ends checked, solved as they are
+    points, derivative_keys, precheck_failed = (_grid(scenario_inst, (), list(vary), ends) if vary
+                                                else (*_samples(scenario_inst, (), int(samples or 0), seed), True))
     precheck = precheck or precheck_failed
     specs = []
     digest = files_digest(inst)
@@ -236,14 +242,15 @@ def sweep(instance: str | Path | Instance, out: str | Path, vary: list[str] | tu
         key = input_hash(inst, all_overrides, options, soft_targets, digest)
         # a grid was checked at the ends of each range beforehand; random draws were not, and where
         # the feasibility pre-check failed somewhere, each point is checked (failing: status infeasible)
-        specs.append(RunSpec(name, all_overrides, options, key, soft_targets, label=f"point {name}", inputs=inputs,
-                             derivative_keys=derivative_keys, check=precheck))
+        ready = ends.get(next(iter(inputs.values()))) if len(inputs) == 1 else None
+        specs.append(RunSpec(name, overrides, options, key, soft_targets, label=f"point {name}", inputs=inputs,
+                             derivative_keys=derivative_keys, check=precheck, instance=ready))
     out = Path(out)
     check_run_folders(out, specs, inst)
     with make_executor(executor, workers, scheduler, processes=dask_processes) as ex:
         out.mkdir(parents=True, exist_ok=True)
         remove_stale(out / name for name in AGGREGATES)
-        results = run_batch(inst, specs, out, ex, progress=progress, description="points")
+        results = run_batch(scenario_inst, specs, out, ex, progress=progress, description="points")
     explain_unsolved(results)
     rows = []
     for spec, r in zip(specs, results, strict=True):
@@ -265,7 +272,7 @@ def sweep(instance: str | Path | Instance, out: str | Path, vary: list[str] | tu
     rest = [c for c in table.columns if c not in lead and c != "error"]
     table = table[[*lead, *kpi_order(rest), "error"]]
     write_csv(table, out / "sweep.csv")
-    chart = sweep_chart(table, [*points[0][1].keys()], out, str(inst.setting("currency")), bool(vary))
+    chart = sweep_chart(table, [*points[0][1].keys()], out, inst.settings.currency, bool(vary))
     return SweepResult(out, table, results_frame(results), chart)
 
 
@@ -275,7 +282,7 @@ def incremental_costs(table: pd.DataFrame, inputs: list[str]) -> dict[str, pd.Se
     currency per unit of KEY; NaN at the lowest value and where either point has no plan. Unlike
     a shadow price (an LP dual at one point's network), it includes the integer steps between
     the points: facilities opened, levels or modules added."""
-    ok = table["status"].isin(["optimal", "feasible"])
+    ok = table["status"].isin(PLAN_STATUSES)
     objective = pd.to_numeric(table["objective"], errors="coerce").where(ok)
     out = {}
     for key in inputs:
@@ -291,10 +298,11 @@ def incremental_costs(table: pd.DataFrame, inputs: list[str]) -> dict[str, pd.Se
     return out
 
 
-def _grid(inst: Instance, base: tuple[Override, ...],
-          vary: list[str]) -> tuple[list[tuple[str, dict[str, float], tuple[Override, ...]]], tuple[str, ...], bool]:
+def _grid(inst: Instance, base: tuple[Override, ...], vary: list[str], ends: dict[float, Instance] | None = None
+          ) -> tuple[list[tuple[str, dict[str, float], tuple[Override, ...]]], tuple[str, ...], bool]:
     """The points of the grid, the target-value keys whose derivative to report, and whether
-    the feasibility pre-check failed at an end of a range (then every point is checked)."""
+    the feasibility pre-check failed at an end of a range (then every point is checked). With one
+    key varied, ``ends`` receives the instance checked at each end that passed (value -> instance)."""
     parsed = [parse_vary(v) for v in vary]
     columns = [v.column for v in parsed]
     if len(set(columns)) != len(columns):
@@ -308,8 +316,10 @@ def _grid(inst: Instance, base: tuple[Override, ...],
     for v, text in zip(parsed, vary, strict=True):
         for value in {min(v.values), max(v.values)}:
             try:
-                apply_overrides(inst, [*base, Override(v.op, v.key, value, Origin("--vary", 0, text))],
-                                label=f"--vary {text} at {value:g}")
+                end = apply_overrides(inst, [*base, Override(v.op, v.key, value, Origin("--vary", 0, text))],
+                                      label=f"--vary {text} at {value:g}")
+                if ends is not None and len(parsed) == 1:
+                    ends[value] = end
             except PrecheckError:
                 precheck_failed = True
             except InputError as exc:
@@ -355,16 +365,17 @@ def sweep_chart(table: pd.DataFrame, inputs: list[str], out: Path, currency: str
     objective and key figures."""
     if table.empty:
         return None
-    ok = table["status"].isin(["optimal", "feasible"])
+    ok = table["status"].isin(PLAN_STATUSES)
     fig = Figure(figsize=(7.5, 4.5) if grid else (9, 6), layout="constrained")
     if grid:
         x = inputs[0]
         ax = fig.add_subplot()
         others = inputs[1:]
         groups = table.groupby(others) if others else [((), table)]
+        key: Any  # a tuple of the others' values (pandas-stubs: tuple[Hashable, ...])
         for key, g in groups:
             g = g.sort_values(x)
-            gok = g["status"].isin(["optimal", "feasible"])
+            gok = g["status"].isin(PLAN_STATUSES)
             label = ", ".join(f"{o}={v:g}" for o, v in zip(others, np.atleast_1d(key), strict=True)) or "objective"
             ax.plot(g.loc[gok, x], g.loc[gok, "objective"].astype(float), "o-", label=label)
         bad = table.loc[~ok]
@@ -397,4 +408,4 @@ def sweep_chart(table: pd.DataFrame, inputs: list[str], out: Path, currency: str
             ax.hist(table.loc[ok, c].astype(float), bins=min(30, max(5, int(ok.sum() ** 0.5) + 1)), color="#4477aa")
             ax.set_title(c, fontsize=9)
         fig.suptitle(f"{int(ok.sum())} of {len(table)} samples with a plan")
-    return save_figure(fig, out / "sweep.png")
+    return save_figure(fig, out / "sweep.png", dpi=110)

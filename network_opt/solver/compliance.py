@@ -29,11 +29,12 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from network_opt.common import interrupts
-from network_opt.model.build import TARGET_CONSTRAINTS
 from network_opt.model.data import ModelData
+from network_opt.model.families import TARGET_CONSTRAINTS
 from network_opt.solver.handoff import HighsModel
 from network_opt.solver.highs import relative_gap
 from network_opt.solver.options import SolveOptions, run_highs
+from network_opt.solver.status import SolveStatus
 
 INTEGER_VARS = ("level_open", "modules")
 
@@ -98,11 +99,12 @@ class _HighsView:
         inf = highspy.kHighsInf
         try:
             if n:
-                self.h.changeRowsBounds(n, rows, np.full(n, -inf), np.full(n, inf))
+                # changeRowsBounds: in highspy since 1.7, missing from its stubs
+                self.h.changeRowsBounds(n, rows, np.full(n, -inf), np.full(n, inf))  # type: ignore[attr-defined]
             yield
         finally:
             if n and not self.solver.abandoned:
-                self.h.changeRowsBounds(n, rows, lower, upper)
+                self.h.changeRowsBounds(n, rows, lower, upper)  # type: ignore[attr-defined]
 
 
 def shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options: SolveOptions | None,
@@ -166,7 +168,7 @@ def shadow_price_notes(targets: pd.DataFrame, prices: np.ndarray, lp_solved: boo
             note = "0: not binding, the plan exceeds the target"
         else:
             note = f"0: binding, but a small raise costs nothing with this network; {_STEP}"
-        if status != "optimal":
+        if status != SolveStatus.OPTIMAL:
             note += (f". The plan is {status}, not proven optimal (a time or gap limit stopped the MIP): the price "
                      "is that of this plan's network")
         notes.append(note)

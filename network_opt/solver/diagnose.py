@@ -16,6 +16,7 @@ is the smallest total violation; every non-zero slack is a finding, in the unit 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyomo.environ as pyo
@@ -24,41 +25,39 @@ from network_opt.inputs.instance import Instance
 from network_opt.inputs.load import load
 from network_opt.model import build_model, prepare
 from network_opt.model.data import ModelData
+from network_opt.model.families import BY_NAME, ELASTIC_FAMILIES, PLACEMENT_FAMILIES
 from network_opt.solver.highs import solve_model
 from network_opt.solver.options import SolveOptions
 
-#: Slack on rows that merely move tonnes (supply, returns, black mass) weighs double, so that where
-#: either would do, the diagnosis names the capacity or target to change rather than the tonnes.
-PLACEMENT_FAMILIES = ("supply_balance", "returns_balance", "preprocessor_output")
-ELASTIC_FAMILIES = ("supply_balance", "returns_balance", "preprocessor_output", "facility_capacity",
-                    "target_collection_rate", "target_recycling_efficiency", "target_material_recovery",
-                    "target_second_life_priority", "target_domestic_recovery", "emissions_cap")
+# The families relaxed (ELASTIC_FAMILIES) and those whose slack weighs double (PLACEMENT_FAMILIES:
+# rows that merely move tonnes, so that where either would do, the diagnosis names the capacity or
+# target to change rather than the tonnes) come from the registry, network_opt.model.families.
 DIAGNOSIS_COLUMNS = ["constraint", "what", "period", "shortfall", "unit", "explanation"]
 
 
-def _describe(d: ModelData, family: str, key: object) -> tuple[str, int | None, str, str]:
-    """(what, period, unit, explanation) for one relaxed row."""
+def _describe(d: ModelData, family: str, key: Any) -> tuple[str, int | None, str, str]:
+    """(what, period, unit, explanation) for one relaxed row (``key``: its Pyomo index, a label or a tuple)."""
     if family == "supply_balance":
-        s = d.supply.loc[int(key)]  # type: ignore[call-overload]
+        s: Any = d.supply.loc[int(key)]  # a row (Any: pandas-stubs types its values as scalar | Series)
         what = f"collection point {s['site']} ({s['chemistry']}, grade {s['grade']})"
         return what, int(s["period"]), "t/yr", f"{what} has supply that no open route can take"
     if family == "facility_capacity":
-        fac, period = key  # type: ignore[misc]
+        fac, period = key
         return f"facility {fac}", int(period), "t/yr", f"facility {fac} would need more capacity than its largest level"
-    if family.startswith("target_"):
-        t = d.targets.loc[int(key)]  # type: ignore[call-overload]
+    if BY_NAME[family].target_metric is not None:
+        t: Any = d.targets.loc[int(key)]  # a row, as above
         material = f" {t['material']}" if t["material"] else ""
         what = f"{t['metric']}{material} in {t['jurisdiction']} (required {t['value']:g})"
         unit = {"collection_rate": "t/yr of packs", "second_life_priority": "t/yr of packs",
                 "recycling_efficiency": "t/yr recycled"}.get(t["metric"], f"t/yr of {t['material']}")
         return what, int(t["period"]), unit, f"target {what} cannot be met"
     if family == "emissions_cap":
-        return "emissions cap", int(key), "t CO2e/yr", "emissions exceed the cap"  # type: ignore[call-overload]
+        return "emissions cap", int(key), "t CO2e/yr", "emissions exceed the cap"
     if family == "returns_balance":
-        market, chem, period = key  # type: ignore[misc]
+        market, chem, period = key
         return (f"returns at market {market} ({chem})", int(period), "t/yr",
                 f"packs returning from market {market} cannot reach recycling")
-    market, chem, jur, period = key  # type: ignore[misc]
+    market, chem, jur, period = key
     return (f"black mass at pre-processor {market} ({chem}, {jur})", int(period), "t/yr",
             f"black mass from pre-processor {market} cannot reach a refiner")
 
@@ -88,7 +87,7 @@ def _add_slack(m: pyo.ConcreteModel) -> list[tuple[pyo.Constraint, list[pyo.Var]
         c.set_value((c.lower, body, c.upper))
         pairs.append((c, slacks))
     m.total_cost.deactivate()
-    if hasattr(m, "lane_link"):
+    if m.find_component("lane_link") is not None:
         m.lane_link.deactivate()  # its bounds come from capacities: keep capacity as the only limit
     m.total_violation = pyo.Objective(expr=sum(weight[i] * m.elastic_slack[i] for i in m.ELASTIC),
                                       sense=pyo.minimize)
@@ -99,7 +98,7 @@ def diagnose_model(d: ModelData, options: SolveOptions | None = None) -> pd.Data
     """Elastic re-solve of the model of ``d``; one row per violated constraint (largest first)."""
     m = build_model(d)
     relaxed = _add_slack(m)
-    outcome = solve_model(m, options)
+    outcome = solve_model(m, options, data=d)
     if not outcome.has_plan:
         raise RuntimeError(f"the elastic model could not be solved ({outcome.termination}); the infeasibility is "
                            "structural (e.g. a facility that must stay open and must close)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import highspy
@@ -21,6 +22,8 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.errors import InfeasibleConstraintException
 from pyomo.common.gc_manager import PauseGC
+from pyomo.core.base.constraint import ConstraintData
+from pyomo.core.base.var import VarData
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 INF = highspy.kHighsInf
@@ -57,12 +60,12 @@ class MatrixModel:
                 and np.array_equal(self.start, other.start) and np.array_equal(self.index, other.index))
 
 
-def _labels(items: list[object]) -> list[tuple[str, object]]:
+def _labels(items: list[VarData] | list[ConstraintData]) -> list[tuple[str, object]]:
     """(component name, index) of each variable or constraint: what a column or row stands for."""
     return [(c.parent_component().local_name, c.index()) for c in items]
 
 
-def compile_model(m: pyo.ConcreteModel) -> tuple[MatrixModel, list[object], list[object]]:
+def compile_model(m: pyo.ConcreteModel) -> tuple[MatrixModel, list[VarData], list[ConstraintData]]:
     """Compile ``m`` (minimisation, linear) into a :class:`MatrixModel`; also return its columns
     (Pyomo variables) and its rows' constraints, in HiGHS order. Raises
     :class:`TriviallyInfeasible` for a constant constraint that cannot hold."""
@@ -104,12 +107,15 @@ def _lp(mm: MatrixModel) -> highspy.HighsLp:
     lp.a_matrix_.index_ = mm.index
     lp.a_matrix_.value_ = mm.value
     if mm.integer.any():
-        lp.integrality_ = np.where(mm.integer, highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous)
+        kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+        lp.integrality_ = [kinds[k] for k in mm.integer.tolist()]
     return lp
 
 
 def quiet_highs() -> highspy.Highs:
     """A highspy object with its log off, without the banner HiGHS prints on stdout when made."""
+    # HiGHS's C++ code prints its banner with printf on descriptor 1 when the object is made (before
+    # any option can turn it off), past sys.stdout: only redirecting the descriptor itself hides it
     sys.stdout.flush()
     saved = os.dup(1)
     try:
@@ -134,10 +140,12 @@ class HighsModel:
     def __init__(self, m: pyo.ConcreteModel):
         self.abandoned = False
         self.start_values: np.ndarray | None = None
+        #: the column values last loaded into the Pyomo variables (:meth:`load_values`)
+        self.values: np.ndarray | None = None
         self.h = quiet_highs()
         self.matrix: MatrixModel
-        self.columns: list[object] = []
-        self.row_constraints: list[object] = []
+        self.columns: list[VarData] = []
+        self.row_constraints: list[ConstraintData] = []
         self.cols: dict[int, int] = {}
         self.rows: dict[object, int] = {}
         self.set_model(m)
@@ -150,8 +158,8 @@ class HighsModel:
             raise RuntimeError("HiGHS refused the model")
         self._attach(m, matrix, columns, constraints)
 
-    def _attach(self, m: pyo.ConcreteModel, matrix: MatrixModel, columns: list[object],
-                constraints: list[object]) -> None:
+    def _attach(self, m: pyo.ConcreteModel, matrix: MatrixModel, columns: list[VarData],
+                constraints: list[ConstraintData]) -> None:
         self.model = m
         self._labels: tuple[list[tuple[str, object]], list[tuple[str, object]]] | None = None
         self.matrix = matrix
@@ -185,14 +193,15 @@ class HighsModel:
         cols = np.flatnonzero(old.cost != matrix.cost).astype(np.int32)
         if len(cols):
             h.changeColsCost(len(cols), cols, matrix.cost[cols])
-        cols = np.flatnonzero((old.col_lower != matrix.col_lower) | (old.col_upper != matrix.col_upper))
+        cols = np.flatnonzero((old.col_lower != matrix.col_lower)
+                              | (old.col_upper != matrix.col_upper)).astype(np.int32)
         if len(cols):
-            cols = cols.astype(np.int32)
             h.changeColsBounds(len(cols), cols, matrix.col_lower[cols], matrix.col_upper[cols])
-        rows = np.flatnonzero((old.row_lower != matrix.row_lower) | (old.row_upper != matrix.row_upper))
+        rows = np.flatnonzero((old.row_lower != matrix.row_lower)
+                              | (old.row_upper != matrix.row_upper)).astype(np.int32)
         if len(rows):
-            rows = rows.astype(np.int32)
-            h.changeRowsBounds(len(rows), rows, matrix.row_lower[rows], matrix.row_upper[rows])
+            # in highspy since 1.7, missing from its stubs
+            h.changeRowsBounds(len(rows), rows, matrix.row_lower[rows], matrix.row_upper[rows])  # type: ignore[attr-defined]
         changed = np.flatnonzero(old.value != matrix.value)
         if len(changed):
             row_of = np.repeat(np.arange(len(old.row_lower), dtype=np.int32), np.diff(old.start))
@@ -209,9 +218,24 @@ class HighsModel:
         return float(np.dot(self.matrix.cost, values) + self.matrix.offset)
 
     def load_values(self, values: np.ndarray) -> None:
-        """Write HiGHS's column values into the Pyomo variables."""
-        for v, x in zip(self.columns, values.tolist(), strict=True):
+        """Write HiGHS's column values into the Pyomo variables (and keep them as :attr:`values`)."""
+        self.values = np.array(values, dtype=float)
+        for v, x in zip(self.columns, self.values.tolist(), strict=True):
             v.set_value(x, skip_validation=True)
+
+    def values_of(self, var: pyo.Var, keys: Iterable[object] | None = None) -> np.ndarray:
+        """Values of ``var`` at ``keys`` (default: every index, in order) taken from :attr:`values`
+        by column index, in one numpy step; a variable that is no column (fixed, or in no row and
+        no objective term) gives the value it holds (0 when none)."""
+        data = list(var.values()) if keys is None else [var[k] for k in keys]
+        if self.values is None:  # no plan loaded through this object: what the variables hold
+            return np.array([v.value or 0.0 for v in data], dtype=float)
+        cols = self.cols
+        pos = np.fromiter((cols.get(id(v), -1) for v in data), dtype=np.int64, count=len(data))
+        out = self.values[pos] if len(pos) else np.zeros(0)
+        for i in np.flatnonzero(pos < 0):
+            out[i] = data[i].value or 0.0
+        return out
 
     def constraint_duals(self, row_dual: np.ndarray) -> dict[object, float]:
         """Dual value of each constraint (the sum over its rows), HiGHS's sign convention."""

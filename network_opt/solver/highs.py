@@ -1,31 +1,73 @@
 """Solving the Pyomo model with HiGHS in memory (the model is compiled to arrays and passed to
 highspy by :mod:`network_opt.solver.handoff`) and mapping its outcome.
 
-Statuses: ``optimal`` (proven within the gap), ``feasible`` (a plan, limits reached),
-``infeasible``, ``no_solution`` (limits reached before any plan was found).
+Statuses (:class:`~network_opt.solver.status.SolveStatus`): ``optimal`` (proven within the gap),
+``feasible`` (a plan, limits reached), ``infeasible``, ``unbounded``, ``no_solution`` (limits
+reached before any plan was found).
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
 
 from network_opt.common import interrupts
+from network_opt.model.data import ModelData
 from network_opt.solver.handoff import HighsModel, MatrixModel, TriviallyInfeasible
 from network_opt.solver.options import SolveOptions, run_highs, set_limits
 from network_opt.solver.starts import first_plan, lp_round_start, open_all_start, start_from_integers
+from network_opt.solver.status import SolveStatus, Termination
+
+logger = logging.getLogger(__name__)
+
+#: Threads of HiGHS's process-wide task scheduler as last set by :func:`use_threads` (None: not
+#: set by us; the scheduler, if started, has HiGHS's default count).
+_scheduler_threads: int | None = None
+_scheduler_lock = threading.Lock()
+
+
+def use_threads(threads: int | None) -> None:
+    """Make HiGHS's process-wide scheduler run ``threads`` threads (None: leave it as it is).
+
+    HiGHS refuses a thread count other than the one its scheduler started with, and the scheduler
+    is shared by every highspy object in the process; ``resetGlobalScheduler`` is therefore called
+    only when the count asked for differs from the one last set here, never for a repeated count
+    (a reset while another highspy object runs in a thread would pull its scheduler away)."""
+    global _scheduler_threads
+    if threads is None:
+        return
+    with _scheduler_lock:
+        if _scheduler_threads == int(threads):
+            return
+        logger.debug("resetting HiGHS's global scheduler: %s -> %d threads", _scheduler_threads, threads)
+        highspy.Highs.resetGlobalScheduler(True)
+        _scheduler_threads = int(threads)
 
 
 @dataclass
 class SolveOutcome:
-    """What the solver reported; ``objective``/``bound`` in currency, ``mip_gap`` relative."""
+    """What the solver reported; ``objective``/``bound`` in currency, ``mip_gap`` relative.
 
-    status: str
+    Plain values only: the HiGHS model that was solved is not kept here (whoever handed the model
+    to HiGHS holds it, e.g. :func:`network_opt.runs.pipeline.solve` for shadow prices and the cost
+    of compliance). ``termination``: a :class:`~network_opt.solver.status.Termination`, or HiGHS's
+    own words for a model status without a name there. ``nonzeros``: of the matrix HiGHS received
+    (None when the model could not be compiled). ``duals``: constraint data -> dual of an LP, when
+    asked for (``solve_model(duals=True)``). ``numerics``: :func:`numerics` of the matrix.
+    ``start``: which start HiGHS was given (``"given"``, ``"open_all"``, ``"lp_round"`` or None).
+    ``mip_node_count``: branch-and-bound nodes of a MIP (None for an LP or when not known).
+    ``abandoned``: HiGHS did not return after a stop request (the plan is the best it reported).
+    """
+
+    status: SolveStatus
     termination: str
     objective: float | None
     bound: float | None
@@ -34,11 +76,24 @@ class SolveOutcome:
     solver_version: str = ""
     solve_s: float = 0.0
     log: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
+    nonzeros: int | None = None
+    duals: Any = None
+    numerics: dict[str, Any] = field(default_factory=dict)
+    start: str | None = None
+    mip_node_count: int | None = None
+    abandoned: bool = False
+
+    def __post_init__(self) -> None:
+        self.status = SolveStatus(self.status)
 
     @property
     def has_plan(self) -> bool:
-        return self.status in ("optimal", "feasible")
+        return self.status.has_plan
+
+    @property
+    def numeric_warnings(self) -> list[str]:
+        """The warnings of :attr:`numerics` (coefficient ranges that may make results unreliable)."""
+        return [str(w) for w in self.numerics.get("warnings", [])]
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:
@@ -55,7 +110,7 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
 NUMERIC_RANGE_LIMIT = 1e9
 
 
-def numerics(source: object) -> dict[str, object]:
+def numerics(source: object) -> dict[str, Any]:
     """Ranges of the non-zero matrix, cost and bound coefficients HiGHS received (``source``: the
     :class:`~network_opt.solver.handoff.MatrixModel` passed to it, or a highspy object to ask), with
     warnings where a range exceeds :data:`NUMERIC_RANGE_LIMIT` (scale the instance's units if so)."""
@@ -70,7 +125,8 @@ def numerics(source: object) -> dict[str, object]:
             "bounds": np.concatenate([np.asarray(lp.row_lower_), np.asarray(lp.row_upper_),
                                       np.asarray(lp.col_lower_), np.asarray(lp.col_upper_)]),
         }
-    out: dict[str, object] = {"warnings": []}
+    warnings: list[str] = []
+    out: dict[str, Any] = {"warnings": warnings}
     for name, values in parts.items():
         v = np.abs(values[np.isfinite(values) & (values != 0) & (np.abs(values) < 1e20)])
         if not len(v):
@@ -78,7 +134,7 @@ def numerics(source: object) -> dict[str, object]:
         lo, hi = float(v.min()), float(v.max())
         out[f"{name}_range"] = [lo, hi]
         if hi / lo > NUMERIC_RANGE_LIMIT:
-            out["warnings"].append(  # type: ignore[union-attr]
+            warnings.append(
                 f"{name} coefficients span {lo:.3g} to {hi:.3g} (ratio {hi / lo:.1e} > {NUMERIC_RANGE_LIMIT:.0e}): "
                 "results may be numerically unreliable; check units (t, kWh, km, currency) and tiny or huge values")
     return out
@@ -86,17 +142,17 @@ def numerics(source: object) -> dict[str, object]:
 
 #: HiGHS model statuses under the names results files use for them.
 TERMINATION = {
-    highspy.HighsModelStatus.kOptimal: "convergenceCriteriaSatisfied",
-    highspy.HighsModelStatus.kInfeasible: "provenInfeasible",
-    highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasibleOrUnbounded",
-    highspy.HighsModelStatus.kUnbounded: "unbounded",
-    highspy.HighsModelStatus.kTimeLimit: "maxTimeLimit",
-    highspy.HighsModelStatus.kIterationLimit: "iterationLimit",
-    highspy.HighsModelStatus.kSolutionLimit: "solutionLimit",
-    highspy.HighsModelStatus.kObjectiveBound: "objectiveLimit",
-    highspy.HighsModelStatus.kObjectiveTarget: "objectiveLimit",
-    highspy.HighsModelStatus.kInterrupt: "interrupted",
-    highspy.HighsModelStatus.kMemoryLimit: "memoryLimit",
+    highspy.HighsModelStatus.kOptimal: Termination.CONVERGED,
+    highspy.HighsModelStatus.kInfeasible: Termination.INFEASIBLE,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: Termination.INFEASIBLE_OR_UNBOUNDED,
+    highspy.HighsModelStatus.kUnbounded: Termination.UNBOUNDED,
+    highspy.HighsModelStatus.kTimeLimit: Termination.TIME_LIMIT,
+    highspy.HighsModelStatus.kIterationLimit: Termination.ITERATION_LIMIT,
+    highspy.HighsModelStatus.kSolutionLimit: Termination.SOLUTION_LIMIT,
+    highspy.HighsModelStatus.kObjectiveBound: Termination.OBJECTIVE_LIMIT,
+    highspy.HighsModelStatus.kObjectiveTarget: Termination.OBJECTIVE_LIMIT,
+    highspy.HighsModelStatus.kInterrupt: Termination.INTERRUPTED,
+    highspy.HighsModelStatus.kMemoryLimit: Termination.MEMORY_LIMIT,
 }
 
 
@@ -136,7 +192,7 @@ class _Watch:
 
 
 def _known_plan_outcome(hm: HighsModel, watch: _Watch, version: str, elapsed: float, log: str,
-                        extra: dict[str, object]) -> SolveOutcome:
+                        extra: dict[str, Any]) -> SolveOutcome:
     """The outcome of an interrupted solve whose HiGHS holds no plan to ask for: it was left
     running after the stop request (it did not return within
     :data:`network_opt.common.interrupts.GRACE_S`, e.g. in presolve or the MIP's root LP), or it stopped
@@ -146,56 +202,55 @@ def _known_plan_outcome(hm: HighsModel, watch: _Watch, version: str, elapsed: fl
     extra["mip_node_count"] = None
     extra["abandoned"] = hm.abandoned
     if x is None or len(x) != len(hm.columns):
-        return SolveOutcome(status="no_solution", termination="interrupted", objective=None, bound=None,
-                            mip_gap=None, solver_version=version, solve_s=elapsed, log=log, extra=extra)
+        return SolveOutcome(status=SolveStatus.NO_SOLUTION, termination=Termination.INTERRUPTED, objective=None,
+                            bound=None, mip_gap=None, solver_version=version, solve_s=elapsed, log=log, **extra)
     hm.load_values(x)
     objective = hm.objective_of(x)
     bound = float(watch.figures[1]) if math.isfinite(watch.figures[1]) else None
     if bound is not None and bound > objective:
         bound = None
-    return SolveOutcome(status="feasible", termination="interrupted", objective=objective, bound=bound,
-                        mip_gap=relative_gap(objective, bound), solver_version=version, solve_s=elapsed, log=log,
-                        extra=extra)
+    return SolveOutcome(status=SolveStatus.FEASIBLE, termination=Termination.INTERRUPTED, objective=objective,
+                        bound=bound, mip_gap=relative_gap(objective, bound), solver_version=version, solve_s=elapsed,
+                        log=log, **extra)
 
 
-def _status(model_status: object, has_plan: bool, interrupted: bool) -> str:
+def _status(model_status: object, has_plan: bool, interrupted: bool) -> SolveStatus:
     s = highspy.HighsModelStatus
     if model_status in (s.kInfeasible, s.kUnboundedOrInfeasible):
-        return "infeasible"
+        return SolveStatus.INFEASIBLE
     if model_status == s.kUnbounded:
-        return "unbounded"
+        return SolveStatus.UNBOUNDED
     if model_status == s.kOptimal and has_plan and not interrupted:
-        return "optimal"
-    return "feasible" if has_plan else "no_solution"
+        return SolveStatus.OPTIMAL
+    return SolveStatus.FEASIBLE if has_plan else SolveStatus.NO_SOLUTION
 
 
 def trivially_infeasible(exc: TriviallyInfeasible) -> SolveOutcome:
     """The outcome of a model that could not even be compiled: a constant constraint fails."""
-    return SolveOutcome(status="infeasible", termination="provenInfeasible", objective=None, bound=None,
-                        mip_gap=None, log=str(exc),
-                        extra={"nonzeros": None, "solver": None, "duals": None, "numerics": {}, "start": None})
+    return SolveOutcome(status=SolveStatus.INFEASIBLE, termination=Termination.INFEASIBLE, objective=None,
+                        bound=None, mip_gap=None, log=str(exc))
 
 
 def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solver: HighsModel | None = None,
                 duals: bool = False, progress: object | None = None,
-                start: np.ndarray | None = None) -> SolveOutcome:
+                start: np.ndarray | None = None, data: ModelData | None = None) -> SolveOutcome:
     """Solve ``m`` with HiGHS and load the incumbent (if any) into the model's variables.
 
     ``solver``: a :class:`~network_opt.solver.handoff.HighsModel` already holding ``m`` (e.g. updated
-    in place from an earlier scenario); the one used is returned in ``outcome.extra["solver"]``.
-    ``duals``: also read the constraint duals (an LP only) into ``outcome.extra["duals"]``.
+    in place from an earlier scenario); pass one to use it again afterwards (shadow prices, cost
+    of compliance): the outcome does not keep it.
+    ``duals``: also read the constraint duals (an LP only) into ``outcome.duals``.
     ``progress``: a :class:`~network_opt.common.progress.Progress` fed with the MIP's figures while HiGHS
     runs. ``start``: values of the integer columns to start from (an earlier plan of a model with
-    the same columns) instead of ``options.start``. ``outcome.extra["start"]`` tells which start
+    the same columns) instead of ``options.start``. ``outcome.start`` tells which start
     HiGHS was given: ``"given"`` (``start``), ``"open_all"``, ``"lp_round"`` or None.
+    ``data``: the :class:`~network_opt.model.data.ModelData` ``m`` was built from, read by the
+    ``open_all`` and ``lp_round`` starts (without it, e.g. a hand-made model, neither is tried).
     """
     options = options or SolveOptions()
     if options.write_model is not None:
         m.write(str(options.write_model), io_options={"symbolic_solver_labels": True})
-    if options.threads is not None:
-        # HiGHS refuses a thread count other than the one its process-wide scheduler started
-        # with; resetting the scheduler lets a second solve in the same process use --threads.
-        highspy.Highs.resetGlobalScheduler(True)
+    use_threads(options.threads)
     try:
         hm = solver if solver is not None else HighsModel(m)
     except TriviallyInfeasible as exc:
@@ -225,9 +280,11 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
             integers = np.flatnonzero(hm.matrix.integer).astype(np.int32)
             if start is not None and len(start) == len(integers) and start_from_integers(hm, integers, start, options):
                 started = "given"
-            elif options.warm_start and first_plan(options) == "lp_round" and lp_round_start(m, hm, options):
+            elif (options.warm_start and data is not None and first_plan(options) == "lp_round"
+                  and lp_round_start(m, data, hm, options)):
                 started = "lp_round"
-            elif options.warm_start and first_plan(options) == "open_all" and open_all_start(m, hm, options):
+            elif (options.warm_start and data is not None and first_plan(options) == "open_all"
+                  and open_all_start(m, data, hm, options)):
                 started = "open_all"
             if started is not None and hm.start_values is not None:
                 watch.figures = (hm.objective_of(hm.start_values), -math.inf, math.inf)
@@ -243,8 +300,7 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                 highs.setOptionValue("output_flag", False)
         interrupted = interrupts.requested() is not None
     elapsed = time.perf_counter() - begin
-    extra: dict[str, object] = {"nonzeros": len(hm.matrix.value), "solver": hm, "duals": None,
-                                "numerics": numerics(hm.matrix), "start": started}
+    extra: dict[str, Any] = {"nonzeros": len(hm.matrix.value), "numerics": numerics(hm.matrix), "start": started}
     if hm.abandoned:  # HiGHS did not return after the stop request: the best plan it reported
         return _known_plan_outcome(hm, watch, version, elapsed, "".join(log), extra)
     model_status = highs.getModelStatus()
@@ -264,15 +320,15 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     if is_mip:
         bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
     else:
-        bound = objective if status == "optimal" else None
+        bound = objective if status == SolveStatus.OPTIMAL else None
     if has_plan:
         solution = highs.getSolution()
         hm.load_values(np.asarray(solution.col_value))
         if duals and solution.dual_valid:
             extra["duals"] = hm.constraint_duals(np.asarray(solution.row_dual))
     extra["mip_node_count"] = int(info.mip_node_count) if is_mip else None
-    termination = ("interrupted" if interrupted
+    termination = (Termination.INTERRUPTED if interrupted
                    else TERMINATION.get(model_status, highs.modelStatusToString(model_status)))
     return SolveOutcome(status=status, termination=termination, objective=objective, bound=bound,
                         mip_gap=relative_gap(objective, bound), solver_version=version, solve_s=elapsed,
-                        log="".join(log), extra=extra)
+                        log="".join(log), **extra)

@@ -29,8 +29,8 @@ Limits.
   branch and bound. Results equal a fresh solve's up to the MIP gap (with a gap of 0, the same
   optimum; ties between plans of the same cost may be broken differently).
 - A session belongs to one thread: the executors keep one per worker process or thread. The
-  :class:`~network_opt.results.tables.Solution` of a session run refers (``outcome.extra["solver"]``) to
-  the session's highspy model, which the next run changes.
+  :class:`~network_opt.results.tables.Solution` of a session run holds no reference to the
+  session's highspy model (which the next run changes): only the session does.
 - Runs with ``aggregate=`` bypass the session (their clustered model is not kept or reused).
 """
 

@@ -1,18 +1,29 @@
 """First plans for the MIP (MIP starts): every facility open (:func:`open_all_start`), the LP
 relaxation rounded and repaired (:func:`lp_round_start`), or given integer values
-(:func:`start_from_integers`). They read the level data the model keeps as Python attributes
-(``m.level_facility``, ``m.level_capacity``, ``m.LARGEST_LEVELS``; see
-:func:`network_opt.model.variables.add_variables`)."""
+(:func:`start_from_integers`). The level data (facility and capacity of each level row) come from
+the :class:`~network_opt.model.data.ModelData` the model was built from; the Pyomo model only
+supplies its variables (optional ones looked up with ``find_component``)."""
 
 from __future__ import annotations
+
+import logging
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
 
 from network_opt.common import interrupts
+from network_opt.model.data import ModelData
 from network_opt.solver.handoff import HighsModel
 from network_opt.solver.options import SolveOptions, run_highs, set_limits
+
+logger = logging.getLogger(__name__)
+
+
+def largest_levels(d: ModelData) -> set[int]:
+    """Level rows (the Pyomo index of ``level_open``) that are their facility's largest level."""
+    largest = d.levels.sort_values(["facility", "capacity_t"]).drop_duplicates("facility", keep="last").index
+    return {int(j) for j in largest}
 
 
 def start_from_integers(hm: HighsModel, cols: np.ndarray, values: np.ndarray, options: SolveOptions) -> bool:
@@ -49,34 +60,38 @@ def start_from_integers(hm: HighsModel, cols: np.ndarray, values: np.ndarray, op
     return True
 
 
-def open_all_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) -> bool:
+def open_all_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions) -> bool:
     """Give HiGHS a first plan: every facility open at its largest level (and all modules) in
     every period, with the flows of the LP that this leaves. Such a plan exists whenever any plan
     does (opening more never removes an option), so a time limit always returns a plan."""
-    if not hasattr(m, "level_open") or not len(m.level_open) or hm.abandoned or interrupts.requested() is not None:
+    level_open = m.find_component("level_open")
+    if level_open is None or not len(level_open) or hm.abandoned or interrupts.requested() is not None:
         return False
     fixed: dict[int, float] = {}
-    largest = set(m.LARGEST_LEVELS)
-    for (j, _p), v in m.level_open.items():
+    largest = largest_levels(d)
+    for (j, _p), v in level_open.items():
         if id(v) in hm.cols:
             fixed[hm.cols[id(v)]] = 1.0 if j in largest else 0.0
-    if hasattr(m, "modules"):
-        for v in m.modules.values():
+    modules = m.find_component("modules")
+    if modules is not None:
+        for v in modules.values():
             if id(v) in hm.cols:
                 fixed[hm.cols[id(v)]] = float(v.ub)
     cols = np.fromiter(fixed, dtype=np.int32, count=len(fixed))
     return start_from_integers(hm, cols, np.fromiter(fixed.values(), dtype=float, count=len(fixed)), options)
 
 
-def rounded_levels(m: pyo.ConcreteModel, hm: HighsModel, x: np.ndarray, threshold: float) -> dict[int, float]:
+def rounded_levels(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.ndarray,
+                   threshold: float) -> dict[int, float]:
     r"""Integer values rounded from the LP relaxation's ``x`` (HiGHS column order): facility f
     is open in period p if :math:`\sum_l y_{f,l,p} \ge` ``threshold``, at its smallest level whose
     capacity covers the LP's :math:`\sum_l C_{f,l} y_{f,l,p}` (the largest if none does); modules
     are rounded up. Levels and modules never shrink from one period to the next (a facility
     stays open and only grows), so the plan respects continuity and growth. Returns column ->
-    value for the level and module columns."""
-    facility = m.level_facility
-    capacity = m.level_capacity
+    value for the level and module columns (``d``: the model's data; its ``levels`` frame gives
+    each level row's facility and capacity)."""
+    facility = d.levels["facility"].tolist()
+    capacity = d.levels["capacity_t"].to_numpy(dtype=float)
     levels_of: dict[str, list[int]] = {}
     for j, f in enumerate(facility):
         levels_of.setdefault(f, []).append(j)
@@ -98,18 +113,19 @@ def rounded_levels(m: pyo.ConcreteModel, hm: HighsModel, x: np.ndarray, threshol
             for j, c in zip(levels, cols, strict=True):
                 if c is not None:
                     values[c] = 1.0 if j == choice else 0.0
-    if hasattr(m, "modules"):
+    modules = m.find_component("modules")
+    if modules is not None:
         for f in m.MODULAR:
             most = 0.0
             for p in years:
-                c = hm.cols.get(id(m.modules[f, p]))
+                c = hm.cols.get(id(modules[f, p]))
                 if c is not None:
                     most = max(most, float(np.ceil(x[c] - 1e-6)))
                     values[c] = most
     return values
 
 
-def lp_round_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) -> bool:
+def lp_round_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions) -> bool:
     """Give HiGHS a first plan from its LP relaxation: solve the LP with every integer column
     continuous, round (:func:`rounded_levels`, facilities the LP opens at least halfway, then,
     if that plan has no feasible flows, every facility it uses at all) and repair the flows with
@@ -118,8 +134,8 @@ def lp_round_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) 
     highs = hm.h
     ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
     n = len(ints)
-    if not n or not hasattr(m, "level_facility"):
-        return open_all_start(m, hm, options)
+    if not n or not len(d.levels):
+        return open_all_start(m, d, hm, options)
     if hm.abandoned or interrupts.requested() is not None:
         return False
     console = highs.getOptionValue("log_to_console")[1]
@@ -138,13 +154,15 @@ def lp_round_start(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions) 
             highs.setOptionValue("solver", "choose")
             set_limits(highs, options)
     if x is None:
-        return open_all_start(m, hm, options)  # does nothing after a stop request
+        logger.debug("the LP relaxation gave no solution; starting with every facility open")
+        return open_all_start(m, d, hm, options)  # does nothing after a stop request
     for threshold in (0.5, 1e-6):
-        fixed = rounded_levels(m, hm, x, threshold)
+        fixed = rounded_levels(m, d, hm, x, threshold)
         cols = np.fromiter(fixed, dtype=np.int32, count=len(fixed))
         if start_from_integers(hm, cols, np.fromiter(fixed.values(), dtype=float, count=len(fixed)), options):
             return True
-    return open_all_start(m, hm, options)
+        logger.debug("the LP relaxation rounded at %g leaves no feasible flows", threshold)
+    return open_all_start(m, d, hm, options)
 
 
 def first_plan(options: SolveOptions) -> str:

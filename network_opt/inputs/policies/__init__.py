@@ -291,7 +291,7 @@ def _rules(c: _Checker, data: Mapping[str, Any], key: str, parse: Callable[[_Che
     return frame.astype({k: v for k, v in dtypes.items() if k in frame.columns})
 
 
-def parse_preset(data: dict[str, Any], origin: str, expected_id: str | None = None) -> Preset:
+def parse_preset(data: Mapping[str, Any], origin: str, expected_id: str | None = None) -> Preset:
     """Validate one preset mapping (as read by ``yaml.safe_load``) and build a :class:`Preset`.
 
     ``origin`` names the source in error messages (usually the file name). With ``expected_id``
@@ -406,6 +406,8 @@ def _preset_section(p: Preset) -> list[str]:
         "| Source |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    t: Any  # rows of the targets and bans tables: their fields are the tables' columns
+    b: Any
     for t in p.targets.itertuples(index=False):
         cells = ["target", f"`{t.metric}`", t.material, _value(t.metric, t.value), t.from_period, t.legal_date,
                  t.confidence, _CHECK if t.needs_confirmation else "", t.source]

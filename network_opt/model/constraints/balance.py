@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
 from network_opt.model.data import ModelData, group_rows
@@ -111,7 +112,7 @@ def add_returns_balance(m: pyo.ConcreteModel, d: ModelData) -> None:
     (``second_life_returns``). Pyomo: ``returns_balance[m, k, q]``.
     """
     f = d.flows
-    app = d.inst["markets"].set_index("id")["application"] if len(d.inst["markets"]) else {}
+    app: pd.Series | dict[str, str] = d.inst["markets"].set_index("id")["application"] if len(d.inst["markets"]) else {}
     sold = group_rows(f.loc[f["commodity"] == "second_life_packs"], ["destination", "chemistry", "period"])
     back = group_rows(f.loc[f["commodity"] == "returns"], ["origin", "chemistry", "period"])
     index = {p: n for n, p in enumerate(d.years)}

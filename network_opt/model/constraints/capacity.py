@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pyomo.environ as pyo
 
 from network_opt.model.data import ModelData, group_rows
 from network_opt.model.linear import linear, picked, var_dict, var_list, weighted
 
 
-def _open(m: pyo.ConcreteModel, rows: object, p: int) -> object:
-    return sum(m.level_open[j, p] for j in rows)  # type: ignore[attr-defined]
+def _open(m: pyo.ConcreteModel, rows: np.ndarray, p: int) -> Any:
+    # Any: a Pyomo expression (Pyomo ships no types)
+    return sum(m.level_open[j, p] for j in rows)
 
 
 def add_level_choice(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -171,7 +175,7 @@ def add_lane_link(m: pyo.ConcreteModel, d: ModelData) -> None:
     origin) and :math:`U_i` the most the flow can carry (supply, capacity, market demand).
     Pyomo: ``lane_link[i]``. Switched off by ``model.strong_linking: false``.
     """
-    if not d.inst.setting("model.strong_linking"):
+    if not d.inst.settings.model.strong_linking:
         return
     by_fac = {f: rows.tolist() for f, rows in group_rows(d.levels, "facility").items()}
     fac = d.flows["facility"].tolist()

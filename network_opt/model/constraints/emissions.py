@@ -29,7 +29,7 @@ def add_emissions(m: pyo.ConcreteModel, d: ModelData) -> None:
         return linear(terms) if terms else 0.0
 
     m.emissions = pyo.Expression(m.PERIODS, rule=emitted)
-    cap = float(d.inst.setting("emissions.cap_t"))
+    cap = d.inst.settings.emissions.cap_t
     keys = list(d.years) if cap >= 0 else []
 
     def rule(m: pyo.ConcreteModel, p: int) -> object:

@@ -8,6 +8,8 @@ the quantity the target counts (packs, recycled mass, material).
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pyomo.environ as pyo
 
@@ -36,7 +38,8 @@ def target_rows(d: ModelData, metric: str) -> dict[int, np.ndarray]:
         groups = group_rows(f.loc[f["dest_kind"].isin(RECYCLING_KINDS)], ["site_jurisdiction", "period"])
     else:
         groups = group_rows(f.loc[f["dest_kind"].isin(RECYCLING_KINDS)], ["jurisdiction", "period"])
-    return {int(k): _collect(groups, covered(d.inst, r.jurisdiction), int(r.period))
+    # cast: the targets table has a RangeIndex, so its labels are ints
+    return {int(cast(int, k)): _collect(groups, covered(d.inst, r.jurisdiction), int(r.period))
             for k, r in t.loc[t["metric"] == metric].iterrows()}
 
 
@@ -46,13 +49,13 @@ def second_life_supply(d: ModelData, t: int) -> float:
     eligible = set(g.loc[g["second_life"], "id"])
     r = d.targets.loc[t]
     s = d.supply
-    mask = s["jurisdiction"].isin(covered(d.inst, r["jurisdiction"])) & (s["period"] == r["period"]) & s[
+    mask = s["jurisdiction"].isin(covered(d.inst, str(r["jurisdiction"]))) & (s["period"] == r["period"]) & s[
         "grade"].isin(eligible)
     return float(s.loc[mask, "tonnes"].sum())
 
 
 def _slack_terms(m: pyo.ConcreteModel, t: int) -> list[object]:
-    return [m.shortfall[t]] if hasattr(m, "shortfall") else []
+    return [m.shortfall[t]] if m.find_component("shortfall") is not None else []
 
 
 def _add(m: pyo.ConcreteModel, name: str, set_name: str, keys: list[int], rule: object) -> None:
@@ -68,7 +71,7 @@ def add_target_collection_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
     Pyomo: ``target_collection_rate[t]``. Without ``uncollected`` variables every tonne is
     collected and the constraint is not needed.
     """
-    rows = target_rows(d, "collection_rate") if hasattr(m, "uncollected") else {}
+    rows = target_rows(d, "collection_rate") if m.find_component("uncollected") is not None else {}
     rows = {t: r for t, r in rows.items() if len(r)}
     tonnes = d.supply["tonnes"].to_numpy()
     value = d.targets["value"].to_numpy()
