@@ -123,7 +123,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise ResultsError(f"{path}: cannot read: {exc}") from None
     for col in ("grade", "chemistry", "level", "technology", "material", "source", "return_period", "jurisdiction"):
         if col in frame:
-            frame[col] = frame[col].fillna("").astype(str)
+            frame[col] = frame[col].astype(object).fillna("").astype(str)  # an all-empty column reads as float
     return frame
 
 
