@@ -25,7 +25,7 @@ from network_opt.inputs.policies import (
 
 DOCS = Path(__file__).parents[1] / "docs"
 EXPECTED_IDS = {"eu-2023-1542", "cn-2024-standard-conditions", "cn-2026-interim-measures", "in-bwmr-2022",
-                "us-federal", "us-nj-2024"}
+                "us-federal", "us-nj-2024", "us-ca-universal-waste"}
 
 
 def _target(preset_id: str, metric: str, material: str = "") -> pd.DataFrame:
@@ -102,10 +102,11 @@ def test_eu_recycling_efficiency_and_material_recovery() -> None:
     assert "take-back" in eu.notes and "domestic_recovery" in eu.notes
 
 
-def test_eu_black_mass_and_waste_battery_export_ban_outside_oecd() -> None:
+def test_eu_black_mass_and_waste_battery_export_ban_outside_basel_annex_vii() -> None:
     bans = _ban("eu-2023-1542", kind="export")
     assert set(bans["commodity"]) == {"black_mass", "eol_packs", "rejects", "returns"}
-    assert set(bans["to"]) == {"not:OECD"}
+    assert set(bans["to"]) == {"not:BASEL_ANNEX_VII"}  # OECD + EU27 + LI, not OECD alone
+    assert bans["needs_confirmation"].all()  # applicability date (9 Nov 2026) only secondary
     assert set(bans["from_period"]) == {2025}
     assert "second_life_packs" not in set(bans["commodity"])
 
@@ -130,8 +131,8 @@ def test_china_interim_measures_e_bike_ban_is_unconfirmed() -> None:
 def test_india_bwmr() -> None:
     rec = _target("in-bwmr-2022", "recycling_efficiency")
     assert list(zip(rec["from_period"], rec["value"], strict=True)) == [(2024, 0.7), (2025, 0.8), (2026, 0.9)]
-    assert list(rec["needs_confirmation"]) == [False, True, False]  # 80% for 2025-26 is [M]
-    assert list(rec["confidence"]) == ["V", "M", "V"]
+    assert list(rec["needs_confirmation"]) == [False, True, False]  # 80% for 2025-26: secondary only
+    assert list(rec["confidence"]) == ["V", "S", "V"]
     col = _target("in-bwmr-2022", "collection_rate")
     assert list(zip(col["from_period"], col["value"], strict=True)) == [(2027, 0.7)]
     assert not _ban("in-bwmr-2022", kind="landfill").empty
@@ -172,11 +173,13 @@ def _good() -> dict[str, Any]:
         "notes": "",
         "targets": [
             {"metric": "material_recovery", "material": "Li", "value": 0.5, "from_period": 2028,
-             "legal_date": "2027-12-31", "source": "Art. 1", "confidence": "V", "needs_confirmation": False},
+             "legal_date": "2027-12-31", "source": "Art. 1", "confidence": "V", "needs_confirmation": False,
+             "base": "lithium in the waste batteries entering recycling"},
         ],
         "bans": [
             {"kind": "export", "commodity": "black_mass", "to": "not:OECD", "from_period": 2025,
-             "legal_date": "2025-03-05", "source": "Art. 2", "confidence": "S", "needs_confirmation": True},
+             "legal_date": "2025-03-05", "source": "Art. 2", "confidence": "S", "needs_confirmation": True,
+             "base": "export of hazardous waste for recovery"},
         ],
     }
 
@@ -217,6 +220,10 @@ def _mutated(path: tuple[Any, ...], value: Any, *, delete: bool = False) -> dict
         (("targets", 0, "confidence"), "M", False, "targets[0].needs_confirmation"),
         (("targets", 0, "needs_confirmation"), "no", False, "targets[0].needs_confirmation"),
         (("targets", 0, "source"), "", False, "targets[0].source"),
+        (("targets", 0, "base"), None, True, "targets[0].base"),
+        (("targets", 0, "base"), " ", False, "targets[0].base"),
+        (("bans", 0, "base"), None, True, "bans[0].base"),
+        (("targets", 0, "note"), 3, False, "targets[0].note"),
         (("bans", 0, "kind"), "tax", False, "bans[0].kind"),
         (("bans", 0, "commodity"), "gold", False, "bans[0].commodity"),
         (("bans", 0, "to"), "", False, "bans[0].to"),
@@ -256,7 +263,8 @@ def test_material_must_be_empty_for_rate_without_material() -> None:
 def test_domestic_recovery_is_tonnes_and_fiscal_years_map_to_first_year() -> None:
     data = _good()
     data["targets"] = [{"metric": "domestic_recovery", "material": "Ni", "value": 1200, "from_period": 2027,
-                        "legal_date": "FY2027-28", "source": "s", "confidence": "D", "needs_confirmation": False}]
+                        "legal_date": "FY2027-28", "source": "s", "confidence": "D", "needs_confirmation": False,
+                        "base": "b"}]
     p = parse_preset(data, "ok.yaml")
     assert p.targets.iloc[0]["value"] == 1200.0
     data["targets"][0]["from_period"] = 2028

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,7 +18,7 @@ from network_opt.cli.app import (
 def policies(
     preset: Annotated[str | None, typer.Argument(help="Show one preset (default: list them all).")] = None,
 ) -> None:
-    """List the shipped policy presets with their targets, bans, dates and sources."""
+    """List the shipped policy presets with their targets, bans, dates, sources and bases (what each rate is of)."""
     from network_opt.inputs.policies import available_presets, presets_table
 
     presets = available_presets()
@@ -31,6 +31,7 @@ def policies(
             continue
         out.print(f"[bold]{pid}[/bold]: {p.name} (suggested for {p.applies_to})")
         out.print(f"  legal source: {p.legal_source} {p.url}", markup=False)
+        r: Any  # a row of presets_table(): its fields are the table's columns
         for r in rules.loc[rules["preset"] == pid].itertuples(index=False):
             if r.rule == "target":
                 what = f"target {r.metric_or_kind} {r.material_or_commodity} >= {r.value:g}".replace("  ", " ")
@@ -44,4 +45,13 @@ def policies(
             out.print(f"  - {what} from {r.from_period} (legal date {r.legal_date}; confidence "
                       f"{r.confidence}{confirm})", markup=False)
             out.print(f"      source: {r.source}", markup=False)
+            out.print(f"      base: {r.base}", markup=False)
+            if r.note:
+                out.print(f"      note: {r.note}", markup=False)
+        n: Any  # a row of the not_modelled table: its fields are the table's columns
+        for n in p.not_modelled.itertuples(index=False):
+            confirm = ", TO BE CONFIRMED" if n.needs_confirmation else ""
+            out.print(f"  - not modelled yet: {n.rule} ({n.citation}; legal date {n.legal_date}; confidence "
+                      f"{n.confidence}{confirm})", markup=False)
+            out.print(f"      base: {n.base}", markup=False)
         out.print("")

@@ -13,6 +13,12 @@ Conventions (also printed at the top of ``docs/policies.md``):
   (a fiscal year). ``from_period`` must be its year or the year after (fiscal years: the first year).
 * ``confidence`` is the research brief's mark: V read in a source, S secondary, D derived, M memory.
   ``M`` rows must have ``needs_confirmation: true``.
+* Every rule has ``source`` (article / annex of the law, then where it was read), ``legal_date`` and
+  ``base``: the law's own wording of what the percentage is *of* (for a ban: what the law forbids), as
+  found in docs/legal-review.md. ``note`` (optional) says what is unverified or where the model's
+  metric differs from the law's base.
+* ``not_modelled`` (optional) lists rules of the same instrument that the preset format cannot express
+  yet, with citation, date and base; they are printed in ``docs/policies.md``.
 
 The files are validated strictly by :func:`parse_preset`; :func:`available_presets` loads them all once.
 """
@@ -31,8 +37,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from network_opt.inputs.jurisdictions import BUILTIN_GROUPS
+
 __all__ = [
     "BAN_COLUMNS",
+    "NOT_MODELLED_COLUMNS",
     "PRESETS_DIR",
     "TABLE_COLUMNS",
     "TARGET_COLUMNS",
@@ -50,11 +59,13 @@ __all__ = [
 PRESETS_DIR = Path(__file__).parent / "presets"
 
 TARGET_COLUMNS = ("metric", "material", "value", "from_period", "legal_date", "source", "confidence",
-                  "needs_confirmation")
+                  "needs_confirmation", "base", "note")
 BAN_COLUMNS = ("kind", "commodity", "to", "application", "from_period", "legal_date", "source", "confidence",
-               "needs_confirmation")
+               "needs_confirmation", "base", "note")
 TABLE_COLUMNS = ("preset", "applies_to", "rule", "metric_or_kind", "material_or_commodity", "value", "to",
-                 "application", "from_period", "legal_date", "confidence", "needs_confirmation", "source")
+                 "application", "from_period", "legal_date", "confidence", "needs_confirmation", "source", "base",
+                 "note")
+NOT_MODELLED_COLUMNS = ("rule", "citation", "legal_date", "base", "confidence", "needs_confirmation", "why")
 
 # Vocabulary shared with the instance format (``network_opt.inputs.schema``); tests/test_policies.py checks they agree.
 TARGET_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery", "second_life_priority",
@@ -75,11 +86,20 @@ CONFIDENCE_MEANINGS = {
 MIN_YEAR, MAX_YEAR = 1990, 2100
 
 _TOP_REQUIRED = ("id", "name", "applies_to", "legal_source", "url", "notes")
-_TOP_OPTIONAL = ("targets", "bans")
-_TARGET_REQUIRED = ("metric", "value", "from_period", "legal_date", "source", "confidence", "needs_confirmation")
-_TARGET_OPTIONAL = ("material",)
-_BAN_REQUIRED = ("kind", "from_period", "legal_date", "source", "confidence", "needs_confirmation")
-_BAN_OPTIONAL = ("commodity", "to", "application")
+_TOP_OPTIONAL = ("targets", "bans", "not_modelled")
+_TARGET_REQUIRED = ("metric", "value", "from_period", "legal_date", "source", "confidence", "needs_confirmation",
+                    "base")
+_TARGET_OPTIONAL = ("material", "note")
+_BAN_REQUIRED = ("kind", "from_period", "legal_date", "source", "confidence", "needs_confirmation", "base")
+_BAN_OPTIONAL = ("commodity", "to", "application", "note")
+_NOT_MODELLED_REQUIRED = ("rule", "citation", "legal_date", "base", "confidence", "needs_confirmation", "why")
+#: Extra words for a missing required key, so the error says what to write.
+_MISSING_HINTS = {
+    "base": "every rule needs the law's own wording of what the percentage is of (for a ban: what is "
+            "forbidden), e.g. 'by average weight of lithium-based batteries (Annex XII Part B)'",
+    "source": "every rule needs its article / annex and where the text was read",
+    "legal_date": "every rule needs the date as written in law",
+}
 
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _CODE_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -109,7 +129,8 @@ class PresetError(Exception):
 class Preset:
     """One regulatory preset: metadata plus its targets and bans as tables.
 
-    ``targets`` has the columns :data:`TARGET_COLUMNS`, ``bans`` the columns :data:`BAN_COLUMNS`, in file
+    ``targets`` has the columns :data:`TARGET_COLUMNS`, ``bans`` the columns :data:`BAN_COLUMNS`,
+    ``not_modelled`` (rules of the instrument the format cannot express yet) :data:`NOT_MODELLED_COLUMNS`, in file
     order. The frames are shared by the loader's cache: treat them as read-only (``.copy()`` to edit).
     Equality and hashing use the metadata only.
     """
@@ -122,6 +143,7 @@ class Preset:
     notes: str
     targets: pd.DataFrame = field(compare=False, repr=False)
     bans: pd.DataFrame = field(compare=False, repr=False)
+    not_modelled: pd.DataFrame = field(compare=False, repr=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -148,7 +170,8 @@ class _Checker:
                 raise self.fail(name, f"unknown key (allowed: {', '.join(sorted(allowed))})")
         for key in required:
             if key not in data:
-                raise self.fail(f"{where}.{key}" if where else key, "required key is missing")
+                hint = f": {_MISSING_HINTS[key]}" if key in _MISSING_HINTS else ""
+                raise self.fail(f"{where}.{key}" if where else key, f"required key is missing{hint}")
         return data
 
     def text(self, value: Any, key: str, *, empty: bool = False, pattern: re.Pattern[str] | None = None) -> str:
@@ -185,8 +208,8 @@ class _Checker:
             raise self.fail(key, f"expected true or false, got {type(value).__name__} {value!r}")
         return value
 
-    def legal_date(self, value: Any, key: str, from_period: int, period_key: str) -> str:
-        """Check the date format and that ``from_period`` agrees with it; return the date as text."""
+    def legal_date(self, value: Any, key: str, from_period: int | None, period_key: str) -> str:
+        """Check the date format and that ``from_period`` agrees with it (unless None); return the date as text."""
         if isinstance(value, dt.datetime):
             raise self.fail(key, f"expected a date, got a timestamp {value!r}")
         if isinstance(value, dt.date):  # unquoted YAML dates arrive as date objects
@@ -196,7 +219,7 @@ class _Checker:
             first, second = int(m.group(1)), int(m.group(2))
             if (first + 1) % 100 != second:
                 raise self.fail(key, f"{text!r} is not a fiscal year (expected FY{first}-{(first + 1) % 100:02d})")
-            if from_period != first:
+            if from_period is not None and from_period != first:
                 raise self.fail(period_key, f"{from_period} must be {first}, the first year of {text}")
             return text
         if m := _MONTH_RE.match(text):
@@ -212,16 +235,20 @@ class _Checker:
                 raise self.fail(key, f"{text!r} is not YYYY-MM-DD, YYYY-MM, YYYY or FYYYYY-YY") from None
             if len(text) != 10:
                 raise self.fail(key, f"{text!r} is not YYYY-MM-DD, YYYY-MM, YYYY or FYYYYY-YY")
-        if from_period not in (year, year + 1):
+        if from_period is not None and from_period not in (year, year + 1):
             raise self.fail(period_key, f"{from_period} must be {year} or {year + 1} for legal_date {text!r}")
         return text
 
-    def provenance(self, entry: Mapping[str, Any], where: str, from_period: int) -> dict[str, Any]:
-        """The columns shared by targets and bans."""
+    def confirmation(self, entry: Mapping[str, Any], where: str) -> tuple[str, bool]:
         confidence = self.choice(entry["confidence"], f"{where}.confidence", CONFIDENCES)
         needs = self.flag(entry["needs_confirmation"], f"{where}.needs_confirmation")
         if confidence == "M" and not needs:
             raise self.fail(f"{where}.needs_confirmation", "must be true when confidence is M (from memory)")
+        return confidence, needs
+
+    def provenance(self, entry: Mapping[str, Any], where: str, from_period: int) -> dict[str, Any]:
+        """The columns shared by targets and bans."""
+        confidence, needs = self.confirmation(entry, where)
         return {
             "from_period": from_period,
             "legal_date": self.legal_date(entry["legal_date"], f"{where}.legal_date", from_period,
@@ -229,6 +256,8 @@ class _Checker:
             "source": self.text(entry["source"], f"{where}.source"),
             "confidence": confidence,
             "needs_confirmation": needs,
+            "base": self.text(entry["base"], f"{where}.base"),
+            "note": self.text(entry.get("note", ""), f"{where}.note", empty=True),
         }
 
 
@@ -272,6 +301,20 @@ def _parse_ban(c: _Checker, entry: Any, where: str) -> dict[str, Any]:
             **c.provenance(entry, where, from_period)}
 
 
+def _parse_not_modelled(c: _Checker, entry: Any, where: str) -> dict[str, Any]:
+    entry = c.keys(entry, where, _NOT_MODELLED_REQUIRED, ())
+    confidence, needs = c.confirmation(entry, where)
+    return {
+        "rule": c.text(entry["rule"], f"{where}.rule"),
+        "citation": c.text(entry["citation"], f"{where}.citation"),
+        "legal_date": c.legal_date(entry["legal_date"], f"{where}.legal_date", None, ""),
+        "base": c.text(entry["base"], f"{where}.base"),
+        "confidence": confidence,
+        "needs_confirmation": needs,
+        "why": c.text(entry["why"], f"{where}.why"),
+    }
+
+
 def _rules(c: _Checker, data: Mapping[str, Any], key: str, parse: Callable[[_Checker, Any, str], dict[str, Any]],
            columns: tuple[str, ...], unique: tuple[str, ...]) -> pd.DataFrame:
     entries = data.get(key, [])
@@ -304,6 +347,7 @@ def parse_preset(data: Mapping[str, Any], origin: str, expected_id: str | None =
         raise c.fail("id", f"{preset_id!r} must equal the file name stem {expected_id!r}")
     targets = _rules(c, data, "targets", _parse_target, TARGET_COLUMNS, ("metric", "material", "from_period"))
     bans = _rules(c, data, "bans", _parse_ban, BAN_COLUMNS, ("kind", "commodity", "to", "application", "from_period"))
+    not_modelled = _rules(c, data, "not_modelled", _parse_not_modelled, NOT_MODELLED_COLUMNS, ("rule", "legal_date"))
     return Preset(
         id=preset_id,
         name=c.text(data["name"], "name"),
@@ -313,6 +357,7 @@ def parse_preset(data: Mapping[str, Any], origin: str, expected_id: str | None =
         notes=c.text(data["notes"], "notes", empty=True),
         targets=targets,
         bans=bans,
+        not_modelled=not_modelled,
     )
 
 
@@ -358,12 +403,14 @@ def presets_table() -> pd.DataFrame:
             rows.append({"preset": p.id, "applies_to": p.applies_to, "rule": "target", "metric_or_kind": t.metric,
                          "material_or_commodity": t.material, "value": t.value, "to": "", "application": "",
                          "from_period": t.from_period, "legal_date": t.legal_date, "confidence": t.confidence,
-                         "needs_confirmation": t.needs_confirmation, "source": t.source})
+                         "needs_confirmation": t.needs_confirmation, "source": t.source, "base": t.base,
+                         "note": t.note})
         for b in p.bans.itertuples(index=False):
             rows.append({"preset": p.id, "applies_to": p.applies_to, "rule": "ban", "metric_or_kind": b.kind,
                          "material_or_commodity": b.commodity, "value": math.nan, "to": b.to,
                          "application": b.application, "from_period": b.from_period, "legal_date": b.legal_date,
-                         "confidence": b.confidence, "needs_confirmation": b.needs_confirmation, "source": b.source})
+                         "confidence": b.confidence, "needs_confirmation": b.needs_confirmation, "source": b.source,
+                         "base": b.base, "note": b.note})
     frame = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     return frame.astype({"value": "float64", "from_period": "int64", "needs_confirmation": "bool"})
 
@@ -400,24 +447,41 @@ def _preset_section(p: Preset) -> list[str]:
         "",
     ]
     if p.targets.empty and p.bans.empty:
-        return [*lines, "No targets and no bans.", ""]
-    lines += [
-        "| Rule | Metric / kind | Material / commodity | Value / to | From period | Legal date | Confidence | Check "
-        "| Source |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+        lines += ["No targets and no bans.", ""]
+    else:
+        lines += [
+            "| Rule | Metric / kind | Material / commodity | Value / to | From period | Legal date | Citation "
+            "(source) | Base (the law's wording) | Confidence | Check | Note |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
     t: Any  # rows of the targets and bans tables: their fields are the tables' columns
     b: Any
     for t in p.targets.itertuples(index=False):
         cells = ["target", f"`{t.metric}`", t.material, _value(t.metric, t.value), t.from_period, t.legal_date,
-                 t.confidence, _CHECK if t.needs_confirmation else "", t.source]
+                 t.source, t.base, t.confidence, _CHECK if t.needs_confirmation else "", t.note]
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     for b in p.bans.itertuples(index=False):
         what = f"to `{b.to}`" if b.kind == "export" else (f"into `{b.application}`" if b.application else "")
         cells = ["ban", f"`{b.kind}`", f"`{b.commodity}`" if b.commodity else "", what, b.from_period,
-                 b.legal_date, b.confidence, _CHECK if b.needs_confirmation else "", b.source]
+                 b.legal_date, b.source, b.base, b.confidence, _CHECK if b.needs_confirmation else "", b.note]
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
-    return [*lines, ""]
+    if not p.targets.empty or not p.bans.empty:
+        lines.append("")
+    if not p.not_modelled.empty:
+        lines += [
+            f"Not modelled yet (rules of this instrument that `{p.id}` cannot express):",
+            "",
+            "| Rule | Citation | Legal date | Base (the law's wording) | Confidence | Confirmation "
+            "| Why not modelled |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        n: Any
+        for n in p.not_modelled.itertuples(index=False):
+            cells = [n.rule, n.citation, n.legal_date, n.base, n.confidence, "needed" if n.needs_confirmation else "",
+                     n.why]
+            lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+        lines.append("")
+    return lines
 
 
 def render_markdown() -> str:
@@ -447,6 +511,14 @@ def render_markdown() -> str:
         "- Bans: `export` forbids moving the commodity from the jurisdiction to `to` (`not:GROUP` = "
         "everywhere outside the group); `application` forbids selling packs into that second-life "
         "application; `landfill` forbids disposal.",
+        "- Built-in groups, known to every instance that declares one of their parts: "
+        + "; ".join(f"`{name}` = {' ∪ '.join(f'`{x}`' for x in g.parts)} ({g.meaning}; source: {g.source})"
+                    for name, g in BUILTIN_GROUPS.items()) + ".",
+        "- **Base** is the law's own wording of what a percentage is *of* (for a ban: what the law forbids), "
+        "as checked in `docs/legal-review.md`. Where it differs from the model's metric above (e.g. a "
+        "collection target on batteries placed on the market, or a rate on one process step), the **Note** "
+        "says so: the model measures the rule on the metric's base above until target scopes exist (issue 15).",
+        "- **Citation (source)** gives the article or annex, then where the text was read.",
         "- **Confidence** (research-brief marks): "
         + "; ".join(f"`{k}` {v}" for k, v in CONFIDENCE_MEANINGS.items())
         + f". Rows marked {_CHECK} still need checking against the official text.",
