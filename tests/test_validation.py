@@ -103,6 +103,15 @@ CASES = [
      "bans.csv:2:to", "unknown jurisdiction or group"),
     ("facility without levels", _replace("facility_levels.csv", "REF-EAST,500t,500,60000,0\n", ""),
      "facilities.csv:4:id", "no row in facility_levels"),
+    ("unknown yield chemistry", _add_table("technology_yields", "technology,material,recovery_yield,chemistry\n"
+                                           "HYDRO,Li,0.9,\nHYDRO,Li,0.8,LMO\n"),
+     "technology_yields.csv:3:chemistry", "unknown reference 'LMO'"),
+    ("duplicate yield chemistry", _add_table("technology_yields", "technology,material,recovery_yield,chemistry\n"
+                                             "HYDRO,Li,0.9,\nHYDRO,Li,0.8,NMC\nHYDRO,Li,0.7,NMC\n"),
+     "technology_yields.csv:4:chemistry", "duplicate key"),
+    ("unknown target scope", _add_table("targets", "jurisdiction,metric,material,value,from_period,scope\n"
+                                        "TOY,material_recovery,Li,0.5,2025,plant\n"),
+     "targets.csv:2:scope", "plant"),
 ]
 
 

@@ -76,6 +76,8 @@ def apply_policies(inst: Instance) -> list[Problem]:
         own = inst.tables["targets"]
         merged = pd.concat([*targets, own], ignore_index=True)
         merged[ROW] = merged[ROW].fillna(0).astype(int) if ROW in merged else 0
+        if "scope" in merged:  # a preset rule without a scope is a pooled (jurisdiction) target
+            merged["scope"] = merged["scope"].fillna("jurisdiction").replace("", "jurisdiction")
         merged = merged.drop_duplicates(TARGET_KEY, keep="last")
         inst.tables["targets"] = merged[list(own.columns)].reset_index(drop=True)
     if bans:

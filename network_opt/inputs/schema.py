@@ -25,6 +25,9 @@ TARGET_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery"
                   "domestic_recovery")
 RATE_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery", "second_life_priority")
 MATERIAL_METRICS = ("material_recovery", "domestic_recovery")
+TARGET_SCOPES = ("jurisdiction", "facility")
+#: metrics a target of scope ``facility`` may have (a rate measured on one facility's own inputs and outputs)
+FACILITY_SCOPE_METRICS = ("recycling_efficiency", "material_recovery")
 COMMODITIES = ("eol_packs", "second_life_packs", "rejects", "returns", "black_mass")
 BAN_KINDS = ("export", "application", "landfill")
 
@@ -252,7 +255,8 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "technology_yields",
-            "Recovery yield per material and technology: share of the material in the input recovered "
+            "Recovery yield per material, technology and (optionally) chemistry: share of the material in "
+            "the input recovered "
             "and sold (pre-processing: recovered directly, e.g. Cu and Al foils; refining: share of the "
             "material in the black mass).",
             (
@@ -260,10 +264,14 @@ TABLES: dict[str, Table] = {
                 _c("material", "str", "Material.", references="materials.id"),
                 _c("recovery_yield", "float", "Share of the material recovered.", unit="-",
                    minimum=0.0, maximum=1.0),
+                _c("chemistry", "str", "Chemistry the yield applies to; empty: every chemistry.",
+                   required=False, default="", references="chemistries.id"),
             ),
-            key=("technology", "material"),
-            example="technology,material,recovery_yield\nHYDRO,Li,0.9",
-            notes=("A material missing for a technology is not recovered by it (yield 0).",),
+            key=("technology", "material", "chemistry"),
+            example="technology,material,recovery_yield,chemistry\nHYDRO,Li,0.9,\nHYDRO,Li,0.8,LFP",
+            notes=("A material missing for a technology is not recovered by it (yield 0).",
+                   "A row with a chemistry overrides the row without one for packs (and black mass) of that "
+                   "chemistry; the other chemistries keep the generic yield (0 if there is none)."),
         ),
         Table(
             "facilities",
@@ -381,6 +389,10 @@ TABLES: dict[str, Table] = {
                 _c("from_period", "int", "First year in force; a later row for the same target replaces it "
                    "from its own first year.", minimum=1900, maximum=2200),
                 _c("source", "str", "Where the value comes from (free text).", required=False, default=""),
+                _c("scope", "str", "What the target is measured on: `jurisdiction` (pooled over every flow "
+                   "attributed to the jurisdiction) or `facility` (each integrated recycler and refiner located "
+                   "in the jurisdiction, on its own inputs and outputs; recycling_efficiency and "
+                   "material_recovery only).", required=False, default="jurisdiction", choices=TARGET_SCOPES),
             ),
             key=("jurisdiction", "metric", "material", "from_period"),
             required=False,
@@ -391,6 +403,12 @@ TABLES: dict[str, Table] = {
                 "recycling), `second_life_priority` (tonnes of second-life grades sent to refurbishers / "
                 "tonnes of those grades generated), `domestic_recovery` (t/yr of a material recovered at "
                 "facilities inside the jurisdiction).",
+                "Scope `facility` (EU 2023/1542 Art. 71(2), India BWMR 2022: the recycler's own process) gives "
+                "one constraint per integrated recycler and refiner located in the jurisdiction (or a member of "
+                "the group) and period in which it can receive flows: material recovered there / material "
+                "entering it (for a refiner: the material in the black mass it takes), or mass recycled there / "
+                "mass entering it. Pre-processors get no facility row (their output, black mass, is not yet "
+                "recycled). A later row for the same target replaces the scope too.",
                 "Rows here add to, or replace (same jurisdiction, metric, material, from_period), the rows "
                 "of the policy presets named under `policies:` in instance.yaml.",
             ),

@@ -15,7 +15,7 @@ from network_opt.inputs.degenerate import degenerate
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.jurisdictions import NOT_PREFIX, known_codes
 from network_opt.inputs.read import ROW
-from network_opt.inputs.schema import MATERIAL_METRICS, RATE_METRICS, TABLES
+from network_opt.inputs.schema import FACILITY_SCOPE_METRICS, MATERIAL_METRICS, RATE_METRICS, TABLES
 
 
 def check_instance(inst: Instance, *, feasibility: bool = True) -> list[Problem]:
@@ -138,6 +138,9 @@ def _target_rules(inst: Instance) -> list[Problem]:
                       "only material_recovery and domestic_recovery targets name a material; leave it empty")
     problems += _rows(inst, "targets", t["metric"].isin(RATE_METRICS) & (t["value"] > 1.0), "value",
                       "{metric} is a rate: expected a value in [0, 1], got {value:g}")
+    problems += _rows(inst, "targets", (t["scope"] == "facility") & ~t["metric"].isin(FACILITY_SCOPE_METRICS),
+                      "scope", "scope facility applies to " + " and ".join(FACILITY_SCOPE_METRICS)
+                      + " only; {metric} is measured per jurisdiction")
     return problems
 
 

@@ -24,6 +24,8 @@ from network_opt.inputs.lanes import grades, supply_and_lanes
 
 PACK_INPUT_KINDS = ("recycler", "preprocessor")
 RECYCLING_KINDS = ("recycler", "preprocessor", "refiner")
+#: facilities a target of scope ``facility`` measures: those whose output is recycled material
+FACILITY_SCOPE_KINDS = ("recycler", "refiner")
 
 
 @dataclass
@@ -44,6 +46,9 @@ class ModelData:
     materials: list[str]
     recovered: np.ndarray  # t of material recovered per t of flow (flows x materials)
     entering: np.ndarray  # t of material entering recycling per t of flow (flows x materials)
+    #: t of material entering the facility the flow goes to, per t of flow (flows x materials): as
+    #: ``entering`` for packs, and the black mass's content for black mass into a refiner
+    input_content: np.ndarray
     prices: pd.DataFrame  # currency per t, material x period
     investment_scale: pd.Series = field(default_factory=pd.Series)  # facility -> currency of one unit of I
     returns: dict[str, np.ndarray] = field(default_factory=dict)  # application -> P x P rate matrix
@@ -84,7 +89,8 @@ def prepare(inst: Instance) -> ModelData:
     mats = inst["materials"]["id"].tolist()
     prices = (inst["material_prices"].pivot(index="material", columns="period", values="price_per_t")
               .reindex(index=mats, columns=years).fillna(0.0))
-    flows, recovered, entering = _coefficients(inst, flows, supply, fac, levels, demand, mats, prices)
+    flows, recovered, entering, input_content = _coefficients(inst, flows, supply, fac, levels, demand, mats,
+                                                              prices)
     # investment is modelled in units of each facility's largest possible spend (keeps the matrix
     # coefficients near 1 whatever the currency); the objective multiplies back
     most = levels.groupby("facility")["opening_cost"].max()
@@ -93,7 +99,8 @@ def prepare(inst: Instance) -> ModelData:
     return ModelData(inst=inst, years=years, weights=weights, discount=discount, supply=supply, lanes=lanes,
                      investment_scale=scale.loc[scale > 0].astype(float),
                      flows=flows, levels=levels, facilities=fac, market_demand=demand,
-                     targets=_targets_in_force(inst), materials=mats, recovered=recovered, entering=entering,
+                     targets=_facility_targets(inst, _targets_in_force(inst), flows), materials=mats,
+                     recovered=recovered, entering=entering, input_content=input_content,
                      prices=prices, returns=returns, returns_beyond=beyond)
 
 
@@ -199,10 +206,10 @@ def _allowed(inst: Instance, rows: pd.DataFrame) -> pd.DataFrame:
 
 def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac: pd.DataFrame,
                   levels: pd.DataFrame, demand: pd.DataFrame, mats: list[str],
-                  prices: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+                  prices: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     """Per-flow coefficients: facility used, destination kind, costs and revenues per tonne,
-    usable kWh per tonne, recycled mass, material recovered and entering, emissions, and the
-    strong-linking bound."""
+    usable kWh per tonne, recycled mass, material recovered, entering recycling and entering the
+    facility, emissions, and the strong-linking bound."""
     f = flows
     by_id = fac.set_index("id")
     sl = (f["commodity"] == "second_life_packs").to_numpy()
@@ -225,22 +232,23 @@ def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac
     pack_in = np.isin(kind, PACK_INPUT_KINDS) & (f["commodity"] != "black_mass").to_numpy()
     bm_in = (kind == "refiner")
     f["mass_entering_t"] = pack_in.astype(float)
+    f["input_mass_t"] = (pack_in | bm_in).astype(float)  # tonnes entering the receiving facility itself
     f["recycled_t"] = np.where(pack_in | bm_in, f["technology"].map(tech["recycling_efficiency"]).fillna(0.0), 0.0)
 
     cm = inst["chemistry_materials"]
     content = cm.pivot(index="chemistry", columns="material", values="kg_per_t").reindex(columns=mats).fillna(0.0)
     bm_content = (cm.pivot(index="chemistry", columns="material", values="black_mass_kg_per_t")
                   .reindex(columns=mats).fillna(0.0))
-    yields = (inst["technology_yields"].pivot(index="technology", columns="material", values="recovery_yield")
-              .reindex(columns=mats).fillna(0.0))
     n, m = len(f), len(mats)
-    entering, recovered = np.zeros((n, m)), np.zeros((n, m))
+    entering, recovered, input_content = np.zeros((n, m)), np.zeros((n, m)), np.zeros((n, m))
     if n and m:
         chem, tk = f["chemistry"].to_numpy(), f["technology"].to_numpy()
         c = content.reindex(chem).fillna(0.0).to_numpy() / 1000.0
         cb = bm_content.reindex(chem).fillna(0.0).to_numpy() / 1000.0
-        y = yields.reindex(tk).fillna(0.0).to_numpy()
+        y = yield_matrix(inst, tk, chem, mats)
         entering[pack_in] = c[pack_in]
+        input_content[pack_in] = c[pack_in]
+        input_content[bm_in] = cb[bm_in]
         recovered[pack_in] = c[pack_in] * y[pack_in]
         recovered[bm_in] = cb[bm_in] * y[bm_in]
         price = prices.reindex(columns=f["period"].to_numpy()).T.to_numpy() if len(prices) else np.zeros((n, m))
@@ -275,20 +283,64 @@ def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac
     pre_yield = f["origin"].map(by_id["technology"]).map(tech["black_mass_yield"]).to_numpy(dtype=float)
     bound[bmk] = np.minimum(fcap[bmk], ocap[bmk] * pre_yield[bmk])
     f["upper_bound_t"] = np.nan_to_num(bound, nan=0.0, posinf=0.0)
-    return f, recovered, entering
+    return f, recovered, entering, input_content
+
+
+def yield_matrix(inst: Instance, technology: np.ndarray, chemistry: np.ndarray, mats: list[str]) -> np.ndarray:
+    """Recovery yield (rows: the given technology and chemistry pairs, columns: ``mats``): the row of
+    ``technology_yields`` for that chemistry where there is one, else the generic row (empty
+    chemistry), else 0."""
+    ty = inst["technology_yields"]
+    chem_col = ty["chemistry"] if "chemistry" in ty else pd.Series("", index=ty.index)
+    generic = ty.loc[chem_col == ""]
+    y = (generic.pivot(index="technology", columns="material", values="recovery_yield")
+         .reindex(index=pd.Index(technology), columns=mats).fillna(0.0).to_numpy(dtype=float, copy=True))
+    col = {mu: n for n, mu in enumerate(mats)}
+    for r in ty.loc[chem_col != ""].itertuples(index=False):
+        if r.material in col:
+            value: Any = r.recovery_yield  # an itertuples field (pandas-stubs: any scalar)
+            y[(technology == r.technology) & (chemistry == r.chemistry), col[str(r.material)]] = float(value)
+    return y
 
 
 def _targets_in_force(inst: Instance) -> pd.DataFrame:
     """One row per (jurisdiction, metric, material, period): the value of the latest row whose
     from_period is not after the period."""
     t = inst["targets"].drop(columns="_row")
-    cols = ["jurisdiction", "metric", "material", "period", "value", "from_period", "source"]
+    if "scope" not in t:
+        t = t.assign(scope="jurisdiction")
+    cols = ["jurisdiction", "metric", "material", "period", "value", "from_period", "source", "scope"]
     if t.empty:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=[*cols, "facility"])
     t = t.merge(pd.DataFrame({"period": inst.years}), how="cross")
     t = t.loc[t["from_period"] <= t["period"]].sort_values("from_period")
     t = t.drop_duplicates(["jurisdiction", "metric", "material", "period"], keep="last")
-    return t[cols].sort_values(["jurisdiction", "metric", "material", "period"]).reset_index(drop=True)
+    t = t[cols].assign(facility="")
+    return t.sort_values(["jurisdiction", "metric", "material", "period"]).reset_index(drop=True)
+
+
+def _facility_targets(inst: Instance, targets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
+    """Targets in force with each row of scope ``facility`` replaced by one row per integrated
+    recycler or refiner located in the target's jurisdiction (or a member of its group) that can
+    receive flows in the period (``facility`` names it; empty for pooled rows). A facility with no
+    flow row in the period has nothing to measure and gets no row."""
+    if targets.empty or not (targets["scope"] == "facility").any():
+        return targets
+    fac = inst["facilities"]
+    jur = inst["sites"].set_index("id")["jurisdiction"]
+    located = fac.loc[fac["kind"].isin(FACILITY_SCOPE_KINDS)].assign(site_jurisdiction=lambda x: x["site"].map(jur))
+    receiving = flows.loc[flows["destination"].isin(located["id"]), ["destination", "period"]].drop_duplicates()
+    out = [targets.loc[targets["scope"] != "facility"]]
+    for _, r in targets.loc[targets["scope"] == "facility"].iterrows():
+        here = located.loc[located["site_jurisdiction"].isin(covered(inst, str(r["jurisdiction"]))), "id"]
+        active = receiving.loc[(receiving["period"] == r["period"]) & receiving["destination"].isin(here),
+                               "destination"]
+        rows = pd.DataFrame([r] * len(active), columns=targets.columns)
+        rows["facility"] = sorted(active.astype(str))
+        out.append(rows)
+    t = pd.concat(out, ignore_index=True)
+    t = t.astype({"period": "int64", "from_period": "int64", "value": "float64"})
+    return t.sort_values(["jurisdiction", "metric", "material", "period", "facility"]).reset_index(drop=True)
 
 
 def group_rows(frame: pd.DataFrame, by: str | list[str]) -> dict[Any, np.ndarray]:

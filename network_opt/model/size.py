@@ -206,7 +206,7 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
     rows and nonzeros on every shipped instance; ``tests/test_size.py``), except that
     coefficients that happen to be exactly zero in the balance rows still count as nonzeros.
     """
-    from network_opt.model.constraints.targets import second_life_supply, target_rows
+    from network_opt.model.constraints.targets import rate_coefficients, second_life_supply, target_rows
 
     f = d.flows if flows is None else flows
     s = d.supply if supply is None else supply
@@ -360,17 +360,17 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
     if has_unc and len(d.targets):
         rr = {t: r for t, r in in_scope("collection_rate").items() if len(r)}
         tr["target_collection_rate"] = (len(rr), sum(len(r) + soft for r in rr.values()))
-    eff, mass = d.flows["recycled_t"].to_numpy(), d.flows["mass_entering_t"].to_numpy()
     r_e = z_e = 0
     for t, r in in_scope("recycling_efficiency").items():
-        k = int(np.count_nonzero(eff[r] - t_val[t] * mass[r])) + soft
+        eff, mass = rate_coefficients(d, t, r)
+        k = int(np.count_nonzero(eff - t_val[t] * mass)) + soft
         r_e, z_e = r_e + (k > 0), z_e + k
     tr["target_recycling_efficiency"] = (r_e, z_e)
     r_m = z_m = 0
     material = d.targets["material"].to_numpy() if len(d.targets) else np.zeros(0)
     for t, r in in_scope("material_recovery").items():
-        j = col[material[t]]
-        k = int(np.count_nonzero(d.recovered[r, j] - t_val[t] * d.entering[r, j])) + soft
+        recovered, entering = rate_coefficients(d, t, r)
+        k = int(np.count_nonzero(recovered - t_val[t] * entering)) + soft
         r_m, z_m = r_m + (k > 0), z_m + k
     tr["target_material_recovery"] = (r_m, z_m)
     sl_rows = {t: r for t, r in in_scope("second_life_priority").items()

@@ -7,10 +7,11 @@ Tables (quantities per year within a period unless stated):
   distance_km, cost (transport, currency/yr), co2e_t;
 - ``collection``: site, period, chemistry, grade, supply_t, shipped_t, disposed_t, uncollected_t;
 - ``costs``: term, period, value (currency, discounted, as in the objective);
-- ``targets``: jurisdiction, metric, material, period, required, achieved, met, shortfall,
-  shortfall_t, source (``shadow_price`` and ``shadow_price_note`` are added by
-  :mod:`network_opt.solver.compliance`);
-- ``materials``: facility, material, period, input_t, recovered_t, revenue (currency/yr);
+- ``targets``: jurisdiction, scope, facility (empty for a pooled row), metric, material, period,
+  required, achieved, met, shortfall, shortfall_t, source (``shadow_price`` and
+  ``shadow_price_note`` are added by :mod:`network_opt.solver.compliance`);
+- ``materials``: facility, material, period, input_t (material entering the facility: pack content,
+  or for a refiner the content of the black mass it takes), recovered_t, revenue (currency/yr);
 - ``cascade``: market, application, chemistry, period_sold, tonnes_sold, kwh_sold,
   return_period (a year, or "beyond" the horizon), tonnes_returning (total over the years);
 - ``emissions``: period, co2e_t (per year).
@@ -27,7 +28,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from network_opt.inputs.instance import Instance
-from network_opt.model.constraints.targets import second_life_supply, target_rows
+from network_opt.model.constraints.targets import rate_coefficients, second_life_supply, target_rows
 from network_opt.model.data import PACK_INPUT_KINDS, RECYCLING_KINDS, ModelData
 from network_opt.model.objective import COST_TERMS
 from network_opt.results.summary import Summary
@@ -177,12 +178,9 @@ def target_measures(d: ModelData, x: np.ndarray, uncollected: np.ndarray) -> pd.
             if metric == "collection_rate":
                 total = tonnes[rows].sum()
                 num, den = total - uncollected[rows].sum(), total
-            elif metric == "recycling_efficiency":
-                num = (d.flows["recycled_t"].to_numpy()[rows] * x[rows]).sum()
-                den = (d.flows["mass_entering_t"].to_numpy()[rows] * x[rows]).sum()
-            elif metric == "material_recovery":
-                j = col[str(t.at[k, "material"])]
-                num, den = (d.recovered[rows, j] * x[rows]).sum(), (d.entering[rows, j] * x[rows]).sum()
+            elif metric in ("recycling_efficiency", "material_recovery"):
+                a, b = rate_coefficients(d, k, rows)
+                num, den = (a * x[rows]).sum(), (b * x[rows]).sum()
             elif metric == "second_life_priority":
                 num, den = x[rows].sum(), second_life_supply(d, k)
             else:  # domestic_recovery, in tonnes
@@ -193,8 +191,8 @@ def target_measures(d: ModelData, x: np.ndarray, uncollected: np.ndarray) -> pd.
 
 
 def _targets(m: pyo.ConcreteModel, d: ModelData, x: np.ndarray, solver: HighsModel | None) -> pd.DataFrame:
-    cols = ["jurisdiction", "metric", "material", "period", "required", "achieved", "met", "shortfall",
-            "shortfall_t", "source"]
+    cols = ["jurisdiction", "scope", "facility", "metric", "material", "period", "required", "achieved", "met",
+            "shortfall", "shortfall_t", "source"]
     t = d.targets.copy()
     if t.empty:
         return pd.DataFrame(columns=cols)
@@ -221,7 +219,7 @@ def _materials(d: ModelData, f: pd.DataFrame, x: np.ndarray) -> pd.DataFrame:
         "facility": np.repeat(f["destination"].to_numpy()[idx], n_m),
         "material": np.tile(d.materials, len(idx)),
         "period": np.repeat(f["period"].to_numpy()[idx], n_m),
-        "input_t": (d.entering[idx] * x[idx, None]).ravel(),
+        "input_t": (d.input_content[idx] * x[idx, None]).ravel(),
         "recovered_t": (d.recovered[idx] * x[idx, None]).ravel(),
         "revenue": (d.recovered[idx] * x[idx, None] * price).ravel(),
     })

@@ -47,7 +47,8 @@ def _describe(d: ModelData, family: str, key: Any) -> tuple[str, int | None, str
     if BY_NAME[family].target_metric is not None:
         t: Any = d.targets.loc[int(key)]  # a row, as above
         material = f" {t['material']}" if t["material"] else ""
-        what = f"{t['metric']}{material} in {t['jurisdiction']} (required {t['value']:g})"
+        where = f"at facility {t['facility']} in" if t.get("facility", "") else "in"
+        what = f"{t['metric']}{material} {where} {t['jurisdiction']} (required {t['value']:g})"
         unit = {"collection_rate": "t/yr of packs", "second_life_priority": "t/yr of packs",
                 "recycling_efficiency": "t/yr recycled"}.get(t["metric"], f"t/yr of {t['material']}")
         return what, int(t["period"]), unit, f"target {what} cannot be met"

@@ -26,9 +26,19 @@ def _collect(groups: dict, jurisdictions: set[str], period: int) -> np.ndarray:
 
 def target_rows(d: ModelData, metric: str) -> dict[int, np.ndarray]:
     """For each target row of ``metric``: the flow rows (or, for collection_rate, the supply
-    rows; for second_life_priority, the flows into refurbishers) it counts."""
+    rows; for second_life_priority, the flows into refurbishers) it counts. A row of scope
+    ``facility`` counts the flows into its facility in its period."""
     t = d.targets
     f = d.flows
+    facility = t.get("facility", None)
+    if facility is not None and (facility != "").any():
+        mine = t.loc[(t["metric"] == metric) & (facility != "")]
+        into = group_rows(f.loc[f["dest_kind"].isin(RECYCLING_KINDS)], ["destination", "period"])
+        own = {int(cast(int, k)): into.get((str(r.facility), int(r.period)), np.array([], dtype=int))
+               for k, r in mine.iterrows()}
+        t = t.loc[facility == ""]
+    else:
+        own = {}
     if metric == "collection_rate":
         groups = group_rows(d.supply, ["jurisdiction", "period"])
     elif metric == "second_life_priority":
@@ -39,8 +49,25 @@ def target_rows(d: ModelData, metric: str) -> dict[int, np.ndarray]:
     else:
         groups = group_rows(f.loc[f["dest_kind"].isin(RECYCLING_KINDS)], ["jurisdiction", "period"])
     # cast: the targets table has a RangeIndex, so its labels are ints
-    return {int(cast(int, k)): _collect(groups, covered(d.inst, r.jurisdiction), int(r.period))
-            for k, r in t.loc[t["metric"] == metric].iterrows()}
+    pooled = {int(cast(int, k)): _collect(groups, covered(d.inst, r.jurisdiction), int(r.period))
+              for k, r in t.loc[t["metric"] == metric].iterrows()}
+    return dict(sorted({**pooled, **own}.items()))
+
+
+def rate_coefficients(d: ModelData, t: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For target row ``t`` of a recycling_efficiency or material_recovery target and its flow
+    rows ``rows``: what each tonne of flow counts in the numerator (mass recycled, material
+    recovered) and in the base (mass, material entering). Pooled rows measure the mass and
+    material entering recycling (packs into recyclers and pre-processors); facility rows the mass
+    and material entering the facility itself (for a refiner, the black mass and its content)."""
+    r = d.targets.loc[t]
+    facility = bool(r.get("facility", ""))
+    if r["metric"] == "recycling_efficiency":
+        num = d.flows["recycled_t"].to_numpy()[rows]
+        base = d.flows["input_mass_t" if facility else "mass_entering_t"].to_numpy()[rows]
+        return num, base
+    j = d.materials.index(str(r["material"]))
+    return d.recovered[rows, j], (d.input_content if facility else d.entering)[rows, j]
 
 
 def second_life_supply(d: ModelData, t: int) -> float:
@@ -89,22 +116,27 @@ def add_target_collection_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
 def add_target_recycling_efficiency(m: pyo.ConcreteModel, d: ModelData) -> None:
     r"""The mass recycled is at least the required share of the mass entering recycling.
 
-    .. math:: \sum_{i \in R(J,p)} (\epsilon_i - \rho_t\, b_i)\, x_i + \xi_t \ge 0 \quad \forall t
+    .. math:: \sum_{i \in R(J,p)} (\epsilon_i - \rho_t\, b_i)\, x_i + \xi_t \ge 0
+              \quad \forall t \text{ of scope jurisdiction}
+
+    .. math:: \sum_{i \in \mathrm{in}(f,p)} (\epsilon_i - \rho_t\, b^F_i)\, x_i + \xi_t \ge 0
+              \quad \forall t = (f, p) \text{ of scope facility}
 
     with :math:`\epsilon_i` the recycling efficiency of the receiving technology (for black mass
-    into a refiner, the share of the black mass recycled) and :math:`b_i = 1` for packs entering
-    an integrated recycler or a pre-processor. Pyomo: ``target_recycling_efficiency[t]``.
+    into a refiner, the share of the black mass recycled), :math:`b_i = 1` for packs entering
+    an integrated recycler or a pre-processor and :math:`b^F_i = 1` for every flow into a recycler
+    or refiner (packs or black mass: the facility's own input). Pyomo:
+    ``target_recycling_efficiency[t]``.
     """
     rows = target_rows(d, "recycling_efficiency")
-    eff = d.flows["recycled_t"].to_numpy()
-    mass = d.flows["mass_entering_t"].to_numpy()
     value = d.targets["value"].to_numpy()
 
     flow = var_list(m.flow)
 
     def rule(m: pyo.ConcreteModel, t: int) -> object:
         r = rows[t]
-        terms = weighted(eff[r] - value[t] * mass[r], picked(flow, r)) + _slack_terms(m, t)
+        eff, mass = rate_coefficients(d, t, r)
+        terms = weighted(eff - value[t] * mass, picked(flow, r)) + _slack_terms(m, t)
         return linear(terms) >= 0.0 if terms else pyo.Constraint.Skip
 
     _add(m, "target_recycling_efficiency", "EFFICIENCY_TARGETS", sorted(rows), rule)
@@ -113,22 +145,27 @@ def add_target_recycling_efficiency(m: pyo.ConcreteModel, d: ModelData) -> None:
 def add_target_material_recovery(m: pyo.ConcreteModel, d: ModelData) -> None:
     r"""Material recovered is at least the required share of that material entering recycling.
 
-    .. math:: \sum_{i \in R(J,p)} (a_{i,\mu} - \rho_t\, c_{i,\mu})\, x_i + \xi_t \ge 0 \quad \forall t
+    .. math:: \sum_{i \in R(J,p)} (a_{i,\mu} - \rho_t\, c_{i,\mu})\, x_i + \xi_t \ge 0
+              \quad \forall t \text{ of scope jurisdiction}
 
-    with :math:`c_{i,\mu}` the tonnes of material per tonne of packs entering recycling and
-    :math:`a_{i,\mu}` the tonnes recovered (content x yield; for black mass into a refiner, its
-    content x the refiner's yield). Pyomo: ``target_material_recovery[t]``.
+    .. math:: \sum_{i \in \mathrm{in}(f,p)} (a_{i,\mu} - \rho_t\, c^F_{i,\mu})\, x_i + \xi_t \ge 0
+              \quad \forall t = (f, p) \text{ of scope facility}
+
+    with :math:`c_{i,\mu}` the tonnes of material per tonne of packs entering recycling,
+    :math:`c^F_{i,\mu}` the tonnes of material entering facility f per tonne of flow (pack content
+    for packs into a recycler, black-mass content for black mass into a refiner) and
+    :math:`a_{i,\mu}` the tonnes recovered (content x yield of the technology for the flow's
+    chemistry; for black mass into a refiner, its content x the refiner's yield). Pyomo:
+    ``target_material_recovery[t]``.
     """
     rows = target_rows(d, "material_recovery")
     value = d.targets["value"].to_numpy()
-    col = {mu: n for n, mu in enumerate(d.materials)}
-    material = d.targets["material"].to_numpy()
 
     flow = var_list(m.flow)
 
     def rule(m: pyo.ConcreteModel, t: int) -> object:
-        k = col[material[t]]
-        coef = d.recovered[rows[t], k] - value[t] * d.entering[rows[t], k]
+        recovered, entering = rate_coefficients(d, t, rows[t])
+        coef = recovered - value[t] * entering
         terms = weighted(coef, picked(flow, rows[t])) + _slack_terms(m, t)
         return linear(terms) >= 0.0 if terms else pyo.Constraint.Skip
 

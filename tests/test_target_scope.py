@@ -1,0 +1,254 @@
+"""Target scope (``targets.scope``: jurisdiction or facility) and recovery yields per chemistry
+(``technology_yields.chemistry``), on micro instances solved by hand (issue 15 items 1, 2, 6).
+
+The blend instance: 150 t/yr of LFP at C1 and 50 t/yr of NMC at C2, both 10 kg Li/t, free lanes,
+no revenue. Two existing integrated recyclers, both with capacity 1000:
+
+- A (technology TA, 10/t): Li yield 0.9, but 0.5 for LFP (a chemistry-specific row);
+- B (technology TB, 30/t): Li yield 0.9 for every chemistry.
+
+Li recovery target rho = 0.7. Per tonne entering, an LFP tonne at A counts
+0.01 x (0.5 - 0.7) = -0.002 in the target row, an NMC tonne at A or any tonne at B +0.002.
+The cost is 10 x 200 + 20 x (tonnes sent to B), so the plan sends as much as it may to A.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from builders import lanes, site, write_instance
+from typer.testing import CliRunner
+
+import network_opt as no
+from network_opt.cli.app import app
+from network_opt.solver.diagnose import diagnose
+
+runner = CliRunner()
+
+
+def blend_instance(folder: Path, scope: str = "facility", rho: float = 0.7,
+                   lfp_yield_at_a: float = 0.5) -> Path:
+    tables: dict[str, list[dict[str, Any]]] = {
+        "sites": [site("C1", "collection_point"), site("C2", "collection_point"), site("SA", "facility"),
+                  site("SB", "facility")],
+        "jurisdictions": [{"id": "XX", "name": "", "groups": ""}],
+        "chemistries": [{"id": "LFP", "energy_kwh_per_t": 100}, {"id": "NMC", "energy_kwh_per_t": 100}],
+        "materials": [{"id": "Li"}],
+        "chemistry_materials": [{"chemistry": "LFP", "material": "Li", "kg_per_t": 10},
+                                {"chemistry": "NMC", "material": "Li", "kg_per_t": 10}],
+        "material_prices": [{"material": "Li", "period": 2025, "price_per_t": 0}],
+        "supply": [{"site": "C1", "period": 2025, "chemistry": "LFP", "tonnes": 150},
+                   {"site": "C2", "period": 2025, "chemistry": "NMC", "tonnes": 50}],
+        "technologies": [{"id": "TA", "process": "hydrometallurgical", "recycling_efficiency": 0.7},
+                         {"id": "TB", "process": "hydrometallurgical", "recycling_efficiency": 0.7}],
+        "technology_yields": [{"technology": "TA", "material": "Li", "recovery_yield": 0.9, "chemistry": ""},
+                              {"technology": "TA", "material": "Li", "recovery_yield": lfp_yield_at_a,
+                               "chemistry": "LFP"},
+                              {"technology": "TB", "material": "Li", "recovery_yield": 0.9, "chemistry": ""}],
+        "facilities": [
+            {"id": "A", "site": "SA", "kind": "recycler", "technology": "TA", "status": "existing",
+             "variable_cost_per_t": 10},
+            {"id": "B", "site": "SB", "kind": "recycler", "technology": "TB", "status": "existing",
+             "variable_cost_per_t": 30},
+        ],
+        "facility_levels": [{"facility": "A", "level": "a", "capacity_t": 1000},
+                            {"facility": "B", "level": "a", "capacity_t": 1000}],
+        "lanes": lanes(("C1", "SA", 0), ("C1", "SB", 0), ("C2", "SA", 0), ("C2", "SB", 0)),
+        "targets": [{"jurisdiction": "XX", "metric": "material_recovery", "material": "Li", "value": rho,
+                     "from_period": 2025, "scope": scope}],
+    }
+    return write_instance(folder, tables)
+
+
+def _tonnes(sol: Any, origin: str, destination: str) -> float:
+    f = sol["flows"]
+    return float(f.loc[(f["origin"] == origin) & (f["destination"] == destination), "tonnes"].sum())
+
+
+def _target(sol: Any, facility: str) -> pd.Series:
+    t = sol["targets"]
+    return t.loc[t["facility"] == facility].iloc[0]
+
+
+def test_facility_scope_forces_the_cheap_plant_to_blend(tmp_path: Path) -> None:
+    """Scope facility: one row per plant. A's row -0.002 L_A + 0.002 N_A >= 0 asks for at least as
+    much NMC as LFP at A; B's row 0.002 (L_B + N_B) >= 0 never binds. Minimise 2000 + 20 (L_B + N_B)
+    = 2000 + 20 (200 - L_A - N_A) with L_A <= N_A <= 50: L_A = N_A = 50, L_B = 100, N_B = 0, cost
+    2000 + 20 x 100 = 4000. A recovers 0.01 x (0.5 x 50 + 0.9 x 50) = 0.7 t of 1.0 t entering
+    (rate 0.7), B 0.9 t of 1.0 t (0.9).
+
+    Shadow price of A's row: raising its right-hand side by delta gives L_A <= 50 - 500 delta,
+    cost + 20 x 500 delta, so its dual is 10,000 per tonne of Li; a raise of rho by 1 moves the
+    row by the Li entering A, 0.01 x 100 = 1.0 t, so the shadow price is 10,000 per unit of rate
+    (100 per percentage point). Directly: L_A(rho) = 50 (0.9 - rho) / (rho - 0.5), dL_A/drho =
+    -20 / (rho - 0.5)^2 = -500 at 0.7, d cost / d rho = 20 x 500 = 10,000."""
+    sol = no.solve(blend_instance(tmp_path))
+    assert sol.status == "optimal"
+    assert sol.objective == pytest.approx(4000.0)
+    assert _tonnes(sol, "C1", "A") == pytest.approx(50.0)
+    assert _tonnes(sol, "C2", "A") == pytest.approx(50.0)
+    assert _tonnes(sol, "C1", "B") == pytest.approx(100.0)
+    assert _tonnes(sol, "C2", "B") == pytest.approx(0.0, abs=1e-6)
+    t = sol["targets"]
+    assert t["facility"].tolist() == ["A", "B"]
+    assert set(t["scope"]) == {"facility"}
+    a, b = _target(sol, "A"), _target(sol, "B")
+    assert a["achieved"] == pytest.approx(0.7)
+    assert bool(a["met"])
+    assert a["shadow_price"] == pytest.approx(10_000.0, rel=1e-6)
+    assert b["achieved"] == pytest.approx(0.9)
+    assert b["shadow_price"] == pytest.approx(0.0, abs=1e-6)
+    m = sol["materials"].set_index("facility")
+    assert m.loc["A", "input_t"] == pytest.approx(1.0)
+    assert m.loc["A", "recovered_t"] == pytest.approx(0.7)
+    assert m.loc["B", "recovered_t"] == pytest.approx(0.9)
+
+
+def test_jurisdiction_scope_pools_and_lets_a_non_compliant_plant_run(tmp_path: Path) -> None:
+    """Scope jurisdiction: one pooled row, 0.009 x 200 - 0.004 L_A >= 0.007 x 200 = 1.4, so
+    L_A <= 100: A takes 100 t LFP and the 50 t NMC, B the other 50 t LFP; cost 2000 + 20 x 50 =
+    3000 <= 4000 (facility scope). A's own rate is 0.01 x (0.5 x 100 + 0.9 x 50) / 1.5 = 0.633, below
+    0.7, while the pool reaches exactly 0.7 (1.4 t of 2.0 t). Shadow price: L_A(rho) = (1.8 - 2 rho)
+    / 0.004, d cost / d rho = 20 x 500 = 10,000."""
+    sol = no.solve(blend_instance(tmp_path / "pooled", scope="jurisdiction"))
+    facility = no.solve(blend_instance(tmp_path / "facility", scope="facility"))
+    assert sol.status == "optimal"
+    assert sol.objective == pytest.approx(3000.0)
+    assert facility.objective == pytest.approx(4000.0)
+    assert sol.objective <= facility.objective
+    assert _tonnes(sol, "C1", "A") == pytest.approx(100.0)
+    assert _tonnes(sol, "C2", "A") == pytest.approx(50.0)
+    t = sol["targets"]
+    assert len(t) == 1
+    row = t.iloc[0]
+    assert row["scope"] == "jurisdiction"
+    assert row["facility"] == ""
+    assert row["achieved"] == pytest.approx(0.7)
+    assert row["shadow_price"] == pytest.approx(10_000.0, rel=1e-6)
+    m = sol["materials"].set_index("facility")
+    rate_a = m.loc["A", "recovered_t"] / m.loc["A", "input_t"]
+    assert rate_a == pytest.approx(0.95 / 1.5)
+    assert rate_a < 0.7  # A runs below the rate: the pooled target lets it
+
+
+def test_soft_facility_target_prices_each_row_shortfall(tmp_path: Path) -> None:
+    """Soft targets, penalty 1000 per t of Li short: meeting A's row by moving 1 t of LFP from A to
+    B costs 20 and gains 0.002 t, i.e. 10,000 per t, dearer than the penalty, so the plan keeps the
+    cheap 2000 (all at A) and pays A's shortfall: 0.002 x (150 - 50) = 0.2 t of Li, 200. Total
+    2200; B's row has no flow and no shortfall."""
+    folder = blend_instance(tmp_path)
+    text = (folder / "instance.yaml").read_text() + "targets:\n  soft: true\n  soft_penalty_per_t: 1000\n"
+    (folder / "instance.yaml").write_text(text)
+    sol = no.solve(folder)
+    assert sol.status == "optimal"
+    assert sol.objective == pytest.approx(2200.0)
+    a = _target(sol, "A")
+    assert a["shortfall_t"] == pytest.approx(0.2)
+    assert not bool(a["met"])
+    assert _target(sol, "B")["shortfall_t"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_no_blend_reaches_the_rate_is_infeasible_and_named(tmp_path: Path) -> None:
+    """rho = 0.95 is above every yield (0.9): neither plant can meet its own row whatever it
+    takes, so the model is infeasible. The diagnosis relaxes target rows: every tonne must go
+    somewhere, and the least shortfall is 0.05 x 0.01 x 50 (NMC, 0.9) + 0.05 x 0.01 x 150 (LFP at
+    B, 0.9) = 0.1 t of Li, all on facility rows, named with their facility."""
+    folder = blend_instance(tmp_path, rho=0.95)
+    sol = no.solve(folder)
+    assert sol.status == "infeasible"
+    diag = diagnose(folder)
+    assert set(diag["constraint"]) == {"target_material_recovery"}
+    assert diag["shortfall"].sum() == pytest.approx(0.1)
+    assert diag["what"].str.contains(r"material_recovery Li at facility [AB] in XX \(required 0.95\)").all()
+
+
+def refiner_instance(folder: Path, lfp_yield: float | None, rho: float = 0.5) -> Path:
+    """100 t/yr of LFP (10 kg Li/t) at C1 -> pre-processor PP (black mass yield 0.4; the black mass
+    holds 25 kg Li/t, so 40 t carry 1.0 t Li) -> refiner R (technology REF, Li yield 0.9; with
+    ``lfp_yield`` a chemistry-specific row for LFP)."""
+    yields = [{"technology": "REF", "material": "Li", "recovery_yield": 0.9, "chemistry": ""}]
+    if lfp_yield is not None:
+        yields.append({"technology": "REF", "material": "Li", "recovery_yield": lfp_yield, "chemistry": "LFP"})
+    tables: dict[str, list[dict[str, Any]]] = {
+        "sites": [site("C1", "collection_point"), site("S1", "facility"), site("S2", "facility")],
+        "jurisdictions": [{"id": "XX", "name": "", "groups": ""}],
+        "chemistries": [{"id": "LFP", "energy_kwh_per_t": 100}],
+        "materials": [{"id": "Li"}],
+        "chemistry_materials": [{"chemistry": "LFP", "material": "Li", "kg_per_t": 10,
+                                 "black_mass_kg_per_t": 25}],
+        "material_prices": [{"material": "Li", "period": 2025, "price_per_t": 0}],
+        "supply": [{"site": "C1", "period": 2025, "chemistry": "LFP", "tonnes": 100}],
+        "technologies": [{"id": "MECH", "process": "mechanical", "recycling_efficiency": 0.1,
+                          "black_mass_yield": 0.4},
+                         {"id": "REF", "process": "hydrometallurgical", "recycling_efficiency": 0.8}],
+        "technology_yields": yields,
+        "facilities": [
+            {"id": "PP", "site": "S1", "kind": "preprocessor", "technology": "MECH", "status": "existing",
+             "variable_cost_per_t": 10},
+            {"id": "R", "site": "S2", "kind": "refiner", "technology": "REF", "status": "existing",
+             "variable_cost_per_t": 20},
+        ],
+        "facility_levels": [{"facility": "PP", "level": "a", "capacity_t": 1000},
+                            {"facility": "R", "level": "a", "capacity_t": 1000}],
+        "lanes": lanes(("C1", "S1", 0), ("S1", "S2", 0)),
+        "targets": [{"jurisdiction": "XX", "metric": "material_recovery", "material": "Li", "value": rho,
+                     "from_period": 2025, "scope": "facility"}],
+    }
+    return write_instance(folder, tables)
+
+
+def test_chemistry_specific_yield_overrides_the_generic_one(tmp_path: Path) -> None:
+    """40 t of black mass carry 40 x 0.025 = 1.0 t of Li into R. Generic yield 0.9: 0.9 t
+    recovered; an LFP row at 0.6 overrides it: 0.6 t. Cost 100 x 10 + 40 x 20 = 1800 either way.
+    The facility-scope target measures R on the Li in the black mass it takes (1.0 t, not 0 as
+    the pooled base counts it): achieved 0.6 >= 0.5. PP, a pre-processor, gets no facility row."""
+    generic = no.solve(refiner_instance(tmp_path / "generic", lfp_yield=None))
+    specific = no.solve(refiner_instance(tmp_path / "lfp", lfp_yield=0.6))
+    for sol in (generic, specific):
+        assert sol.status == "optimal"
+        assert sol.objective == pytest.approx(1800.0)
+    m_gen = generic["materials"].set_index("facility")
+    m_lfp = specific["materials"].set_index("facility")
+    assert m_gen.loc["R", "input_t"] == pytest.approx(1.0)
+    assert m_lfp.loc["R", "input_t"] == pytest.approx(1.0)
+    assert m_gen.loc["PP", "input_t"] == pytest.approx(1.0)  # packs: 100 t x 10 kg/t
+    assert m_gen.loc["R", "recovered_t"] == pytest.approx(0.9)
+    assert m_lfp.loc["R", "recovered_t"] == pytest.approx(0.6)
+    t = specific["targets"]
+    assert t["facility"].tolist() == ["R"]
+    assert t.iloc[0]["achieved"] == pytest.approx(0.6)
+    assert generic["targets"].iloc[0]["achieved"] == pytest.approx(0.9)
+
+
+def test_the_override_can_make_a_facility_target_infeasible(tmp_path: Path) -> None:
+    """With the LFP yield at 0.6 a facility Li rate of 0.7 at R cannot be met (only LFP arrives)."""
+    assert no.solve(refiner_instance(tmp_path, lfp_yield=0.6, rho=0.7)).status == "infeasible"
+    assert no.solve(refiner_instance(tmp_path / "g", lfp_yield=None, rho=0.7)).status == "optimal"
+
+
+def _validate(folder: Path) -> str:
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2, result.output
+    return result.stderr
+
+
+def test_yield_rows_are_validated(tmp_path: Path) -> None:
+    folder = blend_instance(tmp_path / "unknown")
+    text = (folder / "technology_yields.csv").read_text().replace("0.5,LFP", "0.5,LMO")
+    (folder / "technology_yields.csv").write_text(text)
+    assert "technology_yields.csv:3:chemistry: unknown reference 'LMO'" in _validate(folder)
+
+    folder = blend_instance(tmp_path / "dup")
+    with open(folder / "technology_yields.csv", "a") as fh:
+        fh.write("TA,Li,0.6,LFP\n")
+    assert "technology_yields.csv:5:chemistry: duplicate key" in _validate(folder)
+
+
+def test_facility_scope_is_only_for_facility_metrics(tmp_path: Path) -> None:
+    folder = blend_instance(tmp_path)
+    text = (folder / "targets.csv").read_text().replace("material_recovery,Li,0.7", "domestic_recovery,Li,0.7")
+    (folder / "targets.csv").write_text(text)
+    assert "targets.csv:2:scope: scope facility applies to" in _validate(folder)
