@@ -252,3 +252,29 @@ def test_facility_scope_is_only_for_facility_metrics(tmp_path: Path) -> None:
     text = (folder / "targets.csv").read_text().replace("material_recovery,Li,0.7", "domestic_recovery,Li,0.7")
     (folder / "targets.csv").write_text(text)
     assert "targets.csv:2:scope: scope facility applies to" in _validate(folder)
+
+
+def test_a_preset_rule_carries_its_scope_into_the_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same facility-scope Li rate as test_facility_scope_forces_the_cheap_plant_to_blend, given by a
+    preset rule (`scope: facility`) instead of the instance's own targets row: same optimum, 4000."""
+    from network_opt.inputs import policies
+
+    rule = {"metric": "material_recovery", "material": "Li", "value": 0.7, "scope": "facility",
+            "from_period": 2025, "legal_date": "2025-01-01", "source": "Art. 1", "confidence": "V",
+            "needs_confirmation": False, "base": "lithium entering the recycler's own process"}
+    preset = policies.parse_preset({"id": "xx-scope", "name": "Test", "applies_to": "XX", "legal_source": "Act",
+                                    "url": "", "notes": "", "targets": [rule]}, "xx-scope.yaml")
+    assert preset.targets["scope"].tolist() == ["facility"]
+    shipped = policies.available_presets()
+    monkeypatch.setattr(policies, "available_presets", lambda: {**shipped, "xx-scope": preset})
+    folder = blend_instance(tmp_path / "i")
+    (folder / "targets.csv").unlink()
+    text = (folder / "instance.yaml").read_text(encoding="utf-8").replace("  targets: targets.csv\n", "")
+    (folder / "instance.yaml").write_text(text + "policies:\n  XX: [xx-scope]\n", encoding="utf-8")
+    sol = no.solve(folder)
+    assert sol.objective == pytest.approx(4000.0)
+    assert sol["targets"]["facility"].tolist() == ["A", "B"]
+    with pytest.raises(policies.PresetError, match=r"targets\[0\]\.scope"):
+        policies.parse_preset({"id": "xx-bad", "name": "Test", "applies_to": "XX", "legal_source": "Act", "url": "",
+                               "notes": "", "targets": [{**rule, "metric": "collection_rate", "material": ""}]},
+                              "xx-bad.yaml")

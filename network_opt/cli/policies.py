@@ -35,6 +35,7 @@ def policies(
         for r in rules.loc[rules["preset"] == pid].itertuples(index=False):
             if r.rule == "target":
                 what = f"target {r.metric_or_kind} {r.material_or_commodity} >= {r.value:g}".replace("  ", " ")
+                what += "" if r.scope == "jurisdiction" else f" at each {r.scope}"
             elif r.metric_or_kind == "export":
                 what = f"ban export of {r.material_or_commodity} to {r.to}"
             elif r.metric_or_kind == "application":

@@ -38,6 +38,7 @@ import pandas as pd
 import yaml
 
 from network_opt.inputs.jurisdictions import BUILTIN_GROUPS
+from network_opt.inputs.schema import FACILITY_SCOPE_METRICS, TARGET_SCOPES
 
 __all__ = [
     "BAN_COLUMNS",
@@ -58,11 +59,11 @@ __all__ = [
 #: Folder holding the shipped ``<id>.yaml`` files.
 PRESETS_DIR = Path(__file__).parent / "presets"
 
-TARGET_COLUMNS = ("metric", "material", "value", "from_period", "legal_date", "source", "confidence",
+TARGET_COLUMNS = ("metric", "material", "value", "scope", "from_period", "legal_date", "source", "confidence",
                   "needs_confirmation", "base", "note")
 BAN_COLUMNS = ("kind", "commodity", "to", "application", "from_period", "legal_date", "source", "confidence",
                "needs_confirmation", "base", "note")
-TABLE_COLUMNS = ("preset", "applies_to", "rule", "metric_or_kind", "material_or_commodity", "value", "to",
+TABLE_COLUMNS = ("preset", "applies_to", "rule", "metric_or_kind", "material_or_commodity", "value", "scope", "to",
                  "application", "from_period", "legal_date", "confidence", "needs_confirmation", "source", "base",
                  "note")
 NOT_MODELLED_COLUMNS = ("rule", "citation", "legal_date", "base", "confidence", "needs_confirmation", "why")
@@ -89,7 +90,7 @@ _TOP_REQUIRED = ("id", "name", "applies_to", "legal_source", "url", "notes")
 _TOP_OPTIONAL = ("targets", "bans", "not_modelled")
 _TARGET_REQUIRED = ("metric", "value", "from_period", "legal_date", "source", "confidence", "needs_confirmation",
                     "base")
-_TARGET_OPTIONAL = ("material", "note")
+_TARGET_OPTIONAL = ("material", "scope", "note")
 _BAN_REQUIRED = ("kind", "from_period", "legal_date", "source", "confidence", "needs_confirmation", "base")
 _BAN_OPTIONAL = ("commodity", "to", "application", "note")
 _NOT_MODELLED_REQUIRED = ("rule", "citation", "legal_date", "base", "confidence", "needs_confirmation", "why")
@@ -274,8 +275,14 @@ def _parse_target(c: _Checker, entry: Any, where: str) -> dict[str, Any]:
         raise c.fail(f"{where}.value", f"{value} is not a share in [0, 1] (metric {metric})")
     if value < 0.0:
         raise c.fail(f"{where}.value", f"{value} must not be negative")
+    # what the rate is measured on (network_opt.inputs.schema: the targets table's scope column)
+    scope = c.choice(entry.get("scope", "jurisdiction"), f"{where}.scope", TARGET_SCOPES)
+    if scope != "jurisdiction" and metric not in FACILITY_SCOPE_METRICS:
+        raise c.fail(f"{where}.scope", f"scope {scope} is for {' and '.join(FACILITY_SCOPE_METRICS)} only, "
+                     f"not {metric}")
     from_period = c.year(entry["from_period"], f"{where}.from_period")
-    return {"metric": metric, "material": material, "value": value, **c.provenance(entry, where, from_period)}
+    return {"metric": metric, "material": material, "value": value, "scope": scope,
+            **c.provenance(entry, where, from_period)}
 
 
 def _parse_ban(c: _Checker, entry: Any, where: str) -> dict[str, Any]:
@@ -401,13 +408,14 @@ def presets_table() -> pd.DataFrame:
     for p in available_presets().values():
         for t in p.targets.itertuples(index=False):
             rows.append({"preset": p.id, "applies_to": p.applies_to, "rule": "target", "metric_or_kind": t.metric,
-                         "material_or_commodity": t.material, "value": t.value, "to": "", "application": "",
+                         "material_or_commodity": t.material, "value": t.value, "scope": t.scope, "to": "",
+                         "application": "",
                          "from_period": t.from_period, "legal_date": t.legal_date, "confidence": t.confidence,
                          "needs_confirmation": t.needs_confirmation, "source": t.source, "base": t.base,
                          "note": t.note})
         for b in p.bans.itertuples(index=False):
             rows.append({"preset": p.id, "applies_to": p.applies_to, "rule": "ban", "metric_or_kind": b.kind,
-                         "material_or_commodity": b.commodity, "value": math.nan, "to": b.to,
+                         "material_or_commodity": b.commodity, "value": math.nan, "scope": "", "to": b.to,
                          "application": b.application, "from_period": b.from_period, "legal_date": b.legal_date,
                          "confidence": b.confidence, "needs_confirmation": b.needs_confirmation, "source": b.source,
                          "base": b.base, "note": b.note})
@@ -457,7 +465,8 @@ def _preset_section(p: Preset) -> list[str]:
     t: Any  # rows of the targets and bans tables: their fields are the tables' columns
     b: Any
     for t in p.targets.itertuples(index=False):
-        cells = ["target", f"`{t.metric}`", t.material, _value(t.metric, t.value), t.from_period, t.legal_date,
+        metric = f"`{t.metric}`" + ("" if t.scope == "jurisdiction" else f" (per {t.scope})")
+        cells = ["target", metric, t.material, _value(t.metric, t.value), t.from_period, t.legal_date,
                  t.source, t.base, t.confidence, _CHECK if t.needs_confirmation else "", t.note]
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     for b in p.bans.itertuples(index=False):
