@@ -56,6 +56,8 @@ def _full_model(tmp_path: Path) -> pyo.ConcreteModel:
         "second_life_returns": [{"application": "ups", "after_years": 0, "share": 1.0}],
         "targets": [{"jurisdiction": "XX", "metric": m, "material": "Li" if "recovery" in m else "",
                      "value": 0.5, "from_period": 2025} for m in metrics],
+        "recycled_content": [{"jurisdiction": "XX", "period": 2025, "material": "Li", "new_battery_demand_t": 1,
+                              "required_share": 0.01, "origin": "domestic"}],
     }
     folder = write_instance(tmp_path, tables, transport={"max_lane_km": 100},
                             uncollected={"allowed": True}, disposal={"allowed": True},

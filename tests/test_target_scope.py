@@ -278,3 +278,144 @@ def test_a_preset_rule_carries_its_scope_into_the_instance(tmp_path: Path, monke
         policies.parse_preset({"id": "xx-bad", "name": "Test", "applies_to": "XX", "legal_source": "Act", "url": "",
                                "notes": "", "targets": [{**rule, "metric": "collection_rate", "material": ""}]},
                               "xx-bad.yaml")
+
+
+def chain_instance(folder: Path, scope: str = "chain", rho: float = 0.72) -> Path:
+    """100 t/yr of LFP (10 kg Li/t) at C1, free lanes, no revenue. Two pre-processors: PA
+    (technology MA, black-mass yield 0.35, 12/t) and PB (MB, 0.45, 30/t); the black mass holds
+    20 kg Li/t, so PA captures 0.35 x 20 / 10 = 0.7 of the pack's Li into black mass and PB
+    0.45 x 20 / 10 = 0.9. Both ship to one refiner R (REF, Li yield 0.9, no cost). Li recovery
+    target rho = 0.72."""
+    tables: dict[str, list[dict[str, Any]]] = {
+        "sites": [site("C1", "collection_point"), site("SA", "facility"), site("SB", "facility"),
+                  site("SR", "facility")],
+        "jurisdictions": [{"id": "XX", "name": "", "groups": ""}],
+        "chemistries": [{"id": "LFP", "energy_kwh_per_t": 100}],
+        "materials": [{"id": "Li"}],
+        "chemistry_materials": [{"chemistry": "LFP", "material": "Li", "kg_per_t": 10,
+                                 "black_mass_kg_per_t": 20}],
+        "material_prices": [{"material": "Li", "period": 2025, "price_per_t": 0}],
+        "supply": [{"site": "C1", "period": 2025, "chemistry": "LFP", "tonnes": 100}],
+        "technologies": [{"id": "MA", "process": "mechanical", "recycling_efficiency": 0.1, "black_mass_yield": 0.35},
+                         {"id": "MB", "process": "mechanical", "recycling_efficiency": 0.1, "black_mass_yield": 0.45},
+                         {"id": "REF", "process": "hydrometallurgical", "recycling_efficiency": 0.8}],
+        "technology_yields": [{"technology": "REF", "material": "Li", "recovery_yield": 0.9, "chemistry": ""}],
+        "facilities": [
+            {"id": "PA", "site": "SA", "kind": "preprocessor", "technology": "MA", "status": "existing",
+             "variable_cost_per_t": 12},
+            {"id": "PB", "site": "SB", "kind": "preprocessor", "technology": "MB", "status": "existing",
+             "variable_cost_per_t": 30},
+            {"id": "R", "site": "SR", "kind": "refiner", "technology": "REF", "status": "existing",
+             "variable_cost_per_t": 0},
+        ],
+        "facility_levels": [{"facility": f, "level": "a", "capacity_t": 1000} for f in ("PA", "PB", "R")],
+        "lanes": lanes(("C1", "SA", 0), ("C1", "SB", 0), ("SA", "SR", 0), ("SB", "SR", 0)),
+        "targets": [{"jurisdiction": "XX", "metric": "material_recovery", "material": "Li", "value": rho,
+                     "from_period": 2025, "scope": scope}],
+    }
+    return write_instance(folder, tables)
+
+
+def test_chain_scope_counts_the_pre_processor_capture(tmp_path: Path) -> None:
+    """Scope facility measures R on the Li in the black mass it takes: 0.9 >= 0.72 whatever it
+    takes, so all packs go to the cheap PA: cost 12 x 100 = 1200, 35 t of black mass carrying
+    0.7 t of Li, 0.63 t recovered. Scope chain measures R from the packs: a tonne of black mass
+    from PA counts 0.9 x 0.02 - 0.72 x 0.01 / 0.35 (the Li in the packs it was made from), i.e.
+    per tonne of packs 0.01 x (0.7 x 0.9 - 0.72) = -0.0009, from PB 0.01 x (0.9 x 0.9 - 0.72) =
+    +0.0009: the row asks for at least as many packs at PB as at PA. Under facility scope R's
+    chain rate is 0.63 < 0.72: the chain scope finds it non-compliant. Minimise 12 a + 30 (100 - a)
+    with a <= 50: a = 50, cost 600 + 1500 = 2100; black mass 17.5 t from PA and 22.5 t from PB
+    carry 0.35 + 0.45 = 0.8 t of Li (R's facility rate 0.9), 0.72 t recovered of the 1.0 t of Li
+    in the packs: chain rate exactly 0.72.
+
+    Shadow price: raising the row's right-hand side by delta gives a <= 50 - delta / 0.0018 and
+    cost + 18 delta / 0.0018, a dual of 10,000 per t of Li; the base is the 1.0 t of pack Li, so
+    10,000 per unit of rate. Directly: a(rho) = 100 (0.81 - rho) / 0.18, d cost / d rho = 18 x
+    100 / 0.18 = 10,000."""
+    facility = no.solve(chain_instance(tmp_path / "facility", scope="facility"))
+    chain = no.solve(chain_instance(tmp_path / "chain"))
+    assert facility.status == "optimal" and chain.status == "optimal"
+    assert facility.objective == pytest.approx(1200.0)
+    assert chain.objective == pytest.approx(2100.0)
+    assert _tonnes(facility, "C1", "PA") == pytest.approx(100.0)
+    assert _tonnes(facility, "PA", "R") == pytest.approx(35.0)
+    f_row = _target(facility, "R")
+    assert f_row["achieved"] == pytest.approx(0.9)
+    assert f_row["shadow_price"] == pytest.approx(0.0, abs=1e-6)
+
+    assert _tonnes(chain, "C1", "PA") == pytest.approx(50.0)
+    assert _tonnes(chain, "C1", "PB") == pytest.approx(50.0)
+    assert _tonnes(chain, "PA", "R") == pytest.approx(17.5)
+    assert _tonnes(chain, "PB", "R") == pytest.approx(22.5)
+    t = chain["targets"]
+    assert t["facility"].tolist() == ["R"]  # pre-processors get no row
+    assert t["scope"].tolist() == ["chain"]
+    row = _target(chain, "R")
+    assert row["achieved"] == pytest.approx(0.72)
+    assert bool(row["met"])
+    assert row["shadow_price"] == pytest.approx(10_000.0, rel=1e-6)
+    m = chain["materials"].set_index("facility")
+    assert m.loc["R", "input_t"] == pytest.approx(0.8)  # materials.csv: the Li in the black mass
+    assert m.loc["R", "recovered_t"] == pytest.approx(0.72)
+
+    # the facility-scope plan, measured on the chain: 0.63 t of the 1.0 t of pack Li
+    facility_plan = no.solve(chain_instance(tmp_path / "chain_low", rho=0.63))
+    assert facility_plan.objective == pytest.approx(1200.0)
+    assert _target(facility_plan, "R")["achieved"] == pytest.approx(0.63)
+
+
+def test_chain_recycling_efficiency_counts_both_steps(tmp_path: Path) -> None:
+    """Mass over the chain, all packs at PA (rho 0.3 binds nothing): per tonne of packs PA recycles
+    0.1 directly and R 0.8 x 0.35 = 0.28 of it, 0.38; per tonne of black mass (1 / 0.35 t of packs)
+    0.8 + 0.1 / 0.35. Facility scope would report R's own 0.8."""
+    folder = chain_instance(tmp_path, rho=0.0)
+    text = (folder / "targets.csv").read_text().replace("material_recovery,Li,0.0", "recycling_efficiency,,0.3")
+    (folder / "targets.csv").write_text(text)
+    sol = no.solve(folder)
+    assert sol.objective == pytest.approx(1200.0)
+    assert _target(sol, "R")["achieved"] == pytest.approx(0.38)
+
+
+def test_chain_scope_is_only_for_facility_metrics(tmp_path: Path) -> None:
+    folder = chain_instance(tmp_path)
+    text = (folder / "targets.csv").read_text().replace("material_recovery,Li,0.72", "domestic_recovery,Li,0.72")
+    (folder / "targets.csv").write_text(text)
+    assert "targets.csv:2:scope: scope chain applies to" in _validate(folder)
+
+
+@pytest.mark.parametrize("which", ["micro", "eu-2025-2032"])
+def test_chain_scope_size_projection_equals_the_built_model(which: str, tmp_path: Path) -> None:
+    """project_size counts the chain rows and their nonzeros exactly (the micro instance with soft
+    targets; the EU instance with every target row switched to scope chain: one row per refiner
+    and period, on lanes from seven pre-processors)."""
+    from network_opt.model import build_model, prepare
+    from network_opt.model.size import project_size
+    from network_opt.runs.pipeline import model_size
+    from network_opt.solver.handoff import compile_model
+
+    if which == "micro":
+        inst = no.load(chain_instance(tmp_path)).with_settings({"targets.soft": True})
+    else:
+        inst = no.load(Path(__file__).resolve().parents[1] / "instances" / which)
+        inst.tables["targets"] = inst["targets"].assign(scope="chain")
+    d = prepare(inst)
+    assert (d.targets["scope"] == "chain").all() and (d.targets["facility"] != "").all()
+    projected = project_size(d)
+    m = build_model(d)
+    mm, _, _ = compile_model(m)
+    assert projected.rows == mm.shape[0]
+    assert projected.nonzeros == len(mm.index)
+    assert projected.columns == model_size(m)["variables"]
+
+
+def test_an_unreachable_chain_rate_is_named_with_its_refiner(tmp_path: Path) -> None:
+    """rho = 0.85: PB's chain (0.9 x 0.9 = 0.81) is the best there is, so R's chain row cannot be
+    met (facility scope would pass: 0.9 >= 0.85). Least shortfall: all packs through PB,
+    (0.85 - 0.81) x 1.0 t of pack Li = 0.04 t."""
+    folder = chain_instance(tmp_path, rho=0.85)
+    assert no.solve(folder).status == "infeasible"
+    assert no.solve(chain_instance(tmp_path / "f", scope="facility", rho=0.85)).status == "optimal"
+    diag = diagnose(folder)
+    assert set(diag["constraint"]) == {"target_material_recovery"}
+    assert diag["shortfall"].sum() == pytest.approx(0.04)
+    assert diag["what"].str.contains(r"material_recovery Li on the chain into facility R in XX").all()

@@ -25,11 +25,14 @@ TARGET_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery"
                   "domestic_recovery")
 RATE_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery", "second_life_priority")
 MATERIAL_METRICS = ("material_recovery", "domestic_recovery")
-TARGET_SCOPES = ("jurisdiction", "facility")
-#: metrics a target of scope ``facility`` may have (a rate measured on one facility's own inputs and outputs)
+TARGET_SCOPES = ("jurisdiction", "facility", "chain")
+#: metrics a target of scope ``facility`` or ``chain`` may have (a rate measured on one facility's own inputs
+#: and outputs, or on the whole route from the packs to that facility's output)
 FACILITY_SCOPE_METRICS = ("recycling_efficiency", "material_recovery")
 COMMODITIES = ("eol_packs", "second_life_packs", "rejects", "returns", "black_mass")
 BAN_KINDS = ("export", "application", "landfill")
+#: what counts towards a recycled-content obligation (recycled_content.origin)
+RECYCLED_ORIGINS = ("any", "domestic")
 
 
 @dataclass(frozen=True)
@@ -391,8 +394,10 @@ TABLES: dict[str, Table] = {
                 _c("source", "str", "Where the value comes from (free text).", required=False, default=""),
                 _c("scope", "str", "What the target is measured on: `jurisdiction` (pooled over every flow "
                    "attributed to the jurisdiction) or `facility` (each integrated recycler and refiner located "
-                   "in the jurisdiction, on its own inputs and outputs; recycling_efficiency and "
-                   "material_recovery only).", required=False, default="jurisdiction", choices=TARGET_SCOPES),
+                   "in the jurisdiction, on its own inputs and outputs) or `chain` (the same facilities, each "
+                   "measured on the whole route from the packs: a refiner on the packs its black mass was made "
+                   "from); recycling_efficiency and material_recovery only.", required=False,
+                   default="jurisdiction", choices=TARGET_SCOPES),
             ),
             key=("jurisdiction", "metric", "material", "from_period"),
             required=False,
@@ -408,9 +413,47 @@ TABLES: dict[str, Table] = {
                 "the group) and period in which it can receive flows: material recovered there / material "
                 "entering it (for a refiner: the material in the black mass it takes), or mass recycled there / "
                 "mass entering it. Pre-processors get no facility row (their output, black mass, is not yet "
-                "recycled). A later row for the same target replaces the scope too.",
+                "recycled). Scope `chain` (the EU methodology for a process spanning operators: pre-processor "
+                "plus refiner) gives the same rows, but a refiner is measured from the packs: the black mass it "
+                "takes counts, in the base, the pack mass (1 / black_mass_yield of its pre-processor) and pack "
+                "material (kg_per_t / black_mass_yield) it was made from, and in the numerator what the refiner "
+                "recovers plus the pre-processor's own recovery attributed to that black mass. A later row for "
+                "the same target replaces the scope too.",
                 "Rows here add to, or replace (same jurisdiction, metric, material, from_period), the rows "
                 "of the policy presets named under `policies:` in instance.yaml.",
+            ),
+        ),
+        Table(
+            "recycled_content",
+            "Recycled-content obligations: recovered material that must reach a share of the material in new "
+            "batteries placed on a jurisdiction's market.",
+            (
+                _c("jurisdiction", "str", "Jurisdiction or group whose market the obligation is on.",
+                   references="jurisdictions.id|groups"),
+                _c("period", "int", "Period (year) the obligation applies to.", references="periods"),
+                _c("material", "str", "Material.", references="materials.id"),
+                _c("new_battery_demand_t", "float", "Tonnes of the material in new batteries placed on the "
+                   "jurisdiction's market in the period (sourced by the instance).", unit="t/yr", minimum=0.0),
+                _c("required_share", "float", "Share of that material that must be recycled material.", unit="-",
+                   minimum=0.0, maximum=1.0),
+                _c("origin", "str", "`any`: material recovered anywhere counts (EU 2023/1542 Art. 8); `domestic`: "
+                   "only material recovered by facilities located in the jurisdiction counts (India BWMR 2022).",
+                   choices=RECYCLED_ORIGINS),
+                _c("source", "str", "Where the values come from (free text).", required=False, default=""),
+            ),
+            key=("jurisdiction", "period", "material"),
+            required=False,
+            example="jurisdiction,period,material,new_battery_demand_t,required_share,origin,source\n"
+            "EU27,2032,Co,12000,0.16,any,EU 2023/1542 Art. 8(2)",
+            notes=(
+                "One constraint `recycled_content[t]` per row with share x demand > 0: the recovered tonnes of "
+                "the material credited to the row reach required_share x new_battery_demand_t. Each "
+                "facility's recovered tonnes of a material in a period are credited at most once across all "
+                "rows (an obligation cannot count a tonne another obligation counts). The rows are reported in "
+                "targets.csv with metric `recycled_content`, scope `origin:any` or `origin:domestic`, "
+                "required and achieved in t/yr of material and the shadow price per t of material.",
+                "Only material recovered by the modelled facilities counts (not production scrap or recycled "
+                "material bought outside the network: lower new_battery_demand_t or required_share for those).",
             ),
         ),
         Table(

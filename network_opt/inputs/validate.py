@@ -138,8 +138,9 @@ def _target_rules(inst: Instance) -> list[Problem]:
                       "only material_recovery and domestic_recovery targets name a material; leave it empty")
     problems += _rows(inst, "targets", t["metric"].isin(RATE_METRICS) & (t["value"] > 1.0), "value",
                       "{metric} is a rate: expected a value in [0, 1], got {value:g}")
-    problems += _rows(inst, "targets", (t["scope"] == "facility") & ~t["metric"].isin(FACILITY_SCOPE_METRICS),
-                      "scope", "scope facility applies to " + " and ".join(FACILITY_SCOPE_METRICS)
+    per_facility = t["scope"].isin(("facility", "chain"))
+    problems += _rows(inst, "targets", per_facility & ~t["metric"].isin(FACILITY_SCOPE_METRICS), "scope",
+                      "scope {scope} applies to " + " and ".join(FACILITY_SCOPE_METRICS)
                       + " only; {metric} is measured per jurisdiction")
     return problems
 

@@ -24,7 +24,7 @@ from network_opt.inputs.lanes import grades, supply_and_lanes
 
 PACK_INPUT_KINDS = ("recycler", "preprocessor")
 RECYCLING_KINDS = ("recycler", "preprocessor", "refiner")
-#: facilities a target of scope ``facility`` measures: those whose output is recycled material
+#: facilities a target of scope ``facility`` or ``chain`` measures: those whose output is recycled material
 FACILITY_SCOPE_KINDS = ("recycler", "refiner")
 
 
@@ -99,7 +99,8 @@ def prepare(inst: Instance) -> ModelData:
     return ModelData(inst=inst, years=years, weights=weights, discount=discount, supply=supply, lanes=lanes,
                      investment_scale=scale.loc[scale > 0].astype(float),
                      flows=flows, levels=levels, facilities=fac, market_demand=demand,
-                     targets=_facility_targets(inst, _targets_in_force(inst), flows), materials=mats,
+                     targets=_with_recycled_content(inst, _facility_targets(inst, _targets_in_force(inst), flows)),
+                     materials=mats,
                      recovered=recovered, entering=entering, input_content=input_content,
                      prices=prices, returns=returns, returns_beyond=beyond)
 
@@ -320,18 +321,21 @@ def _targets_in_force(inst: Instance) -> pd.DataFrame:
 
 
 def _facility_targets(inst: Instance, targets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
-    """Targets in force with each row of scope ``facility`` replaced by one row per integrated
-    recycler or refiner located in the target's jurisdiction (or a member of its group) that can
-    receive flows in the period (``facility`` names it; empty for pooled rows). A facility with no
-    flow row in the period has nothing to measure and gets no row."""
-    if targets.empty or not (targets["scope"] == "facility").any():
+    """Targets in force with each row of scope ``facility`` or ``chain`` replaced by one row per
+    integrated recycler or refiner located in the target's jurisdiction (or a member of its group)
+    that can receive flows in the period (``facility`` names it; empty for pooled rows). A facility
+    with no flow row in the period has nothing to measure and gets no row."""
+    if targets.empty:
+        return targets
+    per_facility = targets["scope"].isin(("facility", "chain"))
+    if not per_facility.any():
         return targets
     fac = inst["facilities"]
     jur = inst["sites"].set_index("id")["jurisdiction"]
     located = fac.loc[fac["kind"].isin(FACILITY_SCOPE_KINDS)].assign(site_jurisdiction=lambda x: x["site"].map(jur))
     receiving = flows.loc[flows["destination"].isin(located["id"]), ["destination", "period"]].drop_duplicates()
-    out = [targets.loc[targets["scope"] != "facility"]]
-    for _, r in targets.loc[targets["scope"] == "facility"].iterrows():
+    out = [targets.loc[~per_facility]]
+    for _, r in targets.loc[per_facility].iterrows():
         here = located.loc[located["site_jurisdiction"].isin(covered(inst, str(r["jurisdiction"]))), "id"]
         active = receiving.loc[(receiving["period"] == r["period"]) & receiving["destination"].isin(here),
                                "destination"]
@@ -341,6 +345,25 @@ def _facility_targets(inst: Instance, targets: pd.DataFrame, flows: pd.DataFrame
     t = pd.concat(out, ignore_index=True)
     t = t.astype({"period": "int64", "from_period": "int64", "value": "float64"})
     return t.sort_values(["jurisdiction", "metric", "material", "period", "facility"]).reset_index(drop=True)
+
+
+def _with_recycled_content(inst: Instance, targets: pd.DataFrame) -> pd.DataFrame:
+    """Targets in force followed by one row per row of ``recycled_content`` whose period is modelled:
+    metric ``recycled_content``, value = required_share x new_battery_demand_t (t/yr of material),
+    scope ``origin:any`` or ``origin:domestic`` (see
+    :func:`network_opt.model.constraints.recycled_content.add_recycled_content`)."""
+    rc = inst["recycled_content"]
+    if rc.empty:
+        return targets
+    rc = rc.loc[rc["period"].isin(inst.years)]
+    rows = pd.DataFrame({
+        "jurisdiction": rc["jurisdiction"].astype(str), "metric": "recycled_content",
+        "material": rc["material"].astype(str), "period": rc["period"].astype("int64"),
+        "value": (rc["required_share"] * rc["new_battery_demand_t"]).astype("float64"),
+        "from_period": rc["period"].astype("int64"), "source": rc["source"].fillna("").astype(str),
+        "scope": "origin:" + rc["origin"].astype(str), "facility": ""})
+    t = pd.concat([targets, rows], ignore_index=True) if len(targets) else rows.reset_index(drop=True)
+    return t.astype({"period": "int64", "from_period": "int64", "value": "float64"})
 
 
 def group_rows(frame: pd.DataFrame, by: str | list[str]) -> dict[Any, np.ndarray]:

@@ -35,6 +35,7 @@ from network_opt.model.constraints.capacity import (
 )
 from network_opt.model.constraints.emissions import add_emissions
 from network_opt.model.constraints.market import add_market_demand
+from network_opt.model.constraints.recycled_content import add_recycled_content
 from network_opt.model.constraints.targets import (
     add_target_collection_rate,
     add_target_domestic_recovery,
@@ -94,6 +95,9 @@ FAMILIES: tuple[Family, ...] = (
            target_metric="second_life_priority", elastic=7),
     Family("target_domestic_recovery", add_target_domestic_recovery, "Domestic recovery",
            target_metric="domestic_recovery", elastic=8),
+    Family("recycled_content", add_recycled_content, "Recycled content",
+           target_metric="recycled_content", elastic=10),
+    Family("recycled_content_allocation", add_recycled_content, "Recycled content"),
     Family("emissions_cap", add_emissions, "Emissions", elastic=9),
 )
 

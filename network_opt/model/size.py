@@ -35,6 +35,7 @@ from network_opt.common.errors import InputError, Problem
 from network_opt.common.progress import Progress
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.settings import SettingError
+from network_opt.model.constraints.recycled_content import credit_sources, obligation_rows
 from network_opt.model.data import ModelData
 
 #: Deterministic part, :func:`memory_build_bytes`: peak resident set size through load + prepare +
@@ -382,6 +383,13 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
             r_d += 1
             z_d += int(np.count_nonzero(d.recovered[r, col[material[t]]])) + soft
     tr["target_domestic_recovery"] = (r_d, z_d)
+    # recycled content: one column per (obligation, facility), one row per obligation, one
+    # allocation row per (facility, material, period) drawn on
+    pairs, sources = credit_sources(d, flows=f, years=t_years)
+    cols["credit"] = len(pairs)
+    tr["recycled_content"] = (len(obligation_rows(d, t_years)),
+                              len(pairs) + (len(obligation_rows(d, t_years)) if soft else 0))
+    tr["recycled_content_allocation"] = (len(sources), len(pairs) + sum(len(r) for r in sources.values()))
     for name, (n_rows_t, n_nz_t) in tr.items():
         add(name, n_rows_t, n_nz_t)
 

@@ -7,9 +7,12 @@ Tables (quantities per year within a period unless stated):
   distance_km, cost (transport, currency/yr), co2e_t;
 - ``collection``: site, period, chemistry, grade, supply_t, shipped_t, disposed_t, uncollected_t;
 - ``costs``: term, period, value (currency, discounted, as in the objective);
-- ``targets``: jurisdiction, scope, facility (empty for a pooled row), metric, material, period,
+- ``targets``: jurisdiction, scope, facility (empty for a pooled row; for scope ``chain`` the
+  recycler or refiner whose route from the packs is measured), metric, material, period,
   required, achieved, met, shortfall, shortfall_t, source (``shadow_price`` and
-  ``shadow_price_note`` are added by :mod:`network_opt.solver.compliance`);
+  ``shadow_price_note`` are added by :mod:`network_opt.solver.compliance`); a recycled-content
+  obligation is a row of metric ``recycled_content``, scope ``origin:any`` or ``origin:domestic``,
+  required = share x new-battery demand and achieved = tonnes credited, in t/yr of material;
 - ``materials``: facility, material, period, input_t (material entering the facility: pack content,
   or for a refiner the content of the black mass it takes), recovered_t, revenue (currency/yr);
 - ``cascade``: market, application, chemistry, period_sold, tonnes_sold, kwh_sold,
@@ -175,6 +178,9 @@ def target_measures(d: ModelData, x: np.ndarray, uncollected: np.ndarray) -> pd.
     tonnes = d.supply["tonnes"].to_numpy()
     for metric in t["metric"].unique():
         for k, rows in target_rows(d, metric).items():
+            if metric == "recycled_content":  # t/yr of material credited: read from credit in _targets
+                base[k] = 1.0
+                continue
             if metric == "collection_rate":
                 total = tonnes[rows].sum()
                 num, den = total - uncollected[rows].sum(), total
@@ -200,6 +206,11 @@ def _targets(m: pyo.ConcreteModel, d: ModelData, x: np.ndarray, solver: HighsMod
     measure = target_measures(d, x, unc)
     t["required"] = t["value"]
     t["achieved"] = measure["achieved"]
+    if hasattr(m, "credit") and len(m.credit):
+        keys = list(m.credit.keys())
+        credited = pd.Series(_values(m.credit, keys, solver), index=[k for k, _ in keys]).groupby(level=0).sum()
+        rc = t["metric"] == "recycled_content"
+        t.loc[rc, "achieved"] = credited.reindex(t.index[rc]).fillna(0.0).to_numpy()
     gap = (t["required"] - t["achieved"]).clip(lower=0.0).fillna(0.0)
     t["shortfall"] = np.where(gap > 1e-6, gap, 0.0)
     t["shortfall_t"] = _values(m.shortfall, range(len(t)), solver) if hasattr(m, "shortfall") else 0.0

@@ -48,6 +48,8 @@ def _describe(d: ModelData, family: str, key: Any) -> tuple[str, int | None, str
         t: Any = d.targets.loc[int(key)]  # a row, as above
         material = f" {t['material']}" if t["material"] else ""
         where = f"at facility {t['facility']} in" if t.get("facility", "") else "in"
+        if t.get("scope", "") == "chain" and t.get("facility", ""):
+            where = f"on the chain into facility {t['facility']} in"
         what = f"{t['metric']}{material} {where} {t['jurisdiction']} (required {t['value']:g})"
         unit = {"collection_rate": "t/yr of packs", "second_life_priority": "t/yr of packs",
                 "recycling_efficiency": "t/yr recycled"}.get(t["metric"], f"t/yr of {t['material']}")

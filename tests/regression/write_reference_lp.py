@@ -62,6 +62,8 @@ BUILT_BY = {
     "target_material_recovery": "add_target_material_recovery",
     "target_second_life_priority": "add_target_second_life_priority",
     "target_domestic_recovery": "add_target_domestic_recovery",
+    "recycled_content": "add_recycled_content",
+    "recycled_content_allocation": "add_recycled_content",
     "emissions_cap": "add_emissions",
 }
 
@@ -96,6 +98,10 @@ black mass into D 0.7 - 0 = 0.7 (b = 0 for black mass).""",
     "target_second_life_priority": """rho x S^SL = 0.5 x 5 = 2.5; only eol flows into R count.""",
     "target_domestic_recovery": """a for Li: 0.009 into Q, 0.0225 from black mass into D, 0 into B
 (left out); V = 0.5 t.""",
+    "recycled_content": """sigma D = 0.05 x 10 = 0.5 t of Li in 2025 (origin domestic: Q and D stand in XX);
+credit from Q and from D, coefficient 1, plus the shortfall xi.""",
+    "recycled_content_allocation": """credit <= recovered: z - 0.009 x(packs into Q) <= 0 at Q (0.01 x 0.9;
+eol, rejects and returns) and z - 0.0225 x(B>D) <= 0 at D (0.025 x 0.9); B recovers no Li (no row).""",
     "emissions_cap": """phi = co2e/tkm x 0 km + 0.5 t/t at technology T (Q and D), 0 at B and R; cap 1000.""",
     "variables": """u_s, w_s in [0, S_s = 5]; z in [0, 1] (R and Q have a closing cost); n_Q integer in
 [0, n_bar = 2]; y binary; I, x, xi >= 0; investment only for Q (the only opening/module cost).""",
@@ -152,6 +158,8 @@ def micro_tables() -> dict[str, list[dict[str, Any]]]:
         "targets": [{"jurisdiction": "XX", "metric": m, "material": "Li" if "recovery" in m else "",
                      "value": 0.5, "from_period": 2025} for m in METRICS],
         "lanes": [{"origin": "C", "destination": "S", "commodity": "eol_packs", "cost_per_t": 2}],
+        "recycled_content": [{"jurisdiction": "XX", "period": 2025, "material": "Li", "new_battery_demand_t": 10,
+                              "required_share": 0.05, "origin": "domestic"}],
     }
 
 
@@ -204,6 +212,7 @@ def _labellers(d: Any) -> dict[str, Any]:
         "uncollected": by_supply, "disposed": by_supply, "supply_balance": by_supply,
         "level_open": lambda idx: f"{levels[idx[0]]},{idx[1]}",
         "shortfall": by_target, **{name: by_target for name in BUILT_BY if name.startswith("target_")},
+        "recycled_content": by_target, "credit": lambda idx: f"{targets[idx[0]]},{idx[1]}",
     }
 
 

@@ -15,7 +15,7 @@ import pyomo.environ as pyo
 
 from network_opt.inputs.jurisdictions import covered
 from network_opt.inputs.lanes import grades
-from network_opt.model.data import RECYCLING_KINDS, ModelData, group_rows
+from network_opt.model.data import RECYCLING_KINDS, ModelData, group_rows, yield_matrix
 from network_opt.model.linear import linear, picked, var_list, weighted
 
 
@@ -27,7 +27,7 @@ def _collect(groups: dict, jurisdictions: set[str], period: int) -> np.ndarray:
 def target_rows(d: ModelData, metric: str) -> dict[int, np.ndarray]:
     """For each target row of ``metric``: the flow rows (or, for collection_rate, the supply
     rows; for second_life_priority, the flows into refurbishers) it counts. A row of scope
-    ``facility`` counts the flows into its facility in its period."""
+    ``facility`` or ``chain`` counts the flows into its facility in its period."""
     t = d.targets
     f = d.flows
     facility = t.get("facility", None)
@@ -59,15 +59,51 @@ def rate_coefficients(d: ModelData, t: int, rows: np.ndarray) -> tuple[np.ndarra
     rows ``rows``: what each tonne of flow counts in the numerator (mass recycled, material
     recovered) and in the base (mass, material entering). Pooled rows measure the mass and
     material entering recycling (packs into recyclers and pre-processors); facility rows the mass
-    and material entering the facility itself (for a refiner, the black mass and its content)."""
+    and material entering the facility itself (for a refiner, the black mass and its content);
+    chain rows measure a refiner from the packs (:func:`chain_coefficients`)."""
     r = d.targets.loc[t]
     facility = bool(r.get("facility", ""))
+    if facility and r.get("scope", "") == "chain":
+        return chain_coefficients(d, rows, None if r["metric"] == "recycling_efficiency" else str(r["material"]))
     if r["metric"] == "recycling_efficiency":
         num = d.flows["recycled_t"].to_numpy()[rows]
         base = d.flows["input_mass_t" if facility else "mass_entering_t"].to_numpy()[rows]
         return num, base
     j = d.materials.index(str(r["material"]))
     return d.recovered[rows, j], (d.input_content if facility else d.entering)[rows, j]
+
+
+def chain_coefficients(d: ModelData, rows: np.ndarray, material: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Lane-level chain coefficients of the flow rows ``rows`` for a rate measured over the whole
+    route from the packs (scope ``chain``): per tonne of flow, what counts in the numerator and in
+    the base, for the mass (``material`` None) or for ``material``.
+
+    Packs into an integrated recycler count as in scope ``facility``. A tonne of black mass from
+    pre-processor p (black-mass yield beta_p) into a refiner was made from 1 / beta_p t of packs
+    holding c_k / beta_p t of the material (c_k: the pack content of its chemistry k). This is
+    the black mass's own content c^B_k divided by the pre-processor's capture of the material
+    into black mass, beta_p c^B_k / c_k (how the instances derive ``black_mass_kg_per_t``), and
+    stays defined where nothing is captured. The numerator is what the refiner recovers from it
+    (c^B_k x the refiner's yield, or its recycling efficiency) plus the pre-processor's own
+    recovery attributed to it (c_k x the pre-processor's yield / beta_p, or its recycling
+    efficiency / beta_p): the route's output, as the pooled row counts it."""
+    f = d.flows.loc[rows]
+    tech = d.inst["technologies"].set_index("id")
+    pre_tech = f["origin"].map(d.facilities.set_index("id")["technology"]).fillna("").astype(str)
+    beta = pre_tech.map(tech["black_mass_yield"]).fillna(0.0).to_numpy(dtype=float)
+    bm = ((f["commodity"] == "black_mass") & (f["dest_kind"] == "refiner")).to_numpy() & (beta > 0)
+    per_bm = np.divide(1.0, beta, out=np.zeros(len(beta)), where=bm)  # t of packs per t of black mass
+    if material is None:
+        own = pre_tech.map(tech["recycling_efficiency"]).fillna(0.0).to_numpy(dtype=float)
+        num = f["recycled_t"].to_numpy() + own * per_bm
+        return num, np.where(bm, per_bm, f["input_mass_t"].to_numpy())
+    j = d.materials.index(material)
+    cm = d.inst["chemistry_materials"]
+    content = cm.loc[cm["material"] == material].set_index("chemistry")["kg_per_t"] / 1000.0
+    c = f["chemistry"].map(content).fillna(0.0).to_numpy(dtype=float)
+    pre_yield = yield_matrix(d.inst, pre_tech.to_numpy(), f["chemistry"].to_numpy(), [material])[:, 0]
+    num = d.recovered[rows, j] + c * pre_yield * per_bm
+    return num, np.where(bm, c * per_bm, d.input_content[rows, j])
 
 
 def second_life_supply(d: ModelData, t: int) -> float:
@@ -122,11 +158,17 @@ def add_target_recycling_efficiency(m: pyo.ConcreteModel, d: ModelData) -> None:
     .. math:: \sum_{i \in \mathrm{in}(f,p)} (\epsilon_i - \rho_t\, b^F_i)\, x_i + \xi_t \ge 0
               \quad \forall t = (f, p) \text{ of scope facility}
 
+    .. math:: \sum_{i \in \mathrm{in}(f,p)} (\epsilon^C_i - \rho_t\, b^C_i)\, x_i + \xi_t \ge 0
+              \quad \forall t = (f, p) \text{ of scope chain}
+
     with :math:`\epsilon_i` the recycling efficiency of the receiving technology (for black mass
     into a refiner, the share of the black mass recycled), :math:`b_i = 1` for packs entering
     an integrated recycler or a pre-processor and :math:`b^F_i = 1` for every flow into a recycler
-    or refiner (packs or black mass: the facility's own input). Pyomo:
-    ``target_recycling_efficiency[t]``.
+    or refiner (packs or black mass: the facility's own input). Scope chain measures a refiner
+    from the packs: black mass from pre-processor :math:`q` counts :math:`b^C_i = 1/\beta_q` (the
+    pack tonnes it was made from) and :math:`\epsilon^C_i = \epsilon_i + \epsilon_q / \beta_q`
+    (the refiner's and the pre-processor's recycled mass); packs into a recycler as in scope
+    facility. Pyomo: ``target_recycling_efficiency[t]``.
     """
     rows = target_rows(d, "recycling_efficiency")
     value = d.targets["value"].to_numpy()
@@ -151,12 +193,21 @@ def add_target_material_recovery(m: pyo.ConcreteModel, d: ModelData) -> None:
     .. math:: \sum_{i \in \mathrm{in}(f,p)} (a_{i,\mu} - \rho_t\, c^F_{i,\mu})\, x_i + \xi_t \ge 0
               \quad \forall t = (f, p) \text{ of scope facility}
 
+    .. math:: \sum_{i \in \mathrm{in}(f,p)} (a^C_{i,\mu} - \rho_t\, c^C_{i,\mu})\, x_i + \xi_t \ge 0
+              \quad \forall t = (f, p) \text{ of scope chain}
+
     with :math:`c_{i,\mu}` the tonnes of material per tonne of packs entering recycling,
     :math:`c^F_{i,\mu}` the tonnes of material entering facility f per tonne of flow (pack content
     for packs into a recycler, black-mass content for black mass into a refiner) and
     :math:`a_{i,\mu}` the tonnes recovered (content x yield of the technology for the flow's
-    chemistry; for black mass into a refiner, its content x the refiner's yield). Pyomo:
-    ``target_material_recovery[t]``.
+    chemistry; for black mass into a refiner, its content x the refiner's yield). Scope chain
+    (lane-level chain coefficients) measures black mass from pre-processor :math:`q` into refiner
+    :math:`f` on the pack material it was made from,
+    :math:`c^C_{i,\mu} = c^B_{k,\mu} / \gamma_{q,\mu,k} = c_{k,\mu} / \beta_q` with
+    :math:`\gamma_{q,\mu,k} = \beta_q c^B_{k,\mu} / c_{k,\mu}` the pre-processor's capture of
+    :math:`\mu` into black mass, and counts :math:`a^C_{i,\mu} = a_{i,\mu} + c_{k,\mu}\, y_{q,\mu,k}
+    / \beta_q` (the refiner's recovery plus the pre-processor's own, :math:`y_q` its yield, usually
+    0); packs into a recycler as in scope facility. Pyomo: ``target_material_recovery[t]``.
     """
     rows = target_rows(d, "material_recovery")
     value = d.targets["value"].to_numpy()
