@@ -6,14 +6,13 @@ the committed page differs from what this writes.
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import typer
 
 from network_opt.cli.app import app  # its package, network_opt.cli, registers every command on import
+from network_opt.docs_tools import run_generator
 
 HEADER = """# Command-line reference
 
@@ -121,12 +120,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    text = render()
-    if argv:
-        Path(argv[0]).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    run_generator(render, argv)
 
 
 if __name__ == "__main__":

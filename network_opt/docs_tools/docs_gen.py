@@ -6,9 +6,7 @@ fails while the committed file differs from what this writes.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+from network_opt.docs_tools import run_generator
 from network_opt.inputs.manifest import SETTINGS
 from network_opt.inputs.schema import TABLES, Column
 
@@ -146,12 +144,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    text = render()
-    if argv:
-        Path(argv[0]).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    run_generator(render, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -197,6 +197,15 @@ def facility_diff(out: Path, results: list[RunResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=DIFF_COLUMNS)
 
 
+def _scenario_axis(ax: Any, names: list[str], ok: list[str], status: Any) -> None:
+    """Scenario names on the x axis, a zero line, and the status of each run without a plan."""
+    for i, s in enumerate(names):
+        if s not in ok:
+            ax.annotate(str(status[s]), (i, 0), ha="center", va="bottom", fontsize=8, color="#aa3333")
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.set_xticks(np.arange(len(names)), names, rotation=30, ha="right")
+
+
 def _numbers(table: pd.DataFrame, prefix: str) -> pd.DataFrame:
     rows = [i for i in table.index if i.startswith(prefix)]
     return table.loc[rows].drop(columns="unit").apply(pd.to_numeric, errors="coerce")
@@ -216,11 +225,7 @@ def comparison_charts(table: pd.DataFrame, out: Path, currency: str) -> list[Pat
     # cast: one row label gives a Series
     obj = pd.to_numeric(cast(pd.Series, table.loc["objective"]).drop("unit"), errors="coerce")
     ax.bar(x, obj.reindex(names).fillna(0.0).to_numpy(), color=["#4477aa" if s in ok else "#dddddd" for s in names])
-    for i, s in enumerate(names):
-        if s not in ok:
-            ax.annotate(str(status[s]), (i, 0), ha="center", va="bottom", fontsize=8, color="#aa3333")
-    ax.axhline(0.0, color="black", linewidth=0.6)
-    ax.set_xticks(x, names, rotation=30, ha="right")
+    _scenario_axis(ax, names, ok, status)
     ax.set_ylabel(f"net cost ({currency}, discounted)")
     ax.set_title("Objective by scenario")
     paths.append(save_figure(fig, out / "objective.png", dpi=110))
@@ -240,11 +245,7 @@ def comparison_charts(table: pd.DataFrame, out: Path, currency: str) -> list[Pat
             ax.bar(x, v, bottom=bottom, label=str(term), color=next(colors, None))
             bottom = bottom + v
     ax.plot(x, obj.reindex(names).to_numpy(dtype=float), "k_", markersize=22, markeredgewidth=2, label="objective")
-    for i, s in enumerate(names):
-        if s not in ok:
-            ax.annotate(str(status[s]), (i, 0), ha="center", va="bottom", fontsize=8, color="#aa3333")
-    ax.axhline(0.0, color="black", linewidth=0.6)
-    ax.set_xticks(x, names, rotation=30, ha="right")
+    _scenario_axis(ax, names, ok, status)
     ax.set_ylabel(f"{currency} (discounted)")
     ax.set_title("Costs (up) and revenues (down) by scenario")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
