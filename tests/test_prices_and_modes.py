@@ -213,7 +213,8 @@ ROAD_CO2 = 0.0001  # t CO2e / (t km) by road
 SEA = {"cost_per_tkm": 0.02, "handling_cost_per_t": 5.0, "co2e_per_tkm": 0.000015}
 
 
-def sea_instance(folder: Path, lane_mode: str = "", carbon_price: float = 0.0) -> Path:
+def sea_instance(folder: Path, lane_mode: str = "", carbon_price: float = 0.0,
+                 lane: dict[str, Any] | None = None, leg: dict[str, Any] | None = None) -> Path:
     """C1 at (0, 0), the recycler P at S1 (1, 20): about 2,230 km apart (x detour 1.3: ~2,900 km of
     road, 290/t). Port PA at C1's spot, PB at (0, 20); a sea leg PA-PB of 2,500 km (its own distance,
     longer than the great circle): 0.02 x 2,500 + 5 handling = 55/t, plus road PB -> S1 of
@@ -230,8 +231,8 @@ def sea_instance(folder: Path, lane_mode: str = "", carbon_price: float = 0.0) -
         "facilities": [{"id": "P", "site": "S1", "kind": "recycler", "technology": "T", "status": "existing",
                         "variable_cost_per_t": 10}],
         "facility_levels": [{"facility": "P", "level": "a", "capacity_t": 1000}],
-        "lanes": [{"origin": "C1", "destination": "S1", "commodity": "", "mode": lane_mode}],
-        "legs": [{"origin": "PA", "destination": "PB", "mode": "sea", "distance_km": 2500}],
+        "lanes": [{"origin": "C1", "destination": "S1", "commodity": "", "mode": lane_mode, **(lane or {})}],
+        "legs": [{"origin": "PA", "destination": "PB", "mode": "sea", "distance_km": 2500, **(leg or {})}],
     }
     return write_instance(folder, tables, transport={"explicit_lanes_only": True, "detour_factor": 1.3,
                                                      "cost_per_tkm": {"eol_packs": ROAD_RATE}, "sea": SEA},
@@ -279,6 +280,22 @@ def test_a_lane_fixed_to_road_ignores_the_legs(tmp_path: Path) -> None:
     assert sol["emissions"].iloc[0]["road_co2e_t"] == pytest.approx(100 * road * ROAD_CO2)
 
 
+def test_a_lane_with_its_road_distance_stays_on_the_road(tmp_path: Path) -> None:
+    # mode empty but distance_km given (lanes.csv as before modes existed): road, 400 km x 0.1 = 40/t
+    sol = _solve(sea_instance(tmp_path, lane={"distance_km": 400}))
+    flow = sol["flows"].iloc[0]
+    assert flow["mode"] == "road" and flow["road_km"] == pytest.approx(400.0)
+    assert sol.objective == pytest.approx(100 * (40.0 + 10.0))
+
+
+def test_a_legs_own_cost_replaces_rate_and_handling(tmp_path: Path) -> None:
+    # the sea leg at 30/t instead of 0.02 x 2,500 + 5 = 55/t: 100 x (30 + 0.1 x 144.6 + 10)
+    sol = _solve(sea_instance(tmp_path, leg={"cost_per_t": 30}))
+    last_mile = _road_km(0.0, 20.0, 1.0, 20.0)
+    assert sol["flows"].iloc[0]["sea_km"] == pytest.approx(2500.0)
+    assert sol.objective == pytest.approx(100 * (30.0 + ROAD_RATE * last_mile + 10.0))
+
+
 def test_the_carbon_price_weighs_in_the_choice_of_route(tmp_path: Path) -> None:
     """Per tonne the sea route emits 2,500 x 0.000015 + 144.6 x 0.0001 = 0.0520 t and the direct
     road ~2,900 x 0.0001 = 0.290 t; at a carbon price the sea route stays cheaper (it is cheaper and
@@ -305,7 +322,7 @@ def test_flows_csv_and_summary_carry_modes_and_cost_terms(tmp_path: Path) -> Non
     assert sum(summary["cost_terms"].values()) == pytest.approx(summary["objective"])
 
 
-def rail_choice_instance(folder: Path, rail_rate: float) -> Path:
+def rail_choice_instance(folder: Path, rail_rate: float, carbon_price: float = 0.0) -> Path:
     """Two ports at C1's and S1's spots (0 km of road at each end), joined by a rail leg and a sea
     leg of 1,000 km each: sea 0.02 x 1,000 + 5 = 25/t; rail ``rail_rate`` x 1,000 + 2 handling.
     The direct road is ~1,445 km x 0.1 = ~144.6/t (10 degrees of longitude x 1.3)."""
@@ -326,7 +343,8 @@ def rail_choice_instance(folder: Path, rail_rate: float) -> Path:
     }
     return write_instance(folder, tables, transport={
         "explicit_lanes_only": True, "cost_per_tkm": {"eol_packs": ROAD_RATE}, "sea": SEA,
-        "rail": {"cost_per_tkm": rail_rate, "handling_cost_per_t": 2.0, "co2e_per_tkm": 0.00002}})
+        "rail": {"cost_per_tkm": rail_rate, "handling_cost_per_t": 2.0, "co2e_per_tkm": 0.00002}},
+        emissions={"carbon_price": carbon_price})
 
 
 @pytest.mark.parametrize(("rail_rate", "mode", "per_t"), [(0.03, "road+sea+road", 25.0),
@@ -485,3 +503,14 @@ def test_ports_and_legs_that_are_right_load(tmp_path: Path) -> None:
     shutil.copytree(TOY, folder)
     _edits(PORTS, SEA_LEG)(folder)
     assert len(no.load(folder)["legs"]) == 1
+
+
+def test_a_carbon_price_can_move_a_lane_to_the_cleaner_mode(tmp_path: Path) -> None:
+    """Rail at 0.01: 12/t and 1,000 x 0.00002 = 0.020 t CO2e/t; sea: 25/t and 0.015 t CO2e/t. At a
+    carbon price of 3,000: rail 12 + 60 = 72, sea 25 + 45 = 70 per tonne, so sea; the objective is
+    10 t x 70 = 700 (transport 250, carbon 450)."""
+    sol = _solve(rail_choice_instance(tmp_path, 0.01, carbon_price=3000))
+    assert sol["flows"].iloc[0]["mode"] == "road+sea+road"
+    assert sol.objective == pytest.approx(700.0)
+    assert _term(sol, "carbon") == pytest.approx(450.0)
+    assert sol["emissions"].iloc[0]["sea_co2e_t"] == pytest.approx(0.15)
