@@ -31,9 +31,9 @@ from network_opt.solver.options import SolveOptions
 from network_opt.solver.status import SolveStatus, Termination
 
 #: the keys of summary.json of a plain solve, in the file's order
-SUMMARY_KEYS = ["instance", "status", "termination", "objective", "bound", "mip_gap", "currency", "periods",
-                "soft_targets", "timings", "resolve", "model", "projected", "pruning", "lanes", "solver",
-                "warnings", "numerics", "tool", "command", "options", "instance_path", "input_files"]
+SUMMARY_KEYS = ["instance", "status", "termination", "objective", "bound", "mip_gap", "currency", "objective_label",
+                "cost_terms", "periods", "soft_targets", "timings", "resolve", "model", "projected", "pruning", "lanes",
+                "solver", "warnings", "numerics", "tool", "command", "options", "instance_path", "input_files"]
 
 
 def _written_status(sol: Solution, out: Path) -> dict:

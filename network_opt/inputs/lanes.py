@@ -29,11 +29,13 @@ import pandas as pd
 
 from network_opt.common.geo import haversine_km
 from network_opt.inputs.instance import Instance
+from network_opt.inputs.routes import ROUTE_COLUMNS, route_lanes
 
 FIT, UNFIT = "fit", "unfit"
 PACK_RECEIVERS = ("recycler", "preprocessor")
 LANE_COLUMNS = ["commodity", "origin", "destination", "origin_site", "destination_site",
-                "chemistry", "grade", "jurisdiction", "distance_km", "cost_per_t"]
+                "chemistry", "grade", "jurisdiction", "distance_km", "cost_per_t", *ROUTE_COLUMNS,
+                "damaged_premium_per_t"]
 COMMODITY_ORDER = {"eol_packs": 0, "second_life_packs": 1, "rejects": 2, "returns": 3, "black_mass": 4}
 
 
@@ -103,7 +105,7 @@ def _pairs(inst: Instance, origins: pd.DataFrame, dests: pd.DataFrame, commodity
     """Origin-destination node pairs one commodity may use, with road distance (km), transport
     cost (currency/t) and the origin site's jurisdiction, after explicit lanes are applied."""
     cols = ["origin", "destination", "origin_site", "destination_site", "origin_jurisdiction",
-            "distance_km", "cost_per_t"]
+            "distance_km", "cost_per_t", *ROUTE_COLUMNS]
     if origins.empty or dests.empty:
         return pd.DataFrame(columns=cols)
     pairs = origins.add_prefix("o_").merge(dests.add_prefix("d_"), how="cross")
@@ -122,25 +124,31 @@ def _pairs(inst: Instance, origins: pd.DataFrame, dests: pd.DataFrame, commodity
     explicit = explicit.sort_values("commodity", ascending=False).drop_duplicates(["origin", "destination"])
     explicit = explicit.rename(columns={"origin": "origin_site", "destination": "destination_site",
                                         "distance_km": "x_distance_km", "cost_per_t": "x_cost_per_t"})
-    pairs = pairs.merge(explicit[["origin_site", "destination_site", "x_distance_km", "x_cost_per_t", "allowed"]],
-                        on=["origin_site", "destination_site"], how="left")
+    explicit = explicit.rename(columns={"mode": "x_mode"})
+    pairs = pairs.merge(explicit[["origin_site", "destination_site", "x_distance_km", "x_cost_per_t", "allowed",
+                                  "x_mode"]], on=["origin_site", "destination_site"], how="left")
     listed = pairs["allowed"].notna()
     allowed = pairs["allowed"].fillna(True).astype(bool)
     pairs["distance_km"] = pairs["x_distance_km"].where(pairs["x_distance_km"].notna(), pairs["distance_km"])
     pairs["cost_per_t"] = pairs["x_cost_per_t"].where(pairs["x_cost_per_t"].notna(), pairs["distance_km"] * rate)
     if inst.settings.transport.explicit_lanes_only:
-        keep = listed & allowed
-    else:
-        keep = allowed & (listed | (pairs["distance_km"] <= inst.settings.transport.max_lane_km))
-        k = inst.settings.transport.nearest_facilities
-        if k > 0:
-            # only the k nearest destinations of each kind and technology per origin (explicit lanes stay)
-            kind = (dests["kind"] + "/" + dests["technology"]).set_axis(dests["node"]) if "kind" in dests else (
-                pd.Series("", index=dests["node"]))
-            rank = (pairs["distance_km"].where(keep).groupby([pairs["origin"], pairs["destination"].map(kind)])
-                    .rank(method="first"))
-            keep &= listed | (rank <= k)
-    return pairs.loc[keep, cols].reset_index(drop=True)
+        pairs = pairs.loc[listed & allowed]
+    else:  # the direct road distance decides whether a lane is generated
+        pairs = pairs.loc[allowed & (listed | (pairs["distance_km"] <= inst.settings.transport.max_lane_km))]
+    # the route of each lane: road where lanes.csv gives its (road) distance or cost, else the cheapest
+    want = pairs["x_mode"].fillna("").astype(str)
+    want = want.where((want != "") | (pairs["x_distance_km"].isna() & pairs["x_cost_per_t"].isna()), "road")
+    pairs = route_lanes(inst, pairs, commodity, want)
+    pairs["cost_per_t"] = pairs["x_cost_per_t"].where(pairs["x_cost_per_t"].notna(), pairs["cost_per_t"])
+    k = inst.settings.transport.nearest_facilities
+    if not inst.settings.transport.explicit_lanes_only and k > 0:
+        # only the k nearest destinations (by the length of the route) of each kind and technology per
+        # origin (explicit lanes stay)
+        kind = (dests["kind"] + "/" + dests["technology"]).set_axis(dests["node"]) if "kind" in dests else (
+            pd.Series("", index=dests["node"]))
+        rank = pairs["distance_km"].groupby([pairs["origin"], pairs["destination"].map(kind)]).rank(method="first")
+        pairs = pairs.loc[pairs["allowed"].notna() | (rank <= k)]
+    return pairs[cols].reset_index(drop=True)
 
 
 def build_lanes(inst: Instance, supply: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -193,9 +201,14 @@ def build_lanes(inst: Instance, supply: pd.DataFrame | None = None) -> pd.DataFr
     bm = bm.merge(into_pre.rename(columns={"destination": "origin"}), on="origin").assign(
         commodity="black_mass", grade="")
 
-    lanes = pd.concat([eol, sl, rj, rt, bm], ignore_index=True)[LANE_COLUMNS]
-    lanes["distance_km"] = lanes["distance_km"].astype(float)
-    lanes["cost_per_t"] = lanes["cost_per_t"].astype(float)
+    lanes = pd.concat([eol, sl, rj, rt, bm], ignore_index=True)
+    # ADR special packaging of damaged or defective packs, per tonne of a damaged grade on any lane
+    damaged = set(inst["grades"].loc[inst["grades"]["damaged"], "id"]) if len(inst["grades"]) else set()
+    lanes["damaged_premium_per_t"] = np.where(lanes["grade"].isin(damaged),
+                                              inst.settings.transport.damaged_premium_per_t, 0.0)
+    lanes = lanes[LANE_COLUMNS]
+    for col in ("distance_km", "cost_per_t", "road_km", "rail_km", "sea_km"):
+        lanes[col] = lanes[col].astype(float)
     return lanes.iloc[_lane_order(lanes)].reset_index(drop=True)
 
 
@@ -244,7 +257,7 @@ LANE_INPUTS: dict[str, tuple[str, ...] | None] = {
     "facilities": ("id", "site", "kind", "technology", "test_yield"),
     "markets": ("id", "site", "application", "chemistries", "grades"),
     "regions": ("id", "detour_factor"), "lanes": None, "second_life_returns": ("application", "share"),
-    "chemistries": ("id",), "grades": None}
+    "chemistries": ("id",), "grades": None, "legs": None}
 
 
 def _frame_digest(h: Any, frame: pd.DataFrame) -> None:
@@ -300,7 +313,10 @@ def supply_and_lanes(inst: Instance) -> tuple[pd.DataFrame, pd.DataFrame]:
     supply_key = _fingerprint(inst, SUPPLY_INPUTS)
     supply = kept.supply if kept is not None and kept.supply_key == supply_key else supply_by_grade(inst)
     offered = supply[["site", "chemistry", "grade"]].drop_duplicates().sort_values(["site", "chemistry", "grade"])
-    lanes_key = _fingerprint(inst, LANE_INPUTS, settings.transport, settings.defaults.second_life_soh, offered)
+    # routes over legs weigh emissions at the carbon price: the emissions settings matter only then
+    routing = settings.emissions if len(inst["legs"]) else None
+    lanes_key = _fingerprint(inst, LANE_INPUTS, settings.transport, settings.defaults.second_life_soh, offered,
+                             routing)
     lanes = kept.lanes if kept is not None and kept.lanes_key == lanes_key else build_lanes(inst, supply)
     inst._derived["network"] = Network(supply_key, supply, lanes_key, lanes)
     return supply.copy(deep=False), lanes.copy(deep=False)

@@ -16,7 +16,7 @@ from typing import Literal
 
 ColumnType = Literal["str", "float", "int", "bool", "list"]
 
-SITE_KINDS = ("collection_point", "facility", "market")
+SITE_KINDS = ("collection_point", "facility", "market", "port")
 FACILITY_KINDS = ("refurbisher", "recycler", "preprocessor", "refiner")
 FACILITY_STATUSES = ("existing", "candidate")
 PROCESSES = ("mechanical", "hydrometallurgical", "pyrometallurgical", "direct", "integrated")
@@ -33,6 +33,13 @@ COMMODITIES = ("eol_packs", "second_life_packs", "rejects", "returns", "black_ma
 BAN_KINDS = ("export", "application", "landfill")
 #: what counts towards a recycled-content obligation (recycled_content.origin)
 RECYCLED_ORIGINS = ("any", "domestic")
+#: transport modes of a route; legs.csv holds the rail and sea legs (road joins any two sites)
+TRANSPORT_MODES = ("road", "rail", "sea")
+LEG_MODES = ("rail", "sea")
+#: what a payable factor prices (payables.product)
+PAYABLE_PRODUCTS = ("material", "black_mass")
+#: the facility kinds that sell recovered material (payables.seller)
+SELLER_KINDS = ("recycler", "preprocessor", "refiner")
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,9 @@ TABLES: dict[str, Table] = {
             (
                 _c("id", "str", "Unique site identifier."),
                 _c("name", "str", "Human-readable name.", required=False, default=""),
-                _c("kind", "str", "Role of the site.", choices=SITE_KINDS),
+                _c("kind", "str", "Role of the site (`port`: a sea port or rail terminal where packs change "
+                   "mode, joined by the legs of legs.csv; it holds no supply, facility or market).",
+                   choices=SITE_KINDS),
                 _c("latitude", "float", "WGS84 latitude.", unit="degree", minimum=-90, maximum=90),
                 _c("longitude", "float", "WGS84 longitude.", unit="degree", minimum=-180, maximum=180),
                 _c("region", "str", "Region code (province, state, country); selects the detour factor.",
@@ -177,7 +186,40 @@ TABLES: dict[str, Table] = {
             key=("material", "period"),
             required=False,
             example="material,period,price_per_t\nLi,2025,9000",
-            notes=("A missing (material, period) pair earns no revenue.",),
+            notes=("A missing (material, period) pair earns no revenue.",
+                   "The price is the benchmark: what the network is paid is this price times the payable factor "
+                   "of payables.csv (1 where no row applies)."),
+        ),
+        Table(
+            "payables",
+            "Payable factors: the share of the benchmark price (material_prices) a buyer pays for a product.",
+            (
+                _c("product", "str", "`material`: a recovered material sold by the facility that recovers it "
+                   "(refined metal salts, or a pre-processor's shredded Cu and Al foil and casings, graphite); "
+                   "`black_mass`: the metal contained in black mass delivered to an external refiner "
+                   "(facilities.external), which buys it.", choices=PAYABLE_PRODUCTS),
+                _c("material", "str", "Material the factor prices.", references="materials.id"),
+                _c("seller", "str", "`material` only: kind of the facility selling it (recycler, preprocessor, "
+                   "refiner); empty: every kind.", required=False, default="", choices=SELLER_KINDS),
+                _c("buyer", "str", "`black_mass` only: the external refiner buying it; empty: every external "
+                   "refiner.", required=False, default="", references="facilities.id"),
+                _c("payable", "float", "Share of the benchmark price paid: `material`, per tonne recovered; "
+                   "`black_mass`, per tonne of the material contained in the black mass (black_mass_kg_per_t).",
+                   unit="-", minimum=0.0, maximum=1.0),
+                _c("from_period", "int", "First year in force; 0: from the first period. A later row for the same "
+                   "product, material, seller and buyer replaces it from its own year.", required=False, default=0,
+                   minimum=0, maximum=2200),
+                _c("source", "str", "Where the value comes from (free text).", required=False, default=""),
+            ),
+            key=("product", "material", "seller", "buyer", "from_period"),
+            required=False,
+            example="product,material,seller,buyer,payable,from_period,source\n"
+            "material,Cu,preprocessor,,0.85,0,scrap discount (assumed)\nblack_mass,Ni,,REF-EXT,0.75,2025,offtake",
+            notes=(
+                "Without a row, a material is paid at the full benchmark (payable 1), as before this table existed.",
+                "A row naming the seller kind (or the buyer) wins over the row that leaves it empty; among rows "
+                "alike, the one with the latest from_period not after the period.",
+            ),
         ),
         Table(
             "grades",
@@ -192,6 +234,10 @@ TABLES: dict[str, Table] = {
                    unit="-", required=False, default=None, minimum=0.0, maximum=1.0),
                 _c("second_life", "bool", "May packs of this grade be refurbished for second life?",
                    required=False, default=True),
+                _c("damaged", "bool", "Damaged or defective packs (ADR special provision 376: packing instruction "
+                   "P908 / LP904, or P911 / LP906 when critically damaged): every tonne of this grade shipped "
+                   "pays transport.damaged_premium_per_t on top of its transport cost.", required=False,
+                   default=False),
             ),
             key=("id",),
             required=False,
@@ -233,6 +279,34 @@ TABLES: dict[str, Table] = {
             ),
             key=("site", "period", "chemistry", "grade"),
             example="site,period,chemistry,tonnes,fit_share\nCP-HEF,2025,LFP,1200,0.3",
+        ),
+        Table(
+            "pack_prices",
+            "What the network pays the owner per tonne of end-of-life packs it collects (negative: a gate fee "
+            "the owner pays the network), per chemistry and grade, optionally per jurisdiction and from a period.",
+            (
+                _c("chemistry", "str", "Chemistry.", references="chemistries.id"),
+                _c("grade", "str", "Grade (grades.id, or fit / unfit without grades.csv); empty: every grade.",
+                   required=False, default=""),
+                _c("jurisdiction", "str", "Jurisdiction or group of the collection point; empty: everywhere.",
+                   required=False, default="", references="jurisdictions.id|groups"),
+                _c("from_period", "int", "First year in force; 0: from the first period. A later row for the same "
+                   "chemistry, grade and jurisdiction replaces it from its own year.", required=False, default=0,
+                   minimum=0, maximum=2200),
+                _c("price_per_t", "float", "Price per tonne of packs collected: positive, the network pays the "
+                   "owner; negative, the owner pays the network a gate fee.", unit="currency/t"),
+                _c("source", "str", "Where the value comes from (free text).", required=False, default=""),
+            ),
+            key=("chemistry", "grade", "jurisdiction", "from_period"),
+            required=False,
+            example="chemistry,grade,jurisdiction,from_period,price_per_t,source\nLFP,,CN,0,-500,gate fee (assumed)",
+            notes=(
+                "Every collected tonne pays it (supply - uncollected, disposed tonnes included): packs the network "
+                "leaves uncollected (uncollected.allowed) stay with their owner and are not bought.",
+                "A row naming the grade wins over one that does not; then a row naming the jurisdiction over one "
+                "naming a group of it, over one with none; among rows alike, the latest from_period not after the "
+                "period. Without a row, packs are free (0).",
+            ),
         ),
         Table(
             "technologies",
@@ -305,6 +379,10 @@ TABLES: dict[str, Table] = {
                    unit="currency/yr", required=False, default=0.0, minimum=0.0),
                 _c("max_modules", "int", "Most modules that may be added (0: none).", required=False,
                    default=0, minimum=0, maximum=1000),
+                _c("external", "bool", "Refiners only: an outside buyer of black mass, not part of the network "
+                   "(existing, no costs of its own in the model): the network is paid the black-mass payables "
+                   "(payables.csv) on the metal it delivers, not the refiner's material revenue; its recovery "
+                   "still counts towards targets.", required=False, default=False),
             ),
             key=("id",),
             example="id,site,kind,technology,status,variable_cost_per_t\n"
@@ -489,14 +567,47 @@ TABLES: dict[str, Table] = {
                 _c("cost_per_t", "float", "Transport cost per tonne replacing distance x rate.",
                    unit="currency/t", required=False, default=None, minimum=0.0),
                 _c("allowed", "bool", "false forbids the lane.", required=False, default=True),
+                _c("mode", "str", "`road`: by road only; `rail` or `sea`: the cheapest route with at least one leg "
+                   "of that mode (legs.csv), by road to and from its ports; empty: road when distance_km or "
+                   "cost_per_t is given, else the cheapest route of any mode.", required=False, default="",
+                   choices=TRANSPORT_MODES),
             ),
             key=("origin", "destination", "commodity"),
             required=False,
-            example="origin,destination,commodity,distance_km,cost_per_t,allowed\n"
-            "CP-HEF,F-WUX,eol_packs,,35,true",
+            example="origin,destination,commodity,distance_km,cost_per_t,allowed,mode\n"
+            "CP-HEF,F-WUX,eol_packs,,35,true,road",
             notes=(
                 "Explicit lanes ignore transport.max_lane_km.",
                 "With transport.explicit_lanes_only: true, only lanes listed here exist.",
+                "distance_km is a road distance: a lane of mode rail or sea takes its distances from its route, "
+                "and cost_per_t, if given, replaces the route's cost.",
+            ),
+        ),
+        Table(
+            "legs",
+            "Rail and sea legs between ports (sites of kind port): with road to and from the ports, they make "
+            "the multimodal routes a lane may take (the cheapest route per lane and commodity).",
+            (
+                _c("origin", "str", "One end: a site of kind port.", references="sites.id"),
+                _c("destination", "str", "The other end: a site of kind port (a leg runs both ways).",
+                   references="sites.id"),
+                _c("mode", "str", "Transport mode of the leg.", choices=LEG_MODES),
+                _c("distance_km", "float", "Length of the leg by that mode (a sea route, a rail line).", unit="km",
+                   minimum=0.0),
+                _c("cost_per_t", "float", "Cost per tonne of the leg, replacing distance x "
+                   "transport.<mode>.cost_per_tkm + transport.<mode>.handling_cost_per_t.", unit="currency/t",
+                   required=False, default=None, minimum=0.0),
+                _c("source", "str", "Where the values come from (free text).", required=False, default=""),
+            ),
+            key=("origin", "destination", "mode"),
+            required=False,
+            example="origin,destination,mode,distance_km,cost_per_t,source\nPORT-GOT,PORT-ANR,sea,1150,,sea-distances",
+            notes=(
+                "A route is road from the lane's origin to a port, one or more legs (changing ports, and mode, "
+                "by road where needed), then road to the destination. Per tonne it costs the road rate of the "
+                "commodity x road km, plus each leg's cost; it emits the commodity's road factor x road km plus "
+                "transport.<mode>.co2e_per_tkm x km of each leg. Each lane takes the route of least cost plus "
+                "emissions.carbon_price x emissions (direct road included, unless lanes.csv fixes the mode).",
             ),
         ),
     )

@@ -63,6 +63,19 @@ SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...]
      "Packs at the end of their second life, sent to recycling (hazardous goods)."),
     ("transport.cost_per_tkm.black_mass", "float", 0.0, "currency/(t km)", 0.0, None,
      "Black mass from pre-processors to refiners (hazardous in the EU since 2025)."),
+    ("transport.rail.cost_per_tkm", "float", 0.0, "currency/(t km)", 0.0, None,
+     "Rail legs (legs.csv): cost per tonne-km of every commodity."),
+    ("transport.rail.handling_cost_per_t", "float", 0.0, "currency/t", 0.0, None,
+     "Rail legs: loading and unloading per tonne, once per leg."),
+    ("transport.rail.co2e_per_tkm", "float", 0.0, "t CO2e/(t km)", 0.0, None, "Rail legs: transport emissions."),
+    ("transport.sea.cost_per_tkm", "float", 0.0, "currency/(t km)", 0.0, None,
+     "Sea legs (legs.csv): cost per tonne-km of every commodity."),
+    ("transport.sea.handling_cost_per_t", "float", 0.0, "currency/t", 0.0, None,
+     "Sea legs: port handling (loading and unloading) per tonne, once per leg."),
+    ("transport.sea.co2e_per_tkm", "float", 0.0, "t CO2e/(t km)", 0.0, None, "Sea legs: transport emissions."),
+    ("transport.damaged_premium_per_t", "float", 0.0, "currency/t", 0.0, None,
+     "Extra cost per tonne of packs of a damaged grade (grades.damaged) on every lane they take: ADR special "
+     "packaging (P908 / LP904, P911 / LP906) and handling."),
     ("discount_rate", "float", 0.0, "1/yr", 0.0, 1.0,
      "Annual discount rate; year 0 is the first period's year."),
     ("investment.opening_cost", "str", "upfront", "", None, None,
@@ -167,12 +180,24 @@ class PerCommodity:
 
 
 @dataclass(frozen=True)
+class LegMode:
+    """Rates of a mode of legs.csv (rail, sea): currency/(t km), currency/t per leg, t CO2e/(t km)."""
+
+    cost_per_tkm: float = 0.0
+    handling_cost_per_t: float = 0.0
+    co2e_per_tkm: float = 0.0
+
+
+@dataclass(frozen=True)
 class Transport:
     detour_factor: float = 1.3
     max_lane_km: float = 3000.0
     explicit_lanes_only: bool = False
     nearest_facilities: int = 0
     cost_per_tkm: PerCommodity = field(default_factory=PerCommodity)
+    rail: LegMode = field(default_factory=LegMode)
+    sea: LegMode = field(default_factory=LegMode)
+    damaged_premium_per_t: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ def check_instance(inst: Instance, *, feasibility: bool = True) -> list[Problem]
     problems += _ban_rules(inst)
     problems += _return_rules(inst)
     problems += _policy_rules(inst)
+    problems += _price_rules(inst)
+    problems += _transport_rules(inst)
+    if not problems:
+        problems += _pack_price_clashes(inst)
     if not problems:
         if feasibility:
             problems += _network(inst)
@@ -191,6 +195,87 @@ def _return_rules(inst: Instance) -> list[Problem]:
             row = int(r.loc[r["application"] == app, ROW].iloc[-1])
             problems.append(Problem(inst.table_file("second_life_returns"), row, "share",
                                     f"return shares of {app} add up to {total:g}; expected at most 1"))
+    return problems
+
+
+def _price_rules(inst: Instance) -> list[Problem]:
+    """Payables name a seller kind (material) or an external refiner as buyer (black mass); external
+    refiners are existing refiners without costs of their own; pack prices name known grades and
+    no two rows of equal rank price the same packs differently."""
+    pay, fac, levels = inst["payables"], inst["facilities"], inst["facility_levels"]
+    problems = list(_rows(inst, "payables", (pay["product"] == "black_mass") & (pay["seller"] != ""), "seller",
+                          "seller applies to product material (black mass is sold by pre-processors); leave it "
+                          "empty"))
+    problems += _rows(inst, "payables", (pay["product"] == "material") & (pay["buyer"] != ""), "buyer",
+                      "buyer applies to product black_mass (an external refiner); leave it empty for material")
+    external = fac.loc[fac["external"] & (fac["kind"] == "refiner"), "id"]
+    problems += _rows(inst, "payables", (pay["product"] == "black_mass") & (pay["buyer"] != "")
+                      & pay["buyer"].isin(fac["id"]) & ~pay["buyer"].isin(external), "buyer",
+                      "buyer {buyer!r} is not an external refiner (kind refiner with external true in facilities.csv)")
+    ext = fac["external"]
+    problems += _rows(inst, "facilities", ext & (fac["kind"] != "refiner"), "external",
+                      "only a refiner may be external (an outside buyer of black mass); {id!r} is a {kind}")
+    problems += _rows(inst, "facilities", ext & (fac["status"] != "existing"), "status",
+                      "an external refiner is someone else's plant: status must be existing")
+    for col in ("variable_cost_per_t", "module_opening_cost", "module_fixed_cost_per_year", "max_modules"):
+        problems += _rows(inst, "facilities", ext & (fac[col] > 0), col,
+                          "an external refiner's costs are not the network's: expected 0, got {" + col + ":g}")
+    problems += _rows(inst, "facilities", ext & fac["closing_cost"].notna(), "closing_cost",
+                      "an external refiner is not the network's to close: leave closing_cost empty")
+    outside = levels["facility"].isin(fac.loc[ext, "id"])
+    for col in ("fixed_cost_per_year", "opening_cost"):
+        problems += _rows(inst, "facility_levels", outside & (levels[col] > 0), col,
+                          "{facility!r} is an external refiner, whose costs are not the network's: expected 0, "
+                          "got {" + col + ":g}")
+    pp = inst["pack_prices"]
+    if len(pp):
+        from network_opt.inputs.lanes import grades
+
+        known = set(grades(inst)["id"])
+        problems += _rows(inst, "pack_prices", (pp["grade"] != "") & ~pp["grade"].isin(known), "grade",
+                          "unknown grade {grade!r}; expected one of " + ", ".join(sorted(known))
+                          + " (grades.csv, or fit / unfit without it)")
+    return problems
+
+
+def _pack_price_clashes(inst: Instance) -> list[Problem]:
+    """Two rows of pack_prices of the same rank (two groups containing a collection point's
+    jurisdiction, same grade and from_period) that price the same packs differently."""
+    from network_opt.inputs.lanes import supply_by_grade
+    from network_opt.inputs.prices import ambiguous_pack_prices
+
+    pp = inst["pack_prices"]
+    ids = set(inst["jurisdictions"]["id"]) | set(inst["sites"]["jurisdiction"])
+    if (~pp["jurisdiction"].isin(ids | {""})).sum() < 2:  # fewer than two group rows: no clash
+        return []
+    out = []
+    for _, row in ambiguous_pack_prices(inst, supply_by_grade(inst)).iterrows():
+        out.append(Problem(inst.table_file("pack_prices"), int(row[ROW]), "jurisdiction",
+                           f"this row ({row['row_jurisdiction']}) and row {row['other_row']} ({row['other']}) both "
+                           f"price {row['chemistry']} packs of grade {row['grade']} in {row['jurisdiction']} in "
+                           f"{row['period']}, differently: name the jurisdiction itself in a row, or give one of "
+                           "the two its own from_period"))
+    return out
+
+
+def _transport_rules(inst: Instance) -> list[Problem]:
+    """Legs join two ports; a lane of mode rail or sea has a leg of that mode and no road distance."""
+    legs, lanes = inst["legs"], inst["lanes"]
+    kind = inst["sites"].set_index("id")["kind"]
+    problems: list[Problem] = []
+    for col in ("origin", "destination"):
+        k = legs[col].map(kind)
+        problems += _rows(inst, "legs", k.notna() & (k != "port"), col,
+                          "site {" + col + "!r} is not a port: a leg joins two sites of kind port (sites.csv)")
+    problems += _rows(inst, "legs", legs["origin"] == legs["destination"], "destination",
+                      "a leg joins two different ports")
+    leg_mode = lanes["mode"].isin(("rail", "sea"))
+    problems += _rows(inst, "lanes", leg_mode & lanes["distance_km"].notna(), "distance_km",
+                      "distance_km is a road distance: a lane of mode {mode} takes its distances from its route "
+                      "(legs.csv); leave it empty")
+    problems += _rows(inst, "lanes", leg_mode & ~lanes["mode"].isin(set(legs["mode"])), "mode",
+                      "mode {mode}: there is no {mode} leg in " + inst.table_file("legs")
+                      + " for the lane's route to use")
     return problems
 
 

@@ -391,6 +391,10 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     mem = mem[MEMBERSHIP_COLUMNS].sort_values(["cluster", "site", *KEY], kind="stable").reset_index(drop=True)
 
     caveats = _lanes_kept(inst, pts) + lane_caveats
+    if len(inst["legs"]):
+        caveats.append("legs.csv: a cluster's lane may take a route over rail or sea legs; a member's share of "
+                       "such a flow is reported with the cluster's route (its distance, cost and CO2e are not "
+                       "moved to the member's own road leg to the port)")
     cap = inst.settings.emissions.cap_t
     if cap >= 0 and theta > 0:
         caveats.append(f"emissions.cap_t = {cap:g} t CO2e/yr: transport emissions of a tonne moved to its centre "
@@ -554,6 +558,9 @@ def disaggregate(tables: dict[str, pd.DataFrame], agg: Aggregation) -> dict[str,
                              phi, dlat, dlon))
         same = ((split["latitude"] == split["cluster_latitude"]) & (split["longitude"] == split["cluster_longitude"]))
         d_member = np.where(same.to_numpy(), d_centre, d_member)
+        if "mode" in split:  # a route over legs keeps the cluster's (see the caveat of aggregate())
+            routed = (split["mode"].fillna("road") != "road").to_numpy()
+            d_member = np.where(routed, d_centre, d_member)
         tonnes = split["tonnes"].to_numpy(float) * split["share"].to_numpy(float)
         extra_cost = agg.rate_per_tkm * (d_member - d_centre)  # currency/t of the member's lane over the cluster's
         if len(agg.lane_costs):  # explicit lanes: the member's own distance and cost per tonne
@@ -570,6 +577,9 @@ def disaggregate(tables: dict[str, pd.DataFrame], agg: Aggregation) -> dict[str,
             split["co2e_t"] = split["co2e_t"].to_numpy(float) * share + agg.co2e_per_tkm * extra_tkm
         if "distance_km" in split:
             split["distance_km"] = d_member
+        if "road_km" in split and "mode" in split:  # a road lane: all its km are road km
+            road = (split["mode"].fillna("road") == "road").to_numpy()
+            split["road_km"] = np.where(road, d_member, split["road_km"].to_numpy(float))
         split["tonnes"] = tonnes
         split["origin"] = split["site"]
         split = split.loc[split["tonnes"] > 0, [*flows.columns, "_order"]]

@@ -21,6 +21,8 @@ import pandas as pd
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.jurisdictions import covered
 from network_opt.inputs.lanes import grades, supply_and_lanes
+from network_opt.inputs.prices import pack_prices, payable_factors
+from network_opt.inputs.schema import SELLER_KINDS
 
 PACK_INPUT_KINDS = ("recycler", "preprocessor")
 RECYCLING_KINDS = ("recycler", "preprocessor", "refiner")
@@ -49,10 +51,14 @@ class ModelData:
     #: t of material entering the facility the flow goes to, per t of flow (flows x materials): as
     #: ``entering`` for packs, and the black mass's content for black mass into a refiner
     input_content: np.ndarray
-    prices: pd.DataFrame  # currency per t, material x period
+    prices: pd.DataFrame  # benchmark price, currency per t, material x period
     investment_scale: pd.Series = field(default_factory=pd.Series)  # facility -> currency of one unit of I
     returns: dict[str, np.ndarray] = field(default_factory=dict)  # application -> P x P rate matrix
     returns_beyond: dict[str, np.ndarray] = field(default_factory=dict)  # application -> share per period
+    #: payable factors (share of the benchmark price paid) by (seller kind, period) x material, and by
+    #: (external refiner, period) x material for black mass (:func:`paid_per_t`)
+    payables: pd.DataFrame = field(default_factory=pd.DataFrame)
+    black_mass_payables: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def prev(self, p: int) -> int | None:
         """The period before ``p`` (None for the first)."""
@@ -89,8 +95,12 @@ def prepare(inst: Instance) -> ModelData:
     mats = inst["materials"]["id"].tolist()
     prices = (inst["material_prices"].pivot(index="material", columns="period", values="price_per_t")
               .reindex(index=mats, columns=years).fillna(0.0))
+    supply["pack_price_per_t"] = pack_prices(inst, supply)
+    payables = payable_factors(inst, "material", list(SELLER_KINDS))
+    external = sorted(fac.loc[fac["external"] & (fac["kind"] == "refiner"), "id"])
+    bm_payables = payable_factors(inst, "black_mass", external)
     flows, recovered, entering, input_content = _coefficients(inst, flows, supply, fac, levels, demand, mats,
-                                                              prices)
+                                                              prices, payables, bm_payables)
     # investment is modelled in units of each facility's largest possible spend (keeps the matrix
     # coefficients near 1 whatever the currency); the objective multiplies back
     most = levels.groupby("facility")["opening_cost"].max()
@@ -102,7 +112,8 @@ def prepare(inst: Instance) -> ModelData:
                      targets=_with_recycled_content(inst, _facility_targets(inst, _targets_in_force(inst), flows)),
                      materials=mats,
                      recovered=recovered, entering=entering, input_content=input_content,
-                     prices=prices, returns=returns, returns_beyond=beyond)
+                     prices=prices, returns=returns, returns_beyond=beyond, payables=payables,
+                     black_mass_payables=bm_payables)
 
 
 def _returns_matrices(inst: Instance) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -207,10 +218,12 @@ def _allowed(inst: Instance, rows: pd.DataFrame) -> pd.DataFrame:
 
 def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac: pd.DataFrame,
                   levels: pd.DataFrame, demand: pd.DataFrame, mats: list[str],
-                  prices: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-flow coefficients: facility used, destination kind, costs and revenues per tonne,
-    usable kWh per tonne, recycled mass, material recovered, entering recycling and entering the
-    facility, emissions, and the strong-linking bound."""
+                  prices: pd.DataFrame, payables: pd.DataFrame, bm_payables: pd.DataFrame
+                  ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-flow coefficients: facility used, destination kind, costs and revenues per tonne (material
+    at the payables, black mass sold to external refiners), usable kWh per tonne, recycled mass,
+    material recovered, entering recycling and entering the facility, emissions per mode, and the
+    strong-linking bound."""
     f = flows
     by_id = fac.set_index("id")
     sl = (f["commodity"] == "second_life_packs").to_numpy()
@@ -242,6 +255,9 @@ def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac
                   .reindex(columns=mats).fillna(0.0))
     n, m = len(f), len(mats)
     entering, recovered, input_content = np.zeros((n, m)), np.zeros((n, m)), np.zeros((n, m))
+    # black mass into a refiner outside the network: sold at the black-mass payables
+    f["external_buyer"] = bm_in & f["destination"].map(by_id["external"]).eq(True).to_numpy()
+    f["black_mass_revenue_per_t"] = 0.0
     if n and m:
         chem, tk = f["chemistry"].to_numpy(), f["technology"].to_numpy()
         c = content.reindex(chem).fillna(0.0).to_numpy() / 1000.0
@@ -252,8 +268,10 @@ def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac
         input_content[bm_in] = cb[bm_in]
         recovered[pack_in] = c[pack_in] * y[pack_in]
         recovered[bm_in] = cb[bm_in] * y[bm_in]
-        price = prices.reindex(columns=f["period"].to_numpy()).T.to_numpy() if len(prices) else np.zeros((n, m))
-        f["material_revenue_per_t"] = (recovered * price).sum(axis=1)
+        paid = paid_per_t(f, np.arange(n), recovered, input_content, prices, payables, bm_payables).sum(axis=1)
+        external = f["external_buyer"].to_numpy()
+        f["material_revenue_per_t"] = np.where(external, 0.0, paid)
+        f["black_mass_revenue_per_t"] = np.where(external, paid, 0.0)
     else:
         f["material_revenue_per_t"] = 0.0
     f["black_mass_yield"] = f["technology"].map(tech["black_mass_yield"]).fillna(0.0).where(
@@ -263,8 +281,13 @@ def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac
                                   for c in ("eol_packs", "second_life_packs", "rejects", "returns", "black_mass")})
     process = f["technology"].map(tech["co2e_per_t"]).fillna(0.0)
     refurb = (f["dest_kind"] == "refurbisher").to_numpy()
-    process_per_t = np.where(refurb, inst.settings.emissions.refurbishing_co2e_per_t, process)
-    f["co2e_per_t"] = co2_tkm.to_numpy() * f["distance_km"].to_numpy() + process_per_t
+    f["process_co2e_per_t"] = np.where(refurb, inst.settings.emissions.refurbishing_co2e_per_t, process)
+    # transport emissions per mode: the commodity's road factor x road km, each leg mode's factor x its km
+    f["road_co2e_per_t"] = co2_tkm.to_numpy() * f["road_km"].to_numpy()
+    f["rail_co2e_per_t"] = inst.settings.transport.rail.co2e_per_tkm * f["rail_km"].to_numpy()
+    f["sea_co2e_per_t"] = inst.settings.transport.sea.co2e_per_tkm * f["sea_km"].to_numpy()
+    f["co2e_per_t"] = (f["road_co2e_per_t"] + f["rail_co2e_per_t"] + f["sea_co2e_per_t"]
+                       + f["process_co2e_per_t"])
 
     # strong-linking bound: most tonnes the flow can carry if its facility is open
     cap = levels.groupby("facility")["capacity_t"].max()
@@ -285,6 +308,30 @@ def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac
     bound[bmk] = np.minimum(fcap[bmk], ocap[bmk] * pre_yield[bmk])
     f["upper_bound_t"] = np.nan_to_num(bound, nan=0.0, posinf=0.0)
     return f, recovered, entering, input_content
+
+
+def paid_per_t(flows: pd.DataFrame, rows: np.ndarray, recovered: np.ndarray, input_content: np.ndarray,
+               prices: pd.DataFrame, payables: pd.DataFrame, black_mass_payables: pd.DataFrame) -> np.ndarray:
+    """What the network is paid per tonne of each flow row in ``rows``, by material (rows x materials,
+    currency/t): the material recovered where the flow goes x benchmark price x the payable of that
+    facility's kind; for black mass into an external refiner, the material the black mass contains x
+    price x the refiner's black-mass payable. Only these rows are computed (no flows x materials
+    matrix is kept)."""
+    f = flows.iloc[rows]
+    n, m = len(rows), recovered.shape[1]
+    if not n or not m:
+        return np.zeros((n, m))
+    price = prices.reindex(columns=f["period"].to_numpy()).T.to_numpy() if len(prices) else np.zeros((n, m))
+    paid = recovered[rows] * price
+    if len(payables) and not (payables.to_numpy() == 1.0).all():  # 1 everywhere: the benchmark, as without a table
+        seller = pd.MultiIndex.from_arrays([f["dest_kind"], f["period"]])
+        paid = paid * payables.reindex(seller).fillna(1.0).to_numpy()
+    external = f["external_buyer"].to_numpy(dtype=bool)
+    if external.any():
+        buyer = pd.MultiIndex.from_arrays([f.loc[external, "destination"], f.loc[external, "period"]])
+        psi = black_mass_payables.reindex(buyer).fillna(1.0).to_numpy()
+        paid[external] = input_content[rows][external] * price[external] * psi
+    return paid
 
 
 def yield_matrix(inst: Instance, technology: np.ndarray, chemistry: np.ndarray, mats: list[str]) -> np.ndarray:

@@ -1,4 +1,9 @@
-"""Cost terms per period and the objective (currency, discounted to the first period's year)."""
+"""Cost terms per period and the objective (currency, discounted to the first period's year).
+
+The objective is the **net cost to the recycling network**: its costs, plus what it pays the owners
+for end-of-life packs (a negative price: gate fees it is paid), minus what it is paid for second-life
+packs, recovered material and black mass (at the payables of each buyer). An external refiner's own
+costs and revenues are not in it."""
 
 from __future__ import annotations
 
@@ -10,8 +15,12 @@ import pyomo.environ as pyo
 from network_opt.model.data import ModelData, group_rows
 from network_opt.model.linear import linear, picked, var_dict, var_list, weighted
 
-COST_TERMS = ("opening", "closing", "fixed", "collection", "transport", "processing", "disposal",
-              "uncollected", "carbon", "target_shortfall", "second_life_revenue", "material_revenue")
+COST_TERMS = ("opening", "closing", "fixed", "collection", "pack_purchase", "transport", "damaged_packaging",
+              "processing", "disposal", "uncollected", "carbon", "target_shortfall", "second_life_revenue",
+              "material_revenue", "black_mass_revenue")
+#: what the objective is, in words (summary.json ``objective_label``, results.xlsx, docs)
+OBJECTIVE_LABEL = ("net cost to the recycling network: costs + pack purchases - revenues (second life, materials "
+                   "and black mass at their payables), discounted")
 
 
 def capital_recovery_factor(rate: float, years: float) -> float:
@@ -23,14 +32,19 @@ def capital_recovery_factor(rate: float, years: float) -> float:
 
 
 def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
-    r"""Net cost: costs minus revenues, discounted; annual terms weighted by the discounted years
-    each period stands for.
+    r"""Net cost to the recycling network: costs plus pack purchases minus revenues, discounted;
+    annual terms weighted by the discounted years each period stands for.
 
     .. math::
         \min \sum_p \Big[ \alpha_p \sum_f I_{f,p} + \delta_p \sum_f K_f z_{f,p} + \omega_p \Big(
-          \sum_j F_j y_{j,p} + \sum_f F^{mod}_f n_{f,p} + \sum_{s \in S_p} \kappa_s (S_s - u_s)
-          + \sum_{i \in I_p} (t_i + v_i - r^{SL}_i - r^{M}_i) x_i
+          \sum_j F_j y_{j,p} + \sum_f F^{mod}_f n_{f,p} + \sum_{s \in S_p} (\kappa_s + \pi^{pack}_s) (S_s - u_s)
+          + \sum_{i \in I_p} (t_i + h_i + v_i - r^{SL}_i - r^{M}_i - r^{B}_i) x_i
           + \delta^w \sum_{s} w_s + \upsilon \sum_{s} u_s + \pi^{CO_2} E_p + \lambda \sum_{t \in T_p} \xi_t \Big) \Big]
+
+    with :math:`\pi^{pack}_s` the price per tonne of collected packs (negative: a gate fee),
+    :math:`h_i` the damaged-pack premium per tonne, :math:`r^M_i = \sum_\mu \psi_{k(f),\mu,p} P_{\mu,p} a_{i,\mu}`
+    material revenue at the payable :math:`\psi` of the seller's kind (0 into an external refiner) and
+    :math:`r^B_i = \sum_\mu \psi^B_{f,\mu,p} P_{\mu,p} c^B_{k,\mu}` black mass sold to an external refiner f.
 
     with :math:`\alpha_p = \delta_p` (upfront opening costs) or the annuity of the investment over
     the remaining horizon (annualised). Pyomo: ``cost[term, p]`` (one expression per term and
@@ -49,8 +63,11 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
         "processing": f["processing_cost_per_t"].to_numpy(),
         "second_life_revenue": -f["second_life_revenue_per_t"].to_numpy(),
         "material_revenue": -f["material_revenue_per_t"].to_numpy(),
+        "black_mass_revenue": -f["black_mass_revenue_per_t"].to_numpy(),
+        "damaged_packaging": f["damaged_premium_per_t"].to_numpy(),
     }
     ccost, tonnes = s["collection_cost_per_t"].to_numpy(), s["tonnes"].to_numpy()
+    pack_price = s["pack_price_per_t"].to_numpy() if "pack_price_per_t" in s else np.zeros(len(s))
     annualised = inst.settings.investment.opening_cost == "annualised"
     crf = capital_recovery_factor(inst.settings.investment.interest_rate,
                                   inst.settings.investment.lifetime_years)
@@ -81,6 +98,12 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
             if unc is not None:
                 collected = collected - sum(float(ccost[r]) * unc[r] for r in rows)
             return collected
+        if name == "pack_purchase":  # paid for every collected tonne (disposed ones too)
+            bought = np.asarray([r for r in rows if pack_price[r] != 0.0], dtype=int)
+            paid = float((pack_price[bought] * tonnes[bought]).sum())
+            if unc is not None and len(bought):  # packs left uncollected are not bought
+                return paid + linear(weighted(-pack_price[bought], [unc[r] for r in bought]))
+            return paid
         if name == "disposal":
             cost = inst.settings.disposal.cost_per_t
             return cost * sum(disp[r] for r in rows) if disp is not None else 0.0

@@ -16,7 +16,8 @@ import pandas as pd
 from network_opt.model.objective import COST_TERMS
 from network_opt.results.tables import Solution
 
-REVENUE_TERMS = {"second_life_revenue": "revenue:second_life", "material_revenue": "revenue:material"}
+REVENUE_TERMS = {"second_life_revenue": "revenue:second_life", "material_revenue": "revenue:material",
+                 "black_mass_revenue": "revenue:black_mass"}
 
 
 def kpi_unit(name: str, currency: str) -> str:

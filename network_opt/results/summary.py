@@ -32,6 +32,11 @@ class Summary(MutableMapping[str, Any]):
     bound: float | None = None
     mip_gap: float | None = None
     currency: str = ""
+    #: what the objective measures, in words (network_opt.model.objective.OBJECTIVE_LABEL)
+    objective_label: str = ""
+    #: each cost term of the objective summed over the periods (currency, discounted as in the objective;
+    #: revenues negative): they add up to ``objective``; empty without a plan
+    cost_terms: dict[str, float] = field(default_factory=dict)
     periods: list[int] = field(default_factory=list)
     soft_targets: bool = False
     #: seconds: load_s, build_s, handoff_s, solve_s, extract_s (and write_s in the file)

@@ -4,7 +4,9 @@ Tables (quantities per year within a period unless stated):
 - ``facilities``: facility, site, kind, technology, status, period, open, level, modules,
   capacity_t, throughput_t, utilisation, investment (currency, in that period), closed;
 - ``flows``: origin, destination, commodity, chemistry, grade, jurisdiction, period, tonnes,
-  distance_km, cost (transport, currency/yr), co2e_t;
+  distance_km (the whole route), mode (``road``, or the modes of a route over legs, e.g.
+  ``road+sea+road``), via (the ports passed, ``A>B``), road_km, rail_km, sea_km, cost (transport,
+  damaged-pack premium included, currency/yr), co2e_t (transport and process);
 - ``collection``: site, period, chemistry, grade, supply_t, shipped_t, disposed_t, uncollected_t;
 - ``costs``: term, period, value (currency, discounted, as in the objective);
 - ``targets``: jurisdiction, scope, facility (empty for a pooled row; for scope ``chain`` the
@@ -14,10 +16,13 @@ Tables (quantities per year within a period unless stated):
   obligation is a row of metric ``recycled_content``, scope ``origin:any`` or ``origin:domestic``,
   required = share x new-battery demand and achieved = tonnes credited, in t/yr of material;
 - ``materials``: facility, material, period, input_t (material entering the facility: pack content,
-  or for a refiner the content of the black mass it takes), recovered_t, revenue (currency/yr);
+  or for a refiner the content of the black mass it takes), recovered_t, revenue (currency/yr: what
+  the network is paid, at the payables; for an external refiner, for the metal in the black mass
+  delivered to it);
 - ``cascade``: market, application, chemistry, period_sold, tonnes_sold, kwh_sold,
   return_period (a year, or "beyond" the horizon), tonnes_returning (total over the years);
-- ``emissions``: period, co2e_t (per year).
+- ``emissions``: period, co2e_t (per year), and its parts road_co2e_t, rail_co2e_t, sea_co2e_t
+  (transport by mode) and process_co2e_t.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import pyomo.environ as pyo
 
 from network_opt.inputs.instance import Instance
 from network_opt.model.constraints.targets import rate_coefficients, second_life_supply, target_rows
-from network_opt.model.data import PACK_INPUT_KINDS, RECYCLING_KINDS, ModelData
+from network_opt.model.data import PACK_INPUT_KINDS, RECYCLING_KINDS, ModelData, paid_per_t
 from network_opt.model.objective import COST_TERMS
 from network_opt.results.summary import Summary
 from network_opt.solver.handoff import HighsModel
@@ -145,8 +150,9 @@ def _facilities(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame, solver: Hig
 
 def _flows(f: pd.DataFrame) -> pd.DataFrame:
     out = f.loc[f["tonnes"] > 0, ["origin", "destination", "commodity", "chemistry", "grade", "jurisdiction",
-                                  "period", "tonnes", "distance_km", "cost_per_t", "co2e_per_t"]].copy()
-    out["cost"] = out.pop("cost_per_t") * out["tonnes"]
+                                  "period", "tonnes", "distance_km", "mode", "via", "road_km", "rail_km", "sea_km",
+                                  "cost_per_t", "damaged_premium_per_t", "co2e_per_t"]].copy()
+    out["cost"] = (out.pop("cost_per_t") + out.pop("damaged_premium_per_t")) * out["tonnes"]
     out["co2e_t"] = out.pop("co2e_per_t") * out["tonnes"]
     return out.reset_index(drop=True)
 
@@ -225,14 +231,14 @@ def _materials(d: ModelData, f: pd.DataFrame, x: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     idx = np.nonzero(rec)[0]
     n_m = len(d.materials)
-    price = d.prices.reindex(columns=f["period"].to_numpy()[idx]).T.to_numpy()
     frame = pd.DataFrame({
         "facility": np.repeat(f["destination"].to_numpy()[idx], n_m),
         "material": np.tile(d.materials, len(idx)),
         "period": np.repeat(f["period"].to_numpy()[idx], n_m),
         "input_t": (d.input_content[idx] * x[idx, None]).ravel(),
         "recovered_t": (d.recovered[idx] * x[idx, None]).ravel(),
-        "revenue": (d.recovered[idx] * x[idx, None] * price).ravel(),
+        "revenue": (paid_per_t(d.flows, idx, d.recovered, d.input_content, d.prices, d.payables,
+                               d.black_mass_payables) * x[idx, None]).ravel(),
     })
     return frame.groupby(["facility", "material", "period"], as_index=False).sum()
 
@@ -267,8 +273,11 @@ def _cascade(d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
 
 
 def _emissions(d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
-    e = (f["tonnes"] * f["co2e_per_t"]).groupby(f["period"]).sum()
-    return pd.DataFrame({"period": d.years, "co2e_t": e.reindex(d.years).fillna(0.0).to_numpy()})
+    out = pd.DataFrame({"period": d.years})
+    for name in ("co2e", "road_co2e", "rail_co2e", "sea_co2e", "process_co2e"):
+        e = (f["tonnes"] * f[f"{name}_per_t"]).groupby(f["period"]).sum()
+        out[f"{name}_t"] = e.reindex(d.years).fillna(0.0).to_numpy()
+    return out
 
 
 def mass_balance_errors(tables: dict[str, pd.DataFrame], tol: float = 1e-4) -> list[str]:

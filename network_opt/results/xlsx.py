@@ -160,6 +160,7 @@ def _summary_rows(sol: Solution) -> list[tuple[str, Any, str]]:
         ("status", s.get("status", sol.status), ""),
         ("termination", s.get("termination"), ""),
         ("objective (net cost)", s.get("objective", sol.objective), currency),
+        ("objective is", s.get("objective_label"), ""),
         ("best bound", s.get("bound"), currency),
         ("MIP gap", s.get("mip_gap"), "share"),
         ("periods", ", ".join(str(p) for p in periods) if isinstance(periods, list) else periods, "year"),
@@ -173,6 +174,9 @@ def _summary_rows(sol: Solution) -> list[tuple[str, Any, str]]:
     ]
     warnings = s.get("warnings") or []
     rows.append(("warnings", len(warnings) if isinstance(warnings, list) else warnings, ""))
+    terms = s.get("cost_terms") or {}
+    if isinstance(terms, dict):  # each term of the objective over the horizon (revenues negative)
+        rows += [(f"cost: {term}", value, f"{currency} (discounted)") for term, value in terms.items()]
     return rows
 
 

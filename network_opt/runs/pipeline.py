@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
 from network_opt.common import interrupts
@@ -16,6 +17,7 @@ from network_opt.inputs.lanes import lane_count_by_commodity
 from network_opt.inputs.load import load
 from network_opt.model import build_model
 from network_opt.model.data import ModelData
+from network_opt.model.objective import COST_TERMS, OBJECTIVE_LABEL
 from network_opt.model.size import ModelTooLarge, available_memory, prepare_sized, what_fits
 from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
@@ -38,6 +40,15 @@ def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
     for _ in m.component_data_objects(pyo.Constraint, active=True):
         constraints += 1
     return {"variables": variables, "binaries": binaries, "integers": integers, "constraints": constraints}
+
+
+def _cost_terms(costs: pd.DataFrame | None) -> dict[str, float]:
+    """Each cost term of the ``costs`` table summed over the periods (currency, discounted; revenues
+    negative), in the order of :data:`~network_opt.model.objective.COST_TERMS`; empty without a plan."""
+    if costs is None or not len(costs):
+        return {}
+    total = costs.groupby("term")["value"].sum()
+    return {t: float(total.get(t, 0.0)) + 0.0 for t in COST_TERMS}
 
 
 def _handoff_and_solve(m: pyo.ConcreteModel, data: ModelData, options: SolveOptions, progress: Progress,
@@ -185,6 +196,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         bound=outcome.bound,
         mip_gap=outcome.mip_gap,
         currency=inst.settings.currency,
+        objective_label=OBJECTIVE_LABEL,
+        cost_terms=_cost_terms(tables.get("costs")),
         periods=list(inst.years),
         soft_targets=inst.settings.targets.soft,
         timings={"load_s": t1 - t0, "build_s": t2 - t1, "handoff_s": t3 - t2, "solve_s": t4 - t3,

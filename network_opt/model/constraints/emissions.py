@@ -12,11 +12,13 @@ from network_opt.model.linear import linear, picked, var_list, weighted
 def add_emissions(m: pyo.ConcreteModel, d: ModelData) -> None:
     r"""Emissions of transport and processing per period, capped where the instance says.
 
-    .. math:: E_p = \sum_{i \in I_p} (\theta_{c(i)} \Delta_i + \phi_i)\, x_i, \qquad E_p \le \bar E \quad \forall p
+    .. math:: E_p = \sum_{i \in I_p} (\theta_{c(i)} \Delta^{road}_i + \theta_{rail} \Delta^{rail}_i
+        + \theta_{sea} \Delta^{sea}_i + \phi_i)\, x_i, \qquad E_p \le \bar E \quad \forall p
 
-    with :math:`\theta_c` t CO2e per t-km of commodity c, :math:`\Delta_i` the lane length and
-    :math:`\phi_i` the process emissions per tonne at the destination. Pyomo: ``emissions[p]``
-    (expression) and ``emissions_cap[p]`` (when ``emissions.cap_t`` >= 0).
+    with :math:`\theta_c` t CO2e per t-km of commodity c by road, :math:`\theta_{rail}`,
+    :math:`\theta_{sea}` those of rail and sea legs, :math:`\Delta^{m}_i` the km of the lane's route by
+    mode m and :math:`\phi_i` the process emissions per tonne at the destination. Pyomo:
+    ``emissions[p]`` (expression) and ``emissions_cap[p]`` (when ``emissions.cap_t`` >= 0).
     """
     by_period = group_rows(d.flows, "period")
     co2 = d.flows["co2e_per_t"].to_numpy()
