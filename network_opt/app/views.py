@@ -62,12 +62,29 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
+#: Columns holding years or ids written as numbers: shown as they are (2025, not 2,025).
+PLAIN_COLUMNS = frozenset({"period", "from_period", "return_period", "year", "level", "returns_in", "seed"})
+
+
+def _number_text(v: Any) -> Any:
+    """A cell of a table read as text (comparison.csv mixes statuses and numbers): numbers as floats."""
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
+
+
 def table(frame: pd.DataFrame, name: str, title: str, limit: int = MAX_ROWS) -> Table:
-    """A frame as a :class:`Table` (at most ``limit`` rows)."""
+    """A frame as a :class:`Table` (at most ``limit`` rows); numbers formatted by :func:`fmt`, year
+    columns (:data:`PLAIN_COLUMNS`) as they are."""
     shown = frame.head(limit)
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-               for c in frame.columns]
-    rows = [[fmt(v) for v in r] for r in shown.itertuples(index=False, name=None)]
+    plain = [str(c) in PLAIN_COLUMNS for c in frame.columns]
+    rows = [[str(v) if p and v is not None and v == v else fmt(_number_text(v)) for v, p in zip(r, plain, strict=True)]
+            for r in shown.itertuples(index=False, name=None)]
+    numeric = [not p and len(shown) > 0 and all(isinstance(_number_text(v), int | float) and not isinstance(v, bool) for v in shown[c])
+               for c, p in zip(frame.columns, plain, strict=True)]
     return Table(name, title, [str(c) for c in frame.columns], rows, len(frame), numeric)
 
 
