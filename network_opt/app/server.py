@@ -39,6 +39,8 @@ from network_opt.app.store import Job, Store
 from network_opt.common.errors import InputError, Problem
 
 COOKIE = "network_opt_app_token"
+#: Bytes a request may carry beyond the upload limit (the multipart form around the file).
+FORM_OVERHEAD = 16 * 1024
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -122,6 +124,7 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
 
     app = FastAPI(title="network-opt app", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.store, app.state.runner, app.state.config = store, runner, config
+    app.add_middleware(BodyLimit, limit=config.max_upload_bytes + FORM_OVERHEAD)
     app.mount("/static", StaticFiles(directory=str(resources.files("network_opt.app") / "static")), name="static")
 
     @app.middleware("http")
@@ -183,7 +186,7 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
                 if size > config.max_upload_bytes:
                     out.close()
                     tmp.unlink(missing_ok=True)
-                    raise workspaces.WorkspaceError(f"{file.filename}: larger than the upload limit of "
+                    raise _TooLargeUpload(f"{file.filename}: larger than the upload limit of "
                                                     f"{config.max_upload_bytes / 2**20:,.0f} MiB")
                 out.write(chunk)
         return tmp
@@ -229,7 +232,7 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
             finally:
                 tmp.unlink(missing_ok=True)
         except workspaces.WorkspaceError as exc:
-            return error(request, str(exc))
+            return error(request, str(exc), 413 if isinstance(exc, _TooLargeUpload) else 400)
         return RedirectResponse(f"/w/{ws.id}", 303)
 
     # --- workspaces ------------------------------------------------------------------------------
@@ -292,7 +295,7 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
             finally:
                 tmp.unlink(missing_ok=True)
         except workspaces.WorkspaceError as exc:
-            return error(request, str(exc), back=f"/w/{wid}")
+            return error(request, str(exc), 413 if isinstance(exc, _TooLargeUpload) else 400, back=f"/w/{wid}")
         return RedirectResponse(f"/w/{wid}", 303)
 
     @app.post("/w/{wid}/scenario")
@@ -446,6 +449,10 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
 
 
 class _NotFound(Exception):
+    pass
+
+
+class _TooLargeUpload(workspaces.WorkspaceError):
     pass
 
 
