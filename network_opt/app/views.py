@@ -81,9 +81,10 @@ def table(frame: pd.DataFrame, name: str, title: str, limit: int = MAX_ROWS) -> 
     columns (:data:`PLAIN_COLUMNS`) as they are."""
     shown = frame.head(limit)
     plain = [str(c) in PLAIN_COLUMNS for c in frame.columns]
-    rows = [[str(v) if p and v is not None and v == v else fmt(_number_text(v)) for v, p in zip(r, plain, strict=True)]
-            for r in shown.itertuples(index=False, name=None)]
-    numeric = [not p and len(shown) > 0 and all(isinstance(_number_text(v), int | float) and not isinstance(v, bool) for v in shown[c])
+    rows = [[str(v) if p and v is not None and v == v else fmt(_number_text(v))
+             for v, p in zip(r, plain, strict=True)] for r in shown.itertuples(index=False, name=None)]
+    numeric = [not p and len(shown) > 0
+               and all(isinstance(_number_text(v), int | float) and not isinstance(v, bool) for v in shown[c])
                for c, p in zip(frame.columns, plain, strict=True)]
     return Table(name, title, [str(c) for c in frame.columns], rows, len(frame), numeric)
 
