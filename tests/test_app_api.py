@@ -313,3 +313,46 @@ def test_jobs_survive_a_restart(tmp_path: Path) -> None:
         summary = json.loads((data / "jobs" / jid / "results" / "summary.json").read_text())
         assert summary["objective"] == pytest.approx(-1_790_500.0)
     shutil.rmtree(data / "jobs" / jid / "instance")
+
+
+def test_sweep_job(client: TestClient) -> None:
+    """A sweep over two values of the toy's lithium target: two points, sweep.csv, its chart."""
+    r = client.post("/open/shipped", data={"name": "toy-scenarios"}, follow_redirects=False)
+    ws = r.headers["location"]
+    r = client.post(f"{ws}/run", data={"kind": "sweep", "scenario": "base",
+                                       "vary": "targets[TOY,material_recovery,Li,2025].value=0.5,0.6"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    jid = r.headers["location"].rsplit("/", 1)[1]
+    p = wait_for(client, jid, ("done", "failed", "cancelled"))
+    assert p["state"] == "done", p
+    assert (p["runs_done"], p["runs_total"]) == (2, 2)
+    assert p["outcome"]["points"] == 2
+    page = client.get(f"/jobs/{jid}").text
+    assert "data-table=\"sweep\"" in page and "sweep.png" in page
+    assert client.get(f"/jobs/{jid}/download/sweep.csv").status_code == 200
+    bad = client.post(f"{ws}/run", data={"kind": "sweep", "scenario": "base"})
+    assert bad.status_code == 400 and "either a parameter to vary" in bad.text
+
+
+def test_copy_with_other_periods(client: TestClient, tmp_path: Path) -> None:
+    """China 2025-2032 in five periods -> a new instance with 2025 and 2027 (two years long): the rows
+    of 2026, 2029 and 2031 are left out of the tables keyed by period, the copy is valid, and the
+    original workspace is unchanged."""
+    from network_opt.inputs.load import load
+
+    ws = client.post("/open/shipped", data={"name": "china-2025-2032"}, follow_redirects=False).headers["location"]
+    assert "[2025, 2026, {year: 2027, length: 2}" in client.get(ws).text
+    r = client.post(f"{ws}/periods", data={"periods": "[2025, {year: 2027, length: 2}]"}, follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get(r.headers["location"]).text
+    assert 'id="valid"' in page and "periods 2025, 2027" in page
+    new = tmp_path / "data" / "workspaces" / r.headers["location"].rsplit("/", 1)[1] / "instance"
+    inst = load(new)
+    assert inst.years == [2025, 2027] and [p.length for p in inst.periods] == [1, 2]
+    assert set(inst["supply"]["period"]) == {2025, 2027}
+    old = load(tmp_path / "data" / "workspaces" / ws.rsplit("/", 1)[1] / "instance")
+    assert old.years == [2025, 2026, 2027, 2029, 2031]
+    for bad, message in [("2025", "expected a list"), ("[x]", "is not a year"), ("[2025", "not valid YAML")]:
+        r = client.post(f"{ws}/periods", data={"periods": bad})
+        assert r.status_code == 400 and message in r.text, bad

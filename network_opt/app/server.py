@@ -330,6 +330,16 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
                     form={"name": name, "description": description, "extends": extends,
                           "rows": list(zip(ops, keys, values, strict=False))})
 
+    @app.post("/w/{wid}/periods")
+    async def periods(request: Request, wid: str) -> Response:
+        ws = workspace_or_404(wid)
+        form = await request.form()
+        try:
+            copy = workspaces.copy_with_periods(store, ws, str(form.get("periods") or ""))
+        except workspaces.WorkspaceError as exc:
+            return error(request, str(exc), back=f"/w/{wid}")
+        return RedirectResponse(f"/w/{copy.id}", 303)
+
     @app.post("/w/{wid}/run")
     async def run(request: Request, wid: str) -> Response:
         ws = workspace_or_404(wid)

@@ -376,6 +376,7 @@ class Overview:
     suggestions: list[tuple[str, str, str]]  # operation, key, label
     jurisdictions: list[str]
     warnings: list[str]
+    periods: str  # as instance.yaml writes them
 
 
 def load_instance(store: Store, ws: Workspace) -> Any:
@@ -449,7 +450,7 @@ def overview(inst: Any) -> Overview:
                 "markets": len(inst["markets"]), "targets": len(inst["targets"])},
         presets=presets, scenarios=scenarios, tables=tables, facilities=[str(f) for f in fac["id"]],
         suggestions=suggestions(inst), jurisdictions=sorted(str(j) for j in inst["jurisdictions"]["id"]),
-        warnings=[str(w) for w in inst.warnings])
+        warnings=[str(w) for w in inst.warnings], periods=periods_text(inst))
 
 
 def _period_rows(frame: Any, year: int) -> Any:
@@ -631,6 +632,65 @@ def add_scenario(store: Store, ws: Workspace, name: str, description: str, exten
         return found
     _write_scenario(path, name, body)
     return []
+
+
+def _period_years(value: Any) -> list[int]:
+    """The years of a ``periods:`` value (plain years or ``{year: Y, length: L}`` items)."""
+    if not isinstance(value, list) or not value:
+        raise WorkspaceError("periods: expected a list such as [2025, 2030] or [{year: 2025, length: 5}, 2030]")
+    years = []
+    for item in value:
+        year = item.get("year") if isinstance(item, dict) else item
+        if not isinstance(year, int) or isinstance(year, bool):
+            raise WorkspaceError(f"periods: {item!r} is not a year or {{year: Y, length: L}}")
+        years.append(year)
+    return years
+
+
+def copy_with_periods(store: Store, ws: Workspace, text: str) -> Workspace:
+    """A new workspace: a copy of ``ws``'s instance with ``periods:`` replaced by ``text`` (YAML, as in
+    instance.yaml) and the rows of other periods left out of the tables keyed by period (their
+    ``period`` column). Scenarios cannot do this (tables are per period); the copy is a new instance,
+    named as such, and checked like any other. Through :func:`network_opt.inputs.convert.read_raw`,
+    so cells keep their text; a folder's ``instance.yaml`` is written anew (its comments are not kept)."""
+    from network_opt.inputs.convert import build_workbook, read_raw, save_workbook, write_folder
+
+    try:
+        periods = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise WorkspaceError(f"periods: not valid YAML: {exc}") from None
+    years = _period_years(periods)
+    try:
+        raw = read_raw(instance_path(store, ws))
+    except InputError as exc:
+        raise WorkspaceError(f"the instance cannot be read: {exc}") from None
+    raw.settings["periods"] = periods
+    keep = {str(y) for y in years}
+    for name, frame in raw.tables.items():
+        if "period" in frame.columns:
+            raw.tables[name] = frame.loc[frame["period"].astype(str).str.strip().isin(keep)].reset_index(drop=True)
+    label = ", ".join(map(str, years))
+    wid = new_id()
+    folder = store.workspace_dir(wid)
+    folder.mkdir(parents=True)
+    try:
+        if ws.entry.lower().endswith(".xlsx"):
+            entry = _safe_filename(f"{Path(ws.entry).stem}-periods", ".xlsx")
+            save_workbook(build_workbook(raw), folder / entry)
+        else:
+            entry = "instance"
+            (folder / entry).mkdir()
+            write_folder(raw, folder / entry, source=f"{ws.name} (periods {label}) in network-opt app")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return store.add_workspace(wid, f"{ws.name} · periods {label}", f"copy of {ws.name} with periods {label}", entry)
+
+
+def periods_text(inst: Any) -> str:
+    """The periods of an instance as instance.yaml writes them (the form's starting value)."""
+    items: list[Any] = [p.year if p.length == 1 else {"year": p.year, "length": p.length} for p in inst.periods]
+    return _flow_yaml(items)
 
 
 def scenario_names(store: Store, ws: Workspace) -> list[str]:
