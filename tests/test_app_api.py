@@ -356,3 +356,23 @@ def test_copy_with_other_periods(client: TestClient, tmp_path: Path) -> None:
     for bad, message in [("2025", "expected a list"), ("[x]", "is not a year"), ("[2025", "not valid YAML")]:
         r = client.post(f"{ws}/periods", data={"periods": bad})
         assert r.status_code == 400 and message in r.text, bad
+
+
+def test_folder_problems_link_to_their_csv_cell(client: TestClient, tmp_path: Path) -> None:
+    """A folder opened by its path (copied: the original is never written to): a bad number in
+    supply.csv is reported as supply.csv, row 5, column tonnes, and its link shows that cell."""
+    folder = shutil.copytree(TOY, tmp_path / "mine")
+    lines = (folder / "supply.csv").read_text().splitlines()
+    lines[4] = lines[4].replace(",200,", ",lots,")
+    (folder / "supply.csv").write_text("\n".join(lines) + "\n")
+    before = (folder / "supply.csv").read_text()
+    r = client.post("/open/folder", data={"path": str(folder)}, follow_redirects=True)
+    assert r.status_code == 200
+    link = re.search(r'href="(/w/[0-9a-f]+/source\?file=supply\.csv&amp;row=5&amp;col=tonnes)#hit"', r.text)
+    assert link, r.text
+    assert "expected a number (t/yr), got &#39;lots&#39;" in r.text
+    src = client.get(link.group(1).replace("&amp;", "&")).text
+    assert re.search(r'<td class="cell-hit" id="cell">lots</td>', src)
+    assert (folder / "supply.csv").read_text() == before
+    r = client.post("/open/folder", data={"path": str(tmp_path / "nothing")})
+    assert r.status_code == 400 and "not found" in r.text

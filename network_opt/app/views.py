@@ -113,7 +113,7 @@ def key_figures(folder: Path) -> list[tuple[str, str]]:
     cur = str(s.get("currency") or "")
     out = [("status", str(s.get("status", ""))),
            ("net cost (objective)", f"{fmt(s.get('objective'))} {cur}" if s.get("objective") is not None else "-"),
-           ("bound", fmt(s.get("bound")) or "-"),
+           ("bound", f"{fmt(s.get('bound'))} {cur}" if s.get("bound") is not None else "-"),
            ("gap", "-" if s.get("mip_gap") is None else f"{float(s['mip_gap']):.2%}"),
            ("periods", ", ".join(str(p) for p in s.get("periods") or []))]
     if s.get("scenario"):
@@ -121,7 +121,12 @@ def key_figures(folder: Path) -> list[tuple[str, str]]:
     costs = read_csv(folder / "costs.csv")
     if costs is not None and len(costs) and {"term", "value"} <= set(costs.columns):
         by_term = costs.groupby("term", sort=False)["value"].sum()
-        out += [(str(term).replace("_", " "), f"{fmt(v)} {cur}") for term, v in by_term.items() if abs(v) > 0]
+        for term, v in by_term.items():  # revenues are negative costs in costs.csv: shown as income
+            name = str(term)
+            if abs(v) > 0 and name.endswith("_revenue"):
+                out.append((f"revenue: {name.removesuffix('_revenue').replace('_', ' ')}", f"{fmt(-v)} {cur}"))
+            elif abs(v) > 0:
+                out.append((f"cost: {name.replace('_', ' ')}", f"{fmt(v)} {cur}"))
     fac = read_csv(folder / "facilities.csv")
     if fac is not None and len(fac) and "open" in fac:
         last = fac.loc[fac["period"] == fac["period"].max()]
