@@ -376,3 +376,14 @@ def test_folder_problems_link_to_their_csv_cell(client: TestClient, tmp_path: Pa
     assert (folder / "supply.csv").read_text() == before
     r = client.post("/open/folder", data={"path": str(tmp_path / "nothing")})
     assert r.status_code == 400 and "not found" in r.text
+
+
+def test_encrypted_zip_member_is_refused(client: TestClient) -> None:
+    """A member flagged as encrypted cannot be read: refused with its name, nothing kept."""
+    data = bytearray(zip_of({"toy/instance.yaml": b"name: x\n"}))
+    # set the 'encrypted' bit (bit 0 of the general purpose flags) in the local and central headers
+    for sig, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(sig)
+        data[at + offset] |= 1
+    r = upload(client, "locked.zip", bytes(data))
+    assert r.status_code == 400 and "cannot be read" in r.text

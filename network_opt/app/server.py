@@ -251,7 +251,7 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
                           for p in exc.problems]
         year = period if ov is not None and period in ov.years else (ov.years[0] if ov else None)
         return page(request, "workspace.html", ws=ws, problems=found, errors=errors, ov=ov, year=year,
-                    scenarios=workspaces.scenario_names(store, ws) if ov else ["base"],
+                    scenarios=["base", *[name for name, _, _ in ov.scenarios]] if ov else ["base"],
                     jobs=store.jobs(workspace=ws.id), operations=workspaces.FORM_OPERATIONS,
                     scenario_problems=[], form={})
 
@@ -320,7 +320,12 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
             return PlainTextResponse(workspaces.scenario_yaml(name or "my-scenario", body),
                                      headers={"content-disposition": f'attachment; filename="{file}"'})
         if not problems:
-            problems = workspaces.add_scenario(store, ws, name, description, extends, overrides)
+            try:
+                problems = workspaces.add_scenario(store, ws, name, description, extends, overrides)
+            except InputError:
+                return error(request, "the instance has errors; fix them before adding scenarios", back=f"/w/{wid}")
+            except workspaces.WorkspaceError as exc:
+                return error(request, str(exc), back=f"/w/{wid}")
         if not problems:
             return RedirectResponse(f"/w/{wid}?created={name}#scenarios", 303)
         ov = workspaces.overview(workspaces.load_instance(store, ws))

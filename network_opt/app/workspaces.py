@@ -187,8 +187,11 @@ def extract_zip(path: Path, dest: Path, label: str) -> None:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
+            try:
+                with zf.open(info) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out)
+            except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError) as exc:  # encrypted, damaged
+                raise WorkspaceError(f"{label}: member {info.filename!r} cannot be read: {exc}") from None
 
 
 def _instance_root(unpacked: Path, label: str) -> Path:
