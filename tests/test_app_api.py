@@ -387,3 +387,22 @@ def test_encrypted_zip_member_is_refused(client: TestClient) -> None:
         data[at + offset] |= 1
     r = upload(client, "locked.zip", bytes(data))
     assert r.status_code == 400 and "cannot be read" in r.text
+
+
+def test_app_command_refuses_bad_options_before_starting(tmp_path: Path) -> None:
+    """Exit 2 with the reason: a short --token, a port already in use (nothing is started)."""
+    import socket
+
+    from typer.testing import CliRunner
+
+    from network_opt.cli.app import app as cli
+
+    runner = CliRunner()
+    r = runner.invoke(cli, ["app", "--token", "short", "--data", str(tmp_path / "d")])
+    assert r.exit_code == 2 and "at least 16 characters" in r.output
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = runner.invoke(cli, ["app", "--port", str(port), "--data", str(tmp_path / "d")])
+    assert r.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in r.output

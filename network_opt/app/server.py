@@ -478,17 +478,31 @@ def _hostname(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
-def serve(config: AppConfig) -> None:
-    """Run the app with uvicorn until stopped (Ctrl-C). Jobs still running go on in their own
-    processes and are found again by the next start on the same data folder."""
-    import uvicorn
-
-    config = config.resolved()
-    app = create_app(config)
+def address(config: AppConfig) -> str:
+    """The address to open in a browser (with ``?token=`` when the app has a token); an app listening
+    on every interface is shown at the loopback address."""
     shown = f"[{config.host}]" if ":" in config.host else config.host
     if config.host in ("0.0.0.0", "::"):
         shown = "127.0.0.1" if config.host == "0.0.0.0" else "[::1]"
-    url = f"http://{shown}:{config.port}/" + (f"?token={config.token}" if config.token else "")
-    print(f"network-opt app: open {url}\n  data: {config.data_dir}\n  stop with Ctrl-C (running jobs go on)",
-          flush=True)
+    return f"http://{shown}:{config.port}/" + (f"?token={config.token}" if config.token else "")
+
+
+def check_listen(host: str, port: int) -> None:
+    """Raise OSError when ``host:port`` cannot be listened on (in use, no such address, not allowed)."""
+    import socket
+
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    family, _, _, _, sockaddr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(sockaddr)
+
+
+def serve(config: AppConfig) -> None:
+    """Run the app with uvicorn until stopped (Ctrl-C). Jobs still running go on in their own
+    processes and are found again by the next start on the same data folder. ``config`` should be
+    :meth:`~network_opt.app.config.AppConfig.resolved` (the token shown to the user)."""
+    import uvicorn
+
+    app = create_app(config)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning")

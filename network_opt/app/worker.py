@@ -166,14 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: ``DATA_DIR JOB_ID``. A crash is recorded as the job's error."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m network_opt.app.worker DATA_DIR JOB_ID", file=sys.stderr)
+        sys.stderr.write("usage: python -m network_opt.app.worker DATA_DIR JOB_ID\n")
         return 2
     data_dir, jid = Path(args[0]), args[1]
     try:
         return run(data_dir, jid)
     except BaseException:
         text = traceback.format_exc()
-        print(text, file=sys.stderr)
+        sys.stderr.write(text)
         with contextlib.suppress(Exception):
             Store(data_dir).finish(jid, "failed", error=f"the job's worker crashed:\n{text[-3000:]}")
         return 1

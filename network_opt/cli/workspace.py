@@ -30,7 +30,7 @@ def app_command(
     running jobs go on and are found again at the next start."""
     try:
         from network_opt.app.config import AppConfig, default_data_dir
-        from network_opt.app.server import serve
+        from network_opt.app.server import address, check_listen, serve
     except ImportError as exc:
         err.print(f"error: the app needs its extra packages ({exc.name}): pip install 'network_opt[app]'",
                   markup=False)
@@ -39,13 +39,21 @@ def app_command(
         err.print("error: --token: use at least 16 characters", markup=False)
         raise typer.Exit(EXIT_INPUT)
     config = AppConfig(data_dir=data or default_data_dir(), host=host, port=port, token=token,
-                       max_upload_bytes=int(max_upload_mb * 2**20), max_jobs=max_jobs)
+                       max_upload_bytes=int(max_upload_mb * 2**20), max_jobs=max_jobs).resolved()
+    try:
+        check_listen(host, port)
+    except OSError as exc:
+        err.print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", markup=False)
+        raise typer.Exit(EXIT_INPUT) from None
+    out.print(f"network-opt app: open {address(config)}\n  data: {config.data_dir}\n"
+              "  stop with Ctrl-C (running jobs go on)", markup=False)
     try:
         serve(config)
     except interrupts.Interrupted:
         pass
-    except OSError as exc:
-        err.print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", markup=False)
-        raise typer.Exit(EXIT_INPUT) from None
+    except SystemExit as exc:  # uvicorn gives up at start-up (exit 3): not an infeasible model
+        if exc.code not in (0, None):
+            err.print(f"error: the app could not start on {host}:{port}", markup=False)
+            raise typer.Exit(EXIT_INPUT) from None
     out.print("network-opt app stopped", markup=False)
     raise typer.Exit(EXIT_OK)
