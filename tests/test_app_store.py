@@ -132,11 +132,14 @@ def test_progress_is_read_from_the_solve_log(tmp_path: Path) -> None:
     assert (p.phase, p.best, p.bound, p.gap) == ("solving with HiGHS", "-1,000,000", "-1,100,000", "10.00%")
     assert p.elapsed is not None and p.elapsed >= 3
     assert p.log[0] == "[   0.0s] loading and validating the instance" and "Presolving model" not in p.log
+    # the log's 6-digit figures in whole units, as the rest of the pages show money
+    assert jobs._figure("-1.14043e+11") == "-114,043,000,000" and jobs._figure("-") == "-"
+    assert jobs._figure(0.25) == "0.25" and jobs._figure(None) == "-"
     # once the job has ended its figures come from summary.json (recorded as the outcome)
     job.state, job.finished = "done", time.time()
     job.outcome = {"status": "optimal", "objective": -1_050_000.0, "bound": -1_050_000.0, "mip_gap": 0.0}
     p = jobs.read_progress(job, tmp_path)
-    assert (p.phase, p.best, p.bound, p.gap) == ("done: optimal", "-1.05e+06", "-1.05e+06", "0.00%")
+    assert (p.phase, p.best, p.bound, p.gap) == ("done: optimal", "-1,050,000", "-1,050,000", "0.00%")
 
 
 # --- scenarios written into instance.yaml --------------------------------------------------------

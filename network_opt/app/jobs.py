@@ -174,6 +174,18 @@ class Progress:
         return dict(self.__dict__)
 
 
+def _figure(value: Any) -> str:
+    """An objective or bound for the page: whole units with thousands separators (``-114,043,000,000``),
+    ``-`` when there is none."""
+    try:
+        x = float(str(value).replace(",", "")) if value is not None else math.nan
+    except ValueError:
+        return str(value)
+    if not math.isfinite(x):
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.6g}"
+
+
 def _tail(path: Path, lines: int, max_bytes: int = 64 * 1024) -> list[str]:
     try:
         with open(path, "rb") as fh:
@@ -201,7 +213,7 @@ def read_progress(job: Job, folder: Path) -> Progress:
         text = m.group("text")
         s = _SOLVER.search(text)
         if s:
-            best, bound, gap = s.group("best"), s.group("bound"), s.group("gap")
+            best, bound, gap = _figure(s.group("best")), _figure(s.group("bound")), s.group("gap")
             phase = "solving with HiGHS"
         else:
             phase = text
@@ -217,8 +229,7 @@ def read_progress(job: Job, folder: Path) -> Progress:
             sweep_size(job.params.get("vary"), job.params.get("samples"))
     o = job.outcome
     if o.get("objective") is not None and job.kind == "solve":
-        best = f"{o['objective']:,.6g}"
-        bound = "-" if o.get("bound") is None else f"{o['bound']:,.6g}"
+        best, bound = _figure(o["objective"]), _figure(o.get("bound"))
         gap = "-" if o.get("mip_gap") is None else f"{o['mip_gap']:.2%}"
     if not job.active:
         phase = job.state + (f": {o['status']}" if o.get("status") else "")
