@@ -2,7 +2,7 @@
 
 ``network_opt`` is split into packages per stage of the data path. Layers, lowest first::
 
-    common < inputs < datasets < model < solver < results < runs < plotting < cli < docs_tools
+    common < inputs < datasets < model < solver < results < runs < plotting < app < cli < docs_tools
 
 A module may import only from its own package or from a lower layer: arrows point down the data path
 and never close a circle. ``network_opt/__init__.py`` (the public facade) and ``__main__.py`` sit on
@@ -40,7 +40,8 @@ PACKAGE = "network_opt"
 ROOT = Path(__file__).resolve().parents[1]
 
 #: The packages of network_opt, lowest layer first (docs/architecture.md).
-LAYERS = ("common", "inputs", "datasets", "model", "solver", "results", "runs", "plotting", "cli", "docs_tools")
+LAYERS = ("common", "inputs", "datasets", "model", "solver", "results", "runs", "plotting", "app", "cli",
+          "docs_tools")
 #: Modules outside the layers that may import anything (lazily, for the facade).
 EXEMPT = (PACKAGE, f"{PACKAGE}.__main__")
 #: Must not be imported by ``import network_opt`` nor by ``network-opt --help`` / ``--version``.

@@ -2,7 +2,7 @@
 
 :mod:`network_opt.cli.app` holds the Typer app, the consoles and the exit codes; each command is a
 module here (``solve``, ``validate``, ``generate``, ``policies``, ``scenarios`` (compare, sweep),
-``diagnose``, ``excel`` (convert, template), ``maps``) that imports :mod:`network_opt.cli.app` and
+``diagnose``, ``excel`` (convert, template), ``maps``, ``workspace`` (app)) that imports :mod:`network_opt.cli.app` and
 registers its commands with ``@app.command()``. This package imports the app and then every command
 module, in the order of ``network-opt --help``; nothing imports back from here. Adding a command:
 a module here and one line below.
@@ -27,6 +27,7 @@ from network_opt.cli import diagnose  # noqa: F401
 from network_opt.cli import excel  # noqa: F401
 from network_opt.cli import maps  # noqa: F401
 from network_opt.cli import scenarios  # noqa: F401
+from network_opt.cli import workspace  # noqa: F401
 
 
 def main() -> None:
