@@ -20,7 +20,7 @@ Tables (quantities per year within a period unless stated):
 - ``cascade``: market, application, chemistry, period_sold, tonnes_sold, kwh_sold,
   return_period (a year, or "beyond" the horizon), tonnes_returning (total over the years);
 - ``emissions``: period, co2e_t (per year);
-- ``stock`` (only with stock between years): site, kind (``packs`` at a collection point,
+- ``stock`` (empty without stock between years): site, kind (``packs`` at a collection point,
   ``black_mass`` at a pre-processor), holder, chemistry, grade, jurisdiction, period, stock_t (t
   held at the end of the operating year), cap_t (the site's), holding_cost (currency, that year,
   undiscounted), end_value (currency at the horizon's end: the value of stock left then).
@@ -105,7 +105,7 @@ def extract(m: pyo.ConcreteModel, d: ModelData, solver: HighsModel | None = None
     solved) the values are copied from its column values by column index."""
     x = plan_flows(m, d, solver)
     f = d.flows.assign(tonnes=x)
-    tables = {
+    return {
         "facilities": _facilities(m, d, f, solver),
         "flows": _flows(f),
         "collection": _collection(m, d, f, solver),
@@ -114,10 +114,8 @@ def extract(m: pyo.ConcreteModel, d: ModelData, solver: HighsModel | None = None
         "materials": _materials(d, f, x),
         "cascade": _cascade(d, f),
         "emissions": _emissions(d, f),
+        "stock": _stock(m, d, solver),
     }
-    if len(d.stock):
-        tables["stock"] = _stock(m, d, solver)
-    return tables
 
 
 def _facilities(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame, solver: HighsModel | None) -> pd.DataFrame:
@@ -179,6 +177,10 @@ def _stock(m: pyo.ConcreteModel, d: ModelData, solver: HighsModel | None) -> pd.
     """Stock held at the end of each operating year, per place (t), with the site's cap, the year's
     holding cost and the value of what is left at the horizon's end (currency, undiscounted)."""
     st = d.stock
+    cols = ["site", "kind", "holder", "chemistry", "grade", "jurisdiction", "period", "stock_t", "cap_t",
+            "holding_cost", "end_value"]
+    if not len(st):
+        return pd.DataFrame(columns=cols)
     held = _values(m.stock, range(len(st)), solver)
     caps = d.inst["storage"].set_index("site")["cap_t"]
     last = d.years[-1]
@@ -190,7 +192,7 @@ def _stock(m: pyo.ConcreteModel, d: ModelData, solver: HighsModel | None) -> pd.
     out["holding_cost"] = held * st["holding_cost_per_t_year"].to_numpy(dtype=float)
     out["end_value"] = np.where(st["period"] == last, held * st["end_value_per_t"].to_numpy(dtype=float) * undiscount,
                                 0.0)
-    return out.reset_index(drop=True)
+    return out[cols].reset_index(drop=True)
 
 
 def _flows(f: pd.DataFrame) -> pd.DataFrame:

@@ -117,7 +117,8 @@ x(B>D) = (40 + 1.5 - 1000 x 0.0225) omega = 19 omega; x(R>MK) = -80 omega; I_Q,p
 (the investment unit); z_R,p = 5 delta_p; u = (11 - 6) omega; w = 7 omega; xi = 1000 omega.""",
     TIME + "supply_balance": """S = 10, 20, 10 t x fit_share 0.5 = 5, 10, 5 per grade; + h_y - h_(y-1) of the same
 collection point, chemistry and grade (no h_2024).""",
-    TIME + "preprocessor_output": """beta(MECH) = 0.5 on packs (eol, returns) into B; black mass out 1; + h_y - h_(y-1).""",
+    TIME + "preprocessor_output": """beta(MECH) = 0.5 on packs (eol, returns) into B; black mass out 1;
++ h_y - h_(y-1).""",
     TIME + "stock_cap": """C holds two stock rows per year (fit, unfit): sum <= cap 15; S holds one (B's black
 mass): its cap 8 is the variable's bound instead.""",
     TIME + "stock_age": """max_age 2: h_B,y <= 0.5 x packs into B in y and y-1 (2025: 2025 only).""",
