@@ -18,6 +18,7 @@ from builders import lanes, one_material_tables, site, write_instance
 
 import network_opt as no
 from network_opt.common.errors import InputError
+from network_opt.results.tables import mass_balance_errors
 
 
 def _solve(folder: Path, **kw: Any) -> Any:
@@ -153,6 +154,9 @@ def test_stock_waits_a_year_for_a_plant_that_opens_later(tmp_path: Path, holding
     stock = sol["stock"].set_index(["site", "period"])["stock_t"]
     assert stock[("C", 2025)] == pytest.approx(50.0 if waits else 0.0)
     assert stock[("C", 2026)] == pytest.approx(0.0)
+    assert mass_balance_errors(sol.tables) == []
+    col = sol["collection"].groupby("period")[["supply_t", "shipped_t", "stock_t", "stock_in_t"]].sum()
+    assert col.loc[2026, "stock_in_t"] == pytest.approx(col.loc[2025, "stock_t"])
     if waits:
         assert _into(sol, "H")[2026] == pytest.approx(100.0)
         costs = sol["costs"].set_index(["term", "period"])["value"]
@@ -440,3 +444,29 @@ def test_written_results_carry_stock_and_investment_period(tmp_path: Path) -> No
     assert {"site", "period", "stock_t", "cap_t", "holding_cost"} <= set(stock.columns)
     fac = pd.read_csv(tmp_path / "out" / "facilities.csv")
     assert "investment_period" in fac.columns
+
+
+def test_aggregation_pools_the_storage_of_a_cluster(tmp_path: Path) -> None:
+    """Two collection points C and C2 at the same spot, 75 t each in 2025 and 0 in 2026 (so 150 t
+    against P's 100 t/yr); each may hold 30 t at 1/(t yr) and 3/(t yr). Unaggregated: 30 t wait at C
+    (cheaper) and 20 t at C2: 30 + 60 = 90. Clustered into one point the caps add up (60 t) at the
+    cap-weighted mean cost 2/(t yr): 50 t wait, 100."""
+    folder = plant_instance(tmp_path / "inst", {2025: 75, 2026: 0}, [], [2025, 2026], stock={"allowed": True},
+                            transport={"max_lane_km": 100},  # lanes from coordinates too (all at one spot, free)
+                            tables={"storage": [{"site": "C", "cap_t": 30, "holding_cost_per_t_year": 1},
+                                                {"site": "C2", "cap_t": 30, "holding_cost_per_t_year": 3}]})
+    sites = (folder / "sites.csv").read_text()
+    (folder / "sites.csv").write_text(sites + sites.splitlines()[1].replace("C,C,", "C2,C2,", 1) + "\n")
+    supply = (folder / "supply.csv").read_text()
+    (folder / "supply.csv").write_text(supply + "".join(line.replace("C,", "C2,", 1) + "\n"
+                                                        for line in supply.splitlines()[1:]))
+    (folder / "lanes.csv").write_text((folder / "lanes.csv").read_text() + "C2,SP,,0\n")
+    plain = _solve(folder)
+    assert plain.objective == pytest.approx(90.0)
+    assert mass_balance_errors(plain.tables) == []
+    sol = _solve(folder, aggregate=1)
+    assert sol.objective == pytest.approx(100.0)
+    assert mass_balance_errors(sol.tables) == []  # the 2026 release stays at the cluster, 2025 split by supply
+    stock = sol["stock"].set_index(["site", "period"])
+    assert stock.loc[("agg-XX-1", 2025), "stock_t"] == pytest.approx(50.0)
+    assert stock.loc[("agg-XX-1", 2025), "cap_t"] == pytest.approx(60.0)

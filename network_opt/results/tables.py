@@ -7,7 +7,8 @@ Tables (quantities per year within a period unless stated):
   the first operating year of its investment period), closed;
 - ``flows``: origin, destination, commodity, chemistry, grade, jurisdiction, period, tonnes,
   distance_km, cost (transport, currency/yr), co2e_t;
-- ``collection``: site, period, chemistry, grade, supply_t, shipped_t, disposed_t, uncollected_t;
+- ``collection``: site, period, chemistry, grade, supply_t, shipped_t, disposed_t, uncollected_t,
+  stock_t (packs held there at the end of the year), stock_in_t (held at the end of the year before);
 - ``costs``: term, period, value (currency, discounted, as in the objective);
 - ``targets``: jurisdiction, scope, facility (empty for a pooled row; for scope ``chain`` the
   recycler or refiner whose route from the packs is measured), metric, material, period,
@@ -212,6 +213,14 @@ def _collection(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame, solver: Hig
     n = range(len(s))
     out["disposed_t"] = _values(m.disposed, n, solver) if hasattr(m, "disposed") else 0.0
     out["uncollected_t"] = _values(m.uncollected, n, solver) if hasattr(m, "uncollected") else 0.0
+    out["stock_t"], out["stock_in_t"] = 0.0, 0.0  # held at the end of the year, and of the year before
+    packs = d.stock.loc[d.stock["kind"] == "packs"] if len(d.stock) else d.stock
+    if len(packs):
+        held = _values(m.stock, range(len(d.stock)), solver)
+        rows = packs["supply_id"].to_numpy()
+        prev = packs["prev"].to_numpy()
+        out.loc[rows, "stock_t"] = held[packs.index.to_numpy()]
+        out.loc[rows, "stock_in_t"] = np.where(prev >= 0, held[np.maximum(prev, 0)], 0.0)
     return out
 
 
@@ -324,11 +333,14 @@ def _emissions(d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
 
 
 def mass_balance_errors(tables: dict[str, pd.DataFrame], tol: float = 1e-4) -> list[str]:
-    """Check supply = shipped + disposed + uncollected at every collection point, and that the
-    end-of-life flows out of each collection point match ``shipped_t`` (from written tables)."""
+    """Check supply + stock in = shipped + disposed + uncollected + stock at every collection point
+    (stock columns where the table has them), and that the end-of-life flows out of each collection
+    point match ``shipped_t`` (from written tables)."""
     errors = []
     col = tables["collection"]
     gap = col["supply_t"] - col["shipped_t"] - col["disposed_t"] - col["uncollected_t"]
+    if "stock_t" in col:
+        gap = gap + col["stock_in_t"] - col["stock_t"]
     for _, r in col.loc[gap.abs() > tol * np.maximum(1.0, col["supply_t"])].iterrows():
         errors.append(f"collection point {r['site']} {r['period']} {r['chemistry']}/{r['grade']}: unbalanced")
     fl = tables["flows"]
