@@ -32,12 +32,13 @@ SOURCE = ROOT / "instances" / "china-east"
 def national_growth(years: list[int]) -> pd.DataFrame:
     """T(y, k) / T(first year, k): end-of-life tonnes of the China retirement model per chemistry."""
     sys.path.insert(0, str(ROOT))
-    spec = importlib.util.spec_from_file_location("china_2025_2032", ROOT / "instances" / "build" / "china_2025_2032.py")
+    builder = ROOT / "instances" / "build" / "china_2025_2032.py"
+    spec = importlib.util.spec_from_file_location("china_2025_2032", builder)
     assert spec is not None and spec.loader is not None
     build = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(ROOT / "instances" / "build"))
     spec.loader.exec_module(build)
-    annual = build._retirement(build.calibrate_scale(), years)  # noqa: SLF001 (the builder's own model)
+    annual = build._retirement(build.calibrate_scale(), years)  # the builder's own retirement model
     t = annual.groupby(["year", "chemistry"])["tonnes"].sum().unstack()
     return t / t.loc[years[0]]
 

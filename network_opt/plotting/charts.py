@@ -26,6 +26,7 @@ TERM_COLOURS = {
     "opening": "#4e79a7", "closing": "#a0cbe8", "fixed": "#f28e2b", "collection": "#ffbe7d", "transport": "#59a14f",
     "processing": "#8cd17d", "disposal": "#b6992d", "uncollected": "#f1ce63", "carbon": "#499894",
     "target_shortfall": "#e15759", "second_life_revenue": "#86bcb6", "material_revenue": "#d4a6c8",
+    "holding": "#9d7660", "end_of_horizon": "#bab0ac",
 }
 KIND_COLOURS = {"refurbisher": style.REFURBISHER_COLOUR, "recycler": "#1f77b4", "preprocessor": "#8c564b",
                 "refiner": "#9467bd"}
