@@ -111,21 +111,23 @@ def ramp_rows(inst: Instance, facilities: pd.DataFrame, years: list[int], period
     ramp = inst["ramp_up"]
     if ramp.empty:
         return pd.DataFrame(columns=cols)
-    share = {(str(t), int(y)): float(s) for t, y, s in zip(ramp["technology"], ramp["year"], ramp["usable_share"],
-                                                           strict=True)}
-    length = {o.year: o.length for o in inst.periods}
-    cand = facilities.loc[(facilities["status"] == "candidate") & facilities["technology"].isin(ramp["technology"])]
-    rows = []
-    for f, tech in zip(cand["id"], cand["technology"], strict=True):
-        for p_built in investment_years:
-            for y in years:
-                if period_of[y] < p_built:
-                    continue
-                age = y - p_built  # 0 in the first year of operation
-                mean = float(np.mean([share.get((str(tech), age + k + 1), 1.0) for k in range(length[y])]))
-                if mean < 1.0 - 1e-12:
-                    rows.append((str(f), int(p_built), int(y), 1.0 - mean))
-    return pd.DataFrame(rows, columns=cols)
+    cand = facilities.loc[(facilities["status"] == "candidate") & facilities["technology"].isin(ramp["technology"]),
+                          ["id", "technology"]].rename(columns={"id": "facility"})
+    steps = pd.DataFrame({"period": years, "length": [o.length for o in inst.periods],
+                          "of": [period_of[y] for y in years]})
+    rows = cand.merge(pd.DataFrame({"investment_period": investment_years}), how="cross").merge(steps, how="cross")
+    rows = rows.loc[rows["of"] >= rows["investment_period"]]
+    # each year k of the operating year: year of operation (1 = the first year of the build's period)
+    years_in = rows.loc[rows.index.repeat(rows["length"])].copy()
+    years_in["year"] = (years_in["period"] - years_in["investment_period"] + 1
+                        + years_in.groupby(level=0).cumcount().to_numpy())
+    share = ramp.set_index(["technology", "year"])["usable_share"].astype(float)
+    key = pd.MultiIndex.from_frame(years_in[["technology", "year"]].astype({"year": "int64"}))
+    years_in["share"] = share.reindex(key).fillna(1.0).to_numpy()
+    mean = years_in.groupby(level=0)["share"].mean()
+    rows = rows.assign(lost=1.0 - mean.reindex(rows.index).to_numpy())
+    rows = rows.loc[rows["lost"] > 1e-12, cols].astype({"investment_period": "int64", "period": "int64"})
+    return rows.sort_values(["facility", "investment_period", "period"]).reset_index(drop=True)
 
 
 def end_values(inst: Instance) -> dict[tuple[str, str], float]:
@@ -163,16 +165,16 @@ def beyond_value_per_t(inst: Instance, flows: pd.DataFrame) -> np.ndarray:
     if not values or flows.empty or inst["markets"].empty:
         return out
     sold = (flows["commodity"] == "second_life_packs").to_numpy()
-    if not sold.any():
-        return out
-    app = flows["destination"].map(inst["markets"].set_index("id")["application"])
-    index = {y: n for n, y in enumerate(inst.years)}
     factors = beyond_discounted(inst)
-    pos = flows["period"].map(index).to_numpy()
-    for n in np.flatnonzero(sold):
-        a = factors.get(str(app.iloc[n]))
-        if a is not None:
-            out[n] = values.get((str(flows["chemistry"].iloc[n]), "eol_packs"), 0.0) * float(a[pos[n]])
+    if not sold.any() or not factors:
+        return out
+    per_year = pd.DataFrame(factors, index=inst.years).rename_axis("period").reset_index().melt(
+        id_vars="period", var_name="application", value_name="factor").set_index(["application", "period"])["factor"]
+    f = flows.loc[sold]
+    app = f["destination"].map(inst["markets"].set_index("id")["application"])
+    factor = per_year.reindex(pd.MultiIndex.from_arrays([app, f["period"]])).fillna(0.0).to_numpy()
+    per_t = {k: v for (k, c), v in values.items() if c == "eol_packs"}
+    out[sold] = f["chemistry"].map(per_t).fillna(0.0).to_numpy(dtype=float) * factor
     return out
 
 
@@ -202,11 +204,11 @@ def stock_rows(inst: Instance, supply: pd.DataFrame, flows: pd.DataFrame, facili
     # first in, first out: stock at the end of y <= supply of y-age+1 .. y (same place, chemistry, grade)
     key = ["site", "chemistry", "grade"]
     pos = packs["period"].map(index)
+    tonnes = packs.assign(pos=pos).set_index([*key, "pos"])["tonnes"]
     recent = np.zeros(len(packs))
-    by_key = packs.assign(pos=pos).set_index([*key, "pos"])["tonnes"]
-    lookup = by_key.to_dict()
-    for n, (k, p) in enumerate(zip(map(tuple, packs[key].to_numpy()), pos, strict=True)):
-        recent[n] = sum(lookup.get((*k, p - j), 0.0) for j in range(age))
+    for j in range(age):  # the supply j years before each row's year
+        back = pd.MultiIndex.from_arrays([*(packs[c] for c in key), pos - j])
+        recent += tonnes.reindex(back).fillna(0.0).to_numpy()
     packs["upper_t"] = np.minimum(packs["site"].map(sites["cap_t"]).to_numpy(), recent)
 
     fac_site = facilities.set_index("id")["site"]
@@ -232,11 +234,11 @@ def stock_rows(inst: Instance, supply: pd.DataFrame, flows: pd.DataFrame, facili
     rate = inst.settings.discount_rate
     at_end = float((1.0 + rate) ** -(horizon_end(inst) - years[0]))
     commodity = np.where(rows["kind"] == "packs", "eol_packs", "black_mass")
-    value = np.array([values.get((str(k), str(c)), 0.0) for k, c in zip(rows["chemistry"], commodity, strict=True)])
+    per_t = pd.Series(values, dtype=float)
+    valued_key = pd.MultiIndex.from_arrays([rows["chemistry"].astype(str), commodity])
+    value = per_t.reindex(valued_key).to_numpy(dtype=float) if len(per_t) else np.full(len(rows), np.nan)
     last = (rows["period"] == years[-1]).to_numpy()
-    rows["end_value_per_t"] = np.where(last, value * at_end, 0.0)
+    rows["end_value_per_t"] = np.where(last, np.nan_to_num(value) * at_end, 0.0)
     # stock left at the horizon's end needs a value: without one it would count as gone for free
-    valued = np.array([(str(k), str(c)) in values for k, c in zip(rows["chemistry"], commodity, strict=True)],
-                      dtype=bool)
-    rows.loc[last & ~valued, "upper_t"] = 0.0
+    rows.loc[last & np.isnan(value), "upper_t"] = 0.0
     return rows[cols]
