@@ -58,10 +58,14 @@ def _full_model(tmp_path: Path) -> pyo.ConcreteModel:
                      "value": 0.5, "from_period": 2025} for m in metrics],
         "recycled_content": [{"jurisdiction": "XX", "period": 2025, "material": "Li", "new_battery_demand_t": 1,
                               "required_share": 0.01, "origin": "domestic"}],
+        "ramp_up": [{"technology": "T", "year": 1, "usable_share": 0.5}],
+        "storage": [{"site": "C", "cap_t": 10, "holding_cost_per_t_year": 1},
+                    {"site": "S", "cap_t": 10, "holding_cost_per_t_year": 1}],
+        "end_values": [{"chemistry": "X", "commodity": "eol_packs", "value_per_t": 1}],
     }
     folder = write_instance(tmp_path, tables, transport={"max_lane_km": 100},
                             uncollected={"allowed": True}, disposal={"allowed": True},
-                            targets={"soft": True}, emissions={"cap_t": 1000.0})
+                            targets={"soft": True}, emissions={"cap_t": 1000.0}, stock={"allowed": True})
     return build_model(prepare(load(folder)))
 
 

@@ -293,7 +293,7 @@ def test_results_workbook_holds_the_numbers_of_the_csv_files(tmp_path: Path) -> 
     assert summary["objective (net cost)"] == json.loads((out / "summary.json").read_text())["objective"]
     csvs = sorted(p.stem for p in out.glob("*.csv"))
     assert wb.sheetnames == ["summary", *[n for n in ("facilities", "flows", "collection", "costs", "targets",
-                                                          "materials", "cascade", "emissions") if n in csvs]]
+                                                          "materials", "cascade", "emissions", "stock") if n in csvs]]
     for name in csvs:
         ws = wb[name]
         assert ws.freeze_panes == "A2"

@@ -60,16 +60,55 @@ def _built(inst_path: Path, **settings: object) -> tuple[object, dict[str, int]]
                              "integers": counts["binaries"] + counts["integers"], "nonzeros": len(mm.index)}
 
 
+@pytest.fixture(scope="module")
+def timed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The time-structure micro instance of the reference LP forms (yearly operations, stock, ramp-up)."""
+    from regression.write_reference_lp import write_time_micro_instance
+
+    return write_time_micro_instance(tmp_path_factory.mktemp("size") / "time-micro")
+
+
+@pytest.fixture(scope="module")
+def small_yearly(small: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``small`` with its periods (two years each) operated yearly (supply, prices and demand of a
+    period's year copied to its second year) and stock at every collection point."""
+    import shutil
+
+    import pandas as pd
+    import yaml
+
+    folder = tmp_path_factory.mktemp("size") / "yearly"
+    shutil.copytree(small, folder)
+    manifest = yaml.safe_load((folder / "instance.yaml").read_text())
+    years = [p["year"] for p in manifest["periods"]]
+    manifest["periods"] = [{"year": y, "length": 2, "operations": "yearly"} for y in years]
+    for table in ("supply", "material_prices", "market_demand"):
+        path = folder / manifest["tables"][table]
+        frame = pd.read_csv(path)
+        pd.concat([frame, frame.assign(period=frame["period"] + 1)]).to_csv(path, index=False)
+    sites = pd.read_csv(folder / manifest["tables"]["supply"])["site"].unique()
+    pd.DataFrame({"site": sites, "cap_t": 50.0, "holding_cost_per_t_year": 10.0}).to_csv(folder / "storage.csv",
+                                                                                        index=False)
+    manifest["tables"]["storage"] = "storage.csv"
+    manifest["stock"] = {"allowed": True, "max_age_years": 2}
+    (folder / "instance.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return folder
+
+
 @pytest.mark.parametrize(("which", "settings"), [
     ("toy", {}),
     ("china-east", {}),
+    ("time-micro", {}),
+    ("small-yearly", {}),
     ("small", {}),
     ("small", {"model.strong_linking": False}),
     ("small", {"targets.soft": True, "uncollected.allowed": True, "disposal.allowed": True, "emissions.cap_t": 1e9}),
     ("small", {"transport.nearest_facilities": 2.0}),
 ])
-def test_projection_equals_the_built_model(which: str, settings: dict[str, object], small: Path) -> None:
-    path = {"toy": TOY, "china-east": CHINA_EAST, "small": small}[which]
+def test_projection_equals_the_built_model(which: str, settings: dict[str, object], small: Path, timed: Path,
+                                           small_yearly: Path) -> None:
+    path = {"toy": TOY, "china-east": CHINA_EAST, "small": small, "time-micro": timed,
+            "small-yearly": small_yearly}[which]
     projected, built = _built(path, **settings)
     assert projected.rows == built["rows"]
     assert projected.columns == built["columns"] == built["highs_columns"]

@@ -25,8 +25,8 @@ def levels_model() -> tuple[pyo.ConcreteModel, SimpleNamespace, SimpleNamespace]
     2030; columns numbered in index order (F's levels 0-2, then G's level 3, period by period).
     The level data come as the model data's ``levels`` frame, as the starts read them."""
     m = pyo.ConcreteModel()
-    m.PERIODS = pyo.Set(initialize=[2025, 2030], ordered=True)
-    m.level_open = pyo.Var(range(4), m.PERIODS, domain=pyo.Binary)
+    m.INVESTMENT_PERIODS = pyo.Set(initialize=[2025, 2030], ordered=True)  # the index of the level decisions
+    m.level_open = pyo.Var(range(4), m.INVESTMENT_PERIODS, domain=pyo.Binary)
     d = SimpleNamespace(levels=pd.DataFrame({"facility": ["F", "F", "F", "G"],
                                              "capacity_t": [50.0, 100.0, 200.0, 30.0]}))
     hm = SimpleNamespace(cols={id(v): k for k, v in enumerate(m.level_open.values())})

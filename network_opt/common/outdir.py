@@ -35,7 +35,8 @@ from network_opt.common.errors import OutputExistsError, OutputRefused
 MARKER = ".network-opt-results"
 #: The tables of a plan (:func:`network_opt.results.tables.extract`, in this order; also the tables
 #: read back from a results folder, :mod:`network_opt.results.read`).
-PLAN_TABLES = ("facilities", "flows", "collection", "costs", "targets", "materials", "cascade", "emissions")
+PLAN_TABLES = ("facilities", "flows", "collection", "costs", "targets", "materials", "cascade", "emissions",
+               "stock")
 #: Tables a solve writes as ``NAME.csv`` (the order of results.xlsx's sheets): the plan's, then those
 #: computed after the solve. The one list of result tables; every writer and reader takes it from here.
 RESULT_TABLES = (*PLAN_TABLES, "compliance", "diagnosis", "aggregation")

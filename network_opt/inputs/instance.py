@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from network_opt.common.errors import Problem
-from network_opt.inputs.manifest import Manifest, Period
+from network_opt.inputs.manifest import Manifest, OperatingYear, Period
 from network_opt.inputs.settings import Settings
 
 
@@ -54,12 +54,22 @@ class Instance:
         return self.manifest.name
 
     @property
-    def periods(self) -> list[Period]:
+    def periods(self) -> list[OperatingYear]:
+        """The operating years, in order: every ``period`` of the tables names one (``year``; it stands
+        for ``length`` years of identical annual flows, under the investments of
+        ``investment_period``). A period of ``periods:`` operated at the mean (the default) is one
+        operating year; one operated ``yearly`` gives one per calendar year."""
+        return [o for p in self.manifest.periods for o in p.operating_years]
+
+    @property
+    def investment_periods(self) -> list[Period]:
+        """The investment periods as ``periods:`` declares them (investments are decided per period)."""
         return self.manifest.periods
 
     @property
     def years(self) -> list[int]:
-        return [p.year for p in self.manifest.periods]
+        """The years of the operating years (:attr:`periods`), the values a ``period`` column may take."""
+        return [p.year for p in self.periods]
 
     @property
     def settings(self) -> Settings:

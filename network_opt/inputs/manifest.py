@@ -8,6 +8,7 @@ problem can name the line of the offending key. Settings are described once in
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,40 @@ RAW_BLOCKS = ("scenarios", "uncertainty")
 CSV_DELIMITERS = (",", ";", "\t")
 
 
+#: how a period of ``periods:`` is operated: one operating year at the mean annual flows standing for
+#: its ``length`` years, or one operating year per calendar year
+OPERATIONS = ("mean", "yearly")
+
+
+@dataclass(frozen=True)
+class OperatingYear:
+    """A step of operations: flows, capacity use, targets and annual costs hold for each of the
+    ``length`` years from ``year`` (identical annual flows; 1 for a calendar year), under the
+    investment decisions of investment period ``investment_period`` (the year labelling it)."""
+
+    year: int
+    length: int
+    investment_period: int
+
+
 @dataclass(frozen=True)
 class Period:
-    """A modelled period: ``year`` labels it, ``length`` years of annual flows it stands for."""
+    """An investment period as ``periods:`` declares it: ``year`` labels it (its first year),
+    ``length`` years it lasts; investments (open, level, modules, close) are decided once for it.
+    ``operations`` ``mean`` (the default): one operating year standing for the ``length`` years at
+    the mean annual flows; ``yearly``: one operating year per calendar year, each with its own
+    supply, demand, prices and targets."""
 
     year: int
     length: int = 1
+    operations: str = "mean"
+
+    @property
+    def operating_years(self) -> list[OperatingYear]:
+        """The operating years of this period, in order."""
+        if self.operations == "yearly":
+            return [OperatingYear(self.year + k, 1, self.year) for k in range(self.length)]
+        return [OperatingYear(self.year, self.length, self.year)]
 
 
 @dataclass
@@ -186,7 +215,14 @@ def _read_periods(raw: Any, lines: dict[str, int], fname: str, problems: list[Pr
         return []
     periods: list[Period] = []
     for i, item in enumerate(raw):
+        line = lines.get(f"periods[{i}]", lines.get("periods", 1))
         year, length = (item.get("year"), item.get("length", 1)) if isinstance(item, dict) else (item, 1)
+        operations = item.get("operations", "mean") if isinstance(item, dict) else "mean"
+        unknown = sorted(set(item) - {"year", "length", "operations"}) if isinstance(item, dict) else []
+        if unknown:
+            problems.append(Problem(fname, line, f"periods[{i}].{unknown[0]}",
+                                    "unknown key; a period has year, length and operations"))
+            continue
         if isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 2200:
             problems.append(Problem(fname, line, f"periods[{i}]", f"expected a year (integer), got {year!r}"))
             continue
@@ -194,12 +230,23 @@ def _read_periods(raw: Any, lines: dict[str, int], fname: str, problems: list[Pr
             problems.append(Problem(fname, line, f"periods[{i}].length",
                                     f"expected a whole number of years from 1 to 50, got {length!r}"))
             continue
-        periods.append(Period(year, length))
+        if operations not in OPERATIONS:
+            problems.append(Problem(fname, line, f"periods[{i}].operations",
+                                    f"expected one of {', '.join(OPERATIONS)}, got {operations!r}"))
+            continue
+        periods.append(Period(year, length, operations))
+    line = lines.get("periods", 1)
     years = [p.year for p in periods]
     if len(set(years)) != len(years):
         problems.append(Problem(fname, line, "periods", "a year is listed twice"))
     if years != sorted(years):
         problems.append(Problem(fname, line, "periods", "years must be in increasing order"))
+    else:
+        for i, (p, q) in enumerate(itertools.pairwise(periods)):
+            if "yearly" in (p.operations, q.operations) and p.year + p.length > q.year:
+                problems.append(Problem(fname, lines.get(f"periods[{i}]", line), f"periods[{i}].length",
+                                        f"period {p.year} runs to {p.year + p.length - 1}, into the next period "
+                                        f"{q.year} (operated yearly); shorten it or start the next one later"))
     return periods
 
 

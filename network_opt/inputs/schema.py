@@ -85,6 +85,76 @@ def _c(name: str, type_: ColumnType, description: str, **kw: object) -> Column:
     return Column(name=name, type=type_, description=description, **kw)  # type: ignore[arg-type]
 
 
+#: Tables of the time structure (issue 16): ramp-up of new facilities, storage between operating
+#: years, values after the horizon's end.
+TIME_TABLES: tuple[Table, ...] = (
+    Table(
+        "ramp_up",
+        "Usable share of a new facility's capacity in its first years of operation, per technology.",
+        (
+            _c("technology", "str", "Technology.", references="technologies.id"),
+            _c("year", "int", "Year of operation since the facility opened (1: the first).", unit="yr",
+               minimum=1, maximum=50),
+            _c("usable_share", "float", "Share of the capacity built that can be used in that year.", unit="-",
+               minimum=0.0, maximum=1.0),
+            _c("source", "str", "Where the value comes from (free text).", required=False, default=""),
+        ),
+        key=("technology", "year"),
+        required=False,
+        example="technology,year,usable_share,source\nHYDRO,1,0.5,commissioning plan\nHYDRO,2,0.8,",
+        notes=(
+            "Applies to candidate facilities: every capacity the plan builds there (opening at a level, a larger "
+            "level, modules) is usable at the share of its year of operation, counted from the first year of the "
+            "investment period in which it is built; years not listed: 1. Existing facilities and refurbishers "
+            "(no technology) are not ramped. An operating year standing for several years uses the mean share "
+            "over them.",
+        ),
+    ),
+    Table(
+        "storage",
+        "Sites where stock may wait between operating years (with `stock.allowed: true`): end-of-life packs at a "
+        "collection point, black mass at a pre-processor's site.",
+        (
+            _c("site", "str", "Site (a collection point, or the site of a pre-processor).", references="sites.id"),
+            _c("cap_t", "float", "Most tonnes held at the site at the end of a year (safety cap: fire code, "
+               "permit).", unit="t", minimum=0.0),
+            _c("holding_cost_per_t_year", "float", "Cost of holding one tonne for one year.",
+               unit="currency/(t yr)", minimum=0.0),
+            _c("source", "str", "Where the values come from (free text).", required=False, default=""),
+        ),
+        key=("site",),
+        required=False,
+        example="site,cap_t,holding_cost_per_t_year,source\nCP-HEF,200,150,site permit",
+        notes=(
+            "Sites not listed hold nothing. The cap is a condition of each site's permit or fire-safety case "
+            "(it differs by premises: no default is sourced). Stock at the horizon's end is valued at "
+            "end_values.csv.",
+        ),
+    ),
+    Table(
+        "end_values",
+        "Expected net recycling value of a tonne left after the horizon's end: packs returning from second "
+        "life after the last year, stock of packs and of black mass at the end of the last year.",
+        (
+            _c("chemistry", "str", "Chemistry.", references="chemistries.id"),
+            _c("commodity", "str", "`eol_packs` (returns and stock of packs) or `black_mass`.",
+               choices=("eol_packs", "black_mass")),
+            _c("value_per_t", "float", "Net value per tonne when it is recycled after the horizon: payables for "
+               "the material minus recycling and transport costs (negative where recycling costs more than it "
+               "earns).", unit="currency/t"),
+            _c("source", "str", "Where the value comes from (free text).", required=False, default=""),
+        ),
+        key=("chemistry", "commodity"),
+        required=False,
+        example="chemistry,commodity,value_per_t,source\nNCM,eol_packs,2500,net of hydromet payables",
+        notes=(
+            "Valued in the objective, discounted to the year the tonnes arrive (returns) or to the end of the "
+            "horizon (stock). A chemistry not listed is valued at 0 (the behaviour without this table).",
+        ),
+    ),
+)
+
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -610,6 +680,7 @@ TABLES: dict[str, Table] = {
                 "emissions.carbon_price x emissions (direct road included, unless lanes.csv fixes the mode).",
             ),
         ),
+        *TIME_TABLES,
     )
 }
 

@@ -28,8 +28,12 @@ SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...]
     ("units.energy", "str", "kWh", "", None, None, "Must be kWh if given."),
     ("units.distance", "str", "km", "", None, None, "Must be km if given."),
     ("periods", "list", None, "year", None, None,
-     "Required. Years modelled, e.g. [2025, 2030], or a list of {year: 2025, length: 5}; "
-     "each period stands for `length` years (default 1) of annual flows."),
+     "Required. Investment periods, e.g. [2025, 2030], or a list of {year: 2025, length: 5, operations: mean}: "
+     "investments are decided once per period, which lasts `length` years (default 1). `operations: mean` "
+     "(default): one operating year standing for the `length` years at the mean annual flows (tables give rows "
+     "for `year`); `operations: yearly`: one operating year per calendar year, each with its own rows in the "
+     "tables (supply, demand, prices), e.g. {year: 2028, length: 3, operations: yearly} is operated in 2028, "
+     "2029 and 2030 under one investment decision."),
     ("tables.<name>", "str", None, "", None, None,
      "Path of each table's CSV file, relative to the instance folder (must stay inside it)."),
     ("csv.delimiter", "str", ",", "", None, None,
@@ -109,6 +113,15 @@ SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...]
     ("disposal.cost_per_t", "float", 0.0, "currency/t", 0.0, None, "Disposal cost per tonne."),
     ("model.strong_linking", "bool", True, "", None, None,
      "Add flow <= bound x open for every lane (tighter LP relaxation)."),
+    ("stock.allowed", "bool", False, "", None, None,
+     "May end-of-life packs wait at collection points, and black mass at pre-processors, from one operating "
+     "year to the next (at the sites of storage.csv, within their caps and at their holding costs)? Needs "
+     "consecutive operating years of one year each."),
+    ("stock.max_age_years", "int", 1, "yr", 1.0, 10.0,
+     "Oldest stock allowed: the stock held at the end of a year is at most what arrived in the last "
+     "`max_age_years` years (first in, first out), so nothing waits longer. 1 (one year): US RCRA universal "
+     "waste (40 CFR 273.15, 273.35) and China's hazardous-waste storage limit (Solid Waste Law 2020, Art. 81); "
+     "EU: storage before recovery under three years (Landfill Directive 1999/31/EC, Art. 2(g))."),
 )
 
 
@@ -235,6 +248,14 @@ class ModelOptions:
 
 
 @dataclass(frozen=True)
+class Stock:
+    """Stock between operating years (``stock.*``)."""
+
+    allowed: bool = False
+    max_age_years: int = 1
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of an instance, typed; see :data:`SETTINGS` for the meaning of each.
 
@@ -256,6 +277,7 @@ class Settings:
     uncollected: Escape = field(default_factory=Escape)
     disposal: Escape = field(default_factory=Escape)
     model: ModelOptions = field(default_factory=ModelOptions)
+    stock: Stock = field(default_factory=Stock)
     policies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     scenarios: Mapping[str, Any] = field(default_factory=dict)
     uncertainty: Mapping[str, Any] = field(default_factory=dict)

@@ -6,6 +6,7 @@ that all errors are reported at once.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 import pandas as pd
@@ -32,6 +33,7 @@ def check_instance(inst: Instance, *, feasibility: bool = True) -> list[Problem]
     problems += _policy_rules(inst)
     problems += _price_rules(inst)
     problems += _transport_rules(inst)
+    problems += _time_rules(inst)
     if not problems:
         problems += _pack_price_clashes(inst)
     if not problems:
@@ -279,6 +281,30 @@ def _transport_rules(inst: Instance) -> list[Problem]:
     return problems
 
 
+def _time_rules(inst: Instance) -> list[Problem]:
+    """Stock needs consecutive operating years of one year each; storage sits at a collection point
+    or at a pre-processor's site."""
+    problems: list[Problem] = []
+    storage = inst["storage"]
+    if not inst.settings.stock.allowed or storage.empty:
+        return problems
+    steps = inst.periods
+    gaps = [f"{a.year} stands for {a.length} years" for a in steps if a.length != 1]
+    gaps += [f"{a.year} is followed by {b.year}" for a, b in itertools.pairwise(steps)
+             if b.year != a.year + a.length]
+    if gaps:
+        problems.append(Problem(inst.manifest.path.name, inst.manifest.lines.get("stock.allowed", 0), "stock.allowed",
+                                "stock between years needs consecutive operating years of one year each "
+                                f"(periods of length 1 or operations: yearly); operating year {gaps[0]}"))
+    kind = inst["sites"].set_index("id")["kind"]
+    fac = inst["facilities"]
+    holders = set(inst["supply"]["site"]) | set(fac.loc[fac["kind"] == "preprocessor", "site"])
+    bad = ~storage["site"].isin(holders) & storage["site"].isin(kind.index)
+    problems += _rows(inst, "storage", bad, "site", "site {site!r} holds neither supply (a collection point) nor a "
+                      "pre-processor: nothing can be stored there")
+    return problems
+
+
 def _policy_rules(inst: Instance) -> list[Problem]:
     from network_opt.inputs.regulation import policy_problems
 
@@ -294,6 +320,7 @@ def _network(inst: Instance) -> list[Problem]:
     escape = inst.settings.uncollected.allowed or inst.settings.disposal.allowed
     if escape:
         return problems
+    stock = inst.settings.stock.allowed and not inst["storage"].empty  # a year's excess may wait: no yearly check
     stuck = unreachable_supply(inst, lanes, supply)
     if len(stuck):
         s = inst["supply"].merge(stuck, on=["site", "chemistry"])
@@ -312,7 +339,7 @@ def _network(inst: Instance) -> list[Problem]:
         g = grades(inst)
         recycle_only = set(g.loc[~g["second_life"], "id"])
         unfit = supply.loc[(supply["period"] == period) & supply["grade"].isin(recycle_only), "tonnes"].sum()
-        if unfit > recycling_cap + 1e-6:
+        if unfit > recycling_cap + 1e-6 and not stock:
             problems.append(Problem(inst.table_file("supply"), 0, "tonnes",
                                     f"period {period}: {unfit:,.0f} t/yr of packs unfit for second life exceed "
                                     f"the {recycling_cap:,.0f} t/yr of recycling capacity that could be opened"))

@@ -111,6 +111,8 @@ class Aggregation:
     # explicit lanes: per (member site, cluster, destination node) the member's and the cluster's
     # distance (km) and cost per tonne (currency/t), see _cluster_lanes
     lane_costs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: stock between years: the storage of a cluster's members is pooled (:func:`_cluster_storage`)
+    stock: bool = False
 
     @property
     def points(self) -> int:
@@ -355,6 +357,8 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
                               "jurisdiction": clusters["jurisdiction"], ROW: 0})
     agg_inst.tables["sites"] = pd.concat([inst["sites"], new_sites[inst["sites"].columns]], ignore_index=True)
     agg_inst.tables["supply"] = _cluster_supply(raw, pts["cluster"])
+    if len(inst["storage"]):
+        agg_inst.tables["storage"] = _cluster_storage(inst["storage"], pts["cluster"])
     lane_rows, lane_gap, lane_costs, lane_caveats = _cluster_lanes(inst, pts)
     if len(lane_rows):
         agg_inst.tables["lanes"] = pd.concat([inst["lanes"], lane_rows[inst["lanes"].columns]], ignore_index=True)
@@ -403,6 +407,10 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     formula = (f"B = sum over supply rows of discounted years x t/yr x road km to the cluster centre x {gamma:g} "
                f"{currency}/(t km) (transport {rate:g} + carbon price {price:g} x {theta:g} t CO2e/(t km)) "
                f"+ sum of discounted years x t/yr x |collection cost - cluster's| ({bound_collection:g} {currency})")
+    stock = inst.settings.stock.allowed and len(inst["storage"]) > 0
+    if stock:
+        caveats = [*caveats, "stock between years is held per cluster, the caps of its members pooled (not covered "
+                   "by B); flows released from a cluster's stock in a year without member supply stay at the cluster"]
     held = ("holds for the optimal objectives of this instance: jurisdictions and detour factors are not mixed, "
             "every point reaches the same facilities within transport.max_lane_km as its centre")
     text = f"{formula}; " + ("; ".join(["does not hold exactly for this instance", *caveats]) if caveats else held)
@@ -412,7 +420,7 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
                       bound_transport=bound_transport, bound_collection=bound_collection, bound_holds=not caveats,
                       bound_assumptions=text, cost_per_tkm=gamma, rate_per_tkm=rate, co2e_per_tkm=theta,
                       carbon_price=price, weights=weights, destinations=_destinations(inst), currency=currency,
-                      lane_costs=lane_costs)
+                      lane_costs=lane_costs, stock=stock)
     return agg_inst, agg
 
 
@@ -516,6 +524,24 @@ def _cluster_supply(raw: pd.DataFrame, cluster: pd.Series) -> pd.DataFrame:
     return g[list(raw.columns)].reset_index(drop=True)
 
 
+def _cluster_storage(storage: pd.DataFrame, cluster: pd.Series) -> pd.DataFrame:
+    """Storage rows (stock between years) with those of member collection points merged into one per
+    cluster: caps summed (t), holding costs averaged weighted by cap (currency/(t yr)); rows of other
+    sites (pre-processors) as they are. Pooling the caps of a cluster lets its stock sit anywhere in
+    it: the error bound B does not cover stock."""
+    member = storage["site"].isin(cluster.index)
+    rows = storage.loc[member].assign(site=lambda x: x["site"].map(cluster),
+                                      _w=lambda x: x["cap_t"] * x["holding_cost_per_t_year"])
+    merged = rows.groupby("site", as_index=False, sort=True).agg(
+        cap_t=("cap_t", "sum"), _w=("_w", "sum"), _row=(ROW, "first"), source=("source", "first"),
+        _mean=("holding_cost_per_t_year", "mean"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        merged["holding_cost_per_t_year"] = np.where(merged["cap_t"] > 0, merged["_w"] / merged["cap_t"],
+                                                     merged["_mean"])
+    merged = merged.rename(columns={"_row": ROW})
+    return pd.concat([storage.loc[~member], merged[storage.columns]], ignore_index=True)
+
+
 def _destinations(inst: Instance) -> pd.DataFrame:
     """Coordinates (degrees) of every facility and market node."""
     at = inst["sites"].set_index("id")[["latitude", "longitude"]]
@@ -545,10 +571,13 @@ def disaggregate(tables: dict[str, pd.DataFrame], agg: Aggregation) -> dict[str,
         split = rows.merge(mem[["cluster", "site", *KEY, "share", "latitude", "longitude", "detour_factor",
                                 "cluster_latitude", "cluster_longitude"]].rename(columns={"cluster": "origin"}),
                            on=["origin", *KEY], how="left")
-        if split["site"].isna().any():
-            bad = split.loc[split["site"].isna()].iloc[0]
+        unsplit = split["site"].isna().to_numpy()  # no member supply: packs released from the cluster's stock
+        if unsplit.any() and not agg.stock:
+            bad = split.loc[unsplit].iloc[0]
             raise ValueError(f"flow from {bad['origin']} ({bad['period']} {bad['chemistry']}/{bad['grade']}) has no "
                              "member with that supply in the aggregation")
+        pooled = split.loc[unsplit, [*flows.columns, "_order"]]
+        split = split.loc[~unsplit]
         dest = agg.destinations.reindex(split["destination"])
         phi = split["detour_factor"].to_numpy(float)
         dlat, dlon = dest["latitude"].to_numpy(float), dest["longitude"].to_numpy(float)
@@ -584,7 +613,7 @@ def disaggregate(tables: dict[str, pd.DataFrame], agg: Aggregation) -> dict[str,
         split["origin"] = split["site"]
         split = split.loc[split["tonnes"] > 0, [*flows.columns, "_order"]]
         kept = flows.loc[~hit].assign(_order=np.nonzero(~hit)[0])
-        merged = pd.concat([kept, split], ignore_index=True).sort_values(["_order", "origin"], kind="stable")
+        merged = pd.concat([kept, split, pooled], ignore_index=True).sort_values(["_order", "origin"], kind="stable")
         out["flows"] = merged.drop(columns="_order").reset_index(drop=True).astype(flows.dtypes.to_dict())
     col = tables.get("collection")
     if col is not None and len(col):
@@ -600,7 +629,9 @@ def disaggregate(tables: dict[str, pd.DataFrame], agg: Aggregation) -> dict[str,
             split["supply_t"] = split["_supply"]
         split["site"] = split["_member"]
         kept = col.loc[~hit].assign(_order=np.nonzero(~hit)[0])
-        merged = pd.concat([kept, split[[*col.columns, "_order"]]], ignore_index=True)
+        # cluster rows no member has supply for (years stock is released in) stay at the cluster
+        alone = rows.loc[~rows.set_index(["site", *KEY]).index.isin(split.set_index(["_cluster", *KEY]).index)]
+        merged = pd.concat([kept, split[[*col.columns, "_order"]], alone], ignore_index=True)
         merged = merged.sort_values(["_order", "site"], kind="stable").drop(columns="_order")
         out["collection"] = merged.reset_index(drop=True).astype(col.dtypes.to_dict())
     return out

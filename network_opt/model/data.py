@@ -6,8 +6,13 @@ indexes prepared here; nothing loops over dense products of sets.
 Row sets (each frame indexed 0..n-1, which is the Pyomo index):
 - ``supply``: (collection point, period, chemistry, grade) with tonnes > 0;
 - ``flows``: (lane, period) pairs that can carry flow -- the flow variables;
-- ``levels``: (facility, capacity level) -- with periods, the level binaries;
-- ``targets``: (target, period) pairs in force.
+- ``levels``: (facility, capacity level) -- with investment periods, the level binaries;
+- ``targets``: (target, period) pairs in force;
+- ``stock``: (place, period) where stock may be held at the end of an operating year;
+- ``ramp``: (candidate facility, investment period of a build, operating year) not yet at full use.
+
+``period`` is an operating year throughout (:mod:`network_opt.model.timing`); investments are
+indexed by investment period (``investment_years``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from network_opt.inputs.jurisdictions import covered
 from network_opt.inputs.lanes import grades, supply_and_lanes
 from network_opt.inputs.prices import pack_prices, payable_factors
 from network_opt.inputs.schema import SELLER_KINDS
+from network_opt.model import timing
 
 PACK_INPUT_KINDS = ("recycler", "preprocessor")
 RECYCLING_KINDS = ("recycler", "preprocessor", "refiner")
@@ -35,9 +41,9 @@ class ModelData:
     """Everything the model builders read."""
 
     inst: Instance
-    years: list[int]
-    weights: dict[int, float]  # discounted years each period stands for
-    discount: dict[int, float]  # discount factor at the start of each period
+    years: list[int]  # operating years
+    weights: dict[int, float]  # discounted years each operating year stands for
+    discount: dict[int, float]  # discount factor at the start of each operating year
     supply: pd.DataFrame
     lanes: pd.DataFrame
     flows: pd.DataFrame
@@ -59,15 +65,24 @@ class ModelData:
     #: (external refiner, period) x material for black mass (:func:`paid_per_t`)
     payables: pd.DataFrame = field(default_factory=pd.DataFrame)
     black_mass_payables: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: investment periods (their first years); investments are decided once for each
+    investment_years: list[int] = field(default_factory=list)
+    #: operating year -> its investment period
+    period_of: dict[int, int] = field(default_factory=dict)
+    #: where stock may be held (:func:`network_opt.model.timing.stock_rows`); empty without stock
+    stock: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: capacity built at candidates not yet fully usable (:func:`network_opt.model.timing.ramp_rows`)
+    ramp: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def prev(self, p: int) -> int | None:
-        """The period before ``p`` (None for the first)."""
-        i = self.years.index(p)
-        return self.years[i - 1] if i else None
+        """The investment period before investment period ``p`` (None for the first)."""
+        years = self.investment_years or self.years
+        i = years.index(p)
+        return years[i - 1] if i else None
 
 
 def period_weights(inst: Instance) -> dict[int, float]:
-    """Discounted years each period stands for: the weight of a period's annual terms in the
+    """Discounted years each operating year stands for: the weight of its annual terms in the
     objective, sum over its years k of (1 + r)^-(year + k - first year)."""
     rate = inst.settings.discount_rate
     y0 = inst.years[0]
@@ -83,6 +98,7 @@ def prepare(inst: Instance) -> ModelData:
     discount = {p.year: float((1 + rate) ** -(p.year - y0)) for p in inst.periods}
 
     supply, lanes = supply_and_lanes(inst)  # those of the validation, when the inputs are the same
+    supply = timing.with_stock_years(inst, supply)  # rows of 0 t where stocked packs may still leave
     fac = inst["facilities"].drop(columns="_row").reset_index(drop=True)
     levels = inst["facility_levels"].drop(columns="_row").reset_index(drop=True)
     levels = levels.merge(fac[["id", "status"]], left_on="facility", right_on="id").drop(columns="id")
@@ -106,7 +122,13 @@ def prepare(inst: Instance) -> ModelData:
     most = levels.groupby("facility")["opening_cost"].max()
     modules = (fac.set_index("id")["module_opening_cost"] * fac.set_index("id")["max_modules"]).reindex(most.index)
     scale = cast(pd.Series, np.maximum(most, modules.fillna(0.0)))  # a ufunc of Series gives a Series
+    investment_years, period_of = timing.investment_structure(inst)
+    stock = timing.stock_rows(inst, supply, flows, fac)
+    _stock_bounds(flows, stock)
+    flows["end_value_per_t"] = timing.beyond_value_per_t(inst, flows)
     return ModelData(inst=inst, years=years, weights=weights, discount=discount, supply=supply, lanes=lanes,
+                     investment_years=investment_years, period_of=period_of, stock=stock,
+                     ramp=timing.ramp_rows(inst, fac, years, period_of, investment_years),
                      investment_scale=scale.loc[scale > 0].astype(float),
                      flows=flows, levels=levels, facilities=fac, market_demand=demand,
                      targets=_with_recycled_content(inst, _facility_targets(inst, _targets_in_force(inst), flows)),
@@ -114,6 +136,27 @@ def prepare(inst: Instance) -> ModelData:
                      recovered=recovered, entering=entering, input_content=input_content,
                      prices=prices, returns=returns, returns_beyond=beyond, payables=payables,
                      black_mass_payables=bm_payables)
+
+
+def _stock_bounds(flows: pd.DataFrame, stock: pd.DataFrame) -> None:
+    """Raise the strong-linking bound of the flows that stock may feed: end-of-life packs leaving a
+    collection point by the most its stock of the year before may hold, black mass leaving a
+    pre-processor by the most its site may hold (in place)."""
+    if stock.empty:
+        return
+    held = stock.assign(upper_prev=np.where(stock["prev"] >= 0,
+                                            stock["upper_t"].to_numpy()[stock["prev"].clip(lower=0)], 0.0))
+    packs = held.loc[held["kind"] == "packs"].set_index("supply_id")["upper_prev"]
+    eol = flows["supply_id"] >= 0
+    extra = flows.loc[eol, "supply_id"].map(packs).fillna(0.0)
+    cap = flows.loc[eol, "facility_cap_t"]
+    flows.loc[eol, "upper_bound_t"] = np.minimum(cap, flows.loc[eol, "upper_bound_t"] + extra)
+    bm = held.loc[held["kind"] == "black_mass"].set_index(["holder", "chemistry", "jurisdiction", "period"])
+    is_bm = flows["commodity"] == "black_mass"
+    key = pd.MultiIndex.from_frame(flows.loc[is_bm, ["origin", "chemistry", "jurisdiction", "period"]])
+    more = bm["upper_prev"].reindex(key).fillna(0.0).to_numpy()
+    flows.loc[is_bm, "upper_bound_t"] = np.minimum(flows.loc[is_bm, "facility_cap_t"].to_numpy(),
+                                                   flows.loc[is_bm, "upper_bound_t"].to_numpy() + more)
 
 
 def _returns_matrices(inst: Instance) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -184,6 +227,7 @@ def _flow_rows(inst: Instance, supply: pd.DataFrame, lanes: pd.DataFrame, demand
     into_pre = pd.concat([eol, rj, rt])
     into_pre = into_pre.loc[into_pre["destination"].map(fac_kind) == "preprocessor",
                             ["destination", "chemistry", "jurisdiction", "period"]].drop_duplicates()
+    into_pre = timing.with_black_mass_stock_years(inst, into_pre)  # black mass stocked may leave later
     bm = _allowed(inst, by["black_mass"].merge(into_pre.rename(columns={"destination": "origin"}),
                                                on=["origin", "chemistry", "jurisdiction"]))
     flows = pd.concat([eol, sl, rj, rt, bm], ignore_index=True)
@@ -307,6 +351,7 @@ def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac
     pre_yield = f["origin"].map(by_id["technology"]).map(tech["black_mass_yield"]).to_numpy(dtype=float)
     bound[bmk] = np.minimum(fcap[bmk], ocap[bmk] * pre_yield[bmk])
     f["upper_bound_t"] = np.nan_to_num(bound, nan=0.0, posinf=0.0)
+    f["facility_cap_t"] = np.nan_to_num(fcap, nan=0.0, posinf=0.0)
     return f, recovered, entering, input_content
 
 

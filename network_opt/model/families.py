@@ -32,10 +32,12 @@ from network_opt.model.constraints.capacity import (
     add_level_choice,
     add_module_rules,
     add_opening_investment,
+    add_ramp_up,
 )
 from network_opt.model.constraints.emissions import add_emissions
 from network_opt.model.constraints.market import add_market_demand
 from network_opt.model.constraints.recycled_content import add_recycled_content
+from network_opt.model.constraints.stock import add_stock_rules
 from network_opt.model.constraints.targets import (
     add_target_collection_rate,
     add_target_domestic_recovery,
@@ -85,6 +87,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("module_needs_open", add_module_rules, "Modules"),
     Family("facility_capacity", add_facility_capacity, "Facility capacity", elastic=3),
     Family("lane_link", add_lane_link, "Strong linking"),
+    Family("ramp_up", add_ramp_up, "Ramp-up"),
+    Family("stock_cap", add_stock_rules, "Stock"),
+    Family("stock_age", add_stock_rules, "Stock"),
     Family("target_collection_rate", add_target_collection_rate, "Collection rate",
            target_metric="collection_rate", elastic=4),
     Family("target_recycling_efficiency", add_target_recycling_efficiency, "Recycling efficiency",

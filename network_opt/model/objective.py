@@ -17,7 +17,7 @@ from network_opt.model.linear import linear, picked, var_dict, var_list, weighte
 
 COST_TERMS = ("opening", "closing", "fixed", "collection", "pack_purchase", "transport", "damaged_packaging",
               "processing", "disposal", "uncollected", "carbon", "target_shortfall", "second_life_revenue",
-              "material_revenue", "black_mass_revenue")
+              "material_revenue", "black_mass_revenue", "holding", "end_of_horizon")
 #: what the objective is, in words (summary.json ``objective_label``, results.xlsx, docs)
 OBJECTIVE_LABEL = ("net cost to the recycling network: costs + pack purchases - revenues (second life, materials "
                    "and black mass at their payables), discounted")
@@ -33,28 +33,41 @@ def capital_recovery_factor(rate: float, years: float) -> float:
 
 def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
     r"""Net cost to the recycling network: costs plus pack purchases minus revenues, discounted;
-    annual terms weighted by the discounted years each period stands for.
+    annual terms weighted by the discounted years each operating year stands for; investments per
+    investment period P, charged in its first year.
 
     .. math::
-        \min \sum_p \Big[ \alpha_p \sum_f I_{f,p} + \delta_p \sum_f K_f z_{f,p} + \omega_p \Big(
-          \sum_j F_j y_{j,p} + \sum_f F^{mod}_f n_{f,p} + \sum_{s \in S_p} (\kappa_s + \pi^{pack}_s) (S_s - u_s)
+        \min \sum_P \Big[ \alpha_P \sum_f I_{f,P} + \delta_P \sum_f K_f z_{f,P} \Big]
+        + \sum_p \Big[ \omega_p \Big(
+          \sum_j F_j y_{j,P(p)} + \sum_f F^{mod}_f n_{f,P(p)} + \sum_{s \in S_p} (\kappa_s + \pi^{pack}_s) (S_s - u_s)
           + \sum_{i \in I_p} (t_i + h_i + v_i - r^{SL}_i - r^{M}_i - r^{B}_i) x_i
-          + \delta^w \sum_{s} w_s + \upsilon \sum_{s} u_s + \pi^{CO_2} E_p + \lambda \sum_{t \in T_p} \xi_t \Big) \Big]
+          + \delta^w \sum_{s} w_s + \upsilon \sum_{s} u_s + \pi^{CO_2} E_p + \lambda \sum_{t \in T_p} \xi_t
+          + \sum_{n \in H_p} c^H_n h_n \Big)
+          - \sum_{i \in I_p} V^B_i x_i - \sum_{n \in H_p} V^H_n h_n \Big]
 
     with :math:`\pi^{pack}_s` the price per tonne of collected packs (negative: a gate fee),
     :math:`h_i` the damaged-pack premium per tonne, :math:`r^M_i = \sum_\mu \psi_{k(f),\mu,p} P_{\mu,p} a_{i,\mu}`
     material revenue at the payable :math:`\psi` of the seller's kind (0 into an external refiner) and
-    :math:`r^B_i = \sum_\mu \psi^B_{f,\mu,p} P_{\mu,p} c^B_{k,\mu}` black mass sold to an external refiner f.
-
-    with :math:`\alpha_p = \delta_p` (upfront opening costs) or the annuity of the investment over
-    the remaining horizon (annualised). Pyomo: ``cost[term, p]`` (one expression per term and
-    period) and ``total_cost``.
+    :math:`r^B_i = \sum_\mu \psi^B_{f,\mu,p} P_{\mu,p} c^B_{k,\mu}` black mass sold to an external refiner f;
+    :math:`\alpha_P = \delta_P` (upfront opening costs) or the annuity of the investment over
+    the remaining horizon (annualised: :math:`\omega_p\,\mathrm{crf} \sum_{P \le P(p)} I_{f,P}` in
+    each operating year p); :math:`c^H` the holding cost (currency/(t yr)) of stock :math:`h_n`;
+    :math:`V^B_i` the discounted value of the returns after the horizon per annual tonne sold on a
+    second-life flow and :math:`V^H_n` that of stock left at the end of the last year
+    (``end_values``). Pyomo: ``cost[term, p]`` (one expression per term and operating year) and
+    ``total_cost``.
     """
     f, s, lv, fac = d.flows, d.supply, d.levels, d.facilities.set_index("id")
     inst = d.inst
     by_period_flow = group_rows(f, "period")
     by_period_supply = group_rows(s, "period")
     by_period_target = group_rows(d.targets, "period") if len(d.targets) else {}
+    by_period_stock = group_rows(d.stock, "period") if len(d.stock) else {}
+    of = d.period_of or {p: p for p in d.years}
+    stock = var_list(m.stock) if len(d.stock) else []
+    holding = d.stock["holding_cost_per_t_year"].to_numpy(dtype=float) if len(d.stock) else np.zeros(0)
+    stock_value = d.stock["end_value_per_t"].to_numpy(dtype=float) if len(d.stock) else np.zeros(0)
+    beyond = f["end_value_per_t"].to_numpy(dtype=float) if "end_value_per_t" in f else np.zeros(len(f))
     unc = getattr(m, "uncollected", None)
     disp = getattr(m, "disposed", None)
     short = getattr(m, "shortfall", None)
@@ -82,17 +95,20 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
     no_rows = np.array([], dtype=int)
 
     def opening(m: pyo.ConcreteModel, p: int) -> object:
-        if not annualised:
-            return d.discount[p] * sum(unit[fc] * m.investment[fc, p] for fc in m.INVESTING)
-        paid = [q for q in d.years if q <= p]
+        if not annualised:  # in the first operating year of the investment period, which it labels
+            return d.discount[p] * sum(unit[fc] * m.investment[fc, p] for fc in m.INVESTING) if of[p] == p else 0.0
+        paid = [q for q in m.INVESTMENT_PERIODS if q <= of[p]]
         return d.weights[p] * crf * sum(unit[fc] * m.investment[fc, q] for fc in m.INVESTING for q in paid)
 
     def annual(m: pyo.ConcreteModel, name: str, p: int) -> Any:  # Any: a Pyomo expression or a number
         flows = by_period_flow.get(p, no_rows)
         rows = by_period_supply.get(p, ())
         if name == "fixed":
-            return linear(weighted(level_fixed, [opened[(j, p)] for j in level_ids]),
-                          weighted(module_fixed, [m.modules[fc, p] for fc in modular]))
+            return linear(weighted(level_fixed, [opened[(j, of[p])] for j in level_ids]),
+                          weighted(module_fixed, [m.modules[fc, of[p]] for fc in modular]))
+        if name == "holding":
+            held = by_period_stock.get(p, no_rows)
+            return linear(weighted(holding[held], picked(stock, held))) if len(held) else 0.0
         if name == "collection":
             collected = sum(float(ccost[r] * tonnes[r]) for r in rows)
             if unc is not None:
@@ -121,7 +137,13 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
         if name == "opening":
             return opening(m, p)
         if name == "closing":
+            if of[p] != p:
+                return 0.0
             return d.discount[p] * sum(float(fac["closing_cost"][fc]) * m.closed[fc, p] for fc in m.CLOSABLE)
+        if name == "end_of_horizon":  # already discounted (to the arrival year, or the horizon's end)
+            flows, held = by_period_flow.get(p, no_rows), by_period_stock.get(p, no_rows)
+            terms = weighted(-beyond[flows], picked(flow, flows)) + weighted(-stock_value[held], picked(stock, held))
+            return linear(terms) if terms else 0.0
         return d.weights[p] * annual(m, name, p)
 
     m.COST_TERMS = pyo.Set(initialize=COST_TERMS, ordered=True)

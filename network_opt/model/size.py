@@ -217,7 +217,8 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
     if supply is not None or years != list(d.years):
         s = s.loc[s["period"].isin(years)]
     inst = d.inst
-    n_p = len(years)
+    of = d.period_of or {y: y for y in d.years}
+    n_p = len({of[y] for y in years})  # investment periods: the index of the level and investment columns
     fac = d.facilities
     lv = d.levels
     nlev = lv.groupby("facility").size()
@@ -233,10 +234,15 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
     soft = inst.settings.targets.soft and len(d.targets) > 0
 
     # columns (Pyomo variables, in the order of add_variables)
+    st = d.stock
+    if len(st):  # stock rows of the years kept, packs only of the supply rows kept
+        st = st.loc[st["period"].isin(years) & ((st["kind"] != "packs") | st["supply_id"].isin(s.index))]
+    ramp = d.ramp.loc[d.ramp["period"].isin(years)] if len(d.ramp) else d.ramp
+    ramp_keys = sorted(set(zip(ramp["facility"], ramp["investment_period"], strict=True))) if len(ramp) else []
     cols = {"flow": n_f, "level_open": len(lv) * n_p, "investment": len(investing) * n_p,
             "closed": len(closable) * n_p, "modules": len(modular) * n_p,
             "uncollected": n_s if has_unc else 0, "disposed": n_s if has_disp else 0,
-            "shortfall": n_t if soft else 0}
+            "shortfall": n_t if soft else 0, "stock": len(st), "added_capacity": len(ramp_keys)}
     integers = cols["level_open"] + cols["modules"]
 
     rows: dict[str, int] = {}
@@ -248,8 +254,11 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
     commodity = f["commodity"]
     kind = f["dest_kind"]
     eol = f.loc[f["supply_id"] >= 0] if n_f else f
+    kept_stock = set(st.index)
+    linked = st["prev"].isin(kept_stock) if len(st) else pd.Series(dtype=bool)  # -h of the year before
+    packs = (st["kind"] == "packs") if len(st) else pd.Series(dtype=bool)
     add("supply_balance", n_s, (eol["supply_id"].isin(s.index).sum() if len(eol) else 0)
-        + n_s * (has_unc + has_disp))
+        + n_s * (has_unc + has_disp) + int(packs.sum() + (packs & linked).sum()))
 
     into_refurb = f.loc[kind == "refurbisher"]
     sold = f.loc[commodity == "second_life_packs"]
@@ -266,10 +275,15 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
         len(rj_in) + _matched(rejects, ["origin", "chemistry", "period"], rj_keys.index))
 
     into_pre = f.loc[kind == "preprocessor"]
-    pre_keys = _groups(into_pre, ["destination", "chemistry", "jurisdiction", "period"])
+    pre_keys = _groups(into_pre, ["destination", "chemistry", "jurisdiction", "period"]).index
     bm = f.loc[commodity == "black_mass"]
+    black = st.loc[st["kind"] == "black_mass"] if len(st) else st
+    if len(black):  # rows where black mass may only leave stock, and the stock terms
+        stock_keys = pd.MultiIndex.from_frame(black[["holder", "chemistry", "jurisdiction", "period"]])
+        pre_keys = pre_keys.union(stock_keys) if len(pre_keys) else stock_keys
     add("preprocessor_output", len(pre_keys),
-        len(into_pre) + _matched(bm, ["origin", "chemistry", "jurisdiction", "period"], pre_keys.index))
+        len(into_pre) + _matched(bm, ["origin", "chemistry", "jurisdiction", "period"], pre_keys)
+        + len(black) + int(black["prev"].isin(kept_stock).sum() if len(black) else 0))
 
     # returns: (market, chemistry, q) for q with R[p, q] > 0 for some period p of a sale
     r_rows = r_nnz = 0
@@ -332,7 +346,31 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
         dest = fp.index.get_level_values(0)
         extra = int(pd.Series(dest).map(nz_cap).fillna(0).sum()
                     + sum(1 for x in dest if x in modular and mod_cap[x] != 0))
+    if len(ramp) and len(fp):  # the ramp-up terms of the rows kept
+        extra += _matched(ramp, ["facility", "period"], fp.index)
     add("facility_capacity", len(fp), len(into_fac) + extra)
+    ramp_nnz = 0
+    first = min((of[y] for y in years), default=None)
+    for fid, built in ramp_keys:
+        nz = int(nz_cap.get(fid, 0)) + int(fid in modular and mod_cap[fid] != 0)
+        ramp_nnz += 1 + (nz if built == first else 2 * nz)
+    add("ramp_up", len(ramp_keys), ramp_nnz)
+    if len(st):
+        per_site = st.groupby(["site", "period"]).size()
+        add("stock_cap", int((per_site > 1).sum()), int(per_site[per_site > 1].sum()))
+        age = inst.settings.stock.max_age_years
+        index = {y: n for n, y in enumerate(d.years)}
+        beta_nz = into_pre.loc[into_pre["black_mass_yield"] != 0]
+        made = beta_nz.groupby(["destination", "chemistry", "jurisdiction", "period"]).size().to_dict()
+        age_nnz = 0
+        for h, k, j, y in zip(black["holder"], black["chemistry"], black["jurisdiction"], black["period"],
+                              strict=True):
+            window = [d.years[index[y] - a] for a in range(age) if index[y] - a >= 0]
+            age_nnz += 1 + sum(made.get((h, k, j, q), 0) for q in window)
+        add("stock_age", len(black), age_nnz)
+    else:
+        add("stock_cap", 0, 0)
+        add("stock_age", 0, 0)
 
     if inst.settings.model.strong_linking and n_f:
         bounded = f["upper_bound_t"].to_numpy() != 0
@@ -514,11 +552,13 @@ def what_fits(d: ModelData, available: int, aggregate: int | None = None) -> lis
     if best is not None:
         again = "" if aggregate is None else f" (instead of --aggregate {aggregate})"
         out.append((f"--aggregate {best[0]}" + again, best[1]))
-    for t in range(len(d.years) - 1, 0, -1):
-        size = project_size(d, years=d.years[:t])
+    invest = d.investment_years or d.years
+    of = d.period_of or {y: y for y in d.years}
+    for t in range(len(invest) - 1, 0, -1):
+        size = project_size(d, years=[y for y in d.years if of[y] in invest[:t]])
         if size.fits(available):
-            span = str(d.years[0]) if t == 1 else f"{d.years[0]}-{d.years[t - 1]}"
-            out.append((f"keep the first {t} of the {len(d.years)} periods in instance.yaml ({span})", size))
+            span = str(invest[0]) if t == 1 else f"{invest[0]}-{invest[t - 1]}"
+            out.append((f"keep the first {t} of the {len(invest)} periods in instance.yaml ({span})", size))
             break
     return out
 

@@ -22,8 +22,9 @@ def landfill_banned(d: ModelData) -> np.ndarray:
 def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     """Create the sparse index sets and the variables of the model.
 
-    - ``flow[i] >= 0``: tonnes per year on flow row i (a lane in a period);
-    - ``level_open[j, p] in {0, 1}``: facility level row j is the facility's level in period p;
+    - ``flow[i] >= 0``: tonnes per year on flow row i (a lane in an operating year);
+    - ``level_open[j, p] in {0, 1}``: facility level row j is the facility's level in investment period p
+      (``investment``, ``closed`` and ``modules`` are indexed by investment period too);
     - ``investment[f, p] >= 0``: opening and expansion spending of facility f in period p, in units of
       the facility's largest possible spend ``d.investment_scale[f]`` (facilities with an opening or
       module cost);
@@ -31,13 +32,18 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     - ``modules[f, p]`` integer >= 0: add-on modules installed at f in p (facilities with modules);
     - ``uncollected[s]``, ``disposed[s] >= 0``: tonnes of supply row s left uncollected or disposed
       of, only when the instance allows it (disposal is fixed to 0 under a landfill ban);
-    - ``shortfall[t] >= 0``: shortfall of target row t, with soft targets only.
+    - ``shortfall[t] >= 0``: shortfall of target row t, with soft targets only;
+    - ``stock[n] >= 0``: tonnes held at the end of an operating year at stock row n (with stock), at
+      most the row's ``upper_t`` (site cap; packs: first-in-first-out age bound);
+    - ``added_capacity[f, p] >= 0``: t/yr of capacity built at candidate f in investment period p,
+      for facilities that ramp up (``ramp_up``).
     """
     fac = d.facilities
     m.FLOWS = pyo.Set(initialize=range(len(d.flows)), ordered=True)
     m.LEVELS = pyo.Set(initialize=range(len(d.levels)), ordered=True)
     m.SUPPLY = pyo.Set(initialize=range(len(d.supply)), ordered=True)
     m.PERIODS = pyo.Set(initialize=d.years, ordered=True)
+    m.INVESTMENT_PERIODS = pyo.Set(initialize=d.investment_years or d.years, ordered=True)
     m.FACILITIES = pyo.Set(initialize=sorted(fac["id"]), ordered=True)
     closable = sorted(fac.loc[fac["closing_cost"].notna(), "id"])
     modular = sorted(fac.loc[(fac["max_modules"] > 0) & (fac["module_capacity_t"] > 0), "id"])
@@ -46,13 +52,13 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.MODULAR = pyo.Set(initialize=modular, ordered=True)
     # the MIP starts (network_opt.solver.starts) read the level data from ``d``, not from the model
     m.flow = pyo.Var(m.FLOWS, domain=pyo.NonNegativeReals)
-    m.level_open = pyo.Var(m.LEVELS, m.PERIODS, domain=pyo.Binary)
-    m.investment = pyo.Var(m.INVESTING, m.PERIODS, domain=pyo.NonNegativeReals)
+    m.level_open = pyo.Var(m.LEVELS, m.INVESTMENT_PERIODS, domain=pyo.Binary)
+    m.investment = pyo.Var(m.INVESTING, m.INVESTMENT_PERIODS, domain=pyo.NonNegativeReals)
     if closable:
-        m.closed = pyo.Var(m.CLOSABLE, m.PERIODS, domain=pyo.NonNegativeReals, bounds=(0.0, 1.0))
+        m.closed = pyo.Var(m.CLOSABLE, m.INVESTMENT_PERIODS, domain=pyo.NonNegativeReals, bounds=(0.0, 1.0))
     if modular:
         max_mod = fac.set_index("id")["max_modules"]
-        m.modules = pyo.Var(m.MODULAR, m.PERIODS, domain=pyo.NonNegativeIntegers,
+        m.modules = pyo.Var(m.MODULAR, m.INVESTMENT_PERIODS, domain=pyo.NonNegativeIntegers,
                             bounds=lambda _m, f, _p: (0, int(max_mod[f])))
     tonnes = d.supply["tonnes"].to_numpy()
     if d.inst.settings.uncollected.allowed:
@@ -64,3 +70,11 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     if d.inst.settings.targets.soft and len(d.targets):
         m.TARGETS = pyo.Set(initialize=range(len(d.targets)), ordered=True)
         m.shortfall = pyo.Var(m.TARGETS, domain=pyo.NonNegativeReals)
+    if len(d.stock):
+        upper = d.stock["upper_t"].to_numpy(dtype=float)
+        m.STOCK = pyo.Set(initialize=range(len(d.stock)), ordered=True)
+        m.stock = pyo.Var(m.STOCK, domain=pyo.NonNegativeReals, bounds=lambda _m, n: (0.0, float(upper[n])))
+    if len(d.ramp):
+        built = sorted(set(zip(d.ramp["facility"], d.ramp["investment_period"], strict=True)))
+        m.RAMPING = pyo.Set(initialize=built, dimen=2, ordered=True)
+        m.added_capacity = pyo.Var(m.RAMPING, domain=pyo.NonNegativeReals)

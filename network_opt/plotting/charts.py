@@ -27,6 +27,7 @@ TERM_COLOURS = {
     "processing": "#8cd17d", "disposal": "#b6992d", "uncollected": "#f1ce63", "carbon": "#499894",
     "target_shortfall": "#e15759", "second_life_revenue": "#86bcb6", "material_revenue": "#d4a6c8",
     "pack_purchase": "#9c755f", "damaged_packaging": "#ff9da7", "black_mass_revenue": "#bab0ac",
+    "holding": "#9d7660", "end_of_horizon": "#bab0ac",
 }
 KIND_COLOURS = {"refurbisher": style.REFURBISHER_COLOUR, "recycler": "#1f77b4", "preprocessor": "#8c564b",
                 "refiner": "#9467bd"}

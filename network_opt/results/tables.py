@@ -1,13 +1,16 @@
 """Turning a solved model into result tables (pandas) and key figures.
 
 Tables (quantities per year within a period unless stated):
-- ``facilities``: facility, site, kind, technology, status, period, open, level, modules,
-  capacity_t, throughput_t, utilisation, investment (currency, in that period), closed;
+- ``facilities``: facility, site, kind, technology, status, period (an operating year),
+  investment_period, open, level, modules, capacity_t (built), usable_capacity_t (less what is
+  still ramping up), throughput_t, utilisation (of the usable capacity), investment (currency, in
+  the first operating year of its investment period), closed;
 - ``flows``: origin, destination, commodity, chemistry, grade, jurisdiction, period, tonnes,
   distance_km (the whole route), mode (``road``, or the modes of a route over legs, e.g.
   ``road+sea+road``), via (the ports passed, ``A>B``), road_km, rail_km, sea_km, cost (transport,
   damaged-pack premium included, currency/yr), co2e_t (transport and process);
-- ``collection``: site, period, chemistry, grade, supply_t, shipped_t, disposed_t, uncollected_t;
+- ``collection``: site, period, chemistry, grade, supply_t, shipped_t, disposed_t, uncollected_t,
+  stock_t (packs held there at the end of the year), stock_in_t (held at the end of the year before);
 - ``costs``: term, period, value (currency, discounted, as in the objective);
 - ``targets``: jurisdiction, scope, facility (empty for a pooled row; for scope ``chain`` the
   recycler or refiner whose route from the packs is measured), metric, material, period,
@@ -22,7 +25,11 @@ Tables (quantities per year within a period unless stated):
 - ``cascade``: market, application, chemistry, period_sold, tonnes_sold, kwh_sold,
   return_period (a year, or "beyond" the horizon), tonnes_returning (total over the years);
 - ``emissions``: period, co2e_t (per year), and its parts road_co2e_t, rail_co2e_t, sea_co2e_t
-  (transport by mode) and process_co2e_t.
+  (transport by mode) and process_co2e_t;
+- ``stock`` (empty without stock between years): site, kind (``packs`` at a collection point,
+  ``black_mass`` at a pre-processor), holder, chemistry, grade, jurisdiction, period, stock_t (t
+  held at the end of the operating year), cap_t (the site's), holding_cost (currency, that year,
+  undiscounted), end_value (currency at the horizon's end: the value of stock left then).
 """
 
 from __future__ import annotations
@@ -113,39 +120,85 @@ def extract(m: pyo.ConcreteModel, d: ModelData, solver: HighsModel | None = None
         "materials": _materials(d, f, x),
         "cascade": _cascade(d, f),
         "emissions": _emissions(d, f),
+        "stock": _stock(m, d, solver),
     }
 
 
 def _facilities(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame, solver: HighsModel | None) -> pd.DataFrame:
     lv = d.levels
+    of = d.period_of or {p: p for p in d.years}
     rows = []
-    for p in d.years:
-        y = np.round(_values(m.level_open, [(j, p) for j in range(len(lv))], solver))
+    for q in m.INVESTMENT_PERIODS:
+        y = np.round(_values(m.level_open, [(j, q) for j in range(len(lv))], solver))
         chosen = lv.loc[y > 0.5].set_index("facility")
-        rows.append(pd.DataFrame({"facility": chosen.index, "period": p, "level": chosen["level"].to_numpy(),
+        rows.append(pd.DataFrame({"facility": chosen.index, "investment_period": q,
+                                  "level": chosen["level"].to_numpy(),
                                   "level_capacity_t": chosen["capacity_t"].to_numpy()}))
     chosen = pd.concat(rows, ignore_index=True)
     fac = d.facilities[["id", "site", "kind", "technology", "status", "module_capacity_t"]].rename(
         columns={"id": "facility"})
-    out = fac.merge(pd.DataFrame({"period": d.years}), how="cross").merge(chosen, on=["facility", "period"],
-                                                                          how="left")
+    years = pd.DataFrame({"period": d.years, "investment_period": [of[p] for p in d.years]})
+    out = fac.merge(years, how="cross").merge(chosen, on=["facility", "investment_period"], how="left")
     out["open"] = out["level"].notna()
     out["level"] = out["level"].fillna("")
     keys = list(zip(out["facility"], out["period"], strict=True))
+    invest_keys = list(zip(out["facility"], out["investment_period"], strict=True))
+    first = (out["period"] == out["investment_period"]).to_numpy()  # the year that carries the decisions
     modular = set(m.MODULAR)
-    out["modules"] = [round(m.modules[k].value or 0) if k[0] in modular else 0 for k in keys]
+    out["modules"] = [round(m.modules[k].value or 0) if k[0] in modular else 0 for k in invest_keys]
     out["capacity_t"] = out["level_capacity_t"].fillna(0.0) + out["modules"] * out.pop("module_capacity_t")
     out = out.drop(columns="level_capacity_t")
+    out["usable_capacity_t"] = out["capacity_t"] - _ramping(m, d, keys)
     inflow = f.loc[f["dest_kind"] != "market"].groupby(["destination", "period"])["tonnes"].sum()
     out["throughput_t"] = inflow.reindex(pd.MultiIndex.from_tuples(keys)).fillna(0.0).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["utilisation"] = np.where(out["capacity_t"] > 0, out["throughput_t"] / out["capacity_t"], 0.0)
+        out["utilisation"] = np.where(out["usable_capacity_t"] > 0,
+                                      out["throughput_t"] / out["usable_capacity_t"], 0.0)
     investing = set(m.INVESTING)
     out["investment"] = [float(m.investment[k].value or 0.0) * float(d.investment_scale[k[0]])
-                         if k[0] in investing else 0.0 for k in keys]
+                         if k[0] in investing and now else 0.0 for k, now in zip(invest_keys, first, strict=True)]
     closable = set(m.CLOSABLE)
-    out["closed"] = [bool(round(m.closed[k].value or 0)) if k[0] in closable else False for k in keys]
-    return out.sort_values(["facility", "period"]).reset_index(drop=True)
+    out["closed"] = [bool(round(m.closed[k].value or 0)) if k[0] in closable and now else False
+                     for k, now in zip(invest_keys, first, strict=True)]
+    cols = ["facility", "site", "kind", "technology", "status", "period", "investment_period", "open", "level",
+            "modules", "capacity_t", "usable_capacity_t", "throughput_t", "utilisation", "investment", "closed"]
+    return out[cols].sort_values(["facility", "period"]).reset_index(drop=True)
+
+
+def _ramping(m: pyo.ConcreteModel, d: ModelData, keys: list[tuple[str, int]]) -> np.ndarray:
+    """Capacity (t/yr) not yet usable at each (facility, operating year) of ``keys``: the share of
+    the capacity built at a candidate that is still ramping up (0 without ramp-up)."""
+    out = np.zeros(len(keys))
+    if not len(d.ramp) or not hasattr(m, "added_capacity"):
+        return out
+    lost: dict[tuple[str, int], float] = {}
+    for fac, built, p, share in zip(d.ramp["facility"], d.ramp["investment_period"], d.ramp["period"], d.ramp["lost"],
+                                    strict=True):
+        value = float(m.added_capacity[str(fac), int(built)].value or 0.0)
+        lost[(str(fac), int(p))] = lost.get((str(fac), int(p)), 0.0) + float(share) * value
+    return np.array([lost.get((str(f), int(p)), 0.0) for f, p in keys])
+
+
+def _stock(m: pyo.ConcreteModel, d: ModelData, solver: HighsModel | None) -> pd.DataFrame:
+    """Stock held at the end of each operating year, per place (t), with the site's cap, the year's
+    holding cost and the value of what is left at the horizon's end (currency, undiscounted)."""
+    st = d.stock
+    cols = ["site", "kind", "holder", "chemistry", "grade", "jurisdiction", "period", "stock_t", "cap_t",
+            "holding_cost", "end_value"]
+    if not len(st):
+        return pd.DataFrame(columns=cols)
+    held = _values(m.stock, range(len(st)), solver)
+    caps = d.inst["storage"].set_index("site")["cap_t"]
+    last = d.years[-1]
+    rate = d.inst.settings.discount_rate
+    undiscount = (1.0 + rate) ** (d.inst.periods[-1].year + d.inst.periods[-1].length - d.years[0])
+    out = st[["site", "kind", "holder", "chemistry", "grade", "jurisdiction", "period"]].copy()
+    out["stock_t"] = held
+    out["cap_t"] = st["site"].map(caps).to_numpy(dtype=float)
+    out["holding_cost"] = held * st["holding_cost_per_t_year"].to_numpy(dtype=float)
+    out["end_value"] = np.where(st["period"] == last, held * st["end_value_per_t"].to_numpy(dtype=float) * undiscount,
+                                0.0)
+    return out[cols].reset_index(drop=True)
 
 
 def _flows(f: pd.DataFrame) -> pd.DataFrame:
@@ -166,6 +219,14 @@ def _collection(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame, solver: Hig
     n = range(len(s))
     out["disposed_t"] = _values(m.disposed, n, solver) if hasattr(m, "disposed") else 0.0
     out["uncollected_t"] = _values(m.uncollected, n, solver) if hasattr(m, "uncollected") else 0.0
+    out["stock_t"], out["stock_in_t"] = 0.0, 0.0  # held at the end of the year, and of the year before
+    packs = d.stock.loc[d.stock["kind"] == "packs"] if len(d.stock) else d.stock
+    if len(packs):
+        held = _values(m.stock, range(len(d.stock)), solver)
+        rows = packs["supply_id"].to_numpy()
+        prev = packs["prev"].to_numpy()
+        out.loc[rows, "stock_t"] = held[packs.index.to_numpy()]
+        out.loc[rows, "stock_in_t"] = np.where(prev >= 0, held[np.maximum(prev, 0)], 0.0)
     return out
 
 
@@ -281,11 +342,14 @@ def _emissions(d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
 
 
 def mass_balance_errors(tables: dict[str, pd.DataFrame], tol: float = 1e-4) -> list[str]:
-    """Check supply = shipped + disposed + uncollected at every collection point, and that the
-    end-of-life flows out of each collection point match ``shipped_t`` (from written tables)."""
+    """Check supply + stock in = shipped + disposed + uncollected + stock at every collection point
+    (stock columns where the table has them), and that the end-of-life flows out of each collection
+    point match ``shipped_t`` (from written tables)."""
     errors = []
     col = tables["collection"]
     gap = col["supply_t"] - col["shipped_t"] - col["disposed_t"] - col["uncollected_t"]
+    if "stock_t" in col:
+        gap = gap + col["stock_in_t"] - col["stock_t"]
     for _, r in col.loc[gap.abs() > tol * np.maximum(1.0, col["supply_t"])].iterrows():
         errors.append(f"collection point {r['site']} {r['period']} {r['chemistry']}/{r['grade']}: unbalanced")
     fl = tables["flows"]

@@ -146,7 +146,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     available = available_memory() if memory_limit is None else int(memory_limit)
     if not force and not projected.fits(available):
         raise ModelTooLarge(str(inst.manifest.path), projected, available, what_fits(data, available, aggregate))
-    progress.phase(f"building the model: {len(data.flows):,} flows, {len(data.levels) * len(data.years):,} "
+    choices = len(data.levels) * len(data.investment_years or data.years)
+    progress.phase(f"building the model: {len(data.flows):,} flows, {choices:,} "
                    f"level choices, {len(data.targets):,} targets in force")
     m = build_model(data)
     write_warnings: list[str] = []

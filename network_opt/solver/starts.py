@@ -95,7 +95,7 @@ def rounded_levels(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.nda
     levels_of: dict[str, list[int]] = {}
     for j, f in enumerate(facility):
         levels_of.setdefault(f, []).append(j)
-    years = list(m.PERIODS)
+    years = list(m.INVESTMENT_PERIODS)  # the level and module decisions' index
     values: dict[int, float] = {}
     for levels in levels_of.values():
         by_size = sorted(levels, key=lambda j: capacity[j])

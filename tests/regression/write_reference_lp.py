@@ -65,7 +65,12 @@ BUILT_BY = {
     "recycled_content": "add_recycled_content",
     "recycled_content_allocation": "add_recycled_content",
     "emissions_cap": "add_emissions",
+    "ramp_up": "add_ramp_up",
+    "stock_cap": "add_stock_rules",
+    "stock_age": "add_stock_rules",
 }
+#: Prefix of the forms of the time-structure micro instance (:func:`time_micro_tables`).
+TIME = "time."
 
 #: What was checked by hand against docs/formulation.md (kept in the files' headers). Each note
 #: must be re-checked when the file is regenerated after a deliberate change of the formulation.
@@ -110,6 +115,25 @@ delta_2027 = 1/1.21; constant = kappa S = 6 x 10 x (omega_25 + omega_27) = 209.2
 x(C>Q) = omega (2 lane + 30 processing + 3 x 0.5 carbon - 1000 x 0.009 Li) = 24.5 omega;
 x(B>D) = (40 + 1.5 - 1000 x 0.0225) omega = 19 omega; x(R>MK) = -80 omega; I_Q,p = 4 delta_p
 (the investment unit); z_R,p = 5 delta_p; u = (11 - 6) omega; w = 7 omega; xi = 1000 omega.""",
+    TIME + "supply_balance": """S = 10, 20, 10 t x fit_share 0.5 = 5, 10, 5 per grade; + h_y - h_(y-1) of the same
+collection point, chemistry and grade (no h_2024).""",
+    TIME + "preprocessor_output": """beta(MECH) = 0.5 on packs (eol, returns) into B; black mass out 1;
++ h_y - h_(y-1).""",
+    TIME + "stock_cap": """C holds two stock rows per year (fit, unfit): sum <= cap 15; S holds one (B's black
+mass): its cap 8 is the variable's bound instead.""",
+    TIME + "stock_age": """max_age 2: h_B,y <= 0.5 x packs into B in y and y-1 (2025: 2025 only).""",
+    TIME + "ramp_up": """A_Q,2025 >= 10 (y_2025 - 0) (candidate); A_Q,2027 >= 10 (y_2027 - y_2025).""",
+    TIME + "facility_capacity": """y of the year's investment period (2026 -> 2025); Q loses (1 - rho): 2025 0.5 A_2025
+(first year), 2026 0.2 A_2025 (second), 2027 0.5 A_2027 and nothing of A_2025 (third year: rho 1).""",
+    TIME + "facility_continuity": """per investment period (2025, 2027) only; existing B, D, R from 2025.""",
+    TIME + "opening_investment": """O_bar_Q = 3: I_Q,2025 >= y_2025, I_Q,2027 >= y_2027 - y_2025.""",
+    TIME + "lane_link": """U of eol packs from C adds the most C held the year before: C>B 2026 min(20, 10 + 5) = 15;
+C>Q stays 10 (capacity); black mass B>D min(10, 20 x 0.5 + cap 8) = 10; y of the investment period.""",
+    TIME + "variables": """stock of packs <= min(cap 15, supply of y and y-1): 5, 15, 15; black mass <= 8;
+added_capacity >= 0; level and investment columns per investment period (2025, 2027).""",
+    TIME + "objective": """rate 10 %: second life -80 / 1.1^(y-2025), 2027 also -5 x 1.1^-3 = -3.7566 (returns in 2028,
+valued 5/t): -69.87; holding 2 (packs) and 3 (black mass) / 1.1^(y-2025), in 2027 less the end value
+discounted to 2028 (5 and 7 x 1.1^-3): -2.1037, -2.7799; I_Q 3 and 3/1.21; z_Q 1 and 1/1.21.""",
 }
 
 
@@ -192,6 +216,58 @@ def _row_lines(terms: list[tuple[str, float]], lower: float | None, upper: float
         [f"  <= {_num(upper)}"] if upper is not None else [])
 
 
+def time_micro_tables() -> dict[str, list[dict[str, Any]]]:
+    """The time-structure micro instance's tables (issue 16).
+
+    Investment periods 2025 (operated yearly: 2025 and 2026) and 2027 (one year), discount rate
+    10 %; collection point C with 10, 20 and 10 t of chemistry X (half fit for second life); at
+    site S a candidate recycler Q (10 t/yr, opening 3, closing cost 1) of technology T that ramps
+    up (50 % in its first year of operation, 80 % in its second), an existing pre-processor B
+    (black-mass yield 0.5), an existing refiner D and an existing refurbisher R; a market MK whose
+    packs return a year later (after the horizon for sales in 2027); stock allowed (oldest 2 years)
+    at C (cap 15 t, 2 per t-year) and at S (cap 8 t, 3 per t-year); end values 5/t for packs and
+    7/t for black mass. Every family of the time structure has rows.
+    """
+    years = (2025, 2026, 2027)
+    return {
+        "sites": [site("C", "collection_point"), site("S", "facility"), site("M", "market")],
+        **one_material_tables(periods=years),
+        "chemistry_materials": [{"chemistry": "X", "material": "Li", "kg_per_t": 10, "black_mass_kg_per_t": 20}],
+        "supply": [{"site": "C", "period": p, "chemistry": "X", "tonnes": t, "fit_share": 0.5}
+                   for p, t in zip(years, (10, 20, 10), strict=True)],
+        "technologies": [{"id": "T", "process": "hydrometallurgical", "recycling_efficiency": 0.7},
+                         {"id": "MECH", "process": "mechanical", "recycling_efficiency": 0.2,
+                          "black_mass_yield": 0.5}],
+        "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.9}],
+        "facilities": [
+            {"id": "R", "site": "S", "kind": "refurbisher", "technology": "", "status": "existing"},
+            {"id": "Q", "site": "S", "kind": "recycler", "technology": "T", "status": "candidate", "closing_cost": 1},
+            {"id": "B", "site": "S", "kind": "preprocessor", "technology": "MECH", "status": "existing"},
+            {"id": "D", "site": "S", "kind": "refiner", "technology": "T", "status": "existing"},
+        ],
+        "facility_levels": [{"facility": "R", "level": "a", "capacity_t": 10},
+                            {"facility": "Q", "level": "a", "capacity_t": 10, "opening_cost": 3},
+                            {"facility": "B", "level": "a", "capacity_t": 20},
+                            {"facility": "D", "level": "a", "capacity_t": 10}],
+        "markets": [{"id": "MK", "site": "M", "application": "ups", "chemistries": ""}],
+        "market_demand": [{"market": "MK", "period": p, "demand_kwh": 100, "price_per_kwh": 1} for p in years],
+        "second_life_returns": [{"application": "ups", "after_years": 1, "share": 1.0}],
+        "ramp_up": [{"technology": "T", "year": 1, "usable_share": 0.5}, {"technology": "T", "year": 2,
+                                                                         "usable_share": 0.8}],
+        "storage": [{"site": "C", "cap_t": 15, "holding_cost_per_t_year": 2},
+                    {"site": "S", "cap_t": 8, "holding_cost_per_t_year": 3}],
+        "end_values": [{"chemistry": "X", "commodity": "eol_packs", "value_per_t": 5},
+                       {"chemistry": "X", "commodity": "black_mass", "value_per_t": 7}],
+    }
+
+
+def write_time_micro_instance(folder: Path) -> Path:
+    """Write the time-structure micro instance into ``folder``; return it."""
+    return write_instance(
+        folder, time_micro_tables(), periods=[{"year": 2025, "length": 2, "operations": "yearly"}, 2027],
+        discount_rate=0.1, transport={"max_lane_km": 100}, stock={"allowed": True, "max_age_years": 2})
+
+
 def _labellers(d: Any) -> dict[str, Any]:
     """Component name -> function of the Pyomo index giving a readable, order-free index."""
     f, s, lv, t = d.flows, d.supply, d.levels, d.targets
@@ -204,10 +280,13 @@ def _labellers(d: Any) -> dict[str, Any]:
     supply = [f"{r.site}|{r.chemistry}|{grade(r.grade)}|{r.period}" for r in s.itertuples()]
     levels = [f"{r.facility}/{r.level}" for r in lv.itertuples()]
     targets = [f"{r.jurisdiction}|{r.metric}|{r.material or '-'}|{r.period}" for r in t.itertuples()]
+    stock = [f"{r.kind}|{r.holder}|{r.chemistry}|{grade(r.grade)}|{r.jurisdiction or '-'}|{r.period}"
+             for r in d.stock.itertuples()] if len(d.stock) else []
     by_flow = flows.__getitem__
     by_supply = supply.__getitem__
     by_target = targets.__getitem__
     return {
+        "stock": stock.__getitem__, "stock_age": stock.__getitem__,
         "flow": by_flow, "lane_link": by_flow,
         "uncollected": by_supply, "disposed": by_supply, "supply_balance": by_supply,
         "level_open": lambda idx: f"{levels[idx[0]]},{idx[1]}",
@@ -228,7 +307,8 @@ def _label(component: Any, labellers: dict[str, Any]) -> str:
 
 
 def _header(title: str, family: str | None = None) -> list[str]:
-    lines = [f"# {title}", "# Generated by tests/regression/write_reference_lp.py on its micro instance;",
+    which = "time-structure micro instance" if title.startswith(TIME) else "micro instance"
+    lines = [f"# {title}", f"# Generated by tests/regression/write_reference_lp.py on its {which};",
              "# compared by tests/test_reference_lp.py. Regenerate only for a deliberate formulation change."]
     note = REVIEWED.get(family or title)
     if note:
@@ -243,7 +323,13 @@ def reference_forms(folder: Path | None = None) -> dict[str, str]:
     if folder is None:
         with tempfile.TemporaryDirectory() as tmp:
             return reference_forms(Path(tmp) / "micro")
-    d = prepare(load(write_micro_instance(folder)))
+    forms = _forms(prepare(load(write_micro_instance(folder))))
+    timed = _forms(prepare(load(write_time_micro_instance(folder.parent / f"{folder.name}-time"))), TIME)
+    return {**forms, **timed}
+
+
+def _forms(d: Any, prefix: str = "") -> dict[str, str]:
+    """The forms of the model built from ``d``, names prefixed with ``prefix``."""
     m = build_model(d)
     sf = LinearStandardFormCompiler().write(m, mixed_form=True)
     labellers = _labellers(d)
@@ -265,32 +351,32 @@ def reference_forms(folder: Path | None = None) -> dict[str, str]:
             row["lower"] = float(sf.rhs[k])
     forms: dict[str, str] = {}
     for comp, by_label in rows.items():
-        lines = _header(comp)
+        lines = _header(prefix + comp)
         lines.insert(1, f"# Rows of constraint `{comp}` (built by {BUILT_BY.get(comp, '?')}): terms sorted by "
                         "variable, then the bounds.")
         for label in sorted(by_label):
             lines.append(label)
             lines += _row_lines(**by_label[label])
-        forms[comp] = "\n".join(lines) + "\n"
+        forms[prefix + comp] = "\n".join(lines) + "\n"
     # variables: domain and bounds of each column
-    lines = _header("variables")
+    lines = _header(prefix + "variables")
     lines.insert(1, "# Columns: label, domain (B binary, I integer, C continuous), lower and upper bound.")
     for label, v in sorted(zip(cols, sf.columns, strict=True)):
         domain = "B" if v.is_binary() else "I" if v.is_integer() else "C"
         lb = "-inf" if v.lb is None else _num(v.lb)
         ub = "inf" if v.ub is None else _num(v.ub)
         lines.append(f"{label} {domain} [{lb}, {ub}]")
-    forms["variables"] = "\n".join(lines) + "\n"
+    forms[prefix + "variables"] = "\n".join(lines) + "\n"
     # objective: sense, constant and the cost of each column
     (objective,) = list(m.component_data_objects(pyo.Objective, active=True))
-    lines = _header("objective")
+    lines = _header(prefix + "objective")
     lines.insert(1, f"# `{objective.local_name}`: sense, constant, then the cost of each column with one.")
     c = sf.c.tocsr()
     costs = sorted((cols[j], _num(x)) for j, x in zip(c.indices.tolist(), c.data.tolist(), strict=True) if x != 0)
     lines += ["minimize" if objective.sense == pyo.minimize else "maximize",
               f"constant {_num(float(sum(sf.c_offset)) if len(sf.c_offset) else 0.0)}"]
     lines += [f"{coef} {var}" for var, coef in costs]
-    forms["objective"] = "\n".join(lines) + "\n"
+    forms[prefix + "objective"] = "\n".join(lines) + "\n"
     return forms
 
 

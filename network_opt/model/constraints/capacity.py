@@ -21,12 +21,13 @@ def add_level_choice(m: pyo.ConcreteModel, d: ModelData) -> None:
 
     .. math:: \sum_{l \in L_f} y_{f,l,p} \le 1 \quad \forall f, p
 
-    Pyomo: ``level_choice[f, p]`` (facilities with more than one level).
+    Pyomo: ``level_choice[f, p]`` (facilities with more than one level; p an investment period).
     """
     by_fac = group_rows(d.levels, "facility")
     multi = sorted(f for f, rows in by_fac.items() if len(rows) > 1)  # one binary needs no row
     m.LEVEL_CHOICE = pyo.Set(initialize=multi, ordered=True)
-    m.level_choice = pyo.Constraint(m.LEVEL_CHOICE, m.PERIODS, rule=lambda m, f, p: _open(m, by_fac[f], p) <= 1)
+    m.level_choice = pyo.Constraint(m.LEVEL_CHOICE, m.INVESTMENT_PERIODS,
+                                    rule=lambda m, f, p: _open(m, by_fac[f], p) <= 1)
 
 
 def add_facility_continuity(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -36,7 +37,8 @@ def add_facility_continuity(m: pyo.ConcreteModel, d: ModelData) -> None:
     .. math:: \sum_{l} y_{f,l,p} \ge \sum_{l} y_{f,l,p-1} - z_{f,p} \quad \forall f, p,
               \qquad y_{f,l,p_0-1} = 1 \text{ for the smallest level of an existing facility}
 
-    Pyomo: ``facility_continuity[f, p]``; :math:`z` is ``closed`` (0 for facilities that cannot close).
+    Pyomo: ``facility_continuity[f, p]`` (p an investment period); :math:`z` is ``closed`` (0 for
+    facilities that cannot close).
     """
     by_fac = group_rows(d.levels, "facility")
     initial = set(d.levels.loc[d.levels["initial"], "facility"])
@@ -52,7 +54,7 @@ def add_facility_continuity(m: pyo.ConcreteModel, d: ModelData) -> None:
             before = before - closed[f, p]  # type: ignore[index]
         return _open(m, by_fac[f], p) >= before
 
-    m.facility_continuity = pyo.Constraint(m.FACILITIES, m.PERIODS, rule=rule)
+    m.facility_continuity = pyo.Constraint(m.FACILITIES, m.INVESTMENT_PERIODS, rule=rule)
 
 
 def add_capacity_growth(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -78,7 +80,7 @@ def add_capacity_growth(m: pyo.ConcreteModel, d: ModelData) -> None:
             before = before - float(cap[by_fac[f]].max()) * m.closed[f, p]
         return now >= before
 
-    m.capacity_growth = pyo.Constraint(m.LEVEL_CHOICE, m.PERIODS, rule=rule)
+    m.capacity_growth = pyo.Constraint(m.LEVEL_CHOICE, m.INVESTMENT_PERIODS, rule=rule)
 
 
 def add_opening_investment(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -112,7 +114,7 @@ def add_opening_investment(m: pyo.ConcreteModel, d: ModelData) -> None:
             spend = spend + float(mod_cost[f]) / unit * added
         return m.investment[f, p] >= spend
 
-    m.opening_investment = pyo.Constraint(m.INVESTING, m.PERIODS, rule=rule)
+    m.opening_investment = pyo.Constraint(m.INVESTING, m.INVESTMENT_PERIODS, rule=rule)
 
 
 def add_module_rules(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -133,18 +135,23 @@ def add_module_rules(m: pyo.ConcreteModel, d: ModelData) -> None:
         before = m.modules[f, prev] - (float(max_mod[f]) * m.closed[f, p] if f in closable else 0.0)
         return m.modules[f, p] >= before
 
-    m.module_growth = pyo.Constraint(m.MODULAR, m.PERIODS, rule=growth)
+    m.module_growth = pyo.Constraint(m.MODULAR, m.INVESTMENT_PERIODS, rule=growth)
     m.module_needs_open = pyo.Constraint(
-        m.MODULAR, m.PERIODS, rule=lambda m, f, p: m.modules[f, p] <= float(max_mod[f]) * _open(m, by_fac[f], p))
+        m.MODULAR, m.INVESTMENT_PERIODS,
+        rule=lambda m, f, p: m.modules[f, p] <= float(max_mod[f]) * _open(m, by_fac[f], p))
 
 
 def add_facility_capacity(m: pyo.ConcreteModel, d: ModelData) -> None:
-    r"""Input to a facility stays within the capacity of its level plus its modules.
+    r"""Input to a facility in an operating year stays within the capacity of its level plus its
+    modules in the year's investment period :math:`P(p)`, less what is still ramping up.
 
-    .. math:: \sum_{i \in \mathrm{in}(f,p)} x_i \le \sum_{l} C_{f,l}\, y_{f,l,p} + C^{mod}_f n_{f,p}
-              \quad \forall f, p
+    .. math:: \sum_{i \in \mathrm{in}(f,p)} x_i \le \sum_{l} C_{f,l}\, y_{f,l,P(p)} + C^{mod}_f n_{f,P(p)}
+              - \sum_{q \le P(p)} (1 - \bar\rho_{f,q,p})\, A_{f,q} \quad \forall f, p
 
-    Pyomo: ``facility_capacity[f, p]``.
+    with :math:`A_{f,q}` the capacity built at candidate f in investment period q (``added_capacity``,
+    :func:`add_ramp_up`) and :math:`\bar\rho_{f,q,p}` its usable share in operating year p
+    (``ramp_up``; 1 without ramp-up, and for existing facilities). Units: t/yr.
+    Pyomo: ``facility_capacity[f, p]`` (p an operating year).
     """
     f = d.flows
     inflow = group_rows(f.loc[f["dest_kind"] != "market"], ["destination", "period"])
@@ -154,22 +161,66 @@ def add_facility_capacity(m: pyo.ConcreteModel, d: ModelData) -> None:
     modular = set(m.MODULAR)
     flow = var_list(m.flow)
     opened = var_dict(m.level_open)
+    of = d.period_of or {p: p for p in d.years}
+    ramp: dict[tuple[str, int], list[tuple[int, float]]] = {}
+    for fac, built, p, lost in zip(d.ramp.get("facility", ()), d.ramp.get("investment_period", ()),
+                                   d.ramp.get("period", ()), d.ramp.get("lost", ()), strict=True):
+        ramp.setdefault((str(fac), int(p)), []).append((int(built), float(lost)))
 
     def rule(m: pyo.ConcreteModel, fac: str, p: int) -> object:
         levels = by_fac[fac]
-        limit = weighted(-cap[levels], [opened[(j, p)] for j in levels.tolist()])
+        q = of[p]
+        limit = weighted(-cap[levels], [opened[(j, q)] for j in levels.tolist()])
         if fac in modular:
-            limit += weighted([-float(mod_cap[fac])], [m.modules[fac, p]])
+            limit += weighted([-float(mod_cap[fac])], [m.modules[fac, q]])
+        lost = ramp.get((fac, p), [])
+        if lost:
+            limit += weighted([share for _, share in lost], [m.added_capacity[fac, b] for b, _ in lost])
         return linear(picked(flow, inflow[(fac, p)]), limit) <= 0.0
 
     m.FACILITY_PERIODS = pyo.Set(initialize=sorted(inflow), dimen=2, ordered=True)
     m.facility_capacity = pyo.Constraint(m.FACILITY_PERIODS, rule=rule)
 
 
-def add_lane_link(m: pyo.ConcreteModel, d: ModelData) -> None:
-    r"""Strong linking: a lane carries flow only if the facility it serves is open in that period.
+def add_ramp_up(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""Capacity built at a candidate facility in an investment period, for the ramp-up of
+    :func:`add_facility_capacity`: at least the increase of its level's and modules' capacity.
 
-    .. math:: x_i \le U_i \sum_{l \in L_{f(i)}} y_{f(i),l,p(i)} \quad \forall i
+    .. math:: A_{f,p} \ge \sum_l C_{f,l} (y_{f,l,p} - y_{f,l,p-1}) + C^{mod}_f (n_{f,p} - n_{f,p-1})
+              \quad \forall (f, p) \text{ with ramp-up}
+
+    (:math:`y_{f,l,p_0-1} = 0` for candidates). :math:`A \ge 0` takes the positive part: a facility
+    that closes builds nothing, and a larger :math:`A` only removes capacity, so at the optimum
+    :math:`A` is the capacity built. Units: t/yr. Pyomo: ``ramp_up[f, p]`` and the variable
+    ``added_capacity[f, p]``.
+    """
+    keys = sorted(set(zip(d.ramp.get("facility", ()), d.ramp.get("investment_period", ()), strict=True)))
+    keys = [(str(f), int(p)) for f, p in keys]
+    by_fac = group_rows(d.levels, "facility")
+    cap = d.levels["capacity_t"].to_numpy()
+    initial = d.levels["initial"].to_numpy()
+    mod_cap = d.facilities.set_index("id")["module_capacity_t"]
+    modular = set(m.MODULAR)
+
+    def rule(m: pyo.ConcreteModel, f: str, p: int) -> object:
+        prev = d.prev(p)
+        built = 0.0
+        for j in by_fac[f]:
+            before = (1.0 if initial[j] else 0.0) if prev is None else m.level_open[j, prev]
+            built = built + float(cap[j]) * (m.level_open[j, p] - before)
+        if f in modular and mod_cap[f] > 0:
+            built = built + float(mod_cap[f]) * (m.modules[f, p] - (0 if prev is None else m.modules[f, prev]))
+        return m.added_capacity[f, p] >= built
+
+    m.RAMP_UP = pyo.Set(initialize=keys, dimen=2, ordered=True)
+    m.ramp_up = pyo.Constraint(m.RAMP_UP, rule=rule)
+
+
+def add_lane_link(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""Strong linking: a lane carries flow only if the facility it serves is open in the investment
+    period :math:`P(p(i))` of the flow's operating year.
+
+    .. math:: x_i \le U_i \sum_{l \in L_{f(i)}} y_{f(i),l,P(p(i))} \quad \forall i
 
     where :math:`f(i)` is the destination facility (or, for second-life lanes, the refurbisher of
     origin) and :math:`U_i` the most the flow can carry (supply, capacity, market demand).
@@ -179,7 +230,8 @@ def add_lane_link(m: pyo.ConcreteModel, d: ModelData) -> None:
         return
     by_fac = {f: rows.tolist() for f, rows in group_rows(d.levels, "facility").items()}
     fac = d.flows["facility"].tolist()
-    period = d.flows["period"].tolist()
+    of = d.period_of or {p: p for p in d.years}
+    period = [of[p] for p in d.flows["period"].tolist()]  # the investment period of each flow's year
     bound = d.flows["upper_bound_t"].tolist()
     flow = var_list(m.flow)
     opened = var_dict(m.level_open)
