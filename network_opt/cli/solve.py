@@ -81,10 +81,19 @@ def solve(
         "with the options that fit.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Solve even when the projected memory exceeds the "
                                         "memory available.")] = False,
+    heuristic: Annotated[bool, typer.Option(
+        "--heuristic", help="Compress and filter, for very large instances: solve the full model only over the "
+        "facilities its LP relaxation uses (or, with --aggregate N, those the model of N clusters opens), every "
+        "existing facility and their nearest neighbours; bound and gap in summary.json are those of the full "
+        "model (its LP relaxation), so the gap is true.")] = False,
+    neighbours: Annotated[int, typer.Option(
+        "--heuristic-neighbours", metavar="K", min=0, help="With --heuristic: also keep the K nearest facilities "
+        "of the same kind to each facility kept.")] = 2,
 ) -> None:
     """Validate, build and solve an instance; write the plan into --out."""
     from network_opt.common.progress import Progress
     from network_opt.model.size import ModelTooLarge
+    from network_opt.runs.heuristic import Heuristic
     from network_opt.runs.pipeline import solve as run_solve
     from network_opt.solver.options import SolveOptions
 
@@ -105,7 +114,7 @@ def solve(
                                                warm_start=start != Start.none, start=start.replace("-", "_")),
                         soft_targets=True if soft_targets else None, compliance=cost_of_compliance,
                         progress=progress, aggregate=aggregate, prune=prune, force=force,
-                        memory_limit=limit)
+                        memory_limit=limit, heuristic=Heuristic(neighbours=neighbours) if heuristic else None)
     except ModelTooLarge as exc:
         progress.close()
         err.print(f"error: {instance}: {exc.problems[0].message}", markup=False)

@@ -18,7 +18,7 @@ from typing import Any
 
 from network_opt.solver.status import SolveStatus
 
-_OPTIONAL = ("aggregation",)  # left out of summary.json when None
+_OPTIONAL = ("aggregation", "heuristic")  # left out of summary.json when None
 
 
 @dataclass(eq=False)
@@ -63,6 +63,8 @@ class Summary(MutableMapping[str, Any]):
     input_files: Any = field(default_factory=list)
     #: a solve of aggregated collection points (network_opt.model.aggregate.aggregation_summary)
     aggregation: dict[str, Any] | None = None
+    #: a solve with --heuristic (network_opt.runs.heuristic): screen, facilities kept, LP bound
+    heuristic: dict[str, Any] | None = None
     #: keys added after the solve (scenario, input_hash, inputs, kpis, rescue, ...), in that order
     extras: dict[str, Any] = field(default_factory=dict)
     #: fields a dict read by :meth:`from_dict` did not have (left out of :meth:`as_dict` again)

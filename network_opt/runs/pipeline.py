@@ -22,6 +22,7 @@ from network_opt.model.size import ModelTooLarge, available_memory, prepare_size
 from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution, extract, target_measures
+from network_opt.runs.heuristic import Heuristic, heuristic_solve
 from network_opt.solver.compliance import cost_of_compliance, noted_shadow_prices
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
 from network_opt.solver.highs import SolveOutcome, solve_model, trivially_infeasible
@@ -93,7 +94,7 @@ def write_model_file(m: pyo.ConcreteModel, path: Path, progress: Progress) -> st
 def solve(instance: str | Path | Instance, options: SolveOptions | None = None, *,
           soft_targets: bool | None = None, compliance: bool = False, progress: Progress | None = None,
           aggregate: int | None = None, session: ResolveSession | None = None, prune: int | None = None,
-          memory_limit: int | None = None, force: bool = False) -> Solution:
+          memory_limit: int | None = None, force: bool = False, heuristic: Heuristic | None = None) -> Solution:
     """Load (if a path is given), build and solve an instance; return its :class:`Solution`.
 
     ``soft_targets`` overrides the instance's ``targets.soft``; ``compliance`` also re-solves
@@ -115,6 +116,10 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     next to the built ``summary["model"]``); above ``memory_limit`` bytes (default: the memory
     available, :func:`~network_opt.model.size.available_memory`) it raises
     :class:`~network_opt.model.size.ModelTooLarge`, listing the remedies that fit, unless ``force``.
+    ``heuristic``: compress and filter (:mod:`network_opt.runs.heuristic`): the full model solved over
+    the facilities a screening model keeps, with the bound of the full model's LP relaxation, so
+    that ``bound`` and ``mip_gap`` hold for the full model (``summary["heuristic"]``); with it,
+    ``aggregate`` is the screening model's clustering, not the model solved.
     ``prune``: keep the lanes to the K nearest destinations of each kind and technology
     (``transport.nearest_facilities``; 0: no pruning, not even the default pruning of very large
     instances, :func:`~network_opt.model.size.prepare_sized`); ``summary["pruning"]`` says which.
@@ -124,10 +129,21 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     t0 = time.perf_counter()
     progress.phase("loading and validating the instance")
     inst = instance if isinstance(instance, Instance) else load(instance)
-    audit = audit_record(inst, options, soft_targets=soft_targets, compliance=compliance, aggregate=aggregate)
+    more = {} if heuristic is None else {"heuristic": dataclasses.asdict(heuristic)}
+    audit = audit_record(inst, options, soft_targets=soft_targets, compliance=compliance, aggregate=aggregate,
+                         **more)
     if soft_targets is not None:  # a copy with the setting: the caller's instance is left as it is
         inst = inst.with_settings({"targets.soft": bool(soft_targets)})
     agg = None
+    screened: set[str] | None = None
+    if heuristic is not None and aggregate is not None:
+        progress.phase(f"heuristic: screening with the collection points in at most {aggregate:,} clusters")
+        screen = solve(inst, options, progress=Progress("quiet"), aggregate=aggregate, prune=prune,
+                       memory_limit=memory_limit, force=force)
+        facilities = screen.tables.get("facilities")
+        screened = set() if facilities is None else set(facilities.loc[facilities["open"], "facility"])
+        heuristic = dataclasses.replace(heuristic, aggregate=aggregate)
+        aggregate = None
     if aggregate is not None:
         from network_opt.model.aggregate import aggregate as cluster_points
 
@@ -156,9 +172,14 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         write_warnings = [problem] if problem else []
         options = dataclasses.replace(options, write_model=None)
     t2 = time.perf_counter()
-    reuse = session if agg is None else None
+    reuse = session if agg is None and heuristic is None else None
+    heuristic_record: dict[str, object] | None = None
     try:
-        outcome, hm, in_place, t3 = _handoff_and_solve(m, data, options, progress, reuse)
+        if heuristic is not None:
+            outcome, hm, t3, heuristic_record = heuristic_solve(m, data, options, progress, heuristic, screened)
+            in_place = False
+        else:
+            outcome, hm, in_place, t3 = _handoff_and_solve(m, data, options, progress, reuse)
         t4 = time.perf_counter()
         progress.phase(f"solver finished: {outcome.status}")
         tables = {}
@@ -215,6 +236,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         tool=audit["tool"], command=audit["command"], options=audit["options"],
         instance_path=audit["instance_path"], input_files=audit["input_files"],
     )
+    summary.heuristic = heuristic_record
     if agg is not None:
         from network_opt.model.aggregate import aggregation_summary
 

@@ -1,0 +1,38 @@
+"""The LP relaxation of a MIP held by HiGHS: a proven lower bound on the MIP's optimum (a
+minimisation), and the relaxed values of its columns."""
+
+from __future__ import annotations
+
+import highspy
+import numpy as np
+
+from network_opt.common import interrupts
+from network_opt.solver.handoff import HighsModel
+from network_opt.solver.options import SolveOptions, run_highs, set_limits
+
+
+def lp_relaxation(hm: HighsModel, options: SolveOptions) -> tuple[float | None, np.ndarray | None]:
+    """Solve ``hm``'s model with every integer column continuous (within its bounds) and restore
+    it. Returns the LP's optimal objective (currency: the model's objective) and its column values,
+    or (None, None) when the LP was not solved to optimality (time limit, stop request,
+    infeasible). Every plan of the MIP is a plan of the LP, so the objective is a lower bound on
+    the MIP's optimum."""
+    highs = hm.h
+    ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
+    n = len(ints)
+    if hm.abandoned or interrupts.requested() is not None:
+        return None, None
+    set_limits(highs, options)
+    if n:
+        highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
+    try:
+        ok = run_highs(hm) and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        objective = float(highs.getInfo().objective_function_value) if ok else None
+        x = np.asarray(highs.getSolution().col_value) if ok else None
+    finally:
+        if not hm.abandoned and n:
+            highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
+    return objective, x
+
+
+__all__ = ["lp_relaxation"]

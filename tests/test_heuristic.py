@@ -1,0 +1,116 @@
+"""Compress and filter (``solve --heuristic``, network_opt.runs.heuristic) on hand-solved micro
+instances: the plan is a plan of the full model (objective >= the true optimum) and the reported
+bound is a bound of the full model (<= the true optimum), with a visible gap when the screen drops
+the optimal site and none when it keeps it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_cflp import cflp_instance
+from typer.testing import CliRunner
+
+import network_opt as no
+import network_opt.cli  # registers the commands
+from network_opt.cli.app import app
+from network_opt.runs.heuristic import Heuristic
+from network_opt.runs.pipeline import solve as run_solve
+
+# One customer of 10 t; P0 100 t of capacity, fixed 100, free transport; P1 10 t, fixed 50,
+# 1 per t. Optimum: P1, 50 + 10 = 60 (P0 alone costs 100; both cost more).
+DEMAND, CAPACITY, FIXED = [10.0], [100.0, 10.0], [100.0, 50.0]
+COST = np.array([[0.0], [1.0]])
+
+
+def micro(folder: Path, linking: bool) -> Path:
+    path = cflp_instance(folder, DEMAND, CAPACITY, FIXED, COST)
+    if not linking:
+        yaml = path / "instance.yaml"
+        yaml.write_text(yaml.read_text() + "model:\n  strong_linking: false\n")
+    return path
+
+
+def open_facilities(sol: no.Solution) -> set[str]:
+    return set(sol["facilities"].query("open")["facility"])
+
+
+def test_exact_optimum_of_the_micro_instance(tmp_path: Path) -> None:
+    sol = no.solve(micro(tmp_path, linking=False))
+    assert sol.objective == pytest.approx(60.0)
+    assert open_facilities(sol) == {"P1"}
+
+
+def test_filter_drops_the_optimal_site_gap_visible(tmp_path: Path) -> None:
+    """Without strong linking the LP relaxation opens P0 a tenth (x0 <= 100 y0: 100 x 0.1 = 10 for
+    the 10 t, free transport; P1 costs 50/10 + 1 = 6 per t): LP = 10, using P0 only. The filter
+    keeps P0 (no neighbours), so the plan is P0 alone: 100 >= 60 (the optimum); bound 10 <= 60;
+    gap (100 - 10) / 100 = 0.9."""
+    sol = run_solve(micro(tmp_path, linking=False), heuristic=Heuristic(neighbours=0))
+    assert sol.objective == pytest.approx(100.0)
+    assert open_facilities(sol) == {"P0"}
+    assert sol.summary["bound"] == pytest.approx(10.0)
+    assert sol.summary["mip_gap"] == pytest.approx(0.9)
+    assert sol.status == "feasible"  # optimal over P0 only, not proven for the full model
+    h = sol.summary["heuristic"]
+    assert (h["screened"], h["kept"], h["closed"]) == (1, 1, 1)
+    assert h["lp_bound"] == pytest.approx(10.0)
+    assert h["restricted_bound"] == pytest.approx(100.0)  # not a bound of the full model: not reported
+    assert h["bound_source"] == "LP relaxation of the full model"
+
+
+def test_neighbour_brings_the_optimal_site_back(tmp_path: Path) -> None:
+    """The same screen with one neighbour keeps P1 (the other recycler): nothing is closed, so the
+    restricted model is the full one and its MIP bound (60) is valid: objective 60, gap 0."""
+    sol = run_solve(micro(tmp_path, linking=False), heuristic=Heuristic(neighbours=1))
+    assert sol.objective == pytest.approx(60.0)
+    assert sol.summary["bound"] == pytest.approx(60.0)
+    assert sol.summary["mip_gap"] == pytest.approx(0.0, abs=1e-9)
+    assert sol.status == "optimal"
+    assert sol.summary["heuristic"]["closed"] == 0
+
+
+def test_filter_keeps_the_optimal_site_gap_zero(tmp_path: Path) -> None:
+    """With strong linking x0 <= min(100, 10) y0 = 10 y0, so P0 costs 100/10 = 10 per t in the LP
+    and P1 50/10 + 1 = 6: the LP puts the 10 t on P1 with y1 = 1, y0 = 0 (integral): LP = 60. The
+    filter keeps P1 only (P0 closed), the plan is P1: 60; bound 60 (the LP): gap 0, optimal."""
+    sol = run_solve(micro(tmp_path, linking=True), heuristic=Heuristic(neighbours=0))
+    assert sol.objective == pytest.approx(60.0)
+    assert open_facilities(sol) == {"P1"}
+    assert sol.summary["bound"] == pytest.approx(60.0)
+    assert sol.summary["mip_gap"] == pytest.approx(0.0, abs=1e-9)
+    assert sol.status == "optimal"
+    assert sol.summary["heuristic"]["closed"] == 1
+
+
+def test_aggregated_screen(tmp_path: Path) -> None:
+    """Screen with the MIP of the collection points in one cluster: customers C0, C1 of 5 t each
+    (the micro instance's 10 t split in two, same lanes), strong linking on. The aggregated MIP
+    opens P1 (60, as the full model); the full model over P1 alone gives 60, and its LP relaxation
+    (P0 at 10 per t, P1 at 6 per t, see test_filter_keeps_the_optimal_site_gap_zero) 60: gap 0."""
+    path = cflp_instance(tmp_path, [5.0, 5.0], CAPACITY, FIXED, np.array([[0.0, 0.0], [1.0, 1.0]]))
+    # aggregation needs generated lanes; every site is at (0, 0), so each explicit lane's cost stands
+    yaml = path / "instance.yaml"
+    yaml.write_text(yaml.read_text().replace("explicit_lanes_only: true", "explicit_lanes_only: false"))
+    sol = run_solve(path, aggregate=1, heuristic=Heuristic(neighbours=0))
+    assert sol.objective == pytest.approx(60.0)
+    assert open_facilities(sol) == {"P1"}
+    assert sol.summary["bound"] == pytest.approx(60.0)
+    assert sol.status == "optimal"
+    h = sol.summary["heuristic"]
+    assert (h["screen"], h["aggregate"], h["screened"], h["closed"]) == ("aggregated MIP", 1, 1, 1)
+    assert "aggregation" not in sol.summary  # the plan is the full model's, not split from clusters
+
+
+def test_cli_writes_the_true_gap(tmp_path: Path) -> None:
+    out = tmp_path / "res"
+    result = CliRunner().invoke(app, ["solve", str(micro(tmp_path / "inst", linking=False)), "--out", str(out),
+                                      "--heuristic", "--heuristic-neighbours", "0", "--quiet"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["objective"] == pytest.approx(100.0)
+    assert summary["bound"] == pytest.approx(10.0)
+    assert summary["mip_gap"] == pytest.approx(0.9)
+    assert summary["heuristic"]["kept"] == 1
