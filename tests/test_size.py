@@ -104,6 +104,10 @@ def small_yearly(small: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("small", {"model.strong_linking": False}),
     ("small", {"targets.soft": True, "uncollected.allowed": True, "disposal.allowed": True, "emissions.cap_t": 1e9}),
     ("small", {"transport.nearest_facilities": 2.0}),
+    # issue 17's model options: capacity cover (with stock, and with escapes), linking variants
+    ("small-yearly", {"model.capacity_cover": True, "model.link_by_level": True, "model.link_max_share": 1.0}),
+    ("small", {"model.capacity_cover": True, "uncollected.allowed": True, "disposal.allowed": True,
+               "model.link_max_share": 0.5}),
 ])
 def test_projection_equals_the_built_model(which: str, settings: dict[str, object], small: Path, timed: Path,
                                            small_yearly: Path) -> None:

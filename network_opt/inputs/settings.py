@@ -113,6 +113,15 @@ SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...]
     ("disposal.cost_per_t", "float", 0.0, "currency/t", 0.0, None, "Disposal cost per tonne."),
     ("model.strong_linking", "bool", True, "", None, None,
      "Add flow <= bound x open for every lane (tighter LP relaxation)."),
+    ("model.link_by_level", "bool", False, "", None, None,
+     "Strong linking with each level's own capacity: flow <= sum over levels of min(bound, level capacity) x "
+     "level open, for lanes into facilities without modules (tighter, same size; docs/formulation.md)."),
+    ("model.capacity_cover", "bool", False, "", None, None,
+     "Add, per operating year, one row: the capacity opened at facilities taking end-of-life packs covers the "
+     "year's supply (a valid knapsack row over the level binaries; docs/formulation.md)."),
+    ("model.link_max_share", "float", 0.0, "-", 0.0, None,
+     "Strong linking only for lanes whose bound is below this share of their facility's largest capacity "
+     "(1: leave out exactly the links the capacity row implies); 0: every lane."),
     ("stock.allowed", "bool", False, "", None, None,
      "May end-of-life packs wait at collection points, and black mass at pre-processors, from one operating "
      "year to the next (at the sites of storage.csv, within their caps and at their holding costs)? Needs "
@@ -245,6 +254,9 @@ class Escape:
 @dataclass(frozen=True)
 class ModelOptions:
     strong_linking: bool = True
+    link_by_level: bool = False
+    link_max_share: float = 0.0
+    capacity_cover: bool = False
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from network_opt.model.constraints.balance import (
     add_supply_balance,
 )
 from network_opt.model.constraints.capacity import (
+    add_capacity_cover,
     add_capacity_growth,
     add_facility_capacity,
     add_facility_continuity,
@@ -88,6 +89,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("facility_capacity", add_facility_capacity, "Facility capacity", elastic=3),
     Family("lane_link", add_lane_link, "Strong linking"),
     Family("ramp_up", add_ramp_up, "Ramp-up"),
+    Family("capacity_cover", add_capacity_cover, "Capacity cover"),
     Family("stock_cap", add_stock_rules, "Stock"),
     Family("stock_age", add_stock_rules, "Stock"),
     Family("target_collection_rate", add_target_collection_rate, "Collection rate",

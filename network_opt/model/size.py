@@ -373,11 +373,33 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
         add("stock_age", 0, 0)
 
     if inst.settings.model.strong_linking and n_f:
-        bounded = f["upper_bound_t"].to_numpy() != 0
+        share = float(inst.settings.model.link_max_share)
+        bound = f["upper_bound_t"].to_numpy(dtype=float)
+        link_rows = (bound < share * f["facility_cap_t"].to_numpy(dtype=float) * (1 - 1e-12) if share > 0
+                     else np.ones(n_f, dtype=bool))
+        bounded = (bound != 0) & link_rows
         link = int(f["facility"].map(nlev).fillna(0).to_numpy()[bounded].sum())
-        add("lane_link", n_f, n_f + link)
+        add("lane_link", int(link_rows.sum()), int(link_rows.sum()) + link)
     else:
         add("lane_link", 0, 0)
+
+    # capacity cover: one row per year with supply (add_capacity_cover)
+    takers = set(fac.loc[fac["kind"].isin(("refurbisher", "recycler", "preprocessor")), "id"])
+    t_cap = lv.loc[lv["facility"].isin(takers), "capacity_t"].to_numpy(dtype=float)
+    t_mod = fac.loc[fac["id"].isin(takers & modular), "module_capacity_t"].to_numpy(dtype=float)
+    if inst.settings.model.capacity_cover and n_s and np.isfinite(t_cap).all() and np.isfinite(t_mod).all():
+        per_year = s.groupby("period")["tonnes"].agg(["sum", "size"])
+        per_year = per_year.loc[per_year["sum"] > 0]
+        n_cover = len(per_year)
+        per_row = int((t_cap != 0).sum()) + len(t_mod)
+        escapes = int(per_year["size"].sum()) * (int(has_unc) + int(has_disp))
+        if len(st):  # packs in stock: + this year's, - the year before's (as in supply_balance)
+            held = st.loc[st["kind"] == "packs"]
+            held = held.loc[held["supply_id"].map(s["period"]).isin(per_year.index)]
+            escapes += len(held) + int(held["prev"].isin(kept_stock).sum())
+        add("capacity_cover", n_cover, n_cover * per_row + escapes)
+    else:
+        add("capacity_cover", 0, 0)
 
     # targets: the same row sets as the builders, restricted to the flows and supply kept
     t_val = d.targets["value"].to_numpy() if len(d.targets) else np.zeros(0)

@@ -216,14 +216,53 @@ def add_ramp_up(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.ramp_up = pyo.Constraint(m.RAMP_UP, rule=rule)
 
 
+def linked_lanes(d: ModelData) -> np.ndarray:
+    r"""Flow rows that get a strong-linking row: every flow row, or
+    with ``model.link_max_share`` :math:`s > 0` those with :math:`U_i < s \bar C_{f(i)}`
+    (:math:`\bar C_f`: the facility's largest capacity with every module, ``facility_cap_t``)."""
+    f = d.flows
+    bound = f["upper_bound_t"].to_numpy(dtype=float)
+    share = float(d.inst.settings.model.link_max_share)
+    keep = np.ones(len(f), dtype=bool)
+    if share > 0:
+        keep = bound < share * f["facility_cap_t"].to_numpy(dtype=float) * (1 - 1e-12)
+    return np.flatnonzero(keep)
+
+
+def level_link_coefficients(d: ModelData) -> np.ndarray:
+    r"""Per level row of each flow's facility: with ``model.link_by_level``, :math:`\min(U_i, C_{f,l})`
+    for flows into their facility (destination = facility) that has no modules, else :math:`U_i`.
+    Returned for the flow rows in order, as an object array: a float (every level) or an array (t/yr)."""
+    f = d.flows
+    bound = f["upper_bound_t"].to_numpy(dtype=float)
+    by_fac = group_rows(d.levels, "facility")
+    cap = d.levels["capacity_t"].to_numpy(dtype=float)
+    fac = d.facilities.set_index("id")
+    modular = set(fac.index[(fac["max_modules"] > 0) & (fac["module_capacity_t"] > 0)])
+    by_level = (bool(d.inst.settings.model.link_by_level)
+                & (f["destination"] == f["facility"]).to_numpy() & ~f["facility"].isin(modular).to_numpy())
+    out = np.empty(len(f), dtype=object)
+    out[:] = bound.tolist()  # one coefficient for every level (weighted() takes a scalar)
+    if by_level.any():
+        caps = {k: cap[rows] for k, rows in by_fac.items()}
+        names = f["facility"].to_numpy()
+        for i in np.flatnonzero(by_level).tolist():
+            out[i] = np.minimum(caps[names[i]], bound[i])
+    return out
+
+
 def add_lane_link(m: pyo.ConcreteModel, d: ModelData) -> None:
     r"""Strong linking: a lane carries flow only if the facility it serves is open in the investment
     period :math:`P(p(i))` of the flow's operating year.
 
-    .. math:: x_i \le U_i \sum_{l \in L_{f(i)}} y_{f(i),l,P(p(i))} \quad \forall i
+    .. math:: x_i \le \sum_{l \in L_{f(i)}} U_{i,l}\, y_{f(i),l,P(p(i))} \quad \forall i \in I^{link}
 
     where :math:`f(i)` is the destination facility (or, for second-life lanes, the refurbisher of
-    origin) and :math:`U_i` the most the flow can carry (supply, capacity, market demand).
+    origin), :math:`U_i` the most the flow can carry (supply, capacity, market demand; t/yr) and
+    :math:`U_{i,l} = U_i`, or with ``model.link_by_level`` :math:`\min(U_i, C_{f,l})` for a flow into a
+    facility without modules (the level's own capacity bounds it too). :math:`I^{link}`: every flow,
+    or with ``model.link_max_share`` :math:`s > 0` those with :math:`U_i \le s \bar C_{f(i)}`
+    (at :math:`s = 1` exactly the rows the capacity row does not imply).
     Pyomo: ``lane_link[i]``. Switched off by ``model.strong_linking: false``.
     """
     if not d.inst.settings.model.strong_linking:
@@ -232,7 +271,7 @@ def add_lane_link(m: pyo.ConcreteModel, d: ModelData) -> None:
     fac = d.flows["facility"].tolist()
     of = d.period_of or {p: p for p in d.years}
     period = [of[p] for p in d.flows["period"].tolist()]  # the investment period of each flow's year
-    bound = d.flows["upper_bound_t"].tolist()
+    coef = level_link_coefficients(d)
     flow = var_list(m.flow)
     opened = var_dict(m.level_open)
     levels_open: dict[tuple[str, int], list[object]] = {}  # y_{f,l,p} of each (f, p), made once
@@ -242,6 +281,65 @@ def add_lane_link(m: pyo.ConcreteModel, d: ModelData) -> None:
         ys = levels_open.get(key)
         if ys is None:
             ys = levels_open[key] = [opened[(j, key[1])] for j in by_fac[key[0]]]
-        return linear((flow[i],), weighted(-bound[i], ys)) <= 0.0
+        return linear((flow[i],), weighted(-coef[i], ys)) <= 0.0
 
-    m.lane_link = pyo.Constraint(m.FLOWS, rule=rule)
+    if float(d.inst.settings.model.link_max_share) > 0:
+        m.LINKED = pyo.Set(initialize=linked_lanes(d).tolist(), ordered=True)
+        m.lane_link = pyo.Constraint(m.LINKED, rule=rule)
+    else:
+        m.lane_link = pyo.Constraint(m.FLOWS, rule=rule)
+
+
+def add_capacity_cover(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""Capacity cover (``model.capacity_cover``, off by default): in every operating year the
+    facilities that take end-of-life packs (refurbishers, recyclers, pre-processors) open enough
+    capacity for the year's supply that is not left uncollected or disposed of.
+
+    .. math:: \sum_{f \in F^{R} \cup F^{Q} \cup F^{B}} \Big(\sum_l C_{f,l}\, y_{f,l,P(p)}
+              + C^{mod}_f n_{f,P(p)}\Big) + \sum_{s \in S(p)} (u_s + w_s + h_s - h_{s^-})
+              \ge \sum_{s \in S(p)} S_s \quad \forall p
+
+    Valid: every tonne of :math:`S(p)` not left uncollected, disposed of or kept in stock
+    (:math:`h`, with stock) leaves its collection point into one of these facilities in year p
+    (supply balance) and each takes at most its capacity (facility capacity; ramp-up only lowers
+    it). Implied by the LP (a sum of those rows) but, as one knapsack row over
+    the level binaries, it gives HiGHS cover cuts and propagation (the classical aggregate
+    capacity constraint of capacitated facility location). Not built when a pack-taking facility
+    has no finite capacity. Units: t/yr, stock in t. Pyomo: ``capacity_cover[p]``.
+    """
+    if not d.inst.settings.model.capacity_cover or not len(d.supply):
+        return
+    kinds = ("refurbisher", "recycler", "preprocessor")
+    takers = set(d.facilities.loc[d.facilities["kind"].isin(kinds), "id"])
+    lv = d.levels.loc[d.levels["facility"].isin(takers)]
+    fac = d.facilities.set_index("id")
+    cap = lv["capacity_t"].to_numpy(dtype=float)
+    mod_cap = fac["module_capacity_t"].reindex(sorted(takers & set(m.MODULAR))).astype(float)
+    if not np.isfinite(cap).all() or not np.isfinite(mod_cap.to_numpy()).all():
+        return
+    of = d.period_of or {p: p for p in d.years}
+    opened = var_dict(m.level_open)
+    rows = lv.index.to_numpy()
+    supply = d.supply.groupby("period")["tonnes"].sum()
+    by_year = group_rows(d.supply, "period")
+    escapes = [v for v in (getattr(m, "uncollected", None), getattr(m, "disposed", None)) if v is not None]
+    held: dict[int, list[object]] = {}  # operating year -> + stock of packs, - that of the year before
+    if len(d.stock):
+        stock = var_list(m.stock)
+        packs = d.stock.loc[d.stock["kind"] == "packs"]
+        year = d.supply["period"].to_numpy()
+        for n, s, prev in zip(packs.index, packs["supply_id"], packs["prev"], strict=True):
+            terms = held.setdefault(int(year[int(s)]), [])
+            terms += [stock[n]] + (weighted(-1.0, [stock[int(prev)]]) if prev >= 0 else [])
+
+    def rule(m: pyo.ConcreteModel, p: int) -> object:
+        q = of[p]
+        terms = weighted(cap, [opened[(int(j), q)] for j in rows.tolist()])
+        if len(mod_cap):
+            terms += weighted(mod_cap.to_numpy(), [m.modules[f, q] for f in mod_cap.index])
+        for v in escapes:
+            terms += [v[int(s)] for s in by_year[p].tolist()]
+        return linear(terms + held.get(p, [])) >= float(supply[p])
+
+    m.COVER_YEARS = pyo.Set(initialize=sorted(int(p) for p in supply.index if supply[p] > 0), ordered=True)
+    m.capacity_cover = pyo.Constraint(m.COVER_YEARS, rule=rule)
