@@ -11,7 +11,7 @@ the same run. Never asserts times. Generated sizes are collection points x candi
 Usage::
 
     python benchmarks/linking.py [--instances instances/china-east] [--sizes 100x20x1] \
-        [--time-limit 600] [--gap 0.01]
+        [--time-limit 600] [--gap 0.01] [--variants default,capacity_cover]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from generated import generated_instance, machine
 
 VARIANTS: dict[str, dict[str, object]] = {
-    "default (every lane, U_i)": {},
+    "default": {},  # every lane linked with U_i
     "link_by_level": {"model.link_by_level": True},
     "link_max_share 1": {"model.link_max_share": 1.0},
     "by_level + share 1": {"model.link_by_level": True, "model.link_max_share": 1.0},
@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100x20x1")
     parser.add_argument("--time-limit", type=float, default=600.0)
     parser.add_argument("--gap", type=float, default=0.01)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-linking-"))
@@ -65,7 +66,8 @@ def main() -> None:
     folders += [(s, generated_instance(work, s)) for s in args.sizes.split(",") if s]
     for name, folder in folders:
         base = None
-        for variant, settings in VARIANTS.items():
+        for variant in args.variants.split(","):
+            settings = VARIANTS[variant]
             proc = subprocess.run([sys.executable, "-c", CHILD, str(folder), json.dumps(settings),
                                    str(args.time_limit), str(args.gap)], capture_output=True, text=True, check=False)
             if proc.returncode != 0:

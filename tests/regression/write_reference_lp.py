@@ -68,6 +68,7 @@ BUILT_BY = {
     "ramp_up": "add_ramp_up",
     "stock_cap": "add_stock_rules",
     "stock_age": "add_stock_rules",
+    "capacity_cover": "add_capacity_cover",
 }
 #: Prefix of the forms of the time-structure micro instance (:func:`time_micro_tables`).
 TIME = "time."
@@ -92,6 +93,12 @@ O_Q,a/4 = 0.75, O_Q,b/4 = 1, O_mod/4 = 0.25; in 2027 the same on (y_p - y_p-1) a
     "facility_continuity": """existing D: y_D,2025 >= y0 = 1; R and Q (closing cost) carry -z_f,p;
 B and D (no closing cost) do not; no 2025 row for candidates (y_p0-1 = 0).""",
     "facility_capacity": """inflow <= sum_l C_f,l y + C_mod n: Q 10, 20 and module 5 t; B, D and R 10 t.""",
+    "capacity_cover": """model.capacity_cover on: pack takers R (10), Q (levels 10 / 20, module 5, x 1 module
+coefficient 5), B (10); + u + w of both grades; >= supply 10 t of the year. Refiner D (black mass
+only) is not in the row.""",
+    "time.capacity_cover": """Pack takers B (20), Q (10), R (10) at the investment period of each
+year (2025 and 2026 share 2025's levels); + this year's pack stock - last year's (as in
+supply_balance); >= supply of the year (10, 20, 10 t).""",
     "lane_link": """U_i: eol = min(supply 5, capacity); rejects R>B = min(10, 10 x (1 - 0.9)) = 1;
 second life = min(10 x 0.9, 100 kWh / 80 kWh/t) = 1.25; black mass B>D = min(10, 10 x 0.4) = 4;
 returns into Q = 20 + 2 x 5 = 30 (capacity with modules).""",
@@ -193,7 +200,7 @@ def write_micro_instance(folder: Path) -> Path:
         folder, micro_tables(), periods=[{"year": p, "length": 2} for p in PERIODS], discount_rate=0.1,
         transport={"max_lane_km": 100}, uncollected={"allowed": True, "cost_per_t": 11},
         disposal={"allowed": True, "cost_per_t": 7}, targets={"soft": True, "soft_penalty_per_t": 1000.0},
-        emissions={"cap_t": 1000.0, "carbon_price": 3.0})
+        emissions={"cap_t": 1000.0, "carbon_price": 3.0}, model={"capacity_cover": True})
 
 
 def _num(x: float) -> str:
@@ -265,7 +272,8 @@ def write_time_micro_instance(folder: Path) -> Path:
     """Write the time-structure micro instance into ``folder``; return it."""
     return write_instance(
         folder, time_micro_tables(), periods=[{"year": 2025, "length": 2, "operations": "yearly"}, 2027],
-        discount_rate=0.1, transport={"max_lane_km": 100}, stock={"allowed": True, "max_age_years": 2})
+        discount_rate=0.1, transport={"max_lane_km": 100}, stock={"allowed": True, "max_age_years": 2},
+        model={"capacity_cover": True})
 
 
 def _labellers(d: Any) -> dict[str, Any]:
