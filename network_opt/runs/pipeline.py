@@ -138,11 +138,13 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     screened: set[str] | None = None
     if heuristic is not None and aggregate is not None:
         progress.phase(f"heuristic: screening with the collection points in at most {aggregate:,} clusters")
-        screen = solve(inst, options, progress=Progress("quiet"), aggregate=aggregate, prune=prune,
+        screen = solve(inst, dataclasses.replace(options, write_model=None), progress=Progress("quiet"),
+                       aggregate=aggregate, prune=prune,
                        memory_limit=memory_limit, force=force)
         facilities = screen.tables.get("facilities")
-        screened = set() if facilities is None else set(facilities.loc[facilities["open"], "facility"])
-        heuristic = dataclasses.replace(heuristic, aggregate=aggregate)
+        if facilities is not None and screen.status.has_plan:  # else the LP screens (below)
+            screened = set(facilities.loc[facilities["open"], "facility"])
+            heuristic = dataclasses.replace(heuristic, aggregate=aggregate)
         aggregate = None
     if aggregate is not None:
         from network_opt.model.aggregate import aggregate as cluster_points
