@@ -157,7 +157,8 @@ def shadow_price_notes(targets: pd.DataFrame, prices: np.ndarray, lp_solved: boo
         price = prices[k]
         required, achieved = float(targets["required"].iloc[k]), float(targets["achieved"].iloc[k])
         if not has_row[k]:
-            note = "NaN: the target has no constraint in the model (nothing it measures can flow in this period)"
+            note = ("NaN: the target has no constraint in the model (nothing it measures can flow in this period, or "
+                    "a collection target holds whatever the plan: every pack is collected)")
         elif not lp_solved:
             note = "NaN: the LP with the facility levels and modules fixed was not solved to optimality"
         elif math.isnan(price):
