@@ -126,21 +126,38 @@ def test_missing_placed_on_market_row_is_an_error(tmp_path: Path) -> None:
     assert "no row for jurisdiction XX and period 2025; add the row(s)" in _validate(folder)
 
 
-def test_a_target_above_the_packs_generated_is_reported_before_solving(tmp_path: Path) -> None:
-    """0.5 x 250 = 125 t/yr to collect, 100 t/yr generated: no plan can meet it, whether or not packs
-    may stay uncollected; the error names the placed_on_market row. With soft targets (penalty 1000
-    per t) the plan collects all 100 t (each tonne left would cost 1000 - 35 more) and pays the 25 t
-    short: 4000 + 25,000 = 29,000."""
-    for uncollected in (True, False):
-        err = _validate(pom_instance(tmp_path / str(uncollected), pom=250.0, uncollected=uncollected))
-        assert "placed_on_market.csv:2:tonnes: period 2025: collection_rate 0.5 of the 250 t placed on the " \
-               "market in XX needs 125 t/yr collected, but only 100 t/yr of packs are generated" in err
+def test_a_target_above_the_packs_generated_is_infeasible_and_diagnosed(tmp_path: Path) -> None:
+    """0.5 x 250 = 125 t/yr to collect, 100 t/yr generated: no plan can meet it. Validation warns
+    (naming the placed_on_market row). With uncollected packs the model is infeasible and the
+    elastic re-solve finds the collection row 25 t/yr short; without them there is no row that
+    could say it, and the build stops with an error naming the placed_on_market row. With soft
+    targets (penalty 1000 per t) the plan collects all 100 t (each tonne left would cost 1000 - 35
+    more) and pays the 25 t short: 4000 + 25,000 = 29,000."""
+    from network_opt.common.errors import InputError
+    from network_opt.solver.diagnose import diagnose
+
+    folder = pom_instance(tmp_path / "u", pom=250.0)
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert ("placed_on_market.csv:2:tonnes: period 2025: collection_rate 0.5 of the 250 t placed on the market in "
+            "XX needs 125 t/yr collected, but only 100 t/yr of packs are generated") in result.stderr
+    assert no.solve(folder).status == "infeasible"
+    diag = diagnose(folder)
+    assert diag["constraint"].tolist() == ["target_collection_rate"]
+    assert diag["shortfall"].sum() == pytest.approx(25.0)
+    assert "of the tonnes placed on the market" in diag.iloc[0]["what"]
+
+    with pytest.raises(InputError, match=r"placed_on_market.csv:2:tonnes: period 2025: .* needs 25 t/yr more"):
+        no.solve(pom_instance(tmp_path / "all", pom=250.0, uncollected=False))
+
     soft = no.solve(pom_instance(tmp_path / "soft", pom=250.0, targets={"soft": True, "soft_penalty_per_t": 1000}))
     assert soft.objective == pytest.approx(29_000.0)
     row = soft["targets"].iloc[0]
     assert row["shortfall_t"] == pytest.approx(25.0)
     assert row["achieved"] == pytest.approx(0.4)
     assert not bool(row["met"])
+    forced = no.solve(pom_instance(tmp_path / "forced", pom=250.0, uncollected=False), soft_targets=True)
+    assert forced.objective == pytest.approx(4000.0 + 25 * 1e6)  # --soft-targets: the default penalty
 
 
 def test_scope_placed_on_market_is_for_collection_only(tmp_path: Path) -> None:

@@ -286,6 +286,7 @@ def test_direct_route_99_percent_shuts_a_95_percent_direct_plant(tmp_path: Path,
     d = _target(sol, "D")
     assert d["required"] == pytest.approx(0.99)
     assert d["shadow_price"] == pytest.approx(0.0, abs=1e-6)
+    assert d["shadow_price_note"].startswith("0: nothing it measures flows in this plan")
     assert _target(sol, "H")["achieved"] == pytest.approx(0.92)
 
 

@@ -485,7 +485,9 @@ TABLES: dict[str, Table] = {
                 "Collection target t (jurisdiction J, period p, rate rho) then reads: collected tonnes in J in p "
                 "(supply minus uncollected) >= rho x tonnes(J, p); it binds where packs may stay uncollected "
                 "(`uncollected.allowed`), at their cost. When rho x tonnes exceeds the packs generated in J in p no "
-                "plan can meet it: an error names the placed_on_market row (with soft targets: a shortfall).",
+                "plan can meet it: validation warns, and the solve is infeasible (its diagnosis gives the "
+                "tonnes short) or, when every pack must be collected, stops with an error naming the "
+                "placed_on_market row; with soft targets the plan pays the shortfall.",
             ),
         ),
         Table(

@@ -44,6 +44,7 @@ def check_instance(inst: Instance, *, feasibility: bool = True) -> list[Problem]
             problems += _network(inst)
         problems += _suspicious(inst)
         problems += _step_input_warnings(inst)
+        problems += _collection_beyond_generation(inst)
         problems += degenerate(inst)  # no data, no supply, a period or market with nothing, ...
     return problems
 
@@ -272,7 +273,7 @@ def _network(inst: Instance) -> list[Problem]:
     """Every collection point reaches a recycler; openable capacity can absorb the supply."""
     from network_opt.inputs.lanes import grades, supply_and_lanes, unreachable_supply
 
-    problems: list[Problem] = _collection_beyond_generation(inst)
+    problems: list[Problem] = []
     supply, lanes = supply_and_lanes(inst)  # kept on inst: preparing the model data uses them again
     escape = inst.settings.uncollected.allowed or inst.settings.disposal.allowed
     if escape:
@@ -305,8 +306,10 @@ def _network(inst: Instance) -> list[Problem]:
 
 
 def _collection_beyond_generation(inst: Instance) -> list[Problem]:
-    """Hard collection targets of scope placed_on_market that ask for more tonnes than the packs
-    generated in their jurisdiction and period: no plan meets them (collected <= generated)."""
+    """Warnings for hard collection targets of scope placed_on_market that ask for more tonnes than
+    the packs generated in their jurisdiction and period: no plan meets them (collected <= generated),
+    so the solve is infeasible (or, without uncollected packs, refused when the model is built) unless
+    targets are soft (``--soft-targets``: a shortfall)."""
     t = inst["targets"]
     if inst.settings.targets.soft or not (t["scope"] == "placed_on_market").any():
         return []
@@ -331,7 +334,8 @@ def _collection_beyond_generation(inst: Instance) -> list[Problem]:
                                     f"period {key[1]}: collection_rate {r['value']:g} of the {pom[key]:,.6g} t placed "
                                     f"on the market in {key[0]} needs {need:,.6g} t/yr collected, but only "
                                     f"{generated:,.6g} t/yr of packs are generated there (supply): no plan can "
-                                    "meet it (collection cannot exceed generation)"))
+                                    "meet it (collection cannot exceed generation) unless targets are soft",
+                                    severity="warning"))
     return problems
 
 

@@ -167,6 +167,9 @@ def shadow_price_notes(targets: pd.DataFrame, prices: np.ndarray, lp_solved: boo
             note = f"{SHADOW_PRICE_MEANING}; {_STEP}"
         elif math.isfinite(achieved) and achieved > required + 1e-6:
             note = "0: not binding, the plan exceeds the target"
+        elif not math.isfinite(achieved):
+            note = ("0: nothing it measures flows in this plan (e.g. a facility that takes nothing: its row reads "
+                    "0 >= 0); the row may be what keeps flows out, a cost no dual shows: see the cost of compliance")
         else:
             note = f"0: binding, but a small raise costs nothing with this network; {_STEP}"
         if status != SolveStatus.OPTIMAL:

@@ -14,8 +14,10 @@ from typing import cast
 import numpy as np
 import pyomo.environ as pyo
 
+from network_opt.common.errors import InputError, Problem
 from network_opt.inputs.jurisdictions import covered
 from network_opt.inputs.lanes import grades
+from network_opt.inputs.read import ROW
 from network_opt.model.data import RECYCLING_KINDS, ModelData, group_rows, yield_matrix
 from network_opt.model.linear import linear, picked, var_list, weighted
 
@@ -189,6 +191,19 @@ def collection_rows(d: ModelData, uncollected: bool) -> dict[int, tuple[np.ndarr
     return out
 
 
+def _beyond_generation(d: ModelData, t: int, rhs: float) -> Problem:
+    """The error for hard collection target row ``t`` (scope placed_on_market) that asks for
+    -``rhs`` t/yr more than the packs generated, when every pack is collected."""
+    r = d.targets.loc[t]
+    pom = d.inst["placed_on_market"]
+    hit = pom.loc[(pom["jurisdiction"] == r["jurisdiction"]) & (pom["period"] == r["period"]), ROW]
+    return Problem(d.inst.table_file("placed_on_market"), int(hit.iloc[0]) if len(hit) else 0, "tonnes",
+                   f"period {r['period']}: collection_rate {r['value']:g} of the tonnes placed on the market in "
+                   f"{r['jurisdiction']} needs {-rhs:,.6g} t/yr more than the packs generated there; every pack is "
+                   "collected (uncollected.allowed: false) and still no plan can meet it: lower the rate or the "
+                   "tonnes, or solve with soft targets (--soft-targets) to see the shortfall")
+
+
 def add_target_collection_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
     r"""Collected tonnes reach the required share of the supply generated in the jurisdiction
     (scope jurisdiction) or of the tonnes placed on the market :math:`P_{J,p}` (scope
@@ -203,7 +218,9 @@ def add_target_collection_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
     written :math:`\sum u_s - \xi_t \le \sum S_s - \rho_t P_{J,p}` (t/yr of packs). Pyomo:
     ``target_collection_rate[t]``. Without ``uncollected`` variables every tonne is collected: a
     jurisdiction row is not needed, a placed-on-market row only when it asks for more than the
-    supply (see :func:`collection_rows`).
+    supply (see :func:`collection_rows`): with soft targets it holds the shortfall alone, with hard
+    ones the build stops with an :class:`~network_opt.common.errors.InputError` naming the
+    placed_on_market row (no plan can meet it).
     """
     uncollected = m.find_component("uncollected") is not None
     rows = collection_rows(d, uncollected)
@@ -212,8 +229,8 @@ def add_target_collection_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
     def rule(m: pyo.ConcreteModel, t: int) -> object:
         r, rhs = rows[t]
         terms = picked(u, r) + weighted(-1.0, _slack_terms(m, t))
-        if not terms:  # a hard target above the supply generated, no plan can meet it
-            return pyo.Constraint.Infeasible
+        if not terms:  # every pack is collected, and still short: no row can say it
+            raise InputError([_beyond_generation(d, t, rhs)])
         return linear(terms) <= rhs
 
     _add(m, "target_collection_rate", "COLLECTION_TARGETS", sorted(rows), rule)
