@@ -310,8 +310,8 @@ def _targets_in_force(inst: Instance) -> pd.DataFrame:
     """One row per (jurisdiction, metric, material, process, period): the value of the latest row whose
     from_period is not after the period."""
     t = inst["targets"].drop(columns="_row")
-    if "scope" not in t:
-        t = t.assign(scope="jurisdiction")
+    # an empty cell (the reader keeps str defaults empty) is the default scope: pooled
+    t = t.assign(scope=t["scope"].replace("", "jurisdiction")) if "scope" in t else t.assign(scope="jurisdiction")
     if "process" not in t:
         t = t.assign(process="")
     cols = ["jurisdiction", "metric", "material", "period", "value", "from_period", "source", "scope", "process"]
