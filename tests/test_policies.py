@@ -112,12 +112,15 @@ def test_eu_black_mass_and_waste_battery_export_ban_outside_basel_annex_vii() ->
 
 
 def test_china_standard_conditions() -> None:
+    """Smelting-step rates (scope step on the hydro/pyro processes) and the material-repair route's
+    99 % (scope chain on the direct process: of the material in the original packs)."""
     assert get_preset("cn-2024-standard-conditions").applies_to == "CN"
-    li = _target("cn-2024-standard-conditions", "material_recovery", "Li")
-    assert list(li["value"]) == [0.9] and list(li["from_period"]) == [2025]
-    for metal in ("Ni", "Co", "Mn"):
-        m = _target("cn-2024-standard-conditions", "material_recovery", metal)
-        assert list(m["value"]) == [0.98] and list(m["from_period"]) == [2025]
+    smelting = "hydrometallurgical|pyrometallurgical"
+    for metal, rate in (("Li", 0.9), ("Ni", 0.98), ("Co", 0.98), ("Mn", 0.98)):
+        m = _target("cn-2024-standard-conditions", "material_recovery", metal).sort_values("value")
+        assert list(zip(m["value"], m["scope"], m["process"], m["from_period"], strict=True)) == [
+            (rate, "step", smelting, 2025), (0.99, "chain", "direct", 2025)]
+        assert m.iloc[1]["needs_confirmation"]  # secondary source; which target materials count: not verified
 
 
 def test_china_interim_measures_e_bike_ban_is_unconfirmed() -> None:

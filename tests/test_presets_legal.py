@@ -134,13 +134,19 @@ def test_eu_landfill_ban_and_unmodelled_rules() -> None:
     assert p.targets["metric"].ne("collection_rate").all()  # no LMT category in the model: not faked
 
 
-def test_china_direct_route_99_percent_is_listed_not_modelled() -> None:
+def test_china_direct_route_99_percent_is_modelled_on_the_original_packs() -> None:
+    """The material-repair route's 99 % is of the target material in the original batteries: rows of
+    scope chain on the direct process (no longer 'not modelled'); the smelting rates are of scope step."""
     p = get_preset("cn-2024-standard-conditions")
-    direct = p.not_modelled[p.not_modelled["rule"].str.contains("material-repair")]
-    assert len(direct) == 1 and "原动力电池所含目标材料质量之和" in direct.iloc[0]["base"]
-    assert direct.iloc[0]["needs_confirmation"]  # secondary source only
-    li = p.targets[p.targets["material"] == "Li"].iloc[0]
+    assert not p.not_modelled["rule"].str.contains("material-repair").any()
+    direct = p.targets[p.targets["process"] == "direct"]
+    assert sorted(direct["material"]) == ["Co", "Li", "Mn", "Ni"]
+    assert set(direct["value"]) == {0.99} and set(direct["scope"]) == {"chain"}
+    assert direct["base"].str.contains("原动力电池所含目标材料质量之和").all()
+    assert direct["needs_confirmation"].all()  # secondary source only; which target materials: not verified
+    li = p.targets[(p.targets["material"] == "Li") & (p.targets["scope"] == "step")].iloc[0]
     assert "冶炼过程锂回收率" in li["base"]
+    assert li["process"] == "hydrometallurgical|pyrometallurgical"
 
 
 def test_china_e_bike_ban_date_kept_source_fixed() -> None:
@@ -153,7 +159,8 @@ def test_china_e_bike_ban_date_kept_source_fixed() -> None:
 def test_india_collection_base_is_placed_on_market() -> None:
     t = get_preset("in-bwmr-2022").targets
     col = t[t["metric"] == "collection_rate"].iloc[0]
-    assert "placed in the market" in col["base"] and col["needs_confirmation"]
+    assert "placed in the market" in col["base"] and col["needs_confirmation"]  # base years not read
+    assert col["scope"] == "placed_on_market"
 
 
 def test_us_nj_secondary_and_california_preset_not_applied() -> None:

@@ -116,9 +116,12 @@ def target_value_derivative(sol: Solution, key: str) -> float | None:
         return None
     inst = sol.data.inst
     rows = inst["targets"].loc[select_rows(inst["targets"], TABLES["targets"], k.selector)]
-    chosen = set(zip(rows["jurisdiction"], rows["metric"], rows["material"], rows["from_period"], strict=True))
     d = sol.data.targets
-    hit = [(j, mt, ma, int(fp)) in chosen for j, mt, ma, fp in
-           zip(d["jurisdiction"], d["metric"], d["material"], d["from_period"], strict=True)]
+    if "process" not in rows:  # an instance built without the column: every row has process ""
+        rows = rows.assign(process="")
+    chosen = set(zip(rows["jurisdiction"], rows["metric"], rows["material"], rows["from_period"], rows["process"],
+                     strict=True))
+    hit = [(j, mt, ma, int(fp), pr) in chosen for j, mt, ma, fp, pr in
+           zip(d["jurisdiction"], d["metric"], d["material"], d["from_period"], d["process"], strict=True)]
     prices = sol["targets"]["shadow_price"].to_numpy()[hit]
     return float(prices.sum()) if len(prices) else None
