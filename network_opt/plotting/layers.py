@@ -67,8 +67,11 @@ def facility_targets(targets: pd.DataFrame, period: int, rate_tol: float = RATE_
     need = {"facility", "period", "metric", "required", "achieved", "met"}
     if targets.empty or not need <= set(targets.columns):
         return pd.DataFrame(columns=TARGET_COLUMNS)
-    t = targets.loc[(targets["period"] == period)
-                    & targets["facility"].fillna("").astype(str).str.len().gt(0)].copy()
+    def text(column: pd.Series) -> pd.Series:
+        """A column as text, empty for missing (an all-empty column reads back from CSV as float)."""
+        return column.astype(object).where(column.notna(), "").astype(str)
+
+    t = targets.loc[(targets["period"] == period) & text(targets["facility"]).str.len().gt(0)].copy()
     if t.empty:
         return pd.DataFrame(columns=TARGET_COLUMNS)
     met = t["met"].astype(str).str.lower().isin(["true", "1", "1.0"])
@@ -79,8 +82,8 @@ def facility_targets(targets: pd.DataFrame, period: int, rate_tol: float = RATE_
     tight = (achieved - required).abs() <= rate_tol
     priced = price > price_tol
     state = np.where(~met & achieved.notna(), "missed", np.where(met & (tight | priced), "binds", ""))
-    material = t["material"].fillna("").astype(str) if "material" in t else pd.Series("", index=t.index)
-    scope = t["scope"].fillna("").astype(str) if "scope" in t else pd.Series("facility", index=t.index)
+    material = text(t["material"]) if "material" in t else pd.Series("", index=t.index)
+    scope = text(t["scope"]) if "scope" in t else pd.Series("facility", index=t.index)
     out = pd.DataFrame({"node": t["facility"].astype(str), "metric": t["metric"].astype(str), "material": material,
                         "scope": scope, "required": required, "achieved": achieved, "shadow_price": price,
                         "state": state})
