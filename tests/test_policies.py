@@ -100,6 +100,10 @@ def test_eu_recycling_efficiency_and_material_recovery() -> None:
     assert _target("eu-2023-1542", "material_recovery", "Pb").empty
     assert _target("eu-2023-1542", "collection_rate").empty  # EV batteries: take-back, no % target
     assert "take-back" in eu.notes and "domestic_recovery" in eu.notes
+    # Art. 71(2): the recycler's process, counted across operators (Delegated Regulation 2025/606)
+    assert set(eu.targets["scope"]) == {"chain"}
+    assert eu.targets["note"].str.contains("Scope chain: Art. 71(2)", regex=False).all()
+    assert "Art. 72(3)" in eu.notes
 
 
 def test_eu_black_mass_and_waste_battery_export_ban_outside_basel_annex_vii() -> None:
@@ -107,7 +111,8 @@ def test_eu_black_mass_and_waste_battery_export_ban_outside_basel_annex_vii() ->
     assert set(bans["commodity"]) == {"black_mass", "eol_packs", "rejects", "returns"}
     assert set(bans["to"]) == {"not:BASEL_ANNEX_VII"}  # OECD + EU27 + LI, not OECD alone
     assert bans["needs_confirmation"].all()  # applicability date (9 Nov 2026) only secondary
-    assert set(bans["from_period"]) == {2025}
+    # List-of-Waste amendment (EU) 2025/934 applicable from 9 Nov 2026: the first full year is 2027
+    assert set(bans["from_period"]) == {2027} and set(bans["legal_date"]) == {"2026-11-09"}
     assert "second_life_packs" not in set(bans["commodity"])
 
 
