@@ -99,7 +99,7 @@ def test_eu_recycling_efficiency_and_material_recovery() -> None:
         assert list(zip(m["from_period"], m["value"], strict=True)) == [(2028, 0.9), (2032, 0.95)]
     assert _target("eu-2023-1542", "material_recovery", "Pb").empty
     assert _target("eu-2023-1542", "collection_rate").empty  # EV batteries: take-back, no % target
-    assert "take-back" in eu.notes and "domestic_recovery" in eu.notes
+    assert "take-back" in eu.notes and "recycled_content" in eu.notes
     # Art. 71(2): the recycler's process, counted across operators (Delegated Regulation 2025/606)
     assert set(eu.targets["scope"]) == {"chain"}
     assert eu.targets["note"].str.contains("Scope chain: Art. 71(2)", regex=False).all()
