@@ -21,7 +21,6 @@ and for black mass the jurisdiction of the packs it was made from.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -288,35 +287,75 @@ def _fingerprint(inst: Instance, inputs: dict[str, tuple[str, ...] | None], *ext
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class Network:
-    """The supply by grade and the lanes derived from an instance's tables, each with the digest
-    of the inputs it came from (:func:`supply_and_lanes`). Never changed in place."""
+#: lane sets (and supplies) a :class:`Network` store keeps, the most recently used
+KEPT = 3
 
-    supply_key: str
-    supply: pd.DataFrame
-    lanes_key: str
-    lanes: pd.DataFrame
+
+class Network:
+    """The supplies by grade and the lanes derived from an instance's tables, each under the digest
+    of the inputs it came from (:func:`supply_and_lanes`), the :data:`KEPT` most recently used.
+    One store is shared by an instance and every copy made from it afterwards
+    (:meth:`~network_opt.inputs.instance.Instance.with_settings`,
+    :func:`~network_opt.inputs.overrides.copy_instance`): lanes a copy builds serve the instance
+    and its other copies while their inputs are the same. The frames are never changed in place."""
+
+    def __init__(self) -> None:
+        self.supply: dict[str, pd.DataFrame] = {}
+        self.lanes: dict[str, pd.DataFrame] = {}
+
+    @staticmethod
+    def of(inst: Instance) -> Network:
+        """The store of ``inst`` (made on first use)."""
+        found = inst._derived.get("network")
+        if not isinstance(found, Network):
+            found = inst._derived["network"] = Network()
+        return found
+
+    @staticmethod
+    def get(kept: dict[str, pd.DataFrame], key: str) -> pd.DataFrame | None:
+        frame = kept.pop(key, None)
+        if frame is not None:
+            kept[key] = frame  # most recently used last
+        return frame
+
+    @staticmethod
+    def put(kept: dict[str, pd.DataFrame], key: str, frame: pd.DataFrame) -> pd.DataFrame:
+        kept[key] = frame
+        while len(kept) > KEPT:
+            kept.pop(next(iter(kept)))
+        return frame
+
+
+def supply_once(inst: Instance) -> pd.DataFrame:
+    """:func:`supply_by_grade` of ``inst``, kept like :func:`supply_and_lanes` keeps it, without
+    building the lanes (the validation's pre-check needs the supply only; it finds the collection
+    points that reach no recycler with :mod:`network_opt.inputs.reach`). A shallow copy."""
+    store = Network.of(inst)
+    key = _fingerprint(inst, SUPPLY_INPUTS)
+    supply = store.get(store.supply, key)
+    if supply is None:
+        supply = store.put(store.supply, key, supply_by_grade(inst))
+    return supply.copy(deep=False)
 
 
 def supply_and_lanes(inst: Instance) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`supply_by_grade` and :func:`build_lanes` of ``inst``, computed once: the first call
-    (the validation's feasibility pre-check) keeps them on the instance, later calls (preparing
-    the model data, preparing it again with pruning) and copies made for overrides
-    (:func:`network_opt.inputs.overrides.copy_instance`) hand them on while the inputs they depend
-    on (:data:`SUPPLY_INPUTS`, :data:`LANE_INPUTS`, the transport settings) are unchanged: a
-    scenario that changes prices or targets reuses the base's lanes. The frames returned are
-    shallow copies (copy-on-write): changing them leaves the kept ones as they are."""
+    (preparing the model data; the validation keeps only the supply, :func:`supply_once`, and checks
+    reachability without lanes) keeps them in the instance's :class:`Network` store, which its
+    copies share (a scenario or sweep point, the copy with pruning or soft targets), so that later
+    calls, on the instance or a copy, use them again while the inputs they depend on
+    (:data:`SUPPLY_INPUTS`, :data:`LANE_INPUTS`, the transport settings) are unchanged: a scenario
+    that changes prices or targets reuses the base's lanes. The frames returned are shallow copies
+    (copy-on-write): changing them leaves the kept ones as they are."""
     settings = inst.settings
-    found = inst._derived.get("network")
-    kept = found if isinstance(found, Network) else None
-    supply_key = _fingerprint(inst, SUPPLY_INPUTS)
-    supply = kept.supply if kept is not None and kept.supply_key == supply_key else supply_by_grade(inst)
+    store = Network.of(inst)
+    supply = supply_once(inst)
     offered = supply[["site", "chemistry", "grade"]].drop_duplicates().sort_values(["site", "chemistry", "grade"])
     # routes over legs weigh emissions at the carbon price: the emissions settings matter only then
     routing = settings.emissions if len(inst["legs"]) else None
     lanes_key = _fingerprint(inst, LANE_INPUTS, settings.transport, settings.defaults.second_life_soh, offered,
                              routing)
-    lanes = kept.lanes if kept is not None and kept.lanes_key == lanes_key else build_lanes(inst, supply)
-    inst._derived["network"] = Network(supply_key, supply, lanes_key, lanes)
+    lanes = store.get(store.lanes, lanes_key)
+    if lanes is None:
+        lanes = store.put(store.lanes, lanes_key, build_lanes(inst, supply))
     return supply.copy(deep=False), lanes.copy(deep=False)
