@@ -45,9 +45,9 @@ def lane_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = lanes_module.build_lanes
 
-    def counted(inst: Instance, supply: pd.DataFrame | None = None) -> pd.DataFrame:
+    def counted(inst: Instance, supply: pd.DataFrame | None = None, **kwargs: Any) -> pd.DataFrame:
         calls.append(inst.name)
-        return real(inst, supply)
+        return real(inst, supply, **kwargs)
 
     monkeypatch.setattr(lanes_module, "build_lanes", counted)
     return calls

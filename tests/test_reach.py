@@ -221,3 +221,60 @@ def test_chord_and_great_circle_distances_agree() -> None:
     v = unit_vectors(lat, lon)
     chord = np.linalg.norm(u - v, axis=1)
     np.testing.assert_allclose(chord_to_km(chord), haversine_km(0.0, 0.0, lat, lon), rtol=1e-9, atol=1e-9)
+
+
+# --- the lanes built once: a pruned copy cuts its lanes from the unpruned ones ----------------
+
+INSTANCES = Path(__file__).resolve().parents[1] / "instances"
+
+
+@pytest.mark.parametrize("name", ["china-2025-2032", "eu-2025-2032", "north-america-2025-2032", "generated"])
+def test_pruned_lanes_cut_from_the_unpruned_ones_are_those_a_pruned_build_gives(
+        name: str, request: pytest.FixtureRequest) -> None:
+    """Two-echelon instances (pre-processors, refiners), refurbishers, markets and returns: for K =
+    1, 2, 3, :func:`prune_lanes` on the unpruned lanes and their pair ranks is exactly the build with
+    ``transport.nearest_facilities = K`` (rows, order, dtypes), and K = 1 cuts something."""
+    from network_opt.inputs.lanes import prune_lanes
+
+    folder = request.getfixturevalue("generated") if name == "generated" else INSTANCES / name
+    inst = read(folder).with_settings({"transport.nearest_facilities": 0})
+    ranks: list[np.ndarray] = []
+    unpruned = build_lanes(inst, ranks=ranks)
+    assert len(ranks[0]) == len(unpruned) and not np.isnan(ranks[0]).any()
+    sizes = []
+    for k in (1, 2, 3):
+        built = build_lanes(inst.with_settings({"transport.nearest_facilities": k}))
+        pd.testing.assert_frame_equal(prune_lanes(inst, unpruned, ranks[0], k), built, obj=f"{name} K={k}")
+        sizes.append(len(built))
+    assert sizes[0] < len(unpruned)
+    assert set(unpruned["commodity"]) >= ({"eol_packs", "black_mass"} if name != "generated" else
+                                          {"eol_packs", "second_life_packs", "rejects", "returns"})
+
+
+def test_default_pruning_builds_the_lanes_once(monkeypatch: pytest.MonkeyPatch, generated: Path) -> None:
+    """An instance above the default-pruning threshold (lowered here to 100 flows, K to 1): prepare builds
+    the unpruned lanes (their flows decide the pruning), and the pruned copy's lanes are cut from
+    them, not built again; the model data are those of a fresh pruned prepare."""
+    import network_opt.model.size as size_module
+    from network_opt.model.data import prepare
+
+    builds: list[int] = []
+    real = lanes_module.build_lanes
+
+    def counted(*args: object, **kwargs: object) -> pd.DataFrame:
+        builds.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lanes_module, "build_lanes", counted)
+    monkeypatch.setattr(size_module, "PRUNE_ABOVE_FLOWS", 100)
+    monkeypatch.setattr(size_module, "DEFAULT_PRUNE_K", 1)  # 12 candidates: K = 10 would keep every lane
+    inst = load(generated)
+    assert builds == []  # the validation builds none
+    data, _, record = size_module.prepare_sized(inst)
+    assert record["source"] == "default" and record["flows"] < record["flows_unpruned"]
+    assert len(builds) == 1
+    fresh = read(generated).with_settings({"transport.nearest_facilities": size_module.DEFAULT_PRUNE_K})
+    expected = prepare(fresh)
+    assert len(builds) == 2  # a fresh instance (no store) builds its own
+    pd.testing.assert_frame_equal(data.lanes, expected.lanes)
+    pd.testing.assert_frame_equal(data.flows, expected.flows)
