@@ -382,15 +382,16 @@ def _policy_rules(inst: Instance) -> list[Problem]:
 
 def _network(inst: Instance) -> list[Problem]:
     """Every collection point reaches a recycler; openable capacity can absorb the supply."""
-    from network_opt.inputs.lanes import grades, supply_and_lanes, unreachable_supply
+    from network_opt.inputs.lanes import grades, supply_once
+    from network_opt.inputs.reach import unreachable_offers
 
     problems: list[Problem] = []
-    supply, lanes = supply_and_lanes(inst)  # kept on inst: preparing the model data uses them again
+    supply = supply_once(inst)  # kept on inst: preparing the model data uses it again
     escape = inst.settings.uncollected.allowed or inst.settings.disposal.allowed
     if escape:
         return problems
     stock = inst.settings.stock.allowed and not inst["storage"].empty  # a year's excess may wait: no yearly check
-    stuck = unreachable_supply(inst, lanes, supply)
+    stuck = unreachable_offers(inst, supply)  # a KD-tree query per collection point, no lane built
     if len(stuck):
         s = inst["supply"].merge(stuck, on=["site", "chemistry"])
         for _, r in s.drop_duplicates(["site", "chemistry"]).iterrows():
