@@ -1,0 +1,178 @@
+"""Scenario decomposition of the two-stage stochastic design with mpi-sppy's progressive hedging.
+
+The scenario creator handed to mpi-sppy is :func:`network_opt.model.stochastic.scenario_model`, the
+function the extensive form uses on its blocks: both solve the same scenario problems, with the
+first-stage variables of :func:`network_opt.model.stages.first_stage_components` as mpi-sppy's
+non-anticipative variables. Each scenario is solved by HiGHS through Pyomo's ``appsi_highs``.
+
+Serially (one process) PH runs every scenario in turn. Under ``mpiexec -n K`` (mpi4py and an MPI
+runtime, e.g. ``pip install 'network_opt[stochastic]'``, which brings the ``mpich`` wheel) the same
+call spreads the scenarios over the K ranks (mpi-sppy's own scenario distribution); nothing in the
+code changes. Bounds: the outer (lower) bound is the best of mpi-sppy's trivial bound (each
+scenario on its own, iteration 0) and its Lagrangian bound with the final PH weights
+(``post_solve_bound``); the inner (upper) bound is the objective of the best candidate plan (the
+scenarios' own first-stage solutions at the last iteration) evaluated on every scenario by
+:mod:`network_opt.runs.stochastic`. The gap between the two is what the summary reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from network_opt.model.data import ModelData
+from network_opt.model.stages import first_stage_vars, plan_values
+from network_opt.model.stochastic import first_stage_cost, scenario_model
+
+#: Pyomo solver for the scenario problems (HiGHS through highspy, which the package needs anyway)
+SOLVER = "appsi_highs"
+#: environment variables an MPI launcher sets (MPICH/Hydra, Open MPI, Slurm's PMI)
+MPI_ENV = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
+
+
+class DecompositionUnavailable(RuntimeError):
+    """mpi-sppy is not installed (``pip install 'network_opt[stochastic]'``)."""
+
+
+@dataclass
+class DecompositionOutcome:
+    """What progressive hedging gave: candidate plans (first-stage values, most frequent first),
+    the outer bound (currency; the best lower bound on the optimum), iterations, convergence
+    metric, seconds, MPI ranks used."""
+
+    candidates: list[dict[str, dict[Any, float]]]
+    outer_bound: float | None
+    trivial_bound: float | None
+    iterations: int
+    convergence: float | None
+    seconds: float
+    ranks: int = 1
+    notes: list[str] = field(default_factory=list)
+
+
+def under_mpi() -> bool:
+    """True when this process was started by an MPI launcher (mpiexec) with more than one rank."""
+    for key in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
+        value = os.environ.get(key)
+        if value is not None:
+            try:
+                return int(value) > 1
+            except ValueError:
+                return False
+    return False
+
+
+def mpi_rank_size() -> tuple[int, int]:
+    """(rank, size) of this process in MPI's world; (0, 1) without an MPI launcher (mpi4py is
+    then not even imported)."""
+    if not under_mpi():
+        return 0, 1
+    from mpi4py import MPI
+
+    return int(MPI.COMM_WORLD.Get_rank()), int(MPI.COMM_WORLD.Get_size())
+
+
+def _mpisppy() -> Any:
+    try:
+        from mpisppy.opt.ph import PH
+        from mpisppy.utils import sputils
+    except ImportError as exc:  # mpi-sppy absent, or mpi4py without an MPI library
+        raise DecompositionUnavailable(
+            "--decomposition ph needs mpi-sppy: pip install 'network_opt[stochastic]' "
+            f"({type(exc).__name__}: {exc})") from None
+    import mpisppy
+
+    mpisppy.disable_tictoc_output()  # its progress lines on stdout
+    return PH, sputils
+
+
+def _creator(datas: dict[str, ModelData], probabilities: dict[str, float], alpha: float,
+             weight: float, eta_bounds: tuple[float, float] | None) -> Callable[..., Any]:
+    _, sputils = _mpisppy()
+
+    def scenario_creator(name: str, **_kwargs: Any) -> Any:
+        m = scenario_model(datas[name], probabilities[name], alpha=alpha, weight=weight, name=name,
+                           var_at_risk_bounds=eta_bounds)
+        sputils.attach_root_node(m, first_stage_cost(m), first_stage_vars(m))
+        m._mpisppy_probability = probabilities[name]
+        return m
+
+    return scenario_creator
+
+
+def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Sequence[float], *,
+             alpha: float = 0.9, weight: float = 0.0, iterations: int = 50, rho: float | None = None,
+             mip_gap: float = 1e-4, time_limit: float | None = None, convergence: float = 1e-4,
+             candidates: int = 5, eta_bounds: tuple[float, float] | None = None) -> DecompositionOutcome:
+    """Progressive hedging (mpi-sppy) on the scenarios ``datas`` (named ``names``, with
+    ``probabilities``); returns the candidate plans and the outer bound on every rank.
+
+    ``rho``: PH's penalty per unit of deviation from the consensus (currency per unit of a
+    first-stage variable); default: 10 % of the mean absolute fixed plus opening cost of a
+    level, a scale at which a facility's open/close decision moves within a few iterations.
+    ``time_limit``: seconds for the PH iterations (checked between iterations).
+    ``eta_bounds``: bounds of the value at risk (currency), needed with ``weight > 0`` (the
+    linearised proximal term and the Lagrangian bound need a bounded variable).
+    """
+    PH, _ = _mpisppy()
+    logging.getLogger("pyomo").setLevel(logging.ERROR)
+    logging.getLogger("mpisppy").setLevel(logging.ERROR)
+    by_name = dict(zip(names, datas, strict=True))
+    probs = dict(zip(names, (float(p) for p in probabilities), strict=True))
+    if rho is None:
+        lv = datas[0].levels
+        scale = float((lv["opening_cost"].fillna(0.0) + lv["fixed_cost_per_year"].fillna(0.0)).abs().mean() or 1.0)
+        rho = max(0.1 * scale, 1.0)
+    options = {
+        "solver_name": SOLVER,
+        "PHIterLimit": int(iterations),
+        "defaultPHrho": float(rho),
+        "convthresh": float(convergence),
+        "verbose": False,
+        "display_progress": False,
+        "display_timing": False,
+        "display_convergence_detail": False,
+        "iter0_solver_options": {"mip_rel_gap": float(mip_gap)},
+        "iterk_solver_options": {"mip_rel_gap": float(mip_gap)},
+        "linearize_proximal_terms": True,  # keeps every subproblem a MILP for HiGHS
+        "linearize_binary_proximal_terms": True,
+        "proximal_linearization_tolerance": 1e-1,
+        "time_limit": time_limit,
+    }
+    begin = time.perf_counter()
+    ph = PH(options, list(names), _creator(by_name, probs, alpha, weight, eta_bounds),
+            scenario_creator_kwargs={})
+    conv, _eobj, trivial = ph.ph_main(finalize=False)
+    notes: list[str] = []
+    plans = [plan_values(s) for s in ph.local_scenarios.values()]
+    comm = ph.mpicomm
+    gathered = comm.allgather(plans)
+    everyone = [p for part in gathered for p in part]
+    try:
+        lagrangian = float(ph.post_solve_bound())
+    except Exception as exc:  # a failed bound solve leaves the trivial bound
+        lagrangian = None
+        notes.append(f"Lagrangian bound not computed: {type(exc).__name__}: {exc}")
+    bounds = [b for b in (trivial, lagrangian) if b is not None and math.isfinite(b)]
+    counts = Counter(_key(p) for p in everyone)
+    first: dict[tuple[Any, ...], dict[str, dict[Any, float]]] = {}
+    for p in everyone:
+        first.setdefault(_key(p), p)
+    ordered = [first[k] for k, _ in counts.most_common(max(1, candidates))]
+    return DecompositionOutcome(candidates=ordered, outer_bound=max(bounds) if bounds else None,
+                                trivial_bound=float(trivial) if trivial is not None else None,
+                                iterations=int(getattr(ph, "_PHIter", iterations)),
+                                convergence=float(conv) if conv is not None else None,
+                                seconds=time.perf_counter() - begin, ranks=int(comm.Get_size()), notes=notes)
+
+
+def _key(plan: dict[str, dict[Any, float]]) -> tuple[Any, ...]:
+    """A plan's decisions (without the value at risk), rounded, as a hashable key."""
+    return tuple((name, tuple(sorted((str(k), round(v, 6)) for k, v in vals.items())))
+                 for name, vals in sorted(plan.items()) if name != "var_at_risk")
