@@ -17,6 +17,8 @@ scenarios' own first-stage solutions at the last iteration) evaluated on every s
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 import os
@@ -80,15 +82,15 @@ def mpi_rank_size() -> tuple[int, int]:
 
 def _mpisppy() -> Any:
     try:
+        with contextlib.redirect_stdout(io.StringIO()):  # "Initializing mpi-sppy" on import
+            import mpisppy
         from mpisppy.opt.ph import PH
         from mpisppy.utils import sputils
     except ImportError as exc:  # mpi-sppy absent, or mpi4py without an MPI library
         raise DecompositionUnavailable(
             "--decomposition ph needs mpi-sppy: pip install 'network_opt[stochastic]' "
             f"({type(exc).__name__}: {exc})") from None
-    import mpisppy
-
-    mpisppy.disable_tictoc_output()  # its progress lines on stdout
+    mpisppy.tt_timer.ostream = io.StringIO()  # its progress lines, on stdout otherwise
     return PH, sputils
 
 
@@ -120,7 +122,7 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
     ``eta_bounds``: bounds of the value at risk (currency), needed with ``weight > 0`` (the
     linearised proximal term and the Lagrangian bound need a bounded variable).
     """
-    PH, _ = _mpisppy()
+    PH, sputils = _mpisppy()
     logging.getLogger("pyomo").setLevel(logging.ERROR)
     logging.getLogger("mpisppy").setLevel(logging.ERROR)
     by_name = dict(zip(names, datas, strict=True))
@@ -138,8 +140,7 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
         "display_progress": False,
         "display_timing": False,
         "display_convergence_detail": False,
-        "iter0_solver_options": {"mip_rel_gap": float(mip_gap)},
-        "iterk_solver_options": {"mip_rel_gap": float(mip_gap)},
+        "solver_options_layers": [sputils.solver_options_layer("default", {"mip_rel_gap": float(mip_gap)})],
         "linearize_proximal_terms": True,  # keeps every subproblem a MILP for HiGHS
         "linearize_binary_proximal_terms": True,
         "proximal_linearization_tolerance": 1e-1,
@@ -155,7 +156,8 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
     gathered = comm.allgather(plans)
     everyone = [p for part in gathered for p in part]
     try:
-        lagrangian = float(ph.post_solve_bound())
+        with contextlib.redirect_stdout(io.StringIO()):  # a warning for integers outside the first stage
+            lagrangian = float(ph.post_solve_bound())
     except Exception as exc:  # a failed bound solve leaves the trivial bound
         lagrangian = None
         notes.append(f"Lagrangian bound not computed: {type(exc).__name__}: {exc}")
