@@ -185,11 +185,11 @@ def test_first_stage_is_named_in_one_place() -> None:
     assert FIRST_STAGE == ("level_open", "modules", "closed", "var_at_risk")
 
 
-def test_extensive_form_and_decomposition_agree(tmp_path: Path) -> None:
-    pytest.importorskip("mpisppy", reason="mpi-sppy is in the dev extra")
+@pytest.mark.parametrize("method", ["ph", "lshaped"])
+def test_extensive_form_and_decomposition_agree(tmp_path: Path, method: str) -> None:
     folder = micro(tmp_path / "m")
     ef = solve_stochastic(folder, StochasticOptions(regret_limit=0))
-    ph = solve_stochastic(folder, StochasticOptions(decomposition="ph", regret_limit=0))
+    ph = solve_stochastic(folder, StochasticOptions(decomposition=method, regret_limit=0))
     assert ef is not None and ph is not None
     dec = ph.solution.summary["stochastic"]["decomposition"]
     gap = ph.solution.outcome.mip_gap
@@ -199,11 +199,11 @@ def test_extensive_form_and_decomposition_agree(tmp_path: Path) -> None:
     assert ph.metrics["RP"] == pytest.approx(ef.metrics["RP"], abs=TOL)
 
 
-def test_decomposition_with_cvar_on_sampled_scenarios_agrees_with_the_extensive_form() -> None:
-    pytest.importorskip("mpisppy", reason="mpi-sppy is in the dev extra")
+@pytest.mark.parametrize("method", ["ph", "lshaped"])
+def test_decomposition_with_cvar_on_sampled_scenarios_agrees_with_the_extensive_form(method: str) -> None:
     opts = dict(scenarios=4, seed=2, cvar_alpha=0.5, cvar_weight=0.5, regret_limit=0, out_of_sample=0)
     ef = solve_stochastic(TOY, StochasticOptions(**opts))  # type: ignore[arg-type]
-    ph = solve_stochastic(TOY, StochasticOptions(decomposition="ph", **opts))  # type: ignore[arg-type]
+    ph = solve_stochastic(TOY, StochasticOptions(decomposition=method, **opts))  # type: ignore[arg-type]
     assert ef is not None and ph is not None
     gap, bound = ph.solution.outcome.mip_gap, ph.solution.outcome.bound
     assert gap is not None and bound is not None

@@ -5,7 +5,8 @@ Scenarios come from the instance: declared scenarios with probabilities (``stoch
 :mod:`network_opt.inputs.stochastic`), or N draws of the ``uncertainty:`` block (``--scenarios N
 --seed S``, equal probabilities). The design is solved as the extensive form
 (:func:`network_opt.model.stochastic.build_extensive_form`, ``decomposition="none"``) or by
-progressive hedging on mpi-sppy (``"ph"``, :mod:`network_opt.runs.decompose`). Then, through the
+progressive hedging or the L-shaped method on mpi-sppy (``"ph"``, ``"lshaped"``,
+:mod:`network_opt.runs.decompose`). Then, through the
 executors of :mod:`network_opt.runs.executors` (local processes or dask), every scenario is solved
 with a plan fixed (an LP: the first-stage decisions of :mod:`network_opt.model.stages` fixed) or on
 its own (a MIP), which gives (currency, objective = expected cost + weight x CVaR):
@@ -55,7 +56,7 @@ from network_opt.solver.highs import SolveOutcome
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.status import SolveStatus, Termination
 
-DECOMPOSITIONS = ("none", "ph")
+DECOMPOSITIONS = ("none", "ph", "lshaped")
 Plan = dict[str, dict[Any, float]]
 
 
@@ -66,11 +67,12 @@ class StochasticOptions:
     ``scenarios``: draw this many scenarios from the ``uncertainty:`` block (None: the declared
     ``stochastic.scenarios``); ``seed``: of the draws; ``cvar_alpha``, ``cvar_weight``: the risk
     measure (None: the instance's ``stochastic.cvar_alpha`` / ``cvar_weight``); ``decomposition``:
-    ``none`` (extensive form) or ``ph`` (mpi-sppy); ``nonanticipativity``: ``shared`` variables or
+    ``none`` (extensive form), ``ph`` (progressive hedging) or ``lshaped`` (the L-shaped method), both
+    on mpi-sppy; ``nonanticipativity``: ``shared`` variables or
     ``equality`` rows in the extensive form; ``out_of_sample``: fresh draws for the SAA check (None:
     max(N, 30); 0: none); ``regret_limit``: most scenarios for the full regret table (N x N
     evaluations; above it only the stochastic and expected-value plans' rows); ``ph_iterations``,
-    ``ph_rho``: progressive hedging; ``solve``: HiGHS limits of every solve (the extensive form's
+    ``ph_rho``: progressive hedging; ``lshaped_iterations``: the L-shaped method; ``solve``: HiGHS limits of every solve (the extensive form's
     time limit and gap; each scenario's solve); executor, workers, scheduler: where the scenario
     solves run."""
 
@@ -84,6 +86,7 @@ class StochasticOptions:
     regret_limit: int = 25
     ph_iterations: int = 50
     ph_rho: float | None = None
+    lshaped_iterations: int = 200
     solve: SolveOptions = field(default_factory=SolveOptions)
     executor: str = "local"
     workers: int = 1
@@ -305,7 +308,7 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
     executor = None
     from network_opt.runs.decompose import mpi_rank_size
 
-    rank, _size = mpi_rank_size() if opts.decomposition == "ph" else (0, 1)
+    rank, _size = mpi_rank_size() if opts.decomposition != "none" else (0, 1)
 
     def run(batch: list[ScenarioTask]) -> list[ScenarioOutcome]:
         nonlocal executor
@@ -331,15 +334,19 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
             outcome, plan = _extensive_form(datas, probs, alpha, weight, opts)
             decomposition.update(nonanticipativity=opts.nonanticipativity)
         else:
-            from network_opt.runs.decompose import solve_ph
+            from network_opt.runs.decompose import solve_lshaped, solve_ph
 
-            eta_bounds = None
-            if weight > 0:
-                eta_bounds = _eta_bounds(ws, rank)
-            progress.phase(f"progressive hedging (mpi-sppy) on {n} scenarios")
-            dec = solve_ph(datas, list(sset.names), list(probs), alpha=alpha, weight=weight,
-                           iterations=opts.ph_iterations, rho=opts.ph_rho, mip_gap=opts.solve.mip_gap,
-                           time_limit=opts.solve.time_limit, eta_bounds=eta_bounds)
+            eta_bounds = _eta_bounds(ws) if weight > 0 else None
+            if opts.decomposition == "ph":
+                progress.phase(f"progressive hedging (mpi-sppy) on {n} scenarios")
+                dec = solve_ph(datas, list(sset.names), list(probs), alpha=alpha, weight=weight,
+                               iterations=opts.ph_iterations, rho=opts.ph_rho, mip_gap=opts.solve.mip_gap,
+                               time_limit=opts.solve.time_limit, eta_bounds=eta_bounds)
+            else:
+                progress.phase(f"L-shaped method (mpi-sppy) on {n} scenarios")
+                dec = solve_lshaped(datas, list(sset.names), list(probs), alpha=alpha, weight=weight,
+                                    iterations=opts.lshaped_iterations, mip_gap=opts.solve.mip_gap,
+                                    eta_bounds=eta_bounds)
             if rank != 0:
                 return None
             candidates = dec.candidates
@@ -361,10 +368,12 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
             gap = abs(inner - outer) / max(abs(inner), 1e-9) if outer is not None and math.isfinite(inner) else None
             status = (SolveStatus.NO_SOLUTION if not math.isfinite(inner)
                       else SolveStatus.OPTIMAL if gap is not None and gap <= opts.solve.mip_gap else SolveStatus.FEASIBLE)
-            converged = decomposition["convergence"] is not None and decomposition["convergence"] <= 1e-4
+            converged = (not decomposition["notes"] if opts.decomposition == "lshaped"
+                         else decomposition["convergence"] is not None and decomposition["convergence"] <= 1e-4)
             outcome = SolveOutcome(status=status, termination=Termination.CONVERGED if converged
                                    else Termination.ITERATION_LIMIT, objective=inner if math.isfinite(inner) else None,
-                                   bound=outer, mip_gap=gap, solver_name="mpi-sppy ph + highs", solve_s=t2 - t1)
+                                   bound=outer, mip_gap=gap, solver_name=f"mpi-sppy {opts.decomposition} + highs",
+                                   solve_s=t2 - t1)
             if not math.isfinite(inner):
                 plan = None
         assert outcome is not None
@@ -406,7 +415,7 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
     return StochasticResult(sol, sset, plan, ev_plan, metrics)
 
 
-def _eta_bounds(ws: list[ScenarioOutcome], rank: int) -> tuple[float, float]:
+def _eta_bounds(ws: list[ScenarioOutcome]) -> tuple[float, float]:
     """Bounds of the value at risk for progressive hedging (currency): from the lowest wait-and-see
     cost (no plan costs less in any scenario, so neither does the optimal eta, a cost of the
     optimal plan's distribution) to that plus ten times the spread and size of those costs
