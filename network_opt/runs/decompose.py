@@ -235,19 +235,19 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
     creator = _creator(by_name, probs, alpha, weight, eta_bounds, constant_as_variable=True)
     _same_first_stage_costs(datas, creator, names)
     options = {"root_solver": "highs", "sp_solver": "highs", "max_iter": int(iterations), "verbose": False,
-               "tol": 1e-6, "root_solver_options": {"mip_rel_gap": float(mip_gap)}}
+               "tol": 1e-6, "root_solver_options": {"mip_rel_gap": float(mip_gap), "output_flag": False},
+               "sp_solver_options": {"output_flag": False}}
     begin = time.perf_counter()
     ls = LShapedMethod(options, list(names), creator)
     with contextlib.redirect_stdout(io.StringIO()):
         ls.lshaped_algorithm()
     import pyomo.environ as pyo
 
-    root = ls.root
-    outer = float(pyo.value(root.obj))
-    if weight > 0 and root.component("var_at_risk") is not None:
-        pass  # the value at risk is among the root's first-stage variables
-    plan = plan_values(root)
     comm = ls.mpicomm
+    found = None
+    if comm.Get_rank() == 0:  # the master problem is solved on rank 0 (the value at risk is in its plan)
+        found = (float(pyo.value(ls.root.obj)), plan_values(ls.root))
+    outer, plan = comm.bcast(found, root=0)
     return DecompositionOutcome(candidates=[plan], outer_bound=outer, trivial_bound=None,
                                 iterations=int(getattr(ls, "iter", iterations)) + 1, convergence=None,
                                 seconds=time.perf_counter() - begin, ranks=int(comm.Get_size()),
