@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
@@ -105,7 +106,7 @@ def build_extensive_form(datas: Sequence[ModelData], probabilities: Sequence[flo
     m.SCENARIOS = pyo.Set(initialize=range(len(datas)), ordered=True)
     m.scenario = pyo.Block(m.SCENARIOS)
     with PauseGC():
-        blocks = []
+        blocks: list[Any] = []
         for k, d in enumerate(datas):
             b = m.scenario[k]
             add_scenario(b, d, blocks[0] if blocks and nonanticipativity == "shared" else None)
@@ -156,7 +157,7 @@ def check_risk(alpha: float, weight: float) -> None:
         raise ValueError(f"the CVaR weight must be a number >= 0, got {weight}")
 
 
-def cvar(costs: Sequence[float], probabilities: Sequence[float], alpha: float) -> float:
+def cvar(costs: npt.ArrayLike, probabilities: npt.ArrayLike, alpha: float) -> float:
     r"""CVaR at level ``alpha`` of a discrete cost distribution (currency):
     :math:`\min_\eta \eta + \frac{1}{1-\alpha} \sum_\omega p_\omega (C_\omega - \eta)^+`, whose
     minimum is reached at a cost of the distribution (the alpha-quantile). Infinite if a cost is."""
@@ -167,7 +168,7 @@ def cvar(costs: Sequence[float], probabilities: Sequence[float], alpha: float) -
     return float(min(eta + np.sum(p * np.maximum(c - eta, 0.0)) / (1.0 - alpha) for eta in c))
 
 
-def risk_objective(costs: Sequence[float], probabilities: Sequence[float], alpha: float, weight: float) -> float:
+def risk_objective(costs: npt.ArrayLike, probabilities: npt.ArrayLike, alpha: float, weight: float) -> float:
     """Expected cost plus ``weight`` x :func:`cvar` (the objective of the stochastic design)."""
     c = np.asarray(costs, dtype=float)
     p = np.asarray(probabilities, dtype=float)

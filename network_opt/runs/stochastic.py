@@ -72,7 +72,8 @@ class StochasticOptions:
     ``equality`` rows in the extensive form; ``out_of_sample``: fresh draws for the SAA check (None:
     max(N, 30); 0: none); ``regret_limit``: most scenarios for the full regret table (N x N
     evaluations; above it only the stochastic and expected-value plans' rows); ``ph_iterations``,
-    ``ph_rho``: progressive hedging; ``lshaped_iterations``: the L-shaped method; ``solve``: HiGHS limits of every solve (the extensive form's
+    ``ph_rho``: progressive hedging; ``lshaped_iterations``: the L-shaped method; ``solve``: HiGHS
+    limits of every solve (the extensive form's
     time limit and gap; each scenario's solve); executor, workers, scheduler: where the scenario
     solves run."""
 
@@ -119,6 +120,10 @@ def _overrides(inst: Instance, uncertain: list[Uncertain], values: dict[str, flo
                  for u in uncertain)
 
 
+def _records(draws: pd.DataFrame) -> list[dict[str, float]]:
+    return [{str(k): float(v) for k, v in row.items()} for row in draws.to_dict("records")]
+
+
 def sampled_uncertain(inst: Instance) -> list[Uncertain]:
     """The ``uncertainty:`` entries a sampled design draws: ``stochastic.sample``, else all."""
     spec = read_stochastic(inst)
@@ -143,7 +148,7 @@ def scenario_set(inst: Instance, scenarios: int | None = None, seed: int = 0) ->
         uncertain = sampled_uncertain(inst)
         draws = draw(uncertain, scenarios, seed)
         names = tuple(f"s{k:04d}" for k in range(1, scenarios + 1))
-        overrides = tuple(_overrides(inst, uncertain, dict(row._asdict())) for row in draws.itertuples(index=False))
+        overrides = tuple(_overrides(inst, uncertain, row) for row in _records(draws))
         mean = {u.name: float(draws[u.name].mean()) for u in uncertain}
         return ScenarioSet(names, tuple([1.0 / scenarios] * scenarios), overrides, draws.set_axis(list(names)),
                            _overrides(inst, uncertain, mean), "sample mean", tuple(uncertain))
@@ -165,7 +170,7 @@ def out_of_sample_set(inst: Instance, sset: ScenarioSet, count: int, seed: int) 
     fresh = int(np.random.SeedSequence(seed).spawn(1)[0].generate_state(1)[0])
     draws = draw(uncertain, count, fresh)
     names = tuple(f"o{k:04d}" for k in range(1, count + 1))
-    overrides = tuple(_overrides(inst, uncertain, dict(row._asdict())) for row in draws.itertuples(index=False))
+    overrides = tuple(_overrides(inst, uncertain, row) for row in _records(draws))
     return ScenarioSet(names, tuple([1.0 / count] * count), overrides, draws.set_axis(list(names)), (), "",
                        tuple(uncertain))
 
@@ -367,7 +372,8 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
             outer = decomposition["outer_bound"]
             gap = abs(inner - outer) / max(abs(inner), 1e-9) if outer is not None and math.isfinite(inner) else None
             status = (SolveStatus.NO_SOLUTION if not math.isfinite(inner)
-                      else SolveStatus.OPTIMAL if gap is not None and gap <= opts.solve.mip_gap else SolveStatus.FEASIBLE)
+                      else SolveStatus.OPTIMAL if gap is not None and gap <= opts.solve.mip_gap
+                      else SolveStatus.FEASIBLE)
             converged = (not decomposition["notes"] if opts.decomposition == "lshaped"
                          else decomposition["convergence"] is not None and decomposition["convergence"] <= 1e-4)
             outcome = SolveOutcome(status=status, termination=Termination.CONVERGED if converged
@@ -405,7 +411,8 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
     }
     summary = _summary(inst, outcome, audit, soft_targets, t0, t1, t2, t3)
     summary["stochastic"] = {
-        "scenarios": n, "source": "sampled" if sset.sampled else "declared", "seed": opts.seed if sset.sampled else None,
+        "scenarios": n, "source": "sampled" if sset.sampled else "declared",
+        "seed": opts.seed if sset.sampled else None,
         "expected_value_scenario": sset.expected_label, "cvar_alpha": alpha, "cvar_weight": weight,
         "objective": "expected cost + cvar_weight x CVaR(cvar_alpha)" if weight > 0 else "expected cost",
         "decomposition": decomposition, **metrics,
@@ -497,7 +504,7 @@ def _metrics(sset: ScenarioSet, sp: list[ScenarioOutcome], eev: list[ScenarioOut
         finite = c[np.isfinite(c)]
         mean = float(finite.mean()) if len(finite) else math.nan
         sd = float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
-        from scipy.stats import t as student
+        from scipy.stats import t as student  # type: ignore[import-untyped]
 
         half = float(student.ppf(0.975, len(finite) - 1) * sd / math.sqrt(len(finite))) if len(finite) > 1 else math.nan
         in_sample = out["expected_cost"]
@@ -603,6 +610,17 @@ def with_solve(options: StochasticOptions, **changes: Any) -> StochasticOptions:
     return dataclasses.replace(options, solve=dataclasses.replace(options.solve, **changes))
 
 
-__all__ = ["DECOMPOSITIONS", "BASE", "ScenarioOutcome", "ScenarioSet", "ScenarioTask", "StochasticOptions",
-           "StochasticResult", "out_of_sample_set", "run_scenario_task", "scenario_set", "solve_stochastic",
-           "write_stochastic"]
+__all__ = [
+    "BASE",
+    "DECOMPOSITIONS",
+    "ScenarioOutcome",
+    "ScenarioSet",
+    "ScenarioTask",
+    "StochasticOptions",
+    "StochasticResult",
+    "out_of_sample_set",
+    "run_scenario_task",
+    "scenario_set",
+    "solve_stochastic",
+    "write_stochastic",
+]

@@ -39,7 +39,7 @@ def add_nonanticipativity(m: Any, blocks: list[Any]) -> None:
     Pyomo: ``nonanticipativity[k]`` on ``m``, one row per first-stage variable of the other blocks.
     """
     first = [v for comp in first_stage_components(blocks[0]) for v in comp.values()]
-    pairs = []
+    pairs: list[tuple[Any, Any]] = []
     for b in blocks[1:]:
         mine = [v for comp in first_stage_components(b) for v in comp.values()]
         pairs.extend(zip(mine, first, strict=True))
