@@ -300,3 +300,65 @@ def test_no_scenarios_is_an_input_error(tmp_path: Path) -> None:
         solve_stochastic(folder)
     with pytest.raises(InputError, match="uncertainty: block"):
         solve_stochastic(folder, StochasticOptions(scenarios=3))
+
+
+# --- registry, docs, command line, map, Excel ---------------------------------------------------
+
+def test_stochastic_families_are_registered_and_documented(tmp_path: Path) -> None:
+    import pyomo.environ as pyo
+
+    from network_opt.model.families import FAMILIES, STOCHASTIC_FAMILIES
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "stochastic.md").read_text(encoding="utf-8")
+    for name, (builder, section) in STOCHASTIC_FAMILIES.items():
+        assert f"**{section}** (`{name}" in docs, name
+        assert ".. math::" in (builder.__doc__ or "") and name in (builder.__doc__ or "")
+    folder = micro(tmp_path / "m")
+    inst = no.load(folder)
+    from network_opt.runs.stochastic import scenario_data
+
+    datas = [scenario_data(inst, o) for o in scenario_set(inst).overrides]
+    m = build_extensive_form(datas, [0.5, 0.5], weight=1.0, alpha=0.5, nonanticipativity="equality")
+    built = {c.local_name for c in m.component_objects(pyo.Constraint, descend_into=True)}
+    assert built - {f.name for f in FAMILIES} == set(STOCHASTIC_FAMILIES)
+
+
+def test_command_line_writes_the_design_and_map_draws_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import network_opt.cli  # noqa: F401  (registers the commands)
+    from network_opt.cli.app import app
+
+    folder = micro(tmp_path / "m")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    res = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--stochastic", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "RP 2,500.00 EUR, EEV 2,600.00, WS 2,050.00, VSS 100.00, EVPI 450.00" in res.output
+    assert pd.read_csv(out / "stochastic.csv")["cost"].tolist() == [500.0, 4500.0]
+    png = tmp_path / "robust.png"
+    res = runner.invoke(app, ["map", str(out), "--out", str(png)])
+    assert res.exit_code == 0, res.output
+    assert png.stat().st_size > 1000
+    res = runner.invoke(app, ["map", str(out), "--out", str(tmp_path / "r.html")])
+    assert res.exit_code == 2 and "robustness map is static" in res.output
+    # stochastic options without --stochastic, and options it cannot take
+    res = runner.invoke(app, ["solve", str(folder), "--out", str(tmp_path / "x"), "--cvar-weight", "1"])
+    assert res.exit_code == 2 and "--cvar-weight need --stochastic" in res.output
+    res = runner.invoke(app, ["solve", str(folder), "--out", str(tmp_path / "y"), "--stochastic", "--aggregate", "1"])
+    assert res.exit_code == 2 and "cannot be combined with --aggregate" in res.output
+    # bad stochastic input: exit 2, FILE:LINE:KEY, nothing written
+    bad = micro(tmp_path / "bad", {"scenarios": {"low": 0.5, "high": 0.6}})
+    res = runner.invoke(app, ["solve", str(bad), "--out", str(tmp_path / "z"), "--stochastic", "--quiet"])
+    assert res.exit_code == 2 and "stochastic.scenarios: the probabilities sum to 1.1; expected 1" in res.output
+    assert not (tmp_path / "z").exists() or not any((tmp_path / "z").iterdir())
+
+
+def test_stochastic_block_survives_excel(tmp_path: Path) -> None:
+    from network_opt.inputs.convert import convert
+
+    folder = micro(tmp_path / "m", {"scenarios": {"low": 0.25, "high": 0.75}, "cvar_weight": 0.5})
+    book = tmp_path / "m.xlsx"
+    convert(folder, "xlsx", book)
+    spec = read_stochastic(no.load(book))
+    assert spec.probabilities == {"low": 0.25, "high": 0.75} and spec.cvar_weight == 0.5
