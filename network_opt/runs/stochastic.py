@@ -330,6 +330,7 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
         if rank == 0:
             progress.phase(f"solving each of the {n} scenarios on its own (wait-and-see)")
             ws = run(tasks(None, sset))
+        tw = time.perf_counter()
         decomposition: dict[str, Any] = {"method": opts.decomposition}
         outcome: SolveOutcome | None = None
         plan: Plan | None = None
@@ -410,6 +411,7 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
         "robustness": _robustness(inst, datas[0], sset, ws, sp, ev_alone),
     }
     summary = _summary(inst, outcome, audit, soft_targets, t0, t1, t2, t3)
+    summary.timings = {"load_s": t1 - t0, "wait_and_see_s": tw - t1, "solve_s": t2 - tw, "evaluate_s": t3 - t2}
     summary["stochastic"] = {
         "scenarios": n, "source": "sampled" if sset.sampled else "declared",
         "seed": opts.seed if sset.sampled else None,
