@@ -362,3 +362,9 @@ def test_stochastic_block_survives_excel(tmp_path: Path) -> None:
     convert(folder, "xlsx", book)
     spec = read_stochastic(no.load(book))
     assert spec.probabilities == {"low": 0.25, "high": 0.75} and spec.cvar_weight == 0.5
+
+
+def test_validate_reports_the_stochastic_block(tmp_path: Path) -> None:
+    folder = micro(tmp_path / "m", {"scenarios": {"low": -0.5, "high": 1.5}})
+    problems = [str(p) for p in no.validate(folder)]
+    assert any("stochastic.scenarios.low: a probability is from 0 to 1, got -0.5" in p for p in problems), problems

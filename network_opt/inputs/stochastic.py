@@ -112,6 +112,16 @@ def read_stochastic(inst: Instance) -> StochasticSpec:
                           float(weight if weight is not None else 0.0))
 
 
+def stochastic_problems(inst: Instance) -> list[Problem]:
+    """The problems :func:`read_stochastic` finds (empty when the block is valid or absent), for
+    ``network-opt validate``."""
+    try:
+        read_stochastic(inst)
+    except InputError as exc:
+        return list(exc.problems)
+    return []
+
+
 def _number(raw: Any, key: str, default: float, bad: Any) -> float | None:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):

@@ -240,13 +240,17 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
     begin = time.perf_counter()
     ls = LShapedMethod(options, list(names), creator)
     with contextlib.redirect_stdout(io.StringIO()):
-        ls.lshaped_algorithm()
+        res = ls.lshaped_algorithm()
     import pyomo.environ as pyo
 
     comm = ls.mpicomm
     found = None
     if comm.Get_rank() == 0:  # the master problem is solved on rank 0 (the value at risk is in its plan)
-        found = (float(pyo.value(ls.root.obj)), plan_values(ls.root))
+        # the master's best bound (its objective is within mip_gap of it): the valid outer bound
+        bound = getattr(getattr(res, "problem", None), "lower_bound", None)
+        value = float(pyo.value(ls.root.obj))
+        outer = float(bound) if bound is not None and math.isfinite(float(bound)) else value
+        found = (min(outer, value), plan_values(ls.root))
     outer, plan = comm.bcast(found, root=0)
     return DecompositionOutcome(candidates=[plan], outer_bound=outer, trivial_bound=None,
                                 iterations=int(getattr(ls, "iter", iterations)) + 1, convergence=None,
