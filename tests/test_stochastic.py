@@ -368,3 +368,28 @@ def test_validate_reports_the_stochastic_block(tmp_path: Path) -> None:
     folder = micro(tmp_path / "m", {"scenarios": {"low": -0.5, "high": 1.5}})
     problems = [str(p) for p in no.validate(folder)]
     assert any("stochastic.scenarios.low: a probability is from 0 to 1, got -0.5" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("kind", ["local", "dask"])
+def test_a_fixed_plan_is_evaluated_through_the_executors(tmp_path: Path, kind: str) -> None:
+    """The plan 'S' evaluated in low and high (1200 and 4000 by hand) in worker processes, local or
+    on a dask cluster of processes: the executors of compare and sweep. (Not dask threads: Pyomo's
+    standard-form compiler is not thread-safe, two models compiled at once can fail.)"""
+    from network_opt.runs.executors import make_executor
+    from network_opt.runs.stochastic import ScenarioTask, run_scenario_task
+    from network_opt.solver.options import SolveOptions
+
+    if kind == "dask":
+        pytest.importorskip("dask.distributed")
+    folder = micro(tmp_path / "m")
+    inst = no.load(folder)
+    sset = scenario_set(inst)
+    d = prepare(inst)
+    small = int(d.levels.index[d.levels["level"] == "S"][0])
+    plan = {"level_open": {(j, 2025): float(j == small) for j in d.levels.index}}
+    tasks = [ScenarioTask(n, o, plan, SolveOptions()) for n, o in zip(sset.names, sset.overrides, strict=True)]
+    with make_executor(kind, workers=2) as executor:
+        done = dict(executor.map_tasks(run_scenario_task, inst, tasks))
+    assert [done[k].cost for k in range(2)] == pytest.approx([1200.0, 4000.0])
+    assert done[1].unused_capacity_t == pytest.approx(0.0)  # 180 t on 100 t of capacity
+    assert done[0].unused_capacity_t == pytest.approx(80.0)  # 20 t on 100 t
