@@ -17,10 +17,10 @@ scenarios' own first-stage solutions at the last iteration) evaluated on every s
 its plan, evaluated the same way, the inner bound; it is exact when the cuts stop (every
 second-stage problem is an LP). The gap between the two bounds is what the summary reports.
 
-mpi-sppy's hub-and-spoke cylinders (``WheelSpinner``) need one MPI rank per cylinder at least, so
-they cannot run serially; the plain PH and L-shaped objects used here run on one process and
-spread their scenarios over any number of ranks, which is what "serially and under ``mpiexec -n
-K`` unchanged" asks. The bounds are computed as above instead of by bound spokes.
+mpi-sppy's hub-and-spoke cylinders (``WheelSpinner``) give each bound spoke ranks of its own, so a
+one-process run has no bound spoke; the plain PH and L-shaped objects used here run on one process
+and spread their scenarios over any number of ranks, which is what "serially and under ``mpiexec
+-n K`` unchanged" asks, and the bounds are computed as above at any rank count.
 """
 
 from __future__ import annotations
