@@ -37,7 +37,9 @@ def map_command(
                                                             "colour per rule named in the legend; dashed where "
                                                             "the target is missed (soft targets).")] = False,
 ) -> None:
-    """Draw the flow map of a plan: facilities by kind, technology and capacity, flows by commodity."""
+    """Draw the flow map of a plan: facilities by kind, technology and capacity, flows by commodity; for a
+    stochastic design (solve --stochastic), the robustness map: each facility coloured by the share of
+    scenarios whose own optimum opens it, the stochastic and expected-value plans side by side."""
     from network_opt.plotting.figures import save_figure
     from network_opt.results.read import ResultsError, scenario_folders
 
@@ -51,6 +53,17 @@ def map_command(
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_file.with_name(f".{out_file.stem}.tmp{suffix}")
     try:
+        if (results_dir / "robustness.csv").is_file() and scenario is None:
+            # a stochastic design (solve --stochastic): the open share of each facility over the scenarios
+            if suffix == ".html":
+                raise ResultsError(f"{results_dir} holds a stochastic design; its robustness map is static: "
+                                   "use --out FILE.png (or .svg, .pdf)")
+            from network_opt.plotting.robustness import robustness_figure
+
+            save_figure(robustness_figure(results_dir), tmp)
+            tmp.replace(out_file)
+            out.print(f"wrote {out_file}", markup=False)
+            return
         scenarios = scenario_folders(results_dir)
         compare = scenario is None and not (results_dir / "summary.json").is_file() and (
             scenarios or (results_dir / "comparison.csv").is_file())
