@@ -161,11 +161,13 @@ def check_compare(probe: dict[str, Any], images: int) -> None:
     obj = probe["alone"]
     assert obj["lithium-price-halves"] > obj["base"]  # less revenue
     assert obj["volumes-up-cheap-lithium"] > obj["volumes-up-30"]
-    assert obj["no-direct-recycling"] >= obj["base"]  # fewer options
-    assert obj["hefei-built"] >= obj["base"]  # a forced plant
-    # the base plan opens R-JIAOZHOU (pinned): closing it shows in the facility diff
-    assert any(f.startswith("R-JIAOZHOU|") for f in regression("china-east")["open_facilities"])
-    assert ["no-direct-recycling", "R-JIAOZHOU", "removed"] in probe["diff"], probe["diff"]
+    assert obj["no-foshan"] >= obj["base"]  # fewer options
+    # hefei-built: `open` makes R-HEFEI existing, its opening cost counted as paid, so it may beat
+    # the base (with china-east's per-plant rates it does: Hefei's sunk capex replaces Foshan's);
+    # what must hold is that the plan has it open (the facility diff below)
+    # the base plan opens the candidate R-FOSHAN (pinned): closing it shows in the facility diff
+    assert any(f.startswith("R-FOSHAN|") for f in regression("china-east")["open_facilities"])
+    assert ["no-foshan", "R-FOSHAN", "removed"] in probe["diff"], probe["diff"]
     assert any(s == "hefei-built" and f == "R-HEFEI" for s, f, _ in probe["diff"]), probe["diff"]
     assert sorted(probe["charts"]) == ["capacity.png", "costs.png", "objective.png"]
     assert sorted(probe["again_skipped"]) == sorted(names) and all(probe["again_skipped"].values())
