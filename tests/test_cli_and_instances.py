@@ -191,6 +191,8 @@ def test_policies_command_lists_presets_with_sources() -> None:
         assert preset in result.stdout
     assert "TO BE CONFIRMED" in result.stdout
     one = runner.invoke(app, ["policies", "eu-2023-1542"])
-    assert "material_recovery Li >= 0.5 from 2028" in one.stdout
+    # scope chain (Art. 71(2)): the line under the rule says so
+    assert ("material_recovery Li >= 0.5 from 2028 (legal date 2027-12-31; confidence V)\n      scope chain "
+            in one.stdout)
     assert "cn-2024" not in one.stdout
     assert runner.invoke(app, ["policies", "nowhere-1999"]).exit_code == 2

@@ -1,5 +1,6 @@
 """Each thing computed once (issue 14, item 3): the lanes of a solve are built once (the
-validation's pre-check builds them, preparing the model data uses them), a scenario's overrides
+validation's pre-check needs none: it asks a KD-tree, tests/test_reach.py; preparing the model
+data builds them, and copies of the instance share them), a scenario's overrides
 are applied once, a run sends back only what is written, and the plan's values are copied from
 HiGHS's column values."""
 
@@ -44,9 +45,9 @@ def lane_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = lanes_module.build_lanes
 
-    def counted(inst: Instance, supply: pd.DataFrame | None = None) -> pd.DataFrame:
+    def counted(inst: Instance, supply: pd.DataFrame | None = None, **kwargs: Any) -> pd.DataFrame:
         calls.append(inst.name)
-        return real(inst, supply)
+        return real(inst, supply, **kwargs)
 
     monkeypatch.setattr(lanes_module, "build_lanes", counted)
     return calls
@@ -70,14 +71,18 @@ def applied(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_one_solve_builds_the_lanes_once(lane_builds: list[str]) -> None:
     sol = solve(TOY)
     assert sol.outcome.has_plan
-    assert len(lane_builds) == 1  # by the validation; prepare (through prepare_sized) reuses them
+    assert len(lane_builds) == 1  # by prepare (through prepare_sized); the validation builds none
 
 
 def test_a_solve_of_a_loaded_instance_with_soft_targets_builds_no_lanes_again(lane_builds: list[str]) -> None:
     inst = load(TOY)
+    assert len(lane_builds) == 0  # the validation's reachability check builds no lane
+    solve(inst)
     assert len(lane_builds) == 1
     solve(inst, soft_targets=True)  # a copy with other settings: the lanes do not depend on them
     assert len(lane_builds) == 1
+    solve(inst.with_settings({"transport.max_lane_km": 1000.0}))  # they depend on these
+    assert len(lane_builds) == 2
 
 
 def test_lanes_are_built_again_when_their_inputs_change(lane_builds: list[str]) -> None:

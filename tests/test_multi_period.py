@@ -411,21 +411,30 @@ def test_two_echelon_recovery_counts_for_the_collecting_jurisdiction(tmp_path: P
 
 
 def test_policy_preset_rows_apply_and_can_be_overridden(tmp_path: Path) -> None:
-    """The CN 2024 preset sets Li >= 0.9 (Ni/Co/Mn are left out: not modelled here, with a
-    warning); an own targets.csv row for Li from the same year replaces it with 0.5."""
+    """The CN 2024 preset sets Li >= 0.9 on the smelting step of each hydro/pyro plant and 0.99 on
+    direct ones (Ni/Co/Mn are left out: not modelled here, with a warning). An own targets.csv row
+    with the same key (jurisdiction, metric, material, from_period, process) replaces the preset's:
+    at 0 the plants' rows no longer bind and all packs go to the cheaper PYRO plant. A pooled own
+    row (process empty) is another target: it adds to the preset's step rows instead."""
     folder = two_tech(tmp_path, [2025], policies={"XX": "cn-2024-standard-conditions"})
     inst = no.load(folder)
     t = inst["targets"]
-    assert t.loc[t["material"] == "Li", "value"].tolist() == [0.9]
+    assert sorted(t.loc[t["material"] == "Li", "value"].tolist()) == [0.9, 0.99]
     assert any("left out" in str(w) for w in inst.warnings)
     sol = _solve(folder)
-    assert _sent(sol, "H", 2025) == pytest.approx(100.0)  # Li 0.9 needs all at HYDRO
-    (folder / "targets.csv").write_text("jurisdiction,metric,material,value,from_period\n"
-                                        "XX,material_recovery,Li,0.5,2025\n")
+    assert _sent(sol, "H", 2025) == pytest.approx(100.0)  # Li 0.9 at P's step (yield 0): all at HYDRO
+    (folder / "targets.csv").write_text("jurisdiction,metric,material,value,from_period,scope,process\n"
+                                        "XX,material_recovery,Li,0.0,2025,step,hydrometallurgical|pyrometallurgical\n")
     text = (folder / "instance.yaml").read_text().replace("tables:\n", "tables:\n  targets: targets.csv\n")
     (folder / "instance.yaml").write_text(text)
+    t = no.load(folder)["targets"]
+    assert sorted(t.loc[t["material"] == "Li", "value"].tolist()) == [0.0, 0.99]
     sol = _solve(folder)
-    assert _sent(sol, "H", 2025) == pytest.approx(500 / 9)
+    assert _sent(sol, "H", 2025) == pytest.approx(0.0, abs=1e-6)
+    (folder / "targets.csv").write_text("jurisdiction,metric,material,value,from_period\n"
+                                        "XX,material_recovery,Li,0.5,2025\n")
+    sol = _solve(folder)
+    assert _sent(sol, "H", 2025) == pytest.approx(100.0)  # the preset's step row on P still holds
 
 
 def test_diagnosis_of_missing_capacity(tmp_path: Path) -> None:

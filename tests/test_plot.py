@@ -423,3 +423,130 @@ def test_map_command_end_to_end(plan_dir: Path, tmp_path: Path) -> None:
     r = runner.invoke(app, ["map", str(results), "--out", str(tmp_path / "bad.png")])
     assert r.exit_code == 2 and "network.gpkg: missing" in r.output
     assert not list(tmp_path.glob("bad*")) and not list(tmp_path.glob(".*tmp*"))
+
+
+# --- facilities where a target binds (issue 15 item 6) ------------------------------------------
+
+def blend_instance(folder: Path) -> Path:
+    """The blend case of tests/test_target_scope.py, placed in Germany: 150 t/yr of LFP at C1
+    (Berlin) and 50 t/yr of NMC at C2 (Munich), 10 kg Li/t each, free lanes, no revenue. Existing
+    recyclers A (Leipzig, 10/t, Li yield 0.9 but 0.5 for LFP) and B (Hamburg, 30/t, Li yield 0.9),
+    capacity 1000 each. A Li recovery target of 0.7 with scope facility in XX.
+
+    By hand: A's row 0.01 (0.5 L_A + 0.9 N_A) >= 0.7 x 0.01 (L_A + N_A) asks N_A >= L_A; B's row
+    (0.9 >= 0.7) is slack. Cost 10 x 200 + 20 x (tonnes at B) is least with L_A = N_A = 50, so
+    B takes the other 100 t of LFP: cost 4000. A achieves exactly 0.7 (0.7 t of 1.0 t of Li):
+    its row binds, shadow price 10,000 per unit of rate (raising rho by delta moves 500 delta t
+    from A to B at 20/t, 20 x 500 = 10,000); B achieves 0.9 with shadow price 0: not binding."""
+    tables = {
+        "sites": [site("C1", "collection_point", "XX", 52.52, 13.40),
+                  site("C2", "collection_point", "XX", 48.14, 11.58),
+                  site("SA", "facility", "XX", 51.34, 12.37), site("SB", "facility", "XX", 53.55, 9.99)],
+        "jurisdictions": [{"id": "XX", "name": "", "groups": ""}],
+        "chemistries": [{"id": "LFP", "energy_kwh_per_t": 100}, {"id": "NMC", "energy_kwh_per_t": 100}],
+        "materials": [{"id": "Li"}],
+        "chemistry_materials": [{"chemistry": "LFP", "material": "Li", "kg_per_t": 10},
+                                {"chemistry": "NMC", "material": "Li", "kg_per_t": 10}],
+        "material_prices": [{"material": "Li", "period": 2025, "price_per_t": 0}],
+        "supply": [{"site": "C1", "period": 2025, "chemistry": "LFP", "tonnes": 150},
+                   {"site": "C2", "period": 2025, "chemistry": "NMC", "tonnes": 50}],
+        "technologies": [{"id": "TA", "process": "hydrometallurgical", "recycling_efficiency": 0.7},
+                         {"id": "TB", "process": "hydrometallurgical", "recycling_efficiency": 0.7}],
+        "technology_yields": [{"technology": "TA", "material": "Li", "recovery_yield": 0.9, "chemistry": ""},
+                              {"technology": "TA", "material": "Li", "recovery_yield": 0.5, "chemistry": "LFP"},
+                              {"technology": "TB", "material": "Li", "recovery_yield": 0.9, "chemistry": ""}],
+        "facilities": [{"id": "A", "site": "SA", "kind": "recycler", "technology": "TA", "status": "existing",
+                        "variable_cost_per_t": 10},
+                       {"id": "B", "site": "SB", "kind": "recycler", "technology": "TB", "status": "existing",
+                        "variable_cost_per_t": 30}],
+        "facility_levels": [{"facility": "A", "level": "a", "capacity_t": 1000},
+                            {"facility": "B", "level": "a", "capacity_t": 1000}],
+        "lanes": lanes(("C1", "SA", 0), ("C1", "SB", 0), ("C2", "SA", 0), ("C2", "SB", 0)),
+        "targets": [{"jurisdiction": "XX", "metric": "material_recovery", "material": "Li", "value": 0.7,
+                     "from_period": 2025, "scope": "facility"}],
+    }
+    return write_instance(folder, tables)
+
+
+BLEND_RULE = "material_recovery Li \u2265 70% (facility)"
+
+
+@pytest.fixture(scope="module")
+def blend(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    sol = no.solve(blend_instance(tmp_path_factory.mktemp("blend")))
+    assert sol.status == "optimal" and sol.objective == pytest.approx(4000.0)
+    return sol
+
+
+def test_facility_targets_name_the_binding_rule(blend: Any) -> None:
+    """A's row binds (achieved 0.7 = required, shadow price 10,000); B's (0.9) does not."""
+    from network_opt.plotting.layers import facility_targets
+
+    t = facility_targets(blend["targets"], 2025)
+    assert t[["node", "rule", "state"]].values.tolist() == [["A", BLEND_RULE, "binds"]]
+    assert t.iloc[0]["achieved"] == pytest.approx(0.7)
+    assert t.iloc[0]["shadow_price"] == pytest.approx(10_000.0, rel=1e-6)
+    assert facility_targets(blend["targets"], 2030).empty
+
+
+def test_facility_targets_binds_missed_or_slack() -> None:
+    """By the rule: binds = met and (|achieved - required| <= 1e-4 or shadow price > 1e-6);
+    missed = not met; a facility that takes nothing (achieved NaN) is neither."""
+    from network_opt.plotting.layers import facility_targets
+
+    rows = [("F1", 0.80, 0.80005, True, 0.0), ("F2", 0.80, 0.85, True, 250.0), ("F3", 0.80, 0.85, True, 0.0),
+            ("F4", 0.80, 0.75, False, 0.0), ("F5", 0.80, np.nan, True, 0.0), ("", 0.80, 0.80, True, 5.0)]
+    frame = pd.DataFrame([{"facility": f, "scope": "chain" if f else "jurisdiction", "metric": "material_recovery",
+                           "material": "Li", "period": 2032, "required": r, "achieved": a, "met": m,
+                           "shadow_price": s} for f, r, a, m, s in rows])
+    t = facility_targets(frame, 2032)
+    assert dict(zip(t["node"], t["state"], strict=True)) == {"F1": "binds", "F2": "binds", "F4": "missed"}
+    assert set(t["rule"]) == {"material_recovery Li \u2265 80% (chain)"}
+
+
+def _rings(fig: Any) -> list[str]:
+    return [str(c.get_gid()) for ax in fig.axes for c in ax.collections if str(c.get_gid()).startswith("target:")]
+
+
+def test_map_rings_the_facility_where_a_target_binds(blend: Any, tmp_path: Path) -> None:
+    fig = maps.flow_map(blend, targets=True)
+    assert _rings(fig) == [f"target:A:binds:{BLEND_RULE}"]
+    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert "Targets at facilities" in legend and f"binds: {BLEND_RULE}" in legend
+    assert "a target binds at 1" in fig.axes[0].get_title(loc="left")
+    assert _rings(maps.flow_map(blend)) == []  # only on request
+    # the toy has pooled targets only: the legend says that no facility target binds
+    toy_fig = maps.flow_map(no.solve(ROOT / "instances" / "toy"), targets=True)
+    toy_legend = [t.get_text() for ax in toy_fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert _rings(toy_fig) == [] and "no facility or chain target binds" in toy_legend
+
+
+def test_map_command_with_targets_png_and_html(blend: Any, tmp_path: Path) -> None:
+    """`network-opt map --targets` on the results folder: a PNG, and an HTML map whose facility A
+    carries one ring (class target) named after the rule, in Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    results = no.write_results(blend, tmp_path / "out")
+    runner = CliRunner()
+    r = runner.invoke(app, ["map", str(results), "--out", str(tmp_path / "t.png"), "--targets"])
+    assert r.exit_code == 0, r.output
+    assert _png_size(tmp_path / "t.png")[0] > 800
+    r = runner.invoke(app, ["map", str(results), "--out", str(tmp_path / "t.html"), "--targets"])
+    assert r.exit_code == 0, r.output
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto((tmp_path / "t.html").resolve().as_uri())
+            page.wait_for_selector(".facility")
+            rings = page.locator("circle.target")
+            assert rings.count() == 1
+            assert rings.first.get_attribute("data-id") == "A"
+            assert rings.first.get_attribute("data-rule") == BLEND_RULE
+            assert f"binds: {BLEND_RULE}" in page.locator("#legend").inner_text()
+            page.locator(".facility[data-id='A']").dispatch_event("mouseover")
+            assert "shadow price 10,000" in page.locator("#tip").inner_text()
+        finally:
+            browser.close()
+    r = runner.invoke(app, ["map", str(results), "--out", str(tmp_path / "plain.html")])
+    assert r.exit_code == 0 and '"targetColours":null' in (tmp_path / "plain.html").read_text(encoding="utf-8")

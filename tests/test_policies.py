@@ -99,7 +99,11 @@ def test_eu_recycling_efficiency_and_material_recovery() -> None:
         assert list(zip(m["from_period"], m["value"], strict=True)) == [(2028, 0.9), (2032, 0.95)]
     assert _target("eu-2023-1542", "material_recovery", "Pb").empty
     assert _target("eu-2023-1542", "collection_rate").empty  # EV batteries: take-back, no % target
-    assert "take-back" in eu.notes and "domestic_recovery" in eu.notes
+    assert "take-back" in eu.notes and "recycled_content" in eu.notes
+    # Art. 71(2): the recycler's process, counted across operators (Delegated Regulation 2025/606)
+    assert set(eu.targets["scope"]) == {"chain"}
+    assert eu.targets["note"].str.contains("Scope chain: Art. 71(2)", regex=False).all()
+    assert "Art. 72(3)" in eu.notes
 
 
 def test_eu_black_mass_and_waste_battery_export_ban_outside_basel_annex_vii() -> None:
@@ -107,17 +111,21 @@ def test_eu_black_mass_and_waste_battery_export_ban_outside_basel_annex_vii() ->
     assert set(bans["commodity"]) == {"black_mass", "eol_packs", "rejects", "returns"}
     assert set(bans["to"]) == {"not:BASEL_ANNEX_VII"}  # OECD + EU27 + LI, not OECD alone
     assert bans["needs_confirmation"].all()  # applicability date (9 Nov 2026) only secondary
-    assert set(bans["from_period"]) == {2025}
+    # List-of-Waste amendment (EU) 2025/934 applicable from 9 Nov 2026: the first full year is 2027
+    assert set(bans["from_period"]) == {2027} and set(bans["legal_date"]) == {"2026-11-09"}
     assert "second_life_packs" not in set(bans["commodity"])
 
 
 def test_china_standard_conditions() -> None:
+    """Smelting-step rates (scope step on the hydro/pyro processes) and the material-repair route's
+    99 % (scope chain on the direct process: of the material in the original packs)."""
     assert get_preset("cn-2024-standard-conditions").applies_to == "CN"
-    li = _target("cn-2024-standard-conditions", "material_recovery", "Li")
-    assert list(li["value"]) == [0.9] and list(li["from_period"]) == [2025]
-    for metal in ("Ni", "Co", "Mn"):
-        m = _target("cn-2024-standard-conditions", "material_recovery", metal)
-        assert list(m["value"]) == [0.98] and list(m["from_period"]) == [2025]
+    smelting = "hydrometallurgical|pyrometallurgical"
+    for metal, rate in (("Li", 0.9), ("Ni", 0.98), ("Co", 0.98), ("Mn", 0.98)):
+        m = _target("cn-2024-standard-conditions", "material_recovery", metal).sort_values("value")
+        assert list(zip(m["value"], m["scope"], m["process"], m["from_period"], strict=True)) == [
+            (rate, "step", smelting, 2025), (0.99, "chain", "direct", 2025)]
+        assert m.iloc[1]["needs_confirmation"]  # secondary source; which target materials count: not verified
 
 
 def test_china_interim_measures_e_bike_ban_is_unconfirmed() -> None:

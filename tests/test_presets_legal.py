@@ -79,6 +79,10 @@ def test_eu_instance_bans_exports_outside_basel_annex_vii(eu: Any) -> None:
     bans = eu["bans"]
     eu_bans = bans[(bans["jurisdiction"] == "EU27") & (bans["kind"] == "export")]
     assert set(eu_bans["to"]) == {"not:BASEL_ANNEX_VII"}
+    # the instance's own rows for NO, IS (EEA: the EU date) and CH, GB (own law, from 2025) too
+    own = bans[bans["jurisdiction"].isin(["NO", "IS", "CH", "GB"])]
+    assert set(own["to"]) == {"not:BASEL_ANNEX_VII"}
+    assert dict(own.groupby("jurisdiction")["from_period"].min()) == {"CH": 2025, "GB": 2025, "IS": 2027, "NO": 2027}
     outside = covered(eu, "not:BASEL_ANNEX_VII")
     assert "CN" in outside
     assert not outside & {"BG", "RO", "HR", "CY", "MT", "DE", "KR", "NO", "CH", "GB"}
@@ -87,17 +91,19 @@ def test_eu_instance_bans_exports_outside_basel_annex_vii(eu: Any) -> None:
 
 
 def test_black_mass_to_eu_members_outside_oecd_allowed_to_china_banned(eu: Any) -> None:
+    """From 2027 (the List-of-Waste amendment applies from 9 Nov 2026) black mass and waste packs
+    from the EU may go to EU members outside the OECD and to Korea, not to China; in 2026 they may."""
     dests = {"BG": "CP-SOFIA", "RO": "CP-BUCHAREST", "HR": "CP-ZAGREB", "CY": "CP-NICOSIA", "MT": "CP-MALTA",
              "KR": "F-GUNSAN", "CN": "F-QUZHOU"}
-    rows = pd.DataFrame([{"origin_site": "F-HETTSTEDT", "destination_site": site, "destination": site,
-                          "commodity": commodity, "period": period}
-                         for site in dests.values() for commodity in ("black_mass", "eol_packs")
-                         for period in (2025, 2032)])
-    kept = _allowed(eu, rows)
-    reached = {(r.destination_site, r.commodity) for r in kept.itertuples()}
-    for jur, site in dests.items():
-        for commodity in ("black_mass", "eol_packs"):
-            assert ((site, commodity) in reached) == (jur != "CN"), (jur, commodity)
+    for period, china in ((2026, True), (2027, False), (2032, False)):
+        rows = pd.DataFrame([{"origin_site": "F-HETTSTEDT", "destination_site": site, "destination": site,
+                              "commodity": commodity, "period": period}
+                             for site in dests.values() for commodity in ("black_mass", "eol_packs")])
+        kept = _allowed(eu, rows)
+        reached = {(r.destination_site, r.commodity) for r in kept.itertuples()}
+        for jur, site in dests.items():
+            for commodity in ("black_mass", "eol_packs"):
+                assert ((site, commodity) in reached) == (jur != "CN" or china), (period, jur, commodity)
 
 
 def test_builtin_group_needs_one_declared_part() -> None:
@@ -134,13 +140,19 @@ def test_eu_landfill_ban_and_unmodelled_rules() -> None:
     assert p.targets["metric"].ne("collection_rate").all()  # no LMT category in the model: not faked
 
 
-def test_china_direct_route_99_percent_is_listed_not_modelled() -> None:
+def test_china_direct_route_99_percent_is_modelled_on_the_original_packs() -> None:
+    """The material-repair route's 99 % is of the target material in the original batteries: rows of
+    scope chain on the direct process (no longer 'not modelled'); the smelting rates are of scope step."""
     p = get_preset("cn-2024-standard-conditions")
-    direct = p.not_modelled[p.not_modelled["rule"].str.contains("material-repair")]
-    assert len(direct) == 1 and "原动力电池所含目标材料质量之和" in direct.iloc[0]["base"]
-    assert direct.iloc[0]["needs_confirmation"]  # secondary source only
-    li = p.targets[p.targets["material"] == "Li"].iloc[0]
+    assert not p.not_modelled["rule"].str.contains("material-repair").any()
+    direct = p.targets[p.targets["process"] == "direct"]
+    assert sorted(direct["material"]) == ["Co", "Li", "Mn", "Ni"]
+    assert set(direct["value"]) == {0.99} and set(direct["scope"]) == {"chain"}
+    assert direct["base"].str.contains("原动力电池所含目标材料质量之和").all()
+    assert direct["needs_confirmation"].all()  # secondary source only; which target materials: not verified
+    li = p.targets[(p.targets["material"] == "Li") & (p.targets["scope"] == "step")].iloc[0]
     assert "冶炼过程锂回收率" in li["base"]
+    assert li["process"] == "hydrometallurgical|pyrometallurgical"
 
 
 def test_china_e_bike_ban_date_kept_source_fixed() -> None:
@@ -153,10 +165,14 @@ def test_china_e_bike_ban_date_kept_source_fixed() -> None:
 def test_india_collection_base_is_placed_on_market() -> None:
     t = get_preset("in-bwmr-2022").targets
     col = t[t["metric"] == "collection_rate"].iloc[0]
-    assert "placed in the market" in col["base"] and col["needs_confirmation"]
+    assert "placed in the market" in col["base"] and col["needs_confirmation"]  # base years not read
+    assert col["scope"] == "placed_on_market"
 
 
-def test_us_nj_secondary_and_california_preset_not_applied() -> None:
+def test_us_nj_secondary_and_california_preset_applied() -> None:
+    """North America: California's landfill ban applies to its two collection points (its own
+    jurisdiction US-CA), New Jersey's from 2027; elsewhere disposal stays legal at the price of
+    hazardous-waste disposal (RCRA), not of a landfill."""
     nj = get_preset("us-nj-2024").bans.iloc[0]
     assert (nj["confidence"], nj["needs_confirmation"]) == ("S", True)
     assert "P.L.2023, c.222" in get_preset("us-nj-2024").legal_source
@@ -164,7 +180,14 @@ def test_us_nj_secondary_and_california_preset_not_applied() -> None:
     assert ca.applies_to == "US-CA"
     assert list(zip(ca.bans["kind"], ca.bans["from_period"], ca.bans["legal_date"], strict=True)) == [
         ("landfill", 2006, "2006-02-09")]
-    na = yaml.safe_load((ROOT / "instances" / "north-america-2025-2032" / "instance.yaml").read_text("utf-8"))
-    assert "us-ca-universal-waste" not in str(na.get("policies"))
+    folder = ROOT / "instances" / "north-america-2025-2032"
+    na = yaml.safe_load((folder / "instance.yaml").read_text("utf-8"))
+    assert na["policies"]["US-CA"] == ["us-ca-universal-waste"]
+    assert na["disposal"]["cost_per_t"] >= 4000  # USD 2/lb, not a landfill's 450/t
+    inst = load(folder)
+    sites = inst["sites"].set_index("id")["jurisdiction"]
+    assert set(sites[sites == "US-CA"].index) >= {"CP-LOSANGELES", "CP-SANJOSE"}
+    landfill = inst["bans"][inst["bans"]["kind"] == "landfill"]
+    assert dict(zip(landfill["jurisdiction"], landfill["from_period"], strict=True)) == {"US-CA": 2006, "US-NJ": 2027}
     us = get_preset("us-federal")
     assert us.bans.empty and "not a ban" in us.notes

@@ -152,10 +152,12 @@ def test_add_rows(toy: no.Instance) -> None:
 
 
 def test_change_a_policy_preset(tmp_path: Path) -> None:
-    """The CN 2024 preset sets Li >= 0.9 (Ni, Co, Mn left out: not modelled); removing it leaves
-    no target; replacing it with the CN 2026 preset brings that preset's rows instead."""
+    """The CN 2024 preset sets Li >= 0.9 on the smelting step of each hydro/pyro plant (P and H: one
+    row each) and 0.99 on direct plants (none here; Ni, Co, Mn left out: not modelled); removing it
+    leaves no target; replacing it with the CN 2026 preset brings that preset's rows instead."""
     inst = no.load(two_tech(tmp_path, policies={"XX": "cn-2024-standard-conditions"}))
-    assert prepare(inst).targets[["material", "value"]].values.tolist() == [["Li", 0.9]]
+    rows = prepare(inst).targets[["material", "value", "scope", "facility"]].values.tolist()
+    assert sorted(rows) == [["Li", 0.9, "step", "H"], ["Li", 0.9, "step", "P"]]
     gone = apply_overrides(inst, [override("policies", {"XX": []})])
     assert prepare(gone).targets.empty and gone.settings.policies == {}
     other = apply_overrides(inst, [override("policies", {"XX": "cn-2026-interim-measures"})])
@@ -187,7 +189,7 @@ def test_own_target_rows_still_win_over_a_changed_preset(tmp_path: Path) -> None
     ({"set": "defaults.fit_share", "value": 0.5}, "cannot be overridden"),
     ({"set": "targets[TOY,material_recovery,Li,2025].value", "value": "high"}, "expected a number"),
     ({"scale": "facilities.status", "by": 2}, "only number columns"),
-    ({"set": "targets[TOY,material_recovery,Li,2025,extra].value", "value": 1}, "key value(s)"),
+    ({"set": "targets[TOY,material_recovery,Li,2025,direct,extra].value", "value": 1}, "key value(s)"),
     ({"policies": {"TOY": "no-such-preset"}}, "unknown policy preset"),
     ({"policies": {"NOWHERE": "eu-2023-1542"}}, "unknown jurisdiction"),
     ({"add": "targets", "rows": [{"jurisdiction": "TOY", "metric": "material_recovery", "material": "Li",

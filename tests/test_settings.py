@@ -49,7 +49,7 @@ def test_every_setting_is_a_typed_attribute_of_the_tree(toy: Instance) -> None:
     assert s.transport.explicit_lanes_only is True and s.transport.max_lane_km == 3000.0
     assert s.transport.nearest_facilities == 0 and isinstance(s.transport.nearest_facilities, int)
     assert s.transport.cost_per_tkm["eol_packs"] == s.transport.cost_per_tkm.eol_packs
-    assert set(s.flat()) == set(SETTING_SPEC) | {"policies", "scenarios", "uncertainty"}
+    assert set(s.flat()) == set(SETTING_SPEC) | {"policies", "scenarios", "uncertainty", "stochastic"}
     assert {k for k, *_ in SETTINGS} >= set(SETTING_SPEC)
 
 

@@ -165,6 +165,66 @@ def test_no_blend_reaches_the_rate_is_infeasible_and_named(tmp_path: Path) -> No
     assert diag["what"].str.contains(r"material_recovery Li at facility [AB] in XX \(required 0.95\)").all()
 
 
+BLEND_KEY = "targets[XX,material_recovery,Li,2025].value"
+KPI_A = "target:XX/material_recovery/Li/2025/scope=facility/facility=A"
+KPI_B = "target:XX/material_recovery/Li/2025/scope=facility/facility=B"
+
+
+def test_each_facility_row_keeps_its_own_key_figures(tmp_path: Path) -> None:
+    """The blend instance with scope facility has two rows of one target (A and B). Each keeps its
+    own key figures (they used to share ``target:XX/material_recovery/Li/2025`` and B's row
+    overwrote A's): A required 0.7, achieved 0.7 (0.7 t of 1.0 t of Li), shadow price 10,000 per
+    unit of rate (test_facility_scope_forces_the_cheap_plant_to_blend); B achieved 0.9, price 0.
+    A pooled row keeps the short key."""
+    from network_opt.results.kpis import scenario_kpis
+
+    k = scenario_kpis(no.solve(blend_instance(tmp_path)))
+    assert k[f"{KPI_A}:required"] == pytest.approx(0.7)
+    assert k[f"{KPI_A}:achieved"] == pytest.approx(0.7)
+    assert k[f"{KPI_A}:shadow_price"] == pytest.approx(10_000.0, rel=1e-6)
+    assert k[f"{KPI_B}:required"] == pytest.approx(0.7)
+    assert k[f"{KPI_B}:achieved"] == pytest.approx(0.9)
+    assert k[f"{KPI_B}:shadow_price"] == pytest.approx(0.0, abs=1e-6)
+    assert not [n for n in k if n.startswith("target:XX/material_recovery/Li/2025:")]
+    pooled = scenario_kpis(no.solve(blend_instance(tmp_path / "pooled", scope="jurisdiction")))
+    assert [n for n in pooled if n.startswith("target:")] == [
+        f"target:XX/material_recovery/Li/2025:{v}" for v in ("required", "achieved", "shadow_price")]
+
+
+def test_compare_and_sweep_keep_each_facility_row(tmp_path: Path) -> None:
+    """rho = 0.75 in A's row: L_A <= N_A (0.9 - 0.75) / (0.75 - 0.5) = 0.6 x 50 = 30, so L_A = 30,
+    N_A = 50, L_B = 120: cost 2000 + 20 x 120 = 4400; A achieves 0.01 (0.5 x 30 + 0.9 x 50) / 0.8
+    = 0.75. d cost / d rho = 20 x 20 / (rho - 0.5)^2 = 6,400 (10,000 at 0.7). Both rows keep their
+    own line in comparison.csv and their own columns in sweep.csv, and the charts are drawn."""
+    folder = blend_instance(tmp_path / "inst")
+    text = (folder / "instance.yaml").read_text()
+    text += f"scenarios:\n  rho-75:\n    overrides:\n      - set: {BLEND_KEY}\n        value: 0.75\n"
+    (folder / "instance.yaml").write_text(text)
+
+    res = no.compare(folder, tmp_path / "cmp", ["base", "rho-75"])
+    table = res.table
+    assert table.at["objective", "base"] == pytest.approx(4000.0)
+    assert table.at["objective", "rho-75"] == pytest.approx(4400.0)
+    assert table.at[f"{KPI_A}:achieved", "rho-75"] == pytest.approx(0.75)
+    assert table.at[f"{KPI_B}:achieved", "rho-75"] == pytest.approx(0.9)
+    assert table.at[f"{KPI_A}:shadow_price", "rho-75"] == pytest.approx(6_400.0, rel=1e-6)
+    assert table.at[f"{KPI_A}:shadow_price", "unit"] == "EUR"
+    written = pd.read_csv(tmp_path / "cmp" / "comparison.csv", index_col="kpi")
+    assert float(written.at[f"{KPI_B}:shadow_price", "base"]) == pytest.approx(0.0, abs=1e-6)
+    for chart in ("objective.png", "costs.png", "capacity.png"):
+        assert (tmp_path / "cmp" / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    sw = no.sweep(folder, tmp_path / "sw", vary=[f"{BLEND_KEY}=0.7,0.75"])
+    t = sw.table
+    assert t["objective"].astype(float).tolist() == pytest.approx([4000.0, 4400.0])
+    assert t[f"shadow_price[{BLEND_KEY}]"].astype(float).tolist() == pytest.approx([10_000.0, 6_400.0], rel=1e-6)
+    assert t[f"{KPI_A}:achieved"].astype(float).tolist() == pytest.approx([0.7, 0.75])
+    assert t[f"{KPI_B}:achieved"].astype(float).tolist() == pytest.approx([0.9, 0.9])
+    written = pd.read_csv(tmp_path / "sw" / "sweep.csv")
+    assert written[f"{KPI_A}:shadow_price"].tolist() == pytest.approx([10_000.0, 6_400.0], rel=1e-6)
+    assert (tmp_path / "sw" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def refiner_instance(folder: Path, lfp_yield: float | None, rho: float = 0.5) -> Path:
     """100 t/yr of LFP (10 kg Li/t) at C1 -> pre-processor PP (black mass yield 0.4; the black mass
     holds 25 kg Li/t, so 40 t carry 1.0 t Li) -> refiner R (technology REF, Li yield 0.9; with

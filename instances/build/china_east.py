@@ -215,6 +215,12 @@ def manifest_text(p: dict[str, float], tables: list[str]) -> str:
         f"    eol_packs: {p['transport_eol_cny_per_tkm']:g}",
         f"    second_life_packs: {p['transport_second_life_cny_per_tkm']:g}",
         f"    rejects: {p['transport_rejects_cny_per_tkm']:g}",
+        "# China's 2024 Standard Conditions as the preset writes them: per enterprise, Li >= 90 % and",
+        "# Ni / Co / Mn >= 98 % on the input of each hydro / pyro plant's smelting step (scope step),",
+        "# the material-repair (direct) route >= 99 % of the packs' material (scope chain); see README.md.",
+        "# The 2026 Interim Measures take effect on 1 Apr 2026, after this instance's single year.",
+        "policies:",
+        "  CN: [cn-2024-standard-conditions]",
         "uncollected:",
         "  allowed: false",
         "disposal:",
@@ -239,7 +245,6 @@ def tables() -> dict[str, pd.DataFrame]:
     tech, technologies, yields = build_technologies()
     facilities, levels = build_facilities(p, tech, chem)
     markets, demand = build_markets(p, pop)
-    targets = read_raw("targets.csv")[["jurisdiction", "metric", "material", "value", "from_period"]]
     return {
         "sites": build_sites(cities, plants),
         "jurisdictions": pd.DataFrame([{"id": JURISDICTION, "name": "China", "groups": ""}]),
@@ -255,7 +260,6 @@ def tables() -> dict[str, pd.DataFrame]:
         "facility_levels": levels,
         "markets": markets,
         "market_demand": demand,
-        "targets": targets,
     }
 
 

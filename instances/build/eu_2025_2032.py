@@ -5,7 +5,7 @@ Run from the repository root::
     python instances/build/eu_2025_2032.py
 
 End-of-life EV packs in the EU27, EFTA (Liechtenstein's packs collected at Zurich) and the UK,
-2025-2032 in five periods (2025, 2026-27, 2028-30, 2031, 2032), in EUR. Supply comes from the Weibull first-life model
+2025-2032 in six periods (2025, 2026, 2027, 2028-30, 2031, 2032), in EUR. Supply comes from the Weibull first-life model
 (:func:`network_opt.datasets.retirement.retired_tonnes`) applied to European BEV and PHEV
 registrations; the EU Batteries Regulation is applied with the ``eu-2023-1542`` preset.
 
@@ -40,8 +40,10 @@ INSTANCE = HERE.parent / "eu-2025-2032"
 NAME = "eu-2025-2032"
 CURRENCY = "EUR"
 YEARS = list(range(2025, 2033))  # every year of the horizon (retirement model)
-#: modelled periods (first year, length in years): target changes (2026, 2028, 2031, 2032) start a period
-PERIODS = [(2025, 1), (2026, 2), (2028, 3), (2031, 1), (2032, 1)]
+#: modelled periods (first year, length in years): each change of an EU rule starts a period (2026
+#: recycling efficiency, 2027 export bans (List-of-Waste amendment applicable from 9 Nov 2026), 2028
+#: material recovery, 2031 efficiency, 2032 recovery)
+PERIODS = [(2025, 1), (2026, 1), (2027, 1), (2028, 3), (2031, 1), (2032, 1)]
 
 
 def period_of(year: int) -> int:
@@ -183,7 +185,10 @@ def build_lanes(p: dict[str, object], sites: pd.DataFrame) -> pd.DataFrame:
     3. Refurbishers reach markets up to ``second_life_lane_max_km`` (these lanes also serve any
        other commodity between the two sites, but no other commodity runs from a refurbisher's
        site to a market's).
-    4. Sea lanes for black mass from every European pre-processor to the Asian refiners.
+    4. Black mass runs from every European pre-processor to every European refiner up to
+       ``black_mass_lane_max_km`` of road (with the crossing penalty), beyond max_lane_km: black mass is
+       shipped across Europe in full loads (Fortum: Kirchardt to Harjavalta, about 2,400 km).
+    5. Sea lanes for black mass from every European pre-processor to the Asian refiners.
     """
     plan = read_raw("sites_plan.csv", dtype=str).set_index("id")
     s = sites.set_index("id").join(plan[["landmass"]])
@@ -219,15 +224,23 @@ def build_lanes(p: dict[str, object], sites: pd.DataFrame) -> pd.DataFrame:
                      & (x["distance_km"] <= num(p, "second_life_lane_max_km"))]
     keep = keep | x.index.isin(fallback_idx) | x.index.isin(sl_idx)
     forbid = forbid & ~x.index.isin(fallback_idx) & ~x.index.isin(sl_idx)
+    # black mass between European pre-processors and refiners beyond max_lane_km (a black_mass row wins
+    # over a forbidden crossing for all commodities)
+    pre_sites = sorted(set(fac.loc[fac["kind"] == "preprocessor", "site"]))
+    refiner_sites = set(fac.loc[fac["kind"] == "refiner", "site"])
+    bm = x["origin"].isin(pre_sites) & x["destination"].isin(refiner_sites) & (x["distance_km"] > limit) \
+        & (x["distance_km"] <= num(p, "black_mass_lane_max_km"))
     road_rows = pd.concat([
         pd.DataFrame({"origin": x.loc[keep, "origin"], "destination": x.loc[keep, "destination"], "commodity": "",
                       "distance_km": x.loc[keep, "distance_km"].round(1), "cost_per_t": np.nan, "allowed": True}),
         pd.DataFrame({"origin": x.loc[forbid, "origin"], "destination": x.loc[forbid, "destination"],
                       "commodity": "", "distance_km": np.nan, "cost_per_t": np.nan, "allowed": False}),
+        pd.DataFrame({"origin": x.loc[bm, "origin"], "destination": x.loc[bm, "destination"],
+                      "commodity": "black_mass", "distance_km": x.loc[bm, "distance_km"].round(1),
+                      "cost_per_t": np.nan, "allowed": True}),
     ])
 
     # sea lanes for black mass
-    pre_sites = sorted(set(fac.loc[fac["kind"] == "preprocessor", "site"]))
     asia = {"F-GUNSAN": "gunsan", "F-QUZHOU": "ningbo"}
     ports = read_raw("ports.csv", dtype=str)
     city = _cities()
@@ -247,6 +260,38 @@ def build_lanes(p: dict[str, object], sites: pd.DataFrame) -> pd.DataFrame:
                          "distance_km": round(road_km + sea, 1), "cost_per_t": round(cost, 2), "allowed": True})
     lanes = pd.concat([road_rows, pd.DataFrame(rows)], ignore_index=True)
     return lanes.sort_values(["origin", "destination", "commodity"]).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- targets
+#: refiners outside the EU that take EU black mass, and their jurisdiction
+EXPORT_REFINER_JURISDICTIONS = ["KR"]
+EXPORT_CHAIN_SOURCE = (
+    "Reg. (EU) 2023/1542 Art. 71(2) and Annex XII (value and date: preset {preset}, rule {metric}{material} from "
+    "{year}) applied to the chain into a refiner in {jur}: Art. 72(3) counts waste batteries or fractions exported "
+    "from the Union towards the Art. 71 targets only if the treatment took place under conditions equivalent to the "
+    "Regulation [L, German text, haufe.de Art. 72], and the first recycler (the EU pre-processor) documents the whole "
+    "process (Delegated Regulation (EU) 2025/606 [S]; BattDG s. 29(2) [L]); every tonne this instance sends to "
+    "{jur} is European black mass (docs/legal-review.md, open question 13)")
+
+
+def build_targets() -> pd.DataFrame:
+    """Chain-scope rows for the refiners outside the EU that take European black mass (Gunsan, KR):
+    the EU preset's recycling-efficiency and material-recovery rows, repeated for their jurisdiction.
+    The preset itself gives rows only to refiners located in the EU27."""
+    from network_opt.inputs.policies import get_preset
+
+    preset = "eu-2023-1542"
+    t = get_preset(preset).targets
+    t = t.loc[t["scope"] == "chain"]
+    rows = []
+    for jur in EXPORT_REFINER_JURISDICTIONS:
+        for r in t.itertuples(index=False):
+            rows.append({"jurisdiction": jur, "metric": r.metric, "material": r.material, "value": r.value,
+                         "from_period": int(r.from_period), "scope": "chain",
+                         "source": EXPORT_CHAIN_SOURCE.format(preset=preset, metric=r.metric,
+                                                              material=f" {r.material}" if r.material else "",
+                                                              year=int(r.from_period), jur=jur)})
+    return pd.DataFrame(rows).sort_values(["jurisdiction", "metric", "material", "from_period"]).reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- supply
@@ -422,11 +467,12 @@ def manifest_text(p: dict[str, object], tables: list[str]) -> str:
         f"name: {NAME}",
         "description: >-",
         "  End-of-life EV battery reverse logistics in the EU27, EFTA and the UK, 2025-2032 (periods",
-        "  2025, 2026-27, 2028-30, 2031, 2032).",
+        "  2025, 2026, 2027, 2028-30, 2031, 2032).",
         "  Supply from a Weibull first-life model of European BEV and PHEV registrations; real existing",
         "  pre-processors and refiners; candidate plants in industrial cities; EU Batteries Regulation",
-        "  (preset eu-2023-1542) with the black-mass export ban to non-OECD countries (sea lanes to a",
-        "  Korean and a Chinese refiner). Sources and assumptions: README.md.",
+        "  (preset eu-2023-1542, recovery targets per recycling chain) with the export ban on black mass",
+        "  and waste packs outside Basel Annex VII from 2027 (sea lanes to a Korean and a Chinese refiner).",
+        "  Sources and assumptions: README.md.",
         f"currency: {CURRENCY}",
         "units:",
         "  mass: t",
@@ -468,8 +514,55 @@ def manifest_text(p: dict[str, object], tables: list[str]) -> str:
         "  allowed: false",
         "disposal:",
         "  allowed: false",
+        "scenarios:",
+        "  ban-from-2025:",
+        "    description: >-",
+        "      Export bans on black mass and waste packs outside Basel Annex VII from 2025 (as if black mass",
+        "      were hazardous before the List-of-Waste amendment applies on 9 Nov 2026, e.g. by Member-State",
+        "      classification under the mirror entries) instead of 2027",
+        "    overrides:",
+        "      - set: bans[export,EU27].from_period",
+        "        value: 2025",
+        "      - set: bans[export,NO].from_period",
+        "        value: 2025",
+        "      - set: bans[export,IS].from_period",
+        "        value: 2025",
+        "  harjavalta-advanced:",
+        "    description: >-",
+        "      Fortum Harjavalta refines with Li and graphite recovery (technology HYDRO-ADV and its variable",
+        "      cost) instead of basic hydromet: Fortum reports 95 % of the valuable and critical metals of black",
+        "      mass and 80 % of a battery recycled with its mechanical step, and a Li step planned for 2025 [S]",
+        "    overrides:",
+        "      - set: facilities[D-FORTUM-HARJAVALTA].technology",
+        "        value: HYDRO-ADV",
+        "      - set: facilities[D-FORTUM-HARJAVALTA].variable_cost_per_t",
+        f"        value: {_tech_cost('HYDRO-ADV'):g}",
+        "  no-recovery-targets:",
+        "    description: >-",
+        "      Every recycling-efficiency and material-recovery target set to 0 (bans kept): what the Annex XII",
+        "      rules cost together (--cost-of-compliance removes one family at a time)",
+        "    overrides:",
+        "      - set: targets[EU27].value",
+        "        value: 0",
+        "      - set: targets[KR].value",
+        "        value: 0",
+        "  pooled-targets:",
+        "    description: >-",
+        "      The recovery and efficiency targets pooled over the EU27 (scope jurisdiction, the reading",
+        "      before issue 15) instead of per recycling chain",
+        "    overrides:",
+        "      - set: targets[EU27].scope",
+        "        value: jurisdiction",
+        "      - set: targets[KR].scope",
+        "        value: jurisdiction",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _tech_cost(technology: str) -> float:
+    """Variable cost (EUR/t of input) of a technology in the raw table."""
+    tech = read_raw("technologies.csv").set_index("technology")
+    return float(tech.loc[technology, "variable_cost_eur_per_t"])
 
 
 def build(out: Path) -> None:
@@ -501,6 +594,7 @@ def build(out: Path) -> None:
         "markets": markets,
         "market_demand": demand,
         "second_life_returns": read_raw("second_life_returns.csv")[["application", "after_years", "share"]],
+        "targets": build_targets()[["jurisdiction", "metric", "material", "value", "from_period", "scope", "source"]],
         "bans": bans,
         "lanes": build_lanes(p, sites),
     }

@@ -45,15 +45,17 @@ INSTANCE: Path = REPO / "instances" / NAME
 CURRENCY = "USD"
 SUB_CHEMISTRIES = ["NCA", "NMC", "LFP", "LMO"]  # chemistries of the retirement model (sales shares)
 CHEMISTRIES = ["NCX", "LFP", "LMO"]  # modelled chemistry groups (chemistry_groups.csv)
-COUNTRY_OF = {"US": "US", "US-NJ": "US", "CA": "CA", "MX": "MX", "KR": "KR"}
+COUNTRY_OF = {"US": "US", "US-CA": "US", "US-NJ": "US", "CA": "CA", "MX": "MX", "KR": "KR"}
 JURISDICTIONS = [
-    ("US", "United States (all states but New Jersey)", "USMCA;OECD"),
+    ("US", "United States (all states but California and New Jersey)", "USMCA;OECD"),
+    ("US-CA", "California (US state: batteries are universal waste, banned from solid-waste landfills)",
+     "US;USMCA;OECD"),
     ("US-NJ", "New Jersey (US state with an EV-battery landfill ban)", "US;USMCA;OECD"),
     ("CA", "Canada", "USMCA;OECD"),
     ("MX", "Mexico", "USMCA;OECD"),
     ("KR", "Republic of Korea (export outlet for black mass)", "OECD"),
 ]
-POLICIES = {"US": ["us-federal"], "US-NJ": ["us-nj-2024"]}
+POLICIES = {"US": ["us-federal"], "US-CA": ["us-ca-universal-waste"], "US-NJ": ["us-nj-2024"]}
 
 
 # ---------------------------------------------------------------- helpers
@@ -172,7 +174,7 @@ def state_to_cps() -> pd.DataFrame:
     """Which collection point(s) serve each US state, and with which within-state fraction."""
     cps = read_raw("collection_points.csv", dtype=str)
     city = cities()
-    us_cps = cps[cps["jurisdiction"] == "US"]  # New Jersey's point serves New Jersey only
+    us_cps = cps[cps["jurisdiction"].isin(["US", "US-CA"])]  # New Jersey's point serves New Jersey only
     rows = []
     for _, s in read_raw("state_assignment.csv", dtype=str).iterrows():
         if s["rule"] == "own":
@@ -563,6 +565,26 @@ def manifest_text(p: dict[str, float], tables: list[str], shape: float, scale: f
         "  # Strong linking (flow <= bound x open on every lane) makes each LP ~10x slower here",
         "  # for a ~1% tighter root bound; without it HiGHS reaches a 1% gap much sooner (README).",
         "  strong_linking: false",
+        "scenarios:",
+        "  landfill-at-450:",
+        "    description: >-",
+        "      Disposal priced as before this check: USD 450/t, a landfill's price without the hazardous-waste",
+        "      treatment a Li-ion pack needs (an unsourced assumption, kept for comparison)",
+        "    overrides:",
+        "      - set: disposal.cost_per_t",
+        "        value: 450",
+        "  no-state-landfill-bans:",
+        "    description: California's and New Jersey's landfill bans removed (disposal allowed everywhere)",
+        "    overrides:",
+        "      - policies: {US-CA: [], US-NJ: []}",
+        "  li-chain-target:",
+        "    description: >-",
+        "      Hypothetical: an EU-style lithium recovery target on every recycling chain (scope chain) located in",
+        "      the USMCA countries, 50 % from 2025 (value swept in the README); no such rule exists in North America",
+        "    overrides:",
+        "      - add: targets",
+        "        rows: [{jurisdiction: USMCA, metric: material_recovery, material: Li, value: 0.5, from_period: 2025,",
+        "                scope: chain, source: 'hypothetical, for a sweep; EU 2023/1542 Annex XII Part C(1) level'}]",
     ]
     return "\n".join(lines) + "\n"
 

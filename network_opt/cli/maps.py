@@ -31,8 +31,15 @@ def map_command(
                                                       "folder itself; a PNG of a scenario folder shows them all "
                                                       "side by side).")] = None,
     labels: Annotated[int, typer.Option(min=0, help="Most facility sites labelled per map.")] = 20,
+    targets: Annotated[bool, typer.Option("--targets", help="Ring each facility where a target of scope "
+                                                            "facility or chain binds in the period (shadow price "
+                                                            "above 0, or achieved = required; targets.csv), one "
+                                                            "colour per rule named in the legend; dashed where "
+                                                            "the target is missed (soft targets).")] = False,
 ) -> None:
-    """Draw the flow map of a plan: facilities by kind, technology and capacity, flows by commodity."""
+    """Draw the flow map of a plan: facilities by kind, technology and capacity, flows by commodity; for a
+    stochastic design (solve --stochastic), the robustness map: each facility coloured by the share of
+    scenarios whose own optimum opens it, the stochastic and expected-value plans side by side."""
     from network_opt.plotting.figures import save_figure
     from network_opt.results.read import ResultsError, scenario_folders
 
@@ -46,6 +53,17 @@ def map_command(
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_file.with_name(f".{out_file.stem}.tmp{suffix}")
     try:
+        if (results_dir / "robustness.csv").is_file() and scenario is None:
+            # a stochastic design (solve --stochastic): the open share of each facility over the scenarios
+            if suffix == ".html":
+                raise ResultsError(f"{results_dir} holds a stochastic design; its robustness map is static: "
+                                   "use --out FILE.png (or .svg, .pdf)")
+            from network_opt.plotting.robustness import robustness_figure
+
+            save_figure(robustness_figure(results_dir), tmp)
+            tmp.replace(out_file)
+            out.print(f"wrote {out_file}", markup=False)
+            return
         scenarios = scenario_folders(results_dir)
         compare = scenario is None and not (results_dir / "summary.json").is_file() and (
             scenarios or (results_dir / "comparison.csv").is_file())
@@ -55,19 +73,20 @@ def map_command(
             if compare:
                 raise ResultsError(f"{results_dir} holds scenarios {', '.join(scenarios)}; an HTML map shows one: "
                                    "choose it with --scenario")
-            write_html_map(_plan(results_dir, scenario), tmp, period, min_flow=min_flow)
+            write_html_map(_plan(results_dir, scenario), tmp, period, min_flow=min_flow, targets=targets)
         else:
             from network_opt.plotting.maps import flow_map, flow_maps
 
             if compare:
                 plans = _plans(results_dir, scenarios)
-                fig = flow_maps(plans, None if period is None else [period], min_flow=min_flow, labels=labels)
+                fig = flow_maps(plans, None if period is None else [period], min_flow=min_flow, labels=labels,
+                                targets=targets)
             else:
                 res = _plan(results_dir, scenario)
                 if period is None and len(res.years) > 1:
-                    fig = flow_maps(res, min_flow=min_flow, labels=labels)
+                    fig = flow_maps(res, min_flow=min_flow, labels=labels, targets=targets)
                 else:
-                    fig = flow_map(res, period, min_flow=min_flow, labels=labels)
+                    fig = flow_map(res, period, min_flow=min_flow, labels=labels, targets=targets)
             save_figure(fig, tmp)
         tmp.replace(out_file)
     except ResultsError as exc:

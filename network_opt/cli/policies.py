@@ -19,7 +19,7 @@ def policies(
     preset: Annotated[str | None, typer.Argument(help="Show one preset (default: list them all).")] = None,
 ) -> None:
     """List the shipped policy presets with their targets, bans, dates, sources and bases (what each rate is of)."""
-    from network_opt.inputs.policies import available_presets, presets_table
+    from network_opt.inputs.policies import available_presets, describe_scope, presets_table
 
     presets = available_presets()
     if preset is not None and preset not in presets:
@@ -35,7 +35,6 @@ def policies(
         for r in rules.loc[rules["preset"] == pid].itertuples(index=False):
             if r.rule == "target":
                 what = f"target {r.metric_or_kind} {r.material_or_commodity} >= {r.value:g}".replace("  ", " ")
-                what += "" if r.scope == "jurisdiction" else f" at each {r.scope}"
             elif r.metric_or_kind == "export":
                 what = f"ban export of {r.material_or_commodity} to {r.to}"
             elif r.metric_or_kind == "application":
@@ -45,6 +44,8 @@ def policies(
             confirm = ", TO BE CONFIRMED" if r.needs_confirmation else ""
             out.print(f"  - {what} from {r.from_period} (legal date {r.legal_date}; confidence "
                       f"{r.confidence}{confirm})", markup=False)
+            if r.rule == "target":
+                out.print(f"      {describe_scope(r.scope, r.process)}", markup=False)
             out.print(f"      source: {r.source}", markup=False)
             out.print(f"      base: {r.base}", markup=False)
             if r.note:

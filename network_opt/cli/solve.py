@@ -31,6 +31,14 @@ if TYPE_CHECKING:
     from network_opt.inputs.instance import Instance
 
 
+class Decomposition(StrEnum):
+    """How ``solve --stochastic`` solves the design."""
+
+    none = "none"
+    ph = "ph"
+    lshaped = "lshaped"
+
+
 class Start(StrEnum):
     """The first plan ``solve --start`` gives HiGHS."""
 
@@ -89,6 +97,32 @@ def solve(
     neighbours: Annotated[int, typer.Option(
         "--heuristic-neighbours", metavar="K", min=0, help="With --heuristic: also keep the K nearest facilities "
         "of the same kind to each facility kept.")] = 2,
+    stochastic: Annotated[bool, typer.Option(
+        "--stochastic", help="Two-stage stochastic design: one plan of facilities for every scenario "
+        "(stochastic.scenarios of instance.yaml, or --scenarios N draws of its uncertainty: block); writes "
+        "stochastic.csv, regret.csv, robustness.csv and RP, EEV, WS, VSS, EVPI into summary.json "
+        "(docs/stochastic.md).")] = False,
+    scenarios: Annotated[int | None, typer.Option(
+        "--scenarios", metavar="N", min=1, help="With --stochastic: draw N scenarios from the uncertainty: block "
+        "(default: the declared stochastic.scenarios).")] = None,
+    seed: Annotated[int, typer.Option(help="With --stochastic --scenarios: seed of the draws (the same seed "
+                                           "gives the same scenarios).")] = 0,
+    cvar_alpha: Annotated[float | None, typer.Option(
+        "--cvar-alpha", min=0, max=1, help="With --stochastic: CVaR level in [0, 1) (default: stochastic.cvar_alpha, "
+        "else 0.9).")] = None,
+    cvar_weight: Annotated[float | None, typer.Option(
+        "--cvar-weight", min=0, help="With --stochastic: weight of the CVaR in the objective, expected cost + "
+        "weight x CVaR (default: stochastic.cvar_weight, else 0).")] = None,
+    decomposition: Annotated[Decomposition, typer.Option(
+        "--decomposition", help="With --stochastic: none (the extensive form, one model), ph (progressive "
+        "hedging) or lshaped (the L-shaped method), both on mpi-sppy; under `mpiexec -n K` the scenarios are "
+        "spread over K processes.")] = "none",  # type: ignore[assignment]
+    out_of_sample: Annotated[int | None, typer.Option(
+        "--out-of-sample", metavar="M", min=0, help="With --stochastic --scenarios: evaluate the plan on M fresh "
+        "draws (default max(N, 30); 0: none) for a confidence interval of its cost.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="With --stochastic: processes for the scenario solves "
+                                         "(evaluations, wait-and-see, regret).")] = 1,
+    executor: Annotated[str, typer.Option(help="With --stochastic: local (processes) or dask.")] = "local",
 ) -> None:
     """Validate, build and solve an instance; write the plan into --out."""
     from network_opt.common.progress import Progress
@@ -101,6 +135,22 @@ def solve(
     progress = Progress.for_terminal(quiet=quiet or verbose)
     if verbose:
         show_diagnostics()
+    given = {"--scenarios": scenarios is not None, "--cvar-alpha": cvar_alpha is not None,
+             "--cvar-weight": cvar_weight is not None, "--decomposition": decomposition != Decomposition.none,
+             "--out-of-sample": out_of_sample is not None, "--workers": workers != 1, "--executor": executor != "local"}
+    if not stochastic and any(given.values()):
+        err.print(f"error: {', '.join(k for k, v in given.items() if v)} need --stochastic", markup=False)
+        raise typer.Exit(EXIT_INPUT)
+    if stochastic:
+        _solve_stochastic(ctx, instance, out_dir, overwrite, log_file, progress, SolveOptions(
+            time_limit=time_limit, mip_gap=mip_gap, threads=threads, verbose=verbose,
+            warm_start=start != Start.none, start=start.replace("-", "_")),
+            soft_targets=True if soft_targets else None, scenarios=scenarios, seed=seed, cvar_alpha=cvar_alpha,
+            cvar_weight=cvar_weight, decomposition=str(decomposition), out_of_sample=out_of_sample, workers=workers,
+            executor=executor, refused={"--scenario": scenario is not None, "--aggregate": aggregate is not None,
+                                        "--cost-of-compliance": cost_of_compliance,
+                                        "--write-model": write_model is not None, "--heuristic": heuristic})
+        return
     try:
         _check_outputs(ctx, instance, out_dir, overwrite, write_model, log_file, progress)
         target: Path | Instance = instance  # the folder, or the instance with the scenario applied
@@ -174,6 +224,57 @@ def solve(
             if reached is not None else f"{sol.status} -> {out_dir}")
     out.print(done, markup=False)
     progress.record(done)
+
+
+def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwrite: bool, log_file: Path | None,
+                      progress: object, options: object, *, soft_targets: bool | None, scenarios: int | None,
+                      seed: int, cvar_alpha: float | None, cvar_weight: float | None, decomposition: str,
+                      out_of_sample: int | None, workers: int, executor: str, refused: dict[str, bool]) -> None:
+    """``solve --stochastic``: the design of :mod:`network_opt.runs.stochastic`, written into --out.
+    Under ``mpiexec`` only rank 0 checks, locks and writes --out; the other ranks take part in
+    the decomposition and end."""
+    from network_opt.runs.decompose import DecompositionUnavailable, mpi_rank_size
+    from network_opt.runs.executors import ExecutorError, check_executor_args
+    from network_opt.runs.stochastic import StochasticOptions, solve_stochastic
+
+    bad = [k for k, v in refused.items() if v]
+    if bad:
+        err.print(f"error: --stochastic cannot be combined with {', '.join(bad)}", markup=False)
+        raise typer.Exit(EXIT_INPUT)
+    rank, _size = mpi_rank_size() if decomposition != "none" else (0, 1)
+    try:
+        check_executor_args(executor, workers, None)
+        if rank == 0:
+            _check_outputs(ctx, instance, out_dir, overwrite, None, log_file, progress)
+        res = solve_stochastic(instance, StochasticOptions(
+            scenarios=scenarios, seed=seed, cvar_alpha=cvar_alpha, cvar_weight=cvar_weight,
+            decomposition=decomposition, out_of_sample=out_of_sample, solve=options,  # type: ignore[arg-type]
+            workers=workers, executor=executor), soft_targets=soft_targets, progress=progress)  # type: ignore[arg-type]
+    except (OutputExistsError, ExecutorError, DecompositionUnavailable, ValueError) as exc:
+        progress.close()  # type: ignore[attr-defined]
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_INPUT) from None
+    except InputError as exc:
+        progress.close()  # type: ignore[attr-defined]
+        report_problems(exc.problems + exc.warnings)
+        err.print(f"{len(exc.problems)} error(s) in {instance}; nothing written", markup=False)
+        raise typer.Exit(EXIT_INPUT) from None
+    progress.close()  # type: ignore[attr-defined]
+    if res is None:  # another MPI rank: rank 0 writes
+        return
+    sol = res.solution
+    if not sol.outcome.has_plan:
+        why = "infeasible" if sol.status == SolveStatus.INFEASIBLE else f"no plan ({sol.outcome.termination})"
+        err.print(f"stochastic design: {why}; nothing written", markup=False)
+        raise typer.Exit(EXIT_INFEASIBLE if sol.status == SolveStatus.INFEASIBLE else EXIT_NO_SOLUTION)
+    _write_plan(sol, out_dir, overwrite, progress)
+    m, cur = res.metrics, sol.summary["currency"]
+    gap = sol.outcome.mip_gap
+    done = (f"{sol.status}: RP {m['RP']:,.2f} {cur}, EEV {m['EEV']:,.2f}, WS {m['WS']:,.2f}, VSS {m['VSS']:,.2f}, "
+            f"EVPI {m['EVPI']:,.2f} ({len(res.scenarios.names)} scenarios, "
+            f"gap {'unknown' if gap is None else f'{gap:.2%}'}) -> {out_dir}")
+    out.print(done, markup=False)
+    progress.record(done)  # type: ignore[attr-defined]
 
 
 def _check_outputs(ctx: typer.Context, instance: Path, out_dir: Path, overwrite: bool, write_model: Path | None,

@@ -39,7 +39,7 @@ PLAN_TABLES = ("facilities", "flows", "collection", "costs", "targets", "materia
                "stock")
 #: Tables a solve writes as ``NAME.csv`` (the order of results.xlsx's sheets): the plan's, then those
 #: computed after the solve. The one list of result tables; every writer and reader takes it from here.
-RESULT_TABLES = (*PLAN_TABLES, "compliance", "diagnosis", "aggregation")
+RESULT_TABLES = (*PLAN_TABLES, "compliance", "diagnosis", "aggregation", "stochastic", "regret", "robustness")
 #: Every file a solve may write into its folder.
 RESULT_FILES = frozenset({MARKER, "summary.json", "results.xlsx", "network.gpkg",
                           *(f"{name}.csv" for name in RESULT_TABLES)})

@@ -32,7 +32,8 @@ class Instance:
     file_aliases: dict[str, str] = field(default_factory=dict)
     #: what was derived from the tables once and is handed on instead of computed again (the
     #: supply by grade and the lanes, :func:`network_opt.inputs.lanes.supply_and_lanes`), each kept
-    #: with a fingerprint of the inputs it was computed from; private, never changed in place
+    #: with a fingerprint of the inputs it was computed from, in a store copies share; private, the
+    #: frames are never changed in place
     _derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def relabel(self, problems: list[Problem]) -> list[Problem]:

@@ -20,8 +20,8 @@ and for black mass the jurisdiction of the packs it was made from.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -105,7 +105,7 @@ def _pairs(inst: Instance, origins: pd.DataFrame, dests: pd.DataFrame, commodity
     """Origin-destination node pairs one commodity may use, with road distance (km), transport
     cost (currency/t) and the origin site's jurisdiction, after explicit lanes are applied."""
     cols = ["origin", "destination", "origin_site", "destination_site", "origin_jurisdiction",
-            "distance_km", "cost_per_t", *ROUTE_COLUMNS]
+            "distance_km", "cost_per_t", *ROUTE_COLUMNS, "pair_rank"]
     if origins.empty or dests.empty:
         return pd.DataFrame(columns=cols)
     pairs = origins.add_prefix("o_").merge(dests.add_prefix("d_"), how="cross")
@@ -141,18 +141,25 @@ def _pairs(inst: Instance, origins: pd.DataFrame, dests: pd.DataFrame, commodity
     pairs = route_lanes(inst, pairs, commodity, want)
     pairs["cost_per_t"] = pairs["x_cost_per_t"].where(pairs["x_cost_per_t"].notna(), pairs["cost_per_t"])
     k = inst.settings.transport.nearest_facilities
-    if not inst.settings.transport.explicit_lanes_only and k > 0:
-        # only the k nearest destinations (by the length of the route) of each kind and technology per
-        # origin (explicit lanes stay)
+    pairs["pair_rank"] = 0.0  # explicit lanes: always kept
+    if not inst.settings.transport.explicit_lanes_only:
+        # the rank of each destination (by the length of the route) among those of its kind and
+        # technology per origin; with k, only the k nearest stay (explicit lanes stay). Kept on the
+        # lanes so that the lanes for a k can be cut from the unpruned ones (prune_lanes)
         kind = (dests["kind"] + "/" + dests["technology"]).set_axis(dests["node"]) if "kind" in dests else (
             pd.Series("", index=dests["node"]))
         rank = pairs["distance_km"].groupby([pairs["origin"], pairs["destination"].map(kind)]).rank(method="first")
-        pairs = pairs.loc[pairs["allowed"].notna() | (rank <= k)]
+        pairs["pair_rank"] = rank.where(pairs["allowed"].isna(), 0.0)
+        if k > 0:
+            pairs = pairs.loc[pairs["pair_rank"] <= k]
     return pairs[cols].reset_index(drop=True)
 
 
-def build_lanes(inst: Instance, supply: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every lane that can carry flow, columns :data:`LANE_COLUMNS`."""
+def build_lanes(inst: Instance, supply: pd.DataFrame | None = None, ranks: list[np.ndarray] | None = None
+                ) -> pd.DataFrame:
+    """Every lane that can carry flow, columns :data:`LANE_COLUMNS`. ``ranks``: a list to which the
+    rank of each lane's origin-destination pair among the destinations of its kind and technology
+    (nearest first, 0 for explicit lanes; NaN for none) is appended, for :func:`prune_lanes`."""
     supply = supply_by_grade(inst) if supply is None else supply
     sites, fac, markets = inst["sites"], inst["facilities"], inst["markets"]
     kind = fac.set_index("id")["kind"]
@@ -206,10 +213,49 @@ def build_lanes(inst: Instance, supply: pd.DataFrame | None = None) -> pd.DataFr
     damaged = set(inst["grades"].loc[inst["grades"]["damaged"], "id"]) if len(inst["grades"]) else set()
     lanes["damaged_premium_per_t"] = np.where(lanes["grade"].isin(damaged),
                                               inst.settings.transport.damaged_premium_per_t, 0.0)
+    rank = lanes["pair_rank"].to_numpy(dtype=float)
     lanes = lanes[LANE_COLUMNS]
     for col in ("distance_km", "cost_per_t", "road_km", "rail_km", "sea_km"):
         lanes[col] = lanes[col].astype(float)
-    return lanes.iloc[_lane_order(lanes)].reset_index(drop=True)
+    order = _lane_order(lanes)
+    if ranks is not None:
+        ranks.append(rank[order])
+    return lanes.iloc[order].reset_index(drop=True)
+
+
+def prune_lanes(inst: Instance, lanes: pd.DataFrame, rank: np.ndarray, k: int) -> pd.DataFrame:
+    """The lanes :func:`build_lanes` gives with ``transport.nearest_facilities = k``, cut from the
+    unpruned ``lanes`` and the ranks of their pairs (``build_lanes(..., ranks=...)``) instead of
+    built again: pairs beyond the k nearest go, and with them what only they fed, as in the
+    build: second-life and reject lanes of (refurbisher, chemistry, grade) no end-of-life lane
+    reaches any more, returns from markets no second-life lane sells the chemistry to, black
+    mass of (pre-processor, chemistry, jurisdiction) no pack lane brings. Same rows, same order."""
+    kind = inst["facilities"].set_index("id")["kind"]
+    kept = lanes.loc[rank <= k]
+    com = kept["commodity"]
+
+    def among(frame: pd.DataFrame, keys: pd.DataFrame) -> np.ndarray:
+        """Rows of ``frame`` whose values in the columns of ``keys`` are a row of ``keys``."""
+        cols = list(keys.columns)
+        return np.asarray(pd.MultiIndex.from_frame(frame[cols]).isin(pd.MultiIndex.from_frame(keys)))
+
+    eol = kept.loc[com == "eol_packs"]
+    at_refurb = eol.loc[eol["destination"].map(kind) == "refurbisher", ["destination", "chemistry", "grade"]]
+    at_refurb = at_refurb.drop_duplicates().rename(columns={"destination": "origin"})
+    sl = kept.loc[com == "second_life_packs"]
+    sl = sl.loc[among(sl, at_refurb)]
+    rj = kept.loc[com == "rejects"]
+    rj = rj.loc[among(rj, at_refurb[["origin", "chemistry"]].drop_duplicates())]
+    rt = kept.loc[com == "returns"]
+    sold = sl[["destination", "chemistry"]].drop_duplicates().rename(columns={"destination": "origin"})
+    rt = rt.loc[among(rt, sold)]
+    into_pre = pd.concat([eol, rj, rt])
+    into_pre = into_pre.loc[into_pre["destination"].map(kind) == "preprocessor",
+                            ["destination", "chemistry", "jurisdiction"]].drop_duplicates()
+    bm = kept.loc[com == "black_mass"]
+    bm = bm.loc[among(bm, into_pre.rename(columns={"destination": "origin"}))]
+    rows = np.sort(np.concatenate([eol.index, sl.index, rj.index, rt.index, bm.index]))
+    return lanes.loc[rows].reset_index(drop=True)
 
 
 def _lane_order(lanes: pd.DataFrame) -> np.ndarray:
@@ -288,35 +334,88 @@ def _fingerprint(inst: Instance, inputs: dict[str, tuple[str, ...] | None], *ext
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class Network:
-    """The supply by grade and the lanes derived from an instance's tables, each with the digest
-    of the inputs it came from (:func:`supply_and_lanes`). Never changed in place."""
+#: lane sets (and supplies) a :class:`Network` store keeps, the most recently used
+KEPT = 3
 
-    supply_key: str
-    supply: pd.DataFrame
-    lanes_key: str
-    lanes: pd.DataFrame
+
+class Network:
+    """The supplies by grade and the lanes derived from an instance's tables, each under the digest
+    of the inputs it came from (:func:`supply_and_lanes`), the :data:`KEPT` most recently used.
+    One store is shared by an instance and every copy made from it afterwards
+    (:meth:`~network_opt.inputs.instance.Instance.with_settings`,
+    :func:`~network_opt.inputs.overrides.copy_instance`): lanes a copy builds serve the instance
+    and its other copies while their inputs are the same. The frames are never changed in place."""
+
+    def __init__(self) -> None:
+        self.supply: dict[str, pd.DataFrame] = {}
+        self.lanes: dict[str, pd.DataFrame] = {}
+        self.ranks: dict[str, np.ndarray] = {}  # of the lanes under the same key (build_lanes' ranks)
+
+    @staticmethod
+    def of(inst: Instance) -> Network:
+        """The store of ``inst`` (made on first use)."""
+        found = inst._derived.get("network")
+        if not isinstance(found, Network):
+            found = inst._derived["network"] = Network()
+        return found
+
+    @staticmethod
+    def get(kept: dict[str, Any], key: str) -> Any:
+        frame = kept.pop(key, None)
+        if frame is not None:
+            kept[key] = frame  # most recently used last
+        return frame
+
+    @staticmethod
+    def put(kept: dict[str, Any], key: str, frame: Any) -> Any:
+        kept[key] = frame
+        while len(kept) > KEPT:
+            kept.pop(next(iter(kept)))
+        return frame
+
+
+def supply_once(inst: Instance) -> pd.DataFrame:
+    """:func:`supply_by_grade` of ``inst``, kept like :func:`supply_and_lanes` keeps it, without
+    building the lanes (the validation's pre-check needs the supply only; it finds the collection
+    points that reach no recycler with :mod:`network_opt.inputs.reach`). A shallow copy."""
+    store = Network.of(inst)
+    key = _fingerprint(inst, SUPPLY_INPUTS)
+    supply = store.get(store.supply, key)
+    if supply is None:
+        supply = store.put(store.supply, key, supply_by_grade(inst))
+    return supply.copy(deep=False)
 
 
 def supply_and_lanes(inst: Instance) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`supply_by_grade` and :func:`build_lanes` of ``inst``, computed once: the first call
-    (the validation's feasibility pre-check) keeps them on the instance, later calls (preparing
-    the model data, preparing it again with pruning) and copies made for overrides
-    (:func:`network_opt.inputs.overrides.copy_instance`) hand them on while the inputs they depend
-    on (:data:`SUPPLY_INPUTS`, :data:`LANE_INPUTS`, the transport settings) are unchanged: a
-    scenario that changes prices or targets reuses the base's lanes. The frames returned are
-    shallow copies (copy-on-write): changing them leaves the kept ones as they are."""
+    (preparing the model data; the validation keeps only the supply, :func:`supply_once`, and checks
+    reachability without lanes) keeps them in the instance's :class:`Network` store, which its
+    copies share (a scenario or sweep point, the copy with pruning or soft targets), so that later
+    calls, on the instance or a copy, use them again while the inputs they depend on
+    (:data:`SUPPLY_INPUTS`, :data:`LANE_INPUTS`, the transport settings) are unchanged: a scenario
+    that changes prices or targets reuses the base's lanes. The frames returned are shallow copies
+    (copy-on-write): changing them leaves the kept ones as they are."""
     settings = inst.settings
-    found = inst._derived.get("network")
-    kept = found if isinstance(found, Network) else None
-    supply_key = _fingerprint(inst, SUPPLY_INPUTS)
-    supply = kept.supply if kept is not None and kept.supply_key == supply_key else supply_by_grade(inst)
+    store = Network.of(inst)
+    supply = supply_once(inst)
     offered = supply[["site", "chemistry", "grade"]].drop_duplicates().sort_values(["site", "chemistry", "grade"])
     # routes over legs weigh emissions at the carbon price: the emissions settings matter only then
     routing = settings.emissions if len(inst["legs"]) else None
-    lanes_key = _fingerprint(inst, LANE_INPUTS, settings.transport, settings.defaults.second_life_soh, offered,
-                             routing)
-    lanes = kept.lanes if kept is not None and kept.lanes_key == lanes_key else build_lanes(inst, supply)
-    inst._derived["network"] = Network(supply_key, supply, lanes_key, lanes)
+    def key(transport: Any) -> str:
+        return _fingerprint(inst, LANE_INPUTS, transport, settings.defaults.second_life_soh, offered, routing)
+
+    lanes_key = key(settings.transport)
+    lanes = store.get(store.lanes, lanes_key)
+    k = settings.transport.nearest_facilities
+    if lanes is None and k > 0 and not settings.transport.explicit_lanes_only:
+        # the same network unpruned is kept (the default pruning of a large instance): cut from it
+        unpruned_key = key(dataclasses.replace(settings.transport, nearest_facilities=0))
+        unpruned, rank = store.get(store.lanes, unpruned_key), store.get(store.ranks, unpruned_key)
+        if unpruned is not None and rank is not None:
+            lanes = store.put(store.lanes, lanes_key, prune_lanes(inst, unpruned, rank, k))
+    if lanes is None:
+        ranks: list[np.ndarray] = []
+        lanes = store.put(store.lanes, lanes_key, build_lanes(inst, supply, ranks=ranks))
+        if ranks:
+            store.put(store.ranks, lanes_key, ranks[0])
     return supply.copy(deep=False), lanes.copy(deep=False)

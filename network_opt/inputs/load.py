@@ -16,6 +16,7 @@ from network_opt.inputs.read import empty_table, read_table
 from network_opt.inputs.regulation import apply_policies
 from network_opt.inputs.scenarios import scenario_problems
 from network_opt.inputs.schema import TABLES
+from network_opt.inputs.stochastic import stochastic_problems
 from network_opt.inputs.validate import check_instance
 from network_opt.inputs.xlsx import is_workbook, read_workbook
 
@@ -86,15 +87,18 @@ def validate(instance: str | Path, scenario: str | None = None) -> list[Problem]
     scenarios declared in instance.yaml (``scenario``: only that one and those it extends) are
     checked too, without solving: their form, overrides that match nothing, values made invalid
     by the overrides, and the feasibility pre-check of each
-    (:func:`network_opt.inputs.scenarios.scenario_problems`; on an invalid base, only their form)."""
+    (:func:`network_opt.inputs.scenarios.scenario_problems`; on an invalid base, only their form);
+    and the ``stochastic:`` block (:func:`network_opt.inputs.stochastic.stochastic_problems`)."""
     inst, problems = read_instance(instance)
     names = None if scenario is None else [scenario]
     if inst is not None and not any(p.severity == "error" for p in problems):
         problems.extend(check_instance(inst))
         base_ok = not any(p.severity == "error" for p in problems)
         problems.extend(scenario_problems(inst, names, apply=base_ok))
+        problems.extend(stochastic_problems(inst))
     elif inst is not None:
         problems.extend(scenario_problems(inst, names, apply=False))
+        problems.extend(stochastic_problems(inst))
     return inst.relabel(problems) if inst is not None else problems
 
 

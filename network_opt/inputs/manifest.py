@@ -22,8 +22,9 @@ from network_opt.inputs.settings import SETTINGS, Settings, coerce_setting
 
 MANIFEST_NAME = "instance.yaml"
 MAX_MANIFEST_BYTES = 1_000_000
-#: Top-level blocks kept raw in ``settings`` and read by :mod:`network_opt.inputs.scenarios`.
-RAW_BLOCKS = ("scenarios", "uncertainty")
+#: Top-level blocks kept raw in ``settings`` and read by :mod:`network_opt.inputs.scenarios` (and
+#: ``stochastic`` by :mod:`network_opt.inputs.stochastic`).
+RAW_BLOCKS = ("scenarios", "uncertainty", "stochastic")
 #: field separators a CSV file may use (setting ``csv.delimiter``)
 CSV_DELIMITERS = (",", ";", "\t")
 

@@ -2,7 +2,7 @@
 
 Preset rows are added to ``targets`` and ``bans`` with the jurisdiction they are applied to; a
 row of the instance's own ``targets.csv`` with the same (jurisdiction, metric, material,
-from_period) replaces the preset's row, so any preset value can be overridden.
+from_period, process) replaces the preset's row, so any preset value can be overridden.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from network_opt.inputs.instance import Instance
 from network_opt.inputs.jurisdictions import known_codes
 from network_opt.inputs.read import ROW
 
-TARGET_KEY = ["jurisdiction", "metric", "material", "from_period"]
+TARGET_KEY = ["jurisdiction", "metric", "material", "from_period", "process"]
 BAN_KEY = ["kind", "jurisdiction", "commodity", "to", "application"]
 
 
-def _line(inst: Instance, jurisdiction: str) -> int:
+def policy_line(inst: Instance, jurisdiction: str) -> int:
     """Line of ``policies.<jurisdiction>`` in instance.yaml (0 when unknown)."""
     return int(inst.manifest.lines.get(f"policies.{jurisdiction}", 0))
 
@@ -34,12 +34,13 @@ def policy_problems(inst: Instance) -> list[Problem]:
     for jur, ids in inst.settings.policies.items():
         key = f"policies.{jur}"
         if jur not in codes:
-            problems.append(Problem(fname, _line(inst, jur), key,
+            problems.append(Problem(fname, policy_line(inst, jur), key,
                                     f"unknown jurisdiction or group {jur!r}; declare it in jurisdictions.csv"))
         for pid in ids:
             if pid not in presets:
-                problems.append(Problem(fname, _line(inst, jur), key, f"unknown policy preset {pid!r}; expected one "
-                                        f"of {', '.join(sorted(presets))} (see `network-opt policies`)"))
+                problems.append(Problem(fname, policy_line(inst, jur), key,
+                                        f"unknown policy preset {pid!r}; expected one of "
+                                        f"{', '.join(sorted(presets))} (see `network-opt policies`)"))
     return problems
 
 
@@ -65,7 +66,7 @@ def apply_policies(inst: Instance) -> list[Problem]:
             t = preset.targets.assign(jurisdiction=jur, source=f"preset {pid}: " + preset.targets["source"])
             unmodelled = (t["material"] != "") & ~t["material"].isin(materials)
             for mat in sorted(set(t.loc[unmodelled, "material"])):
-                warnings.append(Problem(inst.manifest.path.name, _line(inst, jur), f"policies.{jur}",
+                warnings.append(Problem(inst.manifest.path.name, policy_line(inst, jur), f"policies.{jur}",
                                         f"preset {pid} sets a {mat} target, but {mat} is not in materials.csv: "
                                         "left out", severity="warning"))
             t = t.loc[~unmodelled]
@@ -78,6 +79,7 @@ def apply_policies(inst: Instance) -> list[Problem]:
         merged[ROW] = merged[ROW].fillna(0).astype(int) if ROW in merged else 0
         if "scope" in merged:  # a preset rule without a scope is a pooled (jurisdiction) target
             merged["scope"] = merged["scope"].fillna("jurisdiction").replace("", "jurisdiction")
+        merged["process"] = merged["process"].fillna("") if "process" in merged else ""
         merged = merged.drop_duplicates(TARGET_KEY, keep="last")
         inst.tables["targets"] = merged[list(own.columns)].reset_index(drop=True)
     if bans:

@@ -25,10 +25,21 @@ TARGET_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery"
                   "domestic_recovery")
 RATE_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery", "second_life_priority")
 MATERIAL_METRICS = ("material_recovery", "domestic_recovery")
-TARGET_SCOPES = ("jurisdiction", "facility", "chain")
+TARGET_SCOPES = ("jurisdiction", "facility", "chain", "step", "placed_on_market")
 #: metrics a target of scope ``facility`` or ``chain`` may have (a rate measured on one facility's own inputs
 #: and outputs, or on the whole route from the packs to that facility's output)
 FACILITY_SCOPE_METRICS = ("recycling_efficiency", "material_recovery")
+#: scopes that give one target row per recycler or refiner (``targets.process`` may narrow them)
+PER_FACILITY_SCOPES = ("facility", "chain", "step")
+#: the metrics each scope may measure: ``step`` a material on the input of one process step (China's
+#: smelting-step rates), ``placed_on_market`` collection against the tonnes placed on the market
+SCOPE_METRICS: dict[str, tuple[str, ...]] = {
+    "jurisdiction": TARGET_METRICS, "facility": FACILITY_SCOPE_METRICS, "chain": FACILITY_SCOPE_METRICS,
+    "step": ("material_recovery",), "placed_on_market": ("collection_rate",)}
+#: processes a per-facility target row may name (``targets.process``): those of recyclers and refiners
+RECYCLING_PROCESSES = tuple(p for p in PROCESSES if p != "mechanical")
+#: separator of the processes in ``targets.process``
+PROCESS_SEPARATOR = "|"
 COMMODITIES = ("eol_packs", "second_life_packs", "rejects", "returns", "black_mass")
 BAN_KINDS = ("export", "application", "landfill")
 #: what counts towards a recycled-content obligation (recycled_content.origin)
@@ -391,7 +402,10 @@ TABLES: dict[str, Table] = {
                    "Mass share of the input recycled (EU Annex XII sense). Pre-processing: the share "
                    "recycled directly (casings, foils), not counting black mass; refining: share of the "
                    "black mass.", unit="-", minimum=0.0, maximum=1.0),
-                _c("black_mass_yield", "float", "Pre-processing: tonnes of black mass per tonne of pack.",
+                _c("black_mass_yield", "float", "Pre-processing: tonnes of black mass per tonne of pack. "
+                   "Integrated recycling: tonnes of black mass made internally per tonne of pack before the "
+                   "smelting / refining step (read only by targets of scope `step`, which measure that step on "
+                   "it; 0: the packs enter the smelting step whole, as in pyrometallurgy).",
                    unit="t/t", required=False, default=0.0, minimum=0.0, maximum=1.0),
                 _c("co2e_per_t", "float", "Process emissions per tonne of input.", unit="t CO2e/t",
                    required=False, default=0.0, minimum=0.0),
@@ -544,10 +558,16 @@ TABLES: dict[str, Table] = {
                    "attributed to the jurisdiction) or `facility` (each integrated recycler and refiner located "
                    "in the jurisdiction, on its own inputs and outputs) or `chain` (the same facilities, each "
                    "measured on the whole route from the packs: a refiner on the packs its black mass was made "
-                   "from); recycling_efficiency and material_recovery only.", required=False,
+                   "from), these three for recycling_efficiency and material_recovery; `step` (the same "
+                   "facilities, each measured on the input of its smelting / refining step; material_recovery "
+                   "only); `placed_on_market` (collection_rate only: collected tonnes against the "
+                   "placed_on_market table's tonnes instead of the packs generated).", required=False,
                    default="jurisdiction", choices=TARGET_SCOPES),
+                _c("process", "str", "Scopes facility, chain and step: the technology processes of the "
+                   "facilities the row applies to, separated by '|' (e.g. `hydrometallurgical|pyrometallurgical`, "
+                   "or `direct`); empty: every recycler and refiner.", required=False, default=""),
             ),
-            key=("jurisdiction", "metric", "material", "from_period"),
+            key=("jurisdiction", "metric", "material", "from_period", "process"),
             required=False,
             example="jurisdiction,metric,material,value,from_period\nEU27,material_recovery,Li,0.5,2028",
             notes=(
@@ -565,10 +585,57 @@ TABLES: dict[str, Table] = {
                 "plus refiner) gives the same rows, but a refiner is measured from the packs: the black mass it "
                 "takes counts, in the base, the pack mass (1 / black_mass_yield of its pre-processor) and pack "
                 "material (kg_per_t / black_mass_yield) it was made from, and in the numerator what the refiner "
-                "recovers plus the pre-processor's own recovery attributed to that black mass. A later row for "
-                "the same target replaces the scope too.",
-                "Rows here add to, or replace (same jurisdiction, metric, material, from_period), the rows "
-                "of the policy presets named under `policies:` in instance.yaml.",
+                "recovers plus the pre-processor's own recovery attributed to that black mass.",
+                "Scope `step` (China's 2024 Standard Conditions: recovery of the smelting process, on the "
+                "material entering it) gives the same rows, material_recovery only, each measured on the input "
+                "of the facility's smelting / refining step: a refiner on the black mass it takes (as scope "
+                "`facility`); an integrated recycler whose technology has a black_mass_yield > 0 on the black mass "
+                "it makes internally (per tonne of packs: black_mass_yield x the chemistry's black_mass_kg_per_t "
+                "of the material), one whose black_mass_yield is 0 (pyrometallurgy smelts whole packs) on the "
+                "packs. The numerator is the facility's recovery of the material.",
+                "`process` narrows a per-facility row (scopes facility, chain, step) to the recyclers and "
+                "refiners whose technology's process is listed (e.g. China's smelting rates on "
+                "`hydrometallurgical|pyrometallurgical`, its material-repair rate on `direct`). Rows that differ "
+                "only in `process` are different targets and hold together.",
+                "Scope `placed_on_market` (India BWMR 2022: collection of 'EV batteries placed in the market'; EU "
+                "2023/1542 Art. 60 for LMT batteries) measures collection_rate as the tonnes collected in the "
+                "jurisdiction and period (packs generated minus packs left uncollected) over the tonnes of the "
+                "placed_on_market table for that jurisdiction and period, which must exist.",
+                "A later row for the same (jurisdiction, metric, material, process) replaces the earlier one from "
+                "its from_period, scope included.",
+                "Rows here add to, or replace (same jurisdiction, metric, material, from_period, process), the "
+                "rows of the policy presets named under `policies:` in instance.yaml.",
+            ),
+        ),
+        Table(
+            "placed_on_market",
+            "Tonnes of batteries placed on the market that a collection target of scope `placed_on_market` is a "
+            "share of, per jurisdiction and modelled period.",
+            (
+                _c("jurisdiction", "str", "Jurisdiction or group (as the target row names it).",
+                   references="jurisdictions.id|groups"),
+                _c("period", "int", "Modelled period (year) whose collection target uses these tonnes.",
+                   references="periods"),
+                _c("tonnes", "float", "Reference tonnes the law's collection percentage is of, for that period: "
+                   "e.g. the batteries placed on the market in the earlier year the law names, or the average "
+                   "of the preceding years it names, as the instance derives them.", unit="t/yr", minimum=0.0),
+                _c("source", "str", "Where the tonnes come from and which years they cover (free text).",
+                   required=False, default=""),
+            ),
+            key=("jurisdiction", "period"),
+            required=False,
+            example="jurisdiction,period,tonnes,source\nIN,2027,52000,EV batteries placed on the market FY2024-25",
+            notes=(
+                "The model does not shift years: each row holds the reference tonnes for the modelled period "
+                "named, derived by the instance from the years the law names, e.g. India BWMR 2022: EV batteries "
+                "placed on the market in an earlier fiscal year (which one per vehicle type: not verified); EU "
+                "2023/1542 Art. 60 (LMT batteries): an average over preceding years (methodology not verified).",
+                "Collection target t (jurisdiction J, period p, rate rho) then reads: collected tonnes in J in p "
+                "(supply minus uncollected) >= rho x tonnes(J, p); it binds where packs may stay uncollected "
+                "(`uncollected.allowed`), at their cost. When rho x tonnes exceeds the packs generated in J in p no "
+                "plan can meet it: validation warns, and the solve is infeasible (its diagnosis gives the "
+                "tonnes short) or, when every pack must be collected, stops with an error naming the "
+                "placed_on_market row; with soft targets the plan pays the shortfall.",
             ),
         ),
         Table(

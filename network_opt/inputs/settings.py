@@ -271,9 +271,9 @@ class Stock:
 class Settings:
     """Every setting of an instance, typed; see :data:`SETTINGS` for the meaning of each.
 
-    ``policies`` maps a jurisdiction or group to preset ids; ``scenarios`` and ``uncertainty`` are
-    the raw blocks of ``instance.yaml`` (checked by :mod:`network_opt.inputs.scenarios` and
-    :mod:`network_opt.runs.sweep`). Treat the mappings as read-only too."""
+    ``policies`` maps a jurisdiction or group to preset ids; ``scenarios``, ``uncertainty`` and
+    ``stochastic`` are the raw blocks of ``instance.yaml`` (checked by :mod:`network_opt.inputs.scenarios`,
+    :mod:`network_opt.runs.sweep` and :mod:`network_opt.inputs.stochastic`). Treat the mappings as read-only too."""
 
     name: str
     description: str = ""
@@ -293,6 +293,7 @@ class Settings:
     policies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     scenarios: Mapping[str, Any] = field(default_factory=dict)
     uncertainty: Mapping[str, Any] = field(default_factory=dict)
+    stochastic: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_flat(cls, values: Mapping[str, Any]) -> Settings:
@@ -302,7 +303,7 @@ class Settings:
         return out
 
     def flat(self) -> dict[str, Any]:
-        """Every value by dotted key (``policies``, ``scenarios``, ``uncertainty`` as mappings)."""
+        """Every value by dotted key (``policies``, ``scenarios``, ``uncertainty``, ``stochastic`` as mappings)."""
         return _flatten(self, "")
 
     def table_defaults(self) -> dict[str, object]:

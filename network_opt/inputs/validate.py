@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -16,7 +17,15 @@ from network_opt.inputs.degenerate import degenerate
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.jurisdictions import NOT_PREFIX, known_codes
 from network_opt.inputs.read import ROW
-from network_opt.inputs.schema import FACILITY_SCOPE_METRICS, MATERIAL_METRICS, RATE_METRICS, TABLES
+from network_opt.inputs.schema import (
+    MATERIAL_METRICS,
+    PER_FACILITY_SCOPES,
+    PROCESS_SEPARATOR,
+    RATE_METRICS,
+    RECYCLING_PROCESSES,
+    SCOPE_METRICS,
+    TABLES,
+)
 
 
 def check_instance(inst: Instance, *, feasibility: bool = True) -> list[Problem]:
@@ -40,6 +49,8 @@ def check_instance(inst: Instance, *, feasibility: bool = True) -> list[Problem]
         if feasibility:
             problems += _network(inst)
         problems += _suspicious(inst)
+        problems += _step_input_warnings(inst)
+        problems += _collection_beyond_generation(inst)
         problems += degenerate(inst)  # no data, no supply, a period or market with nothing, ...
     return problems
 
@@ -144,10 +155,68 @@ def _target_rules(inst: Instance) -> list[Problem]:
                       "only material_recovery and domestic_recovery targets name a material; leave it empty")
     problems += _rows(inst, "targets", t["metric"].isin(RATE_METRICS) & (t["value"] > 1.0), "value",
                       "{metric} is a rate: expected a value in [0, 1], got {value:g}")
-    per_facility = t["scope"].isin(("facility", "chain"))
-    problems += _rows(inst, "targets", per_facility & ~t["metric"].isin(FACILITY_SCOPE_METRICS), "scope",
-                      "scope {scope} applies to " + " and ".join(FACILITY_SCOPE_METRICS)
-                      + " only; {metric} is measured per jurisdiction")
+    for scope, metrics in SCOPE_METRICS.items():
+        problems += _rows(inst, "targets", (t["scope"] == scope) & ~t["metric"].isin(metrics), "scope",
+                          f"scope {scope} applies to {' and '.join(metrics)} only; {{metric}} is measured per "
+                          "jurisdiction")
+    process = t["process"] if "process" in t else pd.Series("", index=t.index)
+    problems += _rows(inst, "targets", (process != "") & ~t["scope"].isin(PER_FACILITY_SCOPES), "process",
+                      "only rows of scope " + ", ".join(PER_FACILITY_SCOPES) + " name a process (the technologies "
+                      "whose recyclers and refiners the row applies to); scope {scope} has none: leave it empty")
+    known = set(RECYCLING_PROCESSES)
+    parts = process.str.split(PROCESS_SEPARATOR, regex=False)
+    unknown = (process != "") & ~parts.map(lambda ps: set(ps) <= known)
+    problems += _rows(inst, "targets", unknown, "process",
+                      "unknown process in {process!r}; expected one or more of " + ", ".join(RECYCLING_PROCESSES)
+                      + f" separated by '{PROCESS_SEPARATOR}' (mechanical pre-processors get no target rows)")
+    problems += _placed_on_market_rules(inst)
+    return problems
+
+
+def targets_in_force(targets: pd.DataFrame, years: list[int]) -> pd.DataFrame:
+    """One row per (jurisdiction, metric, material, process, period) of ``years``: the latest row of
+    ``targets`` whose from_period is not after the period (a later row for the same target replaces
+    an earlier one). Keeps the columns of ``targets`` and adds ``period``."""
+    key = ["jurisdiction", "metric", "material", "process"]
+    t = targets if "process" in targets else targets.assign(process="")
+    t = t.merge(pd.DataFrame({"period": years}), how="cross")
+    t = t.loc[t["from_period"] <= t["period"]].sort_values("from_period", kind="stable")
+    return t.drop_duplicates([*key, "period"], keep="last")
+
+
+def _placed_on_market_rules(inst: Instance) -> list[Problem]:
+    """Every collection target of scope placed_on_market in force in a modelled period has the
+    placed_on_market row (jurisdiction, period) it is a share of."""
+    t = inst["targets"]
+    pom_rows = t["scope"] == "placed_on_market"
+    if not pom_rows.any():
+        return []
+    force = targets_in_force(t, inst.years)
+    force = force.loc[force["scope"] == "placed_on_market"]
+    pom = inst["placed_on_market"]
+    have = set(zip(pom["jurisdiction"], pom["period"].astype(int), strict=True))
+    missing = force.loc[[(j, int(p)) not in have for j, p in zip(force["jurisdiction"], force["period"],
+                                                                   strict=True)]]
+    problems = []
+    fname = inst.table_file("placed_on_market")
+    absent = "placed_on_market" not in inst.manifest.tables
+    for _, rows in missing.groupby([ROW, "jurisdiction"], sort=True):
+        periods = ", ".join(str(int(p)) for p in sorted(rows["period"]))
+        r: Any = rows.iloc[0]  # a row (pandas-stubs types its values as scalar | Series)
+        row, jur = int(r[ROW]), str(r["jurisdiction"])
+        what = (f"collection_rate {r['value']:g} from {int(r['from_period'])} is measured against the tonnes placed "
+                f"on the market (scope placed_on_market), but {fname} has no row for jurisdiction {jur} and "
+                f"period {periods}")
+        what += ("; add the table (tables: placed_on_market: placed_on_market.csv in instance.yaml)" if absent
+                 else "; add the row(s): jurisdiction, period, tonnes, source")
+        if row > 0:  # a row of the instance's own targets table
+            problems.append(Problem(inst.table_file("targets"), row, "scope", what))
+        else:  # a preset rule: name the policies entry that brought it in
+            from network_opt.inputs.regulation import policy_line
+
+            source = str(r.get("source", ""))
+            problems.append(Problem(inst.manifest.path.name, policy_line(inst, jur), f"policies.{jur}",
+                                    f"{source.split(':')[0]}: {what}" if source.startswith("preset ") else what))
     return problems
 
 
@@ -313,15 +382,16 @@ def _policy_rules(inst: Instance) -> list[Problem]:
 
 def _network(inst: Instance) -> list[Problem]:
     """Every collection point reaches a recycler; openable capacity can absorb the supply."""
-    from network_opt.inputs.lanes import grades, supply_and_lanes, unreachable_supply
+    from network_opt.inputs.lanes import grades, supply_once
+    from network_opt.inputs.reach import unreachable_offers
 
     problems: list[Problem] = []
-    supply, lanes = supply_and_lanes(inst)  # kept on inst: preparing the model data uses them again
+    supply = supply_once(inst)  # kept on inst: preparing the model data uses it again
     escape = inst.settings.uncollected.allowed or inst.settings.disposal.allowed
     if escape:
         return problems
     stock = inst.settings.stock.allowed and not inst["storage"].empty  # a year's excess may wait: no yearly check
-    stuck = unreachable_supply(inst, lanes, supply)
+    stuck = unreachable_offers(inst, supply)  # a KD-tree query per collection point, no lane built
     if len(stuck):
         s = inst["supply"].merge(stuck, on=["site", "chemistry"])
         for _, r in s.drop_duplicates(["site", "chemistry"]).iterrows():
@@ -345,6 +415,40 @@ def _network(inst: Instance) -> list[Problem]:
                                     f"the {recycling_cap:,.0f} t/yr of recycling capacity that could be opened"))
         if tonnes > 1e12:
             problems.append(Problem(inst.table_file("supply"), 0, "tonnes", "implausibly large total supply"))
+    return problems
+
+
+def _collection_beyond_generation(inst: Instance) -> list[Problem]:
+    """Warnings for hard collection targets of scope placed_on_market that ask for more tonnes than
+    the packs generated in their jurisdiction and period: no plan meets them (collected <= generated),
+    so the solve is infeasible (or, without uncollected packs, refused when the model is built) unless
+    targets are soft (``--soft-targets``: a shortfall)."""
+    t = inst["targets"]
+    if inst.settings.targets.soft or not (t["scope"] == "placed_on_market").any():
+        return []
+    from network_opt.inputs.jurisdictions import covered
+
+    force = targets_in_force(t, inst.years)
+    force = force.loc[(force["scope"] == "placed_on_market") & (force["metric"] == "collection_rate")]
+    pom_table = inst["placed_on_market"].set_index(["jurisdiction", "period"])
+    pom, pom_row = pom_table["tonnes"], pom_table[ROW]
+    s = inst["supply"]
+    jur = s["site"].map(inst["sites"].set_index("id")["jurisdiction"])
+    problems = []
+    for _, r in force.iterrows():
+        key = (r["jurisdiction"], int(r["period"]))
+        if key not in pom.index:
+            continue  # reported by _placed_on_market_rules
+        need = float(r["value"]) * float(pom[key])
+        generated = float(s.loc[jur.isin(covered(inst, str(r["jurisdiction"]))) & (s["period"] == key[1]),
+                                "tonnes"].sum())
+        if need > generated * (1 + 1e-9) + 1e-9:
+            problems.append(Problem(inst.table_file("placed_on_market"), int(pom_row[key]), "tonnes",
+                                    f"period {key[1]}: collection_rate {r['value']:g} of the {pom[key]:,.6g} t placed "
+                                    f"on the market in {key[0]} needs {need:,.6g} t/yr collected, but only "
+                                    f"{generated:,.6g} t/yr of packs are generated there (supply): no plan can "
+                                    "meet it (collection cannot exceed generation) unless targets are soft",
+                                    severity="warning"))
     return problems
 
 
@@ -396,6 +500,46 @@ def _suspicious(inst: Instance) -> list[Problem]:
                 warnings.append(Problem(inst.table_file(table), int(r[ROW]), column,
                                         f"{r[column]:g} is more than {OUTLIER_FACTOR:g} times off the median "
                                         f"{median:g} of its peers: check the unit", severity="warning"))
+    return warnings
+
+
+def _step_input_warnings(inst: Instance) -> list[Problem]:
+    """Warnings where a target of scope step measures an integrated recycler on the black mass it makes
+    (black_mass_yield > 0) but that black mass holds less of the material than the recycler recovers:
+    black_mass_yield x black_mass_kg_per_t < kg_per_t x recovery yield (e.g. black_mass_kg_per_t left
+    at 0), so the step's rate would exceed 1 or its row count nothing entering."""
+    t = inst["targets"]
+    step = t.loc[t["scope"] == "step"]
+    if step.empty:
+        return []
+    tech = inst["technologies"].set_index("id")
+    fac = inst["facilities"]
+    recyclers = fac.loc[(fac["kind"] == "recycler") & fac["technology"].map(tech["black_mass_yield"]).gt(0)]
+    if recyclers.empty:
+        return []
+    cm = inst["chemistry_materials"]
+    ty = inst["technology_yields"]
+    ty_chem = ty["chemistry"] if "chemistry" in ty else pd.Series("", index=ty.index)
+    warnings: list[Problem] = []
+    info: Any = tech  # .at cells (pandas-stubs types them as any scalar)
+    for tk in sorted(set(recyclers["technology"])):
+        process, beta = str(info.at[tk, "process"]), float(info.at[tk, "black_mass_yield"])
+        applies = step["process"].map(lambda ps, process=process: not ps or process in ps.split(PROCESS_SEPARATOR))
+        for mat in sorted(set(step.loc[applies, "material"])):
+            for _, c in cm.loc[(cm["material"] == mat) & (cm["kg_per_t"] > 0)].iterrows():
+                own = ty.loc[(ty["technology"] == tk) & (ty["material"] == mat) & (ty_chem == c["chemistry"])]
+                generic = ty.loc[(ty["technology"] == tk) & (ty["material"] == mat) & (ty_chem == "")]
+                rows = own if len(own) else generic
+                y = float(rows["recovery_yield"].iloc[0]) if len(rows) else 0.0
+                entering, recovered = beta * float(c["black_mass_kg_per_t"]), float(c["kg_per_t"]) * y
+                if entering < recovered - 1e-9:
+                    warnings.append(Problem(
+                        inst.table_file("chemistry_materials"), int(c[ROW]), "black_mass_kg_per_t",
+                        f"a target of scope step measures recyclers of technology {tk} (black_mass_yield {beta:g}) "
+                        f"on the black mass they make: {beta:g} x {float(c['black_mass_kg_per_t']):g} = "
+                        f"{entering:g} kg of {mat} per t of {c['chemistry']} packs enter the smelting step, less "
+                        f"than the {recovered:g} kg recovered (kg_per_t x yield {y:g}): check "
+                        "black_mass_kg_per_t", severity="warning"))
     return warnings
 
 

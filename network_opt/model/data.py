@@ -27,12 +27,13 @@ from network_opt.inputs.instance import Instance
 from network_opt.inputs.jurisdictions import covered
 from network_opt.inputs.lanes import grades, supply_and_lanes
 from network_opt.inputs.prices import pack_prices, payable_factors
-from network_opt.inputs.schema import SELLER_KINDS
+from network_opt.inputs.schema import PER_FACILITY_SCOPES, PROCESS_SEPARATOR, SELLER_KINDS
+from network_opt.inputs.validate import targets_in_force
 from network_opt.model import timing
 
 PACK_INPUT_KINDS = ("recycler", "preprocessor")
 RECYCLING_KINDS = ("recycler", "preprocessor", "refiner")
-#: facilities a target of scope ``facility`` or ``chain`` measures: those whose output is recycled material
+#: facilities a target of scope ``facility``, ``chain`` or ``step`` measures: those whose output is recycled material
 FACILITY_SCOPE_KINDS = ("recycler", "refiner")
 
 
@@ -397,46 +398,52 @@ def yield_matrix(inst: Instance, technology: np.ndarray, chemistry: np.ndarray, 
 
 
 def _targets_in_force(inst: Instance) -> pd.DataFrame:
-    """One row per (jurisdiction, metric, material, period): the value of the latest row whose
+    """One row per (jurisdiction, metric, material, process, period): the value of the latest row whose
     from_period is not after the period."""
     t = inst["targets"].drop(columns="_row")
-    if "scope" not in t:
-        t = t.assign(scope="jurisdiction")
-    cols = ["jurisdiction", "metric", "material", "period", "value", "from_period", "source", "scope"]
+    # an empty cell (the reader keeps str defaults empty) is the default scope: pooled
+    t = t.assign(scope=t["scope"].replace("", "jurisdiction")) if "scope" in t else t.assign(scope="jurisdiction")
+    if "process" not in t:
+        t = t.assign(process="")
+    cols = ["jurisdiction", "metric", "material", "period", "value", "from_period", "source", "scope", "process"]
     if t.empty:
         return pd.DataFrame(columns=[*cols, "facility"])
-    t = t.merge(pd.DataFrame({"period": inst.years}), how="cross")
-    t = t.loc[t["from_period"] <= t["period"]].sort_values("from_period")
-    t = t.drop_duplicates(["jurisdiction", "metric", "material", "period"], keep="last")
+    t = targets_in_force(t, inst.years)
     t = t[cols].assign(facility="")
-    return t.sort_values(["jurisdiction", "metric", "material", "period"]).reset_index(drop=True)
+    return t.sort_values(["jurisdiction", "metric", "material", "process", "period"]).reset_index(drop=True)
 
 
 def _facility_targets(inst: Instance, targets: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
-    """Targets in force with each row of scope ``facility`` or ``chain`` replaced by one row per
-    integrated recycler or refiner located in the target's jurisdiction (or a member of its group)
-    that can receive flows in the period (``facility`` names it; empty for pooled rows). A facility
-    with no flow row in the period has nothing to measure and gets no row."""
+    """Targets in force with each row of scope ``facility``, ``chain`` or ``step`` replaced by one row
+    per integrated recycler or refiner located in the target's jurisdiction (or a member of its group),
+    whose technology's process is one the row names (any when it names none), that can receive flows
+    in the period (``facility`` names it; empty for pooled rows). A facility with no flow row in the
+    period has nothing to measure and gets no row."""
     if targets.empty:
         return targets
-    per_facility = targets["scope"].isin(("facility", "chain"))
+    per_facility = targets["scope"].isin(PER_FACILITY_SCOPES)
     if not per_facility.any():
         return targets
     fac = inst["facilities"]
     jur = inst["sites"].set_index("id")["jurisdiction"]
-    located = fac.loc[fac["kind"].isin(FACILITY_SCOPE_KINDS)].assign(site_jurisdiction=lambda x: x["site"].map(jur))
+    process = fac["technology"].map(inst["technologies"].set_index("id")["process"]).fillna("")
+    located = fac.loc[fac["kind"].isin(FACILITY_SCOPE_KINDS)].assign(site_jurisdiction=lambda x: x["site"].map(jur),
+                                                                     process=process)
     receiving = flows.loc[flows["destination"].isin(located["id"]), ["destination", "period"]].drop_duplicates()
     out = [targets.loc[~per_facility]]
     for _, r in targets.loc[per_facility].iterrows():
-        here = located.loc[located["site_jurisdiction"].isin(covered(inst, str(r["jurisdiction"]))), "id"]
-        active = receiving.loc[(receiving["period"] == r["period"]) & receiving["destination"].isin(here),
+        mine = located.loc[located["site_jurisdiction"].isin(covered(inst, str(r["jurisdiction"])))]
+        if r["process"]:
+            mine = mine.loc[mine["process"].isin(str(r["process"]).split(PROCESS_SEPARATOR))]
+        active = receiving.loc[(receiving["period"] == r["period"]) & receiving["destination"].isin(mine["id"]),
                                "destination"]
         rows = pd.DataFrame([r] * len(active), columns=targets.columns)
         rows["facility"] = sorted(active.astype(str))
         out.append(rows)
     t = pd.concat(out, ignore_index=True)
     t = t.astype({"period": "int64", "from_period": "int64", "value": "float64"})
-    return t.sort_values(["jurisdiction", "metric", "material", "period", "facility"]).reset_index(drop=True)
+    return t.sort_values(["jurisdiction", "metric", "material", "process", "period", "facility"]).reset_index(
+        drop=True)
 
 
 def _with_recycled_content(inst: Instance, targets: pd.DataFrame) -> pd.DataFrame:
@@ -453,7 +460,7 @@ def _with_recycled_content(inst: Instance, targets: pd.DataFrame) -> pd.DataFram
         "material": rc["material"].astype(str), "period": rc["period"].astype("int64"),
         "value": (rc["required_share"] * rc["new_battery_demand_t"]).astype("float64"),
         "from_period": rc["period"].astype("int64"), "source": rc["source"].fillna("").astype(str),
-        "scope": "origin:" + rc["origin"].astype(str), "facility": ""})
+        "scope": "origin:" + rc["origin"].astype(str), "process": "", "facility": ""})
     t = pd.concat([targets, rows], ignore_index=True) if len(targets) else rows.reset_index(drop=True)
     return t.astype({"period": "int64", "from_period": "int64", "value": "float64"})
 

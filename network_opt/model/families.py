@@ -38,6 +38,7 @@ from network_opt.model.constraints.capacity import (
 from network_opt.model.constraints.emissions import add_emissions
 from network_opt.model.constraints.market import add_market_demand
 from network_opt.model.constraints.recycled_content import add_recycled_content
+from network_opt.model.constraints.stochastic import add_cvar_excess, add_nonanticipativity
 from network_opt.model.constraints.stock import add_stock_rules
 from network_opt.model.constraints.targets import (
     add_target_collection_rate,
@@ -123,6 +124,14 @@ PLACEMENT_FAMILIES: tuple[str, ...] = tuple(f.name for f in FAMILIES if f.placem
 
 BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}
 
+#: Constraint families of the two-stage stochastic design: built on the scenario blocks of the
+#: extensive form by :mod:`network_opt.model.stochastic` (not by ``build_model``, whose families are
+#: :data:`FAMILIES`); component name -> (builder, its section of docs/stochastic.md).
+STOCHASTIC_FAMILIES: dict[str, tuple[Callable[..., None], str]] = {
+    "cvar_excess": (add_cvar_excess, "CVaR excess"),
+    "nonanticipativity": (add_nonanticipativity, "Non-anticipativity"),
+}
+
 
 def family(name: str) -> Family:
     """The family of the constraint component ``name``."""
@@ -130,4 +139,4 @@ def family(name: str) -> Family:
 
 
 __all__ = ["BY_NAME", "CONSTRAINT_BUILDERS", "ELASTIC_FAMILIES", "FAMILIES", "PLACEMENT_FAMILIES",
-           "TARGET_CONSTRAINTS", "Builder", "Family", "family"]
+           "STOCHASTIC_FAMILIES", "TARGET_CONSTRAINTS", "Builder", "Family", "family"]

@@ -207,7 +207,12 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
     rows and nonzeros on every shipped instance; ``tests/test_size.py``), except that
     coefficients that happen to be exactly zero in the balance rows still count as nonzeros.
     """
-    from network_opt.model.constraints.targets import rate_coefficients, second_life_supply, target_rows
+    from network_opt.model.constraints.targets import (
+        collection_rows,
+        rate_coefficients,
+        second_life_supply,
+        target_rows,
+    )
 
     f = d.flows if flows is None else flows
     s = d.supply if supply is None else supply
@@ -418,8 +423,11 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
                 if int(d.targets["period"][t]) in t_years}
 
     tr: dict[str, tuple[int, int]] = {}
-    if has_unc and len(d.targets):
-        rr = {t: r for t, r in in_scope("collection_rate").items() if len(r)}
+    if len(d.targets):  # rows as collection_rows gives them (placed-on-market rows may have no u term)
+        built = collection_rows(d, has_unc)
+        pom = d.targets["scope"].to_numpy() == "placed_on_market"
+        rr = {t: (r if has_unc else r[:0]) for t, r in in_scope("collection_rate").items() if t in built}
+        rr = {t: r for t, r in rr.items() if len(r) or pom[t]}
         tr["target_collection_rate"] = (len(rr), sum(len(r) + soft for r in rr.values()))
     r_e = z_e = 0
     for t, r in in_scope("recycling_efficiency").items():

@@ -8,7 +8,8 @@ commodity, a threshold to hide small flows, zoom (wheel) and pan (drag), a legen
 
 SVG classes the page renders (tests count them): ``flow`` (one path per origin, destination and
 commodity at or above the threshold), ``facility`` (one shape per open facility), ``cp``,
-``market``, ``candidate``, ``label``.
+``market``, ``candidate``, ``label``, and with ``targets=True`` ``target`` (one ring per facility and
+rule of scope facility or chain that binds or is missed there, ``data-rule``, ``data-state``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import shapely
 
 from network_opt.plotting import style
 from network_opt.plotting.geo import MapFrame, map_frame
-from network_opt.plotting.layers import aggregate_flows, period_layers
+from network_opt.plotting.layers import aggregate_flows, facility_targets, period_layers
 from network_opt.results.read import PlotResult, as_result
 
 SVG_W = 1000.0  # width of the map in SVG units (about pixels at the default size)
@@ -76,8 +77,17 @@ def _basemap_svg(svg: _Svg) -> str:
     return "\n".join(out)
 
 
-def _period_data(res: PlotResult, period: int, frame: MapFrame, svg: _Svg, min_flow: float) -> dict[str, Any]:
+def _period_data(res: PlotResult, period: int, frame: MapFrame, svg: _Svg, min_flow: float,
+                 targets: bool = False) -> dict[str, Any]:
     layers = period_layers(res, period, frame, RING_UNITS / svg.k, min_flow)
+    rings: dict[str, list[dict[str, Any]]] = {}
+    if targets:
+        t: Any  # a row of the targets layer: its fields are the layer's columns
+        for t in layers.targets.itertuples():
+            price = float(t.shadow_price)
+            rings.setdefault(str(t.node), []).append(
+                {"rule": t.rule, "state": t.state, "achieved": _num(t.achieved, 4),
+                 "price": round(price, 2) if math.isfinite(price) else None})
     flows = []
     r: Any  # an itertuples row (pandas-stubs types each field as any scalar)
     for r in layers.flows.itertuples():
@@ -90,7 +100,8 @@ def _period_data(res: PlotResult, period: int, frame: MapFrame, svg: _Svg, min_f
                       "km": _num(r.distance_km), "cost": _num(r.cost, 0), "detail": r.detail,
                       "p": [_num(x0), _num(y0), _num(cx), _num(cy), _num(x1), _num(y1)]})
     facilities = [{"id": r.node, "cap": _num(r.capacity_t), "thr": _num(r.throughput_t), "util": _num(r.utilisation, 3),
-                   "level": str(r.level), "inv": _num(r.investment, 0), "state": r.state}
+                   "level": str(r.level), "inv": _num(r.investment, 0), "state": r.state,
+                   "targets": rings.get(str(r.node), [])}
                   for r in layers.facilities.itertuples()]
     costs = res.table("costs")
     net = float(costs.loc[costs["period"] == period, "value"].sum()) if len(costs) else None
@@ -121,14 +132,18 @@ def _nodes(res: PlotResult, frame: MapFrame, svg: _Svg) -> dict[str, dict[str, A
 
 
 def html_map(result: Any, period: int | None = None, *, min_flow: float = 0.0, scenario: str | None = None,
-             title: str | None = None) -> str:
+             title: str | None = None, targets: bool = False) -> str:
     """The interactive map as an HTML string: every period of the plan (or only ``period``),
-    showing the last (or ``period``) first; flows below ``min_flow`` t/yr are left out."""
+    showing the last (or ``period``) first; flows below ``min_flow`` t/yr are left out;
+    ``targets``: ring the facilities where a target of scope facility or chain binds or is missed
+    (one colour per rule, named in the legend and the facility's tooltip)."""
     res = as_result(result, scenario)
     years = [res.period(period)] if period is not None else list(res.years)
     frame = map_frame(res.nodes["longitude"].to_numpy(float), res.nodes["latitude"].to_numpy(float))
     svg = _Svg(frame)
-    by_period = {str(p): _period_data(res, p, frame, svg, min_flow) for p in years}
+    by_period = {str(p): _period_data(res, p, frame, svg, min_flow, targets) for p in years}
+    rule_colours = (style.target_colours([r for p in years for r in facility_targets(res.table("targets"), p)["rule"]])
+                    if targets else None)
     flows = res.table("flows")
     t_ref = _max(aggregate_flows(flows, p, detail=False)["tonnes"] for p in years) if len(flows) else 0.0
     fac = res.table("facilities")
@@ -146,6 +161,7 @@ def html_map(result: Any, period: int | None = None, *, min_flow: float = 0.0, s
         "unitsPerKm": svg.k * 1000.0, "width": SVG_W, "height": _num(svg.height),
         "colour": {"cp": style.COLLECTION_COLOUR, "market": style.MARKET_COLOUR,
                    "candidate": style.CANDIDATE_COLOUR},
+        "targetColours": rule_colours,
     }
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     heading = title or f"{res.name} · scenario {res.scenario}"
@@ -166,10 +182,10 @@ def _template() -> str:
 
 
 def write_html_map(result: Any, path: str | Path, period: int | None = None, *, min_flow: float = 0.0,
-                   scenario: str | None = None, title: str | None = None) -> Path:
+                   scenario: str | None = None, title: str | None = None, targets: bool = False) -> Path:
     """Write :func:`html_map` to ``path`` (UTF-8) and return the path."""
     path = Path(path)
-    text = html_map(result, period, min_flow=min_flow, scenario=scenario, title=title)
+    text = html_map(result, period, min_flow=min_flow, scenario=scenario, title=title, targets=targets)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)

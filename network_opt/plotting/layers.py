@@ -7,6 +7,10 @@
 - candidates: candidate facilities the plan does not open in that period;
 - collection points with their supply (t/yr) and markets with what they receive (t/yr).
 
+With ``targets``, the facilities where a recovery target of scope ``facility`` or ``chain`` (any
+per-facility row of ``targets.csv``) binds in the period, or is missed, with the rule's name
+(:func:`facility_targets`).
+
 Nodes that stand at the same place (a refurbisher and a recycler on one site, two markets in one
 city) are spread on a small ring around it so that each stays visible; the collection point, if
 any, keeps the centre.
@@ -14,13 +18,16 @@ any, keeps the centre.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from network_opt.plotting.geo import MapFrame
 from network_opt.results.read import PlotResult
+
+#: columns of :func:`facility_targets`
+TARGET_COLUMNS = ["node", "rule", "state", "metric", "material", "scope", "required", "achieved", "shadow_price"]
 
 
 @dataclass
@@ -35,6 +42,55 @@ class PeriodLayers:
     markets: pd.DataFrame  # node, name, application, received_t, x, y
     hidden_flows: int  # lines below the threshold
     hidden_tonnes: float
+    #: per-facility targets that bind or are missed (:func:`facility_targets`): node, rule, state, ...
+    targets: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TARGET_COLUMNS))
+#: a rate achieved within this of the required rate counts as binding (the constraint is tight)
+RATE_TOL = 1e-4
+#: a shadow price (currency per unit of the required value) above this counts as binding
+PRICE_TOL = 1e-6
+
+
+def rule_label(metric: str, material: str, required: float, scope: str) -> str:
+    """``material_recovery Li >= 80% (chain)``: what a target row requires, for legends."""
+    what = f"{metric} {material}".strip()
+    return f"{what} \u2265 {100 * required:g}% ({scope})"
+
+
+def facility_targets(targets: pd.DataFrame, period: int, rate_tol: float = RATE_TOL,
+                     price_tol: float = PRICE_TOL) -> pd.DataFrame:
+    """The per-facility target rows of ``period`` (a ``facility`` named: scopes ``facility``,
+    ``chain`` and the like) that **bind** (met, and a shadow price above ``price_tol`` currency per
+    unit of the required value, or achieved within ``rate_tol`` of required) or are **missed**
+    (not met: a soft target's shortfall), one row per facility and rule (:data:`TARGET_COLUMNS`;
+    ``state`` is ``binds`` or ``missed``). Rows of a facility that takes nothing (achieved NaN)
+    never bind."""
+    need = {"facility", "period", "metric", "required", "achieved", "met"}
+    if targets.empty or not need <= set(targets.columns):
+        return pd.DataFrame(columns=TARGET_COLUMNS)
+    def text(column: pd.Series) -> pd.Series:
+        """A column as text, empty for missing (an all-empty column reads back from CSV as float)."""
+        return column.astype(object).where(column.notna(), "").astype(str)
+
+    t = targets.loc[(targets["period"] == period) & text(targets["facility"]).str.len().gt(0)].copy()
+    if t.empty:
+        return pd.DataFrame(columns=TARGET_COLUMNS)
+    met = t["met"].astype(str).str.lower().isin(["true", "1", "1.0"])
+    required = pd.to_numeric(t["required"], errors="coerce")
+    achieved = pd.to_numeric(t["achieved"], errors="coerce")
+    price = (pd.to_numeric(t["shadow_price"], errors="coerce") if "shadow_price" in t
+             else pd.Series(np.nan, index=t.index))
+    tight = (achieved - required).abs() <= rate_tol
+    priced = price > price_tol
+    state = np.where(~met & achieved.notna(), "missed", np.where(met & (tight | priced), "binds", ""))
+    material = text(t["material"]) if "material" in t else pd.Series("", index=t.index)
+    scope = text(t["scope"]) if "scope" in t else pd.Series("facility", index=t.index)
+    out = pd.DataFrame({"node": t["facility"].astype(str), "metric": t["metric"].astype(str), "material": material,
+                        "scope": scope, "required": required, "achieved": achieved, "shadow_price": price,
+                        "state": state})
+    out = out.loc[out["state"] != ""]
+    out["rule"] = [rule_label(m, mat, r, sc) for m, mat, r, sc in
+                   zip(out["metric"], out["material"], out["required"], out["scope"], strict=True)]
+    return out.sort_values(["node", "rule"]).reset_index(drop=True)[TARGET_COLUMNS]
 
 
 def node_positions(nodes: pd.DataFrame, frame: MapFrame, ring: float) -> pd.DataFrame:
@@ -123,6 +179,8 @@ def period_layers(result: PlotResult, period: int, frame: MapFrame, ring: float,
         cp["supply_t"] = cp["shipped_t"] = 0.0
     mk = nodes.loc[nodes["role"] == "market", ["node", "name", "application", "x", "y"]].copy()
     mk["received_t"] = sold.reindex(mk["node"]).fillna(0.0).to_numpy()
+    targets = facility_targets(result.table("targets"), period)
+    targets = targets.loc[targets["node"].isin(facilities["node"])].reset_index(drop=True)
     return PeriodLayers(period=period, flows=flows, facilities=facilities, candidates=candidates,
                         collection=cp.reset_index(drop=True), markets=mk.reset_index(drop=True),
-                        hidden_flows=len(hidden), hidden_tonnes=float(hidden["tonnes"].sum()))
+                        hidden_flows=len(hidden), hidden_tonnes=float(hidden["tonnes"].sum()), targets=targets)

@@ -9,9 +9,15 @@ unopened candidates are small grey crosses; collection points grey dots (area pr
 supply); markets purple pentagons. Every panel of a figure shares one extent and one set of
 scales, so panels compare at a glance.
 
+With ``targets=True``, a facility where a target of scope ``facility`` or ``chain`` binds in the
+period (shadow price above 0, or achieved = required) gets a ring in the colour of that rule (one
+ring per rule, outwards), dashed where the target is missed (soft targets); the legend names each
+rule (:func:`network_opt.plotting.layers.facility_targets`).
+
 Artists carry a ``gid`` for tests and post-processing: ``flow:<origin>><destination>:<commodity>``
 for each flow line, ``facilities:<kind>:<existing|new>`` for each group of open facilities (one
-marker per facility), ``candidates``, ``collection_points``, ``markets``, ``label:<site>``.
+marker per facility), ``candidates``, ``collection_points``, ``markets``, ``label:<site>``, and
+``target:<facility>:<binds|missed>:<rule>`` for each ring.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from matplotlib.transforms import Bbox
 from network_opt.plotting import style
 from network_opt.plotting.figures import new_figure
 from network_opt.plotting.geo import MapFrame, map_frame
-from network_opt.plotting.layers import PeriodLayers, aggregate_flows, period_layers
+from network_opt.plotting.layers import PeriodLayers, aggregate_flows, facility_targets, period_layers
 from network_opt.results.read import PlotResult, as_result
 
 MAX_FLOW_PT = 9.0  # line width of the largest flow, points
@@ -43,6 +49,7 @@ MIN_MARKER_PT = 7.0
 MAX_CP_PT = 11.0  # diameter of the largest collection point, points
 MIN_CP_PT = 3.0
 MARKET_PT = 8.0
+TARGET_RING_PT = 5.0  # each binding rule adds a ring this much wider than the last, points
 RING_PT = MAX_MARKER_PT / 2 + 2.0  # co-located nodes are spread on a ring this wide (points)
 LABEL_CHARS = 26  # labels longer than this are shortened (full names are in the HTML map)
 PANEL_W_IN = 8.0  # width of a single map, inches
@@ -204,6 +211,28 @@ def _draw_nodes(ax: Axes, layers: PeriodLayers, scales: Scales, tech_colours: di
     return radius
 
 
+def _draw_targets(ax: Axes, layers: PeriodLayers, scales: Scales, colours: dict[str, str],
+                  radius: dict[str, float]) -> None:
+    """A ring per binding (solid) or missed (dashed) rule around each facility, in the rule's
+    colour, the k-th rule of a facility k rings out; widens ``radius`` to the outermost ring."""
+    fac = layers.facilities.drop_duplicates("node").set_index("node")
+    cap = fac["capacity_t"].astype(float).to_dict()
+    xs, ys = fac["x"].astype(float).to_dict(), fac["y"].astype(float).to_dict()
+    r: Any  # a row of the targets layer: its fields are the layer's columns
+    for key, rows in layers.targets.groupby("node", sort=True):
+        node = str(key)
+        if node not in cap:
+            continue
+        base = scales.facility_size(cap[node])
+        for k, r in enumerate(rows.itertuples()):
+            size = base + TARGET_RING_PT * (k + 1)
+            ax.scatter([xs[node]], [ys[node]], s=size**2, marker="o", facecolors="none",
+                       edgecolors=colours.get(r.rule, "#000000"), linewidths=2.0,
+                       linestyle="solid" if r.state == "binds" else (0, (2.5, 1.5)), zorder=6.5,
+                       gid=f"target:{node}:{r.state}:{r.rule}")
+            radius[str(node)] = max(radius.get(str(node), 0.0), size / 2)
+
+
 def short_name(name: str, limit: int = LABEL_CHARS) -> str:
     """A map label: the name before any bracket or slash, cut at a word boundary to ``limit``."""
     for sep in (" (", " / ", ", "):
@@ -279,12 +308,18 @@ def _money(v: float, currency: str) -> str:
     return f"{text} {currency}".strip()
 
 
-def _panel_title(result: PlotResult, layers: PeriodLayers, min_flow: float, head: str | None) -> str:
+def _panel_title(result: PlotResult, layers: PeriodLayers, min_flow: float, head: str | None,
+                 targets: bool = False) -> str:
     """``head`` (default: instance · scenario · period), then the panel's key figures."""
     head = head if head is not None else f"{result.name} · scenario {result.scenario} · {layers.period}"
     fac = layers.facilities
     new = int((fac["state"] == "new").sum())
     parts = [f"{len(fac)} facilities open ({new} new)"]
+    if targets:
+        binds = layers.targets.loc[layers.targets["state"] == "binds", "node"].nunique()
+        missed = layers.targets.loc[layers.targets["state"] == "missed", "node"].nunique()
+        parts.append(f"a target binds at {binds} facilit{'y' if binds == 1 else 'ies'}"
+                     + (f", is missed at {missed}" if missed else ""))
     cost = _net_cost(result, layers.period)
     if cost is not None:
         parts.append(f"net cost {_money(cost, result.currency)}")
@@ -295,9 +330,10 @@ def _panel_title(result: PlotResult, layers: PeriodLayers, min_flow: float, head
 
 def draw_panel(ax: Axes, result: PlotResult, period: int, frame: MapFrame, scales: Scales,
                tech_colours: dict[str, str], min_flow: float = 0.0, labels: int = 20,
-               head: str | None = None) -> PeriodLayers:
+               head: str | None = None, rule_colours: dict[str, str] | None = None) -> PeriodLayers:
     """Draw one period of ``result`` on ``ax`` (whose box the figure layout fixed); ``head``: the
-    first line of the panel title (default: instance · scenario · period)."""
+    first line of the panel title (default: instance · scenario · period); ``rule_colours``
+    (rule label -> colour): ring the facilities where a per-facility target binds or is missed."""
     ax.set_xlim(*frame.xlim)
     ax.set_ylim(*frame.ylim)
     ax.set_aspect("equal", adjustable="box")
@@ -313,14 +349,17 @@ def draw_panel(ax: Axes, result: PlotResult, period: int, frame: MapFrame, scale
     ax.set_xlim(*frame.xlim)
     ax.set_ylim(*frame.ylim)
     radius = _draw_nodes(ax, layers, scales, tech_colours)
+    if rule_colours is not None:
+        _draw_targets(ax, layers, scales, rule_colours, radius)
     _draw_flows(ax, layers, scales, radius, _points_per_unit(ax, frame))
     _scale_bar(ax, frame)
-    ax.set_title(_panel_title(result, layers, min_flow, head), fontsize=9.5, loc="left")
+    ax.set_title(_panel_title(result, layers, min_flow, head, rule_colours is not None), fontsize=9.5, loc="left")
     _place_labels(ax, layers, radius, labels)
     return layers
 
 
-def _legend(leg_ax: Axes, panels: list[PeriodLayers], scales: Scales, tech_colours: dict[str, str]) -> None:
+def _legend(leg_ax: Axes, panels: list[PeriodLayers], scales: Scales, tech_colours: dict[str, str],
+            rule_colours: dict[str, str] | None = None) -> None:
     flows = pd.concat([p.flows for p in panels]) if panels else pd.DataFrame(columns=["commodity"])
     fac = (pd.concat([p.facilities for p in panels]) if panels else
            pd.DataFrame(columns=["kind", "technology", "state"]))
@@ -369,6 +408,19 @@ def _legend(leg_ax: Axes, panels: list[PeriodLayers], scales: Scales, tech_colou
             handles.append(Line2D([], [], marker="o", linestyle="none", markersize=scales.facility_size(cap),
                                   markerfacecolor="none", markeredgecolor="#555555"))
             texts.append(f"capacity {style.format_tonnes(cap)}/yr")
+    if rule_colours is not None:
+        header("Targets at facilities")
+        shown = pd.concat([p.targets for p in panels]) if panels else pd.DataFrame(columns=["rule", "state"])
+        for rule in sorted(set(shown["rule"])):
+            handles.append(Line2D([], [], marker="o", linestyle="none", markersize=11, markerfacecolor="none",
+                                  markeredgecolor=rule_colours.get(rule, "#000000"), markeredgewidth=2.0))
+            texts.append(f"binds: {rule}")
+        if (shown["state"] == "missed").any():
+            handles.append(Line2D([], [], color="#555555", lw=2.0, linestyle=(0, (2.5, 1.5))))
+            texts.append("dashed ring: target missed (shortfall)")
+        if shown.empty:
+            handles.append(Line2D([], [], linestyle="none"))
+            texts.append("no facility or chain target binds")
     header("Other")
     if any(len(p.collection) for p in panels):
         handles.append(Line2D([], [], marker="o", linestyle="none", markersize=6,
@@ -414,14 +466,24 @@ def _tech_colours(results: Sequence[PlotResult]) -> dict[str, str]:
     return style.technology_colours(techs)
 
 
+def _rule_colours(cells: Sequence[tuple[PlotResult, int]], targets: bool) -> dict[str, str] | None:
+    """Colours of every rule that binds or is missed at a facility in ``cells`` (None: no rings)."""
+    if not targets:
+        return None
+    rules = [r for res, p in cells for r in facility_targets(res.table("targets"), p)["rule"]]
+    return style.target_colours(rules)
+
+
 def flow_map(result: Any, period: int | None = None, *, min_flow: float = 0.0, scenario: str | None = None,
              labels: int = 20, legend: bool = True, basemap: bool = True, title: str | None = None,
-             width: float = PANEL_W_IN) -> Figure:
+             width: float = PANEL_W_IN, targets: bool = False) -> Figure:
     """The flow map of one period (default: the last) of a plan.
 
     ``result``: a Solution, a results folder or a :class:`PlotResult`; ``min_flow``: hide flow
     lines carrying less than this (t/yr, summed over chemistries and grades); ``labels``: most
-    facility sites labelled (largest first, never overlapping); ``width``: map width in inches.
+    facility sites labelled (largest first, never overlapping); ``width``: map width in inches;
+    ``targets``: ring the facilities where a target of scope facility or chain binds (or is
+    missed), one colour per rule, named in the legend.
     """
     res = as_result(result, scenario)
     p = res.period(period)
@@ -429,20 +491,22 @@ def flow_map(result: Any, period: int | None = None, *, min_flow: float = 0.0, s
     fig, axes, leg_ax = _layout(1, 1, _panel_aspect(frame), width, suptitle=False, legend=legend)
     scales = _scales([(res, p)])
     colours = _tech_colours([res])
-    layers = draw_panel(axes[0][0], res, p, frame, scales, colours, min_flow, labels, title)
+    rules = _rule_colours([(res, p)], targets)
+    layers = draw_panel(axes[0][0], res, p, frame, scales, colours, min_flow, labels, title, rules)
     if leg_ax is not None:
-        _legend(leg_ax, [layers], scales, colours)
+        _legend(leg_ax, [layers], scales, colours, rules)
     return fig
 
 
 def flow_maps(results: Any, periods: Sequence[int] | None = None, *, min_flow: float = 0.0, ncols: int | None = None,
               labels: int = 12, legend: bool = True, basemap: bool = True, panel_width: float = 5.0,
-              title: str | None = None) -> Figure:
+              title: str | None = None, targets: bool = False) -> Figure:
     """Small multiples on one extent and one set of scales.
 
     ``results``: one plan (a Solution, results folder or PlotResult) -> one panel per period
     (``periods``, default all); or several, as a mapping ``{scenario: plan}`` or a sequence ->
     one row per scenario and one column per period (default: each plan's last period).
+    ``targets``: as :func:`flow_map`, with one colour per rule across the panels.
     """
     if isinstance(results, Mapping):
         plans = [as_result(v, str(k)) for k, v in results.items()]
@@ -469,15 +533,16 @@ def flow_maps(results: Any, periods: Sequence[int] | None = None, *, min_flow: f
     fig.suptitle(suptitle, x=0.01, ha="left", fontsize=12)
     scales = _scales(cells)
     colours = _tech_colours(plans)
+    rules = _rule_colours(cells, targets)
     drawn = []
     flat = [ax for row in axes for ax in row]
     for ax, (res, p) in zip(flat, cells, strict=False):
         head = str(p) if single else f"scenario {res.scenario} · {p}"
-        drawn.append(draw_panel(ax, res, p, frame, scales, colours, min_flow, labels, head))
+        drawn.append(draw_panel(ax, res, p, frame, scales, colours, min_flow, labels, head, rules))
     for ax in flat[len(cells):]:
         ax.set_axis_off()
     if leg_ax is not None:
-        _legend(leg_ax, drawn, scales, colours)
+        _legend(leg_ax, drawn, scales, colours, rules)
     return fig
 
 

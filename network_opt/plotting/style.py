@@ -28,6 +28,8 @@ KIND_LABELS = {"refurbisher": "refurbisher", "recycler": "recycler (integrated)"
 REFURBISHER_COLOUR = "#E69F00"
 TECHNOLOGY_PALETTE = ["#1f77b4", "#d62728", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#e377c2",
                       "#2ca02c", "#ff7f0e"]
+#: ring colours of the rules that bind at facilities (maps with targets), distinct from the fills
+TARGET_PALETTE = ["#e6007e", "#00a6d6", "#f0a500", "#6a00c8", "#00a000", "#c80000", "#000000", "#8c6d00"]
 COLLECTION_COLOUR = "#7a7a7a"
 MARKET_COLOUR = "#6a3d9a"
 CANDIDATE_COLOUR = "#9a9a9a"
@@ -44,6 +46,11 @@ def technology_colours(technologies: list[str]) -> dict[str, str]:
     for n, tech in enumerate(sorted({t for t in technologies if t})):
         colours[tech] = TECHNOLOGY_PALETTE[n % len(TECHNOLOGY_PALETTE)]
     return colours
+
+
+def target_colours(rules: list[str]) -> dict[str, str]:
+    """A ring colour per rule label (sorted, so every panel and period of a figure agrees)."""
+    return {rule: TARGET_PALETTE[n % len(TARGET_PALETTE)] for n, rule in enumerate(sorted(set(rules)))}
 
 
 def nice_number(x: float) -> float:

@@ -45,6 +45,32 @@ def _num(x: object) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _text(x: object) -> str:
+    """A cell as text: empty for None and NaN (a column read back from CSV)."""
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
+
+
+def target_kpi_name(jurisdiction: object, metric: object, material: object, period: object, scope: object = "",
+                    facility: object = "", process: object = "") -> str:
+    """Key-figure stem of one row of the targets table (``:required``, ``:achieved`` and
+    ``:shadow_price`` are appended): ``target:J/METRIC[/MATERIAL]/PERIOD`` for a pooled row, then
+    ``/scope=S`` when the scope is not the default ``jurisdiction``, ``/facility=F`` and
+    ``/process=P`` when set, so that the rows of one target per facility (scopes ``facility``,
+    ``chain``, ``step``) and rows differing only in scope or process each keep their own key,
+    e.g. ``target:CN/material_recovery/Li/2025/scope=step/facility=R-HEFEI/process=hydrometallurgical``."""
+    name = f"target:{_text(jurisdiction)}/{_text(metric)}"
+    if _text(material):
+        name += f"/{_text(material)}"
+    name += f"/{_text(period)}"
+    if _text(scope) not in ("", "jurisdiction"):
+        name += f"/scope={_text(scope)}"
+    if _text(facility):
+        name += f"/facility={_text(facility)}"
+    if _text(process):
+        name += f"/process={_text(process)}"
+    return name
+
+
 def scenario_kpis(sol: Solution) -> dict[str, object]:
     """Status, objective, cost terms, revenues, tonnes, capacity by kind and jurisdiction,
     targets (required, achieved, shadow price), emissions and facilities opened."""
@@ -94,8 +120,8 @@ def scenario_kpis(sol: Solution) -> dict[str, object]:
     t = sol["targets"]
     r: Any  # a row of the targets table: its fields are the table's columns
     for r in t.itertuples(index=False):
-        material = f"/{r.material}" if r.material else ""
-        name = f"target:{r.jurisdiction}/{r.metric}{material}/{r.period}"
+        name = target_kpi_name(r.jurisdiction, r.metric, r.material, r.period, getattr(r, "scope", ""),
+                               getattr(r, "facility", ""), getattr(r, "process", ""))
         out[f"{name}:required"] = _num(r.required)
         out[f"{name}:achieved"] = _num(r.achieved)
         out[f"{name}:shadow_price"] = _num(getattr(r, "shadow_price", None))
@@ -116,9 +142,12 @@ def target_value_derivative(sol: Solution, key: str) -> float | None:
         return None
     inst = sol.data.inst
     rows = inst["targets"].loc[select_rows(inst["targets"], TABLES["targets"], k.selector)]
-    chosen = set(zip(rows["jurisdiction"], rows["metric"], rows["material"], rows["from_period"], strict=True))
     d = sol.data.targets
-    hit = [(j, mt, ma, int(fp)) in chosen for j, mt, ma, fp in
-           zip(d["jurisdiction"], d["metric"], d["material"], d["from_period"], strict=True)]
+    if "process" not in rows:  # an instance built without the column: every row has process ""
+        rows = rows.assign(process="")
+    chosen = set(zip(rows["jurisdiction"], rows["metric"], rows["material"], rows["from_period"], rows["process"],
+                     strict=True))
+    hit = [(j, mt, ma, int(fp), pr) in chosen for j, mt, ma, fp, pr in
+           zip(d["jurisdiction"], d["metric"], d["material"], d["from_period"], d["process"], strict=True)]
     prices = sol["targets"]["shadow_price"].to_numpy()[hit]
     return float(prices.sum()) if len(prices) else None

@@ -12,9 +12,12 @@ Tables (quantities per year within a period unless stated):
 - ``collection``: site, period, chemistry, grade, supply_t, shipped_t, disposed_t, uncollected_t,
   stock_t (packs held there at the end of the year), stock_in_t (held at the end of the year before);
 - ``costs``: term, period, value (currency, discounted, as in the objective);
-- ``targets``: jurisdiction, scope, facility (empty for a pooled row; for scope ``chain`` the
-  recycler or refiner whose route from the packs is measured), metric, material, period,
-  required, achieved, met, shortfall, shortfall_t, source (``shadow_price`` and
+- ``targets``: jurisdiction, scope, process (the technology processes a per-facility row is
+  narrowed to), facility (empty for a pooled row; for scope ``chain`` the recycler or refiner whose
+  route from the packs is measured, for scope ``step`` the one whose smelting / refining step is),
+  metric, material, period, required, achieved, base_t (t/yr the rate is a share of: packs
+  generated or, for scope ``placed_on_market``, placed on the market; mass or material entering;
+  NaN for targets in tonnes), met, shortfall, shortfall_t, source (``shadow_price`` and
   ``shadow_price_note`` are added by :mod:`network_opt.solver.compliance`); a recycled-content
   obligation is a row of metric ``recycled_content``, scope ``origin:any`` or ``origin:domestic``,
   required = share x new-battery demand and achieved = tonnes credited, in t/yr of material;
@@ -43,7 +46,13 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from network_opt.inputs.instance import Instance
-from network_opt.model.constraints.targets import rate_coefficients, second_life_supply, target_rows
+from network_opt.inputs.schema import RATE_METRICS
+from network_opt.model.constraints.targets import (
+    placed_on_market,
+    rate_coefficients,
+    second_life_supply,
+    target_rows,
+)
 from network_opt.model.data import PACK_INPUT_KINDS, RECYCLING_KINDS, ModelData, paid_per_t
 from network_opt.model.objective import COST_TERMS
 from network_opt.results.summary import Summary
@@ -248,9 +257,10 @@ def target_measures(d: ModelData, x: np.ndarray, uncollected: np.ndarray) -> pd.
             if metric == "recycled_content":  # t/yr of material credited: read from credit in _targets
                 base[k] = 1.0
                 continue
-            if metric == "collection_rate":
+            if metric == "collection_rate":  # collected over generated, or over placed on the market
                 total = tonnes[rows].sum()
-                num, den = total - uncollected[rows].sum(), total
+                pom = str(t.at[k, "scope"]) == "placed_on_market"
+                num, den = total - uncollected[rows].sum(), placed_on_market(d, k) if pom else total
             elif metric in ("recycling_efficiency", "material_recovery"):
                 a, b = rate_coefficients(d, k, rows)
                 num, den = (a * x[rows]).sum(), (b * x[rows]).sum()
@@ -264,8 +274,8 @@ def target_measures(d: ModelData, x: np.ndarray, uncollected: np.ndarray) -> pd.
 
 
 def _targets(m: pyo.ConcreteModel, d: ModelData, x: np.ndarray, solver: HighsModel | None) -> pd.DataFrame:
-    cols = ["jurisdiction", "scope", "facility", "metric", "material", "period", "required", "achieved", "met",
-            "shortfall", "shortfall_t", "source"]
+    cols = ["jurisdiction", "scope", "process", "facility", "metric", "material", "period", "required", "achieved",
+            "base_t", "met", "shortfall", "shortfall_t", "source"]
     t = d.targets.copy()
     if t.empty:
         return pd.DataFrame(columns=cols)
@@ -273,6 +283,9 @@ def _targets(m: pyo.ConcreteModel, d: ModelData, x: np.ndarray, solver: HighsMod
     measure = target_measures(d, x, unc)
     t["required"] = t["value"]
     t["achieved"] = measure["achieved"]
+    t["base_t"] = measure["base"].where(t["metric"].isin(RATE_METRICS))  # what a rate is a share of, t/yr
+    if "process" not in t:
+        t["process"] = ""
     if hasattr(m, "credit") and len(m.credit):
         keys = list(m.credit.keys())
         credited = pd.Series(_values(m.credit, keys, solver), index=[k for k, _ in keys]).groupby(level=0).sum()

@@ -30,7 +30,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import as_completed as futures_completed
 from contextlib import contextmanager
@@ -183,9 +183,18 @@ def solve_one(instance: Instance, spec: RunSpec) -> RunResult:
 # --- executors ------------------------------------------------------------------------------
 
 class Executor:
-    """Runs :func:`solve_one` over specs; yields results as they finish."""
+    """Runs :func:`solve_one` over specs, or any picklable function over tasks
+    (:meth:`map_tasks`); yields results as they finish."""
 
     name = "inline"
+
+    def map_tasks(self, fn: Callable[[Instance, Any], Any], instance: Instance,
+                  tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        """``fn(instance, task)`` for every task (``fn`` a module-level function, so that worker
+        processes can import it); yields ``(index of the task, result)`` as each finishes. An
+        exception in ``fn`` is raised here."""
+        for k, task in enumerate(tasks):
+            yield k, fn(instance, task)
 
     def run(self, instance: Instance, specs: list[RunSpec]) -> Iterator[RunResult]:
         try:
@@ -218,6 +227,11 @@ def _run_in_worker(spec: RunSpec) -> RunResult:
     return solve_one(_WORKER_INSTANCE, spec)
 
 
+def _task_in_worker(fn: Callable[[Instance, Any], Any], task: Any) -> Any:
+    assert _WORKER_INSTANCE is not None
+    return fn(_WORKER_INSTANCE, task)
+
+
 class LocalExecutor(Executor):
     """A pool of ``workers`` local processes (started fresh, not forked); one worker runs in
     this process."""
@@ -228,6 +242,24 @@ class LocalExecutor(Executor):
         if workers < 1:
             raise ExecutorError(f"--workers must be at least 1, got {workers}")
         self.workers = workers
+
+    def map_tasks(self, fn: Callable[[Instance, Any], Any], instance: Instance,
+                  tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        if self.workers == 1 or len(tasks) <= 1:
+            yield from super().map_tasks(fn, instance, tasks)
+            return
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx,
+                                 initializer=_init_worker, initargs=(instance,)) as pool:
+            futures = {pool.submit(_task_in_worker, fn, task): k for k, task in enumerate(tasks)}
+            try:
+                for fut in futures_completed(futures):
+                    yield futures[fut], fut.result()
+            except BaseException:
+                workers = _workers(pool)
+                pool.shutdown(wait=False, cancel_futures=True)
+                _kill(workers)
+                raise
 
     def run(self, instance: Instance, specs: list[RunSpec]) -> Iterator[RunResult]:
         if self.workers == 1 or len(specs) <= 1:
@@ -313,6 +345,21 @@ class DaskExecutor(Executor):
             self.close()
             where = scheduler or "(local cluster)"
             raise ExecutorError(f"cannot connect to the dask scheduler {where}: {exc}") from None
+
+    def map_tasks(self, fn: Callable[[Instance, Any], Any], instance: Instance,
+                  tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        from dask.distributed import as_completed
+
+        if not tasks:
+            return
+        shared = self.client.scatter(instance, broadcast=True, hash=False)
+        futures = {self.client.submit(fn, shared, task, pure=False): k for k, task in enumerate(tasks)}
+        try:
+            for fut in as_completed(list(futures)):
+                yield futures[fut], fut.result()
+        finally:
+            for fut in futures:
+                fut.cancel()
 
     def run(self, instance: Instance, specs: list[RunSpec]) -> Iterator[RunResult]:
         from dask.distributed import as_completed

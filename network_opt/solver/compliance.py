@@ -157,7 +157,8 @@ def shadow_price_notes(targets: pd.DataFrame, prices: np.ndarray, lp_solved: boo
         price = prices[k]
         required, achieved = float(targets["required"].iloc[k]), float(targets["achieved"].iloc[k])
         if not has_row[k]:
-            note = "NaN: the target has no constraint in the model (nothing it measures can flow in this period)"
+            note = ("NaN: the target has no constraint in the model (nothing it measures can flow in this period, or "
+                    "a collection target holds whatever the plan: every pack is collected)")
         elif not lp_solved:
             note = "NaN: the LP with the facility levels and modules fixed was not solved to optimality"
         elif math.isnan(price):
@@ -166,6 +167,9 @@ def shadow_price_notes(targets: pd.DataFrame, prices: np.ndarray, lp_solved: boo
             note = f"{SHADOW_PRICE_MEANING}; {_STEP}"
         elif math.isfinite(achieved) and achieved > required + 1e-6:
             note = "0: not binding, the plan exceeds the target"
+        elif not math.isfinite(achieved):
+            note = ("0: nothing it measures flows in this plan (e.g. a facility that takes nothing: its row reads "
+                    "0 >= 0); the row may be what keeps flows out, a cost no dual shows: see the cost of compliance")
         else:
             note = f"0: binding, but a small raise costs nothing with this network; {_STEP}"
         if status != SolveStatus.OPTIMAL:

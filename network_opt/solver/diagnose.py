@@ -50,7 +50,13 @@ def _describe(d: ModelData, family: str, key: Any) -> tuple[str, int | None, str
         where = f"at facility {t['facility']} in" if t.get("facility", "") else "in"
         if t.get("scope", "") == "chain" and t.get("facility", ""):
             where = f"on the chain into facility {t['facility']} in"
+        if t.get("scope", "") == "step" and t.get("facility", ""):
+            where = f"on the input of the smelting / refining step of facility {t['facility']} in"
+        if t.get("process", ""):
+            where = f"({t['process']}) {where}"
         what = f"{t['metric']}{material} {where} {t['jurisdiction']} (required {t['value']:g})"
+        if t.get("scope", "") == "placed_on_market":
+            what = f"{what[:-1]} of the tonnes placed on the market)"
         unit = {"collection_rate": "t/yr of packs", "second_life_priority": "t/yr of packs",
                 "recycling_efficiency": "t/yr recycled"}.get(t["metric"], f"t/yr of {t['material']}")
         return what, int(t["period"]), unit, f"target {what} cannot be met"

@@ -102,11 +102,15 @@ supply_balance); >= supply of the year (10, 20, 10 t).""",
     "lane_link": """U_i: eol = min(supply 5, capacity); rejects R>B = min(10, 10 x (1 - 0.9)) = 1;
 second life = min(10 x 0.9, 100 kWh / 80 kWh/t) = 1.25; black mass B>D = min(10, 10 x 0.4) = 4;
 returns into Q = 20 + 2 x 5 = 30 (capacity with modules).""",
-    "target_collection_rate": """u - xi <= (1 - 0.5) x 10 = 5 (written as xi - u >= -5).""",
+    "target_collection_rate": """2025, scope jurisdiction: u - xi <= (1 - 0.5) x 10 = 5 (written as xi - u >= -5);
+2027, scope placed_on_market (a later row replaces it): u - xi <= S - rho P = 10 - 0.6 x 12 = 2.8.""",
     "target_recycling_efficiency": """eps - rho b: packs into B 0.2 - 0.5 = -0.3, into Q 0.7 - 0.5 = 0.2,
 black mass into D 0.7 - 0 = 0.7 (b = 0 for black mass).""",
     "target_material_recovery": """a - rho c for Li: packs into Q 0.01 x 0.9 - 0.5 x 0.01 = 0.004, into B
-(no Li yield) 0 - 0.005 = -0.005, black mass into D 0.025 x 0.9 - 0 = 0.0225.""",
+(no Li yield) 0 - 0.005 = -0.005, black mass into D 0.025 x 0.9 - 0 = 0.0225.
+Scope step on process direct (T), one row per facility: Q smelts the black mass it makes
+(beta_T = 0.5): 0.009 - 0.5 x 0.5 x 0.025 = 0.00275 per t of packs; D on its black mass:
+0.0225 - 0.5 x 0.025 = 0.01; B (pre-processor) has no row.""",
     "target_second_life_priority": """rho x S^SL = 0.5 x 5 = 2.5; only eol flows into R count.""",
     "target_domestic_recovery": """a for Li: 0.009 into Q, 0.0225 from black mass into D, 0 into B
 (left out); V = 0.5 t.""",
@@ -152,8 +156,10 @@ def micro_tables() -> dict[str, list[dict[str, Any]]]:
     fit for second life; one site S holding a refurbisher R (test yield 0.9, may close), a
     recycler Q (two levels, modules, may close), a pre-processor B (black mass yield 0.4) and an
     existing refiner D; a market MK buying 100 kWh/yr whose packs come back 2 years later; every
-    target metric at 0.5, soft; uncollected and disposed tonnes allowed; an emissions cap and a
-    carbon price. Every variable and every constraint family of the model has at least one row.
+    target metric at 0.5, soft, plus a Li rate of scope step on the direct process (T) and, from
+    2027, a collection rate of 0.6 of 12 t placed on the market; uncollected and disposed tonnes
+    allowed; an emissions cap and a carbon price. Every variable and every constraint family of the
+    model has at least one row.
     """
     return {
         "sites": [site("C", "collection_point"), site("S", "facility"), site("M", "market")],
@@ -161,7 +167,8 @@ def micro_tables() -> dict[str, list[dict[str, Any]]]:
         "chemistry_materials": [{"chemistry": "X", "material": "Li", "kg_per_t": 10, "black_mass_kg_per_t": 25}],
         "supply": [{"site": "C", "period": p, "chemistry": "X", "tonnes": 10, "fit_share": 0.5,
                     "collection_cost_per_t": 6} for p in PERIODS],
-        "technologies": [{"id": "T", "process": "direct", "recycling_efficiency": 0.7, "co2e_per_t": 0.5},
+        "technologies": [{"id": "T", "process": "direct", "recycling_efficiency": 0.7, "co2e_per_t": 0.5,
+                          "black_mass_yield": 0.5},  # read only by the step-scope row (Q's internal black mass)
                          {"id": "MECH", "process": "mechanical", "recycling_efficiency": 0.2,
                           "black_mass_yield": 0.4}],
         "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.9}],
@@ -186,8 +193,13 @@ def micro_tables() -> dict[str, list[dict[str, Any]]]:
         "markets": [{"id": "MK", "site": "M", "application": "ups", "chemistries": ""}],
         "market_demand": [{"market": "MK", "period": p, "demand_kwh": 100, "price_per_kwh": 1} for p in PERIODS],
         "second_life_returns": [{"application": "ups", "after_years": 2, "share": 1.0}],
-        "targets": [{"jurisdiction": "XX", "metric": m, "material": "Li" if "recovery" in m else "",
-                     "value": 0.5, "from_period": 2025} for m in METRICS],
+        "targets": [*({"jurisdiction": "XX", "metric": m, "material": "Li" if "recovery" in m else "",
+                       "value": 0.5, "from_period": 2025} for m in METRICS),
+                    {"jurisdiction": "XX", "metric": "material_recovery", "material": "Li", "value": 0.5,
+                     "from_period": 2025, "scope": "step", "process": "direct"},
+                    {"jurisdiction": "XX", "metric": "collection_rate", "material": "", "value": 0.6,
+                     "from_period": 2027, "scope": "placed_on_market"}],
+        "placed_on_market": [{"jurisdiction": "XX", "period": 2027, "tonnes": 12}],
         "lanes": [{"origin": "C", "destination": "S", "commodity": "eol_packs", "cost_per_t": 2}],
         "recycled_content": [{"jurisdiction": "XX", "period": 2025, "material": "Li", "new_battery_demand_t": 10,
                               "required_share": 0.05, "origin": "domestic"}],
@@ -287,7 +299,8 @@ def _labellers(d: Any) -> dict[str, Any]:
              for r in f.itertuples()]
     supply = [f"{r.site}|{r.chemistry}|{grade(r.grade)}|{r.period}" for r in s.itertuples()]
     levels = [f"{r.facility}/{r.level}" for r in lv.itertuples()]
-    targets = [f"{r.jurisdiction}|{r.metric}|{r.material or '-'}|{r.period}" for r in t.itertuples()]
+    targets = [f"{r.jurisdiction}|{r.metric}|{r.material or '-'}|{r.period}"
+               + (f"|{r.scope}:{r.facility}" if r.facility else "") for r in t.itertuples()]
     stock = [f"{r.kind}|{r.holder}|{r.chemistry}|{grade(r.grade)}|{r.jurisdiction or '-'}|{r.period}"
              for r in d.stock.itertuples()] if len(d.stock) else []
     by_flow = flows.__getitem__

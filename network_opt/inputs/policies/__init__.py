@@ -38,7 +38,13 @@ import pandas as pd
 import yaml
 
 from network_opt.inputs.jurisdictions import BUILTIN_GROUPS
-from network_opt.inputs.schema import FACILITY_SCOPE_METRICS, TARGET_SCOPES
+from network_opt.inputs.schema import (
+    PER_FACILITY_SCOPES,
+    PROCESS_SEPARATOR,
+    RECYCLING_PROCESSES,
+    SCOPE_METRICS,
+    TARGET_SCOPES,
+)
 
 __all__ = [
     "BAN_COLUMNS",
@@ -49,6 +55,7 @@ __all__ = [
     "Preset",
     "PresetError",
     "available_presets",
+    "describe_scope",
     "get_preset",
     "load_preset_file",
     "parse_preset",
@@ -59,12 +66,12 @@ __all__ = [
 #: Folder holding the shipped ``<id>.yaml`` files.
 PRESETS_DIR = Path(__file__).parent / "presets"
 
-TARGET_COLUMNS = ("metric", "material", "value", "scope", "from_period", "legal_date", "source", "confidence",
-                  "needs_confirmation", "base", "note")
+TARGET_COLUMNS = ("metric", "material", "value", "scope", "process", "from_period", "legal_date", "source",
+                  "confidence", "needs_confirmation", "base", "note")
 BAN_COLUMNS = ("kind", "commodity", "to", "application", "from_period", "legal_date", "source", "confidence",
                "needs_confirmation", "base", "note")
-TABLE_COLUMNS = ("preset", "applies_to", "rule", "metric_or_kind", "material_or_commodity", "value", "scope", "to",
-                 "application", "from_period", "legal_date", "confidence", "needs_confirmation", "source", "base",
+TABLE_COLUMNS = ("preset", "applies_to", "rule", "metric_or_kind", "material_or_commodity", "value", "scope", "process",
+                 "to", "application", "from_period", "legal_date", "confidence", "needs_confirmation", "source", "base",
                  "note")
 NOT_MODELLED_COLUMNS = ("rule", "citation", "legal_date", "base", "confidence", "needs_confirmation", "why")
 
@@ -90,7 +97,7 @@ _TOP_REQUIRED = ("id", "name", "applies_to", "legal_source", "url", "notes")
 _TOP_OPTIONAL = ("targets", "bans", "not_modelled")
 _TARGET_REQUIRED = ("metric", "value", "from_period", "legal_date", "source", "confidence", "needs_confirmation",
                     "base")
-_TARGET_OPTIONAL = ("material", "scope", "note")
+_TARGET_OPTIONAL = ("material", "scope", "process", "note")
 _BAN_REQUIRED = ("kind", "from_period", "legal_date", "source", "confidence", "needs_confirmation", "base")
 _BAN_OPTIONAL = ("commodity", "to", "application", "note")
 _NOT_MODELLED_REQUIRED = ("rule", "citation", "legal_date", "base", "confidence", "needs_confirmation", "why")
@@ -277,11 +284,20 @@ def _parse_target(c: _Checker, entry: Any, where: str) -> dict[str, Any]:
         raise c.fail(f"{where}.value", f"{value} must not be negative")
     # what the rate is measured on (network_opt.inputs.schema: the targets table's scope column)
     scope = c.choice(entry.get("scope", "jurisdiction"), f"{where}.scope", TARGET_SCOPES)
-    if scope != "jurisdiction" and metric not in FACILITY_SCOPE_METRICS:
-        raise c.fail(f"{where}.scope", f"scope {scope} is for {' and '.join(FACILITY_SCOPE_METRICS)} only, "
+    if metric not in SCOPE_METRICS[scope]:
+        raise c.fail(f"{where}.scope", f"scope {scope} is for {' and '.join(SCOPE_METRICS[scope])} only, "
                      f"not {metric}")
+    # the processes of the facilities a per-facility rule applies to (the targets table's process column)
+    process = c.text(entry.get("process", ""), f"{where}.process", empty=True)
+    if process and scope not in PER_FACILITY_SCOPES:
+        raise c.fail(f"{where}.process", f"only rules of scope {', '.join(PER_FACILITY_SCOPES)} name a process, "
+                     f"not scope {scope}")
+    for part in process.split(PROCESS_SEPARATOR) if process else []:
+        if part not in RECYCLING_PROCESSES:
+            raise c.fail(f"{where}.process", f"{part!r} is not one of: {', '.join(RECYCLING_PROCESSES)} "
+                         f"(several separated by '{PROCESS_SEPARATOR}')")
     from_period = c.year(entry["from_period"], f"{where}.from_period")
-    return {"metric": metric, "material": material, "value": value, "scope": scope,
+    return {"metric": metric, "material": material, "value": value, "scope": scope, "process": process,
             **c.provenance(entry, where, from_period)}
 
 
@@ -352,7 +368,8 @@ def parse_preset(data: Mapping[str, Any], origin: str, expected_id: str | None =
     preset_id = c.text(data["id"], "id", pattern=_ID_RE)
     if expected_id is not None and preset_id != expected_id:
         raise c.fail("id", f"{preset_id!r} must equal the file name stem {expected_id!r}")
-    targets = _rules(c, data, "targets", _parse_target, TARGET_COLUMNS, ("metric", "material", "from_period"))
+    targets = _rules(c, data, "targets", _parse_target, TARGET_COLUMNS,
+                     ("metric", "material", "from_period", "process"))
     bans = _rules(c, data, "bans", _parse_ban, BAN_COLUMNS, ("kind", "commodity", "to", "application", "from_period"))
     not_modelled = _rules(c, data, "not_modelled", _parse_not_modelled, NOT_MODELLED_COLUMNS, ("rule", "legal_date"))
     return Preset(
@@ -408,14 +425,16 @@ def presets_table() -> pd.DataFrame:
     for p in available_presets().values():
         for t in p.targets.itertuples(index=False):
             rows.append({"preset": p.id, "applies_to": p.applies_to, "rule": "target", "metric_or_kind": t.metric,
-                         "material_or_commodity": t.material, "value": t.value, "scope": t.scope, "to": "",
+                         "material_or_commodity": t.material, "value": t.value, "scope": t.scope,
+                         "process": t.process, "to": "",
                          "application": "",
                          "from_period": t.from_period, "legal_date": t.legal_date, "confidence": t.confidence,
                          "needs_confirmation": t.needs_confirmation, "source": t.source, "base": t.base,
                          "note": t.note})
         for b in p.bans.itertuples(index=False):
             rows.append({"preset": p.id, "applies_to": p.applies_to, "rule": "ban", "metric_or_kind": b.kind,
-                         "material_or_commodity": b.commodity, "value": math.nan, "scope": "", "to": b.to,
+                         "material_or_commodity": b.commodity, "value": math.nan, "scope": "", "process": "",
+                         "to": b.to,
                          "application": b.application, "from_period": b.from_period, "legal_date": b.legal_date,
                          "confidence": b.confidence, "needs_confirmation": b.needs_confirmation, "source": b.source,
                          "base": b.base, "note": b.note})
@@ -433,6 +452,26 @@ _CHECK = "**needs confirmation**"
 def _cell(value: Any) -> str:
     text = str(value).replace("|", "\\|").replace("\n", " ")
     return text if text else "—"
+
+
+#: what each scope measures, for listings (``network-opt policies``, docs/policies.md)
+SCOPE_MEANINGS = {
+    "jurisdiction": "pooled over the jurisdiction",
+    "facility": "per recycler / refiner, on its own input",
+    "chain": "per recycler / refiner, on the packs its input was made from",
+    "step": "per recycler / refiner, on the input of its smelting / refining step",
+    "placed_on_market": "collected tonnes over the tonnes placed on the market (placed_on_market table)",
+}
+
+
+def describe_scope(scope: str, process: str = "") -> str:
+    """``scope X (meaning)``, with ``, process Y`` for a rule narrowed to some processes."""
+    text = f"scope {scope} ({SCOPE_MEANINGS.get(scope, scope)})"
+    if process:
+        text += f", process {process}"
+    elif scope in PER_FACILITY_SCOPES:
+        text += ", every process"
+    return text
 
 
 def _value(metric: str, value: float) -> str:
@@ -465,7 +504,8 @@ def _preset_section(p: Preset) -> list[str]:
     t: Any  # rows of the targets and bans tables: their fields are the tables' columns
     b: Any
     for t in p.targets.itertuples(index=False):
-        metric = f"`{t.metric}`" + ("" if t.scope == "jurisdiction" else f" (per {t.scope})")
+        metric = f"`{t.metric}`" + ("" if t.scope == "jurisdiction" else f" (scope {t.scope}"
+                                     + (f", process {t.process})" if t.process else ")"))
         cells = ["target", metric, t.material, _value(t.metric, t.value), t.from_period, t.legal_date,
                  t.source, t.base, t.confidence, _CHECK if t.needs_confirmation else "", t.note]
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
@@ -524,9 +564,11 @@ def render_markdown() -> str:
         + "; ".join(f"`{name}` = {' ∪ '.join(f'`{x}`' for x in g.parts)} ({g.meaning}; source: {g.source})"
                     for name, g in BUILTIN_GROUPS.items()) + ".",
         "- **Base** is the law's own wording of what a percentage is *of* (for a ban: what the law forbids), "
-        "as checked in `docs/legal-review.md`. Where it differs from the model's metric above (e.g. a "
-        "collection target on batteries placed on the market, or a rate on one process step), the **Note** "
-        "says so: the model measures the rule on the metric's base above until target scopes exist (issue 15).",
+        "as checked in `docs/legal-review.md`. The rule's **scope** says how the model measures it: "
+        + "; ".join(f"`{k}` {v}" for k, v in SCOPE_MEANINGS.items())
+        + " (`targets.scope` in docs/instance-format.md); a per-facility rule may name the technology "
+        "**process**(es) it applies to. Where the model's measure still differs from the law's base, the "
+        "**Note** says so.",
         "- **Citation (source)** gives the article or annex, then where the text was read.",
         "- **Confidence** (research-brief marks): "
         + "; ".join(f"`{k}` {v}" for k, v in CONFIDENCE_MEANINGS.items())

@@ -8,13 +8,16 @@ the quantity the target counts (packs, recycled mass, material).
 
 from __future__ import annotations
 
+import math
 from typing import cast
 
 import numpy as np
 import pyomo.environ as pyo
 
+from network_opt.common.errors import InputError, Problem
 from network_opt.inputs.jurisdictions import covered
 from network_opt.inputs.lanes import grades
+from network_opt.inputs.read import ROW
 from network_opt.model.data import RECYCLING_KINDS, ModelData, group_rows, yield_matrix
 from network_opt.model.linear import linear, picked, var_list, weighted
 
@@ -60,11 +63,14 @@ def rate_coefficients(d: ModelData, t: int, rows: np.ndarray) -> tuple[np.ndarra
     recovered) and in the base (mass, material entering). Pooled rows measure the mass and
     material entering recycling (packs into recyclers and pre-processors); facility rows the mass
     and material entering the facility itself (for a refiner, the black mass and its content);
-    chain rows measure a refiner from the packs (:func:`chain_coefficients`)."""
+    chain rows measure a refiner from the packs (:func:`chain_coefficients`); step rows the
+    material entering the facility's smelting / refining step (:func:`step_coefficients`)."""
     r = d.targets.loc[t]
     facility = bool(r.get("facility", ""))
     if facility and r.get("scope", "") == "chain":
         return chain_coefficients(d, rows, None if r["metric"] == "recycling_efficiency" else str(r["material"]))
+    if facility and r.get("scope", "") == "step":
+        return step_coefficients(d, rows, str(r["material"]))
     if r["metric"] == "recycling_efficiency":
         num = d.flows["recycled_t"].to_numpy()[rows]
         base = d.flows["input_mass_t" if facility else "mass_entering_t"].to_numpy()[rows]
@@ -106,6 +112,29 @@ def chain_coefficients(d: ModelData, rows: np.ndarray, material: str | None) -> 
     return num, np.where(bm, c * per_bm, d.input_content[rows, j])
 
 
+def step_coefficients(d: ModelData, rows: np.ndarray, material: str) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients of the flow rows ``rows`` (into one recycler or refiner) for a material rate
+    measured on the input of the facility's smelting / refining step (scope ``step``): per tonne of
+    flow, the tonnes of ``material`` recovered (numerator, as scope ``facility``) and entering that
+    step (base).
+
+    Black mass into a refiner enters its refining step as it is: its content c^B_k (as scope
+    ``facility``). Packs into an integrated recycler whose technology makes black mass internally
+    (black_mass_yield beta > 0) reach the smelting step as beta t of black mass per t of packs,
+    holding beta c^B_k t of the material; with beta = 0 (pyrometallurgy smelts whole packs) the
+    packs themselves enter the step, c_k. The recycler's whole recovery of the material counts as
+    the step's output (the cathode metals reach the recycler's output only through that step)."""
+    j = d.materials.index(material)
+    f = d.flows.loc[rows]
+    tech = d.inst["technologies"].set_index("id")
+    beta = f["technology"].map(tech["black_mass_yield"]).fillna(0.0).to_numpy(dtype=float)
+    packs = ((f["dest_kind"] == "recycler") & (f["commodity"] != "black_mass")).to_numpy() & (beta > 0)
+    cm = d.inst["chemistry_materials"]
+    bm_content = cm.loc[cm["material"] == material].set_index("chemistry")["black_mass_kg_per_t"] / 1000.0
+    cb = f["chemistry"].map(bm_content).fillna(0.0).to_numpy(dtype=float)
+    return d.recovered[rows, j], np.where(packs, beta * cb, d.input_content[rows, j])
+
+
 def second_life_supply(d: ModelData, t: int) -> float:
     """Tonnes of second-life grades generated in target row t's jurisdiction and period."""
     g = grades(d.inst)
@@ -126,25 +155,83 @@ def _add(m: pyo.ConcreteModel, name: str, set_name: str, keys: list[int], rule: 
     setattr(m, name, pyo.Constraint(getattr(m, set_name), rule=rule))
 
 
-def add_target_collection_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
-    r"""Collected tonnes reach the required share of the supply generated in the jurisdiction.
+def placed_on_market(d: ModelData, t: int) -> float:
+    """Tonnes (t/yr) placed on the market that collection target row ``t`` (scope
+    placed_on_market) is a share of: the ``placed_on_market`` row of its jurisdiction and period
+    (NaN when there is none; validation requires it)."""
+    jur, period = d.targets.at[t, "jurisdiction"], int(cast(int, d.targets.at[t, "period"]))
+    pom = d.inst["placed_on_market"]
+    hit = pom.loc[(pom["jurisdiction"] == jur) & (pom["period"] == period), "tonnes"]
+    return float(hit.iloc[0]) if len(hit) else math.nan
 
-    .. math:: \sum_{s \in S(J,p)} u_s \le (1-\rho_t) \sum_{s \in S(J,p)} S_s + \xi_t \quad \forall t
 
-    Pyomo: ``target_collection_rate[t]``. Without ``uncollected`` variables every tonne is
-    collected and the constraint is not needed.
-    """
-    rows = target_rows(d, "collection_rate") if m.find_component("uncollected") is not None else {}
-    rows = {t: r for t, r in rows.items() if len(r)}
+def collection_rows(d: ModelData, uncollected: bool) -> dict[int, tuple[np.ndarray, float]]:
+    """For each collection_rate target row that gets a constraint: the supply rows whose uncollected
+    tonnes it counts (none without ``uncollected`` variables) and its right-hand side in t/yr, for
+    the row sum(u) - xi <= rhs.
+
+    Scope jurisdiction: rhs = (1 - rho) x the supply generated; a row only where packs may stay
+    uncollected (otherwise every tonne is collected and the rate is 1). Scope placed_on_market:
+    rhs = supply generated - rho x tonnes placed on the market; without uncollected variables a
+    row only where rhs < 0 (the target then asks for more than is generated: a row with only the
+    shortfall when targets are soft, and an infeasible model otherwise, which validation reports)."""
     tonnes = d.supply["tonnes"].to_numpy()
     value = d.targets["value"].to_numpy()
+    scope = d.targets["scope"].to_numpy() if len(d.targets) else np.zeros(0, dtype=object)
+    out: dict[int, tuple[np.ndarray, float]] = {}
+    for t, r in target_rows(d, "collection_rate").items():
+        generated = float(tonnes[r].sum())
+        counted = r if uncollected else r[:0]
+        if scope[t] == "placed_on_market":
+            rhs = generated - float(value[t]) * placed_on_market(d, t)
+            if len(counted) or rhs < -1e-9:
+                out[t] = (counted, rhs)
+        elif len(counted):
+            out[t] = (counted, (1.0 - float(value[t])) * generated)
+    return out
 
-    uncollected = var_list(m.uncollected) if rows else []
+
+def _beyond_generation(d: ModelData, t: int, rhs: float) -> Problem:
+    """The error for hard collection target row ``t`` (scope placed_on_market) that asks for
+    -``rhs`` t/yr more than the packs generated, when every pack is collected."""
+    r = d.targets.loc[t]
+    pom = d.inst["placed_on_market"]
+    hit = pom.loc[(pom["jurisdiction"] == r["jurisdiction"]) & (pom["period"] == r["period"]), ROW]
+    return Problem(d.inst.table_file("placed_on_market"), int(hit.iloc[0]) if len(hit) else 0, "tonnes",
+                   f"period {r['period']}: collection_rate {r['value']:g} of the tonnes placed on the market in "
+                   f"{r['jurisdiction']} needs {-rhs:,.6g} t/yr more than the packs generated there; every pack is "
+                   "collected (uncollected.allowed: false) and still no plan can meet it: lower the rate or the "
+                   "tonnes, or solve with soft targets (--soft-targets) to see the shortfall")
+
+
+def add_target_collection_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
+    r"""Collected tonnes reach the required share of the supply generated in the jurisdiction
+    (scope jurisdiction) or of the tonnes placed on the market :math:`P_{J,p}` (scope
+    placed_on_market, the ``placed_on_market`` table); collected = supply - uncollected.
+
+    .. math:: \sum_{s \in S(J,p)} u_s \le (1-\rho_t) \sum_{s \in S(J,p)} S_s + \xi_t
+              \quad \forall t \text{ of scope jurisdiction}
+
+    .. math:: \sum_{s \in S(J,p)} (S_s - u_s) + \xi_t \ge \rho_t\, P_{J,p}
+              \quad \forall t \text{ of scope placed\_on\_market}
+
+    written :math:`\sum u_s - \xi_t \le \sum S_s - \rho_t P_{J,p}` (t/yr of packs). Pyomo:
+    ``target_collection_rate[t]``. Without ``uncollected`` variables every tonne is collected: a
+    jurisdiction row is not needed, a placed-on-market row only when it asks for more than the
+    supply (see :func:`collection_rows`): with soft targets it holds the shortfall alone, with hard
+    ones the build stops with an :class:`~network_opt.common.errors.InputError` naming the
+    placed_on_market row (no plan can meet it).
+    """
+    uncollected = m.find_component("uncollected") is not None
+    rows = collection_rows(d, uncollected)
+    u = var_list(m.uncollected) if uncollected and rows else []
 
     def rule(m: pyo.ConcreteModel, t: int) -> object:
-        r = rows[t]
-        return linear(picked(uncollected, r), weighted(-1.0, _slack_terms(m, t))) <= (
-            (1.0 - float(value[t])) * float(tonnes[r].sum()))
+        r, rhs = rows[t]
+        terms = picked(u, r) + weighted(-1.0, _slack_terms(m, t))
+        if not terms:  # every pack is collected, and still short: no row can say it
+            raise InputError([_beyond_generation(d, t, rhs)])
+        return linear(terms) <= rhs
 
     _add(m, "target_collection_rate", "COLLECTION_TARGETS", sorted(rows), rule)
 
@@ -196,6 +283,9 @@ def add_target_material_recovery(m: pyo.ConcreteModel, d: ModelData) -> None:
     .. math:: \sum_{i \in \mathrm{in}(f,p)} (a^C_{i,\mu} - \rho_t\, c^C_{i,\mu})\, x_i + \xi_t \ge 0
               \quad \forall t = (f, p) \text{ of scope chain}
 
+    .. math:: \sum_{i \in \mathrm{in}(f,p)} (a_{i,\mu} - \rho_t\, c^S_{i,\mu})\, x_i + \xi_t \ge 0
+              \quad \forall t = (f, p) \text{ of scope step}
+
     with :math:`c_{i,\mu}` the tonnes of material per tonne of packs entering recycling,
     :math:`c^F_{i,\mu}` the tonnes of material entering facility f per tonne of flow (pack content
     for packs into a recycler, black-mass content for black mass into a refiner) and
@@ -207,7 +297,12 @@ def add_target_material_recovery(m: pyo.ConcreteModel, d: ModelData) -> None:
     :math:`\gamma_{q,\mu,k} = \beta_q c^B_{k,\mu} / c_{k,\mu}` the pre-processor's capture of
     :math:`\mu` into black mass, and counts :math:`a^C_{i,\mu} = a_{i,\mu} + c_{k,\mu}\, y_{q,\mu,k}
     / \beta_q` (the refiner's recovery plus the pre-processor's own, :math:`y_q` its yield, usually
-    0); packs into a recycler as in scope facility. Pyomo: ``target_material_recovery[t]``.
+    0); packs into a recycler as in scope facility. Scope step measures the input of the facility's
+    smelting / refining step (:func:`step_coefficients`): :math:`c^S_{i,\mu} = \beta_{\tau(f)}
+    c^B_{k,\mu}` for packs into a recycler whose technology makes black mass internally
+    (:math:`\beta > 0`), else :math:`c^F_{i,\mu}` (whole packs smelted; a refiner's black mass). Rows of
+    scope facility, chain and step exist for the facilities whose technology's process the row names
+    (all when it names none). Units: t/yr of material. Pyomo: ``target_material_recovery[t]``.
     """
     rows = target_rows(d, "material_recovery")
     value = d.targets["value"].to_numpy()

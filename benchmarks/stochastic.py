@@ -1,0 +1,130 @@
+"""Stochastic design: the extensive form (shared first-stage variables or equality rows) against
+scenario decomposition on mpi-sppy (L-shaped, progressive hedging), for N scenarios of the lithium
+price and the end-of-life volume on a real instance (a copy of it with an ``uncertainty:`` block,
+the ranges of notebooks/04-stochastic-design.ipynb: Li price x U(0.8, 2.4), volume x
+Tri(0.875, 1, 2.5), research brief 4.5 and 4.6).
+
+Prints one row per (N, method): wall seconds of the solve (data preparation excluded, printed
+apart), the objective of the plan found (expected cost, currency), the bound and the relative gap
+reached within ``--time-limit`` seconds. The decomposition's plan is evaluated on every scenario
+(its inner bound; evaluation time excluded). Never asserted in tests; figures in
+benchmarks/README.md.
+
+    python benchmarks/stochastic.py --scenarios 10 50 --time-limit 600
+    python benchmarks/stochastic.py --scenarios 200 --methods lshaped --time-limit 600
+    mpiexec -n 2 python benchmarks/stochastic.py --scenarios 50 --methods lshaped   # 2 ranks
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+UNCERTAINTY = """
+uncertainty:
+  lithium_price:
+    scale: "material_prices[Li].price_per_t"
+    distribution: uniform
+    low: 0.8      # 60,000 CNY/t Li2CO3 / 75,000 (research brief 4.5)
+    high: 2.4     # 180,000 / 75,000
+  volumes:
+    scale: supply.tonnes
+    distribution: triangular
+    low: 0.875    # 350 kt (CATARC 2019) / 400 kt (MIIT), research brief 4.6
+    mode: 1.0
+    high: 2.5     # about 1 Mt / 400 kt
+"""
+METHODS = ("ef-shared", "ef-equality", "lshaped", "ph")
+
+
+def instance_copy(name: str, work: Path) -> Path:
+    folder = work / name
+    shutil.copytree(ROOT / "instances" / name, folder)
+    with open(folder / "instance.yaml", "a", encoding="utf-8") as fh:
+        fh.write(UNCERTAINTY)
+    return folder
+
+
+def evaluate(datas: list, probs: list[float], plan: dict) -> float:
+    """Expected cost of ``plan`` over the scenarios (each an LP with the plan fixed)."""
+    from network_opt.model import build_model
+    from network_opt.model.stages import fix_plan
+    from network_opt.solver.highs import solve_model
+
+    total = 0.0
+    for d, p in zip(datas, probs, strict=True):
+        m = build_model(d)
+        fix_plan(m, plan)
+        out = solve_model(m)
+        if out.objective is None:
+            return math.inf
+        total += p * out.objective
+    return total
+
+
+def _money(v: float | None) -> str:
+    return f"{v:18,.0f}" if v is not None and math.isfinite(v) else f"{'-':>18}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--instance", default="china-east")
+    ap.add_argument("--scenarios", type=int, nargs="+", default=[10, 50, 200])
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--time-limit", type=float, default=600.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+
+    import network_opt as no
+    from network_opt.model.stochastic import build_extensive_form
+    from network_opt.runs.decompose import mpi_rank_size, solve_lshaped, solve_ph
+    from network_opt.runs.stochastic import scenario_data, scenario_set
+    from network_opt.solver.highs import solve_model
+    from network_opt.solver.options import SolveOptions
+
+    rank, size = mpi_rank_size()
+    work = Path(tempfile.mkdtemp(prefix="network-opt-stochastic-bench-"))
+    inst = no.load(instance_copy(args.instance, work))
+    if rank == 0:
+        print(f"{args.instance}: time limit {args.time_limit:g} s, MPI ranks {size}")
+        print(f"{'N':>4} {'method':<12} {'prepare_s':>9} {'solve_s':>9} {'objective':>18} {'bound':>18} {'gap':>9}")
+    for n in args.scenarios:
+        sset = scenario_set(inst, n, args.seed)
+        t = time.perf_counter()
+        datas = [scenario_data(inst, o) for o in sset.overrides]
+        prep = time.perf_counter() - t
+        probs = list(sset.probabilities)
+        for method in args.methods:
+            if method.startswith("ef") and size > 1:
+                continue  # the extensive form is one process
+            t = time.perf_counter()
+            if method.startswith("ef"):
+                m = build_extensive_form(datas, probs, nonanticipativity=method.split("-")[1])
+                out = solve_model(m, SolveOptions(time_limit=args.time_limit, threads=args.threads))
+                seconds = time.perf_counter() - t
+                obj, bound, gap = out.objective, out.bound, out.mip_gap
+            else:
+                if method == "lshaped":
+                    dec = solve_lshaped(datas, list(sset.names), probs)
+                else:
+                    dec = solve_ph(datas, list(sset.names), probs, time_limit=args.time_limit)
+                seconds = time.perf_counter() - t
+                if rank != 0:
+                    continue
+                obj = min(evaluate(datas, probs, c) for c in dec.candidates)
+                bound = dec.outer_bound
+                gap = abs(obj - bound) / abs(obj) if bound is not None and math.isfinite(obj) else None
+            if rank == 0:
+                print(f"{n:>4} {method:<12} {prep:9.1f} {seconds:9.1f} {_money(obj)} {_money(bound)} "
+                      f"{'-' if gap is None else f'{gap:.4%}':>9}", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""Scenario decomposition of the two-stage stochastic design on mpi-sppy: progressive hedging
+(:func:`solve_ph`) and the L-shaped method (:func:`solve_lshaped`).
+
+The scenario creator handed to mpi-sppy is :func:`network_opt.model.stochastic.scenario_model`, the
+function the extensive form uses on its blocks: both solve the same scenario problems, with the
+first-stage variables of :func:`network_opt.model.stages.first_stage_components` as mpi-sppy's
+non-anticipative variables. Each scenario is solved by HiGHS through Pyomo's ``appsi_highs``.
+
+Serially (one process) PH runs every scenario in turn. Under ``mpiexec -n K`` (mpi4py and an MPI
+runtime, e.g. ``pip install 'network_opt[stochastic]'``, which brings the ``mpich`` wheel) the same
+call spreads the scenarios over the K ranks (mpi-sppy's own scenario distribution); nothing in the
+code changes. Bounds (PH): the outer (lower) bound is the best of mpi-sppy's trivial bound (each
+scenario on its own, iteration 0) and its Lagrangian bound with the final PH weights
+(``post_solve_bound``); the inner (upper) bound is the objective of the best candidate plan (the
+scenarios' own first-stage solutions at the last iteration) evaluated on every scenario by
+:mod:`network_opt.runs.stochastic`. L-shaped: the master problem's optimum is the outer bound and
+its plan, evaluated the same way, the inner bound; it is exact when the cuts stop (every
+second-stage problem is an LP). The gap between the two bounds is what the summary reports.
+
+mpi-sppy's hub-and-spoke cylinders (``WheelSpinner``) give each bound spoke ranks of its own, so a
+one-process run has no bound spoke; the plain PH and L-shaped objects used here run on one process
+and spread their scenarios over any number of ranks, which is what "serially and under ``mpiexec
+-n K`` unchanged" asks, and the bounds are computed as above at any rank count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from network_opt.model.data import ModelData
+from network_opt.model.stages import first_stage_vars, plan_values
+from network_opt.model.stochastic import first_stage_cost, scenario_model
+
+#: Pyomo solver for the scenario problems (HiGHS through highspy, which the package needs anyway)
+SOLVER = "appsi_highs"
+#: environment variables an MPI launcher sets (MPICH/Hydra, Open MPI, Slurm's PMI)
+MPI_ENV = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
+
+
+class DecompositionUnavailable(RuntimeError):
+    """mpi-sppy is not installed (``pip install 'network_opt[stochastic]'``)."""
+
+
+@dataclass
+class DecompositionOutcome:
+    """What progressive hedging gave: candidate plans (first-stage values, most frequent first),
+    the outer bound (currency; the best lower bound on the optimum), iterations, convergence
+    metric, seconds, MPI ranks used."""
+
+    candidates: list[dict[str, dict[Any, float]]]
+    outer_bound: float | None
+    trivial_bound: float | None
+    iterations: int
+    convergence: float | None
+    seconds: float
+    ranks: int = 1
+    notes: list[str] = field(default_factory=list)
+
+
+def under_mpi() -> bool:
+    """True when this process was started by an MPI launcher (mpiexec) with more than one rank."""
+    for key in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
+        value = os.environ.get(key)
+        if value is not None:
+            try:
+                return int(value) > 1
+            except ValueError:
+                return False
+    return False
+
+
+def mpi_rank_size() -> tuple[int, int]:
+    """(rank, size) of this process in MPI's world; (0, 1) without an MPI launcher (mpi4py is
+    then not even imported)."""
+    if not under_mpi():
+        return 0, 1
+    from mpi4py import MPI
+
+    return int(MPI.COMM_WORLD.Get_rank()), int(MPI.COMM_WORLD.Get_size())
+
+
+def _mpisppy() -> Any:
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # "Initializing mpi-sppy" on import
+            import mpisppy
+        from mpisppy.opt.ph import PH
+        from mpisppy.utils import sputils
+    except ImportError as exc:  # mpi-sppy absent, or mpi4py without an MPI library
+        raise DecompositionUnavailable(
+            "--decomposition ph needs mpi-sppy: pip install 'network_opt[stochastic]' "
+            f"({type(exc).__name__}: {exc})") from None
+    mpisppy.tt_timer.ostream = io.StringIO()  # its progress lines, on stdout otherwise
+    return PH, sputils
+
+
+def _creator(datas: dict[str, ModelData], probabilities: dict[str, float], alpha: float,
+             weight: float, eta_bounds: tuple[float, float] | None,
+             constant_as_variable: bool = False) -> Callable[..., Any]:
+    _, sputils = _mpisppy()
+
+    def scenario_creator(name: str, **_kwargs: Any) -> Any:
+        m = scenario_model(datas[name], probabilities[name], alpha=alpha, weight=weight, name=name,
+                           var_at_risk_bounds=eta_bounds)
+        if constant_as_variable:
+            _constant_as_variable(m)
+        sputils.attach_root_node(m, first_stage_cost(m), first_stage_vars(m))
+        m._mpisppy_probability = probabilities[name]
+        return m
+
+    return scenario_creator
+
+
+def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Sequence[float], *,
+             alpha: float = 0.9, weight: float = 0.0, iterations: int = 50, rho: float | None = None,
+             mip_gap: float = 1e-4, time_limit: float | None = None, convergence: float = 1e-4,
+             candidates: int = 5, eta_bounds: tuple[float, float] | None = None) -> DecompositionOutcome:
+    """Progressive hedging (mpi-sppy) on the scenarios ``datas`` (named ``names``, with
+    ``probabilities``); returns the candidate plans and the outer bound on every rank.
+
+    ``rho``: PH's penalty per unit of deviation from the consensus (currency per unit of a
+    first-stage variable); default: 10 % of the mean absolute fixed plus opening cost of a
+    level, a scale at which a facility's open/close decision moves within a few iterations.
+    ``time_limit``: seconds for the PH iterations (checked between iterations).
+    ``eta_bounds``: bounds of the value at risk (currency), needed with ``weight > 0`` (the
+    linearised proximal term and the Lagrangian bound need a bounded variable).
+    """
+    PH, sputils = _mpisppy()
+    logging.getLogger("pyomo").setLevel(logging.ERROR)
+    logging.getLogger("mpisppy").setLevel(logging.ERROR)
+    by_name = dict(zip(names, datas, strict=True))
+    probs = dict(zip(names, (float(p) for p in probabilities), strict=True))
+    if rho is None:
+        lv = datas[0].levels
+        scale = float((lv["opening_cost"].fillna(0.0) + lv["fixed_cost_per_year"].fillna(0.0)).abs().mean() or 1.0)
+        rho = max(0.1 * scale, 1.0)
+    options = {
+        "solver_name": SOLVER,
+        "PHIterLimit": int(iterations),
+        "defaultPHrho": float(rho),
+        "convthresh": float(convergence),
+        "verbose": False,
+        "display_progress": False,
+        "display_timing": False,
+        "display_convergence_detail": False,
+        "solver_options_layers": [sputils.solver_options_layer("default", {"mip_rel_gap": float(mip_gap)})],
+        "linearize_proximal_terms": True,  # keeps every subproblem a MILP for HiGHS
+        "linearize_binary_proximal_terms": True,
+        "proximal_linearization_tolerance": 1e-1,
+        "time_limit": time_limit,
+    }
+    begin = time.perf_counter()
+    ph = PH(options, list(names), _creator(by_name, probs, alpha, weight, eta_bounds),
+            scenario_creator_kwargs={})
+    conv, _eobj, trivial = ph.ph_main(finalize=False)
+    notes: list[str] = []
+    plans = [plan_values(s) for s in ph.local_scenarios.values()]
+    comm = ph.mpicomm
+    gathered = comm.allgather(plans)
+    everyone = [p for part in gathered for p in part]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # a warning for integers outside the first stage
+            lagrangian = float(ph.post_solve_bound())
+    except Exception as exc:  # a failed bound solve leaves the trivial bound
+        lagrangian = None
+        notes.append(f"Lagrangian bound not computed: {type(exc).__name__}: {exc}")
+    bounds = [b for b in (trivial, lagrangian) if b is not None and math.isfinite(b)]
+    counts = Counter(_key(p) for p in everyone)
+    first: dict[tuple[Any, ...], dict[str, dict[Any, float]]] = {}
+    for p in everyone:
+        first.setdefault(_key(p), p)
+    ordered = [first[k] for k, _ in counts.most_common(max(1, candidates))]
+    return DecompositionOutcome(candidates=ordered, outer_bound=max(bounds) if bounds else None,
+                                trivial_bound=float(trivial) if trivial is not None else None,
+                                iterations=int(getattr(ph, "_PHIter", iterations)),
+                                convergence=float(conv) if conv is not None else None,
+                                seconds=time.perf_counter() - begin, ranks=int(comm.Get_size()), notes=notes)
+
+
+def _constant_as_variable(m: Any) -> None:
+    """Carry the constant of the scenario objective (collection costs of the supply, currency) on a
+    second-stage variable fixed by its bounds to 1: mpi-sppy's L-shaped method counts an
+    objective's constant as first-stage (the first scenario's in the root, and again unweighted in
+    every subproblem), which is wrong when, as here, it differs between scenarios."""
+    import pyomo.environ as pyo
+    from pyomo.repn import generate_standard_repn
+
+    constant = float(generate_standard_repn(m.scenario_total.expr, compute_values=True).constant)
+    m.objective_constant = pyo.Var(bounds=(1.0, 1.0), initialize=1.0)
+    m.scenario_total.set_value(m.scenario_total.expr - constant + constant * m.objective_constant)
+
+
+def _same_first_stage_costs(datas: Sequence[ModelData], creator: Callable[..., Any], names: Sequence[str]) -> None:
+    """Raise ValueError unless every scenario prices the first-stage decisions alike (mpi-sppy's
+    L-shaped root takes those costs from the first scenario)."""
+    from pyomo.repn import generate_standard_repn
+
+    def costs(name: str) -> dict[str, float]:
+        m = creator(name)
+        repn = generate_standard_repn(m.scenario_total.expr, compute_values=True)
+        first = {id(v) for v in first_stage_vars(m)}
+        return {v.name: round(float(c), 6) for v, c in zip(repn.linear_vars, repn.linear_coefs, strict=True)
+                if id(v) in first}
+
+    ref = costs(names[0])
+    for name in names[1:]:
+        if costs(name) != ref:
+            raise ValueError(f"scenario {name!r} prices the first-stage decisions (fixed costs of levels and modules) "
+                             f"differently from {names[0]!r}: use --decomposition ph or none")
+
+
+def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilities: Sequence[float], *,
+                  alpha: float = 0.9, weight: float = 0.0, iterations: int = 200, mip_gap: float = 1e-4,
+                  eta_bounds: tuple[float, float] | None = None) -> DecompositionOutcome:
+    """The L-shaped method (mpi-sppy's ``LShapedMethod``, Benders cuts from Pyomo's
+    ``contrib.benders``): a master MILP over the first-stage decisions and one cost estimate per
+    scenario, cut by the LP of each scenario (the second stage is continuous: flows, disposal,
+    shortfalls). The master's optimum is a valid outer bound; its plan is the candidate. Under
+    ``mpiexec`` the scenario LPs are spread over the ranks. Needs the first-stage costs to be the
+    same in every scenario (checked) and, with a CVaR weight, ``eta_bounds``."""
+    _mpisppy()
+    from mpisppy.opt.lshaped import LShapedMethod
+
+    logging.getLogger("pyomo").setLevel(logging.ERROR)
+    by_name = dict(zip(names, datas, strict=True))
+    probs = dict(zip(names, (float(p) for p in probabilities), strict=True))
+    creator = _creator(by_name, probs, alpha, weight, eta_bounds, constant_as_variable=True)
+    _same_first_stage_costs(datas, creator, names)
+    options = {"root_solver": "highs", "sp_solver": "highs", "max_iter": int(iterations), "verbose": False,
+               "tol": 1e-6, "root_solver_options": {"mip_rel_gap": float(mip_gap), "output_flag": False},
+               "sp_solver_options": {"output_flag": False}}
+    begin = time.perf_counter()
+    ls = LShapedMethod(options, list(names), creator)
+    with contextlib.redirect_stdout(io.StringIO()):
+        res = ls.lshaped_algorithm()
+    import pyomo.environ as pyo
+
+    comm = ls.mpicomm
+    found = None
+    if comm.Get_rank() == 0:  # the master problem is solved on rank 0 (the value at risk is in its plan)
+        # the master's best bound (its objective is within mip_gap of it): the valid outer bound
+        bound = getattr(getattr(res, "problem", None), "lower_bound", None)
+        value = float(pyo.value(ls.root.obj))
+        outer = float(bound) if bound is not None and math.isfinite(float(bound)) else value
+        found = (min(outer, value), plan_values(ls.root))
+    outer, plan = comm.bcast(found, root=0)
+    return DecompositionOutcome(candidates=[plan], outer_bound=outer, trivial_bound=None,
+                                iterations=int(getattr(ls, "iter", iterations)) + 1, convergence=None,
+                                seconds=time.perf_counter() - begin, ranks=int(comm.Get_size()),
+                                notes=[] if getattr(ls, "first_stage_solution_available", False)
+                                else [f"L-shaped stopped at its iteration limit ({iterations})"])
+
+
+def _key(plan: dict[str, dict[Any, float]]) -> tuple[Any, ...]:
+    """A plan's decisions (without the value at risk), rounded, as a hashable key."""
+    return tuple((name, tuple(sorted((str(k), round(v, 6)) for k, v in vals.items())))
+                 for name, vals in sorted(plan.items()) if name != "var_at_risk")

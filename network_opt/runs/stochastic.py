@@ -1,0 +1,628 @@
+"""Two-stage stochastic design (``network-opt solve --stochastic``): one plan of facilities for
+every scenario, its value measured.
+
+Scenarios come from the instance: declared scenarios with probabilities (``stochastic.scenarios``,
+:mod:`network_opt.inputs.stochastic`), or N draws of the ``uncertainty:`` block (``--scenarios N
+--seed S``, equal probabilities). The design is solved as the extensive form
+(:func:`network_opt.model.stochastic.build_extensive_form`, ``decomposition="none"``) or by
+progressive hedging or the L-shaped method on mpi-sppy (``"ph"``, ``"lshaped"``,
+:mod:`network_opt.runs.decompose`). Then, through the
+executors of :mod:`network_opt.runs.executors` (local processes or dask), every scenario is solved
+with a plan fixed (an LP: the first-stage decisions of :mod:`network_opt.model.stages` fixed) or on
+its own (a MIP), which gives (currency, objective = expected cost + weight x CVaR):
+
+- **RP**: the stochastic plan's objective over the scenarios;
+- **EEV**: the objective of the expected-value plan (the plan of the mean scenario) over them;
+- **WS**: the wait-and-see objective, each scenario with its own optimal plan;
+- **VSS** = EEV - RP and **EVPI** = RP - WS;
+- per scenario: cost, targets met, unused capacity; the **regret table** (each scenario's own plan,
+  and the stochastic and expected-value plans, evaluated in every scenario, minus that scenario's
+  own optimum); the **open share** of each facility over the scenarios' own optima;
+- for sampled scenarios, an **out-of-sample check**: the plan evaluated on a fresh sample, with a
+  95 % confidence interval of its expected cost (sample average approximation).
+
+Tables ``stochastic``, ``regret`` and ``robustness`` and ``summary["stochastic"]``;
+``network-opt map`` draws ``robustness.csv`` (:mod:`network_opt.plotting.robustness`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from network_opt.common.errors import InputError, Problem
+from network_opt.common.progress import Progress
+from network_opt.inputs.instance import Instance
+from network_opt.inputs.load import load
+from network_opt.inputs.overrides import Origin, Override, apply_overrides
+from network_opt.inputs.scenarios import BASE, resolve
+from network_opt.inputs.stochastic import read_stochastic
+from network_opt.model.data import ModelData
+from network_opt.model.stages import FIRST_STAGE, plan_values
+from network_opt.model.stochastic import NONANTICIPATIVITY, check_risk, check_same_first_stage, risk_objective
+from network_opt.results.audit import audit_record
+from network_opt.results.summary import Summary
+from network_opt.results.tables import Solution
+from network_opt.runs.executors import make_executor
+from network_opt.runs.sweep import Uncertain, draw, read_uncertainty
+from network_opt.solver.highs import SolveOutcome
+from network_opt.solver.options import SolveOptions
+from network_opt.solver.status import SolveStatus, Termination
+
+DECOMPOSITIONS = ("none", "ph", "lshaped")
+Plan = dict[str, dict[Any, float]]
+
+
+@dataclass
+class StochasticOptions:
+    """What a stochastic design is asked for.
+
+    ``scenarios``: draw this many scenarios from the ``uncertainty:`` block (None: the declared
+    ``stochastic.scenarios``); ``seed``: of the draws; ``cvar_alpha``, ``cvar_weight``: the risk
+    measure (None: the instance's ``stochastic.cvar_alpha`` / ``cvar_weight``); ``decomposition``:
+    ``none`` (extensive form), ``ph`` (progressive hedging) or ``lshaped`` (the L-shaped method), both
+    on mpi-sppy; ``nonanticipativity``: ``shared`` variables or
+    ``equality`` rows in the extensive form; ``out_of_sample``: fresh draws for the SAA check (None:
+    max(N, 30); 0: none); ``regret_limit``: most scenarios for the full regret table (N x N
+    evaluations; above it only the stochastic and expected-value plans' rows); ``ph_iterations``,
+    ``ph_rho``: progressive hedging; ``lshaped_iterations``: the L-shaped method; ``solve``: HiGHS
+    limits of every solve (the extensive form's
+    time limit and gap; each scenario's solve); executor, workers, scheduler: where the scenario
+    solves run."""
+
+    scenarios: int | None = None
+    seed: int = 0
+    cvar_alpha: float | None = None
+    cvar_weight: float | None = None
+    decomposition: str = "none"
+    nonanticipativity: str = "shared"
+    out_of_sample: int | None = None
+    regret_limit: int = 25
+    ph_iterations: int = 50
+    ph_rho: float | None = None
+    lshaped_iterations: int = 200
+    solve: SolveOptions = field(default_factory=SolveOptions)
+    executor: str = "local"
+    workers: int = 1
+    scheduler: str | None = None
+
+
+@dataclass(frozen=True)
+class ScenarioSet:
+    """Scenarios of a stochastic design: names, probabilities, the overrides that make each from
+    the instance, the drawn values (one row per scenario; no columns for declared scenarios), the
+    overrides of the expected-value (mean) scenario and its label, and for sampled sets the
+    distributions drawn (for the out-of-sample check)."""
+
+    names: tuple[str, ...]
+    probabilities: tuple[float, ...]
+    overrides: tuple[tuple[Override, ...], ...]
+    inputs: pd.DataFrame
+    expected_value: tuple[Override, ...]
+    expected_label: str
+    uncertain: tuple[Uncertain, ...] = ()
+
+    @property
+    def sampled(self) -> bool:
+        return bool(self.uncertain)
+
+
+def _overrides(inst: Instance, uncertain: list[Uncertain], values: dict[str, float]) -> tuple[Override, ...]:
+    name = inst.manifest.path.name
+    return tuple(Override(u.op, u.key, float(values[u.name]), Origin(name, u.line, f"uncertainty.{u.name}"))
+                 for u in uncertain)
+
+
+def _records(draws: pd.DataFrame) -> list[dict[str, float]]:
+    return [{str(k): float(v) for k, v in row.items()} for row in draws.to_dict("records")]
+
+
+def sampled_uncertain(inst: Instance) -> list[Uncertain]:
+    """The ``uncertainty:`` entries a sampled design draws: ``stochastic.sample``, else all."""
+    spec = read_stochastic(inst)
+    uncertain = read_uncertainty(inst)
+    if spec.sample:
+        uncertain = [u for u in uncertain if u.name in spec.sample]
+    if not uncertain:
+        raise InputError([Problem(inst.manifest.path.name, inst.manifest.lines.get("uncertainty", 0), "uncertainty",
+                                  "--scenarios N draws from the uncertainty: block of instance.yaml, which declares "
+                                  "nothing (see docs/stochastic.md)")])
+    return uncertain
+
+
+def scenario_set(inst: Instance, scenarios: int | None = None, seed: int = 0) -> ScenarioSet:
+    """The scenarios of a stochastic design of ``inst``: ``scenarios`` draws (seeded by ``seed``;
+    the same seed gives the same scenarios), or the declared ``stochastic.scenarios``. Raises
+    :class:`InputError` naming instance.yaml when neither is available or the block is invalid."""
+    spec = read_stochastic(inst)
+    if scenarios is not None:
+        if scenarios < 1:
+            raise InputError([Problem("solve", 0, "--scenarios", f"expected at least 1 scenario, got {scenarios}")])
+        uncertain = sampled_uncertain(inst)
+        draws = draw(uncertain, scenarios, seed)
+        names = tuple(f"s{k:04d}" for k in range(1, scenarios + 1))
+        overrides = tuple(_overrides(inst, uncertain, row) for row in _records(draws))
+        mean = {u.name: float(draws[u.name].mean()) for u in uncertain}
+        return ScenarioSet(names, tuple([1.0 / scenarios] * scenarios), overrides, draws.set_axis(list(names)),
+                           _overrides(inst, uncertain, mean), "sample mean", tuple(uncertain))
+    if not spec.probabilities:
+        raise InputError([Problem(inst.manifest.path.name, inst.manifest.lines.get("stochastic", 0), "stochastic",
+                                  "a stochastic design needs scenarios: declare stochastic.scenarios with their "
+                                  "probabilities in instance.yaml, or draw them with --scenarios N from the "
+                                  "uncertainty: block (see docs/stochastic.md)")])
+    names = tuple(spec.probabilities)
+    overrides = tuple(tuple(resolve(inst, n)) for n in names)
+    return ScenarioSet(names, tuple(spec.probabilities.values()), overrides, pd.DataFrame(index=list(names)),
+                       tuple(resolve(inst, spec.expected_value)), spec.expected_value)
+
+
+def out_of_sample_set(inst: Instance, sset: ScenarioSet, count: int, seed: int) -> ScenarioSet:
+    """``count`` fresh draws of the distributions of a sampled set, from a random stream
+    independent of the in-sample one (numpy's SeedSequence spawned from ``seed``)."""
+    uncertain = list(sset.uncertain)
+    fresh = int(np.random.SeedSequence(seed).spawn(1)[0].generate_state(1)[0])
+    draws = draw(uncertain, count, fresh)
+    names = tuple(f"o{k:04d}" for k in range(1, count + 1))
+    overrides = tuple(_overrides(inst, uncertain, row) for row in _records(draws))
+    return ScenarioSet(names, tuple([1.0 / count] * count), overrides, draws.set_axis(list(names)), (), "",
+                       tuple(uncertain))
+
+
+# --- one scenario solve, in a worker ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScenarioTask:
+    """Solve one scenario (``overrides`` on the instance) with the first-stage decisions fixed to
+    ``plan``, or (``plan`` None) on its own."""
+
+    name: str
+    overrides: tuple[Override, ...]
+    plan: Plan | None
+    options: SolveOptions
+    soft_targets: bool | None = None
+
+
+@dataclass
+class ScenarioOutcome:
+    """A scenario solved: status, net cost (currency; inf when the plan leaves it infeasible),
+    targets met and in force, unused capacity (t/yr summed over open facilities and periods),
+    facilities open in some period, its own plan (scenarios solved on their own), seconds, error."""
+
+    name: str
+    status: str
+    cost: float
+    targets_met: int = 0
+    targets_total: int = 0
+    unused_capacity_t: float = math.nan
+    open: dict[str, bool] = field(default_factory=dict)
+    capacity: dict[str, float] = field(default_factory=dict)
+    plan: Plan | None = None
+    seconds: float = 0.0
+    error: str = ""
+
+
+def scenario_data(inst: Instance, overrides: tuple[Override, ...], soft_targets: bool | None = None) -> ModelData:
+    """The prepared data of ``inst`` with ``overrides`` applied (and checked again)."""
+    from network_opt.model.data import prepare
+
+    scen = apply_overrides(inst, list(overrides)) if overrides else inst
+    if soft_targets is not None:
+        scen = scen.with_settings({"targets.soft": bool(soft_targets)})
+    return prepare(scen)
+
+
+def run_scenario_task(inst: Instance, task: ScenarioTask) -> ScenarioOutcome:
+    """Solve one :class:`ScenarioTask` (in whichever process the executor chose). Never raises:
+    invalid input or a failed solve comes back as status ``invalid`` / ``error``."""
+    from network_opt.model import build_model
+    from network_opt.model.stages import fix_plan
+    from network_opt.results.tables import extract
+    from network_opt.solver.highs import solve_model
+
+    start = time.perf_counter()
+    try:
+        d = scenario_data(inst, task.overrides, task.soft_targets)
+        m = build_model(d)
+        if task.plan is not None:
+            fix_plan(m, task.plan)
+        out = solve_model(m, task.options, data=d)
+        if not out.has_plan:
+            return ScenarioOutcome(task.name, str(out.status), math.inf, seconds=time.perf_counter() - start)
+        tables = extract(m, d)
+        fac = tables["facilities"]
+        opened = fac.groupby("facility")["open"].any()
+        capacity = fac.groupby("facility")["capacity_t"].max()
+        unused = float((fac["capacity_t"] - fac["throughput_t"]).where(fac["open"], 0.0).clip(lower=0.0).sum())
+        tg = tables["targets"]
+        return ScenarioOutcome(task.name, str(out.status), float(out.objective or 0.0),
+                               int(tg["met"].sum()) if len(tg) else 0, len(tg), unused,
+                               {str(k): bool(v) for k, v in opened.items()},
+                               {str(k): float(v) for k, v in capacity.items()},
+                               plan_values(m) if task.plan is None else None, time.perf_counter() - start)
+    except InputError as exc:
+        return ScenarioOutcome(task.name, SolveStatus.INVALID, math.nan,
+                               error="; ".join(str(p) for p in exc.problems) or str(exc),
+                               seconds=time.perf_counter() - start)
+    except Exception as exc:  # reported in stochastic.csv, never stops the other scenarios
+        return ScenarioOutcome(task.name, SolveStatus.ERROR, math.nan, error=f"{type(exc).__name__}: {exc}",
+                               seconds=time.perf_counter() - start)
+
+
+# --- the design ---------------------------------------------------------------------------------
+
+@dataclass
+class StochasticResult:
+    """A stochastic design: the :class:`~network_opt.results.tables.Solution` to write (tables
+    ``stochastic``, ``regret``, ``robustness``; ``summary["stochastic"]``), the scenarios, the
+    stochastic and expected-value plans, and the figures (``metrics``: RP, EEV, WS, VSS, EVPI, ...)."""
+
+    solution: Solution
+    scenarios: ScenarioSet
+    plan: Plan | None
+    ev_plan: Plan | None
+    metrics: dict[str, Any]
+
+    @property
+    def status(self) -> SolveStatus:
+        return self.solution.status
+
+    def __getitem__(self, table: str) -> pd.DataFrame:
+        return self.solution.tables[table]
+
+
+def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions | None = None, *,
+                     soft_targets: bool | None = None, progress: Progress | None = None) -> StochasticResult | None:
+    """Design one plan for every scenario of ``instance`` and measure its value (module docstring).
+
+    Returns None on MPI ranks other than 0 under ``mpiexec`` (they take part in the decomposition
+    only). Raises :class:`InputError` on invalid input (the ``stochastic:`` block, the overrides,
+    scenarios that change which facilities can be built) and ``ValueError`` on bad options.
+    """
+    opts = options or StochasticOptions()
+    progress = progress or Progress("quiet")
+    t0 = time.perf_counter()
+    inst = instance if isinstance(instance, Instance) else load(instance)
+    audit = audit_record(inst, opts.solve, soft_targets=soft_targets)
+    spec = read_stochastic(inst)
+    alpha = spec.cvar_alpha if opts.cvar_alpha is None else float(opts.cvar_alpha)
+    weight = spec.cvar_weight if opts.cvar_weight is None else float(opts.cvar_weight)
+    check_risk(alpha, weight)
+    if opts.decomposition not in DECOMPOSITIONS:
+        raise ValueError(f"--decomposition must be one of {', '.join(DECOMPOSITIONS)}, got {opts.decomposition!r}")
+    if opts.nonanticipativity not in NONANTICIPATIVITY:
+        raise ValueError(f"nonanticipativity must be one of {', '.join(NONANTICIPATIVITY)}")
+    sset = scenario_set(inst, opts.scenarios, opts.seed)
+    n = len(sset.names)
+    probs = np.asarray(sset.probabilities)
+    progress.phase(f"preparing {n} scenarios")
+    datas = [scenario_data(inst, o, soft_targets) for o in sset.overrides]
+    check_same_first_stage(datas, list(sset.names))
+    t1 = time.perf_counter()
+
+    def tasks(plan: Plan | None, scen: ScenarioSet, prefix: str = "") -> list[ScenarioTask]:
+        return [ScenarioTask(prefix + name, o, plan, opts.solve, soft_targets)
+                for name, o in zip(scen.names, scen.overrides, strict=True)]
+
+    executor = None
+    from network_opt.runs.decompose import mpi_rank_size
+
+    rank, _size = mpi_rank_size() if opts.decomposition != "none" else (0, 1)
+
+    def run(batch: list[ScenarioTask]) -> list[ScenarioOutcome]:
+        nonlocal executor
+        if executor is None:
+            executor = make_executor(opts.executor, opts.workers, opts.scheduler)
+        results: list[ScenarioOutcome | None] = [None] * len(batch)
+        for k, res in executor.map_tasks(run_scenario_task, inst, batch):
+            results[k] = res
+        return [r for r in results if r is not None]
+
+    try:
+        # wait-and-see: every scenario on its own (also the CVaR bounds of the decomposition)
+        ws: list[ScenarioOutcome] = []
+        if rank == 0:
+            progress.phase(f"solving each of the {n} scenarios on its own (wait-and-see)")
+            ws = run(tasks(None, sset))
+        tw = time.perf_counter()
+        decomposition: dict[str, Any] = {"method": opts.decomposition}
+        outcome: SolveOutcome | None = None
+        plan: Plan | None = None
+        candidates: list[Plan] = []
+        if opts.decomposition == "none":
+            progress.phase(f"solving the extensive form ({n} scenarios, {opts.nonanticipativity} first stage)")
+            outcome, plan = _extensive_form(datas, probs, alpha, weight, opts)
+            decomposition.update(nonanticipativity=opts.nonanticipativity)
+        else:
+            from network_opt.runs.decompose import solve_lshaped, solve_ph
+
+            eta_bounds = _eta_bounds(ws) if weight > 0 else None
+            if opts.decomposition == "ph":
+                progress.phase(f"progressive hedging (mpi-sppy) on {n} scenarios")
+                dec = solve_ph(datas, list(sset.names), list(probs), alpha=alpha, weight=weight,
+                               iterations=opts.ph_iterations, rho=opts.ph_rho, mip_gap=opts.solve.mip_gap,
+                               time_limit=opts.solve.time_limit, eta_bounds=eta_bounds)
+            else:
+                progress.phase(f"L-shaped method (mpi-sppy) on {n} scenarios")
+                dec = solve_lshaped(datas, list(sset.names), list(probs), alpha=alpha, weight=weight,
+                                    iterations=opts.lshaped_iterations, mip_gap=opts.solve.mip_gap,
+                                    eta_bounds=eta_bounds)
+            if rank != 0:
+                return None
+            candidates = dec.candidates
+            decomposition.update(iterations=dec.iterations, convergence=dec.convergence, ranks=dec.ranks,
+                                 outer_bound=dec.outer_bound, trivial_bound=dec.trivial_bound, seconds=dec.seconds,
+                                 notes=dec.notes, eta_bounds=list(eta_bounds) if eta_bounds else None)
+        t2 = time.perf_counter()
+        if candidates:  # the decomposition's inner bound: the best candidate over every scenario
+            progress.phase(f"evaluating {len(candidates)} candidate plans on every scenario")
+            best = None
+            for cand in candidates:
+                ev = run(tasks(cand, sset))
+                value = risk_objective([r.cost for r in ev], probs, alpha, weight)
+                if best is None or value < best[0]:
+                    best = (value, cand, ev)
+            assert best is not None
+            inner, plan, _ = best
+            outer = decomposition["outer_bound"]
+            gap = abs(inner - outer) / max(abs(inner), 1e-9) if outer is not None and math.isfinite(inner) else None
+            status = (SolveStatus.NO_SOLUTION if not math.isfinite(inner)
+                      else SolveStatus.OPTIMAL if gap is not None and gap <= opts.solve.mip_gap
+                      else SolveStatus.FEASIBLE)
+            converged = (not decomposition["notes"] if opts.decomposition == "lshaped"
+                         else decomposition["convergence"] is not None and decomposition["convergence"] <= 1e-4)
+            outcome = SolveOutcome(status=status, termination=Termination.CONVERGED if converged
+                                   else Termination.ITERATION_LIMIT, objective=inner if math.isfinite(inner) else None,
+                                   bound=outer, mip_gap=gap, solver_name=f"mpi-sppy {opts.decomposition} + highs",
+                                   solve_s=t2 - t1)
+            if not math.isfinite(inner):
+                plan = None
+        assert outcome is not None
+        if plan is None:
+            return _no_plan(inst, sset, outcome, audit, decomposition, soft_targets, alpha, weight, t0, t1)
+
+        progress.phase("evaluating the stochastic plan and the expected-value plan in every scenario")
+        ev_alone = run([ScenarioTask("expected-value", sset.expected_value, None, opts.solve, soft_targets)])[0]
+        sp = run(tasks(plan, sset))
+        ev_plan = ev_alone.plan
+        eev = run(tasks(ev_plan, sset, "ev:")) if ev_plan is not None else []
+        regret_rows = _regret(run, tasks, sset, ws, plan, ev_plan, sp, eev, opts.regret_limit)
+        oos: list[ScenarioOutcome] = []
+        oos_set = None
+        count = (max(n, 30) if opts.out_of_sample is None else int(opts.out_of_sample)) if sset.sampled else 0
+        if count > 0:
+            progress.phase(f"out-of-sample check on {count} fresh scenarios")
+            oos_set = out_of_sample_set(inst, sset, count, opts.seed)
+            oos = run(tasks(plan, oos_set))
+    finally:
+        if executor is not None:
+            executor.close()
+    t3 = time.perf_counter()
+    metrics = _metrics(sset, sp, eev, ws, oos, alpha, weight, outcome)
+    tables = {
+        "stochastic": _scenario_table(sset, sp, eev, ws, oos_set, oos),
+        "regret": regret_rows,
+        "robustness": _robustness(inst, datas[0], sset, ws, sp, ev_alone),
+    }
+    summary = _summary(inst, outcome, audit, soft_targets, t0, t1, t2, t3)
+    summary.timings = {"load_s": t1 - t0, "wait_and_see_s": tw - t1, "solve_s": t2 - tw, "evaluate_s": t3 - t2}
+    summary["stochastic"] = {
+        "scenarios": n, "source": "sampled" if sset.sampled else "declared",
+        "seed": opts.seed if sset.sampled else None,
+        "expected_value_scenario": sset.expected_label, "cvar_alpha": alpha, "cvar_weight": weight,
+        "objective": "expected cost + cvar_weight x CVaR(cvar_alpha)" if weight > 0 else "expected cost",
+        "decomposition": decomposition, **metrics,
+        "plan": _plan_json(plan), "expected_value_plan": _plan_json(ev_plan),
+    }
+    sol = Solution(outcome=outcome, tables=tables, summary=summary, inst=inst)
+    return StochasticResult(sol, sset, plan, ev_plan, metrics)
+
+
+def _eta_bounds(ws: list[ScenarioOutcome]) -> tuple[float, float]:
+    """Bounds of the value at risk for progressive hedging (currency): from the lowest wait-and-see
+    cost (no plan costs less in any scenario, so neither does the optimal eta, a cost of the
+    optimal plan's distribution) to that plus ten times the spread and size of those costs
+    (a wide box; ``summary`` notes it)."""
+    from network_opt.runs.decompose import mpi_rank_size
+
+    costs = [r.cost for r in ws if math.isfinite(r.cost)]
+    bounds = (min(costs), max(costs)) if costs else (0.0, 0.0)
+    _, size = mpi_rank_size()
+    if size > 1:
+        from mpi4py import MPI
+
+        bounds = MPI.COMM_WORLD.bcast(bounds, root=0)
+    low, high = bounds
+    span = 10.0 * (high - low + abs(high) + abs(low) + 1.0)
+    return float(low), float(low + span)
+
+
+def _extensive_form(datas: list[ModelData], probs: np.ndarray, alpha: float, weight: float,
+                    opts: StochasticOptions) -> tuple[SolveOutcome, Plan | None]:
+    from network_opt.model.stochastic import build_extensive_form
+    from network_opt.solver.highs import solve_model
+
+    m = build_extensive_form(datas, list(probs), alpha=alpha, weight=weight, nonanticipativity=opts.nonanticipativity)
+    out = solve_model(m, opts.solve)
+    if not out.has_plan:
+        return out, None
+    plan = plan_values(m.scenario[0])
+    return out, plan
+
+
+def _no_plan(inst: Instance, sset: ScenarioSet, outcome: SolveOutcome, audit: dict[str, Any],
+             decomposition: dict[str, Any], soft_targets: bool | None, alpha: float, weight: float, t0: float,
+             t1: float) -> StochasticResult:
+    now = time.perf_counter()
+    summary = _summary(inst, outcome, audit, soft_targets, t0, t1, now, now)
+    summary["stochastic"] = {"scenarios": len(sset.names), "cvar_alpha": alpha, "cvar_weight": weight,
+                             "decomposition": decomposition}
+    return StochasticResult(Solution(outcome=outcome, tables={}, summary=summary, inst=inst), sset, None, None, {})
+
+
+def _summary(inst: Instance, outcome: SolveOutcome, audit: dict[str, Any], soft_targets: bool | None,
+             t0: float, t1: float, t2: float, t3: float) -> Summary:
+    return Summary(instance=inst.name, status=outcome.status, termination=outcome.termination,
+                   objective=outcome.objective, bound=outcome.bound, mip_gap=outcome.mip_gap,
+                   currency=inst.settings.currency, periods=list(inst.years),
+                   soft_targets=bool(inst.settings.targets.soft if soft_targets is None else soft_targets),
+                   timings={"load_s": t1 - t0, "solve_s": t2 - t1, "evaluate_s": t3 - t2},
+                   solver={"name": outcome.solver_name, "version": outcome.solver_version},
+                   warnings=[str(w) for w in inst.warnings] + outcome.numeric_warnings,
+                   tool=audit["tool"], command=audit["command"], options=audit["options"],
+                   instance_path=audit["instance_path"], input_files=audit["input_files"])
+
+
+def _costs(rows: list[ScenarioOutcome]) -> np.ndarray:
+    return np.array([r.cost if r.status not in (SolveStatus.INVALID, SolveStatus.ERROR) else math.nan for r in rows])
+
+
+def _metrics(sset: ScenarioSet, sp: list[ScenarioOutcome], eev: list[ScenarioOutcome], ws: list[ScenarioOutcome],
+             oos: list[ScenarioOutcome], alpha: float, weight: float, outcome: SolveOutcome) -> dict[str, Any]:
+    """RP, EEV, WS, VSS, EVPI (currency, objective = expected cost + weight x CVaR), the expected
+    cost and CVaR of the stochastic plan, and the out-of-sample estimate."""
+    from network_opt.model.stochastic import cvar
+
+    p = np.asarray(sset.probabilities)
+    c_sp, c_ev, c_ws = _costs(sp), _costs(eev), _costs(ws)
+    rp = risk_objective(c_sp, p, alpha, weight)
+    eev_v = risk_objective(c_ev, p, alpha, weight) if len(c_ev) else math.nan
+    ws_v = risk_objective(c_ws, p, alpha, weight)
+    out: dict[str, Any] = {
+        "RP": rp, "EEV": eev_v, "WS": ws_v, "VSS": eev_v - rp, "EVPI": rp - ws_v,
+        "expected_cost": float(np.sum(p * c_sp)), "cvar": cvar(c_sp, p, alpha),
+        "expected_value_plan_expected_cost": float(np.sum(p * c_ev)) if len(c_ev) else math.nan,
+        "expected_value_plan_infeasible_scenarios": int(np.sum(~np.isfinite(c_ev))) if len(c_ev) else 0,
+        "solver_objective": outcome.objective,
+    }
+    if oos:
+        c = _costs(oos)
+        finite = c[np.isfinite(c)]
+        mean = float(finite.mean()) if len(finite) else math.nan
+        sd = float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
+        from scipy.stats import t as student  # type: ignore[import-untyped]
+
+        half = float(student.ppf(0.975, len(finite) - 1) * sd / math.sqrt(len(finite))) if len(finite) > 1 else math.nan
+        in_sample = out["expected_cost"]
+        out["out_of_sample"] = {
+            "scenarios": len(oos), "infeasible": int(np.sum(~np.isfinite(c))), "expected_cost": mean,
+            "sd": sd, "ci95_low": mean - half, "ci95_high": mean + half, "in_sample_expected_cost": in_sample,
+            "in_sample_within_ci95": bool(mean - half <= in_sample <= mean + half) if math.isfinite(half) else None,
+            "relative_difference": (mean - in_sample) / abs(in_sample) if in_sample else math.nan,
+        }
+    return out
+
+
+def _scenario_table(sset: ScenarioSet, sp: list[ScenarioOutcome], eev: list[ScenarioOutcome],
+                    ws: list[ScenarioOutcome], oos_set: ScenarioSet | None,
+                    oos: list[ScenarioOutcome]) -> pd.DataFrame:
+    def rows(scen: ScenarioSet, kind: str, plan_rows: list[ScenarioOutcome], ev_rows: list[ScenarioOutcome] | None,
+             own: list[ScenarioOutcome] | None) -> pd.DataFrame:
+        t = pd.DataFrame({"set": kind, "scenario": list(scen.names), "probability": list(scen.probabilities)})
+        for col in scen.inputs.columns:
+            t[col] = scen.inputs[col].to_numpy()
+        t["status"] = [r.status for r in plan_rows]
+        t["cost"] = [r.cost for r in plan_rows]
+        t["targets_met"] = [r.targets_met for r in plan_rows]
+        t["targets_total"] = [r.targets_total for r in plan_rows]
+        t["unused_capacity_t"] = [r.unused_capacity_t for r in plan_rows]
+        t["cost_expected_value_plan"] = [r.cost for r in ev_rows] if ev_rows else math.nan
+        t["cost_own_optimum"] = [r.cost for r in own] if own else math.nan
+        t["regret"] = t["cost"] - t["cost_own_optimum"]
+        t["error"] = [r.error for r in plan_rows]
+        return t
+
+    parts = [rows(sset, "in_sample", sp, eev, ws)]
+    if oos_set is not None and oos:
+        parts.append(rows(oos_set, "out_of_sample", oos, None, None))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _regret(run: Any, tasks: Any, sset: ScenarioSet, ws: list[ScenarioOutcome], plan: Plan,
+            ev_plan: Plan | None, sp: list[ScenarioOutcome], eev: list[ScenarioOutcome], limit: int) -> pd.DataFrame:
+    """Rows: the stochastic plan, the expected-value plan and (up to ``limit`` scenarios) each
+    scenario's own optimal plan; columns: the cost of that plan in each scenario minus the
+    scenario's own optimum (currency), then its expected and largest regret."""
+    own = _costs(ws)
+    p = np.asarray(sset.probabilities)
+    rows: dict[str, np.ndarray] = {"stochastic": _costs(sp) - own}
+    if ev_plan is not None:
+        rows["expected_value"] = _costs(eev) - own
+    if len(sset.names) <= limit:
+        for k, r in enumerate(ws):
+            if r.plan is None:
+                continue
+            ev = run(tasks(r.plan, sset, f"{r.name}@"))
+            rows[f"own:{sset.names[k]}"] = _costs(ev) - own
+    t = pd.DataFrame(rows, index=list(sset.names)).T
+    t.insert(0, "plan", t.index)
+    t["expected_regret"] = (t[list(sset.names)].to_numpy() * p).sum(axis=1)
+    t["max_regret"] = t[list(sset.names)].max(axis=1)
+    return t.reset_index(drop=True)
+
+
+def _robustness(inst: Instance, d: ModelData, sset: ScenarioSet, ws: list[ScenarioOutcome],
+                sp: list[ScenarioOutcome], ev_alone: ScenarioOutcome) -> pd.DataFrame:
+    """Per facility: where it is, the probability-weighted share of scenarios whose own optimum
+    opens it (in some period), and whether the stochastic and expected-value plans open it (and
+    their largest capacity over the periods, t/yr)."""
+    fac = d.facilities[["id", "site", "kind", "technology", "status"]].rename(columns={"id": "facility"})
+    sites = inst["sites"].set_index("id")
+    out = fac.copy()
+    out["latitude"] = sites["latitude"].reindex(out["site"]).to_numpy()
+    out["longitude"] = sites["longitude"].reindex(out["site"]).to_numpy()
+    p = np.asarray(sset.probabilities)
+    share = np.zeros(len(out))
+    for prob, r in zip(p, ws, strict=True):
+        share += prob * np.array([r.open.get(f, False) for f in out["facility"]], dtype=float)
+    solved = sum(prob for prob, r in zip(p, ws, strict=True) if r.open)
+    out["open_share"] = share / solved if solved > 0 else math.nan
+    ref = next((r for r in sp if r.open), None)
+    out["stochastic_open"] = [bool(ref.open.get(f, False)) if ref else False for f in out["facility"]]
+    out["stochastic_capacity_t"] = [ref.capacity.get(f, 0.0) if ref else 0.0 for f in out["facility"]]
+    out["expected_value_open"] = [bool(ev_alone.open.get(f, False)) for f in out["facility"]]
+    out["expected_value_capacity_t"] = [ev_alone.capacity.get(f, 0.0) for f in out["facility"]]
+    return out.reset_index(drop=True)
+
+
+def _plan_json(plan: Plan | None) -> dict[str, Any] | None:
+    """A plan as JSON: component -> {"index": value} for the nonzero values."""
+    if plan is None:
+        return None
+    return {name: {str(k): v for k, v in vals.items() if abs(v) > 1e-9} for name, vals in plan.items()
+            if name in FIRST_STAGE}
+
+
+def write_stochastic(result: StochasticResult, out: str | Path, overwrite: bool = False) -> Path:
+    """Write ``summary.json``, ``stochastic.csv``, ``regret.csv``, ``robustness.csv`` and
+    ``results.xlsx`` into ``out`` (atomically, as :func:`network_opt.results.write.write_results`)."""
+    from network_opt.results.write import write_results
+
+    return write_results(result.solution, out, overwrite=overwrite)
+
+
+def with_solve(options: StochasticOptions, **changes: Any) -> StochasticOptions:
+    """``options`` with fields of its :class:`SolveOptions` changed."""
+    return dataclasses.replace(options, solve=dataclasses.replace(options.solve, **changes))
+
+
+__all__ = [
+    "BASE",
+    "DECOMPOSITIONS",
+    "ScenarioOutcome",
+    "ScenarioSet",
+    "ScenarioTask",
+    "StochasticOptions",
+    "StochasticResult",
+    "out_of_sample_set",
+    "run_scenario_task",
+    "scenario_set",
+    "solve_stochastic",
+    "write_stochastic",
+]
