@@ -126,7 +126,7 @@ def sweep(
     vary: Annotated[list[str] | None, typer.Option(help="KEY=START:STOP:STEPS (set), KEY*=START:STOP:STEPS "
                                                    "(scale) or KEY=V1,V2,...; repeat for a grid. KEY as in "
                                                    "scenario overrides, e.g. targets[CN,material_recovery,Li,"
-                                                   "2025].value.")] = None,
+                                                   "2025,direct].value (the fifth key column: process).")] = None,
     samples: Annotated[int | None, typer.Option(min=1, help="Random draws from instance.yaml's uncertainty: "
                                                 "block (instead of --vary).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed for --samples: same seed, same draws.")] = 0,

@@ -93,6 +93,15 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
     modular = list(m.MODULAR)
     module_fixed = fac.loc[modular, "module_fixed_cost_per_year"].to_numpy(dtype=float)
     no_rows = np.array([], dtype=int)
+    uncollected = var_list(unc) if unc is not None else []
+    disposed = var_list(disp) if disp is not None else []
+
+    def _less_uncollected(on_all: float, per_uncollected: np.ndarray, rows: np.ndarray) -> Any:
+        """A cost paid on every collected tonne: ``on_all`` on the whole supply of ``rows``, plus
+        ``per_uncollected`` (minus the rate) on each tonne left uncollected, when that is allowed."""
+        if unc is None:
+            return on_all
+        return on_all + linear(weighted(per_uncollected, picked(uncollected, rows)))
 
     def opening(m: pyo.ConcreteModel, p: int) -> object:
         if not annualised:  # in the first operating year of the investment period, which it labels
@@ -102,30 +111,23 @@ def add_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
 
     def annual(m: pyo.ConcreteModel, name: str, p: int) -> Any:  # Any: a Pyomo expression or a number
         flows = by_period_flow.get(p, no_rows)
-        rows = by_period_supply.get(p, ())
+        rows = by_period_supply.get(p, no_rows)
         if name == "fixed":
             return linear(weighted(level_fixed, [opened[(j, of[p])] for j in level_ids]),
                           weighted(module_fixed, [m.modules[fc, of[p]] for fc in modular]))
         if name == "holding":
             held = by_period_stock.get(p, no_rows)
             return linear(weighted(holding[held], picked(stock, held))) if len(held) else 0.0
-        if name == "collection":
-            collected = sum(float(ccost[r] * tonnes[r]) for r in rows)
-            if unc is not None:
-                collected = collected - sum(float(ccost[r]) * unc[r] for r in rows)
-            return collected
-        if name == "pack_purchase":  # paid for every collected tonne (disposed ones too)
-            bought = np.asarray([r for r in rows if pack_price[r] != 0.0], dtype=int)
-            paid = float((pack_price[bought] * tonnes[bought]).sum())
-            if unc is not None and len(bought):  # packs left uncollected are not bought
-                return paid + linear(weighted(-pack_price[bought], [unc[r] for r in bought]))
-            return paid
+        if name == "collection":  # packs left uncollected are not collected
+            return _less_uncollected(float((ccost[rows] * tonnes[rows]).sum()), -ccost[rows], rows)
+        if name == "pack_purchase":  # paid for every collected tonne (disposed ones too), not for uncollected ones
+            return _less_uncollected(float((pack_price[rows] * tonnes[rows]).sum()), -pack_price[rows], rows)
         if name == "disposal":
             cost = inst.settings.disposal.cost_per_t
-            return cost * sum(disp[r] for r in rows) if disp is not None else 0.0
+            return linear(weighted(cost, picked(disposed, rows))) if disp is not None else 0.0
         if name == "uncollected":
             cost = inst.settings.uncollected.cost_per_t
-            return cost * sum(unc[r] for r in rows) if unc is not None else 0.0
+            return linear(weighted(cost, picked(uncollected, rows))) if unc is not None else 0.0
         if name == "carbon":
             return inst.settings.emissions.carbon_price * m.emissions[p]
         if name == "target_shortfall":
