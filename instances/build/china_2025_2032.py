@@ -4,11 +4,14 @@ Run from the repository root::
 
     python instances/build/china_2025_2032.py
 
-Mainland China (31 provinces), 2025-2032 (2025, 2026, then two-year periods), money in CNY. End-of-life supply comes
-from the Weibull retirement model (:func:`network_opt.datasets.retirement.retired_tonnes`) fed
-with China's NEV sales / registrations per sale year, mean pack kWh per vehicle, chemistry
-shares per sale year and pack kg per kWh by chemistry. The Weibull scale is calibrated so that
-2025 matches MIIT's > 400,000 t (see :func:`calibrate_scale` and the README).
+Mainland China (31 provinces), 2025-2032 (investment periods 2025, 2026, then two-year periods,
+each operated year by year), money in CNY. End-of-life supply comes from the Weibull retirement
+model (:func:`network_opt.datasets.retirement.retired_tonnes`) fed with China's NEV sales /
+registrations per sale year, mean pack kWh per vehicle, chemistry shares per sale year and pack
+kg per kWh by chemistry and sale year. The Weibull scale is calibrated so that 2025 matches
+MIIT's > 400,000 t (see :func:`calibrate_scale` and the README). Production scrap of the cell
+makers is added at their plants (:func:`production_scrap`); the MIIT whitelist's recycling
+capacity is in as existing plants that may close (:func:`whitelist_plan`).
 
 The script needs Python, pandas and the ``network_opt`` package. It uses no randomness, sorts
 every table and formats every number explicitly, so running it twice writes byte-identical
@@ -16,9 +19,11 @@ files. Every number comes from a raw table with a ``source`` column (see
 ``instances/build/raw/china-2025-2032/SOURCES.md`` and ``instances/china-2025-2032/README.md``).
 
 Contract shared with the other instance builders (a test imports this file by path):
-``INSTANCE``, ``eol_supply()``, ``existing_plants()``, ``build(out)``. ``eol_supply()`` has one
-row per modelled period and chemistry (a two-year period carries the mean annual tonnes of its
-years), exactly what ``supply.csv`` splits over the collection points.
+``INSTANCE``, ``eol_supply()``, ``existing_plants()``, ``build(out)``; here also
+``production_scrap()``. ``eol_supply()`` has one row per operating year and chemistry (a period
+operated at its mean year carries the mean annual tonnes of its years), exactly what
+``supply.csv`` splits over the collection points; ``production_scrap()`` likewise for the
+cell-plant sites.
 
 Options: ``--out DIR`` writes the instance into DIR instead of ``instances/china-2025-2032``;
 ``--calibration`` prints the registration series, pack kWh per vehicle and the Weibull
@@ -265,8 +270,8 @@ def _eol_supply() -> pd.DataFrame:
 
 def eol_supply() -> pd.DataFrame:
     """End-of-life tonnes per year and chemistry of the whole instance (rounded to 1 kg), from
-    the Weibull retirement model with the calibrated scale; one row per modelled period (``year``
-    is the period's year; a multi-year period carries the mean annual tonnes of its years).
+    the Weibull retirement model with the calibrated scale; one row per operating year (``year``;
+    a multi-year period operated at its mean year carries the mean annual tonnes of its years).
     supply.csv splits exactly these tonnes over the collection points."""
     return _eol_supply().copy()
 
@@ -459,6 +464,15 @@ def build_pack_prices() -> pd.DataFrame:
                          "price_per_t": round(value - mech, -1),
                          "source": "[D] black-mass value at black_mass_payables.csv less MECH cost (README)"})
     return pd.DataFrame(rows)
+
+
+def build_end_values() -> pd.DataFrame:
+    """Value of a t of packs returning from second life after 2032: the last year's pack price
+    (what a pre-processor bids for it, :func:`build_pack_prices`), CNY per t."""
+    prices = build_pack_prices()
+    last = prices.loc[prices["from_period"] == prices["from_period"].max()]
+    return pd.DataFrame({"chemistry": last["chemistry"], "commodity": "eol_packs", "value_per_t": last["price_per_t"],
+                         "source": "[D] the last year's pack price (pack_prices.csv): what a pre-processor bids"})
 
 
 def build_grades() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -745,6 +759,7 @@ def tables() -> dict[str, pd.DataFrame]:
         "markets": markets,
         "market_demand": demand,
         "second_life_returns": build_returns(),
+        "end_values": build_end_values(),
     }
 
 
@@ -773,6 +788,8 @@ def summary(built: dict[str, pd.DataFrame], out: Path) -> None:
     d = built["market_demand"].merge(built["markets"][["id", "application"]], left_on="market", right_on="id")
     print((d.pivot_table(index="period", columns="application", values="demand_kwh", aggfunc="sum") / 1e6)
           .round(2).to_string(), "(GWh/yr)")
+    scrap = production_scrap().pivot(index="year", columns="chemistry", values="tonnes")
+    print((scrap / 1000).round(1).to_string(float_format=lambda v: f"{v:,.1f}"), "(kt of production scrap)")
     print(f"wrote {len(built)} tables + instance.yaml to {out}")
 
 
