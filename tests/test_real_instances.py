@@ -91,7 +91,7 @@ def test_china_whitelist_plants_load_with_their_sources() -> None:
     cap = levels.groupby("facility")["capacity_t"].min()
     for r, fid in zip(raw.itertuples(index=False), ids, strict=True):
         assert cap[fid] == pytest.approx(per * int(r.enterprises)), fid
-    packs = sum(cap[f] / (0.42 if fac.at[f, "kind"] == "refiner" else 1.0)
+    packs = sum(cap[f] / (builder.black_mass_yield() if fac.at[f, "kind"] == "refiner" else 1.0)
                 for f in existing if fac.at[f, "kind"] != "refurbisher")
     total = builder.num("whitelist_nominal_capacity_2024_t") * builder.num("whitelist_recycling_share")
     assert packs == pytest.approx(total, abs=500 * len(raw["enterprises"].astype(int)) + 1)
