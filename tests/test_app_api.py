@@ -336,13 +336,13 @@ def test_sweep_job(client: TestClient) -> None:
 
 
 def test_copy_with_other_periods(client: TestClient, tmp_path: Path) -> None:
-    """China 2025-2032 in five periods -> a new instance with 2025 and 2027 (two years long): the rows
-    of 2026, 2029 and 2031 are left out of the tables keyed by period, the copy is valid, and the
-    original workspace is unchanged."""
+    """China 2025-2032 in five investment periods operated yearly -> a new instance with 2025 and
+    2027 (two years long, mean year): the rows of the other years are left out of the tables keyed
+    by period, the copy is valid, and the original workspace is unchanged."""
     from network_opt.inputs.load import load
 
     ws = client.post("/open/shipped", data={"name": "china-2025-2032"}, follow_redirects=False).headers["location"]
-    assert "[2025, 2026, {year: 2027, length: 2}" in client.get(ws).text
+    assert "[2025, 2026, {year: 2027, length: 2, operations: yearly}" in client.get(ws).text
     r = client.post(f"{ws}/periods", data={"periods": "[2025, {year: 2027, length: 2}]"}, follow_redirects=False)
     assert r.status_code == 303
     page = client.get(r.headers["location"]).text
@@ -352,7 +352,13 @@ def test_copy_with_other_periods(client: TestClient, tmp_path: Path) -> None:
     assert inst.years == [2025, 2027] and [p.length for p in inst.periods] == [1, 2]
     assert set(inst["supply"]["period"]) == {2025, 2027}
     old = load(tmp_path / "data" / "workspaces" / ws.rsplit("/", 1)[1] / "instance")
-    assert old.years == [2025, 2026, 2027, 2029, 2031]
+    assert old.years == list(range(2025, 2033))
+    # a copy that keeps 2027-28 operated yearly keeps the rows of both years
+    r = client.post(f"{ws}/periods", data={"periods": "[2025, {year: 2027, length: 2, operations: yearly}]"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    new = tmp_path / "data" / "workspaces" / r.headers["location"].rsplit("/", 1)[1] / "instance"
+    assert set(load(new)["supply"]["period"]) == {2025, 2027, 2028}
     for bad, message in [("2025", "expected a list"), ("[x]", "is not a year"), ("[2025", "not valid YAML")]:
         r = client.post(f"{ws}/periods", data={"periods": bad})
         assert r.status_code == 400 and message in r.text, bad

@@ -4,11 +4,14 @@ Run from the repository root::
 
     python instances/build/china_2025_2032.py
 
-Mainland China (31 provinces), 2025-2032 (2025, 2026, then two-year periods), money in CNY. End-of-life supply comes
-from the Weibull retirement model (:func:`network_opt.datasets.retirement.retired_tonnes`) fed
-with China's NEV sales / registrations per sale year, mean pack kWh per vehicle, chemistry
-shares per sale year and pack kg per kWh by chemistry. The Weibull scale is calibrated so that
-2025 matches MIIT's > 400,000 t (see :func:`calibrate_scale` and the README).
+Mainland China (31 provinces), 2025-2032 (investment periods 2025, 2026, then two-year periods,
+each operated year by year), money in CNY. End-of-life supply comes from the Weibull retirement
+model (:func:`network_opt.datasets.retirement.retired_tonnes`) fed with China's NEV sales /
+registrations per sale year, mean pack kWh per vehicle, chemistry shares per sale year and pack
+kg per kWh by chemistry and sale year. The Weibull scale is calibrated so that 2025 matches
+MIIT's > 400,000 t (see :func:`calibrate_scale` and the README). Production scrap of the cell
+makers is added at their plants (:func:`production_scrap`); the MIIT whitelist's recycling
+capacity is in as existing plants that may close (:func:`whitelist_plan`).
 
 The script needs Python, pandas and the ``network_opt`` package. It uses no randomness, sorts
 every table and formats every number explicitly, so running it twice writes byte-identical
@@ -16,9 +19,11 @@ files. Every number comes from a raw table with a ``source`` column (see
 ``instances/build/raw/china-2025-2032/SOURCES.md`` and ``instances/china-2025-2032/README.md``).
 
 Contract shared with the other instance builders (a test imports this file by path):
-``INSTANCE``, ``eol_supply()``, ``existing_plants()``, ``build(out)``. ``eol_supply()`` has one
-row per modelled period and chemistry (a two-year period carries the mean annual tonnes of its
-years), exactly what ``supply.csv`` splits over the collection points.
+``INSTANCE``, ``eol_supply()``, ``existing_plants()``, ``build(out)``; here also
+``production_scrap()``. ``eol_supply()`` has one row per operating year and chemistry (a period
+operated at its mean year carries the mean annual tonnes of its years), exactly what
+``supply.csv`` splits over the collection points; ``production_scrap()`` likewise for the
+cell-plant sites.
 
 Options: ``--out DIR`` writes the instance into DIR instead of ``instances/china-2025-2032``;
 ``--calibration`` prints the registration series, pack kWh per vehicle and the Weibull
@@ -88,15 +93,25 @@ def years() -> list[int]:
     return [y for start, n in periods() for y in range(start, start + n)]
 
 
+def yearly() -> bool:
+    """Are the investment periods operated year by year (``operations`` in parameters.csv)?"""
+    mode = _params()["operations"]
+    if mode not in ("yearly", "mean"):
+        raise ValueError(f"parameters.csv operations: {mode!r}, expected yearly or mean")
+    return mode == "yearly"
+
+
 def period_of() -> dict[int, int]:
-    """Calendar year -> first year of the period covering it."""
-    return {y: start for start, n in periods() for y in range(start, start + n)}
+    """Calendar year -> the year its table rows are keyed by: the year itself when the periods
+    are operated yearly, else the first year of the period covering it."""
+    return {y: (y if yearly() else start) for start, n in periods() for y in range(start, start + n)}
 
 
 def per_period(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
-    """Mean over each period's years of an annual ``value`` (column ``year``), keyed by the
-    period's first year (column ``period``). Supply, demand and prices are annual rates, so a
-    multi-year period carries their average."""
+    """Annual ``value`` (column ``year``) keyed by operating year (column ``period``): each year
+    itself when the periods are operated yearly, else the mean over each period's years keyed by
+    its first year (supply, demand and prices are annual rates, so a mean-year period carries
+    their average)."""
     f = frame.assign(period=frame["year"].map(period_of()))
     return f.groupby(["period", *keys], as_index=False)[value].mean()
 
@@ -185,15 +200,40 @@ def chemistry_shares() -> dict[int, dict[str, float]]:
     return out
 
 
-def kg_per_kwh() -> dict[str, float]:
-    c = read_raw("chemistries.csv")
-    return dict(zip(c["chemistry"], c["kg_pack_per_kwh"].astype(float), strict=True))
+@lru_cache(maxsize=1)
+def kg_per_kwh_by_vintage() -> dict[int, dict[str, float]]:
+    """Pack kg per kWh by sale year and chemistry (pack_mass_vintage.csv: older packs are
+    heavier). Every sale year of the retirement model must be covered once per chemistry."""
+    v = read_raw("pack_mass_vintage.csv")
+    out: dict[int, dict[str, float]] = {}
+    for y in range(FIRST_SALE_YEAR, SALES_HORIZON + 1):
+        rows = v.loc[(v["from_sale_year"] <= y) & (v["to_sale_year"] >= y)]
+        if sorted(rows["chemistry"]) != sorted(CHEMISTRIES):
+            raise ValueError(f"pack_mass_vintage.csv: sale year {y} needs one row per chemistry "
+                             f"{CHEMISTRIES}, has {sorted(rows['chemistry'])}")
+        out[y] = dict(zip(rows["chemistry"], rows["kg_pack_per_kwh"].astype(float), strict=True))
+    return out
+
+
+def retired_by_vintage(reg: dict[int, float], kwh: dict[int, float], shares: dict[int, dict[str, float]],
+                       years_: list[int], shape: float, scale: float,
+                       kg: dict[int, dict[str, float]] | None = None) -> pd.DataFrame:
+    """:func:`retired_tonnes` with pack mass per kWh by vintage: the sale years are grouped by
+    their kg/kWh and each group is retired with its own masses (``kg``: default
+    :func:`kg_per_kwh_by_vintage`)."""
+    kg = kg_per_kwh_by_vintage() if kg is None else kg
+    groups: dict[tuple[tuple[str, float], ...], list[int]] = {}
+    for v in reg:
+        groups.setdefault(tuple(sorted(kg[v].items())), []).append(v)
+    parts = [retired_tonnes({v: reg[v] for v in vs}, kwh, shares, dict(key), years_, shape, scale)
+             for key, vs in groups.items()]
+    out = pd.concat(parts).groupby(["year", "chemistry"], as_index=False).sum()
+    return out
 
 
 def _retirement(scale: float, years_: list[int]) -> pd.DataFrame:
     reg = registrations().set_index("year")["vehicles"].to_dict()
-    return retired_tonnes(reg, pack_kwh(), chemistry_shares(), kg_per_kwh(), years_,
-                          shape=num("weibull_shape"), scale=scale)
+    return retired_by_vintage(reg, pack_kwh(), chemistry_shares(), years_, num("weibull_shape"), scale)
 
 
 @lru_cache(maxsize=1)
@@ -230,8 +270,8 @@ def _eol_supply() -> pd.DataFrame:
 
 def eol_supply() -> pd.DataFrame:
     """End-of-life tonnes per year and chemistry of the whole instance (rounded to 1 kg), from
-    the Weibull retirement model with the calibrated scale; one row per modelled period (``year``
-    is the period's year; a multi-year period carries the mean annual tonnes of its years).
+    the Weibull retirement model with the calibrated scale; one row per operating year (``year``;
+    a multi-year period operated at its mean year carries the mean annual tonnes of its years).
     supply.csv splits exactly these tonnes over the collection points."""
     return _eol_supply().copy()
 
@@ -242,10 +282,10 @@ def calibration_table(shapes=(2.0, 2.5, 3.0, 3.5, 4.0)) -> pd.DataFrame:
     Printed by ``python instances/build/china_2025_2032.py --calibration`` for the README."""
     target, check = num("calibration_target_2025_t"), num("check_2030_t")
     reg = registrations().set_index("year")["vehicles"].to_dict()
-    kwh, sh, kg = pack_kwh(), chemistry_shares(), kg_per_kwh()
+    kwh, sh = pack_kwh(), chemistry_shares()
 
     def tot(shape: float, scale: float, y: int) -> float:
-        return float(retired_tonnes(reg, kwh, sh, kg, [y], shape, scale)["tonnes"].sum())
+        return float(retired_by_vintage(reg, kwh, sh, [y], shape, scale)["tonnes"].sum())
 
     def solve(shape: float, y: int, value: float) -> float:
         lo, hi = 3.0, 40.0
@@ -306,6 +346,13 @@ def build_sites() -> pd.DataFrame:
 
     for cp in collection_points().itertuples(index=False):
         from_city(cp.id, "collection_point", cp.geonameid, cp.region, city_label(cp.geonameid))
+    for w in read_raw("whitelist_capacity_cn.csv", dtype=str).itertuples(index=False):
+        if w.geonameid:  # a new site at the provincial capital (others use a site of sites_plan.csv)
+            from_city(w.site, "facility", w.geonameid, w.region, f"{city_label(w.geonameid)} (whitelisted recyclers)")
+    for c in read_raw("cell_plants_cn.csv", dtype=str).itertuples(index=False):
+        rows.append({"id": c.id, "name": f"{c.company} cell plants, {c.city} (production scrap)",
+                     "kind": "collection_point", "latitude": round(float(c.latitude), 5),
+                     "longitude": round(float(c.longitude), 5), "region": c.region, "jurisdiction": JURISDICTION})
     for s in read_raw("sites_plan.csv", dtype=str).itertuples(index=False):
         if s.geonameid:
             label = city_label(s.geonameid)
@@ -327,8 +374,16 @@ def build_regions() -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- chemistries and materials
+@lru_cache(maxsize=1)
 def energy_kwh_per_t() -> dict[str, float]:
-    return {c: 1000.0 / v for c, v in kg_per_kwh().items()}
+    """kWh per t of the packs retiring over the horizon, per chemistry: retired kWh / retired t
+    summed over every year of the horizon (pack_mass_vintage.csv weighted by what retires)."""
+    reg = registrations().set_index("year")["vehicles"].to_dict()
+    args = (reg, pack_kwh(), chemistry_shares(), years(), num("weibull_shape"), calibrate_scale())
+    tonnes = retired_by_vintage(*args).groupby("chemistry")["tonnes"].sum()
+    per_kwh = {v: dict.fromkeys(CHEMISTRIES, 1000.0) for v in reg}  # "tonnes" = kWh
+    kwh = retired_by_vintage(*args, kg=per_kwh).groupby("chemistry")["tonnes"].sum()
+    return {c: float(kwh[c] / tonnes[c]) for c in CHEMISTRIES}
 
 
 def black_mass_yield() -> float:
@@ -376,6 +431,50 @@ def build_material_prices() -> pd.DataFrame:
     return out[["material", "period", "price_per_t"]].reset_index(drop=True)
 
 
+def build_payables() -> pd.DataFrame:
+    """Payables of the recovered materials sold as scrap (Cu, Al) by every seller; the refined
+    salts (Li, Ni, Co, Mn) and graphite have no row: paid at their benchmark (payable 1)."""
+    p = read_raw("payables.csv")
+    return pd.DataFrame({"product": p["product"], "material": p["material"], "seller": p["seller"],
+                         "buyer": "", "payable": p["payable"].astype(float), "from_period": 0,
+                         "source": p["source"]})
+
+
+def build_pack_prices() -> pd.DataFrame:
+    """What the network pays the owner per t of packs (every grade, every year), derived as what
+    a pre-processor could bid: the metal the pack puts into black mass, paid at China's black-mass
+    payables (black_mass_payables.csv, SMM 2025) and the year's benchmark prices, less the
+    pre-processing cost (MECH variable cost); negative where that is below 0 (a gate fee). The
+    pre-processor keeps the Cu and Al it separates (its fixed costs and margin). CNY per t,
+    rounded to 10."""
+    _, _, content = build_chemistry_tables()
+    transfer = read_raw("black_mass_transfer.csv").set_index("material")["share_to_black_mass"].astype(float)
+    pay = read_raw("black_mass_payables.csv")
+    prices = build_material_prices()
+    mech = float(read_raw("technologies.csv").set_index("technology").at["MECH", "variable_cost"])
+    rows = []
+    for period in sorted(prices["period"].unique()):
+        price = prices.loc[prices["period"] == period].set_index("material")["price_per_t"]
+        for chem in CHEMISTRIES:
+            paid = pay.loc[pay["chemistry"] == chem]
+            kg = content.loc[content["chemistry"] == chem].set_index("material")["kg_per_t"]
+            value = sum(float(kg.get(r.material, 0.0)) / 1000.0 * float(transfer[r.material]) * float(r.payable)
+                        * float(price[r.material]) for r in paid.itertuples(index=False))
+            rows.append({"chemistry": chem, "grade": "", "jurisdiction": "", "from_period": int(period),
+                         "price_per_t": round(value - mech, -1),
+                         "source": "[D] black-mass value at black_mass_payables.csv less MECH cost (README)"})
+    return pd.DataFrame(rows)
+
+
+def build_end_values() -> pd.DataFrame:
+    """Value of a t of packs returning from second life after 2032: the last year's pack price
+    (what a pre-processor bids for it, :func:`build_pack_prices`), CNY per t."""
+    prices = build_pack_prices()
+    last = prices.loc[prices["from_period"] == prices["from_period"].max()]
+    return pd.DataFrame({"chemistry": last["chemistry"], "commodity": "eol_packs", "value_per_t": last["price_per_t"],
+                         "source": "[D] the last year's pack price (pack_prices.csv): what a pre-processor bids"})
+
+
 def build_grades() -> tuple[pd.DataFrame, pd.DataFrame]:
     g = read_raw("grades.csv")
     grades = g[["id", "name", "soh_min", "soh_max", "usable_soh", "second_life"]]
@@ -396,7 +495,51 @@ def build_supply() -> pd.DataFrame:
             rows.append({"site": site, "period": int(r.year), "chemistry": r.chemistry, "tonnes": mt / 1000.0})
     out = pd.DataFrame(rows)
     out["grade"] = ""
+    out = pd.concat([out, scrap_supply()], ignore_index=True)
     return out.sort_values(["site", "period", "chemistry"]).reset_index(drop=True)
+
+
+@lru_cache(maxsize=1)
+def _production_scrap() -> pd.DataFrame:
+    annual = read_raw("production_scrap_cn.csv")
+    rows = []
+    for chem in sorted(annual["chemistry"].unique()):
+        t = annual.loc[annual["chemistry"] == chem].set_index("year")["tonnes"].astype(float)
+        t28, t30 = float(t[2028]), float(t[2030])
+        for y in years():
+            if y <= 2028:
+                v = t28 / (1 + num("scrap_growth_before_2028")) ** (2028 - y)
+            elif y < 2030:
+                v = (t28 * t30) ** 0.5  # 2029: geometric mean of 2028 and 2030
+            else:
+                v = t30 * (1 + num("scrap_growth_after_2030")) ** (y - 2030)
+            rows.append({"year": y, "chemistry": chem, "tonnes": v})
+    out = per_period(pd.DataFrame(rows), ["chemistry"], "tonnes").rename(columns={"period": "year"})
+    out["year"] = out["year"].astype("int64")
+    out["tonnes"] = out["tonnes"].round(3)
+    return out[["year", "chemistry", "tonnes"]].sort_values(["year", "chemistry"]).reset_index(drop=True)
+
+
+def production_scrap() -> pd.DataFrame:
+    """Production scrap of the cell makers per operating year and chemistry (t/yr): Mysteel's
+    2028 and 2030 figures, the 2028-2030 growth extended back to 2025, growth after 2030 from
+    parameters.csv. supply.csv puts exactly these tonnes at the cell-plant sites, grade C."""
+    return _production_scrap().copy()
+
+
+def scrap_supply() -> pd.DataFrame:
+    """Production scrap split over the cell-plant sites of cell_plants_cn.csv by their company's
+    2024 share of China's installations x the plant's share of its company; grade C (recycling
+    only: cell and electrode scrap never goes to second life)."""
+    plants = read_raw("cell_plants_cn.csv")
+    weight = (plants["company_share_2024"].astype(float) * plants["share_of_company"].astype(float)).tolist()
+    rows = []
+    for r in production_scrap().itertuples(index=False):
+        parts = largest_remainder(round(r.tonnes * 1000), weight)  # milli-tonnes
+        for site, mt in zip(plants["id"], parts, strict=True):
+            rows.append({"site": site, "period": int(r.year), "chemistry": r.chemistry, "tonnes": mt / 1000.0,
+                         "grade": "C"})
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------- technologies and facilities
@@ -448,8 +591,36 @@ def refurbishing_cost_per_t() -> float:
     return round(num("refurb_cost_eur_per_kwh") * num("eur_cny") * num("refurb_cost_china_factor") * usable_kwh, -1)
 
 
-def build_facilities() -> tuple[pd.DataFrame, pd.DataFrame]:
+def whitelist_capacity_per_enterprise() -> float:
+    """t/yr of packs per whitelisted recycling enterprise not modelled on its own: the recycling
+    share of the whitelist's nominal capacity, less the existing plants of facilities_plan.csv
+    (refineries at their pack equivalent), over the enterprises of whitelist_capacity_cn.csv;
+    rounded to 1,000 t."""
     plan = read_raw("facilities_plan.csv", dtype=str)
+    named = 0.0
+    for f in plan.loc[(plan["status"] == "existing") & (plan["kind"] != "refurbisher")].itertuples(index=False):
+        cap = min(float(x) for x in f.levels_t.split(";"))
+        named += cap / black_mass_yield() if f.kind == "refiner" else cap
+    total = num("whitelist_nominal_capacity_2024_t") * num("whitelist_recycling_share")
+    n = int(read_raw("whitelist_capacity_cn.csv")["enterprises"].astype(int).sum())
+    return round((total - named) / n, -3)
+
+
+def whitelist_plan() -> pd.DataFrame:
+    """One existing integrated (HYDRO) recycler per province of whitelist_capacity_cn.csv with
+    its enterprises' summed capacity, in the columns of facilities_plan.csv."""
+    w = read_raw("whitelist_capacity_cn.csv", dtype=str)
+    per = whitelist_capacity_per_enterprise()
+    return pd.DataFrame({
+        "id": "R-WL-" + w["region"].str.removeprefix("CN-"), "site": w["site"], "kind": "recycler",
+        "technology": "HYDRO", "status": "existing",
+        "levels_t": [f"{per * int(n):.0f}" for n in w["enterprises"]],
+        "capacity_source": "whitelist aggregate: " + w["named_enterprises"] + "; " + w["source"]})
+
+
+def build_facilities() -> tuple[pd.DataFrame, pd.DataFrame]:
+    plan = pd.concat([read_raw("facilities_plan.csv", dtype=str), whitelist_plan()], ignore_index=True)
+    closing = num("closing_cost_share_of_capex")
     tech = read_raw("technologies.csv").set_index("technology")
     om = num("fixed_om_share_of_capex")
     refurb_cost = refurbishing_cost_per_t()
@@ -462,6 +633,9 @@ def build_facilities() -> tuple[pd.DataFrame, pd.DataFrame]:
             "id": f.id, "site": f.site, "kind": f.kind, "technology": f.technology, "status": f.status,
             "variable_cost_per_t": refurb_cost if refurb else float(tech.at[f.technology, "variable_cost"]),
             "test_yield": num("refurb_test_yield") if refurb else "",
+            # existing plants may close (the rest of their capex is sunk): a share of their capex
+            "closing_cost": (int(round(closing * capex(f.kind, min(float(x) for x in f.levels_t.split(";"))), -3))
+                             if f.status == "existing" else ""),
         })
         for cap in sorted(float(x) for x in f.levels_t.split(";")):
             cx = capex(f.kind, cap)
@@ -510,7 +684,8 @@ def build_returns() -> pd.DataFrame:
 
 # ---------------------------------------------------------------- manifest and build
 def manifest_text(tables: list[str]) -> str:
-    per = ", ".join(str(y) if n == 1 else f"{{year: {y}, length: {n}}}" for y, n in periods())
+    ops = ", operations: yearly" if yearly() else ""
+    per = ", ".join(str(y) if n == 1 else f"{{year: {y}, length: {n}{ops}}}" for y, n in periods())
     lines = [
         "# Generated by instances/build/china_2025_2032.py -- edit the raw tables, then re-run the script.",
         f"name: {NAME}",
@@ -572,9 +747,11 @@ def tables() -> dict[str, pd.DataFrame]:
         "materials": materials,
         "chemistry_materials": chem_mat,
         "material_prices": build_material_prices(),
+        "payables": build_payables(),
         "grades": grades,
         "grade_shares": grade_shares,
         "supply": build_supply(),
+        "pack_prices": build_pack_prices(),
         "technologies": technologies,
         "technology_yields": yields,
         "facilities": facilities,
@@ -582,6 +759,7 @@ def tables() -> dict[str, pd.DataFrame]:
         "markets": markets,
         "market_demand": demand,
         "second_life_returns": build_returns(),
+        "end_values": build_end_values(),
     }
 
 
@@ -610,6 +788,8 @@ def summary(built: dict[str, pd.DataFrame], out: Path) -> None:
     d = built["market_demand"].merge(built["markets"][["id", "application"]], left_on="market", right_on="id")
     print((d.pivot_table(index="period", columns="application", values="demand_kwh", aggfunc="sum") / 1e6)
           .round(2).to_string(), "(GWh/yr)")
+    scrap = production_scrap().pivot(index="year", columns="chemistry", values="tonnes")
+    print((scrap / 1000).round(1).to_string(float_format=lambda v: f"{v:,.1f}"), "(kt of production scrap)")
     print(f"wrote {len(built)} tables + instance.yaml to {out}")
 
 

@@ -638,15 +638,17 @@ def add_scenario(store: Store, ws: Workspace, name: str, description: str, exten
 
 
 def _period_years(value: Any) -> list[int]:
-    """The years of a ``periods:`` value (plain years or ``{year: Y, length: L}`` items)."""
+    """The years whose rows a ``periods:`` value keeps (plain years or ``{year: Y, length: L}``
+    items: the period's year; with ``operations: yearly``, each of its ``L`` calendar years)."""
     if not isinstance(value, list) or not value:
         raise WorkspaceError("periods: expected a list such as [2025, 2030] or [{year: 2025, length: 5}, 2030]")
-    years = []
+    years: list[int] = []
     for item in value:
         year = item.get("year") if isinstance(item, dict) else item
         if not isinstance(year, int) or isinstance(year, bool):
             raise WorkspaceError(f"periods: {item!r} is not a year or {{year: Y, length: L}}")
-        years.append(year)
+        yearly = isinstance(item, dict) and item.get("operations") == "yearly" and isinstance(item.get("length"), int)
+        years.extend(range(year, year + item["length"]) if yearly else [year])
     return years
 
 
@@ -692,7 +694,9 @@ def copy_with_periods(store: Store, ws: Workspace, text: str) -> Workspace:
 
 def periods_text(inst: Any) -> str:
     """The periods of an instance as instance.yaml writes them (the form's starting value)."""
-    items: list[Any] = [p.year if p.length == 1 else {"year": p.year, "length": p.length} for p in inst.periods]
+    items: list[Any] = [p.year if p.length == 1 else {"year": p.year, "length": p.length}
+                        | ({"operations": "yearly"} if p.operations == "yearly" else {})
+                        for p in inst.investment_periods]
     return _flow_yaml(items)
 
 

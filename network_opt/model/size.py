@@ -60,7 +60,7 @@ BASE_BYTES = SEARCH_FACTOR * BUILD_BASE_BYTES
 #: would have more flow variables than this, its lanes are pruned to the
 #: :data:`DEFAULT_PRUNE_K` nearest destinations of each kind and technology per origin. Above
 #: every shipped instance and every test instance (the largest shipped one, china-2025-2032, has
-#: 30,000 flows; 1,000,000 flows take about 7 GB unpruned).
+#: about 70,000 flows; 1,000,000 flows take about 7 GB unpruned).
 PRUNE_ABOVE_FLOWS = 1_000_000
 DEFAULT_PRUNE_K = 10
 #: Environment variable read by :func:`available_memory` (same syntax as ``--memory-limit``).
