@@ -169,3 +169,19 @@ def test_eu_capex_storage_and_pack_mass_are_sourced() -> None:
     assert set(mass) == set(sales)
     assert mass[2012]["LMO"] == 12.5 and mass[2023]["NMC"] == 6.0 and mass[2015]["NMC"] > mass[2023]["NMC"]
     assert builder.read_raw("pack_mass_by_vintage.csv")["source"].str.len().min() > 20
+
+
+def test_north_america_storage_and_pack_mass_are_sourced() -> None:
+    """North America: stock at every collection point within a 50 t cap (assumption, range 5-500)
+    for at most one year (RCRA universal waste, 40 CFR 273.15/273.35), and pack mass per kWh by
+    vintage for every sub-chemistry and sale year."""
+    builder = _builder(ROOT / "instances" / "build" / "north_america_2025_2032.py")
+    inst = no.load(builder.INSTANCE)
+    cps = set(inst["sites"].loc[inst["sites"]["kind"] == "collection_point", "id"])
+    assert set(inst["storage"]["site"]) == cps and (inst["storage"]["cap_t"] == 50).all()
+    assert inst.settings.stock.allowed is True and inst.settings.stock.max_age_years == 1
+    mass = builder.pack_mass_by_vintage()
+    assert set(mass) == set(builder.read_raw("ev_sales.csv")["sale_year"].astype(int))
+    assert mass[2012]["LMO"] == 12.5 and mass[2022]["NCA"] == 5.8 and mass[2014]["NMC"] > mass[2022]["NMC"]
+    params = builder.read_raw("parameters.csv").set_index("parameter")
+    assert "273.15" in params.loc["stock_max_age_years", "source"]

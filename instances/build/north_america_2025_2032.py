@@ -96,6 +96,23 @@ def kg_per_kwh() -> dict[str, float]:
     return read_raw("chemistries.csv").set_index("chemistry")["kg_pack_per_kwh"].astype(float).to_dict()
 
 
+def pack_mass_by_vintage() -> dict[int, dict[str, float]]:
+    """Pack mass (kg per kWh) per sale year (vintage) and sub-chemistry, from
+    pack_mass_by_vintage.csv: older packs are heavier per kWh, so each vintage's kWh converts to
+    tonnes at its own mass. Every sale year of ev_sales.csv must be covered exactly once."""
+    t = read_raw("pack_mass_by_vintage.csv")
+    out: dict[int, dict[str, float]] = {}
+    for v in sorted(set(read_raw("ev_sales.csv")["sale_year"].astype(int))):
+        row = {}
+        for c in SUB_CHEMISTRIES:
+            hit = t.loc[(t["chemistry"] == c) & (t["from_vintage"] <= v) & (t["to_vintage"] >= v), "kg_pack_per_kwh"]
+            if len(hit) != 1:
+                raise ValueError(f"pack_mass_by_vintage.csv: {len(hit)} rows for chemistry {c}, vintage {v} (need 1)")
+            row[c] = float(hit.iloc[0])
+        out[v] = row
+    return out
+
+
 def group_of() -> dict[str, str]:
     return read_raw("chemistries.csv").set_index("chemistry")["group"].to_dict()
 
@@ -108,7 +125,7 @@ def retired_sub_chemistries() -> pd.DataFrame:
     sales = read_raw("ev_sales.csv")
     kwh = read_raw("pack_kwh.csv")
     shares = read_raw("chemistry_shares.csv")
-    mass = kg_per_kwh()
+    mass = pack_mass_by_vintage()
     frames = []
     for (country, powertrain), s in sales.groupby(["country", "powertrain"], sort=True):
         k = kwh[(kwh["country"] == country) & (kwh["powertrain"] == powertrain)]
@@ -117,12 +134,14 @@ def retired_sub_chemistries() -> pd.DataFrame:
         missing = set(sale_years) - set(int(y) for y in k["sale_year"])
         if missing:
             raise ValueError(f"{country} {powertrain}: no pack kWh for sale years {sorted(missing)}")
-        out = retired_tonnes(
-            sales={int(r.sale_year): float(r.vehicles) for r in s.itertuples()},
-            pack_kwh={int(r.sale_year): float(r.kwh_per_vehicle) for r in k.itertuples()},
-            chemistry_shares={y: {c: float(sh.loc[y, c]) for c in SUB_CHEMISTRIES} for y in sale_years},
-            kg_per_kwh=mass, years=years(), shape=shape, scale=scale)
-        frames.append(out.assign(country=country, powertrain=powertrain))
+        pack_kwh = {int(r.sale_year): float(r.kwh_per_vehicle) for r in k.itertuples()}
+        for r in s.itertuples():  # one vintage at a time: each converts kWh to t at its own mass
+            v = int(r.sale_year)
+            out = retired_tonnes(
+                sales={v: float(r.vehicles)}, pack_kwh=pack_kwh,
+                chemistry_shares={v: {c: float(sh.loc[v, c]) for c in SUB_CHEMISTRIES}},
+                kg_per_kwh=mass[v], years=years(), shape=shape, scale=scale)
+            frames.append(out.assign(country=country, powertrain=powertrain))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -421,6 +440,16 @@ def build_facilities(p: dict[str, float], tech_raw: pd.DataFrame, energy: pd.Ser
     return pd.DataFrame(fac_rows), pd.DataFrame(lvl_rows)
 
 
+def build_storage(p: dict[str, float], sites: pd.DataFrame) -> pd.DataFrame:
+    """Every collection point (end-of-life packs and production scrap) may hold stock between
+    operating years, within a cap and at a holding cost (parameters.csv: assumptions with ranges)."""
+    cps = sites.loc[sites["kind"] == "collection_point", "id"].sort_values()
+    return pd.DataFrame({"site": cps, "cap_t": p["storage_cap_t"],
+                         "holding_cost_per_t_year": p["storage_holding_cost_usd_per_t_year"],
+                         "source": "parameters.csv storage_cap_t (assumption, range 5-500; 40 CFR 273.9 small-quantity "
+                                   "handler < 5 t) and storage_holding_cost_usd_per_t_year (assumption, range 55-340)"})
+
+
 def existing_plants() -> pd.DataFrame:
     """Every existing facility and its capacity (t/yr) at its smallest level."""
     plan = read_raw("facilities_plan.csv", dtype=str)
@@ -587,6 +616,9 @@ def manifest_text(p: dict[str, float], tables: list[str], shape: float, scale: f
         "disposal:",
         "  allowed: true",
         f"  cost_per_t: {g('disposal_cost_usd_per_t')}",
+        "stock:",
+        "  allowed: true",
+        f"  max_age_years: {g('stock_max_age_years')}",
         "policies:",
     ]
     lines += [f"  {j}: [{', '.join(ids)}]" for j, ids in POLICIES.items()]
@@ -652,6 +684,7 @@ def build(out: Path) -> None:
         "market_demand": demand,
         "second_life_returns": returns,
         "lanes": build_lanes(p, sites, regions, facilities, markets, returns),
+        "storage": build_storage(p, sites),
     }
     _shared.write_instance(out, tables, manifest_text(p, list(tables), shape, scale))
 
