@@ -5,7 +5,9 @@ Run from the repository root::
     python instances/build/eu_2025_2032.py
 
 End-of-life EV packs in the EU27, EFTA (Liechtenstein's packs collected at Zurich) and the UK,
-2025-2032 in six periods (2025, 2026, 2027, 2028-30, 2031, 2032), in EUR. Supply comes from the Weibull first-life model
+2025-2032 in six investment periods (2025, 2026, 2027, 2028-30, 2031, 2032), each operated yearly
+(supply, demand and prices per calendar year), in EUR; production scrap of six cell plants as grade
+S (recycling only); stock at collection points. Supply comes from the Weibull first-life model
 (:func:`network_opt.datasets.retirement.retired_tonnes`) applied to European BEV and PHEV
 registrations; the EU Batteries Regulation is applied with the ``eu-2023-1542`` preset.
 
@@ -13,7 +15,8 @@ The script uses no randomness, sorts every table and formats every number explic
 it twice writes byte-identical files. Every number comes from a raw table with a ``source``
 column (see ``instances/build/raw/eu-2025-2032/SOURCES.md`` and ``instances/eu-2025-2032/README.md``).
 
-Contract used by the tests: ``INSTANCE``, ``eol_supply()``, ``existing_plants()``, ``build(out)``.
+Contract used by the tests: ``INSTANCE``, ``eol_supply()``, ``existing_plants()``, ``build(out)``,
+``production_scrap()``, ``pack_mass_by_vintage()``, ``read_raw``.
 """
 
 from __future__ import annotations
@@ -687,11 +690,8 @@ def summary() -> None:
     yearly["total"] = yearly.sum(axis=1)
     print("end-of-life tonnes by calendar year (retirement model), t/yr:")
     print(yearly.round(0).to_string())
-    sup = eol_supply()
-    piv = sup.pivot(index="year", columns="chemistry", values="tonnes")[CHEMISTRIES]
-    piv["total"] = piv.sum(axis=1)
-    print("supply per modelled period (mean annual t/yr):")
-    print(piv.round(0).to_string())
+    scrap = production_scrap().groupby("period")["tonnes"].sum()
+    print("production scrap (grade S), t/yr:", ", ".join(f"{y}: {t:,.0f}" for y, t in scrap.items()))
     veh = eol_by_vintage_group().groupby("year")["vehicles"].sum()
     print("packs retired per year:", ", ".join(f"{y}: {v / 1e6:.2f} M" for y, v in veh.items()))
     p = params()

@@ -14,8 +14,11 @@ table with a ``source`` column (see the raw folder's SOURCES.md and the instance
 
 The script needs only Python, pandas and network_opt. It uses no randomness, sorts every
 table, rounds every number explicitly and allocates rounded tonnes with the largest-remainder
-method, so running it twice writes byte-identical files and supply.csv adds up exactly to
-:func:`eol_supply`.
+method, so running it twice writes byte-identical files and the end-of-life rows of supply.csv
+add up exactly to :func:`eol_supply`. Each sale year's kWh converts to tonnes at its own pack mass
+(:func:`pack_mass_by_vintage`); the cell plants' production scrap (:func:`production_scrap`) is
+supply of grade S, recycling only; stock may wait at collection points (storage.csv). The horizon
+is four two-year investment periods, each operated yearly (``INVESTMENT_PERIODS``).
 """
 
 from __future__ import annotations
