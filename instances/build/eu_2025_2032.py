@@ -5,7 +5,9 @@ Run from the repository root::
     python instances/build/eu_2025_2032.py
 
 End-of-life EV packs in the EU27, EFTA (Liechtenstein's packs collected at Zurich) and the UK,
-2025-2032 in six periods (2025, 2026, 2027, 2028-30, 2031, 2032), in EUR. Supply comes from the Weibull first-life model
+2025-2032 in six investment periods (2025, 2026, 2027, 2028-30, 2031, 2032), each operated yearly
+(supply, demand and prices per calendar year), in EUR; production scrap of six cell plants as grade
+S (recycling only); stock at collection points. Supply comes from the Weibull first-life model
 (:func:`network_opt.datasets.retirement.retired_tonnes`) applied to European BEV and PHEV
 registrations; the EU Batteries Regulation is applied with the ``eu-2023-1542`` preset.
 
@@ -13,7 +15,8 @@ The script uses no randomness, sorts every table and formats every number explic
 it twice writes byte-identical files. Every number comes from a raw table with a ``source``
 column (see ``instances/build/raw/eu-2025-2032/SOURCES.md`` and ``instances/eu-2025-2032/README.md``).
 
-Contract used by the tests: ``INSTANCE``, ``eol_supply()``, ``existing_plants()``, ``build(out)``.
+Contract used by the tests: ``INSTANCE``, ``eol_supply()``, ``existing_plants()``, ``build(out)``,
+``production_scrap()``, ``pack_mass_by_vintage()``, ``read_raw``.
 """
 
 from __future__ import annotations
@@ -40,18 +43,14 @@ INSTANCE = HERE.parent / "eu-2025-2032"
 NAME = "eu-2025-2032"
 CURRENCY = "EUR"
 YEARS = list(range(2025, 2033))  # every year of the horizon (retirement model)
-#: modelled periods (first year, length in years): each change of an EU rule starts a period (2026
+#: investment periods (first year, length in years): each change of an EU rule starts a period (2026
 #: recycling efficiency, 2027 export bans (List-of-Waste amendment applicable from 9 Nov 2026), 2028
-#: material recovery, 2031 efficiency, 2032 recovery)
+#: material recovery, 2031 efficiency, 2032 recovery). Every period is operated yearly
+#: (``operations: yearly``): one operating year per calendar year with its own supply, demand and
+#: prices, so the plant opened for 2028-30 must cover 2030's supply, not the period's mean.
 PERIODS = [(2025, 1), (2026, 1), (2027, 1), (2028, 3), (2031, 1), (2032, 1)]
-
-
-def period_of(year: int) -> int:
-    """First year of the period covering ``year``."""
-    for start, length in PERIODS:
-        if start <= year < start + length:
-            return start
-    raise ValueError(f"{year} is outside the horizon")
+#: operating years: every calendar year of the horizon
+OPERATING_YEARS = [y for start, length in PERIODS for y in range(start, start + length)]
 CHEMISTRIES = ["NMC", "LFP", "LMO"]
 PRE_TECH = "MECH"  # the one pre-processing technology (its black-mass yield sets black_mass_kg_per_t)
 TSCALE = 1000  # supply is rounded to 1/TSCALE t with totals preserved (largest remainder)
@@ -95,6 +94,24 @@ def _series() -> dict[str, object]:
     }
 
 
+def pack_mass_by_vintage() -> dict[int, dict[str, float]]:
+    """Pack mass (kg per kWh) per sale year (vintage) and chemistry, from pack_mass_by_vintage.csv:
+    older packs are heavier per kWh (modules, casings), so the retirement model converts each
+    vintage's kWh to tonnes at its own mass. Every vintage of vehicle_sales.csv must be covered."""
+    t = read_raw("pack_mass_by_vintage.csv")
+    years = read_raw("vehicle_sales.csv")["year"].astype(int)
+    out: dict[int, dict[str, float]] = {}
+    for v in years:
+        row = {}
+        for c in CHEMISTRIES:
+            hit = t.loc[(t["chemistry"] == c) & (t["from_vintage"] <= v) & (t["to_vintage"] >= v), "kg_pack_per_kwh"]
+            if len(hit) != 1:
+                raise ValueError(f"pack_mass_by_vintage.csv: {len(hit)} rows for chemistry {c}, vintage {v} (need 1)")
+            row[c] = float(hit.iloc[0])
+        out[int(v)] = row
+    return out
+
+
 def eol_by_vintage_group() -> pd.DataFrame:
     """End-of-life tonnes per (group, year, chemistry); group ``early`` = vehicles sold before
     ``recent_vintage_from``, ``recent`` = from then on (they are split by country differently).
@@ -104,14 +121,19 @@ def eol_by_vintage_group() -> pd.DataFrame:
     cut = int(num(p, "recent_vintage_from"))
     shape, scale = num(p, "weibull_shape"), num(p, "weibull_scale_years")
     phev_chem = str(p["phev_chemistry"])
+    mass = pack_mass_by_vintage()
     parts = []
     for group, keep in (("early", lambda v: v < cut), ("recent", lambda v: v >= cut)):
-        bev = {v: n for v, n in s["bev"].items() if keep(v)}
-        phev = {v: n for v, n in s["phev"].items() if keep(v) and n > 0}
-        for sales, kwh, shares in ((bev, s["bev_kwh"], s["shares"]),
-                                   (phev, s["phev_kwh"], {v: {phev_chem: 1.0} for v in phev})):
-            t = retired_tonnes(sales, kwh, shares, s["kg_per_kwh"], YEARS, shape, scale)
-            parts.append(t.assign(group=group))
+        for v in sorted(s["bev"]):  # one vintage at a time: each converts kWh to t at its own mass
+            if not keep(v):
+                continue
+            bev = {v: s["bev"][v]}
+            phev = {v: s["phev"][v]} if s["phev"].get(v, 0) > 0 else {}
+            for sales, kwh, shares in ((bev, s["bev_kwh"], s["shares"]),
+                                       (phev, s["phev_kwh"], {v: {phev_chem: 1.0}})):
+                if sales:
+                    t = retired_tonnes(sales, kwh, shares, mass[v], YEARS, shape, scale)
+                    parts.append(t.assign(group=group))
     out = pd.concat(parts, ignore_index=True)
     out = out.groupby(["group", "year", "chemistry"], as_index=False)[["tonnes", "vehicles"]].sum()
     full = pd.MultiIndex.from_product([["early", "recent"], YEARS, CHEMISTRIES], names=["group", "year", "chemistry"])
@@ -119,20 +141,11 @@ def eol_by_vintage_group() -> pd.DataFrame:
     return out
 
 
-def eol_by_period_group() -> pd.DataFrame:
-    """Annual end-of-life tonnes per (group, period, chemistry): the mean of the annual tonnes
-    over the years each period stands for."""
-    g = eol_by_vintage_group()
-    g["period"] = g["year"].map(period_of)
-    return g.groupby(["group", "period", "chemistry"], as_index=False)[["tonnes", "vehicles"]].mean()
-
-
 def eol_supply() -> pd.DataFrame:
-    """Total end-of-life tonnes per modelled period (column ``year``: the period's first year; a
-    multi-year period gets the mean annual tonnes of its years) and chemistry of the whole
-    instance, from the Weibull retirement model. supply.csv adds up to these."""
-    g = eol_by_period_group().rename(columns={"period": "year"})
-    g = g.groupby(["year", "chemistry"], as_index=False)["tonnes"].sum()
+    """Total end-of-life tonnes per operating year (every calendar year: the periods are operated
+    yearly) and chemistry of the whole instance, from the Weibull retirement model. The
+    end-of-life rows of supply.csv (those without a grade) add up to these."""
+    g = eol_by_vintage_group().groupby(["year", "chemistry"], as_index=False)["tonnes"].sum()
     g["chemistry"] = pd.Categorical(g["chemistry"], CHEMISTRIES, ordered=True)
     g = g.sort_values(["year", "chemistry"]).reset_index(drop=True)
     g["chemistry"] = g["chemistry"].astype(str)
@@ -167,7 +180,17 @@ def build_sites() -> pd.DataFrame:
             lat, lon, name = float(f["lat"]), float(f["lon"]), f["name"]
         rows.append({"id": s["id"], "name": name, "kind": s["kind"], "latitude": round(lat, 5),
                      "longitude": round(lon, 5), "region": s["country"], "jurisdiction": s["country"]})
+    for _, c in _cell_plant_sites().iterrows():  # production scrap arises at the cell plants
+        rows.append({"id": c["id"], "name": f"{c['name']} (production scrap)", "kind": "collection_point",
+                     "latitude": round(float(c["latitude"]), 5), "longitude": round(float(c["longitude"]), 5),
+                     "region": c["country"], "jurisdiction": c["country"]})
     return pd.DataFrame(rows)
+
+
+def _cell_plant_sites() -> pd.DataFrame:
+    """One row per cell plant of cell_plants.csv (a plant may have several capacity rows)."""
+    return read_raw("cell_plants.csv", dtype=str).drop_duplicates("id")[
+        ["id", "name", "country", "landmass", "latitude", "longitude"]]
 
 
 def _road_km(p: dict[str, object], lat1, lon1, lat2, lon2) -> np.ndarray:
@@ -191,7 +214,8 @@ def build_lanes(p: dict[str, object], sites: pd.DataFrame) -> pd.DataFrame:
     5. Sea lanes for black mass from every European pre-processor to the Asian refiners.
     """
     plan = read_raw("sites_plan.csv", dtype=str).set_index("id")
-    s = sites.set_index("id").join(plan[["landmass"]])
+    landmass = pd.concat([plan["landmass"], _cell_plant_sites().set_index("id")["landmass"]])
+    s = sites.set_index("id").join(landmass)
     europe = s.loc[s["landmass"] != "asia"]
     pairs_kinds = {("collection_point", "facility"), ("facility", "facility"), ("facility", "market"),
                    ("market", "facility")}
@@ -316,6 +340,23 @@ def country_shares(p: dict[str, object]) -> pd.DataFrame:
     return pd.DataFrame({"early": early, "recent": recent}).sort_index()
 
 
+def production_scrap(p: dict[str, object] | None = None) -> pd.DataFrame:
+    """Production scrap of the European cell plants (cell_plants.csv) per operating year, grade
+    ``S`` (recycling only), at a collection point on the plant's site: nameplate GWh x
+    utilisation x scrap rate x cell kg per kWh. Columns site, period, chemistry, tonnes, grade."""
+    p = params() if p is None else p
+    plants = read_raw("cell_plants.csv")
+    per_gwh = (1e6 * num(p, "cell_plant_utilisation") * num(p, "cell_scrap_rate")
+               * num(p, "cell_scrap_kg_per_kwh") / 1000)  # t per GWh of nameplate
+    rows = []
+    for y in OPERATING_YEARS:
+        live = plants.loc[(plants["from_year"] <= y) & (plants["to_year"] >= y)]
+        for r in live.itertuples(index=False):
+            rows.append({"site": r.id, "period": y, "chemistry": r.chemistry,
+                         "tonnes": round(float(r.capacity_gwh) * per_gwh, 3), "grade": "S"})
+    return pd.DataFrame(rows)
+
+
 def build_supply(p: dict[str, object], sites: pd.DataFrame) -> pd.DataFrame:
     """Country tonnes (vintage-group shares) split between the country's collection points by
     GeoNames population, rounded with the totals per (period, chemistry) preserved."""
@@ -325,18 +366,20 @@ def build_supply(p: dict[str, object], sites: pd.DataFrame) -> pd.DataFrame:
     cps["population"] = cps["geonameid"].map(_cities()["population"]).astype(float)
     cps["city_share"] = cps["population"] / cps.groupby("country")["population"].transform("sum")
     cps = cps.sort_values("id").reset_index(drop=True)
-    groups = eol_by_period_group().set_index(["group", "period", "chemistry"])["tonnes"]
+    groups = eol_by_vintage_group().set_index(["group", "year", "chemistry"])["tonnes"]
     totals = eol_supply().set_index(["year", "chemistry"])["tonnes"]
     rows = []
-    for y, _ in PERIODS:
+    for y in OPERATING_YEARS:
         for c in CHEMISTRIES:
             weights = [(groups[("early", y, c)] * shares.loc[cp["country"], "early"]
                         + groups[("recent", y, c)] * shares.loc[cp["country"], "recent"]) * cp["city_share"]
                        for _, cp in cps.iterrows()]
             parts = split_exact(float(totals[(y, c)]), weights)
-            rows += [{"site": cp, "period": y, "chemistry": c, "tonnes": t}
+            rows += [{"site": cp, "period": y, "chemistry": c, "tonnes": t, "grade": "", "collection_cost_per_t": ""}
                      for cp, t in zip(cps["id"], parts, strict=True)]
-    out = pd.DataFrame(rows)
+    scrap = production_scrap(p)
+    out = pd.concat([pd.DataFrame(rows), scrap.assign(collection_cost_per_t=num(p, "scrap_collection_cost_eur_per_t"))],
+                    ignore_index=True)
     return out.sort_values(["site", "period", "chemistry"], key=lambda col: col.map(
         {k: i for i, k in enumerate(CHEMISTRIES)}) if col.name == "chemistry" else col).reset_index(drop=True)
 
@@ -363,7 +406,7 @@ def build_chemistry_tables(p: dict[str, object]):
         raise ValueError(f"unknown price unit {unit!r}")
 
     prices = pd.DataFrame([{"material": r["material"], "period": y, "price_per_t": round(to_eur(r), -1)}
-                           for _, r in mats.iterrows() for y, _ in PERIODS])
+                           for _, r in mats.iterrows() for y in OPERATING_YEARS])
     return chem, chemistries, materials, chem_mat, prices
 
 
@@ -430,6 +473,16 @@ def build_facilities(p: dict[str, object], tech: pd.DataFrame):
     return pd.DataFrame(fac_rows), pd.DataFrame(lvl_rows)
 
 
+def build_storage(p: dict[str, object], sites: pd.DataFrame) -> pd.DataFrame:
+    """Every collection point (end-of-life packs and production scrap) may hold stock between
+    operating years: cap and holding cost from parameters.csv (4. BImSchV threshold; assumption)."""
+    cps = sites.loc[sites["kind"] == "collection_point", "id"].sort_values()
+    return pd.DataFrame({"site": cps, "cap_t": num(p, "storage_cap_t"),
+                         "holding_cost_per_t_year": num(p, "storage_holding_cost_eur_per_t_year"),
+                         "source": "parameters.csv storage_cap_t (4. BImSchV Annex 1 No. 8.12.1 simplified-permit "
+                                   "threshold) and storage_holding_cost_eur_per_t_year (assumption, range 50-300)"})
+
+
 def existing_plants() -> pd.DataFrame:
     """Every existing facility and its capacity (t/yr) at its smallest level, as written in
     facility_levels.csv."""
@@ -453,8 +506,8 @@ def build_markets(p: dict[str, object]):
         key = pools[m["application"]]
         served = pop.loc[m["serves"].split(";")].sum() / total
         growth = 1.0 + num(p, f"demand_{key}_growth")
-        for y, length in PERIODS:  # mean annual demand over the period's years
-            demand = num(p, f"demand_{key}_2025_kwh") * sum(growth ** (y + k - 2025) for k in range(length)) / length
+        for y in OPERATING_YEARS:  # each operating year its own demand
+            demand = num(p, f"demand_{key}_2025_kwh") * growth ** (y - 2025)
             rows.append({"market": m["id"], "period": y, "demand_kwh": round(demand * served, -2),
                          "price_per_kwh": num(p, f"price_{key}_eur_per_kwh")})
     return markets, pd.DataFrame(rows)
@@ -466,8 +519,9 @@ def manifest_text(p: dict[str, object], tables: list[str]) -> str:
         "# Generated by instances/build/eu_2025_2032.py -- edit the raw tables, then re-run the script.",
         f"name: {NAME}",
         "description: >-",
-        "  End-of-life EV battery reverse logistics in the EU27, EFTA and the UK, 2025-2032 (periods",
-        "  2025, 2026, 2027, 2028-30, 2031, 2032).",
+        "  End-of-life EV battery reverse logistics in the EU27, EFTA and the UK, 2025-2032 (investment",
+        "  periods 2025, 2026, 2027, 2028-30, 2031, 2032, each operated yearly), with production scrap",
+        "  of six cell plants as a recycling-only grade and stock at collection points.",
         "  Supply from a Weibull first-life model of European BEV and PHEV registrations; real existing",
         "  pre-processors and refiners; candidate plants in industrial cities; EU Batteries Regulation",
         "  (preset eu-2023-1542, recovery targets per recycling chain) with the export ban on black mass",
@@ -478,7 +532,7 @@ def manifest_text(p: dict[str, object], tables: list[str]) -> str:
         "  mass: t",
         "  energy: kWh",
         "  distance: km",
-        "periods: [" + ", ".join(f"{{year: {y}, length: {n}}}" for y, n in PERIODS) + "]",
+        "periods: [" + ", ".join(f"{{year: {y}, length: {n}, operations: yearly}}" for y, n in PERIODS) + "]",
         "tables:",
     ]
     lines += [f"  {t}: {t}.csv" for t in tables]
@@ -512,9 +566,26 @@ def manifest_text(p: dict[str, object], tables: list[str]) -> str:
         "  EU27: [eu-2023-1542]",
         "uncollected:",
         "  allowed: false",
+        "# collected waste batteries may not be disposed of: Regulation (EU) 2023/1542 Art. 70(1) (the",
+        "# preset's landfill ban; before 18 Aug 2025 Directive 2006/66/EC Art. 14), so no disposal option",
         "disposal:",
         "  allowed: false",
+        "stock:",
+        "  allowed: true",
+        f"  max_age_years: {num(p, 'stock_max_age_years'):g}",
         "scenarios:",
+        "  adv-premium-300:",
+        "    description: >-",
+        "      Advanced hydromet (Li and graphite recovery) costs EUR 300/t of black mass more than basic",
+        "      hydromet instead of EUR 600 (low end of the stated range, parameters.csv)",
+        "    overrides:",
+        *_adv_overrides(p, "adv_premium_low_eur_per_t"),
+        "  adv-premium-1200:",
+        "    description: >-",
+        "      Advanced hydromet costs EUR 1,200/t of black mass more than basic hydromet instead of",
+        "      EUR 600 (high end of the stated range, parameters.csv)",
+        "    overrides:",
+        *_adv_overrides(p, "adv_premium_high_eur_per_t"),
         "  ban-from-2025:",
         "    description: >-",
         "      Export bans on black mass and waste packs outside Basel Annex VII from 2025 (as if black mass",
@@ -559,6 +630,17 @@ def manifest_text(p: dict[str, object], tables: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _adv_overrides(p: dict[str, object], premium: str) -> list[str]:
+    """Scenario overrides giving every HYDRO-ADV facility the basic-hydromet variable cost plus the
+    premium ``premium`` (a parameters.csv key)."""
+    plan = read_raw("facilities_plan.csv", dtype=str)
+    cost = _tech_cost("HYDRO") + num(p, premium)
+    lines = []
+    for fid in plan.loc[plan["technology"] == "HYDRO-ADV", "id"]:
+        lines += [f"      - set: facilities[{fid}].variable_cost_per_t", f"        value: {cost:g}"]
+    return lines
+
+
 def _tech_cost(technology: str) -> float:
     """Variable cost (EUR/t of input) of a technology in the raw table."""
     tech = read_raw("technologies.csv").set_index("technology")
@@ -597,6 +679,7 @@ def build(out: Path) -> None:
         "targets": build_targets()[["jurisdiction", "metric", "material", "value", "from_period", "scope", "source"]],
         "bans": bans,
         "lanes": build_lanes(p, sites),
+        "storage": build_storage(p, sites),
     }
     _shared.write_instance(out, tables, manifest_text(p, list(tables)))
 
@@ -607,11 +690,8 @@ def summary() -> None:
     yearly["total"] = yearly.sum(axis=1)
     print("end-of-life tonnes by calendar year (retirement model), t/yr:")
     print(yearly.round(0).to_string())
-    sup = eol_supply()
-    piv = sup.pivot(index="year", columns="chemistry", values="tonnes")[CHEMISTRIES]
-    piv["total"] = piv.sum(axis=1)
-    print("supply per modelled period (mean annual t/yr):")
-    print(piv.round(0).to_string())
+    scrap = production_scrap().groupby("period")["tonnes"].sum()
+    print("production scrap (grade S), t/yr:", ", ".join(f"{y}: {t:,.0f}" for y, t in scrap.items()))
     veh = eol_by_vintage_group().groupby("year")["vehicles"].sum()
     print("packs retired per year:", ", ".join(f"{y}: {v / 1e6:.2f} M" for y, v in veh.items()))
     p = params()

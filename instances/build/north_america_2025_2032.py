@@ -14,8 +14,11 @@ table with a ``source`` column (see the raw folder's SOURCES.md and the instance
 
 The script needs only Python, pandas and network_opt. It uses no randomness, sorts every
 table, rounds every number explicitly and allocates rounded tonnes with the largest-remainder
-method, so running it twice writes byte-identical files and supply.csv adds up exactly to
-:func:`eol_supply`.
+method, so running it twice writes byte-identical files and the end-of-life rows of supply.csv
+add up exactly to :func:`eol_supply`. Each sale year's kWh converts to tonnes at its own pack mass
+(:func:`pack_mass_by_vintage`); the cell plants' production scrap (:func:`production_scrap`) is
+supply of grade S, recycling only; stock may wait at collection points (storage.csv). The horizon
+is four two-year investment periods, each operated yearly (``INVESTMENT_PERIODS``).
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ INSTANCE: Path = REPO / "instances" / NAME
 CURRENCY = "USD"
 SUB_CHEMISTRIES = ["NCA", "NMC", "LFP", "LMO"]  # chemistries of the retirement model (sales shares)
 CHEMISTRIES = ["NCX", "LFP", "LMO"]  # modelled chemistry groups (chemistry_groups.csv)
+#: investment periods (first year, length): two-year periods, each operated yearly (its own supply,
+#: demand and prices every calendar year): a plant decided for 2027-28 must cover 2028's supply.
+#: New Jersey's landfill ban starts in 2027, the first year of a period.
+INVESTMENT_PERIODS = [(2025, 2), (2027, 2), (2029, 2), (2031, 2)]
 COUNTRY_OF = {"US": "US", "US-CA": "US", "US-NJ": "US", "CA": "CA", "MX": "MX", "KR": "KR"}
 JURISDICTIONS = [
     ("US", "United States (all states but California and New Jersey)", "USMCA;OECD"),
@@ -92,6 +99,23 @@ def kg_per_kwh() -> dict[str, float]:
     return read_raw("chemistries.csv").set_index("chemistry")["kg_pack_per_kwh"].astype(float).to_dict()
 
 
+def pack_mass_by_vintage() -> dict[int, dict[str, float]]:
+    """Pack mass (kg per kWh) per sale year (vintage) and sub-chemistry, from
+    pack_mass_by_vintage.csv: older packs are heavier per kWh, so each vintage's kWh converts to
+    tonnes at its own mass. Every sale year of ev_sales.csv must be covered exactly once."""
+    t = read_raw("pack_mass_by_vintage.csv")
+    out: dict[int, dict[str, float]] = {}
+    for v in sorted(set(read_raw("ev_sales.csv")["sale_year"].astype(int))):
+        row = {}
+        for c in SUB_CHEMISTRIES:
+            hit = t.loc[(t["chemistry"] == c) & (t["from_vintage"] <= v) & (t["to_vintage"] >= v), "kg_pack_per_kwh"]
+            if len(hit) != 1:
+                raise ValueError(f"pack_mass_by_vintage.csv: {len(hit)} rows for chemistry {c}, vintage {v} (need 1)")
+            row[c] = float(hit.iloc[0])
+        out[v] = row
+    return out
+
+
 def group_of() -> dict[str, str]:
     return read_raw("chemistries.csv").set_index("chemistry")["group"].to_dict()
 
@@ -104,7 +128,7 @@ def retired_sub_chemistries() -> pd.DataFrame:
     sales = read_raw("ev_sales.csv")
     kwh = read_raw("pack_kwh.csv")
     shares = read_raw("chemistry_shares.csv")
-    mass = kg_per_kwh()
+    mass = pack_mass_by_vintage()
     frames = []
     for (country, powertrain), s in sales.groupby(["country", "powertrain"], sort=True):
         k = kwh[(kwh["country"] == country) & (kwh["powertrain"] == powertrain)]
@@ -113,12 +137,14 @@ def retired_sub_chemistries() -> pd.DataFrame:
         missing = set(sale_years) - set(int(y) for y in k["sale_year"])
         if missing:
             raise ValueError(f"{country} {powertrain}: no pack kWh for sale years {sorted(missing)}")
-        out = retired_tonnes(
-            sales={int(r.sale_year): float(r.vehicles) for r in s.itertuples()},
-            pack_kwh={int(r.sale_year): float(r.kwh_per_vehicle) for r in k.itertuples()},
-            chemistry_shares={y: {c: float(sh.loc[y, c]) for c in SUB_CHEMISTRIES} for y in sale_years},
-            kg_per_kwh=mass, years=years(), shape=shape, scale=scale)
-        frames.append(out.assign(country=country, powertrain=powertrain))
+        pack_kwh = {int(r.sale_year): float(r.kwh_per_vehicle) for r in k.itertuples()}
+        for r in s.itertuples():  # one vintage at a time: each converts kWh to t at its own mass
+            v = int(r.sale_year)
+            out = retired_tonnes(
+                sales={v: float(r.vehicles)}, pack_kwh=pack_kwh,
+                chemistry_shares={v: {c: float(sh.loc[v, c]) for c in SUB_CHEMISTRIES}},
+                kg_per_kwh=mass[v], years=years(), shape=shape, scale=scale)
+            frames.append(out.assign(country=country, powertrain=powertrain))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -214,6 +240,22 @@ def cp_shares() -> pd.DataFrame:
     return out.sort_values(["country", "year", "cp"]).reset_index(drop=True)
 
 
+def production_scrap(p: dict[str, float] | None = None) -> pd.DataFrame:
+    """Production scrap of the North American cell plants (cell_plants.csv) per year, grade ``S``
+    (recycling only), at a collection point on the plant's site: nameplate GWh x utilisation x
+    scrap rate x cell kg per kWh. Columns site, period, chemistry, tonnes, grade."""
+    p = params() if p is None else p
+    plants = read_raw("cell_plants.csv")
+    per_gwh = 1e6 * p["cell_plant_utilisation"] * p["cell_scrap_rate"] * p["cell_scrap_kg_per_kwh"] / 1000
+    rows = []
+    for y in years():
+        live = plants.loc[(plants["from_year"] <= y) & (plants["to_year"] >= y)]
+        rows += [{"site": r.id, "period": y, "chemistry": r.chemistry,
+                  "tonnes": round(float(r.capacity_gwh) * per_gwh, 3), "grade": "S"}
+                 for r in live.itertuples(index=False)]
+    return pd.DataFrame(rows)
+
+
 def build_supply() -> pd.DataFrame:
     r = retired_by_country()
     shares = cp_shares()
@@ -223,6 +265,9 @@ def build_supply() -> pd.DataFrame:
         parts = largest_remainder(int(cents), sh["share"].tolist())
         rows += [(cp, y, chem, c / 100.0) for cp, c in zip(sh["cp"], parts, strict=True) if c > 0]
     sup = pd.DataFrame(rows, columns=["site", "period", "chemistry", "tonnes"])
+    sup = sup.assign(grade="", collection_cost_per_t="")
+    scrap = production_scrap().assign(collection_cost_per_t=params()["scrap_collection_cost_usd_per_t"])
+    sup = pd.concat([sup, scrap], ignore_index=True)
     sup["chemistry"] = pd.Categorical(sup["chemistry"], CHEMISTRIES, ordered=True)
     sup = sup.sort_values(["site", "period", "chemistry"]).reset_index(drop=True)
     sup["chemistry"] = sup["chemistry"].astype(str)
@@ -247,6 +292,9 @@ def build_sites() -> pd.DataFrame:
             f = plants.loc[s["facility_id"]]
             lat, lon, name = float(f["lat"]), float(f["lon"]), f["name"]
         rows.append((s["id"], name, s["kind"], lat, lon, s["region"], s["jurisdiction"]))
+    for _, c in read_raw("cell_plants.csv", dtype=str).drop_duplicates("id").iterrows():  # production scrap
+        rows.append((c["id"], f"{c['name']} (production scrap)", "collection_point", float(c["latitude"]),
+                     float(c["longitude"]), c["region"], c["jurisdiction"]))
     sites = pd.DataFrame(rows, columns=["id", "name", "kind", "latitude", "longitude", "region", "jurisdiction"])
     sites["latitude"] = sites["latitude"].round(5)
     sites["longitude"] = sites["longitude"].round(5)
@@ -395,6 +443,16 @@ def build_facilities(p: dict[str, float], tech_raw: pd.DataFrame, energy: pd.Ser
     return pd.DataFrame(fac_rows), pd.DataFrame(lvl_rows)
 
 
+def build_storage(p: dict[str, float], sites: pd.DataFrame) -> pd.DataFrame:
+    """Every collection point (end-of-life packs and production scrap) may hold stock between
+    operating years, within a cap and at a holding cost (parameters.csv: assumptions with ranges)."""
+    cps = sites.loc[sites["kind"] == "collection_point", "id"].sort_values()
+    return pd.DataFrame({"site": cps, "cap_t": p["storage_cap_t"],
+                         "holding_cost_per_t_year": p["storage_holding_cost_usd_per_t_year"],
+                         "source": "parameters.csv storage_cap_t (assumption, range 5-500; 40 CFR 273.9 small-quantity "
+                                   "handler < 5 t) and storage_holding_cost_usd_per_t_year (assumption, range 55-340)"})
+
+
 def existing_plants() -> pd.DataFrame:
     """Every existing facility and its capacity (t/yr) at its smallest level."""
     plan = read_raw("facilities_plan.csv", dtype=str)
@@ -507,14 +565,17 @@ def check_reachable(p: dict[str, float], sites: pd.DataFrame, regions: pd.DataFr
 
 # ---------------------------------------------------------------- manifest
 def manifest_text(p: dict[str, float], tables: list[str], shape: float, scale: float) -> str:
-    ys = years()
+    covered = [start + k for start, n in INVESTMENT_PERIODS for k in range(n)]
+    if covered != years():
+        raise ValueError(f"INVESTMENT_PERIODS cover {covered}, not the horizon {years()}")
     g = lambda k: f"{p[k]:g}"  # noqa: E731
     lines = [
         "# Generated by instances/build/north_america_2025_2032.py -- edit the raw tables, then re-run it.",
         f"name: {NAME}",
         "description: >-",
         "  End-of-life EV battery reverse logistics in North America (US states, Canada, Mexico),",
-        "  2025-2032 in yearly periods. Supply from a Weibull first-life retirement model",
+        "  2025-2032 in two-year investment periods operated yearly; production scrap of six cell plants",
+        "  as a recycling-only grade. Supply from a Weibull first-life retirement model",
         f"  (shape {shape:.3f}, scale {scale:.2f} yr) applied to BEV and PHEV sales, split by AFDC",
         "  registrations by state; real existing recyclers, pre-processors and second-life sites;",
         "  candidate plants and a Korean export outlet for black mass. Sources: README.md.",
@@ -523,7 +584,8 @@ def manifest_text(p: dict[str, float], tables: list[str], shape: float, scale: f
         "  mass: t",
         "  energy: kWh",
         "  distance: km",
-        "periods: [" + ", ".join(str(y) for y in ys) + "]",
+        "periods: ["
+        + ", ".join(f"{{year: {y}, length: {n}, operations: yearly}}" for y, n in INVESTMENT_PERIODS) + "]",
         "tables:",
     ]
     lines += [f"  {t}: {t}.csv" for t in tables]
@@ -557,6 +619,9 @@ def manifest_text(p: dict[str, float], tables: list[str], shape: float, scale: f
         "disposal:",
         "  allowed: true",
         f"  cost_per_t: {g('disposal_cost_usd_per_t')}",
+        "stock:",
+        "  allowed: true",
+        f"  max_age_years: {g('stock_max_age_years')}",
         "policies:",
     ]
     lines += [f"  {j}: [{', '.join(ids)}]" for j, ids in POLICIES.items()]
@@ -622,6 +687,7 @@ def build(out: Path) -> None:
         "market_demand": demand,
         "second_life_returns": returns,
         "lanes": build_lanes(p, sites, regions, facilities, markets, returns),
+        "storage": build_storage(p, sites),
     }
     _shared.write_instance(out, tables, manifest_text(p, list(tables), shape, scale))
 
