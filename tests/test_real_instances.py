@@ -245,3 +245,33 @@ def test_north_america_storage_and_pack_mass_are_sourced() -> None:
     assert mass[2012]["LMO"] == 12.5 and mass[2022]["NCA"] == 5.8 and mass[2014]["NMC"] > mass[2022]["NMC"]
     params = builder.read_raw("parameters.csv").set_index("parameter")
     assert "273.15" in params.loc["stock_max_age_years", "source"]
+
+
+REAL = [ROOT / "instances" / "build" / f"{n}.py"
+        for n in ("china_2025_2032", "eu_2025_2032", "north_america_2025_2032")]
+
+
+@pytest.mark.parametrize("path", REAL, ids=[p.stem for p in REAL])
+def test_real_instances_ship_sourced_ramp_up_and_end_values(path: Path) -> None:
+    """Issue 16 item 7: every real instance ramps up each technology that a candidate plant uses
+    (years 1 and 2 below full, rising, each row sourced), and values the packs returning after
+    the horizon for every chemistry (end_values.csv, eol_packs, each row sourced); the nickel
+    chemistry is worth recycling, the legacy LMO packs are not (negative or small)."""
+    inst = no.load(_builder(path).INSTANCE)
+    ramp = inst["ramp_up"]
+    candidates = inst["facilities"].loc[(inst["facilities"]["status"] == "candidate")
+                                        & (inst["facilities"]["technology"] != ""), "technology"]
+    assert set(candidates) <= set(ramp["technology"])
+    for tech, rows in ramp.groupby("technology"):
+        share = rows.sort_values("year").set_index("year")["usable_share"]
+        assert list(share.index) == [1, 2], tech
+        assert 0 < share[1] < share[2] < 1, tech
+    assert ramp["source"].str.len().min() > 40
+    ends = inst["end_values"]
+    assert set(ends["chemistry"]) == set(inst["chemistries"]["id"])
+    assert (ends["commodity"] == "eol_packs").all() and ends["source"].str.len().min() > 40
+    value = ends.set_index("chemistry")["value_per_t"]
+    nickel = next(c for c in ("NCM", "NMC", "NCX") if c in value.index)
+    assert value[nickel] > 1000 and value[nickel] == value.max()
+    if "LMO" in value.index:
+        assert value["LMO"] < 0

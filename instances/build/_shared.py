@@ -93,3 +93,9 @@ def write_instance(out: Path, tables: dict[str, pd.DataFrame], manifest: str) ->
     for name, df in tables.items():
         write_csv(df, out / f"{name}.csv")
     (out / "instance.yaml").write_text(manifest, encoding="utf-8", newline="\n")
+
+
+def ramp_up(raw: Path) -> pd.DataFrame:
+    """The raw ``ramp_up.csv`` of ``raw`` (usable share of a new plant's capacity in its first
+    operating years, per technology, each row with its source), as the instance table."""
+    return read_raw(raw, "ramp_up.csv")[["technology", "year", "usable_share", "source"]]

@@ -760,6 +760,7 @@ def tables() -> dict[str, pd.DataFrame]:
         "market_demand": demand,
         "second_life_returns": build_returns(),
         "end_values": build_end_values(),
+        "ramp_up": _shared.ramp_up(RAW),
     }
 
 

@@ -641,6 +641,33 @@ def _adv_overrides(p: dict[str, object], premium: str) -> list[str]:
     return lines
 
 
+def build_end_values(p: dict[str, object]) -> pd.DataFrame:
+    """Value of a t of packs returning from second life after 2032 (or left in stock): the net
+    value of recycling it on the instance's standard new route at 2032 prices, i.e. what a
+    recycler could pay for it (China's instance uses its 2032 pack price, the same reasoning).
+    MECH sends ``black_mass_yield`` t of black mass per t of packs to HYDRO, which recovers each
+    metal at its ``technology_yields`` row; MECH recovers the Cu and Al not in the black mass;
+    less the MECH cost, the HYDRO cost per t of black mass and the collection cost. EUR per t,
+    rounded to 10."""
+    _chem, _chemistries, _materials, chem_mat, prices = build_chemistry_tables(p)
+    price = prices.loc[prices["period"] == prices["period"].max()].set_index("material")["price_per_t"].astype(float)
+    tech = read_raw("technologies.csv").set_index("technology")
+    beta = float(tech.at["MECH", "black_mass_yield"])
+    y = read_raw("technology_yields.csv")
+    hydro = y.loc[y["technology"] == "HYDRO"].set_index("material")["recovery_yield"].astype(float)
+    mech = y.loc[y["technology"] == "MECH"].set_index("material")["recovery_yield"].astype(float)
+    cm = chem_mat.assign(pack_t=chem_mat["kg_per_t"].astype(float) / 1000.0,
+                         bm_t=beta * chem_mat["black_mass_kg_per_t"].astype(float) / 1000.0)
+    cm["revenue"] = (cm["bm_t"] * cm["material"].map(hydro).fillna(0.0)
+                     + (cm["pack_t"] - cm["bm_t"]).clip(lower=0.0) * cm["material"].map(mech).fillna(0.0)
+                     ) * cm["material"].map(price)
+    cost = _tech_cost("MECH") + beta * _tech_cost("HYDRO") + num(p, "collection_cost_eur_per_t")
+    value = (cm.groupby("chemistry", sort=False)["revenue"].sum() - cost).round(-1)
+    return pd.DataFrame({"chemistry": value.index, "commodity": "eol_packs", "value_per_t": value.to_numpy(),
+                         "source": "[D] net value of recycling it by MECH + HYDRO at 2032 prices, less their "
+                                   "variable and the collection costs (README)"})
+
+
 def _tech_cost(technology: str) -> float:
     """Variable cost (EUR/t of input) of a technology in the raw table."""
     tech = read_raw("technologies.csv").set_index("technology")
@@ -680,6 +707,8 @@ def build(out: Path) -> None:
         "bans": bans,
         "lanes": build_lanes(p, sites),
         "storage": build_storage(p, sites),
+        "end_values": build_end_values(p),
+        "ramp_up": _shared.ramp_up(RAW),
     }
     _shared.write_instance(out, tables, manifest_text(p, list(tables)))
 

@@ -390,6 +390,25 @@ def build_technologies():
     return t, tech, yields
 
 
+def build_end_values(chem_mat: pd.DataFrame, prices: pd.DataFrame, tech_raw: pd.DataFrame,
+                     yields: pd.DataFrame) -> pd.DataFrame:
+    """Value of a t of packs returning from second life after 2032 (or left in stock): the net
+    value of recycling it in an integrated HYDRO-INT plant at 2032 prices, i.e. what a recycler
+    could pay for it (China's instance uses its 2032 pack price, the same reasoning): each metal
+    recovered at its ``technology_yields`` row, less the HYDRO-INT variable cost and the
+    collection cost. USD per t, rounded to 10."""
+    price = prices.loc[prices["period"] == prices["period"].max()].set_index("material")["price_per_t"].astype(float)
+    y = yields.loc[yields["technology"] == "HYDRO-INT"].set_index("material")["recovery_yield"].astype(float)
+    cm = chem_mat.assign(revenue=chem_mat["kg_per_t"].astype(float) / 1000.0
+                         * chem_mat["material"].map(y).fillna(0.0) * chem_mat["material"].map(price))
+    cost = float(tech_raw.set_index("technology").at["HYDRO-INT", "variable_cost_usd_per_t"]) \
+        + params()["collection_cost_usd_per_t"]
+    value = (cm.groupby("chemistry", sort=False)["revenue"].sum() - cost).round(-1)
+    return pd.DataFrame({"chemistry": value.index, "commodity": "eol_packs", "value_per_t": value.to_numpy(),
+                         "source": "[D] net value of recycling it in HYDRO-INT at 2032 prices, less its variable "
+                                   "and the collection costs (README)"})
+
+
 # ---------------------------------------------------------------- facilities
 def capex_usd(p: dict[str, float], basis: str, capacity_t: float) -> float:
     if basis == "refurbisher":
@@ -688,6 +707,8 @@ def build(out: Path) -> None:
         "second_life_returns": returns,
         "lanes": build_lanes(p, sites, regions, facilities, markets, returns),
         "storage": build_storage(p, sites),
+        "end_values": build_end_values(chem_mat, prices, tech_raw, yields),
+        "ramp_up": _shared.ramp_up(RAW),
     }
     _shared.write_instance(out, tables, manifest_text(p, list(tables), shape, scale))
 
