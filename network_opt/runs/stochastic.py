@@ -200,7 +200,8 @@ class ScenarioOutcome:
     """A scenario solved: status, net cost (currency; inf when the plan leaves it infeasible),
     targets met and in force, unused capacity (t/yr summed over open facilities and periods),
     facilities open in some period, its own plan (scenarios solved on their own), seconds, error,
-    and the tonnes left uncollected or disposed of (t, summed over supply rows and periods)."""
+    the tonnes left uncollected or disposed of (t, summed over supply rows and periods) and the
+    solver's best bound on the cost (currency; a MIP's dual bound, the cost itself for an LP)."""
 
     name: str
     status: str
@@ -214,6 +215,7 @@ class ScenarioOutcome:
     seconds: float = 0.0
     error: str = ""
     escaped_t: float = 0.0
+    bound: float = math.nan
 
 
 def scenario_data(inst: Instance, overrides: tuple[Override, ...], soft_targets: bool | None = None,
@@ -263,7 +265,8 @@ def run_scenario_task(inst: Instance, task: ScenarioTask) -> ScenarioOutcome:
                                {str(k): bool(v) for k, v in opened.items()},
                                {str(k): float(v) for k, v in capacity.items()},
                                plan_values(m) if task.plan is None else None, time.perf_counter() - start,
-                               escaped_t=escaped)
+                               escaped_t=escaped, bound=float(out.bound) if out.bound is not None
+                               and math.isfinite(out.bound) else float(out.objective or 0.0))
     except InputError as exc:
         return ScenarioOutcome(task.name, SolveStatus.INVALID, math.nan,
                                error="; ".join(str(p) for p in exc.problems) or str(exc),
@@ -401,6 +404,12 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
                                    solve_s=t2 - t1)
             if not math.isfinite(inner):
                 plan = None
+            if weight > 0 and eta_bounds is not None and math.isfinite(inner):
+                cert = _eta_certificate(ws, probs, weight, eta_bounds, inner)
+                decomposition["eta_certificate"] = cert
+                if not cert["proven"]:
+                    decomposition["notes"] = [*decomposition["notes"], cert["note"]]
+                    outcome = dataclasses.replace(outcome, bound=None, mip_gap=None, status=SolveStatus.FEASIBLE)
         assert outcome is not None
         if plan is None:
             return _no_plan(inst, sset, outcome, audit, decomposition, soft_targets, alpha, weight, t0, t1)
@@ -452,14 +461,15 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
 
 
 def _eta_bounds(ws: list[ScenarioOutcome]) -> tuple[float, float]:
-    """Bounds of the value at risk for progressive hedging (currency): from the lowest wait-and-see
-    cost (no plan costs less in any scenario, so neither does the optimal eta, a cost of the
+    """Bounds of the value at risk for the decomposition (currency): from the lowest wait-and-see
+    dual bound (no plan costs less in any scenario, so neither does the optimal eta, a cost of the
     optimal plan's distribution) to that plus ten times the spread and size of those costs
-    (a wide box; ``summary`` notes it)."""
+    (a wide box; after the solve :func:`_eta_certificate` checks that it was wide enough)."""
     from network_opt.runs.decompose import mpi_rank_size
 
     costs = [r.cost for r in ws if math.isfinite(r.cost)]
-    bounds = (min(costs), max(costs)) if costs else (0.0, 0.0)
+    lows = [r.bound if math.isfinite(r.bound) else r.cost for r in ws if math.isfinite(r.cost)]
+    bounds = (min(lows), max(costs)) if costs else (0.0, 0.0)
     _, size = mpi_rank_size()
     if size > 1:
         from mpi4py import MPI
@@ -468,6 +478,34 @@ def _eta_bounds(ws: list[ScenarioOutcome]) -> tuple[float, float]:
     low, high = bounds
     span = 10.0 * (high - low + abs(high) + abs(low) + 1.0)
     return float(low), float(low + span)
+
+
+def _eta_certificate(ws: list[ScenarioOutcome], probs: np.ndarray, weight: float, box: tuple[float, float],
+                    inner: float) -> dict[str, Any]:
+    r"""Whether the box ``box`` of the value at risk :math:`\eta` that the decomposition used
+    contains an optimal :math:`\eta` of an optimal plan :math:`x^*`, so that its outer bound is a
+    lower bound of the design without the box (docs/stochastic.md, "CVaR in the decomposition").
+
+    An optimal :math:`\eta` is :math:`\mathrm{VaR}_\alpha(x^*)`, a cost of :math:`x^*` in some
+    scenario, so :math:`\eta \ge \min_\omega \underline{W}_\omega` (``box[0]``, the smallest
+    wait-and-see dual bound) always holds; and
+    :math:`\mathrm{VaR}_\alpha(x^*) \le \mathrm{CVaR}_\alpha(x^*) \le (F(\hat x) -
+    \sum_\omega p_\omega \underline{W}_\omega)/\lambda` for any plan :math:`\hat x` of objective
+    :math:`F(\hat x)` (``inner``, currency), since :math:`F(x^*) \le F(\hat x)` and the expected
+    cost of :math:`x^*` is at least the expected wait-and-see bound. Proven when that is at most
+    ``box[1]``."""
+    lows = np.array([r.bound if math.isfinite(r.bound) else r.cost for r in ws], dtype=float)
+    expected_low = float(np.sum(np.asarray(probs) * lows))
+    most = (inner - expected_low) / weight
+    proven = bool(np.all(np.isfinite(lows)) and min(lows) >= box[0] - 1e-9 * max(1.0, abs(box[0]))
+                  and most <= box[1])
+    out: dict[str, Any] = {"box": [float(box[0]), float(box[1])], "var_at_risk_at_least": float(min(lows)),
+                           "var_at_risk_at_most": float(most), "proven": proven}
+    if not proven:
+        out["note"] = (f"the outer bound is not proven: the optimal value at risk may lie outside the box "
+                       f"[{box[0]:,.2f}, {box[1]:,.2f}] used by the decomposition (it is at most {most:,.2f}); "
+                       "bound and gap not reported")
+    return out
 
 
 def _extensive_form(datas: list[ModelData], probs: np.ndarray, alpha: float, weight: float,
