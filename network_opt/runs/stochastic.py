@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,23 +234,38 @@ def scenario_data(inst: Instance, overrides: tuple[Override, ...], soft_targets:
     return prepare(scen)
 
 
+#: held while a scenario's data, Pyomo model and HiGHS matrix are built (not while HiGHS runs):
+#: executors that run tasks in threads of one process (dask workers with several threads) then
+#: never run Pyomo's model build and standard-form compiler in two threads at once
+PYOMO_BUILD_LOCK = threading.Lock()
+
+
 def run_scenario_task(inst: Instance, task: ScenarioTask) -> ScenarioOutcome:
-    """Solve one :class:`ScenarioTask` (in whichever process the executor chose). Never raises:
-    invalid input or a failed solve comes back as status ``invalid`` / ``error``."""
+    """Solve one :class:`ScenarioTask` (in whichever process or thread the executor chose). Never
+    raises: invalid input or a failed solve comes back as status ``invalid`` / ``error``. The data
+    preparation, the Pyomo build and its hand-off to HiGHS hold :data:`PYOMO_BUILD_LOCK` (they are
+    pure Python, held by the interpreter lock anyway); HiGHS runs outside it."""
     import pyomo.environ as pyo
 
     from network_opt.model import build_model
     from network_opt.model.stages import fix_plan
     from network_opt.results.tables import extract
-    from network_opt.solver.highs import solve_model
+    from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
+    from network_opt.solver.highs import solve_model, trivially_infeasible
 
     start = time.perf_counter()
     try:
-        d = scenario_data(inst, task.overrides, task.soft_targets, task.settings)
-        m = build_model(d)
-        if task.plan is not None:
-            fix_plan(m, task.plan)
-        out = solve_model(m, task.options, data=d)
+        with PYOMO_BUILD_LOCK:
+            d = scenario_data(inst, task.overrides, task.soft_targets, task.settings)
+            m = build_model(d)
+            if task.plan is not None:
+                fix_plan(m, task.plan)
+            try:
+                hm: HighsModel | None = HighsModel(m)
+            except TriviallyInfeasible as exc:
+                hm, out = None, trivially_infeasible(exc)
+        if hm is not None:
+            out = solve_model(m, task.options, solver=hm, data=d)
         if not out.has_plan:
             return ScenarioOutcome(task.name, str(out.status), math.inf, seconds=time.perf_counter() - start)
         tables = extract(m, d)
