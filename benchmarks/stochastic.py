@@ -47,11 +47,18 @@ uncertainty:
 METHODS = ("ef-shared", "ef-equality", "lshaped", "ph")
 
 
-def instance_copy(name: str, work: Path) -> Path:
+def instance_copy(name: str, work: Path, uncollected_cost: float | None = None) -> Path:
+    """A copy of instance ``name`` with the uncertainty block; with ``uncollected_cost`` (currency/t)
+    packs may stay uncollected at that price (complete recourse: every scenario feasible whatever
+    the plan, which the L-shaped method of mpi-sppy needs, having no feasibility cuts)."""
     folder = work / name
     shutil.copytree(ROOT / "instances" / name, folder)
-    with open(folder / "instance.yaml", "a", encoding="utf-8") as fh:
-        fh.write(UNCERTAINTY)
+    text = (folder / "instance.yaml").read_text(encoding="utf-8")
+    if uncollected_cost is not None:
+        strict = "uncollected:\n  allowed: false\n"
+        assert strict in text, "the instance's uncollected block is not where expected"
+        text = text.replace(strict, f"uncollected:\n  allowed: true\n  cost_per_t: {uncollected_cost:g}\n")
+    (folder / "instance.yaml").write_text(text + UNCERTAINTY, encoding="utf-8")
     return folder
 
 
@@ -102,6 +109,8 @@ def main() -> None:
     ap.add_argument("--out-of-sample", type=int, default=0, metavar="M",
                     help="evaluate the extensive form's plan on M fresh draws (95 %% interval of its cost)")
     ap.add_argument("--candidates", type=int, default=5, help="PH: candidate plans evaluated on every scenario")
+    ap.add_argument("--uncollected-cost", type=float, default=None, metavar="X",
+                    help="let packs stay uncollected at X per tonne (complete recourse; default: as the instance)")
     args = ap.parse_args()
 
     import network_opt as no
@@ -113,9 +122,10 @@ def main() -> None:
 
     rank, size = mpi_rank_size()
     work = Path(tempfile.mkdtemp(prefix="network-opt-stochastic-bench-"))
-    inst = no.load(instance_copy(args.instance, work))
+    inst = no.load(instance_copy(args.instance, work, args.uncollected_cost))
     if rank == 0:
-        print(f"{args.instance}: time limit {args.time_limit:g} s, MPI ranks {size}, "
+        print(f"{args.instance}: time limit {args.time_limit:g} s, MPI ranks {size}, uncollected "
+              f"{'as the instance' if args.uncollected_cost is None else f'at {args.uncollected_cost:g}/t'}, "
               f"load average {os.getloadavg()[0]:.2f}")
         print(f"{'N':>4} {'method':<12} {'prepare_s':>9} {'solve_s':>9} {'objective':>18} {'bound':>18} {'gap':>9}")
     for n in args.scenarios:

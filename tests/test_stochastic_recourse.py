@@ -148,3 +148,43 @@ def test_bad_recourse_names_file_line_and_key(tmp_path: Path, block: Any, messag
     problems = [str(p) for p in exc.value.problems]
     assert any(message in p for p in problems), problems
     assert all(p.startswith("instance.yaml:") and int(p.split(":")[1]) > 0 for p in problems), problems
+
+
+# --- the decomposition on scenarios a plan leaves infeasible -------------------------------------
+
+def test_a_scenario_infeasible_whatever_the_plan_makes_the_decomposed_design_infeasible(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When a scenario's wait-and-see solve is infeasible no plan serves it, so the design is
+    infeasible: the decomposition reports it (naming the scenario) instead of failing inside
+    mpi-sppy. Scenario 'high' is made infeasible on its own by a stand-in solve (a supply the
+    capacity cannot take is already refused by the feasibility pre-check before any solve)."""
+    import network_opt.runs.stochastic as stochastic_run
+    from network_opt.runs.stochastic import ScenarioOutcome
+
+    real = stochastic_run.run_scenario_task
+
+    def alone_infeasible(inst: Any, task: Any) -> Any:
+        if task.plan is None and task.name == "high":
+            return ScenarioOutcome("high", "infeasible", math.inf)
+        return real(inst, task)
+
+    monkeypatch.setattr(stochastic_run, "run_scenario_task", alone_infeasible)
+    folder = micro(tmp_path / "m")
+    for method in ("lshaped", "ph"):
+        res = solve_stochastic(folder, StochasticOptions(decomposition=method, regret_limit=0))
+        assert res is not None and res.status == "infeasible" and res.plan is None
+        notes = res.solution.summary["stochastic"]["decomposition"]["notes"]
+        assert notes == ["infeasible whatever the plan: scenario(s) high"]
+
+
+def test_lshaped_on_scenarios_some_plans_leave_infeasible(tmp_path: Path) -> None:
+    """Without uncollected packs, 'none' is infeasible in both scenarios and S in high; the
+    L-shaped method still reaches the hand-solved design (L, RP = 2800) and, with the recourse
+    declared, the same EEV figures as the extensive form."""
+    folder = strict(tmp_path / "m", {"uncollected_cost_per_t": 40, "source": SOURCE})
+    res = solve_stochastic(folder, StochasticOptions(decomposition="lshaped", regret_limit=0))
+    assert res is not None
+    assert opened(res.plan, prepare(no.load(folder))) == "L"
+    assert res.metrics["RP"] == pytest.approx(2800.0, abs=TOL)
+    assert res.metrics["EEV"] == math.inf
+    assert res.metrics["EEV_recourse"] == pytest.approx(3200.0, abs=TOL)

@@ -263,9 +263,17 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
                "tol": 1e-6, "root_solver_options": {"mip_rel_gap": float(mip_gap), "output_flag": False},
                "sp_solver_options": {"output_flag": False}}
     begin = time.perf_counter()
-    ls = LShapedMethod(options, list(names), creator)
-    with contextlib.redirect_stdout(io.StringIO()):
-        res = ls.lshaped_algorithm(converger=_time_limit_converger(time_limit))
+    from pyomo.contrib.solver.common.util import NoFeasibleSolutionError
+
+    try:
+        ls = LShapedMethod(options, list(names), creator)
+        with contextlib.redirect_stdout(io.StringIO()):
+            res = ls.lshaped_algorithm(converger=_time_limit_converger(time_limit))
+    except NoFeasibleSolutionError:
+        raise ValueError("--decomposition lshaped: a scenario LP has no solution for a plan of the master problem. "
+                         "mpi-sppy's L-shaped method has no feasibility cuts, so it needs every plan to be feasible "
+                         "in every scenario (relatively complete recourse): let packs stay uncollected at a cost "
+                         "(uncollected.allowed, uncollected.cost_per_t) or use --decomposition none or ph") from None
     import pyomo.environ as pyo
 
     comm = ls.mpicomm

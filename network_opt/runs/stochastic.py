@@ -369,6 +369,18 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
             ws = run(tasks(None, sset))
         tw = time.perf_counter()
         decomposition: dict[str, Any] = {"method": opts.decomposition}
+        if opts.decomposition != "none":  # a scenario infeasible on its own: no plan serves it
+            alone = _infeasible_alone(ws)
+            if alone:
+                decomposition["notes"] = [f"infeasible whatever the plan: scenario(s) {', '.join(alone[:10])}"
+                                          + (f" and {len(alone) - 10} more" if len(alone) > 10 else "")]
+                if rank != 0:
+                    return None
+                return _no_plan(inst, sset, SolveOutcome(status=SolveStatus.INFEASIBLE,
+                                                         termination=Termination.INFEASIBLE, objective=None,
+                                                         bound=None, mip_gap=None,
+                                                         solver_name=f"mpi-sppy {opts.decomposition} + highs"),
+                                audit, decomposition, soft_targets, alpha, weight, t0, t1)
         outcome: SolveOutcome | None = None
         plan: Plan | None = None
         candidates: list[Plan] = []
@@ -474,6 +486,20 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
     }
     sol = Solution(outcome=outcome, tables=tables, summary=summary, inst=inst)
     return StochasticResult(sol, sset, plan, ev_plan, metrics)
+
+
+def _infeasible_alone(ws: list[ScenarioOutcome]) -> list[str]:
+    """The scenarios infeasible on their own (wait-and-see; known on rank 0, told to every rank
+    under ``mpiexec``): no plan serves them, so the design is infeasible."""
+    from network_opt.runs.decompose import mpi_rank_size
+
+    names = [r.name for r in ws if r.status == SolveStatus.INFEASIBLE]
+    _, size = mpi_rank_size()
+    if size > 1:
+        from mpi4py import MPI
+
+        names = MPI.COMM_WORLD.bcast(names, root=0)
+    return list(names)
 
 
 def _eta_bounds(ws: list[ScenarioOutcome]) -> tuple[float, float]:
