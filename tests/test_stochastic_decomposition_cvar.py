@@ -95,3 +95,22 @@ def test_too_narrow_a_value_at_risk_box_withholds_the_bound(folder: Path, method
     assert dec.solution.outcome.bound is None and dec.solution.outcome.mip_gap is None
     assert dec.status == "feasible"
     assert any("outer bound is not proven" in n for n in info["notes"])
+
+
+def test_lshaped_time_limit_stops_between_iterations(tmp_path: Path) -> None:
+    """The risk-neutral micro (optimum 2500, nothing open; test_stochastic.py): with a time limit of
+    0 s the L-shaped method stops after its first iteration, says so, and its bound is still a lower
+    bound of 2500; without a limit it converges (no note) to a bound within the gap of 2500."""
+    from network_opt.runs.decompose import solve_lshaped
+    from network_opt.runs.stochastic import scenario_data, scenario_set
+
+    inst = no.load(micro(tmp_path / "m"))
+    sset = scenario_set(inst)
+    datas = [scenario_data(inst, o) for o in sset.overrides]
+    cut = solve_lshaped(datas, list(sset.names), list(sset.probabilities), time_limit=0.0)
+    assert cut.iterations == 1
+    assert cut.notes and "time limit (0 s) after 1 iterations" in cut.notes[0]
+    assert cut.outer_bound is not None and cut.outer_bound <= 2500.0 + TOL
+    full = solve_lshaped(datas, list(sset.names), list(sset.probabilities))
+    assert full.notes == [] and full.iterations > 1
+    assert full.outer_bound is not None and 2500.0 - 1e-4 * 2500.0 - TOL <= full.outer_bound <= 2500.0 + TOL
