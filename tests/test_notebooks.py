@@ -117,7 +117,10 @@ _alone = {str(_ins.at[k, "scenario"]): float(no.solve(_apply(inst, list(res.scen
           for k in (0, len(_ins) - 1)}
 print(_MARKER + _json.dumps({
     "instance": inst.name, "status": str(res.status), "n": len(res.scenarios.names), "metrics": {
-        k: res.metrics[k] for k in ("RP", "EEV", "WS", "VSS", "EVPI", "expected_cost")},
+        k: res.metrics[k] for k in ("RP", "EEV", "WS", "VSS", "EVPI", "expected_cost", "EEV_recourse",
+                                    "VSS_recourse", "expected_value_plan_infeasible_scenarios")},
+    "recourse_cost": [float(c) for c in _ins["cost_expected_value_plan_recourse"]],
+    "ev_cost": [float(c) for c in _ins["cost_expected_value_plan"]],
     "own": {str(r.scenario): float(r.cost_own_optimum) for r in _ins.itertuples()},
     "cost": [float(c) for c in _ins["cost"]], "prob": [float(x) for x in _ins["probability"]],
     "alone": _alone, "curve": curve.to_dict("records"),
@@ -228,6 +231,13 @@ def check_stochastic(probe: dict[str, Any], images: int) -> None:
     assert m["EVPI"] == pytest.approx(m["RP"] - m["WS"]) and m["EVPI"] >= -rel
     if math.isfinite(m["EEV"]):
         assert m["VSS"] == pytest.approx(m["EEV"] - m["RP"]) and m["VSS"] >= -rel
+    # the finite variant: the recourse (uncollected at 0/t) prices the plan where it is infeasible
+    # and leaves every other scenario's cost as it was
+    assert m["expected_value_plan_infeasible_scenarios"] == sum(not math.isfinite(c) for c in probe["ev_cost"])
+    assert all(math.isfinite(c) for c in probe["recourse_cost"])
+    assert all(r == e for r, e in zip(probe["recourse_cost"], probe["ev_cost"], strict=True) if math.isfinite(e))
+    assert close(sum(c * p for c, p in zip(probe["recourse_cost"], probe["prob"], strict=True)), m["EEV_recourse"])
+    assert m["VSS_recourse"] == pytest.approx(m["EEV_recourse"] - m["RP"])
     # each scenario's own optimum, as solved alone to optimality from the instance
     for name, alone in probe["alone"].items():
         assert abs(probe["own"][name] - alone) <= 1e-4 * abs(alone) + 1e-6, (name, probe["own"][name], alone)

@@ -373,8 +373,8 @@ def test_validate_reports_the_stochastic_block(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["local", "dask"])
 def test_a_fixed_plan_is_evaluated_through_the_executors(tmp_path: Path, kind: str) -> None:
     """The plan 'S' evaluated in low and high (1200 and 4000 by hand) in worker processes, local or
-    on a dask cluster of processes: the executors of compare and sweep. (Not dask threads: Pyomo's
-    standard-form compiler is not thread-safe, two models compiled at once can fail.)"""
+    on a dask cluster of processes: the executors of compare and sweep. (Dask threads:
+    tests/test_stochastic_threads.py.)"""
     from network_opt.runs.executors import make_executor
     from network_opt.runs.stochastic import ScenarioTask, run_scenario_task
     from network_opt.solver.options import SolveOptions

@@ -271,7 +271,12 @@ def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwri
     m, cur = res.metrics, sol.summary["currency"]
     gap = sol.outcome.mip_gap
     done = (f"{sol.status}: RP {m['RP']:,.2f} {cur}, EEV {m['EEV']:,.2f}, WS {m['WS']:,.2f}, VSS {m['VSS']:,.2f}, "
-            f"EVPI {m['EVPI']:,.2f} ({len(res.scenarios.names)} scenarios, "
+            f"EVPI {m['EVPI']:,.2f}"
+            + (f" (EEV infeasible in {m['expected_value_plan_infeasible_scenarios']} scenarios)"
+               if m.get("expected_value_plan_infeasible_scenarios") else "")
+            + (f"; with the recourse: EEV {m['EEV_recourse']:,.2f}, VSS {m['VSS_recourse']:,.2f}"
+               if "EEV_recourse" in m else "")
+            + f" ({len(res.scenarios.names)} scenarios, "
             f"gap {'unknown' if gap is None else f'{gap:.2%}'}) -> {out_dir}")
     out.print(done, markup=False)
     progress.record(done)  # type: ignore[attr-defined]

@@ -12,6 +12,10 @@
       sample: [volumes, lithium_price]   # entries of uncertainty: drawn by --scenarios N (default: all)
       cvar_alpha: 0.9            # CVaR level (default 0.9)
       cvar_weight: 0.0           # weight of the CVaR in the objective (default 0: expected cost)
+      recourse:                  # optional: how a plan that leaves a scenario infeasible is still priced
+        uncollected_cost_per_t: 20000   # currency/t: packs the plan cannot take stay uncollected at this price
+        disposal_cost_per_t: 30000      # currency/t (optional): or are disposed of (e.g. exported) at this cost
+        source: "modelling assumption: ..."   # required: where the price comes from
 
 Every problem raises :class:`~network_opt.common.errors.InputError` naming instance.yaml, the line
 and the key (``stochastic.scenarios.volumes-up``) and what was expected.
@@ -27,9 +31,39 @@ from network_opt.common.errors import InputError, Problem
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.scenarios import BASE
 
-KEYS = ("scenarios", "expected_value", "sample", "cvar_alpha", "cvar_weight")
+KEYS = ("scenarios", "expected_value", "sample", "cvar_alpha", "cvar_weight", "recourse")
+RECOURSE_KEYS = ("uncollected_cost_per_t", "disposal_cost_per_t", "source")
 #: probabilities must sum to 1 within this
 PROBABILITY_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Recourse:
+    """The ``stochastic.recourse`` block: an emergency second stage that prices a plan in a scenario
+    where it is infeasible (the finite variant of EEV, docs/stochastic.md). ``uncollected_cost_per_t``
+    and ``disposal_cost_per_t`` (currency/t; None: that escape is not part of the recourse): packs the
+    plan cannot take may stay uncollected or be disposed of at these prices (settings
+    ``uncollected.*`` / ``disposal.*`` of that evaluation); ``source``: where the prices come from
+    (a citation, or the words "modelling assumption" and why)."""
+
+    uncollected_cost_per_t: float | None
+    disposal_cost_per_t: float | None
+    source: str
+
+    def settings(self) -> dict[str, Any]:
+        """The settings (dotted key -> value) of an evaluation with this recourse."""
+        out: dict[str, Any] = {}
+        if self.uncollected_cost_per_t is not None:
+            out.update({"uncollected.allowed": True, "uncollected.cost_per_t": self.uncollected_cost_per_t})
+        if self.disposal_cost_per_t is not None:
+            out.update({"disposal.allowed": True, "disposal.cost_per_t": self.disposal_cost_per_t})
+        return out
+
+    def describe(self) -> str:
+        """One line: what the recourse prices and on what it rests."""
+        parts = [f"uncollected at {self.uncollected_cost_per_t:g}/t" if self.uncollected_cost_per_t is not None else "",
+                 f"disposed of at {self.disposal_cost_per_t:g}/t" if self.disposal_cost_per_t is not None else ""]
+        return f"packs the plan cannot take {' or '.join(p for p in parts if p)} ({self.source})"
 
 
 @dataclass(frozen=True)
@@ -43,13 +77,15 @@ class StochasticSpec:
     sample: tuple[str, ...] = ()
     cvar_alpha: float = 0.9
     cvar_weight: float = 0.0
+    recourse: Recourse | None = None
 
 
 def read_stochastic(inst: Instance) -> StochasticSpec:
     """The checked ``stochastic:`` block of ``inst`` (defaults when absent). Raises
     :class:`InputError` listing every problem: unknown keys, probabilities that are not numbers,
     negative, or do not sum to 1, unknown scenarios, unknown ``uncertainty:`` entries, a CVaR level
-    outside [0, 1) or a negative weight."""
+    outside [0, 1), a negative weight, a ``recourse`` without a price, with a negative price or
+    without its ``source``."""
     raw = inst.settings.stochastic
     lines, fname = inst.manifest.lines, inst.manifest.path.name
     problems: list[Problem] = []
@@ -106,10 +142,52 @@ def read_stochastic(inst: Instance) -> StochasticSpec:
     weight = _number(raw, "cvar_weight", 0.0, bad)
     if weight is not None and weight < 0:
         bad("cvar_weight", f"the CVaR weight is a number >= 0, got {weight:g}")
+    recourse = _recourse(raw.get("recourse"), bad)
     if problems:
         raise InputError(problems)
     return StochasticSpec(probabilities, ev, tuple(names), float(alpha if alpha is not None else 0.9),
-                          float(weight if weight is not None else 0.0))
+                          float(weight if weight is not None else 0.0), recourse)
+
+
+def _recourse(raw: Any, bad: Any) -> Recourse | None:
+    """The checked ``stochastic.recourse`` block (None when absent); problems go to ``bad``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        bad("recourse", "expected a mapping: uncollected_cost_per_t and/or disposal_cost_per_t (currency/t) and "
+            "source (where the price comes from)")
+        return None
+    ok = True
+    for key in raw:
+        if key not in RECOURSE_KEYS:
+            bad(f"recourse.{key}", f"unknown key; expected {', '.join(RECOURSE_KEYS)}")
+            ok = False
+    prices: dict[str, float | None] = {}
+    for key in ("uncollected_cost_per_t", "disposal_cost_per_t"):
+        value = raw.get(key)
+        if value is None:
+            prices[key] = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
+            bad(f"recourse.{key}", f"expected a price in currency per tonne (a number >= 0), got {value!r}")
+            ok = False
+        elif value < 0:
+            bad(f"recourse.{key}", f"a price per tonne is >= 0, got {value:g}")
+            ok = False
+        else:
+            prices[key] = float(value)
+    if ok and all(v is None for v in prices.values()):
+        bad("recourse", "expected uncollected_cost_per_t and/or disposal_cost_per_t (currency/t): the price of "
+            "the packs a plan cannot take")
+        ok = False
+    source = raw.get("source")
+    if not isinstance(source, str) or not source.strip():
+        bad("recourse.source" if "source" in raw else "recourse", "expected source: where the recourse price "
+            "comes from (a citation, or \"modelling assumption: ...\" and why)")
+        ok = False
+    if not ok:
+        return None
+    return Recourse(prices["uncollected_cost_per_t"], prices["disposal_cost_per_t"], str(source).strip())
 
 
 def stochastic_problems(inst: Instance) -> list[Problem]:

@@ -217,15 +217,40 @@ def _same_first_stage_costs(datas: Sequence[ModelData], creator: Callable[..., A
                              f"differently from {names[0]!r}: use --decomposition ph or none")
 
 
+def _time_limit_converger(seconds: float | None) -> type | None:
+    """A converger class for mpi-sppy's ``lshaped_algorithm``: converged (stop) once ``seconds``
+    have passed since it was made, checked after each iteration's cuts; rank 0's clock decides and
+    tells the other ranks, so that every rank stops at the same iteration. None without a limit."""
+    if seconds is None:
+        return None
+    limit = float(seconds)
+
+    class TimeLimit:
+        def __init__(self, ls: Any, rank: int, n_proc: int):
+            self.ls, self.start = ls, time.perf_counter()
+
+        def convergence_value(self) -> float:
+            return time.perf_counter() - self.start
+
+        def is_converged(self) -> bool:
+            out = bool(self.convergence_value() >= limit)
+            return bool(self.ls.mpicomm.bcast(out, root=0))
+
+    return TimeLimit
+
+
 def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilities: Sequence[float], *,
                   alpha: float = 0.9, weight: float = 0.0, iterations: int = 200, mip_gap: float = 1e-4,
-                  eta_bounds: tuple[float, float] | None = None) -> DecompositionOutcome:
+                  eta_bounds: tuple[float, float] | None = None,
+                  time_limit: float | None = None) -> DecompositionOutcome:
     """The L-shaped method (mpi-sppy's ``LShapedMethod``, Benders cuts from Pyomo's
     ``contrib.benders``): a master MILP over the first-stage decisions and one cost estimate per
     scenario, cut by the LP of each scenario (the second stage is continuous: flows, disposal,
     shortfalls). The master's optimum is a valid outer bound; its plan is the candidate. Under
     ``mpiexec`` the scenario LPs are spread over the ranks. Needs the first-stage costs to be the
-    same in every scenario (checked) and, with a CVaR weight, ``eta_bounds``."""
+    same in every scenario (checked) and, with a CVaR weight, ``eta_bounds``. ``time_limit``
+    (seconds): no new iteration starts after it (checked between iterations, so one iteration may
+    overrun it); the bound and plan are then those of the last master problem."""
     _mpisppy()
     from mpisppy.opt.lshaped import LShapedMethod
 
@@ -238,9 +263,17 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
                "tol": 1e-6, "root_solver_options": {"mip_rel_gap": float(mip_gap), "output_flag": False},
                "sp_solver_options": {"output_flag": False}}
     begin = time.perf_counter()
-    ls = LShapedMethod(options, list(names), creator)
-    with contextlib.redirect_stdout(io.StringIO()):
-        res = ls.lshaped_algorithm()
+    from pyomo.contrib.solver.common.util import NoFeasibleSolutionError
+
+    try:
+        ls = LShapedMethod(options, list(names), creator)
+        with contextlib.redirect_stdout(io.StringIO()):
+            res = ls.lshaped_algorithm(converger=_time_limit_converger(time_limit))
+    except NoFeasibleSolutionError:
+        raise ValueError("--decomposition lshaped: a scenario LP has no solution for a plan of the master problem. "
+                         "mpi-sppy's L-shaped method has no feasibility cuts, so it needs every plan to be feasible "
+                         "in every scenario (relatively complete recourse): let packs stay uncollected at a cost "
+                         "(uncollected.allowed, uncollected.cost_per_t) or use --decomposition none or ph") from None
     import pyomo.environ as pyo
 
     comm = ls.mpicomm
@@ -252,11 +285,15 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
         outer = float(bound) if bound is not None and math.isfinite(float(bound)) else value
         found = (min(outer, value), plan_values(ls.root))
     outer, plan = comm.bcast(found, root=0)
-    return DecompositionOutcome(candidates=[plan], outer_bound=outer, trivial_bound=None,
-                                iterations=int(getattr(ls, "iter", iterations)) + 1, convergence=None,
-                                seconds=time.perf_counter() - begin, ranks=int(comm.Get_size()),
-                                notes=[] if getattr(ls, "first_stage_solution_available", False)
-                                else [f"L-shaped stopped at its iteration limit ({iterations})"])
+    seconds = time.perf_counter() - begin
+    done = int(getattr(ls, "iter", iterations)) + 1
+    notes = []
+    if not getattr(ls, "first_stage_solution_available", False):
+        notes.append(f"L-shaped stopped at its time limit ({time_limit:g} s) after {done} iterations"
+                     if time_limit is not None and seconds >= time_limit and done < iterations
+                     else f"L-shaped stopped at its iteration limit ({iterations})")
+    return DecompositionOutcome(candidates=[plan], outer_bound=outer, trivial_bound=None, iterations=done,
+                                convergence=None, seconds=seconds, ranks=int(comm.Get_size()), notes=notes)
 
 
 def _key(plan: dict[str, dict[Any, float]]) -> tuple[Any, ...]:

@@ -13,6 +13,10 @@ its own (a MIP), which gives (currency, objective = expected cost + weight x CVa
 
 - **RP**: the stochastic plan's objective over the scenarios;
 - **EEV**: the objective of the expected-value plan (the plan of the mean scenario) over them;
+  infinite when that plan leaves a scenario infeasible (the strict definition, with the number of
+  such scenarios); with a declared ``stochastic.recourse``, also **EEV_recourse** and
+  **VSS_recourse**: the plan priced in those scenarios with the recourse (packs it cannot take left
+  uncollected or disposed of at the declared prices; a modelling assumption, stated with its source);
 - **WS**: the wait-and-see objective, each scenario with its own optimal plan;
 - **VSS** = EEV - RP and **EVPI** = RP - WS;
 - per scenario: cost, targets met, unused capacity; the **regret table** (each scenario's own plan,
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +48,7 @@ from network_opt.inputs.instance import Instance
 from network_opt.inputs.load import load
 from network_opt.inputs.overrides import Origin, Override, apply_overrides
 from network_opt.inputs.scenarios import BASE, resolve
-from network_opt.inputs.stochastic import read_stochastic
+from network_opt.inputs.stochastic import Recourse, read_stochastic
 from network_opt.model.data import ModelData
 from network_opt.model.stages import FIRST_STAGE, plan_values
 from network_opt.model.stochastic import NONANTICIPATIVITY, check_risk, check_same_first_stage, risk_objective
@@ -180,20 +185,24 @@ def out_of_sample_set(inst: Instance, sset: ScenarioSet, count: int, seed: int) 
 @dataclass(frozen=True)
 class ScenarioTask:
     """Solve one scenario (``overrides`` on the instance) with the first-stage decisions fixed to
-    ``plan``, or (``plan`` None) on its own."""
+    ``plan``, or (``plan`` None) on its own; ``settings`` (dotted key -> value) change the
+    instance's settings for this solve (the recourse of ``stochastic.recourse``)."""
 
     name: str
     overrides: tuple[Override, ...]
     plan: Plan | None
     options: SolveOptions
     soft_targets: bool | None = None
+    settings: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass
 class ScenarioOutcome:
     """A scenario solved: status, net cost (currency; inf when the plan leaves it infeasible),
     targets met and in force, unused capacity (t/yr summed over open facilities and periods),
-    facilities open in some period, its own plan (scenarios solved on their own), seconds, error."""
+    facilities open in some period, its own plan (scenarios solved on their own), seconds, error,
+    the tonnes left uncollected or disposed of (t, summed over supply rows and periods) and the
+    solver's best bound on the cost (currency; a MIP's dual bound, the cost itself for an LP)."""
 
     name: str
     status: str
@@ -206,33 +215,57 @@ class ScenarioOutcome:
     plan: Plan | None = None
     seconds: float = 0.0
     error: str = ""
+    escaped_t: float = 0.0
+    bound: float = math.nan
 
 
-def scenario_data(inst: Instance, overrides: tuple[Override, ...], soft_targets: bool | None = None) -> ModelData:
-    """The prepared data of ``inst`` with ``overrides`` applied (and checked again)."""
+def scenario_data(inst: Instance, overrides: tuple[Override, ...], soft_targets: bool | None = None,
+                  settings: tuple[tuple[str, Any], ...] = ()) -> ModelData:
+    """The prepared data of ``inst`` with ``overrides`` applied (and checked again), and
+    ``settings`` (dotted key -> value) changed."""
     from network_opt.model.data import prepare
 
     scen = apply_overrides(inst, list(overrides)) if overrides else inst
+    changed = dict(settings)
     if soft_targets is not None:
-        scen = scen.with_settings({"targets.soft": bool(soft_targets)})
+        changed["targets.soft"] = bool(soft_targets)
+    if changed:
+        scen = scen.with_settings(changed)
     return prepare(scen)
 
 
+#: held while a scenario's data, Pyomo model and HiGHS matrix are built (not while HiGHS runs):
+#: executors that run tasks in threads of one process (dask workers with several threads) then
+#: never run Pyomo's model build and standard-form compiler in two threads at once
+PYOMO_BUILD_LOCK = threading.Lock()
+
+
 def run_scenario_task(inst: Instance, task: ScenarioTask) -> ScenarioOutcome:
-    """Solve one :class:`ScenarioTask` (in whichever process the executor chose). Never raises:
-    invalid input or a failed solve comes back as status ``invalid`` / ``error``."""
+    """Solve one :class:`ScenarioTask` (in whichever process or thread the executor chose). Never
+    raises: invalid input or a failed solve comes back as status ``invalid`` / ``error``. The data
+    preparation, the Pyomo build and its hand-off to HiGHS hold :data:`PYOMO_BUILD_LOCK` (they are
+    pure Python, held by the interpreter lock anyway); HiGHS runs outside it."""
+    import pyomo.environ as pyo
+
     from network_opt.model import build_model
     from network_opt.model.stages import fix_plan
     from network_opt.results.tables import extract
-    from network_opt.solver.highs import solve_model
+    from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
+    from network_opt.solver.highs import solve_model, trivially_infeasible
 
     start = time.perf_counter()
     try:
-        d = scenario_data(inst, task.overrides, task.soft_targets)
-        m = build_model(d)
-        if task.plan is not None:
-            fix_plan(m, task.plan)
-        out = solve_model(m, task.options, data=d)
+        with PYOMO_BUILD_LOCK:
+            d = scenario_data(inst, task.overrides, task.soft_targets, task.settings)
+            m = build_model(d)
+            if task.plan is not None:
+                fix_plan(m, task.plan)
+            try:
+                hm: HighsModel | None = HighsModel(m)
+            except TriviallyInfeasible as exc:
+                hm, out = None, trivially_infeasible(exc)
+        if hm is not None:
+            out = solve_model(m, task.options, solver=hm, data=d)
         if not out.has_plan:
             return ScenarioOutcome(task.name, str(out.status), math.inf, seconds=time.perf_counter() - start)
         tables = extract(m, d)
@@ -241,11 +274,15 @@ def run_scenario_task(inst: Instance, task: ScenarioTask) -> ScenarioOutcome:
         capacity = fac.groupby("facility")["capacity_t"].max()
         unused = float((fac["capacity_t"] - fac["throughput_t"]).where(fac["open"], 0.0).clip(lower=0.0).sum())
         tg = tables["targets"]
+        escaped = sum(float(pyo.value(v, exception=False) or 0.0) for name in ("uncollected", "disposed")
+                      if m.find_component(name) is not None for v in m.component(name).values())
         return ScenarioOutcome(task.name, str(out.status), float(out.objective or 0.0),
                                int(tg["met"].sum()) if len(tg) else 0, len(tg), unused,
                                {str(k): bool(v) for k, v in opened.items()},
                                {str(k): float(v) for k, v in capacity.items()},
-                               plan_values(m) if task.plan is None else None, time.perf_counter() - start)
+                               plan_values(m) if task.plan is None else None, time.perf_counter() - start,
+                               escaped_t=escaped, bound=float(out.bound) if out.bound is not None
+                               and math.isfinite(out.bound) else float(out.objective or 0.0))
     except InputError as exc:
         return ScenarioOutcome(task.name, SolveStatus.INVALID, math.nan,
                                error="; ".join(str(p) for p in exc.problems) or str(exc),
@@ -332,6 +369,18 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
             ws = run(tasks(None, sset))
         tw = time.perf_counter()
         decomposition: dict[str, Any] = {"method": opts.decomposition}
+        if opts.decomposition != "none":  # a scenario infeasible on its own: no plan serves it
+            alone = _infeasible_alone(ws)
+            if alone:
+                decomposition["notes"] = [f"infeasible whatever the plan: scenario(s) {', '.join(alone[:10])}"
+                                          + (f" and {len(alone) - 10} more" if len(alone) > 10 else "")]
+                if rank != 0:
+                    return None
+                return _no_plan(inst, sset, SolveOutcome(status=SolveStatus.INFEASIBLE,
+                                                         termination=Termination.INFEASIBLE, objective=None,
+                                                         bound=None, mip_gap=None,
+                                                         solver_name=f"mpi-sppy {opts.decomposition} + highs"),
+                                audit, decomposition, soft_targets, alpha, weight, t0, t1)
         outcome: SolveOutcome | None = None
         plan: Plan | None = None
         candidates: list[Plan] = []
@@ -352,7 +401,7 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
                 progress.phase(f"L-shaped method (mpi-sppy) on {n} scenarios")
                 dec = solve_lshaped(datas, list(sset.names), list(probs), alpha=alpha, weight=weight,
                                     iterations=opts.lshaped_iterations, mip_gap=opts.solve.mip_gap,
-                                    eta_bounds=eta_bounds)
+                                    eta_bounds=eta_bounds, time_limit=opts.solve.time_limit)
             if rank != 0:
                 return None
             candidates = dec.candidates
@@ -383,6 +432,12 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
                                    solve_s=t2 - t1)
             if not math.isfinite(inner):
                 plan = None
+            if weight > 0 and eta_bounds is not None and math.isfinite(inner):
+                cert = _eta_certificate(ws, probs, weight, eta_bounds, inner)
+                decomposition["eta_certificate"] = cert
+                if not cert["proven"]:
+                    decomposition["notes"] = [*decomposition["notes"], cert["note"]]
+                    outcome = dataclasses.replace(outcome, bound=None, mip_gap=None, status=SolveStatus.FEASIBLE)
         assert outcome is not None
         if plan is None:
             return _no_plan(inst, sset, outcome, audit, decomposition, soft_targets, alpha, weight, t0, t1)
@@ -392,21 +447,30 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
         sp = run(tasks(plan, sset))
         ev_plan = ev_alone.plan
         eev = run(tasks(ev_plan, sset, "ev:")) if ev_plan is not None else []
+        eev_recourse = (_with_recourse(run, eev, sset, ev_plan, spec.recourse, opts.solve, soft_targets, "ev+recourse:")
+                        if ev_plan is not None and spec.recourse is not None else [])
         regret_rows = _regret(run, tasks, sset, ws, plan, ev_plan, sp, eev, opts.regret_limit)
         oos: list[ScenarioOutcome] = []
+        oos_recourse: list[ScenarioOutcome] = []
         oos_set = None
         count = (max(n, 30) if opts.out_of_sample is None else int(opts.out_of_sample)) if sset.sampled else 0
         if count > 0:
             progress.phase(f"out-of-sample check on {count} fresh scenarios")
             oos_set = out_of_sample_set(inst, sset, count, opts.seed)
             oos = run(tasks(plan, oos_set))
+            if spec.recourse is not None:
+                oos_recourse = _with_recourse(run, oos, oos_set, plan, spec.recourse, opts.solve, soft_targets,
+                                              "recourse:")
     finally:
         if executor is not None:
             executor.close()
     t3 = time.perf_counter()
     metrics = _metrics(sset, sp, eev, ws, oos, alpha, weight, outcome)
+    if spec.recourse is not None:
+        metrics.update(_recourse_metrics(sset, eev, eev_recourse, metrics, oos, oos_recourse, spec.recourse,
+                                         alpha, weight))
     tables = {
-        "stochastic": _scenario_table(sset, sp, eev, ws, oos_set, oos),
+        "stochastic": _scenario_table(sset, sp, eev, ws, oos_set, oos, eev_recourse, oos_recourse),
         "regret": regret_rows,
         "robustness": _robustness(inst, datas[0], sset, ws, sp, ev_alone),
     }
@@ -424,15 +488,30 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
     return StochasticResult(sol, sset, plan, ev_plan, metrics)
 
 
+def _infeasible_alone(ws: list[ScenarioOutcome]) -> list[str]:
+    """The scenarios infeasible on their own (wait-and-see; known on rank 0, told to every rank
+    under ``mpiexec``): no plan serves them, so the design is infeasible."""
+    from network_opt.runs.decompose import mpi_rank_size
+
+    names = [r.name for r in ws if r.status == SolveStatus.INFEASIBLE]
+    _, size = mpi_rank_size()
+    if size > 1:
+        from mpi4py import MPI
+
+        names = MPI.COMM_WORLD.bcast(names, root=0)
+    return list(names)
+
+
 def _eta_bounds(ws: list[ScenarioOutcome]) -> tuple[float, float]:
-    """Bounds of the value at risk for progressive hedging (currency): from the lowest wait-and-see
-    cost (no plan costs less in any scenario, so neither does the optimal eta, a cost of the
+    """Bounds of the value at risk for the decomposition (currency): from the lowest wait-and-see
+    dual bound (no plan costs less in any scenario, so neither does the optimal eta, a cost of the
     optimal plan's distribution) to that plus ten times the spread and size of those costs
-    (a wide box; ``summary`` notes it)."""
+    (a wide box; after the solve :func:`_eta_certificate` checks that it was wide enough)."""
     from network_opt.runs.decompose import mpi_rank_size
 
     costs = [r.cost for r in ws if math.isfinite(r.cost)]
-    bounds = (min(costs), max(costs)) if costs else (0.0, 0.0)
+    lows = [r.bound if math.isfinite(r.bound) else r.cost for r in ws if math.isfinite(r.cost)]
+    bounds = (min(lows), max(costs)) if costs else (0.0, 0.0)
     _, size = mpi_rank_size()
     if size > 1:
         from mpi4py import MPI
@@ -441,6 +520,34 @@ def _eta_bounds(ws: list[ScenarioOutcome]) -> tuple[float, float]:
     low, high = bounds
     span = 10.0 * (high - low + abs(high) + abs(low) + 1.0)
     return float(low), float(low + span)
+
+
+def _eta_certificate(ws: list[ScenarioOutcome], probs: np.ndarray, weight: float, box: tuple[float, float],
+                    inner: float) -> dict[str, Any]:
+    r"""Whether the box ``box`` of the value at risk :math:`\eta` that the decomposition used
+    contains an optimal :math:`\eta` of an optimal plan :math:`x^*`, so that its outer bound is a
+    lower bound of the design without the box (docs/stochastic.md, "CVaR in the decomposition").
+
+    An optimal :math:`\eta` is :math:`\mathrm{VaR}_\alpha(x^*)`, a cost of :math:`x^*` in some
+    scenario, so :math:`\eta \ge \min_\omega \underline{W}_\omega` (``box[0]``, the smallest
+    wait-and-see dual bound) always holds; and
+    :math:`\mathrm{VaR}_\alpha(x^*) \le \mathrm{CVaR}_\alpha(x^*) \le (F(\hat x) -
+    \sum_\omega p_\omega \underline{W}_\omega)/\lambda` for any plan :math:`\hat x` of objective
+    :math:`F(\hat x)` (``inner``, currency), since :math:`F(x^*) \le F(\hat x)` and the expected
+    cost of :math:`x^*` is at least the expected wait-and-see bound. Proven when that is at most
+    ``box[1]``."""
+    lows = np.array([r.bound if math.isfinite(r.bound) else r.cost for r in ws], dtype=float)
+    expected_low = float(np.sum(np.asarray(probs) * lows))
+    most = (inner - expected_low) / weight
+    proven = bool(np.all(np.isfinite(lows)) and min(lows) >= box[0] - 1e-9 * max(1.0, abs(box[0]))
+                  and most <= box[1])
+    out: dict[str, Any] = {"box": [float(box[0]), float(box[1])], "var_at_risk_at_least": float(min(lows)),
+                           "var_at_risk_at_most": float(most), "proven": proven}
+    if not proven:
+        out["note"] = (f"the outer bound is not proven: the optimal value at risk may lie outside the box "
+                       f"[{box[0]:,.2f}, {box[1]:,.2f}] used by the decomposition (it is at most {most:,.2f}); "
+                       "bound and gap not reported")
+    return out
 
 
 def _extensive_form(datas: list[ModelData], probs: np.ndarray, alpha: float, weight: float,
@@ -520,10 +627,17 @@ def _metrics(sset: ScenarioSet, sp: list[ScenarioOutcome], eev: list[ScenarioOut
 
 
 def _scenario_table(sset: ScenarioSet, sp: list[ScenarioOutcome], eev: list[ScenarioOutcome],
-                    ws: list[ScenarioOutcome], oos_set: ScenarioSet | None,
-                    oos: list[ScenarioOutcome]) -> pd.DataFrame:
+                    ws: list[ScenarioOutcome], oos_set: ScenarioSet | None, oos: list[ScenarioOutcome],
+                    eev_recourse: list[ScenarioOutcome] | None = None,
+                    oos_recourse: list[ScenarioOutcome] | None = None) -> pd.DataFrame:
+    """One row per scenario (module docstring); with a declared recourse, the columns
+    ``cost_expected_value_plan_recourse`` (the expected-value plan's cost with the recourse where it
+    is infeasible, else its cost), ``cost_recourse`` (the same for the stochastic plan, out of
+    sample) and ``recourse_t`` (tonnes left uncollected or disposed of where the recourse was used;
+    0 elsewhere)."""
     def rows(scen: ScenarioSet, kind: str, plan_rows: list[ScenarioOutcome], ev_rows: list[ScenarioOutcome] | None,
-             own: list[ScenarioOutcome] | None) -> pd.DataFrame:
+             own: list[ScenarioOutcome] | None, ev_rec: list[ScenarioOutcome] | None = None,
+             plan_rec: list[ScenarioOutcome] | None = None) -> pd.DataFrame:
         t = pd.DataFrame({"set": kind, "scenario": list(scen.names), "probability": list(scen.probabilities)})
         for col in scen.inputs.columns:
             t[col] = scen.inputs[col].to_numpy()
@@ -535,13 +649,71 @@ def _scenario_table(sset: ScenarioSet, sp: list[ScenarioOutcome], eev: list[Scen
         t["cost_expected_value_plan"] = [r.cost for r in ev_rows] if ev_rows else math.nan
         t["cost_own_optimum"] = [r.cost for r in own] if own else math.nan
         t["regret"] = t["cost"] - t["cost_own_optimum"]
+        if ev_rec or plan_rec:
+            t["cost_expected_value_plan_recourse"] = [r.cost for r in ev_rec] if ev_rec else math.nan
+            t["cost_recourse"] = [r.cost for r in plan_rec] if plan_rec else t["cost"]
+            used = ev_rec or plan_rec or []
+            t["recourse_t"] = [r.escaped_t if r.name.split(":")[0].endswith("recourse") else 0.0 for r in used]
         t["error"] = [r.error for r in plan_rows]
         return t
 
-    parts = [rows(sset, "in_sample", sp, eev, ws)]
+    parts = [rows(sset, "in_sample", sp, eev, ws, eev_recourse)]
     if oos_set is not None and oos:
-        parts.append(rows(oos_set, "out_of_sample", oos, None, None))
+        parts.append(rows(oos_set, "out_of_sample", oos, None, None, None, oos_recourse))
     return pd.concat(parts, ignore_index=True)
+
+
+def _with_recourse(run: Any, rows: list[ScenarioOutcome], scen: ScenarioSet, plan: Plan | None, recourse: Recourse,
+                   options: SolveOptions, soft_targets: bool | None, prefix: str) -> list[ScenarioOutcome]:
+    """``rows`` (a plan evaluated on ``scen``) with every scenario the plan leaves infeasible
+    evaluated again with the recourse (its settings: packs the plan cannot take left uncollected or
+    disposed of at the declared prices); the other rows as they are. The recourse rows are named
+    ``prefix + scenario``."""
+    redo = [k for k, r in enumerate(rows) if not math.isfinite(r.cost) and r.status not in
+            (SolveStatus.INVALID, SolveStatus.ERROR)]
+    if not redo or plan is None:
+        return list(rows)
+    settings = tuple(recourse.settings().items())
+    again = run([ScenarioTask(prefix + scen.names[k], scen.overrides[k], plan, options, soft_targets, settings)
+                 for k in redo])
+    out = list(rows)
+    for k, r in zip(redo, again, strict=True):
+        out[k] = r
+    return out
+
+
+def _recourse_metrics(sset: ScenarioSet, eev: list[ScenarioOutcome], eev_recourse: list[ScenarioOutcome],
+                      metrics: dict[str, Any], oos: list[ScenarioOutcome], oos_recourse: list[ScenarioOutcome],
+                      recourse: Recourse, alpha: float, weight: float) -> dict[str, Any]:
+    """The finite variant of EEV and VSS (currency, same objective as RP): the expected-value plan
+    evaluated with the declared recourse in the scenarios it leaves infeasible, ``VSS_recourse`` =
+    that minus RP; what the recourse rests on (its prices and source), in how many scenarios it was
+    used, the expected tonnes it left uncollected or disposed of; out of sample, the stochastic
+    plan's mean cost and 95 % interval with the recourse where it is infeasible."""
+    p = np.asarray(sset.probabilities)
+    used = [k for k, r in enumerate(eev_recourse) if r.name.startswith("ev+recourse:")]
+    c = _costs(eev_recourse)
+    value = risk_objective(c, p, alpha, weight) if len(c) else math.nan
+    info: dict[str, Any] = {
+        "description": recourse.describe(), "source": recourse.source,
+        "uncollected_cost_per_t": recourse.uncollected_cost_per_t, "disposal_cost_per_t": recourse.disposal_cost_per_t,
+        "expected_value_plan_scenarios": len(used),
+        "expected_value_plan_probability": float(p[used].sum()) if used else 0.0,
+        "expected_value_plan_expected_t": float(sum(p[k] * eev_recourse[k].escaped_t for k in used)),
+        "expected_value_plan_still_infeasible": int(np.sum(~np.isfinite(c))) if len(c) else 0,
+    }
+    if oos and oos_recourse:
+        co = _costs(oos_recourse)
+        finite = co[np.isfinite(co)]
+        mean = float(finite.mean()) if len(finite) else math.nan
+        sd = float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
+        from scipy.stats import t as student
+
+        half = float(student.ppf(0.975, len(finite) - 1) * sd / math.sqrt(len(finite))) if len(finite) > 1 else math.nan
+        info["out_of_sample"] = {"scenarios_with_recourse": sum(r.name.startswith("recourse:") for r in oos_recourse),
+                                 "still_infeasible": int(np.sum(~np.isfinite(co))), "expected_cost": mean, "sd": sd,
+                                 "ci95_low": mean - half, "ci95_high": mean + half}
+    return {"EEV_recourse": value, "VSS_recourse": value - metrics["RP"], "recourse": info}
 
 
 def _regret(run: Any, tasks: Any, sset: ScenarioSet, ws: list[ScenarioOutcome], plan: Plan,
