@@ -11,8 +11,11 @@ master; one block: deliver y >= 150 t at 1/t through capacity y <= a1 x1 + a2 x2
   x2 = 1 satisfies it (cost 20), the block costs 150 = theta's lower bound (no optimality cut), so
   upper bound 20 + 150 = 170 = the master's bound: optimal 170, one feasibility cut.
 - ``a = (100, 100)``: the same first cut reads 100 x1 + 100 x2 >= 150, which with x1 + x2 <= 1 no
-  binary plan meets: the master is infeasible at iteration 2 and so is the model, although the
-  block alone (x relaxed to [0, 1], capacity 200) is feasible.
+  plan meets: the master is infeasible at iteration 2 and so is the model, although the block
+  alone (x relaxed to [0, 1], capacity 200) is feasible.
+
+Both sequences are those of the MIP master from the start (``lp_iterations=0``);
+:func:`test_lp_phase_first` follows the default, which starts on the master's LP relaxation.
 
 Micro instances (written as CSV): one collection point C1 with 80 t in 2025 and 150 t in 2026,
 candidates A (100 t/yr, opening 100, fixed 50/yr) and B (200 t/yr, opening 400, fixed 20/yr), both
@@ -53,7 +56,7 @@ from typer.testing import CliRunner
 import network_opt as no
 from network_opt.cli.app import app
 from network_opt.runs.stochastic import StochasticOptions, solve_stochastic
-from network_opt.solver.benders import benders_solve, first_stage_mask, split_model
+from network_opt.solver.benders import BendersOptions, benders_solve, first_stage_mask, split_model
 from network_opt.solver.handoff import HighsModel
 from network_opt.solver.options import SolveOptions
 
@@ -77,7 +80,7 @@ def capacity_model(a1: float, a2: float) -> pyo.ConcreteModel:
 def test_feasibility_cut_then_the_right_plan() -> None:
     m = capacity_model(100, 200)
     hm = HighsModel(m)
-    out, rec = benders_solve(hm, first_stage_mask(hm, [m.x1, m.x2]))
+    out, rec = benders_solve(hm, first_stage_mask(hm, [m.x1, m.x2]), settings=BendersOptions(lp_iterations=0))
     assert out.status == "optimal"
     assert out.objective == pytest.approx(170.0, abs=TOL)
     assert out.bound == pytest.approx(170.0, abs=TOL)
@@ -86,10 +89,23 @@ def test_feasibility_cut_then_the_right_plan() -> None:
     assert rec.master_rows == 1 and rec.blocks == 1  # x1 + x2 <= 1 alone in the master
 
 
+def test_lp_phase_first() -> None:
+    """The default starts on the master's LP: iteration 1 (LP) opens nothing and brings the same
+    feasibility cut; iteration 2 (LP) has min 10 x1 + 20 x2 s.t. 100 x1 + 200 x2 >= 150,
+    x1 + x2 <= 1, value 15 (e.g. x2 = 0.75), where the block delivers 150 t at 150 = theta: no cut,
+    so on to the MIP master, whose plan x2 = 1 closes the gap at 170 (iteration 3)."""
+    m = capacity_model(100, 200)
+    hm = HighsModel(m)
+    out, rec = benders_solve(hm, first_stage_mask(hm, [m.x1, m.x2]))
+    assert out.objective == pytest.approx(170.0, abs=TOL) and out.bound == pytest.approx(170.0, abs=TOL)
+    assert (rec.lp_iterations, rec.iterations, rec.feasibility_cuts, rec.optimality_cuts) == (2, 3, 1, 0)
+    assert rec.lower[:2] == pytest.approx([150.0, 165.0])  # LP bounds: theta >= 150 alone, then 15 + 150
+
+
 def test_infeasible_after_a_feasibility_cut() -> None:
     m = capacity_model(100, 100)
     hm = HighsModel(m)
-    out, rec = benders_solve(hm, first_stage_mask(hm, [m.x1, m.x2]))
+    out, rec = benders_solve(hm, first_stage_mask(hm, [m.x1, m.x2]), settings=BendersOptions(lp_iterations=0))
     assert out.status == "infeasible"
     assert out.objective is None and not out.has_plan
     assert (rec.feasibility_cuts, rec.iterations) == (1, 2)

@@ -37,14 +37,19 @@ x) + \sum_j d_j (x_j - \hat x_j)` (same reduced costs) removes :math:`\hat x`.
 lower bound of :math:`z_k` at every plan); if that LP is infeasible, no plan makes the block
 feasible and the model is reported infeasible at once.
 
+Iterations: first on the master's LP relaxation (integer columns made continuous: cheap cuts at
+fractional plans) until no cut separates its plan, its bound stalls or after ``lp_iterations``;
+then on the MIP master, keeping every cut.
+
 Bounds: the **lower bound** is the master's *dual bound* (HiGHS's ``mip_dual_bound``, not its
-incumbent): the master is a relaxation of the model at every iteration, so this bound holds for the
-model's optimum; the best over the iterations is kept. The **upper bound** is the best
-:math:`c^\top \hat x + \sum_k z_k(\hat x) + c_0` over the plans whose blocks are all feasible; its
-plan and the blocks' flows are the result. The master is solved to half the gap asked for (tightened
-tenfold whenever its plan brings no new cut), and the loop stops at the gap asked for, the time
-limit, a stop request (SIGINT/SIGTERM, answered within seconds: each HiGHS run is stoppable,
-:func:`network_opt.common.interrupts.run_highs`) or the iteration limit.
+incumbent; in the LP phase its LP optimum): the master is a relaxation of the model at every
+iteration, so this bound holds for the model's optimum; the best over the iterations is kept. The
+**upper bound** is the best :math:`c^\top \hat x + \sum_k z_k(\hat x) + c_0` over the integer plans
+whose blocks are all feasible; its plan and the blocks' flows are the result. The master is solved
+to half the gap asked for (tightened tenfold whenever its plan brings no new cut), and the loop
+stops at the gap asked for, the time limit, a stop request (SIGINT/SIGTERM, answered within
+seconds: each HiGHS run is stoppable, :func:`network_opt.common.interrupts.run_highs`) or the
+iteration limit.
 """
 
 from __future__ import annotations
@@ -73,17 +78,21 @@ CUT_TOLERANCE = 1e-7
 #: a component of the second stage with at most this many rows (and < 1 % of the largest one's
 #: nonzeros) is kept in the master
 SMALL_ROWS = 4
+#: the loosest relative gap a master MIP is solved to (far from the end)
+LOOSE = 0.01
 
 
 @dataclass
 class BendersOptions:
     """``max_blocks``: at most this many subproblems (components merged by size); ``iterations``:
     at most this many master solves; ``master_gap``: relative gap of the first master solves
-    (None: half the gap asked for)."""
+    (None: half the gap asked for); ``lp_iterations``: at most this many iterations on the master's
+    LP relaxation before the MIP master (0: none; module docstring)."""
 
     max_blocks: int = 64
     iterations: int = 500
     master_gap: float | None = None
+    lp_iterations: int = 50
 
 
 @dataclass
@@ -99,6 +108,7 @@ class BendersRecord:
     master_columns: int = 0
     first_stage_columns: int = 0
     iterations: int = 0
+    lp_iterations: int = 0
     optimality_cuts: int = 0
     feasibility_cuts: int = 0
     master_s: float = 0.0
@@ -111,7 +121,7 @@ class BendersRecord:
         return {"method": "benders", "blocks": self.blocks, "block_rows": self.block_rows,
                 "block_columns": self.block_columns, "master_rows": self.master_rows,
                 "first_stage_columns": self.first_stage_columns, "master_columns": self.master_columns,
-                "iterations": self.iterations,
+                "iterations": self.iterations, "lp_iterations": self.lp_iterations,
                 "optimality_cuts": self.optimality_cuts, "feasibility_cuts": self.feasibility_cuts,
                 "master_s": self.master_s, "subproblem_s": self.subproblem_s,
                 "lower_bounds": [_finite(v) for v in self.lower], "upper_bounds": [_finite(v) for v in self.upper],
@@ -377,6 +387,17 @@ def benders_solve(hm: HighsModel, mask: np.ndarray, options: SolveOptions | None
     termination: str = Termination.ITERATION_LIMIT
     infeasible = False
     last_plan: np.ndarray | None = None
+    # first the master's LP relaxation: cheap cuts at fractional plans (its optimum is a lower
+    # bound of the model's LP relaxation, hence of the model), then the MIP master
+    master_ints = np.flatnonzero(np.concatenate([mm.integer[mcols], np.zeros(nb, dtype=bool)])).astype(np.int32)
+    relaxing = is_mip and settings.lp_iterations > 0
+    lp_bounds: list[float] = []
+
+    def integrality(kind: Any) -> None:
+        master.changeColsIntegrality(len(master_ints), master_ints, np.full(len(master_ints), kind))
+
+    if relaxing:
+        integrality(highspy.HighsVarType.kContinuous)
 
     def closed() -> bool:
         g = relative_gap(upper if math.isfinite(upper) else None, lower if math.isfinite(lower) else None)
@@ -390,7 +411,10 @@ def benders_solve(hm: HighsModel, mask: np.ndarray, options: SolveOptions | None
         if left is not None and left <= 0:
             termination = Termination.TIME_LIMIT
             break
-        master.setOptionValue("mip_rel_gap", master_gap)
+        # far from the end a loose master is enough (its dual bound holds whatever its gap): a
+        # quarter of the gap between the bounds, at most 1 %, never below master_gap
+        now = relative_gap(upper if math.isfinite(upper) else None, lower if math.isfinite(lower) else None)
+        master.setOptionValue("mip_rel_gap", max(master_gap, min(LOOSE, 0.25 * now if now is not None else LOOSE)))
         master.setOptionValue("time_limit", left if left is not None else INF)
         if best_master is not None:
             start = highspy.HighsSolution()
@@ -413,16 +437,20 @@ def benders_solve(hm: HighsModel, mask: np.ndarray, options: SolveOptions | None
         if mstatus == highspy.HighsModelStatus.kUnbounded:
             rec.notes.append("the master is unbounded: a first-stage column without a finite bound and cost")
             return outcome(SolveStatus.UNBOUNDED, Termination.UNBOUNDED, None, None), rec
-        bound = float(info.mip_dual_bound) if is_mip else float(info.objective_function_value)
-        if math.isfinite(bound) and (mstatus == _OPTIMAL or is_mip):
+        if relaxing:
+            rec.lp_iterations += 1
+        bound = float(info.mip_dual_bound) if is_mip and not relaxing else float(info.objective_function_value)
+        if math.isfinite(bound) and (mstatus == _OPTIMAL or (is_mip and not relaxing)):
             lower = max(lower, bound)
+            lp_bounds.append(bound)
         if info.primal_solution_status != 2:  # no master plan (time limit or stop before one)
             termination = Termination.INTERRUPTED if interrupts.requested() is not None else Termination.TIME_LIMIT
             break
         values = np.asarray(master.getSolution().col_value)
         xm = values[:nm].copy()
         ints = mm.integer[mcols]
-        xm[ints] = np.round(xm[ints])
+        if not relaxing:
+            xm[ints] = np.round(xm[ints])
         xf = xm[:nf]
         theta = values[nm:]
         if closed():
@@ -476,7 +504,7 @@ def benders_solve(hm: HighsModel, mask: np.ndarray, options: SolveOptions | None
             rec.lower.append(lower)
             rec.upper.append(upper)
             break
-        if feasible and total < upper:
+        if feasible and total < upper and not relaxing:
             upper = total
             best_x = full
             best_master = np.concatenate([xm, np.zeros(nb)])
@@ -495,6 +523,14 @@ def benders_solve(hm: HighsModel, mask: np.ndarray, options: SolveOptions | None
         if closed():
             termination = Termination.CONVERGED
             break
+        if relaxing:
+            # on to the MIP master when no cut separates the LP's plan, the LP bound stalls (under
+            # 1e-6 relative over 5 iterations) or after lp_iterations
+            stalled = len(lp_bounds) > 5 and lp_bounds[-1] - lp_bounds[-6] <= 1e-6 * max(1.0, abs(lp_bounds[-1]))
+            if not ncuts or stalled or rec.lp_iterations >= settings.lp_iterations:
+                relaxing = False
+                integrality(highspy.HighsVarType.kInteger)
+            continue
         same = last_plan is not None and np.array_equal(last_plan, xf)
         last_plan = xf
         if not ncuts or same:
