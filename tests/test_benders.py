@@ -41,6 +41,8 @@ feasibility cuts come first, then the plan above.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,22 @@ def test_infeasible_after_a_feasibility_cut() -> None:
     assert out.status == "infeasible"
     assert out.objective is None and not out.has_plan
     assert (rec.feasibility_cuts, rec.iterations) == (1, 2)
+
+
+def test_a_stop_request_ends_the_loop_at_the_next_check() -> None:
+    """SIGINT after iteration 1 (sent from the progress callback, i.e. between HiGHS runs): the
+    request is noted, not raised, and the loop ends before the next master solve; the model of
+    test_feasibility_cut_then_the_right_plan has no plan yet at that point."""
+    m = capacity_model(100, 200)
+    hm = HighsModel(m)
+
+    def stop(_text: str) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+    out, rec = benders_solve(hm, first_stage_mask(hm, [m.x1, m.x2]), settings=BendersOptions(lp_iterations=0),
+                             progress=stop)
+    assert rec.iterations == 1 and rec.feasibility_cuts == 1
+    assert out.termination == "interrupted" and out.status == "no_solution" and out.objective is None
 
 
 def test_blocks_follow_the_rows_that_link_the_years() -> None:

@@ -321,9 +321,17 @@ def benders_solve(hm: HighsModel, mask: np.ndarray, options: SolveOptions | None
     (module docstring). The best plan (all columns) is loaded into ``hm`` (:meth:`HighsModel.load_values`,
     so the Pyomo variables hold it) and the outcome reports the decomposition's objective (upper
     bound), bound (the master's dual bound) and gap, like a HiGHS solve. ``options``: gap, time
-    limit, threads of each HiGHS run. ``progress(text)``: called after each iteration."""
-    options = options or SolveOptions()
-    settings = settings or BendersOptions()
+    limit, threads of each HiGHS run. ``progress(text)``: called after each iteration.
+
+    SIGINT/SIGTERM: a HiGHS run stops within seconds; between runs the request is only noted and
+    the loop ends at its next check with the best plan so far (as a plain solve does)."""
+    # one handling context around every HiGHS run: a request made during one is still seen after it
+    with interrupts.handling(), interrupts.deferred():
+        return _benders(hm, mask, options or SolveOptions(), settings or BendersOptions(), progress)
+
+
+def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: BendersOptions,
+             progress: Callable[[str], None] | None) -> tuple[SolveOutcome, BendersRecord]:
     begin = time.perf_counter()
     deadline = None if options.time_limit is None else begin + float(options.time_limit)
     mm = hm.matrix
