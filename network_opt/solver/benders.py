@@ -400,6 +400,7 @@ def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: 
     master_ints = np.flatnonzero(np.concatenate([mm.integer[mcols], np.zeros(nb, dtype=bool)])).astype(np.int32)
     relaxing = is_mip and settings.lp_iterations > 0
     lp_bounds: list[float] = []
+    retried = False
 
     def integrality(kind: Any) -> None:
         master.changeColsIntegrality(len(master_ints), master_ints, np.full(len(master_ints), kind))
@@ -453,6 +454,21 @@ def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: 
             lp_bounds.append(bound)
         if info.primal_solution_status != 2:  # no master plan (time limit or stop before one)
             termination = Termination.INTERRUPTED if interrupts.requested() is not None else Termination.TIME_LIMIT
+            if mstatus != highspy.HighsModelStatus.kTimeLimit and termination != Termination.INTERRUPTED:
+                what = master.modelStatusToString(mstatus)
+                if relaxing:  # numerical trouble of the LP master: on to the MIP master, keeping the cuts
+                    rec.notes.append(f"the LP master returned {what}: MIP master from iteration {rec.iterations + 1}")
+                    relaxing = False
+                    integrality(highspy.HighsVarType.kInteger)
+                    master.clearSolver()
+                    continue
+                if not retried:  # once: HiGHS from scratch (no basis, no earlier solution)
+                    retried = True
+                    rec.notes.append(f"the master returned {what} at iteration {rec.iterations}: solved again "
+                                     "from scratch")
+                    master.clearSolver()
+                    continue
+                rec.notes.append(f"the master returned {what} without a plan")
             break
         values = np.asarray(master.getSolution().col_value)
         xm = values[:nm].copy()
@@ -519,7 +535,16 @@ def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: 
             for k, blk in enumerate(blocks):  # theta at the plan's own values satisfies every cut
                 best_master[nm + k] = float(np.dot(mm.cost[blk.second], full[blk.second]))
         ncuts = len(cuts_lower)
-        if ncuts:
+        if ncuts:  # each cut divided by its largest coefficient (currency-sized reduced costs)
+            vals = np.array(cuts_value, dtype=float)
+            starts = np.array(cuts_start, dtype=np.int64)
+            scale = np.array([np.abs(vals[i:j]).max() if j > i else 1.0  # one step per cut (at most one per block)
+                              for i, j in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True)])
+            scale = np.where(scale > 0, scale, 1.0)
+            vals = vals / np.repeat(scale, np.diff(starts))
+            cuts_lower = (np.array(cuts_lower) / scale).tolist()
+            cuts_upper = (np.array(cuts_upper) / scale).tolist()
+            cuts_value = vals.tolist()
             master.addRows(ncuts, np.array(cuts_lower), np.array(cuts_upper), len(cuts_index),
                            np.array(cuts_start[:-1], dtype=np.int32), np.array(cuts_index, dtype=np.int32),
                            np.array(cuts_value, dtype=float))
