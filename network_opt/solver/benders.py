@@ -535,11 +535,14 @@ def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: 
             for k, blk in enumerate(blocks):  # theta at the plan's own values satisfies every cut
                 best_master[nm + k] = float(np.dot(mm.cost[blk.second], full[blk.second]))
         ncuts = len(cuts_lower)
-        if ncuts:  # each cut divided by its largest coefficient (currency-sized reduced costs)
+        if ncuts:
+            # a feasibility cut divided by its largest coefficient (phase-1 reduced costs: tonnes per
+            # unit of a decision); an optimality cut keeps theta's coefficient 1, so that its
+            # violation stays in currency, far above HiGHS's feasibility tolerances
             vals = np.array(cuts_value, dtype=float)
             starts = np.array(cuts_start, dtype=np.int64)
-            scale = np.array([np.abs(vals[i:j]).max() if j > i else 1.0  # one step per cut (at most one per block)
-                              for i, j in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True)])
+            scale = np.array([np.abs(vals[i:j]).max() if j > i and np.isinf(lo) else 1.0  # one step per cut
+                              for i, j, lo in zip(starts[:-1].tolist(), starts[1:].tolist(), cuts_lower, strict=True)])
             scale = np.where(scale > 0, scale, 1.0)
             vals = vals / np.repeat(scale, np.diff(starts))
             cuts_lower = (np.array(cuts_lower) / scale).tolist()
@@ -569,7 +572,7 @@ def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: 
         if not ncuts or same:
             if master_gap <= 0.0:
                 rec.notes.append("no cut separates the master's plan at master gap 0: stopped")
-                termination = Termination.CONVERGED
+                termination = Termination.ITERATION_LIMIT if not closed() else Termination.CONVERGED
                 break
             master_gap = master_gap / 10 if master_gap > 1e-9 else 0.0
     if infeasible:
