@@ -32,11 +32,12 @@ if TYPE_CHECKING:
 
 
 class Decomposition(StrEnum):
-    """How ``solve --stochastic`` solves the design."""
+    """How ``solve`` (and ``solve --stochastic``) solves the model."""
 
     none = "none"
     ph = "ph"
     lshaped = "lshaped"
+    benders = "benders"
 
 
 class Start(StrEnum):
@@ -114,9 +115,12 @@ def solve(
         "--cvar-weight", min=0, help="With --stochastic: weight of the CVaR in the objective, expected cost + "
         "weight x CVaR (default: stochastic.cvar_weight, else 0).")] = None,
     decomposition: Annotated[Decomposition, typer.Option(
-        "--decomposition", help="With --stochastic: none (the extensive form, one model), ph (progressive "
-        "hedging) or lshaped (the L-shaped method), both on mpi-sppy; under `mpiexec -n K` the scenarios are "
-        "spread over K processes.")] = "none",  # type: ignore[assignment]
+        "--decomposition", help="none (HiGHS on the whole model; with --stochastic the extensive form), "
+        "benders (Benders decomposition on HiGHS's matrix: investment decisions in a MIP master, operations in "
+        "LP subproblems per block of rows, per scenario with --stochastic; the bound reported is the master's "
+        "dual bound; docs/decomposition.md), or with --stochastic only: ph (progressive hedging) or lshaped "
+        "(the L-shaped method), both on mpi-sppy; under `mpiexec -n K` the scenarios are spread over K "
+        "processes.")] = "none",  # type: ignore[assignment]
     out_of_sample: Annotated[int | None, typer.Option(
         "--out-of-sample", metavar="M", min=0, help="With --stochastic --scenarios: evaluate the plan on M fresh "
         "draws (default max(N, 30); 0: none) for a confidence interval of its cost.")] = None,
@@ -136,10 +140,14 @@ def solve(
     if verbose:
         show_diagnostics()
     given = {"--scenarios": scenarios is not None, "--cvar-alpha": cvar_alpha is not None,
-             "--cvar-weight": cvar_weight is not None, "--decomposition": decomposition != Decomposition.none,
+             "--cvar-weight": cvar_weight is not None,
+             "--decomposition " + str(decomposition): decomposition in (Decomposition.ph, Decomposition.lshaped),
              "--out-of-sample": out_of_sample is not None, "--workers": workers != 1, "--executor": executor != "local"}
     if not stochastic and any(given.values()):
         err.print(f"error: {', '.join(k for k, v in given.items() if v)} need --stochastic", markup=False)
+        raise typer.Exit(EXIT_INPUT)
+    if heuristic and decomposition == Decomposition.benders:
+        err.print("error: --heuristic cannot be combined with --decomposition benders", markup=False)
         raise typer.Exit(EXIT_INPUT)
     if stochastic:
         _solve_stochastic(ctx, instance, out_dir, overwrite, log_file, progress, SolveOptions(
@@ -161,7 +169,8 @@ def solve(
             target = apply_scenario(load(instance), scenario)
         sol = run_solve(target, SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads,
                                                verbose=verbose, write_model=write_model,
-                                               warm_start=start != Start.none, start=start.replace("-", "_")),
+                                               warm_start=start != Start.none, start=start.replace("-", "_"),
+                                               decomposition=str(decomposition)),
                         soft_targets=True if soft_targets else None, compliance=cost_of_compliance,
                         progress=progress, aggregate=aggregate, prune=prune, force=force,
                         memory_limit=limit, heuristic=Heuristic(neighbours=neighbours) if heuristic else None)
@@ -241,7 +250,7 @@ def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwri
     if bad:
         err.print(f"error: --stochastic cannot be combined with {', '.join(bad)}", markup=False)
         raise typer.Exit(EXIT_INPUT)
-    rank, _size = mpi_rank_size() if decomposition != "none" else (0, 1)
+    rank, _size = mpi_rank_size() if decomposition in ("ph", "lshaped") else (0, 1)
     try:
         check_executor_args(executor, workers, None)
         if rank == 0:

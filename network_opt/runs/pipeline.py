@@ -66,6 +66,8 @@ def _handoff_and_solve(m: pyo.ConcreteModel, data: ModelData, options: SolveOpti
     except TriviallyInfeasible as exc:
         return trivially_infeasible(exc), None, False, time.perf_counter()
     handed = time.perf_counter()
+    if options.decomposition == "benders":
+        return _benders(m, hm, options, progress), hm, False, handed
     start = session.start() if session is not None and in_place and options.warm_start else None
     progress.phase("solving with HiGHS" + (", starting from the previous plan" if start is not None else ""))
     with progress.solver_log(hm.h):  # HiGHS's log into the --log file as it comes
@@ -73,6 +75,19 @@ def _handoff_and_solve(m: pyo.ConcreteModel, data: ModelData, options: SolveOpti
     if session is not None and outcome.has_plan:
         session.record(hm)  # before shadow prices and compliance re-run HiGHS on the model
     return outcome, hm, in_place, handed
+
+
+def _benders(m: pyo.ConcreteModel, hm: HighsModel, options: SolveOptions, progress: Progress) -> SolveOutcome:
+    """``--decomposition benders``: Benders decomposition of ``m`` held by ``hm``, the first-stage
+    (investment) decisions of :mod:`network_opt.model.stages` in the master
+    (:mod:`network_opt.solver.benders`); its record goes into ``outcome.numerics["benders"]``."""
+    from network_opt.model.stages import first_stage_vars
+    from network_opt.solver.benders import benders_solve, first_stage_mask
+
+    progress.phase("solving by Benders decomposition (investment in the master, operations in LP subproblems)")
+    outcome, record = benders_solve(hm, first_stage_mask(hm, first_stage_vars(m)), options, progress=progress.phase)
+    outcome.numerics["benders"] = record.as_dict()
+    return outcome
 
 
 def write_model_file(m: pyo.ConcreteModel, path: Path, progress: Progress) -> str | None:
@@ -234,11 +249,13 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         solver={"name": outcome.solver_name, "version": outcome.solver_version},
         warnings=[str(w) for w in inst.warnings] + outcome.numeric_warnings
         + write_warnings + ([str(pruning["warning"])] if pruning.get("warning") else []),
-        numerics={k: v for k, v in outcome.numerics.items() if k != "warnings"},
+        numerics={k: v for k, v in outcome.numerics.items() if k not in ("warnings", "benders")},
         tool=audit["tool"], command=audit["command"], options=audit["options"],
         instance_path=audit["instance_path"], input_files=audit["input_files"],
     )
     summary.heuristic = heuristic_record
+    if "benders" in outcome.numerics:
+        summary["decomposition"] = outcome.numerics["benders"]
     if agg is not None:
         from network_opt.model.aggregate import aggregation_summary
 

@@ -50,7 +50,7 @@ from network_opt.inputs.overrides import Origin, Override, apply_overrides
 from network_opt.inputs.scenarios import BASE, resolve
 from network_opt.inputs.stochastic import Recourse, read_stochastic
 from network_opt.model.data import ModelData
-from network_opt.model.stages import FIRST_STAGE, plan_values
+from network_opt.model.stages import FIRST_STAGE, first_stage_vars, plan_values
 from network_opt.model.stochastic import NONANTICIPATIVITY, check_risk, check_same_first_stage, risk_objective
 from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
@@ -61,7 +61,7 @@ from network_opt.solver.highs import SolveOutcome
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.status import SolveStatus, Termination
 
-DECOMPOSITIONS = ("none", "ph", "lshaped")
+DECOMPOSITIONS = ("none", "ph", "lshaped", "benders")
 Plan = dict[str, dict[Any, float]]
 
 
@@ -350,7 +350,7 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
     executor = None
     from network_opt.runs.decompose import mpi_rank_size
 
-    rank, _size = mpi_rank_size() if opts.decomposition != "none" else (0, 1)
+    rank, _size = mpi_rank_size() if opts.decomposition in ("ph", "lshaped") else (0, 1)
 
     def run(batch: list[ScenarioTask]) -> list[ScenarioOutcome]:
         nonlocal executor
@@ -388,6 +388,10 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
             progress.phase(f"solving the extensive form ({n} scenarios, {opts.nonanticipativity} first stage)")
             outcome, plan = _extensive_form(datas, probs, alpha, weight, opts)
             decomposition.update(nonanticipativity=opts.nonanticipativity)
+        elif opts.decomposition == "benders":
+            progress.phase(f"Benders decomposition on {n} scenarios (one LP subproblem per scenario)")
+            outcome, plan, record = _benders(datas, probs, alpha, weight, opts, ws)
+            decomposition.update(record)
         else:
             from network_opt.runs.decompose import solve_lshaped, solve_ph
 
@@ -561,6 +565,41 @@ def _extensive_form(datas: list[ModelData], probs: np.ndarray, alpha: float, wei
         return out, None
     plan = plan_values(m.scenario[0])
     return out, plan
+
+
+def _eta_low(ws: list[ScenarioOutcome], gap: float) -> float:
+    """A proven lower bound of the optimal value at risk (currency): the optimal eta is at least
+    the plan's lowest scenario cost, which is at least that scenario's wait-and-see optimum, which
+    is at least its solve's cost less the relative gap it was solved to. Raises ValueError when a
+    wait-and-see solve did not reach that gap."""
+    if not ws or any(r.status != SolveStatus.OPTIMAL or not math.isfinite(r.cost) for r in ws):
+        raise ValueError("--decomposition benders with a CVaR weight needs every scenario solved to optimality "
+                         "on its own (the lower bound of the value at risk)")
+    return min(r.cost - gap * abs(r.cost) for r in ws) - 1e-6 * (1.0 + max(abs(r.cost) for r in ws))
+
+
+def _benders(datas: list[ModelData], probs: np.ndarray, alpha: float, weight: float, opts: StochasticOptions,
+             ws: list[ScenarioOutcome]) -> tuple[SolveOutcome, Plan | None, dict[str, Any]]:
+    """The extensive form (shared first stage) solved by Benders decomposition
+    (:mod:`network_opt.solver.benders`): the scenarios' blocks separate into one LP subproblem each.
+    With a CVaR weight the value at risk gets the proven lower bound :func:`_eta_low` (without one
+    the master is unbounded at its first iteration)."""
+    from network_opt.model.stochastic import build_extensive_form
+    from network_opt.solver.benders import benders_solve, first_stage_mask
+    from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
+    from network_opt.solver.highs import trivially_infeasible
+
+    m = build_extensive_form(datas, list(probs), alpha=alpha, weight=weight, nonanticipativity="shared")
+    first = first_stage_vars(m.scenario[0])
+    if weight > 0:
+        m.var_at_risk.setlb(_eta_low(ws, opts.solve.mip_gap))
+        first.append(m.var_at_risk)
+    try:
+        hm = HighsModel(m)
+    except TriviallyInfeasible as exc:
+        return trivially_infeasible(exc), None, {}
+    out, record = benders_solve(hm, first_stage_mask(hm, first), opts.solve)
+    return out, (plan_values(m.scenario[0]) if out.has_plan else None), record.as_dict()
 
 
 def _no_plan(inst: Instance, sset: ScenarioSet, outcome: SolveOutcome, audit: dict[str, Any],

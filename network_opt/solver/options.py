@@ -35,6 +35,9 @@ class SolveOptions:
     # compare and sweep: update the HiGHS model of the previous run in the same process when only
     # numbers changed, and start from its plan (network_opt.solver.session)
     reuse: bool = True
+    # "none": HiGHS on the whole model; "benders": Benders decomposition on HiGHS's matrix, investment
+    # decisions in the master, the rest in LP subproblems (network_opt.solver.benders)
+    decomposition: str = "none"
 
 
 def set_limits(highs: highspy.Highs, options: SolveOptions) -> None:

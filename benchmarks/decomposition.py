@@ -1,0 +1,111 @@
+"""Benders decomposition (``solve --decomposition benders``, network_opt.solver.benders) against
+HiGHS alone on the same model, built once:
+
+- ``china-east``: the shipped instance, deterministic;
+- ``generated``: ``network-opt generate --collection-points 100 --candidates 20 --periods 3
+  --chemistries 3 --seed 1``;
+- ``stochastic``: china-east with the uncertainty of benchmarks/stochastic.py (Li price x U(0.8,
+  2.4), volume x Tri(0.875, 1, 2.5), seed 1), N scenarios, extensive form with shared first stage.
+
+Prints one row per (case, method): wall seconds of the solve (the build and the hand-off to HiGHS
+excluded; each method gets a HighsModel of its own), objective (currency), bound (HiGHS alone: its
+MIP dual bound; Benders: the master's dual bound), relative gap, Benders iterations, blocks and cuts.
+Never asserted in tests; figures in benchmarks/README.md.
+
+    python benchmarks/decomposition.py                      # all three cases, 600 s limit each
+    python benchmarks/decomposition.py --cases china-east --time-limit 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stochastic import instance_copy  # benchmarks/stochastic.py: the uncertainty block
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = ("china-east", "generated", "stochastic")
+
+
+def _money(v: float | None) -> str:
+    return f"{v:18,.0f}" if v is not None and math.isfinite(v) else f"{'-':>18}"
+
+
+def build(case: str, work: Path, scenarios: int) -> tuple[object, list[object]]:
+    """The Pyomo model of ``case`` and its first-stage variables."""
+    import network_opt as no
+    from network_opt.model import build_model
+    from network_opt.model.data import prepare
+    from network_opt.model.stages import first_stage_vars
+    from network_opt.model.stochastic import build_extensive_form
+    from network_opt.runs.stochastic import scenario_data, scenario_set
+
+    if case == "stochastic":
+        inst = no.load(instance_copy("china-east", work))
+        sset = scenario_set(inst, scenarios, 1)
+        datas = [scenario_data(inst, o) for o in sset.overrides]
+        m = build_extensive_form(datas, list(sset.probabilities))
+        return m, first_stage_vars(m.scenario[0])
+    if case == "generated":
+        folder = work / "generated"
+        subprocess.run([sys.executable, "-m", "network_opt", "generate", "--out", str(folder), "--seed", "1",
+                        "--collection-points", "100", "--candidates", "20", "--periods", "3",
+                        "--chemistries", "3"], check=True, capture_output=True)
+    else:
+        folder = ROOT / "instances" / case
+    m = build_model(prepare(no.load(folder)))
+    return m, first_stage_vars(m)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    ap.add_argument("--methods", nargs="+", default=["highs", "benders"], choices=["highs", "benders"])
+    ap.add_argument("--scenarios", type=int, default=10)
+    ap.add_argument("--time-limit", type=float, default=600.0)
+    ap.add_argument("--mip-gap", type=float, default=1e-4)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+
+    from network_opt.solver.benders import benders_solve, first_stage_mask
+    from network_opt.solver.handoff import HighsModel
+    from network_opt.solver.highs import solve_model
+    from network_opt.solver.options import SolveOptions
+
+    options = SolveOptions(time_limit=args.time_limit, mip_gap=args.mip_gap, threads=args.threads)
+    work = Path(tempfile.mkdtemp(prefix="network-opt-decomposition-bench-"))
+    print(f"time limit {args.time_limit:g} s, MIP gap {args.mip_gap:g}")
+    print(f"{'case':<12} {'method':<8} {'solve_s':>8} {'objective':>18} {'bound':>18} {'gap':>9} "
+          f"{'iter':>5} {'blocks':>6} {'cuts opt/feas':>13} {'master_s':>8} {'sub_s':>8}")
+    try:
+        for case in args.cases:
+            m, first = build(case, work, args.scenarios)
+            for method in args.methods:
+                hm = HighsModel(m)  # type: ignore[arg-type]
+                t = time.perf_counter()
+                extra = f"{'-':>5} {'-':>6} {'-':>13} {'-':>8} {'-':>8}"
+                if method == "highs":
+                    out = solve_model(m, options, solver=hm)  # type: ignore[arg-type]
+                else:
+                    out, rec = benders_solve(hm, first_stage_mask(hm, first), options)
+                    cuts = f"{rec.optimality_cuts}/{rec.feasibility_cuts}"
+                    extra = (f"{rec.iterations:>5} {rec.blocks:>6} {cuts:>13} "
+                             f"{rec.master_s:8.1f} {rec.subproblem_s:8.1f}")
+                seconds = time.perf_counter() - t
+                gap = "-" if out.mip_gap is None else f"{out.mip_gap:.4%}"
+                label = f"{case}{args.scenarios}" if case == "stochastic" else case
+                print(f"{label:<12} {method:<8} {seconds:8.1f} {_money(out.objective)} {_money(out.bound)} {gap:>9} "
+                      f"{extra}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
