@@ -38,8 +38,10 @@ def _money(v: float | None) -> str:
     return f"{v:18,.0f}" if v is not None and math.isfinite(v) else f"{'-':>18}"
 
 
-def build(case: str, work: Path, scenarios: int) -> tuple[object, list[object]]:
-    """The Pyomo model of ``case`` and its first-stage variables."""
+def build(case: str, work: Path, scenarios: int,
+          uncollected_cost: float | None = None) -> tuple[object, list[object]]:
+    """The Pyomo model of ``case`` and its first-stage variables; ``uncollected_cost`` (currency/t)
+    lets the stochastic case's packs stay uncollected at that price (complete recourse)."""
     import network_opt as no
     from network_opt.model import build_model
     from network_opt.model.data import prepare
@@ -48,7 +50,7 @@ def build(case: str, work: Path, scenarios: int) -> tuple[object, list[object]]:
     from network_opt.runs.stochastic import scenario_data, scenario_set
 
     if case == "stochastic":
-        inst = no.load(instance_copy("china-east", work))
+        inst = no.load(instance_copy("china-east", work, uncollected_cost))
         sset = scenario_set(inst, scenarios, 1)
         datas = [scenario_data(inst, o) for o in sset.overrides]
         m = build_extensive_form(datas, list(sset.probabilities))
@@ -72,6 +74,8 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=600.0)
     ap.add_argument("--mip-gap", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--uncollected-cost", type=float, default=None, metavar="X",
+                    help="stochastic case: packs may stay uncollected at X per tonne (default: as the instance)")
     args = ap.parse_args()
 
     from network_opt.solver.benders import benders_solve, first_stage_mask
@@ -86,7 +90,7 @@ def main() -> None:
           f"{'iter':>5} {'blocks':>6} {'cuts opt/feas':>13} {'master_s':>8} {'sub_s':>8}")
     try:
         for case in args.cases:
-            m, first = build(case, work, args.scenarios)
+            m, first = build(case, work, args.scenarios, args.uncollected_cost)
             for method in args.methods:
                 hm = HighsModel(m)  # type: ignore[arg-type]
                 t = time.perf_counter()

@@ -274,6 +274,14 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
                          "mpi-sppy's L-shaped method has no feasibility cuts, so it needs every plan to be feasible "
                          "in every scenario (relatively complete recourse): let packs stay uncollected at a cost "
                          "(uncollected.allowed, uncollected.cost_per_t) or use --decomposition none or ph") from None
+    except KeyError as err:
+        # Pyomo's contrib.benders cut generator reads the dual of every fix_complicating_vars row; on
+        # 50+ scenarios of china-east (2026-12-05) one was missing (cause not found: see
+        # benchmarks/README.md). Say so instead of a traceback; Benders on the matrix has no such step.
+        raise ValueError(f"--decomposition lshaped: mpi-sppy's L-shaped method failed inside Pyomo's Benders cut "
+                         f"generator (no dual for {err}); a known failure on larger scenario sets whose cause was "
+                         "not found. Use --decomposition benders (the in-house Benders on HiGHS's matrix, with "
+                         "feasibility cuts and a proven bound) or --decomposition none") from None
     import pyomo.environ as pyo
 
     comm = ls.mpicomm
