@@ -168,6 +168,9 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     progress.phase(f"building the model: {len(data.flows):,} flows, {choices:,} "
                    f"level choices, {len(data.targets):,} targets in force")
     m = build_model(data)
+    reductions = getattr(m, "candidate_reductions", None)  # model.candidate_reductions: what was ordered/fixed
+    if reductions is not None:
+        progress.phase(reductions.describe())
     write_warnings: list[str] = []
     if options.write_model is not None:  # written here so that a failure to write it costs no solve
         problem = write_model_file(m, options.write_model, progress)
@@ -227,7 +230,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         timings={"load_s": t1 - t0, "build_s": t2 - t1, "handoff_s": t3 - t2, "solve_s": t4 - t3,
                  "extract_s": t5 - t4},
         resolve={"in_place": in_place, "warm_start": in_place and outcome.start == "given"},
-        model={**model_size(m), "nonzeros": outcome.nonzeros},
+        model={**model_size(m), "nonzeros": outcome.nonzeros,
+               **({"candidate_reductions": reductions.as_dict()} if reductions is not None else {})},
         projected={**projected.as_dict(), "available_memory_bytes": available, "forced": force},
         pruning=pruning,
         lanes=lane_count_by_commodity(data.lanes),
