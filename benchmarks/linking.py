@@ -13,7 +13,7 @@ times. Generated sizes are collection points x candidates x periods
 Usage::
 
     python benchmarks/linking.py [--instances instances/china-east] [--sizes 100x20x1] \
-        [--time-limit 600] [--gap 0.01] [--variants default,capacity_cover]
+        [--time-limit 600] [--gap 0.01] [--variants default,capacity_cover] [--copies]
 """
 
 from __future__ import annotations
@@ -40,6 +40,37 @@ VARIANTS: dict[str, dict[str, object]] = {
 }
 
 
+def with_copies(folder: Path, work: Path) -> Path:
+    """A copy of the instance in ``folder`` where every candidate facility C (not external) has a twin
+    ``C~T`` (same site, levels and costs: identical in the model) and a dominated copy ``C~D`` (same
+    site, every level's fixed and opening cost 10 % higher): the case ``model.candidate_reductions``
+    is for (a site offering several identical or dearer plants). Synthetic: for that measurement only."""
+    import shutil
+
+    import pandas as pd
+    import yaml
+
+    out = work / f"{folder.name}+copies"
+    if out.exists():
+        return out
+    shutil.copytree(folder, out)
+    tables = yaml.safe_load((out / "instance.yaml").read_text(encoding="utf-8"))["tables"]
+    fac = pd.read_csv(out / tables["facilities"], dtype=str, keep_default_na=False)
+    lv = pd.read_csv(out / tables["facility_levels"], dtype=str, keep_default_na=False)
+    external = fac["external"].str.lower().isin(("true", "1", "yes")) if "external" in fac else False
+    cand = fac.loc[(fac["status"] == "candidate") & ~external, "id"]
+    twins = fac.loc[fac["id"].isin(cand)].assign(id=lambda x: x["id"] + "~T")
+    dom = fac.loc[fac["id"].isin(cand)].assign(id=lambda x: x["id"] + "~D")
+    lv_t = lv.loc[lv["facility"].isin(cand)].assign(facility=lambda x: x["facility"] + "~T")
+    lv_d = lv.loc[lv["facility"].isin(cand)].assign(facility=lambda x: x["facility"] + "~D")
+    for c in ("fixed_cost_per_year", "opening_cost"):
+        if c in lv_d:
+            lv_d[c] = [str(float(v) * 1.1) if v != "" else v for v in lv_d[c]]
+    pd.concat([fac, twins, dom]).to_csv(out / tables["facilities"], index=False)
+    pd.concat([lv, lv_t, lv_d]).to_csv(out / tables["facility_levels"], index=False)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--instances", default="instances/china-east")
@@ -48,6 +79,8 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.01)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--copies", action="store_true",
+                        help="also each instance with a twin and a dominated copy of every candidate (with_copies)")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-linking-"))
     print(f"{machine()}; time limit {args.time_limit:g} s, gap {args.gap:g}, start none")
@@ -55,6 +88,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     folders = [(Path(p).name, Path(p)) for p in args.instances.split(",") if p]
     folders += [(s, generated_instance(work, s)) for s in args.sizes.split(",") if s]
+    if args.copies:
+        folders += [(f"{name}+copies", with_copies(folder, work)) for name, folder in folders]
     for name, folder in folders:
         base = None
         for variant in args.variants.split(","):

@@ -181,3 +181,22 @@ def test_objective_scale_reports_the_same_objective(tmp_path: Path) -> None:
 def test_objective_scale_out_of_range_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="objective_scale"):
         no.load(bounded(tmp_path, objective_scale=99))
+
+
+def test_open_all_start_and_a_fixed_plan_respect_the_reductions(tmp_path: Path) -> None:
+    """The open-all MIP start keeps the candidates fixed closed closed (else its LP is infeasible
+    and HiGHS gets no start); evaluating a given plan (stages.fix_plan, as the stochastic regret
+    does) drops the reduction rows: D alone (60 + 20 x 2 = 100) can still be evaluated."""
+    from network_opt.model.stages import fix_plan
+    from network_opt.solver.highs import solve_model
+
+    path = candidates(tmp_path, candidate_reductions=True)
+    sol = no.solve(path, SolveOptions(start="open_all"))
+    assert sol.outcome.start == "open_all"
+    assert sol.objective == pytest.approx(70.0)
+    d = prepare(no.load(path))
+    m = build_model(d)
+    row = {f: j for j, f in enumerate(d.levels["facility"])}
+    fix_plan(m, {"level_open": {(j, 2025): float(j == row["D"]) for j in range(len(d.levels))}})
+    assert not m.candidate_closed.active
+    assert solve_model(m, SolveOptions(), data=d).objective == pytest.approx(100.0)

@@ -106,12 +106,11 @@ class _Facts:
         flows = d.flows
         self.numeric = [c for c in flows.columns if c not in KEYS and c not in IGNORED and c not in NOT_MORE
                         and c not in NOT_LESS]
-        touch_o = flows["origin"].to_numpy()
-        touch_d = flows["destination"].to_numpy()
-        touch_f = flows["facility"].to_numpy()
-        self.rows: dict[str, np.ndarray] = {}
-        for f in fac.index:
-            self.rows[f] = np.flatnonzero((touch_o == f) | (touch_d == f) | (touch_f == f))
+        # flow rows touching each facility (as origin, destination or the facility of the row), by position
+        ends = [flows.groupby(c, sort=False).indices for c in ("origin", "destination", "facility")]
+        empty = np.zeros(0, dtype=np.int64)
+        self.rows: dict[str, np.ndarray] = {
+            f: np.unique(np.concatenate([e.get(f, empty) for e in ends])) for f in fac.index}
         self.ramp = {f: sorted(map(tuple, g.drop(columns="facility").to_numpy().tolist()))
                      for f, g in d.ramp.groupby("facility")} if len(d.ramp) else {}
         self.stocked = set(d.stock["holder"]) if len(d.stock) and "holder" in d.stock else set()
@@ -152,7 +151,7 @@ class _Facts:
         if self.targets.get(e) != self.targets.get(dd):
             return False
         ke, kd = keyed[e], keyed[dd]
-        if ke is None or kd is None or not kd.index.isin(ke.index).all():
+        if ke is None or kd is None or len(kd) > len(ke) or not kd.index.isin(ke.index).all():
             return False
         ke = ke.loc[kd.index]
         for c in self.numeric:
@@ -174,7 +173,17 @@ class _Facts:
 
 
 def find_reductions(d: ModelData) -> CandidateReductions:
-    """Twins, dominance orderings and candidates fixed closed (see the module docstring)."""
+    """Twins, dominance orderings and candidates fixed closed (see the module docstring); found once
+    per ``d`` (the size projection and the build ask for them both) unless its flows were replaced."""
+    cached = getattr(d, "_candidate_reductions", None)
+    if cached is not None and cached[0] is d.flows:
+        return cached[1]
+    out = _find(d)
+    setattr(d, "_candidate_reductions", (d.flows, out))  # noqa: B010 (not a field of ModelData)
+    return out
+
+
+def _find(d: ModelData) -> CandidateReductions:
     out = CandidateReductions()
     fac = d.facilities
     cands = fac.loc[(fac["status"] == "candidate") & ~fac["external"].astype(bool), "id"].astype(str).tolist()
