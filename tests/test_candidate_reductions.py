@@ -168,9 +168,14 @@ def test_flow_bounds_tight_at_the_optimum_and_lp_no_weaker(tmp_path: Path, linki
 def test_objective_scale_reports_the_same_objective(tmp_path: Path) -> None:
     """model.objective_scale = -10: HiGHS works on the objective / 1024 and reports it unscaled:
     the objective (30), bound and every cost term are those of the unscaled run."""
+    from network_opt.solver.highs import solve_model
+
     base = no.solve(bounded(tmp_path / "a"))
     path = bounded(tmp_path / "b", objective_scale=-10)
-    assert build_model(prepare(no.load(path))).objective_scale_exp == -10
+    d = prepare(no.load(path))
+    hm = HighsModel(build_model(d))
+    assert solve_model(hm.model, SolveOptions(), solver=hm, data=d).objective == pytest.approx(30.0)
+    assert hm.h.getOptionValue("user_objective_scale")[1] == -10
     scaled = no.solve(path)
     assert scaled.objective == pytest.approx(30.0) == base.objective
     assert scaled.outcome.bound == pytest.approx(base.outcome.bound)

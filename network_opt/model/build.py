@@ -26,6 +26,4 @@ def build_model(d: ModelData) -> pyo.ConcreteModel:
         for add in CONSTRAINT_FAMILIES:
             add(m, d)
         add_objective(m, d)
-    # HiGHS's user_objective_scale (a power of 2) for this model (model.objective_scale; 0: none)
-    m.objective_scale_exp = int(d.inst.settings.model.objective_scale)
     return m

@@ -175,11 +175,12 @@ class _Facts:
 def find_reductions(d: ModelData) -> CandidateReductions:
     """Twins, dominance orderings and candidates fixed closed (see the module docstring); found once
     per ``d`` (the size projection and the build ask for them both) unless its flows were replaced."""
-    cached = getattr(d, "_candidate_reductions", None)
+    cached = d.candidate_reductions
     if cached is not None and cached[0] is d.flows:
-        return cached[1]
+        found: CandidateReductions = cached[1]
+        return found
     out = _find(d)
-    setattr(d, "_candidate_reductions", (d.flows, out))  # noqa: B010 (not a field of ModelData)
+    d.candidate_reductions = (d.flows, out)
     return out
 
 

@@ -18,6 +18,7 @@ from network_opt.inputs.load import load
 from network_opt.model import build_model
 from network_opt.model.data import ModelData
 from network_opt.model.objective import COST_TERMS, OBJECTIVE_LABEL
+from network_opt.model.reductions import find_reductions
 from network_opt.model.size import ModelTooLarge, available_memory, prepare_sized, what_fits
 from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
@@ -168,7 +169,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     progress.phase(f"building the model: {len(data.flows):,} flows, {choices:,} "
                    f"level choices, {len(data.targets):,} targets in force")
     m = build_model(data)
-    reductions = getattr(m, "candidate_reductions", None)  # model.candidate_reductions: what was ordered/fixed
+    reductions = find_reductions(data) if inst.settings.model.candidate_reductions else None  # found for the build
     if reductions is not None:
         progress.phase(reductions.describe())
     write_warnings: list[str] = []

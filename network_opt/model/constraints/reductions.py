@@ -18,13 +18,12 @@ def add_candidate_reductions(m: pyo.ConcreteModel, d: ModelData) -> None:
 
     :math:`O`: D a twin of E (every investment period, or only the first when one of them can close) or
     dominated by E (a single investment period); :math:`Z`: dominated candidates whose dominating one can
-    take all their flows. The record is kept as ``m.candidate_reductions`` (run log, summary.json).
+    take all their flows. The record is kept on ``d`` (run log, summary.json, the open-all start).
     Units: none (0/1). Pyomo: ``candidate_order[D, E, p]`` and ``candidate_closed[D, p]``.
     """
     if not d.inst.settings.model.candidate_reductions:
         return
     found = find_reductions(d)
-    m.candidate_reductions = found
     by_fac = {f: rows.tolist() for f, rows in group_rows(d.levels, "facility").items()}
     y = var_dict(m.level_open)
     order = [(lo, hi, p) for lo, hi, _k in found.orders for p in found.periods[(lo, hi)]]
