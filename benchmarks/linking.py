@@ -1,29 +1,29 @@
-"""Benchmark: the strong-linking variants and the capacity cover of issue 17 (``model.link_by_level``,
-``model.link_max_share``, ``model.capacity_cover``)
+"""Benchmark: the strong-linking variants, the capacity cover, the flow bounds, the candidate
+reductions and the objective scale of issue 17 (``model.link_by_level``, ``model.link_max_share``,
+``model.capacity_cover``, ``model.flow_bounds``, ``model.candidate_reductions``, ``model.objective_scale``)
 against the default model, in one run, on shipped and generated instances.
 
 For each instance and variant, in a fresh process, the instance is solved with the variant's
 settings (same gap, time limit, threads and start) and the script prints rows, nonzeros, HiGHS
 seconds, status, objective, gap, nodes, and the ratio of HiGHS seconds to the default variant's in
-the same run. Never asserts times. Generated sizes are collection points x candidates x periods
+the same run (the timing loop is ``timed_solve.py``, shared with ``tightening.py``). Never asserts
+times. Generated sizes are collection points x candidates x periods
 (3 chemistries, seed 1), as in ``generated.py``.
 
 Usage::
 
     python benchmarks/linking.py [--instances instances/china-east] [--sizes 100x20x1] \
-        [--time-limit 600] [--gap 0.01] [--variants default,capacity_cover]
+        [--time-limit 600] [--gap 0.01] [--variants default,capacity_cover] [--copies]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from generated import generated_instance, machine
+from timed_solve import fmt_gap, fmt_objective, timed_solve
 
 VARIANTS: dict[str, dict[str, object]] = {
     "default": {},  # every lane linked with U_i
@@ -32,21 +32,43 @@ VARIANTS: dict[str, dict[str, object]] = {
     "by_level + share 1": {"model.link_by_level": True, "model.link_max_share": 1.0},
     "capacity_cover": {"model.capacity_cover": True},
     "no strong linking": {"model.strong_linking": False},
+    # issue 17 item 1, remainder (2026-12-05)
+    "flow_bounds": {"model.flow_bounds": True},
+    "candidate_reductions": {"model.candidate_reductions": True},
+    "objective_scale -20": {"model.objective_scale": -20},
+    "all three": {"model.flow_bounds": True, "model.candidate_reductions": True, "model.objective_scale": -20},
 }
 
-CHILD = r"""
-import json, sys
-from network_opt import load, solve
-from network_opt.solver.options import SolveOptions
-folder, settings = sys.argv[1], json.loads(sys.argv[2])
-limit, gap = float(sys.argv[3]), float(sys.argv[4])
-inst = load(folder).with_settings(settings)
-sol = solve(inst, SolveOptions(time_limit=limit, mip_gap=gap, start="none", warm_start=False))
-s = sol.summary
-print(json.dumps({"solve_s": s["timings"]["solve_s"], "objective": sol.objective, "gap": sol.outcome.mip_gap,
-                  "nodes": sol.outcome.mip_node_count, "rows": s["model"]["constraints"],
-                  "nonzeros": s["model"]["nonzeros"], "status": sol.status}))
-"""
+
+def with_copies(folder: Path, work: Path) -> Path:
+    """A copy of the instance in ``folder`` where every candidate facility C (not external) has a twin
+    ``C~T`` (same site, levels and costs: identical in the model) and a dominated copy ``C~D`` (same
+    site, every level's fixed and opening cost 10 % higher): the case ``model.candidate_reductions``
+    is for (a site offering several identical or dearer plants). Synthetic: for that measurement only."""
+    import shutil
+
+    import pandas as pd
+    import yaml
+
+    out = work / f"{folder.name}+copies"
+    if out.exists():
+        return out
+    shutil.copytree(folder, out)
+    tables = yaml.safe_load((out / "instance.yaml").read_text(encoding="utf-8"))["tables"]
+    fac = pd.read_csv(out / tables["facilities"], dtype=str, keep_default_na=False)
+    lv = pd.read_csv(out / tables["facility_levels"], dtype=str, keep_default_na=False)
+    external = fac["external"].str.lower().isin(("true", "1", "yes")) if "external" in fac else False
+    cand = fac.loc[(fac["status"] == "candidate") & ~external, "id"]
+    twins = fac.loc[fac["id"].isin(cand)].assign(id=lambda x: x["id"] + "~T")
+    dom = fac.loc[fac["id"].isin(cand)].assign(id=lambda x: x["id"] + "~D")
+    lv_t = lv.loc[lv["facility"].isin(cand)].assign(facility=lambda x: x["facility"] + "~T")
+    lv_d = lv.loc[lv["facility"].isin(cand)].assign(facility=lambda x: x["facility"] + "~D")
+    for c in ("fixed_cost_per_year", "opening_cost"):
+        if c in lv_d:
+            lv_d[c] = [str(float(v) * 1.1) if v != "" else v for v in lv_d[c]]
+    pd.concat([fac, twins, dom]).to_csv(out / tables["facilities"], index=False)
+    pd.concat([lv, lv_t, lv_d]).to_csv(out / tables["facility_levels"], index=False)
+    return out
 
 
 def main() -> None:
@@ -57,6 +79,8 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.01)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--copies", action="store_true",
+                        help="also each instance with a twin and a dominated copy of every candidate (with_copies)")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-linking-"))
     print(f"{machine()}; time limit {args.time_limit:g} s, gap {args.gap:g}, start none")
@@ -64,21 +88,24 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     folders = [(Path(p).name, Path(p)) for p in args.instances.split(",") if p]
     folders += [(s, generated_instance(work, s)) for s in args.sizes.split(",") if s]
+    if args.copies:
+        folders += [(f"{name}+copies", with_copies(folder, work)) for name, folder in folders]
     for name, folder in folders:
         base = None
         for variant in args.variants.split(","):
             settings = VARIANTS[variant]
-            proc = subprocess.run([sys.executable, "-c", CHILD, str(folder), json.dumps(settings),
-                                   str(args.time_limit), str(args.gap)], capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                print(f"| {name} | {variant} | failed: {proc.stderr.strip().splitlines()[-1][:80]} |", flush=True)
+            try:
+                r = timed_solve(folder, settings, args.time_limit, args.gap)
+            except RuntimeError as exc:
+                print(f"| {name} | {variant} | failed: {exc} |", flush=True)
                 continue
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
             base = r["solve_s"] if base is None else base
-            gap = "-" if r["gap"] is None else f"{r['gap']:.2%}"
-            obj = "-" if r["objective"] is None else f"{r['objective']:.8g}"
-            print(f"| {name} | {variant} | {r['rows']:,} | {r['nonzeros']:,} | {r['solve_s']:.1f} | "
-                  f"{r['solve_s'] / base:.2f} | {r['status']} | {obj} | {gap} | {r['nodes']} |", flush=True)
+            red = r.get("reductions")
+            note = "" if not red else (f" ({len(red['twins'])} twins, {len(red['dominated'])} dominated, "
+                                       f"{len(red['fixed_closed'])} closed)")
+            print(f"| {name} | {variant}{note} | {r['rows']:,} | {r['nonzeros']:,} | {r['solve_s']:.1f} | "
+                  f"{r['solve_s'] / base:.2f} | {r['status']} | {fmt_objective(r['objective'])} | "
+                  f"{fmt_gap(r['gap'])} | {r['nodes']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,28 +19,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from generated import generated_instance, machine
-
-CHILD = r"""
-import json, sys
-from network_opt import load, solve
-from network_opt.solver.options import SolveOptions
-folder, linking, start = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
-limit, gap = float(sys.argv[4]), float(sys.argv[5])
-inst = load(folder)
-inst = inst.with_settings({"model.strong_linking": linking})
-sol = solve(inst, SolveOptions(time_limit=limit, mip_gap=gap, warm_start=start != "none", start=start))
-s = sol.summary
-print(json.dumps({"solve_s": s["timings"]["solve_s"], "objective": sol.objective, "gap": sol.outcome.mip_gap,
-                  "nodes": sol.outcome.mip_node_count, "rows": s["model"]["constraints"],
-                  "nonzeros": s["model"]["nonzeros"], "status": sol.status}))
-"""
+from timed_solve import fmt_gap, fmt_objective, timed_solve
 
 
 def main() -> None:
@@ -58,18 +41,15 @@ def main() -> None:
         folder = generated_instance(work, size)
         for linking in ("1", "0"):
             for start in ("open_all", "lp_round", "none"):
-                proc = subprocess.run([sys.executable, "-c", CHILD, str(folder), linking, start,
-                                       str(args.time_limit), str(args.gap)], capture_output=True, text=True,
-                                      check=False)
-                if proc.returncode != 0:
-                    print(f"| {size} | {linking} | {start} | failed: {proc.stderr.strip().splitlines()[-1][:80]} |")
+                try:
+                    r = timed_solve(folder, {"model.strong_linking": linking == "1"}, args.time_limit, args.gap,
+                                    start=start)
+                except RuntimeError as exc:
+                    print(f"| {size} | {linking} | {start} | failed: {exc} |")
                     continue
-                r = json.loads(proc.stdout.strip().splitlines()[-1])
-                gap = "-" if r["gap"] is None else f"{r['gap']:.2%}"
-                obj = "-" if r["objective"] is None else f"{r['objective']:.6g}"
                 print(f"| {size} | {'on' if linking == '1' else 'off'} | {start} | "
-                      f"{r['rows']:,} | {r['nonzeros']:,} | {r['solve_s']:.1f} | {r['status']} | {obj} | {gap} | "
-                      f"{r['nodes']} |", flush=True)
+                      f"{r['rows']:,} | {r['nonzeros']:,} | {r['solve_s']:.1f} | {r['status']} | "
+                      f"{fmt_objective(r['objective'], 6)} | {fmt_gap(r['gap'])} | {r['nodes']} |", flush=True)
 
 
 if __name__ == "__main__":

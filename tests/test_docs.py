@@ -66,7 +66,7 @@ def _full_model(tmp_path: Path) -> pyo.ConcreteModel:
     folder = write_instance(tmp_path, tables, transport={"max_lane_km": 100},
                             uncollected={"allowed": True}, disposal={"allowed": True},
                             targets={"soft": True}, emissions={"cap_t": 1000.0}, stock={"allowed": True},
-                            model={"capacity_cover": True})
+                            model={"capacity_cover": True, "candidate_reductions": True})
     return build_model(prepare(load(folder)))
 
 

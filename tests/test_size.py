@@ -108,6 +108,8 @@ def small_yearly(small: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("small-yearly", {"model.capacity_cover": True, "model.link_by_level": True, "model.link_max_share": 1.0}),
     ("small", {"model.capacity_cover": True, "uncollected.allowed": True, "disposal.allowed": True,
                "model.link_max_share": 0.5}),
+    ("china-east", {"model.candidate_reductions": True, "model.flow_bounds": True}),
+    ("small", {"model.candidate_reductions": True, "model.flow_bounds": True, "model.objective_scale": -20}),
 ])
 def test_projection_equals_the_built_model(which: str, settings: dict[str, object], small: Path, timed: Path,
                                            small_yearly: Path) -> None:

@@ -122,6 +122,16 @@ SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...]
     ("model.link_max_share", "float", 0.0, "-", 0.0, None,
      "Strong linking only for lanes whose bound is below this share of their facility's largest capacity "
      "(1: leave out exactly the links the capacity row implies); 0: every lane."),
+    ("model.flow_bounds", "bool", False, "", None, None,
+     "Give every flow variable the upper bound the strong linking uses (origin's supply, facility's largest "
+     "capacity, market demand; t/yr) as a column bound (docs/formulation.md)."),
+    ("model.candidate_reductions", "bool", False, "", None, None,
+     "Before the build, find identical candidate facilities (ordered: open[i] >= open[i+1]) and candidates "
+     "dominated by another (ordered after it; fixed closed where that is provably safe); the run log and "
+     "summary.json list them (docs/formulation.md)."),
+    ("model.objective_scale", "int", 0, "-", -60.0, 60.0,
+     "HiGHS `user_objective_scale`: the objective HiGHS works on is multiplied by 2 to this power (e.g. -20: "
+     "about millions); results are always reported in the instance currency. 0: none."),
     ("stock.allowed", "bool", False, "", None, None,
      "May end-of-life packs wait at collection points, and black mass at pre-processors, from one operating "
      "year to the next (at the sites of storage.csv, within their caps and at their holding costs)? Needs "
@@ -257,6 +267,9 @@ class ModelOptions:
     link_by_level: bool = False
     link_max_share: float = 0.0
     capacity_cover: bool = False
+    flow_bounds: bool = False
+    candidate_reductions: bool = False
+    objective_scale: int = 0
 
 
 @dataclass(frozen=True)

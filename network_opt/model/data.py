@@ -74,6 +74,9 @@ class ModelData:
     stock: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: capacity built at candidates not yet fully usable (:func:`network_opt.model.timing.ramp_rows`)
     ramp: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: (flows it was found for, result) of :func:`network_opt.model.reductions.find_reductions`, found
+    #: once for the size projection, the build, the run log and the open-all start
+    candidate_reductions: tuple[Any, Any] | None = None
 
     def prev(self, p: int) -> int | None:
         """The investment period before investment period ``p`` (None for the first)."""

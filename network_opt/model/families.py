@@ -38,6 +38,7 @@ from network_opt.model.constraints.capacity import (
 from network_opt.model.constraints.emissions import add_emissions
 from network_opt.model.constraints.market import add_market_demand
 from network_opt.model.constraints.recycled_content import add_recycled_content
+from network_opt.model.constraints.reductions import add_candidate_reductions
 from network_opt.model.constraints.stochastic import add_cvar_excess, add_nonanticipativity
 from network_opt.model.constraints.stock import add_stock_rules
 from network_opt.model.constraints.targets import (
@@ -91,6 +92,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("lane_link", add_lane_link, "Strong linking"),
     Family("ramp_up", add_ramp_up, "Ramp-up"),
     Family("capacity_cover", add_capacity_cover, "Capacity cover"),
+    Family("candidate_order", add_candidate_reductions, "Candidate reductions"),
+    Family("candidate_closed", add_candidate_reductions, "Candidate reductions"),
     Family("stock_cap", add_stock_rules, "Stock"),
     Family("stock_age", add_stock_rules, "Stock"),
     Family("target_collection_rate", add_target_collection_rate, "Collection rate",

@@ -406,6 +406,19 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
     else:
         add("capacity_cover", 0, 0)
 
+    # candidate reductions (add_candidate_reductions): found on d itself (not on a subset of its flows)
+    if inst.settings.model.candidate_reductions:
+        from network_opt.model.reductions import find_reductions
+
+        red = find_reductions(d)
+        order = [(lo, hi, q) for lo, hi, _k in red.orders for q in red.periods[(lo, hi)]]
+        add("candidate_order", len(order), sum(int(nlev[lo]) + int(nlev[hi]) for lo, hi, _q in order))
+        inv = d.investment_years or d.years
+        add("candidate_closed", len(red.closed) * len(inv), sum(int(nlev[x]) for x in red.closed) * len(inv))
+    else:
+        add("candidate_order", 0, 0)
+        add("candidate_closed", 0, 0)
+
     # targets: the same row sets as the builders, restricted to the flows and supply kept
     t_val = d.targets["value"].to_numpy() if len(d.targets) else np.zeros(0)
     col = {mu: n for n, mu in enumerate(d.materials)}

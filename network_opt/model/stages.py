@@ -65,7 +65,12 @@ def fix_plan(m: Any, plan: dict[str, dict[Any, float]], names: tuple[str, ...] =
                                                                                    "closed")) -> None:
     """Fix the first-stage variables of ``m`` named in ``names`` to the values of ``plan``
     (:func:`plan_values` of another model with the same first-stage index sets). Raises
-    ``KeyError`` naming a variable the plan does not cover."""
+    ``KeyError`` naming a variable the plan does not cover. The rows of ``model.candidate_reductions``
+    are deactivated: they keep an optimum, not every plan one may want to evaluate."""
+    for name in ("candidate_order", "candidate_closed"):
+        rows = m.find_component(name)
+        if rows is not None:
+            rows.deactivate()
     for comp in first_stage_components(m):
         if comp.local_name not in names:
             continue

@@ -30,6 +30,7 @@ import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 
 from network_opt.common.errors import InputError, Problem
+from network_opt.model.constraints.reductions import add_candidate_reductions
 from network_opt.model.constraints.stochastic import add_cvar_excess, add_nonanticipativity
 from network_opt.model.data import ModelData
 from network_opt.model.families import CONSTRAINT_BUILDERS
@@ -56,6 +57,8 @@ def add_scenario(b: Any, d: ModelData, first: Any = None) -> None:
             b.del_component(name)
             b.add_component(name, pyo.Reference(other))
     for add in CONSTRAINT_BUILDERS:
+        if add is add_candidate_reductions:  # found per scenario, they could cut the shared first stage
+            continue
         add(b, d)
     add_objective(b, d)
     b.total_cost.deactivate()

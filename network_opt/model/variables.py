@@ -19,6 +19,25 @@ def landfill_banned(d: ModelData) -> np.ndarray:
     return banned
 
 
+def flow_upper_bounds(d: ModelData) -> list[float | None]:
+    r"""Column bounds of the flows with ``model.flow_bounds``: :math:`0 \le x_i \le U_i`, the most flow
+    row i can carry if its facility is open (t/yr; ``upper_bound_t`` of :mod:`network_opt.model.data`):
+
+    .. math:: U_i = \min\big(\bar C_{f(i)},\ S_{s(i)} + \bar H_{s(i)}\big) \text{ (end-of-life packs)},\quad
+              \min(\eta_r \bar C_r,\ D_{m,p}/(e_k \sigma_g)) \text{ (second-life packs)},\quad
+              \min(\bar C_{f(i)},\ \bar C_{o(i)} \beta_{o(i)} + \bar H_{o(i)}) \text{ (black mass)}, \ldots
+
+    (:math:`\bar C`: largest capacity with every module; :math:`S`: the supply row's tonnes; :math:`\bar H`:
+    stock the year before may add; :math:`\eta`: test yield; :math:`\beta`: black-mass yield). The strong
+    linking rows imply these bounds (:math:`\sum_l y \le 1`), so with linking on the LP relaxation is the
+    same and presolve sees them at once; without it, the relaxation is no weaker. A flow whose facility has
+    no capacity data (:math:`\bar C` 0 or missing) is left unbounded here."""
+    f = d.flows
+    bound = f["upper_bound_t"].to_numpy(dtype=float)
+    ok = (f["facility_cap_t"].to_numpy(dtype=float) > 0) & np.isfinite(bound)
+    return [float(b) if k else None for b, k in zip(bound.tolist(), ok.tolist(), strict=True)]
+
+
 def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     """Create the sparse index sets and the variables of the model.
 
@@ -51,7 +70,11 @@ def add_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.CLOSABLE = pyo.Set(initialize=closable, ordered=True)
     m.MODULAR = pyo.Set(initialize=modular, ordered=True)
     # the MIP starts (network_opt.solver.starts) read the level data from ``d``, not from the model
-    m.flow = pyo.Var(m.FLOWS, domain=pyo.NonNegativeReals)
+    if d.inst.settings.model.flow_bounds:
+        flow_ub = flow_upper_bounds(d)
+        m.flow = pyo.Var(m.FLOWS, domain=pyo.NonNegativeReals, bounds=lambda _m, i: (0.0, flow_ub[i]))
+    else:
+        m.flow = pyo.Var(m.FLOWS, domain=pyo.NonNegativeReals)
     m.level_open = pyo.Var(m.LEVELS, m.INVESTMENT_PERIODS, domain=pyo.Binary)
     m.investment = pyo.Var(m.INVESTING, m.INVESTMENT_PERIODS, domain=pyo.NonNegativeReals)
     if closable:

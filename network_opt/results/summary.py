@@ -43,8 +43,9 @@ class Summary(MutableMapping[str, Any]):
     timings: dict[str, float] = field(default_factory=dict)
     #: in_place, warm_start (re-solve without rebuild)
     resolve: dict[str, bool] = field(default_factory=dict)
-    #: variables, binaries, integers, constraints, nonzeros of the built model
-    model: dict[str, int | None] = field(default_factory=dict)
+    #: variables, binaries, integers, constraints, nonzeros of the built model; with
+    #: model.candidate_reductions also ``candidate_reductions`` (twins, dominated, fixed_closed pairs)
+    model: dict[str, Any] = field(default_factory=dict)
     #: the size and memory projected before building (network_opt.model.size)
     projected: dict[str, Any] = field(default_factory=dict)
     pruning: dict[str, Any] = field(default_factory=dict)

@@ -18,6 +18,7 @@ from network_opt.inputs.load import load
 from network_opt.model import build_model
 from network_opt.model.data import ModelData
 from network_opt.model.objective import COST_TERMS, OBJECTIVE_LABEL
+from network_opt.model.reductions import find_reductions
 from network_opt.model.size import ModelTooLarge, available_memory, prepare_sized, what_fits
 from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
@@ -183,6 +184,9 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     progress.phase(f"building the model: {len(data.flows):,} flows, {choices:,} "
                    f"level choices, {len(data.targets):,} targets in force")
     m = build_model(data)
+    reductions = find_reductions(data) if inst.settings.model.candidate_reductions else None  # found for the build
+    if reductions is not None:
+        progress.phase(reductions.describe())
     write_warnings: list[str] = []
     if options.write_model is not None:  # written here so that a failure to write it costs no solve
         problem = write_model_file(m, options.write_model, progress)
@@ -242,7 +246,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         timings={"load_s": t1 - t0, "build_s": t2 - t1, "handoff_s": t3 - t2, "solve_s": t4 - t3,
                  "extract_s": t5 - t4},
         resolve={"in_place": in_place, "warm_start": in_place and outcome.start == "given"},
-        model={**model_size(m), "nonzeros": outcome.nonzeros},
+        model={**model_size(m), "nonzeros": outcome.nonzeros,
+               **({"candidate_reductions": reductions.as_dict()} if reductions is not None else {})},
         projected={**projected.as_dict(), "available_memory_bytes": available, "forced": force},
         pruning=pruning,
         lanes=lane_count_by_commodity(data.lanes),

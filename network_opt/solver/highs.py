@@ -260,6 +260,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     # 0 (HiGHS decides) when not given: a model re-used from an earlier solve keeps its options
     highs.setOptionValue("threads", int(options.threads) if options.threads is not None else 0)
     set_limits(highs, options)
+    if data is not None:  # model.objective_scale: HiGHS works on the objective x 2**k, reports it unscaled
+        highs.setOptionValue("user_objective_scale", int(data.inst.settings.model.objective_scale))
     log: list[str] = []
     started: str | None = None
 

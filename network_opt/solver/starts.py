@@ -14,6 +14,7 @@ import pyomo.environ as pyo
 
 from network_opt.common import interrupts
 from network_opt.model.data import ModelData
+from network_opt.model.reductions import find_reductions
 from network_opt.solver.handoff import HighsModel
 from network_opt.solver.options import SolveOptions, run_highs, set_limits
 
@@ -69,9 +70,12 @@ def open_all_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: 
         return False
     fixed: dict[int, float] = {}
     largest = largest_levels(d)
+    # candidates model.candidate_reductions fixed closed stay closed (their rows would refuse the plan)
+    shut = set(find_reductions(d).closed) if d.inst.settings.model.candidate_reductions else set()
+    facility = d.levels["facility"].tolist()
     for (j, _p), v in level_open.items():
         if id(v) in hm.cols:
-            fixed[hm.cols[id(v)]] = 1.0 if j in largest else 0.0
+            fixed[hm.cols[id(v)]] = 1.0 if j in largest and facility[j] not in shut else 0.0
     modules = m.find_component("modules")
     if modules is not None:
         for v in modules.values():

@@ -1,0 +1,207 @@
+"""Issue 17 item 1, the tighter formulation: dominance and symmetry among candidates
+(``model.candidate_reductions``), flow bounds (``model.flow_bounds``) and objective scaling
+(``model.objective_scale``), each on a hand-solved micro instance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builders import lanes, one_material_tables, site, write_instance
+
+import network_opt as no
+from network_opt.model import build_model
+from network_opt.model.data import prepare
+from network_opt.model.reductions import find_reductions
+from network_opt.model.size import project_size
+from network_opt.solver.handoff import HighsModel
+from network_opt.solver.options import SolveOptions
+from network_opt.solver.relaxation import lp_relaxation
+
+
+def candidates(folder: Path, supply_t: float = 20.0, **model: Any) -> Path:
+    """C: ``supply_t`` t of X. Candidate recyclers of technology T, one level of 20 t each:
+
+    - A (site SA, jurisdiction XX): fixed 50, lane 1 per t;
+    - A2 (site SA2, XX): a twin of A (same level, cost, lane);
+    - D (site SD, XX): fixed 60, lane 2 per t: dominated by A and A2;
+    - F (site SF, jurisdiction YY): as A but fixed 55: not comparable (another jurisdiction).
+
+    No revenue (Li price 0), no targets. With 20 t: one facility suffices; A or A2 costs
+    50 + 20 x 1 = 70, F 75, D 60 + 40 = 100: optimum 70 (A or A2). With 30 t two are needed: A + A2
+    = 100 + 30 = 130; A + F = 105 + 30 = 135; A + D = 110 + 20 + 20 = 150: optimum 130."""
+    fac = [("A", "SA", 50.0), ("A2", "SA2", 50.0), ("D", "SD", 60.0), ("F", "SF", 55.0)]
+    tables = {
+        "sites": [site("C", "collection_point"), site("SA", "facility"), site("SA2", "facility"),
+                  site("SD", "facility"), site("SF", "facility", jurisdiction="YY")],
+        **one_material_tables(),
+        "supply": [{"site": "C", "period": 2025, "chemistry": "X", "tonnes": supply_t}],
+        "technologies": [{"id": "T", "process": "hydrometallurgical", "recycling_efficiency": 0.5}],
+        "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.5}],
+        "facilities": [{"id": f, "site": s, "kind": "recycler", "technology": "T", "status": "candidate"}
+                       for f, s, _ in fac],
+        "facility_levels": [{"facility": f, "level": "only", "capacity_t": 20.0, "fixed_cost_per_year": c}
+                            for f, _, c in fac],
+        "lanes": lanes(("C", "SA", 1.0), ("C", "SA2", 1.0), ("C", "SD", 2.0), ("C", "SF", 1.0)),
+    }
+    return write_instance(folder, tables, model=model)
+
+
+def test_twin_and_dominated_fixed_closed(tmp_path: Path) -> None:
+    """20 t: A's level (20 t) covers all the supply that reaches A, A2 or D, so A2 (twin, merged
+    into A: the order is A, A2, D by how many each dominates, then id) and D (dominated; its order
+    into A2 moves to A) are fixed closed; F is left alone. Same optimum 70 with and without, A open."""
+    plain = no.solve(candidates(tmp_path / "plain"))
+    path = candidates(tmp_path / "reduced", candidate_reductions=True)
+    d = prepare(no.load(path))
+    found = find_reductions(d)
+    assert found.closed == {"A2": "A", "D": "A"}
+    assert found.orders == []
+    m = build_model(d)
+    assert sorted(m.candidate_closed) == [("A2", 2025), ("D", 2025)]
+    assert len(m.candidate_order) == 0
+    size = project_size(d)
+    assert (size.rows_by_family["candidate_closed"], size.nonzeros_by_family["candidate_closed"]) == (2, 2)
+    sol = no.solve(path)
+    assert plain.objective == pytest.approx(70.0)
+    assert sol.objective == pytest.approx(70.0)
+    assert set(sol["facilities"].query("open")["facility"]) == {"A"}
+    assert sol.summary["model"]["candidate_reductions"] == {"twins": [], "dominated": [],
+                                                           "fixed_closed": [["A2", "A"], ["D", "A"]]}
+
+
+def test_orderings_when_two_are_needed(tmp_path: Path) -> None:
+    """30 t: no level covers all the supply, nothing is fixed; the order rows are A2 <= A (twins)
+    and D <= A2 (dominated, single period). Optimum 130 (A + A2) with and without. LP relaxation:
+    per tonne through A or A2 50/20 + 1 = 3.5, F 55/20 + 1 = 3.75, D 60/20 + 2 = 5, so 30 t at 3.5 =
+    105 (e.g. A = 1, A2 = 1/2: the rows A2 <= A, D <= A2 hold there), with the rows no weaker."""
+    plain_path = candidates(tmp_path / "plain", supply_t=30.0)
+    path = candidates(tmp_path / "reduced", supply_t=30.0, candidate_reductions=True)
+    found = find_reductions(prepare(no.load(path)))
+    assert found.closed == {}
+    assert found.orders == [("A2", "A", "twin"), ("D", "A2", "dominated")]
+    lp_plain, _ = lp_relaxation(HighsModel(build_model(prepare(no.load(plain_path)))), SolveOptions())
+    lp_red, _ = lp_relaxation(HighsModel(build_model(prepare(no.load(path)))), SolveOptions())
+    assert lp_plain == pytest.approx(105.0)
+    assert lp_red is not None and lp_red >= lp_plain - 1e-9
+    assert no.solve(plain_path).objective == pytest.approx(130.0)
+    sol = no.solve(path)
+    assert sol.objective == pytest.approx(130.0)
+    assert set(sol["facilities"].query("open")["facility"]) == {"A", "A2"}
+
+
+def test_no_reduction_across_jurisdictions_or_a_missing_lane(tmp_path: Path) -> None:
+    """F (jurisdiction YY) is identical to A but for its fixed cost; made equal, it is still no twin
+    of A. D without A's lane... (D given a second lane from C2 that A lacks) is no longer dominated."""
+    path = candidates(tmp_path / "f", supply_t=30.0, candidate_reductions=True)
+    text = (path / "facility_levels.csv").read_text().replace("F,only,20.0,55.0", "F,only,20.0,50.0")
+    (path / "facility_levels.csv").write_text(text)
+    found = find_reductions(prepare(no.load(path)))
+    assert all("F" not in (lo, hi) for lo, hi, _ in found.orders)
+    # D gets a lane from a second collection point that only D can serve
+    sites = (path / "sites.csv").read_text() + "C2,C2,collection_point,0.0,0.0,,XX\n"
+    (path / "sites.csv").write_text(sites)
+    (path / "supply.csv").write_text((path / "supply.csv").read_text() + "C2,2025,X,1.0\n")
+    (path / "lanes.csv").write_text((path / "lanes.csv").read_text() + "C2,SD,,2.0\n")
+    found = find_reductions(prepare(no.load(path)))
+    assert found.orders == [("A2", "A", "twin")]
+    assert found.closed == {}
+
+
+def test_reductions_need_two_candidates(tmp_path: Path) -> None:
+    """Degenerate: one candidate only (the others made existing): nothing to compare, no rows."""
+    path = candidates(tmp_path, candidate_reductions=True)
+    text = (path / "facilities.csv").read_text()
+    for f in ("A2", "D", "F"):
+        text = text.replace(f"{f},S{f},recycler,T,candidate", f"{f},S{f},recycler,T,existing")
+    (path / "facilities.csv").write_text(text)
+    d = prepare(no.load(path))
+    found = find_reductions(d)
+    assert (found.orders, found.closed) == ([], {})
+    m = build_model(d)
+    assert len(m.candidate_order) == 0 and len(m.candidate_closed) == 0
+
+
+def bounded(folder: Path, **model: Any) -> Path:
+    """C: 20 t. A: 30 t, fixed 30, free lane; B: 15 t, fixed 1, 1 per t.
+    MIP: A alone 30 (x_A = 20); B 15 t + A 5 t = 1 + 15 + 30 = 46: optimum 30 with x_A = 20, at its
+    bound U_A = min(capacity 30, supply 20) = 20 (U_B = min(15, 20) = 15).
+    LP (links on): x_A <= 20 a: 1.5 per t through A, x_B <= 15 b: 1 + 1/15 per t through B: B 15 t
+    (16) + A 5 t (a = 1/4: 7.5) = 23.5; the bounds are implied by the rows, so the same with them."""
+    tables = {
+        "sites": [site("C", "collection_point"), site("SA", "facility"), site("SB", "facility")],
+        **one_material_tables(),
+        "supply": [{"site": "C", "period": 2025, "chemistry": "X", "tonnes": 20.0}],
+        "technologies": [{"id": "T", "process": "hydrometallurgical", "recycling_efficiency": 0.5}],
+        "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.5}],
+        "facilities": [{"id": f, "site": f"S{f}", "kind": "recycler", "technology": "T", "status": "candidate"}
+                       for f in ("A", "B")],
+        "facility_levels": [{"facility": "A", "level": "only", "capacity_t": 30.0, "fixed_cost_per_year": 30.0},
+                            {"facility": "B", "level": "only", "capacity_t": 15.0, "fixed_cost_per_year": 1.0}],
+        "lanes": lanes(("C", "SA", 0.0), ("C", "SB", 1.0)),
+    }
+    return write_instance(folder, tables, model=model)
+
+
+@pytest.mark.parametrize("linking", [True, False])
+def test_flow_bounds_tight_at_the_optimum_and_lp_no_weaker(tmp_path: Path, linking: bool) -> None:
+    """Without links the LP: x_A <= 30 a costs 1 per t through A (B: 1 + 1/15): all 20 t through A, LP
+    20; the flow bounds (20, 15) are implied by supply and capacity rows: LP the same, never weaker."""
+    lps = {}
+    for on in (False, True):
+        path = bounded(tmp_path / f"b{on}", flow_bounds=on, strong_linking=linking)
+        m = build_model(prepare(no.load(path)))
+        ubs = [v.ub for v in m.flow.values()]
+        assert sorted(ubs) == [15.0, 20.0] if on else ubs == [None, None]
+        lp, _ = lp_relaxation(HighsModel(m), SolveOptions())
+        lps[on] = lp
+        sol = no.solve(path)
+        assert sol.objective == pytest.approx(30.0)
+        assert set(sol["facilities"].query("open")["facility"]) == {"A"}
+        assert sol["flows"]["tonnes"].sum() == pytest.approx(20.0)  # all into A: x_A = U_A = 20
+    assert lps[False] == pytest.approx(23.5 if linking else 20.0)
+    assert lps[True] == pytest.approx(lps[False])
+
+
+def test_objective_scale_reports_the_same_objective(tmp_path: Path) -> None:
+    """model.objective_scale = -10: HiGHS works on the objective / 1024 and reports it unscaled:
+    the objective (30), bound and every cost term are those of the unscaled run."""
+    from network_opt.solver.highs import solve_model
+
+    base = no.solve(bounded(tmp_path / "a"))
+    path = bounded(tmp_path / "b", objective_scale=-10)
+    d = prepare(no.load(path))
+    hm = HighsModel(build_model(d))
+    assert solve_model(hm.model, SolveOptions(), solver=hm, data=d).objective == pytest.approx(30.0)
+    assert hm.h.getOptionValue("user_objective_scale")[1] == -10
+    scaled = no.solve(path)
+    assert scaled.objective == pytest.approx(30.0) == base.objective
+    assert scaled.outcome.bound == pytest.approx(base.outcome.bound)
+    assert json.dumps(scaled.summary["cost_terms"], sort_keys=True) == json.dumps(base.summary["cost_terms"],
+                                                                                  sort_keys=True)
+
+
+def test_objective_scale_out_of_range_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="objective_scale"):
+        no.load(bounded(tmp_path, objective_scale=99))
+
+
+def test_open_all_start_and_a_fixed_plan_respect_the_reductions(tmp_path: Path) -> None:
+    """The open-all MIP start keeps the candidates fixed closed closed (else its LP is infeasible
+    and HiGHS gets no start); evaluating a given plan (stages.fix_plan, as the stochastic regret
+    does) drops the reduction rows: D alone (60 + 20 x 2 = 100) can still be evaluated."""
+    from network_opt.model.stages import fix_plan
+    from network_opt.solver.highs import solve_model
+
+    path = candidates(tmp_path, candidate_reductions=True)
+    sol = no.solve(path, SolveOptions(start="open_all"))
+    assert sol.outcome.start == "open_all"
+    assert sol.objective == pytest.approx(70.0)
+    d = prepare(no.load(path))
+    m = build_model(d)
+    row = {f: j for j, f in enumerate(d.levels["facility"])}
+    fix_plan(m, {"level_open": {(j, 2025): float(j == row["D"]) for j in range(len(d.levels))}})
+    assert not m.candidate_closed.active
+    assert solve_model(m, SolveOptions(), data=d).objective == pytest.approx(100.0)
