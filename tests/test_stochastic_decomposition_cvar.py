@@ -114,3 +114,23 @@ def test_lshaped_time_limit_stops_between_iterations(tmp_path: Path) -> None:
     full = solve_lshaped(datas, list(sset.names), list(sset.probabilities))
     assert full.notes == [] and full.iterations > 1
     assert full.outer_bound is not None and 2500.0 - 1e-4 * 2500.0 - TOL <= full.outer_bound <= 2500.0 + TOL
+
+
+def test_lshaped_cut_generator_keyerror_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failure seen on 50+ scenarios of china-east (Pyomo's Benders cut generator raising
+    ``KeyError: 'fix_complicating_vars[1]'``, a missing dual) ends in a ValueError that names it and
+    points to ``--decomposition benders``, not in a traceback from inside mpi-sppy."""
+    import mpisppy.opt.lshaped as lshaped
+
+    from network_opt.runs.decompose import solve_lshaped
+    from network_opt.runs.stochastic import scenario_data, scenario_set
+
+    def fail(self: object, *args: object, **kwargs: object) -> None:
+        raise KeyError("fix_complicating_vars[1]")
+
+    monkeypatch.setattr(lshaped.LShapedMethod, "lshaped_algorithm", fail)
+    inst = no.load(micro(tmp_path / "m"))
+    sset = scenario_set(inst)
+    datas = [scenario_data(inst, o) for o in sset.overrides]
+    with pytest.raises(ValueError, match=r"fix_complicating_vars\[1\].*--decomposition benders"):
+        solve_lshaped(datas, list(sset.names), list(sset.probabilities))
