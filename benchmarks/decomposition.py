@@ -4,7 +4,7 @@ HiGHS alone on the same model, built once:
 - ``china-east``: the shipped instance, deterministic;
 - ``generated``: ``network-opt generate --collection-points 100 --candidates 20 --periods 3
   --chemistries 3 --seed 1``;
-- ``stochastic``: china-east with the uncertainty of benchmarks/stochastic.py (Li price x U(0.8,
+- ``stochastic``: china-east (or ``--instance NAME``) with the uncertainty of benchmarks/stochastic.py (Li price x U(0.8,
   2.4), volume x Tri(0.875, 1, 2.5), seed 1), N scenarios, extensive form with shared first stage.
 
 Prints one row per (case, method): wall seconds of the solve (the build and the hand-off to HiGHS
@@ -39,7 +39,7 @@ def _money(v: float | None) -> str:
 
 
 def build(case: str, work: Path, scenarios: int,
-          uncollected_cost: float | None = None) -> tuple[object, list[object]]:
+          uncollected_cost: float | None = None, instance: str = "china-east") -> tuple[object, list[object]]:
     """The Pyomo model of ``case`` and its first-stage variables; ``uncollected_cost`` (currency/t)
     lets the stochastic case's packs stay uncollected at that price (complete recourse)."""
     import network_opt as no
@@ -50,7 +50,7 @@ def build(case: str, work: Path, scenarios: int,
     from network_opt.runs.stochastic import scenario_data, scenario_set
 
     if case == "stochastic":
-        inst = no.load(instance_copy("china-east", work, uncollected_cost))
+        inst = no.load(instance_copy(instance, work, uncollected_cost))
         sset = scenario_set(inst, scenarios, 1)
         datas = [scenario_data(inst, o) for o in sset.overrides]
         m = build_extensive_form(datas, list(sset.probabilities))
@@ -76,6 +76,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--uncollected-cost", type=float, default=None, metavar="X",
                     help="stochastic case: packs may stay uncollected at X per tonne (default: as the instance)")
+    ap.add_argument("--instance", default="china-east",
+                    help="stochastic case: the shipped instance it copies (default china-east)")
     args = ap.parse_args()
 
     from network_opt.solver.benders import benders_solve, first_stage_mask
@@ -90,7 +92,7 @@ def main() -> None:
           f"{'iter':>5} {'blocks':>6} {'cuts opt/feas':>13} {'master_s':>8} {'sub_s':>8}")
     try:
         for case in args.cases:
-            m, first = build(case, work, args.scenarios, args.uncollected_cost)
+            m, first = build(case, work, args.scenarios, args.uncollected_cost, args.instance)
             for method in args.methods:
                 hm = HighsModel(m)  # type: ignore[arg-type]
                 t = time.perf_counter()
