@@ -4,8 +4,9 @@ HiGHS alone on the same model, built once:
 - ``china-east``: the shipped instance, deterministic;
 - ``generated``: ``network-opt generate --collection-points 100 --candidates 20 --periods 3
   --chemistries 3 --seed 1``;
-- ``stochastic``: china-east (or ``--instance NAME``) with the uncertainty of benchmarks/stochastic.py (Li price x U(0.8,
-  2.4), volume x Tri(0.875, 1, 2.5), seed 1), N scenarios, extensive form with shared first stage.
+- ``stochastic``: china-east (or ``--instance NAME``) with the uncertainty of
+  benchmarks/stochastic.py (Li price x U(0.8, 2.4), volume x Tri(0.875, 1, 2.5), seed 1),
+  N scenarios, extensive form with shared first stage.
 
 Prints one row per (case, method): wall seconds of the solve (the build and the hand-off to HiGHS
 excluded; each method gets a HighsModel of its own), objective (currency), bound (HiGHS alone: its
