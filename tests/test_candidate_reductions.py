@@ -205,3 +205,47 @@ def test_open_all_start_and_a_fixed_plan_respect_the_reductions(tmp_path: Path) 
     fix_plan(m, {"level_open": {(j, 2025): float(j == row["D"]) for j in range(len(d.levels))}})
     assert not m.candidate_closed.active
     assert solve_model(m, SolveOptions(), data=d).objective == pytest.approx(100.0)
+
+
+def stocked(folder: Path, **model: Any) -> Path:
+    """One investment period 2025-2026 operated yearly, stock allowed at C (cap 100 t, holding 1 per
+    t and year). C: 10 t of X in 2025 and 10 t in 2026 (10 kg Li/t). Li sells at 0 in 2025 and
+    10,000 per t in 2026; T recovers 0.9 of it: 90 per t of packs treated in 2026. Candidates of T,
+    one level of 10 t/yr, fixed 50 per year open: A (free lane) and D (lane 1 per t, dominated by A).
+
+    A alone: 10 t each year, 2 x 50 - 10 x 90 = -800 (A's 10 t cannot take 2025's packs in 2026).
+    A and D: 2025's 10 t held at C (10), 20 t treated in 2026 (10 through D: 10 lane), revenue
+    20 x 90 = 1800: 2 x 2 x 50 + 10 + 10 - 1800 = -1580, the optimum. The supply in each year
+    (10 t) fits A's level, but with the stock released in 2026 the flows into A and D reach 20 t:
+    D is not fixed closed (it was, before the stock counted, and the reduced model gave -800)."""
+    tables = {
+        "sites": [site("C", "collection_point"), site("SA", "facility"), site("SD", "facility")],
+        **one_material_tables(periods=(2025, 2026)),
+        "material_prices": [{"material": "Li", "period": 2025, "price_per_t": 0.0},
+                            {"material": "Li", "period": 2026, "price_per_t": 10_000.0}],
+        "supply": [{"site": "C", "period": p, "chemistry": "X", "tonnes": 10.0} for p in (2025, 2026)],
+        "technologies": [{"id": "T", "process": "hydrometallurgical", "recycling_efficiency": 0.5}],
+        "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.9}],
+        "facilities": [{"id": f, "site": f"S{f}", "kind": "recycler", "technology": "T", "status": "candidate"}
+                       for f in ("A", "D")],
+        "facility_levels": [{"facility": f, "level": "only", "capacity_t": 10.0, "fixed_cost_per_year": 50.0}
+                            for f in ("A", "D")],
+        "lanes": lanes(("C", "SA", 0.0), ("C", "SD", 1.0)),
+        "storage": [{"site": "C", "cap_t": 100.0, "holding_cost_per_t_year": 1.0, "source": "test"}],
+    }
+    return write_instance(folder, tables, model=model, stock={"allowed": True},
+                          periods=[{"year": 2025, "length": 2, "operations": "yearly"}])
+
+
+def test_stock_released_at_collection_points_keeps_a_dominated_candidate(tmp_path: Path) -> None:
+    """Stock at collection points: D stays an ordering (D <= A), not fixed closed; same optimum
+    -1580 with and without the reductions, A and D open."""
+    plain = no.solve(stocked(tmp_path / "plain"))
+    path = stocked(tmp_path / "reduced", candidate_reductions=True)
+    found = find_reductions(prepare(no.load(path)))
+    assert found.closed == {}
+    assert found.orders == [("D", "A", "dominated")]
+    sol = no.solve(path)
+    for s in (plain, sol):
+        assert s.objective == pytest.approx(-1580.0)
+        assert set(s["facilities"].query("open")["facility"]) == {"A", "D"}
