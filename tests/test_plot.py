@@ -518,7 +518,7 @@ def test_map_rings_the_facility_where_a_target_binds(blend: Any, tmp_path: Path)
     # the toy has pooled targets only: the legend says that no facility target binds
     toy_fig = maps.flow_map(no.solve(ROOT / "instances" / "toy"), targets=True)
     toy_legend = [t.get_text() for ax in toy_fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
-    assert _rings(toy_fig) == [] and "no facility or chain target binds" in toy_legend
+    assert _rings(toy_fig) == [] and "no per-facility target binds" in toy_legend
 
 
 def test_map_command_with_targets_png_and_html(blend: Any, tmp_path: Path) -> None:
