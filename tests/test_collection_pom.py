@@ -169,8 +169,8 @@ def test_scope_placed_on_market_is_for_collection_only(tmp_path: Path) -> None:
 
 def test_india_preset_collection_row_uses_placed_on_market(tmp_path: Path) -> None:
     """in-bwmr-2022 in FY2027-28: collection 0.7 of EV batteries placed on the market (recycling
-    efficiency 0.9 pooled, met by H's 0.95). Without a placed_on_market row the error names the
-    policies entry; with 120 t: 0.7 x 120 = 84 t collected, 84 x 40 + 16 x 5 = 3440, shadow price
+    efficiency 0.9 per recycler, scope facility: met by H's 0.95). Without a placed_on_market row the
+    error names the policies entry; with 120 t: 0.7 x 120 = 84 t collected, 84 x 40 + 16 x 5 = 3440, shadow price
     35 x 120 = 4200."""
     folder = pom_instance(tmp_path / "in", rho=None, pom=None, jurisdiction="IN", period=2027,
                           policies={"IN": ["in-bwmr-2022"]})
@@ -187,6 +187,8 @@ def test_india_preset_collection_row_uses_placed_on_market(tmp_path: Path) -> No
     assert t.loc["collection_rate", "scope"] == "placed_on_market"
     assert t.loc["collection_rate", "achieved"] == pytest.approx(0.7)
     assert t.loc["collection_rate", "shadow_price"] == pytest.approx(4200.0, rel=1e-6)
+    assert (t.loc["recycling_efficiency", "scope"], t.loc["recycling_efficiency", "facility"]) == ("facility", "H")
+    assert t.loc["recycling_efficiency", "achieved"] == pytest.approx(0.95)
 
 
 @pytest.mark.parametrize(("uncollected", "soft", "pom"), [(True, False, 80.0), (True, True, 80.0),
