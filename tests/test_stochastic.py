@@ -370,6 +370,13 @@ def test_command_line_writes_the_design_and_map_draws_it(tmp_path: Path) -> None
     assert res.exit_code == 2 and "--cvar-weight need --stochastic" in res.output
     res = runner.invoke(app, ["solve", str(folder), "--out", str(tmp_path / "y"), "--stochastic", "--aggregate", "1"])
     assert res.exit_code == 2 and "cannot be combined with --aggregate" in res.output
+    # options the stochastic design does not read are refused, not silently ignored
+    for extra in (["--prune", "3"], ["--memory-limit", "8G"], ["--force"]):
+        res = runner.invoke(app, ["solve", str(folder), "--out", str(tmp_path / "w"), "--stochastic", *extra])
+        assert res.exit_code == 2 and f"cannot be combined with {extra[0]}" in res.output, extra
+        assert not (tmp_path / "w").exists()
+    res = runner.invoke(app, ["solve", str(folder), "--out", str(tmp_path / "v"), "--seed", "3"])
+    assert res.exit_code == 2 and "--seed need --stochastic" in res.output
     # bad stochastic input: exit 2, FILE:LINE:KEY, nothing written
     bad = micro(tmp_path / "bad", {"scenarios": {"low": 0.5, "high": 0.6}})
     res = runner.invoke(app, ["solve", str(bad), "--out", str(tmp_path / "z"), "--stochastic", "--quiet"])
