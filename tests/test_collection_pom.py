@@ -160,6 +160,24 @@ def test_a_target_above_the_packs_generated_is_infeasible_and_diagnosed(tmp_path
     assert forced.objective == pytest.approx(4000.0 + 25 * 1e6)  # --soft-targets: the default penalty
 
 
+def test_a_target_where_no_packs_are_generated_says_so(tmp_path: Path) -> None:
+    """Degenerate: the packs are generated in YY, the collection target is on XX's 80 t placed on
+    the market (0.5: 40 t/yr to collect) and XX generates none. Packs may stay uncollected, yet no
+    row can hold the 40 t: the build stops with an error naming the placed_on_market row that says
+    no packs are generated there (not that every pack must be collected)."""
+    from network_opt.common.errors import InputError
+
+    folder = pom_instance(tmp_path)
+    sites = (folder / "sites.csv").read_text()
+    (folder / "sites.csv").write_text(sites.replace("C1,C1,collection_point,0.0,0.0,,XX",
+                                                    "C1,C1,collection_point,0.0,0.0,,YY"))
+    (folder / "jurisdictions.csv").write_text((folder / "jurisdictions.csv").read_text() + "YY,,\n")
+    with pytest.raises(InputError, match=r"placed_on_market.csv:2:tonnes: period 2025: .* needs 40 t/yr; no packs "
+                                         r"are generated there") as err:
+        no.solve(folder)
+    assert "uncollected.allowed" not in str(err.value)
+
+
 def test_scope_placed_on_market_is_for_collection_only(tmp_path: Path) -> None:
     folder = pom_instance(tmp_path)
     text = (folder / "targets.csv").read_text().replace("collection_rate,,0.5", "recycling_efficiency,,0.5")
