@@ -329,3 +329,21 @@ def test_policies_command_prints_scope_and_process_per_rule() -> None:
                      f"process {SMELTING}") == 4
     assert out.count("process direct") == 4
     assert "not modelled yet: material-repair" not in out
+
+
+def test_own_row_replaces_the_presets_whatever_the_order_of_its_processes(tmp_path: Path) -> None:
+    """China's preset sets Li >= 0.90 on the smelting step of hydrometallurgical|pyrometallurgical
+    plants from 2025. An instance row for the same rule that lists the processes the other way round
+    (pyrometallurgical|hydrometallurgical, 0.85) is the same target and replaces the preset's row:
+    one Li step row in force, at 0.85 (before, the two spellings were two targets and the stricter
+    0.90 still applied)."""
+    import yaml
+
+    folder = recycler_instance(tmp_path, rho=0.85, process="pyrometallurgical|hydrometallurgical")
+    manifest = yaml.safe_load((folder / "instance.yaml").read_text())
+    manifest["policies"] = {"XX": ["cn-2024-standard-conditions"]}
+    (folder / "instance.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    t = no.load(folder)["targets"]
+    step = t.loc[(t["material"] == "Li") & (t["scope"] == "step")]
+    assert step["value"].tolist() == [0.85]
+    assert step["process"].tolist() == [SMELTING]
