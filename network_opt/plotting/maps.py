@@ -9,7 +9,7 @@ unopened candidates are small grey crosses; collection points grey dots (area pr
 supply); markets purple pentagons. Every panel of a figure shares one extent and one set of
 scales, so panels compare at a glance.
 
-With ``targets=True``, a facility where a target of scope ``facility`` or ``chain`` binds in the
+With ``targets=True``, a facility where a target of scope ``facility``, ``chain`` or ``step`` binds in the
 period (shadow price above 0, or achieved = required) gets a ring in the colour of that rule (one
 ring per rule, outwards), dashed where the target is missed (soft targets); the legend names each
 rule (:func:`network_opt.plotting.layers.facility_targets`).

@@ -30,7 +30,7 @@ def _collect(groups: dict, jurisdictions: set[str], period: int) -> np.ndarray:
 def target_rows(d: ModelData, metric: str) -> dict[int, np.ndarray]:
     """For each target row of ``metric``: the flow rows (or, for collection_rate, the supply
     rows; for second_life_priority, the flows into refurbishers) it counts. A row of scope
-    ``facility`` or ``chain`` counts the flows into its facility in its period."""
+    ``facility``, ``chain`` or ``step`` counts the flows into its facility in its period."""
     t = d.targets
     f = d.flows
     facility = t.get("facility", None)
