@@ -82,3 +82,79 @@ def two_technology_tables(periods: tuple[int, ...] = (2025,), jurisdiction: str 
                             {"facility": "H", "level": "a", "capacity_t": 1000}],
         "lanes": lanes(("C1", "S1", 0), ("C1", "S2", 0)),
     }
+
+
+def existing_recyclers(folder: Path, *, supply: list[tuple[str, str, float]], li_kg_per_t: dict[str, float],
+                       technologies: list[dict[str, Any]], yields: list[dict[str, Any]],
+                       plants: list[tuple[str, str, float]], targets: list[dict[str, Any]],
+                       black_mass_li_kg_per_t: dict[str, float] | None = None,
+                       places: dict[str, tuple[float, float]] | None = None) -> Path:
+    """Write a one-period (2025) instance in jurisdiction XX with Li as its only material (price 0;
+    every chemistry 100 kWh/t) and existing integrated recyclers, each 1000 t/yr, free lanes from
+    every collection point to every plant; return the folder. The caller states the data:
+
+    - ``supply``: (collection point, chemistry, t/yr) rows, the collection points in that order;
+    - ``li_kg_per_t``: kg of Li per t of pack by chemistry (``black_mass_li_kg_per_t``: per t of
+      black mass, when the test reads it);
+    - ``technologies`` and ``yields``: the rows of technologies.csv and technology_yields.csv;
+    - ``plants``: (id, technology, variable cost per t) of each recycler, at site ``S<id>``;
+    - ``targets``: the rows of targets.csv;
+    - ``places``: (latitude, longitude) of a site by id (default 0, 0)."""
+    points = list(dict.fromkeys(cp for cp, _, _ in supply))
+
+    def at(id_: str, kind: str) -> dict[str, Any]:
+        lat, lon = (places or {}).get(id_, (0.0, 0.0))
+        return site(id_, kind, "XX", lat, lon)
+
+    contents = []
+    for chem, kg in li_kg_per_t.items():
+        row: dict[str, Any] = {"chemistry": chem, "material": "Li", "kg_per_t": kg}
+        if black_mass_li_kg_per_t is not None:
+            row["black_mass_kg_per_t"] = black_mass_li_kg_per_t[chem]
+        contents.append(row)
+    tables: dict[str, list[dict[str, Any]]] = {
+        "sites": [at(cp, "collection_point") for cp in points] + [at(f"S{p}", "facility") for p, _, _ in plants],
+        "jurisdictions": [{"id": "XX", "name": "", "groups": ""}],
+        "chemistries": [{"id": chem, "energy_kwh_per_t": 100} for chem in li_kg_per_t],
+        "materials": [{"id": "Li"}],
+        "chemistry_materials": contents,
+        "material_prices": [{"material": "Li", "period": 2025, "price_per_t": 0}],
+        "supply": [{"site": cp, "period": 2025, "chemistry": chem, "tonnes": t} for cp, chem, t in supply],
+        "technologies": technologies,
+        "technology_yields": yields,
+        "facilities": [{"id": p, "site": f"S{p}", "kind": "recycler", "technology": tech, "status": "existing",
+                        "variable_cost_per_t": cost} for p, tech, cost in plants],
+        "facility_levels": [{"facility": p, "level": "a", "capacity_t": 1000} for p, _, _ in plants],
+        "lanes": lanes(*[(cp, f"S{p}", 0) for cp in points for p, _, _ in plants]),
+        "targets": targets,
+    }
+    return write_instance(folder, tables)
+
+
+def candidate_recyclers(folder: Path, supply_t: float, levels: list[tuple[str, str, float, float]],
+                        lane_cost: dict[str, float], jurisdiction: dict[str, str] | None = None,
+                        tables: dict[str, list[dict[str, Any]]] | None = None, settings: dict[str, Any] | None = None,
+                        **model: Any) -> Path:
+    """Write an instance of candidate recyclers of one technology T (hydrometallurgical, efficiency
+    0.5, Li yield 0.5; Li price 0) fed from collection point C with ``supply_t`` t of X in 2025;
+    return the folder. The caller states the data: ``levels``: (facility, level, capacity t/yr,
+    fixed cost per year) rows, the facilities in that order, each at site ``S<id>``; ``lane_cost``:
+    cost per t of the lane from C to each facility; ``jurisdiction``: a facility site's jurisdiction
+    when not XX; ``tables``: tables added or replaced; ``settings``: instance.yaml settings;
+    ``model``: the ``model:`` settings."""
+    facilities = list(dict.fromkeys(f for f, _, _, _ in levels))
+    data: dict[str, list[dict[str, Any]]] = {
+        "sites": [site("C", "collection_point")]
+        + [site(f"S{f}", "facility", jurisdiction=(jurisdiction or {}).get(f, "XX")) for f in facilities],
+        **one_material_tables(),
+        "supply": [{"site": "C", "period": 2025, "chemistry": "X", "tonnes": supply_t}],
+        "technologies": [{"id": "T", "process": "hydrometallurgical", "recycling_efficiency": 0.5}],
+        "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.5}],
+        "facilities": [{"id": f, "site": f"S{f}", "kind": "recycler", "technology": "T", "status": "candidate"}
+                       for f in facilities],
+        "facility_levels": [{"facility": f, "level": lv, "capacity_t": cap, "fixed_cost_per_year": fixed}
+                            for f, lv, cap, fixed in levels],
+        "lanes": lanes(*[("C", f"S{f}", lane_cost[f]) for f in facilities]),
+        **(tables or {}),
+    }
+    return write_instance(folder, data, model=model, **(settings or {}))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import lanes, one_material_tables, site, write_instance
+from builders import candidate_recyclers
 
 import network_opt as no
 from network_opt.model import build_model
@@ -32,21 +32,10 @@ def candidates(folder: Path, supply_t: float = 20.0, **model: Any) -> Path:
     No revenue (Li price 0), no targets. With 20 t: one facility suffices; A or A2 costs
     50 + 20 x 1 = 70, F 75, D 60 + 40 = 100: optimum 70 (A or A2). With 30 t two are needed: A + A2
     = 100 + 30 = 130; A + F = 105 + 30 = 135; A + D = 110 + 20 + 20 = 150: optimum 130."""
-    fac = [("A", "SA", 50.0), ("A2", "SA2", 50.0), ("D", "SD", 60.0), ("F", "SF", 55.0)]
-    tables = {
-        "sites": [site("C", "collection_point"), site("SA", "facility"), site("SA2", "facility"),
-                  site("SD", "facility"), site("SF", "facility", jurisdiction="YY")],
-        **one_material_tables(),
-        "supply": [{"site": "C", "period": 2025, "chemistry": "X", "tonnes": supply_t}],
-        "technologies": [{"id": "T", "process": "hydrometallurgical", "recycling_efficiency": 0.5}],
-        "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.5}],
-        "facilities": [{"id": f, "site": s, "kind": "recycler", "technology": "T", "status": "candidate"}
-                       for f, s, _ in fac],
-        "facility_levels": [{"facility": f, "level": "only", "capacity_t": 20.0, "fixed_cost_per_year": c}
-                            for f, _, c in fac],
-        "lanes": lanes(("C", "SA", 1.0), ("C", "SA2", 1.0), ("C", "SD", 2.0), ("C", "SF", 1.0)),
-    }
-    return write_instance(folder, tables, model=model)
+    return candidate_recyclers(
+        folder, supply_t, [("A", "only", 20.0, 50.0), ("A2", "only", 20.0, 50.0), ("D", "only", 20.0, 60.0),
+                           ("F", "only", 20.0, 55.0)],
+        {"A": 1.0, "A2": 1.0, "D": 2.0, "F": 1.0}, jurisdiction={"F": "YY"}, **model)
 
 
 def test_twin_and_dominated_fixed_closed(tmp_path: Path) -> None:
@@ -130,19 +119,8 @@ def bounded(folder: Path, **model: Any) -> Path:
     bound U_A = min(capacity 30, supply 20) = 20 (U_B = min(15, 20) = 15).
     LP (links on): x_A <= 20 a: 1.5 per t through A, x_B <= 15 b: 1 + 1/15 per t through B: B 15 t
     (16) + A 5 t (a = 1/4: 7.5) = 23.5; the bounds are implied by the rows, so the same with them."""
-    tables = {
-        "sites": [site("C", "collection_point"), site("SA", "facility"), site("SB", "facility")],
-        **one_material_tables(),
-        "supply": [{"site": "C", "period": 2025, "chemistry": "X", "tonnes": 20.0}],
-        "technologies": [{"id": "T", "process": "hydrometallurgical", "recycling_efficiency": 0.5}],
-        "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.5}],
-        "facilities": [{"id": f, "site": f"S{f}", "kind": "recycler", "technology": "T", "status": "candidate"}
-                       for f in ("A", "B")],
-        "facility_levels": [{"facility": "A", "level": "only", "capacity_t": 30.0, "fixed_cost_per_year": 30.0},
-                            {"facility": "B", "level": "only", "capacity_t": 15.0, "fixed_cost_per_year": 1.0}],
-        "lanes": lanes(("C", "SA", 0.0), ("C", "SB", 1.0)),
-    }
-    return write_instance(folder, tables, model=model)
+    return candidate_recyclers(folder, 20.0, [("A", "only", 30.0, 30.0), ("B", "only", 15.0, 1.0)],
+                               {"A": 0.0, "B": 1.0}, **model)
 
 
 @pytest.mark.parametrize("linking", [True, False])
@@ -205,3 +183,39 @@ def test_open_all_start_and_a_fixed_plan_respect_the_reductions(tmp_path: Path) 
     fix_plan(m, {"level_open": {(j, 2025): float(j == row["D"]) for j in range(len(d.levels))}})
     assert not m.candidate_closed.active
     assert solve_model(m, SolveOptions(), data=d).objective == pytest.approx(100.0)
+
+
+def stocked(folder: Path, **model: Any) -> Path:
+    """One investment period 2025-2026 operated yearly, stock allowed at C (cap 100 t, holding 1 per
+    t and year). C: 10 t of X in 2025 and 10 t in 2026 (10 kg Li/t). Li sells at 0 in 2025 and
+    10,000 per t in 2026; T recovers 0.9 of it: 90 per t of packs treated in 2026. Candidates of T,
+    one level of 10 t/yr, fixed 50 per year open: A (free lane) and D (lane 1 per t, dominated by A).
+
+    A alone: 10 t each year, 2 x 50 - 10 x 90 = -800 (A's 10 t cannot take 2025's packs in 2026).
+    A and D: 2025's 10 t held at C (10), 20 t treated in 2026 (10 through D: 10 lane), revenue
+    20 x 90 = 1800: 2 x 2 x 50 + 10 + 10 - 1800 = -1580, the optimum. The supply in each year
+    (10 t) fits A's level, but with the stock released in 2026 the flows into A and D reach 20 t:
+    D is not fixed closed (it was, before the stock counted, and the reduced model gave -800)."""
+    return candidate_recyclers(
+        folder, 10.0, [("A", "only", 10.0, 50.0), ("D", "only", 10.0, 50.0)], {"A": 0.0, "D": 1.0},
+        tables={"material_prices": [{"material": "Li", "period": 2025, "price_per_t": 0.0},
+                                    {"material": "Li", "period": 2026, "price_per_t": 10_000.0}],
+                "supply": [{"site": "C", "period": p, "chemistry": "X", "tonnes": 10.0} for p in (2025, 2026)],
+                "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.9}],
+                "storage": [{"site": "C", "cap_t": 100.0, "holding_cost_per_t_year": 1.0, "source": "test"}]},
+        settings={"stock": {"allowed": True}, "periods": [{"year": 2025, "length": 2, "operations": "yearly"}]},
+        **model)
+
+
+def test_stock_released_at_collection_points_keeps_a_dominated_candidate(tmp_path: Path) -> None:
+    """Stock at collection points: D stays an ordering (D <= A), not fixed closed; same optimum
+    -1580 with and without the reductions, A and D open."""
+    plain = no.solve(stocked(tmp_path / "plain"))
+    path = stocked(tmp_path / "reduced", candidate_reductions=True)
+    found = find_reductions(prepare(no.load(path)))
+    assert found.closed == {}
+    assert found.orders == [("D", "A", "dominated")]
+    sol = no.solve(path)
+    for s in (plain, sol):
+        assert s.objective == pytest.approx(-1580.0)
+        assert set(s["facilities"].query("open")["facility"]) == {"A", "D"}

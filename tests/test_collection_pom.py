@@ -160,6 +160,24 @@ def test_a_target_above_the_packs_generated_is_infeasible_and_diagnosed(tmp_path
     assert forced.objective == pytest.approx(4000.0 + 25 * 1e6)  # --soft-targets: the default penalty
 
 
+def test_a_target_where_no_packs_are_generated_says_so(tmp_path: Path) -> None:
+    """Degenerate: the packs are generated in YY, the collection target is on XX's 80 t placed on
+    the market (0.5: 40 t/yr to collect) and XX generates none. Packs may stay uncollected, yet no
+    row can hold the 40 t: the build stops with an error naming the placed_on_market row that says
+    no packs are generated there (not that every pack must be collected)."""
+    from network_opt.common.errors import InputError
+
+    folder = pom_instance(tmp_path)
+    sites = (folder / "sites.csv").read_text()
+    (folder / "sites.csv").write_text(sites.replace("C1,C1,collection_point,0.0,0.0,,XX",
+                                                    "C1,C1,collection_point,0.0,0.0,,YY"))
+    (folder / "jurisdictions.csv").write_text((folder / "jurisdictions.csv").read_text() + "YY,,\n")
+    with pytest.raises(InputError, match=r"placed_on_market.csv:2:tonnes: period 2025: .* needs 40 t/yr; no packs "
+                                         r"are generated there") as err:
+        no.solve(folder)
+    assert "uncollected.allowed" not in str(err.value)
+
+
 def test_scope_placed_on_market_is_for_collection_only(tmp_path: Path) -> None:
     folder = pom_instance(tmp_path)
     text = (folder / "targets.csv").read_text().replace("collection_rate,,0.5", "recycling_efficiency,,0.5")
@@ -169,8 +187,8 @@ def test_scope_placed_on_market_is_for_collection_only(tmp_path: Path) -> None:
 
 def test_india_preset_collection_row_uses_placed_on_market(tmp_path: Path) -> None:
     """in-bwmr-2022 in FY2027-28: collection 0.7 of EV batteries placed on the market (recycling
-    efficiency 0.9 pooled, met by H's 0.95). Without a placed_on_market row the error names the
-    policies entry; with 120 t: 0.7 x 120 = 84 t collected, 84 x 40 + 16 x 5 = 3440, shadow price
+    efficiency 0.9 per recycler, scope facility: met by H's 0.95). Without a placed_on_market row the
+    error names the policies entry; with 120 t: 0.7 x 120 = 84 t collected, 84 x 40 + 16 x 5 = 3440, shadow price
     35 x 120 = 4200."""
     folder = pom_instance(tmp_path / "in", rho=None, pom=None, jurisdiction="IN", period=2027,
                           policies={"IN": ["in-bwmr-2022"]})
@@ -187,6 +205,8 @@ def test_india_preset_collection_row_uses_placed_on_market(tmp_path: Path) -> No
     assert t.loc["collection_rate", "scope"] == "placed_on_market"
     assert t.loc["collection_rate", "achieved"] == pytest.approx(0.7)
     assert t.loc["collection_rate", "shadow_price"] == pytest.approx(4200.0, rel=1e-6)
+    assert (t.loc["recycling_efficiency", "scope"], t.loc["recycling_efficiency", "facility"]) == ("facility", "H")
+    assert t.loc["recycling_efficiency", "achieved"] == pytest.approx(0.95)
 
 
 @pytest.mark.parametrize(("uncollected", "soft", "pom"), [(True, False, 80.0), (True, True, 80.0),

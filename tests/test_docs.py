@@ -92,3 +92,16 @@ def test_documented_builders_exist_and_state_their_equation() -> None:
 def test_instance_format_doc_is_generated_from_the_schema() -> None:
     committed = (DOCS / "instance-format.md").read_text(encoding="utf-8")
     assert committed == render(), "run: python -m network_opt.docs_tools.docs_gen docs/instance-format.md"
+
+
+def test_docs_hold_no_control_characters() -> None:
+    """No Markdown file or docstring-built page holds a control character other than newline: a
+    LaTeX command such as ``\\tau`` or ``\\beta`` written through a Python string without ``r``
+    becomes a tab or a backspace (formulation.md's scope-step paragraph had seven)."""
+    root = DOCS.parent
+    files = sorted(DOCS.rglob("*.md")) + sorted(root.glob("*.md")) + sorted((root / "instances").glob("*/README.md"))
+    bad = {str(p.relative_to(root)): sorted({f"{ord(c):#04x}" for c in p.read_text(encoding="utf-8")
+                                            if ord(c) < 32 and c not in "\n\r"})
+           for p in files}
+    assert len(files) > 10
+    assert {k: v for k, v in bad.items() if v} == {}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import lanes, one_material_tables, site, write_instance
+from builders import candidate_recyclers
 
 import network_opt as no
 from network_opt.model import build_model
@@ -30,21 +30,9 @@ def instance(folder: Path, **model: Any) -> Path:
     (3 per t < 4.5) until x_A = 20 at d = 1/3: a = 2/3, b = 1/3, cost 10 x 2/3 + 100/3 = 40.
     With link_by_level: x_A <= min(20, 10) a + min(20, 40) b = 10 a + 20 b: the move adds 10 d t
     for 90 d (9 per t > 4.5), so a = 1 (10 t, 10) and B takes 10 t at 4.5: LP = 55."""
-    tables = {
-        "sites": [site("C", "collection_point"), site("SA", "facility"), site("SB", "facility")],
-        **one_material_tables(),
-        "supply": [{"site": "C", "period": 2025, "chemistry": "X", "tonnes": 20.0}],
-        "technologies": [{"id": "T", "process": "hydrometallurgical", "recycling_efficiency": 0.5}],
-        "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.5}],
-        "facilities": [{"id": f, "site": f"S{f}", "kind": "recycler", "technology": "T", "status": "candidate"}
-                       for f in ("A", "B")],
-        "facility_levels": [
-            {"facility": "A", "level": "small", "capacity_t": 10.0, "fixed_cost_per_year": 10.0},
-            {"facility": "A", "level": "large", "capacity_t": 40.0, "fixed_cost_per_year": 100.0},
-            {"facility": "B", "level": "only", "capacity_t": 20.0, "fixed_cost_per_year": 50.0}],
-        "lanes": lanes(("C", "SA", 0.0), ("C", "SB", 2.0)),
-    }
-    return write_instance(folder, tables, model=model)
+    return candidate_recyclers(
+        folder, 20.0, [("A", "small", 10.0, 10.0), ("A", "large", 40.0, 100.0), ("B", "only", 20.0, 50.0)],
+        {"A": 0.0, "B": 2.0}, **model)
 
 
 def lp_and_links(path: Path) -> tuple[float, int]:

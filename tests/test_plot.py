@@ -15,7 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from builders import lanes, one_material_tables, site, write_instance
+from builders import existing_recyclers, lanes, one_material_tables, site, write_instance
 from matplotlib.patches import FancyArrowPatch
 from typer.testing import CliRunner
 
@@ -438,34 +438,17 @@ def blend_instance(folder: Path) -> Path:
     B takes the other 100 t of LFP: cost 4000. A achieves exactly 0.7 (0.7 t of 1.0 t of Li):
     its row binds, shadow price 10,000 per unit of rate (raising rho by delta moves 500 delta t
     from A to B at 20/t, 20 x 500 = 10,000); B achieves 0.9 with shadow price 0: not binding."""
-    tables = {
-        "sites": [site("C1", "collection_point", "XX", 52.52, 13.40),
-                  site("C2", "collection_point", "XX", 48.14, 11.58),
-                  site("SA", "facility", "XX", 51.34, 12.37), site("SB", "facility", "XX", 53.55, 9.99)],
-        "jurisdictions": [{"id": "XX", "name": "", "groups": ""}],
-        "chemistries": [{"id": "LFP", "energy_kwh_per_t": 100}, {"id": "NMC", "energy_kwh_per_t": 100}],
-        "materials": [{"id": "Li"}],
-        "chemistry_materials": [{"chemistry": "LFP", "material": "Li", "kg_per_t": 10},
-                                {"chemistry": "NMC", "material": "Li", "kg_per_t": 10}],
-        "material_prices": [{"material": "Li", "period": 2025, "price_per_t": 0}],
-        "supply": [{"site": "C1", "period": 2025, "chemistry": "LFP", "tonnes": 150},
-                   {"site": "C2", "period": 2025, "chemistry": "NMC", "tonnes": 50}],
-        "technologies": [{"id": "TA", "process": "hydrometallurgical", "recycling_efficiency": 0.7},
-                         {"id": "TB", "process": "hydrometallurgical", "recycling_efficiency": 0.7}],
-        "technology_yields": [{"technology": "TA", "material": "Li", "recovery_yield": 0.9, "chemistry": ""},
-                              {"technology": "TA", "material": "Li", "recovery_yield": 0.5, "chemistry": "LFP"},
-                              {"technology": "TB", "material": "Li", "recovery_yield": 0.9, "chemistry": ""}],
-        "facilities": [{"id": "A", "site": "SA", "kind": "recycler", "technology": "TA", "status": "existing",
-                        "variable_cost_per_t": 10},
-                       {"id": "B", "site": "SB", "kind": "recycler", "technology": "TB", "status": "existing",
-                        "variable_cost_per_t": 30}],
-        "facility_levels": [{"facility": "A", "level": "a", "capacity_t": 1000},
-                            {"facility": "B", "level": "a", "capacity_t": 1000}],
-        "lanes": lanes(("C1", "SA", 0), ("C1", "SB", 0), ("C2", "SA", 0), ("C2", "SB", 0)),
-        "targets": [{"jurisdiction": "XX", "metric": "material_recovery", "material": "Li", "value": 0.7,
-                     "from_period": 2025, "scope": "facility"}],
-    }
-    return write_instance(folder, tables)
+    return existing_recyclers(
+        folder, supply=[("C1", "LFP", 150), ("C2", "NMC", 50)], li_kg_per_t={"LFP": 10, "NMC": 10},
+        technologies=[{"id": "TA", "process": "hydrometallurgical", "recycling_efficiency": 0.7},
+                      {"id": "TB", "process": "hydrometallurgical", "recycling_efficiency": 0.7}],
+        yields=[{"technology": "TA", "material": "Li", "recovery_yield": 0.9, "chemistry": ""},
+                {"technology": "TA", "material": "Li", "recovery_yield": 0.5, "chemistry": "LFP"},
+                {"technology": "TB", "material": "Li", "recovery_yield": 0.9, "chemistry": ""}],
+        plants=[("A", "TA", 10), ("B", "TB", 30)],
+        targets=[{"jurisdiction": "XX", "metric": "material_recovery", "material": "Li", "value": 0.7,
+                  "from_period": 2025, "scope": "facility"}],
+        places={"C1": (52.52, 13.40), "C2": (48.14, 11.58), "SA": (51.34, 12.37), "SB": (53.55, 9.99)})
 
 
 BLEND_RULE = "material_recovery Li \u2265 70% (facility)"
@@ -518,7 +501,7 @@ def test_map_rings_the_facility_where_a_target_binds(blend: Any, tmp_path: Path)
     # the toy has pooled targets only: the legend says that no facility target binds
     toy_fig = maps.flow_map(no.solve(ROOT / "instances" / "toy"), targets=True)
     toy_legend = [t.get_text() for ax in toy_fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
-    assert _rings(toy_fig) == [] and "no facility or chain target binds" in toy_legend
+    assert _rings(toy_fig) == [] and "no per-facility target binds" in toy_legend
 
 
 def test_map_command_with_targets_png_and_html(blend: Any, tmp_path: Path) -> None:

@@ -181,8 +181,31 @@ def test_extensive_form_shares_the_first_stage(tmp_path: Path, mode: str) -> Non
     assert rows == (2 if mode == "equality" else 0)  # two level binaries tied in equality mode
 
 
-def test_first_stage_is_named_in_one_place() -> None:
-    assert FIRST_STAGE == ("level_open", "modules", "closed", "var_at_risk")
+def test_first_stage_is_named_in_one_place(tmp_path: Path) -> None:
+    """Every integer decision of a built model (levels, modules) is first stage, and so are the
+    closings; flows, investment spend, uncollected packs, stock and the rest are not. R of the micro
+    instance is given modules (10 t each, at most 3) and a closing cost, in two investment periods,
+    so that every first-stage component exists."""
+    import pyomo.environ as pyo
+
+    from network_opt.model import build_model
+    from network_opt.model.stages import first_stage_vars
+
+    folder = micro(tmp_path, periods=[2025, 2026])
+    text = (folder / "facilities.csv").read_text().splitlines()
+    text[0] += ",module_capacity_t,module_opening_cost,max_modules,closing_cost"
+    text[1] += ",10,50,3,100"
+    (folder / "facilities.csv").write_text("\n".join(text) + "\n")
+    (folder / "supply.csv").write_text((folder / "supply.csv").read_text() + "C1,2026,X,100\n")
+    m = build_model(prepare(no.load(folder)))
+    assert first_stage_names(m) == ["level_open", "modules", "closed"]
+    assert FIRST_STAGE[:3] == ("level_open", "modules", "closed") and FIRST_STAGE[3] == "var_at_risk"
+    first = {id(v) for v in first_stage_vars(m)}
+    integer = [v for v in m.component_data_objects(pyo.Var) if not v.is_continuous()]
+    assert integer and all(id(v) in first for v in integer)
+    assert {v.parent_component().local_name for v in m.component_data_objects(pyo.Var) if id(v) in first} == {
+        "level_open", "modules", "closed"}
+    assert len(first) == len(m.level_open) + len(m.modules) + len(m.closed) == 2 * 2 + 2 + 2
 
 
 @pytest.mark.parametrize("method", ["ph", "lshaped"])
@@ -347,6 +370,13 @@ def test_command_line_writes_the_design_and_map_draws_it(tmp_path: Path) -> None
     assert res.exit_code == 2 and "--cvar-weight need --stochastic" in res.output
     res = runner.invoke(app, ["solve", str(folder), "--out", str(tmp_path / "y"), "--stochastic", "--aggregate", "1"])
     assert res.exit_code == 2 and "cannot be combined with --aggregate" in res.output
+    # options the stochastic design does not read are refused, not silently ignored
+    for extra in (["--prune", "3"], ["--memory-limit", "8G"], ["--force"]):
+        res = runner.invoke(app, ["solve", str(folder), "--out", str(tmp_path / "w"), "--stochastic", *extra])
+        assert res.exit_code == 2 and f"cannot be combined with {extra[0]}" in res.output, extra
+        assert not (tmp_path / "w").exists()
+    res = runner.invoke(app, ["solve", str(folder), "--out", str(tmp_path / "v"), "--seed", "3"])
+    assert res.exit_code == 2 and "--seed need --stochastic" in res.output
     # bad stochastic input: exit 2, FILE:LINE:KEY, nothing written
     bad = micro(tmp_path / "bad", {"scenarios": {"low": 0.5, "high": 0.6}})
     res = runner.invoke(app, ["solve", str(bad), "--out", str(tmp_path / "z"), "--stochastic", "--quiet"])

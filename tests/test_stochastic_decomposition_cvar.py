@@ -134,3 +134,34 @@ def test_lshaped_cut_generator_keyerror_is_a_clear_error(tmp_path: Path, monkeyp
     datas = [scenario_data(inst, o) for o in sset.overrides]
     with pytest.raises(ValueError, match=r"fix_complicating_vars\[1\].*--decomposition benders"):
         solve_lshaped(datas, list(sset.names), list(sset.probabilities))
+
+
+@pytest.mark.parametrize(("mip_gap", "withheld"), [(1e-4, True), (0.0, False)])
+def test_lshaped_without_the_masters_dual_bound_withholds_the_outer_bound(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mip_gap: float, withheld: bool) -> None:
+    """When the solver reports no lower bound for the last master MIP, its objective is a bound only
+    if the master was solved to optimality (mip_gap 0): with a gap it may lie up to the gap above the
+    master's optimum, so the outer bound is withheld (None: no gap, status feasible) instead.
+    The risk-neutral micro: optimum 2500 (nothing open)."""
+    import mpisppy.opt.lshaped as lshaped
+
+    from network_opt.runs.decompose import solve_lshaped
+    from network_opt.runs.stochastic import scenario_data, scenario_set
+
+    original = lshaped.LShapedMethod.lshaped_algorithm
+
+    def no_bound(self: object, *args: object, **kwargs: object) -> object:
+        res = original(self, *args, **kwargs)  # type: ignore[arg-type]
+        res.problem[0].lower_bound = float("-inf")  # what a solver without a dual bound leaves
+        return res
+
+    monkeypatch.setattr(lshaped.LShapedMethod, "lshaped_algorithm", no_bound)
+    inst = no.load(micro(tmp_path / "m"))
+    sset = scenario_set(inst)
+    datas = [scenario_data(inst, o) for o in sset.overrides]
+    out = solve_lshaped(datas, list(sset.names), list(sset.probabilities), mip_gap=mip_gap)
+    assert out.candidates
+    if withheld:
+        assert out.outer_bound is None and out.notes == []  # a note would read as an early stop
+    else:
+        assert out.outer_bound == pytest.approx(2500.0, rel=1e-6)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from builders import lanes, site, write_instance
+from builders import existing_recyclers, lanes, site, write_instance
 from typer.testing import CliRunner
 
 import network_opt as no
@@ -31,36 +31,16 @@ runner = CliRunner()
 
 def blend_instance(folder: Path, scope: str = "facility", rho: float = 0.7,
                    lfp_yield_at_a: float = 0.5) -> Path:
-    tables: dict[str, list[dict[str, Any]]] = {
-        "sites": [site("C1", "collection_point"), site("C2", "collection_point"), site("SA", "facility"),
-                  site("SB", "facility")],
-        "jurisdictions": [{"id": "XX", "name": "", "groups": ""}],
-        "chemistries": [{"id": "LFP", "energy_kwh_per_t": 100}, {"id": "NMC", "energy_kwh_per_t": 100}],
-        "materials": [{"id": "Li"}],
-        "chemistry_materials": [{"chemistry": "LFP", "material": "Li", "kg_per_t": 10},
-                                {"chemistry": "NMC", "material": "Li", "kg_per_t": 10}],
-        "material_prices": [{"material": "Li", "period": 2025, "price_per_t": 0}],
-        "supply": [{"site": "C1", "period": 2025, "chemistry": "LFP", "tonnes": 150},
-                   {"site": "C2", "period": 2025, "chemistry": "NMC", "tonnes": 50}],
-        "technologies": [{"id": "TA", "process": "hydrometallurgical", "recycling_efficiency": 0.7},
-                         {"id": "TB", "process": "hydrometallurgical", "recycling_efficiency": 0.7}],
-        "technology_yields": [{"technology": "TA", "material": "Li", "recovery_yield": 0.9, "chemistry": ""},
-                              {"technology": "TA", "material": "Li", "recovery_yield": lfp_yield_at_a,
-                               "chemistry": "LFP"},
-                              {"technology": "TB", "material": "Li", "recovery_yield": 0.9, "chemistry": ""}],
-        "facilities": [
-            {"id": "A", "site": "SA", "kind": "recycler", "technology": "TA", "status": "existing",
-             "variable_cost_per_t": 10},
-            {"id": "B", "site": "SB", "kind": "recycler", "technology": "TB", "status": "existing",
-             "variable_cost_per_t": 30},
-        ],
-        "facility_levels": [{"facility": "A", "level": "a", "capacity_t": 1000},
-                            {"facility": "B", "level": "a", "capacity_t": 1000}],
-        "lanes": lanes(("C1", "SA", 0), ("C1", "SB", 0), ("C2", "SA", 0), ("C2", "SB", 0)),
-        "targets": [{"jurisdiction": "XX", "metric": "material_recovery", "material": "Li", "value": rho,
-                     "from_period": 2025, "scope": scope}],
-    }
-    return write_instance(folder, tables)
+    return existing_recyclers(
+        folder, supply=[("C1", "LFP", 150), ("C2", "NMC", 50)], li_kg_per_t={"LFP": 10, "NMC": 10},
+        technologies=[{"id": "TA", "process": "hydrometallurgical", "recycling_efficiency": 0.7},
+                      {"id": "TB", "process": "hydrometallurgical", "recycling_efficiency": 0.7}],
+        yields=[{"technology": "TA", "material": "Li", "recovery_yield": 0.9, "chemistry": ""},
+                {"technology": "TA", "material": "Li", "recovery_yield": lfp_yield_at_a, "chemistry": "LFP"},
+                {"technology": "TB", "material": "Li", "recovery_yield": 0.9, "chemistry": ""}],
+        plants=[("A", "TA", 10), ("B", "TB", 30)],
+        targets=[{"jurisdiction": "XX", "metric": "material_recovery", "material": "Li", "value": rho,
+                  "from_period": 2025, "scope": scope}])
 
 
 def _tonnes(sol: Any, origin: str, destination: str) -> float:

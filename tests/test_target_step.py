@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from builders import lanes, site, write_instance
+from builders import existing_recyclers, lanes, site, write_instance
 from typer.testing import CliRunner
 
 import network_opt as no
@@ -49,35 +49,17 @@ def recycler_instance(folder: Path, scope: str = "step", rho: float = 0.9, proce
       0.95 of the pack's Li, on packs and step alike.
 
     One Li recovery target rho on the processes ``process``."""
-    tables: dict[str, list[dict[str, Any]]] = {
-        "sites": [site("C1", "collection_point"), site("C2", "collection_point"), site("SA", "facility"),
-                  site("SB", "facility")],
-        "jurisdictions": [{"id": "XX", "name": "", "groups": ""}],
-        "chemistries": [{"id": "LFP", "energy_kwh_per_t": 100}, {"id": "NMC", "energy_kwh_per_t": 100}],
-        "materials": [{"id": "Li"}],
-        "chemistry_materials": [{"chemistry": "LFP", "material": "Li", "kg_per_t": 10, "black_mass_kg_per_t": 18},
-                                {"chemistry": "NMC", "material": "Li", "kg_per_t": 10, "black_mass_kg_per_t": 20}],
-        "material_prices": [{"material": "Li", "period": 2025, "price_per_t": 0}],
-        "supply": [{"site": "C1", "period": 2025, "chemistry": "LFP", "tonnes": 100},
-                   {"site": "C2", "period": 2025, "chemistry": "NMC", "tonnes": 100}],
-        "technologies": [{"id": "TA", "process": "hydrometallurgical", "recycling_efficiency": 0.7,
-                          "black_mass_yield": 0.5},
-                         {"id": "TB", "process": "pyrometallurgical", "recycling_efficiency": 0.6}],
-        "technology_yields": [{"technology": "TA", "material": "Li", "recovery_yield": 0.85, "chemistry": ""},
-                              {"technology": "TB", "material": "Li", "recovery_yield": 0.95, "chemistry": ""}],
-        "facilities": [
-            {"id": "A", "site": "SA", "kind": "recycler", "technology": "TA", "status": "existing",
-             "variable_cost_per_t": 10},
-            {"id": "B", "site": "SB", "kind": "recycler", "technology": "TB", "status": "existing",
-             "variable_cost_per_t": 30},
-        ],
-        "facility_levels": [{"facility": "A", "level": "a", "capacity_t": 1000},
-                            {"facility": "B", "level": "a", "capacity_t": 1000}],
-        "lanes": lanes(("C1", "SA", 0), ("C1", "SB", 0), ("C2", "SA", 0), ("C2", "SB", 0)),
-        "targets": [{"jurisdiction": "XX", "metric": "material_recovery", "material": "Li", "value": rho,
-                     "from_period": 2025, "scope": scope, "process": process if scope != "jurisdiction" else ""}],
-    }
-    return write_instance(folder, tables)
+    return existing_recyclers(
+        folder, supply=[("C1", "LFP", 100), ("C2", "NMC", 100)], li_kg_per_t={"LFP": 10, "NMC": 10},
+        black_mass_li_kg_per_t={"LFP": 18, "NMC": 20},
+        technologies=[{"id": "TA", "process": "hydrometallurgical", "recycling_efficiency": 0.7,
+                       "black_mass_yield": 0.5},
+                      {"id": "TB", "process": "pyrometallurgical", "recycling_efficiency": 0.6}],
+        yields=[{"technology": "TA", "material": "Li", "recovery_yield": 0.85, "chemistry": ""},
+                {"technology": "TB", "material": "Li", "recovery_yield": 0.95, "chemistry": ""}],
+        plants=[("A", "TA", 10), ("B", "TB", 30)],
+        targets=[{"jurisdiction": "XX", "metric": "material_recovery", "material": "Li", "value": rho,
+                  "from_period": 2025, "scope": scope, "process": process if scope != "jurisdiction" else ""}])
 
 
 def test_step_rate_measures_a_recycler_on_its_smelting_input(tmp_path: Path) -> None:
@@ -237,30 +219,13 @@ def direct_instance(folder: Path, direct_rate: float | None, direct_scope: str =
     if direct_rate is not None:
         targets.append({"jurisdiction": "XX", "metric": "material_recovery", "material": "Li",
                         "value": direct_rate, "from_period": 2025, "scope": direct_scope, "process": "direct"})
-    tables: dict[str, list[dict[str, Any]]] = {
-        "sites": [site("C1", "collection_point"), site("SD", "facility"), site("SH", "facility")],
-        "jurisdictions": [{"id": "XX", "name": "", "groups": ""}],
-        "chemistries": [{"id": "X", "energy_kwh_per_t": 100}],
-        "materials": [{"id": "Li"}],
-        "chemistry_materials": [{"chemistry": "X", "material": "Li", "kg_per_t": 10}],
-        "material_prices": [{"material": "Li", "period": 2025, "price_per_t": 0}],
-        "supply": [{"site": "C1", "period": 2025, "chemistry": "X", "tonnes": 100}],
-        "technologies": [{"id": "DIR", "process": "direct", "recycling_efficiency": 0.85},
-                         {"id": "HYDRO", "process": "hydrometallurgical", "recycling_efficiency": 0.8}],
-        "technology_yields": [{"technology": "DIR", "material": "Li", "recovery_yield": 0.95},
-                              {"technology": "HYDRO", "material": "Li", "recovery_yield": 0.92}],
-        "facilities": [
-            {"id": "D", "site": "SD", "kind": "recycler", "technology": "DIR", "status": "existing",
-             "variable_cost_per_t": 5},
-            {"id": "H", "site": "SH", "kind": "recycler", "technology": "HYDRO", "status": "existing",
-             "variable_cost_per_t": 20},
-        ],
-        "facility_levels": [{"facility": "D", "level": "a", "capacity_t": 1000},
-                            {"facility": "H", "level": "a", "capacity_t": 1000}],
-        "lanes": lanes(("C1", "SD", 0), ("C1", "SH", 0)),
-        "targets": targets,
-    }
-    return write_instance(folder, tables)
+    return existing_recyclers(
+        folder, supply=[("C1", "X", 100)], li_kg_per_t={"X": 10},
+        technologies=[{"id": "DIR", "process": "direct", "recycling_efficiency": 0.85},
+                      {"id": "HYDRO", "process": "hydrometallurgical", "recycling_efficiency": 0.8}],
+        yields=[{"technology": "DIR", "material": "Li", "recovery_yield": 0.95},
+                {"technology": "HYDRO", "material": "Li", "recovery_yield": 0.92}],
+        plants=[("D", "DIR", 5), ("H", "HYDRO", 20)], targets=targets)
 
 
 @pytest.mark.parametrize("scope", ["step", "chain"])
@@ -364,3 +329,21 @@ def test_policies_command_prints_scope_and_process_per_rule() -> None:
                      f"process {SMELTING}") == 4
     assert out.count("process direct") == 4
     assert "not modelled yet: material-repair" not in out
+
+
+def test_own_row_replaces_the_presets_whatever_the_order_of_its_processes(tmp_path: Path) -> None:
+    """China's preset sets Li >= 0.90 on the smelting step of hydrometallurgical|pyrometallurgical
+    plants from 2025. An instance row for the same rule that lists the processes the other way round
+    (pyrometallurgical|hydrometallurgical, 0.85) is the same target and replaces the preset's row:
+    one Li step row in force, at 0.85 (before, the two spellings were two targets and the stricter
+    0.90 still applied)."""
+    import yaml
+
+    folder = recycler_instance(tmp_path, rho=0.85, process="pyrometallurgical|hydrometallurgical")
+    manifest = yaml.safe_load((folder / "instance.yaml").read_text())
+    manifest["policies"] = {"XX": ["cn-2024-standard-conditions"]}
+    (folder / "instance.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    t = no.load(folder)["targets"]
+    step = t.loc[(t["material"] == "Li") & (t["scope"] == "step")]
+    assert step["value"].tolist() == [0.85]
+    assert step["process"].tolist() == [SMELTING]

@@ -38,6 +38,25 @@ def parameter_numbers(raw: Path) -> dict[str, float]:
     return out
 
 
+def vintage_masses(table: pd.DataFrame, vintages: list[int], chemistries: list[str],
+                   name: str = "pack_mass_by_vintage.csv") -> dict[int, dict[str, float]]:
+    """Pack mass (kg per kWh) per vintage (sale year) and chemistry from ``table`` (columns
+    chemistry, from_vintage, to_vintage, kg_pack_per_kwh): for each of ``vintages`` the one row of
+    each chemistry whose vintage range covers it; a ValueError naming the file ``name`` when a
+    chemistry has no row or several for a vintage."""
+    out: dict[int, dict[str, float]] = {}
+    for v in vintages:
+        row = {}
+        for c in chemistries:
+            hit = table.loc[(table["chemistry"] == c) & (table["from_vintage"] <= v) & (table["to_vintage"] >= v),
+                            "kg_pack_per_kwh"]
+            if len(hit) != 1:
+                raise ValueError(f"{name}: {len(hit)} rows for chemistry {c}, vintage {v} (need 1)")
+            row[c] = float(hit.iloc[0])
+        out[int(v)] = row
+    return out
+
+
 def level_name(capacity_t: float) -> str:
     """Name of a capacity level: 5000 t -> '5kt'."""
     return f"{capacity_t / 1000:g}kt"

@@ -98,18 +98,8 @@ def pack_mass_by_vintage() -> dict[int, dict[str, float]]:
     """Pack mass (kg per kWh) per sale year (vintage) and chemistry, from pack_mass_by_vintage.csv:
     older packs are heavier per kWh (modules, casings), so the retirement model converts each
     vintage's kWh to tonnes at its own mass. Every vintage of vehicle_sales.csv must be covered."""
-    t = read_raw("pack_mass_by_vintage.csv")
-    years = read_raw("vehicle_sales.csv")["year"].astype(int)
-    out: dict[int, dict[str, float]] = {}
-    for v in years:
-        row = {}
-        for c in CHEMISTRIES:
-            hit = t.loc[(t["chemistry"] == c) & (t["from_vintage"] <= v) & (t["to_vintage"] >= v), "kg_pack_per_kwh"]
-            if len(hit) != 1:
-                raise ValueError(f"pack_mass_by_vintage.csv: {len(hit)} rows for chemistry {c}, vintage {v} (need 1)")
-            row[c] = float(hit.iloc[0])
-        out[int(v)] = row
-    return out
+    years = read_raw("vehicle_sales.csv")["year"].astype(int).tolist()
+    return _shared.vintage_masses(read_raw("pack_mass_by_vintage.csv"), years, list(CHEMISTRIES))
 
 
 def eol_by_vintage_group() -> pd.DataFrame:

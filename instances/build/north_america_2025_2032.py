@@ -103,17 +103,8 @@ def pack_mass_by_vintage() -> dict[int, dict[str, float]]:
     """Pack mass (kg per kWh) per sale year (vintage) and sub-chemistry, from
     pack_mass_by_vintage.csv: older packs are heavier per kWh, so each vintage's kWh converts to
     tonnes at its own mass. Every sale year of ev_sales.csv must be covered exactly once."""
-    t = read_raw("pack_mass_by_vintage.csv")
-    out: dict[int, dict[str, float]] = {}
-    for v in sorted(set(read_raw("ev_sales.csv")["sale_year"].astype(int))):
-        row = {}
-        for c in SUB_CHEMISTRIES:
-            hit = t.loc[(t["chemistry"] == c) & (t["from_vintage"] <= v) & (t["to_vintage"] >= v), "kg_pack_per_kwh"]
-            if len(hit) != 1:
-                raise ValueError(f"pack_mass_by_vintage.csv: {len(hit)} rows for chemistry {c}, vintage {v} (need 1)")
-            row[c] = float(hit.iloc[0])
-        out[v] = row
-    return out
+    vintages = sorted(set(read_raw("ev_sales.csv")["sale_year"].astype(int)))
+    return _shared.vintage_masses(read_raw("pack_mass_by_vintage.csv"), vintages, list(SUB_CHEMISTRIES))
 
 
 def group_of() -> dict[str, str]:

@@ -32,7 +32,7 @@ def map_command(
                                                       "side by side).")] = None,
     labels: Annotated[int, typer.Option(min=0, help="Most facility sites labelled per map.")] = 20,
     targets: Annotated[bool, typer.Option("--targets", help="Ring each facility where a target of scope "
-                                                            "facility or chain binds in the period (shadow price "
+                                                            "facility, chain or step binds in the period (shadow price "
                                                             "above 0, or achieved = required; targets.csv), one "
                                                             "colour per rule named in the legend; dashed where "
                                                             "the target is missed (soft targets).")] = False,

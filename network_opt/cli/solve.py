@@ -142,7 +142,8 @@ def solve(
     given = {"--scenarios": scenarios is not None, "--cvar-alpha": cvar_alpha is not None,
              "--cvar-weight": cvar_weight is not None,
              "--decomposition " + str(decomposition): decomposition in (Decomposition.ph, Decomposition.lshaped),
-             "--out-of-sample": out_of_sample is not None, "--workers": workers != 1, "--executor": executor != "local"}
+             "--out-of-sample": out_of_sample is not None, "--workers": workers != 1, "--executor": executor != "local",
+             "--seed": seed != 0}
     if not stochastic and any(given.values()):
         err.print(f"error: {', '.join(k for k, v in given.items() if v)} need --stochastic", markup=False)
         raise typer.Exit(EXIT_INPUT)
@@ -157,7 +158,9 @@ def solve(
             cvar_weight=cvar_weight, decomposition=str(decomposition), out_of_sample=out_of_sample, workers=workers,
             executor=executor, refused={"--scenario": scenario is not None, "--aggregate": aggregate is not None,
                                         "--cost-of-compliance": cost_of_compliance,
-                                        "--write-model": write_model is not None, "--heuristic": heuristic})
+                                        "--write-model": write_model is not None, "--heuristic": heuristic,
+                                        "--prune": prune is not None, "--memory-limit": memory_limit is not None,
+                                        "--force": force})
         return
     try:
         _check_outputs(ctx, instance, out_dir, overwrite, write_model, log_file, progress)

@@ -51,7 +51,7 @@ are separated by `;`. Booleans are `true`/`false` (also `yes`/`no`, `1`/`0`).
 
   With `decimal: ','` every number is written with a comma (`1234,5`) and a number holding a
   `.` is an error (it could be a thousands separator). `delimiter` may be `,`, `;` or a tab
-  (`"\t"`); a `,`-separated file may still declare `decimal: ','` if its numbers are quoted
+  (`"\\t"`); a `,`-separated file may still declare `decimal: ','` if its numbers are quoted
   (`"1,5"`). `network-opt convert` writes standard CSV (`,` and `.`) whatever the source.
 
 ## instance.yaml

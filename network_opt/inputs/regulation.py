@@ -13,6 +13,7 @@ from network_opt.common.errors import Problem
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.jurisdictions import known_codes
 from network_opt.inputs.read import ROW
+from network_opt.inputs.schema import PROCESS_SEPARATOR
 
 TARGET_KEY = ["jurisdiction", "metric", "material", "from_period", "process"]
 BAN_KEY = ["kind", "jurisdiction", "commodity", "to", "application"]
@@ -79,7 +80,11 @@ def apply_policies(inst: Instance) -> list[Problem]:
         merged[ROW] = merged[ROW].fillna(0).astype(int) if ROW in merged else 0
         if "scope" in merged:  # a preset rule without a scope is a pooled (jurisdiction) target
             merged["scope"] = merged["scope"].fillna("jurisdiction").replace("", "jurisdiction")
-        merged["process"] = merged["process"].fillna("") if "process" in merged else ""
+        # one spelling of a set of processes (sorted), so that an own row naming them in another order
+        # replaces the preset's row instead of adding a second target
+        merged["process"] = (merged["process"].fillna("").map(
+            lambda p: PROCESS_SEPARATOR.join(sorted(str(p).split(PROCESS_SEPARATOR))) if p else "")
+            if "process" in merged else "")
         merged = merged.drop_duplicates(TARGET_KEY, keep="last")
         inst.tables["targets"] = merged[list(own.columns)].reset_index(drop=True)
     if bans:

@@ -603,8 +603,8 @@ TABLES: dict[str, Table] = {
                 "placed_on_market table for that jurisdiction and period, which must exist.",
                 "A later row for the same (jurisdiction, metric, material, process) replaces the earlier one from "
                 "its from_period, scope included.",
-                "Rows here add to, or replace (same jurisdiction, metric, material, from_period, process), the "
-                "rows of the policy presets named under `policies:` in instance.yaml.",
+                "Rows here add to, or replace (same jurisdiction, metric, material, from_period, process: its "
+                "processes in any order), the rows of the policy presets named under `policies:` in instance.yaml.",
             ),
         ),
         Table(

@@ -18,7 +18,8 @@ What is used (each a valid reduction: some optimum satisfies all of them, see do
   and E closed, E takes D's level and D's flows: no worse);
 - D fixed closed (single investment period) when, further, D and E take only end-of-life packs, have no
   modules, stock or ramp-up, and E's smallest level covers, in every operating year, all the supply that
-  has a lane to E or to any candidate fixed into it (then with both open, E can take D's flows at no
+  has a lane to E or to any candidate fixed into it, with the stock its collection points may release
+  that year (then with both open, E can take D's flows at no
   more cost: D is never needed).
 
 The orderings follow one total order (candidates ranked by how many they dominate, then by id), so that
@@ -232,6 +233,20 @@ def _find(d: ModelData) -> CandidateReductions:
     return out
 
 
+def _released_stock(d: ModelData) -> np.ndarray:
+    """Per supply row (position in ``d.supply``): the most packs its collection point may carry into
+    its year from the year before (the previous stock row's ``upper_t``; 0 without stock), t/yr."""
+    extra = np.zeros(len(d.supply))
+    st = d.stock
+    if st.empty:
+        return extra
+    prev = st["prev"].to_numpy(dtype=int)
+    upper_prev = np.where(prev >= 0, st["upper_t"].to_numpy(dtype=float)[np.clip(prev, 0, None)], 0.0)
+    packs = (st["kind"] == "packs").to_numpy() & (st["supply_id"].to_numpy(dtype=int) >= 0)
+    np.add.at(extra, st["supply_id"].to_numpy(dtype=int)[packs], upper_prev[packs])
+    return extra
+
+
 def _fix_closed(d: ModelData, facts: _Facts, rank: list[str], target: dict[str, tuple[str, str]],
                 dom: dict[tuple[str, str], bool], out: CandidateReductions) -> None:
     """Fix closed the dominated candidates whose dominating one can take all their flows (single
@@ -242,12 +257,15 @@ def _fix_closed(d: ModelData, facts: _Facts, rank: list[str], target: dict[str, 
     eol_only = {f: bool((flows["commodity"].to_numpy()[facts.rows[f]][
         flows["destination"].to_numpy()[facts.rows[f]] == f] == "eol_packs").all()) for f in rank}
     modular = set(fac.index[fac["max_modules"].to_numpy() > 0])
-    tonnes = d.supply["tonnes"].to_numpy(dtype=float)
+    # what a supply row's year can ship: its tonnes plus the most its collection point may have held
+    # from the year before (stock released), t/yr
+    tonnes = d.supply["tonnes"].to_numpy(dtype=float) + _released_stock(d)
     sid = flows["supply_id"].to_numpy()
     dest = flows["destination"].to_numpy()
 
     def reachable(names: set[str]) -> float:
-        """Most supply per operating year with a lane into one of ``names`` (t/yr)."""
+        """Most supply per operating year, stock released included, with a lane into one of ``names``
+        (t/yr)."""
         rows = np.unique(sid[np.isin(dest, list(names)) & (sid >= 0)])
         if not len(rows):
             return 0.0

@@ -9,7 +9,7 @@ commodity, a threshold to hide small flows, zoom (wheel) and pan (drag), a legen
 SVG classes the page renders (tests count them): ``flow`` (one path per origin, destination and
 commodity at or above the threshold), ``facility`` (one shape per open facility), ``cp``,
 ``market``, ``candidate``, ``label``, and with ``targets=True`` ``target`` (one ring per facility and
-rule of scope facility or chain that binds or is missed there, ``data-rule``, ``data-state``).
+rule of scope facility, chain or step that binds or is missed there, ``data-rule``, ``data-state``).
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def html_map(result: Any, period: int | None = None, *, min_flow: float = 0.0, s
              title: str | None = None, targets: bool = False) -> str:
     """The interactive map as an HTML string: every period of the plan (or only ``period``),
     showing the last (or ``period``) first; flows below ``min_flow`` t/yr are left out;
-    ``targets``: ring the facilities where a target of scope facility or chain binds or is missed
+    ``targets``: ring the facilities where a target of scope facility, chain or step binds or is missed
     (one colour per rule, named in the legend and the facility's tooltip)."""
     res = as_result(result, scenario)
     years = [res.period(period)] if period is not None else list(res.years)

@@ -7,7 +7,7 @@
 - candidates: candidate facilities the plan does not open in that period;
 - collection points with their supply (t/yr) and markets with what they receive (t/yr).
 
-With ``targets``, the facilities where a recovery target of scope ``facility`` or ``chain`` (any
+With ``targets``, the facilities where a recovery target of scope ``facility``, ``chain`` or ``step`` (any
 per-facility row of ``targets.csv``) binds in the period, or is missed, with the rule's name
 (:func:`facility_targets`).
 

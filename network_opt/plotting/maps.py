@@ -9,7 +9,7 @@ unopened candidates are small grey crosses; collection points grey dots (area pr
 supply); markets purple pentagons. Every panel of a figure shares one extent and one set of
 scales, so panels compare at a glance.
 
-With ``targets=True``, a facility where a target of scope ``facility`` or ``chain`` binds in the
+With ``targets=True``, a facility where a target of scope ``facility``, ``chain`` or ``step`` binds in the
 period (shadow price above 0, or achieved = required) gets a ring in the colour of that rule (one
 ring per rule, outwards), dashed where the target is missed (soft targets); the legend names each
 rule (:func:`network_opt.plotting.layers.facility_targets`).
@@ -420,7 +420,7 @@ def _legend(leg_ax: Axes, panels: list[PeriodLayers], scales: Scales, tech_colou
             texts.append("dashed ring: target missed (shortfall)")
         if shown.empty:
             handles.append(Line2D([], [], linestyle="none"))
-            texts.append("no facility or chain target binds")
+            texts.append("no per-facility target binds")
     header("Other")
     if any(len(p.collection) for p in panels):
         handles.append(Line2D([], [], marker="o", linestyle="none", markersize=6,
@@ -482,7 +482,7 @@ def flow_map(result: Any, period: int | None = None, *, min_flow: float = 0.0, s
     ``result``: a Solution, a results folder or a :class:`PlotResult`; ``min_flow``: hide flow
     lines carrying less than this (t/yr, summed over chemistries and grades); ``labels``: most
     facility sites labelled (largest first, never overlapping); ``width``: map width in inches;
-    ``targets``: ring the facilities where a target of scope facility or chain binds (or is
+    ``targets``: ring the facilities where a target of scope facility, chain or step binds (or is
     missed), one colour per rule, named in the legend.
     """
     res = as_result(result, scenario)

@@ -246,7 +246,9 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
     """The L-shaped method (mpi-sppy's ``LShapedMethod``, Benders cuts from Pyomo's
     ``contrib.benders``): a master MILP over the first-stage decisions and one cost estimate per
     scenario, cut by the LP of each scenario (the second stage is continuous: flows, disposal,
-    shortfalls). The master's optimum is a valid outer bound; its plan is the candidate. Under
+    shortfalls). The master's dual bound is a valid outer bound (its objective only when it was solved
+    to optimality, ``mip_gap`` 0; otherwise a missing dual bound leaves the outer bound None); its plan
+    is the candidate. Under
     ``mpiexec`` the scenario LPs are spread over the ranks. Needs the first-stage costs to be the
     same in every scenario (checked) and, with a CVaR weight, ``eta_bounds``. ``time_limit``
     (seconds): no new iteration starts after it (checked between iterations, so one iteration may
@@ -287,11 +289,15 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
     comm = ls.mpicomm
     found = None
     if comm.Get_rank() == 0:  # the master problem is solved on rank 0 (the value at risk is in its plan)
-        # the master's best bound (its objective is within mip_gap of it): the valid outer bound
+        # the master's best bound (its objective is within mip_gap of it): the valid outer bound; without
+        # one, the objective is a bound only when the master was solved to optimality (mip_gap 0)
         bound = getattr(getattr(res, "problem", None), "lower_bound", None)
         value = float(pyo.value(ls.root.obj))
-        outer = float(bound) if bound is not None and math.isfinite(float(bound)) else value
-        found = (min(outer, value), plan_values(ls.root))
+        lower = float(bound) if bound is not None else math.nan
+        # (no note: runs.stochastic reads any L-shaped note as an early stop; a None bound gives no gap)
+        outer: float | None = (min(lower, value) if math.isfinite(lower)
+                               else value if mip_gap <= 0 else None)
+        found = (outer, plan_values(ls.root))
     outer, plan = comm.bcast(found, root=0)
     seconds = time.perf_counter() - begin
     done = int(getattr(ls, "iter", iterations)) + 1

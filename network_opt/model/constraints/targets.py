@@ -30,7 +30,7 @@ def _collect(groups: dict, jurisdictions: set[str], period: int) -> np.ndarray:
 def target_rows(d: ModelData, metric: str) -> dict[int, np.ndarray]:
     """For each target row of ``metric``: the flow rows (or, for collection_rate, the supply
     rows; for second_life_priority, the flows into refurbishers) it counts. A row of scope
-    ``facility`` or ``chain`` counts the flows into its facility in its period."""
+    ``facility``, ``chain`` or ``step`` counts the flows into its facility in its period."""
     t = d.targets
     f = d.flows
     facility = t.get("facility", None)
@@ -191,17 +191,20 @@ def collection_rows(d: ModelData, uncollected: bool) -> dict[int, tuple[np.ndarr
     return out
 
 
-def _beyond_generation(d: ModelData, t: int, rhs: float) -> Problem:
+def _beyond_generation(d: ModelData, t: int, rhs: float, generated: bool) -> Problem:
     """The error for hard collection target row ``t`` (scope placed_on_market) that asks for
-    -``rhs`` t/yr more than the packs generated, when every pack is collected."""
+    -``rhs`` t/yr more than the packs generated (t/yr), when every pack is collected or
+    (``generated`` False) no supply row is in its jurisdiction and period."""
     r = d.targets.loc[t]
     pom = d.inst["placed_on_market"]
     hit = pom.loc[(pom["jurisdiction"] == r["jurisdiction"]) & (pom["period"] == r["period"]), ROW]
+    what = ("more than the packs generated there; every pack is collected (uncollected.allowed: false) and still "
+            "no plan can meet it" if generated else
+            "; no packs are generated there (no supply row in the jurisdiction and period), so no plan can meet it")
     return Problem(d.inst.table_file("placed_on_market"), int(hit.iloc[0]) if len(hit) else 0, "tonnes",
                    f"period {r['period']}: collection_rate {r['value']:g} of the tonnes placed on the market in "
-                   f"{r['jurisdiction']} needs {-rhs:,.6g} t/yr more than the packs generated there; every pack is "
-                   "collected (uncollected.allowed: false) and still no plan can meet it: lower the rate or the "
-                   "tonnes, or solve with soft targets (--soft-targets) to see the shortfall")
+                   f"{r['jurisdiction']} needs {-rhs:,.6g} t/yr{' ' if generated else ''}{what}: lower the rate or "
+                   "the tonnes, or solve with soft targets (--soft-targets) to see the shortfall")
 
 
 def add_target_collection_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -229,8 +232,8 @@ def add_target_collection_rate(m: pyo.ConcreteModel, d: ModelData) -> None:
     def rule(m: pyo.ConcreteModel, t: int) -> object:
         r, rhs = rows[t]
         terms = picked(u, r) + weighted(-1.0, _slack_terms(m, t))
-        if not terms:  # every pack is collected, and still short: no row can say it
-            raise InputError([_beyond_generation(d, t, rhs)])
+        if not terms:  # every pack is collected (or none is generated), and still short: no row can say it
+            raise InputError([_beyond_generation(d, t, rhs, bool(len(target_rows(d, "collection_rate")[t])))])
         return linear(terms) <= rhs
 
     _add(m, "target_collection_rate", "COLLECTION_TARGETS", sorted(rows), rule)
