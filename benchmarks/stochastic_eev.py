@@ -25,17 +25,21 @@ for penalty, src in [(0, "modelling assumption: packs the network cannot take ar
                      (10000, "modelling assumption: emergency processing elsewhere at the top of the instance's "
                              "variable-cost range (README: 4,000-10,000 CNY/t), on top of the margin forgone")]:
     work = Path(tempfile.mkdtemp())
-    folder = instance_copy("china-east", work)
-    with open(folder / "instance.yaml", "a") as fh:
-        fh.write(f'stochastic:\n  recourse:\n    uncollected_cost_per_t: {penalty}\n    source: "{src}"\n')
-    t = time.perf_counter()
-    res = solve_stochastic(folder, StochasticOptions(scenarios=n, seed=1, regret_limit=0, out_of_sample=0))
-    m = res.metrics
-    r = m["recourse"]
-    print(f"N={n} penalty {penalty}: RP {m['RP']:,.0f} WS {m['WS']:,.0f} EVPI {m['EVPI']:,.0f} EEV {m['EEV']} "
-          f"(infeasible in {m['expected_value_plan_infeasible_scenarios']}), EEV_recourse {m['EEV_recourse']:,.0f}, "
-          f"VSS_recourse {m['VSS_recourse']:,.0f}; recourse in {r['expected_value_plan_scenarios']} scenarios "
-          f"(prob {r['expected_value_plan_probability']:.2f}), expected {r['expected_value_plan_expected_t']:,.0f} t "
-          f"uncollected; still infeasible {r['expected_value_plan_still_infeasible']}; "
-          f"{time.perf_counter() - t:.0f} s, load {os.getloadavg()[0]:.2f}", flush=True)
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        folder = instance_copy("china-east", work)
+        with open(folder / "instance.yaml", "a") as fh:
+            fh.write(f'stochastic:\n  recourse:\n    uncollected_cost_per_t: {penalty}\n    source: "{src}"\n')
+        t = time.perf_counter()
+        res = solve_stochastic(folder, StochasticOptions(scenarios=n, seed=1, regret_limit=0, out_of_sample=0))
+        m = res.metrics
+        r = m["recourse"]
+        print(f"N={n} penalty {penalty}: RP {m['RP']:,.0f} WS {m['WS']:,.0f} EVPI {m['EVPI']:,.0f} EEV {m['EEV']} "
+              f"(infeasible in {m['expected_value_plan_infeasible_scenarios']}), EEV_recourse "
+              f"{m['EEV_recourse']:,.0f}, "
+              f"VSS_recourse {m['VSS_recourse']:,.0f}; recourse in {r['expected_value_plan_scenarios']} scenarios "
+              f"(prob {r['expected_value_plan_probability']:.2f}), expected "
+              f"{r['expected_value_plan_expected_t']:,.0f} t "
+              f"uncollected; still infeasible {r['expected_value_plan_still_infeasible']}; "
+              f"{time.perf_counter() - t:.0f} s, load {os.getloadavg()[0]:.2f}", flush=True)
+    finally:  # the temporary copy goes even when a run fails or is interrupted
+        shutil.rmtree(work, ignore_errors=True)
