@@ -278,7 +278,7 @@ def build_lanes(p: dict[str, object], sites: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- targets
 #: refiners outside the EU that take EU black mass, and their jurisdiction
-EXPORT_REFINER_JURISDICTIONS = ["KR"]
+EXPORT_REFINER_JURISDICTIONS = ["CN", "KR"]
 EXPORT_CHAIN_SOURCE = (
     "Reg. (EU) 2023/1542 Art. 71(2) and Annex XII (value and date: preset {preset}, rule {metric}{material} from "
     "{year}) applied to the chain into a refiner in {jur}: Art. 72(3) counts waste batteries or fractions exported "
@@ -289,7 +289,8 @@ EXPORT_CHAIN_SOURCE = (
 
 
 def build_targets() -> pd.DataFrame:
-    """Chain-scope rows for the refiners outside the EU that take European black mass (Gunsan, KR):
+    """Chain-scope rows for the refiners outside the EU that take European black mass (Gunsan, KR;
+    Huayou Quzhou, CN):
     the EU preset's recycling-efficiency and material-recovery rows, repeated for their jurisdiction.
     The preset itself gives rows only to refiners located in the EU27."""
     from network_opt.inputs.policies import get_preset
