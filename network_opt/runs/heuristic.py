@@ -164,4 +164,5 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
     return outcome, hm, handed, record
 
 
-__all__ = ["MIN_LEFT_S", "USED", "Heuristic", "close_others", "heuristic_solve", "remaining", "rounded_start", "used_by_lp"]
+__all__ = ["MIN_LEFT_S", "USED", "Heuristic", "close_others", "heuristic_solve", "remaining", "rounded_start",
+           "used_by_lp"]
