@@ -59,7 +59,9 @@ def test_filter_drops_the_optimal_site_gap_visible(tmp_path: Path) -> None:
     assert h["lp_bound"] == pytest.approx(10.0)
     assert h["restricted_bound"] == pytest.approx(100.0)  # not a bound of the full model: not reported
     assert h["bound_source"] == "LP relaxation of the full model"
-    assert h["start"] is None  # the LP rounded at 1/2 opens nothing: no flows fit, HiGHS starts alone
+    # the LP rounded at 1/2 opens nothing (no flows fit); at 1e-6 it opens P0 (y0 = 0.1) at its
+    # only level: the start is the plan P0, 100
+    assert h["start"] == "lp_round"
 
 
 def test_neighbour_brings_the_optimal_site_back(tmp_path: Path) -> None:
@@ -84,7 +86,7 @@ def test_filter_keeps_the_optimal_site_gap_zero(tmp_path: Path) -> None:
     assert sol.summary["mip_gap"] == pytest.approx(0.0, abs=1e-9)
     assert sol.status == "optimal"
     assert sol.summary["heuristic"]["closed"] == 1
-    assert sol.summary["heuristic"]["start"] == "given"  # the LP's y1 = 1 rounded: P1, the optimum
+    assert sol.summary["heuristic"]["start"] == "lp_round"  # the LP's y1 = 1 rounded: P1, the optimum
 
 
 def test_aggregated_screen(tmp_path: Path) -> None:

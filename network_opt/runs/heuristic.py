@@ -12,11 +12,10 @@ true gap.
    (:math:`y_{f,l,p} = 0`, and no modules), keeping the screened facilities, every existing one
    and the ``neighbours`` nearest facilities of the same kind to each
    (:func:`network_opt.model.screen.kept_facilities`). Its plan is a plan of the full model, so its
-   objective :math:`z^H \ge z^*`. HiGHS starts from the LP of step 1 rounded
-   (:func:`network_opt.solver.starts.rounded_levels`: facilities the LP opens at least halfway,
-   at the smallest level covering the LP's capacity, never shrinking), its flows repaired by the
-   LP these decisions leave; when that LP has no plan, from the start ``--start`` asks for (none
-   with ``--start none``).
+   objective :math:`z^H \ge z^*`. HiGHS starts from the LP of step 1 rounded and repaired
+   (:func:`network_opt.solver.starts.lp_round_start` given that LP's solution: facilities the LP
+   opens at least halfway, else every facility it uses, at the smallest level covering the LP's
+   capacity), unless ``--start none``.
 
 ``--time-limit`` bounds the two HiGHS solves together: the restricted MIP gets what the LP left
 (at least :data:`MIN_LEFT_S` seconds, so that it can return a plan).
@@ -44,7 +43,6 @@ from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
 from network_opt.solver.highs import SolveOutcome, relative_gap, solve_model, trivially_infeasible
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.relaxation import lp_relaxation
-from network_opt.solver.starts import rounded_levels
 from network_opt.solver.status import SolveStatus
 
 #: an LP value of sum_l y above this counts as "used" by the screening LP
@@ -98,19 +96,6 @@ def close_others(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, kept: set[s
     return len(set(d.facilities["id"]) - kept)
 
 
-def rounded_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.ndarray,
-                  threshold: float = 0.5) -> np.ndarray:
-    """Values of every integer column (HiGHS order) for a start: the level and module columns from
-    the LP solution ``x`` rounded (:func:`~network_opt.solver.starts.rounded_levels` at
-    ``threshold``), any other integer column rounded to the nearest integer."""
-    integers = np.flatnonzero(hm.matrix.integer)
-    values = np.round(x[integers])
-    position = {int(c): k for k, c in enumerate(integers.tolist())}
-    for c, v in rounded_levels(m, d, hm, x, threshold).items():
-        values[position[c]] = v
-    return values
-
-
 def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, progress: Progress,
                     heuristic: Heuristic, screened: set[str] | None = None
                     ) -> tuple[SolveOutcome, HighsModel | None, float, dict[str, object]]:
@@ -131,11 +116,9 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
         screened = used_by_lp(m, d, hm, x) if x is not None else set(d.facilities["id"])
     kept = kept_facilities(d, screened, heuristic.neighbours)
     closed = close_others(m, d, hm, kept)
-    use_start = x is not None and options.warm_start and options.start != "none"
-    start = rounded_start(m, d, hm, x) if use_start and x is not None else None
     progress.phase(f"heuristic: solving the full model over {len(kept):,} of {len(d.facilities):,} facilities")
     outcome = solve_model(m, remaining(options, time.perf_counter() - begin), solver=hm, progress=progress,
-                          data=d, start=start)
+                          data=d, relaxed=x)
     restricted_bound = outcome.bound
     bounds = [b for b in (lp_bound, restricted_bound if closed == 0 else None) if b is not None]
     bound = max(bounds) if bounds else None
@@ -164,5 +147,4 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
     return outcome, hm, handed, record
 
 
-__all__ = ["MIN_LEFT_S", "USED", "Heuristic", "close_others", "heuristic_solve", "remaining", "rounded_start",
-           "used_by_lp"]
+__all__ = ["MIN_LEFT_S", "USED", "Heuristic", "close_others", "heuristic_solve", "remaining", "used_by_lp"]
