@@ -59,6 +59,9 @@ def test_filter_drops_the_optimal_site_gap_visible(tmp_path: Path) -> None:
     assert h["lp_bound"] == pytest.approx(10.0)
     assert h["restricted_bound"] == pytest.approx(100.0)  # not a bound of the full model: not reported
     assert h["bound_source"] == "LP relaxation of the full model"
+    # the LP rounded at 1/2 opens nothing (no flows fit); at 1e-6 it opens P0 (y0 = 0.1) at its
+    # only level: the start is the plan P0, 100
+    assert h["start"] == "lp_round"
 
 
 def test_neighbour_brings_the_optimal_site_back(tmp_path: Path) -> None:
@@ -83,6 +86,7 @@ def test_filter_keeps_the_optimal_site_gap_zero(tmp_path: Path) -> None:
     assert sol.summary["mip_gap"] == pytest.approx(0.0, abs=1e-9)
     assert sol.status == "optimal"
     assert sol.summary["heuristic"]["closed"] == 1
+    assert sol.summary["heuristic"]["start"] == "lp_round"  # the LP's y1 = 1 rounded: P1, the optimum
 
 
 def test_aggregated_screen(tmp_path: Path) -> None:
@@ -114,3 +118,55 @@ def test_cli_writes_the_true_gap(tmp_path: Path) -> None:
     assert summary["bound"] == pytest.approx(10.0)
     assert summary["mip_gap"] == pytest.approx(0.9)
     assert summary["heuristic"]["kept"] == 1
+
+
+def test_capacity_reach_gives_the_bound_without_links(tmp_path: Path) -> None:
+    """model.capacity_reach without strong linking: P0's reach is the customer's 10 t, so its
+    capacity row x0 <= 100 y0 becomes x0 <= min(100, 10) y0 = 10 y0 (P1's: min(10, 10), unchanged).
+    The LP then prices P0 at 100/10 = 10 per t and P1 at 50/10 + 1 = 6: 10 t on P1, y1 = 1, LP = 60
+    (10 without the option, test_filter_drops_the_optimal_site_gap_visible). The screen keeps P1
+    only: plan 60, bound 60, gap 0, where the same run without the option reports 100 and 0.9."""
+    path = micro(tmp_path, linking=False)
+    yaml = path / "instance.yaml"
+    yaml.write_text(yaml.read_text() + "  capacity_reach: true\n")
+    sol = run_solve(path, heuristic=Heuristic(neighbours=0))
+    assert sol.objective == pytest.approx(60.0)
+    assert open_facilities(sol) == {"P1"}
+    assert sol.summary["bound"] == pytest.approx(60.0)
+    assert sol.summary["mip_gap"] == pytest.approx(0.0, abs=1e-9)
+    assert sol.status == "optimal"
+    assert sol.summary["heuristic"]["lp_bound"] == pytest.approx(60.0)
+
+
+def test_time_limit_covers_both_solves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--time-limit T bounds the LP and the restricted MIP together: the MIP gets T less the LP's
+    seconds (at least MIN_LEFT_S). The LP's clock is replaced by a fake one (the LP "takes" 30 s)."""
+    import network_opt.runs.heuristic as heuristic
+
+    seen: list[float | None] = []
+    real_solve = heuristic.solve_model
+    real_lp = heuristic.lp_relaxation
+    clock = [0.0]
+
+    def fake_clock() -> float:
+        return clock[0]
+
+    def slow_lp(hm, options):  # type: ignore[no-untyped-def]
+        clock[0] += 30.0
+        return real_lp(hm, options)
+
+    def spy(m, options, **kw):  # type: ignore[no-untyped-def]
+        seen.append(options.time_limit)
+        return real_solve(m, options, **kw)
+
+    monkeypatch.setattr(heuristic.time, "perf_counter", fake_clock)
+    monkeypatch.setattr(heuristic, "lp_relaxation", slow_lp)
+    monkeypatch.setattr(heuristic, "solve_model", spy)
+    sol = run_solve(micro(tmp_path / "a", linking=False), no.SolveOptions(time_limit=100.0),
+                    heuristic=Heuristic(neighbours=0))
+    assert sol.objective == pytest.approx(100.0)
+    sol = run_solve(micro(tmp_path / "b", linking=False), no.SolveOptions(time_limit=20.0),
+                    heuristic=Heuristic(neighbours=0))
+    assert sol.objective == pytest.approx(100.0)
+    assert seen == [pytest.approx(70.0), pytest.approx(heuristic.MIN_LEFT_S)]
+    assert heuristic.remaining(no.SolveOptions(), 30.0).time_limit is None

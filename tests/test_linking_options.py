@@ -92,3 +92,56 @@ def test_capacity_cover_cuts_the_lp_without_links(tmp_path: Path) -> None:
     assert links == 0
     assert lp == pytest.approx(32.5)
     assert no.solve(path).objective == pytest.approx(80.0)
+
+
+@pytest.mark.parametrize(("model", "lp"), [
+    ({"strong_linking": False}, 40.0),
+    ({"strong_linking": False, "capacity_reach": True}, 55.0),
+    ({"capacity_reach": True}, 55.0),
+])
+def test_capacity_reach(tmp_path: Path, model: dict[str, Any], lp: float) -> None:
+    """model.capacity_reach: A's reach R_A = U(C -> A) = min(20 t supply, 40) = 20 t, so its capacity
+    row x_A <= 10 a + 40 b becomes x_A <= min(10, 20) a + min(40, 20) b = 10 a + 20 b; B's row
+    (R_B = 20 = its capacity) is unchanged.
+
+    LP without it and without links (x_A <= 10 a + 40 b, a + b <= 1): a = 1 carries 10 t for 10,
+    moving d from a to b adds 30 d t for 90 d (3 per t, below B's 50/20 + 2 = 4.5) until x_A = 20 at
+    d = 1/3: 10 x 2/3 + 100/3 = 40. With it the move adds 10 d t for 90 d (9 per t > 4.5): a = 1
+    (10 t, 10) and B takes 10 t at y_B = 1/2 (25 + 20): LP = 55; with the default links as well
+    (x_A <= 20 (a + b) is weaker than 10 a + 20 b) the same 55. MIP: 80 (A small + B) either way,
+    as in :func:`instance`: the rows cut no integer plan."""
+    path = instance(tmp_path, **model)
+    inst = no.load(path)
+    d = prepare(inst)
+    m = build_model(d)
+    size = project_size(d)
+    assert size.rows_by_family["facility_capacity"] == len(m.facility_capacity) == 2  # same rows
+    hm = HighsModel(m)
+    got, _ = lp_relaxation(hm, SolveOptions())
+    assert got == pytest.approx(lp)
+    sol = no.solve(path)
+    assert sol.objective == pytest.approx(80.0)
+    assert set(sol["facilities"].query("open")["facility"]) == {"A", "B"}
+    flows = sol["flows"].groupby("destination")["tonnes"].sum()
+    assert flows["A"] == pytest.approx(10.0) and flows["B"] == pytest.approx(10.0)
+
+
+def test_capacity_reach_coefficients(tmp_path: Path) -> None:
+    """The row's coefficients themselves: A's (20 t reach) -10 and -20 on its levels; B's (20 t reach,
+    20 t capacity) -20. With supply 50 t (reach 50 above every level) nothing changes: -10, -40."""
+    from pyomo.repn import generate_standard_repn
+
+    def coefficients(supply: float) -> dict[str, list[float]]:
+        path = instance(tmp_path / str(supply), strong_linking=False, capacity_reach=True)
+        text = (path / "supply.csv").read_text().replace("20.0", str(supply))
+        (path / "supply.csv").write_text(text)
+        m = build_model(prepare(no.load(path)))
+        out = {}
+        for (fac, _p), row in m.facility_capacity.items():
+            repn = generate_standard_repn(row.body)
+            out[fac] = sorted(float(c) for v, c in zip(repn.linear_vars, repn.linear_coefs, strict=True)
+                              if v.parent_component().name == "level_open")
+        return out
+
+    assert coefficients(20.0) == {"A": [-20.0, -10.0], "B": [-20.0]}
+    assert coefficients(50.0) == {"A": [-40.0, -10.0], "B": [-20.0]}

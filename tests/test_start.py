@@ -82,3 +82,30 @@ def test_start_option_on_the_command_line(tmp_path: Path, start: str) -> None:
     result = CliRunner().invoke(app, ["solve", str(TOY), "--out", str(tmp_path / "out"), "--start", start, "-q"])
     assert result.exit_code == 0, result.output
     assert "-1,790,500.00 EUR" in result.output
+
+
+def test_lp_round_start_from_a_given_relaxation() -> None:
+    """``relaxed`` (the LP relaxation already solved, as --heuristic has it) gives the same start as
+    the LP lp_round_start solves itself; solve_model(relaxed=...) uses it unless --start none, and
+    the optimum stays the toy's hand-solved -1,790,500."""
+    from network_opt.model import build_model
+    from network_opt.model.data import prepare
+    from network_opt.solver.handoff import HighsModel
+    from network_opt.solver.highs import solve_model
+    from network_opt.solver.relaxation import lp_relaxation
+    from network_opt.solver.starts import lp_round_start
+
+    d = prepare(no.load(TOY))
+    m = build_model(d)
+    hm = HighsModel(m)
+    _, x = lp_relaxation(hm, SolveOptions())
+    assert x is not None
+    assert lp_round_start(m, d, hm, SolveOptions(), relaxed=x)
+    given = np.asarray(hm.start_values).copy()
+    own = HighsModel(m)
+    assert lp_round_start(m, d, own, SolveOptions())
+    assert np.allclose(given, np.asarray(own.start_values))
+    out = solve_model(m, SolveOptions(), solver=HighsModel(m), data=d, relaxed=x)
+    assert (out.start, out.objective) == ("lp_round", pytest.approx(-1_790_500.0))
+    out = solve_model(m, SolveOptions(start="none"), solver=HighsModel(m), data=d, relaxed=x)
+    assert (out.start, out.objective) == (None, pytest.approx(-1_790_500.0))

@@ -119,6 +119,9 @@ SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...]
     ("model.capacity_cover", "bool", False, "", None, None,
      "Add, per operating year, one row: the capacity opened at facilities taking end-of-life packs covers the "
      "year's supply (a valid knapsack row over the level binaries; docs/formulation.md)."),
+    ("model.capacity_reach", "bool", False, "", None, None,
+     "Facility capacity rows with each level's capacity cut to the most the facility's lanes can bring in "
+     "that year: min(level capacity, sum of its inflow lanes' bounds) (valid, same size; docs/formulation.md)."),
     ("model.link_max_share", "float", 0.0, "-", 0.0, None,
      "Strong linking only for lanes whose bound is below this share of their facility's largest capacity "
      "(1: leave out exactly the links the capacity row implies); 0: every lane."),
@@ -267,6 +270,7 @@ class ModelOptions:
     link_by_level: bool = False
     link_max_share: float = 0.0
     capacity_cover: bool = False
+    capacity_reach: bool = False
     flow_bounds: bool = False
     candidate_reductions: bool = False
     objective_scale: int = 0

@@ -12,7 +12,13 @@ true gap.
    (:math:`y_{f,l,p} = 0`, and no modules), keeping the screened facilities, every existing one
    and the ``neighbours`` nearest facilities of the same kind to each
    (:func:`network_opt.model.screen.kept_facilities`). Its plan is a plan of the full model, so its
-   objective :math:`z^H \ge z^*`.
+   objective :math:`z^H \ge z^*`. HiGHS starts from the LP of step 1 rounded and repaired
+   (:func:`network_opt.solver.starts.lp_round_start` given that LP's solution: facilities the LP
+   opens at least halfway, else every facility it uses, at the smallest level covering the LP's
+   capacity), unless ``--start none``.
+
+``--time-limit`` bounds the two HiGHS solves together: the restricted MIP gets what the LP left
+(at least :data:`MIN_LEFT_S` seconds, so that it can return a plan).
 
 Reported: objective :math:`z^H`, bound :math:`\underline z = z^{LP}` (or the restricted MIP's own
 bound when nothing was closed: the restricted model is then the full one; the larger of the two),
@@ -23,6 +29,7 @@ for.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -40,6 +47,16 @@ from network_opt.solver.status import SolveStatus
 
 #: an LP value of sum_l y above this counts as "used" by the screening LP
 USED = 1e-6
+#: seconds the restricted MIP gets at least when the LP used up the time limit
+MIN_LEFT_S = 1.0
+
+
+def remaining(options: SolveOptions, spent_s: float) -> SolveOptions:
+    """``options`` with the time limit less ``spent_s`` seconds (at least :data:`MIN_LEFT_S`);
+    unchanged without a time limit."""
+    if options.time_limit is None:
+        return options
+    return dataclasses.replace(options, time_limit=max(float(options.time_limit) - spent_s, MIN_LEFT_S))
 
 
 @dataclass(frozen=True)
@@ -100,7 +117,8 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
     kept = kept_facilities(d, screened, heuristic.neighbours)
     closed = close_others(m, d, hm, kept)
     progress.phase(f"heuristic: solving the full model over {len(kept):,} of {len(d.facilities):,} facilities")
-    outcome = solve_model(m, options, solver=hm, progress=progress, data=d)
+    outcome = solve_model(m, remaining(options, time.perf_counter() - begin), solver=hm, progress=progress,
+                          data=d, relaxed=x)
     restricted_bound = outcome.bound
     bounds = [b for b in (lp_bound, restricted_bound if closed == 0 else None) if b is not None]
     bound = max(bounds) if bounds else None
@@ -124,9 +142,9 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
         "bound_source": ("LP relaxation of the full model" if closed or restricted_bound is None
                          or (lp_bound is not None and lp_bound >= restricted_bound)
                          else "MIP bound (nothing closed: the full model)"),
-        "note": note,
+        "start": outcome.start, "note": note,
     }
     return outcome, hm, handed, record
 
 
-__all__ = ["USED", "Heuristic", "close_others", "heuristic_solve", "used_by_lp"]
+__all__ = ["MIN_LEFT_S", "USED", "Heuristic", "close_others", "heuristic_solve", "remaining", "used_by_lp"]

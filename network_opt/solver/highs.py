@@ -233,7 +233,8 @@ def trivially_infeasible(exc: TriviallyInfeasible) -> SolveOutcome:
 
 def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solver: HighsModel | None = None,
                 duals: bool = False, progress: object | None = None,
-                start: np.ndarray | None = None, data: ModelData | None = None) -> SolveOutcome:
+                start: np.ndarray | None = None, data: ModelData | None = None,
+                relaxed: np.ndarray | None = None) -> SolveOutcome:
     """Solve ``m`` with HiGHS and load the incumbent (if any) into the model's variables.
 
     ``solver``: a :class:`~network_opt.solver.handoff.HighsModel` already holding ``m`` (e.g. updated
@@ -246,6 +247,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     HiGHS was given: ``"given"`` (``start``), ``"open_all"``, ``"lp_round"`` or None.
     ``data``: the :class:`~network_opt.model.data.ModelData` ``m`` was built from, read by the
     ``open_all`` and ``lp_round`` starts (without it, e.g. a hand-made model, neither is tried).
+    ``relaxed``: column values of ``m``'s LP relaxation already solved: the ``lp_round`` start is
+    made from them (without solving that LP again) unless ``options.start`` is ``"none"``.
     """
     options = options or SolveOptions()
     if options.write_model is not None:
@@ -282,8 +285,9 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
             integers = np.flatnonzero(hm.matrix.integer).astype(np.int32)
             if start is not None and len(start) == len(integers) and start_from_integers(hm, integers, start, options):
                 started = "given"
-            elif (options.warm_start and data is not None and first_plan(options) == "lp_round"
-                  and lp_round_start(m, data, hm, options)):
+            elif (options.warm_start and data is not None
+                  and (first_plan(options) == "lp_round" or (relaxed is not None and options.start != "none"))
+                  and lp_round_start(m, data, hm, options, relaxed)):
                 started = "lp_round"
             elif (options.warm_start and data is not None and first_plan(options) == "open_all"
                   and open_all_start(m, data, hm, options)):

@@ -129,12 +129,14 @@ def rounded_levels(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.nda
     return values
 
 
-def lp_round_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions) -> bool:
+def lp_round_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions,
+                   relaxed: np.ndarray | None = None) -> bool:
     """Give HiGHS a first plan from its LP relaxation: solve the LP with every integer column
-    continuous, round (:func:`rounded_levels`, facilities the LP opens at least halfway, then,
-    if that plan has no feasible flows, every facility it uses at all) and repair the flows with
-    the LP the rounded decisions leave. Falls back to :func:`open_all_start`. Returns whether a
-    start was set."""
+    continuous (or take ``relaxed``, its column values already solved, HiGHS order), round
+    (:func:`rounded_levels`, facilities the LP opens at least halfway, then, if that plan has no
+    feasible flows, every facility it uses at all: always feasible when the LP is, each level
+    covering the capacity the LP opened) and repair the flows with the LP the rounded decisions
+    leave. Falls back to :func:`open_all_start`. Returns whether a start was set."""
     highs = hm.h
     ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
     n = len(ints)
@@ -142,6 +144,8 @@ def lp_round_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: 
         return open_all_start(m, d, hm, options)
     if hm.abandoned or interrupts.requested() is not None:
         return False
+    if relaxed is not None:
+        return _round_and_repair(m, d, hm, relaxed, options)
     console = highs.getOptionValue("log_to_console")[1]
     highs.setOptionValue("log_to_console", False)
     if options.time_limit is not None:  # leave most of the time to the repair LP and the MIP
@@ -160,6 +164,12 @@ def lp_round_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: 
     if x is None:
         logger.debug("the LP relaxation gave no solution; starting with every facility open")
         return open_all_start(m, d, hm, options)  # does nothing after a stop request
+    return _round_and_repair(m, d, hm, x, options)
+
+
+def _round_and_repair(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.ndarray,
+                      options: SolveOptions) -> bool:
+    """The rounding and repair of :func:`lp_round_start` from the LP solution ``x``."""
     for threshold in (0.5, 1e-6):
         fixed = rounded_levels(m, d, hm, x, threshold)
         cols = np.fromiter(fixed, dtype=np.int32, count=len(fixed))
