@@ -139,8 +139,9 @@ def test_capacity_reach_gives_the_bound_without_links(tmp_path: Path) -> None:
 
 
 def test_time_limit_covers_both_solves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """--time-limit T bounds the LP and the restricted MIP together: the MIP gets T less the LP's
-    seconds (at least MIN_LEFT_S). The LP's clock is replaced by a fake one (the LP "takes" 30 s)."""
+    """--time-limit T bounds the LP and the restricted MIP together: the LP gets at most T x LP_SHARE,
+    the MIP T less the LP's seconds (at least MIN_LEFT_S). The LP's clock is replaced by a fake one
+    (the LP "takes" 30 s)."""
     import network_opt.runs.heuristic as heuristic
 
     seen: list[float | None] = []
@@ -151,7 +152,10 @@ def test_time_limit_covers_both_solves(tmp_path: Path, monkeypatch: pytest.Monke
     def fake_clock() -> float:
         return clock[0]
 
+    lp_limits: list[float | None] = []
+
     def slow_lp(hm, options):  # type: ignore[no-untyped-def]
+        lp_limits.append(options.time_limit)
         clock[0] += 30.0
         return real_lp(hm, options)
 
@@ -169,4 +173,23 @@ def test_time_limit_covers_both_solves(tmp_path: Path, monkeypatch: pytest.Monke
                     heuristic=Heuristic(neighbours=0))
     assert sol.objective == pytest.approx(100.0)
     assert seen == [pytest.approx(70.0), pytest.approx(heuristic.MIN_LEFT_S)]
+    # the LP may use half the limit at most, so the restricted MIP keeps the other half
+    assert lp_limits == [pytest.approx(50.0), pytest.approx(10.0)]
     assert heuristic.remaining(no.SolveOptions(), 30.0).time_limit is None
+
+
+def test_lp_that_does_not_finish_leaves_a_plan_without_a_bound(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the LP relaxation stops at its share of the time limit (faked: it returns no solution),
+    nothing is screened (every facility kept, i.e. the full model), the MIP still finds the optimum
+    (P1 alone, 60) and neither bound nor gap is claimed beyond the full MIP's own; the summary says why."""
+    import network_opt.runs.heuristic as heuristic
+
+    monkeypatch.setattr(heuristic, "lp_relaxation", lambda hm, options: (None, None))
+    sol = run_solve(micro(tmp_path / "a", linking=False), no.SolveOptions(time_limit=100.0),
+                    heuristic=Heuristic(neighbours=0))
+    assert sol.objective == pytest.approx(60.0)
+    assert open_facilities(sol) == {"P1"}
+    record = sol.summary["heuristic"]
+    assert record["closed"] == 0 and record["lp_bound"] is None
+    assert "did not finish" in record["note"] and "--aggregate" in record["note"]

@@ -3,7 +3,9 @@ true gap.
 
 1. **Bound.** The LP relaxation of the *full* model (every integer column continuous) is solved;
    its optimum :math:`z^{LP}` is a lower bound on the full model's optimum :math:`z^*` (every plan
-   of the MIP is a plan of the LP; the model minimises).
+   of the MIP is a plan of the LP; the model minimises). With ``--time-limit`` T the LP gets at most
+   :data:`LP_SHARE` x T; if it does not finish, there is no LP bound, nothing is screened unless
+   ``aggregate`` screened, and the summary's ``heuristic.note`` says so.
 2. **Screen.** A compressed model names the facilities worth keeping: by default that same LP
    (facilities with :math:`\sum_l y_{f,l,p} > 10^{-6}` in some investment period), or, with
    ``aggregate``, the MIP of the collection points clustered into at most that many clusters
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
+from network_opt.common import interrupts
 from network_opt.common.progress import Progress
 from network_opt.model.data import ModelData
 from network_opt.model.screen import kept_facilities
@@ -49,6 +52,9 @@ from network_opt.solver.status import SolveStatus
 USED = 1e-6
 #: seconds the restricted MIP gets at least when the LP used up the time limit
 MIN_LEFT_S = 1.0
+#: share of --time-limit the LP relaxation may use: on a national-scale model the LP alone can take
+#: the whole budget (644 s, benchmarks/README.md), which left the MIP about a second and no plan
+LP_SHARE = 0.5
 
 
 def remaining(options: SolveOptions, spent_s: float) -> SolveOptions:
@@ -110,8 +116,16 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
     handed = time.perf_counter()
     progress.phase("heuristic: solving the LP relaxation of the full model (its bound)")
     begin = time.perf_counter()
-    lp_bound, x = lp_relaxation(hm, options)
+    lp_options = options if options.time_limit is None else dataclasses.replace(
+        options, time_limit=LP_SHARE * float(options.time_limit))
+    lp_bound, x = lp_relaxation(hm, lp_options)
     lp_s = time.perf_counter() - begin
+    note = ""
+    if x is None and interrupts.requested() is None:
+        note = (f"the LP relaxation of the full model did not finish within {LP_SHARE:.0%} of the time limit: "
+                "no bound for the full model" + ("" if screened is not None else
+                                                  " and no screen (every facility kept); give --aggregate N "
+                                                  "to screen with a clustered model"))
     if screened is None:
         screened = used_by_lp(m, d, hm, x) if x is not None else set(d.facilities["id"])
     kept = kept_facilities(d, screened, heuristic.neighbours)
@@ -126,13 +140,12 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
         bound = min(bound, outcome.objective)  # a bound above the plan is LP round-off
     gap = relative_gap(outcome.objective, bound)
     outcome.bound, outcome.mip_gap = bound, gap
-    note = ""
     if outcome.status == SolveStatus.OPTIMAL and (gap is None or gap > options.mip_gap + 1e-12):
         outcome.status = SolveStatus.FEASIBLE  # optimal for the restricted model only
     elif outcome.status in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED) and closed:
         # proven for the restricted model only: say nothing about the full one
-        note = (f"the model over the facilities kept is {outcome.status}; solve without --heuristic "
-                "or keep more neighbours")
+        note = "; ".join(n for n in (note, f"the model over the facilities kept is {outcome.status}; solve "
+                                     "without --heuristic or keep more neighbours") if n)
         outcome.status = SolveStatus.NO_SOLUTION
     record: dict[str, object] = {
         "screen": "aggregated MIP" if heuristic.aggregate is not None else "LP relaxation",
@@ -147,4 +160,4 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
     return outcome, hm, handed, record
 
 
-__all__ = ["MIN_LEFT_S", "USED", "Heuristic", "close_others", "heuristic_solve", "remaining", "used_by_lp"]
+__all__ = ["LP_SHARE", "MIN_LEFT_S", "USED", "Heuristic", "close_others", "heuristic_solve", "remaining", "used_by_lp"]
