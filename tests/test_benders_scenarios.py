@@ -46,10 +46,15 @@ from network_opt.model.data import prepare
 from network_opt.model.stages import first_stage_vars, plan_values
 from network_opt.model.stochastic import build_extensive_form
 from network_opt.runs.stochastic import BlockTask, StochasticOptions, scenario_block, solve_stochastic
-from network_opt.solver.benders import BendersOptions, ScenarioPiece, benders_solve, first_stage_mask, \
-    scenario_benders, scenario_piece
+from network_opt.solver.benders import (
+    BendersOptions,
+    ScenarioPiece,
+    benders_solve,
+    first_stage_mask,
+    scenario_benders,
+    scenario_piece,
+)
 from network_opt.solver.handoff import INF, HighsModel, compile_model
-from network_opt.solver.options import SolveOptions
 
 TOL = 1e-6
 

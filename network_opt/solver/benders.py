@@ -1158,7 +1158,9 @@ def scenario_benders(build: Callable[[Any], ScenarioPiece], tasks: list[Any], la
     so that memory grows by one block LP per scenario, never by an extensive form. ``workers`` > 1:
     the blocks are built and solved in that many processes (:class:`BlockPool`; ``build`` and the
     tasks must pickle); 1: in this process. The start plan of the first piece that has one is
-    evaluated before the first master solve (an upper bound from the start). Raises ValueError when
+    evaluated before the first master solve (an upper bound from the start). ``options.time_limit``
+    counts from the end of the build (as a plain solve's from the hand-off to HiGHS); the outcome's
+    ``solve_s`` includes the build (``record.build_s``). Raises ValueError when
     the scenarios' first-stage columns differ, RuntimeError when a worker fails,
     :class:`TriviallyInfeasible` for a constant row that cannot hold."""
     options = options or SolveOptions()
@@ -1213,7 +1215,8 @@ def scenario_benders(build: Callable[[Any], ScenarioPiece], tasks: list[Any], la
                     else "one HiGHS object per process, re-loaded with the block and its last basis")
             rec.notes.append(f"scenario-wise blocks: one per scenario, built from its own model, in "
                              f"{blocks.workers} process(es); {held}")
-            res = benders_loop(master, blocks, options, settings, rec, progress, start, begin)
+            # the time limit counts from here, as a plain solve's counts from the hand-off to HiGHS
+            res = benders_loop(master, blocks, options, settings, rec, progress, start)
             if isinstance(blocks, BlockPool):
                 rec.worker_peak_mb = blocks.peak_mb()
         finally:
