@@ -215,5 +215,23 @@ def test_scenario_block_names_the_first_stage_and_keeps_no_model(tmp_path: Path)
     assert piece.cost == pytest.approx(0.5 * whole.cost)
 
 
+def test_command_line_workers(tmp_path: Path) -> None:
+    """``solve --stochastic --decomposition benders --workers 1``: the scenario-wise path in this
+    process, the optimum of the module docstring (probabilities 0.5 / 0.5: 2500)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from network_opt.cli.app import app
+
+    folder = micro(tmp_path / "m")
+    res = CliRunner().invoke(app, ["solve", str(folder), "--stochastic", "--decomposition", "benders", "--workers", "1",
+                                   "--out", str(tmp_path / "out"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["objective"] == pytest.approx(2500.0, abs=TOL)
+    assert summary["stochastic"]["decomposition"]["workers"] == 1
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
