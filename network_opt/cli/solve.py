@@ -124,8 +124,10 @@ def solve(
     out_of_sample: Annotated[int | None, typer.Option(
         "--out-of-sample", metavar="M", min=0, help="With --stochastic --scenarios: evaluate the plan on M fresh "
         "draws (default max(N, 30); 0: none) for a confidence interval of its cost.")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="With --stochastic: processes for the scenario solves "
-                                         "(evaluations, wait-and-see, regret).")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="With --stochastic: processes for the scenario solves (evaluations, wait-and-see, regret; "
+        "default 1) and, with --decomposition benders and no CVaR weight, for the scenario blocks (default: the "
+        "machine's cores; 1: in this process).")] = None,
     executor: Annotated[str, typer.Option(help="With --stochastic: local (processes) or dask.")] = "local",
 ) -> None:
     """Validate, build and solve an instance; write the plan into --out."""
@@ -142,8 +144,8 @@ def solve(
     given = {"--scenarios": scenarios is not None, "--cvar-alpha": cvar_alpha is not None,
              "--cvar-weight": cvar_weight is not None,
              "--decomposition " + str(decomposition): decomposition in (Decomposition.ph, Decomposition.lshaped),
-             "--out-of-sample": out_of_sample is not None, "--workers": workers != 1, "--executor": executor != "local",
-             "--seed": seed != 0}
+             "--out-of-sample": out_of_sample is not None, "--workers": workers is not None,
+             "--executor": executor != "local", "--seed": seed != 0}
     if not stochastic and any(given.values()):
         err.print(f"error: {', '.join(k for k, v in given.items() if v)} need --stochastic", markup=False)
         raise typer.Exit(EXIT_INPUT)
@@ -241,7 +243,8 @@ def solve(
 def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwrite: bool, log_file: Path | None,
                       progress: object, options: object, *, soft_targets: bool | None, scenarios: int | None,
                       seed: int, cvar_alpha: float | None, cvar_weight: float | None, decomposition: str,
-                      out_of_sample: int | None, workers: int, executor: str, refused: dict[str, bool]) -> None:
+                      out_of_sample: int | None, workers: int | None, executor: str,
+                      refused: dict[str, bool]) -> None:
     """``solve --stochastic``: the design of :mod:`network_opt.runs.stochastic`, written into --out.
     Under ``mpiexec`` only rank 0 checks, locks and writes --out; the other ranks take part in
     the decomposition and end."""
@@ -255,13 +258,14 @@ def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwri
         raise typer.Exit(EXIT_INPUT)
     rank, _size = mpi_rank_size() if decomposition in ("ph", "lshaped") else (0, 1)
     try:
-        check_executor_args(executor, workers, None)
+        check_executor_args(executor, workers or 1, None)
         if rank == 0:
             _check_outputs(ctx, instance, out_dir, overwrite, None, log_file, progress)
         res = solve_stochastic(instance, StochasticOptions(
             scenarios=scenarios, seed=seed, cvar_alpha=cvar_alpha, cvar_weight=cvar_weight,
             decomposition=decomposition, out_of_sample=out_of_sample, solve=options,  # type: ignore[arg-type]
-            workers=workers, executor=executor), soft_targets=soft_targets, progress=progress)  # type: ignore[arg-type]
+            workers=workers or 1, executor=executor, benders_workers=workers), soft_targets=soft_targets,
+            progress=progress)  # type: ignore[arg-type]
     except (OutputExistsError, ExecutorError, DecompositionUnavailable, ValueError) as exc:
         progress.close()  # type: ignore[attr-defined]
         err.print(f"error: {exc}", markup=False)

@@ -57,6 +57,7 @@ from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution
 from network_opt.runs.executors import make_executor
 from network_opt.runs.sweep import Uncertain, draw, read_uncertainty
+from network_opt.solver.benders import BendersOptions
 from network_opt.solver.highs import SolveOutcome
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.status import SolveStatus, Termination
@@ -80,7 +81,9 @@ class StochasticOptions:
     ``ph_rho``: progressive hedging; ``lshaped_iterations``: the L-shaped method; ``solve``: HiGHS
     limits of every solve (the extensive form's
     time limit and gap; each scenario's solve); executor, workers, scheduler: where the scenario
-    solves run."""
+    solves run; ``benders_workers``: processes holding the scenario blocks of ``decomposition=
+    "benders"`` without CVaR (None: the machine's cores; 1: this process); ``benders_persistent``:
+    one HiGHS object per block (False: one per process, re-loaded with each block and its basis)."""
 
     scenarios: int | None = None
     seed: int = 0
@@ -97,6 +100,8 @@ class StochasticOptions:
     executor: str = "local"
     workers: int = 1
     scheduler: str | None = None
+    benders_workers: int | None = None
+    benders_persistent: bool = True
 
 
 @dataclass(frozen=True)
@@ -384,13 +389,20 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
         outcome: SolveOutcome | None = None
         plan: Plan | None = None
         candidates: list[Plan] = []
+        ev_alone: ScenarioOutcome | None = None
         if opts.decomposition == "none":
             progress.phase(f"solving the extensive form ({n} scenarios, {opts.nonanticipativity} first stage)")
             outcome, plan = _extensive_form(datas, probs, alpha, weight, opts)
             decomposition.update(nonanticipativity=opts.nonanticipativity)
         elif opts.decomposition == "benders":
+            start_plan = None
+            if weight == 0:  # the expected-value plan: an upper bound before the first master solve
+                progress.phase("solving the expected-value scenario (the start plan of the decomposition)")
+                ev_alone = run([ScenarioTask("expected-value", sset.expected_value, None, opts.solve, soft_targets)])[0]
+                start_plan = ev_alone.plan
             progress.phase(f"Benders decomposition on {n} scenarios (one LP subproblem per scenario)")
-            outcome, plan, record = _benders(datas, probs, alpha, weight, opts, ws)
+            outcome, plan, record = _benders(datas, probs, alpha, weight, opts, ws, start_plan,
+                                             (inst, sset, soft_targets))
             decomposition.update(record)
         else:
             from network_opt.runs.decompose import solve_lshaped, solve_ph
@@ -447,7 +459,8 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
             return _no_plan(inst, sset, outcome, audit, decomposition, soft_targets, alpha, weight, t0, t1)
 
         progress.phase("evaluating the stochastic plan and the expected-value plan in every scenario")
-        ev_alone = run([ScenarioTask("expected-value", sset.expected_value, None, opts.solve, soft_targets)])[0]
+        if ev_alone is None:
+            ev_alone = run([ScenarioTask("expected-value", sset.expected_value, None, opts.solve, soft_targets)])[0]
         sp = run(tasks(plan, sset))
         ev_plan = ev_alone.plan
         eev = run(tasks(ev_plan, sset, "ev:")) if ev_plan is not None else []
@@ -579,16 +592,44 @@ def _eta_low(ws: list[ScenarioOutcome], gap: float) -> float:
 
 
 def _benders(datas: list[ModelData], probs: np.ndarray, alpha: float, weight: float, opts: StochasticOptions,
-             ws: list[ScenarioOutcome]) -> tuple[SolveOutcome, Plan | None, dict[str, Any]]:
-    """The extensive form (shared first stage) solved by Benders decomposition
-    (:mod:`network_opt.solver.benders`): the scenarios' blocks separate into one LP subproblem each.
-    With a CVaR weight the value at risk gets the proven lower bound :func:`_eta_low` (without one
-    the master is unbounded at its first iteration)."""
+             ws: list[ScenarioOutcome], start: Plan | None = None,
+             source: tuple[Instance, ScenarioSet, bool | None] | None = None
+             ) -> tuple[SolveOutcome, Plan | None, dict[str, Any]]:
+    """The stochastic design by Benders decomposition (:mod:`network_opt.solver.benders`).
+
+    Without CVaR: **scenario-wise**, one block per scenario built from that scenario's own model
+    (:func:`scenario_block`, in ``opts.benders_workers`` processes), never the extensive form;
+    ``start`` (the expected-value plan) is evaluated first, an upper bound from the start.
+    ``source`` (instance, scenarios, soft targets): worker processes prepare their scenarios' data
+    from it rather than receive ``datas`` (tens of MB each pickled).
+
+    With a CVaR weight: the extensive form (shared first stage) split on HiGHS's matrix (the value
+    at risk ties the scenarios together in the master), the value at risk with the proven lower
+    bound :func:`_eta_low` (without one the master is unbounded at its first iteration)."""
     from network_opt.model.stochastic import build_extensive_form
-    from network_opt.solver.benders import benders_solve, first_stage_mask
+    from network_opt.solver.benders import benders_solve, first_stage_mask, scenario_benders
     from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
     from network_opt.solver.highs import trivially_infeasible
 
+    if weight == 0:
+        import os
+
+        workers = opts.benders_workers if opts.benders_workers is not None else (os.cpu_count() or 1)
+        labels = list(source[1].names) if source is not None else [str(k) for k in range(len(datas))]
+        if source is not None and workers > 1:
+            inst, sset, soft = source
+            tasks = [BlockTask(float(p), start if k == 0 else None, instance=inst, overrides=o, soft_targets=soft)
+                     for k, (p, o) in enumerate(zip(probs, sset.overrides, strict=True))]
+        else:
+            tasks = [BlockTask(float(p), start if k == 0 else None, data=d)
+                     for k, (d, p) in enumerate(zip(datas, probs, strict=True))]
+        try:
+            res = scenario_benders(scenario_block, tasks, labels, opts.solve,
+                                   BendersOptions(persistent=opts.benders_persistent), workers=workers)
+        except TriviallyInfeasible as exc:
+            return trivially_infeasible(exc), None, {}
+        plan = plan_of(res.names, res.plan, datas[0]) if res.plan is not None else None
+        return res.outcome, plan, res.record.as_dict()
     m = build_extensive_form(datas, list(probs), alpha=alpha, weight=weight, nonanticipativity="shared")
     first = first_stage_vars(m.scenario[0])
     if weight > 0:
@@ -600,6 +641,68 @@ def _benders(datas: list[ModelData], probs: np.ndarray, alpha: float, weight: fl
         return trivially_infeasible(exc), None, {}
     out, record = benders_solve(hm, first_stage_mask(hm, first), opts.solve)
     return out, (plan_values(m.scenario[0]) if out.has_plan else None), record.as_dict()
+
+
+@dataclass(frozen=True)
+class BlockTask:
+    """One scenario of the scenario-wise Benders decomposition: its probability, a start plan (or
+    None), and its data, given (``data``) or prepared where the task runs (``instance`` with
+    ``overrides`` and ``soft_targets``: a worker process then receives the instance once, not each
+    scenario's data)."""
+
+    probability: float
+    start: Plan | None = None
+    data: ModelData | None = None
+    instance: Instance | None = None
+    overrides: tuple[Override, ...] = ()
+    soft_targets: bool | None = None
+
+
+def scenario_block(task: BlockTask) -> Any:
+    """One scenario's piece of the scenario-wise Benders decomposition
+    (:func:`network_opt.solver.benders.scenario_piece`) for a :class:`BlockTask`. Builds the
+    scenario's own model (:func:`network_opt.model.stochastic.scenario_model`, objective its cost in
+    currency), compiles it to arrays and drops the Pyomo model on return.
+    The first-stage columns are named by their Pyomo names."""
+    from network_opt.model.stochastic import scenario_model
+    from network_opt.solver.benders import scenario_piece
+    from network_opt.solver.handoff import INF, compile_model
+
+    probability, start = task.probability, task.start
+    with PYOMO_BUILD_LOCK:
+        if task.data is not None:
+            d = task.data
+        else:
+            assert task.instance is not None
+            d = scenario_data(task.instance, task.overrides, task.soft_targets)
+        m = scenario_model(d, 1.0)
+        mm, columns, _rows = compile_model(m)
+        fvars = first_stage_vars(m)
+        col = {id(v): j for j, v in enumerate(columns)}
+        first_cols = np.fromiter((col.get(id(v), -1) for v in fvars), dtype=np.int64, count=len(fvars))
+        names = [v.name for v in fvars]
+        lower = np.array([v.value if v.fixed else (-INF if v.lb is None else v.lb) for v in fvars], dtype=float)
+        upper = np.array([v.value if v.fixed else (INF if v.ub is None else v.ub) for v in fvars], dtype=float)
+        integer = np.array([v.is_integer() for v in fvars], dtype=bool)
+        values = None
+        if start is not None:
+            values = np.array([start[v.parent_component().local_name][v.index()] for v in fvars], dtype=float)
+        del m, columns, col, fvars, d
+    return scenario_piece(mm, first_cols, names, lower, upper, integer, probability, values)
+
+
+def plan_of(names: list[str], values: np.ndarray, d: ModelData) -> Plan:
+    """The :data:`Plan` (component -> index -> value) of first-stage values given by Pyomo name, read
+    off a model of ``d`` (names and indices as :func:`scenario_block` gives them); integers rounded."""
+    from network_opt.model.stochastic import scenario_model
+
+    m = scenario_model(d, 1.0)
+    where = {n: float(x) for n, x in zip(names, values.tolist(), strict=True)}
+    out: Plan = {}
+    for v in first_stage_vars(m):
+        x = where[v.name]
+        out.setdefault(v.parent_component().local_name, {})[v.index()] = float(round(x)) if v.is_integer() else x
+    return out
 
 
 def _no_plan(inst: Instance, sset: ScenarioSet, outcome: SolveOutcome, audit: dict[str, Any],

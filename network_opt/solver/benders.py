@@ -54,10 +54,17 @@ iteration limit.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
+import multiprocessing
+import multiprocessing.connection as mp_connection
+import signal
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import highspy
@@ -66,7 +73,7 @@ import scipy.sparse as sp  # type: ignore[import-untyped]
 from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]
 
 from network_opt.common import interrupts
-from network_opt.solver.handoff import INF, HighsModel, MatrixModel, quiet_highs
+from network_opt.solver.handoff import INF, HighsModel, MatrixModel, TriviallyInfeasible, quiet_highs
 from network_opt.solver.highs import SolveOutcome, relative_gap
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.status import SolveStatus, Termination
@@ -87,12 +94,15 @@ class BendersOptions:
     """``max_blocks``: at most this many subproblems (components merged by size); ``iterations``:
     at most this many master solves; ``master_gap``: relative gap of the first master solves
     (None: half the gap asked for); ``lp_iterations``: at most this many iterations on the master's
-    LP relaxation before the MIP master (0: none; module docstring)."""
+    LP relaxation before the MIP master (0: none; module docstring); ``persistent``: one HiGHS
+    object per block, kept between iterations (False: one per process, re-loaded with the block's
+    LP and its last basis at each evaluation: less memory, a little more time per block)."""
 
     max_blocks: int = 64
     iterations: int = 500
     master_gap: float | None = None
     lp_iterations: int = 50
+    persistent: bool = True
 
 
 @dataclass
@@ -116,6 +126,10 @@ class BendersRecord:
     lower: list[float] = field(default_factory=list)
     upper: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    build_s: float = 0.0
+    block_arrays_mb: float = 0.0
+    workers: int = 1
+    worker_peak_mb: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"method": "benders", "blocks": self.blocks, "block_rows": self.block_rows,
@@ -126,6 +140,8 @@ class BendersRecord:
                 "master_s": self.master_s, "subproblem_s": self.subproblem_s,
                 "lower_bounds": [_finite(v) for v in self.lower], "upper_bounds": [_finite(v) for v in self.upper],
                 "lower_bound_is": "the master's dual bound (mip_dual_bound), not its incumbent",
+                "build_s": self.build_s, "block_arrays_mb": self.block_arrays_mb, "workers": self.workers,
+                "worker_peak_mb": self.worker_peak_mb,
                 "notes": self.notes}
 
 
@@ -233,177 +249,279 @@ def _highs_lp(cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, a: sp.csr_
     return lp
 
 
-def _new_highs(lp: highspy.HighsLp, threads: int | None) -> highspy.Highs:
+def _new_highs(lp: highspy.HighsLp | None, threads: int | None) -> highspy.Highs:
     h = quiet_highs()
     if threads is not None:
         h.setOptionValue("threads", int(threads))
-    if h.passModel(lp) == highspy.HighsStatus.kError:
+    if lp is not None and h.passModel(lp) == highspy.HighsStatus.kError:
         raise RuntimeError("HiGHS refused a Benders model")
     return h
 
 
-class _Block:
-    """Subproblem ``k``: its LP (second-stage columns, then the linking first-stage columns with
-    cost 0) held by one HiGHS object; the phase-1 LP made on first need."""
+def _time_limit(h: highspy.Highs, seconds: float | None) -> None:
+    """Let the next run of ``h`` take at most ``seconds`` (None: no limit). HiGHS (1.16) checks
+    ``time_limit`` against the run clock of the object, which adds up over its runs: a re-solved
+    object given the seconds left would stop early, so the limit is set past its clock."""
+    h.setOptionValue("time_limit", INF if seconds is None else h.getRunTime() + max(0.0, float(seconds)))
 
-    def __init__(self, mm: MatrixModel, a: sp.csr_matrix, rows: np.ndarray, second: np.ndarray,
-                 linking: np.ndarray, threads: int | None):
-        self.rows, self.second, self.linking = rows, second, linking
-        self.ns = len(second)
-        cols = np.concatenate([second, linking])
-        self.a = a[rows][:, cols]
-        self.cost = np.concatenate([mm.cost[second], np.zeros(len(linking))])
-        self.lower = np.concatenate([mm.col_lower[second], mm.col_lower[linking]])
-        self.upper = np.concatenate([mm.col_upper[second], mm.col_upper[linking]])
-        self.row_lower, self.row_upper = mm.row_lower[rows], mm.row_upper[rows]
+
+def _pass(h: highspy.Highs, lp: highspy.HighsLp) -> None:
+    if h.passModel(lp) == highspy.HighsStatus.kError:
+        raise RuntimeError("HiGHS refused a Benders model")
+
+
+# --- the pieces the loop works on ----------------------------------------------------------------
+
+@dataclass
+class Master:
+    """The master's arrays (currency, the columns' units): columns ``0..nf-1`` are the first-stage
+    columns the blocks link to, the rest (matrix split only) second-stage columns of tiny components
+    solved in the master; rows are the rows on those columns only. One theta per block is added by
+    the loop."""
+
+    cost: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    integer: np.ndarray
+    a: sp.csr_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    offset: float
+    nf: int
+
+
+@dataclass
+class BlockLP:
+    """One subproblem's arrays: its second-stage columns (``ns`` of them, costs in currency, already
+    weighted by the scenario's probability in the scenario-wise path) then its linking first-stage
+    columns (cost 0; ``link`` their positions among the master's first-stage columns)."""
+
+    a: sp.csr_matrix
+    cost: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    ns: int
+    link: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays (what keeping this block costs besides HiGHS)."""
+        return int(self.a.data.nbytes + self.a.indices.nbytes + self.a.indptr.nbytes + self.cost.nbytes
+                   + self.lower.nbytes + self.upper.nbytes + self.row_lower.nbytes + self.row_upper.nbytes
+                   + self.link.nbytes)
+
+    def lp(self) -> highspy.HighsLp:
+        return _highs_lp(self.cost, self.lower, self.upper, self.a, self.row_lower, self.row_upper)
+
+
+#: one block's answer at a plan: kind ("optimal", "infeasible", "stopped" or "failed"), z (its cost,
+#: or the phase-1 violation), the reduced costs of its linking columns, its second-stage column
+#: values (None unless asked for and optimal), and a note on a failure
+Evaluation = tuple[str, float, np.ndarray, np.ndarray | None, str]
+
+
+class _Block:
+    """Subproblem of a :class:`BlockLP`, held by a HiGHS object of its own (``shared`` None: kept
+    between iterations, re-solved after a bound change) or by a HiGHS object shared by every block
+    of the process (``shared``: the LP is passed again with the block's last basis each time; only
+    the arrays and the basis are kept). The phase-1 LP is made on first need."""
+
+    def __init__(self, lp: BlockLP, threads: int | None, shared: highspy.Highs | None = None):
+        self.lp = lp
+        self.ns = lp.ns
         self.threads = threads
-        self.h = _new_highs(_highs_lp(self.cost, self.lower, self.upper, self.a, self.row_lower, self.row_upper),
-                            threads)
+        self.shared = shared
+        self.h: highspy.Highs | None = None if shared is not None else _new_highs(lp.lp(), threads)
+        self.basis: Any = None
         self.phase1: highspy.Highs | None = None
-        self.link_idx = np.arange(self.ns, self.ns + len(linking), dtype=np.int32)
+        self.phase1_lp: highspy.HighsLp | None = None
+        self.link_idx = np.arange(lp.ns, lp.ns + len(lp.link), dtype=np.int32)
 
     def _fix(self, h: highspy.Highs, x: np.ndarray) -> None:
         if len(self.link_idx):
             h.changeColsBounds(len(self.link_idx), self.link_idx, x, x)
 
+    def _main(self) -> highspy.Highs:
+        if self.h is not None:
+            return self.h
+        assert self.shared is not None
+        _pass(self.shared, self.lp.lp())
+        if self.basis is not None:
+            self.shared.setBasis(self.basis)
+        return self.shared
+
+    def _done(self, h: highspy.Highs) -> None:
+        if self.shared is not None and h.getModelStatus() == _OPTIMAL:
+            self.basis = h.getBasis()
+
     def _phase1(self) -> highspy.Highs:
-        if self.phase1 is None:
-            nr = len(self.rows)
-            up = np.flatnonzero(self.row_lower > -INF)  # +s_i reaches a lower bound
-            down = np.flatnonzero(self.row_upper < INF)  # -s_i reaches an upper bound
+        if self.phase1_lp is None:
+            lp = self.lp
+            nr = len(lp.row_lower)
+            up = np.flatnonzero(lp.row_lower > -INF)  # +s_i reaches a lower bound
+            down = np.flatnonzero(lp.row_upper < INF)  # -s_i reaches an upper bound
             eye = sp.identity(nr, format="csc")
-            a = sp.hstack([self.a, eye[:, up], -eye[:, down]], format="csr")
+            a = sp.hstack([lp.a, eye[:, up], -eye[:, down]], format="csr")
             nsl = len(up) + len(down)
-            cost = np.concatenate([np.zeros(len(self.cost)), np.ones(nsl)])
-            lower = np.concatenate([self.lower, np.zeros(nsl)])
-            upper = np.concatenate([self.upper, np.full(nsl, INF)])
-            self.phase1 = _new_highs(_highs_lp(cost, lower, upper, a, self.row_lower, self.row_upper), self.threads)
+            cost = np.concatenate([np.zeros(len(lp.cost)), np.ones(nsl)])
+            lower = np.concatenate([lp.lower, np.zeros(nsl)])
+            upper = np.concatenate([lp.upper, np.full(nsl, INF)])
+            self.phase1_lp = _highs_lp(cost, lower, upper, a, lp.row_lower, lp.row_upper)
+        if self.shared is not None:
+            _pass(self.shared, self.phase1_lp)
+            return self.shared
+        if self.phase1 is None:
+            self.phase1 = _new_highs(self.phase1_lp, self.threads)
         return self.phase1
 
-    def relaxed(self) -> tuple[Any, float]:
-        """Solve with the linking columns free within their bounds: (status, value)."""
-        h = self.h
-        ok = interrupts.run_highs(h)
-        status = h.getModelStatus() if ok else None
-        value = float(h.getInfo().objective_function_value) if status == _OPTIMAL else math.nan
-        return status, value
-
-    def evaluate(self, x: np.ndarray, limit: float | None) -> tuple[str, float, np.ndarray, np.ndarray | None]:
-        """At linking values ``x``: ("optimal", z, reduced costs of the linking columns, column
-        values), ("infeasible", v > 0, phase-1 reduced costs, None), or ("stopped"/"failed", nan, ..., None)."""
-        for h in (self.h, self.phase1):
-            if h is not None:
-                h.setOptionValue("time_limit", float(limit) if limit is not None else INF)
-        self._fix(self.h, x)
-        if not interrupts.run_highs(self.h):
-            return "stopped", math.nan, np.zeros(0), None
-        status = self.h.getModelStatus()
+    def relaxed(self, run: Callable[[highspy.Highs], bool]) -> tuple[str, float]:
+        """Solve with the linking columns free within their bounds: (status, value); status
+        "optimal", "infeasible", "unbounded", "stopped" or "other"."""
+        h = self._main()
+        _time_limit(h, None)
+        if len(self.link_idx):  # free again if an evaluation fixed them
+            h.changeColsBounds(len(self.link_idx), self.link_idx, self.lp.lower[self.ns:], self.lp.upper[self.ns:])
+        if not run(h):
+            return "stopped", math.nan
+        status = h.getModelStatus()
+        self._done(h)
         if status == _OPTIMAL:
-            sol = self.h.getSolution()
+            return "optimal", float(h.getInfo().objective_function_value)
+        if status in _INFEASIBLE:
+            return "infeasible", math.nan
+        if status == highspy.HighsModelStatus.kUnbounded:
+            return "unbounded", math.nan
+        return "other", math.nan
+
+    def evaluate(self, x: np.ndarray, limit: float | None, run: Callable[[highspy.Highs], bool],
+                 values: bool = True) -> Evaluation:
+        """At linking values ``x``: ("optimal", z, reduced costs of the linking columns, column
+        values or None), ("infeasible", v > 0, phase-1 reduced costs, None), or ("stopped"/"failed",
+        nan, ..., None, note)."""
+        h = self._main()
+        _time_limit(h, limit)
+        self._fix(h, x)
+        if not run(h):
+            return "stopped", math.nan, np.zeros(0), None, ""
+        status = h.getModelStatus()
+        if status == _OPTIMAL:
+            sol = h.getSolution()
             d = np.asarray(sol.col_dual)[self.ns:]
-            return "optimal", float(self.h.getInfo().objective_function_value), d, np.asarray(sol.col_value)[:self.ns]
+            y = np.asarray(sol.col_value)[:self.ns] if values else None
+            z = float(h.getInfo().objective_function_value)
+            self._done(h)
+            return "optimal", z, d, y, ""
         if status not in _INFEASIBLE:
-            return ("stopped" if interrupts.requested() is not None else "failed"), math.nan, np.zeros(0), None
+            return "failed", math.nan, np.zeros(0), None, f"HiGHS returned {h.modelStatusToString(status)}"
         p1 = self._phase1()
-        if limit is not None:
-            p1.setOptionValue("time_limit", float(limit))
+        _time_limit(p1, limit)
         self._fix(p1, x)
-        if not interrupts.run_highs(p1) or p1.getModelStatus() != _OPTIMAL:
-            return ("stopped" if interrupts.requested() is not None else "failed"), math.nan, np.zeros(0), None
-        d = np.asarray(p1.getSolution().col_dual)[self.ns:self.ns + len(self.linking)]
-        return "infeasible", float(p1.getInfo().objective_function_value), d, None
+        if not run(p1) or p1.getModelStatus() != _OPTIMAL:
+            return "failed", math.nan, np.zeros(0), None, "its phase-1 LP was not solved"
+        d = np.asarray(p1.getSolution().col_dual)[self.ns:self.ns + len(self.link_idx)]
+        return "infeasible", float(p1.getInfo().objective_function_value), d, None, ""
 
 
-def benders_solve(hm: HighsModel, mask: np.ndarray, options: SolveOptions | None = None,
-                  settings: BendersOptions | None = None,
-                  progress: Callable[[str], None] | None = None) -> tuple[SolveOutcome, BendersRecord]:
-    """Solve the model held by ``hm`` by Benders decomposition with first-stage columns ``mask``
-    (module docstring). The best plan (all columns) is loaded into ``hm`` (:meth:`HighsModel.load_values`,
-    so the Pyomo variables hold it) and the outcome reports the decomposition's objective (upper
-    bound), bound (the master's dual bound) and gap, like a HiGHS solve. ``options``: gap, time
-    limit, threads of each HiGHS run. ``progress(text)``: called after each iteration.
+class Blocks:
+    """The subproblems the loop evaluates, all in this process (``workers = 1``): ``link[k]`` the
+    positions of block k's linking columns among the master's first-stage columns."""
 
-    SIGINT/SIGTERM: a HiGHS run stops within seconds; between runs the request is only noted and
-    the loop ends at its next check with the best plan so far (as a plain solve does)."""
-    # one handling context around every HiGHS run: a request made during one is still seen after it
-    with interrupts.handling(), interrupts.deferred():
-        return _benders(hm, mask, options or SolveOptions(), settings or BendersOptions(), progress)
+    def __init__(self, lps: list[BlockLP], threads: int | None, persistent: bool = True, values: bool = True):
+        self.shared = None if persistent else _new_highs(None, threads)
+        self.blocks = [_Block(lp, threads, self.shared) for lp in lps]
+        self.link = [lp.link for lp in lps]
+        self.rows = [len(lp.row_lower) for lp in lps]
+        self.columns = [lp.ns for lp in lps]
+        self.nbytes = sum(lp.nbytes for lp in lps)
+        self.values = values
+        self.workers = 1
+
+    def relaxed(self) -> list[tuple[str, float]] | None:
+        out = []
+        for blk in self.blocks:
+            out.append(blk.relaxed(interrupts.run_highs))
+            if out[-1][0] == "stopped" or interrupts.requested() is not None:
+                return None
+        return out
+
+    def evaluate(self, xf: np.ndarray, limit: Callable[[], float | None]) -> list[Evaluation] | None:
+        """Every block at the first-stage values ``xf`` (None: stopped by a request or the time
+        limit before every block was solved)."""
+        out = []
+        for blk, pos in zip(self.blocks, self.link, strict=True):
+            ev = blk.evaluate(xf[pos], limit(), interrupts.run_highs, self.values)
+            out.append(ev)
+            if ev[0] in ("stopped", "failed"):
+                break
+        return out
+
+    def close(self) -> None:
+        self.blocks = []
 
 
-def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: BendersOptions,
-             progress: Callable[[str], None] | None) -> tuple[SolveOutcome, BendersRecord]:
-    begin = time.perf_counter()
+# --- the loop ------------------------------------------------------------------------------------
+
+@dataclass
+class LoopResult:
+    """What the loop found: status and termination, the best plan (the master's columns, or None)
+    with its blocks' column values (None where not asked for), and the bounds (currency)."""
+
+    status: SolveStatus
+    termination: str
+    xm: np.ndarray | None
+    ys: list[np.ndarray | None]
+    lower: float
+    upper: float
+
+
+def benders_loop(master: Master, blocks: Any, options: SolveOptions, settings: BendersOptions,
+                 rec: BendersRecord, progress: Callable[[str], None] | None = None,
+                 start: np.ndarray | None = None, begin: float | None = None) -> LoopResult:
+    """The Benders loop (module docstring) on ``master`` and ``blocks`` (:class:`Blocks` or
+    :class:`BlockPool`), shared by the matrix split and the scenario-wise path. ``start``: a plan of
+    the master's columns (integer, meeting the master rows) evaluated before the first master
+    solve, so that its cost is an upper bound from the start. Call inside
+    :func:`network_opt.common.interrupts.handling` and ``deferred``."""
+    begin = time.perf_counter() if begin is None else begin
     deadline = None if options.time_limit is None else begin + float(options.time_limit)
-    mm = hm.matrix
-    nrow, ncol = mm.shape
-    rec = BendersRecord()
-    split = split_model(mm, mask, settings.max_blocks)
-    a = sp.csr_matrix((mm.value, mm.index, mm.start), shape=(nrow, ncol))
-    blocks = [_Block(mm, a, r, s, lk, options.threads)
-              for r, s, lk in zip(split.block_rows, split.block_second, split.block_linking, strict=True)]
-    first = split.first
-    mcols = np.concatenate([first, split.master_second])  # the master's columns before the thetas
-    nf, nm, nb = len(first), len(mcols), len(blocks)
-    rec.blocks, rec.master_rows, rec.first_stage_columns = nb, len(split.master_rows), nf
-    rec.master_columns = nm
-    rec.block_rows = [len(b.rows) for b in blocks]
-    rec.block_columns = [b.ns for b in blocks]
-    pos = np.full(ncol, -1, dtype=np.int64)
-    pos[first] = np.arange(nf)
-    version = hm.version()
-
-    def outcome(status: SolveStatus, termination: str, objective: float | None, bound: float | None) -> SolveOutcome:
-        return SolveOutcome(status=status, termination=termination, objective=objective, bound=bound,
-                            mip_gap=relative_gap(objective, bound), solver_name="benders + highs",
-                            solver_version=version, solve_s=time.perf_counter() - begin,
-                            nonzeros=len(mm.value), mip_node_count=None)
+    nb, nm, nf = len(blocks.link), len(master.cost), master.nf
+    ints = master.integer
 
     def remaining() -> float | None:
         return None if deadline is None else max(0.0, deadline - time.perf_counter())
 
-    # lower bound of each theta: the block with its first-stage columns free within their bounds
-    theta_low = np.zeros(nb)
-    t = time.perf_counter()
-    for k, blk in enumerate(blocks):
-        status, value = blk.relaxed()
-        if interrupts.requested() is not None or status is None:
-            rec.subproblem_s += time.perf_counter() - t
-            return outcome(SolveStatus.NO_SOLUTION, Termination.INTERRUPTED, None, None), rec
-        if status in _INFEASIBLE:
-            rec.notes.append(f"block {k} is infeasible for every first-stage plan within the bounds")
-            return outcome(SolveStatus.INFEASIBLE, Termination.INFEASIBLE, None, None), rec
-        if status == highspy.HighsModelStatus.kUnbounded:
-            return outcome(SolveStatus.UNBOUNDED, Termination.UNBOUNDED, None, None), rec
-        if status != _OPTIMAL:
-            return outcome(SolveStatus.NO_SOLUTION, Termination.TIME_LIMIT, None, None), rec
-        theta_low[k] = value
-    rec.subproblem_s += time.perf_counter() - t
+    def result(status: SolveStatus, termination: str, lower: float = -math.inf,
+               upper: float = math.inf) -> LoopResult:
+        return LoopResult(status, termination, None, [], lower, upper)
 
-    # the master: first-stage columns, then one theta per block
-    am = a[split.master_rows][:, mcols]
-    master = _new_highs(_highs_lp(
-        np.concatenate([mm.cost[mcols], np.ones(nb)]), np.concatenate([mm.col_lower[mcols], theta_low]),
-        np.concatenate([mm.col_upper[mcols], np.full(nb, INF)]), sp.hstack([am, sp.csr_matrix((am.shape[0], nb))]),
-        mm.row_lower[split.master_rows], mm.row_upper[split.master_rows],
-        np.concatenate([mm.integer[mcols], np.zeros(nb, dtype=bool)]), mm.offset), options.threads)
-    is_mip = bool(mm.integer[first].any())
+    # the master: its columns, then one theta per block
+    am = master.a
+    highs_master = _new_highs(_highs_lp(
+        np.concatenate([master.cost, np.ones(nb)]), np.concatenate([master.lower, np.full(nb, -INF)]),
+        np.concatenate([master.upper, np.full(nb, INF)]), sp.hstack([am, sp.csr_matrix((am.shape[0], nb))]),
+        master.row_lower, master.row_upper, np.concatenate([ints, np.zeros(nb, dtype=bool)]), master.offset),
+        options.threads)
+    is_mip = bool(ints[:nf].any())
     gap = float(options.mip_gap)
     master_gap = gap / 2 if settings.master_gap is None else float(settings.master_gap)
     lower, upper = -math.inf, math.inf
-    best_x: np.ndarray | None = None
+    best_xm: np.ndarray | None = None
+    best_ys: list[np.ndarray | None] = []
     best_master: np.ndarray | None = None
     termination: str = Termination.ITERATION_LIMIT
     infeasible = False
     last_plan: np.ndarray | None = None
     # first the master's LP relaxation: cheap cuts at fractional plans (its optimum is a lower
     # bound of the model's LP relaxation, hence of the model), then the MIP master
-    master_ints = np.flatnonzero(np.concatenate([mm.integer[mcols], np.zeros(nb, dtype=bool)])).astype(np.int32)
+    master_ints = np.flatnonzero(np.concatenate([ints, np.zeros(nb, dtype=bool)])).astype(np.int32)
     relaxing = is_mip and settings.lp_iterations > 0
     lp_bounds: list[float] = []
     retried = False
 
     def integrality(kind: Any) -> None:
-        master.changeColsIntegrality(len(master_ints), master_ints, np.full(len(master_ints), kind))
+        highs_master.changeColsIntegrality(len(master_ints), master_ints, np.full(len(master_ints), kind))
 
     if relaxing:
         integrality(highspy.HighsVarType.kContinuous)
@@ -411,6 +529,118 @@ def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: 
     def closed() -> bool:
         g = relative_gap(upper if math.isfinite(upper) else None, lower if math.isfinite(lower) else None)
         return g is not None and g <= gap
+
+    last_evaluations: list[Evaluation] = []
+
+    def at_plan(xm: np.ndarray, theta: np.ndarray | None, integral: bool) -> int | None:
+        """Evaluate every block at the plan ``xm``, add the cuts it violates (returns how many),
+        keep it if it is the best integer plan with every block feasible. None: stopped (request,
+        time limit, failure)."""
+        nonlocal upper, best_xm, best_ys, best_master
+        xf = xm[:nf]
+        t = time.perf_counter()
+        evaluations = blocks.evaluate(xf, remaining)
+        rec.subproblem_s += time.perf_counter() - t
+        if evaluations is None:
+            return None
+        last_evaluations[:] = evaluations
+        cuts_start, cuts_index, cuts_value, cuts_lower, cuts_upper = [0], [], [], [], []
+        total = float(np.dot(master.cost, xm)) + master.offset
+        zs = np.zeros(nb)
+        feasible = True
+        for k, (kind, z, d, _y, note) in enumerate(evaluations):
+            if kind in ("stopped", "failed"):
+                if kind == "failed":
+                    rec.notes.append(f"block {k}: {note}")
+                return None
+            link = blocks.link[k]
+            keep = np.flatnonzero(d != 0.0)
+            rhs = z - float(np.dot(d, xf[link]))
+            if kind == "optimal":
+                total += z
+                zs[k] = z
+                if theta is not None and z - theta[k] <= CUT_TOLERANCE * max(1.0, abs(z)):
+                    continue
+                # theta_k - d.x >= z - d.x^
+                cuts_index.extend([nm + k, *link[keep].tolist()])
+                cuts_value.extend([1.0, *(-d[keep]).tolist()])
+                cuts_lower.append(rhs)
+                cuts_upper.append(INF)
+                rec.optimality_cuts += 1
+            else:  # infeasible: d.x <= d.x^ - v
+                feasible = False
+                if z <= 1e-9:
+                    rec.notes.append(f"block {k}: infeasible at a plan whose phase-1 violation is {z:.3g}")
+                    continue
+                cuts_index.extend(link[keep].tolist())
+                cuts_value.extend(d[keep].tolist())
+                cuts_lower.append(-INF)
+                cuts_upper.append(-rhs)
+                rec.feasibility_cuts += 1
+            cuts_start.append(len(cuts_index))
+        if len(evaluations) < nb:
+            return None
+        if feasible and total < upper and integral:
+            upper = total
+            best_xm = xm.copy()
+            best_ys = [ev[3] for ev in evaluations]
+            best_master = np.concatenate([xm, zs])  # theta at the plan's own values satisfies every cut
+        ncuts = len(cuts_lower)
+        if ncuts:
+            # a feasibility cut divided by its largest coefficient (phase-1 reduced costs: tonnes per
+            # unit of a decision); an optimality cut keeps theta's coefficient 1, so that its
+            # violation stays in currency, far above HiGHS's feasibility tolerances
+            vals = np.array(cuts_value, dtype=float)
+            starts = np.array(cuts_start, dtype=np.int64)
+            scale = np.array([np.abs(vals[i:j]).max() if j > i and np.isinf(lo) else 1.0  # one step per cut
+                              for i, j, lo in zip(starts[:-1].tolist(), starts[1:].tolist(), cuts_lower, strict=True)])
+            scale = np.where(scale > 0, scale, 1.0)
+            vals = vals / np.repeat(scale, np.diff(starts))
+            highs_master.addRows(ncuts, np.array(cuts_lower) / scale, np.array(cuts_upper) / scale, len(cuts_index),
+                                 np.array(cuts_start[:-1], dtype=np.int32), np.array(cuts_index, dtype=np.int32),
+                                 vals)
+        return ncuts
+
+    theta_low = np.full(nb, -INF)
+    if start is not None:  # an upper bound before the first master solve (its cuts are kept)
+        x0 = np.asarray(start, dtype=float)
+        if at_plan(x0, None, True) is None:
+            termination = Termination.INTERRUPTED if interrupts.requested() is not None else Termination.TIME_LIMIT
+            return LoopResult(SolveStatus.NO_SOLUTION, termination, None, [], lower, upper)
+        rec.notes.append("start plan evaluated on every block: "
+                         + (f"upper bound {upper:,.2f}" if math.isfinite(upper) else "some block infeasible"))
+        # each block's cut at the start plan, minimised over the first-stage box, bounds its theta
+        # from below (finite when the linking columns are bounded): no LP with the plan free needed
+        for k, (kind, z, d, _y, _note) in enumerate(last_evaluations):
+            if kind != "optimal":
+                continue
+            pos = blocks.link[k]
+            lo, up = master.lower[pos] - x0[pos], master.upper[pos] - x0[pos]
+            with np.errstate(invalid="ignore"):
+                low = z + float(np.sum(np.where(d > 0, d * lo, np.where(d < 0, d * up, 0.0))))
+            if math.isfinite(low):
+                theta_low[k] = low
+    # lower bound of each theta: the block with its first-stage columns free within their bounds
+    t = time.perf_counter()
+    need = np.flatnonzero(~np.isfinite(theta_low))
+    relaxed = blocks.relaxed() if len(need) else []
+    rec.subproblem_s += time.perf_counter() - t
+    if relaxed is None:
+        return result(SolveStatus.NO_SOLUTION, Termination.INTERRUPTED)
+    needed = set(need.tolist())
+    for k, (status, value) in enumerate(relaxed):
+        if k not in needed:
+            continue
+        if status == "infeasible":
+            rec.notes.append(f"block {k} is infeasible for every first-stage plan within the bounds")
+            return result(SolveStatus.INFEASIBLE, Termination.INFEASIBLE)
+        if status == "unbounded":
+            return result(SolveStatus.UNBOUNDED, Termination.UNBOUNDED)
+        if status != "optimal":
+            return result(SolveStatus.NO_SOLUTION, Termination.TIME_LIMIT)
+        theta_low[k] = value
+    thetas = np.arange(nm, nm + nb, dtype=np.int32)
+    highs_master.changeColsBounds(nb, thetas, theta_low, np.full(nb, INF))
 
     for _ in range(settings.iterations):
         if interrupts.requested() is not None:
@@ -423,29 +653,30 @@ def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: 
         # far from the end a loose master is enough (its dual bound holds whatever its gap): a
         # quarter of the gap between the bounds, at most 1 %, never below master_gap
         now = relative_gap(upper if math.isfinite(upper) else None, lower if math.isfinite(lower) else None)
-        master.setOptionValue("mip_rel_gap", max(master_gap, min(LOOSE, 0.25 * now if now is not None else LOOSE)))
-        master.setOptionValue("time_limit", left if left is not None else INF)
+        highs_master.setOptionValue("mip_rel_gap",
+                                    max(master_gap, min(LOOSE, 0.25 * now if now is not None else LOOSE)))
+        _time_limit(highs_master, left)
         if best_master is not None:
-            start = highspy.HighsSolution()
-            start.col_value = best_master
-            start.value_valid = True
-            master.setSolution(start)
+            sol = highspy.HighsSolution()
+            sol.col_value = best_master
+            sol.value_valid = True
+            highs_master.setSolution(sol)
         t = time.perf_counter()
-        ok = interrupts.run_highs(master)
+        ok = interrupts.run_highs(highs_master)
         rec.master_s += time.perf_counter() - t
         rec.iterations += 1
         if not ok:
             termination = Termination.INTERRUPTED
             break
-        mstatus = master.getModelStatus()
-        info = master.getInfo()
+        mstatus = highs_master.getModelStatus()
+        info = highs_master.getInfo()
         if mstatus in _INFEASIBLE:
             infeasible = True
             termination = Termination.INFEASIBLE
             break
         if mstatus == highspy.HighsModelStatus.kUnbounded:
             rec.notes.append("the master is unbounded: a first-stage column without a finite bound and cost")
-            return outcome(SolveStatus.UNBOUNDED, Termination.UNBOUNDED, None, None), rec
+            return result(SolveStatus.UNBOUNDED, Termination.UNBOUNDED)
         if relaxing:
             rec.lp_iterations += 1
         bound = float(info.mip_dual_bound) if is_mip and not relaxing else float(info.objective_function_value)
@@ -455,24 +686,23 @@ def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: 
         if info.primal_solution_status != 2:  # no master plan (time limit or stop before one)
             termination = Termination.INTERRUPTED if interrupts.requested() is not None else Termination.TIME_LIMIT
             if mstatus != highspy.HighsModelStatus.kTimeLimit and termination != Termination.INTERRUPTED:
-                what = master.modelStatusToString(mstatus)
+                what = highs_master.modelStatusToString(mstatus)
                 if relaxing:  # numerical trouble of the LP master: on to the MIP master, keeping the cuts
                     rec.notes.append(f"the LP master returned {what}: MIP master from iteration {rec.iterations + 1}")
                     relaxing = False
                     integrality(highspy.HighsVarType.kInteger)
-                    master.clearSolver()
+                    highs_master.clearSolver()
                     continue
                 if not retried:  # once: HiGHS from scratch (no basis, no earlier solution)
                     retried = True
                     rec.notes.append(f"the master returned {what} at iteration {rec.iterations}: solved again "
                                      "from scratch")
-                    master.clearSolver()
+                    highs_master.clearSolver()
                     continue
                 rec.notes.append(f"the master returned {what} without a plan")
             break
-        values = np.asarray(master.getSolution().col_value)
+        values = np.asarray(highs_master.getSolution().col_value)
         xm = values[:nm].copy()
-        ints = mm.integer[mcols]
         if not relaxing:
             xm[ints] = np.round(xm[ints])
         xf = xm[:nf]
@@ -483,74 +713,13 @@ def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: 
             rec.upper.append(upper)
             break
         # the subproblems at the master's plan
-        t = time.perf_counter()
-        cuts_start, cuts_index, cuts_value, cuts_lower, cuts_upper = [0], [], [], [], []
-        total = float(np.dot(mm.cost[mcols], xm)) + mm.offset
-        full = np.zeros(ncol)
-        full[mcols] = xm
-        feasible, stopped = True, False
-        for k, blk in enumerate(blocks):
-            xk = xf[pos[blk.linking]]
-            kind, z, d, y = blk.evaluate(xk, remaining())
-            if kind in ("stopped", "failed"):
-                stopped = True
-                if kind == "failed":
-                    rec.notes.append(f"block {k}: HiGHS returned {blk.h.modelStatusToString(blk.h.getModelStatus())}")
-                break
-            keep = np.flatnonzero(d != 0.0)
-            rhs = z - float(np.dot(d, xk))
-            if kind == "optimal":
-                assert y is not None
-                total += z
-                full[blk.second] = y
-                if z - theta[k] <= CUT_TOLERANCE * max(1.0, abs(z)):
-                    continue
-                # theta_k - d.x >= z - d.x^
-                cuts_index.extend([nm + k, *pos[blk.linking[keep]].tolist()])
-                cuts_value.extend([1.0, *(-d[keep]).tolist()])
-                cuts_lower.append(rhs)
-                cuts_upper.append(INF)
-                rec.optimality_cuts += 1
-            else:  # infeasible: d.x <= d.x^ - v
-                feasible = False
-                if z <= 1e-9:
-                    rec.notes.append(f"block {k}: infeasible at a plan whose phase-1 violation is {z:.3g}")
-                    continue
-                cuts_index.extend(pos[blk.linking[keep]].tolist())
-                cuts_value.extend(d[keep].tolist())
-                cuts_lower.append(-INF)
-                cuts_upper.append(-rhs)
-                rec.feasibility_cuts += 1
-            cuts_start.append(len(cuts_index))
-        rec.subproblem_s += time.perf_counter() - t
-        if stopped:
+        found = at_plan(xm, theta, not relaxing)
+        if found is None:
             termination = Termination.INTERRUPTED if interrupts.requested() is not None else Termination.TIME_LIMIT
             rec.lower.append(lower)
             rec.upper.append(upper)
             break
-        if feasible and total < upper and not relaxing:
-            upper = total
-            best_x = full
-            best_master = np.concatenate([xm, np.zeros(nb)])
-            for k, blk in enumerate(blocks):  # theta at the plan's own values satisfies every cut
-                best_master[nm + k] = float(np.dot(mm.cost[blk.second], full[blk.second]))
-        ncuts = len(cuts_lower)
-        if ncuts:
-            # a feasibility cut divided by its largest coefficient (phase-1 reduced costs: tonnes per
-            # unit of a decision); an optimality cut keeps theta's coefficient 1, so that its
-            # violation stays in currency, far above HiGHS's feasibility tolerances
-            vals = np.array(cuts_value, dtype=float)
-            starts = np.array(cuts_start, dtype=np.int64)
-            scale = np.array([np.abs(vals[i:j]).max() if j > i and np.isinf(lo) else 1.0  # one step per cut
-                              for i, j, lo in zip(starts[:-1].tolist(), starts[1:].tolist(), cuts_lower, strict=True)])
-            scale = np.where(scale > 0, scale, 1.0)
-            vals = vals / np.repeat(scale, np.diff(starts))
-            cuts_lower = (np.array(cuts_lower) / scale).tolist()
-            cuts_upper = (np.array(cuts_upper) / scale).tolist()
-            cuts_value = vals.tolist()
-            master.addRows(ncuts, np.array(cuts_lower), np.array(cuts_upper), len(cuts_index),
-                           np.array(cuts_start[:-1], dtype=np.int32), np.array(cuts_index, dtype=np.int32),
-                           np.array(cuts_value, dtype=float))
+        ncuts = found
         rec.lower.append(lower)
         rec.upper.append(upper)
         if progress is not None:
@@ -576,18 +745,503 @@ def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: 
                 break
             master_gap = master_gap / 10 if master_gap > 1e-9 else 0.0
     if infeasible:
-        if best_x is None:
-            return outcome(SolveStatus.INFEASIBLE, Termination.INFEASIBLE, None, None), rec
+        if best_xm is None:
+            return result(SolveStatus.INFEASIBLE, Termination.INFEASIBLE)
         rec.notes.append("the master became infeasible after a feasible plan was found (numerical trouble)")
         termination = Termination.CONVERGED
-    if best_x is None:
-        return outcome(SolveStatus.NO_SOLUTION, termination, None, lower if math.isfinite(lower) else None), rec
-    hm.load_values(best_x)
-    objective = hm.objective_of(best_x)
-    proven = min(lower, objective) if math.isfinite(lower) else None
-    g = relative_gap(objective, proven)
+    if best_xm is None:
+        return LoopResult(SolveStatus.NO_SOLUTION, termination, None, [], lower, upper)
+    proven = min(lower, upper) if math.isfinite(lower) else -math.inf
+    g = relative_gap(upper, proven if math.isfinite(proven) else None)
     status = SolveStatus.OPTIMAL if g is not None and g <= gap else SolveStatus.FEASIBLE
-    return outcome(status, termination, objective, proven), rec
+    return LoopResult(status, termination, best_xm, best_ys, proven, upper)
 
 
-__all__ = ["BendersOptions", "BendersRecord", "Split", "benders_solve", "first_stage_mask", "split_model"]
+# --- the matrix split: the model HiGHS holds ----------------------------------------------------
+
+def benders_solve(hm: HighsModel, mask: np.ndarray, options: SolveOptions | None = None,
+                  settings: BendersOptions | None = None,
+                  progress: Callable[[str], None] | None = None) -> tuple[SolveOutcome, BendersRecord]:
+    """Solve the model held by ``hm`` by Benders decomposition with first-stage columns ``mask``
+    (module docstring). The best plan (all columns) is loaded into ``hm`` (:meth:`HighsModel.load_values`,
+    so the Pyomo variables hold it) and the outcome reports the decomposition's objective (upper
+    bound), bound (the master's dual bound) and gap, like a HiGHS solve. ``options``: gap, time
+    limit, threads of each HiGHS run. ``progress(text)``: called after each iteration.
+
+    SIGINT/SIGTERM: a HiGHS run stops within seconds; between runs the request is only noted and
+    the loop ends at its next check with the best plan so far (as a plain solve does)."""
+    # one handling context around every HiGHS run: a request made during one is still seen after it
+    with interrupts.handling(), interrupts.deferred():
+        return _benders(hm, mask, options or SolveOptions(), settings or BendersOptions(), progress)
+
+
+def _benders(hm: HighsModel, mask: np.ndarray, options: SolveOptions, settings: BendersOptions,
+             progress: Callable[[str], None] | None) -> tuple[SolveOutcome, BendersRecord]:
+    begin = time.perf_counter()
+    mm = hm.matrix
+    nrow, ncol = mm.shape
+    rec = BendersRecord()
+    split = split_model(mm, mask, settings.max_blocks)
+    a = sp.csr_matrix((mm.value, mm.index, mm.start), shape=(nrow, ncol))
+    first = split.first
+    mcols = np.concatenate([first, split.master_second])  # the master's columns before the thetas
+    nf = len(first)
+    pos = np.full(ncol, -1, dtype=np.int64)
+    pos[first] = np.arange(nf)
+    lps = []
+    for rows, second, linking in zip(split.block_rows, split.block_second, split.block_linking, strict=True):
+        cols = np.concatenate([second, linking])
+        lps.append(BlockLP(a=a[rows][:, cols], cost=np.concatenate([mm.cost[second], np.zeros(len(linking))]),
+                           lower=mm.col_lower[cols], upper=mm.col_upper[cols], row_lower=mm.row_lower[rows],
+                           row_upper=mm.row_upper[rows], ns=len(second), link=pos[linking]))
+    blocks = Blocks(lps, options.threads, persistent=settings.persistent)
+    master = Master(cost=mm.cost[mcols], lower=mm.col_lower[mcols], upper=mm.col_upper[mcols],
+                    integer=mm.integer[mcols], a=a[split.master_rows][:, mcols],
+                    row_lower=mm.row_lower[split.master_rows], row_upper=mm.row_upper[split.master_rows],
+                    offset=mm.offset, nf=nf)
+    rec.blocks, rec.master_rows, rec.first_stage_columns = len(lps), len(split.master_rows), nf
+    rec.master_columns = len(mcols)
+    rec.block_rows, rec.block_columns = blocks.rows, blocks.columns
+    rec.block_arrays_mb = blocks.nbytes / 1e6
+    version = hm.version()
+    res = benders_loop(master, blocks, options, settings, rec, progress, begin=begin)
+    blocks.close()
+    objective = bound = None
+    if res.xm is not None:
+        full = np.zeros(ncol)
+        full[mcols] = res.xm
+        for (_rows, second, _link), y in zip(zip(split.block_rows, split.block_second, split.block_linking,
+                                                 strict=True), res.ys, strict=True):
+            assert y is not None
+            full[second] = y
+        hm.load_values(full)
+        objective = hm.objective_of(full)
+        bound = min(res.lower, objective) if math.isfinite(res.lower) else None
+    elif res.status == SolveStatus.NO_SOLUTION and math.isfinite(res.lower):
+        bound = res.lower
+    return SolveOutcome(status=res.status, termination=res.termination, objective=objective, bound=bound,
+                        mip_gap=relative_gap(objective, bound), solver_name="benders + highs",
+                        solver_version=version, solve_s=time.perf_counter() - begin,
+                        nonzeros=len(mm.value), mip_node_count=None), rec
+
+
+# --- the scenario-wise path: one block per scenario, built from the scenario's own model ---------
+
+@dataclass
+class ScenarioPiece:
+    """One scenario compiled for the scenario-wise path (:func:`scenario_piece`), over its
+    first-stage variables ``names`` (Pyomo names, the same in every scenario): their bounds and
+    integrality, their cost weighted by the scenario's probability (currency), the scenario's rows
+    on first-stage columns only (over ``names``), its probability-weighted objective constant, its
+    block LP (``link``: linking columns as indices into ``names``; None once sent to the parent
+    process) and the values of a start plan over ``names`` (None if none)."""
+
+    names: list[str]
+    lower: np.ndarray
+    upper: np.ndarray
+    integer: np.ndarray
+    cost: np.ndarray
+    offset: float
+    rows: sp.csr_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    block: BlockLP | None
+    block_rows: int
+    block_columns: int
+    block_bytes: int
+    link: np.ndarray
+    start: np.ndarray | None = None
+
+    def head(self) -> ScenarioPiece:
+        """This piece without its block LP (what a worker process sends back)."""
+        return dataclasses.replace(self, block=None)
+
+
+def scenario_piece(mm: MatrixModel, first_cols: np.ndarray, names: list[str], lower: np.ndarray,
+                   upper: np.ndarray, integer: np.ndarray, probability: float,
+                   start: np.ndarray | None = None) -> ScenarioPiece:
+    """Split one scenario's compiled model ``mm`` (objective: the scenario's cost, currency) into its
+    master rows and its block LP. ``first_cols[i]``: the column of first-stage variable
+    ``names[i]`` in ``mm`` (-1 when the variable is in no row and no cost term, or fixed);
+    ``lower``, ``upper``, ``integer``: its bounds and integrality as the variable states them (used
+    where it is no column). Costs and the constant are multiplied by ``probability``. Raises
+    ValueError if a second-stage column is integer."""
+    nrow, ncol = mm.shape
+    first_cols = np.asarray(first_cols, dtype=np.int64)
+    ok = first_cols >= 0
+    mask = np.zeros(ncol, dtype=bool)
+    mask[first_cols[ok]] = True
+    if mm.integer[~mask].any():
+        raise ValueError(f"{int(mm.integer[~mask].sum())} integer columns outside the first stage: "
+                         "Benders needs continuous subproblems")
+    local = np.full(ncol, -1, dtype=np.int64)
+    local[first_cols[ok]] = np.flatnonzero(ok)
+    a = sp.csr_matrix((mm.value, mm.index, mm.start), shape=(nrow, ncol))
+    pattern = a.copy()
+    pattern.data = np.ones_like(pattern.data)
+    second_count = pattern @ (~mask).astype(float)
+    sub_rows = np.flatnonzero(second_count > 0)
+    master_rows = np.flatnonzero(second_count == 0)
+    am = a[master_rows].tocoo()
+    rows = sp.csr_matrix((am.data, (am.row, local[am.col])), shape=(len(master_rows), len(names)))
+    second = np.flatnonzero(~mask)
+    used = np.asarray(pattern[sub_rows].sum(axis=0)).ravel() > 0
+    linking = np.flatnonzero(used & mask)
+    cols = np.concatenate([second, linking])
+    p = float(probability)
+    block = BlockLP(a=a[sub_rows][:, cols], cost=p * np.concatenate([mm.cost[second], np.zeros(len(linking))]),
+                    lower=mm.col_lower[cols], upper=mm.col_upper[cols], row_lower=mm.row_lower[sub_rows],
+                    row_upper=mm.row_upper[sub_rows], ns=len(second), link=local[linking])
+    lo, up = np.array(lower, dtype=float), np.array(upper, dtype=float)
+    lo[ok], up[ok] = mm.col_lower[first_cols[ok]], mm.col_upper[first_cols[ok]]
+    ints = np.array(integer, dtype=bool)
+    ints[ok] = mm.integer[first_cols[ok]]
+    cost = np.zeros(len(names))
+    cost[ok] = p * mm.cost[first_cols[ok]]
+    return ScenarioPiece(names=list(names), lower=lo, upper=up, integer=ints, cost=cost, offset=p * mm.offset,
+                         rows=rows, row_lower=mm.row_lower[master_rows], row_upper=mm.row_upper[master_rows],
+                         block=block, block_rows=len(sub_rows), block_columns=len(second),
+                         block_bytes=block.nbytes, link=block.link,
+                         start=None if start is None else np.asarray(start, dtype=float))
+
+
+def assemble_master(pieces: list[ScenarioPiece], labels: list[str]) -> tuple[Master, list[np.ndarray]]:
+    """The master of the scenario-wise path (one copy of the first-stage columns, in the first
+    scenario's order, with their expected cost; the first scenario's master rows and any other
+    scenario's that differ) and each block's linking positions in it. Raises ValueError naming the
+    scenario and the columns when the scenarios' first-stage columns differ in name, bounds or
+    integrality."""
+    ref = pieces[0]
+    index = {name: i for i, name in enumerate(ref.names)}
+    nf = len(ref.names)
+    cost = np.zeros(nf)
+    offset = 0.0
+    rows: list[sp.csr_matrix] = []
+    row_lower: list[np.ndarray] = []
+    row_upper: list[np.ndarray] = []
+    links: list[np.ndarray] = []
+    for piece, label in zip(pieces, labels, strict=True):
+        if piece.names != ref.names:
+            extra = sorted(set(piece.names) - set(index))
+            missing = sorted(set(ref.names) - set(piece.names))
+            if extra or missing or len(piece.names) != nf:
+                raise ValueError(
+                    f"Benders: scenario {label!r} has other first-stage columns than scenario {labels[0]!r} "
+                    f"({len(piece.names)} against {nf}; not in {labels[0]!r}: {', '.join(extra[:5]) or 'none'}; "
+                    f"missing: {', '.join(missing[:5]) or 'none'}): every scenario must decide the same things")
+        perm = np.fromiter((index[n] for n in piece.names), dtype=np.int64, count=nf)
+        for what, mine, theirs in (("lower bound", piece.lower, ref.lower), ("upper bound", piece.upper, ref.upper),
+                                   ("integrality", piece.integer, ref.integer)):
+            bad = np.flatnonzero(mine != theirs[perm])
+            if len(bad):
+                raise ValueError(f"Benders: the first-stage column {piece.names[bad[0]]} has another {what} in "
+                                 f"scenario {label!r} ({mine[bad[0]]}) than in {labels[0]!r} "
+                                 f"({theirs[perm[bad[0]]]}): every scenario must decide the same things")
+        np.add.at(cost, perm, piece.cost)
+        offset += piece.offset
+        links.append(perm[piece.link])
+        r = piece.rows.tocoo()
+        mine_rows = sp.csr_matrix((r.data, (r.row, perm[r.col])), shape=(r.shape[0], nf))
+        mine_rows.sort_indices()
+        same = (rows and mine_rows.shape == rows[0].shape and np.array_equal(mine_rows.indptr, rows[0].indptr)
+                and np.array_equal(mine_rows.indices, rows[0].indices)
+                and np.array_equal(mine_rows.data, rows[0].data)
+                and np.array_equal(piece.row_lower, row_lower[0]) and np.array_equal(piece.row_upper, row_upper[0]))
+        if not same:
+            rows.append(mine_rows)
+            row_lower.append(piece.row_lower)
+            row_upper.append(piece.row_upper)
+    master = Master(cost=cost, lower=ref.lower, upper=ref.upper, integer=ref.integer,
+                    a=sp.vstack(rows, format="csr"), row_lower=np.concatenate(row_lower),
+                    row_upper=np.concatenate(row_upper), offset=offset, nf=nf)
+    return master, links
+
+
+def _plain_run(h: highspy.Highs) -> bool:
+    h.run()
+    return True
+
+
+def _worker(conn: Any, build: Callable[[Any], ScenarioPiece], tasks: list[Any], threads: int | None,
+            persistent: bool) -> None:
+    """A worker process of :class:`BlockPool`: builds its scenarios' blocks once, then answers
+    "relaxed" and "evaluate" (first-stage values in, block answers out) until "close". Stop
+    requests are the parent's: it kills this process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        shared = None if persistent else _new_highs(None, threads)
+        blocks: list[_Block] = []
+        heads = []
+        for task in tasks:
+            try:
+                piece = build(task)
+            except TriviallyInfeasible as exc:
+                conn.send(("trivially_infeasible", str(exc)))
+                return
+            assert piece.block is not None
+            blocks.append(_Block(piece.block, threads, shared))
+            heads.append(piece.head())
+            del piece
+        conn.send(("ok", heads))
+        links: list[np.ndarray] = []
+        while True:
+            msg = conn.recv()
+            if msg[0] == "close":
+                return
+            if msg[0] == "link":
+                links = msg[1]
+                conn.send(("ok", None))
+            elif msg[0] == "relaxed":
+                conn.send(("ok", [blk.relaxed(_plain_run) for blk in blocks]))
+            elif msg[0] == "evaluate":
+                xf, until = msg[1], msg[2]
+                out: list[Evaluation] = []
+                for blk, pos in zip(blocks, links, strict=True):
+                    limit = None if until is None else max(0.0, until - time.time())
+                    out.append(blk.evaluate(xf[pos], limit, _plain_run, values=False))
+                    if out[-1][0] in ("stopped", "failed"):
+                        break
+                conn.send(("ok", out))
+    except BaseException:  # reported to the parent, which raises it there
+        with contextlib.suppress(Exception):
+            conn.send(("error", traceback.format_exc()))
+
+
+class BlockPool:
+    """The blocks of the scenario-wise path in ``workers`` processes (spawned; scenario ``i`` is
+    built and kept by worker ``i mod workers`` for the whole solve). Each iteration sends the
+    first-stage values out and gets the blocks' values and reduced costs back. A worker's
+    exception is raised here as a RuntimeError with its traceback; a worker that dies is named; a
+    stop request (SIGINT/SIGTERM) kills the workers within a poll interval."""
+
+    POLL_S = 0.1
+
+    def __init__(self, build: Callable[[Any], ScenarioPiece], tasks: list[Any], workers: int, threads: int | None,
+                 persistent: bool):
+        ctx = multiprocessing.get_context("spawn")
+        n = len(tasks)
+        workers = max(1, min(int(workers), n))
+        self.assignment = [list(range(w, n, workers)) for w in range(workers)]
+        self.procs: list[Any] = []
+        self.conns: list[Any] = []
+        self.workers = workers
+        self.heads: list[ScenarioPiece | None] = [None] * n
+        self.link: list[np.ndarray] = []
+        try:
+            for ids in self.assignment:
+                parent, child = ctx.Pipe()
+                p = ctx.Process(target=_worker, args=(child, build, [tasks[i] for i in ids], threads, persistent),
+                                daemon=True, name="network-opt-benders")
+                p.start()
+                child.close()
+                self.procs.append(p)
+                self.conns.append(parent)
+            got = self._gather()
+            if got is None:
+                return
+            for ids, heads in zip(self.assignment, got, strict=True):
+                for i, head in zip(ids, heads, strict=True):
+                    self.heads[i] = head
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def built(self) -> bool:
+        return all(h is not None for h in self.heads)
+
+    def _gather(self) -> list[Any] | None:
+        """Every worker's answer to the last message (None: a stop request came first; the workers
+        are killed)."""
+        results: list[Any] = [None] * len(self.conns)
+        pending = set(range(len(self.conns)))
+        while pending:
+            if interrupts.requested() is not None:
+                self.close()
+                return None
+            ready = mp_connection.wait([self.conns[w] for w in pending], timeout=self.POLL_S)
+            for w in sorted(pending):
+                conn = self.conns[w]
+                if conn not in ready:
+                    if not self.procs[w].is_alive() and not conn.poll():
+                        self.close()
+                        raise RuntimeError(f"Benders worker {w} ended unexpectedly (exit code "
+                                           f"{self.procs[w].exitcode})")
+                    continue
+                try:
+                    kind, payload = conn.recv()
+                except EOFError:
+                    self.procs[w].join(timeout=1.0)
+                    code = self.procs[w].exitcode
+                    self.close()
+                    raise RuntimeError(f"Benders worker {w} ended unexpectedly (exit code {code})") from None
+                if kind == "error":
+                    self.close()
+                    raise RuntimeError(f"Benders worker {w} failed:\n{payload}")
+                if kind == "trivially_infeasible":
+                    self.close()
+                    raise TriviallyInfeasible(payload)
+                results[w] = payload
+                pending.discard(w)
+        return results
+
+    def _send_all(self, messages: list[Any]) -> list[Any] | None:
+        for conn, msg in zip(self.conns, messages, strict=True):
+            conn.send(msg)
+        return self._gather()
+
+    def set_links(self, links: list[np.ndarray]) -> None:
+        self.link = links
+        self._send_all([("link", [links[i] for i in ids]) for ids in self.assignment])
+
+    def relaxed(self) -> list[tuple[str, float]] | None:
+        got = self._send_all([("relaxed",)] * len(self.conns))
+        if got is None:
+            return None
+        out: list[tuple[str, float]] = [("stopped", math.nan)] * len(self.link)
+        for ids, res in zip(self.assignment, got, strict=True):
+            for i, r in zip(ids, res, strict=True):
+                out[i] = r
+        return out
+
+    def evaluate(self, xf: np.ndarray, limit: Callable[[], float | None]) -> list[Evaluation] | None:
+        left = limit()
+        until = None if left is None else time.time() + left
+        got = self._send_all([("evaluate", xf, until)] * len(self.conns))
+        if got is None:
+            return None
+        out: list[Evaluation] = [("stopped", math.nan, np.zeros(0), None, "")] * len(self.link)
+        for ids, res in zip(self.assignment, got, strict=True):
+            for i, r in zip(ids, res, strict=False):
+                out[i] = r
+        return out
+
+    def peak_mb(self) -> list[float]:
+        """Peak resident memory of each worker process so far (MB; Linux's VmHWM; empty elsewhere)."""
+        out = []
+        for p in self.procs:
+            try:
+                text = Path(f"/proc/{p.pid}/status").read_text()
+                out.append(int(text.split("VmHWM:")[1].split()[0]) / 1024)
+            except (OSError, IndexError, ValueError):
+                return []
+        return out
+
+    def close(self) -> None:
+        """Ask the workers to end, then kill those still alive (a stop request, an error)."""
+        for conn in self.conns:
+            with contextlib.suppress(Exception):
+                conn.send(("close",))
+        deadline = time.monotonic() + 2.0
+        for p in self.procs:
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
+        for conn in self.conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self.procs, self.conns = [], []
+
+
+@dataclass
+class ScenarioBenders:
+    """The result of :func:`scenario_benders`: the outcome (objective = the best plan's expected cost,
+    bound = the master's dual bound, currency), the first-stage names and the best plan's values
+    over them (None without a plan), and the record."""
+
+    outcome: SolveOutcome
+    names: list[str]
+    plan: np.ndarray | None
+    record: BendersRecord
+
+
+def scenario_benders(build: Callable[[Any], ScenarioPiece], tasks: list[Any], labels: list[str],
+                     options: SolveOptions | None = None, settings: BendersOptions | None = None,
+                     workers: int = 1, progress: Callable[[str], None] | None = None) -> ScenarioBenders:
+    """Benders decomposition with one block per scenario, built from each scenario's own model:
+    ``build(task)`` makes one :class:`ScenarioPiece` (its Pyomo model is dropped when it returns),
+    so that memory grows by one block LP per scenario, never by an extensive form. ``workers`` > 1:
+    the blocks are built and solved in that many processes (:class:`BlockPool`; ``build`` and the
+    tasks must pickle); 1: in this process. The start plan of the first piece that has one is
+    evaluated before the first master solve (an upper bound from the start). ``options.time_limit``
+    counts from the end of the build (as a plain solve's from the hand-off to HiGHS); the outcome's
+    ``solve_s`` includes the build (``record.build_s``). Raises ValueError when
+    the scenarios' first-stage columns differ, RuntimeError when a worker fails,
+    :class:`TriviallyInfeasible` for a constant row that cannot hold."""
+    options = options or SolveOptions()
+    settings = settings or BendersOptions()
+    rec = BendersRecord()
+    begin = time.perf_counter()
+    with interrupts.handling(), interrupts.deferred():
+        blocks: Any = None
+        try:
+            if workers <= 1:
+                heads, lps = [], []
+                for task in tasks:
+                    if interrupts.requested() is not None:
+                        break
+                    piece = build(task)
+                    assert piece.block is not None
+                    lps.append(piece.block)
+                    heads.append(piece.head())
+                    del piece
+                built = len(heads) == len(tasks)
+                if built:
+                    blocks = Blocks(lps, options.threads, settings.persistent, values=False)
+            else:
+                blocks = BlockPool(build, tasks, workers, options.threads, settings.persistent)
+                built = blocks.built
+                heads = [h for h in blocks.heads if h is not None]
+            rec.build_s = time.perf_counter() - begin
+            version = _version()
+            if not built:
+                out = SolveOutcome(status=SolveStatus.NO_SOLUTION, termination=Termination.INTERRUPTED, objective=None,
+                                   bound=None, mip_gap=None, solver_name="benders + highs", solver_version=version,
+                                   solve_s=time.perf_counter() - begin)
+                return ScenarioBenders(out, [], None, rec)
+            master, links = assemble_master(heads, labels)
+            if isinstance(blocks, Blocks):
+                blocks.link = links
+            else:
+                blocks.set_links(links)
+            start = None
+            with_start = [h for h in heads if h.start is not None]
+            if with_start:  # its values in the master's (the first scenario's) order
+                where = {n: i for i, n in enumerate(with_start[0].names)}
+                assert with_start[0].start is not None
+                start = with_start[0].start[[where[n] for n in heads[0].names]]
+            rec.blocks, rec.master_rows, rec.first_stage_columns = len(heads), master.a.shape[0], master.nf
+            rec.master_columns = master.nf
+            rec.block_rows = [h.block_rows for h in heads]
+            rec.block_columns = [h.block_columns for h in heads]
+            rec.block_arrays_mb = sum(h.block_bytes for h in heads) / 1e6
+            rec.workers = blocks.workers
+            held = ("one HiGHS object per block" if settings.persistent
+                    else "one HiGHS object per process, re-loaded with the block and its last basis")
+            rec.notes.append(f"scenario-wise blocks: one per scenario, built from its own model, in "
+                             f"{blocks.workers} process(es); {held}")
+            # the time limit counts from here, as a plain solve's counts from the hand-off to HiGHS
+            res = benders_loop(master, blocks, options, settings, rec, progress, start)
+            if isinstance(blocks, BlockPool):
+                rec.worker_peak_mb = blocks.peak_mb()
+        finally:
+            if blocks is not None:
+                blocks.close()
+    bound = res.lower if math.isfinite(res.lower) else None
+    objective = res.upper if res.xm is not None else None
+    out = SolveOutcome(status=res.status, termination=res.termination, objective=objective, bound=bound,
+                       mip_gap=relative_gap(objective, bound), solver_name="benders + highs", solver_version=version,
+                       solve_s=time.perf_counter() - begin)
+    return ScenarioBenders(out, heads[0].names, res.xm, rec)
+
+
+def _version() -> str:
+    h = quiet_highs()
+    return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
+
+
+__all__ = ["BendersOptions", "BendersRecord", "BlockLP", "BlockPool", "Blocks", "LoopResult", "Master",
+           "ScenarioBenders", "ScenarioPiece", "Split", "assemble_master", "benders_loop", "benders_solve",
+           "first_stage_mask", "scenario_benders", "scenario_piece", "split_model"]
