@@ -215,27 +215,6 @@ def test_scenario_block_names_the_first_stage_and_keeps_no_model(tmp_path: Path)
     assert piece.cost == pytest.approx(0.5 * whole.cost)
 
 
-def test_time_limit_is_set_past_the_run_clock() -> None:
-    """HiGHS checks time_limit against an object's run clock, which adds up over its runs: a
-    re-solved object gets its limit past that clock (module network_opt.solver.benders)."""
-    from network_opt.solver.benders import _time_limit
-
-    m = pyo.ConcreteModel()
-    m.x = pyo.Var(bounds=(0, 1))
-    m.c = pyo.Constraint(expr=m.x >= 0.5)
-    m.o = pyo.Objective(expr=m.x)
-    hm = HighsModel(m)
-    for _ in range(3):
-        hm.h.clearSolver()
-        hm.h.run()
-    clock = hm.h.getRunTime()
-    assert clock > 0
-    _time_limit(hm.h, 5.0)
-    assert hm.h.getOptionValue("time_limit")[1] == pytest.approx(clock + 5.0)
-    _time_limit(hm.h, None)
-    assert hm.h.getOptionValue("time_limit")[1] == INF
-
-
 def test_command_line_workers(tmp_path: Path) -> None:
     """``solve --stochastic --decomposition benders --workers 1``: the scenario-wise path in this
     process, the optimum of the module docstring (probabilities 0.5 / 0.5: 2500)."""

@@ -75,7 +75,7 @@ from scipy.sparse.csgraph import connected_components  # type: ignore[import-unt
 from network_opt.common import interrupts
 from network_opt.solver.handoff import INF, HighsModel, MatrixModel, TriviallyInfeasible, quiet_highs
 from network_opt.solver.highs import SolveOutcome, relative_gap
-from network_opt.solver.options import SolveOptions
+from network_opt.solver.options import SolveOptions, set_time_limit
 from network_opt.solver.status import SolveStatus, Termination
 
 _OPTIMAL = highspy.HighsModelStatus.kOptimal
@@ -258,13 +258,6 @@ def _new_highs(lp: highspy.HighsLp | None, threads: int | None) -> highspy.Highs
     return h
 
 
-def _time_limit(h: highspy.Highs, seconds: float | None) -> None:
-    """Let the next run of ``h`` take at most ``seconds`` (None: no limit). HiGHS (1.16) checks
-    ``time_limit`` against the run clock of the object, which adds up over its runs: a re-solved
-    object given the seconds left would stop early, so the limit is set past its clock."""
-    h.setOptionValue("time_limit", INF if seconds is None else h.getRunTime() + max(0.0, float(seconds)))
-
-
 def _pass(h: highspy.Highs, lp: highspy.HighsLp) -> None:
     if h.passModel(lp) == highspy.HighsStatus.kError:
         raise RuntimeError("HiGHS refused a Benders model")
@@ -380,7 +373,7 @@ class _Block:
         """Solve with the linking columns free within their bounds: (status, value); status
         "optimal", "infeasible", "unbounded", "stopped" or "other"."""
         h = self._main()
-        _time_limit(h, None)
+        set_time_limit(h, None, lp=True)
         if len(self.link_idx):  # free again if an evaluation fixed them
             h.changeColsBounds(len(self.link_idx), self.link_idx, self.lp.lower[self.ns:], self.lp.upper[self.ns:])
         if not run(h):
@@ -401,7 +394,7 @@ class _Block:
         values or None), ("infeasible", v > 0, phase-1 reduced costs, None), or ("stopped"/"failed",
         nan, ..., None, note)."""
         h = self._main()
-        _time_limit(h, limit)
+        set_time_limit(h, limit, lp=True)
         self._fix(h, x)
         if not run(h):
             return "stopped", math.nan, np.zeros(0), None, ""
@@ -416,7 +409,7 @@ class _Block:
         if status not in _INFEASIBLE:
             return "failed", math.nan, np.zeros(0), None, f"HiGHS returned {h.modelStatusToString(status)}"
         p1 = self._phase1()
-        _time_limit(p1, limit)
+        set_time_limit(p1, limit, lp=True)
         self._fix(p1, x)
         if not run(p1) or p1.getModelStatus() != _OPTIMAL:
             return "failed", math.nan, np.zeros(0), None, "its phase-1 LP was not solved"
@@ -655,7 +648,7 @@ def benders_loop(master: Master, blocks: Any, options: SolveOptions, settings: B
         now = relative_gap(upper if math.isfinite(upper) else None, lower if math.isfinite(lower) else None)
         highs_master.setOptionValue("mip_rel_gap",
                                     max(master_gap, min(LOOSE, 0.25 * now if now is not None else LOOSE)))
-        _time_limit(highs_master, left)
+        set_time_limit(highs_master, left, lp=relaxing or not is_mip)
         if best_master is not None:
             sol = highspy.HighsSolution()
             sol.col_value = best_master

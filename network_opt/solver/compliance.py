@@ -33,7 +33,7 @@ from network_opt.model.data import ModelData
 from network_opt.model.families import TARGET_CONSTRAINTS
 from network_opt.solver.handoff import HighsModel
 from network_opt.solver.highs import relative_gap
-from network_opt.solver.options import SolveOptions, run_highs
+from network_opt.solver.options import SolveOptions, run_highs, set_time_limit
 from network_opt.solver.status import SolveStatus
 
 INTEGER_VARS = ("level_open", "modules")
@@ -54,15 +54,16 @@ class _HighsView:
         """A stop request (SIGINT/SIGTERM) came, or HiGHS was left running: run nothing more."""
         return self.solver.abandoned or interrupts.requested() is not None
 
-    def run(self, options: SolveOptions | None) -> bool:
-        """Run HiGHS (stoppable by SIGINT/SIGTERM, :func:`network_opt.solver.options.run_highs`); False if
-        it was stopped or left running, or a stop had been requested before."""
+    def run(self, options: SolveOptions | None, *, lp: bool) -> bool:
+        """Run HiGHS (stoppable by SIGINT/SIGTERM, :func:`network_opt.solver.options.run_highs`) within
+        ``options``'s time limit (``lp``: this run is an LP, :func:`~network_opt.solver.options.set_time_limit`);
+        False if it was stopped or left running, or a stop had been requested before."""
         if self.stopped:
             return False
         h = self.h
         h.setOptionValue("output_flag", bool(options and options.verbose))
         if options and options.time_limit is not None:
-            h.setOptionValue("time_limit", float(options.time_limit))
+            set_time_limit(h, options.time_limit, lp=lp)
         return run_highs(self.solver) and not self.stopped
 
     @contextmanager
@@ -127,7 +128,7 @@ def _shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options:
     duals = None
     if not view.stopped:  # after SIGINT/SIGTERM the plan is written without prices
         with view.integers_fixed(m):
-            ok = view.run(options) and view.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+            ok = view.run(options, lp=True) and view.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
             duals = np.asarray(view.h.getSolution().row_dual) if ok else None
     sense = -1.0 if duals is not None and view.h.getLp().sense_ == highspy.ObjSense.kMaximize else 1.0
     for metric, con in families.items():
@@ -200,7 +201,7 @@ def cost_of_compliance(m: pyo.ConcreteModel, objective: float, options: SolveOpt
         if view.stopped:  # SIGINT/SIGTERM: the families done so far
             break
         with view.rows_relaxed(list(con.values())):
-            if not view.run(options):
+            if not view.run(options, lp=not view.solver.matrix.integer.any()):
                 break
             info = view.h.getInfo()
             status = view.h.getModelStatus()

@@ -22,7 +22,7 @@ import pyomo.environ as pyo
 from network_opt.common import interrupts
 from network_opt.model.data import ModelData
 from network_opt.solver.handoff import HighsModel, MatrixModel, TriviallyInfeasible
-from network_opt.solver.options import SolveOptions, run_highs, set_limits
+from network_opt.solver.options import SolveOptions, run_highs, set_limits, set_time_limit
 from network_opt.solver.starts import first_plan, lp_round_start, open_all_start, start_from_integers
 from network_opt.solver.status import SolveStatus, Termination
 
@@ -262,7 +262,7 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     version = hm.version()
     # 0 (HiGHS decides) when not given: a model re-used from an earlier solve keeps its options
     highs.setOptionValue("threads", int(options.threads) if options.threads is not None else 0)
-    set_limits(highs, options)
+    set_limits(highs, options, lp=True)  # the start LPs run first; the MIP's limit is set before it
     if data is not None:  # model.objective_scale: HiGHS works on the objective x 2**k, reports it unscaled
         highs.setOptionValue("user_objective_scale", int(data.inst.settings.model.objective_scale))
     log: list[str] = []
@@ -296,8 +296,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                 watch.figures = (hm.objective_of(hm.start_values), -math.inf, math.inf)
             if not hm.abandoned and interrupts.requested() is None:
                 if options.time_limit is not None:  # the start's LP counts against the time limit
-                    highs.setOptionValue("time_limit",
-                                         max(0.1, float(options.time_limit) - (time.perf_counter() - begin)))
+                    set_time_limit(highs, max(0.1, float(options.time_limit) - (time.perf_counter() - begin)),
+                                   lp=not len(integers))
                 run_highs(hm, watch.tick)
         finally:
             watch.close()

@@ -22,7 +22,7 @@ def lp_relaxation(hm: HighsModel, options: SolveOptions) -> tuple[float | None, 
     n = len(ints)
     if hm.abandoned or interrupts.requested() is not None:
         return None, None
-    set_limits(highs, options)
+    set_limits(highs, options, lp=True)
     if n:
         highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
     try:

@@ -16,7 +16,7 @@ from network_opt.common import interrupts
 from network_opt.model.data import ModelData
 from network_opt.model.reductions import find_reductions
 from network_opt.solver.handoff import HighsModel
-from network_opt.solver.options import SolveOptions, run_highs, set_limits
+from network_opt.solver.options import SolveOptions, run_highs, set_limits, set_time_limit
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def lp_round_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: 
     console = highs.getOptionValue("log_to_console")[1]
     highs.setOptionValue("log_to_console", False)
     if options.time_limit is not None:  # leave most of the time to the repair LP and the MIP
-        highs.setOptionValue("time_limit", max(0.1, float(options.time_limit) / 3))
+        set_time_limit(highs, max(0.1, float(options.time_limit) / 3), lp=True)
     highs.setOptionValue("solver", "simplex")  # the MIP's root LP is a simplex too; IPM was slower here
     highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
     try:
@@ -160,7 +160,7 @@ def lp_round_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: 
             highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
             highs.setOptionValue("log_to_console", console)
             highs.setOptionValue("solver", "choose")
-            set_limits(highs, options)
+            set_limits(highs, options, lp=True)  # the repair LP or the open-all LP runs next
     if x is None:
         logger.debug("the LP relaxation gave no solution; starting with every facility open")
         return open_all_start(m, d, hm, options)  # does nothing after a stop request
