@@ -193,3 +193,17 @@ def test_lp_that_does_not_finish_leaves_a_plan_without_a_bound(tmp_path: Path,
     record = sol.summary["heuristic"]
     assert record["closed"] == 0 and record["lp_bound"] is None
     assert "did not finish" in record["note"] and "--aggregate" in record["note"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--heuristic-neighbours", "0"], "--heuristic-neighbours needs --heuristic"),
+    (["--decomposition", "benders", "--start", "lp-round"], "--start lp-round cannot be combined"),
+])
+def test_cli_refuses_options_it_would_ignore(tmp_path: Path, args: list[str], message: str) -> None:
+    """Options that would be silently ignored are refused (exit 2) before anything is written."""
+    out = tmp_path / "res"
+    result = CliRunner().invoke(app, ["solve", str(micro(tmp_path / "inst", linking=False)), "--out", str(out),
+                                      "--quiet", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not out.exists()

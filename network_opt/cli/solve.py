@@ -152,6 +152,12 @@ def solve(
     if heuristic and decomposition == Decomposition.benders:
         err.print("error: --heuristic cannot be combined with --decomposition benders", markup=False)
         raise typer.Exit(EXIT_INPUT)
+    if neighbours != 2 and not heuristic:
+        err.print("error: --heuristic-neighbours needs --heuristic", markup=False)
+        raise typer.Exit(EXIT_INPUT)
+    if start != Start.auto and decomposition == Decomposition.benders:  # Benders starts from its own plans
+        err.print(f"error: --start {start} cannot be combined with --decomposition benders", markup=False)
+        raise typer.Exit(EXIT_INPUT)
     if stochastic:
         _solve_stochastic(ctx, instance, out_dir, overwrite, log_file, progress, SolveOptions(
             time_limit=time_limit, mip_gap=mip_gap, threads=threads, verbose=verbose,
