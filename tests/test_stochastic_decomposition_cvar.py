@@ -165,3 +165,22 @@ def test_lshaped_without_the_masters_dual_bound_withholds_the_outer_bound(
         assert out.outer_bound is None and out.notes == []  # a note would read as an early stop
     else:
         assert out.outer_bound == pytest.approx(2500.0, rel=1e-6)
+
+
+def test_an_outer_bound_above_the_plans_cost_is_withheld(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decomposition's outer (lower) bound above the best plan's exact cost cannot be a bound: it is
+    withheld with a note (no gap, status feasible), not turned into a gap by an absolute value.
+    The risk-neutral micro: optimum 2500 (nothing open); the L-shaped bound is replaced by 3000."""
+    import dataclasses
+
+    import network_opt.runs.decompose as decompose
+
+    real = decompose.solve_lshaped
+    monkeypatch.setattr(decompose, "solve_lshaped",
+                        lambda *a, **k: dataclasses.replace(real(*a, **k), outer_bound=3000.0))
+    res = solve_stochastic(micro(tmp_path / "m"), StochasticOptions(decomposition="lshaped", regret_limit=0))
+    assert res.solution.objective == pytest.approx(2500.0)
+    assert res.solution.outcome.bound is None and res.solution.outcome.mip_gap is None
+    assert res.status == "feasible"
+    notes = res.solution.summary["stochastic"]["decomposition"]["notes"]
+    assert any("not a valid bound" in n for n in notes)

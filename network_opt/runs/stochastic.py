@@ -63,6 +63,9 @@ from network_opt.solver.options import SolveOptions
 from network_opt.solver.status import SolveStatus, Termination
 
 DECOMPOSITIONS = ("none", "ph", "lshaped", "benders")
+#: relative tolerance above which a decomposition's outer (lower) bound over the best plan's exact
+#: cost is taken as invalid rather than solver round-off
+BOUND_TOL = 1e-6
 Plan = dict[str, dict[Any, float]]
 
 
@@ -436,7 +439,15 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
             assert best is not None
             inner, plan, _ = best
             outer = decomposition["outer_bound"]
-            gap = abs(inner - outer) / max(abs(inner), 1e-9) if outer is not None and math.isfinite(inner) else None
+            if outer is not None and math.isfinite(inner) and outer > inner + BOUND_TOL * max(abs(inner), 1.0):
+                # a lower bound above a plan's exact cost is no bound (solver tolerance far exceeded): withheld
+                decomposition["notes"] = [*decomposition["notes"], (
+                    f"the decomposition's outer bound {outer:,.2f} lies above the best plan's cost {inner:,.2f}: "
+                    "not a valid bound, withheld")]
+                decomposition["outer_bound"] = outer = None
+            if outer is not None and math.isfinite(inner):
+                outer = min(outer, inner)  # within BOUND_TOL: round-off of the solvers
+            gap = (inner - outer) / max(abs(inner), 1e-9) if outer is not None and math.isfinite(inner) else None
             status = (SolveStatus.NO_SOLUTION if not math.isfinite(inner)
                       else SolveStatus.OPTIMAL if gap is not None and gap <= opts.solve.mip_gap
                       else SolveStatus.FEASIBLE)
