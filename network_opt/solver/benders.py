@@ -169,19 +169,25 @@ class Split:
     block_linking: list[np.ndarray]  # first-stage columns in each block's rows
 
 
-def split_model(mm: MatrixModel, mask: np.ndarray, max_blocks: int = 64) -> Split:
-    """Split ``mm`` into master rows and at most ``max_blocks`` blocks (module docstring). Raises
-    ValueError if a second-stage column is integer (the subproblems must be LPs)."""
-    nrow, ncol = mm.shape
+def _rows_by_stage(mm: MatrixModel, mask: np.ndarray
+                   ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, np.ndarray]:
+    """The matrix of ``mm`` (CSR), its 0/1 pattern, the rows with a second-stage column (``~mask``)
+    and the rows with none (the master's). Raises ValueError if a second-stage column is integer
+    (the subproblems must be LPs)."""
     if mm.integer[~mask].any():
         raise ValueError(f"{int(mm.integer[~mask].sum())} integer columns outside the first stage: "
                          "Benders needs continuous subproblems")
-    a = sp.csr_matrix((mm.value, mm.index, mm.start), shape=(nrow, ncol))
+    a = sp.csr_matrix((mm.value, mm.index, mm.start), shape=mm.shape)
     pattern = a.copy()
     pattern.data = np.ones_like(pattern.data)
     second_count = pattern @ (~mask).astype(float)
-    sub_rows = np.flatnonzero(second_count > 0)
-    master_rows = np.flatnonzero(second_count == 0)
+    return a, pattern, np.flatnonzero(second_count > 0), np.flatnonzero(second_count == 0)
+
+
+def split_model(mm: MatrixModel, mask: np.ndarray, max_blocks: int = 64) -> Split:
+    """Split ``mm`` into master rows and at most ``max_blocks`` blocks (module docstring). Raises
+    ValueError if a second-stage column is integer (the subproblems must be LPs)."""
+    _, pattern, sub_rows, master_rows = _rows_by_stage(mm, mask)
     second = np.flatnonzero(~mask)
     b = pattern[sub_rows][:, second]
     ns, nr = len(second), len(sub_rows)
@@ -859,22 +865,14 @@ def scenario_piece(mm: MatrixModel, first_cols: np.ndarray, names: list[str], lo
     ``lower``, ``upper``, ``integer``: its bounds and integrality as the variable states them (used
     where it is no column). Costs and the constant are multiplied by ``probability``. Raises
     ValueError if a second-stage column is integer."""
-    nrow, ncol = mm.shape
+    ncol = mm.shape[1]
     first_cols = np.asarray(first_cols, dtype=np.int64)
     ok = first_cols >= 0
     mask = np.zeros(ncol, dtype=bool)
     mask[first_cols[ok]] = True
-    if mm.integer[~mask].any():
-        raise ValueError(f"{int(mm.integer[~mask].sum())} integer columns outside the first stage: "
-                         "Benders needs continuous subproblems")
+    a, pattern, sub_rows, master_rows = _rows_by_stage(mm, mask)
     local = np.full(ncol, -1, dtype=np.int64)
     local[first_cols[ok]] = np.flatnonzero(ok)
-    a = sp.csr_matrix((mm.value, mm.index, mm.start), shape=(nrow, ncol))
-    pattern = a.copy()
-    pattern.data = np.ones_like(pattern.data)
-    second_count = pattern @ (~mask).astype(float)
-    sub_rows = np.flatnonzero(second_count > 0)
-    master_rows = np.flatnonzero(second_count == 0)
     am = a[master_rows].tocoo()
     rows = sp.csr_matrix((am.data, (am.row, local[am.col])), shape=(len(master_rows), len(names)))
     second = np.flatnonzero(~mask)
