@@ -100,10 +100,14 @@ def test_lp_round_start_from_a_given_relaxation() -> None:
     hm = HighsModel(m)
     _, x = lp_relaxation(hm, SolveOptions())
     assert x is not None
-    assert lp_round_start(m, d, hm, SolveOptions(), relaxed=x)
+    assert lp_round_start(m, d, hm, SolveOptions(), relaxed=x) == "lp_round"
     given = np.asarray(hm.start_values).copy()
     own = HighsModel(m)
-    assert lp_round_start(m, d, own, SolveOptions())
+    assert lp_round_start(m, d, own, SolveOptions()) == "lp_round"
+    # an LP solution that opens nothing rounds to a plan without feasible flows (every pack must be
+    # collected): the start falls back to every facility open and says so
+    fallback = HighsModel(m)
+    assert lp_round_start(m, d, fallback, SolveOptions(), relaxed=np.zeros_like(x)) == "open_all"
     assert np.allclose(given, np.asarray(own.start_values))
     out = solve_model(m, SolveOptions(), solver=HighsModel(m), data=d, relaxed=x)
     assert (out.start, out.objective) == ("lp_round", pytest.approx(-1_790_500.0))

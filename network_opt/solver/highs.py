@@ -287,8 +287,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                 started = "given"
             elif (options.warm_start and data is not None
                   and (first_plan(options) == "lp_round" or (relaxed is not None and options.start != "none"))
-                  and lp_round_start(m, data, hm, options, relaxed)):
-                started = "lp_round"
+                  and (used := lp_round_start(m, data, hm, options, relaxed))):
+                started = used  # "lp_round", or "open_all" where the rounding fell back to it
             elif (options.warm_start and data is not None and first_plan(options) == "open_all"
                   and open_all_start(m, data, hm, options)):
                 started = "open_all"

@@ -130,20 +130,21 @@ def rounded_levels(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.nda
 
 
 def lp_round_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions,
-                   relaxed: np.ndarray | None = None) -> bool:
+                   relaxed: np.ndarray | None = None) -> str | None:
     """Give HiGHS a first plan from its LP relaxation: solve the LP with every integer column
     continuous (or take ``relaxed``, its column values already solved, HiGHS order), round
     (:func:`rounded_levels`, facilities the LP opens at least halfway, then, if that plan has no
     feasible flows, every facility it uses at all: always feasible when the LP is, each level
     covering the capacity the LP opened) and repair the flows with the LP the rounded decisions
-    leave. Falls back to :func:`open_all_start`. Returns whether a start was set."""
+    leave. Falls back to :func:`open_all_start`. Returns the start set: "lp_round", "open_all" (the
+    fallback) or None (no start)."""
     highs = hm.h
     ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
     n = len(ints)
     if not n or not len(d.levels):
-        return open_all_start(m, d, hm, options)
+        return _open_all(m, d, hm, options)
     if hm.abandoned or interrupts.requested() is not None:
-        return False
+        return None
     if relaxed is not None:
         return _round_and_repair(m, d, hm, relaxed, options)
     console = highs.getOptionValue("log_to_console")[1]
@@ -163,20 +164,25 @@ def lp_round_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: 
             set_limits(highs, options, lp=True)  # the repair LP or the open-all LP runs next
     if x is None:
         logger.debug("the LP relaxation gave no solution; starting with every facility open")
-        return open_all_start(m, d, hm, options)  # does nothing after a stop request
+        return _open_all(m, d, hm, options)  # does nothing after a stop request
     return _round_and_repair(m, d, hm, x, options)
 
 
+def _open_all(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions) -> str | None:
+    """:func:`open_all_start` as a start label: "open_all" if it set a start, else None."""
+    return "open_all" if open_all_start(m, d, hm, options) else None
+
+
 def _round_and_repair(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.ndarray,
-                      options: SolveOptions) -> bool:
+                      options: SolveOptions) -> str | None:
     """The rounding and repair of :func:`lp_round_start` from the LP solution ``x``."""
     for threshold in (0.5, 1e-6):
         fixed = rounded_levels(m, d, hm, x, threshold)
         cols = np.fromiter(fixed, dtype=np.int32, count=len(fixed))
         if start_from_integers(hm, cols, np.fromiter(fixed.values(), dtype=float, count=len(fixed)), options):
-            return True
+            return "lp_round"
         logger.debug("the LP relaxation rounded at %g leaves no feasible flows", threshold)
-    return open_all_start(m, d, hm, options)
+    return _open_all(m, d, hm, options)
 
 
 def first_plan(options: SolveOptions) -> str:
