@@ -155,13 +155,17 @@ def add_facility_capacity(m: pyo.ConcreteModel, d: ModelData) -> None:
 
     With ``model.capacity_reach`` each :math:`C_{f,l}` of a row without modules and ramp-up is
     :math:`\min(C_{f,l}, R_{f,p})`, :math:`R_{f,p} = \sum_{i \in \mathrm{in}(f,p)} U_i` the most the
-    facility's lanes can bring in that year (:func:`facility_reach`); valid, same rows and nonzeros.
+    facility's lanes can bring in that year, :math:`U_i` the strong-linking bound (``upper_bound_t``:
+    the origin's supply, plus what its stock may hold, for packs; the origin's capacity times its
+    yield for rejects and black mass; the facility's largest capacity otherwise). Every plan has
+    :math:`x_i \le U_i`, so the inflow never exceeds :math:`R_{f,p}`: valid, same rows and nonzeros.
     """
     f = d.flows
     inflow = group_rows(f.loc[f["dest_kind"] != "market"], ["destination", "period"])
     by_fac = group_rows(d.levels, "facility")
     cap = d.levels["capacity_t"].to_numpy(dtype=float)
-    reach = facility_reach(d) if d.inst.settings.model.capacity_reach else {}
+    # the reach R_{f,p} is summed over the rows of the capacity row itself (inflow), so both agree
+    bound = f["upper_bound_t"].to_numpy(dtype=float) if d.inst.settings.model.capacity_reach else None
     mod_cap = d.facilities.set_index("id")["module_capacity_t"]
     modular = set(m.MODULAR)
     flow = var_list(m.flow)
@@ -177,8 +181,8 @@ def add_facility_capacity(m: pyo.ConcreteModel, d: ModelData) -> None:
         q = of[p]
         lost = ramp.get((fac, p), [])
         caps = cap[levels]
-        if (fac, p) in reach and fac not in modular and not lost:
-            caps = np.minimum(caps, reach[(fac, p)])
+        if bound is not None and fac not in modular and not lost:
+            caps = np.minimum(caps, float(bound[inflow[(fac, p)]].sum()))
         limit = weighted(-caps, [opened[(j, q)] for j in levels.tolist()])
         if fac in modular:
             limit += weighted([-float(mod_cap[fac])], [m.modules[fac, q]])
@@ -188,28 +192,6 @@ def add_facility_capacity(m: pyo.ConcreteModel, d: ModelData) -> None:
 
     m.FACILITY_PERIODS = pyo.Set(initialize=sorted(inflow), dimen=2, ordered=True)
     m.facility_capacity = pyo.Constraint(m.FACILITY_PERIODS, rule=rule)
-
-
-def facility_reach(d: ModelData) -> dict[tuple[str, int], float]:
-    r"""Reach :math:`R_{f,p} = \sum_{i \in \mathrm{in}(f,p)} U_i` of every facility and operating year
-    (t/yr): the most its inflow lanes (the rows of its capacity row) can bring in, :math:`U_i` the
-    bound of the strong linking (``upper_bound_t``: the origin's supply, plus what its stock may
-    hold, for packs; the origin's capacity times its yield for rejects and black mass; the
-    facility's largest capacity otherwise). Every plan has :math:`x_i \le U_i`, so the inflow of
-    (f, p) never exceeds :math:`R_{f,p}`.
-
-    Empty (the option does nothing) when some facility's capacity is not finite: the bounds
-    :math:`U_i` derived from an infinite capacity are not recorded (``upper_bound_t`` is then 0).
-    """
-    caps = d.levels["capacity_t"].to_numpy(dtype=float)
-    fac = d.facilities
-    mods = (fac["module_capacity_t"].fillna(0.0) * fac["max_modules"].fillna(0.0)).to_numpy(dtype=float)
-    if not (np.isfinite(caps).all() and np.isfinite(mods).all()):
-        return {}
-    f = d.flows.loc[d.flows["dest_kind"] != "market"]
-    total = f.groupby(["destination", "period"], sort=False)["upper_bound_t"].sum()
-    keys = total.index.get_level_values(0).astype(str), total.index.get_level_values(1).astype(int)
-    return {(k, int(p)): float(v) for k, p, v in zip(*keys, total.to_numpy(), strict=True)}
 
 
 def add_ramp_up(m: pyo.ConcreteModel, d: ModelData) -> None:
