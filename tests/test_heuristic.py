@@ -89,23 +89,81 @@ def test_filter_keeps_the_optimal_site_gap_zero(tmp_path: Path) -> None:
     assert sol.summary["heuristic"]["start"] == "lp_round"  # the LP's y1 = 1 rounded: P1, the optimum
 
 
-def test_aggregated_screen(tmp_path: Path) -> None:
-    """Screen with the MIP of the collection points in one cluster: customers C0, C1 of 5 t each
-    (the micro instance's 10 t split in two, same lanes), strong linking on. The aggregated MIP
-    opens P1 (60, as the full model); the full model over P1 alone gives 60, and its LP relaxation
-    (P0 at 10 per t, P1 at 6 per t, see test_filter_keeps_the_optimal_site_gap_zero) 60: gap 0."""
-    path = cflp_instance(tmp_path, [5.0, 5.0], CAPACITY, FIXED, np.array([[0.0, 0.0], [1.0, 1.0]]))
-    # aggregation needs generated lanes; every site is at (0, 0), so each explicit lane's cost stands
+def _two_customers(tmp_path: Path, cost: np.ndarray) -> Path:
+    """Customers C0, C1 of 5 t each at one spot, P0 (100 t, fixed 100) and P1 (10 t, fixed 50) with
+    the explicit lane costs ``cost[facility, customer]``; lanes may be generated (aggregation needs
+    it; every site is at (0, 0), so each explicit lane's cost stands), strong linking on."""
+    path = cflp_instance(tmp_path, [5.0, 5.0], CAPACITY, FIXED, cost)
     yaml = path / "instance.yaml"
     yaml.write_text(yaml.read_text().replace("explicit_lanes_only: true", "explicit_lanes_only: false"))
+    return path
+
+
+def _forbid(path: Path, origin: str, destination: str) -> None:
+    """Forbid the explicit lane origin -> destination (sites) in ``path``'s lanes.csv."""
+    lanes_csv = path / "lanes.csv"
+    text = lanes_csv.read_text().splitlines()
+    header = text[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in text[1:]]
+    for r in rows:
+        r["allowed"] = "false" if (r["origin"], r["destination"]) == (origin, destination) else "true"
+    cols = [*header, "allowed"] if "allowed" not in header else header
+    lanes_csv.write_text("\n".join([",".join(cols), *[",".join(str(r.get(c, "")) for c in cols) for r in rows]]) + "\n")
+
+
+def test_clustered_relaxation_screens_and_bounds(tmp_path: Path) -> None:
+    """Screen and bound with the collection points in one cluster, built as a relaxation: the
+    micro instance's 10 t split into C0, C1 (5 t each, same lanes). The cluster reaches P0 at 0 and
+    P1 at 1 per t, like both members: relaxed optimum P1, 60 (as the full model). The full model over
+    P1 alone gives 60; the bound is the relaxed MIP's 60: gap 0, optimal; the LP is not solved."""
+    path = _two_customers(tmp_path, np.array([[0.0, 0.0], [1.0, 1.0]]))
     sol = run_solve(path, aggregate=1, heuristic=Heuristic(neighbours=0))
     assert sol.objective == pytest.approx(60.0)
     assert open_facilities(sol) == {"P1"}
     assert sol.summary["bound"] == pytest.approx(60.0)
     assert sol.status == "optimal"
     h = sol.summary["heuristic"]
-    assert (h["screen"], h["aggregate"], h["screened"], h["closed"]) == ("aggregated MIP", 1, 1, 1)
+    assert (h["screen"], h["aggregate"], h["screened"], h["closed"]) == ("clustered relaxation", 1, 1, 1)
+    assert h["lp_bound"] is None and h["relaxed_bound"] == pytest.approx(60.0)
+    assert h["bound_source"] == "clustered relaxation's MIP bound"
+    assert h["start"] == "plan"  # the relaxed plan's levels
+    assert h["relaxation"]["clusters"] == 1 and h["relaxation"]["holds"]
     assert "aggregation" not in sol.summary  # the plan is the full model's, not split from clusters
+
+
+def test_clustered_relaxation_takes_the_members_least_cost(tmp_path: Path) -> None:
+    """Members with different lane costs to P1: C0 1 per t, C1 3 per t (P0 free for both). Full
+    model: P1 alone 50 + 5 x 1 + 5 x 3 = 70, P0 alone 100, both 150: optimum P1, 70. The relaxed
+    cluster ships its 10 t to P1 at min(1, 3) = 1 per t: 60 (the weighted-mean aggregation would give
+    the exact 70, which is no bound in general). Reported: plan 70 (P1), bound 60, gap 10/70."""
+    path = _two_customers(tmp_path, np.array([[0.0, 0.0], [1.0, 3.0]]))
+    sol = run_solve(path, aggregate=1, heuristic=Heuristic(neighbours=0))
+    assert sol.objective == pytest.approx(70.0)
+    assert open_facilities(sol) == {"P1"}
+    assert sol.summary["bound"] == pytest.approx(60.0)
+    assert sol.summary["mip_gap"] == pytest.approx(10.0 / 70.0)
+    assert sol.status == "feasible"
+    assert no.solve(path).objective == pytest.approx(70.0)  # the full model's optimum, for the record
+
+
+def test_clustered_relaxation_takes_the_union_of_the_members_lanes(tmp_path: Path) -> None:
+    """C1's lane to P1 forbidden (C0's at 1 per t, P0 free for both). Full model: C1 can only go
+    to P0, so P0 alone, 100 (P0 + P1: 150). The cluster reaches P1 through C0 (union of the
+    members' lanes): relaxed optimum P1, 60 = the bound, below the optimum as it must be. Screen
+    P1 with one neighbour (P0): nothing closed, the restricted model is the full one, its plan 100
+    and its own bound 100 beat the relaxation's: gap 0. The relaxed plan (P1 alone) is infeasible
+    in the full model: the start keeps P1 open and the repair opens P0 too (150)."""
+    path = _two_customers(tmp_path, np.array([[0.0, 0.0], [1.0, 1.0]]))
+    _forbid(path, "C1", "S1")
+    assert no.solve(path).objective == pytest.approx(100.0)
+    sol = run_solve(path, aggregate=1, heuristic=Heuristic(neighbours=1))
+    h = sol.summary["heuristic"]
+    assert h["relaxed_bound"] == pytest.approx(60.0)
+    assert sol.objective == pytest.approx(100.0)
+    assert open_facilities(sol) == {"P0"}
+    assert sol.summary["bound"] == pytest.approx(100.0)
+    assert h["bound_source"] == "MIP bound (nothing closed: the full model)"
+    assert h["start"] == "plan_repaired"
 
 
 def test_cli_writes_the_true_gap(tmp_path: Path) -> None:
@@ -207,3 +265,35 @@ def test_cli_refuses_options_it_would_ignore(tmp_path: Path, args: list[str], me
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not out.exists()
+
+
+def test_repaired_plan_start_reaches_the_mip(tmp_path: Path) -> None:
+    """The repair of a plan start changes bounds after setting HiGHS's solution, which drops it in
+    HiGHS; the start is set again, so the MIP assesses it (HiGHS logs "Assessing feasibility of MIP
+    solution"). Same instance as test_clustered_relaxation_takes_the_union_of_the_members_lanes:
+    P1 alone cannot serve C1, the repair adds P0 (P0 + P1, every tonne to the free P0: 150)."""
+    import pandas as pd
+
+    from network_opt.inputs.load import load
+    from network_opt.model import build_model
+    from network_opt.model.data import prepare
+    from network_opt.solver.handoff import HighsModel
+    from network_opt.solver.options import SolveOptions, run_highs
+    from network_opt.solver.starts import plan_start
+
+    path = _two_customers(tmp_path, np.array([[0.0, 0.0], [1.0, 1.0]]))
+    _forbid(path, "C1", "S1")
+    d = prepare(load(path))
+    m = build_model(d)
+    hm = HighsModel(m)
+    plan = pd.DataFrame({"facility": ["P1"], "investment_period": [2025], "period": [2025], "open": [True],
+                         "level": ["only"], "modules": [0]})
+    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_repaired"
+    assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(150.0)
+    log: list[str] = []
+    hm.h.setOptionValue("output_flag", True)
+    hm.h.setOptionValue("log_to_console", False)
+    hm.h.cbLogging.subscribe(lambda e: log.append(e.message))
+    run_highs(hm)
+    assert "Assessing feasibility of MIP solution" in "".join(log)
+    assert hm.h.getInfo().objective_function_value == pytest.approx(100.0)

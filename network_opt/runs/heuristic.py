@@ -1,32 +1,40 @@
 r"""Compress and filter (``network-opt solve --heuristic``): a fast plan of a very large model with a
 true gap.
 
-1. **Bound.** The LP relaxation of the *full* model (every integer column continuous) is solved;
-   its optimum :math:`z^{LP}` is a lower bound on the full model's optimum :math:`z^*` (every plan
-   of the MIP is a plan of the LP; the model minimises). With ``--time-limit`` T the LP gets at most
-   :data:`LP_SHARE` x T; if it does not finish, there is no LP bound, nothing is screened unless
-   ``aggregate`` screened, and the summary's ``heuristic.note`` says so.
-2. **Screen.** A compressed model names the facilities worth keeping: by default that same LP
-   (facilities with :math:`\sum_l y_{f,l,p} > 10^{-6}` in some investment period), or, with
-   ``aggregate``, the MIP of the collection points clustered into at most that many clusters
-   (facilities its plan opens).
-3. **Filter.** The full model is solved with every other candidate closed
+1. **Bound and screen.** Two ways:
+
+   - *LP* (default): the LP relaxation of the *full* model (every integer column continuous) is
+     solved; its optimum :math:`z^{LP}` is a lower bound on the full model's optimum :math:`z^*`
+     (every plan of the MIP is a plan of the LP; the model minimises). Facilities with
+     :math:`\sum_l y_{f,l,p} > 10^{-6}` in some investment period are screened. With
+     ``--time-limit`` T the LP gets at most :data:`LP_SHARE` x T; if it does not finish, there is no
+     LP bound, nothing is screened, and the summary's ``heuristic.note`` says so.
+   - *Clustered relaxation* (``aggregate`` N): the collection points in at most N clusters, built as a
+     relaxation of the full model (:mod:`network_opt.model.relax`: each cluster reaches every
+     destination a member reaches, at the members' least distance and cost), solved as a MIP within
+     :data:`SCREEN_SHARE` x T (its own build included). Its dual bound :math:`\underline z^R` (less
+     the relaxation's correction :math:`\Delta`) bounds :math:`z^*`; the facilities its plan opens are
+     screened, and its plan is the restricted MIP's first plan. The full model's LP is not solved:
+     on a national model it alone takes longer than the whole budget (``benchmarks/README.md``).
+2. **Filter.** The full model is solved with every other candidate closed
    (:math:`y_{f,l,p} = 0`, and no modules), keeping the screened facilities, every existing one
    and the ``neighbours`` nearest facilities of the same kind to each
    (:func:`network_opt.model.screen.kept_facilities`). Its plan is a plan of the full model, so its
    objective :math:`z^H \ge z^*`. HiGHS starts from the LP of step 1 rounded and repaired
    (:func:`network_opt.solver.starts.lp_round_start` given that LP's solution: facilities the LP
    opens at least halfway, else every facility it uses, at the smallest level covering the LP's
-   capacity), unless ``--start none``.
+   capacity), or from the clustered plan's levels and modules (repaired if the full model cannot
+   route its flows over them: :func:`network_opt.solver.starts.plan_start`), unless ``--start none``.
 
-``--time-limit`` bounds the two HiGHS solves together: the restricted MIP gets what the LP left
-(at least :data:`MIN_LEFT_S` seconds, so that it can return a plan).
+``--time-limit`` bounds the whole: the restricted MIP gets what step 1 (and, with the clustered
+relaxation, the full model's build) left, at least :data:`MIN_LEFT_S` seconds, so that it can return
+a plan.
 
-Reported: objective :math:`z^H`, bound :math:`\underline z = z^{LP}` (or the restricted MIP's own
-bound when nothing was closed: the restricted model is then the full one; the larger of the two),
-gap :math:`(z^H - \underline z) / |z^H|`. Hence :math:`\underline z \le z^* \le z^H`: the gap is
-true for the full model. The status is ``optimal`` only when that gap is within the MIP gap asked
-for.
+Reported: objective :math:`z^H`, bound :math:`\underline z` = :math:`z^{LP}` or
+:math:`\underline z^R - \Delta` (or the restricted MIP's own bound when nothing was closed: the
+restricted model is then the full one; the larger of the two), gap
+:math:`(z^H - \underline z) / |z^H|`. Hence :math:`\underline z \le z^* \le z^H`: the gap is true for
+the full model. The status is ``optimal`` only when that gap is within the MIP gap asked for.
 """
 
 from __future__ import annotations
@@ -36,12 +44,16 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
 from network_opt.common import interrupts
 from network_opt.common.progress import Progress
-from network_opt.model.data import ModelData
+from network_opt.model import build_model
+from network_opt.model.data import ModelData, prepare
+from network_opt.model.relax import relaxed_aggregate
 from network_opt.model.screen import kept_facilities
+from network_opt.results.tables import extract
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
 from network_opt.solver.highs import SolveOutcome, relative_gap, solve_model, trivially_infeasible
 from network_opt.solver.options import SolveOptions
@@ -55,6 +67,8 @@ MIN_LEFT_S = 1.0
 #: share of --time-limit the LP relaxation may use: on a national-scale model the LP alone can take
 #: the whole budget (644 s, benchmarks/README.md), which left the MIP about a second and no plan
 LP_SHARE = 0.5
+#: share of --time-limit the clustered relaxation (its preparation, build and MIP) may use
+SCREEN_SHARE = 0.5
 
 
 def remaining(options: SolveOptions, spent_s: float) -> SolveOptions:
@@ -73,6 +87,57 @@ class Heuristic:
 
     neighbours: int = 2
     aggregate: int | None = None
+
+
+@dataclass
+class Screen:
+    """What the clustered relaxation gave the heuristic: ``opened`` the facilities its plan opens
+    (None: no plan), ``plan`` its ``facilities`` table (per facility and operating year: open,
+    level, modules), ``bound`` a lower bound of the full model (currency; None: none), ``infeasible``
+    whether the relaxation was proven infeasible (then so is the full model), ``record`` the
+    figures for ``summary["heuristic"]["relaxation"]``."""
+
+    opened: set[str] | None
+    plan: pd.DataFrame | None
+    bound: float | None
+    infeasible: bool
+    record: dict[str, object]
+
+
+def relaxed_screen(full: ModelData, n: int, options: SolveOptions, progress: Progress) -> Screen:
+    """Solve the clustered relaxation of the full model's data ``full`` (at most ``n`` clusters,
+    :func:`network_opt.model.relax.relaxed_aggregate` on ``full``'s lanes, pruning included) within
+    :data:`SCREEN_SHARE` of ``options.time_limit`` counted from now. A stop request (SIGINT/SIGTERM)
+    during it raises :class:`~network_opt.common.interrupts.Interrupted` afterwards: without a plan
+    of the full model there is nothing to keep."""
+    begin = time.perf_counter()
+    progress.phase(f"heuristic: the collection points in at most {n:,} clusters, as a relaxation (its bound)")
+    relaxed_inst, relax = relaxed_aggregate(full.inst, n, full.lanes)
+    d = prepare(relaxed_inst)
+    m = build_model(d)
+    record: dict[str, object] = {"clusters": relax.aggregation.n_clusters, "lanes": relax.lanes,
+                                 "correction": relax.correction, "holds": relax.holds, "caveats": relax.caveats}
+    try:
+        hm = HighsModel(m)
+    except TriviallyInfeasible:
+        interrupts.check()
+        return Screen(None, None, None, relax.holds, {**record, "status": "infeasible", "s": _since(begin)})
+    limit = None
+    if options.time_limit is not None:
+        limit = max(SCREEN_SHARE * float(options.time_limit) - _since(begin), MIN_LEFT_S)
+    progress.phase(f"heuristic: solving the clustered relaxation ({len(d.flows):,} flows)")
+    outcome = solve_model(m, dataclasses.replace(options, time_limit=limit), solver=hm, data=d)
+    interrupts.check()
+    plan = extract(m, d, hm)["facilities"] if outcome.has_plan else None
+    opened = set(plan.loc[plan["open"], "facility"]) if plan is not None else None
+    infeasible = outcome.status == SolveStatus.INFEASIBLE and relax.holds
+    record.update({"status": str(outcome.status), "objective": outcome.objective, "bound": outcome.bound,
+                   "s": _since(begin)})
+    return Screen(opened, plan, relax.full_bound(outcome.bound), infeasible, record)
+
+
+def _since(begin: float) -> float:
+    return time.perf_counter() - begin
 
 
 def used_by_lp(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.ndarray) -> set[str]:
@@ -103,41 +168,51 @@ def close_others(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, kept: set[s
 
 
 def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, progress: Progress,
-                    heuristic: Heuristic, screened: set[str] | None = None
+                    heuristic: Heuristic, screen: Screen | None = None, began: float | None = None
                     ) -> tuple[SolveOutcome, HighsModel | None, float, dict[str, object]]:
-    """Steps 1-3 of the module docstring on the full model ``m`` built from ``d``; ``screened``:
-    the facilities an aggregated screening MIP opened (None: screen with the LP). Returns the
+    """Steps 1-2 of the module docstring on the full model ``m`` built from ``d``; ``screen``: what
+    the clustered relaxation gave (None: bound and screen with the full model's LP); ``began``:
+    the clock when the heuristic began (the time limit counts from it; default: now). Returns the
     outcome (objective of the restricted plan, bound and gap for the full model), the HiGHS model,
     the clock when the hand-off ended and the record for ``summary["heuristic"]``."""
+    began = time.perf_counter() if began is None else began
     try:
         hm = HighsModel(m)
     except TriviallyInfeasible as exc:
         return trivially_infeasible(exc), None, time.perf_counter(), {}
     handed = time.perf_counter()
-    progress.phase("heuristic: solving the LP relaxation of the full model (its bound)")
-    begin = time.perf_counter()
-    lp_options = options if options.time_limit is None else dataclasses.replace(
-        options, time_limit=LP_SHARE * float(options.time_limit))
-    lp_bound, x = lp_relaxation(hm, lp_options)
-    lp_s = time.perf_counter() - begin
-    note = ""
-    if x is None and interrupts.requested() is None:
-        note = (f"the LP relaxation of the full model did not finish within {LP_SHARE:.0%} of the time limit: "
-                "no bound for the full model" + ("" if screened is not None else
-                                                  " and no screen (every facility kept); give --aggregate N "
-                                                  "to screen with a clustered model"))
-    if screened is None:
+    lp_bound, x, lp_s, note = None, None, 0.0, ""
+    plan = None
+    if screen is None:
+        progress.phase("heuristic: solving the LP relaxation of the full model (its bound)")
+        begin = time.perf_counter()
+        lp_options = options if options.time_limit is None else dataclasses.replace(
+            options, time_limit=max(LP_SHARE * float(options.time_limit) - (begin - began), MIN_LEFT_S))
+        lp_bound, x = lp_relaxation(hm, lp_options)
+        lp_s = time.perf_counter() - begin
+        if x is None and interrupts.requested() is None:
+            note = (f"the LP relaxation of the full model did not finish within {LP_SHARE:.0%} of the time limit: "
+                    "no bound for the full model and no screen (every facility kept); give --aggregate N "
+                    "to bound and screen with a clustered relaxation")
         screened = used_by_lp(m, d, hm, x) if x is not None else set(d.facilities["id"])
+    else:
+        screened = screen.opened if screen.opened is not None else set(d.facilities["id"])
+        if screen.infeasible:
+            note = "the clustered relaxation is infeasible, so the full model is"
+        elif screen.opened is None:
+            note = "the clustered relaxation found no plan in its time: no screen (every facility kept)"
+        plan = screen.plan
     kept = kept_facilities(d, screened, heuristic.neighbours)
     closed = close_others(m, d, hm, kept)
     progress.phase(f"heuristic: solving the full model over {len(kept):,} of {len(d.facilities):,} facilities")
-    outcome = solve_model(m, remaining(options, time.perf_counter() - begin), solver=hm, progress=progress,
-                          data=d, relaxed=x)
+    outcome = solve_model(m, remaining(options, time.perf_counter() - began), solver=hm, progress=progress,
+                          data=d, relaxed=x, plan=plan)
     restricted_bound = outcome.bound
-    bounds = [b for b in (lp_bound, restricted_bound if closed == 0 else None) if b is not None]
+    relaxed_bound = screen.bound if screen is not None else None
+    bounds = [b for b in (lp_bound, relaxed_bound, restricted_bound if closed == 0 else None) if b is not None]
     bound = max(bounds) if bounds else None
     if outcome.objective is not None and bound is not None:
-        bound = min(bound, outcome.objective)  # a bound above the plan is LP round-off
+        bound = min(bound, outcome.objective)  # a bound above the plan is round-off
     gap = relative_gap(outcome.objective, bound)
     outcome.bound, outcome.mip_gap = bound, gap
     if outcome.status == SolveStatus.OPTIMAL and (gap is None or gap > options.mip_gap + 1e-12):
@@ -147,17 +222,20 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
         note = "; ".join(n for n in (note, f"the model over the facilities kept is {outcome.status}; solve "
                                      "without --heuristic or keep more neighbours") if n)
         outcome.status = SolveStatus.NO_SOLUTION
+    sources = {"LP relaxation of the full model": lp_bound, "clustered relaxation's MIP bound": relaxed_bound,
+               "MIP bound (nothing closed: the full model)": restricted_bound if closed == 0 else None}
+    best = max(((b, name) for name, b in sources.items() if b is not None), default=None)
     record: dict[str, object] = {
-        "screen": "aggregated MIP" if heuristic.aggregate is not None else "LP relaxation",
+        "screen": "clustered relaxation" if screen is not None else "LP relaxation",
         "aggregate": heuristic.aggregate, "neighbours": heuristic.neighbours,
         "facilities": len(d.facilities), "screened": len(screened), "kept": len(kept), "closed": closed,
-        "lp_bound": lp_bound, "lp_s": lp_s, "restricted_bound": restricted_bound,
-        "bound_source": ("LP relaxation of the full model" if closed or restricted_bound is None
-                         or (lp_bound is not None and lp_bound >= restricted_bound)
-                         else "MIP bound (nothing closed: the full model)"),
+        "lp_bound": lp_bound, "lp_s": lp_s, "relaxed_bound": relaxed_bound, "restricted_bound": restricted_bound,
+        "bound_source": best[1] if best is not None else None,
+        "relaxation": screen.record if screen is not None else None,
         "start": outcome.start, "note": note,
     }
     return outcome, hm, handed, record
 
 
-__all__ = ["LP_SHARE", "MIN_LEFT_S", "USED", "Heuristic", "close_others", "heuristic_solve", "remaining", "used_by_lp"]
+__all__ = ["LP_SHARE", "MIN_LEFT_S", "SCREEN_SHARE", "USED", "Heuristic", "Screen", "close_others", "heuristic_solve",
+           "relaxed_screen", "remaining", "used_by_lp"]

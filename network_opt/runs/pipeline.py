@@ -23,7 +23,7 @@ from network_opt.model.size import ModelTooLarge, available_memory, prepare_size
 from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution, extract, target_measures
-from network_opt.runs.heuristic import Heuristic, heuristic_solve
+from network_opt.runs.heuristic import Heuristic, Screen, heuristic_solve, relaxed_screen
 from network_opt.solver.compliance import cost_of_compliance, noted_shadow_prices
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
 from network_opt.solver.highs import SolveOutcome, solve_model, trivially_infeasible
@@ -135,7 +135,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     ``heuristic``: compress and filter (:mod:`network_opt.runs.heuristic`): the full model solved over
     the facilities a screening model keeps, with the bound of the full model's LP relaxation, so
     that ``bound`` and ``mip_gap`` hold for the full model (``summary["heuristic"]``); with it,
-    ``aggregate`` is the screening model's clustering, not the model solved.
+    ``aggregate`` is the clustering of the screening model, a relaxation whose MIP bound bounds the
+    full model (:mod:`network_opt.model.relax`), not the model solved.
     ``prune``: keep the lanes to the K nearest destinations of each kind and technology
     (``transport.nearest_facilities``; 0: no pruning, not even the default pruning of very large
     instances, :func:`~network_opt.model.size.prepare_sized`); ``summary["pruning"]`` says which.
@@ -151,17 +152,9 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     if soft_targets is not None:  # a copy with the setting: the caller's instance is left as it is
         inst = inst.with_settings({"targets.soft": bool(soft_targets)})
     agg = None
-    screened: set[str] | None = None
-    if heuristic is not None and aggregate is not None:
-        progress.phase(f"heuristic: screening with the collection points in at most {aggregate:,} clusters")
-        screen = solve(inst, dataclasses.replace(options, write_model=None), progress=Progress("quiet"),
-                       aggregate=aggregate, prune=prune,
-                       memory_limit=memory_limit, force=force)
-        facilities = screen.tables.get("facilities")
-        if facilities is not None and screen.status.has_plan:  # else the LP screens (below)
-            screened = set(facilities.loc[facilities["open"], "facility"])
-            heuristic = dataclasses.replace(heuristic, aggregate=aggregate)
-        aggregate = None
+    screen: Screen | None = None
+    if heuristic is not None and aggregate is not None:  # the clustered relaxation screens (below)
+        heuristic, aggregate = dataclasses.replace(heuristic, aggregate=aggregate), None
     if aggregate is not None:
         from network_opt.model.aggregate import aggregate as cluster_points
 
@@ -180,6 +173,9 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     available = available_memory() if memory_limit is None else int(memory_limit)
     if not force and not projected.fits(available):
         raise ModelTooLarge(str(inst.manifest.path), projected, available, what_fits(data, available, aggregate))
+    began = time.perf_counter()
+    if heuristic is not None and heuristic.aggregate is not None:
+        screen = relaxed_screen(data, heuristic.aggregate, dataclasses.replace(options, write_model=None), progress)
     choices = len(data.levels) * len(data.investment_years or data.years)
     progress.phase(f"building the model: {len(data.flows):,} flows, {choices:,} "
                    f"level choices, {len(data.targets):,} targets in force")
@@ -197,7 +193,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     heuristic_record: dict[str, object] | None = None
     try:
         if heuristic is not None:
-            outcome, hm, t3, heuristic_record = heuristic_solve(m, data, options, progress, heuristic, screened)
+            outcome, hm, t3, heuristic_record = heuristic_solve(m, data, options, progress, heuristic, screen, began)
             in_place = False
         else:
             outcome, hm, in_place, t3 = _handoff_and_solve(m, data, options, progress, reuse)

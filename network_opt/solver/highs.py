@@ -17,13 +17,14 @@ from typing import Any
 
 import highspy
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
 from network_opt.common import interrupts
 from network_opt.model.data import ModelData
 from network_opt.solver.handoff import HighsModel, MatrixModel, TriviallyInfeasible
 from network_opt.solver.options import SolveOptions, run_highs, set_limits, set_time_limit
-from network_opt.solver.starts import first_plan, lp_round_start, open_all_start, start_from_integers
+from network_opt.solver.starts import first_plan, lp_round_start, open_all_start, plan_start, start_from_integers
 from network_opt.solver.status import SolveStatus, Termination
 
 logger = logging.getLogger(__name__)
@@ -234,7 +235,7 @@ def trivially_infeasible(exc: TriviallyInfeasible) -> SolveOutcome:
 def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solver: HighsModel | None = None,
                 duals: bool = False, progress: object | None = None,
                 start: np.ndarray | None = None, data: ModelData | None = None,
-                relaxed: np.ndarray | None = None) -> SolveOutcome:
+                relaxed: np.ndarray | None = None, plan: pd.DataFrame | None = None) -> SolveOutcome:
     """Solve ``m`` with HiGHS and load the incumbent (if any) into the model's variables.
 
     ``solver``: a :class:`~network_opt.solver.handoff.HighsModel` already holding ``m`` (e.g. updated
@@ -249,6 +250,10 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     ``open_all`` and ``lp_round`` starts (without it, e.g. a hand-made model, neither is tried).
     ``relaxed``: column values of ``m``'s LP relaxation already solved: the ``lp_round`` start is
     made from them (without solving that LP again) unless ``options.start`` is ``"none"``.
+    ``plan``: a ``facilities`` table of another model with the same facilities and levels (e.g. a
+    clustered model's): HiGHS starts from its levels, repaired if need be
+    (:func:`~network_opt.solver.starts.plan_start`; ``outcome.start`` "plan", "plan_repaired" or
+    "open_all") unless ``options.start`` is ``"none"`` or ``start`` is given.
     """
     options = options or SolveOptions()
     if options.write_model is not None:
@@ -285,6 +290,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
             integers = np.flatnonzero(hm.matrix.integer).astype(np.int32)
             if start is not None and len(start) == len(integers) and start_from_integers(hm, integers, start, options):
                 started = "given"
+            elif plan is not None and data is not None and options.start != "none" and len(integers):
+                started = plan_start(m, data, hm, plan, options)
             elif (options.warm_start and data is not None
                   and (first_plan(options) == "lp_round" or (relaxed is not None and options.start != "none"))
                   and (used := lp_round_start(m, data, hm, options, relaxed))):

@@ -1,8 +1,9 @@
 """First plans for the MIP (MIP starts): every facility open (:func:`open_all_start`), the LP
-relaxation rounded and repaired (:func:`lp_round_start`), or given integer values
-(:func:`start_from_integers`). The level data (facility and capacity of each level row) come from
-the :class:`~network_opt.model.data.ModelData` the model was built from; the Pyomo model only
-supplies its variables (optional ones looked up with ``find_component``)."""
+relaxation rounded and repaired (:func:`lp_round_start`), the levels of another model's plan,
+repaired if need be (:func:`plan_start`), or given integer values (:func:`start_from_integers`).
+The level data (facility and capacity of each level row) come from the
+:class:`~network_opt.model.data.ModelData` the model was built from; the Pyomo model only supplies
+its variables (optional ones looked up with ``find_component``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import logging
 
 import highspy
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
 from network_opt.common import interrupts
@@ -183,6 +185,62 @@ def _round_and_repair(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.
             return "lp_round"
         logger.debug("the LP relaxation rounded at %g leaves no feasible flows", threshold)
     return _open_all(m, d, hm, options)
+
+
+def plan_columns(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.DataFrame) -> dict[int, float]:
+    """Column -> value of every level and module column of ``m`` (built from ``d``, held by ``hm``)
+    for the levels and modules ``plan`` opens: a ``facilities`` result table (facility,
+    investment_period, open, level, modules) of a model with the same facilities and levels, e.g.
+    a clustered model's."""
+    rows = plan.loc[plan["open"]].drop_duplicates(["facility", "investment_period"])
+    chosen = set(zip(rows["facility"], rows["level"], rows["investment_period"].astype(int), strict=True))
+    counts = {(f, int(q)): float(k) for f, q, k in zip(rows["facility"], rows["investment_period"], rows["modules"],
+                                                       strict=True)}
+    facility, level = d.levels["facility"].tolist(), d.levels["level"].tolist()
+    values: dict[int, float] = {}
+    for (j, q), v in m.level_open.items():
+        c = hm.cols.get(id(v))
+        if c is not None:
+            values[c] = 1.0 if (facility[j], level[j], int(q)) in chosen else 0.0
+    modules = m.find_component("modules")
+    if modules is not None:
+        for (f, q), v in modules.items():
+            c = hm.cols.get(id(v))
+            if c is not None:
+                values[c] = counts.get((f, int(q)), 0.0)
+    return values
+
+
+def plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.DataFrame,
+               options: SolveOptions) -> str | None:
+    """Give HiGHS a first plan from another model's ``plan`` (:func:`plan_columns`): its levels and
+    modules with the flows of the LP they leave ("plan"); if that LP is infeasible (the other model
+    could reach or fill what this one cannot), those levels and modules kept as lower bounds and the
+    LP relaxation of the rest rounded and repaired as in :func:`lp_round_start` ("plan_repaired";
+    its own fallback, every facility open, gives "open_all"). Returns the start set, or None."""
+    values = plan_columns(m, d, hm, plan)
+    cols = np.fromiter(values, dtype=np.int32, count=len(values))
+    given = np.fromiter(values.values(), dtype=float, count=len(values))
+    if start_from_integers(hm, cols, given, options):
+        return "plan"
+    if hm.abandoned or interrupts.requested() is not None:
+        return None
+    forced = cols[given > 0.5]
+    lp = hm.h.getLp()
+    lower, upper = np.asarray(lp.col_lower_)[forced], np.asarray(lp.col_upper_)[forced]
+    at = np.minimum(given[given > 0.5], upper)
+    hm.h.changeColsBounds(len(forced), forced, at, upper)
+    try:
+        used = lp_round_start(m, d, hm, options)
+    finally:
+        if not hm.abandoned:
+            hm.h.changeColsBounds(len(forced), forced, lower, upper)
+    if used is not None and hm.start_values is not None:  # changing bounds dropped the start HiGHS held
+        solution = highspy.HighsSolution()
+        solution.col_value = hm.start_values.copy()
+        solution.value_valid = True
+        hm.h.setSolution(solution)
+    return "plan_repaired" if used == "lp_round" else used
 
 
 def first_plan(options: SolveOptions) -> str:
