@@ -152,7 +152,7 @@ def test_clustered_relaxation_takes_the_union_of_the_members_lanes(tmp_path: Pat
     members' lanes): relaxed optimum P1, 60 = the bound, below the optimum as it must be. Screen
     P1 with one neighbour (P0): nothing closed, the restricted model is the full one, its plan 100
     and its own bound 100 beat the relaxation's: gap 0. The relaxed plan (P1 alone) is infeasible
-    in the full model: the start keeps P1 open and the repair opens P0 too (150)."""
+    in the full model at any level: the start opens every facility (150)."""
     path = _two_customers(tmp_path, np.array([[0.0, 0.0], [1.0, 1.0]]))
     _forbid(path, "C1", "S1")
     assert no.solve(path).objective == pytest.approx(100.0)
@@ -163,7 +163,7 @@ def test_clustered_relaxation_takes_the_union_of_the_members_lanes(tmp_path: Pat
     assert open_facilities(sol) == {"P0"}
     assert sol.summary["bound"] == pytest.approx(100.0)
     assert h["bound_source"] == "MIP bound (nothing closed: the full model)"
-    assert h["start"] == "plan_repaired"
+    assert h["start"] == "open_all"
 
 
 def test_cli_writes_the_true_gap(tmp_path: Path) -> None:
@@ -267,11 +267,14 @@ def test_cli_refuses_options_it_would_ignore(tmp_path: Path, args: list[str], me
     assert not out.exists()
 
 
-def test_repaired_plan_start_reaches_the_mip(tmp_path: Path) -> None:
-    """The repair of a plan start changes bounds after setting HiGHS's solution, which drops it in
-    HiGHS; the start is set again, so the MIP assesses it (HiGHS logs "Assessing feasibility of MIP
-    solution"). Same instance as test_clustered_relaxation_takes_the_union_of_the_members_lanes:
-    P1 alone cannot serve C1, the repair adds P0 (P0 + P1, every tonne to the free P0: 150)."""
+def test_plan_start_upgrades_levels_the_full_model_cannot_fill(tmp_path: Path) -> None:
+    """A plan from another model (e.g. the clustered relaxation) may open a level the full model's
+    routing overfills. Micro instance (10 t, P0 100 t fixed 100 free lanes, P1 10 t fixed 50 at 1 per
+    t) with a second, smaller level at P1: "small", 5 t, fixed 30. The plan "P1 small" leaves 5 t
+    with nowhere to go (infeasible); one level up is P1 "only": 50 + 10 = 60, feasible, the start
+    ("plan_upgraded"), which the MIP then receives (HiGHS logs "Assessing feasibility of MIP
+    solution"). A plan HiGHS cannot route at any level of its facilities (P1 for C1 when C1's
+    lane to P1 is forbidden) falls back to every facility open ("open_all")."""
     import pandas as pd
 
     from network_opt.inputs.load import load
@@ -281,19 +284,31 @@ def test_repaired_plan_start_reaches_the_mip(tmp_path: Path) -> None:
     from network_opt.solver.options import SolveOptions, run_highs
     from network_opt.solver.starts import plan_start
 
-    path = _two_customers(tmp_path, np.array([[0.0, 0.0], [1.0, 1.0]]))
-    _forbid(path, "C1", "S1")
+    path = micro(tmp_path / "a", linking=True)
+    levels = path / "facility_levels.csv"
+    header = levels.read_text().splitlines()[0].split(",")
+    row = {"facility": "P1", "level": "small", "capacity_t": "5.0", "fixed_cost_per_year": "30.0"}
+    levels.write_text(levels.read_text() + ",".join(row.get(c, "") for c in header) + "\n")
     d = prepare(load(path))
     m = build_model(d)
     hm = HighsModel(m)
     plan = pd.DataFrame({"facility": ["P1"], "investment_period": [2025], "period": [2025], "open": [True],
-                         "level": ["only"], "modules": [0]})
-    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_repaired"
-    assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(150.0)
+                         "level": ["small"], "modules": [0]})
+    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_upgraded"
+    assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(60.0)
     log: list[str] = []
     hm.h.setOptionValue("output_flag", True)
     hm.h.setOptionValue("log_to_console", False)
     hm.h.cbLogging.subscribe(lambda e: log.append(e.message))
     run_highs(hm)
     assert "Assessing feasibility of MIP solution" in "".join(log)
-    assert hm.h.getInfo().objective_function_value == pytest.approx(100.0)
+    assert hm.h.getInfo().objective_function_value == pytest.approx(60.0)
+
+    unreachable = _two_customers(tmp_path / "b", np.array([[0.0, 0.0], [1.0, 1.0]]))
+    _forbid(unreachable, "C1", "S1")
+    d = prepare(load(unreachable))
+    m = build_model(d)
+    hm = HighsModel(m)
+    plan["level"] = "only"
+    assert plan_start(m, d, hm, plan, SolveOptions()) == "open_all"
+    assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(150.0)

@@ -92,9 +92,10 @@ def solve(
                                         "memory available.")] = False,
     heuristic: Annotated[bool, typer.Option(
         "--heuristic", help="Compress and filter, for very large instances: solve the full model only over the "
-        "facilities its LP relaxation uses (or, with --aggregate N, those the model of N clusters opens), every "
-        "existing facility and their nearest neighbours; bound and gap in summary.json are those of the full "
-        "model (its LP relaxation), so the gap is true.")] = False,
+        "facilities its LP relaxation uses, every existing facility and their nearest neighbours; bound and gap in "
+        "summary.json are those of the full model (its LP relaxation), so the gap is true. With --aggregate N the "
+        "collection points in N clusters, built as a relaxation (each cluster at its members' least lane costs), "
+        "screen instead and give the bound, without the full model's LP (for national-scale models).")] = False,
     neighbours: Annotated[int, typer.Option(
         "--heuristic-neighbours", metavar="K", min=0, help="With --heuristic: also keep the K nearest facilities "
         "of the same kind to each facility kept.")] = 2,

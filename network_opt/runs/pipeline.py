@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import time
 from pathlib import Path
 
@@ -176,6 +177,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     began = time.perf_counter()
     if heuristic is not None and heuristic.aggregate is not None:
         screen = relaxed_screen(data, heuristic.aggregate, dataclasses.replace(options, write_model=None), progress)
+        gc.collect()  # the clustered model's Pyomo blocks hold reference cycles: free them before the full build
     choices = len(data.levels) * len(data.investment_years or data.years)
     progress.phase(f"building the model: {len(data.flows):,} flows, {choices:,} "
                    f"level choices, {len(data.targets):,} targets in force")

@@ -187,13 +187,22 @@ def _round_and_repair(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.
     return _open_all(m, d, hm, options)
 
 
-def plan_columns(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.DataFrame) -> dict[int, float]:
+def plan_columns(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.DataFrame,
+                 up: int = 0) -> dict[int, float]:
     """Column -> value of every level and module column of ``m`` (built from ``d``, held by ``hm``)
     for the levels and modules ``plan`` opens: a ``facilities`` result table (facility,
     investment_period, open, level, modules) of a model with the same facilities and levels, e.g.
-    a clustered model's."""
+    a clustered model's. ``up``: each level chosen replaced by the one ``up`` places larger in its
+    facility's levels by capacity (the largest if there is none), so that the plan, which never
+    shrinks a facility from one period to the next, still does not."""
     rows = plan.loc[plan["open"]].drop_duplicates(["facility", "investment_period"])
-    chosen = set(zip(rows["facility"], rows["level"], rows["investment_period"].astype(int), strict=True))
+    by_size = d.levels.sort_values(["facility", "capacity_t"], kind="stable")
+    order = {f: list(g) for f, g in by_size.groupby("facility", sort=False)["level"]}
+    chosen = set()
+    for f, lvl, q in zip(rows["facility"], rows["level"], rows["investment_period"].astype(int), strict=True):
+        sizes = order.get(f, [lvl])
+        at = sizes.index(lvl) if lvl in sizes else len(sizes) - 1
+        chosen.add((f, sizes[min(at + up, len(sizes) - 1)], q))
     counts = {(f, int(q)): float(k) for f, q, k in zip(rows["facility"], rows["investment_period"], rows["modules"],
                                                        strict=True)}
     facility, level = d.levels["facility"].tolist(), d.levels["level"].tolist()
@@ -211,36 +220,30 @@ def plan_columns(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.Da
     return values
 
 
+#: how far :func:`plan_start` enlarges a plan's levels, in turn, when the full model cannot route its
+#: flows over them: one level up, then the largest (more than any facility has)
+PLAN_UPGRADES = (1, 1_000)
+
+
 def plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.DataFrame,
                options: SolveOptions) -> str | None:
     """Give HiGHS a first plan from another model's ``plan`` (:func:`plan_columns`): its levels and
-    modules with the flows of the LP they leave ("plan"); if that LP is infeasible (the other model
-    could reach or fill what this one cannot), those levels and modules kept as lower bounds and the
-    LP relaxation of the rest rounded and repaired as in :func:`lp_round_start` ("plan_repaired";
-    its own fallback, every facility open, gives "open_all"). Returns the start set, or None."""
-    values = plan_columns(m, d, hm, plan)
-    cols = np.fromiter(values, dtype=np.int32, count=len(values))
-    given = np.fromiter(values.values(), dtype=float, count=len(values))
-    if start_from_integers(hm, cols, given, options):
-        return "plan"
-    if hm.abandoned or interrupts.requested() is not None:
-        return None
-    forced = cols[given > 0.5]
-    lp = hm.h.getLp()
-    lower, upper = np.asarray(lp.col_lower_)[forced], np.asarray(lp.col_upper_)[forced]
-    at = np.minimum(given[given > 0.5], upper)
-    hm.h.changeColsBounds(len(forced), forced, at, upper)
-    try:
-        used = lp_round_start(m, d, hm, options)
-    finally:
-        if not hm.abandoned:
-            hm.h.changeColsBounds(len(forced), forced, lower, upper)
-    if used is not None and hm.start_values is not None:  # changing bounds dropped the start HiGHS held
-        solution = highspy.HighsSolution()
-        solution.col_value = hm.start_values.copy()
-        solution.value_valid = True
-        hm.h.setSolution(solution)
-    return "plan_repaired" if used == "lp_round" else used
+    modules with the flows of the LP they leave ("plan"). If that LP is infeasible (the other model,
+    e.g. a relaxation whose clusters ship at their members' best lanes, could fill levels this
+    one's lanes cannot), the same facilities with every level one place larger, then at their
+    largest ("plan_upgraded"), then every facility open (:func:`open_all_start`, "open_all").
+    Each try is one LP with the integer columns fixed (on a national model a few seconds to a
+    minute; the LP relaxation of the rest, :func:`lp_round_start`, took longer than the budget).
+    Returns the start set, or None."""
+    for up in (0, *PLAN_UPGRADES):
+        if hm.abandoned or interrupts.requested() is not None:
+            return None
+        values = plan_columns(m, d, hm, plan, up)
+        cols = np.fromiter(values, dtype=np.int32, count=len(values))
+        if start_from_integers(hm, cols, np.fromiter(values.values(), dtype=float, count=len(values)), options):
+            return "plan" if up == 0 else "plan_upgraded"
+        logger.debug("the plan's levels %d place(s) up leave no feasible flows", up)
+    return _open_all(m, d, hm, options)
 
 
 def first_plan(options: SolveOptions) -> str:
