@@ -149,21 +149,47 @@ def test_clustered_relaxation_takes_the_members_least_cost(tmp_path: Path) -> No
 def test_clustered_relaxation_takes_the_union_of_the_members_lanes(tmp_path: Path) -> None:
     """C1's lane to P1 forbidden (C0's at 1 per t, P0 free for both). Full model: C1 can only go
     to P0, so P0 alone, 100 (P0 + P1: 150). The cluster reaches P1 through C0 (union of the
-    members' lanes): relaxed optimum P1, 60 = the bound, below the optimum as it must be. Screen
-    P1 with one neighbour (P0): nothing closed, the restricted model is the full one, its plan 100
-    and its own bound 100 beat the relaxation's: gap 0. The relaxed plan (P1 alone) is infeasible
-    in the full model at any level: the start opens every facility (150)."""
+    members' lanes): relaxed optimum P1, 60 = the bound, below the optimum as it must be. The
+    screen keeps P1 (no neighbours), which C1 cannot reach: the cover keeps P0 too (C1's only
+    recycler), so nothing is closed, the restricted model is the full one, and its plan 100 and its
+    own bound 100 beat the relaxation's: gap 0. The start adds P0 to the relaxed plan (P1 alone
+    leaves C1 nowhere to go): P0 + P1 with every tonne to the free P0, 150."""
     path = _two_customers(tmp_path, np.array([[0.0, 0.0], [1.0, 1.0]]))
     _forbid(path, "C1", "S1")
     assert no.solve(path).objective == pytest.approx(100.0)
-    sol = run_solve(path, aggregate=1, heuristic=Heuristic(neighbours=1))
+    sol = run_solve(path, aggregate=1, heuristic=Heuristic(neighbours=0))
     h = sol.summary["heuristic"]
     assert h["relaxed_bound"] == pytest.approx(60.0)
+    assert (h["screened"], h["kept"], h["closed"]) == (1, 2, 0)
     assert sol.objective == pytest.approx(100.0)
     assert open_facilities(sol) == {"P0"}
     assert sol.summary["bound"] == pytest.approx(100.0)
     assert h["bound_source"] == "MIP bound (nothing closed: the full model)"
-    assert h["start"] == "open_all"
+    assert h["start"] == "plan"
+
+
+def test_cover_and_reaching_plan(tmp_path: Path) -> None:
+    """The screen's repairs on the same instance: C0 reaches P0 and P1, C1 only P0. Kept {P1}: the
+    cover adds P0 (C1's recycler). A plan opening P1 in 2025 gets P0 at its smallest level from
+    2025; a plan opening P0 needs nothing (both reach it)."""
+    import pandas as pd
+
+    from network_opt.inputs.load import load
+    from network_opt.model.data import prepare
+    from network_opt.model.screen import cover, reaching_plan
+
+    path = _two_customers(tmp_path, np.array([[0.0, 0.0], [1.0, 1.0]]))
+    _forbid(path, "C1", "S1")
+    d = prepare(load(path))
+    assert cover(d, {"P1"}) == {"P0"}
+    assert cover(d, {"P0"}) == set()
+    plan = pd.DataFrame({"facility": ["P1"], "investment_period": [2025], "period": [2025], "open": [True],
+                         "level": ["only"], "modules": [0]})
+    fixed = reaching_plan(d, plan, {"P0", "P1"})
+    assert sorted(fixed.loc[fixed["open"], "facility"]) == ["P0", "P1"]
+    assert fixed.loc[fixed["facility"] == "P0", "level"].tolist() == ["only"]
+    assert reaching_plan(d, plan, {"P1"}) is plan  # nothing allowed reaches C1: left to the fallbacks
+    assert reaching_plan(d, plan.assign(facility="P0"), {"P0", "P1"}).shape[0] == 1
 
 
 def test_cli_writes_the_true_gap(tmp_path: Path) -> None:

@@ -7,11 +7,19 @@ nearest candidates of the same kind to each one kept (great-circle distance betw
 km), with every other candidate closed. Closing candidates only removes plans, so the plan found
 is a plan of the full model and its objective is at least the full model's optimum; the bound
 reported comes from elsewhere (``network_opt.runs.heuristic``).
+
+A screen can leave collection points without a lane to any facility kept (with pruned lanes a
+point reaches only its nearest facilities of each kind and technology; a clustered screen reaches
+what any member of the cluster reaches), which makes the restricted model infeasible.
+:func:`cover` adds, greedily, the recycler reached by most such points until every point reaches
+one; :func:`reaching_plan` does the same for a plan, period by period, so that a start built from
+it has somewhere to send every tonne.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from network_opt.common.geo import haversine_km
 from network_opt.model.data import ModelData
@@ -47,4 +55,69 @@ def kept_facilities(d: ModelData, used: set[str], neighbours: int) -> set[str]:
     return out
 
 
-__all__ = ["kept_facilities"]
+def _receiver_lanes(d: ModelData) -> pd.DataFrame:
+    """(origin, destination) of the end-of-life lanes to recyclers, and to pre-processors for the
+    collection points with no lane to a recycler: the destinations that take every grade."""
+    kind = d.facilities.set_index("id")["kind"]
+    eol = d.lanes.loc[d.lanes["commodity"] == "eol_packs", ["origin", "destination"]].drop_duplicates()
+    k = eol["destination"].map(kind)
+    rec = eol.loc[k == "recycler"]
+    pre = eol.loc[(k == "preprocessor") & ~eol["origin"].isin(rec["origin"])]
+    return pd.concat([rec, pre], ignore_index=True)
+
+
+def _greedy_cover(lanes: pd.DataFrame, todo: set[str], allowed: set[str] | None) -> list[str]:
+    """Destinations that give every origin in ``todo`` a lane of ``lanes``, picked greedily (the one
+    reaching most uncovered origins first, ties by id), among ``allowed`` (None: any)."""
+    cand = lanes.loc[lanes["origin"].isin(todo)]
+    if allowed is not None:
+        cand = cand.loc[cand["destination"].isin(allowed)]
+    picked: list[str] = []
+    left = set(cand["origin"])
+    while left:
+        counts = cand.loc[cand["origin"].isin(left)].groupby("destination").size()
+        best = str(counts.sort_index().idxmax())
+        picked.append(best)
+        left -= set(cand.loc[cand["destination"] == best, "origin"])
+    return picked
+
+
+def cover(d: ModelData, kept: set[str]) -> set[str]:
+    """Facilities to keep besides ``kept`` so that every collection point has an end-of-life lane to
+    a kept recycler (or pre-processor, where it reaches no recycler): :func:`_greedy_cover`."""
+    lanes = _receiver_lanes(d)
+    todo = set(lanes["origin"]) - set(lanes.loc[lanes["destination"].isin(kept), "origin"])
+    return set(_greedy_cover(lanes, todo, None))
+
+
+def reaching_plan(d: ModelData, plan: pd.DataFrame, allowed: set[str]) -> pd.DataFrame:
+    """``plan`` (a ``facilities`` result table: facility, investment_period, period, open, level,
+    modules) with facilities of ``allowed`` opened, at their smallest level, from the first
+    investment period in which a collection point with supply reaches no facility the plan opens
+    then (:func:`_greedy_cover`), so that every tonne has a destination. Levels and modules are
+    left to the start's LP and its upgrades (:func:`network_opt.solver.starts.plan_start`)."""
+    lanes = _receiver_lanes(d)
+    of = d.period_of or {p: p for p in d.years}
+    supply = d.supply.loc[d.supply["tonnes"] > 0, ["site", "period"]].drop_duplicates()
+    supply = supply.assign(investment_period=supply["period"].map(of))
+    rows = plan.loc[plan["open"]].drop_duplicates(["facility", "investment_period"])
+    opened = {q: set(g["facility"]) for q, g in rows.groupby("investment_period")}
+    smallest = d.levels.sort_values(["facility", "capacity_t"], kind="stable").drop_duplicates("facility")
+    smallest_level = smallest.set_index("facility")["level"]
+    added: dict[str, int] = {}  # facility -> first investment period it is opened in by the repair
+    for q in sorted(supply["investment_period"].unique()):
+        there = opened.get(q, set()) | {f for f, first in added.items() if first <= q}
+        points = set(supply.loc[supply["investment_period"] == q, "site"])
+        todo = points - set(lanes.loc[lanes["destination"].isin(there), "origin"])
+        for f in _greedy_cover(lanes, todo, allowed):
+            added.setdefault(f, int(q))
+    if not added:
+        return plan
+    extra = [{"facility": f, "investment_period": int(q), "period": int(q), "open": True,
+              "level": smallest_level[f], "modules": 0}
+             for f, first in sorted(added.items()) for q in sorted(set(of.values())) if q >= first
+             and f not in opened.get(q, set())]
+    return pd.concat([plan, pd.DataFrame(extra)], ignore_index=True) if extra else plan
+
+
+__all__ = ["cover", "kept_facilities", "reaching_plan"]

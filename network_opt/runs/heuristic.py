@@ -52,7 +52,7 @@ from network_opt.common.progress import Progress
 from network_opt.model import build_model
 from network_opt.model.data import ModelData, prepare
 from network_opt.model.relax import relaxed_aggregate
-from network_opt.model.screen import kept_facilities
+from network_opt.model.screen import cover, kept_facilities, reaching_plan
 from network_opt.results.tables import extract
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
 from network_opt.solver.highs import SolveOutcome, relative_gap, solve_model, trivially_infeasible
@@ -203,6 +203,9 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
             note = "the clustered relaxation found no plan in its time: no screen (every facility kept)"
         plan = screen.plan
     kept = kept_facilities(d, screened, heuristic.neighbours)
+    kept |= cover(d, kept)  # every collection point reaches a kept recycler: the restricted model can be feasible
+    if plan is not None:
+        plan = reaching_plan(d, plan, kept)
     closed = close_others(m, d, hm, kept)
     progress.phase(f"heuristic: solving the full model over {len(kept):,} of {len(d.facilities):,} facilities")
     outcome = solve_model(m, remaining(options, time.perf_counter() - began), solver=hm, progress=progress,
