@@ -9,7 +9,7 @@ HiGHS alone on the same model, built once:
   N scenarios, extensive form with shared first stage.
 
 Method ``benders-sw`` (stochastic case only): the scenario-wise path of ``solve --stochastic
---decomposition benders`` without CVaR (network_opt.solver.benders.scenario_benders): one block
+--decomposition benders`` without CVaR (network_opt.solver.benders_scenarios.scenario_benders): one block
 per scenario built from that scenario's own model in ``--workers`` processes, never the extensive
 form; with ``--start ev`` the expected-value plan (one MIP, solved first, its seconds printed) is
 evaluated before the first master solve. Its solve seconds include building the blocks (printed
@@ -83,7 +83,8 @@ def scenario_wise(args: argparse.Namespace, options: object, work: Path) -> None
 
     import network_opt as no
     from network_opt.runs.stochastic import BlockTask, ScenarioTask, run_scenario_task, scenario_block, scenario_set
-    from network_opt.solver.benders import BendersOptions, scenario_benders
+    from network_opt.solver.benders import BendersOptions
+    from network_opt.solver.benders_scenarios import scenario_benders
 
     t0 = time.perf_counter()
     (work / "sw").mkdir(exist_ok=True)

@@ -1,7 +1,7 @@
 """Benchmark: the strong-linking variants, the capacity cover, the flow bounds, the candidate
 reductions and the objective scale of issue 17 (``model.link_by_level``, ``model.link_max_share``,
-``model.capacity_cover``, ``model.flow_bounds``, ``model.candidate_reductions``, ``model.objective_scale``)
-against the default model, in one run, on shipped and generated instances.
+``model.capacity_cover``, ``model.flow_bounds``, ``model.candidate_reductions``, ``model.objective_scale``,
+``model.capacity_reach``) against the default model, in one run, on shipped and generated instances.
 
 For each instance and variant, in a fresh process, the instance is solved with the variant's
 settings (same gap, time limit, threads and start) and the script prints rows, nonzeros, HiGHS
@@ -37,6 +37,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "candidate_reductions": {"model.candidate_reductions": True},
     "objective_scale -20": {"model.objective_scale": -20},
     "all three": {"model.flow_bounds": True, "model.candidate_reductions": True, "model.objective_scale": -20},
+    # issue 17, national scale (wt17n): each level's capacity cut to the facility's reach
+    "capacity_reach": {"model.capacity_reach": True},
 }
 
 

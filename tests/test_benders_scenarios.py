@@ -1,5 +1,5 @@
 """Scenario-wise Benders (``solve --stochastic --decomposition benders`` without CVaR;
-network_opt.solver.benders.scenario_benders): one block per scenario built from that scenario's own
+network_opt.solver.benders_scenarios.scenario_benders): one block per scenario built from that scenario's own
 model, in this process or in worker processes, never the extensive form. Checked by hand.
 
 Micro instance of tests/test_stochastic.py (one collection point, one candidate recycler R with
@@ -46,14 +46,8 @@ from network_opt.model.data import prepare
 from network_opt.model.stages import first_stage_vars, plan_values
 from network_opt.model.stochastic import build_extensive_form
 from network_opt.runs.stochastic import BlockTask, StochasticOptions, scenario_block, solve_stochastic
-from network_opt.solver.benders import (
-    BendersOptions,
-    ScenarioPiece,
-    benders_solve,
-    first_stage_mask,
-    scenario_benders,
-    scenario_piece,
-)
+from network_opt.solver.benders import BendersOptions, benders_solve, first_stage_mask
+from network_opt.solver.benders_scenarios import ScenarioPiece, scenario_benders, scenario_piece
 from network_opt.solver.handoff import INF, HighsModel, compile_model
 
 TOL = 1e-6

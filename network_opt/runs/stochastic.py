@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -606,7 +607,8 @@ def _benders(datas: list[ModelData], probs: np.ndarray, alpha: float, weight: fl
              ws: list[ScenarioOutcome], start: Plan | None = None,
              source: tuple[Instance, ScenarioSet, bool | None] | None = None
              ) -> tuple[SolveOutcome, Plan | None, dict[str, Any]]:
-    """The stochastic design by Benders decomposition (:mod:`network_opt.solver.benders`).
+    """The stochastic design by Benders decomposition (:mod:`network_opt.solver.benders`,
+    :mod:`network_opt.solver.benders_scenarios`).
 
     Without CVaR: **scenario-wise**, one block per scenario built from that scenario's own model
     (:func:`scenario_block`, in ``opts.benders_workers`` processes), never the extensive form;
@@ -618,13 +620,12 @@ def _benders(datas: list[ModelData], probs: np.ndarray, alpha: float, weight: fl
     at risk ties the scenarios together in the master), the value at risk with the proven lower
     bound :func:`_eta_low` (without one the master is unbounded at its first iteration)."""
     from network_opt.model.stochastic import build_extensive_form
-    from network_opt.solver.benders import benders_solve, first_stage_mask, scenario_benders
+    from network_opt.solver.benders import benders_solve, first_stage_mask
+    from network_opt.solver.benders_scenarios import scenario_benders
     from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
     from network_opt.solver.highs import trivially_infeasible
 
     if weight == 0:
-        import os
-
         workers = opts.benders_workers if opts.benders_workers is not None else (os.cpu_count() or 1)
         labels = list(source[1].names) if source is not None else [str(k) for k in range(len(datas))]
         if source is not None and workers > 1:
@@ -671,12 +672,12 @@ class BlockTask:
 
 def scenario_block(task: BlockTask) -> Any:
     """One scenario's piece of the scenario-wise Benders decomposition
-    (:func:`network_opt.solver.benders.scenario_piece`) for a :class:`BlockTask`. Builds the
+    (:func:`network_opt.solver.benders_scenarios.scenario_piece`) for a :class:`BlockTask`. Builds the
     scenario's own model (:func:`network_opt.model.stochastic.scenario_model`, objective its cost in
     currency), compiles it to arrays and drops the Pyomo model on return.
     The first-stage columns are named by their Pyomo names."""
     from network_opt.model.stochastic import scenario_model
-    from network_opt.solver.benders import scenario_piece
+    from network_opt.solver.benders_scenarios import scenario_piece
     from network_opt.solver.handoff import INF, compile_model
 
     probability, start = task.probability, task.start
