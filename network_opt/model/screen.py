@@ -11,9 +11,10 @@ reported comes from elsewhere (``network_opt.runs.heuristic``).
 A screen can leave collection points without a lane to any facility kept (with pruned lanes a
 point reaches only its nearest facilities of each kind and technology; a clustered screen reaches
 what any member of the cluster reaches), which makes the restricted model infeasible.
-:func:`cover` adds, greedily, the recycler reached by most such points until every point reaches
-one; :func:`reaching_plan` does the same for a plan, period by period, so that a start built from
-it has somewhere to send every tonne.
+:func:`cover` adds, greedily, the recycler reached by most such supply keys (point, chemistry,
+grade: a facility's lanes exist only for the chemistries it takes) until every key reaches one;
+:func:`reaching_plan` does the same for a plan, period by period, so that a start built from it
+has somewhere to send every tonne.
 """
 
 from __future__ import annotations
@@ -56,50 +57,57 @@ def kept_facilities(d: ModelData, used: set[str], neighbours: int) -> set[str]:
 
 
 def _receiver_lanes(d: ModelData) -> pd.DataFrame:
-    """(origin, destination) of the end-of-life lanes to recyclers, and to pre-processors for the
-    collection points with no lane to a recycler: the destinations that take every grade."""
+    """``item`` (a supply key: origin, chemistry and grade) and ``destination`` of the end-of-life
+    lanes to recyclers, and to pre-processors for the items with no lane to a recycler: the
+    destinations that take the item's grade whatever it is (a facility's lanes exist only for the
+    chemistries it accepts)."""
     kind = d.facilities.set_index("id")["kind"]
-    eol = d.lanes.loc[d.lanes["commodity"] == "eol_packs", ["origin", "destination"]].drop_duplicates()
+    eol = d.lanes.loc[d.lanes["commodity"] == "eol_packs"]
+    eol = pd.DataFrame({"origin": eol["origin"], "destination": eol["destination"],
+                        "item": eol["origin"] + "|" + eol["chemistry"] + "|" + eol["grade"]}).drop_duplicates()
     k = eol["destination"].map(kind)
     rec = eol.loc[k == "recycler"]
-    pre = eol.loc[(k == "preprocessor") & ~eol["origin"].isin(rec["origin"])]
+    pre = eol.loc[(k == "preprocessor") & ~eol["item"].isin(rec["item"])]
     return pd.concat([rec, pre], ignore_index=True)
 
 
 def _greedy_cover(lanes: pd.DataFrame, todo: set[str], allowed: set[str] | None) -> list[str]:
-    """Destinations that give every origin in ``todo`` a lane of ``lanes``, picked greedily (the one
-    reaching most uncovered origins first, ties by id), among ``allowed`` (None: any)."""
-    cand = lanes.loc[lanes["origin"].isin(todo)]
+    """Destinations that give every item in ``todo`` a lane of ``lanes``, picked greedily (the one
+    reaching most uncovered items first, ties by id), among ``allowed`` (None: any)."""
+    cand = lanes.loc[lanes["item"].isin(todo)]
     if allowed is not None:
         cand = cand.loc[cand["destination"].isin(allowed)]
     picked: list[str] = []
-    left = set(cand["origin"])
+    left = set(cand["item"])
     while left:
-        counts = cand.loc[cand["origin"].isin(left)].groupby("destination").size()
+        counts = cand.loc[cand["item"].isin(left)].groupby("destination").size()
         best = str(counts.sort_index().idxmax())
         picked.append(best)
-        left -= set(cand.loc[cand["destination"] == best, "origin"])
+        left -= set(cand.loc[cand["destination"] == best, "item"])
     return picked
 
 
 def cover(d: ModelData, kept: set[str]) -> set[str]:
-    """Facilities to keep besides ``kept`` so that every collection point has an end-of-life lane to
-    a kept recycler (or pre-processor, where it reaches no recycler): :func:`_greedy_cover`."""
+    """Facilities to keep besides ``kept`` so that every supply key (collection point, chemistry,
+    grade) has an end-of-life lane to a kept recycler (or pre-processor, where it reaches no
+    recycler): :func:`_greedy_cover`."""
     lanes = _receiver_lanes(d)
-    todo = set(lanes["origin"]) - set(lanes.loc[lanes["destination"].isin(kept), "origin"])
+    todo = set(lanes["item"]) - set(lanes.loc[lanes["destination"].isin(kept), "item"])
     return set(_greedy_cover(lanes, todo, None))
 
 
 def reaching_plan(d: ModelData, plan: pd.DataFrame, allowed: set[str]) -> pd.DataFrame:
     """``plan`` (a ``facilities`` result table: facility, investment_period, period, open, level,
     modules) with facilities of ``allowed`` opened, at their smallest level, from the first
-    investment period in which a collection point with supply reaches no facility the plan opens
-    then (:func:`_greedy_cover`), so that every tonne has a destination. Levels and modules are
-    left to the start's LP and its upgrades (:func:`network_opt.solver.starts.plan_start`)."""
+    investment period in which a supply key (collection point, chemistry, grade) with tonnes reaches
+    no recycler the plan opens then (:func:`_greedy_cover`), so that every tonne has a destination.
+    Levels and modules are left to the start's LP and its upgrades
+    (:func:`network_opt.solver.starts.plan_start`)."""
     lanes = _receiver_lanes(d)
     of = d.period_of or {p: p for p in d.years}
-    supply = d.supply.loc[d.supply["tonnes"] > 0, ["site", "period"]].drop_duplicates()
-    supply = supply.assign(investment_period=supply["period"].map(of))
+    supply = d.supply.loc[d.supply["tonnes"] > 0]
+    supply = pd.DataFrame({"item": supply["site"] + "|" + supply["chemistry"] + "|" + supply["grade"],
+                           "investment_period": supply["period"].map(of)}).drop_duplicates()
     rows = plan.loc[plan["open"]].drop_duplicates(["facility", "investment_period"])
     opened = {q: set(g["facility"]) for q, g in rows.groupby("investment_period")}
     smallest = d.levels.sort_values(["facility", "capacity_t"], kind="stable").drop_duplicates("facility")
@@ -107,8 +115,8 @@ def reaching_plan(d: ModelData, plan: pd.DataFrame, allowed: set[str]) -> pd.Dat
     added: dict[str, int] = {}  # facility -> first investment period it is opened in by the repair
     for q in sorted(supply["investment_period"].unique()):
         there = opened.get(q, set()) | {f for f, first in added.items() if first <= q}
-        points = set(supply.loc[supply["investment_period"] == q, "site"])
-        todo = points - set(lanes.loc[lanes["destination"].isin(there), "origin"])
+        items = set(supply.loc[supply["investment_period"] == q, "item"])
+        todo = items - set(lanes.loc[lanes["destination"].isin(there), "item"])
         for f in _greedy_cover(lanes, todo, allowed):
             added.setdefault(f, int(q))
     if not added:
