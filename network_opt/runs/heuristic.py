@@ -27,9 +27,9 @@ true gap.
    capacity), or from the clustered plan's levels and modules (repaired if the full model cannot
    route its flows over them: :func:`network_opt.solver.starts.plan_start`), unless ``--start none``.
 
-``--time-limit`` bounds the whole: the restricted MIP gets what step 1 (and, with the clustered
-relaxation, the full model's build) left, at least :data:`MIN_LEFT_S` seconds, so that it can return
-a plan.
+``--time-limit`` bounds the whole, counted from the end of the data preparation (the full model's
+build and hand-off included): step 1 gets its share of it, the restricted MIP what is left, at least
+:data:`MIN_LEFT_S` seconds, so that it can return a plan.
 
 Reported: objective :math:`z^H`, bound :math:`\underline z` = :math:`z^{LP}` or
 :math:`\underline z^R - \Delta` (or the restricted MIP's own bound when nothing was closed: the
@@ -87,8 +87,9 @@ def remaining(options: SolveOptions, spent_s: float) -> SolveOptions:
 @dataclass(frozen=True)
 class Heuristic:
     """How ``solve --heuristic`` screens: ``neighbours`` nearest facilities of the same kind kept
-    next to each screened one; ``aggregate``: screen with the MIP of at most this many clusters of
-    collection points instead of the LP relaxation."""
+    next to each screened one; ``aggregate``: bound and screen with the clustered relaxation of at
+    most this many clusters of collection points (:mod:`network_opt.model.relax`) instead of the
+    full model's LP relaxation."""
 
     neighbours: int = 2
     aggregate: int | None = None
