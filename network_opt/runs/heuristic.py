@@ -220,8 +220,11 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
                           data=d, relaxed=x, plan=plan)
     restricted_bound = outcome.bound
     relaxed_bound = screen.bound if screen is not None else None
-    bounds = [b for b in (lp_bound, relaxed_bound, restricted_bound if closed == 0 else None) if b is not None]
-    bound = max(bounds) if bounds else None
+    # the bounds of the full model at hand; the largest is reported (the first listed on a tie)
+    sources = {"LP relaxation of the full model": lp_bound, "clustered relaxation's MIP bound": relaxed_bound,
+               "MIP bound (nothing closed: the full model)": restricted_bound if closed == 0 else None}
+    held = [(name, b) for name, b in sources.items() if b is not None]
+    source, bound = max(held, key=lambda nb: nb[1]) if held else (None, None)
     if outcome.objective is not None and bound is not None:
         bound = min(bound, outcome.objective)  # a bound above the plan is round-off
     gap = relative_gap(outcome.objective, bound)
@@ -233,15 +236,12 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
         note = "; ".join(n for n in (note, f"the model over the facilities kept is {outcome.status}; solve "
                                      "without --heuristic or keep more neighbours") if n)
         outcome.status = SolveStatus.NO_SOLUTION
-    sources = {"LP relaxation of the full model": lp_bound, "clustered relaxation's MIP bound": relaxed_bound,
-               "MIP bound (nothing closed: the full model)": restricted_bound if closed == 0 else None}
-    best = max(((b, name) for name, b in sources.items() if b is not None), default=None)
     record: dict[str, object] = {
         "screen": "clustered relaxation" if screen is not None else "LP relaxation",
         "aggregate": heuristic.aggregate, "neighbours": heuristic.neighbours,
         "facilities": len(d.facilities), "screened": len(screened), "kept": len(kept), "closed": closed,
         "lp_bound": lp_bound, "lp_s": lp_s, "relaxed_bound": relaxed_bound, "restricted_bound": restricted_bound,
-        "bound_source": best[1] if best is not None else None,
+        "bound_source": source,
         "relaxation": screen.record if screen is not None else None,
         "start": outcome.start, "note": note,
     }
