@@ -192,6 +192,57 @@ def test_cover_and_reaching_plan(tmp_path: Path) -> None:
     assert reaching_plan(d, plan.assign(facility="P0"), {"P0", "P1"}).shape[0] == 1
 
 
+def test_capacity_shortfall_by_maximum_flow() -> None:
+    """Items a (5 t, lanes to P0 and P1) and b (5 t, lane to P1 only). P1 alone at 6 t: at most 6 of
+    the 10 t placed, 4 short, both items stuck (a's lane to P0 leads nowhere open). P0 (100 t) too:
+    a goes to P0, b to P1, nothing short. P0 alone: b reaches nothing, its 5 t short, b stuck; a is
+    placed."""
+    import pandas as pd
+
+    from network_opt.model.screen import capacity_shortfall
+
+    supply = pd.Series({"a": 5.0, "b": 5.0})
+    lanes = pd.DataFrame({"item": ["a", "a", "b"], "destination": ["P0", "P1", "P1"]})
+    short, stuck = capacity_shortfall(supply, lanes, pd.Series({"P1": 6.0}))
+    assert short == pytest.approx(4.0) and stuck == {"a", "b"}
+    short, stuck = capacity_shortfall(supply, lanes, pd.Series({"P0": 100.0, "P1": 6.0}))
+    assert short == pytest.approx(0.0) and stuck == set()
+    short, stuck = capacity_shortfall(supply, lanes, pd.Series({"P0": 100.0}))
+    assert short == pytest.approx(5.0) and stuck == {"b"}
+
+
+def test_repairs_open_capacity_the_plan_cannot_route(tmp_path: Path) -> None:
+    """C0 and C1, 5 t each; C0 reaches P0 (100 t) and P1 (6 t), C1 only P1. Every point reaches a
+    recycler of the plan "P1" or of the kept set {P1}, but 10 t cannot go through 6 t: 4 t short,
+    and only P0 can take C0's 5 t, so the cover keeps P0 and the plan's repair opens it from 2025
+    (its one level). A plan with P0 and P1 places all: unchanged. The restricted heuristic then
+    finds the optimum (P0 alone cannot serve C1): both open, 100 + 50 = 150 with free lanes."""
+    import pandas as pd
+
+    from network_opt.inputs.load import load
+    from network_opt.model.data import prepare
+    from network_opt.model.screen import cover, reaching_plan
+
+    path = cflp_instance(tmp_path, [5.0, 5.0], [100.0, 6.0], FIXED, np.zeros((2, 2)))
+    yaml = path / "instance.yaml"
+    yaml.write_text(yaml.read_text().replace("explicit_lanes_only: true", "explicit_lanes_only: false"))
+    _forbid(path, "C1", "S0")
+    d = prepare(load(path))
+    assert cover(d, {"P1"}) == {"P0"}
+    assert cover(d, {"P0", "P1"}) == set()
+    plan = pd.DataFrame({"facility": ["P1"], "investment_period": [2025], "period": [2025], "open": [True],
+                         "level": ["only"], "modules": [0]})
+    fixed = reaching_plan(d, plan, {"P0", "P1"})
+    assert sorted(fixed.loc[fixed["open"], "facility"]) == ["P0", "P1"]
+    both = pd.concat([plan, plan.assign(facility="P0")], ignore_index=True)
+    assert reaching_plan(d, both, {"P0", "P1"}) is both
+    assert reaching_plan(d, plan, {"P1"}) is plan  # nothing allowed can take the 4 t: left to the fallbacks
+    sol = run_solve(path, aggregate=1, heuristic=Heuristic(neighbours=0))
+    assert sol.objective == pytest.approx(150.0)
+    assert open_facilities(sol) == {"P0", "P1"}
+    assert no.solve(path).objective == pytest.approx(150.0)
+
+
 def test_cli_writes_the_true_gap(tmp_path: Path) -> None:
     out = tmp_path / "res"
     result = CliRunner().invoke(app, ["solve", str(micro(tmp_path / "inst", linking=False)), "--out", str(out),
@@ -293,19 +344,27 @@ def test_cli_refuses_options_it_would_ignore(tmp_path: Path, args: list[str], me
     assert not out.exists()
 
 
-def test_plan_start_upgrades_levels_the_full_model_cannot_fill(tmp_path: Path) -> None:
+def test_plan_start_sizes_levels_the_full_model_cannot_fill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
     """A plan from another model (e.g. the clustered relaxation) may open a level the full model's
-    routing overfills. Micro instance (10 t, P0 100 t fixed 100 free lanes, P1 10 t fixed 50 at 1 per
-    t) with a second, smaller level at P1: "small", 5 t, fixed 30. The plan "P1 small" leaves 5 t
-    with nowhere to go (infeasible); one level up is P1 "only": 50 + 10 = 60, feasible, the start
-    ("plan_upgraded"), which the MIP then receives (HiGHS logs "Assessing feasibility of MIP
-    solution"). A plan HiGHS cannot route at any level of its facilities (P1 for C1 when C1's
-    lane to P1 is forbidden) falls back to every facility open ("open_all")."""
+    routing overfills. Micro instance (10 t, P0 100 t fixed 100 free lanes, P1 10 t fixed 50 at 1
+    per t) with three more levels at P1: "small" 5 t fixed 30, "mid" 8 t fixed 40, "huge" 1,000 t
+    fixed 500. The plan "P1 small" leaves 5 t with nowhere to go (infeasible); its completion
+    (``reaching_plan``) raises P1 to "only" by a maximum flow, a feasible "plan". Uncompleted, it is
+    sized by the full model's LP (P0 closed, as the plan closes it; the LP opens P1 to carry 10 t),
+    rounded to the smallest level covering 10 t: "only", 50 + 10 = 60, the start ("plan_sized"),
+    which the MIP then receives (HiGHS logs "Assessing feasibility of MIP solution"). Without the
+    sizing (its LP out of time), one level up is "mid" (8 t: infeasible again), then the largest,
+    "huge": 500 + 10 = 510 ("plan_upgraded"). A plan HiGHS cannot route at any level of its
+    facilities (P1 for C1 when C1's lane to P1 is forbidden) falls back to every facility open
+    ("open_all")."""
     import pandas as pd
 
+    import network_opt.solver.starts as starts
     from network_opt.inputs.load import load
     from network_opt.model import build_model
     from network_opt.model.data import prepare
+    from network_opt.model.screen import reaching_plan
     from network_opt.solver.handoff import HighsModel
     from network_opt.solver.options import SolveOptions, run_highs
     from network_opt.solver.starts import plan_start
@@ -313,14 +372,22 @@ def test_plan_start_upgrades_levels_the_full_model_cannot_fill(tmp_path: Path) -
     path = micro(tmp_path / "a", linking=True)
     levels = path / "facility_levels.csv"
     header = levels.read_text().splitlines()[0].split(",")
-    row = {"facility": "P1", "level": "small", "capacity_t": "5.0", "fixed_cost_per_year": "30.0"}
-    levels.write_text(levels.read_text() + ",".join(row.get(c, "") for c in header) + "\n")
+    for name, cap, fixed in (("small", "5.0", "30.0"), ("mid", "8.0", "40.0"), ("huge", "1000.0", "500.0")):
+        row = {"facility": "P1", "level": name, "capacity_t": cap, "fixed_cost_per_year": fixed}
+        levels.write_text(levels.read_text() + ",".join(row.get(c, "") for c in header) + "\n")
     d = prepare(load(path))
     m = build_model(d)
     hm = HighsModel(m)
     plan = pd.DataFrame({"facility": ["P1"], "investment_period": [2025], "period": [2025], "open": [True],
                          "level": ["small"], "modules": [0]})
-    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_upgraded"
+    # the plan completed first: 10 t through P1 "small" (5 t) leaves 5 t stuck; P1 is raised to its
+    # smallest level holding 10 t, "only", and nothing is added (P1 "huge" could take it all)
+    completed = reaching_plan(d, plan, {"P0", "P1"})
+    assert completed.loc[completed["open"], ["facility", "level"]].values.tolist() == [["P1", "only"]]
+    assert plan_start(m, d, hm, completed, SolveOptions()) == "plan"
+    assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(60.0)
+    hm = HighsModel(m)
+    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_sized"
     assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(60.0)
     log: list[str] = []
     hm.h.setOptionValue("output_flag", True)
@@ -329,6 +396,12 @@ def test_plan_start_upgrades_levels_the_full_model_cannot_fill(tmp_path: Path) -
     run_highs(hm)
     assert "Assessing feasibility of MIP solution" in "".join(log)
     assert hm.h.getInfo().objective_function_value == pytest.approx(60.0)
+
+    monkeypatch.setattr(starts, "sized_plan_start", lambda *args: False)
+    hm = HighsModel(m)
+    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_upgraded"
+    assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(510.0)
+    monkeypatch.undo()
 
     unreachable = _two_customers(tmp_path / "b", np.array([[0.0, 0.0], [1.0, 1.0]]))
     _forbid(unreachable, "C1", "S1")

@@ -15,10 +15,21 @@ what any member of the cluster reaches), which makes the restricted model infeas
 grade: a facility's lanes exist only for the chemistries it takes) until every key reaches one;
 :func:`reaching_plan` does the same for a plan, period by period, so that a start built from it
 has somewhere to send every tonne.
+
+Reaching is not enough: a relaxation whose clusters ship at their members' union of lanes can
+open a few large facilities that, in the full model, only some of the members reach, so that the
+points which reach only small or closed ones cannot place their tonnes even at the largest levels
+(Hall's condition of the transport problem fails; a national clustered plan was proven infeasible
+this way in one of eight periods, 16 kt short). :func:`capacity_shortfall` tests it with a maximum
+flow from the supply keys over their end-of-life lanes into the facilities open, each at its
+largest capacity; :func:`cover` and :func:`reaching_plan` open more facilities, greedily, until no
+tonne is short. The test is necessary, not sufficient (rejects, black mass and targets also take
+capacity): the start's LP (:func:`network_opt.solver.starts.plan_start`) stays the judge.
 """
 
 from __future__ import annotations
 
+import networkx as nx  # type: ignore[import-untyped]  # types-networkx is not in the dev extra
 import numpy as np
 import pandas as pd
 
@@ -87,45 +98,208 @@ def _greedy_cover(lanes: pd.DataFrame, todo: set[str], allowed: set[str] | None)
     return picked
 
 
+def _eol_lanes(d: ModelData) -> pd.DataFrame:
+    """``item`` (supply key: origin, chemistry, grade) and ``destination`` of every end-of-life lane."""
+    eol = d.lanes.loc[d.lanes["commodity"] == "eol_packs"]
+    return pd.DataFrame({"item": eol["origin"] + "|" + eol["chemistry"] + "|" + eol["grade"],
+                         "destination": eol["destination"]}).drop_duplicates()
+
+
+def _supply_items(d: ModelData) -> pd.DataFrame:
+    """``item``, operating ``period``, its ``investment_period`` and ``tonnes`` (t/yr) of the supply."""
+    of = d.period_of or {p: p for p in d.years}
+    s = d.supply.loc[d.supply["tonnes"] > 0]
+    out = pd.DataFrame({"item": s["site"] + "|" + s["chemistry"] + "|" + s["grade"], "period": s["period"],
+                        "investment_period": s["period"].map(of), "tonnes": s["tonnes"].astype(float)})
+    return out.groupby(["item", "period", "investment_period"], as_index=False).agg(tonnes=("tonnes", "sum"))
+
+
+def capacity_shortfall(supply: pd.Series, lanes: pd.DataFrame, capacity: pd.Series) -> tuple[float, set[str]]:
+    """Tonnes of ``supply`` (item -> t/yr) that no routing over ``lanes`` (item, destination) can place
+    within ``capacity`` (facility -> t/yr; facilities missing from it are closed), by a maximum flow;
+    and the items on the source side of a minimum cut: where those tonnes are stuck, so that only a
+    facility one of them reaches can place more. Items with the same destinations are merged
+    first (a point's lanes go to its nearest sites, which its neighbours share)."""
+    total = float(supply.sum())
+    if total <= 0:
+        return 0.0, set()
+    lanes = lanes.loc[lanes["item"].isin(supply.index) & lanes["destination"].isin(capacity.index)]
+    reach = lanes.sort_values(["item", "destination"]).groupby("item")["destination"].agg("|".join)
+    group = reach.reindex(supply.index).fillna("")  # "": an item that reaches nothing open
+    merged = supply.groupby(group).sum()
+    g = nx.DiGraph()
+    keys = [str(k) for k in merged.index]
+    g.add_edges_from(("s", "g" + k, {"capacity": float(t)}) for k, t in zip(keys, merged.to_numpy(), strict=True))
+    g.add_edges_from(("g" + k, "f" + f) for k in keys if k for f in k.split("|"))  # no capacity: unbounded
+    g.add_edges_from(("f" + str(f), "t", {"capacity": float(c)})
+                     for f, c in zip(capacity.index, capacity.to_numpy(), strict=True) if c > 0)
+    g.add_node("t")
+    placed, (side, _) = nx.minimum_cut(g, "s", "t")
+    stuck_groups = {n[1:] for n in side if n[0] == "g"}
+    return max(total - float(placed), 0.0), set(group.index[group.isin(stuck_groups)])
+
+
+#: shortfall (a share of the period's supply) below which a maximum flow counts as placing every tonne
+_SHORT = 1e-9
+
+
+def _capacity_repair(d: ModelData, open_in: dict[int, set[str]], allowed: set[str] | None
+                     ) -> dict[str, tuple[int, float]]:
+    """Facilities to open (facility -> first investment period, tonnes it must take), greedily,
+    so that in every operating year the supply can be placed (:func:`capacity_shortfall`) with the
+    facilities ``open_in`` its investment period, plus those added, each at its largest capacity.
+    Each round adds, among ``allowed`` (None: every facility) facilities the stuck items reach, the
+    ones that could take most of them (their reachable stuck tonnes, at most their capacity) until
+    that covers the shortfall; stops where no candidate is left (the fallbacks judge)."""
+    lanes = _eol_lanes(d)
+    largest = d.levels.groupby("facility")["capacity_t"].max().astype(float)
+    items = _supply_items(d)
+    added: dict[str, tuple[int, float]] = {}
+    for year in sorted(items["period"].unique()):
+        rows = items.loc[items["period"] == year]
+        q = int(rows["investment_period"].iat[0])
+        supply = rows.set_index("item")["tonnes"]
+        while True:
+            there = open_in.get(int(q), set()) | {f for f, (first, _) in added.items() if first <= q}
+            short, stuck = capacity_shortfall(supply, lanes, largest.reindex(sorted(there)).dropna())
+            if short <= _SHORT * float(supply.sum()):
+                break
+            cand = lanes.loc[lanes["item"].isin(stuck) & ~lanes["destination"].isin(there)]
+            if allowed is not None:
+                cand = cand.loc[cand["destination"].isin(allowed)]
+            if cand.empty:
+                break
+            reachable = cand.assign(t=cand["item"].map(supply)).groupby("destination")["t"].sum()
+            take = pd.Series(np.minimum(reachable.to_numpy(), largest.reindex(reachable.index).fillna(0.0).to_numpy()),
+                             index=reachable.index)
+            take = take.loc[take > 0].sort_index().sort_values(ascending=False, kind="stable")
+            if take.empty:
+                break
+            need = short
+            for f, t in zip(take.index, take.to_numpy(dtype=float), strict=True):  # largest takers first
+                added[str(f)] = (q, min(float(t), need))
+                need -= float(t)
+                if need <= 0:
+                    break
+    return added
+
+
 def cover(d: ModelData, kept: set[str]) -> set[str]:
     """Facilities to keep besides ``kept`` so that every supply key (collection point, chemistry,
     grade) has an end-of-life lane to a kept recycler (or pre-processor, where it reaches no
-    recycler): :func:`_greedy_cover`."""
+    recycler): :func:`_greedy_cover`; and so that, with every kept facility at its largest level,
+    every year's supply can be placed (:func:`_capacity_repair`)."""
     lanes = _receiver_lanes(d)
     todo = set(lanes["item"]) - set(lanes.loc[lanes["destination"].isin(kept), "item"])
-    return set(_greedy_cover(lanes, todo, None))
+    reach = set(_greedy_cover(lanes, todo, None))
+    years = set((d.period_of or {p: p for p in d.years}).values())
+    return reach | set(_capacity_repair(d, dict.fromkeys(years, kept | reach), None))
 
 
 def reaching_plan(d: ModelData, plan: pd.DataFrame, allowed: set[str]) -> pd.DataFrame:
     """``plan`` (a ``facilities`` result table: facility, investment_period, period, open, level,
-    modules) with facilities of ``allowed`` opened, at their smallest level, from the first
-    investment period in which a supply key (collection point, chemistry, grade) with tonnes reaches
-    no recycler the plan opens then (:func:`_greedy_cover`), so that every tonne has a destination.
-    Levels and modules are left to the start's LP and its upgrades
-    (:func:`network_opt.solver.starts.plan_start`)."""
+    modules) with facilities of ``allowed`` opened from the first investment period in which
+    a supply key (collection point, chemistry, grade) with tonnes reaches no recycler the plan opens
+    then (:func:`_greedy_cover`; at their smallest level), or in which the year's supply cannot be
+    placed even with every open facility at its largest level (:func:`_capacity_repair`; at their
+    smallest level that holds the tonnes they must take), so that every tonne has a destination.
+    A facility so added stays open, its level never shrinking, to the last period. Then levels are
+    raised where the plan's own levels cannot place a year's supply (:func:`_level_repair`).
+    Modules, rejects, black mass and targets are left to the start's LP and its fallbacks
+    (:func:`network_opt.solver.starts.plan_start`). Returns ``plan`` itself if nothing changed,
+    else a table of its rows for facilities and periods left closed plus one row per open
+    (facility, investment period)."""
     lanes = _receiver_lanes(d)
-    of = d.period_of or {p: p for p in d.years}
-    supply = d.supply.loc[d.supply["tonnes"] > 0]
-    supply = pd.DataFrame({"item": supply["site"] + "|" + supply["chemistry"] + "|" + supply["grade"],
-                           "investment_period": supply["period"].map(of)}).drop_duplicates()
+    years = sorted(set((d.period_of or {p: p for p in d.years}).values()))
+    items = _supply_items(d)
     rows = plan.loc[plan["open"]].drop_duplicates(["facility", "investment_period"])
-    opened = {q: set(g["facility"]) for q, g in rows.groupby("investment_period")}
-    smallest = d.levels.sort_values(["facility", "capacity_t"], kind="stable").drop_duplicates("facility")
-    smallest_level = smallest.set_index("facility")["level"]
-    added: dict[str, int] = {}  # facility -> first investment period it is opened in by the repair
-    for q in sorted(supply["investment_period"].unique()):
-        there = opened.get(q, set()) | {f for f, first in added.items() if first <= q}
-        items = set(supply.loc[supply["investment_period"] == q, "item"])
-        todo = items - set(lanes.loc[lanes["destination"].isin(there), "item"])
+    opened: dict[int, set[str]] = {}
+    for f, q in zip(rows["facility"], rows["investment_period"].astype(int), strict=True):
+        opened.setdefault(int(q), set()).add(str(f))
+    by_size = d.levels.sort_values(["facility", "capacity_t"], kind="stable")
+    added: dict[str, tuple[int, float]] = {}  # facility -> (first investment period, tonnes to take)
+    for q in sorted(int(v) for v in items["investment_period"].unique()):
+        there = opened.get(q, set()) | {f for f, (first, _) in added.items() if first <= q}
+        todo = set(items.loc[items["investment_period"] == q, "item"])
+        todo -= set(lanes.loc[lanes["destination"].isin(there), "item"])
         for f in _greedy_cover(lanes, todo, allowed):
-            added.setdefault(f, int(q))
-    if not added:
+            added.setdefault(f, (q, 0.0))
+    with_reach = {q: opened.get(q, set()) | {f for f, (first, _) in added.items() if first <= q} for q in years}
+    for f, (q, t) in _capacity_repair(d, with_reach, allowed).items():
+        added.setdefault(f, (q, t))
+    planned = {(str(f), int(q)): str(lv) for f, q, lv in zip(rows["facility"], rows["investment_period"],
+                                                           rows["level"], strict=True)}
+    levels = dict(planned)
+    sizes = {str(f): list(zip(g["level"], g["capacity_t"].astype(float), strict=True))
+             for f, g in by_size.groupby("facility", sort=False)}
+    for f, (first, tonnes) in sorted(added.items()):
+        level = next((lv for lv, c in sizes[f] if c >= tonnes - 1e-9), sizes[f][-1][0])
+        for q in years:
+            if q >= first:
+                _raise_level(levels, sizes[f], f, q, level)
+    levels = _level_repair(d, levels, sizes)
+    modules = {(str(f), int(q)): k for f, q, k in zip(rows["facility"], rows["investment_period"], rows["modules"],
+                                                      strict=True)}
+    if levels == planned:
         return plan
-    extra = [{"facility": f, "investment_period": int(q), "period": int(q), "open": True,
-              "level": smallest_level[f], "modules": 0}
-             for f, first in sorted(added.items()) for q in sorted(set(of.values())) if q >= first
-             and f not in opened.get(q, set())]
-    return pd.concat([plan, pd.DataFrame(extra)], ignore_index=True) if extra else plan
+    keys = set(levels)
+    kept_rows = [(str(f), int(q)) not in keys for f, q in zip(plan["facility"], plan["investment_period"], strict=True)]
+    new_rows = pd.DataFrame([{"facility": f, "investment_period": q, "period": q, "open": True, "level": lv,
+                              "modules": modules.get((f, q), 0)} for (f, q), lv in sorted(levels.items())])
+    return pd.concat([plan.loc[kept_rows], new_rows], ignore_index=True)
 
 
-__all__ = ["cover", "kept_facilities", "reaching_plan"]
+def _raise_level(levels: dict[tuple[str, int], str], sizes: list[tuple[str, float]], facility: str, period: int,
+                 level: str) -> None:
+    """Set ``facility``'s level in investment ``period`` to ``level`` unless it is already as large
+    (``sizes``: its levels by capacity, smallest first; ``levels``: (facility, period) -> level)."""
+    rank = {lv: k for k, (lv, _) in enumerate(sizes)}
+    now = levels.get((facility, period))
+    if now is None or rank[now] < rank[level]:
+        levels[(facility, period)] = level
+
+
+def _level_repair(d: ModelData, levels: dict[tuple[str, int], str], sizes: dict[str, list[tuple[str, float]]]
+                  ) -> dict[tuple[str, int], str]:
+    """``levels`` ((facility, investment period) -> level of the open facilities) raised, greedily,
+    until a maximum flow places every operating year's supply into them at those levels
+    (:func:`capacity_shortfall`): each round raises, among the open facilities the stuck items
+    reach, the one that gains most (its new level's capacity less its current one, at most the
+    stuck tonnes it reaches), to its smallest level that holds the shortfall or what it can reach,
+    from that period on (levels never shrink). Stops where every such facility is at its largest
+    level (the facilities :func:`_capacity_repair` added then keep the shortfall at 0 there).
+    Modules are not counted (a facility with modules can hold more than the test assumes)."""
+    levels = dict(levels)
+    lanes = _eol_lanes(d)
+    items = _supply_items(d)
+    years = sorted({q for _, q in levels})
+    capacity_of = {f: dict(s) for f, s in sizes.items()}
+    for year in sorted(items["period"].unique()):
+        rows = items.loc[items["period"] == year]
+        q = int(rows["investment_period"].iat[0])
+        supply = rows.set_index("item")["tonnes"]
+        while True:
+            there = {f: capacity_of[f][lv] for (f, qq), lv in levels.items() if qq == q}
+            short, stuck = capacity_shortfall(supply, lanes, pd.Series(there, dtype=float))
+            if short <= _SHORT * float(supply.sum()):
+                break
+            near = lanes.loc[lanes["item"].isin(stuck) & lanes["destination"].isin(there)]
+            reach = near.assign(t=near["item"].map(supply)).groupby("destination")["t"].sum()
+            best: tuple[float, str, str] | None = None
+            for f, t in zip(reach.index.astype(str), reach.to_numpy(dtype=float), strict=True):
+                now = there[f]
+                want = now + min(short, t)
+                level, cap = next(((lv, c) for lv, c in sizes[f] if c >= want - 1e-9), sizes[f][-1])
+                gain = min(cap - now, t)
+                if gain > 1e-9 and (best is None or (gain, f) > (best[0], best[1])):
+                    best = (gain, f, level)
+            if best is None:
+                break
+            _, f, level = best
+            for later in years:
+                if later >= q and (f, later) in levels:
+                    _raise_level(levels, sizes[f], f, later, level)
+    return levels
+
+
+__all__ = ["capacity_shortfall", "cover", "kept_facilities", "reaching_plan"]

@@ -24,8 +24,13 @@ true gap.
    objective :math:`z^H \ge z^*`. HiGHS starts from the LP of step 1 rounded and repaired
    (:func:`network_opt.solver.starts.lp_round_start` given that LP's solution: facilities the LP
    opens at least halfway, else every facility it uses, at the smallest level covering the LP's
-   capacity), or from the clustered plan's levels and modules (repaired if the full model cannot
-   route its flows over them: :func:`network_opt.solver.starts.plan_start`), unless ``--start none``.
+   capacity), or from the clustered plan's levels and modules, unless ``--start none``. The kept
+   set and that plan are first completed so that every tonne has somewhere to go
+   (:func:`network_opt.model.screen.cover`, :func:`network_opt.model.screen.reaching_plan`: a
+   recycler in reach of every supply key, and a maximum flow placing each year's supply into the
+   open facilities at their largest capacities); if the full model still cannot route its flows
+   over the plan's levels, they are sized by its LP, then enlarged
+   (:func:`network_opt.solver.starts.plan_start`).
 
 ``--time-limit`` bounds the whole, counted from the end of the data preparation (the full model's
 build and hand-off included): step 1 gets its share of it, the restricted MIP what is left, at least

@@ -1,6 +1,7 @@
 """First plans for the MIP (MIP starts): every facility open (:func:`open_all_start`), the LP
 relaxation rounded and repaired (:func:`lp_round_start`), the levels of another model's plan,
-repaired if need be (:func:`plan_start`), or given integer values (:func:`start_from_integers`).
+sized by this model's LP or enlarged if need be (:func:`plan_start`), or given integer values
+(:func:`start_from_integers`).
 The level data (facility and capacity of each level row) come from the
 :class:`~network_opt.model.data.ModelData` the model was built from; the Pyomo model only supplies
 its variables (optional ones looked up with ``find_component``)."""
@@ -140,34 +141,42 @@ def lp_round_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: 
     covering the capacity the LP opened) and repair the flows with the LP the rounded decisions
     leave. Falls back to :func:`open_all_start`. Returns the start set: "lp_round", "open_all" (the
     fallback) or None (no start)."""
-    highs = hm.h
-    ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
-    n = len(ints)
-    if not n or not len(d.levels):
+    if not hm.matrix.integer.any() or not len(d.levels):
         return _open_all(m, d, hm, options)
     if hm.abandoned or interrupts.requested() is not None:
         return None
     if relaxed is not None:
         return _round_and_repair(m, d, hm, relaxed, options)
+    x = _relaxed_lp(hm, options)
+    if x is None:
+        logger.debug("the LP relaxation gave no solution; starting with every facility open")
+        return _open_all(m, d, hm, options)  # does nothing after a stop request
+    return _round_and_repair(m, d, hm, x, options)
+
+
+def _relaxed_lp(hm: HighsModel, options: SolveOptions) -> np.ndarray | None:
+    """The column values (HiGHS order) of the LP relaxation of the model ``hm`` holds, with the
+    bounds it holds now, within a third of ``options.time_limit`` (the rest is left to the repair
+    LP and the MIP); None if it was not solved to optimality. Integrality, output and limits are
+    restored for the next run, an LP."""
+    highs = hm.h
+    ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
+    n = len(ints)
     console = highs.getOptionValue("log_to_console")[1]
     highs.setOptionValue("log_to_console", False)
-    if options.time_limit is not None:  # leave most of the time to the repair LP and the MIP
+    if options.time_limit is not None:
         set_time_limit(highs, max(0.1, float(options.time_limit) / 3), lp=True)
     highs.setOptionValue("solver", "simplex")  # the MIP's root LP is a simplex too; IPM was slower here
     highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
     try:
         ok = run_highs(hm) and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        x = np.asarray(highs.getSolution().col_value) if ok else None
+        return np.asarray(highs.getSolution().col_value) if ok else None
     finally:
         if not hm.abandoned:  # a HiGHS left running must not be changed
             highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
             highs.setOptionValue("log_to_console", console)
             highs.setOptionValue("solver", "choose")
             set_limits(highs, options, lp=True)  # the repair LP or the open-all LP runs next
-    if x is None:
-        logger.debug("the LP relaxation gave no solution; starting with every facility open")
-        return _open_all(m, d, hm, options)  # does nothing after a stop request
-    return _round_and_repair(m, d, hm, x, options)
 
 
 def _open_all(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions) -> str | None:
@@ -220,8 +229,47 @@ def plan_columns(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.Da
     return values
 
 
+def sized_plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.DataFrame,
+                     options: SolveOptions) -> bool:
+    """Give HiGHS a first plan with the facilities ``plan`` opens (a ``facilities`` result table), each
+    in the investment periods it opens them, sized by this model: the LP relaxation with every other
+    facility's level and module columns at 0 (:func:`_relaxed_lp`), rounded as in
+    :func:`lp_round_start` (each facility the LP uses at its smallest level that covers the capacity
+    the LP opened, never shrinking; a facility it leaves unused stays closed), with the flows of the
+    LP these levels leave (:func:`start_from_integers`). Feasible whenever the plan's facilities at
+    their largest levels are (what the LP opens is then rounded up, never down). Returns whether a
+    start was set."""
+    if hm.abandoned or interrupts.requested() is not None:
+        return False
+    rows = plan.loc[plan["open"]]
+    opened = set(zip(rows["facility"], rows["investment_period"].astype(int), strict=True))
+    facility = d.levels["facility"].tolist()
+    shut = [c for (j, q), v in m.level_open.items()
+            if (facility[j], int(q)) not in opened and (c := hm.cols.get(id(v))) is not None]
+    modules = m.find_component("modules")
+    if modules is not None:
+        shut += [c for (f, q), v in modules.items()
+                 if (f, int(q)) not in opened and (c := hm.cols.get(id(v))) is not None]
+    cols = np.asarray(sorted(set(shut)), dtype=np.int32)
+    lp = hm.h.getLp()
+    lower, upper = np.asarray(lp.col_lower_)[cols], np.asarray(lp.col_upper_)[cols]
+    cols = cols[lower <= 0]  # a column held open (lower bound 1) stays so
+    lower, upper = lower[lower <= 0], upper[lower <= 0]
+    hm.h.changeColsBounds(len(cols), cols, lower, np.zeros(len(cols)))
+    try:
+        x = _relaxed_lp(hm, options)
+    finally:
+        if not hm.abandoned:
+            hm.h.changeColsBounds(len(cols), cols, lower, upper)
+    if x is None:
+        return False
+    fixed = rounded_levels(m, d, hm, x, 1e-6)
+    return start_from_integers(hm, np.fromiter(fixed, dtype=np.int32, count=len(fixed)),
+                               np.fromiter(fixed.values(), dtype=float, count=len(fixed)), options)
+
+
 #: how far :func:`plan_start` enlarges a plan's levels, in turn, when the full model cannot route its
-#: flows over them: one level up, then the largest (more than any facility has)
+#: flows over them, after sizing them with its LP: one level up, then the largest (more than any facility has)
 PLAN_UPGRADES = (1, 1_000)
 
 
@@ -230,14 +278,20 @@ def plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.Data
     """Give HiGHS a first plan from another model's ``plan`` (:func:`plan_columns`): its levels and
     modules with the flows of the LP they leave ("plan"). If that LP is infeasible (the other model,
     e.g. a relaxation whose clusters ship at their members' best lanes, could fill levels this
-    one's lanes cannot), the same facilities with every level one place larger, then at their
-    largest ("plan_upgraded"), then every facility open (:func:`open_all_start`, "open_all").
+    one's lanes cannot), the same facilities sized by this model's LP (:func:`sized_plan_start`,
+    "plan_sized"), then with every level one place larger, then at their largest
+    ("plan_upgraded"), then every facility open (:func:`open_all_start`, "open_all").
     Each try is one LP with the integer columns fixed (on a national model a few seconds to a
-    minute; the LP relaxation of the rest, :func:`lp_round_start`, took longer than the budget).
-    Returns the start set, or None."""
-    for up in (0, *PLAN_UPGRADES):
+    minute; the sizing adds one LP over the plan's facilities; the LP relaxation of the whole
+    model, :func:`lp_round_start`, took longer than the budget). Returns the start set, or None."""
+    for up in (0, None, *PLAN_UPGRADES):
         if hm.abandoned or interrupts.requested() is not None:
             return None
+        if up is None:
+            if sized_plan_start(m, d, hm, plan, options):
+                return "plan_sized"
+            logger.debug("the plan's facilities sized by the LP leave no feasible flows")
+            continue
         values = plan_columns(m, d, hm, plan, up)
         cols = np.fromiter(values, dtype=np.int32, count=len(values))
         if start_from_integers(hm, cols, np.fromiter(values.values(), dtype=float, count=len(values)), options):
