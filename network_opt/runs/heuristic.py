@@ -121,7 +121,7 @@ def relaxed_screen(full: ModelData, n: int, options: SolveOptions, progress: Pro
     relaxed_inst, relax = relaxed_aggregate(full.inst, n, full.lanes)
     d = prepare(relaxed_inst)
     m = build_model(d)
-    record: dict[str, object] = {"clusters": relax.aggregation.n_clusters, "lanes": relax.lanes,
+    record: dict[str, object] = {"clusters": relax.clustering.n_clusters, "lanes": relax.lanes,
                                  "correction": relax.correction, "holds": relax.holds, "caveats": relax.caveats}
     try:
         hm = HighsModel(m)
