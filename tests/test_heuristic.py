@@ -376,3 +376,44 @@ def test_relaxed_screen_reads_only_the_facilities_table(tmp_path: Path, monkeypa
     alone = facilities_table(sol.model, sol.data)  # read from the Pyomo variables
     assert alone.equals(sol["facilities"])
     assert alone.set_index("facility").loc["P1", "utilisation"] == pytest.approx(1.0)
+
+
+def test_plan_start_upgrades_to_the_largest_level(tmp_path: Path) -> None:
+    """LARGEST (None) as ``up`` of plan_columns is each facility's largest level, whatever the level
+    chosen. Micro instance (10 t; P0 100 t fixed 100; P1 at 1 per t) with P1's levels "small" 3 t
+    (fixed 20), "mid" 5 t (fixed 30) and "only" 10 t (fixed 50). The plan "P1 small": one place up is
+    "mid", the largest "only". plan_start tries small (7 t left over), mid (5 t left over), then the
+    largest: 50 + 10 x 1 = 60, feasible: "plan_upgraded"."""
+    import pandas as pd
+
+    from network_opt.inputs.load import load
+    from network_opt.model import build_model
+    from network_opt.model.data import prepare
+    from network_opt.solver.handoff import HighsModel
+    from network_opt.solver.options import SolveOptions
+    from network_opt.solver.starts import LARGEST, PLAN_UPGRADES, plan_columns, plan_start
+
+    assert PLAN_UPGRADES == (1, LARGEST) and LARGEST is None
+    path = micro(tmp_path, linking=True)
+    levels = path / "facility_levels.csv"
+    header = levels.read_text().splitlines()[0].split(",")
+    for name, cap, fixed in (("small", "3.0", "20.0"), ("mid", "5.0", "30.0")):
+        row = {"facility": "P1", "level": name, "capacity_t": cap, "fixed_cost_per_year": fixed}
+        levels.write_text(levels.read_text() + ",".join(row.get(c, "") for c in header) + "\n")
+    d = prepare(load(path))
+    m = build_model(d)
+    hm = HighsModel(m)
+    plan = pd.DataFrame({"facility": ["P1"], "investment_period": [2025], "period": [2025], "open": [True],
+                         "level": ["small"], "modules": [0]})
+    facility, level = d.levels["facility"].tolist(), d.levels["level"].tolist()
+
+    def opened(up: int | None) -> set[tuple[str, str]]:
+        values = plan_columns(m, d, hm, plan, up)
+        return {(facility[j], level[j]) for (j, _q), v in m.level_open.items() if values.get(hm.cols[id(v)]) == 1.0}
+
+    assert opened(0) == {("P1", "small")}
+    assert opened(1) == {("P1", "mid")}
+    assert opened(LARGEST) == {("P1", "only")}
+    assert opened(5) == {("P1", "only")}  # past the largest: the largest
+    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_upgraded"
+    assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(60.0)
