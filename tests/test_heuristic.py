@@ -411,3 +411,83 @@ def test_plan_start_sizes_levels_the_full_model_cannot_fill(tmp_path: Path, monk
     plan["level"] = "only"
     assert plan_start(m, d, hm, plan, SolveOptions()) == "open_all"
     assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(150.0)
+
+
+def test_relaxed_screen_reads_only_the_facilities_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The screen needs the clustered plan's facilities table alone: with every other table of
+    results.tables made to fail, relaxed_screen still gives the case of
+    test_clustered_relaxation_screens_and_bounds: the cluster (C0 + C1, 10 t) reaches P0 at 0 and P1
+    at 1 per t; relaxed optimum P1 (fixed 50 + 10 x 1 = 60, P0 costs 100): opened {P1}, bound 60,
+    plan P1 open at its level "only" (10 t of capacity, 10 t through it), P0 closed. The same table
+    comes out of facilities_table on its own and of extract on the solved micro instance."""
+    from network_opt.common.progress import Progress
+    from network_opt.inputs.load import load
+    from network_opt.model.data import prepare
+    from network_opt.results import tables
+    from network_opt.results.tables import facilities_table
+    from network_opt.runs.heuristic import relaxed_screen
+    from network_opt.solver.options import SolveOptions
+
+    path = _two_customers(tmp_path / "a", np.array([[0.0, 0.0], [1.0, 1.0]]))
+    full = prepare(load(path))
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the screen does not need this table")
+
+    with monkeypatch.context() as patch:
+        for name in ("_flows", "_collection", "_costs", "_targets", "_materials", "_cascade", "_emissions", "_stock"):
+            patch.setattr(tables, name, refuse)
+        screen = relaxed_screen(full, 1, SolveOptions(), Progress("quiet"))
+    assert screen.opened == {"P1"} and screen.bound == pytest.approx(60.0) and not screen.infeasible
+    assert screen.plan is not None
+    plan = screen.plan.set_index("facility")
+    assert plan.loc["P1", ["open", "level", "capacity_t", "throughput_t"]].tolist() == [True, "only", 10.0, 10.0]
+    assert not plan.loc["P0", "open"] and plan.loc["P0", "throughput_t"] == 0.0
+
+    sol = no.solve(micro(tmp_path / "b", linking=True))
+    assert sol.model is not None and sol.data is not None
+    alone = facilities_table(sol.model, sol.data)  # read from the Pyomo variables
+    assert alone.equals(sol["facilities"])
+    assert alone.set_index("facility").loc["P1", "utilisation"] == pytest.approx(1.0)
+
+
+def test_plan_start_upgrades_to_the_largest_level(tmp_path: Path) -> None:
+    """LARGEST (None) as ``up`` of plan_columns is each facility's largest level, whatever the level
+    chosen. Micro instance (10 t; P0 100 t fixed 100; P1 at 1 per t) with P1's levels "small" 3 t
+    (fixed 20), "mid" 5 t (fixed 30) and "only" 10 t (fixed 50). The plan "P1 small": one place up is
+    "mid", the largest "only". plan_start tries small (7 t left over), then sizes P1 by the LP: the
+    smallest level holding 10 t, "only": 50 + 10 x 1 = 60, "plan_sized" (the upgrades after it:
+    test_plan_start_sizes_levels_the_full_model_cannot_fill)."""
+    import pandas as pd
+
+    from network_opt.inputs.load import load
+    from network_opt.model import build_model
+    from network_opt.model.data import prepare
+    from network_opt.solver.handoff import HighsModel
+    from network_opt.solver.options import SolveOptions
+    from network_opt.solver.starts import LARGEST, PLAN_UPGRADES, plan_columns, plan_start
+
+    assert PLAN_UPGRADES == (1, LARGEST) and LARGEST is None
+    path = micro(tmp_path, linking=True)
+    levels = path / "facility_levels.csv"
+    header = levels.read_text().splitlines()[0].split(",")
+    for name, cap, fixed in (("small", "3.0", "20.0"), ("mid", "5.0", "30.0")):
+        row = {"facility": "P1", "level": name, "capacity_t": cap, "fixed_cost_per_year": fixed}
+        levels.write_text(levels.read_text() + ",".join(row.get(c, "") for c in header) + "\n")
+    d = prepare(load(path))
+    m = build_model(d)
+    hm = HighsModel(m)
+    plan = pd.DataFrame({"facility": ["P1"], "investment_period": [2025], "period": [2025], "open": [True],
+                         "level": ["small"], "modules": [0]})
+    facility, level = d.levels["facility"].tolist(), d.levels["level"].tolist()
+
+    def opened(up: int | None) -> set[tuple[str, str]]:
+        values = plan_columns(m, d, hm, plan, up)
+        return {(facility[j], level[j]) for (j, _q), v in m.level_open.items() if values.get(hm.cols[id(v)]) == 1.0}
+
+    assert opened(0) == {("P1", "small")}
+    assert opened(1) == {("P1", "mid")}
+    assert opened(LARGEST) == {("P1", "only")}
+    assert opened(5) == {("P1", "only")}  # past the largest: the largest
+    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_sized"
+    assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(60.0)

@@ -147,3 +147,51 @@ def test_relaxed_optimum_bounds_the_full_optimum_on_generated_instances(tmp_path
     for n, zr in results.items():
         assert zr is not None and zr <= z + 1e-6 * abs(z), (n, zr, z)
     assert results[14] == pytest.approx(z, rel=1e-6)
+
+
+# --- the clusters without aggregate()'s mean lanes and error bound ----------------------------
+
+def test_relaxed_aggregate_computes_no_mean_lanes_and_no_error_bound(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relaxation replaces aggregate()'s supply-weighted mean lanes and needs of its error bound
+    only the collection part (the correction): with the mean lanes, the bound's lane-reach caveats and
+    the destinations table made to fail, relaxed_aggregate still gives the case of
+    test_uncollected_packs_need_the_collection_correction: one cluster lane, correction
+    w (5 |0 - 10| + 5 |20 - 10|) = 100 (w = 1)."""
+    from network_opt.model import aggregate as aggregate_module
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a relaxation does not need this")
+
+    path = two_customers(tmp_path, (0.0, 0.0), (0.0, 20.0), uncollected={"allowed": True, "cost_per_t": 10.0})
+    full = prepare(load(path))
+    for name in ("_cluster_lanes", "_lanes_kept", "_destinations"):
+        monkeypatch.setattr(aggregate_module, name, refuse)
+    relaxed, relax = relaxed_aggregate(full.inst, 1, full.lanes)
+    assert relax.correction == pytest.approx(100.0)
+    assert (relax.lanes, relax.holds, relax.clustering.n_clusters) == (1, True, 1)
+    assert relaxed["supply"]["tonnes"].sum() == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("case", ["two_customers", "generated"])
+def test_clustering_is_that_of_aggregate(tmp_path: Path, case: str) -> None:
+    """clustering() gives aggregate()'s clusters, sites, supply and storage, and collection_bound() its
+    bound_collection (100 on two_customers with collection costs 0 and 20, as above; 0 on a
+    generated instance, whose points share one collection cost)."""
+    from network_opt.datasets.generate import GeneratorSpec, generate
+    from network_opt.model.aggregate import aggregate, clustering, collection_bound
+
+    if case == "two_customers":
+        inst, n, expected = load(two_customers(tmp_path, (0.0, 0.0), (0.0, 20.0))), 1, 100.0
+    else:
+        spec = GeneratorSpec(seed=1, collection_points=14, candidates=5, periods=2, chemistries=2, markets=2)
+        inst, n, expected = load(generate(tmp_path / "gen", spec)), 4, 0.0
+    agg_inst, agg = aggregate(inst, n)
+    clustered = clustering(inst, n)
+    pd.testing.assert_frame_equal(clustered.clusters, agg.clusters)
+    member_of = agg.membership.drop_duplicates("site").set_index("site")["cluster"]
+    pd.testing.assert_series_equal(clustered.cluster.reindex(member_of.index), member_of, check_names=False)
+    for table in ("sites", "supply", "storage"):
+        pd.testing.assert_frame_equal(clustered.inst[table], agg_inst[table])
+    assert collection_bound(inst, clustered) == pytest.approx(agg.bound_collection)
+    assert agg.bound_collection == pytest.approx(expected)

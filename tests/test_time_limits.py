@@ -7,15 +7,36 @@ limit gave NaN shadow prices, and start LPs in re-used sweep models gave no star
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
+from typing import Any
 
 import highspy
+import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 import pytest
+from builders import two_technology_tables, write_instance
 
 import network_opt as no
 from network_opt.datasets.generate import GeneratorSpec, generate
+from network_opt.inputs.load import load
+from network_opt.model import build_model
+from network_opt.model.data import prepare
+from network_opt.results.tables import extract, target_measures
+from network_opt.runs import pipeline
+from network_opt.runs.heuristic import Heuristic
+from network_opt.solver.compliance import (
+    TIME_UP_BEFORE,
+    TIME_UP_DURING,
+    TIME_UP_NOTES,
+    noted_shadow_prices,
+    seconds_left,
+    shadow_price_notes,
+)
 from network_opt.solver.handoff import HighsModel
+from network_opt.solver.highs import solve_model
 from network_opt.solver.options import set_time_limit
 
 
@@ -59,12 +80,114 @@ def test_a_mip_limit_is_its_own_and_none_is_no_limit() -> None:
 def test_shadow_prices_after_a_mip_that_used_its_time_limit(tmp_path: Path) -> None:
     """A generated 100 x 20 x 3 x 3 instance whose MIP cannot be proven in 2 s (it stops at its time
     limit with a plan, status feasible; 677 % gap at 3 s when this was written): the LP with the
-    levels fixed then runs on an object whose run clock is past 2 s. Its shadow prices must come
-    from that LP, not be NaN with 'not solved to optimality' (what they were before the offset)."""
+    levels fixed then runs on an object whose run clock is past 2 s. Given a limit of its own (2 s, no
+    ``started``), its shadow prices must come from that LP, not be NaN with 'not solved to optimality'
+    (what they were before the offset). Counted from the MIP's start, the 2 s are used up: the
+    pipeline does not run the LP (NaN, and the note and summary say so)."""
     folder = generate(tmp_path / "g", GeneratorSpec(collection_points=100, candidates=20, periods=3,
                                                     chemistries=3, seed=1))
-    sol = no.solve(folder, no.SolveOptions(time_limit=2.0))
-    assert sol.outcome.has_plan
-    t = sol["targets"]
-    assert len(t) and t["shadow_price"].notna().all()
-    assert not t["shadow_price_note"].str.contains("not solved").any()
+    d = prepare(load(folder))
+    m = build_model(d)
+    hm = HighsModel(m)
+    options = no.SolveOptions(time_limit=2.0)
+    began = time.perf_counter()
+    outcome = solve_model(m, options, solver=hm, data=d)
+    assert outcome.has_plan
+    targets = extract(m, d, hm)["targets"]
+    assert len(targets)
+    base = target_measures(d, hm.values_of(m.flow), hm.values_of(m.uncollected) if hasattr(m, "uncollected")
+                           else np.zeros(len(d.supply)))["base"]
+    prices, notes, warning = noted_shadow_prices(m, d, base, targets, outcome.status, options, hm)
+    assert np.isfinite(prices).all() and warning is None
+    assert not any("not solved" in n for n in notes)
+    if outcome.status == "feasible":  # the MIP used its 2 s: nothing left for the LP counted from its start
+        prices, notes, warning = noted_shadow_prices(m, d, base, targets, outcome.status, options, hm, began)
+        assert np.isnan(prices).all() and warning is not None
+        assert all(n.startswith(TIME_UP_NOTES[TIME_UP_BEFORE]) for n in notes)
+
+
+# --- the shadow-price LP within --time-limit ------------------------------------------------
+# two_technology_tables: 100 t of X at C1 to the existing PYRO (10/t, Li yield 0) or HYDRO (30/t, Li
+# yield 0.9). With Li recovery >= 0.5: 0.9 x_H = 0.5 x 100, x_H = 500/9, x_P = 400/9, objective
+# (10 x 400 + 30 x 500)/9 = 19000/9; the cost is 1000 + 2000 rho / 0.9, so the shadow price of the
+# target (per unit of rho) is 2000 / 0.9.
+
+LI_TARGET = {"jurisdiction": "XX", "metric": "material_recovery", "material": "Li", "value": 0.5,
+             "from_period": 2025}
+
+
+def _micro(folder: Path) -> Path:
+    return write_instance(folder, {**two_technology_tables(), "targets": [LI_TARGET]})
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, shift_s: float) -> list[float | None]:
+    """Wrap the pipeline's shadow prices so that the start they count the time limit from lies
+    ``shift_s`` seconds earlier than the pipeline's (a solve that took that long); returns the
+    starts the pipeline passed."""
+    seen: list[float | None] = []
+
+    def shifted(*args: Any, **kwargs: Any) -> Any:
+        *rest, started = args
+        seen.append(started)
+        return noted_shadow_prices(*rest, started - shift_s, **kwargs)
+
+    monkeypatch.setattr(pipeline, "noted_shadow_prices", shifted)
+    return seen
+
+
+@pytest.mark.parametrize("heuristic", [None, Heuristic()])
+def test_shadow_prices_skipped_when_the_time_limit_is_used_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             heuristic: Heuristic | None) -> None:
+    """--time-limit 60 and a start 60 s back: nothing is left for the LP, so it is not run: the price
+    is NaN, its note and summary.json say why, and the plan is the same (objective 19000/9)."""
+    seen = _spy(monkeypatch, 60.0)
+    before = time.perf_counter()
+    sol = no.solve(_micro(tmp_path / "i"), no.SolveOptions(time_limit=60.0), heuristic=heuristic)
+    assert len(seen) == 1 and seen[0] is not None and before < seen[0] < time.perf_counter()
+    assert sol.objective == pytest.approx(19000 / 9)
+    row = sol["targets"].iloc[0]
+    assert math.isnan(row["shadow_price"])
+    assert row["shadow_price_note"] == TIME_UP_NOTES[TIME_UP_BEFORE]
+    assert row["shadow_price_note"].startswith("NaN: the time limit was used up before the LP")
+    assert [w for w in sol.summary.warnings if w.startswith("shadow prices not computed")] == [
+        "shadow prices not computed: the time limit (--time-limit 60 s) was used up before the LP with the "
+        "facility levels and modules fixed could run; targets.csv shadow_price is NaN (shadow_price_note says why)"]
+
+
+def test_shadow_prices_with_time_left_or_without_a_limit_are_as_before(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """10 s of a 60 s limit used (50 s left), or a start 1000 s back without --time-limit: the LP runs,
+    the price is the dual 2000 / 0.9 and no warning is added."""
+    folder = _micro(tmp_path / "i")
+    for options, shift_s in ((no.SolveOptions(time_limit=60.0), 10.0), (no.SolveOptions(), 1000.0)):
+        _spy(monkeypatch, shift_s)
+        sol = no.solve(folder, options)
+        assert sol.objective == pytest.approx(19000 / 9)
+        row = sol["targets"].iloc[0]
+        assert row["shadow_price"] == pytest.approx(2000 / 0.9)
+        assert row["shadow_price_note"].startswith("LP dual of this plan")
+        assert not [w for w in sol.summary.warnings if w.startswith("shadow prices")]
+
+
+def test_seconds_left_counts_from_the_start_given() -> None:
+    now = time.perf_counter()
+    assert seconds_left(no.SolveOptions(), now - 5) is None  # no limit
+    assert seconds_left(no.SolveOptions(time_limit=10.0), None) is None  # no start: the whole limit
+    left = seconds_left(no.SolveOptions(time_limit=10.0), now - 4)
+    assert left is not None and 5.0 < left <= 6.0
+    assert seconds_left(no.SolveOptions(time_limit=10.0), now - 20) < 0  # type: ignore[operator]
+
+
+def test_note_of_a_shadow_price_lp_stopped_by_the_time_limit() -> None:
+    """The LP ran on what was left and stopped at the limit: its own note (the status suffix still
+    follows for a plan not proven optimal)."""
+    targets = pd.DataFrame({"required": [0.5], "achieved": [0.5]})
+    nan, row = np.full(1, np.nan), np.array([True])
+    during = shadow_price_notes(targets, nan, False, row, "optimal", TIME_UP_DURING)
+    assert during == [TIME_UP_NOTES[TIME_UP_DURING]]
+    assert during[0].startswith("NaN: the time limit was used up before the LP with the facility levels and "
+                                "modules fixed was solved")
+    limited = shadow_price_notes(targets, nan, False, row, "feasible", TIME_UP_BEFORE)
+    assert limited[0].startswith(TIME_UP_NOTES[TIME_UP_BEFORE] + ". The plan is feasible")
+    # the time limit is named only when the LP was not solved
+    assert shadow_price_notes(targets, nan, False, row, "optimal")[0].startswith("NaN: the LP with the facility")

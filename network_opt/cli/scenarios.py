@@ -35,7 +35,9 @@ WorkersOption = Annotated[int, typer.Option(min=1, help="Scenarios solved at onc
 ExecutorOption = Annotated[str, typer.Option(help="local (process pool) or dask (dask.distributed).")]
 SchedulerOption = Annotated[str | None, typer.Option(help="Address of a running dask scheduler, tcp://HOST:PORT "
                                                      "(with --executor dask; default: a local cluster).")]
-TimeLimitOption = Annotated[float | None, typer.Option(help="Solver time limit per solve, seconds.", min=0)]
+TimeLimitOption = Annotated[float | None, typer.Option(
+    help="Solver time limit per solve, seconds, its shadow-price LP included (network-opt solve --time-limit).",
+    min=0)]
 GapOption = Annotated[float, typer.Option(help="Relative MIP gap at which to stop.", min=0, max=1)]
 ThreadsOption = Annotated[int | None, typer.Option(help="Solver threads per solve (default: HiGHS decides).", min=1)]
 SoftOption = Annotated[bool, typer.Option("--soft-targets", help="Penalised shortfalls instead of hard targets.")]

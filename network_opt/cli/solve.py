@@ -54,7 +54,11 @@ def solve(
     ctx: typer.Context,
     instance: InstanceArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the results into.")],
-    time_limit: Annotated[float | None, typer.Option(help="Solver time limit in seconds.", min=0)] = None,
+    time_limit: Annotated[float | None, typer.Option(help=(
+        "Solver time limit in seconds, counted from the hand-off to HiGHS (with --heuristic: from the end of the "
+        "data preparation). The shadow-price LP after the solve gets only what is left of it: with under 1 s left "
+        "it is not run and the shadow prices are NaN (targets.csv shadow_price_note and summary.json warnings say "
+        "so). The --cost-of-compliance re-solves get it each."), min=0)] = None,
     mip_gap: Annotated[float, typer.Option(help="Relative MIP gap at which to stop.", min=0, max=1)] = 1e-4,
     threads: Annotated[int | None, typer.Option(help="Solver threads (default: HiGHS decides).", min=1)] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder, if network-opt wrote it and "

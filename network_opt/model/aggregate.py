@@ -272,22 +272,40 @@ def _lanes_kept(inst: Instance, pts: pd.DataFrame) -> list[str]:
     return caveats
 
 
-def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
-    """Cluster the collection points of ``inst`` (the sites of its supply rows) into at most ``n``
-    clusters; return the aggregated instance (a copy: every other table as it is, member sites kept
-    without supply, one collection-point site ``agg-<jurisdiction>-<k>`` per cluster at its centre)
-    and the :class:`Aggregation` with the membership and the error bound (currency; see the module
-    docstring for its derivation and assumptions).
+@dataclass
+class Clustering:
+    """Collection points in clusters (:func:`clustering`), before any cluster lane or error bound.
 
-    Explicit lanes from member points become lanes of their cluster (:func:`_cluster_lanes`).
-    Raises :class:`~network_opt.common.errors.InputError` when ``n`` is not a whole number >= 1, when it is
-    below the number of groups (jurisdictions, further split by road detour factor), when
-    ``transport.explicit_lanes_only`` is set,
-    or when the aggregated instance fails the network checks (e.g. a centre beyond
-    ``transport.max_lane_km`` of every recycler).
-    """
+    ``inst``: the clustered instance (a copy: one collection-point site ``agg-<jurisdiction>-<k>``
+    per cluster at its centre carrying its members' summed supply, member sites kept without
+    supply, members' storage pooled; no cluster lanes yet, not validated). ``points``: one row per
+    member point (index ``site``): latitude, longitude, region, jurisdiction, detour_factor,
+    weight (its supply, t/yr), cluster, cluster_latitude, cluster_longitude. ``clusters``: one row
+    per cluster (cluster, jurisdiction, region, detour_factor, latitude, longitude, points,
+    supply_t), as :attr:`Aggregation.clusters`."""
+
+    inst: Instance
+    points: pd.DataFrame
+    clusters: pd.DataFrame
+
+    @property
+    def cluster(self) -> pd.Series:
+        """Member site -> its cluster's site id."""
+        return self.points["cluster"]
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters made."""
+        return len(self.clusters)
+
+
+def clustering(inst: Instance, n: int) -> Clustering:
+    """The clusters of :func:`aggregate` alone: the collection points of ``inst`` grouped and
+    clustered (module docstring, *Clustering* and *Supply of a cluster*), without the clusters'
+    lanes from ``lanes.csv``, the validation of the clustered instance or the error bound. Raises
+    :class:`~network_opt.common.errors.InputError` when ``n`` is not a whole number >= 1, when it is
+    below the number of groups, or when ``transport.explicit_lanes_only`` is set."""
     from network_opt.inputs.overrides import copy_instance
-    from network_opt.inputs.validate import check_instance
 
     raw = inst["supply"]
     points = sorted(raw["site"].unique())
@@ -342,11 +360,6 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     centre = clusters.set_index("cluster")
     pts["cluster_latitude"] = pts["cluster"].map(centre["latitude"])
     pts["cluster_longitude"] = pts["cluster"].map(centre["longitude"])
-    pts["distance_km"] = _road_km(pts["latitude"].to_numpy(float), pts["longitude"].to_numpy(float),
-                                  pts["detour_factor"].to_numpy(float), pts["cluster_latitude"].to_numpy(float),
-                                  pts["cluster_longitude"].to_numpy(float))
-    same_spot = (pts["latitude"] == pts["cluster_latitude"]) & (pts["longitude"] == pts["cluster_longitude"])
-    pts.loc[same_spot, "distance_km"] = 0.0
 
     agg_inst = copy_instance(inst)
     new_sites = pd.DataFrame({"id": clusters["cluster"],
@@ -359,13 +372,65 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     agg_inst.tables["supply"] = _cluster_supply(raw, pts["cluster"])
     if len(inst["storage"]):
         agg_inst.tables["storage"] = _cluster_storage(inst["storage"], pts["cluster"])
+    out_clusters = clusters[["cluster", "jurisdiction", "region", "detour_factor", "latitude", "longitude", "points",
+                             "supply_t"]].reset_index(drop=True)
+    return Clustering(inst=agg_inst, points=pts, clusters=out_clusters)
+
+
+def _supply_members(inst: Instance, clustered: Clustering) -> pd.DataFrame:
+    """One row per member supply row (site, period, chemistry, grade): supply_t (t/yr),
+    collection_cost_per_t, cluster and cluster_collection_cost_per_t (currency/t, the cluster's
+    supply row's)."""
+    mem = supply_by_grade(inst)[["site", *KEY, "tonnes", "collection_cost_per_t"]].rename(
+        columns={"tonnes": "supply_t"})
+    mem["cluster"] = mem["site"].map(clustered.cluster)
+    cl = supply_by_grade(clustered.inst).rename(columns={"site": "cluster",
+                                                        "collection_cost_per_t": "cluster_collection_cost_per_t"})
+    return mem.merge(cl[["cluster", *KEY, "cluster_collection_cost_per_t"]], on=["cluster", *KEY], how="left")
+
+
+def _collection_bound(mem: pd.DataFrame, weights: dict[int, float]) -> float:
+    """The collection part of the error bound (currency, discounted as the objective):
+    :math:`\\sum_s \\omega_{p(s)} S_s |\\kappa_s - \\bar\\kappa_{c(s)}|` over the rows of
+    :func:`_supply_members`."""
+    w = mem["period"].map(weights).to_numpy(float)
+    return float((w * mem["supply_t"] * np.abs(_cost_gap(mem))).sum())
+
+
+def collection_bound(inst: Instance, clustered: Clustering) -> float:
+    """:attr:`Aggregation.bound_collection` of these clusters of ``inst`` (currency, discounted as the
+    objective), without the rest of the error bound: what :mod:`network_opt.model.relax` subtracts."""
+    return _collection_bound(_supply_members(inst, clustered), period_weights(inst))
+
+
+def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
+    """Cluster the collection points of ``inst`` (the sites of its supply rows) into at most ``n``
+    clusters; return the aggregated instance (a copy: every other table as it is, member sites kept
+    without supply, one collection-point site ``agg-<jurisdiction>-<k>`` per cluster at its centre)
+    and the :class:`Aggregation` with the membership and the error bound (currency; see the module
+    docstring for its derivation and assumptions).
+
+    The clusters are :func:`clustering`'s. Explicit lanes from member points become lanes of their
+    cluster (:func:`_cluster_lanes`).
+    Raises :class:`~network_opt.common.errors.InputError` when ``n`` is not a whole number >= 1, when it is
+    below the number of groups (jurisdictions, further split by road detour factor), when
+    ``transport.explicit_lanes_only`` is set,
+    or when the aggregated instance fails the network checks (e.g. a centre beyond
+    ``transport.max_lane_km`` of every recycler).
+    """
+    clustered = clustering(inst, n)
+    agg_inst = clustered.inst
+    pts = clustered.points.copy()
+    pts["distance_km"] = _road_km(pts["latitude"].to_numpy(float), pts["longitude"].to_numpy(float),
+                                  pts["detour_factor"].to_numpy(float), pts["cluster_latitude"].to_numpy(float),
+                                  pts["cluster_longitude"].to_numpy(float))
+    same_spot = (pts["latitude"] == pts["cluster_latitude"]) & (pts["longitude"] == pts["cluster_longitude"])
+    pts.loc[same_spot, "distance_km"] = 0.0
+
     lane_rows, lane_gap, lane_costs, lane_caveats = _cluster_lanes(inst, pts)
     if len(lane_rows):
         agg_inst.tables["lanes"] = pd.concat([inst["lanes"], lane_rows[inst["lanes"].columns]], ignore_index=True)
-
-    problems = [p for p in check_instance(agg_inst) if p.severity == "error"]
-    if problems:
-        raise InputError([Problem(p.file, p.row, p.column, f"after --aggregate {n}: {p.message}") for p in problems])
+    check_clustered(agg_inst, n)
 
     weights = period_weights(inst)
     rate = inst.settings.transport.cost_per_tkm.eol_packs
@@ -374,23 +439,18 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     gamma = rate + price * theta
 
     # membership per supply key, with the rows of the bound
-    orig = supply_by_grade(inst)
-    mem = orig[["site", *KEY, "tonnes", "collection_cost_per_t"]].rename(columns={"tonnes": "supply_t"})
-    mem = mem.join(pts[["cluster", "jurisdiction", "latitude", "longitude", "detour_factor", "cluster_latitude",
+    mem = _supply_members(inst, clustered)
+    mem = mem.join(pts[["jurisdiction", "latitude", "longitude", "detour_factor", "cluster_latitude",
                         "cluster_longitude", "distance_km"]], on="site")
     total = mem.groupby(["cluster", *KEY])["supply_t"].transform("sum")
     mem["share"] = np.where(total > 0, mem["supply_t"] / total.where(total > 0, 1.0), 0.0)
-    cl = supply_by_grade(agg_inst).rename(columns={"site": "cluster",
-                                                   "collection_cost_per_t": "cluster_collection_cost_per_t"})
-    mem = mem.merge(cl[["cluster", *KEY, "cluster_collection_cost_per_t"]], on=["cluster", *KEY], how="left")
     w = mem["period"].map(weights).to_numpy(float)
     # per tonne, the most a member's lane cost differs from its cluster's: gamma x r over computed
     # lanes, the explicit lanes' own difference (cost + carbon) where the cluster has explicit lanes
     per_t = np.maximum(mem["distance_km"].to_numpy(float) * gamma,
                        mem["site"].map(lane_gap).fillna(0.0).to_numpy(float))
     mem["bound"] = w * mem["supply_t"] * per_t
-    spread = _cost_gap(mem)
-    bound_collection = float((w * mem["supply_t"] * np.abs(spread)).sum())
+    bound_collection = _collection_bound(mem, weights)
     bound_transport = float(mem["bound"].sum())
     mem = mem[MEMBERSHIP_COLUMNS].sort_values(["cluster", "site", *KEY], kind="stable").reset_index(drop=True)
 
@@ -414,14 +474,23 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     held = ("holds for the optimal objectives of this instance: jurisdictions and detour factors are not mixed, "
             "every point reaches the same facilities within transport.max_lane_km as its centre")
     text = f"{formula}; " + ("; ".join(["does not hold exactly for this instance", *caveats]) if caveats else held)
-    out_clusters = clusters[["cluster", "jurisdiction", "region", "detour_factor", "latitude", "longitude", "points",
-                             "supply_t"]].reset_index(drop=True)
-    agg = Aggregation(membership=mem, clusters=out_clusters, error_bound=bound_transport + bound_collection,
+    agg = Aggregation(membership=mem, clusters=clustered.clusters, error_bound=bound_transport + bound_collection,
                       bound_transport=bound_transport, bound_collection=bound_collection, bound_holds=not caveats,
                       bound_assumptions=text, cost_per_tkm=gamma, rate_per_tkm=rate, co2e_per_tkm=theta,
                       carbon_price=price, weights=weights, destinations=_destinations(inst), currency=currency,
                       lane_costs=lane_costs, stock=stock)
     return agg_inst, agg
+
+
+def check_clustered(agg_inst: Instance, n: int) -> None:
+    """Raise :class:`~network_opt.common.errors.InputError` with every error of the network checks of a
+    clustered instance (:func:`~network_opt.inputs.validate.check_instance`), each marked as found after
+    ``--aggregate n``."""
+    from network_opt.inputs.validate import check_instance
+
+    problems = [p for p in check_instance(agg_inst) if p.severity == "error"]
+    if problems:
+        raise InputError([Problem(p.file, p.row, p.column, f"after --aggregate {n}: {p.message}") for p in problems])
 
 
 def _cluster_lanes(inst: Instance, pts: pd.DataFrame

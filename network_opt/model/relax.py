@@ -42,18 +42,20 @@ import pandas as pd
 
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.read import ROW
-from network_opt.model.aggregate import Aggregation, aggregate
+from network_opt.model.aggregate import Clustering, check_clustered, clustering, collection_bound
 
 
 @dataclass
 class Relaxation:
     """The clustering behind a relaxed instance and how its bound maps to the full model.
 
-    ``correction``: currency (discounted as the objective) subtracted from the clustered model's
-    bound to bound the full model (:math:`\\Delta`, module docstring). ``lanes``: the cluster lanes
-    written (rows of ``lanes.csv``). ``holds``: whether the bound holds; ``caveats`` why not."""
+    ``clustering``: the clusters (:func:`~network_opt.model.aggregate.clustering`; no mean lanes and
+    no error bound B are computed for a relaxation). ``correction``: currency (discounted as the
+    objective) subtracted from the clustered model's bound to bound the full model
+    (:math:`\\Delta`, module docstring). ``lanes``: the cluster lanes written (rows of
+    ``lanes.csv``). ``holds``: whether the bound holds; ``caveats`` why not."""
 
-    aggregation: Aggregation
+    clustering: Clustering
     correction: float
     lanes: int
     holds: bool = True
@@ -83,9 +85,15 @@ def relaxed_aggregate(inst: Instance, n: int, lanes: pd.DataFrame) -> tuple[Inst
     """The collection points of ``inst`` in at most ``n`` clusters, as a relaxation of the model
     whose lanes are ``lanes`` (the full model's, after pruning: :attr:`ModelData.lanes`); see the
     module docstring. Returns the clustered instance (a copy) and the :class:`Relaxation`. Raises
-    what :func:`~network_opt.model.aggregate.aggregate` raises."""
-    agg_inst, agg = aggregate(inst, n)
-    cluster = agg.membership.drop_duplicates("site").set_index("site")["cluster"]
+    what :func:`~network_opt.model.aggregate.clustering` raises, and what the network checks find in
+    the relaxed instance (:func:`~network_opt.model.aggregate.check_clustered`).
+
+    The clusters are those of :func:`~network_opt.model.aggregate.aggregate`, made without its mean
+    lanes and error bound (which a relaxation replaces); only the collection part of that bound,
+    the correction, is computed, and only where packs may stay uncollected."""
+    clustered = clustering(inst, n)
+    agg_inst = clustered.inst
+    cluster = clustered.cluster
     best = cluster_lanes(lanes, cluster)
     rows = pd.DataFrame({"origin": best["cluster"], "destination": best["destination_site"],
                          "commodity": "eol_packs", "distance_km": best["distance_km"],
@@ -109,8 +117,9 @@ def relaxed_aggregate(inst: Instance, n: int, lanes: pd.DataFrame) -> tuple[Inst
     if len(inst["legs"]) and (em.carbon_price > 0 or em.cap_t >= 0):
         caveats.append("legs.csv with a carbon price or cap: a member's rail or sea route may emit less than the "
                        "cluster's road lane, so the clustered model is not a relaxation")
-    correction = agg.bound_collection if inst.settings.uncollected.allowed else 0.0
-    return agg_inst, Relaxation(aggregation=agg, correction=correction, lanes=len(rows), holds=not caveats,
+    check_clustered(agg_inst, n)
+    correction = collection_bound(inst, clustered) if inst.settings.uncollected.allowed else 0.0
+    return agg_inst, Relaxation(clustering=clustered, correction=correction, lanes=len(rows), holds=not caveats,
                                 caveats=caveats)
 
 

@@ -121,7 +121,7 @@ def extract(m: pyo.ConcreteModel, d: ModelData, solver: HighsModel | None = None
     x = plan_flows(m, d, solver)
     f = d.flows.assign(tonnes=x)
     return {
-        "facilities": _facilities(m, d, f, solver),
+        "facilities": facilities_table(m, d, solver, x),
         "flows": _flows(f),
         "collection": _collection(m, d, f, solver),
         "costs": _costs(m, d),
@@ -133,7 +133,14 @@ def extract(m: pyo.ConcreteModel, d: ModelData, solver: HighsModel | None = None
     }
 
 
-def _facilities(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame, solver: HighsModel | None) -> pd.DataFrame:
+def facilities_table(m: pyo.ConcreteModel, d: ModelData, solver: HighsModel | None = None,
+                     x: np.ndarray | None = None) -> pd.DataFrame:
+    """The ``facilities`` table (module docstring) of the plan loaded into ``m`` on its own, without
+    the other tables of :func:`extract` (which uses it): per facility and operating year, open,
+    level, modules, capacity (t/yr), throughput (t/yr), utilisation, investment (currency), closed.
+    ``x``: tonnes per flow row of ``d`` (t/yr, :func:`plan_flows`), read from ``m`` / ``solver`` if
+    not given."""
+    x = plan_flows(m, d, solver) if x is None else x
     lv = d.levels
     of = d.period_of or {p: p for p in d.years}
     rows = []
@@ -158,7 +165,9 @@ def _facilities(m: pyo.ConcreteModel, d: ModelData, f: pd.DataFrame, solver: Hig
     out["capacity_t"] = out["level_capacity_t"].fillna(0.0) + out["modules"] * out.pop("module_capacity_t")
     out = out.drop(columns="level_capacity_t")
     out["usable_capacity_t"] = out["capacity_t"] - _ramping(m, d, keys)
-    inflow = f.loc[f["dest_kind"] != "market"].groupby(["destination", "period"])["tonnes"].sum()
+    into = (d.flows["dest_kind"] != "market").to_numpy()
+    f = d.flows.loc[into, ["destination", "period"]].assign(tonnes=x[into])
+    inflow = f.groupby(["destination", "period"])["tonnes"].sum()
     out["throughput_t"] = inflow.reindex(pd.MultiIndex.from_tuples(keys)).fillna(0.0).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         out["utilisation"] = np.where(out["usable_capacity_t"] > 0,
@@ -374,4 +383,4 @@ def mass_balance_errors(tables: dict[str, pd.DataFrame], tol: float = 1e-4) -> l
     return errors
 
 
-__all__ = ["PACK_INPUT_KINDS", "Solution", "extract", "mass_balance_errors", "target_measures"]
+__all__ = ["PACK_INPUT_KINDS", "Solution", "extract", "facilities_table", "mass_balance_errors", "target_measures"]

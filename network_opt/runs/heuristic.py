@@ -59,7 +59,7 @@ from network_opt.model import build_model
 from network_opt.model.data import ModelData, prepare
 from network_opt.model.relax import relaxed_aggregate
 from network_opt.model.screen import cover, kept_facilities, reaching_plan
-from network_opt.results.tables import extract
+from network_opt.results.tables import facilities_table
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
 from network_opt.solver.highs import SolveOutcome, relative_gap, solve_model, trivially_infeasible
 from network_opt.solver.options import SolveOptions
@@ -126,7 +126,7 @@ def relaxed_screen(full: ModelData, n: int, options: SolveOptions, progress: Pro
     relaxed_inst, relax = relaxed_aggregate(full.inst, n, full.lanes)
     d = prepare(relaxed_inst)
     m = build_model(d)
-    record: dict[str, object] = {"clusters": relax.aggregation.n_clusters, "lanes": relax.lanes,
+    record: dict[str, object] = {"clusters": relax.clustering.n_clusters, "lanes": relax.lanes,
                                  "correction": relax.correction, "holds": relax.holds, "caveats": relax.caveats}
     try:
         hm = HighsModel(m)
@@ -140,7 +140,7 @@ def relaxed_screen(full: ModelData, n: int, options: SolveOptions, progress: Pro
     outcome = solve_model(m, dataclasses.replace(options, time_limit=limit, mip_gap=INNER_GAP_SHARE * options.mip_gap),
                           solver=hm, data=d)
     interrupts.check()
-    plan = extract(m, d, hm)["facilities"] if outcome.has_plan else None
+    plan = facilities_table(m, d, hm) if outcome.has_plan else None  # the one table the screen needs
     opened = set(plan.loc[plan["open"], "facility"]) if plan is not None else None
     infeasible = outcome.status == SolveStatus.INFEASIBLE and relax.holds
     record.update({"status": str(outcome.status), "objective": outcome.objective, "bound": outcome.bound,

@@ -193,6 +193,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     t2 = time.perf_counter()
     reuse = session if agg is None and heuristic is None else None
     heuristic_record: dict[str, object] | None = None
+    price_warnings: list[str] = []
     try:
         if heuristic is not None:
             outcome, hm, t3, heuristic_record = heuristic_solve(m, data, options, progress, heuristic, screen, began)
@@ -211,8 +212,14 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
                     x = hm.values_of(m.flow)
                     unc = hm.values_of(m.uncollected) if hasattr(m, "uncollected") else np.zeros(len(data.supply))
                     base = target_measures(data, x, unc)["base"]
-                    prices, notes = noted_shadow_prices(m, data, base, tables["targets"], outcome.status, options,
-                                                        hm)
+                    # the LP gets what is left of --time-limit, counted from where the solve's limit counts
+                    # (the heuristic's: the end of the data preparation; else the hand-off to HiGHS)
+                    clock = began if heuristic is not None else t3
+                    prices, notes, price_warning = noted_shadow_prices(m, data, base, tables["targets"],
+                                                                       outcome.status, options, hm, clock)
+                    if price_warning is not None:
+                        progress.phase(f"warning: {price_warning}")
+                        price_warnings.append(price_warning)
                     tables["targets"]["shadow_price"] = prices
                     tables["targets"]["shadow_price_note"] = notes
                 if (compliance and outcome.objective is not None and outcome.termination != Termination.INTERRUPTED
@@ -251,7 +258,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         lanes=lane_count_by_commodity(data.lanes),
         solver={"name": outcome.solver_name, "version": outcome.solver_version},
         warnings=[str(w) for w in inst.warnings] + outcome.numeric_warnings
-        + write_warnings + ([str(pruning["warning"])] if pruning.get("warning") else []),
+        + write_warnings + price_warnings + ([str(pruning["warning"])] if pruning.get("warning") else []),
         numerics={k: v for k, v in outcome.numerics.items() if k not in ("warnings", "benders")},
         tool=audit["tool"], command=audit["command"], options=audit["options"],
         instance_path=audit["instance_path"], input_files=audit["input_files"],

@@ -6,7 +6,8 @@ optimal values: HiGHS returns no duals for a MIP. They are therefore the margina
 small change at *this* network: where meeting more of a target needs another facility, level or
 module, the cost moves in an integer step that no dual shows (the price is 0 or that of the
 current network), and a plan stopped by a time or gap limit prices its own network, not the
-optimal one. :func:`shadow_price_notes` says so for each target (``targets.csv``
+optimal one. With a time limit the LP gets only what the solve left of it (:func:`seconds_left`; NaN
+prices when it is used up). :func:`shadow_price_notes` says so for each target (``targets.csv``
 ``shadow_price_note``); a sweep reports the incremental cost between its points beside them. For a target written as
 ``sum_i (a_i - rho b_i) x_i >= 0`` the envelope theorem gives d(objective)/d(rho) =
 dual x sum_i b_i x*_i, which :func:`network_opt.results.tables.target_measures` reports as ``base``.
@@ -19,7 +20,9 @@ every affected row in Python, which took longer than the MIP itself on mid-size 
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -108,28 +111,59 @@ class _HighsView:
                 self.h.changeRowsBounds(n, rows, lower, upper)  # type: ignore[attr-defined]
 
 
+#: seconds of --time-limit the shadow-price LP needs left at least: with less it is not run
+MIN_PRICE_LP_S = 1.0
+#: why the shadow-price LP gave no prices when the time limit ended it (``time_up`` of :func:`shadow_price_notes`)
+TIME_UP_BEFORE = "before"
+TIME_UP_DURING = "during"
+
+
+def seconds_left(options: SolveOptions | None, started: float | None) -> float | None:
+    """Seconds left of ``options.time_limit`` counted from ``started`` (a :func:`time.perf_counter`
+    clock: where the solve's own limit counts from); None without a time limit or without ``started``
+    (then a re-solve gets the whole limit)."""
+    if options is None or options.time_limit is None or started is None:
+        return None
+    return float(options.time_limit) - (time.perf_counter() - started)
+
+
 def shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options: SolveOptions | None,
-                  solver: HighsModel) -> np.ndarray:
+                  solver: HighsModel, started: float | None = None) -> np.ndarray:
     """Marginal cost (currency) of raising each target row's required value by one unit, at the
-    optimal network; NaN where the target has no constraint."""
-    return _shadow_prices(m, d, base, options, solver)[0]
+    optimal network; NaN where the target has no constraint, or where the time limit counted from
+    ``started`` (:func:`seconds_left`) left the LP too little time."""
+    return _shadow_prices(m, d, base, options, solver, started)[0]
 
 
 def _shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options: SolveOptions | None,
-                   solver: HighsModel) -> tuple[np.ndarray, bool, np.ndarray]:
-    """The prices, whether the LP with the integers fixed was solved to optimality, and which
-    target rows have a constraint in HiGHS's model."""
+                   solver: HighsModel, started: float | None = None
+                   ) -> tuple[np.ndarray, bool, np.ndarray, str | None]:
+    """The prices, whether the LP with the integers fixed was solved to optimality, which target
+    rows have a constraint in HiGHS's model, and whether the time limit ended it
+    (:data:`TIME_UP_BEFORE`: under :data:`MIN_PRICE_LP_S` seconds were left, the LP was not run;
+    :data:`TIME_UP_DURING`: it ran on what was left and stopped at the limit; else None). With a time
+    limit and ``started``, the LP gets only what is left of the limit (:func:`seconds_left`)."""
     prices = np.full(len(d.targets), np.nan)
     has_row = np.zeros(len(d.targets), dtype=bool)
     families = {metric: getattr(m, name) for metric, name in TARGET_CONSTRAINTS.items() if hasattr(m, name)}
     if not any(len(c) for c in families.values()):
-        return prices, True, has_row
+        return prices, True, has_row, None
     view = _HighsView(solver)
     duals = None
-    if not view.stopped:  # after SIGINT/SIGTERM the plan is written without prices
+    time_up: str | None = None
+    left = seconds_left(options, started)
+    if left is not None and left < MIN_PRICE_LP_S:
+        time_up = TIME_UP_BEFORE
+    elif not view.stopped:  # after SIGINT/SIGTERM the plan is written without prices
+        lp_options = dataclasses.replace(options, time_limit=left) if options is not None and left is not None \
+            else options
         with view.integers_fixed(m):
-            ok = view.run(options, lp=True) and view.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+            ran = view.run(lp_options, lp=True)
+            status = view.h.getModelStatus() if ran else None
+            ok = status == highspy.HighsModelStatus.kOptimal
             duals = np.asarray(view.h.getSolution().row_dual) if ok else None
+            if status == highspy.HighsModelStatus.kTimeLimit:
+                time_up = TIME_UP_DURING
     sense = -1.0 if duals is not None and view.h.getLp().sense_ == highspy.ObjSense.kMaximize else 1.0
     for metric, con in families.items():
         sign = -1.0 if metric == "collection_rate" else 1.0  # a <= row: its dual is <= 0
@@ -139,7 +173,7 @@ def _shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options:
                 has_row[t] = True
                 if duals is not None:
                     prices[t] = max(0.0, sense * sign * float(duals[row])) * float(base.get(t, math.nan))
-    return prices, duals is not None, has_row
+    return prices, duals is not None, has_row, time_up
 
 
 #: what every shadow price is (the first sentence of each note in targets.csv)
@@ -149,10 +183,22 @@ _STEP = ("a raise that needs another facility, level or module (an integer step)
          "sweep the target and read incremental_cost")
 
 
+#: the note of every price the time limit left NaN (``time_up`` of :func:`shadow_price_notes`)
+TIME_UP_NOTES = {
+    TIME_UP_BEFORE: ("NaN: the time limit was used up before the LP with the facility levels and modules fixed "
+                     f"could run (under {MIN_PRICE_LP_S:g} s of --time-limit left after the solve, which counts "
+                     "them together): no shadow price was computed"),
+    TIME_UP_DURING: ("NaN: the time limit was used up before the LP with the facility levels and modules fixed "
+                     "was solved (it got what was left of --time-limit after the solve and stopped at it)"),
+}
+
+
 def shadow_price_notes(targets: pd.DataFrame, prices: np.ndarray, lp_solved: bool, has_row: np.ndarray,
-                       status: str) -> list[str]:
+                       status: str, time_up: str | None = None) -> list[str]:
     """One note per target row saying what its ``shadow_price`` means and why it is 0 or NaN
-    (``targets``: the targets table with ``required`` and ``achieved``; ``status``: the MIP's)."""
+    (``targets``: the targets table with ``required`` and ``achieved``; ``status``: the MIP's;
+    ``time_up``: :data:`TIME_UP_BEFORE` or :data:`TIME_UP_DURING` when the time limit ended the LP,
+    :data:`TIME_UP_NOTES`)."""
     notes = []
     for k in range(len(targets)):
         price = prices[k]
@@ -160,6 +206,8 @@ def shadow_price_notes(targets: pd.DataFrame, prices: np.ndarray, lp_solved: boo
         if not has_row[k]:
             note = ("NaN: the target has no constraint in the model (nothing it measures can flow in this period, or "
                     "a collection target holds whatever the plan: every pack is collected)")
+        elif not lp_solved and time_up is not None:
+            note = TIME_UP_NOTES[time_up]
         elif not lp_solved:
             note = "NaN: the LP with the facility levels and modules fixed was not solved to optimality"
         elif math.isnan(price):
@@ -181,10 +229,20 @@ def shadow_price_notes(targets: pd.DataFrame, prices: np.ndarray, lp_solved: boo
 
 
 def noted_shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, targets: pd.DataFrame, status: str,
-                        options: SolveOptions | None, solver: HighsModel) -> tuple[np.ndarray, list[str]]:
-    """:func:`shadow_prices` and :func:`shadow_price_notes` of each target row."""
-    prices, lp_solved, has_row = _shadow_prices(m, d, base, options, solver)
-    return prices, shadow_price_notes(targets, prices, lp_solved, has_row, status)
+                        options: SolveOptions | None, solver: HighsModel, started: float | None = None
+                        ) -> tuple[np.ndarray, list[str], str | None]:
+    """:func:`shadow_prices` and :func:`shadow_price_notes` of each target row, and a warning for
+    ``summary.json`` when the time limit (counted from ``started``, :func:`seconds_left`) left them
+    NaN (else None)."""
+    prices, lp_solved, has_row, time_up = _shadow_prices(m, d, base, options, solver, started)
+    warning = None
+    if time_up is not None and not lp_solved:
+        limit = options.time_limit if options is not None else None
+        warning = (f"shadow prices not computed: the time limit (--time-limit {limit:g} s) was used up "
+                   f"{'before' if time_up == TIME_UP_BEFORE else 'while'} the LP with the facility levels and "
+                   "modules fixed " + ("could run" if time_up == TIME_UP_BEFORE else "ran")
+                   + "; targets.csv shadow_price is NaN (shadow_price_note says why)")
+    return prices, shadow_price_notes(targets, prices, lp_solved, has_row, status, time_up), warning
 
 
 def cost_of_compliance(m: pyo.ConcreteModel, objective: float, options: SolveOptions | None,

@@ -9,6 +9,7 @@ its variables (optional ones looked up with ``find_component``)."""
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 import highspy
 import numpy as np
@@ -196,22 +197,29 @@ def _round_and_repair(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.
     return _open_all(m, d, hm, options)
 
 
+#: ``up`` of :func:`plan_columns` for each facility's largest level, whatever the level chosen
+LARGEST: Final = None
+
+
 def plan_columns(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.DataFrame,
-                 up: int = 0) -> dict[int, float]:
+                 up: int | None = 0) -> dict[int, float]:
     """Column -> value of every level and module column of ``m`` (built from ``d``, held by ``hm``)
     for the levels and modules ``plan`` opens: a ``facilities`` result table (facility,
     investment_period, open, level, modules) of a model with the same facilities and levels, e.g.
     a clustered model's. ``up``: each level chosen replaced by the one ``up`` places larger in its
-    facility's levels by capacity (the largest if there is none), so that the plan, which never
-    shrinks a facility from one period to the next, still does not."""
+    facility's levels by capacity (the largest if there is none), or by the largest
+    (:data:`LARGEST`, None), so that the plan, which never shrinks a facility from one period to the
+    next, still does not."""
     rows = plan.loc[plan["open"]].drop_duplicates(["facility", "investment_period"])
     by_size = d.levels.sort_values(["facility", "capacity_t"], kind="stable")
     order = {f: list(g) for f, g in by_size.groupby("facility", sort=False)["level"]}
     chosen = set()
     for f, lvl, q in zip(rows["facility"], rows["level"], rows["investment_period"].astype(int), strict=True):
         sizes = order.get(f, [lvl])
-        at = sizes.index(lvl) if lvl in sizes else len(sizes) - 1
-        chosen.add((f, sizes[min(at + up, len(sizes) - 1)], q))
+        if up is LARGEST or lvl not in sizes:
+            chosen.add((f, sizes[-1], q))
+        else:
+            chosen.add((f, sizes[min(sizes.index(lvl) + up, len(sizes) - 1)], q))
     counts = {(f, int(q)): float(k) for f, q, k in zip(rows["facility"], rows["investment_period"], rows["modules"],
                                                        strict=True)}
     facility, level = d.levels["facility"].tolist(), d.levels["level"].tolist()
@@ -269,8 +277,8 @@ def sized_plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: p
 
 
 #: how far :func:`plan_start` enlarges a plan's levels, in turn, when the full model cannot route its
-#: flows over them, after sizing them with its LP: one level up, then the largest (more than any facility has)
-PLAN_UPGRADES = (1, 1_000)
+#: flows over them, after sizing them with its LP: one level up, then the largest
+PLAN_UPGRADES: tuple[int | None, ...] = (1, LARGEST)
 
 
 def plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.DataFrame,
@@ -284,10 +292,11 @@ def plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.Data
     Each try is one LP with the integer columns fixed (on a national model a few seconds to a
     minute; the sizing adds one LP over the plan's facilities; the LP relaxation of the whole
     model, :func:`lp_round_start`, took longer than the budget). Returns the start set, or None."""
-    for up in (0, None, *PLAN_UPGRADES):
+    steps: tuple[int | str | None, ...] = (0, "sized", *PLAN_UPGRADES)
+    for up in steps:
         if hm.abandoned or interrupts.requested() is not None:
             return None
-        if up is None:
+        if isinstance(up, str):
             if sized_plan_start(m, d, hm, plan, options):
                 return "plan_sized"
             logger.debug("the plan's facilities sized by the LP leave no feasible flows")
@@ -296,7 +305,8 @@ def plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.Data
         cols = np.fromiter(values, dtype=np.int32, count=len(values))
         if start_from_integers(hm, cols, np.fromiter(values.values(), dtype=float, count=len(values)), options):
             return "plan" if up == 0 else "plan_upgraded"
-        logger.debug("the plan's levels %d place(s) up leave no feasible flows", up)
+        logger.debug("the plan's levels %s leave no feasible flows",
+                     "at their largest" if up is LARGEST else f"{up} place(s) up")
     return _open_all(m, d, hm, options)
 
 
