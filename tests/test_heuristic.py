@@ -255,6 +255,47 @@ def test_cli_writes_the_true_gap(tmp_path: Path) -> None:
     assert summary["heuristic"]["kept"] == 1
 
 
+def test_no_plan_in_time_still_writes_the_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the restricted MIP ends without a plan (here made so: its outcome stripped of the plan
+    and marked a time limit), the heuristic's bound of the full model (the clustered relaxation's,
+    60 on this instance) is not lost: exit 4, summary.json alone in --out with the bound and the
+    heuristic's record, no result table, and the message names the bound. Without any bound
+    (stripped too) nothing is written."""
+    import network_opt.runs.pipeline as pipeline
+    from network_opt.solver.status import SolveStatus, Termination
+
+    real = pipeline.heuristic_solve
+    keep_bound = True
+
+    def no_plan(*args: object, **kwargs: object) -> object:
+        outcome, hm, t, record = real(*args, **kwargs)  # type: ignore[arg-type]
+        outcome.status, outcome.objective, outcome.mip_gap = SolveStatus.NO_SOLUTION, None, None
+        outcome.termination = Termination.TIME_LIMIT
+        if not keep_bound:
+            outcome.bound = None
+        return outcome, hm, t, record
+
+    monkeypatch.setattr(pipeline, "heuristic_solve", no_plan)
+    path = _two_customers(tmp_path / "inst", np.array([[0.0, 0.0], [1.0, 1.0]]))
+    out = tmp_path / "res"
+    args = ["solve", str(path), "--out", str(out), "--heuristic", "--aggregate", "1", "--heuristic-neighbours", "0",
+            "--quiet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 4, result.output
+    assert "the optimum is at least 60.00" in result.output and "clustered relaxation's MIP bound" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "no_solution" and summary["objective"] is None
+    assert summary["bound"] == pytest.approx(60.0)
+    assert summary["heuristic"]["relaxed_bound"] == pytest.approx(60.0)
+    assert not (out / "flows.csv").exists() and not (out / "facilities.csv").exists()
+
+    keep_bound = False
+    bare = tmp_path / "bare"
+    result = CliRunner().invoke(app, [*args[:3], str(bare), *args[4:]])
+    assert result.exit_code == 4, result.output
+    assert "nothing written" in result.output and not bare.exists()
+
+
 def test_capacity_reach_gives_the_bound_without_links(tmp_path: Path) -> None:
     """model.capacity_reach without strong linking: P0's reach is the customer's 10 t, so its
     capacity row x0 <= 100 y0 becomes x0 <= min(100, 10) y0 = 10 y0 (P1's: min(10, 10), unchanged).

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -236,8 +237,7 @@ def solve(
         _explain_infeasible(sol, out_dir, overwrite, time_limit)
         raise typer.Exit(EXIT_INFEASIBLE)
     if not sol.outcome.has_plan:
-        err.print(f"no feasible plan found within the limits ({sol.outcome.termination}); nothing written",
-                  markup=False)
+        _no_plan(sol, out_dir, overwrite, progress)
         raise typer.Exit(EXIT_NO_SOLUTION)
     if scenario is not None:
         sol.summary["scenario"] = scenario
@@ -335,6 +335,27 @@ def _check_outputs(ctx: typer.Context, instance: Path, out_dir: Path, overwrite:
 
             raise OutputRefused(f"cannot write --log {log_file}: {exc.strerror or exc}") from None
         ctx.call_on_close(progress.close_log)  # type: ignore[attr-defined]
+
+
+def _no_plan(sol: object, out_dir: Path, overwrite: bool, progress: object) -> None:
+    """Say that no plan was found within the limits. When the solve still proved a bound of the
+    optimum (HiGHS's dual bound, or the heuristic's bound of the full model), write summary.json
+    alone into --out, so that minutes of solving leave the bound, the timings and the heuristic's
+    record (no result table: there is no plan)."""
+    outcome = sol.outcome  # type: ignore[attr-defined]
+    line = f"no feasible plan found within the limits ({outcome.termination})"
+    if outcome.bound is None or not math.isfinite(outcome.bound):
+        err.print(f"{line}; nothing written", markup=False)
+        progress.record(f"{line}; nothing written")  # type: ignore[attr-defined]
+        return
+    source = (sol.summary.get("heuristic") or {}).get("bound_source")  # type: ignore[attr-defined]
+    line += (f"; the optimum is at least {outcome.bound:,.2f} {sol.summary['currency']}"  # type: ignore[attr-defined]
+             + (f" ({source})" if source else ""))
+    sol.tables = {}  # type: ignore[attr-defined]
+    _write_plan(sol, out_dir, overwrite, progress)
+    line += f"; no plan written, summary.json in {out_dir}"
+    err.print(line, markup=False)
+    progress.record(line)  # type: ignore[attr-defined]
 
 
 def _write_plan(sol: object, out_dir: Path, overwrite: bool, progress: object,
