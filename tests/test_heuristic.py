@@ -385,6 +385,29 @@ def test_cli_refuses_options_it_would_ignore(tmp_path: Path, args: list[str], me
     assert not out.exists()
 
 
+def _p1_levels(folder: Path, extra: tuple[tuple[str, float, float], ...]) -> tuple:
+    """The micro instance with strong linking and P1's ``extra`` levels (name, capacity t, fixed
+    cost), prepared and built: its data, model and HiGHS model, and the plan "P1 small" in 2025."""
+    import pandas as pd
+
+    from network_opt.inputs.load import load
+    from network_opt.model import build_model
+    from network_opt.model.data import prepare
+    from network_opt.solver.handoff import HighsModel
+
+    path = micro(folder, linking=True)
+    levels = path / "facility_levels.csv"
+    header = levels.read_text().splitlines()[0].split(",")
+    for name, cap, fixed in extra:
+        row = {"facility": "P1", "level": name, "capacity_t": str(cap), "fixed_cost_per_year": str(fixed)}
+        levels.write_text(levels.read_text() + ",".join(row.get(c, "") for c in header) + "\n")
+    d = prepare(load(path))
+    m = build_model(d)
+    plan = pd.DataFrame({"facility": ["P1"], "investment_period": [2025], "period": [2025], "open": [True],
+                         "level": ["small"], "modules": [0]})
+    return d, m, HighsModel(m), plan
+
+
 def test_plan_start_sizes_levels_the_full_model_cannot_fill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
     """A plan from another model (e.g. the clustered relaxation) may open a level the full model's
@@ -399,7 +422,6 @@ def test_plan_start_sizes_levels_the_full_model_cannot_fill(tmp_path: Path, monk
     "huge": 500 + 10 = 510 ("plan_upgraded"). A plan HiGHS cannot route at any level of its
     facilities (P1 for C1 when C1's lane to P1 is forbidden) falls back to every facility open
     ("open_all")."""
-    import pandas as pd
 
     import network_opt.solver.starts as starts
     from network_opt.inputs.load import load
@@ -410,17 +432,7 @@ def test_plan_start_sizes_levels_the_full_model_cannot_fill(tmp_path: Path, monk
     from network_opt.solver.options import SolveOptions, run_highs
     from network_opt.solver.starts import plan_start
 
-    path = micro(tmp_path / "a", linking=True)
-    levels = path / "facility_levels.csv"
-    header = levels.read_text().splitlines()[0].split(",")
-    for name, cap, fixed in (("small", "5.0", "30.0"), ("mid", "8.0", "40.0"), ("huge", "1000.0", "500.0")):
-        row = {"facility": "P1", "level": name, "capacity_t": cap, "fixed_cost_per_year": fixed}
-        levels.write_text(levels.read_text() + ",".join(row.get(c, "") for c in header) + "\n")
-    d = prepare(load(path))
-    m = build_model(d)
-    hm = HighsModel(m)
-    plan = pd.DataFrame({"facility": ["P1"], "investment_period": [2025], "period": [2025], "open": [True],
-                         "level": ["small"], "modules": [0]})
+    d, m, hm, plan = _p1_levels(tmp_path / "a", (("small", 5.0, 30.0), ("mid", 8.0, 40.0), ("huge", 1000.0, 500.0)))
     # the plan completed first: 10 t through P1 "small" (5 t) leaves 5 t stuck; P1 is raised to its
     # smallest level holding 10 t, "only", and nothing is added (P1 "huge" could take it all)
     completed = reaching_plan(d, plan, {"P0", "P1"})
@@ -499,27 +511,12 @@ def test_plan_start_upgrades_to_the_largest_level(tmp_path: Path) -> None:
     "mid", the largest "only". plan_start tries small (7 t left over), then sizes P1 by the LP: the
     smallest level holding 10 t, "only": 50 + 10 x 1 = 60, "plan_sized" (the upgrades after it:
     test_plan_start_sizes_levels_the_full_model_cannot_fill)."""
-    import pandas as pd
 
-    from network_opt.inputs.load import load
-    from network_opt.model import build_model
-    from network_opt.model.data import prepare
-    from network_opt.solver.handoff import HighsModel
     from network_opt.solver.options import SolveOptions
     from network_opt.solver.starts import LARGEST, PLAN_UPGRADES, plan_columns, plan_start
 
     assert PLAN_UPGRADES == (1, LARGEST) and LARGEST is None
-    path = micro(tmp_path, linking=True)
-    levels = path / "facility_levels.csv"
-    header = levels.read_text().splitlines()[0].split(",")
-    for name, cap, fixed in (("small", "3.0", "20.0"), ("mid", "5.0", "30.0")):
-        row = {"facility": "P1", "level": name, "capacity_t": cap, "fixed_cost_per_year": fixed}
-        levels.write_text(levels.read_text() + ",".join(row.get(c, "") for c in header) + "\n")
-    d = prepare(load(path))
-    m = build_model(d)
-    hm = HighsModel(m)
-    plan = pd.DataFrame({"facility": ["P1"], "investment_period": [2025], "period": [2025], "open": [True],
-                         "level": ["small"], "modules": [0]})
+    d, m, hm, plan = _p1_levels(tmp_path, (("small", 3.0, 20.0), ("mid", 5.0, 30.0)))
     facility, level = d.levels["facility"].tolist(), d.levels["level"].tolist()
 
     def opened(up: int | None) -> set[tuple[str, str]]:
