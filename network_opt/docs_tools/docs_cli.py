@@ -28,7 +28,9 @@ Every command is a subcommand of `network-opt`; `network-opt COMMAND --help` pri
 | 2 | invalid input or arguments, or an output that would be overwritten; errors printed as \
 `FILE:ROW:COLUMN: message`; nothing written |
 | 3 | infeasible: no plan satisfies the constraints |
-| 4 | no feasible plan found within the limits; if the solve proved a bound of the optimum (HiGHS's dual bound, or `--heuristic`'s bound of the full model) it is printed and `summary.json` alone is written (no plan), else nothing is written |
+| 4 | no feasible plan found within the limits; if the solve proved a bound of the optimum (HiGHS's dual \
+bound, or `--heuristic`'s bound of the full model) it is printed and `summary.json` alone is written \
+(no plan), else nothing is written |
 
 """
 
