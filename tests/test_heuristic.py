@@ -146,26 +146,47 @@ def test_clustered_relaxation_takes_the_members_least_cost(tmp_path: Path) -> No
     assert no.solve(path).objective == pytest.approx(70.0)  # the full model's optimum, for the record
 
 
-def test_clustered_relaxation_takes_the_union_of_the_members_lanes(tmp_path: Path) -> None:
+def test_clustered_relaxation_caps_the_union_of_the_members_lanes(tmp_path: Path) -> None:
     """C1's lane to P1 forbidden (C0's at 1 per t, P0 free for both). Full model: C1 can only go
     to P0, so P0 alone, 100 (P0 + P1: 150). The cluster reaches P1 through C0 (union of the
-    members' lanes): relaxed optimum P1, 60 = the bound, below the optimum as it must be. The
-    screen keeps P1 (no neighbours), which C1 cannot reach: the cover keeps P0 too (C1's only
-    recycler), so nothing is closed, the restricted model is the full one, and its plan 100 and its
-    own bound 100 beat the relaxation's: gap 0. The start adds P0 to the relaxed plan (P1 alone
-    leaves C1 nowhere to go): P0 + P1 with every tonne to the free P0, 150."""
+    members' lanes), but that lane carries at most C0's 5 t (``member_reach``): P1 alone cannot take
+    the cluster's 10 t, so the relaxed optimum is P0 alone, 100 = the bound = the optimum (without
+    the cap the cluster sent all 10 t to P1: relaxed optimum 60, a bound 40 below). The screen keeps
+    P0, closes P1, and the restricted plan P0, 100, meets the bound: gap 0, proven."""
     path = _two_customers(tmp_path, np.array([[0.0, 0.0], [1.0, 1.0]]))
     _forbid(path, "C1", "S1")
     assert no.solve(path).objective == pytest.approx(100.0)
     sol = run_solve(path, aggregate=1, heuristic=Heuristic(neighbours=0))
     h = sol.summary["heuristic"]
-    assert h["relaxed_bound"] == pytest.approx(60.0)
-    assert (h["screened"], h["kept"], h["closed"]) == (1, 2, 0)
+    assert h["relaxed_bound"] == pytest.approx(100.0)
+    assert (h["screened"], h["kept"], h["closed"]) == (1, 1, 1)
     assert sol.objective == pytest.approx(100.0)
     assert open_facilities(sol) == {"P0"}
     assert sol.summary["bound"] == pytest.approx(100.0)
-    assert h["bound_source"] == "MIP bound (nothing closed: the full model)"
+    assert sol.status == "optimal"
+    assert h["bound_source"] == "clustered relaxation's MIP bound"
     assert h["start"] == "plan"
+
+
+def test_member_reach_caps_cluster_lanes_at_the_members_bounds(tmp_path: Path) -> None:
+    """The same instance: the cluster's lane to P1 (S1) gets U = C0's 5 t (C1 has no lane there),
+    its lane to P0 (S0) U = 5 + 5 = 10 t (the cluster's own bound, min(10 t supply, 100 t capacity),
+    is no smaller)."""
+    from network_opt.inputs.load import load
+    from network_opt.model.data import prepare
+    from network_opt.model.relax import member_reach, relaxed_aggregate
+
+    path = _two_customers(tmp_path, np.array([[0.0, 0.0], [1.0, 1.0]]))
+    _forbid(path, "C1", "S1")
+    full = prepare(load(path))
+    inst, relax = relaxed_aggregate(full.inst, 1, full.lanes)
+    d = prepare(inst)
+    cap = member_reach(full, d, relax.clustering.cluster)
+    eol = (d.flows["commodity"] == "eol_packs").to_numpy()
+    got = dict(zip(d.flows.loc[eol, "destination"], cap[eol], strict=True))
+    assert got == pytest.approx({"P0": 10.0, "P1": 5.0})
+    assert dict(zip(d.flows.loc[eol, "destination"], d.flows.loc[eol, "upper_bound_t"], strict=True)) == \
+        pytest.approx({"P0": 10.0, "P1": 10.0})  # before the cap: the cluster's supply
 
 
 def test_cover_and_reaching_plan(tmp_path: Path) -> None:

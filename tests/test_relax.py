@@ -122,10 +122,14 @@ def test_relaxed_optimum_bounds_the_full_optimum_on_generated_instances(tmp_path
     2 chemistries), with lanes pruned to ``prune`` nearest facilities of each kind and technology
     or not, the clustered relaxation's optimum is at most the full optimum for every number of
     clusters, and equal to it with one cluster per point (each cluster's least lane is its only
-    member's). Seed 3 pruned to 3 is infeasible (found so; why was not analysed): so is its
-    relaxation with one cluster per point, while one cluster, which reaches what
-    any point reaches, is feasible, as a relaxation of an infeasible model may be."""
+    member's). The same with the lanes capped at their members' bounds (``member_reach``, the
+    screen's model, :func:`network_opt.runs.heuristic.relaxed_screen`): at most the full optimum, at
+    least the uncapped relaxation's. Seed 3 pruned to 3 is infeasible (found so; why was not
+    analysed): so is its relaxation with one cluster per point, while one cluster, which reaches
+    what any point reaches, is feasible, as a relaxation of an infeasible model may be."""
+    from network_opt.common.progress import Progress
     from network_opt.datasets.generate import GeneratorSpec, generate
+    from network_opt.runs.heuristic import relaxed_screen
     from network_opt.solver.options import SolveOptions
 
     exact = SolveOptions(mip_gap=0.0)
@@ -135,18 +139,24 @@ def test_relaxed_optimum_bounds_the_full_optimum_on_generated_instances(tmp_path
         inst = inst.with_settings({"transport.nearest_facilities": prune})
     full = prepare(inst)
     z = no.solve(inst, exact).objective
-    results = {}
+    results, capped = {}, {}
     for n in (1, 4, 14):
         relaxed, relax = relaxed_aggregate(full.inst, n, full.lanes)
         assert relax.holds
         results[n] = no.solve(relaxed, exact).objective
+        screen = relaxed_screen(full, n, exact, Progress("quiet"))
+        capped[n] = None if screen.infeasible else screen.record["objective"]
     if z is None:
         assert (seed, prune) == (3, 3)
         assert results[14] is None and results[1] is not None
+        assert capped[14] is None
         return
     for n, zr in results.items():
         assert zr is not None and zr <= z + 1e-6 * abs(z), (n, zr, z)
+        zc = capped[n]
+        assert isinstance(zc, float) and zr - 1e-6 * abs(z) <= zc <= z + 1e-6 * abs(z), (n, zr, zc, z)
     assert results[14] == pytest.approx(z, rel=1e-6)
+    assert capped[14] == pytest.approx(z, rel=1e-6)
 
 
 # --- the clusters without aggregate()'s mean lanes and error bound ----------------------------

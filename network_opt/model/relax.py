@@ -13,11 +13,19 @@ cluster dearer than its members:
   ignore ``transport.max_lane_km``, so the cluster reaches every destination any member reaches, at
   no more cost, transport emissions or carbon cost per tonne than any of them.
 - **Stock** (``storage.csv`` rows of member points): caps summed, holding cost the members' minimum.
+- **What a lane can carry** (:func:`member_reach`, set on the prepared clustered data by
+  :func:`network_opt.runs.heuristic.relaxed_screen`, with ``model.flow_bounds`` on): the cluster's
+  end-of-life flow to a destination in a year, per chemistry and grade, is at most the sum of the
+  full model's bounds :math:`U_i` (the member's supply, plus what its stock may add, at most the
+  facility's largest capacity) over the members' flows to that destination. Without it a cluster
+  could send all its supply to a facility that only one member reaches; a national clustered plan
+  did so, and at the largest levels the full model could not place 16 kt/yr of it.
 
 **Why it is a relaxation.** Take any plan of the full model and sum its flows per cluster: supply,
 collection (same tonnes), targets (per jurisdiction, never mixed), capacities and every row
-downstream of the collection points see the same sums, each summed flow has a lane, and its cost
-per tonne is at most each member's. So the clustered model has a plan at most as dear, and
+downstream of the collection points see the same sums, each summed flow has a lane, its cost
+per tonne is at most each member's, and it is at most the sum of its members' flows' bounds. So
+the clustered model has a plan at most as dear, and
 
 .. math:: \underline z^{R} \le z^{R*} \le z^* - \Delta
 
@@ -38,11 +46,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.read import ROW
 from network_opt.model.aggregate import Clustering, check_clustered, clustering, collection_bound
+from network_opt.model.data import ModelData
 
 
 @dataclass
@@ -123,4 +133,25 @@ def relaxed_aggregate(inst: Instance, n: int, lanes: pd.DataFrame) -> tuple[Inst
                                 caveats=caveats)
 
 
-__all__ = ["Relaxation", "cluster_lanes", "relaxed_aggregate"]
+def member_reach(full: ModelData, relaxed: ModelData, cluster: pd.Series) -> np.ndarray:
+    r"""The flow bounds :math:`U` (t/yr, ``upper_bound_t``) of the clustered model ``relaxed``, cut to
+    what its members can carry: for an end-of-life flow from a cluster to a destination in a year,
+    chemistry and grade, :math:`\min(U_c, \sum_{m} U_m)` over the full model's (``full``) flows of
+    the members (``cluster``: member site -> cluster site) to that destination with the same year,
+    chemistry and grade; 0 where no member has one. Other flows keep their bound. Valid for the
+    relaxation: a full plan's flows summed per cluster stay within it (each member's flow is within
+    its own :math:`U_m`)."""
+    keys = ["origin_site", "destination", "chemistry", "grade", "period"]
+    f = full.flows
+    eol = f.loc[(f["commodity"] == "eol_packs") & f["origin_site"].isin(cluster.index), [*keys, "upper_bound_t"]]
+    eol = eol.assign(origin_site=eol["origin_site"].map(cluster))
+    reach = eol.groupby(keys, sort=False)["upper_bound_t"].sum()
+    r = relaxed.flows
+    out = r["upper_bound_t"].to_numpy(dtype=float).copy()
+    mine = ((r["commodity"] == "eol_packs") & r["origin_site"].isin(set(cluster.to_numpy()))).to_numpy()
+    index = pd.MultiIndex.from_frame(r.loc[mine, keys])
+    out[mine] = np.minimum(out[mine], reach.reindex(index).fillna(0.0).to_numpy(dtype=float))
+    return out
+
+
+__all__ = ["Relaxation", "cluster_lanes", "member_reach", "relaxed_aggregate"]

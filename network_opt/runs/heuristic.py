@@ -57,7 +57,7 @@ from network_opt.common import interrupts
 from network_opt.common.progress import Progress
 from network_opt.model import build_model
 from network_opt.model.data import ModelData, prepare
-from network_opt.model.relax import relaxed_aggregate
+from network_opt.model.relax import member_reach, relaxed_aggregate
 from network_opt.model.screen import cover, kept_facilities, reaching_plan
 from network_opt.results.tables import facilities_table
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
@@ -124,7 +124,8 @@ def relaxed_screen(full: ModelData, n: int, options: SolveOptions, progress: Pro
     begin = time.perf_counter()
     progress.phase(f"heuristic: the collection points in at most {n:,} clusters, as a relaxation (its bound)")
     relaxed_inst, relax = relaxed_aggregate(full.inst, n, full.lanes)
-    d = prepare(relaxed_inst)
+    d = prepare(relaxed_inst.with_settings({"model.flow_bounds": True}))
+    d.flows["upper_bound_t"] = member_reach(full, d, relax.clustering.cluster)  # see network_opt.model.relax
     m = build_model(d)
     record: dict[str, object] = {"clusters": relax.clustering.n_clusters, "lanes": relax.lanes,
                                  "correction": relax.correction, "holds": relax.holds, "caveats": relax.caveats}
