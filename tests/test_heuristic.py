@@ -236,7 +236,8 @@ def test_repairs_open_capacity_the_plan_cannot_route(tmp_path: Path) -> None:
     """C0 and C1, 5 t each; C0 reaches P0 (100 t) and P1 (6 t), C1 only P1. Every point reaches a
     recycler of the plan "P1" or of the kept set {P1}, but 10 t cannot go through 6 t: 4 t short,
     and only P0 can take C0's 5 t, so the cover keeps P0 and the plan's repair opens it from 2025
-    (its one level). A plan with P0 and P1 places all: unchanged. The restricted heuristic then
+    (its one level). A plan with P0 and P1 places all: unchanged. Where packs may stay uncollected,
+    a shortfall is a plan too: nothing is added. The restricted heuristic then
     finds the optimum (P0 alone cannot serve C1): both open, 100 + 50 = 150 with free lanes."""
     import pandas as pd
 
@@ -258,6 +259,9 @@ def test_repairs_open_capacity_the_plan_cannot_route(tmp_path: Path) -> None:
     both = pd.concat([plan, plan.assign(facility="P0")], ignore_index=True)
     assert reaching_plan(d, both, {"P0", "P1"}) is both
     assert reaching_plan(d, plan, {"P1"}) is plan  # nothing allowed can take the 4 t: left to the fallbacks
+    escape = prepare(load(path).with_settings({"uncollected.allowed": True}))
+    assert cover(escape, {"P1"}) == set()  # 4 t may stay uncollected: nothing to repair
+    assert reaching_plan(escape, plan, {"P0", "P1"}) is plan
     sol = run_solve(path, aggregate=1, heuristic=Heuristic(neighbours=0))
     assert sol.objective == pytest.approx(150.0)
     assert open_facilities(sol) == {"P0", "P1"}

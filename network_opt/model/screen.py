@@ -139,6 +139,12 @@ def capacity_shortfall(supply: pd.Series, lanes: pd.DataFrame, capacity: pd.Seri
     return max(total - float(placed), 0.0), set(group.index[group.isin(stuck_groups)])
 
 
+def _may_escape(d: ModelData) -> bool:
+    """Whether supply may be left unplaced: packs left uncollected or disposed of."""
+    settings = d.inst.settings
+    return bool(settings.uncollected.allowed or settings.disposal.allowed)
+
+
 #: shortfall (a share of the period's supply) below which a maximum flow counts as placing every tonne
 _SHORT = 1e-9
 
@@ -150,7 +156,10 @@ def _capacity_repair(d: ModelData, open_in: dict[int, set[str]], allowed: set[st
     facilities ``open_in`` its investment period, plus those added, each at its largest capacity.
     Each round adds, among ``allowed`` (None: every facility) facilities the stuck items reach, the
     ones that could take most of them (their reachable stuck tonnes, at most their capacity) until
-    that covers the shortfall; stops where no candidate is left (the fallbacks judge)."""
+    that covers the shortfall; stops where no candidate is left (the fallbacks judge). Nothing is
+    added where packs may stay uncollected or be disposed of: a shortfall is then a plan too."""
+    if _may_escape(d):
+        return {}
     lanes = _eol_lanes(d)
     largest = d.levels.groupby("facility")["capacity_t"].max().astype(float)
     items = _supply_items(d)
@@ -268,8 +277,11 @@ def _level_repair(d: ModelData, levels: dict[tuple[str, int], str], sizes: dict[
     stuck tonnes it reaches), to its smallest level that holds the shortfall or what it can reach,
     from that period on (levels never shrink). Stops where every such facility is at its largest
     level (the facilities :func:`_capacity_repair` added then keep the shortfall at 0 there).
-    Modules are not counted (a facility with modules can hold more than the test assumes)."""
+    Modules are not counted (a facility with modules can hold more than the test assumes). Nothing is
+    raised where packs may stay uncollected or be disposed of."""
     levels = dict(levels)
+    if _may_escape(d):
+        return levels
     lanes = _eol_lanes(d)
     items = _supply_items(d)
     years = sorted({q for _, q in levels})
