@@ -21,6 +21,11 @@ mpi-sppy's hub-and-spoke cylinders (``WheelSpinner``) give each bound spoke rank
 one-process run has no bound spoke; the plain PH and L-shaped objects used here run on one process
 and spread their scenarios over any number of ranks, which is what "serially and under ``mpiexec
 -n K`` unchanged" asks, and the bounds are computed as above at any rank count.
+
+SIGINT/SIGTERM: both methods run inside :func:`stoppable_highs`, so that a stop request ends them
+within :data:`network_opt.common.interrupts.GRACE_S` seconds with
+:class:`~network_opt.common.interrupts.Interrupted` (no plan: :mod:`network_opt.runs.stochastic`
+writes nothing then).
 """
 
 from __future__ import annotations
