@@ -287,6 +287,9 @@ def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwri
         err.print(f"{len(exc.problems)} error(s) in {instance}; nothing written", markup=False)
         raise typer.Exit(EXIT_INPUT) from None
     progress.close()  # type: ignore[attr-defined]
+    stop = interrupts.requested()  # SIGINT/SIGTERM after the plan was found: the plan, no measure
+    if stop is not None:
+        _stochastic_interrupted(res, out_dir, overwrite, progress, stop)
     if res is None:  # another MPI rank: rank 0 writes
         return
     sol = res.solution
@@ -307,6 +310,27 @@ def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwri
             f"gap {'unknown' if gap is None else f'{gap:.2%}'}) -> {out_dir}")
     out.print(done, markup=False)
     progress.record(done)  # type: ignore[attr-defined]
+
+
+def _stochastic_interrupted(res: object, out_dir: Path, overwrite: bool, progress: object, stop: int) -> None:
+    """``solve --stochastic`` stopped by ``stop`` (a signal) once its plan was found
+    (:func:`network_opt.runs.stochastic.solve_stochastic`): write that plan's summary, as a plain solve
+    writes its best plan, and exit 130 / 143; a second signal aborts the write (nothing half-written).
+    Without a result (another MPI rank) nothing is written."""
+    code = interrupts.exit_code(stop)
+    by = f" ({interrupts.signal_name(stop)})"
+    sol = getattr(res, "solution", None)
+    if sol is not None and sol.outcome.has_plan:
+        _write_plan(sol, out_dir, overwrite, progress, code)
+        gap = "unknown" if sol.outcome.mip_gap is None else f"{sol.outcome.mip_gap:.2%}"
+        done = (f"interrupted: the stochastic plan (gap {gap}) was written to {out_dir}; its measures (RP, EEV, WS, "
+                f"VSS, EVPI, regret, out-of-sample) were not computed{by}")
+    else:
+        done = f"interrupted before any plan was found; nothing written{by}"
+    if res is not None:  # rank 0 (another MPI rank says nothing)
+        err.print(done, markup=False)
+        progress.record(done)  # type: ignore[attr-defined]
+    raise typer.Exit(code)
 
 
 def _check_outputs(ctx: typer.Context, instance: Path, out_dir: Path, overwrite: bool, write_model: Path | None,

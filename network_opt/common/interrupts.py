@@ -47,6 +47,8 @@ class Interrupted(BaseException):
     def __init__(self, signum: int = signal.SIGINT):
         super().__init__(signum)
         self.signum = int(signum)
+        #: the phase it stopped, when the code that saw it knows better than :func:`phase_of`
+        self.phase: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -185,7 +187,10 @@ def phase_of(exc: BaseException) -> str:
     phase ("loading the instance", "building the model", "handing the model to HiGHS", "solving",
     "writing the results", ...; "preparing" if none does). Outermost, because a phase calls
     helpers of other stages (the constraint rules call ``ModelData.prev`` of model/data.py, which
-    on its own would read as "preparing")."""
+    on its own would read as "preparing"). An :class:`Interrupted` that names its phase (``phase``,
+    e.g. a stochastic design's "progressive hedging (mpi-sppy) on 6 scenarios") gives that."""
+    if isinstance(exc, Interrupted) and exc.phase:
+        return exc.phase
     names = {
         "network_opt.results.write": "writing the results", "network_opt.results.gpkg": "writing the results",
         "network_opt.common.files": "writing the results", "network_opt.common.outdir": "writing the results",
@@ -203,6 +208,7 @@ def phase_of(exc: BaseException) -> str:
         "network_opt.inputs.validate": "loading the instance", "network_opt.inputs.xlsx": "loading the instance",
         "network_opt.results.tables": "extracting the plan",
         "network_opt.model.aggregate": "aggregating the collection points",
+        "network_opt.runs.decompose": "the decomposition (mpi-sppy)",
     }
     tb: TracebackType | None = exc.__traceback__
     modules: list[str] = []

@@ -21,6 +21,11 @@ mpi-sppy's hub-and-spoke cylinders (``WheelSpinner``) give each bound spoke rank
 one-process run has no bound spoke; the plain PH and L-shaped objects used here run on one process
 and spread their scenarios over any number of ranks, which is what "serially and under ``mpiexec
 -n K`` unchanged" asks, and the bounds are computed as above at any rank count.
+
+SIGINT/SIGTERM: both methods run inside :func:`stoppable_highs`, so that a stop request ends them
+within :data:`network_opt.common.interrupts.GRACE_S` seconds with
+:class:`~network_opt.common.interrupts.Interrupted` (no plan: :mod:`network_opt.runs.stochastic`
+writes nothing then).
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ import io
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from network_opt.common import interrupts
 from network_opt.model.data import ModelData
 from network_opt.model.stages import first_stage_vars, plan_values
 from network_opt.model.stochastic import first_stage_cost, scenario_model
@@ -102,6 +110,90 @@ def _mpisppy() -> Any:
     return PH, sputils
 
 
+#: the Pyomo modules whose HiGHS interfaces mpi-sppy uses: ``appsi_highs`` (the PH subproblems) and
+#: ``highs`` (the L-shaped master and Pyomo's Benders cut generator's subproblem LPs)
+PYOMO_HIGHS_MODULES = ("pyomo.contrib.appsi.solvers.highs", "pyomo.contrib.solver.solvers.highs")
+
+
+def _stoppable_class() -> type:
+    """A subclass of ``highspy.Highs`` whose :meth:`run` goes through
+    :func:`network_opt.common.interrupts.run_highs` when called from the main thread."""
+    import highspy
+
+    class StoppableHighs(highspy.Highs):
+        """``highspy.Highs`` for mpi-sppy's solves. Pyomo's HiGHS interfaces call ``run()`` in the
+        main thread, where Python's signal handlers cannot run until HiGHS returns (a subproblem MIP
+        may take minutes), and HiGHS's interrupt callbacks then run Python in that thread, where a
+        handler's exception is lost inside HiGHS (measured: a SIGINT during PH was ignored and the
+        run went on for 210 s). Here ``run()`` from the main thread is
+        :func:`~network_opt.common.interrupts.run_highs`: HiGHS runs in a thread, the main thread
+        waits in Python (handlers run), a stop request cancels HiGHS (its interrupt callbacks) and,
+        where HiGHS calls back nothing (presolve, a MIP's root LP), leaves it running after
+        :data:`~network_opt.common.interrupts.GRACE_S` seconds (in the CLI, which then ends the
+        process). After a stop request it raises :class:`~network_opt.common.interrupts.Interrupted`,
+        which no ``except Exception`` of Pyomo or mpi-sppy catches: the decomposition ends there."""
+
+        _network_opt_status: Any = None
+
+        def run(self) -> Any:
+            if threading.current_thread() is not threading.main_thread():  # run_highs's HiGHS thread
+                self._network_opt_status = super().run()
+                return self._network_opt_status
+            self._network_opt_status = None
+            returned = interrupts.run_highs(self)
+            stop = interrupts.requested()
+            if not returned or stop is not None:
+                raise interrupts.Interrupted(stop if stop is not None else signal.SIGINT)
+            return self._network_opt_status
+
+    return StoppableHighs
+
+
+@contextlib.contextmanager
+def stoppable_highs() -> Iterator[None]:
+    """While inside, the HiGHS objects that Pyomo's HiGHS interfaces (:data:`PYOMO_HIGHS_MODULES`)
+    create are :func:`_stoppable_class` objects, so that SIGINT/SIGTERM stop mpi-sppy's PH and
+    L-shaped runs within :data:`~network_opt.common.interrupts.GRACE_S` seconds in every phase of
+    HiGHS; between two HiGHS runs (Pyomo and mpi-sppy's Python) a signal raises at once. mpi-sppy has
+    no hook around every solve (PH's extensions see only its subproblems, the L-shaped method none),
+    and the only solver option it passes, a time limit, cannot answer a signal; so the class those
+    modules look up as ``highspy.Highs`` is replaced for the length of the decomposition (each
+    module's ``highspy`` name points to a view of highspy with that one class changed) and restored
+    after. Main thread only: other threads (dask workers) use HiGHS as it is."""
+    import importlib
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import highspy
+
+    cls = _stoppable_class()
+
+    class _View:
+        """highspy, but ``Highs`` is the stoppable subclass."""
+
+        Highs = cls
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(highspy, name)
+
+    saved: list[tuple[Any, Any]] = []
+    for name in PYOMO_HIGHS_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # an older Pyomo without this interface: mpi-sppy cannot use it either
+            continue
+        if hasattr(module, "highspy"):
+            saved.append((module, module.highspy))
+            setattr(module, "highspy", _View())  # noqa: B010 (a module attribute mypy does not know)
+    try:
+        with interrupts.handling():
+            yield
+    finally:
+        for module, original in saved:
+            setattr(module, "highspy", original)  # noqa: B010
+
+
 def _creator(datas: dict[str, ModelData], probabilities: dict[str, float], alpha: float,
              weight: float, eta_bounds: tuple[float, float] | None,
              constant_as_variable: bool = False) -> Callable[..., Any]:
@@ -158,20 +250,21 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
         "time_limit": time_limit,
     }
     begin = time.perf_counter()
-    ph = PH(options, list(names), _creator(by_name, probs, alpha, weight, eta_bounds),
-            scenario_creator_kwargs={})
-    conv, _eobj, trivial = ph.ph_main(finalize=False)
     notes: list[str] = []
-    plans = [plan_values(s) for s in ph.local_scenarios.values()]
-    comm = ph.mpicomm
-    gathered = comm.allgather(plans)
-    everyone = [p for part in gathered for p in part]
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # a warning for integers outside the first stage
-            lagrangian = float(ph.post_solve_bound())
-    except Exception as exc:  # a failed bound solve leaves the trivial bound
-        lagrangian = None
-        notes.append(f"Lagrangian bound not computed: {type(exc).__name__}: {exc}")
+    with stoppable_highs():  # SIGINT/SIGTERM end the decomposition within seconds (Interrupted)
+        ph = PH(options, list(names), _creator(by_name, probs, alpha, weight, eta_bounds),
+                scenario_creator_kwargs={})
+        conv, _eobj, trivial = ph.ph_main(finalize=False)
+        plans = [plan_values(s) for s in ph.local_scenarios.values()]
+        comm = ph.mpicomm
+        gathered = comm.allgather(plans)
+        everyone = [p for part in gathered for p in part]
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # a warning for integers outside the first stage
+                lagrangian = float(ph.post_solve_bound())
+        except Exception as exc:  # a failed bound solve leaves the trivial bound
+            lagrangian = None
+            notes.append(f"Lagrangian bound not computed: {type(exc).__name__}: {exc}")
     bounds = [b for b in (trivial, lagrangian) if b is not None and math.isfinite(b)]
     counts = Counter(_key(p) for p in everyone)
     first: dict[tuple[Any, ...], dict[str, dict[Any, float]]] = {}
@@ -268,9 +361,11 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
     from pyomo.contrib.solver.common.util import NoFeasibleSolutionError
 
     try:
-        ls = LShapedMethod(options, list(names), creator)
-        with contextlib.redirect_stdout(io.StringIO()):
-            res = ls.lshaped_algorithm(converger=_time_limit_converger(time_limit))
+        # SIGINT/SIGTERM end the decomposition within seconds (Interrupted, not caught below)
+        with stoppable_highs():
+            ls = LShapedMethod(options, list(names), creator)
+            with contextlib.redirect_stdout(io.StringIO()):
+                res = ls.lshaped_algorithm(converger=_time_limit_converger(time_limit))
     except NoFeasibleSolutionError:
         raise ValueError("--decomposition lshaped: a scenario LP has no solution for a plan of the master problem. "
                          "mpi-sppy's L-shaped method has no feasibility cuts, so it needs every plan to be feasible "

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from network_opt.common import interrupts
 from network_opt.common.errors import InputError, Problem
 from network_opt.common.progress import Progress
 from network_opt.inputs.instance import Instance
@@ -330,7 +331,21 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
     Returns None on MPI ranks other than 0 under ``mpiexec`` (they take part in the decomposition
     only). Raises :class:`InputError` on invalid input (the ``stochastic:`` block, the overrides,
     scenarios that change which facilities can be built) and ``ValueError`` on bad options.
+
+    SIGINT and SIGTERM (:mod:`network_opt.common.interrupts`, handled for the whole design): a HiGHS
+    run stops within :data:`~network_opt.common.interrupts.GRACE_S` seconds (mpi-sppy's too,
+    :func:`network_opt.runs.decompose.stoppable_highs`), no later scenario is solved, and
+    :class:`~network_opt.common.interrupts.Interrupted` is raised, unless the design's plan and its
+    objective are known (the extensive form or Benders stopped with a plan, or the decomposition's
+    candidates evaluated): then the result holds that plan, its objective, bound and gap and no
+    measure (``summary["stochastic"]["interrupted"]``; no table), as a plain solve keeps its best plan.
     """
+    with interrupts.handling():  # one stop request for every phase (nested in the CLI's)
+        return _solve_stochastic(instance, options, soft_targets=soft_targets, progress=progress)
+
+
+def _solve_stochastic(instance: str | Path | Instance, options: StochasticOptions | None, *,
+                      soft_targets: bool | None, progress: Progress | None) -> StochasticResult | None:
     opts = options or StochasticOptions()
     progress = progress or Progress("quiet")
     t0 = time.perf_counter()
@@ -368,13 +383,26 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
         results: list[ScenarioOutcome | None] = [None] * len(batch)
         for k, res in executor.map_tasks(run_scenario_task, inst, batch):
             results[k] = res
+            # a stop request while HiGHS ran (deferred there: it returned its incumbent) leaves this
+            # scenario's figure unfinished and would skip every later HiGHS run: stop the batch here
+            interrupts.check()
         return [r for r in results if r is not None]
+
+    found: SolveOutcome | None = None
+    plan: Plan | None = None
+    stopped: interrupts.Interrupted | None = None
+    tw = t2 = t1
+    stage = [""]
+
+    def step(text: str) -> None:
+        stage[0] = text  # the phase a stop request is reported in
+        progress.phase(text)
 
     try:
         # wait-and-see: every scenario on its own (also the CVaR bounds of the decomposition)
         ws: list[ScenarioOutcome] = []
         if rank == 0:
-            progress.phase(f"solving each of the {n} scenarios on its own (wait-and-see)")
+            step(f"solving each of the {n} scenarios on its own (wait-and-see)")
             ws = run(tasks(None, sset))
         tw = time.perf_counter()
         decomposition: dict[str, Any] = {"method": opts.decomposition}
@@ -391,20 +419,19 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
                                                          solver_name=f"mpi-sppy {opts.decomposition} + highs"),
                                 audit, decomposition, soft_targets, alpha, weight, t0, t1)
         outcome: SolveOutcome | None = None
-        plan: Plan | None = None
         candidates: list[Plan] = []
         ev_alone: ScenarioOutcome | None = None
         if opts.decomposition == "none":
-            progress.phase(f"solving the extensive form ({n} scenarios, {opts.nonanticipativity} first stage)")
+            step(f"solving the extensive form ({n} scenarios, {opts.nonanticipativity} first stage)")
             outcome, plan = _extensive_form(datas, probs, alpha, weight, opts)
             decomposition.update(nonanticipativity=opts.nonanticipativity)
         elif opts.decomposition == "benders":
             start_plan = None
             if weight == 0:  # the expected-value plan: an upper bound before the first master solve
-                progress.phase("solving the expected-value scenario (the start plan of the decomposition)")
+                step("solving the expected-value scenario (the start plan of the decomposition)")
                 ev_alone = run([ScenarioTask("expected-value", sset.expected_value, None, opts.solve, soft_targets)])[0]
                 start_plan = ev_alone.plan
-            progress.phase(f"Benders decomposition on {n} scenarios (one LP subproblem per scenario)")
+            step(f"Benders decomposition on {n} scenarios (one LP subproblem per scenario)")
             outcome, plan, record = _benders(datas, probs, alpha, weight, opts, ws, start_plan,
                                              (inst, sset, soft_targets))
             decomposition.update(record)
@@ -413,12 +440,12 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
 
             eta_bounds = _eta_bounds(ws) if weight > 0 else None
             if opts.decomposition == "ph":
-                progress.phase(f"progressive hedging (mpi-sppy) on {n} scenarios")
+                step(f"progressive hedging (mpi-sppy) on {n} scenarios")
                 dec = solve_ph(datas, list(sset.names), list(probs), alpha=alpha, weight=weight,
                                iterations=opts.ph_iterations, rho=opts.ph_rho, mip_gap=opts.solve.mip_gap,
                                time_limit=opts.solve.time_limit, eta_bounds=eta_bounds)
             else:
-                progress.phase(f"L-shaped method (mpi-sppy) on {n} scenarios")
+                step(f"L-shaped method (mpi-sppy) on {n} scenarios")
                 dec = solve_lshaped(datas, list(sset.names), list(probs), alpha=alpha, weight=weight,
                                     iterations=opts.lshaped_iterations, mip_gap=opts.solve.mip_gap,
                                     eta_bounds=eta_bounds, time_limit=opts.solve.time_limit)
@@ -430,7 +457,7 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
                                  notes=dec.notes, eta_bounds=list(eta_bounds) if eta_bounds else None)
         t2 = time.perf_counter()
         if candidates:  # the decomposition's inner bound: the best candidate over every scenario
-            progress.phase(f"evaluating {len(candidates)} candidate plans on every scenario")
+            step(f"evaluating {len(candidates)} candidate plans on every scenario")
             best = None
             for cand in candidates:
                 ev = run(tasks(cand, sset))
@@ -469,8 +496,10 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
         assert outcome is not None
         if plan is None:
             return _no_plan(inst, sset, outcome, audit, decomposition, soft_targets, alpha, weight, t0, t1)
+        found = outcome  # the plan and its objective are known: a stop request from here keeps them
 
-        progress.phase("evaluating the stochastic plan and the expected-value plan in every scenario")
+        interrupts.check()  # the design was stopped (HiGHS returned its best plan): measure nothing
+        step("evaluating the stochastic plan and the expected-value plan in every scenario")
         if ev_alone is None:
             ev_alone = run([ScenarioTask("expected-value", sset.expected_value, None, opts.solve, soft_targets)])[0]
         sp = run(tasks(plan, sset))
@@ -484,15 +513,25 @@ def solve_stochastic(instance: str | Path | Instance, options: StochasticOptions
         oos_set = None
         count = (max(n, 30) if opts.out_of_sample is None else int(opts.out_of_sample)) if sset.sampled else 0
         if count > 0:
-            progress.phase(f"out-of-sample check on {count} fresh scenarios")
+            step(f"out-of-sample check on {count} fresh scenarios")
             oos_set = out_of_sample_set(inst, sset, count, opts.seed)
             oos = run(tasks(plan, oos_set))
             if spec.recourse is not None:
                 oos_recourse = _with_recourse(run, oos, oos_set, plan, spec.recourse, opts.solve, soft_targets,
                                               "recourse:")
+    except interrupts.Interrupted as exc:
+        if found is None or plan is None:  # no plan whose objective is known: nothing to keep
+            exc.phase = exc.phase or stage[0] or None
+            raise
+        stopped = exc
     finally:
         if executor is not None:
             executor.close()
+    if stopped is not None:
+        assert plan is not None and found is not None
+        return _interrupted(inst, sset, found, plan, audit, decomposition, soft_targets, alpha, weight,
+                            (t0, t1, tw, t2), opts.seed, stopped)
+    assert outcome is not None and ev_alone is not None
     t3 = time.perf_counter()
     metrics = _metrics(sset, sp, eev, ws, oos, alpha, weight, outcome)
     if spec.recourse is not None:
@@ -715,6 +754,32 @@ def plan_of(names: list[str], values: np.ndarray, d: ModelData) -> Plan:
         x = where[v.name]
         out.setdefault(v.parent_component().local_name, {})[v.index()] = float(round(x)) if v.is_integer() else x
     return out
+
+
+def _interrupted(inst: Instance, sset: ScenarioSet, outcome: SolveOutcome, plan: Plan, audit: dict[str, Any],
+                 decomposition: dict[str, Any], soft_targets: bool | None, alpha: float, weight: float,
+                 clocks: tuple[float, float, float, float], seed: int,
+                 stop: interrupts.Interrupted) -> StochasticResult:
+    """The design stopped by SIGINT/SIGTERM once its plan was found: that plan with its objective,
+    bound and gap (``outcome``; currency), no measure and no table (they need the scenario solves
+    that were stopped). ``summary["stochastic"]["interrupted"]`` says so."""
+    t0, t1, tw, t2 = clocks
+    now = time.perf_counter()
+    summary = _summary(inst, outcome, audit, soft_targets, t0, t1, t2, now)
+    summary.timings = {"load_s": t1 - t0, "wait_and_see_s": tw - t1, "solve_s": t2 - tw, "evaluate_s": now - t2}
+    summary["stochastic"] = {
+        "scenarios": len(sset.names), "source": "sampled" if sset.sampled else "declared",
+        "seed": seed if sset.sampled else None, "expected_value_scenario": sset.expected_label,
+        "cvar_alpha": alpha, "cvar_weight": weight,
+        "objective": "expected cost + cvar_weight x CVaR(cvar_alpha)" if weight > 0 else "expected cost",
+        "decomposition": decomposition, "plan": _plan_json(plan),
+        "interrupted": {"signal": interrupts.signal_name(stop.signum),
+                        "note": "stopped after the plan was found: the objective, bound and gap are the design's; "
+                                "RP, EEV, WS, VSS, EVPI, the regret, robustness and out-of-sample figures and the "
+                                "tables stochastic.csv, regret.csv and robustness.csv were not computed"},
+    }
+    sol = Solution(outcome=outcome, tables={}, summary=summary, inst=inst)
+    return StochasticResult(sol, sset, plan, None, {})
 
 
 def _no_plan(inst: Instance, sset: ScenarioSet, outcome: SolveOutcome, audit: dict[str, Any],

@@ -1,0 +1,229 @@
+"""SIGINT and SIGTERM during ``solve --stochastic`` with the decompositions on mpi-sppy (PH and
+L-shaped) and in the phases after the design (issue 13's rule, on the stochastic path): the
+process ends within seconds with exit code 130 / 143; with no plan whose objective is known nothing
+is written and a results folder already at --out is left as it was; once the design's plan is known
+its summary is written (as a plain solve writes its best plan), the measures not computed.
+
+Measured before the fix (2026-12-05, instance below, 6 scenarios): a SIGINT during PH was ignored
+(the run went on for 210 s and exited 4, "no plan"); during the L-shaped method it came out as
+exit 2 with "a scenario LP has no solution"; during a wait-and-see HiGHS run it was noted and PH
+then ran on for 220 s. Pyomo's HiGHS interfaces run HiGHS in the main thread, where no signal
+handler runs until HiGHS returns, and a handler run inside HiGHS's callbacks loses its exception.
+
+The solves run in real subprocesses (``python -m network_opt``), the signal sent when the
+progress output shows the phase. The instance: 30 collection points x 10 candidates, 1 period,
+with an ``uncertainty:`` block wide enough that the scenarios' own plans differ (so PH iterates,
+about 4 s per iteration of 6 scenarios on a 2-core machine, and the L-shaped method takes several
+iterations) and packs allowed to stay uncollected at a cost (the L-shaped method needs every plan
+feasible in every scenario). Each test takes 4-18 s on that machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from test_interrupts import Run, _leftovers
+
+from network_opt.common import interrupts
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+#: appended to the generated instance.yaml. Synthetic ranges (not data): supply from 0.2 to 3 times
+#: the generated tonnes, the lithium price normal around the generated one with a 40 % deviation;
+#: packs left uncollected cost 20,000 CNY/t (a penalty above every route's cost, so that the optimum
+#: collects wherever a plan can).
+UNCERTAIN = """
+uncertainty:
+  volumes:
+    scale: supply.tonnes
+    distribution: uniform
+    low: 0.2
+    high: 3.0
+  lithium_price:
+    scale: material_prices[Li].price_per_t
+    distribution: normal
+    mean: 1.0
+    sd: 0.4
+uncollected:
+  allowed: true
+  cost_per_t: 20000
+"""
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from network_opt.datasets.generate import GeneratorSpec, generate
+
+    folder = generate(tmp_path_factory.mktemp("interrupts-stochastic") / "g30",
+                      GeneratorSpec(seed=2, collection_points=30, candidates=10, periods=1, chemistries=2))
+    manifest = folder / "instance.yaml"
+    manifest.write_text(manifest.read_text() + UNCERTAIN)
+    return folder
+
+
+def _earlier_results(out: Path) -> dict[str, bytes]:
+    """A results folder an earlier run wrote at ``out`` (marker, summary, one table): --overwrite may
+    replace it, an interrupted run that writes nothing must leave it as it is. Returns its files."""
+    from network_opt.common.outdir import write_marker
+
+    out.mkdir()
+    (out / "summary.json").write_text('{"status": "optimal", "earlier": true}\n')
+    (out / "facilities.csv").write_text("facility,open\nF0000,true\n")
+    write_marker(out)
+    return _files(out)
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def _solve(instance: Path, out: Path, method: str, scenarios: int) -> Run:
+    return Run(str(instance), "--stochastic", "--scenarios", str(scenarios), "--decomposition", method,
+               "--out-of-sample", "0", "--threads", "1", "--out", str(out), "--overwrite")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_progressive_hedging_ends_it_with_nothing_written(instance: Path, tmp_path: Path,
+                                                                          sig: int) -> None:
+    out = tmp_path / "out"
+    before = _earlier_results(out)
+    run = _solve(instance, out, "ph", 6)
+    run.wait_for("progressive hedging (mpi-sppy)")
+    threading.Event().wait(3.0)  # inside PH's iterations (iteration 0 alone takes about 4 s here)
+    run.signal(sig)
+    code, _ = run.finish(timeout=60)
+    name = signal.Signals(sig).name
+    assert code == 128 + sig, run.text
+    assert f"interrupted during progressive hedging (mpi-sppy) on 6 scenarios ({name}); nothing written" in run.text
+    assert "Traceback" not in run.text and "Solve failed" not in run.text, run.text
+    assert _files(out) == before, "the earlier results must be left as they were"
+    assert _leftovers(out) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_lshaped_method_ends_it_with_nothing_written(instance: Path, tmp_path: Path,
+                                                                         sig: int) -> None:
+    """Before the fix a signal inside a HiGHS run came out as "a scenario LP has no solution", exit 2."""
+    out = tmp_path / "out"
+    before = _earlier_results(out)
+    run = _solve(instance, out, "lshaped", 12)
+    run.wait_for("L-shaped method (mpi-sppy)")
+    threading.Event().wait(1.5)  # the method takes about 10 s on 12 scenarios here
+    run.signal(sig)
+    code, _ = run.finish(timeout=60)
+    name = signal.Signals(sig).name
+    assert code == 128 + sig, run.text
+    assert f"interrupted during L-shaped method (mpi-sppy) on 12 scenarios ({name}); nothing written" in run.text
+    assert "error:" not in run.text and "Traceback" not in run.text, run.text
+    assert _files(out) == before
+    assert _leftovers(out) == []
+
+
+def test_a_signal_in_the_wait_and_see_solves_ends_the_design_with_nothing_written(instance: Path,
+                                                                                  tmp_path: Path) -> None:
+    """The first phase (each scenario's own MIP, about 0.5 s each): before the fix a signal while
+    HiGHS ran was only noted, every later scenario skipped HiGHS and PH ran on for minutes."""
+    out = tmp_path / "out"
+    before = _earlier_results(out)
+    run = _solve(instance, out, "ph", 6)
+    run.wait_for("wait-and-see")
+    threading.Event().wait(1.0)
+    run.signal(signal.SIGINT)
+    code, _ = run.finish(timeout=60)
+    assert code == 130, run.text
+    assert "nothing written" in run.text and "progressive hedging" not in run.text, run.text
+    assert _files(out) == before
+    assert _leftovers(out) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_after_the_design_writes_its_plan_without_the_measures(tmp_path: Path, sig: int) -> None:
+    """Once PH's plan is evaluated (its objective known), the evaluations of the plans on every
+    scenario (10 + 10 + 100 regret LPs on the toy, about 10 s here) are measures: a signal there
+    writes the plan's summary (objective, bound, gap, plan) in place of the earlier results, no
+    table, and exits 130 / 143."""
+    toy = Path(__file__).parents[1] / "instances" / "toy-scenarios"
+    out = tmp_path / "out"
+    _earlier_results(out)
+    run = _solve(toy, out, "ph", 10)
+    run.wait_for("evaluating the stochastic plan and the expected-value plan")
+    threading.Event().wait(1.0)
+    run.signal(sig)
+    code, _ = run.finish(timeout=60)
+    name = signal.Signals(sig).name
+    assert code == 128 + sig, run.text
+    assert f"its measures (RP, EEV, WS, VSS, EVPI, regret, out-of-sample) were not computed ({name})" in run.text
+    summary = json.loads((out / "summary.json").read_text())
+    assert "earlier" not in summary
+    st = summary["stochastic"]
+    assert st["interrupted"]["signal"] == name and st["plan"] and "RP" not in st
+    assert summary["objective"] is not None and st["decomposition"]["method"] == "ph"
+    assert not (out / "stochastic.csv").exists() and not (out / "facilities.csv").exists()
+    assert _leftovers(out) == []
+
+
+def test_a_signal_in_the_extensive_form_writes_its_best_plan_and_no_measure(instance: Path, tmp_path: Path) -> None:
+    """HiGHS on the extensive form (20 scenarios, several seconds here) returns its incumbent; before
+    the fix every later scenario solve then skipped HiGHS, and the run went on for 55 s, exited 0 and
+    wrote RP inf, EEV nan as if they were measures."""
+    out = tmp_path / "out"
+    run = _solve(instance, out, "none", 20)
+    run.wait_for("solving the extensive form")
+    threading.Event().wait(2.0)
+    run.signal(signal.SIGINT)
+    code, _ = run.finish(timeout=60)
+    assert code == 130, run.text
+    assert "were not computed (SIGINT)" in run.text, run.text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["objective"] is not None and "RP" not in summary["stochastic"]
+    assert summary["stochastic"]["interrupted"]["signal"] == "SIGINT"
+    assert sorted(p.name for p in out.iterdir()) == [".network-opt-results", "results.xlsx", "summary.json"]
+    assert _leftovers(out) == []
+
+
+# --- the mechanism, in this process --------------------------------------------------------------
+
+def test_pyomo_highs_objects_are_stoppable_only_inside_the_decomposition() -> None:
+    import highspy
+    import pyomo.contrib.appsi.solvers.highs as appsi_highs
+    import pyomo.contrib.solver.solvers.highs as contrib_highs
+
+    from network_opt.runs.decompose import stoppable_highs
+
+    with stoppable_highs():
+        for module in (appsi_highs, contrib_highs):
+            h = module.highspy.Highs()
+            assert isinstance(h, highspy.Highs) and type(h).__name__ == "StoppableHighs"
+            assert module.highspy.HighsModelStatus is highspy.HighsModelStatus  # the rest is highspy's
+    assert appsi_highs.highspy.Highs()  # the module's own again
+    assert type(appsi_highs.highspy.Highs()).__name__ == "Highs"
+    assert type(contrib_highs.highspy.Highs()).__name__ == "Highs"
+
+
+def test_a_highs_run_that_does_not_answer_is_left_and_the_decomposition_raises(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """HiGHS in presolve or a MIP's root LP calls back nothing: after the stop request the main
+    thread leaves it running after GRACE_S (the CLI then ends the process) and raises Interrupted,
+    which mpi-sppy's ``except Exception`` around each subproblem solve lets through."""
+    import highspy
+    import pyomo.contrib.appsi.solvers.highs as appsi_highs
+
+    from network_opt.runs.decompose import stoppable_highs
+
+    def stuck(self: object) -> None:  # a HiGHS run that would take 60 s and never sees cancelSolve
+        threading.Event().wait(60)
+
+    monkeypatch.setattr(highspy.Highs, "run", stuck)
+    with interrupts.handling(ending=True), stoppable_highs():  # as in the CLI
+        h = appsi_highs.highspy.Highs()
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        with pytest.raises(interrupts.Interrupted) as caught:
+            h.run()
+        assert caught.value.exit_code == 143
+        assert interrupts.abandoned()
