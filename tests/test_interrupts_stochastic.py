@@ -89,39 +89,26 @@ def _solve(instance: Path, out: Path, method: str, scenarios: int) -> Run:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_during_progressive_hedging_ends_it_with_nothing_written(instance: Path, tmp_path: Path,
-                                                                          sig: int) -> None:
+@pytest.mark.parametrize("method, phase, scenarios, wait_s", [
+    ("ph", "progressive hedging (mpi-sppy)", 6, 3.0),  # inside PH's iterations (iteration 0 alone takes about 4 s)
+    # before the fix a signal inside a HiGHS run came out as "a scenario LP has no solution", exit 2
+    ("lshaped", "L-shaped method (mpi-sppy)", 12, 1.5),  # the method takes about 10 s on 12 scenarios here
+], ids=["ph", "lshaped"])
+def test_a_signal_during_the_decomposition_ends_it_with_nothing_written(instance: Path, tmp_path: Path, sig: int,
+                                                                        method: str, phase: str, scenarios: int,
+                                                                        wait_s: float) -> None:
     out = tmp_path / "out"
     before = _earlier_results(out)
-    run = _solve(instance, out, "ph", 6)
-    run.wait_for("progressive hedging (mpi-sppy)")
-    threading.Event().wait(3.0)  # inside PH's iterations (iteration 0 alone takes about 4 s here)
+    run = _solve(instance, out, method, scenarios)
+    run.wait_for(phase)
+    threading.Event().wait(wait_s)
     run.signal(sig)
     code, _ = run.finish(timeout=60)
     name = signal.Signals(sig).name
     assert code == 128 + sig, run.text
-    assert f"interrupted during progressive hedging (mpi-sppy) on 6 scenarios ({name}); nothing written" in run.text
-    assert "Traceback" not in run.text and "Solve failed" not in run.text, run.text
+    assert f"interrupted during {phase} on {scenarios} scenarios ({name}); nothing written" in run.text
+    assert "error:" not in run.text and "Traceback" not in run.text and "Solve failed" not in run.text, run.text
     assert _files(out) == before, "the earlier results must be left as they were"
-    assert _leftovers(out) == []
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_during_the_lshaped_method_ends_it_with_nothing_written(instance: Path, tmp_path: Path,
-                                                                         sig: int) -> None:
-    """Before the fix a signal inside a HiGHS run came out as "a scenario LP has no solution", exit 2."""
-    out = tmp_path / "out"
-    before = _earlier_results(out)
-    run = _solve(instance, out, "lshaped", 12)
-    run.wait_for("L-shaped method (mpi-sppy)")
-    threading.Event().wait(1.5)  # the method takes about 10 s on 12 scenarios here
-    run.signal(sig)
-    code, _ = run.finish(timeout=60)
-    name = signal.Signals(sig).name
-    assert code == 128 + sig, run.text
-    assert f"interrupted during L-shaped method (mpi-sppy) on 12 scenarios ({name}); nothing written" in run.text
-    assert "error:" not in run.text and "Traceback" not in run.text, run.text
-    assert _files(out) == before
     assert _leftovers(out) == []
 
 
