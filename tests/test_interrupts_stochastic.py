@@ -88,6 +88,15 @@ def _solve(instance: Path, out: Path, method: str, scenarios: int) -> Run:
                "--out-of-sample", "0", "--threads", "1", "--out", str(out), "--overwrite")
 
 
+def _interrupt(run: Run, phase: str, wait_s: float, sig: int) -> int:
+    """Send ``sig`` ``wait_s`` seconds after ``run`` printed ``phase``; its exit code (within 60 s)."""
+    run.wait_for(phase)
+    threading.Event().wait(wait_s)
+    run.signal(sig)
+    code, _ = run.finish(timeout=60)
+    return code
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("method, phase, scenarios, wait_s", [
     ("ph", "progressive hedging (mpi-sppy)", 6, 3.0),  # inside PH's iterations (iteration 0 alone takes about 4 s)
@@ -100,10 +109,7 @@ def test_a_signal_during_the_decomposition_ends_it_with_nothing_written(instance
     out = tmp_path / "out"
     before = _earlier_results(out)
     run = _solve(instance, out, method, scenarios)
-    run.wait_for(phase)
-    threading.Event().wait(wait_s)
-    run.signal(sig)
-    code, _ = run.finish(timeout=60)
+    code = _interrupt(run, phase, wait_s, sig)
     name = signal.Signals(sig).name
     assert code == 128 + sig, run.text
     assert f"interrupted during {phase} on {scenarios} scenarios ({name}); nothing written" in run.text
@@ -119,10 +125,7 @@ def test_a_signal_in_the_wait_and_see_solves_ends_the_design_with_nothing_writte
     out = tmp_path / "out"
     before = _earlier_results(out)
     run = _solve(instance, out, "ph", 6)
-    run.wait_for("wait-and-see")
-    threading.Event().wait(1.0)
-    run.signal(signal.SIGINT)
-    code, _ = run.finish(timeout=60)
+    code = _interrupt(run, "wait-and-see", 1.0, signal.SIGINT)
     assert code == 130, run.text
     assert "nothing written" in run.text and "progressive hedging" not in run.text, run.text
     assert _files(out) == before
@@ -139,10 +142,7 @@ def test_a_signal_after_the_design_writes_its_plan_without_the_measures(tmp_path
     out = tmp_path / "out"
     _earlier_results(out)
     run = _solve(toy, out, "ph", 10)
-    run.wait_for("evaluating the stochastic plan and the expected-value plan")
-    threading.Event().wait(1.0)
-    run.signal(sig)
-    code, _ = run.finish(timeout=60)
+    code = _interrupt(run, "evaluating the stochastic plan and the expected-value plan", 1.0, sig)
     name = signal.Signals(sig).name
     assert code == 128 + sig, run.text
     assert f"its measures (RP, EEV, WS, VSS, EVPI, regret, out-of-sample) were not computed ({name})" in run.text
@@ -161,10 +161,7 @@ def test_a_signal_in_the_extensive_form_writes_its_best_plan_and_no_measure(inst
     wrote RP inf, EEV nan as if they were measures."""
     out = tmp_path / "out"
     run = _solve(instance, out, "none", 20)
-    run.wait_for("solving the extensive form")
-    threading.Event().wait(2.0)
-    run.signal(signal.SIGINT)
-    code, _ = run.finish(timeout=60)
+    code = _interrupt(run, "solving the extensive form", 2.0, signal.SIGINT)
     assert code == 130, run.text
     assert "were not computed (SIGINT)" in run.text, run.text
     summary = json.loads((out / "summary.json").read_text())
