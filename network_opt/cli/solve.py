@@ -294,9 +294,15 @@ def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwri
         return
     sol = res.solution
     if not sol.outcome.has_plan:
-        why = "infeasible" if sol.status == SolveStatus.INFEASIBLE else f"no plan ({sol.outcome.termination})"
-        err.print(f"stochastic design: {why}; nothing written", markup=False)
-        raise typer.Exit(EXIT_INFEASIBLE if sol.status == SolveStatus.INFEASIBLE else EXIT_NO_SOLUTION)
+        if sol.status == SolveStatus.INFEASIBLE:
+            err.print("stochastic design: infeasible; nothing written", markup=False)
+            raise typer.Exit(EXIT_INFEASIBLE)
+        # e.g. progressive hedging at its iteration limit, no candidate plan serving every scenario:
+        # its outer bound is kept in summary.json alone, as a plain solve keeps a bound without a plan
+        for note in sol.summary.get("stochastic", {}).get("decomposition", {}).get("notes", []):
+            err.print(f"stochastic design: {note}", markup=False)
+        _no_plan(sol, out_dir, overwrite, progress)
+        raise typer.Exit(EXIT_NO_SOLUTION)
     _write_plan(sol, out_dir, overwrite, progress)
     m, cur = res.metrics, sol.summary["currency"]
     gap = sol.outcome.mip_gap

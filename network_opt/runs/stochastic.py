@@ -466,6 +466,12 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
                     best = (value, cand, ev)
             assert best is not None
             inner, plan, _ = best
+            if not math.isfinite(inner):  # stopped (iteration or time limit) before the plans agreed
+                failed = [r.name for r in best[2] if not math.isfinite(r.cost)]
+                decomposition["notes"] = [*decomposition["notes"], (
+                    f"none of the {len(candidates)} candidate plans serves every scenario (the first leaves "
+                    f"{', '.join(failed[:10])}{' and more' if len(failed) > 10 else ''} infeasible): no plan; "
+                    "its outer bound stands")]
             outer = decomposition["outer_bound"]
             if outer is not None and math.isfinite(inner) and outer > inner + BOUND_TOL * max(abs(inner), 1.0):
                 # a lower bound above a plan's exact cost is no bound (solver tolerance far exceeded): withheld
