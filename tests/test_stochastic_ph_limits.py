@@ -92,3 +92,47 @@ def test_ph_at_its_iteration_limit_writes_its_bound(tmp_path: Path, one_ph_itera
     assert dec["method"] == "ph" and dec["iterations"] == 1
     assert dec["trivial_bound"] == pytest.approx(2000.0) and dec["outer_bound"] == pytest.approx(2050.0)
     assert s["options"]["decomposition"] == "ph"
+
+
+def test_a_failing_ph_subproblem_stops_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mpi-sppy prints "Solve failed for scenario ..." and iterates on with that scenario's stale
+    values (seen: 50 iterations, 437 s, then no plan). Here HiGHS's result for scenario ``b`` is made
+    to count as failed at PH iterations 1 to 10 (subproblem solves 4, 6, ..., 22: a and b at iteration
+    0, then a, b at each iteration; PH is far from converged then: W moves by 50 an iteration against
+    an opening cost of 1000, module docstring): the run stops at iteration 10 with an error naming the
+    scenario, exit 4, nothing written. A single failure (solve 4 only) is let pass and noted in
+    summary.json: PH goes on."""
+    from mpisppy import spopt
+
+    from network_opt.runs.decompose import FAILED_IN_A_ROW
+
+    assert FAILED_IN_A_ROW == 10
+    real = spopt.sputils.not_good_enough_results
+    calls = [0]
+    failing = set(range(4, 23, 2))
+
+    def fails(results: Any) -> bool:
+        calls[0] += 1
+        return True if calls[0] in failing else bool(real(results))
+
+    monkeypatch.setattr(spopt.sputils, "not_good_enough_results", fails)
+    out = tmp_path / "out"
+    args = ["solve", str(split(tmp_path / "m")), "--out", str(out), "--stochastic", "--decomposition", "ph",
+            "--threads", "1", "--quiet"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 4, res.output
+    assert "HiGHS gave no solution for the subproblem of scenario(s) b (HiGHS: " in res.output, res.output
+    assert "10 times in a row, the last at iteration 10; stopped there" in res.output, res.output
+    assert calls[0] == 22  # no further PH solve
+    assert not out.exists() or not any(p for p in out.iterdir() if not p.name.startswith("."))
+
+    calls[0] = 0
+    failing.clear()
+    failing.add(4)
+    res = CliRunner().invoke(app, [*args[:3], str(tmp_path / "once"), *args[4:]])
+    assert res.exit_code == 0, res.output
+    assert "HiGHS gave no solution for the subproblem" not in res.output, res.output
+    assert calls[0] > 22  # PH went on (to convergence: RP 3000, module docstring)
+    assert "RP 3,000.00 EUR" in res.output, res.output
+    notes = json.loads((tmp_path / "once" / "summary.json").read_text())["stochastic"]["decomposition"]["notes"]
+    assert any("HiGHS gave no solution for 1 scenario subproblem(s) of PH (b x1)" in n for n in notes), notes
