@@ -259,7 +259,7 @@ def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwri
     """``solve --stochastic``: the design of :mod:`network_opt.runs.stochastic`, written into --out.
     Under ``mpiexec`` only rank 0 checks, locks and writes --out; the other ranks take part in
     the decomposition and end."""
-    from network_opt.runs.decompose import DecompositionUnavailable, mpi_rank_size
+    from network_opt.runs.decompose import DecompositionUnavailable, SubproblemFailed, mpi_rank_size
     from network_opt.runs.executors import ExecutorError, check_executor_args
     from network_opt.runs.stochastic import StochasticOptions, solve_stochastic
 
@@ -277,6 +277,10 @@ def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwri
             decomposition=decomposition, out_of_sample=out_of_sample, solve=options,  # type: ignore[arg-type]
             workers=workers or 1, executor=executor, benders_workers=workers), soft_targets=soft_targets,
             progress=progress)  # type: ignore[arg-type]
+    except SubproblemFailed as exc:  # a PH subproblem without a solution: stopped early, nothing written
+        progress.close()  # type: ignore[attr-defined]
+        err.print(f"error: {exc}; nothing written", markup=False)
+        raise typer.Exit(EXIT_NO_SOLUTION) from None
     except (OutputExistsError, ExecutorError, DecompositionUnavailable, ValueError) as exc:
         progress.close()  # type: ignore[attr-defined]
         err.print(f"error: {exc}", markup=False)
@@ -294,9 +298,15 @@ def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwri
         return
     sol = res.solution
     if not sol.outcome.has_plan:
-        why = "infeasible" if sol.status == SolveStatus.INFEASIBLE else f"no plan ({sol.outcome.termination})"
-        err.print(f"stochastic design: {why}; nothing written", markup=False)
-        raise typer.Exit(EXIT_INFEASIBLE if sol.status == SolveStatus.INFEASIBLE else EXIT_NO_SOLUTION)
+        if sol.status == SolveStatus.INFEASIBLE:
+            err.print("stochastic design: infeasible; nothing written", markup=False)
+            raise typer.Exit(EXIT_INFEASIBLE)
+        # e.g. progressive hedging at its iteration limit, no candidate plan serving every scenario:
+        # its outer bound is kept in summary.json alone, as a plain solve keeps a bound without a plan
+        for note in sol.summary.get("stochastic", {}).get("decomposition", {}).get("notes", []):
+            err.print(f"stochastic design: {note}", markup=False)
+        _no_plan(sol, out_dir, overwrite, progress)
+        raise typer.Exit(EXIT_NO_SOLUTION)
     _write_plan(sol, out_dir, overwrite, progress)
     m, cur = res.metrics, sol.summary["currency"]
     gap = sol.outcome.mip_gap

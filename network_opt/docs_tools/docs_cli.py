@@ -29,7 +29,9 @@ Every command is a subcommand of `network-opt`; `network-opt COMMAND --help` pri
 `FILE:ROW:COLUMN: message`; nothing written |
 | 3 | infeasible: no plan satisfies the constraints |
 | 4 | no feasible plan found within the limits; if the solve proved a bound of the optimum (HiGHS's dual \
-bound, or `--heuristic`'s bound of the full model) it is printed and `summary.json` alone is written \
+bound, `--heuristic`'s bound of the full model, or with `--stochastic` the decomposition's outer bound, e.g. \
+progressive hedging at its iteration limit without a candidate plan serving every scenario) it is printed \
+and `summary.json` alone is written \
 (no plan), else nothing is written |
 
 """

@@ -350,7 +350,6 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
     progress = progress or Progress("quiet")
     t0 = time.perf_counter()
     inst = instance if isinstance(instance, Instance) else load(instance)
-    audit = audit_record(inst, opts.solve, soft_targets=soft_targets)
     spec = read_stochastic(inst)
     alpha = spec.cvar_alpha if opts.cvar_alpha is None else float(opts.cvar_alpha)
     weight = spec.cvar_weight if opts.cvar_weight is None else float(opts.cvar_weight)
@@ -361,6 +360,7 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
         raise ValueError(f"nonanticipativity must be one of {', '.join(NONANTICIPATIVITY)}")
     sset = scenario_set(inst, opts.scenarios, opts.seed)
     n = len(sset.names)
+    audit = audit_record(inst, opts.solve, **_stochastic_audit(opts, n, alpha, weight), soft_targets=soft_targets)
     probs = np.asarray(sset.probabilities)
     progress.phase(f"preparing {n} scenarios")
     datas = [scenario_data(inst, o, soft_targets) for o in sset.overrides]
@@ -466,6 +466,12 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
                     best = (value, cand, ev)
             assert best is not None
             inner, plan, _ = best
+            if not math.isfinite(inner):  # stopped (iteration or time limit) before the plans agreed
+                failed = [r.name for r in best[2] if not math.isfinite(r.cost)]
+                decomposition["notes"] = [*decomposition["notes"], (
+                    f"none of the {len(candidates)} candidate plans serves every scenario (the first leaves "
+                    f"{', '.join(failed[:10])}{' and more' if len(failed) > 10 else ''} infeasible): no plan; "
+                    "its outer bound stands")]
             outer = decomposition["outer_bound"]
             if outer is not None and math.isfinite(inner) and outer > inner + BOUND_TOL * max(abs(inner), 1.0):
                 # a lower bound above a plan's exact cost is no bound (solver tolerance far exceeded): withheld
@@ -790,6 +796,19 @@ def _no_plan(inst: Instance, sset: ScenarioSet, outcome: SolveOutcome, audit: di
     summary["stochastic"] = {"scenarios": len(sset.names), "cvar_alpha": alpha, "cvar_weight": weight,
                              "decomposition": decomposition}
     return StochasticResult(Solution(outcome=outcome, tables={}, summary=summary, inst=inst), sset, None, None, {})
+
+
+def _stochastic_audit(opts: StochasticOptions, n: int, alpha: float, weight: float) -> dict[str, Any]:
+    """The ``options`` of summary.json that a stochastic run takes from ``opts`` rather than from its
+    :class:`SolveOptions` (whose ``decomposition`` is the plain solve's, always "none" here): what the
+    run did, i.e. ``n`` scenarios drawn or declared, the risk measure in force (``alpha``, ``weight``:
+    the option or else the instance's ``stochastic:`` block), the decomposition and where the
+    scenario solves ran."""
+    return {"decomposition": opts.decomposition, "scenarios": n, "seed": opts.seed, "cvar_alpha": alpha,
+            "cvar_weight": weight, "nonanticipativity": opts.nonanticipativity,
+            "out_of_sample": opts.out_of_sample, "ph_iterations": opts.ph_iterations, "ph_rho": opts.ph_rho,
+            "lshaped_iterations": opts.lshaped_iterations, "executor": opts.executor, "workers": opts.workers,
+            "scheduler": opts.scheduler, "benders_workers": opts.benders_workers}
 
 
 def _summary(inst: Instance, outcome: SolveOutcome, audit: dict[str, Any], soft_targets: bool | None,
