@@ -374,8 +374,8 @@ def _check_outputs(ctx: typer.Context, instance: Path, out_dir: Path, overwrite:
 def _no_plan(sol: object, out_dir: Path, overwrite: bool, progress: object) -> None:
     """Say that no plan was found within the limits. When the solve still proved a bound of the
     optimum (HiGHS's dual bound, or the heuristic's bound of the full model), write summary.json
-    alone into --out, so that minutes of solving leave the bound, the timings and the heuristic's
-    record (no result table: there is no plan)."""
+    (and results.xlsx with its summary sheet) into --out, so that minutes of solving leave the bound,
+    the timings and the heuristic's record (no result table: there is no plan)."""
     outcome = sol.outcome  # type: ignore[attr-defined]
     line = f"no feasible plan found within the limits ({outcome.termination})"
     if outcome.bound is None or not math.isfinite(outcome.bound):

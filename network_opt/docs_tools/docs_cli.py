@@ -31,8 +31,8 @@ Every command is a subcommand of `network-opt`; `network-opt COMMAND --help` pri
 | 4 | no feasible plan found within the limits; if the solve proved a bound of the optimum (HiGHS's dual \
 bound, `--heuristic`'s bound of the full model, or with `--stochastic` the decomposition's outer bound, e.g. \
 progressive hedging at its iteration limit without a candidate plan serving every scenario) it is printed \
-and `summary.json` alone is written \
-(no plan), else nothing is written |
+and `summary.json` (and `results.xlsx`'s summary sheet) is written, no result table; else nothing is \
+written |
 
 """
 
