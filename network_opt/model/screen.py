@@ -149,20 +149,19 @@ def _may_escape(d: ModelData) -> bool:
 _SHORT = 1e-9
 
 
-def _capacity_repair(d: ModelData, open_in: dict[int, set[str]], allowed: set[str] | None
-                     ) -> dict[str, tuple[int, float]]:
+def _capacity_repair(d: ModelData, open_in: dict[int, set[str]], allowed: set[str] | None, lanes: pd.DataFrame,
+                     items: pd.DataFrame) -> dict[str, tuple[int, float]]:
     """Facilities to open (facility -> first investment period, tonnes it must take), greedily,
     so that in every operating year the supply can be placed (:func:`capacity_shortfall`) with the
     facilities ``open_in`` its investment period, plus those added, each at its largest capacity.
     Each round adds, among ``allowed`` (None: every facility) facilities the stuck items reach, the
     ones that could take most of them (their reachable stuck tonnes, at most their capacity) until
-    that covers the shortfall; stops where no candidate is left (the fallbacks judge). Nothing is
+    that covers the shortfall; stops where no candidate is left (the fallbacks judge). ``lanes``,
+    ``items``: :func:`_eol_lanes` and :func:`_supply_items` of ``d``, made once by the caller. Nothing is
     added where packs may stay uncollected or be disposed of: a shortfall is then a plan too."""
     if _may_escape(d):
         return {}
-    lanes = _eol_lanes(d)
     largest = d.levels.groupby("facility")["capacity_t"].max().astype(float)
-    items = _supply_items(d)
     added: dict[str, tuple[int, float]] = {}
     for year in sorted(items["period"].unique()):
         rows = items.loc[items["period"] == year]
@@ -202,7 +201,7 @@ def cover(d: ModelData, kept: set[str]) -> set[str]:
     todo = set(lanes["item"]) - set(lanes.loc[lanes["destination"].isin(kept), "item"])
     reach = set(_greedy_cover(lanes, todo, None))
     years = set((d.period_of or {p: p for p in d.years}).values())
-    return reach | set(_capacity_repair(d, dict.fromkeys(years, kept | reach), None))
+    return reach | set(_capacity_repair(d, dict.fromkeys(years, kept | reach), None, _eol_lanes(d), _supply_items(d)))
 
 
 def reaching_plan(d: ModelData, plan: pd.DataFrame, allowed: set[str]) -> pd.DataFrame:
@@ -234,7 +233,8 @@ def reaching_plan(d: ModelData, plan: pd.DataFrame, allowed: set[str]) -> pd.Dat
         for f in _greedy_cover(lanes, todo, allowed):
             added.setdefault(f, (q, 0.0))
     with_reach = {q: opened.get(q, set()) | {f for f, (first, _) in added.items() if first <= q} for q in years}
-    for f, (q, t) in _capacity_repair(d, with_reach, allowed).items():
+    eol = _eol_lanes(d)
+    for f, (q, t) in _capacity_repair(d, with_reach, allowed, eol, items).items():
         added.setdefault(f, (q, t))
     planned = {(str(f), int(q)): str(lv) for f, q, lv in zip(rows["facility"], rows["investment_period"],
                                                            rows["level"], strict=True)}
@@ -246,7 +246,7 @@ def reaching_plan(d: ModelData, plan: pd.DataFrame, allowed: set[str]) -> pd.Dat
         for q in years:
             if q >= first:
                 _raise_level(levels, sizes[f], f, q, level)
-    levels = _level_repair(d, levels, sizes)
+    levels = _level_repair(d, levels, sizes, eol, items)
     modules = {(str(f), int(q)): k for f, q, k in zip(rows["facility"], rows["investment_period"], rows["modules"],
                                                       strict=True)}
     if levels == planned:
@@ -268,8 +268,8 @@ def _raise_level(levels: dict[tuple[str, int], str], sizes: list[tuple[str, floa
         levels[(facility, period)] = level
 
 
-def _level_repair(d: ModelData, levels: dict[tuple[str, int], str], sizes: dict[str, list[tuple[str, float]]]
-                  ) -> dict[tuple[str, int], str]:
+def _level_repair(d: ModelData, levels: dict[tuple[str, int], str], sizes: dict[str, list[tuple[str, float]]],
+                  lanes: pd.DataFrame, items: pd.DataFrame) -> dict[tuple[str, int], str]:
     """``levels`` ((facility, investment period) -> level of the open facilities) raised, greedily,
     until a maximum flow places every operating year's supply into them at those levels
     (:func:`capacity_shortfall`): each round raises, among the open facilities the stuck items
@@ -277,13 +277,12 @@ def _level_repair(d: ModelData, levels: dict[tuple[str, int], str], sizes: dict[
     stuck tonnes it reaches), to its smallest level that holds the shortfall or what it can reach,
     from that period on (levels never shrink). Stops where every such facility is at its largest
     level (the facilities :func:`_capacity_repair` added then keep the shortfall at 0 there).
-    Modules are not counted (a facility with modules can hold more than the test assumes). Nothing is
+    Modules are not counted (a facility with modules can hold more than the test assumes). ``lanes``,
+    ``items``: as for :func:`_capacity_repair`. Nothing is
     raised where packs may stay uncollected or be disposed of."""
     levels = dict(levels)
     if _may_escape(d):
         return levels
-    lanes = _eol_lanes(d)
-    items = _supply_items(d)
     years = sorted({q for _, q in levels})
     capacity_of = {f: dict(s) for f, s in sizes.items()}
     for year in sorted(items["period"].unique()):
