@@ -7,7 +7,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from network_opt.solver.handoff import HighsModel
+from network_opt.solver.handoff import HighsModel, col_bounds, quiet_highs, row_bounds
 from network_opt.solver.highs import solve_model
 from network_opt.solver.options import SolveOptions
 
@@ -96,3 +96,18 @@ def test_duals_of_an_lp_by_hand() -> None:
     assert out.objective == pytest.approx(4.0)
     assert out.duals[m.total] == pytest.approx(1.0)
     assert out.duals[m.floor] == pytest.approx(1.0)
+
+
+def test_col_and_row_bounds_read_any_order_repeats_and_none() -> None:
+    """col_bounds/row_bounds give what getLp() holds, for indices in any order, repeated or none."""
+    h = quiet_highs()
+    h.addVars(4, np.array([0.0, -1.0, 2.0, -3.0]), np.array([1.0, 2.0, 3.0, 4.0]))
+    h.addRow(-5.0, 5.0, 2, np.array([0, 1], dtype=np.int32), np.array([1.0, 1.0]))
+    h.addRow(1.0, 7.0, 2, np.array([2, 3], dtype=np.int32), np.array([1.0, 1.0]))
+    lower, upper = col_bounds(h, np.array([3, 0, 3, 2]))
+    assert lower.tolist() == [-3.0, 0.0, -3.0, 2.0] and upper.tolist() == [4.0, 1.0, 4.0, 3.0]
+    lower, upper = row_bounds(h, np.array([1, 0]))
+    assert lower.tolist() == [1.0, -5.0] and upper.tolist() == [7.0, 5.0]
+    assert [a.size for a in col_bounds(h, np.array([], dtype=np.int32))] == [0, 0]
+    with pytest.raises(RuntimeError, match="could not read"):
+        col_bounds(h, np.array([9]))

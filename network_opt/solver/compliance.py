@@ -34,7 +34,7 @@ import pyomo.environ as pyo
 from network_opt.common import interrupts
 from network_opt.model.data import ModelData
 from network_opt.model.families import TARGET_CONSTRAINTS
-from network_opt.solver.handoff import HighsModel
+from network_opt.solver.handoff import HighsModel, col_bounds, row_bounds
 from network_opt.solver.highs import relative_gap
 from network_opt.solver.options import SolveOptions, run_highs, set_time_limit
 from network_opt.solver.status import SolveStatus
@@ -75,9 +75,7 @@ class _HighsView:
         data = [v for name in INTEGER_VARS if hasattr(m, name) for v in getattr(m, name).values()]
         data = [v for v in data if id(v) in self.cols]  # a variable in no row or cost is not passed
         cols = np.array([self.cols[id(v)] for v in data], dtype=np.int32)
-        lp = self.h.getLp()
-        lower = np.asarray(lp.col_lower_)[cols]
-        upper = np.asarray(lp.col_upper_)[cols]
+        lower, upper = col_bounds(self.h, cols)
         values = np.array([round(v.value or 0.0) for v in data], dtype=float)
         n = len(cols)
         cont = np.full(n, highspy.HighsVarType.kContinuous)
@@ -96,9 +94,7 @@ class _HighsView:
     def rows_relaxed(self, constraints: list[object]) -> Iterator[None]:
         """Rows made free (-inf, inf), then restored."""
         rows = np.array([self.rows[c] for c in constraints if c in self.rows], dtype=np.int32)
-        lp = self.h.getLp()
-        lower = np.asarray(lp.row_lower_)[rows]
-        upper = np.asarray(lp.row_upper_)[rows]
+        lower, upper = row_bounds(self.h, rows)
         n = len(rows)
         inf = highspy.kHighsInf
         try:
@@ -164,7 +160,7 @@ def _shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options:
             duals = np.asarray(view.h.getSolution().row_dual) if ok else None
             if status == highspy.HighsModelStatus.kTimeLimit:
                 time_up = TIME_UP_DURING
-    sense = -1.0 if duals is not None and view.h.getLp().sense_ == highspy.ObjSense.kMaximize else 1.0
+    sense = -1.0 if duals is not None and view.h.getObjectiveSense()[1] == highspy.ObjSense.kMaximize else 1.0
     for metric, con in families.items():
         sign = -1.0 if metric == "collection_rate" else 1.0  # a <= row: its dual is <= 0
         for t in con:

@@ -19,7 +19,7 @@ import pyomo.environ as pyo
 from network_opt.common import interrupts
 from network_opt.model.data import ModelData
 from network_opt.model.reductions import find_reductions
-from network_opt.solver.handoff import HighsModel
+from network_opt.solver.handoff import HighsModel, col_bounds
 from network_opt.solver.options import SolveOptions, run_highs, set_limits, set_time_limit
 
 logger = logging.getLogger(__name__)
@@ -40,8 +40,7 @@ def start_from_integers(hm: HighsModel, cols: np.ndarray, values: np.ndarray, op
     n = len(cols)
     if not n or hm.abandoned or interrupts.requested() is not None:
         return False
-    lp = highs.getLp()
-    lower, upper = np.asarray(lp.col_lower_)[cols], np.asarray(lp.col_upper_)[cols]
+    lower, upper = col_bounds(highs, cols)
     values = np.clip(np.round(values), lower, upper)
     highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kContinuous))
     highs.changeColsBounds(n, cols, values, values)
@@ -259,8 +258,7 @@ def sized_plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: p
         shut += [c for (f, q), v in modules.items()
                  if (f, int(q)) not in opened and (c := hm.cols.get(id(v))) is not None]
     cols = np.asarray(sorted(set(shut)), dtype=np.int32)
-    lp = hm.h.getLp()
-    lower, upper = np.asarray(lp.col_lower_)[cols], np.asarray(lp.col_upper_)[cols]
+    lower, upper = col_bounds(hm.h, cols)
     cols = cols[lower <= 0]  # a column held open (lower bound 1) stays so
     lower, upper = lower[lower <= 0], upper[lower <= 0]
     hm.h.changeColsBounds(len(cols), cols, lower, np.zeros(len(cols)))
