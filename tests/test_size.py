@@ -259,7 +259,8 @@ def test_api_raises_model_too_large_unless_forced() -> None:
     with pytest.raises(ModelTooLarge) as exc:
         solve(TOY, memory_limit=1000)
     assert "no single remedy tried fits" in exc.value.problems[0].message  # even an empty model needs the base
-    assert solve(TOY, memory_limit=1000, force=True).status == "optimal"
+    forced = solve(TOY, memory_limit=1000, force=True)  # built and solved, its search stopped by the guard
+    assert forced.status == "no_solution" and forced.summary["termination"] == "memoryLimit"
 
 
 def test_prune_option_and_default_pruning(small: Path, monkeypatch: pytest.MonkeyPatch) -> None:

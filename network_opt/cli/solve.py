@@ -92,7 +92,8 @@ def solve(
     memory_limit: Annotated[str | None, typer.Option(
         "--memory-limit", metavar="SIZE", help="Memory the solve may use, e.g. 8G or 512M (default: the memory "
         "available now, or NETWORK_OPT_MEMORY_LIMIT); a model projected to need more is refused (exit 2) "
-        "with the options that fit.")] = None,
+        "with the options that fit. When set (here or in the environment) it also guards the search: at 90 % of "
+        "it HiGHS stops and the best plan is kept (termination memoryLimit).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Solve even when the projected memory exceeds the "
                                         "memory available.")] = False,
     heuristic: Annotated[bool, typer.Option(

@@ -245,6 +245,13 @@ def _stop_flag(highs: Any) -> list[bool]:
     return new
 
 
+def stop_highs(highs: Any) -> None:
+    """Ask the running ``highs`` to stop and return its incumbent, as a stop request does, but
+    without recording a SIGINT/SIGTERM: later runs start as usual (:func:`run_highs` clears the
+    flag). Safe from HiGHS's own callback thread (e.g. a memory guard)."""
+    _stop_flag(highs)[0] = True
+
+
 def run_highs(highs: Any, tick: Callable[[float], None] | None = None,
               on_abandon: Callable[[], None] | None = None) -> bool:
     """``highs.run()``, stoppable within about :data:`GRACE_S` seconds by SIGINT/SIGTERM in every

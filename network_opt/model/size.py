@@ -130,13 +130,19 @@ def parse_bytes(text: str) -> int:
     return int(value * scale)
 
 
+def limit_set() -> int | None:
+    """The memory limit a user set (bytes): ``NETWORK_OPT_MEMORY_LIMIT``, or None."""
+    env = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    return parse_bytes(env) if env else None
+
+
 def available_memory() -> int:
     """Bytes this process may use: ``NETWORK_OPT_MEMORY_LIMIT`` when set, else the kernel's
     ``MemAvailable`` (``/proc/meminfo``), else free physical pages (``os.sysconf``); capped by
     the cgroup's memory limit when there is one (containers, batch schedulers)."""
-    env = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
-    if env:
-        return parse_bytes(env)
+    limit = limit_set()
+    if limit is not None:
+        return limit
     avail = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():

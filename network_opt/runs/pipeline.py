@@ -20,7 +20,7 @@ from network_opt.model import build_model
 from network_opt.model.data import ModelData
 from network_opt.model.objective import COST_TERMS, OBJECTIVE_LABEL
 from network_opt.model.reductions import find_reductions
-from network_opt.model.size import ModelTooLarge, available_memory, prepare_sized, what_fits
+from network_opt.model.size import ModelTooLarge, available_memory, limit_set, prepare_sized, what_fits
 from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution, extract, target_measures
@@ -172,6 +172,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
             agg.bound_assumptions += ("; lanes pruned by default after aggregating, so B holds only for the "
                                       "unpruned network")
     available = available_memory() if memory_limit is None else int(memory_limit)
+    if options.memory_limit is None and (guard := memory_limit if memory_limit is not None else limit_set()):
+        options = dataclasses.replace(options, memory_limit=int(guard))  # the search's guard (solver.highs)
     if not force and not projected.fits(available):
         raise ModelTooLarge(str(inst.manifest.path), projected, available, what_fits(data, available, aggregate))
     began = time.perf_counter()

@@ -21,6 +21,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from network_opt.common import interrupts
+from network_opt.common.memory import resident_bytes
 from network_opt.model.data import ModelData
 from network_opt.solver.handoff import HighsModel, MatrixModel, TriviallyInfeasible
 from network_opt.solver.options import SolveOptions, run_highs, set_limits, set_time_limit
@@ -157,15 +158,29 @@ TERMINATION = {
 }
 
 
+#: share of ``SolveOptions.memory_limit`` at which the memory guard stops the search: the rest is
+#: headroom for what HiGHS allocates between two checks and for the extraction after it returns
+MEMORY_GUARD_SHARE = 0.9
+#: seconds between two reads of the resident memory by the guard
+MEMORY_CHECK_S = 0.25
+
+
 class _Watch:
     """What is known of a running MIP from HiGHS's callbacks: the last figures (for the progress
     line, fed also while HiGHS reports nothing, e.g. in presolve or the root LP) and the best
-    plan reported (the plan kept if HiGHS has to be left running after a stop request)."""
+    plan reported (the plan kept if HiGHS has to be left running after a stop request).
 
-    def __init__(self, hm: HighsModel, progress: object | None, begin: float):
+    Memory guard: with ``memory_limit`` (bytes), every :data:`MEMORY_CHECK_S` seconds the process's
+    resident memory is read; at :data:`MEMORY_GUARD_SHARE` of the limit HiGHS is asked to stop
+    (:func:`network_opt.common.interrupts.stop_highs`) and ``memory_stop`` holds the bytes read."""
+
+    def __init__(self, hm: HighsModel, progress: object | None, begin: float, memory_limit: int | None = None):
         self.hm, self.progress, self.begin = hm, progress, begin
         self.best: np.ndarray | None = None
         self.figures = (math.inf, -math.inf, math.inf)  # best plan, bound, gap
+        self.memory_limit = memory_limit
+        self.memory_stop: int | None = None
+        self._checked = -math.inf
         hm.h.cbMipInterrupt.subscribe(self.check)
         hm.h.cbMipImprovingSolution.subscribe(self.improved)
 
@@ -182,7 +197,15 @@ class _Watch:
 
     def tick(self, _seconds: float) -> None:
         """Feed the progress line (the progress object throttles): seconds since the solve began
-        (the start's LPs included), best plan, bound and gap as last reported."""
+        (the start's LPs included), best plan, bound and gap as last reported; and guard the memory."""
+        if self.memory_limit is not None and self.memory_stop is None:
+            now = time.perf_counter()
+            if now - self._checked >= MEMORY_CHECK_S:
+                self._checked = now
+                rss = resident_bytes()
+                if rss >= MEMORY_GUARD_SHARE * self.memory_limit:
+                    self.memory_stop = rss
+                    interrupts.stop_highs(self.hm.h)
         if self.progress is not None and not self.hm.abandoned:
             self.progress.solver(time.perf_counter() - self.begin, *self.figures)  # type: ignore[attr-defined]
 
@@ -193,7 +216,7 @@ class _Watch:
 
 
 def _known_plan_outcome(hm: HighsModel, watch: _Watch, version: str, elapsed: float, log: str,
-                        extra: dict[str, Any]) -> SolveOutcome:
+                        extra: dict[str, Any], termination: str = Termination.INTERRUPTED) -> SolveOutcome:
     """The outcome of an interrupted solve whose HiGHS holds no plan to ask for: it was left
     running after the stop request (it did not return within
     :data:`network_opt.common.interrupts.GRACE_S`, e.g. in presolve or the MIP's root LP), or it stopped
@@ -203,14 +226,14 @@ def _known_plan_outcome(hm: HighsModel, watch: _Watch, version: str, elapsed: fl
     extra["mip_node_count"] = None
     extra["abandoned"] = hm.abandoned
     if x is None or len(x) != len(hm.columns):
-        return SolveOutcome(status=SolveStatus.NO_SOLUTION, termination=Termination.INTERRUPTED, objective=None,
+        return SolveOutcome(status=SolveStatus.NO_SOLUTION, termination=termination, objective=None,
                             bound=None, mip_gap=None, solver_version=version, solve_s=elapsed, log=log, **extra)
     hm.load_values(x)
     objective = hm.objective_of(x)
     bound = float(watch.figures[1]) if math.isfinite(watch.figures[1]) else None
     if bound is not None and bound > objective:
         bound = None
-    return SolveOutcome(status=SolveStatus.FEASIBLE, termination=Termination.INTERRUPTED, objective=objective,
+    return SolveOutcome(status=SolveStatus.FEASIBLE, termination=termination, objective=objective,
                         bound=bound, mip_gap=relative_gap(objective, bound), solver_version=version, solve_s=elapsed,
                         log=log, **extra)
 
@@ -285,7 +308,7 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     # running after interrupts.GRACE_S with the best plan it reported); between HiGHS runs the
     # request is only noted (no later run starts), so that a plan found is never thrown away
     with interrupts.handling(), interrupts.deferred():
-        watch = _Watch(hm, progress, begin)
+        watch = _Watch(hm, progress, begin, options.memory_limit)
         try:
             integers = np.flatnonzero(hm.matrix.integer).astype(np.int32)
             if start is not None and len(start) == len(integers) and start_from_integers(hm, integers, start, options):
@@ -325,8 +348,18 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     # a feasible point of an unbounded model is no plan to report
     has_plan = (model_status != highspy.HighsModelStatus.kNotset and info.primal_solution_status == 2
                 and model_status not in no_optimum)  # 2: feasible
+    # the memory guard's stop is no user's stop request: it says so, and no later phase is skipped
+    stopped: str = Termination.INTERRUPTED
+    if (resident := watch.memory_stop) is not None and interrupts.requested() is None:
+        stopped = Termination.MEMORY_LIMIT
+        text = (f"the search stopped at the memory limit ({resident / 2**30:.2f} GiB resident, "
+                f"{MEMORY_GUARD_SHARE:.0%} of {float(options.memory_limit or 0) / 2**30:.2f} GiB), "
+                "keeping its best plan")
+        log.append(f"network_opt: {text}\n")
+        if progress is not None:
+            progress.phase(text)  # type: ignore[attr-defined]
     if interrupted and not has_plan:  # stopped before HiGHS used the start (or before the MIP began)
-        return _known_plan_outcome(hm, watch, version, elapsed, "".join(log), extra)
+        return _known_plan_outcome(hm, watch, version, elapsed, "".join(log), extra, stopped)
     status = _status(model_status, has_plan, bool(interrupted))
     objective = float(info.objective_function_value) if has_plan else None
     is_mip = bool(hm.matrix.integer.any())
@@ -340,7 +373,7 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         if duals and solution.dual_valid:
             extra["duals"] = hm.constraint_duals(np.asarray(solution.row_dual))
     extra["mip_node_count"] = int(info.mip_node_count) if is_mip else None
-    termination = (Termination.INTERRUPTED if interrupted
+    termination = (stopped if interrupted
                    else TERMINATION.get(model_status, highs.modelStatusToString(model_status)))
     return SolveOutcome(status=status, termination=termination, objective=objective, bound=bound,
                         mip_gap=relative_gap(objective, bound), solver_version=version, solve_s=elapsed,

@@ -38,6 +38,9 @@ class SolveOptions:
     # "none": HiGHS on the whole model; "benders": Benders decomposition on HiGHS's matrix, investment
     # decisions in the master, the rest in LP subproblems (network_opt.solver.benders)
     decomposition: str = "none"
+    # bytes: the MIP's search stops, keeping its best plan, once this process's resident memory
+    # reaches MEMORY_GUARD_SHARE of it (network_opt.solver.highs; --memory-limit); None: no guard
+    memory_limit: int | None = None
 
 
 def set_time_limit(highs: highspy.Highs, seconds: float | None, *, lp: bool) -> None:
