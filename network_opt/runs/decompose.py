@@ -81,7 +81,8 @@ FAILED_IN_A_ROW = 10
 
 
 def _fail_fast_extension() -> type:
-    """An mpi-sppy PH extension that counts the subproblems without a solution (``failures``) and ends
+    """An mpi-sppy PH extension that gives each iteration's subproblems the time left of PH's time
+    limit (``miditer``) and counts the subproblems without a solution (``failures``) and ends
     PH with :class:`SubproblemFailed` once a scenario subproblem
     has had no solution (``solution_available`` False: HiGHS infeasible, unbounded, solve error, or a
     limit without a solution) in :data:`FAILED_IN_A_ROW` consecutive PH iterations, naming the
@@ -128,6 +129,14 @@ def _fail_fast_extension() -> type:
 
         def enditer(self) -> None:
             self._check(f"at iteration {getattr(self.opt, '_PHIter', '?')}")
+
+        def miditer(self) -> None:
+            """Before each PH iteration's solves: HiGHS's time limit of every subproblem is what is
+            left of PH's ``time_limit`` (mpi-sppy checks it only between iterations)."""
+            limit = self.opt.options.get("time_limit")
+            if limit is not None:
+                left = max(float(limit) - (time.perf_counter() - self.opt.start_time), 0.0)
+                self.opt._dynamic_solver_options_layer["options"]["time_limit"] = left
 
     return FailFast
 
@@ -289,14 +298,18 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
              alpha: float = 0.9, weight: float = 0.0, iterations: int = 50, rho: float | None = None,
              mip_gap: float = 1e-4, time_limit: float | None = None, convergence: float = 1e-4,
              candidates: int = 5, eta_bounds: tuple[float, float] | None = None,
-             eta_scale: float | None = None) -> DecompositionOutcome:
+             eta_scale: float | None = None, threads: int | None = None) -> DecompositionOutcome:
     r"""Progressive hedging (mpi-sppy) on the scenarios ``datas`` (named ``names``, with
     ``probabilities``); returns the candidate plans and the outer bound on every rank.
 
     ``rho``: PH's penalty per unit of deviation from the consensus (currency per unit of a
     first-stage variable); default: 10 % of the mean absolute fixed plus opening cost of a
     level, a scale at which a facility's open/close decision moves within a few iterations.
-    ``time_limit``: seconds for the PH iterations (checked between iterations).
+    ``time_limit``: seconds for the PH iterations (checked between iterations; every subproblem's
+    HiGHS run gets what is left of it, the first iteration's and the Lagrangian bound's the whole).
+    ``threads``: HiGHS's threads in every subproblem (None: HiGHS decides), as
+    :func:`network_opt.solver.highs.solve_model` sets them; ``mip_gap`` is every subproblem's
+    relative MIP gap.
     ``eta_bounds``: bounds of the value at risk (currency), needed with ``weight > 0`` (the
     linearised proximal term and the Lagrangian bound need a bounded variable).
     ``eta_scale``: currency per unit of the value at risk as PH sees it (default: a tenth of the
@@ -330,6 +343,7 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
                              f"got eta_bounds {eta_bounds} and eta_scale {eta_scale}")
         eta_unit = (low, unit)
         eta_rho = ETA_RHO_SHARE * weight * unit
+    highs_options = _highs_options(mip_gap, threads, time_limit)
     options = {
         "solver_name": SOLVER,
         "PHIterLimit": int(iterations),
@@ -339,7 +353,7 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
         "display_progress": False,
         "display_timing": False,
         "display_convergence_detail": False,
-        "solver_options_layers": [sputils.solver_options_layer("default", {"mip_rel_gap": float(mip_gap)})],
+        "solver_options_layers": [sputils.solver_options_layer("default", highs_options)],
         "linearize_proximal_terms": True,  # keeps every subproblem a MILP for HiGHS
         "linearize_binary_proximal_terms": True,
         "proximal_linearization_tolerance": PROX_TOL,
@@ -368,7 +382,7 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
         everyone = [p for part in gathered for p in part]
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # a warning for integers outside the first stage
-                lagrangian = float(ph.post_solve_bound())
+                lagrangian = float(ph.post_solve_bound(solver_options=dict(highs_options)))
         except Exception as exc:  # a failed bound solve leaves the trivial bound
             lagrangian = None
             notes.append(f"Lagrangian bound not computed: {type(exc).__name__}: {exc}")
@@ -383,6 +397,24 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
                                 iterations=int(getattr(ph, "_PHIter", iterations)),
                                 convergence=float(conv) if conv is not None else None,
                                 seconds=time.perf_counter() - begin, ranks=int(comm.Get_size()), notes=notes)
+
+
+def _highs_options(mip_gap: float, threads: int | None, time_limit: float | None,
+                   lp: bool = False) -> dict[str, Any]:
+    """The HiGHS options of the decomposition's solves, as
+    :func:`network_opt.solver.highs.solve_model` gives them: relative MIP gap, threads (when given;
+    HiGHS's process-wide scheduler is set to them, :func:`network_opt.solver.highs.use_threads`) and
+    the time limit (seconds; not for an LP, ``lp``, whose limit HiGHS counts from the object's first
+    run, :func:`network_opt.solver.options.set_time_limit`)."""
+    from network_opt.solver.highs import use_threads
+
+    use_threads(threads)
+    out: dict[str, Any] = {"mip_rel_gap": float(mip_gap)}
+    if threads is not None:
+        out["threads"] = int(threads)
+    if time_limit is not None and not lp:
+        out["time_limit"] = max(0.0, float(time_limit))
+    return out
 
 
 def _constant_as_variable(m: Any) -> None:
@@ -442,7 +474,7 @@ def _time_limit_converger(seconds: float | None) -> type | None:
 def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilities: Sequence[float], *,
                   alpha: float = 0.9, weight: float = 0.0, iterations: int = 200, mip_gap: float = 1e-4,
                   eta_bounds: tuple[float, float] | None = None,
-                  time_limit: float | None = None) -> DecompositionOutcome:
+                  time_limit: float | None = None, threads: int | None = None) -> DecompositionOutcome:
     """The L-shaped method (mpi-sppy's ``LShapedMethod``, Benders cuts from Pyomo's
     ``contrib.benders``): a master MILP over the first-stage decisions and one cost estimate per
     scenario, cut by the LP of each scenario (the second stage is continuous: flows, disposal,
@@ -452,7 +484,9 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
     ``mpiexec`` the scenario LPs are spread over the ranks. Needs the first-stage costs to be the
     same in every scenario (checked) and, with a CVaR weight, ``eta_bounds``. ``time_limit``
     (seconds): no new iteration starts after it (checked between iterations, so one iteration may
-    overrun it); the bound and plan are then those of the last master problem."""
+    overrun it); the bound and plan are then those of the last master problem, and no master MIP runs
+    longer than it. ``threads``: HiGHS's threads in the master and in the scenario LPs (None: HiGHS
+    decides); ``mip_gap``: the master's relative MIP gap."""
     _mpisppy()
     from mpisppy.opt.lshaped import LShapedMethod
 
@@ -462,8 +496,9 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
     creator = _creator(by_name, probs, alpha, weight, eta_bounds, constant_as_variable=True)
     _same_first_stage_costs(datas, creator, names)
     options = {"root_solver": "highs", "sp_solver": "highs", "max_iter": int(iterations), "verbose": False,
-               "tol": 1e-6, "root_solver_options": {"mip_rel_gap": float(mip_gap), "output_flag": False},
-               "sp_solver_options": {"output_flag": False}}
+               "tol": 1e-6,
+               "root_solver_options": {**_highs_options(mip_gap, threads, time_limit), "output_flag": False},
+               "sp_solver_options": {**_highs_options(mip_gap, threads, time_limit, lp=True), "output_flag": False}}
     begin = time.perf_counter()
     from pyomo.contrib.solver.common.util import NoFeasibleSolutionError
 

@@ -445,12 +445,13 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
                 dec = solve_ph(datas, list(sset.names), list(probs), alpha=alpha, weight=weight,
                                iterations=opts.ph_iterations, rho=opts.ph_rho, mip_gap=opts.solve.mip_gap,
                                time_limit=opts.solve.time_limit, eta_bounds=eta_bounds,
-                               eta_scale=eta_scale)
+                               eta_scale=eta_scale, threads=opts.solve.threads)
             else:
                 step(f"L-shaped method (mpi-sppy) on {n} scenarios")
                 dec = solve_lshaped(datas, list(sset.names), list(probs), alpha=alpha, weight=weight,
                                     iterations=opts.lshaped_iterations, mip_gap=opts.solve.mip_gap,
-                                    eta_bounds=eta_bounds, time_limit=opts.solve.time_limit)
+                                    eta_bounds=eta_bounds, time_limit=opts.solve.time_limit,
+                                    threads=opts.solve.threads)
             if rank != 0:
                 return None
             candidates = dec.candidates
