@@ -145,7 +145,8 @@ def _fail_fast_extension() -> type:
 class DecompositionOutcome:
     """What progressive hedging gave: candidate plans (first-stage values, most frequent first),
     the outer bound (currency; the best lower bound on the optimum), iterations, convergence
-    metric, seconds, MPI ranks used."""
+    metric, seconds, MPI ranks used, and PH's rho of the plan's decisions (currency per unit squared;
+    None for the L-shaped method)."""
 
     candidates: list[dict[str, dict[Any, float]]]
     outer_bound: float | None
@@ -155,6 +156,7 @@ class DecompositionOutcome:
     seconds: float
     ranks: int = 1
     notes: list[str] = field(default_factory=list)
+    rho: float | None = None
 
 
 def under_mpi() -> bool:
@@ -396,7 +398,8 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
                                 trivial_bound=float(trivial) if trivial is not None else None,
                                 iterations=int(getattr(ph, "_PHIter", iterations)),
                                 convergence=float(conv) if conv is not None else None,
-                                seconds=time.perf_counter() - begin, ranks=int(comm.Get_size()), notes=notes)
+                                seconds=time.perf_counter() - begin, ranks=int(comm.Get_size()), notes=notes,
+                                rho=float(rho))
 
 
 def _highs_options(mip_gap: float, threads: int | None, time_limit: float | None,

@@ -82,8 +82,10 @@ class StochasticOptions:
     on mpi-sppy; ``nonanticipativity``: ``shared`` variables or
     ``equality`` rows in the extensive form; ``out_of_sample``: fresh draws for the SAA check (None:
     max(N, 30); 0: none); ``regret_limit``: most scenarios for the full regret table (N x N
-    evaluations; above it only the stochastic and expected-value plans' rows); ``ph_iterations``,
-    ``ph_rho``: progressive hedging; ``lshaped_iterations``: the L-shaped method; ``solve``: HiGHS
+    evaluations; above it only the stochastic and expected-value plans' rows); ``ph_iterations``
+    (>= 1), ``ph_rho`` (> 0, currency per unit of a plan decision squared; None: PH's default, see
+    :func:`network_opt.runs.decompose.solve_ph`): progressive hedging (``--ph-iterations``,
+    ``--ph-rho``); ``lshaped_iterations``: the L-shaped method; ``solve``: HiGHS
     limits of every solve (the extensive form's
     time limit and gap; each scenario's solve); executor, workers, scheduler: where the scenario
     solves run; ``benders_workers``: processes holding the scenario blocks of ``decomposition=
@@ -356,6 +358,10 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
     check_risk(alpha, weight)
     if opts.decomposition not in DECOMPOSITIONS:
         raise ValueError(f"--decomposition must be one of {', '.join(DECOMPOSITIONS)}, got {opts.decomposition!r}")
+    if not (isinstance(opts.ph_iterations, int) and opts.ph_iterations >= 1):
+        raise ValueError(f"--ph-iterations must be a whole number >= 1, got {opts.ph_iterations!r}")
+    if opts.ph_rho is not None and not (math.isfinite(opts.ph_rho) and opts.ph_rho > 0):
+        raise ValueError(f"--ph-rho must be a finite number > 0, got {opts.ph_rho!r}")
     if opts.nonanticipativity not in NONANTICIPATIVITY:
         raise ValueError(f"nonanticipativity must be one of {', '.join(NONANTICIPATIVITY)}")
     sset = scenario_set(inst, opts.scenarios, opts.seed)
@@ -458,7 +464,8 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
             decomposition.update(iterations=dec.iterations, convergence=dec.convergence, ranks=dec.ranks,
                                  outer_bound=dec.outer_bound, trivial_bound=dec.trivial_bound, seconds=dec.seconds,
                                  notes=dec.notes, eta_bounds=list(eta_bounds) if eta_bounds else None,
-                                 **({"eta_scale": eta_scale} if eta_scale is not None else {}))
+                                 **({"eta_scale": eta_scale} if eta_scale is not None else {}),
+                                 **({"rho": dec.rho} if dec.rho is not None else {}))
         t2 = time.perf_counter()
         if candidates:  # the decomposition's inner bound: the best candidate over every scenario
             step(f"evaluating {len(candidates)} candidate plans on every scenario")
