@@ -131,8 +131,10 @@ def _fail_fast_extension() -> type:
             self._check(f"at iteration {getattr(self.opt, '_PHIter', '?')}")
 
         def miditer(self) -> None:
-            """Before each PH iteration's solves: HiGHS's time limit of every subproblem is what is
-            left of PH's ``time_limit`` (mpi-sppy checks it only between iterations)."""
+            """Before each PH iteration after the first: HiGHS's time limit of every subproblem is
+            what is left of PH's ``time_limit`` (mpi-sppy checks it only between iterations).
+            Iteration 0 runs without one: mpi-sppy stops with an error when a scenario has no
+            solution there, and its solves give the candidates and the trivial bound."""
             limit = self.opt.options.get("time_limit")
             if limit is not None:
                 left = max(float(limit) - (time.perf_counter() - self.opt.start_time), 0.0)
@@ -307,8 +309,9 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
     ``rho``: PH's penalty per unit of deviation from the consensus (currency per unit of a
     first-stage variable); default: 10 % of the mean absolute fixed plus opening cost of a
     level, a scale at which a facility's open/close decision moves within a few iterations.
-    ``time_limit``: seconds for the PH iterations (checked between iterations; every subproblem's
-    HiGHS run gets what is left of it, the first iteration's and the Lagrangian bound's the whole).
+    ``time_limit``: seconds for the PH iterations (checked between iterations; from iteration 1 on
+    every subproblem's HiGHS run gets what is left of it; iteration 0 and the Lagrangian bound run
+    without one, as before: mpi-sppy needs every scenario solved at iteration 0).
     ``threads``: HiGHS's threads in every subproblem (None: HiGHS decides), as
     :func:`network_opt.solver.highs.solve_model` sets them; ``mip_gap`` is every subproblem's
     relative MIP gap.
@@ -345,7 +348,7 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
                              f"got eta_bounds {eta_bounds} and eta_scale {eta_scale}")
         eta_unit = (low, unit)
         eta_rho = ETA_RHO_SHARE * weight * unit
-    highs_options = _highs_options(mip_gap, threads, time_limit)
+    highs_options = _highs_options(mip_gap, threads)
     options = {
         "solver_name": SOLVER,
         "PHIterLimit": int(iterations),
@@ -384,7 +387,9 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
         everyone = [p for part in gathered for p in part]
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # a warning for integers outside the first stage
-                lagrangian = float(ph.post_solve_bound(solver_options=dict(highs_options)))
+                # every option again, time limit off (the plugins keep the last iteration's)
+                bound_options = {**highs_options, "time_limit": math.inf}
+                lagrangian = float(ph.post_solve_bound(solver_options=bound_options))
         except Exception as exc:  # a failed bound solve leaves the trivial bound
             lagrangian = None
             notes.append(f"Lagrangian bound not computed: {type(exc).__name__}: {exc}")
@@ -402,21 +407,18 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
                                 rho=float(rho))
 
 
-def _highs_options(mip_gap: float, threads: int | None, time_limit: float | None,
-                   lp: bool = False) -> dict[str, Any]:
+def _highs_options(mip_gap: float, threads: int | None) -> dict[str, Any]:
     """The HiGHS options of the decomposition's solves, as
-    :func:`network_opt.solver.highs.solve_model` gives them: relative MIP gap, threads (when given;
-    HiGHS's process-wide scheduler is set to them, :func:`network_opt.solver.highs.use_threads`) and
-    the time limit (seconds; not for an LP, ``lp``, whose limit HiGHS counts from the object's first
-    run, :func:`network_opt.solver.options.set_time_limit`)."""
+    :func:`network_opt.solver.highs.solve_model` gives them: relative MIP gap and threads (when
+    given; HiGHS's process-wide scheduler is set to them, :func:`network_opt.solver.highs.use_threads`).
+    The time limit is the caller's: PH's for its iterations after the first, the L-shaped method's
+    between iterations."""
     from network_opt.solver.highs import use_threads
 
     use_threads(threads)
     out: dict[str, Any] = {"mip_rel_gap": float(mip_gap)}
     if threads is not None:
         out["threads"] = int(threads)
-    if time_limit is not None and not lp:
-        out["time_limit"] = max(0.0, float(time_limit))
     return out
 
 
@@ -487,9 +489,9 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
     ``mpiexec`` the scenario LPs are spread over the ranks. Needs the first-stage costs to be the
     same in every scenario (checked) and, with a CVaR weight, ``eta_bounds``. ``time_limit``
     (seconds): no new iteration starts after it (checked between iterations, so one iteration may
-    overrun it); the bound and plan are then those of the last master problem, and no master MIP runs
-    longer than it. ``threads``: HiGHS's threads in the master and in the scenario LPs (None: HiGHS
-    decides); ``mip_gap``: the master's relative MIP gap."""
+    overrun it: a master stopped by a HiGHS time limit without a plan would end the method); the
+    bound and plan are then those of the last master problem. ``threads``: HiGHS's threads in the
+    master and in the scenario LPs (None: HiGHS decides); ``mip_gap``: the master's relative MIP gap."""
     _mpisppy()
     from mpisppy.opt.lshaped import LShapedMethod
 
@@ -500,8 +502,8 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
     _same_first_stage_costs(datas, creator, names)
     options = {"root_solver": "highs", "sp_solver": "highs", "max_iter": int(iterations), "verbose": False,
                "tol": 1e-6,
-               "root_solver_options": {**_highs_options(mip_gap, threads, time_limit), "output_flag": False},
-               "sp_solver_options": {**_highs_options(mip_gap, threads, time_limit, lp=True), "output_flag": False}}
+               "root_solver_options": {**_highs_options(mip_gap, threads), "output_flag": False},
+               "sp_solver_options": {**_highs_options(mip_gap, threads), "output_flag": False}}
     begin = time.perf_counter()
     from pyomo.contrib.solver.common.util import NoFeasibleSolutionError
 
