@@ -146,10 +146,11 @@ def main() -> None:
                 iters = str(out.termination)
             else:
                 if method == "lshaped":
-                    dec = solve_lshaped(datas, list(sset.names), probs, time_limit=args.time_limit)
+                    dec = solve_lshaped(datas, list(sset.names), probs, time_limit=args.time_limit,
+                                        threads=args.threads)
                 else:
                     dec = solve_ph(datas, list(sset.names), probs, time_limit=args.time_limit,
-                                   candidates=args.candidates)
+                                   candidates=args.candidates, threads=args.threads)
                 seconds = time.perf_counter() - t
                 if rank != 0:
                     continue

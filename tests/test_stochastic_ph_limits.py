@@ -18,6 +18,9 @@ at C2).
   1000 - 50 more), so the Lagrangian bound is 0.5 x 2050 + 0.5 x 2050 = 2050 > 2000: the outer bound.
 - Stopped after that iteration, the candidates are "R1 only" and "R2 only", each infeasible in the
   other scenario (its packs cannot be collected): no plan; the bound 2050 stands.
+- With ``--ph-rho 200`` instead: W = 200 x 0.5 = +100 on R1 in ``a`` (-100 on R2); ``a``'s best is
+  still R1 only (1000 + 100 + 1000 = 2100; both: 2100 + 1000 - 100 = 3000), so the bound is
+  0.5 x 2100 + 0.5 x 2100 = 2100.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from typer.testing import CliRunner
 
 import network_opt.cli  # noqa: F401  (registers the commands)
 from network_opt.cli.app import app
-from network_opt.runs import decompose
 from network_opt.runs.stochastic import StochasticOptions, solve_stochastic
 
 
@@ -59,17 +61,6 @@ def split(folder: Path) -> Path:
                           stochastic={"scenarios": {"a": 0.5, "b": 0.5}})
 
 
-@pytest.fixture
-def one_ph_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
-    """PH stopped after one iteration (the CLI has no option for it)."""
-    real = decompose.solve_ph
-
-    def once(*args: Any, **kwargs: Any) -> Any:
-        return real(*args, **{**kwargs, "iterations": 1})
-
-    monkeypatch.setattr(decompose, "solve_ph", once)
-
-
 def test_extensive_form_opens_both(tmp_path: Path) -> None:
     res = solve_stochastic(split(tmp_path / "m"), StochasticOptions(regret_limit=0, out_of_sample=0))
     assert res is not None and res.plan is not None
@@ -77,10 +68,10 @@ def test_extensive_form_opens_both(tmp_path: Path) -> None:
     assert sorted(res.plan["level_open"].values()) == [1.0, 1.0]
 
 
-def test_ph_at_its_iteration_limit_writes_its_bound(tmp_path: Path, one_ph_iteration: None) -> None:
+def test_ph_at_its_iteration_limit_writes_its_bound(tmp_path: Path) -> None:
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["solve", str(split(tmp_path / "m")), "--out", str(out), "--stochastic",
-                                   "--decomposition", "ph", "--threads", "1", "--quiet"])
+                                   "--decomposition", "ph", "--ph-iterations", "1", "--threads", "1", "--quiet"])
     assert res.exit_code == 4, res.output
     assert "none of the 2 candidate plans serves every scenario" in res.output, res.output
     assert "the optimum is at least 2,050.00 EUR; no plan written, summary.json in" in res.output, res.output
@@ -92,6 +83,8 @@ def test_ph_at_its_iteration_limit_writes_its_bound(tmp_path: Path, one_ph_itera
     assert dec["method"] == "ph" and dec["iterations"] == 1
     assert dec["trivial_bound"] == pytest.approx(2000.0) and dec["outer_bound"] == pytest.approx(2050.0)
     assert s["options"]["decomposition"] == "ph"
+    assert s["options"]["ph_iterations"] == 1 and s["options"]["ph_rho"] is None
+    assert dec["rho"] == pytest.approx(100.0)  # the default: 10 % of the opening cost 1000
 
 
 def test_a_failing_ph_subproblem_stops_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,3 +129,69 @@ def test_a_failing_ph_subproblem_stops_the_run(tmp_path: Path, monkeypatch: pyte
     assert "RP 3,000.00 EUR" in res.output, res.output
     notes = json.loads((tmp_path / "once" / "summary.json").read_text())["stochastic"]["decomposition"]["notes"]
     assert any("HiGHS gave no solution for 1 scenario subproblem(s) of PH (b x1)" in n for n in notes), notes
+
+
+def test_ph_rho_and_iterations_from_the_command_line(tmp_path: Path) -> None:
+    """``--ph-rho 200 --ph-iterations 1``: the Lagrangian bound 2100 (module docstring) shows that both
+    reached PH; summary.json records them among the options and the rho used in the decomposition."""
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["solve", str(split(tmp_path / "m")), "--out", str(out), "--stochastic",
+                                   "--decomposition", "ph", "--ph-iterations", "1", "--ph-rho", "200",
+                                   "--threads", "1", "--quiet"])
+    assert res.exit_code == 4, res.output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["options"]["ph_iterations"] == 1 and s["options"]["ph_rho"] == pytest.approx(200.0)
+    dec = s["stochastic"]["decomposition"]
+    assert dec["iterations"] == 1 and dec["rho"] == pytest.approx(200.0)
+    assert dec["trivial_bound"] == pytest.approx(2000.0)
+    assert s["bound"] == pytest.approx(2100.0) and dec["outer_bound"] == pytest.approx(2100.0)
+
+
+def test_ph_iterations_reach_a_converging_run(tmp_path: Path) -> None:
+    """Enough iterations (``--ph-iterations 200``): PH converges to the stochastic optimum 3000 (both
+    recyclers open, module docstring) before its limit, exit 0; the limit is recorded."""
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["solve", str(split(tmp_path / "m")), "--out", str(out), "--stochastic",
+                                   "--decomposition", "ph", "--ph-iterations", "200", "--threads", "1", "--quiet"])
+    assert res.exit_code == 0, res.output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["objective"] == pytest.approx(3000.0)
+    assert s["options"]["ph_iterations"] == 200
+    assert s["stochastic"]["decomposition"]["iterations"] < 200
+
+
+PH = ["--decomposition", "ph"]
+RHO = "Invalid value for '--ph-rho': PH's rho must be a finite number > 0"
+ITERATIONS = "Invalid value for '--ph-iterations'"
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ([*PH, "--ph-rho", "0"], RHO), ([*PH, "--ph-rho", "-5"], RHO), ([*PH, "--ph-rho", "nan"], RHO),
+    ([*PH, "--ph-rho", "inf"], RHO), ([*PH, "--ph-rho", "ten"], "Invalid value for '--ph-rho'"),
+    ([*PH, "--ph-iterations", "0"], ITERATIONS), ([*PH, "--ph-iterations", "-1"], ITERATIONS),
+    ([*PH, "--ph-iterations", "2.5"], "Invalid value for '--ph-iterations'"),
+    (["--decomposition", "lshaped", "--ph-rho", "5"], "--ph-rho need --decomposition ph"),
+    (["--ph-iterations", "5"], "--ph-iterations need --decomposition ph"),
+])
+def test_bad_ph_options_exit_2_naming_the_option(tmp_path: Path, extra: list[str], message: str) -> None:
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["solve", str(split(tmp_path / "m")), "--out", str(out), "--stochastic",
+                                   *extra, "--quiet"])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.replace("│", " ").split())  # Typer's error box, unwrapped
+    assert message in text, res.output
+    assert not out.exists()
+
+
+def test_ph_options_need_stochastic(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["solve", str(split(tmp_path / "m")), "--out", str(tmp_path / "out"),
+                                   "--ph-iterations", "3", "--ph-rho", "5"])
+    assert res.exit_code == 2 and "--ph-iterations, --ph-rho need --stochastic" in res.output, res.output
+
+
+@pytest.mark.parametrize(("change", "message"), [({"ph_iterations": 0}, "--ph-iterations must be"),
+                                                 ({"ph_rho": 0.0}, "--ph-rho must be"),
+                                                 ({"ph_rho": float("nan")}, "--ph-rho must be")])
+def test_bad_ph_options_in_the_api(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        solve_stochastic(split(tmp_path / "m"), StochasticOptions(decomposition="ph", **change))

@@ -41,6 +41,14 @@ class Decomposition(StrEnum):
     benders = "benders"
 
 
+def _positive_rho(value: float | None) -> float | None:
+    """``--ph-rho``: a finite number > 0, else exit 2 naming the option."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"PH's rho must be a finite number > 0 (currency per unit of a plan "
+                                 f"decision, squared), got {value}")
+    return value
+
+
 class Start(StrEnum):
     """The first plan ``solve --start`` gives HiGHS."""
 
@@ -136,6 +144,15 @@ def solve(
         "default 1) and, with --decomposition benders and no CVaR weight, for the scenario blocks (default: the "
         "machine's cores; 1: in this process).")] = None,
     executor: Annotated[str, typer.Option(help="With --stochastic: local (processes) or dask.")] = "local",
+    ph_iterations: Annotated[int | None, typer.Option(
+        "--ph-iterations", metavar="N", min=1, help="With --stochastic --decomposition ph: most progressive "
+        "hedging iterations (default 50); PH stops earlier when the scenarios' decisions agree or at "
+        "--time-limit.")] = None,
+    ph_rho: Annotated[float | None, typer.Option(
+        "--ph-rho", metavar="R", callback=_positive_rho, help="With --stochastic --decomposition ph: PH's "
+        "penalty on a plan decision's deviation from the scenarios' mean (open/close, modules; currency per "
+        "unit squared, > 0; default: 10 % of the mean opening plus fixed yearly cost of a capacity level). "
+        "The value at risk of a CVaR has its own (docs/stochastic.md).")] = None,
 ) -> None:
     """Validate, build and solve an instance; write the plan into --out."""
     from network_opt.common.progress import Progress
@@ -152,9 +169,14 @@ def solve(
              "--cvar-weight": cvar_weight is not None,
              "--decomposition " + str(decomposition): decomposition in (Decomposition.ph, Decomposition.lshaped),
              "--out-of-sample": out_of_sample is not None, "--workers": workers is not None,
-             "--executor": executor != "local", "--seed": seed != 0}
+             "--executor": executor != "local", "--seed": seed != 0,
+             "--ph-iterations": ph_iterations is not None, "--ph-rho": ph_rho is not None}
     if not stochastic and any(given.values()):
         err.print(f"error: {', '.join(k for k, v in given.items() if v)} need --stochastic", markup=False)
+        raise typer.Exit(EXIT_INPUT)
+    ph_given = [k for k in ("--ph-iterations", "--ph-rho") if given[k]]
+    if stochastic and ph_given and decomposition != Decomposition.ph:
+        err.print(f"error: {', '.join(ph_given)} need --decomposition ph", markup=False)
         raise typer.Exit(EXIT_INPUT)
     if heuristic and decomposition == Decomposition.benders:
         err.print("error: --heuristic cannot be combined with --decomposition benders", markup=False)
@@ -171,11 +193,12 @@ def solve(
             warm_start=start != Start.none, start=start.replace("-", "_")),
             soft_targets=True if soft_targets else None, scenarios=scenarios, seed=seed, cvar_alpha=cvar_alpha,
             cvar_weight=cvar_weight, decomposition=str(decomposition), out_of_sample=out_of_sample, workers=workers,
-            executor=executor, refused={"--scenario": scenario is not None, "--aggregate": aggregate is not None,
-                                        "--cost-of-compliance": cost_of_compliance,
-                                        "--write-model": write_model is not None, "--heuristic": heuristic,
-                                        "--prune": prune is not None, "--memory-limit": memory_limit is not None,
-                                        "--force": force})
+            executor=executor, ph_iterations=ph_iterations, ph_rho=ph_rho,
+            refused={"--scenario": scenario is not None, "--aggregate": aggregate is not None,
+                     "--cost-of-compliance": cost_of_compliance,
+                     "--write-model": write_model is not None, "--heuristic": heuristic,
+                     "--prune": prune is not None, "--memory-limit": memory_limit is not None,
+                     "--force": force})
         return
     try:
         _check_outputs(ctx, instance, out_dir, overwrite, write_model, log_file, progress)
@@ -256,7 +279,8 @@ def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwri
                       progress: object, options: object, *, soft_targets: bool | None, scenarios: int | None,
                       seed: int, cvar_alpha: float | None, cvar_weight: float | None, decomposition: str,
                       out_of_sample: int | None, workers: int | None, executor: str,
-                      refused: dict[str, bool]) -> None:
+                      refused: dict[str, bool], ph_iterations: int | None = None,
+                      ph_rho: float | None = None) -> None:
     """``solve --stochastic``: the design of :mod:`network_opt.runs.stochastic`, written into --out.
     Under ``mpiexec`` only rank 0 checks, locks and writes --out; the other ranks take part in
     the decomposition and end."""
@@ -276,7 +300,10 @@ def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwri
         res = solve_stochastic(instance, StochasticOptions(
             scenarios=scenarios, seed=seed, cvar_alpha=cvar_alpha, cvar_weight=cvar_weight,
             decomposition=decomposition, out_of_sample=out_of_sample, solve=options,  # type: ignore[arg-type]
-            workers=workers or 1, executor=executor, benders_workers=workers), soft_targets=soft_targets,
+            workers=workers or 1, executor=executor, benders_workers=workers,
+            ph_iterations=ph_iterations if ph_iterations is not None else StochasticOptions.ph_iterations,
+            ph_rho=ph_rho),
+            soft_targets=soft_targets,
             progress=progress)  # type: ignore[arg-type]
     except SubproblemFailed as exc:  # a PH subproblem without a solution: stopped early, nothing written
         progress.close()  # type: ignore[attr-defined]

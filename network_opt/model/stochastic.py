@@ -130,21 +130,36 @@ def build_extensive_form(datas: Sequence[ModelData], probabilities: Sequence[flo
 
 
 def scenario_model(d: ModelData, probability: float, *, alpha: float = 0.9, weight: float = 0.0,
-                   name: str = "scenario", var_at_risk_bounds: tuple[float, float] | None = None) -> pyo.ConcreteModel:
+                   name: str = "scenario", var_at_risk_bounds: tuple[float, float] | None = None,
+                   var_at_risk_unit: tuple[float, float] | None = None) -> pyo.ConcreteModel:
     r"""The model of one scenario as the decomposition sees it: :func:`add_scenario` on a model of
     its own, with objective ``scenario_total`` :math:`C_\omega + \lambda(\eta + e_\omega / (1-\alpha))`
     (its probability-weighted sum over the scenarios is the extensive form's objective), and
     ``var_at_risk`` :math:`\eta` among the first-stage variables when ``weight > 0``, within
     ``var_at_risk_bounds`` (currency) if given: progressive hedging's linearised proximal term and
-    its Lagrangian bound need a bounded :math:`\eta`."""
+    its Lagrangian bound need a bounded :math:`\eta`.
+
+    ``var_at_risk_unit`` = :math:`(\eta_0, s)` (currency, :math:`s > 0`): the variable
+    ``var_at_risk`` is then :math:`z = (\eta - \eta_0)/s`, dimensionless, with
+    :math:`\eta = \eta_0 + s z` in the excess row and the objective (and the bounds mapped alike).
+    Progressive hedging needs this: its linearised proximal term :math:`\rho/2\,(x - \bar x)^2` is
+    built on :math:`x^2` (tangent rows :math:`q \ge 2ax - a^2`), so an :math:`\eta` of a million
+    currency units puts rows of :math:`10^{12}` and an objective offset :math:`\rho \bar x^2/2`
+    near :math:`10^{16}` into every subproblem, beyond double precision (HiGHS: "Solve error")."""
     check_risk(alpha, weight)
     m = pyo.ConcreteModel(name=name)
     with PauseGC():
         add_scenario(m, d)
         if weight > 0:
-            m.var_at_risk = pyo.Var(domain=pyo.Reals, bounds=var_at_risk_bounds)
-            add_cvar_excess(m, m.var_at_risk)
-            m.scenario_total = pyo.Objective(expr=m.total_cost.expr + weight * (m.var_at_risk + m.excess / (1 - alpha)),
+            origin, unit = var_at_risk_unit if var_at_risk_unit is not None else (0.0, 1.0)
+            if not (np.isfinite(origin) and np.isfinite(unit) and unit > 0):
+                raise ValueError(f"var_at_risk_unit must be (a finite origin, a unit > 0), got {var_at_risk_unit}")
+            bounds = (None if var_at_risk_bounds is None
+                      else ((var_at_risk_bounds[0] - origin) / unit, (var_at_risk_bounds[1] - origin) / unit))
+            m.var_at_risk = pyo.Var(domain=pyo.Reals, bounds=bounds)
+            eta = m.var_at_risk if var_at_risk_unit is None else origin + unit * m.var_at_risk
+            add_cvar_excess(m, eta)
+            m.scenario_total = pyo.Objective(expr=m.total_cost.expr + weight * (eta + m.excess / (1 - alpha)),
                                              sense=pyo.minimize)
         else:
             m.scenario_total = pyo.Objective(expr=m.total_cost.expr, sense=pyo.minimize)

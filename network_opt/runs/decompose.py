@@ -63,21 +63,35 @@ class SubproblemFailed(RuntimeError):
     "Solve failed for scenario ..." and goes on with that scenario's stale values)."""
 
 
+#: PH's rho of the scaled value at risk :math:`z` as a share of its objective coefficient
+#: (CVaR weight x its unit, currency per unit of :math:`z`): 1.0 makes a deviation of one unit (the
+#: spread of the wait-and-see costs) cost as much in the proximal term as it moves the CVaR term; on
+#: the toy instance with CVaR (4 scenarios, seed 2) PH then converged in 15 iterations, with 0.1 it
+#: had not in 200, with 10 it converged in 8 to a Lagrangian bound 20 times further from the optimum
+ETA_RHO_SHARE = 1.0
+#: mpi-sppy's ``proximal_linearization_tolerance`` (in :math:`x^2`; a new tangent of the linearised
+#: proximal term is added where none lies within its square root in :math:`x`). It acts on the
+#: continuous non-anticipative variables only, i.e. the scaled value at risk (binary proximal terms
+#: are exact, integer ones have a tangent per integer): 1e-6 puts tangents 0.001 of the wait-and-see
+#: spread apart; with mpi-sppy's 0.1 they were 0.32 apart, wider than the whole range of the
+#: scenarios' values at risk, and PH never made the value at risk agree
+PROX_TOL = 1e-6
 #: PH iterations in a row in which a scenario subproblem may have no solution before PH is stopped
 FAILED_IN_A_ROW = 10
 
 
 def _fail_fast_extension() -> type:
-    """An mpi-sppy PH extension that counts the subproblems without a solution (``failures``) and ends
+    """An mpi-sppy PH extension that gives each iteration's subproblems the time left of PH's time
+    limit (``miditer``) and counts the subproblems without a solution (``failures``) and ends
     PH with :class:`SubproblemFailed` once a scenario subproblem
     has had no solution (``solution_available`` False: HiGHS infeasible, unbounded, solve error, or a
     limit without a solution) in :data:`FAILED_IN_A_ROW` consecutive PH iterations, naming the
     scenarios and HiGHS's model status, on every MPI rank (the failures are gathered first). mpi-sppy
     only prints the failure and iterates on with the scenario's stale values, so a PH run with a
-    failing subproblem went to its iteration limit. Shorter runs of failures are let pass (and noted):
-    on the toy instance with CVaR (tests/test_stochastic.py, 4 scenarios, seed 2) HiGHS reports
-    "Solve error" or "Infeasible" for subproblems from PH iteration 4 on (s0001 at 7, 8 and 9; with the
-    linearised proximal terms; cause not found) and PH still reaches the extensive form's optimum."""
+    failing subproblem went to its iteration limit. Shorter runs of failures are let pass (and noted).
+    (The failures once seen on the toy instance with CVaR, tests/test_stochastic.py, 4 scenarios,
+    seed 2, came from the proximal term of the value at risk in currency: :func:`solve_ph` now
+    scales it, and none fails.)"""
     from mpisppy.extensions.extension import Extension
 
     class FailFast(Extension):
@@ -116,6 +130,16 @@ def _fail_fast_extension() -> type:
         def enditer(self) -> None:
             self._check(f"at iteration {getattr(self.opt, '_PHIter', '?')}")
 
+        def miditer(self) -> None:
+            """Before each PH iteration after the first: HiGHS's time limit of every subproblem is
+            what is left of PH's ``time_limit`` (mpi-sppy checks it only between iterations).
+            Iteration 0 runs without one: mpi-sppy stops with an error when a scenario has no
+            solution there, and its solves give the candidates and the trivial bound."""
+            limit = self.opt.options.get("time_limit")
+            if limit is not None:
+                left = max(float(limit) - (time.perf_counter() - self.opt.start_time), 0.0)
+                self.opt._dynamic_solver_options_layer["options"]["time_limit"] = left
+
     return FailFast
 
 
@@ -123,7 +147,8 @@ def _fail_fast_extension() -> type:
 class DecompositionOutcome:
     """What progressive hedging gave: candidate plans (first-stage values, most frequent first),
     the outer bound (currency; the best lower bound on the optimum), iterations, convergence
-    metric, seconds, MPI ranks used."""
+    metric, seconds, MPI ranks used, and PH's rho of the plan's decisions (currency per unit squared;
+    None for the L-shaped method)."""
 
     candidates: list[dict[str, dict[Any, float]]]
     outer_bound: float | None
@@ -133,6 +158,7 @@ class DecompositionOutcome:
     seconds: float
     ranks: int = 1
     notes: list[str] = field(default_factory=list)
+    rho: float | None = None
 
 
 def under_mpi() -> bool:
@@ -257,12 +283,12 @@ def stoppable_highs() -> Iterator[None]:
 
 def _creator(datas: dict[str, ModelData], probabilities: dict[str, float], alpha: float,
              weight: float, eta_bounds: tuple[float, float] | None,
-             constant_as_variable: bool = False) -> Callable[..., Any]:
+             constant_as_variable: bool = False, eta_unit: tuple[float, float] | None = None) -> Callable[..., Any]:
     _, sputils = _mpisppy()
 
     def scenario_creator(name: str, **_kwargs: Any) -> Any:
         m = scenario_model(datas[name], probabilities[name], alpha=alpha, weight=weight, name=name,
-                           var_at_risk_bounds=eta_bounds)
+                           var_at_risk_bounds=eta_bounds, var_at_risk_unit=eta_unit)
         if constant_as_variable:
             _constant_as_variable(m)
         sputils.attach_root_node(m, first_stage_cost(m), first_stage_vars(m))
@@ -275,16 +301,31 @@ def _creator(datas: dict[str, ModelData], probabilities: dict[str, float], alpha
 def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Sequence[float], *,
              alpha: float = 0.9, weight: float = 0.0, iterations: int = 50, rho: float | None = None,
              mip_gap: float = 1e-4, time_limit: float | None = None, convergence: float = 1e-4,
-             candidates: int = 5, eta_bounds: tuple[float, float] | None = None) -> DecompositionOutcome:
-    """Progressive hedging (mpi-sppy) on the scenarios ``datas`` (named ``names``, with
+             candidates: int = 5, eta_bounds: tuple[float, float] | None = None,
+             eta_scale: float | None = None, threads: int | None = None) -> DecompositionOutcome:
+    r"""Progressive hedging (mpi-sppy) on the scenarios ``datas`` (named ``names``, with
     ``probabilities``); returns the candidate plans and the outer bound on every rank.
 
     ``rho``: PH's penalty per unit of deviation from the consensus (currency per unit of a
     first-stage variable); default: 10 % of the mean absolute fixed plus opening cost of a
     level, a scale at which a facility's open/close decision moves within a few iterations.
-    ``time_limit``: seconds for the PH iterations (checked between iterations).
+    ``time_limit``: seconds for the PH iterations (checked between iterations; from iteration 1 on
+    every subproblem's HiGHS run gets what is left of it; iteration 0 and the Lagrangian bound run
+    without one, as before: mpi-sppy needs every scenario solved at iteration 0).
+    ``threads``: HiGHS's threads in every subproblem (None: HiGHS decides), as
+    :func:`network_opt.solver.highs.solve_model` sets them; ``mip_gap`` is every subproblem's
+    relative MIP gap.
     ``eta_bounds``: bounds of the value at risk (currency), needed with ``weight > 0`` (the
     linearised proximal term and the Lagrangian bound need a bounded variable).
+    ``eta_scale``: currency per unit of the value at risk as PH sees it (default: a tenth of the
+    box; :func:`network_opt.runs.stochastic.solve_stochastic` passes the spread of the wait-and-see
+    costs). The non-anticipative variable is :math:`z = (\eta - L)/s` (``L`` the box's lower end,
+    ``s`` this scale), not :math:`\eta` in currency: mpi-sppy builds the linearised proximal term on
+    :math:`z^2`, and an :math:`\eta` of -1.8e6 EUR (the toy instance) gave every subproblem rows with
+    right-hand sides of 3e12 and an objective offset of 8e15, where HiGHS reported "Solve error" or
+    "Infeasible" for 40 of the 200 subproblems of 50 iterations. Its rho is
+    :data:`ETA_RHO_SHARE` x ``weight`` x ``s`` (currency per unit of :math:`z` squared); ``rho``
+    applies to the plan's decisions only. The candidates' ``var_at_risk`` is given back in currency.
     """
     PH, sputils = _mpisppy()
     logging.getLogger("pyomo").setLevel(logging.ERROR)
@@ -295,6 +336,19 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
         lv = datas[0].levels
         scale = float((lv["opening_cost"].fillna(0.0) + lv["fixed_cost_per_year"].fillna(0.0)).abs().mean() or 1.0)
         rho = max(0.1 * scale, 1.0)
+    eta_unit = None
+    eta_rho = None
+    if weight > 0:
+        if eta_bounds is None:
+            raise ValueError("progressive hedging with a CVaR weight needs eta_bounds (the box of the value at risk)")
+        low, high = float(eta_bounds[0]), float(eta_bounds[1])
+        unit = float(eta_scale) if eta_scale is not None else (high - low) / 10.0
+        if not (math.isfinite(unit) and unit > 0 and math.isfinite(low) and math.isfinite(high) and high >= low):
+            raise ValueError(f"progressive hedging: the value at risk needs a finite box and a unit > 0, "
+                             f"got eta_bounds {eta_bounds} and eta_scale {eta_scale}")
+        eta_unit = (low, unit)
+        eta_rho = ETA_RHO_SHARE * weight * unit
+    highs_options = _highs_options(mip_gap, threads)
     options = {
         "solver_name": SOLVER,
         "PHIterLimit": int(iterations),
@@ -304,19 +358,23 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
         "display_progress": False,
         "display_timing": False,
         "display_convergence_detail": False,
-        "solver_options_layers": [sputils.solver_options_layer("default", {"mip_rel_gap": float(mip_gap)})],
+        "solver_options_layers": [sputils.solver_options_layer("default", highs_options)],
         "linearize_proximal_terms": True,  # keeps every subproblem a MILP for HiGHS
         "linearize_binary_proximal_terms": True,
-        "proximal_linearization_tolerance": 1e-1,
+        "proximal_linearization_tolerance": PROX_TOL,
         "time_limit": time_limit,
     }
     begin = time.perf_counter()
     notes: list[str] = []
     with stoppable_highs():  # SIGINT/SIGTERM end the decomposition within seconds (Interrupted)
-        ph = PH(options, list(names), _creator(by_name, probs, alpha, weight, eta_bounds),
-                scenario_creator_kwargs={}, extensions=_fail_fast_extension())
+        ph = PH(options, list(names), _creator(by_name, probs, alpha, weight, eta_bounds, eta_unit=eta_unit),
+                scenario_creator_kwargs={}, extensions=_fail_fast_extension(),
+                rho_setter=(lambda s: [(id(s.var_at_risk), eta_rho)]) if eta_rho is not None else None)
         conv, _eobj, trivial = ph.ph_main(finalize=False)
         plans = [plan_values(s) for s in ph.local_scenarios.values()]
+        if eta_unit is not None:  # the value at risk back in currency
+            for p in plans:
+                p["var_at_risk"] = {k: eta_unit[0] + eta_unit[1] * v for k, v in p["var_at_risk"].items()}
         comm = ph.mpicomm
         failures = Counter[str]()
         for part in comm.allgather(dict(getattr(ph.extobject, "failures", {}))):
@@ -329,7 +387,9 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
         everyone = [p for part in gathered for p in part]
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # a warning for integers outside the first stage
-                lagrangian = float(ph.post_solve_bound())
+                # every option again, time limit off (the plugins keep the last iteration's)
+                bound_options = {**highs_options, "time_limit": math.inf}
+                lagrangian = float(ph.post_solve_bound(solver_options=bound_options))
         except Exception as exc:  # a failed bound solve leaves the trivial bound
             lagrangian = None
             notes.append(f"Lagrangian bound not computed: {type(exc).__name__}: {exc}")
@@ -343,7 +403,23 @@ def solve_ph(datas: Sequence[ModelData], names: Sequence[str], probabilities: Se
                                 trivial_bound=float(trivial) if trivial is not None else None,
                                 iterations=int(getattr(ph, "_PHIter", iterations)),
                                 convergence=float(conv) if conv is not None else None,
-                                seconds=time.perf_counter() - begin, ranks=int(comm.Get_size()), notes=notes)
+                                seconds=time.perf_counter() - begin, ranks=int(comm.Get_size()), notes=notes,
+                                rho=float(rho))
+
+
+def _highs_options(mip_gap: float, threads: int | None) -> dict[str, Any]:
+    """The HiGHS options of the decomposition's solves, as
+    :func:`network_opt.solver.highs.solve_model` gives them: relative MIP gap and threads (when
+    given; HiGHS's process-wide scheduler is set to them, :func:`network_opt.solver.highs.use_threads`).
+    The time limit is the caller's: PH's for its iterations after the first, the L-shaped method's
+    between iterations."""
+    from network_opt.solver.highs import use_threads
+
+    use_threads(threads)
+    out: dict[str, Any] = {"mip_rel_gap": float(mip_gap)}
+    if threads is not None:
+        out["threads"] = int(threads)
+    return out
 
 
 def _constant_as_variable(m: Any) -> None:
@@ -403,7 +479,7 @@ def _time_limit_converger(seconds: float | None) -> type | None:
 def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilities: Sequence[float], *,
                   alpha: float = 0.9, weight: float = 0.0, iterations: int = 200, mip_gap: float = 1e-4,
                   eta_bounds: tuple[float, float] | None = None,
-                  time_limit: float | None = None) -> DecompositionOutcome:
+                  time_limit: float | None = None, threads: int | None = None) -> DecompositionOutcome:
     """The L-shaped method (mpi-sppy's ``LShapedMethod``, Benders cuts from Pyomo's
     ``contrib.benders``): a master MILP over the first-stage decisions and one cost estimate per
     scenario, cut by the LP of each scenario (the second stage is continuous: flows, disposal,
@@ -413,7 +489,9 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
     ``mpiexec`` the scenario LPs are spread over the ranks. Needs the first-stage costs to be the
     same in every scenario (checked) and, with a CVaR weight, ``eta_bounds``. ``time_limit``
     (seconds): no new iteration starts after it (checked between iterations, so one iteration may
-    overrun it); the bound and plan are then those of the last master problem."""
+    overrun it: a master stopped by a HiGHS time limit without a plan would end the method); the
+    bound and plan are then those of the last master problem. ``threads``: HiGHS's threads in the
+    master and in the scenario LPs (None: HiGHS decides); ``mip_gap``: the master's relative MIP gap."""
     _mpisppy()
     from mpisppy.opt.lshaped import LShapedMethod
 
@@ -423,8 +501,9 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
     creator = _creator(by_name, probs, alpha, weight, eta_bounds, constant_as_variable=True)
     _same_first_stage_costs(datas, creator, names)
     options = {"root_solver": "highs", "sp_solver": "highs", "max_iter": int(iterations), "verbose": False,
-               "tol": 1e-6, "root_solver_options": {"mip_rel_gap": float(mip_gap), "output_flag": False},
-               "sp_solver_options": {"output_flag": False}}
+               "tol": 1e-6,
+               "root_solver_options": {**_highs_options(mip_gap, threads), "output_flag": False},
+               "sp_solver_options": {**_highs_options(mip_gap, threads), "output_flag": False}}
     begin = time.perf_counter()
     from pyomo.contrib.solver.common.util import NoFeasibleSolutionError
 

@@ -82,8 +82,10 @@ class StochasticOptions:
     on mpi-sppy; ``nonanticipativity``: ``shared`` variables or
     ``equality`` rows in the extensive form; ``out_of_sample``: fresh draws for the SAA check (None:
     max(N, 30); 0: none); ``regret_limit``: most scenarios for the full regret table (N x N
-    evaluations; above it only the stochastic and expected-value plans' rows); ``ph_iterations``,
-    ``ph_rho``: progressive hedging; ``lshaped_iterations``: the L-shaped method; ``solve``: HiGHS
+    evaluations; above it only the stochastic and expected-value plans' rows); ``ph_iterations``
+    (>= 1), ``ph_rho`` (> 0, currency per unit of a plan decision squared; None: PH's default, see
+    :func:`network_opt.runs.decompose.solve_ph`): progressive hedging (``--ph-iterations``,
+    ``--ph-rho``); ``lshaped_iterations``: the L-shaped method; ``solve``: HiGHS
     limits of every solve (the extensive form's
     time limit and gap; each scenario's solve); executor, workers, scheduler: where the scenario
     solves run; ``benders_workers``: processes holding the scenario blocks of ``decomposition=
@@ -356,6 +358,10 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
     check_risk(alpha, weight)
     if opts.decomposition not in DECOMPOSITIONS:
         raise ValueError(f"--decomposition must be one of {', '.join(DECOMPOSITIONS)}, got {opts.decomposition!r}")
+    if not (isinstance(opts.ph_iterations, int) and opts.ph_iterations >= 1):
+        raise ValueError(f"--ph-iterations must be a whole number >= 1, got {opts.ph_iterations!r}")
+    if opts.ph_rho is not None and not (math.isfinite(opts.ph_rho) and opts.ph_rho > 0):
+        raise ValueError(f"--ph-rho must be a finite number > 0, got {opts.ph_rho!r}")
     if opts.nonanticipativity not in NONANTICIPATIVITY:
         raise ValueError(f"nonanticipativity must be one of {', '.join(NONANTICIPATIVITY)}")
     sset = scenario_set(inst, opts.scenarios, opts.seed)
@@ -439,22 +445,27 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
             from network_opt.runs.decompose import solve_lshaped, solve_ph
 
             eta_bounds = _eta_bounds(ws) if weight > 0 else None
+            eta_scale = _eta_scale(ws) if weight > 0 and opts.decomposition == "ph" else None
             if opts.decomposition == "ph":
                 step(f"progressive hedging (mpi-sppy) on {n} scenarios")
                 dec = solve_ph(datas, list(sset.names), list(probs), alpha=alpha, weight=weight,
                                iterations=opts.ph_iterations, rho=opts.ph_rho, mip_gap=opts.solve.mip_gap,
-                               time_limit=opts.solve.time_limit, eta_bounds=eta_bounds)
+                               time_limit=opts.solve.time_limit, eta_bounds=eta_bounds,
+                               eta_scale=eta_scale, threads=opts.solve.threads)
             else:
                 step(f"L-shaped method (mpi-sppy) on {n} scenarios")
                 dec = solve_lshaped(datas, list(sset.names), list(probs), alpha=alpha, weight=weight,
                                     iterations=opts.lshaped_iterations, mip_gap=opts.solve.mip_gap,
-                                    eta_bounds=eta_bounds, time_limit=opts.solve.time_limit)
+                                    eta_bounds=eta_bounds, time_limit=opts.solve.time_limit,
+                                    threads=opts.solve.threads)
             if rank != 0:
                 return None
             candidates = dec.candidates
             decomposition.update(iterations=dec.iterations, convergence=dec.convergence, ranks=dec.ranks,
                                  outer_bound=dec.outer_bound, trivial_bound=dec.trivial_bound, seconds=dec.seconds,
-                                 notes=dec.notes, eta_bounds=list(eta_bounds) if eta_bounds else None)
+                                 notes=dec.notes, eta_bounds=list(eta_bounds) if eta_bounds else None,
+                                 **({"eta_scale": eta_scale} if eta_scale is not None else {}),
+                                 **({"rho": dec.rho} if dec.rho is not None else {}))
         t2 = time.perf_counter()
         if candidates:  # the decomposition's inner bound: the best candidate over every scenario
             step(f"evaluating {len(candidates)} candidate plans on every scenario")
@@ -594,6 +605,24 @@ def _eta_bounds(ws: list[ScenarioOutcome]) -> tuple[float, float]:
     low, high = bounds
     span = 10.0 * (high - low + abs(high) + abs(low) + 1.0)
     return float(low), float(low + span)
+
+
+def _eta_scale(ws: list[ScenarioOutcome]) -> float:
+    """The currency amount in which progressive hedging measures the value at risk (one unit of its
+    scaled variable): the spread of the wait-and-see costs, from the lowest dual bound to the highest
+    cost (the range over which the scenarios' own values at risk differ), at least a thousandth of
+    the largest of those amounts and at least 1 (identical scenarios)."""
+    from network_opt.runs.decompose import mpi_rank_size
+
+    costs = [r.cost for r in ws if math.isfinite(r.cost)]
+    lows = [r.bound if math.isfinite(r.bound) else r.cost for r in ws if math.isfinite(r.cost)]
+    scale = max(max(costs) - min(lows), 1e-3 * max(abs(max(costs)), abs(min(lows))), 1.0) if costs else 1.0
+    _, size = mpi_rank_size()
+    if size > 1:
+        from mpi4py import MPI
+
+        scale = MPI.COMM_WORLD.bcast(scale, root=0)
+    return float(scale)
 
 
 def _eta_certificate(ws: list[ScenarioOutcome], probs: np.ndarray, weight: float, box: tuple[float, float],
