@@ -113,3 +113,38 @@ def test_lp_round_start_from_a_given_relaxation() -> None:
     assert (out.start, out.objective) == ("lp_round", pytest.approx(-1_790_500.0))
     out = solve_model(m, SolveOptions(start="none"), solver=HighsModel(m), data=d, relaxed=x)
     assert (out.start, out.objective) == (None, pytest.approx(-1_790_500.0))
+
+
+def test_the_start_lps_share_one_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The LP relaxation of a start runs within a third of the time limit and never past the
+    deadline already set for the start's LPs, and leaves that deadline as it was (re-basing it let
+    a national run's start chain take 512 s of a 220-s limit); once HiGHS's run clock reaches it,
+    no further start LP is tried."""
+    from network_opt.solver import starts
+    from network_opt.solver.handoff import HighsModel
+
+    m = pyo.ConcreteModel()
+    m.y = pyo.Var(domain=pyo.Binary)
+    m.x = pyo.Var(bounds=(0, 4))
+    m.c = pyo.Constraint(expr=m.x <= 4 * m.y)
+    m.cost = pyo.Objective(expr=m.y - m.x)
+    hm = HighsModel(m)
+    clock = hm.h.getRunTime()
+    hm.h.setOptionValue("time_limit", clock + 5.0)  # the deadline solve_model sets (set_time_limit, lp=True)
+    seen: list[float] = []
+
+    def run(model: HighsModel, tick: object = None) -> bool:
+        seen.append(float(model.h.getOptionValue("time_limit")[1]))
+        model.h.run()
+        return True
+
+    monkeypatch.setattr(starts, "run_highs", run)
+    x = starts._relaxed_lp(hm, SolveOptions(time_limit=300.0))  # a third of it (100 s) is past the deadline
+    assert x is not None and x[hm.cols[id(m.x)]] == pytest.approx(4.0)  # the LP optimum: y = 1, x = 4
+    assert seen and seen[0] <= clock + 5.0 + 1e-9
+    assert float(hm.h.getOptionValue("time_limit")[1]) == pytest.approx(clock + 5.0)  # restored, not re-based
+    assert not starts.time_up(hm)
+    hm.h.setOptionValue("time_limit", 0.0)  # the run clock is past it
+    assert starts.time_up(hm)
+    plan = pd.DataFrame({"facility": [], "investment_period": [], "open": [], "level": [], "modules": []})
+    assert starts.plan_start(m, SimpleNamespace(), hm, plan, SolveOptions(time_limit=300.0)) is None

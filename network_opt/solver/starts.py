@@ -20,7 +20,7 @@ from network_opt.common import interrupts
 from network_opt.model.data import ModelData
 from network_opt.model.reductions import find_reductions
 from network_opt.solver.handoff import HighsModel, col_bounds
-from network_opt.solver.options import SolveOptions, run_highs, set_limits, set_time_limit
+from network_opt.solver.options import SolveOptions, run_highs, set_time_limit
 
 logger = logging.getLogger(__name__)
 
@@ -154,18 +154,29 @@ def lp_round_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: 
     return _round_and_repair(m, d, hm, x, options)
 
 
+def time_up(hm: HighsModel) -> bool:
+    """Whether HiGHS's run clock has reached the time limit set for the start's LPs (one deadline
+    for the chain of start LPs, :func:`network_opt.solver.options.set_time_limit`): no further
+    start LP is tried then."""
+    return hm.h.getRunTime() >= float(hm.h.getOptionValue("time_limit")[1])
+
+
 def _relaxed_lp(hm: HighsModel, options: SolveOptions) -> np.ndarray | None:
     """The column values (HiGHS order) of the LP relaxation of the model ``hm`` holds, with the
     bounds it holds now, within a third of ``options.time_limit`` (the rest is left to the repair
-    LP and the MIP); None if it was not solved to optimality. Integrality, output and limits are
-    restored for the next run, an LP."""
+    LP and the MIP), and never past the time limit already set for the start's LPs; None if it was
+    not solved to optimality. Integrality, output and that time limit are restored for the next run,
+    an LP: the start's LPs share one deadline (re-basing it here let a chain of start LPs take
+    2.3 times the time left, benchmarks/README.md)."""
     highs = hm.h
     ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
     n = len(ints)
     console = highs.getOptionValue("log_to_console")[1]
     highs.setOptionValue("log_to_console", False)
+    deadline = float(highs.getOptionValue("time_limit")[1])  # on HiGHS's run clock (set_time_limit)
     if options.time_limit is not None:
         set_time_limit(highs, max(0.1, float(options.time_limit) / 3), lp=True)
+        highs.setOptionValue("time_limit", min(float(highs.getOptionValue("time_limit")[1]), deadline))
     highs.setOptionValue("solver", "simplex")  # the MIP's root LP is a simplex too; IPM was slower here
     highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
     try:
@@ -176,7 +187,7 @@ def _relaxed_lp(hm: HighsModel, options: SolveOptions) -> np.ndarray | None:
             highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
             highs.setOptionValue("log_to_console", console)
             highs.setOptionValue("solver", "choose")
-            set_limits(highs, options, lp=True)  # the repair LP or the open-all LP runs next
+            highs.setOptionValue("time_limit", deadline)  # the repair LP or the open-all LP runs next
 
 
 def _open_all(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions) -> str | None:
@@ -188,6 +199,8 @@ def _round_and_repair(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.
                       options: SolveOptions) -> str | None:
     """The rounding and repair of :func:`lp_round_start` from the LP solution ``x``."""
     for threshold in (0.5, 1e-6):
+        if time_up(hm):
+            return None
         fixed = rounded_levels(m, d, hm, x, threshold)
         cols = np.fromiter(fixed, dtype=np.int32, count=len(fixed))
         if start_from_integers(hm, cols, np.fromiter(fixed.values(), dtype=float, count=len(fixed)), options):
@@ -292,7 +305,7 @@ def plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.Data
     model, :func:`lp_round_start`, took longer than the budget). Returns the start set, or None."""
     steps: tuple[int | str | None, ...] = (0, "sized", *PLAN_UPGRADES)
     for up in steps:
-        if hm.abandoned or interrupts.requested() is not None:
+        if hm.abandoned or interrupts.requested() is not None or time_up(hm):
             return None
         if isinstance(up, str):
             if sized_plan_start(m, d, hm, plan, options):
