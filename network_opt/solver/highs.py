@@ -349,8 +349,9 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     has_plan = (model_status != highspy.HighsModelStatus.kNotset and info.primal_solution_status == 2
                 and model_status not in no_optimum)  # 2: feasible
     # the memory guard's stop is no user's stop request: it says so, and no later phase is skipped
+    # (a HiGHS that finished before it read the stop ends as it ended)
     stopped: str = Termination.INTERRUPTED
-    if (resident := watch.memory_stop) is not None and interrupts.requested() is None:
+    if (resident := watch.memory_stop) is not None and interrupted and interrupts.requested() is None:
         stopped = Termination.MEMORY_LIMIT
         text = (f"the search stopped at the memory limit ({resident / 2**30:.2f} GiB resident, "
                 f"{MEMORY_GUARD_SHARE:.0%} of {float(options.memory_limit or 0) / 2**30:.2f} GiB), "
