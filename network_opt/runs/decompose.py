@@ -500,10 +500,9 @@ def solve_lshaped(datas: Sequence[ModelData], names: Sequence[str], probabilitie
     probs = dict(zip(names, (float(p) for p in probabilities), strict=True))
     creator = _creator(by_name, probs, alpha, weight, eta_bounds, constant_as_variable=True)
     _same_first_stage_costs(datas, creator, names)
+    highs_options = {**_highs_options(mip_gap, threads), "output_flag": False}
     options = {"root_solver": "highs", "sp_solver": "highs", "max_iter": int(iterations), "verbose": False,
-               "tol": 1e-6,
-               "root_solver_options": {**_highs_options(mip_gap, threads), "output_flag": False},
-               "sp_solver_options": {**_highs_options(mip_gap, threads), "output_flag": False}}
+               "tol": 1e-6, "root_solver_options": highs_options, "sp_solver_options": dict(highs_options)}
     begin = time.perf_counter()
     from pyomo.contrib.solver.common.util import NoFeasibleSolutionError
 

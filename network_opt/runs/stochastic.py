@@ -587,11 +587,10 @@ def _infeasible_alone(ws: list[ScenarioOutcome]) -> list[str]:
     return list(names)
 
 
-def _eta_bounds(ws: list[ScenarioOutcome]) -> tuple[float, float]:
-    """Bounds of the value at risk for the decomposition (currency): from the lowest wait-and-see
-    dual bound (no plan costs less in any scenario, so neither does the optimal eta, a cost of the
-    optimal plan's distribution) to that plus ten times the spread and size of those costs
-    (a wide box; after the solve :func:`_eta_certificate` checks that it was wide enough)."""
+def _wait_and_see_range(ws: list[ScenarioOutcome]) -> tuple[float, float]:
+    """The lowest wait-and-see dual bound (a scenario without one: its cost) and the highest
+    wait-and-see cost (currency; (0, 0) when no scenario has a cost), the same on every MPI rank
+    (rank 0's)."""
     from network_opt.runs.decompose import mpi_rank_size
 
     costs = [r.cost for r in ws if math.isfinite(r.cost)]
@@ -602,9 +601,17 @@ def _eta_bounds(ws: list[ScenarioOutcome]) -> tuple[float, float]:
         from mpi4py import MPI
 
         bounds = MPI.COMM_WORLD.bcast(bounds, root=0)
-    low, high = bounds
+    return float(bounds[0]), float(bounds[1])
+
+
+def _eta_bounds(ws: list[ScenarioOutcome]) -> tuple[float, float]:
+    """Bounds of the value at risk for the decomposition (currency): from the lowest wait-and-see
+    dual bound (no plan costs less in any scenario, so neither does the optimal eta, a cost of the
+    optimal plan's distribution) to that plus ten times the spread and size of those costs
+    (a wide box; after the solve :func:`_eta_certificate` checks that it was wide enough)."""
+    low, high = _wait_and_see_range(ws)
     span = 10.0 * (high - low + abs(high) + abs(low) + 1.0)
-    return float(low), float(low + span)
+    return low, low + span
 
 
 def _eta_scale(ws: list[ScenarioOutcome]) -> float:
@@ -612,17 +619,8 @@ def _eta_scale(ws: list[ScenarioOutcome]) -> float:
     scaled variable): the spread of the wait-and-see costs, from the lowest dual bound to the highest
     cost (the range over which the scenarios' own values at risk differ), at least a thousandth of
     the largest of those amounts and at least 1 (identical scenarios)."""
-    from network_opt.runs.decompose import mpi_rank_size
-
-    costs = [r.cost for r in ws if math.isfinite(r.cost)]
-    lows = [r.bound if math.isfinite(r.bound) else r.cost for r in ws if math.isfinite(r.cost)]
-    scale = max(max(costs) - min(lows), 1e-3 * max(abs(max(costs)), abs(min(lows))), 1.0) if costs else 1.0
-    _, size = mpi_rank_size()
-    if size > 1:
-        from mpi4py import MPI
-
-        scale = MPI.COMM_WORLD.bcast(scale, root=0)
-    return float(scale)
+    low, high = _wait_and_see_range(ws)
+    return float(max(high - low, 1e-3 * max(abs(high), abs(low)), 1.0))
 
 
 def _eta_certificate(ws: list[ScenarioOutcome], probs: np.ndarray, weight: float, box: tuple[float, float],
