@@ -347,7 +347,7 @@ def test_time_limit_covers_both_solves(tmp_path: Path, monkeypatch: pytest.Monke
 
     seen: list[float | None] = []
     real_solve = heuristic.solve_model
-    real_lp = heuristic.lp_relaxation
+    real_lp = heuristic.lp_solution
     clock = [0.0]
 
     def fake_clock() -> float:
@@ -365,7 +365,7 @@ def test_time_limit_covers_both_solves(tmp_path: Path, monkeypatch: pytest.Monke
         return real_solve(m, options, **kw)
 
     monkeypatch.setattr(heuristic.time, "perf_counter", fake_clock)
-    monkeypatch.setattr(heuristic, "lp_relaxation", slow_lp)
+    monkeypatch.setattr(heuristic, "lp_solution", slow_lp)
     monkeypatch.setattr(heuristic, "solve_model", spy)
     sol = run_solve(micro(tmp_path / "a", linking=False), no.SolveOptions(time_limit=100.0),
                     heuristic=Heuristic(neighbours=0))
@@ -386,7 +386,7 @@ def test_lp_that_does_not_finish_leaves_a_plan_without_a_bound(tmp_path: Path,
     (P1 alone, 60) and neither bound nor gap is claimed beyond the full MIP's own; the summary says why."""
     import network_opt.runs.heuristic as heuristic
 
-    monkeypatch.setattr(heuristic, "lp_relaxation", lambda hm, options: (None, None))
+    monkeypatch.setattr(heuristic, "lp_solution", lambda hm, options: (None, None, None))
     sol = run_solve(micro(tmp_path / "a", linking=False), no.SolveOptions(time_limit=100.0),
                     heuristic=Heuristic(neighbours=0))
     assert sol.objective == pytest.approx(60.0)

@@ -113,6 +113,12 @@ def solve(
     neighbours: Annotated[int, typer.Option(
         "--heuristic-neighbours", metavar="K", min=0, help="With --heuristic: also keep the K nearest facilities "
         "of the same kind to each facility kept.")] = 2,
+    lagrangian: Annotated[bool | None, typer.Option(
+        "--lagrangian/--no-lagrangian", help="With --heuristic: also bound by Lagrangian relaxation by period: the "
+        "rows that tie periods together priced by the LP relaxation's duals (the full model's, or with --aggregate "
+        "the clustered relaxation's), then one MIP per investment period; the larger bound is reported. Uses up to "
+        "30 % of --time-limit (docs/performance.md). Default: on without --aggregate, off with it.",
+        show_default=False)] = None,
     stochastic: Annotated[bool, typer.Option(
         "--stochastic", help="Two-stage stochastic design: one plan of facilities for every scenario "
         "(stochastic.scenarios of instance.yaml, or --scenarios N draws of its uncertainty: block); writes "
@@ -184,6 +190,9 @@ def solve(
     if neighbours != 2 and not heuristic:
         err.print("error: --heuristic-neighbours needs --heuristic", markup=False)
         raise typer.Exit(EXIT_INPUT)
+    if lagrangian is not None and not heuristic:
+        err.print(f"error: --{'' if lagrangian else 'no-'}lagrangian needs --heuristic", markup=False)
+        raise typer.Exit(EXIT_INPUT)
     if start != Start.auto and decomposition == Decomposition.benders:  # Benders starts from its own plans
         err.print(f"error: --start {start} cannot be combined with --decomposition benders", markup=False)
         raise typer.Exit(EXIT_INPUT)
@@ -197,6 +206,7 @@ def solve(
             refused={"--scenario": scenario is not None, "--aggregate": aggregate is not None,
                      "--cost-of-compliance": cost_of_compliance,
                      "--write-model": write_model is not None, "--heuristic": heuristic,
+                     "--lagrangian/--no-lagrangian": lagrangian is not None,
                      "--prune": prune is not None, "--memory-limit": memory_limit is not None,
                      "--force": force})
         return
@@ -214,7 +224,8 @@ def solve(
                                                decomposition=str(decomposition)),
                         soft_targets=True if soft_targets else None, compliance=cost_of_compliance,
                         progress=progress, aggregate=aggregate, prune=prune, force=force,
-                        memory_limit=limit, heuristic=Heuristic(neighbours=neighbours) if heuristic else None)
+                        memory_limit=limit,
+                        heuristic=Heuristic(neighbours=neighbours, lagrangian=lagrangian) if heuristic else None)
     except ModelTooLarge as exc:
         progress.close()
         err.print(f"error: {instance}: {exc.problems[0].message}", markup=False)

@@ -178,7 +178,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         raise ModelTooLarge(str(inst.manifest.path), projected, available, what_fits(data, available, aggregate))
     began = time.perf_counter()
     if heuristic is not None and heuristic.aggregate is not None:
-        screen = relaxed_screen(data, heuristic.aggregate, dataclasses.replace(options, write_model=None), progress)
+        screen = relaxed_screen(data, heuristic.aggregate, dataclasses.replace(options, write_model=None), progress,
+                                lagrangian=heuristic.bound_by_period)
         gc.collect()  # the clustered model's Pyomo blocks hold reference cycles: free them before the full build
     choices = len(data.levels) * len(data.investment_years or data.years)
     progress.phase(f"building the model: {len(data.flows):,} flows, {choices:,} "

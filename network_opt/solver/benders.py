@@ -228,7 +228,7 @@ def split_model(mm: MatrixModel, mask: np.ndarray, max_blocks: int = 64) -> Spli
                  block_second=block_second, block_linking=block_linking)
 
 
-def _highs_lp(cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, a: sp.csr_matrix, row_lower: np.ndarray,
+def highs_lp(cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, a: sp.csr_matrix, row_lower: np.ndarray,
               row_upper: np.ndarray, integer: np.ndarray | None = None, offset: float = 0.0) -> highspy.HighsLp:
     lp = highspy.HighsLp()
     lp.num_row_, lp.num_col_ = a.shape
@@ -308,7 +308,7 @@ class BlockLP:
                    + self.link.nbytes)
 
     def lp(self) -> highspy.HighsLp:
-        return _highs_lp(self.cost, self.lower, self.upper, self.a, self.row_lower, self.row_upper)
+        return highs_lp(self.cost, self.lower, self.upper, self.a, self.row_lower, self.row_upper)
 
 
 #: one block's answer at a plan: kind ("optimal", "infeasible", "stopped" or "failed"), z (its cost,
@@ -363,7 +363,7 @@ class Block:
             cost = np.concatenate([np.zeros(len(lp.cost)), np.ones(nsl)])
             lower = np.concatenate([lp.lower, np.zeros(nsl)])
             upper = np.concatenate([lp.upper, np.full(nsl, INF)])
-            self.phase1_lp = _highs_lp(cost, lower, upper, a, lp.row_lower, lp.row_upper)
+            self.phase1_lp = highs_lp(cost, lower, upper, a, lp.row_lower, lp.row_upper)
         if self.shared is not None:
             _pass(self.shared, self.phase1_lp)
             return self.shared
@@ -493,7 +493,7 @@ def benders_loop(master: Master, blocks: Any, options: SolveOptions, settings: B
 
     # the master: its columns, then one theta per block
     am = master.a
-    highs_master = new_highs(_highs_lp(
+    highs_master = new_highs(highs_lp(
         np.concatenate([master.cost, np.ones(nb)]), np.concatenate([master.lower, np.full(nb, -INF)]),
         np.concatenate([master.upper, np.full(nb, INF)]), sp.hstack([am, sp.csr_matrix((am.shape[0], nb))]),
         master.row_lower, master.row_upper, np.concatenate([ints, np.zeros(nb, dtype=bool)]), master.offset),

@@ -12,27 +12,36 @@ from network_opt.solver.options import SolveOptions, run_highs, set_limits
 
 
 def lp_relaxation(hm: HighsModel, options: SolveOptions) -> tuple[float | None, np.ndarray | None]:
+    """:func:`lp_solution` without the row duals."""
+    objective, x, _ = lp_solution(hm, options)
+    return objective, x
+
+
+def lp_solution(hm: HighsModel, options: SolveOptions
+                ) -> tuple[float | None, np.ndarray | None, np.ndarray | None]:
     """Solve ``hm``'s model with every integer column continuous (within its bounds) and restore
-    it. Returns the LP's optimal objective (currency: the model's objective) and its column values,
-    or (None, None) when the LP was not solved to optimality (time limit, stop request,
-    infeasible). Every plan of the MIP is a plan of the LP, so the objective is a lower bound on
-    the MIP's optimum."""
+    it. Returns the LP's optimal objective (currency: the model's objective), its column values and
+    its row duals (HiGHS's sign: positive where a row's lower bound binds), or three Nones when the
+    LP was not solved to optimality (time limit, stop request, infeasible). Every plan of the MIP
+    is a plan of the LP, so the objective is a lower bound on the MIP's optimum."""
     highs = hm.h
     ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
     n = len(ints)
     if hm.abandoned or interrupts.requested() is not None:
-        return None, None
+        return None, None, None
     set_limits(highs, options, lp=True)
     if n:
         highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
     try:
         ok = run_highs(hm) and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
         objective = float(highs.getInfo().objective_function_value) if ok else None
-        x = np.asarray(highs.getSolution().col_value) if ok else None
+        solution = highs.getSolution() if ok else None
+        x = np.asarray(solution.col_value) if solution is not None else None
+        duals = np.asarray(solution.row_dual) if solution is not None else None
     finally:
         if not hm.abandoned and n:
             highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
-    return objective, x
+    return objective, x, duals
 
 
-__all__ = ["lp_relaxation"]
+__all__ = ["lp_relaxation", "lp_solution"]
