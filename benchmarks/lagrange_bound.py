@@ -1,14 +1,15 @@
 """The Lagrangian bound by period against the LP relaxation (issue 17; network_opt.solver.lagrange).
 
     python benchmarks/lagrange_bound.py INSTANCE [--prune K] [--set KEY=VALUE ...]
-                                        [--aggregate N] [--seconds S]
+                                        [--aggregate N] [--seconds S] [--threads T]
 
 Loads the instance (settings ``--set KEY=VALUE``, values read as YAML), prepares it with the lane
 pruning asked for and builds the full model, or with ``--aggregate N`` the clustered relaxation
 that ``solve --heuristic --aggregate N`` bounds with (:func:`network_opt.runs.heuristic.relaxed_screen`'s
 model, strong linking on, lanes capped at the members' bounds). Then solves its LP relaxation and
 the Lagrangian relaxation by period from that LP's duals, the blocks sharing ``--seconds`` (default:
-no limit), and prints one JSON line: the model's size, the LP bound and seconds, the Lagrangian
+no limit; side by side in one worker process per core, or with ``--threads 1`` one after another), and
+prints one JSON line: the model's size, the LP bound and seconds, the Lagrangian
 bound, its blocks (proven to their gap / all), seconds, and the bound's rise over the LP in percent
 of the LP. With ``--aggregate`` the bounds are the clustered model's (less the correction for the
 full model, printed).
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--aggregate", type=int, default=None, metavar="N")
     ap.add_argument("--seconds", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     settings = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     inst = load(args.instance)
@@ -62,10 +64,11 @@ def main() -> None:
     lp_s = time.perf_counter() - begin
     result = None
     if lp is not None and duals is not None:
-        result = period_bound(hm, d, SolveOptions(), args.seconds, lp=(lp, duals))
+        result = period_bound(hm, d, SolveOptions(threads=args.threads), args.seconds, lp=(lp, duals))
     bound = result.bound if result is not None else None
     print(json.dumps({
         "instance": args.instance, "prune": args.prune, "aggregate": args.aggregate, "settings": settings,
+        "threads": args.threads,
         "rows": hm.h.getNumRow(), "columns": hm.h.getNumCol(), "build_s": round(built, 1),
         "lp_bound": lp, "lp_s": round(lp_s, 1), "lagrangian_bound": bound,
         "blocks": result.blocks if result is not None else None,

@@ -18,7 +18,7 @@ from network_opt.model.build import build_model
 from network_opt.model.data import ModelData, prepare
 from network_opt.runs.heuristic import Heuristic
 from network_opt.runs.pipeline import solve as run_solve
-from network_opt.solver import lagrange
+from network_opt.solver.block_pool import BlockTask, MipPool
 from network_opt.solver.handoff import HighsModel
 from network_opt.solver.lagrange import linking_rows, multipliers, period_bound
 from network_opt.solver.options import SolveOptions
@@ -119,10 +119,12 @@ def test_an_infeasible_model_has_no_bound(tmp_path: Path) -> None:
 def test_a_block_without_a_bound_leaves_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Half a sum is no bound: when one block ends without a dual bound, there is none (and why)."""
     hm, d = _held(growth_instance(tmp_path, {2025: 150, 2026: 150}, H_100))
-    monkeypatch.setattr(lagrange, "_block_bound", lambda h, integer: (None, False))
+    import network_opt.solver.block_pool as block_pool
+
+    monkeypatch.setattr(block_pool, "block_result", lambda h, integer: (None, False, "Time limit reached"))
     result = period_bound(hm, d, SolveOptions(), None)
     assert result.bound is None and result.lp_bound == pytest.approx(3100.0)
-    assert result.note.startswith("period block 1 of 2 ended without a bound")
+    assert result.note == "period block 1 of 2 ended without a bound (Time limit reached)"
 
 
 def _with_spare_candidate(folder: Path) -> Path:
@@ -273,3 +275,58 @@ def test_column_periods_map_operating_years_to_investment_periods() -> None:
     assert all(periods[k] == hm.columns[k].index()[1] for k in levels)
     assert set(np.unique(periods)) <= set(d.period_of.values()) | {NONE}
     assert (periods != NONE).all()
+
+
+def test_worker_processes_give_the_same_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The blocks side by side in worker processes (forced here for a small model) give the bound
+    the blocks give one after another, each block proven to its gap either way."""
+    from network_opt.datasets.generate import GeneratorSpec, generate
+    from network_opt.solver import lagrange
+
+    spec = GeneratorSpec(seed=1, collection_points=12, candidates=4, periods=3, chemistries=2, markets=2)
+    hm, d = _held(generate(tmp_path / "gen", spec))
+    serial = period_bound(hm, d, SolveOptions(threads=1), None)
+    assert lagrange.pool_workers(3, 10**9, 1) == 1 and lagrange.pool_workers(3, 10, None) == 1
+    monkeypatch.setattr(lagrange, "POOL_MIN_NONZEROS", 0)
+    monkeypatch.setattr(lagrange.os, "cpu_count", lambda: 2)
+    assert lagrange.pool_workers(3, 10, None) == 2
+    pooled = period_bound(hm, d, SolveOptions(), None)
+    assert serial.bound is not None and pooled.bound is not None
+    assert pooled.bound == pytest.approx(serial.bound, rel=2 * lagrange.BLOCK_GAP)
+    assert (pooled.blocks, pooled.proven) == (serial.blocks, serial.proven) == (3, 3)
+
+
+def _tiny_task(rows: int = 1) -> BlockTask:
+    """min -x s.t. x <= 1.5, x integer in [0, 3]: optimum -1."""
+    import scipy.sparse as sp
+
+    return BlockTask(np.array([-1.0]), np.array([0.0]), np.array([3.0]), np.array([True]),
+                     sp.csr_matrix(np.ones((rows, 1))), np.array([-np.inf]), np.array([1.5]), 0, 1e-4)
+
+
+def test_pool_solves_stops_and_reports_a_failing_worker() -> None:
+    """A pool of two: two tiny blocks give -1 each; after a stop request it returns None at once
+    and its workers are gone; a block a worker cannot build (two rows, one row bound) raises with
+    the worker's traceback."""
+    import os
+    import signal
+    import time
+
+    from network_opt.common import interrupts
+
+    pool = MipPool(2, threads=1)
+    try:
+        assert pool.solve([_tiny_task(), _tiny_task()], 10.0) == [(-1.0, True, "Optimal")] * 2
+        with interrupts.handling(), interrupts.deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            assert pool.solve([_tiny_task()], None) is None
+        assert pool.procs == []
+    finally:
+        pool.close()
+    pool = MipPool(1, threads=1)
+    try:
+        with pytest.raises(RuntimeError, match="block worker 0 failed"):
+            pool.solve([_tiny_task(rows=2)], None)
+    finally:
+        pool.close()

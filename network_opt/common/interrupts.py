@@ -209,6 +209,7 @@ def phase_of(exc: BaseException) -> str:
         "network_opt.results.tables": "extracting the plan",
         "network_opt.model.aggregate": "aggregating the collection points",
         "network_opt.runs.decompose": "the decomposition (mpi-sppy)",
+        "network_opt.runs.heuristic": "the heuristic (compress and filter)",
     }
     tb: TracebackType | None = exc.__traceback__
     modules: list[str] = []

@@ -17,8 +17,10 @@ with :math:`b_r = \ell_r` where :math:`\lambda_r > 0` and :math:`b_r = u_r` wher
 model, :math:`\lambda_r (b_r - a_r x) \le 0`, so :math:`L(\lambda) \le z^*`: a **true lower bound**.
 Without the rows :math:`C` the rest falls apart into blocks :math:`k` (the connected components of
 the rows :math:`R` and their columns: one per investment period), each a MIP small enough for
-HiGHS to branch on, solved one after another; a block's HiGHS **dual bound** stands in for its
-minimum, so the bound holds even when a block stops at its time limit.
+HiGHS to branch on, solved side by side in worker processes, one per core
+(:mod:`network_opt.solver.block_pool`; one after another in this process for a small model); a
+block's HiGHS **dual bound** stands in for its minimum, so the bound holds even when a block stops
+at its time limit.
 
 The multipliers are the **LP relaxation's duals** on the rows :math:`C`. Then the blocks' LP
 relaxations add up to the LP's optimum (LP duality), and each block's MIP bound is at least its LP:
@@ -37,10 +39,11 @@ period, or rows of one period tied by a family not flagged): its one block would
 from __future__ import annotations
 
 import math
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import highspy
 import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
 from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]
@@ -48,9 +51,9 @@ from scipy.sparse.csgraph import connected_components  # type: ignore[import-unt
 from network_opt.common import interrupts
 from network_opt.model.data import ModelData
 from network_opt.model.periods import NONE, column_periods
-from network_opt.solver.benders import highs_lp, new_highs
+from network_opt.solver.block_pool import BlockResult, BlockTask, MipPool, run_block
 from network_opt.solver.handoff import HighsModel
-from network_opt.solver.options import SolveOptions, set_time_limit
+from network_opt.solver.options import SolveOptions
 from network_opt.solver.relaxation import lp_solution
 
 #: a reduced cost at most this (currency per unit) counts as zero (HiGHS's dual feasibility tolerance)
@@ -59,6 +62,8 @@ ZERO_COST = 1e-7
 COST_SCALE_EXP = 10
 #: each block's relative MIP gap: the bound matters here, not the block's plan
 BLOCK_GAP = 1e-4
+#: models with fewer nonzeros solve their blocks in this process (starting workers costs seconds)
+POOL_MIN_NONZEROS = 200_000
 
 
 @dataclass
@@ -149,19 +154,41 @@ def _scale_exponent(cost: np.ndarray) -> int:
     return max(-60, min(0, COST_SCALE_EXP - math.ceil(math.log2(top))))
 
 
-def _block_bound(h: highspy.Highs, integer: bool) -> tuple[float | None, bool]:
-    """(dual bound of the block just run or None, whether it was solved to its gap)."""
-    status = h.getModelStatus()
-    info = h.getInfo()
-    if integer:
-        bound = float(info.mip_dual_bound)
-        solved = status == highspy.HighsModelStatus.kOptimal
-        ended = status in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit,
-                           highspy.HighsModelStatus.kSolutionLimit, highspy.HighsModelStatus.kIterationLimit)
-        return (bound if ended and math.isfinite(bound) else None), solved
-    if status == highspy.HighsModelStatus.kOptimal:
-        return float(info.objective_function_value), True
-    return None, False
+def pool_workers(blocks: int, nonzeros: int, threads: int | None) -> int:
+    """How many worker processes solve the blocks side by side: one per core (at most
+    ``threads`` when given, at most one per block), none (1: one after another in this process)
+    for a model under :data:`POOL_MIN_NONZEROS`, where starting processes costs more than it
+    saves."""
+    if nonzeros < POOL_MIN_NONZEROS:
+        return 1
+    cores = os.cpu_count() or 1
+    return max(1, min(blocks, cores if threads is None else min(cores, int(threads))))
+
+
+def _one_by_one(tasks: list[BlockTask], left: Callable[[], float | None],
+                threads: int | None) -> list[BlockResult] | None:
+    """The blocks in this process, each given an equal share of the time left; None after a stop
+    request."""
+    out: list[BlockResult] = []
+    for i, task in enumerate(tasks):
+        budget = left()
+        got = run_block(task, None if budget is None else budget / (len(tasks) - i), threads, interrupts.run_highs)
+        if got is None or interrupts.requested() is not None:
+            return None
+        out.append(got)
+        if got[0] is None:
+            break
+    return out
+
+
+def _side_by_side(tasks: list[BlockTask], seconds: float | None, workers: int) -> list[BlockResult] | None:
+    """The blocks in ``workers`` processes (:class:`~network_opt.solver.block_pool.MipPool`), HiGHS
+    on one thread in each; None after a stop request."""
+    pool = MipPool(workers, threads=1)
+    try:
+        return pool.solve(tasks, seconds)
+    finally:
+        pool.close()
 
 
 def period_bound(hm: HighsModel, d: ModelData, options: SolveOptions, seconds: float | None,
@@ -205,30 +232,25 @@ def period_bound(hm: HighsModel, d: ModelData, options: SolveOptions, seconds: f
                                note="the model does not fall apart by period (one block)")
     rows_of, cols_of = _members(rest, row_label, order), _members(np.arange(len(col_label)), col_label, order)
     result = LagrangianBound(None, lp_bound, blocks=len(order))
-    for i, (rows, cols) in enumerate(zip(rows_of, cols_of, strict=True)):
-        integer = bool(mm.integer[cols].any())
-        h = new_highs(highs_lp(cost[cols], mm.col_lower[cols], mm.col_upper[cols], a[rows][:, cols],
-                               mm.row_lower[rows], mm.row_upper[rows], integer=mm.integer[cols]), options.threads)
-        h.setOptionValue("user_objective_scale", _scale_exponent(cost[cols]))
-        h.setOptionValue("mip_rel_gap", BLOCK_GAP)
-        budget = left()
-        set_time_limit(h, None if budget is None else budget / (len(order) - i), lp=not integer)
-        if not interrupts.run_highs(h) or interrupts.requested() is not None:
-            result.note = "stopped on request"
-            break
-        bound, solved = _block_bound(h, integer)
+    tasks = [BlockTask(cost[cols], mm.col_lower[cols], mm.col_upper[cols], mm.integer[cols], a[rows][:, cols],
+                       mm.row_lower[rows], mm.row_upper[rows], _scale_exponent(cost[cols]), BLOCK_GAP)
+             for rows, cols in zip(rows_of, cols_of, strict=True)]
+    workers = pool_workers(len(tasks), len(mm.value), options.threads)
+    solved = (_side_by_side(tasks, left(), workers) if workers > 1 else _one_by_one(tasks, left, options.threads))
+    if solved is None:
+        result.note = "stopped on request"
+    for i, (bound, proven, status) in enumerate(solved or []):
         if bound is None:
-            result.note = (f"period block {i + 1} of {len(order)} ended without a bound "
-                           f"({h.modelStatusToString(h.getModelStatus())})")
+            result.note = f"period block {i + 1} of {len(order)} ended without a bound ({status})"
             break
         result.block_bounds.append(bound)
-        result.proven += int(solved)
+        result.proven += int(proven)
         total += bound
     else:
-        result.bound = total
+        result.bound = None if solved is None else total
     result.s = time.perf_counter() - begin
     return result
 
 
-__all__ = ["BLOCK_GAP", "COST_SCALE_EXP", "ZERO_COST", "LagrangianBound", "blocks_of", "free_columns_value",
-           "linking_rows", "multipliers", "period_bound"]
+__all__ = ["BLOCK_GAP", "COST_SCALE_EXP", "POOL_MIN_NONZEROS", "ZERO_COST", "LagrangianBound", "blocks_of",
+           "free_columns_value", "linking_rows", "multipliers", "period_bound", "pool_workers"]
