@@ -38,7 +38,7 @@ clustered one: ``--lagrangian/--no-lagrangian``), the LP of step 1 (the full mod
 clustered relaxation's) also prices the rows that tie periods together in a Lagrangian relaxation
 whose blocks, one MIP per investment period, give a bound at least as tight as that LP
 (:mod:`network_opt.solver.lagrange`), within :data:`LAGRANGE_SHARE` x T; the larger bound is
-reported. On 600 x 60 x 8 x 3 it turned the LP screen's 1.57 % into 0.37 %; at national scale with
+reported. On 600 x 60 x 8 x 3 it turned the LP screen's 1.57 % into 0.30 %; at national scale with
 clusters its time left the clustered MIP without a plan (``benchmarks/README.md``).
 
 ``--time-limit`` bounds the whole, counted from the end of the data preparation (the full model's
@@ -85,8 +85,9 @@ MIN_LEFT_S = 1.0
 LP_SHARE = 0.5
 #: share of --time-limit the clustered relaxation (its preparation, build and MIP) may use
 SCREEN_SHARE = 0.5
-#: share of --time-limit the Lagrangian bound by period may use (``lagrangian``; its LP included
-#: when it is the clustered relaxation's), counted from the start of the heuristic
+#: share of --time-limit the Lagrangian bound by period may use (``lagrangian``), counted from its
+#: start after the full model's LP; with the clustered relaxation from the screen's start, the
+#: clustered model's build and LP included
 LAGRANGE_SHARE = 0.3
 #: share of --mip-gap each of the two MIPs with the clustered relaxation stops at: the gap reported
 #: is the restricted plan's against the relaxed bound, which holds both MIPs' own gaps (and the
