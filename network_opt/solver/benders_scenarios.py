@@ -42,6 +42,7 @@ from network_opt.solver.handoff import MatrixModel, TriviallyInfeasible, quiet_h
 from network_opt.solver.highs import SolveOutcome, relative_gap
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.status import SolveStatus, Termination
+from network_opt.solver.workers import WorkerFailed, answer, end_workers
 
 
 @dataclass
@@ -271,23 +272,14 @@ class BlockPool:
                 return None
             ready = mp_connection.wait([self.conns[w] for w in pending], timeout=self.POLL_S)
             for w in sorted(pending):
-                conn = self.conns[w]
-                if conn not in ready:
-                    if not self.procs[w].is_alive() and not conn.poll():
-                        self.close()
-                        raise RuntimeError(f"Benders worker {w} ended unexpectedly (exit code "
-                                           f"{self.procs[w].exitcode})")
-                    continue
                 try:
-                    kind, payload = conn.recv()
-                except EOFError:
-                    self.procs[w].join(timeout=1.0)
-                    code = self.procs[w].exitcode
+                    got = answer(self.procs[w], self.conns[w], self.conns[w] in ready, f"Benders worker {w}")
+                except WorkerFailed:
                     self.close()
-                    raise RuntimeError(f"Benders worker {w} ended unexpectedly (exit code {code})") from None
-                if kind == "error":
-                    self.close()
-                    raise RuntimeError(f"Benders worker {w} failed:\n{payload}")
+                    raise
+                if got is None:
+                    continue
+                kind, payload = got
                 if kind == "trivially_infeasible":
                     self.close()
                     raise TriviallyInfeasible(payload)
@@ -339,18 +331,7 @@ class BlockPool:
 
     def close(self) -> None:
         """Ask the workers to end, then kill those still alive (a stop request, an error)."""
-        for conn in self.conns:
-            with contextlib.suppress(Exception):
-                conn.send(("close",))
-        deadline = time.monotonic() + 2.0
-        for p in self.procs:
-            p.join(timeout=max(0.0, deadline - time.monotonic()))
-            if p.is_alive():
-                p.kill()
-                p.join(timeout=5)
-        for conn in self.conns:
-            with contextlib.suppress(Exception):
-                conn.close()
+        end_workers(self.procs, self.conns)
         self.procs, self.conns = [], []
 
 

@@ -7,7 +7,7 @@ objective scale, gap and time limit), solves it with its own HiGHS and sends bac
 whether it was solved to its gap and HiGHS's status. Stop requests (SIGINT/SIGTERM) are the
 parent's: the workers ignore SIGINT, and the parent kills them within :data:`POLL_S` seconds of a
 request (:class:`MipPool.solve` then returns None). A worker that fails or dies raises
-RuntimeError here with its traceback or exit code.
+:class:`~network_opt.solver.workers.WorkerFailed` (a RuntimeError) here with its traceback or exit code.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import scipy.sparse as sp  # type: ignore[import-untyped]
 
 from network_opt.common import interrupts
 from network_opt.solver.benders import highs_lp, new_highs
+from network_opt.solver.workers import WorkerFailed, answer, end_workers
 
 #: seconds between two looks at the workers and at stop requests
 POLL_S = 0.1
@@ -159,41 +160,19 @@ class MipPool:
                     busy[w] = k
             ready = mp_connection.wait([self.conns[w] for w in busy], timeout=POLL_S)
             for w in list(busy):
-                conn = self.conns[w]
-                if conn not in ready:
-                    if not self.procs[w].is_alive() and not conn.poll():
-                        code = self.procs[w].exitcode
-                        self.close()
-                        raise RuntimeError(f"block worker {w} ended unexpectedly (exit code {code})")
-                    continue
                 try:
-                    kind, payload = conn.recv()
-                except EOFError:
-                    self.procs[w].join(timeout=1.0)
-                    code = self.procs[w].exitcode
+                    got = answer(self.procs[w], self.conns[w], self.conns[w] in ready, f"block worker {w}")
+                except WorkerFailed:
                     self.close()
-                    raise RuntimeError(f"block worker {w} ended unexpectedly (exit code {code})") from None
-                if kind == "error":
-                    self.close()
-                    raise RuntimeError(f"block worker {w} failed:\n{payload}")
-                results[busy.pop(w)] = payload
+                    raise
+                if got is not None:
+                    results[busy.pop(w)] = got[1]
         return [r if r is not None else (None, False, "not run") for r in results]
 
     def close(self, wait: bool = True) -> None:
         """Ask the workers to end, then kill those still alive after 2 s (an error), or at once
         (``wait`` False: a stop request, whose workers are inside HiGHS)."""
-        for conn in self.conns:
-            with contextlib.suppress(Exception):
-                conn.send(("close",))
-        deadline = time.monotonic() + (2.0 if wait else 0.0)
-        for p in self.procs:
-            p.join(timeout=max(0.0, deadline - time.monotonic()))
-            if p.is_alive():
-                p.kill()
-                p.join(timeout=5)
-        for conn in self.conns:
-            with contextlib.suppress(Exception):
-                conn.close()
+        end_workers(self.procs, self.conns, 2.0 if wait else 0.0)
         self.procs, self.conns = [], []
 
 
