@@ -18,6 +18,7 @@ from network_opt.model.build import build_model
 from network_opt.model.data import ModelData, prepare
 from network_opt.runs.heuristic import Heuristic
 from network_opt.runs.pipeline import solve as run_solve
+from network_opt.solver import lagrange
 from network_opt.solver.block_pool import BlockTask, MipPool
 from network_opt.solver.handoff import HighsModel
 from network_opt.solver.lagrange import linking_rows, multipliers, period_bound
@@ -328,5 +329,50 @@ def test_pool_solves_stops_and_reports_a_failing_worker() -> None:
     try:
         with pytest.raises(RuntimeError, match="block worker 0 failed"):
             pool.solve([_tiny_task(rows=2)], None)
+    finally:
+        pool.close()
+
+
+def test_time_share_is_by_size() -> None:
+    """Equal blocks get their round's time (4 blocks, 2 workers, 100 s: 50 s each); a tiny block
+    beside a large one gets its size's share; never more than what is left, nothing when nothing is."""
+    from network_opt.solver.block_pool import time_share
+
+    assert time_share(100.0, 10, 40, 2) == pytest.approx(50.0)
+    assert time_share(100.0, 1, 1000, 1) == pytest.approx(0.1)
+    assert time_share(100.0, 999, 999, 1) == pytest.approx(100.0)
+    assert time_share(100.0, 5, 5, 2) == pytest.approx(100.0)  # at most what is left
+    assert time_share(0.0, 5, 10, 2) == 0.0
+
+
+def _task_of(width: int, cap: float) -> BlockTask:
+    """min -sum x s.t. sum x <= cap, x integer in [0, 3] (``width`` columns): optimum -floor(cap)."""
+    import scipy.sparse as sp
+
+    return BlockTask(-np.ones(width), np.zeros(width), np.full(width, 3.0), np.ones(width, dtype=bool),
+                     sp.csr_matrix(np.ones((1, width))), np.array([-np.inf]), np.array([cap]), 0, 1e-4)
+
+
+def test_blocks_get_time_by_size_one_after_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In this process: a block of 2 (nonzeros + columns) before one of 98, 100 s left each time:
+    2 s, then all 100 s (before: 50 s each)."""
+    shares: list[float | None] = []
+
+    def fake(task: BlockTask, seconds: float | None, threads: int | None, run: object) -> tuple[float, bool, str]:
+        shares.append(seconds)
+        return -1.0, True, "Optimal"
+
+    monkeypatch.setattr(lagrange, "run_block", fake)
+    got = lagrange._one_by_one([_task_of(1, 1.5), _task_of(49, 1.5)], lambda: 100.0, None)
+    assert got == [(-1.0, True, "Optimal")] * 2
+    assert shares == [pytest.approx(2.0), pytest.approx(100.0)]
+
+
+def test_pool_hands_out_the_largest_block_first_and_answers_in_order() -> None:
+    """Results come back in the order of the tasks whatever order they were solved in."""
+    pool = MipPool(1, threads=1)
+    try:
+        assert pool.solve([_task_of(1, 1.5), _task_of(3, 2.5)], 20.0) == [(-1.0, True, "Optimal"),
+                                                                           (-2.0, True, "Optimal")]
     finally:
         pool.close()

@@ -49,6 +49,26 @@ class BlockTask:
     scale: int
     gap: float
 
+    @property
+    def size(self) -> int:
+        """What a block's share of the time is weighed by: its nonzeros plus its columns."""
+        return int(self.a.nnz) + len(self.cost)
+
+
+def time_share(left: float, size: int, waiting: int, workers: int) -> float:
+    """Seconds for a block of ``size`` handed to a worker now, with ``left`` seconds of wall time
+    left, ``waiting`` the size of the blocks not yet handed out (this one included) and ``workers``
+    solving side by side: its share of the worker-seconds left, in proportion to its size, at most
+    ``left``. Equal blocks get the time of their round; a block of a few rows beside large ones
+    gets little, which it returns unused when it is solved (every share is taken from what is
+    left when it is handed out). Before, every block got an equal share: among 900 tiny blocks
+    the large ones got half a second each and some ended without a bound (benchmarks/README.md)."""
+    if left <= 0.0:
+        return 0.0
+    if waiting <= 0:
+        return left
+    return min(left, left * max(1, workers) * size / waiting)
+
 
 #: what a block gave: (dual bound or None, solved to its gap, HiGHS's model status as text)
 BlockResult = tuple[float | None, bool, str]
@@ -136,13 +156,15 @@ class MipPool:
             raise
 
     def solve(self, tasks: list[BlockTask], seconds: float | None) -> list[BlockResult] | None:
-        """Solve every task, all within ``seconds`` from now (None: no limit): each task, when it is
-        handed to a free worker, gets an equal share of the time left per round of tasks still
-        waiting. Returns the results in the order of ``tasks``, or None after a stop request (the
+        """Solve every task, all within ``seconds`` from now (None: no limit): the largest first,
+        each, when it is handed to a free worker, given its :func:`time_share` of the time left.
+        Returns the results in the order of ``tasks``, or None after a stop request (the
         workers are then killed)."""
         begin = time.time()
         results: list[BlockResult | None] = [None] * len(tasks)
-        waiting = list(range(len(tasks)))
+        sizes = [t.size for t in tasks]
+        waiting = sorted(range(len(tasks)), key=lambda k: -sizes[k])  # the largest first
+        left_size = sum(sizes)
         busy: dict[int, int] = {}  # worker -> task
         workers = len(self.conns)
         while waiting or busy:
@@ -154,8 +176,9 @@ class MipPool:
                     k = waiting.pop(0)
                     until = None
                     if seconds is not None:
-                        rounds = -(-(len(waiting) + 1 + len(busy)) // workers)  # ceil: rounds of tasks left
-                        until = time.time() + max(0.0, seconds - (time.time() - begin)) / max(rounds, 1)
+                        left = max(0.0, seconds - (time.time() - begin))
+                        until = time.time() + time_share(left, sizes[k], left_size, workers)
+                    left_size -= sizes[k]
                     self.conns[w].send(("solve", tasks[k], until))
                     busy[w] = k
             ready = mp_connection.wait([self.conns[w] for w in busy], timeout=POLL_S)
@@ -176,4 +199,4 @@ class MipPool:
         self.procs, self.conns = [], []
 
 
-__all__ = ["POLL_S", "BlockResult", "BlockTask", "MipPool", "block_highs", "block_result", "run_block"]
+__all__ = ["POLL_S", "BlockResult", "BlockTask", "MipPool", "block_highs", "block_result", "run_block", "time_share"]

@@ -51,7 +51,7 @@ from scipy.sparse.csgraph import connected_components  # type: ignore[import-unt
 from network_opt.common import interrupts
 from network_opt.model.data import ModelData
 from network_opt.model.periods import NONE, column_periods
-from network_opt.solver.block_pool import BlockResult, BlockTask, MipPool, run_block
+from network_opt.solver.block_pool import BlockResult, BlockTask, MipPool, run_block, time_share
 from network_opt.solver.handoff import HighsModel
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.relaxation import lp_solution
@@ -167,12 +167,15 @@ def pool_workers(blocks: int, nonzeros: int, threads: int | None) -> int:
 
 def _one_by_one(tasks: list[BlockTask], left: Callable[[], float | None],
                 threads: int | None) -> list[BlockResult] | None:
-    """The blocks in this process, each given an equal share of the time left; None after a stop
-    request."""
+    """The blocks in this process, each given its share of the time left by its size
+    (:func:`~network_opt.solver.block_pool.time_share`); None after a stop request."""
     out: list[BlockResult] = []
-    for i, task in enumerate(tasks):
+    waiting = sum(task.size for task in tasks)
+    for task in tasks:
         budget = left()
-        got = run_block(task, None if budget is None else budget / (len(tasks) - i), threads, interrupts.run_highs)
+        share = None if budget is None else time_share(budget, task.size, waiting, 1)
+        waiting -= task.size
+        got = run_block(task, share, threads, interrupts.run_highs)
         if got is None or interrupts.requested() is not None:
             return None
         out.append(got)
