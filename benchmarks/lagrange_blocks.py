@@ -35,16 +35,12 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
-import yaml
+from generated import bound_model_args, bound_model_data
 from scipy.cluster.vq import kmeans2  # type: ignore[import-untyped]
 
-from network_opt.inputs.load import load
 from network_opt.model.build import build_model
-from network_opt.model.data import ModelData, prepare
+from network_opt.model.data import ModelData
 from network_opt.model.periods import NONE, column_periods
-from network_opt.model.relax import member_reach, relaxed_aggregate
-from network_opt.model.size import prepare_sized
-from network_opt.runs.heuristic import RELAXED_SETTINGS
 from network_opt.solver import lagrange
 from network_opt.solver.block_pool import BlockTask, MipPool, block_highs, block_result
 from network_opt.solver.handoff import HighsModel
@@ -103,10 +99,7 @@ def solve_block(args: tuple[BlockTask, float]) -> tuple[float | None, bool, np.n
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("instance")
-    ap.add_argument("--prune", type=int, default=None)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--aggregate", type=int, default=None, metavar="N")
+    bound_model_args(ap)
     ap.add_argument("--blocks", choices=["period", "region", "region-period"], default="region-period")
     ap.add_argument("--regions", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=240.0)
@@ -114,16 +107,7 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=None)
     ap.add_argument("--block-seconds", type=float, default=30.0)
     args = ap.parse_args()
-    settings = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
-    inst = load(args.instance)
-    if settings:
-        inst = inst.with_settings(settings)
-    full, _, _ = prepare_sized(inst, args.prune)
-    d = full
-    if args.aggregate is not None:
-        relaxed, relax = relaxed_aggregate(full.inst, args.aggregate, full.lanes)
-        d = prepare(relaxed.with_settings(RELAXED_SETTINGS))
-        d.flows["upper_bound_t"] = member_reach(full, d, relax.clustering.cluster)
+    d, _settings, _correction = bound_model_data(args)
     hm = HighsModel(build_model(d))
     begin = time.perf_counter()
     lp_bound, _x, duals = lp_solution(hm, SolveOptions())

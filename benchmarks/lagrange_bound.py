@@ -21,14 +21,9 @@ import argparse
 import json
 import time
 
-import yaml
+from generated import bound_model_args, bound_model_data
 
-from network_opt.inputs.load import load
 from network_opt.model.build import build_model
-from network_opt.model.data import prepare
-from network_opt.model.relax import member_reach, relaxed_aggregate
-from network_opt.model.size import prepare_sized
-from network_opt.runs.heuristic import RELAXED_SETTINGS
 from network_opt.solver.handoff import HighsModel
 from network_opt.solver.lagrange import period_bound
 from network_opt.solver.options import SolveOptions
@@ -37,26 +32,12 @@ from network_opt.solver.relaxation import lp_solution
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("instance")
-    ap.add_argument("--prune", type=int, default=None)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--aggregate", type=int, default=None, metavar="N")
+    bound_model_args(ap)
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
-    settings = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
-    inst = load(args.instance)
-    if settings:
-        inst = inst.with_settings(settings)
     begin = time.perf_counter()
-    full, _, _ = prepare_sized(inst, args.prune)
-    correction = 0.0
-    d = full
-    if args.aggregate is not None:
-        relaxed, relax = relaxed_aggregate(full.inst, args.aggregate, full.lanes)
-        d = prepare(relaxed.with_settings(RELAXED_SETTINGS))
-        d.flows["upper_bound_t"] = member_reach(full, d, relax.clustering.cluster)
-        correction = relax.correction
+    d, settings, correction = bound_model_data(args)
     hm = HighsModel(build_model(d))
     built = time.perf_counter() - begin
     begin = time.perf_counter()
