@@ -234,7 +234,12 @@ def _task_in_worker(fn: Callable[[Instance, Any], Any], task: Any) -> Any:
 
 class LocalExecutor(Executor):
     """A pool of ``workers`` local processes (started fresh, not forked); one worker runs in
-    this process."""
+    this process.
+
+    :meth:`map_tasks` keeps its pool between calls on the same instance until :meth:`close`: a
+    started worker has paid for its imports (about 1.5 s: pandas, Pyomo, SciPy) and holds the
+    instance, so a stochastic design's batches (wait-and-see, evaluations, out of sample) do not
+    start new processes each."""
 
     name = "local"
 
@@ -242,24 +247,50 @@ class LocalExecutor(Executor):
         if workers < 1:
             raise ExecutorError(f"--workers must be at least 1, got {workers}")
         self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_instance: Instance | None = None
+
+    def _task_pool(self, instance: Instance) -> ProcessPoolExecutor:
+        """The pool whose workers hold ``instance`` (the one kept, or a new one)."""
+        if self._pool is not None and self._pool_instance is not instance:
+            self._close_pool()
+        if self._pool is None:
+            # processes start on demand (spawn), up to ``workers``
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_init_worker, initargs=(instance,))
+            self._pool_instance = instance
+        return self._pool
+
+    def _close_pool(self, kill: bool = False) -> None:
+        """Shut the kept pool down; ``kill``: its running tasks are abandoned (a stop request)."""
+        pool, self._pool, self._pool_instance = self._pool, None, None
+        if pool is None:
+            return
+        workers = _workers(pool)  # before shutdown(), which forgets them
+        pool.shutdown(wait=False, cancel_futures=True)
+        if kill:
+            _kill(workers)
+        else:
+            for w in workers:  # idle workers leave at once on shutdown
+                w.join(timeout=10)
+            _kill(workers)
 
     def map_tasks(self, fn: Callable[[Instance, Any], Any], instance: Instance,
                   tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         if self.workers == 1 or len(tasks) <= 1:
             yield from super().map_tasks(fn, instance, tasks)
             return
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx,
-                                 initializer=_init_worker, initargs=(instance,)) as pool:
-            futures = {pool.submit(_task_in_worker, fn, task): k for k, task in enumerate(tasks)}
-            try:
-                for fut in futures_completed(futures):
-                    yield futures[fut], fut.result()
-            except BaseException:
-                workers = _workers(pool)
-                pool.shutdown(wait=False, cancel_futures=True)
-                _kill(workers)
-                raise
+        pool = self._task_pool(instance)
+        futures = {pool.submit(_task_in_worker, fn, task): k for k, task in enumerate(tasks)}
+        try:
+            for fut in futures_completed(futures):
+                yield futures[fut], fut.result()
+        except BaseException:  # a stop request, a failed task or the caller leaving: start nothing more
+            self._close_pool(kill=True)
+            raise
+
+    def close(self) -> None:
+        self._close_pool()
 
     def run(self, instance: Instance, specs: list[RunSpec]) -> Iterator[RunResult]:
         if self.workers == 1 or len(specs) <= 1:

@@ -59,7 +59,6 @@ from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution
 from network_opt.runs.executors import make_executor
 from network_opt.runs.sweep import Uncertain, draw, read_uncertainty
-from network_opt.solver.benders import BendersOptions
 from network_opt.solver.highs import SolveOutcome
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.status import SolveStatus, Termination
@@ -692,7 +691,7 @@ def _benders(datas: list[ModelData], probs: np.ndarray, alpha: float, weight: fl
     at risk ties the scenarios together in the master), the value at risk with the proven lower
     bound :func:`_eta_low` (without one the master is unbounded at its first iteration)."""
     from network_opt.model.stochastic import build_extensive_form
-    from network_opt.solver.benders import benders_solve, first_stage_mask
+    from network_opt.solver.benders import BendersOptions, benders_solve, first_stage_mask
     from network_opt.solver.benders_scenarios import scenario_benders
     from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
     from network_opt.solver.highs import trivially_infeasible

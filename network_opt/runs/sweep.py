@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from network_opt.common.errors import InputError, PrecheckError, Problem
 from network_opt.common.files import kpi_order, remove_stale, save_figure, write_csv
@@ -363,6 +362,8 @@ def sweep_chart(table: pd.DataFrame, inputs: list[str], out: Path, currency: str
     """``sweep.png``: for a grid, the objective (and the shadow price of a swept target) against
     the first swept parameter, one line per value of the others; for samples, histograms of the
     objective and key figures."""
+    from matplotlib.figure import Figure  # here: scenario workers import this module, not matplotlib
+
     if table.empty:
         return None
     ok = table["status"].isin(PLAN_STATUSES)
