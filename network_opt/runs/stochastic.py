@@ -428,7 +428,7 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
         ev_alone: ScenarioOutcome | None = None
         if opts.decomposition == "none":
             step(f"solving the extensive form ({n} scenarios, {opts.nonanticipativity} first stage)")
-            outcome, plan = _extensive_form(datas, probs, alpha, weight, opts)
+            outcome, plan = _extensive_form(datas, probs, alpha, weight, opts, progress)
             decomposition.update(nonanticipativity=opts.nonanticipativity)
         elif opts.decomposition == "benders":
             start_plan = None
@@ -651,12 +651,14 @@ def _eta_certificate(ws: list[ScenarioOutcome], probs: np.ndarray, weight: float
 
 
 def _extensive_form(datas: list[ModelData], probs: np.ndarray, alpha: float, weight: float,
-                    opts: StochasticOptions) -> tuple[SolveOutcome, Plan | None]:
+                    opts: StochasticOptions, progress: Progress) -> tuple[SolveOutcome, Plan | None]:
+    """The design as one MIP over every scenario; ``progress`` shows HiGHS's best plan, bound and
+    gap while it runs (as a plain solve does)."""
     from network_opt.model.stochastic import build_extensive_form
     from network_opt.solver.highs import solve_model
 
     m = build_extensive_form(datas, list(probs), alpha=alpha, weight=weight, nonanticipativity=opts.nonanticipativity)
-    out = solve_model(m, opts.solve)
+    out = solve_model(m, opts.solve, progress=progress)
     if not out.has_plan:
         return out, None
     plan = plan_values(m.scenario[0])
