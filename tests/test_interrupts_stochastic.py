@@ -183,6 +183,34 @@ def test_a_signal_in_the_extensive_form_writes_its_best_plan_and_no_measure(inst
     assert _leftovers(out) == []
 
 
+def test_ctrl_c_at_a_terminal_reaches_the_kept_workers_quietly(instance: Path, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C goes to the whole process group, the worker processes kept between the
+    design's batches included (idle during the extensive form). Before they ignored SIGINT each died
+    on it with a KeyboardInterrupt traceback; now the run alone answers it: exit 130, nothing written,
+    no worker's traceback."""
+    import subprocess
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "network_opt", "solve", str(instance), "--stochastic",
+                             "--scenarios", "6", "--decomposition", "none", "--out-of-sample", "0", "--threads", "1",
+                             "--workers", "2", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:  # the wait-and-see batch ran in the two workers, now idle
+        seen.append(line)
+        if "solving the extensive form" in line:
+            break
+    else:
+        raise AssertionError("".join(seen))
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    text = "".join(seen) + rest
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text and "SpawnProcess" not in text, text
+    assert not out.exists()
+
+
 # --- the mechanism, in this process --------------------------------------------------------------
 
 def test_pyomo_highs_objects_are_stoppable_only_inside_the_decomposition() -> None:

@@ -220,6 +220,9 @@ def _init_worker(instance: Instance) -> None:
     global _WORKER_INSTANCE
     _WORKER_INSTANCE = instance
     logging.getLogger("pyomo").setLevel(logging.ERROR)
+    # a terminal's Ctrl-C reaches the whole process group: the parent answers it (it kills or closes
+    # its workers), so an idle worker must not die on it with a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_in_worker(spec: RunSpec) -> RunResult:
@@ -274,6 +277,7 @@ class LocalExecutor(Executor):
             for w in workers:  # idle workers leave at once on shutdown
                 w.join(timeout=10)
             _kill(workers)
+        pool.shutdown(wait=True)  # its workers are gone: this releases its queues (no leaked semaphores)
 
     def map_tasks(self, fn: Callable[[Instance, Any], Any], instance: Instance,
                   tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
