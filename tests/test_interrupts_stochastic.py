@@ -183,11 +183,11 @@ def test_a_signal_in_the_extensive_form_writes_its_best_plan_and_no_measure(inst
     assert _leftovers(out) == []
 
 
-def test_ctrl_c_at_a_terminal_reaches_the_kept_workers_quietly(instance: Path, tmp_path: Path) -> None:
-    """A terminal's Ctrl-C goes to the whole process group, the worker processes kept between the
-    design's batches included (idle during the extensive form). Before they ignored SIGINT each died
-    on it with a KeyboardInterrupt traceback; now the run alone answers it: exit 130, nothing written,
-    no worker's traceback."""
+def test_ctrl_c_at_a_terminal_during_the_extensive_form_ends_every_process_quietly(
+        instance: Path, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C goes to the whole process group. The wait-and-see batch ran in two worker
+    processes, let go before the extensive form (tests/test_executor_pool.py: kept workers ignore
+    SIGINT): exit 130, nothing written, no process's traceback."""
     import subprocess
 
     out = tmp_path / "out"

@@ -203,6 +203,10 @@ class Executor:
         finally:
             process_session().clear()  # do not hold the last HiGHS model in this process after the batch
 
+    def release(self) -> None:
+        """Let go of idle workers kept between batches (the executor stays usable: the next batch
+        starts new ones); for a phase that needs this process's memory and cores, e.g. a large MIP."""
+
     def close(self) -> None:
         """Release workers or the cluster connection."""
 
@@ -292,6 +296,9 @@ class LocalExecutor(Executor):
         except BaseException:  # a stop request, a failed task or the caller leaving: start nothing more
             self._close_pool(kill=True)
             raise
+
+    def release(self) -> None:
+        self._close_pool()
 
     def close(self) -> None:
         self._close_pool()

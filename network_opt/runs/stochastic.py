@@ -409,6 +409,8 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
         if rank == 0:
             step(f"solving each of the {n} scenarios on its own (wait-and-see)")
             ws = run(tasks(None, sset))
+        if executor is not None:  # the design (a large MIP, or a decomposition's own workers) runs without them
+            executor.release()
         tw = time.perf_counter()
         decomposition: dict[str, Any] = {"method": opts.decomposition}
         if opts.decomposition != "none":  # a scenario infeasible on its own: no plan serves it
