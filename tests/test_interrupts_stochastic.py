@@ -85,9 +85,9 @@ def _files(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
 
 
-def _solve(instance: Path, out: Path, method: str, scenarios: int) -> Run:
+def _solve(instance: Path, out: Path, method: str, scenarios: int, *extra: str) -> Run:
     return Run(str(instance), "--stochastic", "--scenarios", str(scenarios), "--decomposition", method,
-               "--out-of-sample", "0", "--threads", "1", "--out", str(out), "--overwrite")
+               "--out-of-sample", "0", "--threads", "1", "--out", str(out), "--overwrite", *extra)
 
 
 def _interrupt(run: Run, phase: str, wait_s: float, sig: int) -> int:
@@ -163,8 +163,7 @@ def test_a_signal_in_the_extensive_form_writes_its_best_plan_and_no_measure(inst
     wrote RP inf, EEV nan as if they were measures."""
     out = tmp_path / "out"
     log = tmp_path / "run.log"  # HiGHS's figures, every second: the signal comes once it has a plan
-    run = Run(str(instance), "--stochastic", "--scenarios", "20", "--decomposition", "none", "--out-of-sample", "0",
-              "--threads", "1", "--out", str(out), "--log", str(log))
+    run = _solve(instance, out, "none", 20, "--log", str(log))
     run.wait_for("solving the extensive form")
     deadline = time.perf_counter() + 120
     while not re.search(r"solving: .* best plan -?[0-9]", log.read_text(encoding="utf-8").split(
@@ -197,7 +196,7 @@ def test_ctrl_c_at_a_terminal_during_the_extensive_form_ends_every_process_quiet
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     assert proc.stdout is not None
     seen = []
-    for line in proc.stdout:  # the wait-and-see batch ran in the two workers, now idle
+    for line in proc.stdout:  # the wait-and-see batch ran in the two workers, let go before this phase
         seen.append(line)
         if "solving the extensive form" in line:
             break

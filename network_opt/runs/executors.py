@@ -275,12 +275,10 @@ class LocalExecutor(Executor):
             return
         workers = _workers(pool)  # before shutdown(), which forgets them
         pool.shutdown(wait=False, cancel_futures=True)
-        if kill:
-            _kill(workers)
-        else:
+        if not kill:
             for w in workers:  # idle workers leave at once on shutdown
                 w.join(timeout=10)
-            _kill(workers)
+        _kill(workers)  # those still running: a stop request, or stuck
         pool.shutdown(wait=True)  # its workers are gone: this releases its queues (no leaked semaphores)
 
     def map_tasks(self, fn: Callable[[Instance, Any], Any], instance: Instance,
