@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -86,19 +88,26 @@ def test_inputs_are_never_modified_and_results_are_deterministic(tmp_path: Path)
     assert a == b
 
 
-def test_failure_while_writing_leaves_the_previous_results(tmp_path: Path, monkeypatch: object) -> None:
+def test_failure_while_writing_leaves_the_previous_results(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
+    scratch = tmp_path / "tmp"  # where the plan is rescued to, instead of the machine's /tmp
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     assert runner.invoke(app, ["solve", str(TOY), "--out", str(out)]).exit_code == 0
     before = _tree_hash(out)
 
     def broken(*_args: object, **_kw: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(pd.DataFrame, "to_csv", broken)  # type: ignore[attr-defined]
+    monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
     result = runner.invoke(app, ["solve", str(TOY), "--out", str(out), "--overwrite"])
     assert result.exit_code != 0
     assert _tree_hash(out) == before
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tmp"]  # no temporary folder left behind
+    rescued = [p.name for p in scratch.iterdir()]  # the plan itself, saved to the fallback folder
+    assert len(rescued) == 1 and rescued[0].startswith("network-opt-rescue-"), rescued
+    assert (scratch / rescued[0] / "summary.json").is_file()
 
 
 # --- fuzzing: random mutations of a valid instance give a clean error or a plan, never a traceback

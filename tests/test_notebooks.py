@@ -290,13 +290,16 @@ def run_notebook(path: Path, tmp_path: Path, probe: str | None) -> tuple[nbforma
     # a kernel spec for this very interpreter, whatever "python" is on PATH
     spec = tmp_path / "kernels" / "network-opt-test"
     spec.mkdir(parents=True)
+    scratch = tmp_path / "tmp"  # the notebooks' own temporary folders, removed with the test's
+    scratch.mkdir()
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "network_opt tests", "language": "python",
         # QUICK: a notebook may run a smaller version of its heavy part (04: 8 scenarios instead of 50)
-        "env": {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "NETWORK_OPT_NOTEBOOK_QUICK": "1"}}),
+        "env": {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "NETWORK_OPT_NOTEBOOK_QUICK": "1",
+                "TMPDIR": str(scratch)}}),
         encoding="utf-8")
-    km = KernelManager(kernel_name="network-opt-test",
+    km = KernelManager(kernel_name="network-opt-test", connection_file=str(scratch / "kernel-connection.json"),
                        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]))
     nb = nbformat.read(path, as_version=4)
     if probe is not None:
