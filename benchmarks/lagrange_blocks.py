@@ -44,7 +44,7 @@ from network_opt.model.periods import NONE, column_periods
 from network_opt.solver import lagrange
 from network_opt.solver.block_pool import BlockTask, MipPool, block_highs, block_result
 from network_opt.solver.handoff import HighsModel
-from network_opt.solver.options import SolveOptions
+from network_opt.solver.options import SolveOptions, cost_scale
 from network_opt.solver.relaxation import lp_solution
 
 
@@ -155,7 +155,7 @@ def main() -> None:
         constant = mm.offset + float(lam[lam != 0] @ rhs[lam != 0]) + lagrange.free_columns_value(
             cost[loose], mm.col_lower[loose], mm.col_upper[loose])
         return ([BlockTask(cost[c], mm.col_lower[c], mm.col_upper[c], mm.integer[c], part, mm.row_lower[r],
-                           mm.row_upper[r], lagrange._scale_exponent(cost[c]), lagrange.BLOCK_GAP)
+                           mm.row_upper[r], cost_scale(cost[c], lagrange.COST_SCALE_EXP), lagrange.BLOCK_GAP)
                  for r, c, part in zip(rows_of, cols_of, parts, strict=True)], cost, constant)
 
     lam = capped(lam)

@@ -36,6 +36,10 @@ VARIANTS: dict[str, dict[str, object]] = {
     "flow_bounds": {"model.flow_bounds": True},
     "candidate_reductions": {"model.candidate_reductions": True},
     "objective_scale -20": {"model.objective_scale": -20},
+    # what HiGHS 1.16 suggests (the largest cost to about 2**20): china-2025-2032, eu-2025-2032, north-america
+    "objective_scale -12": {"model.objective_scale": -12},
+    "objective_scale -8": {"model.objective_scale": -8},
+    "objective_scale -7": {"model.objective_scale": -7},
     "all three": {"model.flow_bounds": True, "model.candidate_reductions": True, "model.objective_scale": -20},
     # issue 17, national scale (wt17n): each level's capacity cut to the facility's reach
     "capacity_reach": {"model.capacity_reach": True},

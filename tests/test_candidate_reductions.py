@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from builders import candidate_recyclers
 
@@ -219,3 +220,69 @@ def test_stock_released_at_collection_points_keeps_a_dominated_candidate(tmp_pat
     for s in (plain, sol):
         assert s.objective == pytest.approx(-1580.0)
         assert set(s["facilities"].query("open")["facility"]) == {"A", "D"}
+
+
+# --- model.objective_scale: auto (the default) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("top", "power"), [(2.385e9, -12), (1e7, -4), (2.0**20, 0), (2.0**20 + 1, -1),
+                                            (250_000.0, 0), (0.0, 0), (1e300, -60)])
+def test_cost_scale_brings_the_largest_cost_to_at_most_2_to_the_20(top: float, power: int) -> None:
+    """k = min(0, 20 - ceil(log2 max|c|)), within [-60, 0]: 2.385e9 (china-2025-2032's largest cost)
+    -> -12 and 1e7 -> -4, the powers HiGHS 1.16 advises for them; never scaled up."""
+    from network_opt.solver.options import cost_scale
+
+    assert cost_scale(np.array([0.25, -top])) == power
+    assert cost_scale(np.zeros(0)) == 0
+
+
+def dear(folder: Path, **model: Any) -> Path:
+    """:func:`bounded` at a billion times the money: fixed costs 3e10 and 1e9 a year, B's lane 1e9 per
+    t. Same plan (A alone, 20 t), objective 3e10."""
+    return candidate_recyclers(folder, 20.0, [("A", "only", 30.0, 3e10), ("B", "only", 15.0, 1e9)],
+                               {"A": 0.0, "B": 1e9}, **model)
+
+
+def test_auto_objective_scale_is_what_highs_advises_and_changes_no_result(tmp_path: Path) -> None:
+    """With costs up to 3e10, HiGHS (scale 0) warns of excessively large costs and advises a power
+    of 2 for user_objective_scale in its log; ``auto`` (the default) takes that power, records it in
+    summary.json, and gives the same objective, bound, plan and cost terms as no scaling."""
+    import re
+
+    from network_opt.solver.highs import objective_scale
+    from network_opt.solver.options import cost_scale
+
+    plain = dear(tmp_path / "plain", objective_scale=0)
+    d = prepare(no.load(plain))
+    hm = HighsModel(build_model(d))
+    log = tmp_path / "highs.log"
+    for name, value in (("output_flag", True), ("log_to_console", False), ("log_file", str(log))):
+        hm.h.setOptionValue(name, value)
+    hm.h.run()
+    advised = re.search(r"user_objective_scale option to (-?\d+)", log.read_text())
+    assert advised is not None, log.read_text()
+    assert objective_scale(hm, d) == 0
+    power = cost_scale(hm.matrix.cost)
+    assert power == int(advised.group(1)) < 0
+
+    auto = no.solve(dear(tmp_path / "auto"))  # the default
+    base = no.solve(plain)
+    assert auto.summary["numerics"]["objective_scale"] == power
+    assert base.summary["numerics"]["objective_scale"] == 0
+    assert auto.objective == pytest.approx(3e10, rel=1e-9) and base.objective == pytest.approx(3e10, rel=1e-9)
+    assert auto.outcome.bound == pytest.approx(base.outcome.bound, rel=1e-9)
+    assert set(auto["facilities"].query("open")["facility"]) == {"A"}
+    assert auto["flows"]["tonnes"].sum() == pytest.approx(20.0)
+    for term, value in base.summary["cost_terms"].items():
+        assert auto.summary["cost_terms"][term] == pytest.approx(value, rel=1e-9, abs=1e-6), term
+
+
+@pytest.mark.parametrize(("given", "taken"), [("auto", "auto"), (" AUTO ", "auto"), ("-3", -3), (7, 7)])
+def test_objective_scale_takes_a_power_or_auto(tmp_path: Path, given: object, taken: object) -> None:
+    assert no.load(bounded(tmp_path, objective_scale=given)).settings.model.objective_scale == taken
+
+
+@pytest.mark.parametrize("given", ["fast", 1.5, True])
+def test_objective_scale_refuses_anything_else(tmp_path: Path, given: object) -> None:
+    with pytest.raises(no.InputError, match=r"objective_scale.*\(or auto\)"):
+        no.load(bounded(tmp_path, objective_scale=given))

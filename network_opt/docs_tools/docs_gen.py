@@ -121,7 +121,8 @@ def render() -> str:
             shown = "(empty)"
         else:
             shown = f"`{str(default).lower() if isinstance(default, bool) else default}`"
-        out.append(f"| `{key}` | {type_} | {shown} | {unit} | {_range(lo, hi)} | {desc} |\n")
+        shown_type = type_.replace("|", " or ")  # "int|auto": a | would end the table cell
+        out.append(f"| `{key}` | {shown_type} | {shown} | {unit} | {_range(lo, hi)} | {desc} |\n")
     out.append(EXAMPLE_MANIFEST)
     out.append("\n## Tables\n\n")
     out.append("| table | required | key | description |\n|---|---|---|---|\n")

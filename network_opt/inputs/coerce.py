@@ -53,7 +53,7 @@ def range_message(minimum: float | None, maximum: float | None, value: float) ->
 
 def coerce_value(value: Any, type_: str, *, minimum: float | None = None, maximum: float | None = None,
                  choices: tuple[str, ...] | None = None, unit: str = "") -> Any:
-    """``value`` as a ``type_`` value (``str``, ``float``, ``int``, ``bool`` or ``list``).
+    """``value`` as a ``type_`` value (``str``, ``float``, ``int``, ``int|auto``, ``bool`` or ``list``).
 
     Numbers may be given as numbers or as text (``"1e3"``), must be finite and within
     [``minimum``, ``maximum``]; an ``int`` must be whole. A ``bool`` is true/false (or the texts
@@ -61,6 +61,13 @@ def coerce_value(value: Any, type_: str, *, minimum: float | None = None, maximu
     ``;``-separated text. Empty values are the caller's to handle (defaults, required values).
     Raises :class:`CoercionError` with the message.
     """
+    if type_ == "int|auto":  # a whole number, or the text "auto" (the tool decides)
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            return coerce_value(value, "int", minimum=minimum, maximum=maximum, unit=unit)
+        except CoercionError as exc:
+            raise CoercionError(f"{exc} (or auto)") from None
     if type_ in ("float", "int"):
         if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
             raise CoercionError(number_message(value, unit))

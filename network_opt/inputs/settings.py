@@ -132,9 +132,12 @@ SETTINGS: tuple[tuple[str, str, Any, str, float | None, float | None, str], ...]
      "Before the build, find identical candidate facilities (ordered: open[i] >= open[i+1]) and candidates "
      "dominated by another (ordered after it; fixed closed where that is provably safe); the run log and "
      "summary.json list them (docs/formulation.md)."),
-    ("model.objective_scale", "int", 0, "-", -60.0, 60.0,
+    ("model.objective_scale", "int|auto", "auto", "-", -60.0, 60.0,
      "HiGHS `user_objective_scale`: the objective HiGHS works on is multiplied by 2 to this power (e.g. -20: "
-     "about millions); results are always reported in the instance currency. 0: none."),
+     "about millions); results are always reported in the instance currency. `auto` (default): the power that "
+     "brings the largest cost coefficient to at most 2^20 (about 1e6, what HiGHS itself advises), never "
+     "scaling up; summary.json `numerics.objective_scale` gives the power used. HiGHS's tolerances then act on the "
+     "scaled costs: an optimum is exact to about 1e-8 of the objective. 0: none (every digit)."),
     ("stock.allowed", "bool", False, "", None, None,
      "May end-of-life packs wait at collection points, and black mass at pre-processors, from one operating "
      "year to the next (at the sites of storage.csv, within their caps and at their holding costs)? Needs "
@@ -273,7 +276,7 @@ class ModelOptions:
     capacity_reach: bool = False
     flow_bounds: bool = False
     candidate_reductions: bool = False
-    objective_scale: int = 0
+    objective_scale: int | str = "auto"  # a power of 2, or "auto" (network_opt.solver.options.cost_scale)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from network_opt.common import interrupts
 from network_opt.common.memory import resident_bytes
 from network_opt.model.data import ModelData
 from network_opt.solver.handoff import HighsModel, MatrixModel, TriviallyInfeasible
-from network_opt.solver.options import SolveOptions, run_highs, set_limits, set_time_limit
+from network_opt.solver.options import SolveOptions, cost_scale, run_highs, set_limits, set_time_limit
 from network_opt.solver.starts import first_plan, lp_round_start, open_all_start, plan_start, start_from_integers
 from network_opt.solver.status import SolveStatus, Termination
 
@@ -255,6 +255,16 @@ def trivially_infeasible(exc: TriviallyInfeasible) -> SolveOutcome:
                         bound=None, mip_gap=None, log=str(exc))
 
 
+def objective_scale(hm: HighsModel, data: ModelData | None) -> int | None:
+    """The power of 2 of HiGHS's ``user_objective_scale`` for ``model.objective_scale`` (``auto``:
+    :func:`~network_opt.solver.options.cost_scale` of the costs handed to HiGHS); None without
+    the model's data (the option is then left as it is)."""
+    if data is None:
+        return None
+    asked = data.inst.settings.model.objective_scale
+    return cost_scale(hm.matrix.cost) if asked == "auto" else int(asked)
+
+
 def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solver: HighsModel | None = None,
                 duals: bool = False, progress: object | None = None,
                 start: np.ndarray | None = None, data: ModelData | None = None,
@@ -291,8 +301,9 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     # 0 (HiGHS decides) when not given: a model re-used from an earlier solve keeps its options
     highs.setOptionValue("threads", int(options.threads) if options.threads is not None else 0)
     set_limits(highs, options, lp=True)  # the start LPs run first; the MIP's limit is set before it
-    if data is not None:  # model.objective_scale: HiGHS works on the objective x 2**k, reports it unscaled
-        highs.setOptionValue("user_objective_scale", int(data.inst.settings.model.objective_scale))
+    scale = objective_scale(hm, data)
+    if scale is not None:  # model.objective_scale: HiGHS works on the objective x 2**k, reports it unscaled
+        highs.setOptionValue("user_objective_scale", scale)
     log: list[str] = []
     started: str | None = None
 
@@ -337,6 +348,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         interrupted = interrupts.requested() is not None
     elapsed = time.perf_counter() - begin
     extra: dict[str, Any] = {"nonzeros": len(hm.matrix.value), "numerics": numerics(hm.matrix), "start": started}
+    if scale is not None:
+        extra["numerics"]["objective_scale"] = scale
     if hm.abandoned:  # HiGHS did not return after the stop request: the best plan it reported
         return _known_plan_outcome(hm, watch, version, elapsed, "".join(log), extra)
     model_status = highs.getModelStatus()

@@ -53,7 +53,7 @@ from network_opt.model.data import ModelData
 from network_opt.model.periods import NONE, column_periods
 from network_opt.solver.block_pool import BlockResult, BlockTask, MipPool, run_block, time_share
 from network_opt.solver.handoff import HighsModel
-from network_opt.solver.options import SolveOptions
+from network_opt.solver.options import SolveOptions, cost_scale
 from network_opt.solver.relaxation import lp_solution
 
 #: a reduced cost at most this (currency per unit) counts as zero (HiGHS's dual feasibility tolerance)
@@ -146,14 +146,6 @@ def _members(items: np.ndarray, label: np.ndarray, order: np.ndarray) -> list[np
     return [items[by_label[ends[k] - counts[k]:ends[k]]] for k in order.tolist()]
 
 
-def _scale_exponent(cost: np.ndarray) -> int:
-    """HiGHS's ``user_objective_scale`` making the largest |cost| about 2**COST_SCALE_EXP (never up)."""
-    top = float(np.max(np.abs(cost))) if len(cost) else 0.0
-    if top <= 0.0:
-        return 0
-    return max(-60, min(0, COST_SCALE_EXP - math.ceil(math.log2(top))))
-
-
 def pool_workers(blocks: int, nonzeros: int, threads: int | None) -> int:
     """How many worker processes solve the blocks side by side: one per core (at most
     ``threads`` when given, at most one per block), none (1: one after another in this process)
@@ -236,7 +228,7 @@ def period_bound(hm: HighsModel, d: ModelData, options: SolveOptions, seconds: f
     rows_of, cols_of = _members(rest, row_label, order), _members(np.arange(len(col_label)), col_label, order)
     result = LagrangianBound(None, lp_bound, blocks=len(order))
     tasks = [BlockTask(cost[cols], mm.col_lower[cols], mm.col_upper[cols], mm.integer[cols], a[rows][:, cols],
-                       mm.row_lower[rows], mm.row_upper[rows], _scale_exponent(cost[cols]), BLOCK_GAP)
+                       mm.row_lower[rows], mm.row_upper[rows], cost_scale(cost[cols], COST_SCALE_EXP), BLOCK_GAP)
              for rows, cols in zip(rows_of, cols_of, strict=True)]
     workers = pool_workers(len(tasks), len(mm.value), options.threads)
     solved = (_side_by_side(tasks, left(), workers) if workers > 1 else _one_by_one(tasks, left, options.threads))

@@ -4,14 +4,30 @@ compliance re-solves."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import highspy
+import numpy as np
 
 from network_opt.common import interrupts
 from network_opt.solver.handoff import HighsModel
+
+#: ``model.objective_scale: auto`` brings the largest cost to at most 2 to this power (about 1e6):
+#: the scale HiGHS's own "excessively large costs" warning advises (HiGHS 1.16), and 0.75-0.87 of
+#: the time to 1 % on the three real instances (benchmarks/README.md, "Objective scale")
+AUTO_COST_EXP = 20
+
+
+def cost_scale(cost: np.ndarray, target_exp: int = AUTO_COST_EXP) -> int:
+    """The power of 2 for HiGHS's ``user_objective_scale`` that brings the largest |cost| (currency)
+    to at most ``2**target_exp``; never up (at most 0), at least -60; 0 for no cost."""
+    top = float(np.max(np.abs(cost))) if len(cost) else 0.0
+    if not math.isfinite(top) or top <= 0.0:
+        return 0
+    return max(-60, min(0, target_exp - math.ceil(math.log2(top))))
 
 
 @dataclass
