@@ -16,8 +16,8 @@ from network_opt.common import interrupts
 from network_opt.solver.handoff import HighsModel
 
 #: ``model.objective_scale: auto`` brings the largest cost to at most 2 to this power (about 1e6):
-#: the scale HiGHS's own "excessively large costs" warning advises (HiGHS 1.16), and 0.75-0.87 of
-#: the time to 1 % on the three real instances (benchmarks/README.md, "Objective scale")
+#: the scale HiGHS's own "excessively large costs" warning advises (HiGHS 1.16); on the three real
+#: instances 0.88 of the time to 1 % (geometric mean of seven runs, 0.75-1.19; benchmarks/README.md)
 AUTO_COST_EXP = 20
 
 
