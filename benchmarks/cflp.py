@@ -23,7 +23,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 from generated import machine
+from scratch import scratch_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS: dict[str, dict[str, object]] = {
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     data = generate(args.sites, args.customers, args.ratio, args.seed)
-    folder = write(data, (args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-cflp-"))) / "cflp")
+    folder = write(data, scratch_folder(args.workdir, "network-opt-cflp-") / "cflp")
     print(f"{machine()}; {args.sites} sites x {args.customers} customers, capacity / demand {args.ratio:g}, "
           f"seed {args.seed}; time limit {args.time_limit:g} s, gap {args.gap:g}, threads {args.threads or 'HiGHS'}")
     print("| model | total s | HiGHS s | / HiGHS alone (total) | status | objective | bound | nodes |")

@@ -23,10 +23,10 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from generated import generated_instance, machine
+from scratch import scratch_folder
 
 ROUTES = ("standard_form", "highs", "appsi_highs", "lp_file")
 
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--routes", default=",".join(ROUTES), help="comma-separated subset of " + ", ".join(ROUTES))
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-interfaces-"))
+    work = scratch_folder(args.workdir, "network-opt-interfaces-")
     print(machine())
     print("| size | rows | cols | nonzeros | route | build s | hand-off s | build + hand-off us/nonzero | peak MB |")
     print("|---|---|---|---|---|---|---|---|---|")

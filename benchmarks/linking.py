@@ -19,10 +19,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 from generated import generated_instance, machine
+from scratch import scratch_folder
 from timed_solve import fmt_gap, fmt_objective, timed_solve
 
 VARIANTS: dict[str, dict[str, object]] = {
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--copies", action="store_true",
                         help="also each instance with a twin and a dominated copy of every candidate (with_copies)")
     args = parser.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-linking-"))
+    work = scratch_folder(args.workdir, "network-opt-linking-")
     print(f"{machine()}; time limit {args.time_limit:g} s, gap {args.gap:g}, start none")
     print("| instance | variant | rows | nonzeros | HiGHS s | / default | status | objective | gap | nodes |")
     print("|---|---|---|---|---|---|---|---|---|---|")

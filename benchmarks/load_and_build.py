@@ -25,10 +25,10 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from generated import generated_instance, machine
+from scratch import scratch_folder
 
 CHILD = r"""
 import gc, json, resource, sys, time
@@ -109,7 +109,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-bench-"))
+    work = scratch_folder(args.workdir, "network-opt-bench-")
     print(machine())
     print(f"median of {args.repeat} runs, each in a fresh process")
     print("| size | load + validate s (CPU s) | aggregate s | prepare s | build s | hand-off s | rows | cols "

@@ -26,10 +26,10 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from generated import generated_instance, machine
+from scratch import scratch_folder
 
 DEFAULT_SIZES = "100x20x1,300x50x3,1000x100x3,1000x100x5"
 
@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--no-alone", action="store_true", help="do not solve the MPS file with highspy alone")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="network-opt-bench-"))
+    work = scratch_folder(args.workdir, "network-opt-bench-")
     print(f"{machine()}; time limit {args.time_limit:g} s, gap {args.gap:g}")
     header = ("| size (cp x cand x periods) | rows | cols | binaries | nonzeros | load s | build s | handoff s | "
               "solve s | write s | peak MB | objective | gap | HiGHS alone s | end-to-end / alone |")

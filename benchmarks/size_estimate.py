@@ -31,11 +31,11 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from generated import generated_instance, machine
+from scratch import scratch_folder
 
 from network_opt.model.size import BUILD_BASE_BYTES, BUILD_BYTES_PER_NONZERO, SEARCH_FACTOR
 
@@ -114,7 +114,7 @@ def main() -> None:
                              "peak that does not depend on the machine's load: the build part); -1: no node limit")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="size-estimate-"))
+    work = scratch_folder(args.workdir, "size-estimate-")
     work.mkdir(parents=True, exist_ok=True)
     print(machine())
     print(f"`python benchmarks/size_estimate.py --sizes {args.sizes} --time-limit {args.time_limit:g} "

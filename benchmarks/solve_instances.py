@@ -13,10 +13,10 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+from scratch import scratch_folder
 
 ROOT = Path(__file__).parents[1]
 
@@ -32,7 +32,7 @@ def main() -> None:
 
     shipped = sorted(p.parent for p in (ROOT / "instances").glob("*/instance.yaml"))
     folders = [Path(p) for p in args.instances] or shipped
-    work = Path(tempfile.mkdtemp(prefix="network-opt-instances-"))
+    work = scratch_folder(None, "network-opt-instances-")
     print(f"gap {args.gap:g}, time limit {args.time_limit:g} s; results in {work}")
     print("| instance | status | objective | gap | variables | binaries | constraints | nonzeros | load s | build s "
           "| solve s | write s | wall s | mass balance |")
