@@ -1,6 +1,6 @@
 r"""Probe (issue 17, national scale): local capacity covers, and what they do to the LP and to HiGHS's bound.
 
-    python benchmarks/local_cover.py INSTANCE [--prune K] [--set model.strong_linking=false ...]
+    python benchmarks/local_cover.py INSTANCE [--prune K (default 5)] [--set model.strong_linking=false ...]
                                      [--cover] [--regions 4,8,16,32] [--mip SECONDS]
 
 Builds the full model as ``network-opt solve`` would (lanes pruned to ``--prune``, settings from
@@ -32,14 +32,12 @@ import time
 
 import numpy as np
 import pyomo.environ as pyo
-import yaml
+from generated import bound_model_args, bound_model_data
 from scipy.cluster.vq import kmeans2  # type: ignore[import-untyped]
 
-from network_opt.inputs.load import load
 from network_opt.model.build import build_model
 from network_opt.model.data import ModelData
 from network_opt.model.linear import linear, weighted
-from network_opt.model.size import prepare_sized
 from network_opt.solver.handoff import HighsModel
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.relaxation import lp_relaxation
@@ -96,18 +94,15 @@ def region_labels(d: ModelData, k: int) -> dict[str, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("instance")
-    ap.add_argument("--prune", type=int, default=5)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    bound_model_args(ap)
+    ap.set_defaults(prune=5)
     ap.add_argument("--cover", action="store_true", help="a cover row per collection site and year")
     ap.add_argument("--regions", default="", help="also per k-means group of the sites, e.g. 4,8,16")
     ap.add_argument("--mip", type=float, default=0.0, help="then HiGHS's MIP for this many seconds")
     args = ap.parse_args()
-    settings = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
-    inst = load(args.instance)
-    if settings:
-        inst = inst.with_settings(settings)
-    d, _, _ = prepare_sized(inst, args.prune)
+    if args.aggregate is not None:
+        ap.error("--aggregate: this probe covers the full model's collection sites only")
+    d, settings, _ = bound_model_data(args)
     m = build_model(d)
     added = add_local_cover(m, d, "site") if args.cover else 0
     for k in (int(v) for v in args.regions.split(",") if v):
