@@ -274,3 +274,38 @@ def test_phase_is_the_outermost_stage_on_the_stack() -> None:
     assert interrupts.phase_of(exc) == "preparing lanes and coefficients"
     assert interrupts.phase_of(_frames_of("network_opt.cli.solve", "network_opt.results.write",
                                           "network_opt.results.read")) == "writing the results"
+
+
+def test_a_signal_while_workers_start_is_raised_once_they_are_known() -> None:
+    """Inside ``starting_workers`` the request waits until the block ends (before, it could come
+    between a worker's start and its registration by the pool, which then left it running)."""
+    done: list[str] = []
+    with interrupts.handling():
+        with pytest.raises(interrupts.Interrupted) as caught, interrupts.starting_workers():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            done.append("registered")
+        assert done == ["registered"] and caught.value.exit_code == 130
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_a_process_started_inside_holds_sigint_back_until_it_ignores_it() -> None:
+    """A terminal's Ctrl-C reaches every process of the group: a worker still importing (before its
+    initializer) died of it with a KeyboardInterrupt traceback. Started inside ``starting_workers``
+    it has SIGINT blocked from its first instruction; ``worker_ignores_sigint`` drops what came."""
+    code = ("import os, signal, time\n"
+            "blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])\n"
+            "os.kill(os.getpid(), signal.SIGINT)\n"  # the Ctrl-C while the worker imports
+            "time.sleep(0.1)\n"
+            "from network_opt.common import interrupts\n"
+            "interrupts.worker_ignores_sigint()\n"
+            "time.sleep(0.1)\n"
+            "print('alive', blocked, signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))\n")
+    with interrupts.starting_workers():
+        assert signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.split() == ["alive", "True", "False"]
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # released in this process

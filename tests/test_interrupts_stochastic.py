@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_interrupts import Run, _leftovers
@@ -182,32 +183,63 @@ def test_a_signal_in_the_extensive_form_writes_its_best_plan_and_no_measure(inst
     assert _leftovers(out) == []
 
 
-def test_ctrl_c_at_a_terminal_during_the_extensive_form_ends_every_process_quietly(
-        instance: Path, tmp_path: Path) -> None:
-    """A terminal's Ctrl-C goes to the whole process group. The wait-and-see batch ran in two worker
-    processes, let go before the extensive form (tests/test_executor_pool.py: kept workers ignore
-    SIGINT): exit 130, nothing written, no process's traceback."""
+def _ctrl_c_at_a_terminal(instance: Path, out: Path, phase: str, wait_s: float) -> tuple[Any, str]:
+    """Run a stochastic solve with two worker processes in its own process group and send SIGINT to
+    the whole group (as a terminal's Ctrl-C does) ``wait_s`` seconds after it printed ``phase``;
+    returns the process (ended) and its output."""
     import subprocess
 
-    out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "network_opt", "solve", str(instance), "--stochastic",
                              "--scenarios", "6", "--decomposition", "none", "--out-of-sample", "0", "--threads", "1",
                              "--workers", "2", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     assert proc.stdout is not None
     seen = []
-    for line in proc.stdout:  # the wait-and-see batch ran in the two workers, let go before this phase
+    for line in proc.stdout:
         seen.append(line)
-        if "solving the extensive form" in line:
+        if phase in line:
             break
     else:
         raise AssertionError("".join(seen))
+    time.sleep(wait_s)
     os.killpg(proc.pid, signal.SIGINT)
     rest, _ = proc.communicate(timeout=60)
-    text = "".join(seen) + rest
+    return proc, "".join(seen) + rest
+
+
+def test_ctrl_c_at_a_terminal_during_the_extensive_form_ends_every_process_quietly(
+        instance: Path, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C goes to the whole process group. The wait-and-see batch ran in two worker
+    processes, let go before the extensive form (tests/test_executor_pool.py: kept workers ignore
+    SIGINT): exit 130, nothing written, no process's traceback."""
+    out = tmp_path / "out"
+    # the wait-and-see batch ran in the two workers, let go before this phase
+    proc, text = _ctrl_c_at_a_terminal(instance, out, "solving the extensive form", 0.0)
     assert proc.returncode == 130, text
     assert "Traceback" not in text and "SpawnProcess" not in text, text
     assert not out.exists()
+
+
+def test_ctrl_c_at_a_terminal_while_the_first_workers_start_leaves_no_process(instance: Path,
+                                                                          tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group) 0.3 s into the first batch, while the two workers
+    are still starting. Before the fix: a worker importing died with a KeyboardInterrupt traceback,
+    another could be left running after the parent ended, and multiprocessing warned of leaked
+    semaphores. Now: exit 130, nothing written, no traceback, no warning, no process left."""
+    out = tmp_path / "out"
+    proc, text = _ctrl_c_at_a_terminal(instance, out, "wait-and-see", 0.3)
+    assert proc.returncode == 130, text
+    assert "nothing written" in text, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text and "leaked" not in text, text
+    assert not out.exists()
+    deadline = time.time() + 10  # the resource tracker leaves once the parent has gone
+    while True:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.time() < deadline, "a process of the run is still alive"
+        time.sleep(0.2)
 
 
 # --- the mechanism, in this process --------------------------------------------------------------

@@ -182,6 +182,43 @@ def deferred(stop: Callable[[], None] | None = None) -> Iterator[None]:
             _state.deferrals.remove(fn)
 
 
+@contextmanager
+def starting_workers() -> Iterator[None]:
+    """Start worker processes (``spawn``) inside; a stop request that comes meanwhile raises
+    :class:`Interrupted` when the block ends, once every worker started is known to its caller
+    (who ends them), not between a worker's start and its registration, which left it running.
+
+    SIGINT is also held back in this thread, so that a process started inside inherits it blocked:
+    a terminal's Ctrl-C reaches the whole process group, and a worker still importing (before
+    :func:`worker_ignores_sigint` runs in it) died of it with a KeyboardInterrupt traceback.
+    (multiprocessing's resource tracker starts its process the same way, but releases SIGINT after
+    it, whatever it was before: so it is started first.)"""
+    before = _state.requested
+    masked = hasattr(signal, "pthread_sigmask")  # not on Windows, which has no process groups to answer
+    if masked:
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if masked else set()
+    try:
+        with deferred():
+            yield
+    finally:
+        if masked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    if before is None and _state.requested is not None and active():
+        raise Interrupted(_state.requested)
+
+
+def worker_ignores_sigint() -> None:
+    """In a worker process: ignore SIGINT (the parent answers a terminal's Ctrl-C by ending its
+    workers) and release it if it was held back at the start (:func:`starting_workers`); a Ctrl-C
+    that arrived meanwhile is then dropped."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def phase_of(exc: BaseException) -> str:
     """The phase an exception was raised in: the OUTERMOST module of its traceback that names a
     phase ("loading the instance", "building the model", "handing the model to HiGHS", "solving",

@@ -226,7 +226,7 @@ def _init_worker(instance: Instance) -> None:
     logging.getLogger("pyomo").setLevel(logging.ERROR)
     # a terminal's Ctrl-C reaches the whole process group: the parent answers it (it kills or closes
     # its workers), so an idle worker must not die on it with a traceback
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    interrupts.worker_ignores_sigint()
 
 
 def _run_in_worker(spec: RunSpec) -> RunResult:
@@ -286,9 +286,12 @@ class LocalExecutor(Executor):
         if self.workers == 1 or len(tasks) <= 1:
             yield from super().map_tasks(fn, instance, tasks)
             return
-        pool = self._task_pool(instance)
-        futures = {pool.submit(_task_in_worker, fn, task): k for k, task in enumerate(tasks)}
+        futures: dict[Any, int] = {}
         try:
+            with interrupts.starting_workers():  # submit() starts the workers (spawn) as they are needed
+                pool = self._task_pool(instance)
+                for k, task in enumerate(tasks):
+                    futures[pool.submit(_task_in_worker, fn, task)] = k
             for fut in futures_completed(futures):
                 yield futures[fut], fut.result()
         except BaseException:  # a stop request, a failed task or the caller leaving: start nothing more
@@ -306,17 +309,25 @@ class LocalExecutor(Executor):
             yield from super().run(instance, specs)
             return
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(specs)), mp_context=ctx,
-                                 initializer=_init_worker, initargs=(instance,)) as pool:
-            futures = {pool.submit(_run_in_worker, spec): spec for spec in specs}
-            try:
-                for fut in futures_completed(futures):
-                    yield _result_of(fut, futures[fut])
-            except BaseException:  # Ctrl-C, SIGTERM or a failed write: start nothing more
+        pool: ProcessPoolExecutor | None = None
+        futures: dict[Any, RunSpec] = {}
+        try:
+            with interrupts.starting_workers():  # submit() starts the workers (spawn) as they are needed
+                pool = ProcessPoolExecutor(max_workers=min(self.workers, len(specs)), mp_context=ctx,
+                                           initializer=_init_worker, initargs=(instance,))
+                for spec in specs:
+                    futures[pool.submit(_run_in_worker, spec)] = spec
+            for fut in futures_completed(futures):
+                yield _result_of(fut, futures[fut])
+        except BaseException:  # Ctrl-C, SIGTERM or a failed write: start nothing more
+            if pool is not None:
                 workers = _workers(pool)  # before shutdown(), which forgets them
                 pool.shutdown(wait=False, cancel_futures=True)
-                _kill(workers)  # else leaving the with block waits for the running solves
-                raise
+                _kill(workers)  # else the shutdown below waits for the running solves
+            raise
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)  # releases its queues (no leaked semaphores)
 
 
 def _workers(pool: ProcessPoolExecutor) -> list[Any]:

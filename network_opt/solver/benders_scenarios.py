@@ -177,7 +177,7 @@ def _worker(conn: Any, build: Callable[[Any], ScenarioPiece], tasks: list[Any], 
     """A worker process of :class:`BlockPool`: builds its scenarios' blocks once, then answers
     "relaxed" and "evaluate" (first-stage values in, block answers out) until "close". Stop
     requests are the parent's: it kills this process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    interrupts.worker_ignores_sigint()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         shared = None if persistent else new_highs(None, threads)
@@ -239,14 +239,15 @@ class BlockPool:
         self.heads: list[ScenarioPiece | None] = [None] * n
         self.link: list[np.ndarray] = []
         try:
-            for ids in self.assignment:
-                parent, child = ctx.Pipe()
-                p = ctx.Process(target=_worker, args=(child, build, [tasks[i] for i in ids], threads, persistent),
-                                daemon=True, name="network-opt-benders")
-                p.start()
-                child.close()
-                self.procs.append(p)
-                self.conns.append(parent)
+            with interrupts.starting_workers():
+                for ids in self.assignment:
+                    parent, child = ctx.Pipe()
+                    p = ctx.Process(target=_worker, args=(child, build, [tasks[i] for i in ids], threads, persistent),
+                                    daemon=True, name="network-opt-benders")
+                    p.start()
+                    child.close()
+                    self.procs.append(p)
+                    self.conns.append(parent)
             got = self._gather()
             if got is None:
                 return

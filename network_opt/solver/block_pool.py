@@ -121,7 +121,7 @@ def _plain_run(h: highspy.Highs) -> bool:
 
 def _worker(conn: Any, threads: int | None) -> None:
     """A worker process: solves the blocks it is sent until "close"."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    interrupts.worker_ignores_sigint()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         while True:
@@ -144,13 +144,14 @@ class MipPool:
         self.procs: list[Any] = []
         self.conns: list[Any] = []
         try:
-            for _ in range(max(1, int(workers))):
-                parent, child = ctx.Pipe()
-                p = ctx.Process(target=_worker, args=(child, threads), daemon=True, name="network-opt-block")
-                p.start()
-                child.close()
-                self.procs.append(p)
-                self.conns.append(parent)
+            with interrupts.starting_workers():
+                for _ in range(max(1, int(workers))):
+                    parent, child = ctx.Pipe()
+                    p = ctx.Process(target=_worker, args=(child, threads), daemon=True, name="network-opt-block")
+                    p.start()
+                    child.close()
+                    self.procs.append(p)
+                    self.conns.append(parent)
         except BaseException:
             self.close()
             raise
