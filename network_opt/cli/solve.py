@@ -55,6 +55,7 @@ class Start(StrEnum):
     auto = "auto"
     open_all = "open-all"
     lp_round = "lp-round"
+    slope = "slope"
     none = "none"
 
 
@@ -90,8 +91,10 @@ def solve(
         "aggregation.csv and the error bound into summary.json.")] = None,
     start: Annotated[Start, typer.Option(
         "--start", help="First plan given to HiGHS: open-all (every facility open, one LP), lp-round (the LP "
-        "relaxation rounded up and repaired, two LPs: better where most candidates should stay closed), none, "
-        "or auto: open-all with --time-limit (so that the limit always leaves a plan), none without.")
+        "relaxation rounded up and repaired, two LPs: better where most candidates should stay closed), slope "
+        "(slope scaling: up to 20 rounds of LPs re-pricing each level by its use, the best rounded plan; within a "
+        "third of --time-limit), none, or auto: open-all with --time-limit (so that the limit always leaves a "
+        "plan), none without.")
     ] = "auto",  # type: ignore[assignment]
     prune: Annotated[int | None, typer.Option(
         "--prune", metavar="K", min=0, help="Keep only the lanes to the K nearest destinations of each facility "

@@ -169,8 +169,8 @@ def _summary_rows(sol: Solution) -> list[tuple[str, Any, str]]:
         ("variables", model.get("variables"), ""),
         ("binaries", model.get("binaries"), ""),
         ("constraints", model.get("constraints"), ""),
-        ("solver", " ".join(str(v) for v in (s.get("solver") or {}).values()) if isinstance(s.get("solver"), dict)
-         else s.get("solver"), ""),
+        ("solver", " ".join(str(s["solver"].get(k, "")) for k in ("name", "version"))
+         if isinstance(s.get("solver"), dict) else s.get("solver"), ""),
     ]
     warnings = s.get("warnings") or []
     rows.append(("warnings", len(warnings) if isinstance(warnings, list) else warnings, ""))

@@ -259,7 +259,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         projected={**projected.as_dict(), "available_memory_bytes": available, "forced": force},
         pruning=pruning,
         lanes=lane_count_by_commodity(data.lanes),
-        solver={"name": outcome.solver_name, "version": outcome.solver_version},
+        solver={"name": outcome.solver_name, "version": outcome.solver_version, "start": outcome.start},
         warnings=[str(w) for w in inst.warnings] + outcome.numeric_warnings
         + write_warnings + price_warnings + ([str(pruning["warning"])] if pruning.get("warning") else []),
         numerics={k: v for k, v in outcome.numerics.items() if k not in ("warnings", "benders")},

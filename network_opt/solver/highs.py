@@ -26,6 +26,7 @@ from network_opt.model.data import ModelData
 from network_opt.solver.handoff import HighsModel, MatrixModel, TriviallyInfeasible
 from network_opt.solver.options import SolveOptions, cost_scale, run_highs, set_limits, set_time_limit
 from network_opt.solver.scaling import scaled_ratio
+from network_opt.solver.slope import slope_start
 from network_opt.solver.starts import first_plan, lp_round_start, open_all_start, plan_start, start_from_integers
 from network_opt.solver.status import SolveStatus, Termination
 
@@ -65,7 +66,7 @@ class SolveOutcome:
     own words for a model status without a name there. ``nonzeros``: of the matrix HiGHS received
     (None when the model could not be compiled). ``duals``: constraint data -> dual of an LP, when
     asked for (``solve_model(duals=True)``). ``numerics``: :func:`numerics` of the matrix.
-    ``start``: which start HiGHS was given (``"given"``, ``"open_all"``, ``"lp_round"`` or None).
+    ``start``: which start HiGHS was given (``"given"``, ``"open_all"``, ``"lp_round"``, ``"slope"`` or None).
     ``mip_node_count``: branch-and-bound nodes of a MIP (None for an LP or when not known).
     ``abandoned``: HiGHS did not return after a stop request (the plan is the best it reported).
     """
@@ -300,9 +301,9 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     ``progress``: a :class:`~network_opt.common.progress.Progress` fed with the MIP's figures while HiGHS
     runs. ``start``: values of the integer columns to start from (an earlier plan of a model with
     the same columns) instead of ``options.start``. ``outcome.start`` tells which start
-    HiGHS was given: ``"given"`` (``start``), ``"open_all"``, ``"lp_round"`` or None.
+    HiGHS was given: ``"given"`` (``start``), ``"open_all"``, ``"lp_round"``, ``"slope"`` or None.
     ``data``: the :class:`~network_opt.model.data.ModelData` ``m`` was built from, read by the
-    ``open_all`` and ``lp_round`` starts (without it, e.g. a hand-made model, neither is tried).
+    ``open_all``, ``lp_round`` and ``slope`` starts (without it, e.g. a hand-made model, none is tried).
     ``relaxed``: column values of ``m``'s LP relaxation already solved: the ``lp_round`` start is
     made from them (without solving that LP again) unless ``options.start`` is ``"none"``.
     ``plan``: a ``facilities`` table of another model with the same facilities and levels (e.g. a
@@ -352,6 +353,9 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                   and (first_plan(options) == "lp_round" or (relaxed is not None and options.start != "none"))
                   and (used := lp_round_start(m, data, hm, options, relaxed))):
                 started = used  # "lp_round", or "open_all" where the rounding fell back to it
+            elif (options.warm_start and data is not None and first_plan(options) == "slope"
+                  and (used := slope_start(m, data, hm, options))):
+                started = used  # "slope", or "open_all" where slope scaling found no plan
             elif (options.warm_start and data is not None and first_plan(options) == "open_all"
                   and open_all_start(m, data, hm, options)):
                 started = "open_all"

@@ -56,12 +56,18 @@ def start_from_integers(hm: HighsModel, cols: np.ndarray, values: np.ndarray, op
             highs.setOptionValue("log_to_console", console)
     if start is None:
         return False
-    solution = highspy.HighsSolution()
-    solution.col_value = start
-    solution.value_valid = True
-    highs.setSolution(solution)
-    hm.start_values = start.copy()
+    set_start(hm, start)
     return True
+
+
+def set_start(hm: HighsModel, values: np.ndarray) -> None:
+    """Give HiGHS the column values ``values`` (HiGHS order, a feasible plan) as its starting
+    solution, kept in ``hm.start_values``."""
+    solution = highspy.HighsSolution()
+    solution.col_value = values
+    solution.value_valid = True
+    hm.h.setSolution(solution)
+    hm.start_values = np.array(values, dtype=float)
 
 
 def open_all_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions) -> bool:
@@ -322,7 +328,7 @@ def plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.Data
 
 
 def first_plan(options: SolveOptions) -> str:
-    """The start ``options`` ask for, with "auto" resolved: "open_all", "lp_round" or "none"."""
+    """The start ``options`` ask for, with "auto" resolved: "open_all", "lp_round", "slope" or "none"."""
     if options.start == "auto":
         return "open_all" if options.time_limit is not None else "none"
     return options.start
