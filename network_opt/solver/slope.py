@@ -119,7 +119,7 @@ def slope_scaling_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, opti
             highs.setOptionValue("solver", "simplex")  # the LPs after the first start from its basis
             x = np.asarray(highs.getSolution().col_value)
             fixed = rounded_levels(m, d, hm, x, 1e-6)
-            key = np.fromiter(fixed.values(), dtype=np.int8, count=len(fixed)).tobytes()
+            key = np.fromiter(fixed.values(), dtype=float, count=len(fixed)).tobytes()  # levels and modules
             if key in seen:  # the rounded plan repeats: slope scaling has settled
                 break
             seen.add(key)
