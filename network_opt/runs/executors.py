@@ -271,15 +271,8 @@ class LocalExecutor(Executor):
     def _close_pool(self, kill: bool = False) -> None:
         """Shut the kept pool down; ``kill``: its running tasks are abandoned (a stop request)."""
         pool, self._pool, self._pool_instance = self._pool, None, None
-        if pool is None:
-            return
-        workers = _workers(pool)  # before shutdown(), which forgets them
-        pool.shutdown(wait=False, cancel_futures=True)
-        if not kill:
-            for w in workers:  # idle workers leave at once on shutdown
-                w.join(timeout=10)
-        _kill(workers)  # those still running: a stop request, or stuck
-        pool.shutdown(wait=True)  # its workers are gone: this releases its queues (no leaked semaphores)
+        if pool is not None:
+            _shut_down(pool, kill)
 
     def map_tasks(self, fn: Callable[[Instance, Any], Any], instance: Instance,
                   tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
@@ -321,13 +314,30 @@ class LocalExecutor(Executor):
                 yield _result_of(fut, futures[fut])
         except BaseException:  # Ctrl-C, SIGTERM or a failed write: start nothing more
             if pool is not None:
-                workers = _workers(pool)  # before shutdown(), which forgets them
-                pool.shutdown(wait=False, cancel_futures=True)
-                _kill(workers)  # else the shutdown below waits for the running solves
+                _shut_down(pool, kill=True)  # else the shutdown waits for the running solves
+                pool = None
             raise
         finally:
             if pool is not None:
-                pool.shutdown(wait=True)  # releases its queues (no leaked semaphores)
+                _shut_down(pool, kill=False)
+
+
+def _shut_down(pool: ProcessPoolExecutor, kill: bool) -> None:
+    """Shut ``pool`` down; ``kill``: its running tasks are abandoned (a stop request), else its idle
+    workers are let go. Waits for the pool's manager thread, which holds its queues, so that their
+    semaphores are released before this process ends: after a stop request it ends with
+    ``os._exit`` (interrupts.leave_now), which runs no finalizer, and multiprocessing's resource
+    tracker warned of leaked semaphores whenever that thread had not finished yet."""
+    workers = _workers(pool)  # before shutdown(), which forgets them
+    manager = getattr(pool, "_executor_manager_thread", None)  # the same: no public way to reach it
+    pool.shutdown(wait=False, cancel_futures=True)
+    if not kill:
+        for w in workers:  # idle workers leave at once on shutdown
+            w.join(timeout=10)
+    _kill(workers)  # those still running: a stop request, or stuck
+    pool.shutdown(wait=True)
+    if manager is not None:
+        manager.join(timeout=5)
 
 
 def _workers(pool: ProcessPoolExecutor) -> list[Any]:
