@@ -129,7 +129,7 @@ def test_no_feasible_rounding_falls_back_to_every_facility_open(towns: tuple[pyo
                                                                              HighsModel],
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     m, d, hm = towns
-    monkeypatch.setattr(slope, "_plan_flows", lambda *_: None)
+    monkeypatch.setattr(slope, "fixed_lp", lambda *_: None)
     assert slope.slope_start(m, d, hm, SolveOptions()) == "open_all"
     assert hm.objective_of(hm.start_values) == pytest.approx(2050.0)  # type: ignore[arg-type]
 

@@ -28,15 +28,22 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-import highspy
 import numpy as np
 import pyomo.environ as pyo
 
 from network_opt.common import interrupts
 from network_opt.model.data import ModelData
-from network_opt.solver.handoff import HighsModel, col_bounds
-from network_opt.solver.options import SolveOptions, run_highs, set_time_limit
-from network_opt.solver.starts import open_all_start, rounded_levels, set_start, time_up
+from network_opt.solver.handoff import HighsModel
+from network_opt.solver.options import SolveOptions
+from network_opt.solver.starts import (
+    fixed_lp,
+    open_all_start,
+    relaxed_model,
+    rounded_levels,
+    set_start,
+    solved,
+    time_up,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +52,6 @@ MAX_ROUNDS: Final = 20
 #: :math:`\varphi`: a level's rate is at most 1 / FLOOR times its LP rate (a level used at under
 #: FLOOR of its capacity is priced as if used at FLOOR)
 FLOOR: Final = 0.02
-#: share of ``options.time_limit`` the start's LPs may take together (the rest is the MIP's)
-TIME_SHARE: Final = 1 / 3
 
 
 def level_columns(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,77 +91,46 @@ def slope_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: Sol
 
 
 def slope_scaling_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions) -> bool:
-    """Give HiGHS the best plan slope scaling finds (module docstring): the LPs run with every integer
-    column continuous and share one deadline, :data:`TIME_SHARE` of ``options.time_limit`` (never
-    past the deadline already set); costs, integrality, output and the time limit are restored.
-    Returns whether a start was set (False: no LP was solved, or no rounded plan had feasible flows)."""
+    """Give HiGHS the best plan slope scaling finds (module docstring): the LPs run on the LP
+    relaxation and share the start's deadline (:func:`~network_opt.solver.starts.relaxed_model`);
+    the level costs are restored. Returns whether a start was set (False: no LP was solved, or no
+    rounded plan had feasible flows)."""
     highs = hm.h
     cols, capacity, groups = level_columns(m, d, hm)
     if not len(cols) or hm.abandoned or interrupts.requested() is not None:
         return False
-    ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
     cost = hm.matrix.cost[cols]
-    console = highs.getOptionValue("log_to_console")[1]
-    deadline = float(highs.getOptionValue("time_limit")[1])
-    highs.setOptionValue("log_to_console", False)
-    if options.time_limit is not None:
-        set_time_limit(highs, max(0.1, float(options.time_limit) * TIME_SHARE), lp=True)
-        highs.setOptionValue("time_limit", min(float(highs.getOptionValue("time_limit")[1]), deadline))
-    # the first LP by interior point (with crossover, so that the next LPs start from its basis):
-    # 24 s against 55 s for the dual simplex on china-2025-2032, 15 against 20 s on eu-2025-2032
-    highs.setOptionValue("solver", "ipm")
-    highs.changeColsIntegrality(len(ints), ints, np.full(len(ints), highspy.HighsVarType.kContinuous))
     best: np.ndarray | None = None
     best_value = np.inf
-    try:
-        factor = np.ones(len(cols))
-        seen: set[bytes] = set()
-        for rounds in range(MAX_ROUNDS):
-            if rounds:
-                highs.changeColsCost(len(cols), cols, cost * factor)
-            if time_up(hm) or not _optimal(hm):
-                break
-            highs.setOptionValue("solver", "simplex")  # the LPs after the first start from its basis
-            x = np.asarray(highs.getSolution().col_value)
-            fixed = rounded_levels(m, d, hm, x, 1e-6)
-            key = np.fromiter(fixed.values(), dtype=float, count=len(fixed)).tobytes()  # levels and modules
-            if key in seen:  # the rounded plan repeats: slope scaling has settled
-                break
-            seen.add(key)
-            flows = _plan_flows(hm, fixed)
-            if flows is not None and (value := hm.objective_of(flows)) < best_value:
-                best, best_value = flows, value
-            logger.debug("slope scaling LP %d: rounded plan %s", rounds + 1,
-                         "infeasible" if flows is None else f"{hm.objective_of(flows):.6g}")
-            factor = slope_factors(capacity, groups, x[cols], factor)
-    finally:
-        if not hm.abandoned:  # a HiGHS left running must not be changed
-            highs.changeColsCost(len(cols), cols, cost)
-            highs.changeColsIntegrality(len(ints), ints, np.full(len(ints), highspy.HighsVarType.kInteger))
-            highs.setOptionValue("log_to_console", console)
-            highs.setOptionValue("solver", "choose")
-            highs.setOptionValue("time_limit", deadline)
+    # the first LP by interior point (with crossover, so that the next LPs start from its basis):
+    # 24 s against 55 s for the dual simplex on china-2025-2032, 15 against 20 s on eu-2025-2032
+    with relaxed_model(hm, options, "ipm"):
+        try:
+            factor = np.ones(len(cols))
+            seen: set[bytes] = set()
+            for rounds in range(MAX_ROUNDS):
+                if rounds:
+                    highs.changeColsCost(len(cols), cols, cost * factor)
+                if time_up(hm) or not solved(hm):
+                    break
+                highs.setOptionValue("solver", "simplex")  # the LPs after the first start from its basis
+                x = np.asarray(highs.getSolution().col_value)
+                fixed = rounded_levels(m, d, hm, x, 1e-6)
+                values = np.fromiter(fixed.values(), dtype=float, count=len(fixed))  # levels and modules
+                if (key := values.tobytes()) in seen:  # the rounded plan repeats: slope scaling has settled
+                    break
+                seen.add(key)
+                flows = fixed_lp(hm, np.fromiter(fixed, dtype=np.int32, count=len(fixed)), values)
+                if flows is not None and (value := hm.objective_of(flows)) < best_value:
+                    best, best_value = flows, value
+                logger.debug("slope scaling LP %d: rounded plan %s", rounds + 1,
+                             "infeasible" if flows is None else f"{hm.objective_of(flows):.6g}")
+                factor = slope_factors(capacity, groups, x[cols], factor)
+        finally:
+            if not hm.abandoned:  # a HiGHS left running must not be changed
+                highs.changeColsCost(len(cols), cols, cost)
     if best is None or hm.abandoned:
         return False
     set_start(hm, best)
     return True
 
-
-def _optimal(hm: HighsModel) -> bool:
-    """Run the LP HiGHS holds; whether it was solved to optimality."""
-    return run_highs(hm) and hm.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-
-
-def _plan_flows(hm: HighsModel, fixed: dict[int, float]) -> np.ndarray | None:
-    """Column values of the LP with the columns ``fixed`` (column -> value) held at their values and
-    the level costs as they are (a fixed column's cost is a constant): the plan's flows; None if
-    that LP has no optimal solution. The columns' bounds are restored."""
-    cols = np.fromiter(fixed, dtype=np.int32, count=len(fixed))
-    lower, upper = col_bounds(hm.h, cols)
-    values = np.clip(np.fromiter(fixed.values(), dtype=float, count=len(fixed)), lower, upper)
-    hm.h.changeColsBounds(len(cols), cols, values, values)
-    try:
-        return np.asarray(hm.h.getSolution().col_value) if _optimal(hm) else None
-    finally:
-        if not hm.abandoned:
-            hm.h.changeColsBounds(len(cols), cols, lower, upper)

@@ -9,6 +9,8 @@ its variables (optional ones looked up with ``find_component``)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final
 
 import highspy
@@ -40,24 +42,41 @@ def start_from_integers(hm: HighsModel, cols: np.ndarray, values: np.ndarray, op
     n = len(cols)
     if not n or hm.abandoned or interrupts.requested() is not None:
         return False
-    lower, upper = col_bounds(highs, cols)
-    values = np.clip(np.round(values), lower, upper)
     highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kContinuous))
-    highs.changeColsBounds(n, cols, values, values)
     console = highs.getOptionValue("log_to_console")[1]
     highs.setOptionValue("log_to_console", False)
     try:
-        ok = run_highs(hm) and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        start = np.asarray(highs.getSolution().col_value) if ok else None
+        start = fixed_lp(hm, cols, values)
     finally:
         if not hm.abandoned:  # a HiGHS left running must not be changed
-            highs.changeColsBounds(n, cols, lower, upper)
             highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kInteger))
             highs.setOptionValue("log_to_console", console)
     if start is None:
         return False
     set_start(hm, start)
     return True
+
+
+def fixed_lp(hm: HighsModel, cols: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+    """Column values (HiGHS order) of the model ``hm`` holds with the columns ``cols`` held at
+    ``values`` (rounded, within their bounds) and every other column as it is; None if that is not
+    solved to optimality (e.g. a plan without feasible flows). The columns' bounds are restored."""
+    highs = hm.h
+    n = len(cols)
+    lower, upper = col_bounds(highs, cols)
+    held = np.clip(np.round(values), lower, upper)
+    highs.changeColsBounds(n, cols, held, held)
+    try:
+        return np.asarray(highs.getSolution().col_value) if solved(hm) else None
+    finally:
+        if not hm.abandoned:  # a HiGHS left running must not be changed
+            highs.changeColsBounds(n, cols, lower, upper)
+
+
+def solved(hm: HighsModel) -> bool:
+    """Run HiGHS on the model ``hm`` holds (stoppable, :func:`~network_opt.solver.options.run_highs`);
+    whether it was solved to optimality."""
+    return run_highs(hm) and hm.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
 
 
 def set_start(hm: HighsModel, values: np.ndarray) -> None:
@@ -174,20 +193,35 @@ def _relaxed_lp(hm: HighsModel, options: SolveOptions) -> np.ndarray | None:
     not solved to optimality. Integrality, output and that time limit are restored for the next run,
     an LP: the start's LPs share one deadline (re-basing it here let a chain of start LPs take
     2.3 times the time left, benchmarks/README.md)."""
+    # the MIP's root LP is a simplex too; IPM was slower here (but see network_opt.solver.slope)
+    with relaxed_model(hm, options, "simplex"):
+        return np.asarray(hm.h.getSolution().col_value) if solved(hm) else None
+
+
+#: share of ``options.time_limit`` the start's LPs may take together (the rest is the MIP's)
+START_SHARE: Final = 1 / 3
+
+
+@contextmanager
+def relaxed_model(hm: HighsModel, options: SolveOptions, solver: str) -> Iterator[None]:
+    """Inside, the model ``hm`` holds is its LP relaxation (every integer column continuous), run
+    quietly by HiGHS's ``solver`` within :data:`START_SHARE` of ``options.time_limit`` and never past
+    the time limit already set (one deadline on HiGHS's run clock for the chain of start LPs,
+    :func:`~network_opt.solver.options.set_time_limit`). Integrality, output, solver and that time
+    limit are restored on leaving (not on a HiGHS left running after a stop request)."""
     highs = hm.h
     ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
     n = len(ints)
     console = highs.getOptionValue("log_to_console")[1]
     highs.setOptionValue("log_to_console", False)
-    deadline = float(highs.getOptionValue("time_limit")[1])  # on HiGHS's run clock (set_time_limit)
+    deadline = float(highs.getOptionValue("time_limit")[1])
     if options.time_limit is not None:
-        set_time_limit(highs, max(0.1, float(options.time_limit) / 3), lp=True)
+        set_time_limit(highs, max(0.1, float(options.time_limit) * START_SHARE), lp=True)
         highs.setOptionValue("time_limit", min(float(highs.getOptionValue("time_limit")[1]), deadline))
-    highs.setOptionValue("solver", "simplex")  # the MIP's root LP is a simplex too; IPM was slower here
+    highs.setOptionValue("solver", solver)
     highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
     try:
-        ok = run_highs(hm) and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        return np.asarray(highs.getSolution().col_value) if ok else None
+        yield
     finally:
         if not hm.abandoned:  # a HiGHS left running must not be changed
             highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
