@@ -18,9 +18,16 @@ from the last (only costs change), and each LP's solution is rounded up to level
 with the level columns fixed; the best plan is HiGHS's start. It stops when a rounded plan repeats,
 after :data:`MAX_ROUNDS`, at the start's deadline or on a stop request.
 
+Each LP starts from the basis of the LP of its kind before it: a re-priced LP from the last
+relaxation's basis by the primal simplex (only costs changed, so that basis stays primal feasible),
+a rounded plan's flows from the last such LP's basis by the dual simplex (only level bounds
+changed). On china-2025-2032 the rounds after the first LP take 0.1-3 s each instead of 6-11 s.
+
 Measured (benchmarks/README.md, "Slope scaling"): on china-2025-2032 a plan 0.09 % from the best
-known in 9 rounds, where the LP relaxation rounded is 1.7 % away and every facility open 31 %; the
-rounds took as long as HiGHS needs to find such a plan itself, so this is not the default start.
+known in 8 rounds (the LP relaxation rounded: 1.7 %; every facility open: 31 %), and the run to a
+1 % gap ends at HiGHS's root, 93 s end to end against 161 s from every facility open; on
+eu-2025-2032 its plan (1 % from the optimum) does not end the run earlier and the start adds 20-30 s,
+so this is not the default start.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import logging
 from typing import Final
 
+import highspy
 import numpy as np
 import pyomo.environ as pyo
 
@@ -49,6 +57,10 @@ logger = logging.getLogger(__name__)
 
 #: rounds at most: an LP, then the LP of its rounded plan's flows
 MAX_ROUNDS: Final = 20
+#: HiGHS's ``simplex_strategy`` values: the primal simplex after a change of costs, the dual after
+#: a change of bounds (each keeps the last basis feasible on its side)
+PRIMAL: Final = 4
+DUAL: Final = 1
 #: :math:`\varphi`: a level's rate is at most 1 / FLOOR times its LP rate (a level used at under
 #: FLOOR of its capacity is priced as if used at FLOOR)
 FLOOR: Final = 0.02
@@ -79,6 +91,15 @@ def slope_factors(capacity: np.ndarray, groups: np.ndarray, y: np.ndarray, previ
     return np.where(used > 1e-9 * capacity, rate, previous)
 
 
+def _resume(highs: highspy.Highs, basis: highspy.HighsBasis | None, strategy: int) -> None:
+    """Let the next LP start from ``basis`` (if any, and valid) with the simplex ``strategy``:
+    warm LPs take 0.1-3 s on china-2025-2032 where a cold start took 6-8 s (the re-priced LP) or
+    1-5 s from the other LP's basis (the rounded plan's flows)."""
+    if basis is not None and basis.valid:
+        highs.setBasis(basis)
+    highs.setOptionValue("simplex_strategy", strategy)
+
+
 def slope_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions) -> str | None:
     """The ``slope`` start: :func:`slope_scaling_start`, else every facility open
     (:func:`~network_opt.solver.starts.open_all_start`; also for a model without level columns).
@@ -102,33 +123,43 @@ def slope_scaling_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, opti
     cost = hm.matrix.cost[cols]
     best: np.ndarray | None = None
     best_value = np.inf
+    strategy = highs.getOptionValue("simplex_strategy")[1]
     # the first LP by interior point (with crossover, so that the next LPs start from its basis):
     # 24 s against 55 s for the dual simplex on china-2025-2032, 15 against 20 s on eu-2025-2032
     with relaxed_model(hm, options, "ipm"):
         try:
             factor = np.ones(len(cols))
             seen: set[bytes] = set()
+            relaxed: highspy.HighsBasis | None = None  # the last LP's basis
+            rounded: highspy.HighsBasis | None = None  # the last rounded plan's flow LP's basis
             for rounds in range(MAX_ROUNDS):
                 if rounds:
                     highs.changeColsCost(len(cols), cols, cost * factor)
+                    _resume(highs, relaxed, PRIMAL)  # only costs changed: its basis stays primal feasible
                 if time_up(hm) or not solved(hm):
                     break
                 highs.setOptionValue("solver", "simplex")  # the LPs after the first start from its basis
+                relaxed = highs.getBasis()
                 x = np.asarray(highs.getSolution().col_value)
                 fixed = rounded_levels(m, d, hm, x, 1e-6)
                 values = np.fromiter(fixed.values(), dtype=float, count=len(fixed))  # levels and modules
                 if (key := values.tobytes()) in seen:  # the rounded plan repeats: slope scaling has settled
                     break
                 seen.add(key)
+                # only the level bounds change from the last rounded plan: its basis stays dual feasible
+                _resume(highs, rounded, DUAL)
                 flows = fixed_lp(hm, np.fromiter(fixed, dtype=np.int32, count=len(fixed)), values)
-                if flows is not None and (value := hm.objective_of(flows)) < best_value:
-                    best, best_value = flows, value
+                if flows is not None:
+                    rounded = highs.getBasis()
+                    if (value := hm.objective_of(flows)) < best_value:
+                        best, best_value = flows, value
                 logger.debug("slope scaling LP %d: rounded plan %s", rounds + 1,
                              "infeasible" if flows is None else f"{hm.objective_of(flows):.6g}")
                 factor = slope_factors(capacity, groups, x[cols], factor)
         finally:
             if not hm.abandoned:  # a HiGHS left running must not be changed
                 highs.changeColsCost(len(cols), cols, cost)
+                highs.setOptionValue("simplex_strategy", strategy)
     if best is None or hm.abandoned:
         return False
     set_start(hm, best)

@@ -193,8 +193,10 @@ def _relaxed_lp(hm: HighsModel, options: SolveOptions) -> np.ndarray | None:
     not solved to optimality. Integrality, output and that time limit are restored for the next run,
     an LP: the start's LPs share one deadline (re-basing it here let a chain of start LPs take
     2.3 times the time left, benchmarks/README.md)."""
-    # the MIP's root LP is a simplex too; IPM was slower here (but see network_opt.solver.slope)
-    with relaxed_model(hm, options, "simplex"):
+    # interior point with crossover (a basis for the repair LP to start from): 24 s against 55 s for
+    # the dual simplex on china-2025-2032, 15 against 20 s on eu-2025-2032, 56 against 84 s on a
+    # generated 600 x 60 x 8 x 3 (benchmarks/README.md)
+    with relaxed_model(hm, options, "ipm"):
         return np.asarray(hm.h.getSolution().col_value) if solved(hm) else None
 
 
