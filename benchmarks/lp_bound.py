@@ -46,9 +46,8 @@ def main() -> None:
     m = build_model(d)
     hm = HighsModel(m)
     built = time.perf_counter() - t
-    hm.h.setOptionValue("solver", args.solver)
     t = time.perf_counter()
-    bound, x = lp_relaxation(hm, SolveOptions(time_limit=args.time_limit))
+    bound, x = lp_relaxation(hm, SolveOptions(time_limit=args.time_limit), args.solver)
     out: dict[str, object] = {"rows": hm.h.getNumRow(), "columns": hm.h.getNumCol(), "nonzeros": hm.h.getNumNz(),
                               "build_handoff_s": round(built, 1), "lp_s": round(time.perf_counter() - t, 1),
                               "solver": args.solver, "lp_bound": bound, "settings": settings}
