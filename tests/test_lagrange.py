@@ -33,6 +33,30 @@ def _held(path: Path) -> tuple[HighsModel, ModelData]:
     return HighsModel(build_model(d)), d
 
 
+@pytest.mark.parametrize("solver", ["ipm", "simplex", "choose"])
+def test_the_lp_relaxation_by_each_solver_gives_the_hand_solved_bound_and_restores_the_model(
+        tmp_path: Path, solver: str) -> None:
+    """The two-period case below (LP 3,100, optimum 3,200) by interior point (the default),
+    simplex and HiGHS's choice: the same bound and the same vertex (H at y = 0.5 in both years,
+    the LP's only optimum); afterwards HiGHS's solver option is back to what it was and the
+    integers are integer again (the MIP then solves to 3,200 on the same HiGHS model)."""
+    path = growth_instance(tmp_path, {2025: 150, 2026: 150}, H_100)
+    hm, d = _held(path)
+    hm.h.setOptionValue("solver", "simplex")
+    bound, x = lp_relaxation(hm, SolveOptions(), solver)
+    assert bound == pytest.approx(3100.0)
+    assert x is not None
+    facility = d.levels["facility"].tolist()
+    m = hm.model
+    h_open = [x[hm.cols[id(v)]] for (j, _p), v in m.level_open.items() if facility[j] == "H"]
+    assert h_open == pytest.approx([0.5, 0.5])
+    assert hm.h.getOptionValue("solver")[1] == "simplex"
+    hm.h.setOptionValue("solver", "choose")
+    hm.h.setOptionValue("output_flag", False)
+    hm.h.run()
+    assert hm.h.getInfo().objective_function_value == pytest.approx(3200.0)
+
+
 def test_hand_solved_two_periods(tmp_path: Path) -> None:
     """150 t in 2025 and in 2026; P (existing, 100 t, 10 per t) and candidate H (100 t, fixed 50 a
     year, opening 100, 10 per t). Every tonne must go somewhere, so H opens in 2025: 300 t x 10 +

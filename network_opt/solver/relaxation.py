@@ -37,6 +37,7 @@ def lp_solution(hm: HighsModel, options: SolveOptions, solver: str = "ipm"
         highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
     # the interior point by default: on a generated 600 x 60 x 8 x 3, 68 s against 158 s for
     # HiGHS's choice, the dual simplex (benchmarks/README.md)
+    previous = highs.getOptionValue("solver")[1]
     highs.setOptionValue("solver", solver)
     try:
         ok = run_highs(hm) and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
@@ -46,7 +47,7 @@ def lp_solution(hm: HighsModel, options: SolveOptions, solver: str = "ipm"
         duals = np.asarray(solution.row_dual) if solution is not None else None
     finally:
         if not hm.abandoned:  # a HiGHS left running must not be changed
-            highs.setOptionValue("solver", "choose")
+            highs.setOptionValue("solver", previous)
             if n:
                 highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
     return objective, x, duals

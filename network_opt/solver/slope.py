@@ -21,7 +21,7 @@ after :data:`MAX_ROUNDS`, at the start's deadline or on a stop request.
 Each LP starts from the basis of the LP of its kind before it: a re-priced LP from the last
 relaxation's basis by the primal simplex (only costs changed, so that basis stays primal feasible),
 a rounded plan's flows from the last such LP's basis by the dual simplex (only level bounds
-changed). On china-2025-2032 the rounds after the first LP take 0.1-3 s each instead of 6-11 s.
+changed). On china-2025-2032 the rounds after the first LP take 0.2-3.5 s each instead of 4.5-10.6 s.
 
 Measured (benchmarks/README.md, "Slope scaling"): on china-2025-2032 a plan 0.09 % from the best
 known in 8 rounds (the LP relaxation rounded: 1.7 %; every facility open: 31 %), and the run to a
@@ -92,9 +92,9 @@ def slope_factors(capacity: np.ndarray, groups: np.ndarray, y: np.ndarray, previ
 
 
 def _resume(highs: highspy.Highs, basis: highspy.HighsBasis | None, strategy: int) -> None:
-    """Let the next LP start from ``basis`` (if any, and valid) with the simplex ``strategy``:
-    warm LPs take 0.1-3 s on china-2025-2032 where a cold start took 6-8 s (the re-priced LP) or
-    1-5 s from the other LP's basis (the rounded plan's flows)."""
+    """Let the next LP start from ``basis`` (if any, and valid) with the simplex ``strategy``. On
+    china-2025-2032 a re-priced LP took 3.8-8.1 s and a rounded plan's flow LP 0.7-2.5 s from the
+    other kind's basis; from their own, 0.1-3.3 s and 0.1-0.4 s."""
     if basis is not None and basis.valid:
         highs.setBasis(basis)
     highs.setOptionValue("simplex_strategy", strategy)
