@@ -23,6 +23,7 @@ from network_opt.model.data import ModelData
 from network_opt.model.reductions import find_reductions
 from network_opt.solver.handoff import HighsModel, col_bounds
 from network_opt.solver.options import SolveOptions, run_highs, set_time_limit
+from network_opt.solver.relaxation import continuous
 
 logger = logging.getLogger(__name__)
 
@@ -212,23 +213,18 @@ def relaxed_model(hm: HighsModel, options: SolveOptions, solver: str) -> Iterato
     :func:`~network_opt.solver.options.set_time_limit`). Integrality, output, solver and that time
     limit are restored on leaving (not on a HiGHS left running after a stop request)."""
     highs = hm.h
-    ints = np.flatnonzero(hm.matrix.integer).astype(np.int32)
-    n = len(ints)
     console = highs.getOptionValue("log_to_console")[1]
     highs.setOptionValue("log_to_console", False)
     deadline = float(highs.getOptionValue("time_limit")[1])
     if options.time_limit is not None:
         set_time_limit(highs, max(0.1, float(options.time_limit) * START_SHARE), lp=True)
         highs.setOptionValue("time_limit", min(float(highs.getOptionValue("time_limit")[1]), deadline))
-    highs.setOptionValue("solver", solver)
-    highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kContinuous))
     try:
-        yield
+        with continuous(hm, solver):
+            yield
     finally:
         if not hm.abandoned:  # a HiGHS left running must not be changed
-            highs.changeColsIntegrality(n, ints, np.full(n, highspy.HighsVarType.kInteger))
             highs.setOptionValue("log_to_console", console)
-            highs.setOptionValue("solver", "choose")
             highs.setOptionValue("time_limit", deadline)  # the repair LP or the open-all LP runs next
 
 
