@@ -347,3 +347,32 @@ def test_own_row_replaces_the_presets_whatever_the_order_of_its_processes(tmp_pa
     step = t.loc[(t["material"] == "Li") & (t["scope"] == "step")]
     assert step["value"].tolist() == [0.85]
     assert step["process"].tolist() == [SMELTING]
+
+
+def test_step_bases_are_derived_once_per_material_and_a_copy_derives_its_own(tmp_path: Path) -> None:
+    """The step base of every flow is computed once per material and indexed by the rows asked for:
+    per t of packs into A 0.5 x 18 = 9 kg of Li (LFP) and 0.5 x 20 = 10 kg (NMC), into B (beta 0)
+    the packs' own 10 kg. A ``dataclasses.replace`` copy with other flows does not reuse them."""
+    import dataclasses
+
+    import numpy as np
+
+    from network_opt.model import prepare
+    from network_opt.model.constraints.targets import step_coefficients
+
+    d = prepare(no.load(recycler_instance(tmp_path / "r")))
+    f = d.flows
+    into = {(o, t): i for i, (o, t) in enumerate(zip(f["origin"], f["destination"], strict=True))}
+    rows = np.array([into["C1", "A"], into["C2", "A"], into["C1", "B"], into["C2", "B"]])
+    recovered, base = step_coefficients(d, rows, "Li")
+    assert base == pytest.approx([0.009, 0.010, 0.010, 0.010])
+    assert recovered == pytest.approx([0.0085, 0.0085, 0.0095, 0.0095])
+    assert list(d.derived) == [("step", "Li")]
+    first = d.derived["step", "Li"]
+    step_coefficients(d, rows[:1], "Li")
+    assert d.derived["step", "Li"] is first  # not computed again
+    flipped = dataclasses.replace(d, flows=f.iloc[::-1].reset_index(drop=True), recovered=d.recovered[::-1],
+                               input_content=d.input_content[::-1])
+    assert flipped.derived == {}
+    _, base_reversed = step_coefficients(flipped, len(f) - 1 - rows, "Li")
+    assert base_reversed == pytest.approx(base)

@@ -17,8 +17,9 @@ indexed by investment period (``investment_years``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,7 @@ PACK_INPUT_KINDS = ("recycler", "preprocessor")
 RECYCLING_KINDS = ("recycler", "preprocessor", "refiner")
 #: facilities a target of scope ``facility``, ``chain`` or ``step`` measures: those whose output is recycled material
 FACILITY_SCOPE_KINDS = ("recycler", "refiner")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -77,6 +79,16 @@ class ModelData:
     #: (flows it was found for, result) of :func:`network_opt.model.reductions.find_reductions`, found
     #: once for the size projection, the build, the run log and the open-all start
     candidate_reductions: tuple[Any, Any] | None = None
+    #: arrays derived from the frames above, each computed on first use (:meth:`once`); not an
+    #: argument, so a copy made by ``dataclasses.replace`` starts empty and derives its own
+    derived: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def once(self, key: Hashable, make: Callable[[], _T]) -> _T:
+        """``make()``, computed the first time ``key`` is asked for and kept for every later call
+        (the size projection, the build and the result tables read the same coefficients)."""
+        if key not in self.derived:
+            self.derived[key] = make()
+        return cast(_T, self.derived[key])
 
     def prev(self, p: int) -> int | None:
         """The investment period before investment period ``p`` (None for the first)."""

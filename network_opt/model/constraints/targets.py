@@ -12,6 +12,7 @@ import math
 from typing import cast
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
 from network_opt.common.errors import InputError, Problem
@@ -92,24 +93,43 @@ def chain_coefficients(d: ModelData, rows: np.ndarray, material: str | None) -> 
     stays defined where nothing is captured. The numerator is what the refiner recovers from it
     (c^B_k x the refiner's yield, or its recycling efficiency) plus the pre-processor's own
     recovery attributed to it (c_k x the pre-processor's yield / beta_p, or its recycling
-    efficiency / beta_p): the route's output, as the pooled row counts it."""
-    f = d.flows.loc[rows]
-    tech = d.inst["technologies"].set_index("id")
-    pre_tech = f["origin"].map(d.facilities.set_index("id")["technology"]).fillna("").astype(str)
-    beta = pre_tech.map(tech["black_mass_yield"]).fillna(0.0).to_numpy(dtype=float)
-    bm = ((f["commodity"] == "black_mass") & (f["dest_kind"] == "refiner")).to_numpy() & (beta > 0)
-    per_bm = np.divide(1.0, beta, out=np.zeros(len(beta)), where=bm)  # t of packs per t of black mass
+    efficiency / beta_p): the route's output, as the pooled row counts it.
+
+    The coefficients of every flow are computed once per material (:meth:`ModelData.once`) and
+    indexed by ``rows``."""
+    num, base = d.once(("chain", material), lambda: _chain_all(d, material))
+    return num[rows], base[rows]
+
+
+def _chain_all(d: ModelData, material: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`chain_coefficients` of every flow row (numerator, base), t per t of flow."""
+    f = d.flows
+    per_bm, pre_tech = d.once("chain_black_mass", lambda: _black_mass_sources(d))
+    bm = per_bm > 0
     if material is None:
-        own = pre_tech.map(tech["recycling_efficiency"]).fillna(0.0).to_numpy(dtype=float)
+        tech = d.inst["technologies"].set_index("id")
+        own = pd.Series(pre_tech).map(tech["recycling_efficiency"]).fillna(0.0).to_numpy(dtype=float)
         num = f["recycled_t"].to_numpy() + own * per_bm
         return num, np.where(bm, per_bm, f["input_mass_t"].to_numpy())
     j = d.materials.index(material)
     cm = d.inst["chemistry_materials"]
     content = cm.loc[cm["material"] == material].set_index("chemistry")["kg_per_t"] / 1000.0
     c = f["chemistry"].map(content).fillna(0.0).to_numpy(dtype=float)
-    pre_yield = yield_matrix(d.inst, pre_tech.to_numpy(), f["chemistry"].to_numpy(), [material])[:, 0]
-    num = d.recovered[rows, j] + c * pre_yield * per_bm
-    return num, np.where(bm, c * per_bm, d.input_content[rows, j])
+    pre_yield = yield_matrix(d.inst, pre_tech, f["chemistry"].to_numpy(), [material])[:, 0]
+    num = d.recovered[:, j] + c * pre_yield * per_bm
+    return num, np.where(bm, c * per_bm, d.input_content[:, j])
+
+
+def _black_mass_sources(d: ModelData) -> tuple[np.ndarray, np.ndarray]:
+    """For every flow row: the tonnes of packs one tonne of it was made from if it is black mass
+    from a pre-processor into a refiner (1 / beta_p; 0 otherwise), and the technology of its origin
+    ("" where the origin is no facility)."""
+    f = d.flows
+    tech = d.inst["technologies"].set_index("id")
+    pre_tech = f["origin"].map(d.facilities.set_index("id")["technology"]).fillna("").astype(str)
+    beta = pre_tech.map(tech["black_mass_yield"]).fillna(0.0).to_numpy(dtype=float)
+    bm = ((f["commodity"] == "black_mass") & (f["dest_kind"] == "refiner")).to_numpy() & (beta > 0)
+    return np.divide(1.0, beta, out=np.zeros(len(beta)), where=bm), pre_tech.to_numpy()
 
 
 def step_coefficients(d: ModelData, rows: np.ndarray, material: str) -> tuple[np.ndarray, np.ndarray]:
@@ -123,16 +143,26 @@ def step_coefficients(d: ModelData, rows: np.ndarray, material: str) -> tuple[np
     (black_mass_yield beta > 0) reach the smelting step as beta t of black mass per t of packs,
     holding beta c^B_k t of the material; with beta = 0 (pyrometallurgy smelts whole packs) the
     packs themselves enter the step, c_k. The recycler's whole recovery of the material counts as
-    the step's output (the cathode metals reach the recycler's output only through that step)."""
+    the step's output (the cathode metals reach the recycler's output only through that step).
+
+    The base of every flow is computed once per material (:meth:`ModelData.once`) and indexed by
+    ``rows``."""
     j = d.materials.index(material)
-    f = d.flows.loc[rows]
+    return d.recovered[rows, j], d.once(("step", material), lambda: _step_base_all(d, material))[rows]
+
+
+def _step_base_all(d: ModelData, material: str) -> np.ndarray:
+    """The base of :func:`step_coefficients` for every flow row: t of ``material`` entering the
+    smelting / refining step per t of flow."""
+    j = d.materials.index(material)
+    f = d.flows
     tech = d.inst["technologies"].set_index("id")
     beta = f["technology"].map(tech["black_mass_yield"]).fillna(0.0).to_numpy(dtype=float)
     packs = ((f["dest_kind"] == "recycler") & (f["commodity"] != "black_mass")).to_numpy() & (beta > 0)
     cm = d.inst["chemistry_materials"]
     bm_content = cm.loc[cm["material"] == material].set_index("chemistry")["black_mass_kg_per_t"] / 1000.0
     cb = f["chemistry"].map(bm_content).fillna(0.0).to_numpy(dtype=float)
-    return d.recovered[rows, j], np.where(packs, beta * cb, d.input_content[rows, j])
+    return np.where(packs, beta * cb, d.input_content[:, j])
 
 
 def second_life_supply(d: ModelData, t: int) -> float:
