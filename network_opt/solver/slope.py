@@ -25,8 +25,8 @@ changed). On china-2025-2032 the rounds after the first LP take 0.2-3.5 s each i
 
 Measured (benchmarks/README.md, "Slope scaling"): on china-2025-2032 a plan 0.09 % from the best
 known in 8 rounds (the LP relaxation rounded: 1.7 %; every facility open: 31 %), and the run to a
-1 % gap ends at HiGHS's root, 93 s end to end against 161 s from every facility open; on
-eu-2025-2032 its plan (1 % from the optimum) does not end the run earlier and the start adds 20-30 s,
+1 % gap ends at HiGHS's root, 64-93 s end to end against 106-161 s from every facility open; on
+eu-2025-2032 its plan (1 % from the optimum) does not end the run earlier and the start adds 13-30 s,
 so this is not the default start.
 """
 
