@@ -155,8 +155,8 @@ def _shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options:
             else options
         with view.integers_fixed(m):
             # the MIP leaves HiGHS holding the basis of the last LP before it (a start's, for other
-            # levels), which the LP would start from: on eu-2025-2032 9.0 s and 20,766 iterations
-            # from it, 0.65 s and 10,662 from none (benchmarks/README.md, "The shadow-price LP")
+            # levels), which the LP would start from: on eu-2025-2032 9-10 s and 20,766 iterations
+            # from it, 0.6 s and 10,662 from none (benchmarks/README.md, "A run's own overheads")
             view.h.clearSolver()
             ran = view.run(lp_options, lp=True)
             status = view.h.getModelStatus() if ran else None
