@@ -12,7 +12,7 @@ true gap.
    - *Clustered relaxation* (``aggregate`` N): the collection points in at most N clusters, built as a
      relaxation of the full model (:mod:`network_opt.model.relax`: each cluster reaches every
      destination a member reaches, at the members' least distance and cost, carrying at most what
-     those members can send; strong linking on: :data:`RELAXED_SETTINGS`), solved as a MIP within
+     those members can send; strong linking on, objective unscaled: :data:`RELAXED_SETTINGS`), solved as a MIP within
      :data:`SCREEN_SHARE` x T (its own build included), to :data:`INNER_GAP_SHARE` x the MIP gap asked
      for (the restricted MIP below too). Its dual bound :math:`\underline z^R` (less
      the relaxation's correction :math:`\Delta`) bounds :math:`z^*`; the facilities its plan opens are
