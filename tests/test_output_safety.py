@@ -459,3 +459,21 @@ def test_generate_and_convert_never_replace_a_file(tmp_path: Path) -> None:
     assert result.exit_code == EXIT_INPUT and "already exists" in result.stderr
     assert target.read_text() == "precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_log_file_holds_the_heuristic_solves_solver_logs(tmp_path: Path) -> None:
+    """--heuristic --aggregate (a generated instance: toy's explicit lanes forbid clusters): HiGHS's
+    log of the clustered relaxation's MIP and of the restricted MIP of the full model both reach
+    --log (two MIPs, two "Solving MIP model with" reports)."""
+    inst = tmp_path / "g"
+    made = runner.invoke(app, ["generate", "--out", str(inst), "--seed", "1", "--collection-points", "30",
+                               "--candidates", "6", "--periods", "1"])
+    assert made.exit_code == 0, made.output
+    log = tmp_path / "run.log"
+    result = _solve(str(inst), "--out", str(tmp_path / "out"), "--log", str(log), "--heuristic", "--aggregate", "10")
+    assert result.exit_code == 0, result.output
+    text = log.read_text()
+    screen = text.index("heuristic: solving the clustered relaxation")
+    full = text.index("heuristic: solving the full model over")
+    assert "Solving MIP model with" in text[screen:full]  # the clustered model's HiGHS log
+    assert "Solving MIP model with" in text[full:]  # the restricted MIP's

@@ -178,15 +178,16 @@ def relaxed_screen(full: ModelData, n: int, options: SolveOptions, progress: Pro
         interrupts.check()
         return Screen(None, None, None, relax.holds, {**record, "status": "infeasible", "s": _since(begin)})
     lagrange = None
-    if lagrangian:
-        progress.phase("heuristic: bounding the clustered relaxation by Lagrangian relaxation by period")
-        lagrange = period_bound(hm, d, options, _share(options, LAGRANGE_SHARE, begin))
-        interrupts.check()
-        record["lagrangian"] = lagrange.record()
-    progress.phase(f"heuristic: solving the clustered relaxation ({len(d.flows):,} flows)")
-    limit = _share(options, SCREEN_SHARE, begin)
-    outcome = solve_model(m, dataclasses.replace(options, time_limit=limit, mip_gap=INNER_GAP_SHARE * options.mip_gap),
-                          solver=hm, data=d)
+    with progress.solver_log(hm.h):  # HiGHS's log of the clustered model into the --log file too
+        if lagrangian:
+            progress.phase("heuristic: bounding the clustered relaxation by Lagrangian relaxation by period")
+            lagrange = period_bound(hm, d, options, _share(options, LAGRANGE_SHARE, begin))
+            interrupts.check()
+            record["lagrangian"] = lagrange.record()
+        progress.phase(f"heuristic: solving the clustered relaxation ({len(d.flows):,} flows)")
+        limit = _share(options, SCREEN_SHARE, begin)
+        outcome = solve_model(m, dataclasses.replace(options, time_limit=limit,
+                                                     mip_gap=INNER_GAP_SHARE * options.mip_gap), solver=hm, data=d)
     interrupts.check()
     plan = facilities_table(m, d, hm) if outcome.has_plan else None  # the one table the screen needs
     opened = set(plan.loc[plan["open"], "facility"]) if plan is not None else None
@@ -251,6 +252,14 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
         hm = HighsModel(m)
     except TriviallyInfeasible as exc:
         return trivially_infeasible(exc), None, time.perf_counter(), {}
+    with progress.solver_log(hm.h):  # HiGHS's log of the full model into the --log file, as for a plain solve
+        return _screened_solve(m, d, hm, options, progress, heuristic, screen, began)
+
+
+def _screened_solve(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions, progress: Progress,
+                    heuristic: Heuristic, screen: Screen | None, began: float
+                    ) -> tuple[SolveOutcome, HighsModel | None, float, dict[str, object]]:
+    """:func:`heuristic_solve` on the HiGHS model ``hm`` of ``m``, handed off just now."""
     handed = time.perf_counter()
     lp_bound, x, lp_s, note = None, None, 0.0, ""
     plan, lagrange = None, None
