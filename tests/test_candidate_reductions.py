@@ -162,6 +162,42 @@ def test_objective_scale_reports_the_same_objective(tmp_path: Path) -> None:
                                                                                   sort_keys=True)
 
 
+def test_objective_scale_leaves_the_progress_figures_in_currency(tmp_path: Path) -> None:
+    """HiGHS's MIP callbacks report the objective x 2**user_objective_scale; the progress line (and
+    the bound kept for a HiGHS left running after a stop request) shows currency: with
+    model.objective_scale = -10 the last best plan reported is the objective of the run, as
+    unscaled (it showed the objective / 1024 before). Generated 14 x 5 x 2 x 2 (seed 1): small, and
+    its search reports figures before it ends."""
+    from network_opt.datasets.generate import GeneratorSpec, generate
+    from network_opt.solver.highs import solve_model
+
+    class Figures:
+        def __init__(self) -> None:
+            self.rows: list[tuple[float, float, float]] = []
+
+        def solver(self, _seconds: float, best: float, bound: float, gap: float) -> None:
+            self.rows.append((best, bound, gap))
+
+        def phase(self, _text: str) -> None:
+            pass
+
+    spec = GeneratorSpec(seed=1, collection_points=14, candidates=5, periods=2, chemistries=2, markets=2)
+    path = generate(tmp_path / "gen", spec)
+    seen = {}
+    for scale in (0, -10):
+        d = prepare(no.load(path).with_settings({"model.objective_scale": scale}))
+        figures = Figures()
+        outcome = solve_model(build_model(d), SolveOptions(mip_gap=0.0, start="none"), progress=figures, data=d)
+        reported = [(best, bound) for best, bound, _ in figures.rows if np.isfinite(best)]
+        assert reported, "the search reported no plan: pick an instance whose search runs"
+        best, bound = reported[-1]
+        assert outcome.objective is not None
+        assert best == pytest.approx(outcome.objective, rel=1e-9)
+        assert bound <= best and bound == pytest.approx(outcome.objective, rel=1e-2)
+        seen[scale] = reported[-1]
+    assert seen[-10] == pytest.approx(seen[0], rel=1e-9)
+
+
 def test_objective_scale_out_of_range_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="objective_scale"):
         no.load(bounded(tmp_path, objective_scale=99))

@@ -189,9 +189,10 @@ MEMORY_CHECK_S = 0.25
 
 
 class _Watch:
-    """What is known of a running MIP from HiGHS's callbacks: the last figures (for the progress
-    line, fed also while HiGHS reports nothing, e.g. in presolve or the root LP) and the best
-    plan reported (the plan kept if HiGHS has to be left running after a stop request).
+    """What is known of a running MIP from HiGHS's callbacks: the last figures (best plan and bound
+    in currency, unscaled from HiGHS's ``user_objective_scale``; for the progress line, fed also
+    while HiGHS reports nothing, e.g. in presolve or the root LP) and the best plan reported (the
+    plan kept if HiGHS has to be left running after a stop request).
 
     Memory guard: with ``memory_limit`` (bytes), every :data:`MEMORY_CHECK_S` seconds the process's
     resident memory is read; at :data:`MEMORY_GUARD_SHARE` of the limit HiGHS is asked to stop
@@ -204,6 +205,9 @@ class _Watch:
         self.memory_limit = memory_limit
         self.memory_stop: int | None = None
         self._checked = -math.inf
+        # HiGHS's callbacks report the objective x 2**user_objective_scale (model.objective_scale);
+        # the figures kept are in currency, as getInfo reports them
+        self.unscale = 2.0 ** -int(hm.h.getOptionValue("user_objective_scale")[1])
         hm.h.cbMipInterrupt.subscribe(self.check)
         hm.h.cbMipImprovingSolution.subscribe(self.improved)
 
@@ -211,7 +215,7 @@ class _Watch:
         if self.hm.abandoned:
             return
         o = event.data_out  # type: ignore[attr-defined]
-        self.figures = (o.mip_primal_bound, o.mip_dual_bound, o.mip_gap)
+        self.figures = (o.mip_primal_bound * self.unscale, o.mip_dual_bound * self.unscale, o.mip_gap)
         self.tick(time.perf_counter() - self.begin)
 
     def improved(self, event: object) -> None:
