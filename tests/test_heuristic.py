@@ -529,6 +529,38 @@ def test_relaxed_screen_reads_only_the_facilities_table(tmp_path: Path, monkeypa
     assert alone.set_index("facility").loc["P1", "utilisation"] == pytest.approx(1.0)
 
 
+def test_relaxed_screen_starts_its_mip_from_its_lp_rounded(tmp_path: Path) -> None:
+    """The clustered MIP starts from the clustered LP rounded (``--start`` auto or lp_round), not from
+    every facility open. Hand-solved: the cluster (C0 + C1, 10 t) reaches P0 (100 t, fixed 100) at 0
+    and P1 (6 t here, fixed 50) at 1 per t; with strong linking (x <= min(10, 100) y0, x <= 6 y1) the LP
+    fills P1 first (50 / 6 + 1 = 9.33 per t against P0's 100 / 10 = 10): y1 = 1, x1 = 6 (56), y0 = 0.4,
+    x0 = 4 (40): LP bound **96**. Rounded at 0.5 it opens P1 alone, which cannot hold 10 t; every
+    facility the LP uses (P0 and P1) gives 150, the start ("lp_round"); the MIP's optimum is P0
+    alone, **100**. With ``--start none`` no LP is solved and HiGHS starts on its own; with open_all
+    the MIP starts from every facility open, as before."""
+    from network_opt.common.progress import Progress
+    from network_opt.inputs.load import load
+    from network_opt.model.data import prepare
+    from network_opt.runs.heuristic import RELAXED_MIP, relaxed_screen
+    from network_opt.solver.options import SolveOptions
+
+    path = cflp_instance(tmp_path, [5.0, 5.0], [100.0, 6.0], FIXED, np.array([[0.0, 0.0], [1.0, 1.0]]))
+    yaml = path / "instance.yaml"
+    yaml.write_text(yaml.read_text().replace("explicit_lanes_only: true", "explicit_lanes_only: false"))
+    full = prepare(load(path))
+    for start in ("auto", "lp_round"):
+        screen = relaxed_screen(full, 1, SolveOptions(mip_gap=0.0, time_limit=60.0, start=start), Progress("quiet"))
+        assert screen.record["lp_bound"] == pytest.approx(96.0)
+        assert screen.record["start"] == "lp_round"
+        assert screen.record["objective"] == pytest.approx(100.0) and screen.opened == {"P0"}
+        assert screen.bound == pytest.approx(100.0) and screen.source == RELAXED_MIP
+    alone = relaxed_screen(full, 1, SolveOptions(mip_gap=0.0, time_limit=60.0, start="none"), Progress("quiet"))
+    assert "lp_bound" not in alone.record and alone.record["start"] is None
+    assert alone.record["objective"] == pytest.approx(100.0) and alone.opened == {"P0"}
+    every = relaxed_screen(full, 1, SolveOptions(mip_gap=0.0, time_limit=60.0, start="open_all"), Progress("quiet"))
+    assert every.record["start"] == "open_all" and every.opened == {"P0"}
+
+
 def test_plan_start_upgrades_to_the_largest_level(tmp_path: Path) -> None:
     """LARGEST (None) as ``up`` of plan_columns is each facility's largest level, whatever the level
     chosen. Micro instance (10 t; P0 100 t fixed 100; P1 at 1 per t) with P1's levels "small" 3 t

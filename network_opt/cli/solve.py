@@ -94,7 +94,8 @@ def solve(
         "relaxation rounded up and repaired, two LPs: better where most candidates should stay closed), slope "
         "(slope scaling: up to 20 rounds of LPs re-pricing each level by its use, the best rounded plan; within a "
         "third of --time-limit), none, or auto: open-all with --time-limit (so that the limit always leaves a "
-        "plan), none without.")
+        "plan), none without. With --heuristic --aggregate N, auto and lp-round start the clustered relaxation's "
+        "MIP from its LP rounded; the full model's restricted MIP starts from the clustered plan unless none.")
     ] = "auto",  # type: ignore[assignment]
     prune: Annotated[int | None, typer.Option(
         "--prune", metavar="K", min=0, help="Keep only the lanes to the K nearest destinations of each facility "

@@ -14,7 +14,13 @@ true gap.
      destination a member reaches, at the members' least distance and cost, carrying at most what
      those members can send; strong linking on, objective unscaled: :data:`RELAXED_SETTINGS`), solved as a MIP within
      :data:`SCREEN_SHARE` x T (its own build included), to :data:`INNER_GAP_SHARE` x the MIP gap asked
-     for (the restricted MIP below too). Its dual bound :math:`\underline z^R` (less
+     for (the restricted MIP below too). With ``--start`` auto or lp_round that MIP starts from its
+     LP relaxation (dual simplex, within :data:`SCREEN_LP_SHARE` x T) rounded and repaired
+     (:func:`network_opt.solver.starts.lp_round_start`), so that the screen's plan does not hang on
+     which plans HiGHS's sub-MIPs reach in the time its root cut rounds leave (on the national model
+     -4.1457e12 in one run of three, -3.6172e12 in two, from which the restricted MIP found no start;
+     rounded, -4.0957e12 every time). Its dual bound (or that LP's, the larger)
+     :math:`\underline z^R` (less
      the relaxation's correction :math:`\Delta`) bounds :math:`z^*`; the facilities its plan opens are
      screened, and its plan is the restricted MIP's first plan. The full model's LP is not solved:
      on a national model it alone takes longer than the whole budget (``benchmarks/README.md``).
@@ -125,6 +131,7 @@ class Heuristic:
 #: where the clustered relaxation's bound comes from (``summary["heuristic"]["bound_source"]``)
 RELAXED_MIP = "clustered relaxation's MIP bound"
 RELAXED_LAGRANGIAN = "clustered relaxation's Lagrangian bound by period"
+RELAXED_LP = "clustered relaxation's LP bound"
 
 
 @dataclass
@@ -144,6 +151,14 @@ class Screen:
     source: str = RELAXED_MIP
 
 
+#: share of --time-limit the clustered relaxation's LP may use, counted from the screen's start: its
+#: MIP starts from that LP rounded (:func:`network_opt.solver.starts.lp_round_start`) with ``--start``
+#: auto or lp_round, and the Lagrangian bound prices its rows from that LP's duals
+SCREEN_LP_SHARE = 1 / 6
+#: HiGHS's solver for that LP: on the national 3000x300x8x3 model at 150 clusters (objective unscaled),
+#: the dual simplex took 48 s, the interior point 147 s (benchmarks/README.md, "a first plan for the
+#: screen"); the interior point stays the full model's (faster there)
+SCREEN_LP_SOLVER = "simplex"
 #: settings of the clustered relaxation's model (:func:`relaxed_screen`): its flows' bounds, cut by
 #: :func:`network_opt.model.relax.member_reach`, as column bounds and in strong-linking rows; its
 #: objective unscaled: on the national 3000x300x8x3 model at 150 clusters, with ``objective_scale``
@@ -157,9 +172,11 @@ def relaxed_screen(full: ModelData, n: int, options: SolveOptions, progress: Pro
                    lagrangian: bool = False) -> Screen:
     """Solve the clustered relaxation of the full model's data ``full`` (at most ``n`` clusters,
     :func:`network_opt.model.relax.relaxed_aggregate` on ``full``'s lanes, pruning included) within
-    :data:`SCREEN_SHARE` of ``options.time_limit`` counted from now; ``lagrangian``: first bound it
-    by Lagrangian relaxation by period within :data:`LAGRANGE_SHARE` of the limit (the screen's
-    share includes it). A stop request (SIGINT/SIGTERM) during it raises
+    :data:`SCREEN_SHARE` of ``options.time_limit`` counted from now, its MIP started from its LP
+    relaxation rounded (``options.start`` auto or lp_round; the LP within :data:`SCREEN_LP_SHARE` by
+    :data:`SCREEN_LP_SOLVER`); ``lagrangian``: first bound it by Lagrangian relaxation by period
+    within :data:`LAGRANGE_SHARE` of the limit, from that LP's duals (the screen's share includes
+    it). A stop request (SIGINT/SIGTERM) during it raises
     :class:`~network_opt.common.interrupts.Interrupted` afterwards: without a plan of the full
     model there is nothing to keep."""
     begin = time.perf_counter()
@@ -177,26 +194,38 @@ def relaxed_screen(full: ModelData, n: int, options: SolveOptions, progress: Pro
     except TriviallyInfeasible:
         interrupts.check()
         return Screen(None, None, None, relax.holds, {**record, "status": "infeasible", "s": _since(begin)})
-    lagrange = None
+    lagrange, lp, x = None, None, None
+    rounds = options.warm_start and options.start in ("auto", "lp_round")
     with progress.solver_log(hm.h):  # HiGHS's log of the clustered model into the --log file too
+        if rounds or lagrangian:
+            progress.phase("heuristic: the clustered relaxation's LP (its first plan rounded from it)")
+            lp_begin = time.perf_counter()
+            objective, x, duals = lp_solution(hm, dataclasses.replace(
+                options, time_limit=_share(options, SCREEN_LP_SHARE, begin)), SCREEN_LP_SOLVER)
+            interrupts.check()
+            lp = (objective, duals) if objective is not None and duals is not None else None
+            record.update({"lp_bound": objective, "lp_s": _since(lp_begin)})
         if lagrangian:
             progress.phase("heuristic: bounding the clustered relaxation by Lagrangian relaxation by period")
-            lagrange = period_bound(hm, d, options, _share(options, LAGRANGE_SHARE, begin))
+            lagrange = period_bound(hm, d, options, _share(options, LAGRANGE_SHARE, begin), lp=lp)
             interrupts.check()
             record["lagrangian"] = lagrange.record()
         progress.phase(f"heuristic: solving the clustered relaxation ({len(d.flows):,} flows)")
         limit = _share(options, SCREEN_SHARE, begin)
         outcome = solve_model(m, dataclasses.replace(options, time_limit=limit,
-                                                     mip_gap=INNER_GAP_SHARE * options.mip_gap), solver=hm, data=d)
+                                                     mip_gap=INNER_GAP_SHARE * options.mip_gap), solver=hm, data=d,
+                              relaxed=x if rounds else None)
     interrupts.check()
     plan = facilities_table(m, d, hm) if outcome.has_plan else None  # the one table the screen needs
     opened = set(plan.loc[plan["open"], "facility"]) if plan is not None else None
     infeasible = outcome.status == SolveStatus.INFEASIBLE and relax.holds
     bound, source = outcome.bound, RELAXED_MIP
+    if lp is not None and (bound is None or lp[0] > bound):  # the MIP stopped before its root LP
+        bound, source = lp[0], RELAXED_LP
     if lagrange is not None and lagrange.bound is not None and (bound is None or lagrange.bound > bound):
         bound, source = lagrange.bound, RELAXED_LAGRANGIAN
     record.update({"status": str(outcome.status), "objective": outcome.objective, "bound": outcome.bound,
-                   "s": _since(begin)})
+                   "start": outcome.start, "s": _since(begin)})
     return Screen(opened, plan, relax.full_bound(bound), infeasible, record, source)
 
 
@@ -328,5 +357,6 @@ def _screened_solve(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options:
     return outcome, hm, handed, record
 
 
-__all__ = ["INNER_GAP_SHARE", "LAGRANGE_SHARE", "LP_SHARE", "MIN_LEFT_S", "SCREEN_SHARE", "USED", "Heuristic", "Screen",
+__all__ = ["INNER_GAP_SHARE", "LAGRANGE_SHARE", "LP_SHARE", "MIN_LEFT_S", "SCREEN_LP_SHARE", "SCREEN_LP_SOLVER",
+           "SCREEN_SHARE", "USED", "Heuristic", "Screen",
            "close_others", "heuristic_solve", "relaxed_screen", "remaining", "used_by_lp"]
