@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -537,11 +538,13 @@ def test_relaxed_screen_starts_its_mip_from_its_lp_rounded(tmp_path: Path) -> No
     x0 = 4 (40): LP bound **96**. Rounded at 0.5 it opens P1 alone, which cannot hold 10 t; every
     facility the LP uses (P0 and P1) gives 150, the start ("lp_round"); the MIP's optimum is P0
     alone, **100**. With ``--start none`` no LP is solved and HiGHS starts on its own; with open_all
-    the MIP starts from every facility open, as before."""
+    the MIP starts from every facility open, as before. A MIP that stops before its root LP (no
+    bound) leaves the LP's 96 as the bound."""
     from network_opt.common.progress import Progress
     from network_opt.inputs.load import load
     from network_opt.model.data import prepare
-    from network_opt.runs.heuristic import RELAXED_MIP, relaxed_screen
+    from network_opt.runs import heuristic as heuristic_module
+    from network_opt.runs.heuristic import RELAXED_LP, RELAXED_MIP, relaxed_screen
     from network_opt.solver.options import SolveOptions
 
     path = cflp_instance(tmp_path, [5.0, 5.0], [100.0, 6.0], FIXED, np.array([[0.0, 0.0], [1.0, 1.0]]))
@@ -559,6 +562,19 @@ def test_relaxed_screen_starts_its_mip_from_its_lp_rounded(tmp_path: Path) -> No
     assert alone.record["objective"] == pytest.approx(100.0) and alone.opened == {"P0"}
     every = relaxed_screen(full, 1, SolveOptions(mip_gap=0.0, time_limit=60.0, start="open_all"), Progress("quiet"))
     assert every.record["start"] == "open_all" and every.opened == {"P0"}
+
+    # a MIP stopped before its root LP reports no bound: the LP's 96 (<= 100) bounds the full model
+    real = heuristic_module.solve_model
+
+    def no_bound(*args: Any, **kwargs: Any) -> Any:
+        outcome = real(*args, **kwargs)
+        outcome.bound = None
+        return outcome
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(heuristic_module, "solve_model", no_bound)
+        early = relaxed_screen(full, 1, SolveOptions(mip_gap=0.0, time_limit=60.0), Progress("quiet"))
+    assert early.bound == pytest.approx(96.0) and early.source == RELAXED_LP
 
 
 def test_plan_start_upgrades_to_the_largest_level(tmp_path: Path) -> None:
