@@ -19,7 +19,7 @@ true gap.
      (:func:`network_opt.solver.starts.lp_round_start`), so that the screen's plan does not hang on
      which plans HiGHS's sub-MIPs reach in the time its root cut rounds leave (on the national model
      -4.1457e12 in one run of three, -3.6172e12 in two, from which the restricted MIP found no start;
-     rounded, -4.0957e12 every time). Its dual bound (or that LP's, the larger)
+     rounded, -4.0957e12 in every run measured). Its dual bound (or that LP's, the larger)
      :math:`\underline z^R` (less
      the relaxation's correction :math:`\Delta`) bounds :math:`z^*`; the facilities its plan opens are
      screened, and its plan is the restricted MIP's first plan. The full model's LP is not solved:
