@@ -55,6 +55,20 @@ def test_dask_threads_evaluate_a_plan_as_serially(tmp_path: Path) -> None:
         assert got.unused_capacity_t == pytest.approx(ref.unused_capacity_t, rel=1e-9, abs=1e-6), k
 
 
+def test_two_local_dask_clusters_at_once_take_free_ports() -> None:
+    """Two local dask executors open at once (two sweeps on one machine, or two test workers) each
+    host their scheduler's HTTP server on a free port: no "Port 8787 is already in use" warning
+    (the scheduler takes 8787 when given no address)."""
+    pytest.importorskip("dask.distributed")
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with make_executor("dask", workers=1, processes=False), make_executor("dask", workers=1, processes=False):
+            pass
+    assert not [w for w in caught if "already in use" in str(w.message)]
+
+
 def test_the_pyomo_build_runs_in_one_thread_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     inst, tasks = _micro_tasks(micro(tmp_path / "m"))
     real = model_pkg.build_model

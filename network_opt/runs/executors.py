@@ -396,8 +396,10 @@ class DaskExecutor(Executor):
             else:
                 if workers < 1:
                     raise ExecutorError(f"--workers must be at least 1, got {workers}")
+                # ":0": the scheduler's HTTP server (dashboard or not) on a free port; without an address
+                # it takes 8787, and a second local sweep on the machine warned "Port 8787 is already in use"
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                                            dashboard_address=None, silence_logs=logging.ERROR)
+                                            dashboard_address=":0", silence_logs=logging.ERROR)
                 self.client = Client(self.cluster)
         except ExecutorError:
             self.close()
