@@ -73,7 +73,9 @@ def solve(
     threads: Annotated[int | None, typer.Option(help="Solver threads (default: HiGHS decides).", min=1)] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder, if network-opt wrote it and "
                                             "it holds nothing else (and an existing --write-model file).")] = False,
-    write_model: Annotated[Path | None, typer.Option(help="Also write the model as an MPS file.")] = None,
+    write_model: Annotated[Path | None, typer.Option(
+        help="Also write the model as an MPS file (with --heuristic --aggregate: the restricted model, built "
+             "without the flows of the facilities the screen closes).")] = None,
     log_file: Annotated[Path | None, typer.Option("--log", help="Append every progress line, the HiGHS log and "
                                                   "the final messages to this file.")] = None,
     soft_targets: Annotated[bool, typer.Option("--soft-targets", help="Turn every target into a penalised "

@@ -29,6 +29,8 @@ capacity): the start's LP (:func:`network_opt.solver.starts.plan_start`) stays t
 
 from __future__ import annotations
 
+import dataclasses
+
 import networkx as nx  # type: ignore[import-untyped]  # types-networkx is not in the dev extra
 import numpy as np
 import pandas as pd
@@ -314,3 +316,29 @@ def _level_repair(d: ModelData, levels: dict[tuple[str, int], str], sizes: dict[
 
 
 __all__ = ["capacity_shortfall", "cover", "kept_facilities", "reaching_plan"]
+
+
+def without_facilities(d: ModelData, closed: set[str]) -> ModelData:
+    r"""``d`` without the flow rows into or out of the facilities ``closed``: the data of the model
+    over the other facilities, for the heuristic's restricted MIP built after its screen.
+
+    Equivalent to closing them in the full model (:math:`y_{f,l,p} = 0`, no modules): a closed
+    facility's capacity row bounds its inflow by 0, so its flows, and those its outputs feed, are 0
+    in every plan; dropping their columns leaves the same plans and objective, with fewer columns
+    and nonzeros to build, hand off and presolve. The facilities and their level columns stay (the
+    caller fixes them closed), so the result tables list every facility. A facility-scoped target
+    row whose facility has no flow row left in its period is dropped, as
+    :func:`network_opt.model.data.prepare` makes none for such a facility. Lanes, supply and stock
+    rows are kept as they are."""
+    f = d.flows
+    keep = np.flatnonzero(~(f["origin"].isin(closed) | f["destination"].isin(closed)).to_numpy())
+    if len(keep) == len(f):
+        return d
+    flows = f.iloc[keep].reset_index(drop=True)
+    t = d.targets
+    if len(t) and "facility" in t:
+        receiving = pd.MultiIndex.from_frame(flows[["destination", "period"]].drop_duplicates())
+        measured = pd.MultiIndex.from_arrays([t["facility"].astype(str), t["period"].astype("int64")])
+        t = t.loc[(t["facility"] == "").to_numpy() | measured.isin(receiving)].reset_index(drop=True)
+    return dataclasses.replace(d, flows=flows, recovered=d.recovered[keep], entering=d.entering[keep],
+                               input_content=d.input_content[keep], targets=t, candidate_reductions=None)

@@ -20,11 +20,12 @@ from network_opt.model import build_model
 from network_opt.model.data import ModelData
 from network_opt.model.objective import COST_TERMS, OBJECTIVE_LABEL
 from network_opt.model.reductions import find_reductions
+from network_opt.model.screen import without_facilities
 from network_opt.model.size import ModelTooLarge, available_memory, limit_set, prepare_sized, what_fits
 from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution, extract, target_measures
-from network_opt.runs.heuristic import Heuristic, Screen, heuristic_solve, relaxed_screen
+from network_opt.runs.heuristic import Heuristic, Screen, heuristic_solve, keep, relaxed_screen, screened_by
 from network_opt.solver.compliance import cost_of_compliance, noted_shadow_prices
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
 from network_opt.solver.highs import SolveOutcome, solve_model, trivially_infeasible
@@ -154,6 +155,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         inst = inst.with_settings({"targets.soft": bool(soft_targets)})
     agg = None
     screen: Screen | None = None
+    kept: set[str] | None = None
+    full_flows = 0
     if heuristic is not None and aggregate is not None:  # the clustered relaxation screens (below)
         heuristic, aggregate = dataclasses.replace(heuristic, aggregate=aggregate), None
     if aggregate is not None:
@@ -181,6 +184,13 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         screen = relaxed_screen(data, heuristic.aggregate, dataclasses.replace(options, write_model=None), progress,
                                 lagrangian=heuristic.bound_by_period)
         gc.collect()  # the clustered model's Pyomo blocks hold reference cycles: free them before the full build
+        # the facilities kept are known before the build: the restricted MIP is built without the flows
+        # of the others (zero once they are closed), so that its build, hand-off and memory shrink
+        kept = keep(data, screened_by(screen, data), heuristic.neighbours)
+        full_flows = len(data.flows)
+        data = without_facilities(data, set(data.facilities["id"]) - kept)
+        progress.phase(f"heuristic: {len(kept):,} of {len(data.facilities):,} facilities kept; "
+                       f"{len(data.flows):,} of {full_flows:,} flows built")
     choices = len(data.levels) * len(data.investment_years or data.years)
     progress.phase(f"building the model: {len(data.flows):,} flows, {choices:,} "
                    f"level choices, {len(data.targets):,} targets in force")
@@ -199,7 +209,10 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     price_warnings: list[str] = []
     try:
         if heuristic is not None:
-            outcome, hm, t3, heuristic_record = heuristic_solve(m, data, options, progress, heuristic, screen, began)
+            outcome, hm, t3, heuristic_record = heuristic_solve(m, data, options, progress, heuristic, screen, began,
+                                                                        kept)
+            if kept is not None:  # the restricted MIP built without the flows of the facilities closed
+                heuristic_record.update({"flows_built": len(data.flows), "flows_full": full_flows})
             in_place = False
         else:
             outcome, hm, in_place, t3 = _handoff_and_solve(m, data, options, progress, reuse)
