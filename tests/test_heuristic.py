@@ -555,10 +555,19 @@ def test_relaxed_screen_starts_its_mip_from_its_lp_rounded(tmp_path: Path) -> No
         screen = relaxed_screen(full, 1, SolveOptions(mip_gap=0.0, time_limit=60.0, start=start), Progress("quiet"))
         assert screen.record["lp_bound"] == pytest.approx(96.0)
         assert screen.record["start"] == "lp_round"
+        # the plans near the rounding: y1 = 1 in the LP and rounded, so held open; y0 (0.4, rounded
+        # to 1) free. P1's 6 t cannot hold the 10 t, so P0 stays open: 150, no better than the rounding
+        near = screen.record["neighbourhood"]
+        assert (near["held"], near["integers"]) == (1, 2)
+        assert near["rounded"] == pytest.approx(150.0) and near["objective"] == pytest.approx(150.0)
         assert screen.record["objective"] == pytest.approx(100.0) and screen.opened == {"P0"}
         assert screen.bound == pytest.approx(100.0) and screen.source == RELAXED_MIP
     alone = relaxed_screen(full, 1, SolveOptions(mip_gap=0.0, time_limit=60.0, start="none"), Progress("quiet"))
     assert "lp_bound" not in alone.record and alone.record["start"] is None
+    assert "neighbourhood" not in alone.record
+    unlimited = relaxed_screen(full, 1, SolveOptions(mip_gap=0.0), Progress("quiet"))
+    assert "neighbourhood" not in unlimited.record  # searched only within a time limit
+    assert unlimited.record["start"] == "lp_round" and unlimited.opened == {"P0"}
     assert alone.record["objective"] == pytest.approx(100.0) and alone.opened == {"P0"}
     every = relaxed_screen(full, 1, SolveOptions(mip_gap=0.0, time_limit=60.0, start="open_all"), Progress("quiet"))
     assert every.record["start"] == "open_all" and every.opened == {"P0"}
@@ -602,3 +611,29 @@ def test_plan_start_upgrades_to_the_largest_level(tmp_path: Path) -> None:
     assert opened(5) == {("P1", "only")}  # past the largest: the largest
     assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_sized"
     assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize("limit", [None, 64 * 2**30])
+def test_restricted_mip_under_a_memory_limit_runs_no_sub_mips(tmp_path: Path, limit: int | None) -> None:
+    """Under --memory-limit the restricted MIP (something closed) runs without HiGHS's sub-MIP
+    heuristics, which the memory guard cannot stop; they are back on after it, and on without a
+    limit. The plan is the hand-worked one either way (P0 alone, 100: the LP screen keeps P0 only)."""
+    from network_opt.runs import heuristic as heuristic_module
+    from network_opt.runs.heuristic import SUB_MIP_HEURISTICS
+
+    seen: list[dict[str, bool]] = []
+    highs: list[Any] = []
+    real = heuristic_module.solve_model
+
+    def spy(m: Any, options: Any, solver: Any = None, **kwargs: Any) -> Any:
+        seen.append({name: solver.h.getOptionValue(name)[1] for name in SUB_MIP_HEURISTICS})
+        highs.append(solver.h)
+        return real(m, options, solver=solver, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(heuristic_module, "solve_model", spy)
+        sol = run_solve(micro(tmp_path, linking=False), heuristic=Heuristic(neighbours=0), memory_limit=limit,
+                        force=True)
+    assert sol.objective == pytest.approx(100.0) and sol.summary["heuristic"]["closed"] == 1
+    assert len(seen) == 1 and set(seen[0].values()) == ({False} if limit else {True})
+    assert all(highs[0].getOptionValue(name)[1] for name in SUB_MIP_HEURISTICS)  # restored: HiGHS's defaults

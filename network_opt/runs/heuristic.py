@@ -16,7 +16,10 @@ true gap.
      :data:`SCREEN_SHARE` x T (its own build included), to :data:`INNER_GAP_SHARE` x the MIP gap asked
      for (the restricted MIP below too). With ``--start`` auto or lp_round that MIP starts from its
      LP relaxation (dual simplex, within :data:`SCREEN_LP_SHARE` x T) rounded and repaired
-     (:func:`network_opt.solver.starts.lp_round_start`), so that the screen's plan does not hang on
+     (:func:`network_opt.solver.starts.lp_round_start`) and, with a time limit, improved by a search
+     of the plans near it, those whose integer columns agree with the LP's integral values, within
+     :data:`NEIGHBOURHOOD_SHARE` x T (:func:`network_opt.solver.starts.lp_neighbourhood_plan`, RINS
+     before the root's cut rounds), so that the screen's plan does not hang on
      which plans HiGHS's sub-MIPs reach in the time its root cut rounds leave (on the national model
      -4.1457e12 in one run of three, -3.6172e12 in two, from which the restricted MIP found no start;
      rounded, -4.0957e12 in every run measured). Its dual bound (or that LP's, the larger)
@@ -84,6 +87,7 @@ from network_opt.solver.highs import SolveOutcome, relative_gap, solve_model, tr
 from network_opt.solver.lagrange import period_bound
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.relaxation import lp_solution
+from network_opt.solver.starts import lp_neighbourhood_plan
 from network_opt.solver.status import SolveStatus
 
 #: an LP value of sum_l y above this counts as "used" by the screening LP
@@ -103,6 +107,14 @@ LAGRANGE_SHARE = 0.3
 #: is the restricted plan's against the relaxed bound, which holds both MIPs' own gaps (and the
 #: relaxation's); each stopping at the whole gap asked for ended 1.7 % apart when 1 % was asked
 INNER_GAP_SHARE = 0.25
+
+
+#: HiGHS's heuristics that solve a sub-MIP, off in the restricted MIP under a memory limit: HiGHS
+#: calls no callback inside a sub-MIP, so the memory guard (network_opt.solver.highs) cannot stop
+#: one; nationally a restricted MIP's sub-MIPs grew the process from 5.4 to 8.1 GiB past a guard
+#: asked to stop at 6.75 GiB, and in no national or 600x60 run measured did they improve its
+#: start (benchmarks/README.md, "the restricted MIP built over the facilities kept")
+SUB_MIP_HEURISTICS = ("mip_heuristic_run_rins", "mip_heuristic_run_rens", "mip_heuristic_run_root_reduced_cost")
 
 
 def remaining(options: SolveOptions, spent_s: float) -> SolveOptions:
@@ -159,6 +171,12 @@ class Screen:
 #: MIP starts from that LP rounded (:func:`network_opt.solver.starts.lp_round_start`) with ``--start``
 #: auto or lp_round, and the Lagrangian bound prices its rows from that LP's duals
 SCREEN_LP_SHARE = 1 / 6
+#: share of --time-limit the search of the plans near that LP's rounding may use
+#: (:func:`network_opt.solver.starts.lp_neighbourhood_plan`, RINS), counted as the LP's from the
+#: screen's start (after the LP's own share): nationally it found -4.1428e12 in 67 s from the rounded
+#: -4.0957e12, where HiGHS's own RINS, after the root's cut rounds, found -4.1375e12 at 221 s of the
+#: clustered MIP in one run and nothing in another (benchmarks/README.md)
+NEIGHBOURHOOD_SHARE = 1 / 6
 #: HiGHS's solver for that LP: on the national 3000x300x8x3 model at 150 clusters (objective unscaled),
 #: the dual simplex took 48 s, the interior point 147 s (benchmarks/README.md, "a first plan for the
 #: screen"); the interior point stays the full model's (faster there)
@@ -178,9 +196,11 @@ def relaxed_screen(full: ModelData, n: int, options: SolveOptions, progress: Pro
     :func:`network_opt.model.relax.relaxed_aggregate` on ``full``'s lanes, pruning included) within
     :data:`SCREEN_SHARE` of ``options.time_limit`` counted from now, its MIP started from its LP
     relaxation rounded (``options.start`` auto or lp_round; the LP within :data:`SCREEN_LP_SHARE` by
-    :data:`SCREEN_LP_SOLVER`); ``lagrangian``: first bound it by Lagrangian relaxation by period
-    within :data:`LAGRANGE_SHARE` of the limit, from that LP's duals (the screen's share includes
-    it). A stop request (SIGINT/SIGTERM) during it raises
+    :data:`SCREEN_LP_SOLVER`) and, with a time limit, the plans near that rounding searched within
+    :data:`NEIGHBOURHOOD_SHARE` more (``record["neighbourhood"]``; ``record["start"]``
+    "lp_neighbourhood" when that search improved the rounded plan); ``lagrangian``: first bound it by
+    Lagrangian relaxation by period within :data:`LAGRANGE_SHARE` of the limit, from that LP's duals
+    (the screen's share includes it). A stop request (SIGINT/SIGTERM) during it raises
     :class:`~network_opt.common.interrupts.Interrupted` afterwards: without a plan of the full
     model there is nothing to keep."""
     begin = time.perf_counter()
@@ -214,11 +234,17 @@ def relaxed_screen(full: ModelData, n: int, options: SolveOptions, progress: Pro
             lagrange = period_bound(hm, d, options, _share(options, LAGRANGE_SHARE, begin), lp=lp)
             interrupts.check()
             record["lagrangian"] = lagrange.record()
+        start = None
+        if rounds and x is not None and (seconds := _share(options, SCREEN_LP_SHARE + NEIGHBOURHOOD_SHARE, begin)):
+            progress.phase("heuristic: the clustered relaxation's LP rounded, then the plans near it (RINS)")
+            start, record["neighbourhood"] = lp_neighbourhood_plan(
+                m, d, hm, dataclasses.replace(options, mip_gap=INNER_GAP_SHARE * options.mip_gap), x, seconds)
+            interrupts.check()
         progress.phase(f"heuristic: solving the clustered relaxation ({len(d.flows):,} flows)")
         limit = _share(options, SCREEN_SHARE, begin)
         outcome = solve_model(m, dataclasses.replace(options, time_limit=limit,
                                                      mip_gap=INNER_GAP_SHARE * options.mip_gap), solver=hm, data=d,
-                              relaxed=x if rounds else None)
+                              start=start, relaxed=x if rounds and start is None else None)
     interrupts.check()
     plan = facilities_table(m, d, hm) if outcome.has_plan else None  # the one table the screen needs
     opened = set(plan.loc[plan["open"], "facility"]) if plan is not None else None
@@ -228,8 +254,12 @@ def relaxed_screen(full: ModelData, n: int, options: SolveOptions, progress: Pro
         bound, source = lp[0], RELAXED_LP
     if lagrange is not None and lagrange.bound is not None and (bound is None or lagrange.bound > bound):
         bound, source = lagrange.bound, RELAXED_LAGRANGIAN
+    neighbourhood = record.get("neighbourhood")
+    first = outcome.start
+    if first == "given" and isinstance(neighbourhood, dict):  # which plan the neighbourhood search gave
+        first = "lp_neighbourhood" if neighbourhood["objective"] < neighbourhood["rounded"] else "lp_round"
     record.update({"status": str(outcome.status), "objective": outcome.objective, "bound": outcome.bound,
-                   "start": outcome.start, "s": _since(begin)})
+                   "start": first, "s": _since(begin)})
     return Screen(opened, plan, relax.full_bound(bound), infeasible, record, source)
 
 
@@ -342,8 +372,17 @@ def _screened_solve(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options:
     closed = close_others(m, d, hm, kept)
     progress.phase(f"heuristic: solving the full model over {len(kept):,} of {len(d.facilities):,} facilities")
     inner = options if screen is None else dataclasses.replace(options, mip_gap=INNER_GAP_SHARE * options.mip_gap)
-    outcome = solve_model(m, remaining(inner, time.perf_counter() - began), solver=hm, progress=progress,
-                          data=d, relaxed=x, plan=plan)
+    unguarded = SUB_MIP_HEURISTICS if options.memory_limit is not None and closed else ()
+    was = {name: hm.h.getOptionValue(name)[1] for name in unguarded}
+    for name in unguarded:
+        hm.h.setOptionValue(name, False)
+    try:
+        outcome = solve_model(m, remaining(inner, time.perf_counter() - began), solver=hm, progress=progress,
+                              data=d, relaxed=x, plan=plan)
+    finally:
+        for name, value in was.items():
+            if not hm.abandoned:  # a HiGHS left running is not touched
+                hm.h.setOptionValue(name, value)
     restricted_bound = outcome.bound
     relaxed_bound = screen.bound if screen is not None else None
     # the bounds of the full model at hand; the largest is reported (the first listed on a tie)
@@ -377,6 +416,7 @@ def _screened_solve(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options:
     return outcome, hm, handed, record
 
 
-__all__ = ["INNER_GAP_SHARE", "LAGRANGE_SHARE", "LP_SHARE", "MIN_LEFT_S", "SCREEN_LP_SHARE", "SCREEN_LP_SOLVER",
+__all__ = ["INNER_GAP_SHARE", "LAGRANGE_SHARE", "LP_SHARE", "MIN_LEFT_S", "NEIGHBOURHOOD_SHARE",
+           "SCREEN_LP_SHARE", "SCREEN_LP_SOLVER",
            "SCREEN_SHARE", "USED", "Heuristic", "Screen",
            "close_others", "heuristic_solve", "keep", "relaxed_screen", "remaining", "screened_by", "used_by_lp"]
