@@ -174,7 +174,7 @@ SCREEN_LP_SHARE = 1 / 6
 #: share of --time-limit the search of the plans near that LP's rounding may use
 #: (:func:`network_opt.solver.starts.lp_neighbourhood_plan`, RINS), counted as the LP's from the
 #: screen's start (after the LP's own share): nationally it found -4.1428e12 in 67 s from the rounded
-#: -4.0957e12, where HiGHS's own RINS, after the root's cut rounds, found -4.1375e12 at 221 s of the
+#: -4.0957e12, where HiGHS's own sub-MIPs, after the root's cut rounds, found -4.1375e12 at 221 s of the
 #: clustered MIP in one run and nothing in another (benchmarks/README.md)
 NEIGHBOURHOOD_SHARE = 1 / 6
 #: HiGHS's solver for that LP: on the national 3000x300x8x3 model at 150 clusters (objective unscaled),

@@ -194,7 +194,7 @@ def lp_neighbourhood_plan(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, op
     others free (relaxation induced neighbourhood search, RINS: Danna, Rothberg and Le Pape,
     *Math. Programming* 102, 2005), from :math:`\bar s`, within ``seconds`` and to
     ``options.mip_gap``. HiGHS runs RINS itself, but only after the root's cut rounds: on the
-    national clustered model those took 104-158 s of the screen's 240 s, and its RINS plan came at
+    national clustered model those took 104-158 s of the screen's 240 s, and its sub-MIP's plan came at
     221 s in one run and never in another (benchmarks/README.md). Any plan of the neighbourhood is a
     plan of the model. The held columns' bounds are restored.
 
