@@ -315,9 +315,6 @@ def _level_repair(d: ModelData, levels: dict[tuple[str, int], str], sizes: dict[
     return levels
 
 
-__all__ = ["capacity_shortfall", "cover", "kept_facilities", "reaching_plan"]
-
-
 def without_facilities(d: ModelData, closed: set[str]) -> ModelData:
     r"""``d`` without the flow rows into or out of the facilities ``closed``: the data of the model
     over the other facilities, for the heuristic's restricted MIP built after its screen.
@@ -342,3 +339,6 @@ def without_facilities(d: ModelData, closed: set[str]) -> ModelData:
         t = t.loc[(t["facility"] == "").to_numpy() | measured.isin(receiving)].reset_index(drop=True)
     return dataclasses.replace(d, flows=flows, recovered=d.recovered[keep], entering=d.entering[keep],
                                input_content=d.input_content[keep], targets=t, candidate_reductions=None)
+
+
+__all__ = ["capacity_shortfall", "cover", "kept_facilities", "reaching_plan", "without_facilities"]
