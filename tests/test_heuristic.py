@@ -560,6 +560,7 @@ def test_relaxed_screen_starts_its_mip_from_its_lp_rounded(tmp_path: Path) -> No
         near = screen.record["neighbourhood"]
         assert (near["held"], near["integers"]) == (1, 2)
         assert near["rounded"] == pytest.approx(150.0) and near["objective"] == pytest.approx(150.0)
+        assert near["start"] == "lp_round"
         assert screen.record["objective"] == pytest.approx(100.0) and screen.opened == {"P0"}
         assert screen.bound == pytest.approx(100.0) and screen.source == RELAXED_MIP
     alone = relaxed_screen(full, 1, SolveOptions(mip_gap=0.0, time_limit=60.0, start="none"), Progress("quiet"))

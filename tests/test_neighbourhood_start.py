@@ -40,6 +40,7 @@ def test_neighbourhood_improves_the_rounded_plan_to_its_own_optimum(tmp_path: Pa
     held = integers[np.abs(x[integers] - hm.start_values[integers]) <= AGREE].astype(np.int32)
     assert record["held"] == len(held) < record["integers"] == len(integers)
     assert record["objective"] < record["rounded"]  # strictly better here
+    assert record["start"] == "lp_neighbourhood"
     assert not np.array_equal(values, rounded)
     # where the LP and the rounding agree, the plan keeps the rounding's values
     where = np.isin(integers, held)
@@ -73,3 +74,33 @@ def test_screen_says_when_its_first_plan_came_from_the_neighbourhood(tmp_path: P
     assert near["objective"] < near["rounded"]
     assert screen.record["start"] == "lp_neighbourhood"
     assert screen.record["objective"] <= near["objective"] + 1e-6 * abs(near["objective"])
+
+
+def test_a_rounding_that_falls_back_to_every_facility_open_gives_that_plan(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the rounding falls back to every facility open, that plan is returned unsearched (the
+    screen's MIP then starts from it without rounding the LP again): every level column of the
+    largest levels at 1, labelled "open_all"; the MIP takes it as its start."""
+    from network_opt.solver import starts
+
+    d = prepare(load(generate(tmp_path / "gen", GeneratorSpec(seed=1, collection_points=14, candidates=5,
+                                                               periods=2, chemistries=2))))
+    options = SolveOptions(mip_gap=0.0, time_limit=60.0)
+    m = build_model(d)
+    hm = HighsModel(m)
+    _, x, _ = lp_solution(hm, options, "simplex")
+    assert x is not None
+
+    def fallback(m: object, d: object, hm: HighsModel, options: SolveOptions, relaxed: object) -> str | None:
+        return "open_all" if starts.open_all_start(m, d, hm, options) else None  # type: ignore[arg-type]
+
+    monkeypatch.setattr(starts, "lp_round_start", fallback)
+    values, record = lp_neighbourhood_plan(m, d, hm, options, x, 60.0)
+    assert record == {"rounded": None, "start": "open_all"}
+    assert values is not None and hm.start_values is not None
+    opened = {c for (j, _p), v in m.level_open.items() if j in starts.largest_levels(d) and (c := hm.cols.get(id(v)))
+              is not None}
+    integers = np.flatnonzero(hm.matrix.integer)
+    assert {int(c) for c, v in zip(integers, values, strict=True) if v > 0.5} >= opened
+    out = solve_model(m, options, solver=hm, data=d, start=values)
+    assert out.start == "given" and out.status == "optimal"

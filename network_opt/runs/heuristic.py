@@ -256,8 +256,8 @@ def relaxed_screen(full: ModelData, n: int, options: SolveOptions, progress: Pro
         bound, source = lagrange.bound, RELAXED_LAGRANGIAN
     neighbourhood = record.get("neighbourhood")
     first = outcome.start
-    if first == "given" and isinstance(neighbourhood, dict):  # which plan the neighbourhood search gave
-        first = "lp_neighbourhood" if neighbourhood["objective"] < neighbourhood["rounded"] else "lp_round"
+    if first == "given" and isinstance(neighbourhood, dict):  # the plan lp_neighbourhood_plan gave
+        first = neighbourhood["start"]
     record.update({"status": str(outcome.status), "objective": outcome.objective, "bound": outcome.bound,
                    "start": first, "s": _since(begin)})
     return Screen(opened, plan, relax.full_bound(bound), infeasible, record, source)

@@ -200,18 +200,23 @@ def lp_neighbourhood_plan(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, op
 
     Returns the integer columns' values (HiGHS's integer columns in column order, as
     :func:`~network_opt.solver.highs.solve_model` takes ``start``) of the better of the rounded and the
-    neighbourhood's plans, None when the rounding gave no plan (or a stop request came first); and
-    a record: ``rounded`` (objective of the rounded plan, currency), ``objective`` (of the plan
+    neighbourhood's plans; where the rounding fell back to every facility open
+    (:func:`open_all_start`), that plan's, unsearched; None without a plan (or after a stop request).
+    And a record: ``start`` (which plan is returned: "lp_round", "lp_neighbourhood", "open_all" or
+    None), ``rounded`` (objective of the rounded plan, currency), ``objective`` (of the plan
     returned), ``held`` and ``integers`` (columns), ``status`` (HiGHS's, on the neighbourhood) and ``s``."""
     begin = time.perf_counter()
     used = lp_round_start(m, d, hm, options, relaxed)
     rounded = hm.start_values
-    if used != "lp_round" or rounded is None or hm.abandoned or interrupts.requested() is not None:
-        return None, {"rounded": None, "start": used}
     integers = np.flatnonzero(hm.matrix.integer)
+    if hm.abandoned or interrupts.requested() is not None or rounded is None:
+        return None, {"rounded": None, "start": None}
+    if used != "lp_round":  # the rounding fell back to every facility open: that plan, not searched
+        return np.round(rounded[integers]), {"rounded": None, "start": used}
     held = integers[np.abs(relaxed[integers] - rounded[integers]) <= AGREE].astype(np.int32)
     best, best_objective = rounded, hm.objective_of(rounded)
-    record: dict[str, object] = {"rounded": best_objective, "held": len(held), "integers": len(integers)}
+    rounded_objective = best_objective
+    record: dict[str, object] = {"rounded": rounded_objective, "held": len(held), "integers": len(integers)}
     highs = hm.h
     lower, upper = col_bounds(highs, held)
     highs.changeColsBounds(len(held), held, rounded[held], rounded[held])
@@ -228,7 +233,8 @@ def lp_neighbourhood_plan(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, op
     finally:
         if not hm.abandoned:  # a HiGHS left running must not be changed
             highs.changeColsBounds(len(held), held, lower, upper)
-    record.update({"objective": best_objective, "s": time.perf_counter() - begin})
+    record.update({"objective": best_objective, "s": time.perf_counter() - begin,
+                   "start": "lp_neighbourhood" if best_objective < rounded_objective else "lp_round"})
     return np.round(best[integers]), record
 
 
