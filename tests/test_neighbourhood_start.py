@@ -8,12 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyomo.environ as pyo
 import pytest
 
 from network_opt.datasets.generate import GeneratorSpec, generate
 from network_opt.inputs.load import load
 from network_opt.model import build_model
-from network_opt.model.data import prepare
+from network_opt.model.data import ModelData, prepare
 from network_opt.solver.handoff import HighsModel
 from network_opt.solver.highs import solve_model
 from network_opt.solver.options import SolveOptions
@@ -21,18 +22,26 @@ from network_opt.solver.relaxation import lp_solution
 from network_opt.solver.starts import AGREE, lp_neighbourhood_plan
 
 
+def _generated_lp(folder: Path, points: int, candidates: int, options: SolveOptions
+                  ) -> tuple[ModelData, pyo.ConcreteModel, HighsModel, np.ndarray]:
+    """A generated points x candidates x 2 x 2 instance (seed 1): its data, model, HiGHS model and
+    the column values of its LP relaxation (dual simplex)."""
+    d = prepare(load(generate(folder, GeneratorSpec(seed=1, collection_points=points, candidates=candidates,
+                                                    periods=2, chemistries=2))))
+    m = build_model(d)
+    hm = HighsModel(m)
+    _, x, _ = lp_solution(hm, options, "simplex")
+    assert x is not None
+    return d, m, hm, x
+
+
 def test_neighbourhood_improves_the_rounded_plan_to_its_own_optimum(tmp_path: Path) -> None:
     """Generated 60 x 12 x 2 x 2 (seed 1): the LP rounded gives one plan; the search over the plans
     whose integer columns keep the values where the LP and that rounding agree finds a better one,
     the optimum of that neighbourhood as a fresh model with the same columns held and no start
     finds it; solve_model takes it as its start ("given") and ends no worse."""
-    d = prepare(load(generate(tmp_path / "gen", GeneratorSpec(seed=1, collection_points=60, candidates=12,
-                                                               periods=2, chemistries=2))))
     options = SolveOptions(mip_gap=0.0, time_limit=120.0)
-    m = build_model(d)
-    hm = HighsModel(m)
-    _, x, _ = lp_solution(hm, options, "simplex")
-    assert x is not None
+    d, m, hm, x = _generated_lp(tmp_path / "gen", 60, 12, options)
     values, record = lp_neighbourhood_plan(m, d, hm, options, x, 120.0)
     assert values is not None and hm.start_values is not None
     integers = np.flatnonzero(hm.matrix.integer)
@@ -83,13 +92,8 @@ def test_a_rounding_that_falls_back_to_every_facility_open_gives_that_plan(tmp_p
     largest levels at 1, labelled "open_all"; the MIP takes it as its start."""
     from network_opt.solver import starts
 
-    d = prepare(load(generate(tmp_path / "gen", GeneratorSpec(seed=1, collection_points=14, candidates=5,
-                                                               periods=2, chemistries=2))))
     options = SolveOptions(mip_gap=0.0, time_limit=60.0)
-    m = build_model(d)
-    hm = HighsModel(m)
-    _, x, _ = lp_solution(hm, options, "simplex")
-    assert x is not None
+    d, m, hm, x = _generated_lp(tmp_path / "gen", 14, 5, options)
 
     def fallback(m: object, d: object, hm: HighsModel, options: SolveOptions, relaxed: object) -> str | None:
         return "open_all" if starts.open_all_start(m, d, hm, options) else None  # type: ignore[arg-type]
