@@ -440,23 +440,24 @@ def test_plan_start_sizes_levels_the_full_model_cannot_fill(tmp_path: Path, monk
     routing overfills. Micro instance (10 t, P0 100 t fixed 100 free lanes, P1 10 t fixed 50 at 1
     per t) with three more levels at P1: "small" 5 t fixed 30, "mid" 8 t fixed 40, "huge" 1,000 t
     fixed 500. The plan "P1 small" leaves 5 t with nowhere to go (infeasible); its completion
-    (``reaching_plan``) raises P1 to "only" by a maximum flow, a feasible "plan". Uncompleted, it is
-    sized by the full model's LP (P0 closed, as the plan closes it; the LP opens P1 to carry 10 t),
-    rounded to the smallest level covering 10 t: "only", 50 + 10 = 60, the start ("plan_sized"),
+    (``reaching_plan``) raises P1 to "only" by a maximum flow, a feasible "plan". Uncompleted, the
+    elastic LP finds P1 5 t short (P0, closed by the plan, costs ten times more to go over), so P1
+    is raised to its smallest level holding 5 + 5 = 10 t, "only": 50 + 10 = 60 ("plan_repaired"),
     which the MIP then receives (HiGHS logs "Assessing feasibility of MIP solution"). Without the
-    sizing (its LP out of time), one level up is "mid" (8 t: infeasible again), then the largest,
-    "huge": 500 + 10 = 510 ("plan_upgraded"). A plan HiGHS cannot route at any level of its
-    facilities (P1 for C1 when C1's lane to P1 is forbidden) falls back to every facility open
-    ("open_all")."""
+    repair, it is sized by the full model's LP (P0 closed; the LP opens P1 to carry 10 t), rounded
+    to the smallest level covering 10 t: "only" again, 60 ("plan_sized"). Without the sizing too
+    (its LP out of time), one level up is "mid" (8 t: infeasible again), then the largest, "huge":
+    500 + 10 = 510 ("plan_upgraded"). A plan HiGHS cannot route at any level of its facilities (P1
+    for C1 when C1's lane to P1 is forbidden) falls back to every facility open ("open_all")."""
 
-    import network_opt.solver.starts as starts
+    import network_opt.solver.carry_over as carry_over
     from network_opt.inputs.load import load
     from network_opt.model import build_model
     from network_opt.model.data import prepare
     from network_opt.model.screen import reaching_plan
     from network_opt.solver.handoff import HighsModel
     from network_opt.solver.options import SolveOptions, run_highs
-    from network_opt.solver.starts import plan_start
+    from network_opt.solver.carry_over import plan_start
 
     d, m, hm, plan = _p1_levels(tmp_path / "a", (("small", 5.0, 30.0), ("mid", 8.0, 40.0), ("huge", 1000.0, 500.0)))
     # the plan completed first: 10 t through P1 "small" (5 t) leaves 5 t stuck; P1 is raised to its
@@ -466,7 +467,7 @@ def test_plan_start_sizes_levels_the_full_model_cannot_fill(tmp_path: Path, monk
     assert plan_start(m, d, hm, completed, SolveOptions()) == "plan"
     assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(60.0)
     hm = HighsModel(m)
-    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_sized"
+    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_repaired"
     assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(60.0)
     log: list[str] = []
     hm.h.setOptionValue("output_flag", True)
@@ -476,7 +477,11 @@ def test_plan_start_sizes_levels_the_full_model_cannot_fill(tmp_path: Path, monk
     assert "Assessing feasibility of MIP solution" in "".join(log)
     assert hm.h.getInfo().objective_function_value == pytest.approx(60.0)
 
-    monkeypatch.setattr(starts, "sized_plan_start", lambda *args: False)
+    monkeypatch.setattr(carry_over, "repaired_plan_start", lambda *args: None)
+    hm = HighsModel(m)
+    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_sized"
+    assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(60.0)
+    monkeypatch.setattr(carry_over, "sized_plan_start", lambda *args: False)
     hm = HighsModel(m)
     assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_upgraded"
     assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(510.0)
@@ -591,12 +596,12 @@ def test_plan_start_upgrades_to_the_largest_level(tmp_path: Path) -> None:
     """LARGEST (None) as ``up`` of plan_columns is each facility's largest level, whatever the level
     chosen. Micro instance (10 t; P0 100 t fixed 100; P1 at 1 per t) with P1's levels "small" 3 t
     (fixed 20), "mid" 5 t (fixed 30) and "only" 10 t (fixed 50). The plan "P1 small": one place up is
-    "mid", the largest "only". plan_start tries small (7 t left over), then sizes P1 by the LP: the
-    smallest level holding 10 t, "only": 50 + 10 x 1 = 60, "plan_sized" (the upgrades after it:
+    "mid", the largest "only". plan_start finds small 7 t short and raises P1 to its smallest level
+    holding 3 + 7 = 10 t, "only": 50 + 10 x 1 = 60, "plan_repaired" (the steps after it:
     test_plan_start_sizes_levels_the_full_model_cannot_fill)."""
 
     from network_opt.solver.options import SolveOptions
-    from network_opt.solver.starts import LARGEST, PLAN_UPGRADES, plan_columns, plan_start
+    from network_opt.solver.carry_over import LARGEST, PLAN_UPGRADES, plan_columns, plan_start
 
     assert PLAN_UPGRADES == (1, LARGEST) and LARGEST is None
     d, m, hm, plan = _p1_levels(tmp_path, (("small", 3.0, 20.0), ("mid", 5.0, 30.0)))
@@ -610,7 +615,7 @@ def test_plan_start_upgrades_to_the_largest_level(tmp_path: Path) -> None:
     assert opened(1) == {("P1", "mid")}
     assert opened(LARGEST) == {("P1", "only")}
     assert opened(5) == {("P1", "only")}  # past the largest: the largest
-    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_sized"
+    assert plan_start(m, d, hm, plan, SolveOptions()) == "plan_repaired"
     assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(60.0)
 
 

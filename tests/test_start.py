@@ -120,7 +120,7 @@ def test_the_start_lps_share_one_deadline(monkeypatch: pytest.MonkeyPatch) -> No
     deadline already set for the start's LPs, and leaves that deadline as it was (re-basing it let
     a national run's start chain take 512 s of a 220-s limit); once HiGHS's run clock reaches it,
     no further start LP is tried."""
-    from network_opt.solver import starts
+    from network_opt.solver import carry_over, starts
     from network_opt.solver.handoff import HighsModel
 
     m = pyo.ConcreteModel()
@@ -139,7 +139,7 @@ def test_the_start_lps_share_one_deadline(monkeypatch: pytest.MonkeyPatch) -> No
         return True
 
     monkeypatch.setattr(starts, "run_highs", run)
-    x = starts._relaxed_lp(hm, SolveOptions(time_limit=300.0))  # a third of it (100 s) is past the deadline
+    x = starts.relaxed_lp(hm, SolveOptions(time_limit=300.0))  # a third of it (100 s) is past the deadline
     assert x is not None and x[hm.cols[id(m.x)]] == pytest.approx(4.0)  # the LP optimum: y = 1, x = 4
     assert seen and seen[0] <= clock + 5.0 + 1e-9
     assert float(hm.h.getOptionValue("time_limit")[1]) == pytest.approx(clock + 5.0)  # restored, not re-based
@@ -147,4 +147,4 @@ def test_the_start_lps_share_one_deadline(monkeypatch: pytest.MonkeyPatch) -> No
     hm.h.setOptionValue("time_limit", 0.0)  # the run clock is past it
     assert starts.time_up(hm)
     plan = pd.DataFrame({"facility": [], "investment_period": [], "open": [], "level": [], "modules": []})
-    assert starts.plan_start(m, SimpleNamespace(), hm, plan, SolveOptions(time_limit=300.0)) is None
+    assert carry_over.plan_start(m, SimpleNamespace(), hm, plan, SolveOptions(time_limit=300.0)) is None

@@ -23,11 +23,12 @@ import pyomo.environ as pyo
 from network_opt.common import interrupts
 from network_opt.common.memory import resident_bytes
 from network_opt.model.data import ModelData
+from network_opt.solver.carry_over import plan_start
 from network_opt.solver.handoff import HighsModel, MatrixModel, TriviallyInfeasible
 from network_opt.solver.options import SolveOptions, cost_scale, run_highs, set_limits, set_time_limit
 from network_opt.solver.scaling import scaled_ratio
 from network_opt.solver.slope import slope_start
-from network_opt.solver.starts import first_plan, lp_round_start, open_all_start, plan_start, start_from_integers
+from network_opt.solver.starts import first_plan, lp_round_start, open_all_start, start_from_integers
 from network_opt.solver.status import SolveStatus, Termination
 
 logger = logging.getLogger(__name__)
@@ -312,8 +313,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     made from them (without solving that LP again) unless ``options.start`` is ``"none"``.
     ``plan``: a ``facilities`` table of another model with the same facilities and levels (e.g. a
     clustered model's): HiGHS starts from its levels, repaired if need be
-    (:func:`~network_opt.solver.starts.plan_start`; ``outcome.start`` "plan", "plan_repaired" or
-    "open_all") unless ``options.start`` is ``"none"`` or ``start`` is given.
+    (:func:`~network_opt.solver.carry_over.plan_start`; ``outcome.start`` "plan", "plan_repaired",
+    "plan_sized", "plan_upgraded" or "open_all") unless ``options.start`` is ``"none"`` or ``start`` is given.
     """
     options = options or SolveOptions()
     if options.write_model is not None:

@@ -1,7 +1,7 @@
 """First plans for the MIP (MIP starts): every facility open (:func:`open_all_start`), the LP
-relaxation rounded and repaired (:func:`lp_round_start`), the levels of another model's plan,
-sized by this model's LP or enlarged if need be (:func:`plan_start`), or given integer values
-(:func:`start_from_integers`).
+relaxation rounded and repaired (:func:`lp_round_start`), the plans near that rounding
+(:func:`lp_neighbourhood_plan`), or given integer values (:func:`start_from_integers`); another
+model's plan is carried over by :mod:`network_opt.solver.carry_over`.
 The level data (facility and capacity of each level row) come from the
 :class:`~network_opt.model.data.ModelData` the model was built from; the Pyomo model only supplies
 its variables (optional ones looked up with ``find_component``)."""
@@ -16,7 +16,6 @@ from typing import Final
 
 import highspy
 import numpy as np
-import pandas as pd
 import pyomo.environ as pyo
 
 from network_opt.common import interrupts
@@ -40,23 +39,31 @@ def start_from_integers(hm: HighsModel, cols: np.ndarray, values: np.ndarray, op
     LP this leaves. Works on the highspy model in place and restores it; returns whether the LP
     gave a plan (then set as HiGHS's starting solution and kept in ``hm.start_values``). A stop
     request (SIGINT/SIGTERM) ends the LP and gives no plan."""
-    highs = hm.h
-    n = len(cols)
-    if not n or hm.abandoned or interrupts.requested() is not None:
+    if not len(cols) or hm.abandoned or interrupts.requested() is not None:
         return False
-    highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kContinuous))
-    console = highs.getOptionValue("log_to_console")[1]
-    highs.setOptionValue("log_to_console", False)
-    try:
+    with integrality_dropped(hm, cols):
         start = fixed_lp(hm, cols, values)
-    finally:
-        if not hm.abandoned:  # a HiGHS left running must not be changed
-            highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kInteger))
-            highs.setOptionValue("log_to_console", console)
     if start is None:
         return False
     set_start(hm, start)
     return True
+
+
+@contextmanager
+def integrality_dropped(hm: HighsModel, cols: np.ndarray) -> Iterator[None]:
+    """Inside, the integer columns ``cols`` of the model ``hm`` holds are continuous and HiGHS is
+    quiet; both are restored on leaving (not on a HiGHS left running after a stop request)."""
+    highs = hm.h
+    n = len(cols)
+    highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kContinuous))
+    console = highs.getOptionValue("log_to_console")[1]
+    highs.setOptionValue("log_to_console", False)
+    try:
+        yield
+    finally:
+        if not hm.abandoned:  # a HiGHS left running must not be changed
+            highs.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kInteger))
+            highs.setOptionValue("log_to_console", console)
 
 
 def fixed_lp(hm: HighsModel, cols: np.ndarray, values: np.ndarray) -> np.ndarray | None:
@@ -169,15 +176,15 @@ def lp_round_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: 
     leave. Falls back to :func:`open_all_start`. Returns the start set: "lp_round", "open_all" (the
     fallback) or None (no start)."""
     if not hm.matrix.integer.any() or not len(d.levels):
-        return _open_all(m, d, hm, options)
+        return open_all(m, d, hm, options)
     if hm.abandoned or interrupts.requested() is not None:
         return None
     if relaxed is not None:
         return _round_and_repair(m, d, hm, relaxed, options)
-    x = _relaxed_lp(hm, options)
+    x = relaxed_lp(hm, options)
     if x is None:
         logger.debug("the LP relaxation gave no solution; starting with every facility open")
-        return _open_all(m, d, hm, options)  # does nothing after a stop request
+        return open_all(m, d, hm, options)  # does nothing after a stop request
     return _round_and_repair(m, d, hm, x, options)
 
 
@@ -245,7 +252,7 @@ def time_up(hm: HighsModel) -> bool:
     return hm.h.getRunTime() >= float(hm.h.getOptionValue("time_limit")[1])
 
 
-def _relaxed_lp(hm: HighsModel, options: SolveOptions) -> np.ndarray | None:
+def relaxed_lp(hm: HighsModel, options: SolveOptions) -> np.ndarray | None:
     """The column values (HiGHS order) of the LP relaxation of the model ``hm`` holds, with the
     bounds it holds now, within a third of ``options.time_limit`` (the rest is left to the repair
     LP and the MIP), and never past the time limit already set for the start's LPs; None if it was
@@ -286,7 +293,7 @@ def relaxed_model(hm: HighsModel, options: SolveOptions, solver: str) -> Iterato
             highs.setOptionValue("time_limit", deadline)  # the repair LP or the open-all LP runs next
 
 
-def _open_all(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions) -> str | None:
+def open_all(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions) -> str | None:
     """:func:`open_all_start` as a start label: "open_all" if it set a start, else None."""
     return "open_all" if open_all_start(m, d, hm, options) else None
 
@@ -302,119 +309,7 @@ def _round_and_repair(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.
         if start_from_integers(hm, cols, np.fromiter(fixed.values(), dtype=float, count=len(fixed)), options):
             return "lp_round"
         logger.debug("the LP relaxation rounded at %g leaves no feasible flows", threshold)
-    return _open_all(m, d, hm, options)
-
-
-#: ``up`` of :func:`plan_columns` for each facility's largest level, whatever the level chosen
-LARGEST: Final = None
-
-
-def plan_columns(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.DataFrame,
-                 up: int | None = 0) -> dict[int, float]:
-    """Column -> value of every level and module column of ``m`` (built from ``d``, held by ``hm``)
-    for the levels and modules ``plan`` opens: a ``facilities`` result table (facility,
-    investment_period, open, level, modules) of a model with the same facilities and levels, e.g.
-    a clustered model's. ``up``: each level chosen replaced by the one ``up`` places larger in its
-    facility's levels by capacity (the largest if there is none), or by the largest
-    (:data:`LARGEST`, None), so that the plan, which never shrinks a facility from one period to the
-    next, still does not."""
-    rows = plan.loc[plan["open"]].drop_duplicates(["facility", "investment_period"])
-    by_size = d.levels.sort_values(["facility", "capacity_t"], kind="stable")
-    order = {f: list(g) for f, g in by_size.groupby("facility", sort=False)["level"]}
-    chosen = set()
-    for f, lvl, q in zip(rows["facility"], rows["level"], rows["investment_period"].astype(int), strict=True):
-        sizes = order.get(f, [lvl])
-        if up is LARGEST or lvl not in sizes:
-            chosen.add((f, sizes[-1], q))
-        else:
-            chosen.add((f, sizes[min(sizes.index(lvl) + up, len(sizes) - 1)], q))
-    counts = {(f, int(q)): float(k) for f, q, k in zip(rows["facility"], rows["investment_period"], rows["modules"],
-                                                       strict=True)}
-    facility, level = d.levels["facility"].tolist(), d.levels["level"].tolist()
-    values: dict[int, float] = {}
-    for (j, q), v in m.level_open.items():
-        c = hm.cols.get(id(v))
-        if c is not None:
-            values[c] = 1.0 if (facility[j], level[j], int(q)) in chosen else 0.0
-    modules = m.find_component("modules")
-    if modules is not None:
-        for (f, q), v in modules.items():
-            c = hm.cols.get(id(v))
-            if c is not None:
-                values[c] = counts.get((f, int(q)), 0.0)
-    return values
-
-
-def sized_plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.DataFrame,
-                     options: SolveOptions) -> bool:
-    """Give HiGHS a first plan with the facilities ``plan`` opens (a ``facilities`` result table), each
-    in the investment periods it opens them, sized by this model: the LP relaxation with every other
-    facility's level and module columns at 0 (:func:`_relaxed_lp`), rounded as in
-    :func:`lp_round_start` (each facility the LP uses at its smallest level that covers the capacity
-    the LP opened, never shrinking; a facility it leaves unused stays closed), with the flows of the
-    LP these levels leave (:func:`start_from_integers`). Feasible whenever the plan's facilities at
-    their largest levels are (what the LP opens is then rounded up, never down). Returns whether a
-    start was set."""
-    if hm.abandoned or interrupts.requested() is not None:
-        return False
-    rows = plan.loc[plan["open"]]
-    opened = set(zip(rows["facility"], rows["investment_period"].astype(int), strict=True))
-    facility = d.levels["facility"].tolist()
-    shut = [c for (j, q), v in m.level_open.items()
-            if (facility[j], int(q)) not in opened and (c := hm.cols.get(id(v))) is not None]
-    modules = m.find_component("modules")
-    if modules is not None:
-        shut += [c for (f, q), v in modules.items()
-                 if (f, int(q)) not in opened and (c := hm.cols.get(id(v))) is not None]
-    cols = np.asarray(sorted(set(shut)), dtype=np.int32)
-    lower, upper = col_bounds(hm.h, cols)
-    cols = cols[lower <= 0]  # a column held open (lower bound 1) stays so
-    lower, upper = lower[lower <= 0], upper[lower <= 0]
-    hm.h.changeColsBounds(len(cols), cols, lower, np.zeros(len(cols)))
-    try:
-        x = _relaxed_lp(hm, options)
-    finally:
-        if not hm.abandoned:
-            hm.h.changeColsBounds(len(cols), cols, lower, upper)
-    if x is None:
-        return False
-    fixed = rounded_levels(m, d, hm, x, 1e-6)
-    return start_from_integers(hm, np.fromiter(fixed, dtype=np.int32, count=len(fixed)),
-                               np.fromiter(fixed.values(), dtype=float, count=len(fixed)), options)
-
-
-#: how far :func:`plan_start` enlarges a plan's levels, in turn, when the full model cannot route its
-#: flows over them, after sizing them with its LP: one level up, then the largest
-PLAN_UPGRADES: tuple[int | None, ...] = (1, LARGEST)
-
-
-def plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.DataFrame,
-               options: SolveOptions) -> str | None:
-    """Give HiGHS a first plan from another model's ``plan`` (:func:`plan_columns`): its levels and
-    modules with the flows of the LP they leave ("plan"). If that LP is infeasible (the other model,
-    e.g. a relaxation whose clusters ship at their members' best lanes, could fill levels this
-    one's lanes cannot), the same facilities sized by this model's LP (:func:`sized_plan_start`,
-    "plan_sized"), then with every level one place larger, then at their largest
-    ("plan_upgraded"), then every facility open (:func:`open_all_start`, "open_all").
-    Each try is one LP with the integer columns fixed (on a national model a few seconds to a
-    minute; the sizing adds one LP over the plan's facilities; the LP relaxation of the whole
-    model, :func:`lp_round_start`, took longer than the budget). Returns the start set, or None."""
-    steps: tuple[int | str | None, ...] = (0, "sized", *PLAN_UPGRADES)
-    for up in steps:
-        if hm.abandoned or interrupts.requested() is not None or time_up(hm):
-            return None
-        if isinstance(up, str):
-            if sized_plan_start(m, d, hm, plan, options):
-                return "plan_sized"
-            logger.debug("the plan's facilities sized by the LP leave no feasible flows")
-            continue
-        values = plan_columns(m, d, hm, plan, up)
-        cols = np.fromiter(values, dtype=np.int32, count=len(values))
-        if start_from_integers(hm, cols, np.fromiter(values.values(), dtype=float, count=len(values)), options):
-            return "plan" if up == 0 else "plan_upgraded"
-        logger.debug("the plan's levels %s leave no feasible flows",
-                     "at their largest" if up is LARGEST else f"{up} place(s) up")
-    return _open_all(m, d, hm, options)
+    return open_all(m, d, hm, options)
 
 
 def first_plan(options: SolveOptions) -> str:
