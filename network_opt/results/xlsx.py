@@ -9,25 +9,22 @@ display is formatted: ``#,##0.00``, shares as percentages), column widths fit th
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.cell import Cell, WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+import xlsxwriter
 
+from network_opt.common.files import atomic_write
 from network_opt.common.outdir import RESULT_TABLES
 from network_opt.results.tables import Solution
 
-HEADER_FONT = Font(bold=True)
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-TITLE_FONT = Font(bold=True, size=13)
+HEADER_COLOR = "#DDEBF7"  # the header row's fill
+TITLE_SIZE = 13  # points, the title above the key figures
 NUMBER = "#,##0.00"
 RATIO = "0.0000"
 PERCENT = "0.0%"
@@ -37,10 +34,34 @@ PERCENT_COLUMNS = {"utilisation"}
 RATIO_COLUMNS = {"required", "achieved", "shortfall"}
 MAX_WIDTH = 45
 WIDTH_SAMPLE = 500  # rows looked at to size a column
+#: pixels per character of column width (Calibri 11's digit width): a width of ``w`` characters is
+#: set as ``w * PIXELS_PER_CHAR`` pixels, which the file stores as exactly ``w``
+PIXELS_PER_CHAR = 7
+
+#: writes one value into (row, column) of a worksheet, with a cell format or None
+CellWriter = Callable[[int, int, Any, Any], Any]
+
+
+class _Styles:
+    """The cell formats of one workbook (xlsxwriter formats), one per number format."""
+
+    def __init__(self, wb: Any) -> None:
+        self.wb = wb
+        self.header = wb.add_format({"bold": True, "pattern": 1, "bg_color": HEADER_COLOR})
+        self.title = wb.add_format({"bold": True, "font_size": TITLE_SIZE})
+        self._numbers: dict[str, Any] = {}
+
+    def number(self, fmt: str | None) -> Any:
+        """The format showing numbers as ``fmt`` (None: the default format)."""
+        if fmt is None:
+            return None
+        if fmt not in self._numbers:
+            self._numbers[fmt] = self.wb.add_format({"num_format": fmt})
+        return self._numbers[fmt]
 
 
 def _plain(value: Any) -> Any:
-    """A pandas/numpy value as a Python value openpyxl can write (NaN and infinities as empty)."""
+    """A pandas/numpy value as a Python value (NaN and infinities as empty, containers as text)."""
     if value is None or value is pd.NA:
         return None
     if isinstance(value, np.generic):
@@ -50,6 +71,21 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple, dict)):
         return str(value)
     return value
+
+
+def _write_value(ws: Any, row: int, col: int, value: Any, cell_format: Any = None) -> None:
+    """Write a plain value (:func:`_plain`) into (row, col), 0-based: bool as a boolean, int and float
+    as a number, None and "" as an empty cell (kept only when it has a format), anything else as text
+    (never as a formula or a link, even when it starts with "=" or "http")."""
+    if value is None or (isinstance(value, str) and not value):
+        if cell_format is not None:
+            ws.write_blank(row, col, None, cell_format)
+    elif isinstance(value, bool):
+        ws.write_boolean(row, col, value, cell_format)
+    elif isinstance(value, int | float):
+        ws.write_number(row, col, value, cell_format)
+    else:
+        ws.write_string(row, col, str(value), cell_format)
 
 
 def _format(column: str, series: pd.Series) -> str | None:
@@ -64,14 +100,15 @@ def _format(column: str, series: pd.Series) -> str | None:
     return None
 
 
-def _header(ws: WriteOnlyWorksheet, names: list[str]) -> list[Cell]:  # WriteOnlyCell() makes a Cell
-    cells = []
-    for name in names:
-        cell = WriteOnlyCell(ws, name)
-        cell.font = HEADER_FONT
-        cell.fill = HEADER_FILL
-        cells.append(cell)
-    return cells
+def _header(ws: Any, row: int, names: list[str], styles: _Styles) -> None:
+    """Bold, filled column names in ``row`` (0-based)."""
+    for col, name in enumerate(names):
+        ws.write_string(row, col, name, styles.header)
+
+
+def _set_width(ws: Any, col: int, width: float) -> None:
+    """Column ``col`` (0-based) ``width`` characters wide (stored exactly, as openpyxl stores it)."""
+    ws.set_column_pixels(col, col, round(width * PIXELS_PER_CHAR))
 
 
 def _shown_width(value: Any, fmt: str | None) -> int:
@@ -80,39 +117,51 @@ def _shown_width(value: Any, fmt: str | None) -> int:
     return len(str(value))
 
 
-def _table_sheet(wb: Workbook, name: str, frame: pd.DataFrame) -> None:
-    ws = wb.create_sheet(name[:31])
-    names = [str(c) for c in frame.columns]
-    formats = [_format(str(c), frame[c]) for c in frame.columns]
-    widths = [len(n) + 2 for n in names]
+def _column_widths(frame: pd.DataFrame, formats: list[str | None]) -> list[int]:
+    """Width (characters) of each column of ``frame``: its name or its widest value among the first
+    :data:`WIDTH_SAMPLE` rows, plus 2, within 8 and :data:`MAX_WIDTH`."""
+    widths = [len(str(c)) + 2 for c in frame.columns]
     for i, c in enumerate(frame.columns):
         sample = frame[c].head(WIDTH_SAMPLE)
         if len(sample):
             widths[i] = max(widths[i], max(_shown_width(_plain(v), formats[i]) for v in sample) + 2)
-    for i, width in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = min(max(width, 8), MAX_WIDTH)
-    ws.freeze_panes = "A2"
-    ws.append(_header(ws, names))
-    columns = [_column_values(frame[c]) for c in frame.columns]
-    cells = []  # one styled cell per column, reused row after row (a write-only row is written at append)
-    for fmt in formats:
-        cell = WriteOnlyCell(ws, None)
-        if fmt is not None:
-            cell.number_format = fmt
-        cells.append(cell)
-    for values in zip(*columns, strict=True):
-        for cell, value in zip(cells, values, strict=True):
-            cell.value = value
-        ws.append(cells)
+    return [min(max(width, 8), MAX_WIDTH) for width in widths]
 
 
-def _column_values(series: pd.Series) -> list[Any]:
-    """A column as Python values openpyxl writes directly (NaN and infinities as empty cells)."""
+def _table_sheet(wb: Any, styles: _Styles, name: str, frame: pd.DataFrame) -> None:
+    ws = wb.add_worksheet(name[:31])
+    formats = [_format(str(c), frame[c]) for c in frame.columns]
+    for i, width in enumerate(_column_widths(frame, formats)):
+        _set_width(ws, i, width)
+    ws.freeze_panes(1, 0)
+    _header(ws, 0, [str(c) for c in frame.columns], styles)
+    columns = [_column(ws, frame[c]) for c in frame.columns]
+    plan = [(col, write, styles.number(fmt))
+            for col, ((_, write), fmt) in enumerate(zip(columns, formats, strict=True))]
+    # row by row (constant-memory mode writes each row out once the next one starts)
+    for row, values in enumerate(zip(*(values for values, _ in columns), strict=True), start=1):
+        for (col, write, cell_format), value in zip(plan, values, strict=True):
+            if value is None:
+                if cell_format is not None:
+                    ws.write_blank(row, col, None, cell_format)
+            else:
+                write(row, col, value, cell_format)
+
+
+def _column(ws: Any, series: pd.Series) -> tuple[list[Any], CellWriter]:
+    """A column as plain Python values (NaN and infinities as None: empty cells) and how they are
+    written: as numbers, booleans or text when all are, else each by its type (:func:`_write_value`)."""
     if pd.api.types.is_float_dtype(series):
-        return [v if math.isfinite(v) else None for v in series.tolist()]
-    if (pd.api.types.is_bool_dtype(series) or pd.api.types.is_integer_dtype(series)) and not series.hasnans:
-        return series.tolist()
-    return [_plain(v) for v in series.tolist()]
+        return [v if math.isfinite(v) else None for v in series.tolist()], ws.write_number
+    if pd.api.types.is_bool_dtype(series) and not series.hasnans:
+        return series.tolist(), ws.write_boolean
+    if pd.api.types.is_integer_dtype(series) and not series.hasnans:
+        return series.tolist(), ws.write_number
+    values = series.tolist()
+    if all(type(v) is str for v in values):
+        return [v or None for v in values], ws.write_string  # "" as an empty cell
+    return [_plain(v) for v in values], lambda row, col, value, cell_format: _write_value(ws, row, col, value,
+                                                                                          cell_format)
 
 
 def _sum(sol: Solution, table: str, column: str, by: str = "period") -> pd.Series:
@@ -180,51 +229,63 @@ def _summary_rows(sol: Solution) -> list[tuple[str, Any, str]]:
     return rows
 
 
-def _summary_sheet(wb: Workbook, sol: Solution) -> None:
-    ws = wb.create_sheet("summary")
+def _summary_sheet(wb: Any, styles: _Styles, sol: Solution) -> None:
+    ws = wb.add_worksheet("summary")
     kpis = period_kpis(sol)
     width = max(3, len(kpis.columns))
-    for i in range(1, width + 1):
-        ws.column_dimensions[get_column_letter(i)].width = 24 if i == 1 else 18
-    ws.freeze_panes = "A2"
-    ws.append(_header(ws, ["item", "value", "unit"]))
+    for i in range(width):
+        _set_width(ws, i, 24 if i == 0 else 18)
+    ws.freeze_panes(1, 0)
+    _header(ws, 0, ["item", "value", "unit"], styles)
+    row = 1
     for item, value, unit in _summary_rows(sol):
-        cell = WriteOnlyCell(ws, _plain(value))
-        if item == "MIP gap":
-            cell.number_format = "0.00%"
-        elif isinstance(cell.value, float):
-            cell.number_format = NUMBER
-        ws.append([item, cell, unit])
+        plain = _plain(value)
+        fmt = "0.00%" if item == "MIP gap" else NUMBER if isinstance(plain, float) else None
+        _write_value(ws, row, 0, item)
+        _write_value(ws, row, 1, plain, styles.number(fmt))
+        _write_value(ws, row, 2, unit)
+        row += 1
     if kpis.empty:
         return
-    ws.append([])
-    title = WriteOnlyCell(ws, "Key figures per period (per year within the period)")
-    title.font = TITLE_FONT
-    ws.append([title])
-    ws.append(_header(ws, [str(c) for c in kpis.columns]))
-    formats = [WHOLE if c in ("period", "facilities_open", "targets_met", "targets_in_force") else NUMBER
-               for c in kpis.columns]
-    for values in kpis.itertuples(index=False, name=None):
-        row = []
-        for value, fmt in zip(values, formats, strict=True):
-            cell = WriteOnlyCell(ws, _plain(value))
-            cell.number_format = fmt
-            row.append(cell)
-        ws.append(row)
+    row += 1  # an empty row
+    ws.write_string(row, 0, "Key figures per period (per year within the period)", styles.title)
+    _header(ws, row + 1, [str(c) for c in kpis.columns], styles)
+    formats = [styles.number(WHOLE if c in ("period", "facilities_open", "targets_met", "targets_in_force")
+                             else NUMBER) for c in kpis.columns]
+    for r, values in enumerate(kpis.itertuples(index=False, name=None), start=row + 2):
+        for col, (value, cell_format) in enumerate(zip(values, formats, strict=True)):
+            _write_value(ws, r, col, _plain(value), cell_format)
 
 
-def write_results_xlsx(sol: Solution, path: str | Path, tables: Iterable[str] | None = None) -> Path:
-    """Write ``results.xlsx`` (summary sheet + one sheet per result table) to ``path``.
-
-    ``tables``: the result tables to include, in this order (default: those of
-    :data:`~network_opt.common.outdir.RESULT_TABLES` that ``sol`` has, in that order).
-    """
-    path = Path(path)
-    wb = Workbook(write_only=True)
-    _summary_sheet(wb, sol)
+def _fill(wb: Any, sol: Solution, tables: Iterable[str] | None) -> None:
+    """The summary sheet, then one sheet per result table (``tables``: see :func:`write_results_xlsx`)."""
+    styles = _Styles(wb)
+    _summary_sheet(wb, styles, sol)
     for name in RESULT_TABLES if tables is None else tables:
         frame = sol.tables.get(name)
         if isinstance(frame, pd.DataFrame):
-            _table_sheet(wb, name, frame)
-    wb.save(path)
-    return path
+            _table_sheet(wb, styles, name, frame)
+
+
+def write_results_xlsx(sol: Solution, path: str | Path, tables: Iterable[str] | None = None) -> Path:
+    """Write ``results.xlsx`` (summary sheet + one sheet per result table) to ``path`` (replaced if
+    it exists; written beside it first, then moved).
+
+    ``tables``: the result tables to include, in this order (default: those of
+    :data:`~network_opt.common.outdir.RESULT_TABLES` that ``sol`` has, in that order).
+
+    Written with xlsxwriter in constant-memory mode (each row goes to a temporary file once the next
+    one starts; the workbook is assembled on closing), several times faster than openpyxl.
+    """
+
+    def write(tmp: Path) -> None:
+        wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True})
+        try:
+            _fill(wb, sol, tables)
+        except BaseException:
+            with contextlib.suppress(Exception):  # removes the row files; the partial workbook goes with tmp
+                wb.close()
+            raise
+        wb.close()
+
+    return atomic_write(path, write, suffix=".xlsx")
