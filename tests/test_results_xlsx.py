@@ -130,3 +130,18 @@ def test_a_failed_write_leaves_the_previous_file(tmp_path: Path, monkeypatch: py
         write_results_xlsx(_solution(), path)
     assert path.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["results.xlsx"]
+
+
+def test_a_table_longer_than_a_sheet_goes_on_in_further_sheets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """Excel holds 1,048,576 rows a sheet; a longer table goes on in "NAME (2)", ... with its header,
+    every row kept (SHEET_ROWS made 2 here: 5 flows in sheets of 2, 2 and 1; the 3 facilities in 2 and
+    1; the 2 targets in one sheet)."""
+    monkeypatch.setattr(xlsx, "SHEET_ROWS", 2)
+    sol = _solution()
+    sol.tables["flows"] = pd.DataFrame({"origin": list("abcde"), "tonnes": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    wb = openpyxl.load_workbook(write_results_xlsx(sol, tmp_path / "results.xlsx"))
+    assert wb.sheetnames == ["summary", "facilities", "facilities (2)", "flows", "flows (2)", "flows (3)", "targets"]
+    rows = [[c.value for c in row] for name in ("flows", "flows (2)", "flows (3)") for row in wb[name].iter_rows()]
+    assert rows == [["origin", "tonnes"], ["a", 1], ["b", 2], ["origin", "tonnes"], ["c", 3], ["d", 4],
+                    ["origin", "tonnes"], ["e", 5]]

@@ -33,6 +33,9 @@ WHOLE = "0"
 PERCENT_COLUMNS = {"utilisation"}
 RATIO_COLUMNS = {"required", "achieved", "shortfall"}
 MAX_WIDTH = 45
+#: rows of a table on one sheet: Excel's 1,048,576 less the header; a longer table goes on in sheets
+#: "NAME (2)", "NAME (3)", ... (xlsxwriter would drop the rows past the limit without a word)
+SHEET_ROWS = 1_048_575
 WIDTH_SAMPLE = 500  # rows looked at to size a column
 #: pixels per character of column width (Calibri 11's digit width): a width of ``w`` characters is
 #: set as ``w * PIXELS_PER_CHAR`` pixels, which the file stores as exactly ``w``
@@ -258,13 +261,16 @@ def _summary_sheet(wb: Any, styles: _Styles, sol: Solution) -> None:
 
 
 def _fill(wb: Any, sol: Solution, tables: Iterable[str] | None) -> None:
-    """The summary sheet, then one sheet per result table (``tables``: see :func:`write_results_xlsx`)."""
+    """The summary sheet, then one sheet per result table (``tables``: see :func:`write_results_xlsx`),
+    a table longer than :data:`SHEET_ROWS` continued on further sheets."""
     styles = _Styles(wb)
     _summary_sheet(wb, styles, sol)
     for name in RESULT_TABLES if tables is None else tables:
         frame = sol.tables.get(name)
         if isinstance(frame, pd.DataFrame):
-            _table_sheet(wb, styles, name, frame)
+            for k, first in enumerate(range(0, max(len(frame), 1), SHEET_ROWS), start=1):
+                part = frame.iloc[first:first + SHEET_ROWS]
+                _table_sheet(wb, styles, name if k == 1 else f"{name[:25]} ({k})", part)
 
 
 def write_results_xlsx(sol: Solution, path: str | Path, tables: Iterable[str] | None = None) -> Path:
