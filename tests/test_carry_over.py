@@ -17,6 +17,7 @@ from network_opt.model import build_model
 from network_opt.model.data import prepare
 from network_opt.solver.carry_over import (
     FULL_FACTOR,
+    over_capacity_price,
     plan_columns,
     plan_start,
     raise_prices,
@@ -74,10 +75,11 @@ def test_the_plan_is_raised_where_it_is_short_and_where_raising_costs_least(tmp_
     values = plan_columns(m, d, hm, plan)
     flow_cost = max(abs(float(hm.matrix.cost[hm.cols[id(v)]])) for v in m.flow.values())
     base = 100.0 * max(flow_cost, 1.0)
+    assert over_capacity_price(m, hm) == pytest.approx(base)
     prices = raise_prices(m, d, hm, values, base)
     assert prices[("P0", 2025)] == pytest.approx(base + 1.0)
     assert prices[("P1", 2025)] == pytest.approx(base + 5.0)
-    elastic = shortfalls(m, d, hm, values)
+    elastic = shortfalls(m, d, hm, values, base)
     assert elastic is not None
     assert elastic[1] == pytest.approx({("P0", 2025): 1.0, ("P1", 2025): 2.0})
     assert hm.h.getNumCol() == len(hm.columns)  # the elastic columns are gone again
@@ -110,9 +112,10 @@ def test_a_facility_the_plan_closes_stays_closed(tmp_path: Path) -> None:
     values = plan_columns(m, d, hm, plan)
     flow_cost = max(abs(float(hm.matrix.cost[hm.cols[id(v)]])) for v in m.flow.values())
     base = 100.0 * max(flow_cost, 1.0)
+    assert over_capacity_price(m, hm) == pytest.approx(base)
     prices = raise_prices(m, d, hm, values, base)
     assert prices == pytest.approx({("P1", 2025): FULL_FACTOR * base})
-    assert shortfalls(m, d, hm, values) is None
+    assert shortfalls(m, d, hm, values, base) is None
     assert repaired_plan_start(m, d, hm, plan) is None
     assert plan_start(m, d, hm, plan, SolveOptions()) == "open_all"
     assert hm.start_values is not None and hm.objective_of(hm.start_values) == pytest.approx(144.0)

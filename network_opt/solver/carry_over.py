@@ -1,6 +1,6 @@
 """A first plan for a MIP carried over from another model's plan, e.g. the clustered relaxation's
 (:func:`plan_start`): its levels as they are, raised where this model's routing finds them short
-(:func:`repaired_levels`), sized by this model's LP (:func:`sized_plan_start`) or enlarged
+(:func:`repaired_plan_start`), sized by this model's LP (:func:`sized_plan_start`) or enlarged
 (:func:`plan_columns` ``up``). Each try is one LP with the integer columns held
 (:mod:`network_opt.solver.starts`)."""
 
@@ -138,10 +138,11 @@ def repaired_plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan
     tonne: that LP's flows are the start), "plan_repaired" (after raising) or None (still short,
     nothing left to raise, or no LP: infeasible even so, out of time, stopped)."""
     values = plan_columns(m, d, hm, plan)
+    base = over_capacity_price(m, hm)
     for attempt in range(REPAIR_ROUNDS):
         if hm.abandoned or interrupts.requested() is not None or time_up(hm):
             return None
-        elastic = shortfalls(m, d, hm, values)
+        elastic = shortfalls(m, d, hm, values, base)
         if elastic is None:
             return None
         x, short = elastic
@@ -157,7 +158,15 @@ def repaired_plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan
     return None
 
 
-def shortfalls(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, values: dict[int, float]
+def over_capacity_price(m: pyo.ConcreteModel, hm: HighsModel) -> float:
+    """The base price (currency per t/yr) of a tonne over capacity: :data:`OVER_CAPACITY` times the
+    largest cost or revenue of a flow tonne (at least 1)."""
+    flows = np.fromiter((hm.cols.get(id(v), -1) for v in m.flow.values()), dtype=np.int64, count=len(m.flow))
+    flows = flows[flows >= 0]
+    return OVER_CAPACITY * max(float(np.abs(hm.matrix.cost[flows]).max()) if len(flows) else 0.0, 1.0)
+
+
+def shortfalls(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, values: dict[int, float], base: float
                ) -> tuple[np.ndarray, dict[tuple[str, int], float]] | None:
     r"""The LP with the integer columns held at ``values`` (column -> value) and the capacity row
     (:func:`~network_opt.model.constraints.capacity.add_facility_capacity`) of each facility open
@@ -166,17 +175,13 @@ def shortfalls(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, values: dict[
     .. math:: \sum_{i \in \mathrm{in}(f,p)} x_i \le \mathrm{capacity}_{f,p} + s_{f,p}, \qquad s_{f,p} \ge 0,
 
     each :math:`s_{f,p}` (t/yr) priced by :func:`raise_prices` for the investment period of operating
-    year p, from a base of :data:`OVER_CAPACITY` times the largest cost or revenue of a flow tonne.
-    Returns the column values (HiGHS order, without the s columns) and
-    the tonnes over capacity by (facility, investment period), the most over its operating years
-    (none when ``values`` route every tonne); None if the LP is not solved (infeasible even so, out
-    of time, stopped). The s columns are removed again."""
+    year p, from ``base`` (:func:`over_capacity_price`). Returns the column values (HiGHS order,
+    without the s columns) and the tonnes over capacity by (facility, investment period), the most
+    over its operating years (none when ``values`` route every tonne); None if the LP is not solved
+    (infeasible even so, out of time, stopped). The s columns are removed again."""
     capacity = m.find_component("facility_capacity")
     if capacity is None or not values:
         return None
-    flows = np.fromiter((hm.cols.get(id(v), -1) for v in m.flow.values()), dtype=np.int64, count=len(m.flow))
-    flows = flows[flows >= 0]
-    base = OVER_CAPACITY * max(float(np.abs(hm.matrix.cost[flows]).max()) if len(flows) else 0.0, 1.0)
     of = d.period_of or {}
     prices = raise_prices(m, d, hm, values, base)  # the open (facility, investment period) pairs
     pairs = [(key, hm.rows[con]) for key, con in capacity.items()
@@ -345,5 +350,5 @@ def plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.Data
 
 
 __all__ = ["FULL_FACTOR", "LARGEST", "OVER_CAPACITY", "PLAN_UPGRADES", "REPAIR_ROUNDS", "SHORT_T", "levels_by_size",
-           "module_capacity", "plan_columns", "plan_start", "raise_prices", "raised_levels", "repaired_plan_start",
-           "shortfalls", "sized_plan_start"]
+           "module_capacity", "over_capacity_price", "plan_columns", "plan_start", "raise_prices", "raised_levels",
+           "repaired_plan_start", "shortfalls", "sized_plan_start"]
