@@ -455,9 +455,9 @@ def test_plan_start_sizes_levels_the_full_model_cannot_fill(tmp_path: Path, monk
     from network_opt.model import build_model
     from network_opt.model.data import prepare
     from network_opt.model.screen import reaching_plan
+    from network_opt.solver.carry_over import plan_start
     from network_opt.solver.handoff import HighsModel
     from network_opt.solver.options import SolveOptions, run_highs
-    from network_opt.solver.carry_over import plan_start
 
     d, m, hm, plan = _p1_levels(tmp_path / "a", (("small", 5.0, 30.0), ("mid", 8.0, 40.0), ("huge", 1000.0, 500.0)))
     # the plan completed first: 10 t through P1 "small" (5 t) leaves 5 t stuck; P1 is raised to its
@@ -600,8 +600,8 @@ def test_plan_start_upgrades_to_the_largest_level(tmp_path: Path) -> None:
     holding 3 + 7 = 10 t, "only": 50 + 10 x 1 = 60, "plan_repaired" (the steps after it:
     test_plan_start_sizes_levels_the_full_model_cannot_fill)."""
 
-    from network_opt.solver.options import SolveOptions
     from network_opt.solver.carry_over import LARGEST, PLAN_UPGRADES, plan_columns, plan_start
+    from network_opt.solver.options import SolveOptions
 
     assert PLAN_UPGRADES == (1, LARGEST) and LARGEST is None
     d, m, hm, plan = _p1_levels(tmp_path, (("small", 3.0, 20.0), ("mid", 5.0, 30.0)))
