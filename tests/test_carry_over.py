@@ -174,3 +174,34 @@ def test_nothing_left_to_raise_gives_the_values_back() -> None:
     hm.matrix = SimpleNamespace(cost=[0.0] * len(hm.cols))
     prices = raise_prices(m, d, hm, values, 1.0)
     assert prices == pytest.approx({("F", 2025): FULL_FACTOR, ("F", 2030): FULL_FACTOR})
+
+
+@pytest.mark.parametrize("modules, short, expected", [
+    # F at its largest level (200 t), no modules, 30 t short in 2025: 2 modules of 20 t, kept in 2030
+    ({}, {("F", 2025): 30.0}, {2025: 2.0, 2030: 2.0}),
+    # 1 module held in 2030 and 2 raised to in 2025: 2 in 2030 (never fewer)
+    ({2030: 1.0}, {("F", 2025): 30.0}, {2025: 2.0, 2030: 2.0}),
+    # 1 module held in 2030, 30 t short there: 1 + 2 = 3 (at most 3)
+    ({2030: 1.0}, {("F", 2030): 30.0}, {2025: 0.0, 2030: 3.0}),
+    # 30 t short in 2025 (2 modules) and 10 t in 2030 over the 0 held there: 2 hold 210 t, still 2
+    ({}, {("F", 2025): 30.0, ("F", 2030): 10.0}, {2025: 2.0, 2030: 2.0}),
+    # 100 t short: as many as there may be, 3
+    ({}, {("F", 2025): 100.0}, {2025: 3.0, 2030: 3.0}),
+])
+def test_at_the_largest_level_modules_are_added(modules: dict[int, float], short: dict,
+                                                 expected: dict[int, float]) -> None:
+    """F (levels 50, 100, 200 t) at 200 t in both periods, with modules of 20 t (at most 3): a
+    shortfall at the largest level adds the fewest modules covering it, never fewer later."""
+    import pyomo.environ as pyo
+
+    m, d, hm = two_periods()
+    d.facilities = pd.DataFrame({"id": ["F", "G"], "module_capacity_t": [20.0, 0.0], "max_modules": [3, 0]})
+    m.MODULAR = pyo.Set(initialize=["F"])
+    m.modules = pyo.Var(m.MODULAR, m.INVESTMENT_PERIODS, domain=pyo.NonNegativeIntegers, bounds=(0, 3))
+    for v in m.modules.values():
+        hm.cols[id(v)] = len(hm.cols)
+    values = held(m, hm, {(2, 2025): 1, (2, 2030): 1})
+    values.update({hm.cols[id(m.modules["F", q])]: modules.get(q, 0.0) for q in (2025, 2030)})
+    raised = raised_levels(m, d, hm, values, short)
+    assert {q: raised[hm.cols[id(m.modules["F", q])]] for q in (2025, 2030)} == expected
+    assert chosen(m, hm, raised) == {("F", 2025): 200.0, ("F", 2030): 200.0}

@@ -288,17 +288,17 @@ def raised_levels(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, values: di
             cols = [hm.cols.get(id(m.level_open[j, q])) for j in sizes]
             chosen = next((i for i, c in enumerate(cols) if c is not None and values.get(c, 0.0) > 0.5), -1)
             module_col = hm.cols.get(id(modules[f, q])) if f in modular else None
-            count = round(values.get(module_col, 0.0)) if module_col is not None else 0
-            need = short.get((f, int(q)), 0.0)
+            held = round(values.get(module_col, 0.0)) if module_col is not None else 0
             if chosen < 0:
                 floor, floor_modules = -1, 0  # closed in the plan (not yet opened, or closed again)
                 continue
-            level, count = max(chosen, floor), max(count, floor_modules)
-            target = capacity[sizes[chosen]] + per_module * count + need
+            # the shortfall is over what ``values`` hold here, the raise never below an earlier one
+            target = capacity[sizes[chosen]] + per_module * held + short.get((f, int(q)), 0.0)
+            level, count = max(chosen, floor), max(held, floor_modules)
             while level < len(sizes) - 1 and capacity[sizes[level]] + per_module * count < target - 1e-9:
                 level += 1
             if per_module and capacity[sizes[level]] + per_module * count < target - 1e-9:
-                count = min(most, math.ceil((target - capacity[sizes[level]]) / per_module - 1e-9))
+                count = max(count, min(most, math.ceil((target - capacity[sizes[level]]) / per_module - 1e-9)))
             for i, c in enumerate(cols):
                 if c is not None:
                     raised[c] = 1.0 if i == level else 0.0
