@@ -221,6 +221,14 @@ def levels_by_size(d: ModelData) -> dict[str, list[int]]:
     return by_size
 
 
+def held_level(m: pyo.ConcreteModel, hm: HighsModel, sizes: list[int], q: object,
+               values: dict[int, float]) -> tuple[list[int | None], int]:
+    """The columns of one facility's level rows ``sizes`` (:func:`levels_by_size`) in investment
+    period ``q``, and the place in ``sizes`` of the level ``values`` (column -> value) open (-1: none)."""
+    cols = [hm.cols.get(id(m.level_open[j, q])) for j in sizes]
+    return cols, next((i for i, c in enumerate(cols) if c is not None and values.get(c, 0.0) > 0.5), -1)
+
+
 def module_capacity(d: ModelData) -> dict[str, float]:
     """Capacity of one add-on module of each facility (t/yr; 0 without modules)."""
     fac = d.facilities
@@ -244,8 +252,7 @@ def raise_prices(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, values: dic
     prices: dict[tuple[str, int], float] = {}
     for f, sizes in levels_by_size(d).items():
         for q in m.INVESTMENT_PERIODS:
-            cols = [hm.cols.get(id(m.level_open[j, q])) for j in sizes]
-            chosen = next((i for i, c in enumerate(cols) if c is not None and values.get(c, 0.0) > 0.5), -1)
+            cols, chosen = held_level(m, hm, sizes, q, values)
             if chosen < 0:
                 continue  # closed there: no price, no elastic row
             now = cols[chosen]
@@ -285,8 +292,7 @@ def raised_levels(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, values: di
         most = most_modules[f] if f in modular else 0
         floor, floor_modules = -1, 0  # what the raise has built so far
         for q in m.INVESTMENT_PERIODS:
-            cols = [hm.cols.get(id(m.level_open[j, q])) for j in sizes]
-            chosen = next((i for i, c in enumerate(cols) if c is not None and values.get(c, 0.0) > 0.5), -1)
+            cols, chosen = held_level(m, hm, sizes, q, values)
             module_col = hm.cols.get(id(modules[f, q])) if f in modular else None
             held = round(values.get(module_col, 0.0)) if module_col is not None else 0
             if chosen < 0:
@@ -349,6 +355,6 @@ def plan_start(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.Data
     return open_all(m, d, hm, options)
 
 
-__all__ = ["FULL_FACTOR", "LARGEST", "OVER_CAPACITY", "PLAN_UPGRADES", "REPAIR_ROUNDS", "SHORT_T", "levels_by_size",
-           "module_capacity", "over_capacity_price", "plan_columns", "plan_start", "raise_prices", "raised_levels",
-           "repaired_plan_start", "shortfalls", "sized_plan_start"]
+__all__ = ["FULL_FACTOR", "LARGEST", "OVER_CAPACITY", "PLAN_UPGRADES", "REPAIR_ROUNDS", "SHORT_T", "held_level",
+           "levels_by_size", "module_capacity", "over_capacity_price", "plan_columns", "plan_start", "raise_prices",
+           "raised_levels", "repaired_plan_start", "shortfalls", "sized_plan_start"]
