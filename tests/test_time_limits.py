@@ -22,9 +22,10 @@ from builders import two_technology_tables, write_instance
 import network_opt as no
 from network_opt.datasets.generate import GeneratorSpec, generate
 from network_opt.inputs.load import load
+from network_opt.inputs.schema import RATE_METRICS
 from network_opt.model import build_model
 from network_opt.model.data import prepare
-from network_opt.results.tables import extract, target_measures
+from network_opt.results.tables import extract, target_bases, target_measures
 from network_opt.runs import pipeline
 from network_opt.runs.heuristic import Heuristic
 from network_opt.solver.compliance import (
@@ -191,3 +192,28 @@ def test_note_of_a_shadow_price_lp_stopped_by_the_time_limit() -> None:
     assert limited[0].startswith(TIME_UP_NOTES[TIME_UP_BEFORE] + ". The plan is feasible")
     # the time limit is named only when the LP was not solved
     assert shadow_price_notes(targets, nan, False, row, "optimal")[0].startswith("NaN: the LP with the facility")
+
+
+def test_target_bases_read_back_what_target_measures_computed(tmp_path: Path) -> None:
+    """The pipeline takes the shadow prices' bases from the targets table extract wrote
+    (:func:`target_bases`) instead of measuring the plan a second time: on a generated instance with
+    targets of each kind it yields the same numbers as :func:`target_measures`."""
+    folder = generate(tmp_path / "g", GeneratorSpec(collection_points=12, candidates=4, periods=2,
+                                                    chemistries=2, seed=3))
+    d = prepare(load(folder))
+    m = build_model(d)
+    hm = HighsModel(m)
+    outcome = solve_model(m, no.SolveOptions(time_limit=60.0), solver=hm, data=d)
+    assert outcome.has_plan
+    targets = extract(m, d, hm)["targets"]
+    assert len(targets) and targets["metric"].isin(RATE_METRICS).any()
+    measured = target_measures(d, hm.values_of(m.flow), hm.values_of(m.uncollected) if hasattr(m, "uncollected")
+                               else np.zeros(len(d.supply)))["base"]
+    pd.testing.assert_series_equal(target_bases(targets), measured, check_names=False)
+
+
+def test_target_bases_is_one_for_targets_in_tonnes() -> None:
+    """A target in tonnes (domestic_recovery, recycled_content) has no base_t; its base is 1."""
+    table = pd.DataFrame({"metric": ["collection_rate", "domestic_recovery", "recycled_content"],
+                          "base_t": [80.0, np.nan, np.nan]})
+    assert target_bases(table).tolist() == [80.0, 1.0, 1.0]

@@ -282,6 +282,13 @@ def target_measures(d: ModelData, x: np.ndarray, uncollected: np.ndarray) -> pd.
     return pd.DataFrame({"achieved": achieved, "base": base}, index=t.index)
 
 
+def target_bases(targets: pd.DataFrame) -> pd.Series:
+    """Each row's ``base`` of :func:`target_measures` read back from a ``targets`` result table (not
+    computed again): its ``base_t`` for a rate (the tonnes the rate is a share of), 1 for a target in
+    tonnes (domestic_recovery, recycled_content), as ``base`` is."""
+    return targets["base_t"].where(targets["metric"].isin(RATE_METRICS), 1.0).astype(float)
+
+
 def _targets(m: pyo.ConcreteModel, d: ModelData, x: np.ndarray, solver: HighsModel | None) -> pd.DataFrame:
     cols = ["jurisdiction", "scope", "process", "facility", "metric", "material", "period", "required", "achieved",
             "base_t", "met", "shortfall", "shortfall_t", "source"]
@@ -383,4 +390,5 @@ def mass_balance_errors(tables: dict[str, pd.DataFrame], tol: float = 1e-4) -> l
     return errors
 
 
-__all__ = ["PACK_INPUT_KINDS", "Solution", "extract", "facilities_table", "mass_balance_errors", "target_measures"]
+__all__ = ["PACK_INPUT_KINDS", "Solution", "extract", "facilities_table", "mass_balance_errors", "target_bases",
+           "target_measures"]

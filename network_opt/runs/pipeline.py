@@ -7,7 +7,6 @@ import gc
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
@@ -24,7 +23,7 @@ from network_opt.model.screen import without_facilities
 from network_opt.model.size import ModelTooLarge, available_memory, limit_set, prepare_sized, what_fits
 from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
-from network_opt.results.tables import Solution, extract, target_measures
+from network_opt.results.tables import Solution, extract, target_bases
 from network_opt.runs.heuristic import Heuristic, Screen, heuristic_solve, keep, relaxed_screen, screened_by
 from network_opt.solver.compliance import cost_of_compliance, noted_shadow_prices
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
@@ -225,9 +224,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
             if outcome.has_plan and hm is not None:
                 tables = extract(m, data, hm)  # the plan's values copied from HiGHS's column values
                 if len(data.targets):
-                    x = hm.values_of(m.flow)
-                    unc = hm.values_of(m.uncollected) if hasattr(m, "uncollected") else np.zeros(len(data.supply))
-                    base = target_measures(data, x, unc)["base"]
+                    base = target_bases(tables["targets"])  # measured once, by extract
                     # the LP gets what is left of --time-limit, counted from where the solve's limit counts
                     # (the heuristic's: the end of the data preparation; else the hand-off to HiGHS)
                     clock = began if heuristic is not None else t3
