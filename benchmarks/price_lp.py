@@ -25,8 +25,9 @@ from network_opt.inputs.load import load
 from network_opt.model.build import build_model
 from network_opt.model.families import TARGET_CONSTRAINTS
 from network_opt.model.size import prepare_sized
-from network_opt.runs.pipeline import _handoff_and_solve
-from network_opt.solver.compliance import _HighsView
+from network_opt.solver.compliance import HighsView
+from network_opt.solver.handoff import HighsModel
+from network_opt.solver.highs import solve_model
 from network_opt.solver.options import SolveOptions
 
 
@@ -40,11 +41,12 @@ def main() -> None:
     data, _, _ = prepare_sized(load(args.instance), None)
     m = build_model(data)
     options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, start=args.start)
-    outcome, hm, _, _ = _handoff_and_solve(m, data, options, Progress("quiet"), None)
-    if hm is None or not outcome.has_plan:
+    hm = HighsModel(m)
+    outcome = solve_model(m, options, solver=hm, progress=Progress("quiet"), data=data)
+    if not outcome.has_plan:
         raise SystemExit(f"no plan: {outcome.status}")
     print(json.dumps({"mip": outcome.status, "objective": outcome.objective, "start": outcome.start}), flush=True)
-    view = _HighsView(hm)
+    view = HighsView(hm)
     target_rows = np.array([view.rows[c] for name in TARGET_CONSTRAINTS.values() if hasattr(m, name)
                             for c in getattr(m, name).values() if c in view.rows], dtype=int)
     duals = []

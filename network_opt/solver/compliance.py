@@ -42,7 +42,7 @@ from network_opt.solver.status import SolveStatus
 INTEGER_VARS = ("level_open", "modules")
 
 
-class _HighsView:
+class HighsView:
     """The highspy model of a :class:`~network_opt.solver.handoff.HighsModel`, with its Pyomo-to-HiGHS
     index maps."""
 
@@ -144,7 +144,7 @@ def _shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options:
     families = {metric: getattr(m, name) for metric, name in TARGET_CONSTRAINTS.items() if hasattr(m, name)}
     if not any(len(c) for c in families.values()):
         return prices, True, has_row, None
-    view = _HighsView(solver)
+    view = HighsView(solver)
     duals = None
     time_up: str | None = None
     left = seconds_left(options, started)
@@ -250,7 +250,7 @@ def cost_of_compliance(m: pyo.ConcreteModel, objective: float, options: SolveOpt
     """Re-solve the MIP without each target family in turn; the difference in objective is what
     complying with that family costs (currency). The model's variable values are not touched.
     A stop request (SIGINT/SIGTERM) ends the re-solves: the families done before it are returned."""
-    view = _HighsView(solver)
+    view = HighsView(solver)
     rows = []
     for metric, name in TARGET_CONSTRAINTS.items():
         con = getattr(m, name, None)
