@@ -194,22 +194,40 @@ def test_note_of_a_shadow_price_lp_stopped_by_the_time_limit() -> None:
     assert shadow_price_notes(targets, nan, False, row, "optimal")[0].startswith("NaN: the LP with the facility")
 
 
-def test_target_bases_read_back_what_target_measures_computed(tmp_path: Path) -> None:
+def _generated(folder: Path) -> Path:
+    return generate(folder, GeneratorSpec(collection_points=12, candidates=4, periods=2, chemistries=2, seed=3))
+
+
+def _collection_rate(folder: Path) -> Path:
+    from test_collection_pom import pom_instance  # a collection-rate target on packs placed on the market
+
+    return pom_instance(folder)
+
+
+def _recycled_content(folder: Path) -> Path:
+    from test_recycled_content import _obligation, instance  # a recycled-content obligation, in tonnes
+
+    return instance(folder, [_obligation("IN", "domestic", 20.0)])
+
+
+@pytest.mark.parametrize(("make", "metric"), [(_generated, "material_recovery"), (_collection_rate, "collection_rate"),
+                                              (_recycled_content, "recycled_content")])
+def test_target_bases_read_back_what_target_measures_computed(tmp_path: Path, make: Any, metric: str) -> None:
     """The pipeline takes the shadow prices' bases from the targets table extract wrote
-    (:func:`target_bases`) instead of measuring the plan a second time: on a generated instance with
-    targets of each kind it yields the same numbers as :func:`target_measures`."""
-    folder = generate(tmp_path / "g", GeneratorSpec(collection_points=12, candidates=4, periods=2,
-                                                    chemistries=2, seed=3))
-    d = prepare(load(folder))
+    (:func:`target_bases`) instead of measuring the plan a second time: on instances with a rate
+    measured on flows (material_recovery), on the packs generated (collection_rate) and a target in
+    tonnes (recycled_content) it yields the same numbers as :func:`target_measures`."""
+    d = prepare(load(make(tmp_path / "i")))
     m = build_model(d)
     hm = HighsModel(m)
     outcome = solve_model(m, no.SolveOptions(time_limit=60.0), solver=hm, data=d)
     assert outcome.has_plan
     targets = extract(m, d, hm)["targets"]
-    assert len(targets) and targets["metric"].isin(RATE_METRICS).any()
+    assert (targets["metric"] == metric).any()
     measured = target_measures(d, hm.values_of(m.flow), hm.values_of(m.uncollected) if hasattr(m, "uncollected")
                                else np.zeros(len(d.supply)))["base"]
     pd.testing.assert_series_equal(target_bases(targets), measured, check_names=False)
+    assert (target_bases(targets)[targets["metric"].isin(RATE_METRICS)] > 0).all()
 
 
 def test_target_bases_is_one_for_targets_in_tonnes() -> None:
