@@ -141,7 +141,8 @@ def _table_sheet(wb: Any, styles: _Styles, name: str, frame: pd.DataFrame) -> No
     columns = [_column(ws, frame[c]) for c in frame.columns]
     plan = [(col, write, styles.number(fmt))
             for col, ((_, write), fmt) in enumerate(zip(columns, formats, strict=True))]
-    # row by row (constant-memory mode writes each row out once the next one starts)
+    # row by row (constant-memory mode writes each row out once the next one starts); the empty-cell
+    # case of _write_value is inlined here, as this loop runs once per cell (3.7 M nationally)
     for row, values in enumerate(zip(*(values for values, _ in columns), strict=True), start=1):
         for (col, write, cell_format), value in zip(plan, values, strict=True):
             if value is None:

@@ -46,8 +46,8 @@ def plan_columns(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.Da
     (:data:`LARGEST`, None), so that the plan, which never shrinks a facility from one period to the
     next, still does not."""
     rows = plan.loc[plan["open"]].drop_duplicates(["facility", "investment_period"])
-    by_size = d.levels.sort_values(["facility", "capacity_t"], kind="stable")
-    order = {f: list(g) for f, g in by_size.groupby("facility", sort=False)["level"]}
+    facility, level = d.levels["facility"].tolist(), d.levels["level"].tolist()
+    order = {f: [level[j] for j in sizes] for f, sizes in levels_by_size(d).items()}
     chosen = set()
     for f, lvl, q in zip(rows["facility"], rows["level"], rows["investment_period"].astype(int), strict=True):
         sizes = order.get(f, [lvl])
@@ -57,7 +57,6 @@ def plan_columns(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.Da
             chosen.add((f, sizes[min(sizes.index(lvl) + up, len(sizes) - 1)], q))
     counts = {(f, int(q)): float(k) for f, q, k in zip(rows["facility"], rows["investment_period"], rows["modules"],
                                                        strict=True)}
-    facility, level = d.levels["facility"].tolist(), d.levels["level"].tolist()
     values: dict[int, float] = {}
     for (j, q), v in m.level_open.items():
         c = hm.cols.get(id(v))
