@@ -29,6 +29,7 @@ from network_opt.results.tables import extract, target_bases, target_measures
 from network_opt.runs import pipeline
 from network_opt.runs.heuristic import Heuristic
 from network_opt.solver.compliance import (
+    PRICE_LP_HOLD_BACK,
     TIME_UP_BEFORE,
     TIME_UP_DURING,
     TIME_UP_NOTES,
@@ -37,7 +38,7 @@ from network_opt.solver.compliance import (
     shadow_price_notes,
 )
 from network_opt.solver.handoff import HighsModel
-from network_opt.solver.highs import solve_model
+from network_opt.solver.highs import HELD_BACK_SHARE, held_back, solve_model
 from network_opt.solver.options import set_time_limit
 
 
@@ -235,3 +236,105 @@ def test_target_bases_is_one_for_targets_in_tonnes() -> None:
     table = pd.DataFrame({"metric": ["collection_rate", "domestic_recovery", "recycled_content"],
                           "base_t": [80.0, np.nan, np.nan]})
     assert target_bases(table).tolist() == [80.0, 1.0, 1.0]
+
+
+# --- the MIP leaves time for the shadow-price LP ------------------------------------------------
+
+def test_held_back_is_what_is_wanted_up_to_half_of_what_is_left() -> None:
+    assert held_back(10.0, 100.0) == 10.0
+    assert held_back(80.0, 100.0) == HELD_BACK_SHARE * 100.0 == 50.0
+    assert held_back(10.0, -5.0) == 0.0  # the start used the whole limit: nothing to hold
+    assert held_back(0.0, 100.0) == 0.0
+
+
+def _mip_limits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the limits solve_model sets for its MIP (``set_time_limit`` with ``lp=False``)."""
+    import network_opt.solver.highs as highs_module
+
+    limits: list[float] = []
+
+    def spy(highs: highspy.Highs, seconds: float | None, *, lp: bool) -> None:
+        if not lp and seconds is not None:
+            limits.append(seconds)
+        set_time_limit(highs, seconds, lp=lp)
+
+    monkeypatch.setattr(highs_module, "set_time_limit", spy)
+    return limits
+
+
+@pytest.mark.parametrize("hold_back", [0.0, 1.5])
+def test_the_mip_stops_hold_back_times_the_starts_held_lp_before_the_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hold_back: float) -> None:
+    """With a 600 s limit (not binding the cap: the start takes well under a second) the MIP's limit
+    is 600 s less the start's seconds less ``hold_back`` x the start's longest LP with the integer
+    columns held, which the LP rounding start ran (so it is > 0). The plan does not depend on it."""
+    limits = _mip_limits(monkeypatch)
+    d = prepare(load(_generated(tmp_path / "i")))
+    m = build_model(d)
+    hm = HighsModel(m)
+    began = time.perf_counter()
+    outcome = solve_model(m, no.SolveOptions(time_limit=600.0, start="lp_round"), solver=hm, data=d,
+                          hold_back=hold_back)
+    assert outcome.start == "lp_round" and outcome.has_plan
+    assert hm.held_lp_s > 0.0
+    assert outcome.held_back_s == pytest.approx(hold_back * hm.held_lp_s)
+    assert len(limits) == 1
+    start_s = 600.0 - limits[0] - outcome.held_back_s  # what the start took, by the limit set
+    assert 0.0 < start_s < time.perf_counter() - began
+
+
+def test_the_mip_keeps_half_of_what_the_start_left_however_much_is_wanted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hold-back far above the limit: the MIP gets half of what the start left, the other half is
+    held back (the two equal)."""
+    limits = _mip_limits(monkeypatch)
+    d = prepare(load(_generated(tmp_path / "i")))
+    m = build_model(d)
+    outcome = solve_model(m, no.SolveOptions(time_limit=60.0, start="lp_round"), data=d, hold_back=1e9)
+    assert len(limits) == 1 and 25.0 < limits[0] < 30.0
+    assert outcome.held_back_s == pytest.approx(limits[0])
+
+
+def test_nothing_is_held_back_without_a_time_limit_or_from_an_lp(tmp_path: Path) -> None:
+    d = prepare(load(_generated(tmp_path / "i")))
+    m = build_model(d)
+    assert solve_model(m, no.SolveOptions(start="lp_round"), data=d, hold_back=1.5).held_back_s == 0.0
+    assert solve_model(_lp_model(), no.SolveOptions(time_limit=60.0), hold_back=1.5).held_back_s == 0.0
+
+
+def _lp_model() -> pyo.ConcreteModel:
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0, 1))
+    m.c = pyo.Constraint(expr=m.x >= 0.5)
+    m.o = pyo.Objective(expr=m.x)
+    return m
+
+
+@pytest.mark.parametrize("heuristic", [None, Heuristic()])
+def test_the_pipeline_holds_back_time_for_the_prices_when_targets_are_in_force(
+        tmp_path: Path, heuristic: Heuristic | None) -> None:
+    """A generated instance with recovery targets: with --time-limit the solve holds back
+    PRICE_LP_HOLD_BACK x its start's held LP (summary.json solver.held_back_s, > 0) and the prices are
+    computed; without targets nothing is held back."""
+    folder = _generated(tmp_path / "i")
+    sol = no.solve(folder, no.SolveOptions(time_limit=600.0, start="lp_round"), heuristic=heuristic)
+    assert len(sol["targets"]) and np.isfinite(sol["targets"]["shadow_price"]).all()
+    assert 0.0 < float(sol.summary.solver["held_back_s"] or 0.0) < 0.5 * 600.0
+    (folder / "targets.csv").write_text((folder / "targets.csv").read_text().splitlines()[0] + "\n")
+    bare = no.solve(folder, no.SolveOptions(time_limit=600.0, start="lp_round"), heuristic=heuristic)
+    assert not len(bare.data.targets)
+    assert bare.summary.solver["held_back_s"] == 0.0
+    assert bare.objective <= sol.objective + 1e-6 * abs(sol.objective)  # fewer rules cost no more
+
+
+def test_the_solve_help_states_the_hold_back_figures() -> None:
+    """The --time-limit help writes the figures out (the CLI does not import the solver); they must
+    be the constants'."""
+    import typer
+
+    from network_opt.cli.app import app
+
+    solve_command = typer.main.get_command(app).commands["solve"]  # type: ignore[attr-defined]
+    text = " ".join(next(p.help for p in solve_command.params if p.name == "time_limit").split())
+    assert f"the MIP stops {PRICE_LP_HOLD_BACK:g} times" in text
+    assert f"most {HELD_BACK_SHARE:.0%} of what the start left" in text

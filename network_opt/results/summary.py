@@ -51,8 +51,9 @@ class Summary(MutableMapping[str, Any]):
     pruning: dict[str, Any] = field(default_factory=dict)
     #: lanes per commodity
     lanes: dict[str, int] = field(default_factory=dict)
-    #: name, version and the MIP start HiGHS was given (``start``: None for none; solver.starts)
-    solver: dict[str, str | None] = field(default_factory=dict)
+    #: name, version, the MIP start HiGHS was given (``start``: None for none; solver.starts) and the
+    #: seconds of the time limit its MIP left for the shadow-price LP (``held_back_s``)
+    solver: dict[str, str | float | None] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     #: coefficient ranges HiGHS received (network_opt.solver.highs.numerics, without its warnings)
     numerics: dict[str, Any] = field(default_factory=dict)

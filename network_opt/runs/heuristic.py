@@ -318,12 +318,14 @@ def close_others(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, kept: set[s
 
 def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, progress: Progress,
                     heuristic: Heuristic, screen: Screen | None = None, began: float | None = None,
-                    kept: set[str] | None = None) -> tuple[SolveOutcome, HighsModel | None, float, dict[str, object]]:
+                    kept: set[str] | None = None, hold_back: float = 0.0
+                    ) -> tuple[SolveOutcome, HighsModel | None, float, dict[str, object]]:
     """Steps 1-2 of the module docstring on the full model ``m`` built from ``d``; ``screen``: what
     the clustered relaxation gave (None: bound and screen with the full model's LP); ``began``:
     the clock when the heuristic began (the time limit counts from it; default: now); ``kept``: the
     facilities kept, when known before the build (:func:`keep` of ``screen``; ``m`` and ``d`` may
-    then be :func:`network_opt.model.screen.without_facilities` the others). Returns the
+    then be :func:`network_opt.model.screen.without_facilities` the others); ``hold_back``: the
+    restricted MIP's (:func:`~network_opt.solver.highs.solve_model`). Returns the
     outcome (objective of the restricted plan, bound and gap for the full model), the HiGHS model,
     the clock when the hand-off ended and the record for ``summary["heuristic"]``."""
     began = time.perf_counter() if began is None else began
@@ -332,12 +334,12 @@ def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, p
     except TriviallyInfeasible as exc:
         return trivially_infeasible(exc), None, time.perf_counter(), {}
     with progress.solver_log(hm.h):  # HiGHS's log of the full model into the --log file, as for a plain solve
-        return _screened_solve(m, d, hm, options, progress, heuristic, screen, began, kept)
+        return _screened_solve(m, d, hm, options, progress, heuristic, screen, began, kept, hold_back)
 
 
 def _screened_solve(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions, progress: Progress,
-                    heuristic: Heuristic, screen: Screen | None, began: float, kept: set[str] | None
-                    ) -> tuple[SolveOutcome, HighsModel | None, float, dict[str, object]]:
+                    heuristic: Heuristic, screen: Screen | None, began: float, kept: set[str] | None,
+                    hold_back: float = 0.0) -> tuple[SolveOutcome, HighsModel | None, float, dict[str, object]]:
     """:func:`heuristic_solve` on the HiGHS model ``hm`` of ``m``, handed off just now."""
     handed = time.perf_counter()
     lp_bound, x, lp_s, note = None, None, 0.0, ""
@@ -378,7 +380,7 @@ def _screened_solve(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options:
         hm.h.setOptionValue(name, False)
     try:
         outcome = solve_model(m, remaining(inner, time.perf_counter() - began), solver=hm, progress=progress,
-                              data=d, relaxed=x, plan=plan)
+                              data=d, relaxed=x, plan=plan, hold_back=hold_back)
     finally:
         for name, value in was.items():
             if not hm.abandoned:  # a HiGHS left running is not touched

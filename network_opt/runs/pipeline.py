@@ -25,7 +25,7 @@ from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution, extract, target_bases
 from network_opt.runs.heuristic import Heuristic, Screen, heuristic_solve, keep, relaxed_screen, screened_by
-from network_opt.solver.compliance import cost_of_compliance, noted_shadow_prices
+from network_opt.solver.compliance import PRICE_LP_HOLD_BACK, cost_of_compliance, noted_shadow_prices
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
 from network_opt.solver.highs import SolveOutcome, solve_model, trivially_infeasible
 from network_opt.solver.options import SolveOptions
@@ -55,11 +55,13 @@ def _cost_terms(costs: pd.DataFrame | None) -> dict[str, float]:
 
 
 def _handoff_and_solve(m: pyo.ConcreteModel, data: ModelData, options: SolveOptions, progress: Progress,
-                       session: ResolveSession | None) -> tuple[SolveOutcome, HighsModel | None, bool, float]:
+                       session: ResolveSession | None, hold_back: float = 0.0
+                       ) -> tuple[SolveOutcome, HighsModel | None, bool, float]:
     """Hand ``m`` (built from ``data``, which the MIP starts read) to HiGHS (through ``session`` if
-    given) and solve it; return the outcome, the HiGHS model solved (None when ``m`` could not be
-    compiled; for shadow prices and the cost of compliance, never kept in the results), whether the
-    session's model was updated in place, and the clock when the handoff ended."""
+    given) and solve it (``hold_back``: :func:`~network_opt.solver.highs.solve_model`'s); return the
+    outcome, the HiGHS model solved (None when ``m`` could not be compiled; for shadow prices and the
+    cost of compliance, never kept in the results), whether the session's model was updated in
+    place, and the clock when the handoff ended."""
     try:
         if session is None:
             hm, in_place = HighsModel(m), False
@@ -73,7 +75,7 @@ def _handoff_and_solve(m: pyo.ConcreteModel, data: ModelData, options: SolveOpti
     start = session.start() if session is not None and in_place and options.warm_start else None
     progress.phase("solving with HiGHS" + (", starting from the previous plan" if start is not None else ""))
     with progress.solver_log(hm.h):  # HiGHS's log into the --log file as it comes
-        outcome = solve_model(m, options, solver=hm, progress=progress, start=start, data=data)
+        outcome = solve_model(m, options, solver=hm, progress=progress, start=start, data=data, hold_back=hold_back)
     if session is not None and outcome.has_plan:
         session.record(hm)  # before shadow prices and compliance re-run HiGHS on the model
     return outcome, hm, in_place, handed
@@ -206,15 +208,17 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     reuse = session if agg is None and heuristic is None else None
     heuristic_record: dict[str, object] | None = None
     price_warnings: list[str] = []
+    # with targets in force the MIP leaves time for the shadow-price LP, which the time limit covers too
+    hold_back = PRICE_LP_HOLD_BACK if len(data.targets) else 0.0
     try:
         if heuristic is not None:
             outcome, hm, t3, heuristic_record = heuristic_solve(m, data, options, progress, heuristic, screen, began,
-                                                                        kept)
+                                                                kept, hold_back)
             if kept is not None:  # the restricted MIP built without the flows of the facilities closed
                 heuristic_record.update({"flows_built": len(data.flows), "flows_full": full_flows})
             in_place = False
         else:
-            outcome, hm, in_place, t3 = _handoff_and_solve(m, data, options, progress, reuse)
+            outcome, hm, in_place, t3 = _handoff_and_solve(m, data, options, progress, reuse, hold_back)
         t4 = time.perf_counter()
         progress.phase(f"solver finished: {outcome.status}")
         tables = {}
@@ -269,7 +273,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         projected={**projected.as_dict(), "available_memory_bytes": available, "forced": force},
         pruning=pruning,
         lanes=lane_count_by_commodity(data.lanes),
-        solver={"name": outcome.solver_name, "version": outcome.solver_version, "start": outcome.start},
+        solver={"name": outcome.solver_name, "version": outcome.solver_version, "start": outcome.start,
+                "held_back_s": outcome.held_back_s},
         warnings=[str(w) for w in inst.warnings] + outcome.numeric_warnings
         + write_warnings + price_warnings + ([str(pruning["warning"])] if pruning.get("warning") else []),
         numerics={k: v for k, v in outcome.numerics.items() if k not in ("warnings", "benders")},

@@ -161,11 +161,15 @@ class HighsModel:
 
     ``abandoned``: HiGHS was left running on ``h`` after a stop request
     (:func:`network_opt.common.interrupts.run_highs`): ``h`` must not be used again. ``start_values``:
-    the column values of the start plan the last solve gave HiGHS, if any."""
+    the column values of the start plan the last solve gave HiGHS, if any. ``held_lp_s``: seconds of
+    the longest LP with the integer columns held that the last solve's start ran
+    (:func:`network_opt.solver.starts.fixed_lp`; 0 if none), an estimate of what the shadow-price LP
+    after the MIP, one such LP, will take."""
 
     def __init__(self, m: pyo.ConcreteModel):
         self.abandoned = False
         self.start_values: np.ndarray | None = None
+        self.held_lp_s = 0.0
         #: the column values last loaded into the Pyomo variables (:meth:`load_values`)
         self.values: np.ndarray | None = None
         self.h = quiet_highs()

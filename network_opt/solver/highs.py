@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import highspy
 import numpy as np
@@ -70,6 +70,8 @@ class SolveOutcome:
     ``start``: which start HiGHS was given (``"given"``, ``"open_all"``, ``"lp_round"``, ``"slope"`` or None).
     ``mip_node_count``: branch-and-bound nodes of a MIP (None for an LP or when not known).
     ``abandoned``: HiGHS did not return after a stop request (the plan is the best it reported).
+    ``held_back_s``: seconds of the time limit the MIP left for work after it (``solve_model``'s
+    ``hold_back``).
     """
 
     status: SolveStatus
@@ -87,6 +89,7 @@ class SolveOutcome:
     start: str | None = None
     mip_node_count: int | None = None
     abandoned: bool = False
+    held_back_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.status = SolveStatus(self.status)
@@ -99,6 +102,16 @@ class SolveOutcome:
     def numeric_warnings(self) -> list[str]:
         """The warnings of :attr:`numerics` (coefficient ranges that may make results unreliable)."""
         return [str(w) for w in self.numerics.get("warnings", [])]
+
+
+#: the MIP keeps at least 1 - this share of what the start leaves of the time limit
+HELD_BACK_SHARE: Final = 0.5
+
+
+def held_back(wanted_s: float, left_s: float) -> float:
+    """Seconds the MIP leaves of the ``left_s`` seconds of the time limit after its start, for work
+    after it: ``wanted_s``, at most :data:`HELD_BACK_SHARE` of ``left_s``, never negative."""
+    return max(0.0, min(wanted_s, HELD_BACK_SHARE * left_s))
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:
@@ -296,7 +309,8 @@ def objective_scale(hm: HighsModel, data: ModelData | None) -> int | None:
 def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solver: HighsModel | None = None,
                 duals: bool = False, progress: object | None = None,
                 start: np.ndarray | None = None, data: ModelData | None = None,
-                relaxed: np.ndarray | None = None, plan: pd.DataFrame | None = None) -> SolveOutcome:
+                relaxed: np.ndarray | None = None, plan: pd.DataFrame | None = None,
+                hold_back: float = 0.0) -> SolveOutcome:
     """Solve ``m`` with HiGHS and load the incumbent (if any) into the model's variables.
 
     ``solver``: a :class:`~network_opt.solver.handoff.HighsModel` already holding ``m`` (e.g. updated
@@ -315,6 +329,10 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     clustered model's): HiGHS starts from its levels, repaired if need be
     (:func:`~network_opt.solver.carry_over.plan_start`; ``outcome.start`` "plan", "plan_repaired",
     "plan_sized", "plan_upgraded" or "open_all") unless ``options.start`` is ``"none"`` or ``start`` is given.
+    ``hold_back``: with a time limit, the MIP stops ``hold_back`` times ``hm.held_lp_s`` seconds (the
+    start's longest LP with the integer columns held) before it, at most :data:`HELD_BACK_SHARE` of
+    what the start left: time for work after the MIP that the limit also covers, such as the
+    shadow-price LP, one LP of that kind (:func:`held_back`; ``outcome.held_back_s``).
     """
     options = options or SolveOptions()
     if options.write_model is not None:
@@ -342,7 +360,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     highs.setOptionValue("output_flag", True)
     highs.cbLogging.subscribe(collect)
     begin = time.perf_counter()
-    hm.start_values = None
+    hm.start_values, hm.held_lp_s = None, 0.0
+    held = 0.0
     # SIGINT/SIGTERM while in here: HiGHS is asked to stop and returns its incumbent (or is left
     # running after interrupts.GRACE_S with the best plan it reported); between HiGHS runs the
     # request is only noted (no later run starts), so that a plan found is never thrown away
@@ -368,8 +387,9 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                 watch.figures = (hm.objective_of(hm.start_values), -math.inf, math.inf)
             if not hm.abandoned and interrupts.requested() is None:
                 if options.time_limit is not None:  # the start's LP counts against the time limit
-                    set_time_limit(highs, max(0.1, float(options.time_limit) - (time.perf_counter() - begin)),
-                                   lp=not len(integers))
+                    left = float(options.time_limit) - (time.perf_counter() - begin)
+                    held = held_back(hold_back * hm.held_lp_s, left) if len(integers) else 0.0
+                    set_time_limit(highs, max(0.1, left - held), lp=not len(integers))
                 run_highs(hm, watch.tick)
         finally:
             watch.close()
@@ -378,7 +398,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                 highs.setOptionValue("output_flag", False)
         interrupted = interrupts.requested() is not None
     elapsed = time.perf_counter() - begin
-    extra: dict[str, Any] = {"nonzeros": len(hm.matrix.value), "numerics": numerics(hm.matrix), "start": started}
+    extra: dict[str, Any] = {"nonzeros": len(hm.matrix.value), "numerics": numerics(hm.matrix), "start": started,
+                             "held_back_s": held}
     if scale is not None:
         extra["numerics"]["objective_scale"] = scale
     if hm.abandoned:  # HiGHS did not return after the stop request: the best plan it reported

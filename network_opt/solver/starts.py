@@ -69,15 +69,18 @@ def integrality_dropped(hm: HighsModel, cols: np.ndarray) -> Iterator[None]:
 def fixed_lp(hm: HighsModel, cols: np.ndarray, values: np.ndarray) -> np.ndarray | None:
     """Column values (HiGHS order) of the model ``hm`` holds with the columns ``cols`` held at
     ``values`` (rounded, within their bounds) and every other column as it is; None if that is not
-    solved to optimality (e.g. a plan without feasible flows). The columns' bounds are restored."""
+    solved to optimality (e.g. a plan without feasible flows). The columns' bounds are restored.
+    ``hm.held_lp_s`` becomes the longest such LP's seconds."""
     highs = hm.h
     n = len(cols)
     lower, upper = col_bounds(highs, cols)
     held = np.clip(np.round(values), lower, upper)
     highs.changeColsBounds(n, cols, held, held)
+    begin = time.perf_counter()
     try:
         return np.asarray(highs.getSolution().col_value) if solved(hm) else None
     finally:
+        hm.held_lp_s = max(hm.held_lp_s, time.perf_counter() - begin)
         if not hm.abandoned:  # a HiGHS left running must not be changed
             highs.changeColsBounds(n, cols, lower, upper)
 
