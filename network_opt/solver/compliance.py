@@ -112,8 +112,9 @@ MIN_PRICE_LP_S = 1.0
 #: with targets in force, the MIP stops this many times the start's longest LP with the integer
 #: columns held before the time limit (``solve_model(hold_back=...)``): the shadow-price LP is one
 #: such LP, from no basis, and the plan's tables are extracted before it. Nationally the MIP used
-#: the whole limit and left the prices NaN, its start's two such LPs taking 26.5 and 28.0 s
-#: (benchmarks/README.md, "shadow prices within the time limit")
+#: the whole limit and left the prices NaN; with its start's two such LPs at 31-33 s it now holds
+#: back 47 s, of which the price LP takes about 38 (benchmarks/README.md, "shadow prices within the
+#: time limit")
 PRICE_LP_HOLD_BACK = 1.5
 #: why the shadow-price LP gave no prices when the time limit ended it (``time_up`` of :func:`shadow_price_notes`)
 TIME_UP_BEFORE = "before"
