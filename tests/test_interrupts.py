@@ -39,10 +39,11 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Run:
-    """A ``network-opt solve`` subprocess whose stderr (and stdout) lines are timestamped."""
+    """A ``network-opt solve`` subprocess (or ``command``) whose stderr (and stdout) lines are
+    timestamped."""
 
-    def __init__(self, *args: str):
-        self.proc = subprocess.Popen([sys.executable, "-m", "network_opt", "solve", *args],
+    def __init__(self, *args: str, command: tuple[str, ...] = ("-m", "network_opt", "solve")):
+        self.proc = subprocess.Popen([sys.executable, *command, *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[tuple[float, str]] = []
         self.cond = threading.Condition()
@@ -163,6 +164,33 @@ def test_sigint_in_the_root_lp_is_honoured_within_seconds(instance: Path, tmp_pa
     del began
 
 
+#: the Python API's solve of a ``Run``-like subprocess: prints when ``no.solve`` returned, then exits
+API_SCRIPT = """
+import sys
+import network_opt as no
+from network_opt.common.progress import Progress
+sol = no.solve(sys.argv[1], no.SolveOptions(start="open_all"), progress=Progress("plain"))
+print("returned", sol.summary.status, sol.summary.termination, flush=True)
+"""
+
+
+def test_the_python_api_returns_the_start_plan_within_seconds_of_a_signal_in_the_root_lp(instance: Path) -> None:
+    """``no.solve`` (a notebook's interrupt button sends SIGINT) in the MIP's root LP, where HiGHS
+    calls back nothing: it returns the start plan (open-all) within seconds, as the CLI does, instead
+    of waiting for HiGHS to end its root LP (about 20 s here); the HiGHS run left behind, asked to
+    stop, is waited for at the interpreter's exit, which ends cleanly (exit 0, no abort)."""
+    run = Run(str(instance), command=("-c", API_SCRIPT))
+    run.wait_for("solving with HiGHS")
+    time.sleep(6.0)  # the start's LP and the presolve take about 2 s here, the root LP about 20 s
+    sent = run.signal(signal.SIGINT)
+    returned = run.wait_for("returned", timeout=60)
+    code, _ = run.finish()
+    assert returned - sent < HONOURED_S, run.text
+    assert "returned feasible interrupted" in run.text, run.text
+    assert code == 0, run.text
+    assert "Fatal Python error" not in run.text and "Traceback" not in run.text, run.text
+
+
 # --- the mechanism, in this process --------------------------------------------------------------
 
 def test_outside_a_deferral_a_signal_raises_with_its_exit_code() -> None:
@@ -201,7 +229,7 @@ def test_run_highs_leaves_a_highs_that_does_not_answer_after_the_grace_period() 
 
     stuck = Stuck()
     left: list[bool] = []
-    with interrupts.handling(ending=True):  # as in the CLI (the Python API waits for HiGHS instead)
+    with interrupts.handling(ending=True):  # as in the CLI
         threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
         begin = time.perf_counter()
         assert interrupts.run_highs(stuck, on_abandon=lambda: left.append(True)) is False
@@ -309,3 +337,57 @@ def test_a_process_started_inside_holds_sigint_back_until_it_ignores_it() -> Non
     assert proc.returncode == 0, err
     assert out.split() == ["alive", "True", "False"]
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # released in this process
+
+
+class Slow:
+    """A HiGHS that answers a stop request only after ``seconds`` (as in its root LP)."""
+
+    HandleKeyboardInterrupt = False
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.started: float | None = None
+        self.ended: float | None = None
+
+    def run(self) -> None:
+        self.started = time.perf_counter()
+        time.sleep(self.seconds)
+        self.ended = time.perf_counter()
+
+    def cancelSolve(self) -> None:  # highspy's name
+        pass
+
+
+def test_outside_the_cli_a_run_left_running_is_waited_for_before_the_next() -> None:
+    """The Python API (``handling()`` without ``ending``) leaves a HiGHS that does not answer
+    after the grace period, as the CLI does; the next run starts only once it has ended, so that
+    two runs never share HiGHS's scheduler."""
+    slow = Slow(2.0)
+    with interrupts.handling():
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        begin = time.perf_counter()
+        assert interrupts.run_highs(slow) is False
+        assert time.perf_counter() - begin < 0.2 + interrupts.GRACE_S + 0.5
+    assert slow.ended is None  # still running
+    after = Slow(0.0)
+    with interrupts.handling():
+        assert interrupts.run_highs(after) is True
+    assert slow.ended is not None and after.started is not None and after.started >= slow.ended
+
+
+def test_a_stop_request_while_waiting_for_a_run_left_running_starts_nothing() -> None:
+    """As in ``solve_model``, the next run is asked for inside ``deferred()``: a signal while it
+    waits for the one left running is a stop request, and it then runs nothing."""
+    slow = Slow(3.0)
+    with interrupts.handling():
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        assert interrupts.run_highs(slow) is False
+    after = Slow(0.0)
+    with interrupts.handling(), interrupts.deferred():
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        begin = time.perf_counter()
+        assert interrupts.run_highs(after) is True  # asked to stop before it started: ran nothing
+        assert time.perf_counter() - begin < 1.5
+    assert after.started is None and slow.ended is None
+    interrupts.await_left_running()  # the next waits (here: the test, so that no run outlives it)
+    assert slow.ended is not None

@@ -10,10 +10,13 @@ takes it for the length of a solve when nobody does) both signals are handled th
 - while HiGHS runs (:func:`run_highs`) the signal asks HiGHS to stop (``cancelSolve``, seen by
   the simplex, interior-point and MIP interrupt callbacks) and HiGHS returns with its incumbent.
   HiGHS does not call back during presolve or during the LP of the MIP's root node (a separate
-  solver object without callbacks), so :func:`run_highs` runs HiGHS in a thread and, if it has
-  not returned :data:`GRACE_S` seconds after the signal, leaves it running and returns (in the
-  CLI, ``handling(ending=True)``): the caller keeps the best plan it knows of (the start plan, or
-  the last improving solution HiGHS reported) and the process ends with :func:`os._exit`;
+  solver object without callbacks), nor between some of the root's cut rounds, so :func:`run_highs`
+  runs HiGHS in a thread and, if it has not returned :data:`GRACE_S` seconds after the signal,
+  leaves it running and returns: the caller keeps the best plan it knows of (the start plan, or
+  the last improving solution HiGHS reported). In the CLI (``handling(ending=True)``) the process
+  then ends with :func:`os._exit`; elsewhere (the Python API, e.g. a notebook's interrupt button)
+  the HiGHS run left behind, asked to stop, ends at its next check of the request, and the next
+  HiGHS run of the process, or the interpreter's exit, waits for it first (:func:`await_left_running`);
 - inside :func:`deferred` (HiGHS running, the results being written) the first signal only asks
   to stop (the callbacks given are called); a second signal raises :class:`Interrupted` there too,
   for a user who does not want to wait.
@@ -21,6 +24,7 @@ takes it for the length of a solve when nobody does) both signals are handled th
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -36,6 +40,10 @@ from typing import Any
 GRACE_S = 1.0
 #: Seconds between two looks at a running HiGHS (stop requests, progress heartbeat).
 POLL_S = 0.05
+#: HiGHS runs the Python API left running after a stop request (asked to stop, not yet ended): the
+#: next run waits for them, so that two runs never share HiGHS's task scheduler, and so does the
+#: interpreter's exit, which a thread still inside HiGHS would make abort
+_left_running: list[threading.Thread] = []
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -90,7 +98,8 @@ def requested() -> int | None:
 
 
 def abandoned() -> bool:
-    """Whether a HiGHS run was left running after a stop request (end the process with os._exit)."""
+    """Whether a HiGHS run was left running after a stop request (the CLI then ends the process
+    with os._exit; the Python API waits for it before the next run, :func:`await_left_running`)."""
     return _state.abandoned
 
 
@@ -294,17 +303,17 @@ def run_highs(highs: Any, tick: Callable[[float], None] | None = None,
               on_abandon: Callable[[], None] | None = None) -> bool:
     """``highs.run()``, stoppable within about :data:`GRACE_S` seconds by SIGINT/SIGTERM in every
     phase of HiGHS. Returns True if HiGHS returned (its status says whether it was interrupted),
-    False if it was left running after a stop request: ``highs`` must then not be touched again.
-    HiGHS is left running only when the process ends after the command (``handling(ending=True)``,
-    the CLI): a thread still inside HiGHS makes the interpreter's own shutdown abort. Elsewhere
-    (the Python API, worker processes) the run is cancelled and waited for (HiGHS returns at the
-    end of its presolve or root LP at the latest); a second signal raises and leaves it running.
+    False if it was left running :data:`GRACE_S` seconds after a stop request (asked to stop; the
+    module doc): ``highs`` must then not be touched again; a second signal raises and leaves it
+    running too. Outside the CLI the run left behind is waited for before the next one starts and
+    at the interpreter's exit (:func:`await_left_running`).
     ``tick(seconds)`` is called every :data:`POLL_S` seconds from this thread while HiGHS runs
     (e.g. to keep a progress line alive where HiGHS reports nothing). ``on_abandon()`` is called
     when HiGHS is left running (after the grace period, or on a second signal, which raises).
 
     Outside the main thread (dask threads, pools) HiGHS runs here, as plain ``highs.run()``:
     signals reach the main thread only."""
+    await_left_running()
     flag = _stop_flag(highs)
     flag[0] = False
     with contextlib.suppress(AttributeError):  # forget an earlier cancelSolve (highspy's startSolve does too)
@@ -345,26 +354,44 @@ def run_highs(highs: Any, tick: Callable[[float], None] | None = None,
             with deferred(stop):
                 thread.start()
                 while not done.wait(POLL_S):
-                    if asked and _state.ending and time.perf_counter() - asked[0] > GRACE_S:
-                        _abandon(on_abandon)
+                    if asked and time.perf_counter() - asked[0] > GRACE_S:
+                        _abandon(on_abandon, thread)
                         return False
                     if tick is not None:
                         tick(time.perf_counter() - begin)
         except BaseException:  # a second signal (or a failing tick) while HiGHS still runs
             if not done.is_set():
-                _abandon(on_abandon)
+                _abandon(on_abandon, thread)
             raise
         if failure:
             raise failure[0]
         return True
 
 
-def _abandon(on_abandon: Callable[[], None] | None) -> None:
+def _abandon(on_abandon: Callable[[], None] | None, thread: threading.Thread) -> None:
     _state.abandoned = True
     if _state.ending:
         _yield_cpu()
+    else:
+        if not _left_running:
+            atexit.register(await_left_running)  # registered once per process at most (the list empties)
+        _left_running.append(thread)
     if on_abandon is not None:
         on_abandon()
+
+
+def await_left_running() -> None:
+    """Wait for the HiGHS runs left running after a stop request (:func:`run_highs`; asked to stop,
+    they end at HiGHS's next check of the request: on china-2025-2032 in the root's cut rounds
+    11-17 s after the signal). A stop request while waiting ends the wait (the run that was to
+    start then runs nothing, :func:`run_highs`; the next call waits again)."""
+    while _left_running:
+        _left_running[0].join(POLL_S)
+        if not _left_running[0].is_alive():
+            _left_running.pop(0)
+        elif _state.requested is not None:
+            return
+    atexit.unregister(await_left_running)
 
 
 def _yield_cpu() -> None:
