@@ -391,3 +391,43 @@ def test_a_stop_request_while_waiting_for_a_run_left_running_starts_nothing() ->
     assert after.started is None and slow.ended is None
     interrupts.await_left_running()  # the next waits (here: the test, so that no run outlives it)
     assert slow.ended is not None
+
+
+def test_in_the_python_api_a_stop_request_in_one_phase_holds_for_the_next(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``no.solve(heuristic=Heuristic(aggregate=...))``: a SIGINT that arrives while the clustered
+    relaxation's LP runs (noted by that HiGHS run, which then returns) must stop the screen after
+    that LP, as in the CLI: no.solve raises Interrupted (without a plan of the full model there is
+    nothing to keep) instead of going on to the clustered MIP and the full model. Before, each HiGHS
+    run's own handling forgot the request when it returned, outside the CLI."""
+    import network_opt as no
+    from network_opt.datasets.generate import GeneratorSpec, generate
+    from network_opt.runs import heuristic as heuristic_module
+    from network_opt.runs.heuristic import Heuristic
+
+    real = heuristic_module.lp_solution
+
+    def lp_then_a_signal(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        with interrupts.handling(), interrupts.deferred():  # as a signal during that LP's HiGHS run
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+        return result
+
+    import io
+
+    from rich.console import Console
+
+    from network_opt.common.progress import Progress
+
+    lines = io.StringIO()
+    monkeypatch.setattr(heuristic_module, "lp_solution", lp_then_a_signal)
+    folder = generate(tmp_path / "g", GeneratorSpec(collection_points=30, candidates=6, periods=2, chemistries=2,
+                                                    seed=2))
+    with pytest.raises(interrupts.Interrupted):
+        no.solve(folder, no.SolveOptions(time_limit=60.0), heuristic=Heuristic(aggregate=5),
+                 progress=Progress("plain", Console(file=lines, width=400)))
+    phases = lines.getvalue()
+    assert "heuristic: the clustered relaxation's LP" in phases, phases
+    assert "solving the clustered relaxation" not in phases and "building the model" not in phases, phases
+    assert interrupts.requested() is None  # forgotten once no.solve has returned

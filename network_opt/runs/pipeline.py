@@ -181,72 +181,75 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     if not force and not projected.fits(available):
         raise ModelTooLarge(str(inst.manifest.path), projected, available, what_fits(data, available, aggregate))
     began = time.perf_counter()
-    if heuristic is not None and heuristic.aggregate is not None:
-        screen = relaxed_screen(data, heuristic.aggregate, dataclasses.replace(options, write_model=None), progress,
-                                lagrangian=heuristic.bound_by_period)
-        gc.collect()  # the clustered model's Pyomo blocks hold reference cycles: free them before the full build
-        # the facilities kept are known before the build: the restricted MIP is built without the flows
-        # of the others (zero once they are closed), so that its build, hand-off and memory shrink
-        kept = keep(data, screened_by(screen, data), heuristic.neighbours)
-        full_flows = len(data.flows)
-        data = without_facilities(data, set(data.facilities["id"]) - kept)
-        progress.phase(f"heuristic: {len(kept):,} of {len(data.facilities):,} facilities kept; "
-                       f"{len(data.flows):,} of {full_flows:,} flows built")
-    choices = len(data.levels) * len(data.investment_years or data.years)
-    progress.phase(f"building the model: {len(data.flows):,} flows, {choices:,} "
-                   f"level choices, {len(data.targets):,} targets in force")
-    m = build_model(data)
-    reductions = find_reductions(data) if inst.settings.model.candidate_reductions else None  # found for the build
-    if reductions is not None:
-        progress.phase(reductions.describe())
-    write_warnings: list[str] = []
-    if options.write_model is not None:  # written here so that a failure to write it costs no solve
-        problem = write_model_file(m, options.write_model, progress)
-        write_warnings = [problem] if problem else []
-        options = dataclasses.replace(options, write_model=None)
-    t2 = time.perf_counter()
-    reuse = session if agg is None and heuristic is None else None
-    heuristic_record: dict[str, object] | None = None
-    price_warnings: list[str] = []
-    # with targets in force the MIP leaves time for the shadow-price LP, which the time limit covers too
-    hold_back = PRICE_LP_HOLD_BACK if len(data.targets) else 0.0
-    try:
-        if heuristic is not None:
-            outcome, hm, t3, heuristic_record = heuristic_solve(m, data, options, progress, heuristic, screen, began,
-                                                                kept, hold_back)
-            if kept is not None:  # the restricted MIP built without the flows of the facilities closed
-                heuristic_record.update({"flows_built": len(data.flows), "flows_full": full_flows})
-            in_place = False
-        else:
-            outcome, hm, in_place, t3 = _handoff_and_solve(m, data, options, progress, reuse, hold_back)
-        t4 = time.perf_counter()
-        progress.phase(f"solver finished: {outcome.status}")
-        tables = {}
-        # a plan exists: a signal now only asks to stop (the re-solves below are skipped) and the CLI
-        # writes the plan; a second signal raises (network_opt.common.interrupts.deferred)
-        with interrupts.deferred():
-            if outcome.has_plan and hm is not None:
-                tables = extract(m, data, hm)  # the plan's values copied from HiGHS's column values
-                if len(data.targets):
-                    base = target_bases(tables["targets"])  # measured once, by extract
-                    # the LP gets what is left of --time-limit, counted from where the solve's limit counts
-                    # (the heuristic's: the end of the data preparation; else the hand-off to HiGHS)
-                    clock = began if heuristic is not None else t3
-                    prices, notes, price_warning = noted_shadow_prices(m, data, base, tables["targets"],
-                                                                       outcome.status, options, hm, clock)
-                    if price_warning is not None:
-                        progress.phase(f"warning: {price_warning}")
-                        price_warnings.append(price_warning)
-                    tables["targets"]["shadow_price"] = prices
-                    tables["targets"]["shadow_price_note"] = notes
-                if (compliance and outcome.objective is not None and outcome.termination != Termination.INTERRUPTED
-                        and interrupts.requested() is None):
-                    progress.phase("re-solving without each target family (cost of compliance)")
-                    tables["compliance"] = cost_of_compliance(m, outcome.objective, options, hm)
-    except BaseException:
-        if reuse is not None:
-            reuse.clear()  # a failure halfway may leave the HiGHS model changed: do not reuse it
-        raise
+    # one stop request holds for every phase from here to the prices: in the Python API too, where each
+    # HiGHS run's own handling would forget it on return (the CLI holds one for the whole command)
+    with interrupts.handling():
+        if heuristic is not None and heuristic.aggregate is not None:
+            screen = relaxed_screen(data, heuristic.aggregate, dataclasses.replace(options, write_model=None), progress,
+                                    lagrangian=heuristic.bound_by_period)
+            gc.collect()  # the clustered model's Pyomo blocks hold reference cycles: free them before the full build
+            # the facilities kept are known before the build: the restricted MIP is built without the flows
+            # of the others (zero once they are closed), so that its build, hand-off and memory shrink
+            kept = keep(data, screened_by(screen, data), heuristic.neighbours)
+            full_flows = len(data.flows)
+            data = without_facilities(data, set(data.facilities["id"]) - kept)
+            progress.phase(f"heuristic: {len(kept):,} of {len(data.facilities):,} facilities kept; "
+                           f"{len(data.flows):,} of {full_flows:,} flows built")
+        choices = len(data.levels) * len(data.investment_years or data.years)
+        progress.phase(f"building the model: {len(data.flows):,} flows, {choices:,} "
+                       f"level choices, {len(data.targets):,} targets in force")
+        m = build_model(data)
+        reductions = find_reductions(data) if inst.settings.model.candidate_reductions else None  # found for the build
+        if reductions is not None:
+            progress.phase(reductions.describe())
+        write_warnings: list[str] = []
+        if options.write_model is not None:  # written here so that a failure to write it costs no solve
+            problem = write_model_file(m, options.write_model, progress)
+            write_warnings = [problem] if problem else []
+            options = dataclasses.replace(options, write_model=None)
+        t2 = time.perf_counter()
+        reuse = session if agg is None and heuristic is None else None
+        heuristic_record: dict[str, object] | None = None
+        price_warnings: list[str] = []
+        # with targets in force the MIP leaves time for the shadow-price LP, which the time limit covers too
+        hold_back = PRICE_LP_HOLD_BACK if len(data.targets) else 0.0
+        try:
+            if heuristic is not None:
+                outcome, hm, t3, heuristic_record = heuristic_solve(m, data, options, progress, heuristic, screen,
+                                                                    began, kept, hold_back)
+                if kept is not None:  # the restricted MIP built without the flows of the facilities closed
+                    heuristic_record.update({"flows_built": len(data.flows), "flows_full": full_flows})
+                in_place = False
+            else:
+                outcome, hm, in_place, t3 = _handoff_and_solve(m, data, options, progress, reuse, hold_back)
+            t4 = time.perf_counter()
+            progress.phase(f"solver finished: {outcome.status}")
+            tables = {}
+            # a plan exists: a signal now only asks to stop (the re-solves below are skipped) and the CLI
+            # writes the plan; a second signal raises (network_opt.common.interrupts.deferred)
+            with interrupts.deferred():
+                if outcome.has_plan and hm is not None:
+                    tables = extract(m, data, hm)  # the plan's values copied from HiGHS's column values
+                    if len(data.targets):
+                        base = target_bases(tables["targets"])  # measured once, by extract
+                        # the LP gets what is left of --time-limit, counted from where the solve's limit counts
+                        # (the heuristic's: the end of the data preparation; else the hand-off to HiGHS)
+                        clock = began if heuristic is not None else t3
+                        prices, notes, price_warning = noted_shadow_prices(m, data, base, tables["targets"],
+                                                                           outcome.status, options, hm, clock)
+                        if price_warning is not None:
+                            progress.phase(f"warning: {price_warning}")
+                            price_warnings.append(price_warning)
+                        tables["targets"]["shadow_price"] = prices
+                        tables["targets"]["shadow_price_note"] = notes
+                    if (compliance and outcome.objective is not None and outcome.termination != Termination.INTERRUPTED
+                            and interrupts.requested() is None):
+                        progress.phase("re-solving without each target family (cost of compliance)")
+                        tables["compliance"] = cost_of_compliance(m, outcome.objective, options, hm)
+        except BaseException:
+            if reuse is not None:
+                reuse.clear()  # a failure halfway may leave the HiGHS model changed: do not reuse it
+            raise
     aggregated = tables
     if agg is not None and tables:
         from network_opt.model.aggregate import disaggregate
