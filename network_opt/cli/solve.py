@@ -69,11 +69,10 @@ def solve(
         "data preparation). The shadow-price LP after the solve gets only what is left of it: with targets in force "
         # the figures are solver.compliance.PRICE_LP_HOLD_BACK and solver.highs.HELD_BACK_SHARE (not imported:
         # the CLI starts without Pyomo and HiGHS; tests/test_time_limits.py checks they agree)
-        "the MIP stops 1.5 times its start's longest LP with the levels held before the limit (at "
-        "most 50% of what the start left; summary.json solver.held_back_s), and with under 1 s "
-        "left the LP is not run and the shadow "
-        "prices are NaN (targets.csv shadow_price_note and summary.json warnings say so). The --cost-of-compliance "
-        "re-solves get it each."), min=0)] = None,
+        "the MIP stops 1.5 times its start's longest LP with the levels held before the limit (at most 50% of "
+        "what the start left; summary.json solver.held_back_s), and with under 1 s left the LP is not run and the "
+        "shadow prices are NaN (targets.csv shadow_price_note and summary.json warnings say so). The "
+        "--cost-of-compliance re-solves get it each."), min=0)] = None,
     mip_gap: Annotated[float, typer.Option(help="Relative MIP gap at which to stop.", min=0, max=1)] = 1e-4,
     threads: Annotated[int | None, typer.Option(help="Solver threads (default: HiGHS decides).", min=1)] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder, if network-opt wrote it and "

@@ -44,6 +44,7 @@ POLL_S = 0.05
 #: next run waits for them, so that two runs never share HiGHS's task scheduler, and so does the
 #: interpreter's exit, which a thread still inside HiGHS would make abort
 _left_running: list[threading.Thread] = []
+_left_lock = threading.Lock()  # runs in dask threads may wait at the same time
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -373,9 +374,10 @@ def _abandon(on_abandon: Callable[[], None] | None, thread: threading.Thread) ->
     if _state.ending:
         _yield_cpu()
     else:
-        if not _left_running:
-            atexit.register(await_left_running)  # registered once per process at most (the list empties)
-        _left_running.append(thread)
+        with _left_lock:
+            if not _left_running:
+                atexit.register(await_left_running)  # once while the list holds runs (emptied: unregistered)
+            _left_running.append(thread)
     if on_abandon is not None:
         on_abandon()
 
@@ -385,13 +387,17 @@ def await_left_running() -> None:
     they end at HiGHS's next check of the request: on china-2025-2032 in the root's cut rounds
     11-17 s after the signal). A stop request while waiting ends the wait (the run that was to
     start then runs nothing, :func:`run_highs`; the next call waits again)."""
-    while _left_running:
-        _left_running[0].join(POLL_S)
-        if not _left_running[0].is_alive():
-            _left_running.pop(0)
-        elif _state.requested is not None:
+    while True:
+        with _left_lock:
+            while _left_running and not _left_running[0].is_alive():
+                _left_running.pop(0)
+            if not _left_running:
+                atexit.unregister(await_left_running)
+                return
+            first = _left_running[0]
+        first.join(POLL_S)
+        if _state.requested is not None and first.is_alive():
             return
-    atexit.unregister(await_left_running)
 
 
 def _yield_cpu() -> None:
