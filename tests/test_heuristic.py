@@ -269,16 +269,23 @@ def test_repairs_open_capacity_the_plan_cannot_route(tmp_path: Path) -> None:
     assert no.solve(path).objective == pytest.approx(150.0)
 
 
-def test_cli_writes_the_true_gap(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("neighbours", "kept", "objective", "bound"), [
+    ([], 1, 100.0, 10.0),  # the default keeps no neighbour (test_filter_drops_the_optimal_site_gap_visible)
+    (["--heuristic-neighbours", "0"], 1, 100.0, 10.0),
+    (["--heuristic-neighbours", "1"], 2, 60.0, 60.0),  # test_neighbour_brings_the_optimal_site_back
+])
+def test_cli_writes_the_true_gap(tmp_path: Path, neighbours: list[str], kept: int, objective: float,
+                                 bound: float) -> None:
     out = tmp_path / "res"
     result = CliRunner().invoke(app, ["solve", str(micro(tmp_path / "inst", linking=False)), "--out", str(out),
-                                      "--heuristic", "--heuristic-neighbours", "0", "--quiet"])
+                                      "--heuristic", *neighbours, "--quiet"])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["objective"] == pytest.approx(100.0)
-    assert summary["bound"] == pytest.approx(10.0)
-    assert summary["mip_gap"] == pytest.approx(0.9)
-    assert summary["heuristic"]["kept"] == 1
+    assert summary["objective"] == pytest.approx(objective)
+    assert summary["bound"] == pytest.approx(bound)
+    assert summary["mip_gap"] == pytest.approx((objective - bound) / objective, abs=1e-9)
+    assert summary["heuristic"]["kept"] == kept
+    assert summary["heuristic"]["neighbours"] == kept - 1
 
 
 def test_no_plan_in_time_still_writes_the_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
