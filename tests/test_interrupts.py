@@ -184,8 +184,12 @@ def test_the_python_api_returns_the_start_plan_within_seconds_of_a_signal_in_the
     time.sleep(6.0)  # the start's LP and the presolve take about 2 s here, the root LP about 20 s
     sent = run.signal(signal.SIGINT)
     returned = run.wait_for("returned", timeout=60)
+    finished = run.wait_for("solver finished", timeout=1)
     code, _ = run.finish()
-    assert returned - sent < HONOURED_S, run.text
+    assert finished - sent < HONOURED_S, run.text  # as for the CLI
+    # then the plan's tables, beside the HiGHS left running on the other core (2 s under the suite's
+    # load); the API used to return when HiGHS ended its root LP, 11 s after the signal here
+    assert returned - sent < 2 * HONOURED_S, run.text
     assert "returned feasible interrupted" in run.text, run.text
     assert code == 0, run.text
     assert "Fatal Python error" not in run.text and "Traceback" not in run.text, run.text
