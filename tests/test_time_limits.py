@@ -49,12 +49,17 @@ def _burn(h: highspy.Highs, seconds: float) -> None:
         h.run()
 
 
-def _lp() -> HighsModel:
+def _lp_model() -> pyo.ConcreteModel:
+    """min x, x >= 0.5, 0 <= x <= 1 (optimum 0.5): an LP, no integer column."""
     m = pyo.ConcreteModel()
     m.x = pyo.Var(bounds=(0, 1))
     m.c = pyo.Constraint(expr=m.x >= 0.5)
     m.o = pyo.Objective(expr=m.x)
-    return HighsModel(m)
+    return m
+
+
+def _lp() -> HighsModel:
+    return HighsModel(_lp_model())
 
 
 def test_an_lp_re_solved_after_the_run_clock_passed_its_limit_is_solved() -> None:
@@ -300,14 +305,6 @@ def test_nothing_is_held_back_without_a_time_limit_or_from_an_lp(tmp_path: Path)
     m = build_model(d)
     assert solve_model(m, no.SolveOptions(start="lp_round"), data=d, hold_back=1.5).held_back_s == 0.0
     assert solve_model(_lp_model(), no.SolveOptions(time_limit=60.0), hold_back=1.5).held_back_s == 0.0
-
-
-def _lp_model() -> pyo.ConcreteModel:
-    m = pyo.ConcreteModel()
-    m.x = pyo.Var(bounds=(0, 1))
-    m.c = pyo.Constraint(expr=m.x >= 0.5)
-    m.o = pyo.Objective(expr=m.x)
-    return m
 
 
 @pytest.mark.parametrize("heuristic", [None, Heuristic()])
