@@ -18,6 +18,7 @@ import pytest
 
 import network_opt.inputs.lanes as lanes_module
 import network_opt.inputs.overrides as overrides_module
+import network_opt.model.constraints.targets as targets_module
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.lanes import build_lanes, supply_and_lanes
 from network_opt.inputs.load import load, load_for_scenarios
@@ -33,6 +34,7 @@ from network_opt.solver.options import SolveOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "instances" / "toy"
+CHINA_EAST = ROOT / "instances" / "china-east"
 SCENARIOS = ROOT / "instances" / "toy-scenarios"
 #: toy-scenarios: the scenarios whose lanes differ from the base's (a facility closed); the others
 #: change targets, prices or supply tonnes only and reuse the base's lanes
@@ -83,6 +85,25 @@ def test_a_solve_of_a_loaded_instance_with_soft_targets_builds_no_lanes_again(la
     assert len(lane_builds) == 1
     solve(inst.with_settings({"transport.max_lane_km": 1000.0}))  # they depend on these
     assert len(lane_builds) == 2
+
+
+def test_a_solve_finds_each_metrics_target_rows_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The size projection, the build and the result tables read the same target rows: found once
+    per metric (china-east: pooled, chain and step rows of material recovery; before, three times)."""
+    calls: list[str] = []
+    real = targets_module._target_rows
+
+    def counted(d: ModelData, metric: str) -> dict[int, Any]:
+        calls.append(metric)
+        return real(d, metric)
+
+    monkeypatch.setattr(targets_module, "_target_rows", counted)
+    sol = solve(CHINA_EAST)
+    assert sol.outcome.has_plan
+    metrics = set(sol.tables["targets"]["metric"])
+    assert metrics
+    assert sorted(calls) == sorted(set(calls))  # no metric twice
+    assert metrics <= set(calls)
 
 
 def test_lanes_are_built_again_when_their_inputs_change(lane_builds: list[str]) -> None:

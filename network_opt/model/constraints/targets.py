@@ -31,7 +31,13 @@ def _collect(groups: dict, jurisdictions: set[str], period: int) -> np.ndarray:
 def target_rows(d: ModelData, metric: str) -> dict[int, np.ndarray]:
     """For each target row of ``metric``: the flow rows (or, for collection_rate, the supply
     rows; for second_life_priority, the flows into refurbishers) it counts. A row of scope
-    ``facility``, ``chain`` or ``step`` counts the flows into its facility in its period."""
+    ``facility``, ``chain`` or ``step`` counts the flows into its facility in its period.
+    Found once per metric (:meth:`ModelData.once`) for the size projection, the build and the
+    result tables; the arrays are shared, so callers must not change them."""
+    return d.once(("target_rows", metric), lambda: _target_rows(d, metric))
+
+
+def _target_rows(d: ModelData, metric: str) -> dict[int, np.ndarray]:
     t = d.targets
     f = d.flows
     facility = t.get("facility", None)
