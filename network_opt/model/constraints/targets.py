@@ -43,21 +43,22 @@ def _target_rows(d: ModelData, metric: str) -> dict[int, np.ndarray]:
     facility = t.get("facility", None)
     if facility is not None and (facility != "").any():
         mine = t.loc[(t["metric"] == metric) & (facility != "")]
-        into = group_rows(f.loc[f["dest_kind"].isin(RECYCLING_KINDS)], ["destination", "period"])
+        at = ["destination", "period"]
+        into = group_rows(f.loc[f["dest_kind"].isin(RECYCLING_KINDS), at], at)
         own = {int(cast(int, k)): into.get((str(r.facility), int(r.period)), np.array([], dtype=int))
                for k, r in mine.iterrows()}
         t = t.loc[facility == ""]
     else:
         own = {}
+    # the rows taken with only their key columns: a take of every flow column costs seconds nationally
     if metric == "collection_rate":
         groups = group_rows(d.supply, ["jurisdiction", "period"])
     elif metric == "second_life_priority":
-        groups = group_rows(f.loc[(f["dest_kind"] == "refurbisher") & (f["commodity"] == "eol_packs")],
-                            ["jurisdiction", "period"])
-    elif metric == "domestic_recovery":
-        groups = group_rows(f.loc[f["dest_kind"].isin(RECYCLING_KINDS)], ["site_jurisdiction", "period"])
+        key = ["jurisdiction", "period"]
+        groups = group_rows(f.loc[(f["dest_kind"] == "refurbisher") & (f["commodity"] == "eol_packs"), key], key)
     else:
-        groups = group_rows(f.loc[f["dest_kind"].isin(RECYCLING_KINDS)], ["jurisdiction", "period"])
+        key = ["site_jurisdiction" if metric == "domestic_recovery" else "jurisdiction", "period"]
+        groups = group_rows(f.loc[f["dest_kind"].isin(RECYCLING_KINDS), key], key)
     # cast: the targets table has a RangeIndex, so its labels are ints
     pooled = {int(cast(int, k)): _collect(groups, covered(d.inst, r.jurisdiction), int(r.period))
               for k, r in t.loc[t["metric"] == metric].iterrows()}
