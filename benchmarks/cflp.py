@@ -28,7 +28,7 @@ from pathlib import Path
 
 import highspy
 import numpy as np
-import scipy.sparse as sp
+import scipy.sparse as sp  # type: ignore[import-untyped]
 from generated import machine
 from scratch import scratch_folder
 

@@ -161,11 +161,11 @@ def main() -> None:
                 raise SystemExit("benders-sw needs the stochastic case")
             m, first = build(case, work, args.scenarios, args.uncollected_cost, args.instance)
             for method in rest:
-                hm = HighsModel(m)  # type: ignore[arg-type]
+                hm = HighsModel(m)
                 t = time.perf_counter()
                 extra = f"{'-':>5} {'-':>6} {'-':>13} {'-':>8} {'-':>8}"
                 if method == "highs":
-                    out = solve_model(m, options, solver=hm)  # type: ignore[arg-type]
+                    out = solve_model(m, options, solver=hm)
                 else:
                     out, rec = benders_solve(hm, first_stage_mask(hm, first), options)
                     cuts = f"{rec.optimality_cuts}/{rec.feasibility_cuts}"

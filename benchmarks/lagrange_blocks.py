@@ -166,8 +166,8 @@ def main() -> None:
         solved = pool.solve(block_tasks, args.seconds) or []
     finally:
         pool.close()
-    bounds = [b for b, _p, _s in solved]
-    bound = None if any(b is None for b in bounds) or len(solved) < len(block_tasks) else constant + sum(bounds)
+    bounds = [b for b, _p, _s in solved if b is not None]
+    bound = None if len(bounds) < len(solved) or len(solved) < len(block_tasks) else constant + sum(bounds)
     print(json.dumps({
         "instance": args.instance, "aggregate": args.aggregate, "blocks_by": args.blocks,
         "regions": None if args.blocks == "period" else args.regions, "rows": len(mm.row_lower),

@@ -57,8 +57,12 @@ def main() -> None:
         y = pd.DataFrame(rows, columns=["facility", "level", "period", "y"])
         y["kind"] = y["facility"].map(d.facilities.set_index("id")["kind"])
         used = y.loc[y["y"] > 1e-6].groupby(["kind", "level"])["y"].agg(["size", "sum", "mean"])
-        out["levels"] = {f"{k}/{lv}": [int(r["size"]), round(r["sum"], 3), round(r["mean"], 3)]
-                         for (k, lv), r in used.iterrows()}
+        levels = {}
+        for key, r in used.iterrows():
+            assert isinstance(key, tuple)  # (kind, level)
+            k, lv = key
+            levels[f"{k}/{lv}"] = [int(r["size"]), round(r["sum"], 3), round(r["mean"], 3)]
+        out["levels"] = levels
         total = y.groupby(["facility", "period"])["y"].sum()
         out["facility_periods"] = len(total)
         out["fractional"] = int(((total > 0.01) & (total < 0.99)).sum())

@@ -62,7 +62,7 @@ def uniqueness(sol: Any) -> tuple[bool, str]:
     if not sol.tables["facilities"]["modules"].eq(0).all():
         return False, "has modules: only the level plan would be checked, so the set is not recorded"
     other = next_best(sol)
-    best = float(sol.objective)  # type: ignore[arg-type]
+    best = float(sol.objective)
     if other is None:
         return True, "unique: no other level plan is feasible"
     if close(other, best):

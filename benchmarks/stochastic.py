@@ -85,7 +85,7 @@ def evaluate(datas: list, probs: list[float], plan: dict) -> float:
 
 def confidence(values: list[float]) -> tuple[float, float, int]:
     """Mean and 95 % half-width (Student t) of the finite values, and how many were infinite."""
-    from scipy.stats import t as student
+    from scipy.stats import t as student  # type: ignore[import-untyped]
 
     finite = [v for v in values if math.isfinite(v)]
     n = len(finite)

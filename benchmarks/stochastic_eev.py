@@ -31,6 +31,7 @@ for penalty, src in [(0, "modelling assumption: packs the network cannot take ar
             fh.write(f'stochastic:\n  recourse:\n    uncollected_cost_per_t: {penalty}\n    source: "{src}"\n')
         t = time.perf_counter()
         res = solve_stochastic(folder, StochasticOptions(scenarios=n, seed=1, regret_limit=0, out_of_sample=0))
+        assert res is not None  # None only on an MPI rank other than 0; this runs in one process
         m = res.metrics
         r = m["recourse"]
         print(f"N={n} penalty {penalty}: RP {m['RP']:,.0f} WS {m['WS']:,.0f} EVPI {m['EVPI']:,.0f} EEV {m['EEV']} "

@@ -84,7 +84,7 @@ def main() -> None:
         base = f["first_build"] + f["solves"]  # type: ignore[operator]
         print(f"| {name} | {f['in_place']} of {args.points} | {f['warm']} | {f['first_build']:.2f} | "
               f"{f['builds']:.2f} | {f['solves']:.2f} | {f['runs']:.2f} | {f['wall']:.2f} | "
-              f"{f['runs'] / base:.2f} | {f['wall'] / base:.2f} |")  # type: ignore[operator]
+              f"{f['runs'] / base:.2f} | {f['wall'] / base:.2f} |")
     if len(figures) < 2:
         return
     a, b = figures["reuse"], figures["no-reuse"]

@@ -54,8 +54,11 @@ def write_variant(out: Path, n_years: int, ramp_up: bool, stock: bool, stock_cap
                                "supply scaled by the national retirement model, demand and prices held at 2025.")
     growth = national_growth(years)
     supply = pd.read_csv(out / "supply.csv")
-    rows = [supply.assign(period=y, tonnes=(supply["tonnes"] * supply["chemistry"].map(growth.loc[y])).round(1))
-            for y in years]
+    rows = []
+    for y in years:
+        scale = growth.loc[y]  # by chemistry
+        assert isinstance(scale, pd.Series)
+        rows.append(supply.assign(period=y, tonnes=(supply["tonnes"] * supply["chemistry"].map(scale)).round(1)))
     pd.concat(rows).to_csv(out / "supply.csv", index=False)
     for table in ("market_demand", "material_prices"):
         frame = pd.read_csv(out / f"{table}.csv")

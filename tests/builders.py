@@ -1,11 +1,14 @@
-"""Writing small instances for tests: tables as lists of dicts, settings as a dict."""
+"""Writing small instances for tests: tables as lists of dicts, settings as a dict; reading the
+figures back typed (:func:`objective_of`, :func:`as_number`, :func:`of_type`), asserting each is
+what the test takes it for."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+import numpy as np
 import yaml
 
 BASE_SETTINGS: dict[str, Any] = {
@@ -14,6 +17,34 @@ BASE_SETTINGS: dict[str, Any] = {
     "periods": [2025],
     "transport": {"explicit_lanes_only": True},
 }
+
+T = TypeVar("T")
+
+
+class _Solved(Protocol):
+    @property
+    def objective(self) -> float | None: ...
+
+
+def objective_of(sol: _Solved) -> float:
+    """The objective of a solved plan (a Solution, a SolveOutcome, ...), asserting it has one."""
+    value = sol.objective
+    assert value is not None, "no objective: the solve gave no plan"
+    return value
+
+
+def as_number(value: object) -> float:
+    """A figure read back (a table cell, a record's entry) as a float, asserting it is a real number
+    (a Python or numpy int or float)."""
+    assert isinstance(value, (int, float, np.integer, np.floating)), f"not a number: {value!r}"
+    return float(value)
+
+
+def of_type(kind: type[T], value: object) -> T:
+    """``value`` (a table cell, a record's entry, an artist of a figure, a sheet of a workbook, ...),
+    asserting it is a ``kind``."""
+    assert isinstance(value, kind), f"not a {kind.__name__}: {value!r}"
+    return value
 
 
 def write_instance(folder: Path, tables: dict[str, list[dict[str, Any]]], **settings: Any) -> Path:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -35,7 +36,8 @@ def test_job_lifecycle_and_end_states(store: Store) -> None:
     assert not store.finish(job.id, "failed", error="late")
     done = store.job(job.id)
     assert done is not None and done.state == "done" and done.error is None and done.outcome["objective"] == -1.0
-    assert done.elapsed() is not None and done.elapsed() >= 0
+    elapsed = done.elapsed()
+    assert elapsed is not None and elapsed >= 0
     with pytest.raises(ValueError, match="not an end state"):
         store.finish(job.id, "running")
     # ids are checked before any folder is named from them
@@ -85,7 +87,7 @@ def test_job_parameters_are_checked() -> None:
                           names)
     assert p == {"time_limit": 60.0, "mip_gap": None, "soft_targets": False, "scenario": "li-70",
                  "cost_of_compliance": True}
-    for kind, raw, message in [
+    cases: list[tuple[str, dict[str, Any], str]] = [
         ("solve", {"scenario": "nope"}, "unknown scenario 'nope'"),
         ("solve", {"time_limit": "-1"}, r"time limit \(s\): expected a number in \[0, inf\]"),
         ("solve", {"mip_gap": "2"}, r"MIP gap: expected a number in \[0, 1\]"),
@@ -95,7 +97,8 @@ def test_job_parameters_are_checked() -> None:
         ("sweep", {"vary": "a=1:2:3", "samples": "5"}, "either a parameter to vary"),
         ("sweep", {"samples": "2.5"}, "samples: expected a whole number"),
         ("optimise", {}, "unknown job 'optimise'"),
-    ]:
+    ]
+    for kind, raw, message in cases:
         with pytest.raises(jobs.JobError, match=message):
             jobs.check_params(kind, raw, names)
 

@@ -75,7 +75,7 @@ def test_orderings_when_two_are_needed(tmp_path: Path) -> None:
     lp_plain, _ = lp_relaxation(HighsModel(build_model(prepare(no.load(plain_path)))), SolveOptions())
     lp_red, _ = lp_relaxation(HighsModel(build_model(prepare(no.load(path)))), SolveOptions())
     assert lp_plain == pytest.approx(105.0)
-    assert lp_red is not None and lp_red >= lp_plain - 1e-9
+    assert lp_red is not None and lp_plain is not None and lp_red >= lp_plain - 1e-9
     assert no.solve(plain_path).objective == pytest.approx(130.0)
     sol = no.solve(path)
     assert sol.objective == pytest.approx(130.0)

@@ -221,7 +221,7 @@ def test_collection_size_projection_equals_the_built_model(tmp_path: Path, uncol
     from network_opt.runs.pipeline import model_size
     from network_opt.solver.handoff import compile_model
 
-    settings = {"targets": {"soft": True}} if soft else {}
+    settings: dict[str, Any] = {"targets": {"soft": True}} if soft else {}
     d = prepare(no.load(pom_instance(tmp_path, pom=pom, uncollected=uncollected, **settings)))
     projected = project_size(d)
     m = build_model(d)

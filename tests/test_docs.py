@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 from pathlib import Path
+from typing import Any
 
 import pyomo.environ as pyo
 from builders import one_material_tables, site, write_instance
@@ -30,7 +31,7 @@ def _full_model(tmp_path: Path) -> pyo.ConcreteModel:
     """A micro instance that switches every optional component on."""
     metrics = ("collection_rate", "recycling_efficiency", "material_recovery", "second_life_priority",
                "domestic_recovery")
-    tables = {
+    tables: dict[str, list[dict[str, Any]]] = {
         "sites": [site("C", "collection_point"), site("S", "facility"), site("M", "market")],
         **one_material_tables(),
         "supply": [{"site": "C", "period": 2025, "chemistry": "X", "tonnes": 10, "fit_share": 0.5}],

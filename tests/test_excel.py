@@ -11,6 +11,8 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from builders import of_type
+from openpyxl.worksheet.worksheet import Worksheet
 from typer.testing import CliRunner
 
 from network_opt import load, solve
@@ -94,10 +96,11 @@ def test_china_east_workbook_has_the_same_optimum_as_its_folder(tmp_path: Path) 
 def test_numbers_in_number_columns_read_back_as_the_same_text(tmp_path: Path, text: str) -> None:
     value, fmt = cell_value(text, TABLES["supply"].column("tonnes"))
     wb = openpyxl.Workbook()
-    wb.active["A1"] = value
-    wb.active["A1"].number_format = fmt
+    ws = of_type(Worksheet, wb.active)
+    ws["A1"] = value
+    ws["A1"].number_format = fmt
     wb.save(tmp_path / "n.xlsx")
-    cell = openpyxl.load_workbook(tmp_path / "n.xlsx").active["A1"]
+    cell = of_type(Worksheet, openpyxl.load_workbook(tmp_path / "n.xlsx").active)["A1"]
     back = "" if cell.value is None else (number_text(cell.value, cell.number_format)
                                           if isinstance(cell.value, (int, float)) else cell.value)
     assert back == text

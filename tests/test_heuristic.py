@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
+from builders import of_type
 from test_cflp import cflp_instance
 from typer.testing import CliRunner
 
@@ -363,12 +365,12 @@ def test_time_limit_covers_both_solves(tmp_path: Path, monkeypatch: pytest.Monke
 
     lp_limits: list[float | None] = []
 
-    def slow_lp(hm, options):  # type: ignore[no-untyped-def]
+    def slow_lp(hm, options):
         lp_limits.append(options.time_limit)
         clock[0] += 30.0
         return real_lp(hm, options)
 
-    def spy(m, options, **kw):  # type: ignore[no-untyped-def]
+    def spy(m, options, **kw):
         seen.append(options.time_limit)
         return real_solve(m, options, **kw)
 
@@ -532,7 +534,8 @@ def test_relaxed_screen_reads_only_the_facilities_table(tmp_path: Path, monkeypa
     assert screen.opened == {"P1"} and screen.bound == pytest.approx(60.0) and not screen.infeasible
     assert screen.plan is not None
     plan = screen.plan.set_index("facility")
-    assert plan.loc["P1", ["open", "level", "capacity_t", "throughput_t"]].tolist() == [True, "only", 10.0, 10.0]
+    row = of_type(pd.Series, plan.loc["P1", ["open", "level", "capacity_t", "throughput_t"]])
+    assert row.tolist() == [True, "only", 10.0, 10.0]
     assert not plan.loc["P0", "open"] and plan.loc["P0", "throughput_t"] == 0.0
 
     sol = no.solve(micro(tmp_path / "b", linking=True))
@@ -569,7 +572,7 @@ def test_relaxed_screen_starts_its_mip_from_its_lp_rounded(tmp_path: Path) -> No
         assert screen.record["start"] == "lp_round"
         # the plans near the rounding: y1 = 1 in the LP and rounded, so held open; y0 (0.4, rounded
         # to 1) free. P1's 6 t cannot hold the 10 t, so P0 stays open: 150, no better than the rounding
-        near = screen.record["neighbourhood"]
+        near = of_type(dict, screen.record["neighbourhood"])
         assert (near["held"], near["integers"]) == (1, 2)
         assert near["rounded"] == pytest.approx(150.0) and near["objective"] == pytest.approx(150.0)
         assert near["start"] == "lp_round"

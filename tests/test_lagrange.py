@@ -238,17 +238,17 @@ def test_time_limit_shares_with_the_lagrangian(tmp_path: Path, monkeypatch: pyte
     real_lp, real_bound, real_solve = heuristic.lp_solution, heuristic.period_bound, heuristic.solve_model
     given: dict[str, list[float | None]] = {"lp": [], "lagrangian": [], "mip": []}
 
-    def slow_lp(hm, options):  # type: ignore[no-untyped-def]
+    def slow_lp(hm, options):
         given["lp"].append(options.time_limit)
         clock[0] += 30.0
         return real_lp(hm, options)
 
-    def slow_bound(hm, d, options, seconds, lp=None):  # type: ignore[no-untyped-def]
+    def slow_bound(hm, d, options, seconds, lp=None):
         given["lagrangian"].append(seconds)
         clock[0] += 25.0
         return real_bound(hm, d, options, seconds, lp=lp)
 
-    def spy(m, options, **kw):  # type: ignore[no-untyped-def]
+    def spy(m, options, **kw):
         given["mip"].append(options.time_limit)
         return real_solve(m, options, **kw)
 
@@ -275,7 +275,7 @@ def test_a_stop_request_leaves_no_bound(tmp_path: Path) -> None:
 
     hm, d = _held(growth_instance(tmp_path, {2025: 150, 2026: 150}, H_100))
     lp, _x, duals = lp_solution(hm, SolveOptions())
-    assert lp == pytest.approx(3100.0) and duals is not None
+    assert lp is not None and lp == pytest.approx(3100.0) and duals is not None
     with interrupts.handling(), interrupts.deferred():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.2)
@@ -323,7 +323,7 @@ def test_worker_processes_give_the_same_bound(tmp_path: Path, monkeypatch: pytes
 
 def _tiny_task(rows: int = 1) -> BlockTask:
     """min -x s.t. x <= 1.5, x integer in [0, 3]: optimum -1."""
-    import scipy.sparse as sp
+    import scipy.sparse as sp  # type: ignore[import-untyped]
 
     return BlockTask(np.array([-1.0]), np.array([0.0]), np.array([3.0]), np.array([True]),
                      sp.csr_matrix(np.ones((rows, 1))), np.array([-np.inf]), np.array([1.5]), 0, 1e-4)

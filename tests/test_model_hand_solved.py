@@ -10,7 +10,7 @@ from builders import lanes, one_material_tables, site, two_technology_tables, wr
 import network_opt as no
 
 
-def _solve(folder: Path) -> no.api.Solution:  # type: ignore[name-defined]
+def _solve(folder: Path) -> no.api.Solution:
     sol = no.solve(folder)
     assert sol.status == "optimal", sol.status
     return sol

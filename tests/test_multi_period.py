@@ -28,7 +28,7 @@ def _fac(sol: Any, facility: str, period: int) -> Any:
 def growth_instance(folder: Path, supply: dict[int, float], levels: list[dict[str, Any]],
                     closing_cost: float | None = None, periods: list[Any] | None = None, **settings: Any) -> Path:
     """Existing plant P (100 t, 10/t, no fixed cost) and candidate H (levels given, 10/t)."""
-    tables = {
+    tables: dict[str, list[dict[str, Any]]] = {
         "sites": [site("C1", "collection_point"), site("S1", "facility"), site("S2", "facility")],
         **one_material_tables(),
         "supply": [{"site": "C1", "period": p, "chemistry": "X", "tonnes": t} for p, t in supply.items()],
@@ -137,7 +137,7 @@ def cascade_instance(folder: Path, supply: dict[int, float], after_years: int = 
                      grades: bool = False) -> Path:
     """Fit packs at C1 go to an existing refurbisher R (free) and sell at 1/kWh (100 kWh/t x 0.8 =
     80/t) to a telecom market; they return after ``after_years`` to the existing recycler P (10/t)."""
-    tables = {
+    tables: dict[str, list[dict[str, Any]]] = {
         "sites": [site("C1", "collection_point"), site("S1", "facility"), site("S2", "facility"),
                   site("MK", "market")],
         **one_material_tables(),
@@ -355,7 +355,7 @@ def two_echelon_instance(folder: Path, ban: bool) -> Path:
     """100 t of X in DE go to pre-processor B in DE (black mass yield 0.5, free). The 50 t of black
     mass are refined in CN (10/t, 500) or in DE (30/t, 1500). An EU black-mass export ban to
     non-OECD countries forces DE."""
-    tables = {
+    tables: dict[str, list[dict[str, Any]]] = {
         "sites": [site("C1", "collection_point", "DE"), site("SB", "facility", "DE"),
                   site("SD", "facility", "DE"), site("SC", "facility", "CN")],
         "jurisdictions": [{"id": "DE", "groups": "EU27;OECD"}, {"id": "CN", "groups": ""}],

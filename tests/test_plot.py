@@ -15,8 +15,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from builders import existing_recyclers, lanes, one_material_tables, site, write_instance
-from matplotlib.patches import FancyArrowPatch
+from builders import existing_recyclers, lanes, of_type, one_material_tables, site, write_instance
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.patches import FancyArrowPatch, Rectangle
 from typer.testing import CliRunner
 
 import network_opt as no
@@ -42,7 +43,7 @@ def plan_instance(folder: Path) -> Path:
 
     Flow lines (origin, destination, commodity): 2025 C1>R 100, R>M 80, C2>B 40, B>RF 30, R>B 20;
     2027 the same with B>RF 70, plus M>B 80. Open: R (new), B and RF (existing)."""
-    tables = {
+    tables: dict[str, list[dict[str, Any]]] = {
         "sites": [site("C1", "collection_point", "DE", 52.52, 13.40),
                   site("C2", "collection_point", "DE", 48.14, 11.58),
                   site("S1", "facility", "DE", 51.34, 12.37), site("S2", "facility", "DE", 50.11, 8.68),
@@ -147,8 +148,9 @@ def test_widths_are_proportional_to_tonnes_with_shared_scales(plan: Any) -> None
     panels = [ax for ax in fig.axes if ax.get_title(loc="left")]
     assert len(panels) == 2
     assert panels[0].get_xlim() == panels[1].get_xlim() and panels[0].get_ylim() == panels[1].get_ylim()
-    widths = [{p.get_gid(): p.get_arrowstyle().tail_width for p in ax.patches if str(p.get_gid()).startswith("flow:")}
-              for ax in panels]
+    # matplotlib's stubs leave out the ``tail_width`` that ArrowStyle.Simple sets
+    widths = [{p.get_gid(): of_type(FancyArrowPatch, p).get_arrowstyle().tail_width  # type: ignore[attr-defined]
+               for p in ax.patches if str(p.get_gid()).startswith("flow:")} for ax in panels]
     for w in widths:
         assert w["flow:C1>R:eol_packs"] == pytest.approx(maps.MAX_FLOW_PT)
         assert w["flow:R>M:second_life_packs"] == pytest.approx(0.8 * maps.MAX_FLOW_PT)
@@ -180,7 +182,7 @@ def _crowded_result(n: int = 24) -> PlotResult:
 def test_labels_do_not_overlap() -> None:
     fig = maps.flow_map(_crowded_result(), labels=50)
     ax = fig.axes[0]
-    renderer = fig.canvas.get_renderer()
+    renderer = of_type(FigureCanvasAgg, fig.canvas).get_renderer()
     boxes = [t.get_window_extent(renderer) for t in ax.texts if str(t.get_gid()).startswith("label:")]
     assert 1 <= len(boxes) < 24  # some placed, the rest left out rather than piled up
     for i, a in enumerate(boxes):
@@ -195,12 +197,15 @@ def test_projection_and_basemap_suit_the_region() -> None:
     from network_opt.plotting.geo import lowres_countries_path, map_frame
 
     china = map_frame(np.array([121.47, 114.31]), np.array([31.23, 30.59]))
-    assert china.crs.coordinate_operation.method_name == "Albers Equal Area" and len(china.detail) > 0
+    china_operation = china.crs.coordinate_operation
+    assert china_operation is not None and china_operation.method_name == "Albers Equal Area"
+    assert len(china.detail) > 0
     brazil = map_frame(np.array([-46.63, -43.17]), np.array([-23.55, -22.91]))
     assert len(brazil.detail) == 0
     assert (len(brazil.context) > 0) == (lowres_countries_path() is not None)
     equator = map_frame(np.array([36.8, 39.3]), np.array([-1.3, 0.5]), basemap=False)
-    assert equator.crs.coordinate_operation.method_name == "Lambert Azimuthal Equal Area"
+    equator_operation = equator.crs.coordinate_operation
+    assert equator_operation is not None and equator_operation.method_name == "Lambert Azimuthal Equal Area"
     # the frame holds every point, with a margin
     x, y = china.project(np.array([121.47, 114.31]), np.array([31.23, 30.59]))
     assert (china.xlim[0] < x.min() < x.max() < china.xlim[1]) and (china.ylim[0] < y.min() < y.max() < china.ylim[1])
@@ -228,8 +233,8 @@ def test_cost_chart_net_cost_is_the_toy_objective(toy: Any) -> None:
     """instances/toy/README.md: net cost -1,790,500 EUR, shown in M EUR."""
     fig = charts.cost_chart(toy)
     net = next(line for line in fig.axes[0].lines if line.get_gid() == "net")
-    assert net.get_ydata()[0] == pytest.approx(-1.7905)
-    bars = {p.get_gid(): p.get_height() for p in fig.axes[0].patches}
+    assert np.asarray(net.get_ydata())[0] == pytest.approx(-1.7905)
+    bars = {p.get_gid(): of_type(Rectangle, p).get_height() for p in fig.axes[0].patches}
     assert bars["cost:processing"] == pytest.approx(0.98)
     assert bars["cost:material_revenue"] == pytest.approx(-1.3315)
 
@@ -237,7 +242,7 @@ def test_cost_chart_net_cost_is_the_toy_objective(toy: Any) -> None:
 def test_capacity_chart_by_kind_and_jurisdiction(toy: Any) -> None:
     """Toy: recyclers 1,000 (REC-EAST) + 1,500 (REC-WEST) t/yr, refurbisher 500 t/yr."""
     fig = charts.capacity_chart(toy)
-    bars = {p.get_gid(): p.get_height() for p in fig.axes[0].patches}
+    bars = {p.get_gid(): of_type(Rectangle, p).get_height() for p in fig.axes[0].patches}
     assert bars == pytest.approx({"capacity:refurbisher:TOY": 0.5, "capacity:recycler:TOY": 2.5})
 
 
@@ -245,10 +250,10 @@ def test_targets_chart_achieved_vs_required(toy: Any) -> None:
     """Toy Li recovery: 0.9 x 16,000 / 23,800 = 60.5 % against 50 %."""
     fig = charts.targets_chart(toy)
     ax = fig.axes[0]
-    bar = next(p for p in ax.patches if p.get_gid() == "achieved")
+    bar = of_type(Rectangle, next(p for p in ax.patches if p.get_gid() == "achieved"))
     assert bar.get_width() == pytest.approx(100 * 0.9 * 16000 / 23800)
     required = next(c for c in ax.collections if c.get_gid() == "required")
-    assert required.get_offsets()[0][0] == pytest.approx(50.0)
+    assert np.asarray(required.get_offsets())[0][0] == pytest.approx(50.0)
 
 
 def test_sankey_links_of_the_toy(toy: Any) -> None:
@@ -284,7 +289,7 @@ def test_geopackage_round_trips_through_geopandas(plan: Any, tmp_path: Path) -> 
 
     assert [name for name, _ in pyogrio.list_layers(path)] == ["sites", "facilities", "markets", "flows"]
     flows = gpd.read_file(path, layer="flows")
-    assert flows.crs.to_epsg() == 4326
+    assert flows.crs is not None and flows.crs.to_epsg() == 4326
     assert set(flows.geom_type) == {"LineString"}
     key = ["origin", "destination", "commodity", "period"]
     got = flows.groupby(key)["tonnes"].sum()
@@ -494,13 +499,13 @@ def _rings(fig: Any) -> list[str]:
 def test_map_rings_the_facility_where_a_target_binds(blend: Any, tmp_path: Path) -> None:
     fig = maps.flow_map(blend, targets=True)
     assert _rings(fig) == [f"target:A:binds:{BLEND_RULE}"]
-    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    legend = [t.get_text() for ax in fig.axes if (box := ax.get_legend()) for t in box.get_texts()]
     assert "Targets at facilities" in legend and f"binds: {BLEND_RULE}" in legend
     assert "a target binds at 1" in fig.axes[0].get_title(loc="left")
     assert _rings(maps.flow_map(blend)) == []  # only on request
     # the toy has pooled targets only: the legend says that no facility target binds
     toy_fig = maps.flow_map(no.solve(ROOT / "instances" / "toy"), targets=True)
-    toy_legend = [t.get_text() for ax in toy_fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    toy_legend = [t.get_text() for ax in toy_fig.axes if (box := ax.get_legend()) for t in box.get_texts()]
     assert _rings(toy_fig) == [] and "no per-facility target binds" in toy_legend
 
 

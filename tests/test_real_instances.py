@@ -11,6 +11,7 @@ from types import ModuleType
 
 import pandas as pd
 import pytest
+from builders import of_type
 
 import network_opt as no
 from network_opt.inputs.load import validate
@@ -95,7 +96,7 @@ def test_china_whitelist_plants_load_with_their_sources() -> None:
     per = builder.whitelist_capacity_per_enterprise()
     cap = levels.groupby("facility")["capacity_t"].min()
     for r, fid in zip(raw.itertuples(index=False), ids, strict=True):
-        assert cap[fid] == pytest.approx(per * int(r.enterprises)), fid
+        assert cap[fid] == pytest.approx(per * int(of_type(str, r.enterprises))), fid  # raw: read as text
     packs = sum(cap[f] / (builder.black_mass_yield() if fac.at[f, "kind"] == "refiner" else 1.0)
                 for f in existing if fac.at[f, "kind"] != "refurbisher")
     total = builder.num("whitelist_nominal_capacity_2024_t") * builder.num("whitelist_recycling_share")

@@ -11,8 +11,10 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from openpyxl.worksheet.worksheet import Worksheet
 
 import network_opt.results.xlsx as xlsx
+from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution
 from network_opt.results.xlsx import write_results_xlsx
 from network_opt.solver.highs import SolveOutcome
@@ -42,7 +44,7 @@ def _solution() -> Solution:
     outcome = SolveOutcome(status=SolveStatus.OPTIMAL, termination="optimal", objective=-1790500.25,
                            bound=-1790500.25, mip_gap=0.0125)
     return Solution(outcome=outcome, tables={"facilities": facilities, "flows": flows, "targets": targets},
-                    summary=summary)
+                    summary=Summary.from_dict(summary))
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +53,17 @@ def workbook(tmp_path_factory: pytest.TempPathFactory) -> openpyxl.Workbook:
     return openpyxl.load_workbook(path)
 
 
-def _cells(ws: openpyxl.worksheet.worksheet.Worksheet) -> list[list[tuple[object, str]]]:
+def _cells(ws: Worksheet) -> list[list[tuple[object, str]]]:
     return [[(c.value, c.number_format) for c in row] for row in ws.iter_rows(min_row=2)]
+
+
+def _widths(ws: Worksheet) -> dict[int, float]:
+    """Width of each column by number, from the column dimensions (each a range of columns)."""
+    widths = {}
+    for d in ws.column_dimensions.values():
+        assert d.min is not None and d.max is not None
+        widths.update({i: d.width for i in range(d.min, d.max + 1)})
+    return widths
 
 
 def test_sheets_in_order_with_header_and_frozen_first_row(workbook: openpyxl.Workbook) -> None:
@@ -86,12 +97,11 @@ def test_table_values_types_and_number_formats(workbook: openpyxl.Workbook) -> N
 
 def test_column_widths_fit_the_content(workbook: openpyxl.Workbook) -> None:
     ws = workbook["facilities"]
-    widths = {i: d.width for d in ws.column_dimensions.values() for i in range(d.min, d.max + 1)}
+    widths = _widths(ws)
     # name or widest value + 2, within 8..45; capacity 1,234.57 shown with a sign's room
     assert widths == {1: 10, 2: 8, 3: 8, 4: 8, 5: 12, 6: 13, 7: 12}
     summary = workbook["summary"]
-    assert {i: d.width for d in summary.column_dimensions.values() for i in range(d.min, d.max + 1)} == \
-        {1: 24, 2: 18, 3: 18}
+    assert _widths(summary) == {1: 24, 2: 18, 3: 18}
 
 
 def test_summary_sheet(workbook: openpyxl.Workbook) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from builders import two_technology_tables, write_instance
+from builders import as_number, two_technology_tables, write_instance
 from typer.testing import CliRunner
 
 import network_opt as no
@@ -134,7 +134,7 @@ def test_open_forces_a_facility_open_from_the_first_period(toy: no.Instance) -> 
     assert bool(lv[("REC-EAST", "1000t")]) and not bool(lv[("REC-EAST", "2000t")])
     assert not bool(prepare(toy).levels.set_index(["facility", "level"])["initial"][("REC-EAST", "1000t")])
     fac = s["facilities"].set_index("id")
-    assert fac.at["REC-EAST", "status"] == "existing" and math.isnan(fac.at["REC-EAST", "closing_cost"])
+    assert fac.at["REC-EAST", "status"] == "existing" and math.isnan(as_number(fac.at["REC-EAST", "closing_cost"]))
 
 
 def test_forced_open_plant_is_used_even_when_it_does_not_pay(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from network_opt.model import build_model, prepare
 from network_opt.model import size as size_module
 from network_opt.model.size import (
     BASE_BYTES,
+    ModelSize,
     ModelTooLarge,
     available_memory,
     format_bytes,
@@ -50,7 +51,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _gen(tmp_path_factory.mktemp("size") / "g60x12x2", 60, 12, 2)
 
 
-def _built(inst_path: Path, **settings: object) -> tuple[object, dict[str, int]]:
+def _built(inst_path: Path, **settings: object) -> tuple[ModelSize, dict[str, int]]:
     inst = load(inst_path).with_settings(settings)
     d = prepare(inst)
     m = build_model(d)

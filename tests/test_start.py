@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 import network_opt as no
 from network_opt.cli.app import app
+from network_opt.model.data import ModelData
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.starts import first_plan, rounded_levels
 
@@ -147,4 +149,5 @@ def test_the_start_lps_share_one_deadline(monkeypatch: pytest.MonkeyPatch) -> No
     hm.h.setOptionValue("time_limit", 0.0)  # the run clock is past it
     assert starts.time_up(hm)
     plan = pd.DataFrame({"facility": [], "investment_period": [], "open": [], "level": [], "modules": []})
-    assert carry_over.plan_start(m, SimpleNamespace(), hm, plan, SolveOptions(time_limit=300.0)) is None
+    no_data = cast(ModelData, SimpleNamespace())  # a stand-in: the time is up before the data is read
+    assert carry_over.plan_start(m, no_data, hm, plan, SolveOptions(time_limit=300.0)) is None
