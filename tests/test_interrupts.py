@@ -130,12 +130,16 @@ def _plan_or_nothing(out: Path, text: str) -> dict[str, Any] | None:
 
 def test_sigterm_in_the_root_lp_writes_the_start_plan_and_exits_143(instance: Path, tmp_path: Path) -> None:
     """--start open-all gives HiGHS a plan at once; the signal comes in the MIP's root LP, where
-    HiGHS calls back nothing (the issue's `HEkkDual::iterate` under `evaluateRootLp`)."""
+    HiGHS calls back nothing (the issue's `HEkkDual::iterate` under `evaluateRootLp`). It comes
+    twice, 20 ms apart, as GNU ``timeout`` sends it (to the process, then to its process group):
+    one stop request, the plan written (a second request would abort the write)."""
     out = tmp_path / "out"
     run = Run(str(instance), "--out", str(out), "--start", "open-all")
     run.wait_for("solving with HiGHS")
     time.sleep(6.0)  # the start's LP and the presolve take about 2 s here, the root LP about 20 s
     sent = run.signal(signal.SIGTERM)
+    time.sleep(0.02)
+    run.signal(signal.SIGTERM)
     code, ended = run.finish()
     finished = run.wait_for("solver finished", timeout=1)
     assert code == 143, run.text
@@ -218,6 +222,23 @@ def test_in_a_deferral_the_first_signal_asks_and_the_second_raises() -> None:
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(1)
         assert caught.value.exit_code == 130  # the first signal's code
+
+
+def test_the_same_signal_again_at_once_is_the_same_request() -> None:
+    """Within REPEAT_S the same signal is one request (``timeout`` delivers it twice); later, or
+    another signal, is a second request and raises."""
+    asked: list[int] = []
+    with interrupts.handling(), interrupts.deferred(lambda: asked.append(1)):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)
+        assert asked == [1] and interrupts.requested() == signal.SIGTERM
+        time.sleep(interrupts.REPEAT_S)
+        with pytest.raises(interrupts.Interrupted) as caught:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        assert caught.value.exit_code == 143
 
 
 def test_run_highs_leaves_a_highs_that_does_not_answer_after_the_grace_period() -> None:

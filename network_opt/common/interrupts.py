@@ -19,7 +19,8 @@ takes it for the length of a solve when nobody does) both signals are handled th
   HiGHS run of the process, or the interpreter's exit, waits for it first (:func:`await_left_running`);
 - inside :func:`deferred` (HiGHS running, the results being written) the first signal only asks
   to stop (the callbacks given are called); a second signal raises :class:`Interrupted` there too,
-  for a user who does not want to wait.
+  for a user who does not want to wait. The same signal again within :data:`REPEAT_S` seconds of
+  the first is the same request (``timeout`` sends it to the process and to its process group).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ from typing import Any
 GRACE_S = 1.0
 #: Seconds between two looks at a running HiGHS (stop requests, progress heartbeat).
 POLL_S = 0.05
+#: Seconds within which the same signal again is the same stop request, not a second one: GNU
+#: ``timeout`` and wrapper scripts send it to the process and then to its process group, so it
+#: arrives twice within milliseconds, and a second request would abort writing the plan
+REPEAT_S = 1.0
 #: HiGHS runs the Python API left running after a stop request (asked to stop, not yet ended): the
 #: next run waits for them, so that two runs never share HiGHS's task scheduler, and so does the
 #: interpreter's exit, which a thread still inside HiGHS would make abort
@@ -82,7 +87,8 @@ def signal_name(signum: int) -> str:
 class _State:
     def __init__(self) -> None:
         self.requested: int | None = None  # the first signal received
-        self.count = 0  # signals received
+        self.requested_at = 0.0  # when (time.monotonic())
+        self.count = 0  # stop requests received (a repeat within REPEAT_S not counted)
         self.depth = 0  # nested handling() contexts
         self.previous: dict[int, Any] = {}
         self.deferrals: list[Callable[[], None]] = []
@@ -112,8 +118,11 @@ def check() -> None:
 
 
 def _handler(signum: int, _frame: FrameType | None) -> None:
+    now = time.monotonic()
     if _state.requested is None:
-        _state.requested = signum
+        _state.requested, _state.requested_at = signum, now
+    elif signum == _state.requested and now - _state.requested_at < REPEAT_S:
+        return  # the same request delivered again (to the process, then to its group): see REPEAT_S
     _state.count += 1
     if _state.deferrals and _state.count == 1:
         for stop in list(_state.deferrals):
