@@ -215,3 +215,20 @@ def test_shipped_instances_are_listed_and_unknown_names_refused(store: Store) ->
     assert {"toy", "toy-scenarios", "china-east"} <= set(names)
     with pytest.raises(WorkspaceError, match=r"no shipped instance '\.\./toy'"):
         workspaces.open_shipped(store, root, "../toy")
+
+
+def test_year_columns_are_shown_as_written_and_numbers_grouped() -> None:
+    """Years are ids, not quantities: every period column (facilities' investment_period, cascade's
+    period_sold, ...) is shown as 2025, not 2,025; a quantity keeps its thousands separator."""
+    import pandas as pd
+
+    from network_opt.app.views import table
+
+    frame = pd.DataFrame({"period": [2025], "investment_period": [2025], "period_sold": [2027],
+                          "return_period": [2033], "from_period": [2028], "tonnes": [12345.0]})
+    shown = table(frame, "t", "T")
+    cells = dict(zip(shown.columns, shown.rows[0], strict=True))
+    assert {c: cells[c] for c in frame.columns if c != "tonnes"} == {
+        "period": "2025", "investment_period": "2025", "period_sold": "2027", "return_period": "2033",
+        "from_period": "2028"}
+    assert cells["tonnes"] != "12345" and "," in cells["tonnes"]

@@ -63,7 +63,13 @@ def fmt(v: Any) -> str:
 
 
 #: Columns holding years or ids written as numbers: shown as they are (2025, not 2,025).
-PLAIN_COLUMNS = frozenset({"period", "from_period", "return_period", "year", "level", "returns_in", "seed"})
+PLAIN_COLUMNS = frozenset({"year", "level", "returns_in", "seed"})  # and every period column: _plain
+
+
+def _plain(column: str) -> bool:
+    """A column shown as it is: ids and years (``period``, ``from_period``, ``investment_period``,
+    ``period_sold``, ...), not numbers to format with thousands separators ("2,025")."""
+    return column in PLAIN_COLUMNS or column == "period" or column.endswith("_period") or column.startswith("period_")
 
 
 def _number_text(v: Any) -> Any:
@@ -80,7 +86,7 @@ def table(frame: pd.DataFrame, name: str, title: str, limit: int = MAX_ROWS) -> 
     """A frame as a :class:`Table` (at most ``limit`` rows); numbers formatted by :func:`fmt`, year
     columns (:data:`PLAIN_COLUMNS`) as they are."""
     shown = frame.head(limit)
-    plain = [str(c) in PLAIN_COLUMNS for c in frame.columns]
+    plain = [_plain(str(c)) for c in frame.columns]
     rows = [[str(v) if p and v is not None and v == v else fmt(_number_text(v))
              for v, p in zip(r, plain, strict=True)] for r in shown.itertuples(index=False, name=None)]
     numeric = [not p and len(shown) > 0
