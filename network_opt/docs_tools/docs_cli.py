@@ -33,6 +33,14 @@ bound, `--heuristic`'s bound of the full model, or with `--stochastic` the decom
 progressive hedging at its iteration limit without a candidate plan serving every scenario) it is printed \
 and `summary.json` (and `results.xlsx`'s summary sheet) is written, no result table; else nothing is \
 written |
+| 5 | a plan was found but could not be written to `--out` (disk full, read-only, GeoPackage writer): it was \
+saved to the fallback folder printed (`network-opt-rescue-TIME-PID` in `$TMPDIR`, else the home or working \
+directory) |
+| 6 | a plan was found but could not be saved anywhere |
+| 130 | interrupted by SIGINT (Ctrl-C), in any phase, within about 2 s: the best plan found so far is written \
+if HiGHS had one (`termination: interrupted`), else nothing; a second signal (not the same one again within \
+1 s, as `timeout` sends it) aborts the write ([interrupts](performance.md#interrupts)) |
+| 143 | the same for SIGTERM (batch schedulers, `docker stop`, CI timeouts) |
 
 """
 
