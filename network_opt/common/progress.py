@@ -37,7 +37,7 @@ class Progress:
 
     def __init__(self, mode: Mode = "plain", console: Console | None = None):
         self.mode = mode
-        self.console = console or Console(stderr=True, highlight=False)
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         self.start = time.perf_counter()
         self._last = -math.inf
         self._status: Status | None = None
@@ -90,7 +90,7 @@ class Progress:
         """``quiet`` if asked, ``live`` on a terminal, else ``plain``; on stderr without ``console``.
         (Nothing redirects descriptor 2 while HiGHS runs: the model goes to highspy directly, not
         through a Pyomo solver plugin, and HiGHS's log comes through its logging callback.)"""
-        console = console or Console(stderr=True, highlight=False)
+        console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         if quiet:
             return cls("quiet", console)
         return cls("live" if console.is_terminal else "plain", console)
