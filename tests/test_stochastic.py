@@ -266,7 +266,9 @@ def test_written_results(neutral: Any, tmp_path: Path) -> None:
     s = json.loads((out / "summary.json").read_text())
     assert s["stochastic"]["VSS"] == pytest.approx(100.0)
     assert s["stochastic"]["EVPI"] == pytest.approx(450.0)
-    assert s["stochastic"]["plan"] == {"level_open": {}}
+    assert s["stochastic"]["plan"] == {"level_open": []}
+    # by the instance's ids (it was keyed by the model's row positions, "(0, 2025)")
+    assert s["stochastic"]["expected_value_plan"] == {"level_open": [{"facility": "R", "level": "S", "period": 2025}]}
 
 
 # --- bad input ------------------------------------------------------------------------------------

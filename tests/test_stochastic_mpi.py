@@ -53,4 +53,4 @@ def test_two_ranks_agree_with_the_hand_solved_optimum(tmp_path: Path, method: st
     assert s["EEV"] == pytest.approx(2600.0, abs=1e-6)
     assert s["WS"] == pytest.approx(2050.0, abs=1e-6)
     assert s["VSS"] == pytest.approx(100.0, abs=1e-6) and s["EVPI"] == pytest.approx(450.0, abs=1e-6)
-    assert s["plan"] == {"level_open": {}}  # open nothing, as by hand
+    assert s["plan"] == {"level_open": []}  # open nothing, as by hand

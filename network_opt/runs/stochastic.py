@@ -547,8 +547,8 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
             executor.close()
     if stopped is not None:
         assert plan is not None and found is not None
-        return _interrupted(inst, sset, found, plan, audit, decomposition, soft_targets, alpha, weight,
-                            (t0, t1, tw, t2), opts.seed, stopped)
+        return _interrupted(inst, sset, found, plan, datas[0].levels, audit, decomposition, soft_targets, alpha,
+                            weight, (t0, t1, tw, t2), opts.seed, stopped)
     assert outcome is not None and ev_alone is not None
     t3 = time.perf_counter()
     metrics = _metrics(sset, sp, eev, ws, oos, alpha, weight, outcome)
@@ -568,7 +568,7 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
         "expected_value_scenario": sset.expected_label, "cvar_alpha": alpha, "cvar_weight": weight,
         "objective": "expected cost + cvar_weight x CVaR(cvar_alpha)" if weight > 0 else "expected cost",
         "decomposition": decomposition, **metrics,
-        "plan": _plan_json(plan), "expected_value_plan": _plan_json(ev_plan),
+        "plan": _plan_json(plan, datas[0].levels), "expected_value_plan": _plan_json(ev_plan, datas[0].levels),
     }
     sol = Solution(outcome=outcome, tables=tables, summary=summary, inst=inst)
     return StochasticResult(sol, sset, plan, ev_plan, metrics)
@@ -792,7 +792,8 @@ def plan_of(names: list[str], values: np.ndarray, d: ModelData) -> Plan:
     return out
 
 
-def _interrupted(inst: Instance, sset: ScenarioSet, outcome: SolveOutcome, plan: Plan, audit: dict[str, Any],
+def _interrupted(inst: Instance, sset: ScenarioSet, outcome: SolveOutcome, plan: Plan, levels: pd.DataFrame,
+                 audit: dict[str, Any],
                  decomposition: dict[str, Any], soft_targets: bool | None, alpha: float, weight: float,
                  clocks: tuple[float, float, float, float], seed: int,
                  stop: interrupts.Interrupted) -> StochasticResult:
@@ -808,7 +809,7 @@ def _interrupted(inst: Instance, sset: ScenarioSet, outcome: SolveOutcome, plan:
         "seed": seed if sset.sampled else None, "expected_value_scenario": sset.expected_label,
         "cvar_alpha": alpha, "cvar_weight": weight,
         "objective": "expected cost + cvar_weight x CVaR(cvar_alpha)" if weight > 0 else "expected cost",
-        "decomposition": decomposition, "plan": _plan_json(plan),
+        "decomposition": decomposition, "plan": _plan_json(plan, levels),
         "interrupted": {"signal": interrupts.signal_name(stop.signum),
                         "note": "stopped after the plan was found: the objective, bound and gap are the design's; "
                                 "RP, EEV, WS, VSS, EVPI, the regret, robustness and out-of-sample figures and the "
@@ -1031,12 +1032,27 @@ def _robustness(inst: Instance, d: ModelData, sset: ScenarioSet, ws: list[Scenar
     return out.reset_index(drop=True)
 
 
-def _plan_json(plan: Plan | None) -> dict[str, Any] | None:
-    """A plan as JSON: component -> {"index": value} for the nonzero values."""
+def _plan_json(plan: Plan | None, levels: pd.DataFrame) -> dict[str, Any] | None:
+    """A plan as JSON, by the ids of the instance, for its nonzero values: ``level_open`` a list of
+    {facility, level, period} (``levels``: the model data's level rows, whose positions index
+    ``level_open``), ``modules`` and ``closed`` lists of {facility, period, value} (modules
+    installed; share closed), ``var_at_risk`` a number (currency)."""
     if plan is None:
         return None
-    return {name: {str(k): v for k, v in vals.items() if abs(v) > 1e-9} for name, vals in plan.items()
-            if name in FIRST_STAGE}
+    out: dict[str, Any] = {}
+    for name, vals in plan.items():
+        if name not in FIRST_STAGE:
+            continue
+        nonzero = [(k, v) for k, v in vals.items() if abs(v) > 1e-9]
+        if name == "level_open":
+            out[name] = [{"facility": str(levels["facility"].iat[int(j)]), "level": str(levels["level"].iat[int(j)]),
+                          "period": int(p)} for (j, p), _ in sorted(nonzero, key=lambda kv: (kv[0][1], kv[0][0]))]
+        elif name == "var_at_risk":
+            out[name] = next((float(v) for _, v in vals.items()), 0.0)
+        else:
+            out[name] = [{"facility": str(f), "period": int(p), "value": float(v)}
+                         for (f, p), v in sorted(nonzero, key=lambda kv: (kv[0][1], str(kv[0][0])))]
+    return out
 
 
 def write_stochastic(result: StochasticResult, out: str | Path, overwrite: bool = False) -> Path:
