@@ -10,8 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from network_opt.cli.app import app
+from network_opt.inputs.manifest import DuplicateKeyError, load_yaml
+from network_opt.inputs.policies import PresetError, load_preset_file
 
-TOY = Path(__file__).parents[1] / "instances" / "toy"
+ROOT = Path(__file__).parents[1]
+TOY = ROOT / "instances" / "toy"
 runner = CliRunner()
 
 
@@ -27,8 +30,9 @@ def _add_table(name: str, text: str) -> Callable[[Path], None]:
     def edit(folder: Path) -> None:
         (folder / f"{name}.csv").write_text(text, encoding="utf-8")
         manifest = (folder / "instance.yaml").read_text(encoding="utf-8")
-        (folder / "instance.yaml").write_text(manifest.replace("tables:\n", f"tables:\n  {name}: {name}.csv\n"),
-                                              encoding="utf-8")
+        if f"\n  {name}: {name}.csv\n" not in manifest:  # a table listed already is replaced, not listed twice
+            manifest = manifest.replace("tables:\n", f"tables:\n  {name}: {name}.csv\n")
+            (folder / "instance.yaml").write_text(manifest, encoding="utf-8")
     return edit
 
 
@@ -68,6 +72,8 @@ CASES = [
      "supply.csv:3:period", "period declared in instance.yaml"),
     ("malformed yaml", _replace("instance.yaml", "periods: [2025]", "periods: [2025"), "instance.yaml:",
      "malformed YAML"),
+    ("repeated yaml key", _append("instance.yaml", "periods: [2030]\n"), "instance.yaml:27:periods",
+     "key 'periods' is given twice in this mapping (here at column 1; first at line 6, column 1); keep one"),
     ("path outside folder", _replace("instance.yaml", "sites: sites.csv", "sites: ../../etc/passwd"),
      "instance.yaml:8:tables.sites", "outside the instance folder"),
     ("absolute path", _replace("instance.yaml", "sites: sites.csv", "sites: /etc/hostname"),
@@ -177,3 +183,42 @@ def test_no_route_to_recycling_is_reported(tmp_path: Path) -> None:
 def test_shipped_toy_is_valid() -> None:
     result = runner.invoke(app, ["validate", str(TOY)])
     assert result.exit_code == 0, result.output
+
+
+def test_scenario_with_two_overrides_lists_is_refused(tmp_path: Path) -> None:
+    # PyYAML alone keeps the last list: the first would be dropped and another scenario solved
+    folder = tmp_path / "inst"
+    shutil.copytree(ROOT / "instances" / "toy-scenarios", folder)
+    _replace("instance.yaml", "      - close: REF-EAST\n",
+             "      - close: REF-EAST\n    overrides:\n      - close: REC-EAST\n")(folder)
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert ("instance.yaml:50:scenarios.no-refurbisher.overrides: key 'overrides' is given twice in this mapping "
+            "(here at column 5; first at line 48, column 5); keep one") in result.stderr
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["solve", str(folder), "--scenario", "no-refurbisher", "--out", str(out)]).exit_code == 2
+    assert not out.exists()
+
+
+def test_repeated_key_is_refused_at_any_depth(tmp_path: Path) -> None:
+    text = "a:\n  b:\n    - c: 1\n      d: {e: 1, f: 2}\n    - c: 1\n      d: {e: 1, 'e': 2}\n"
+    with pytest.raises(DuplicateKeyError) as caught:
+        load_yaml(text)
+    exc = caught.value
+    assert (exc.dotted, exc.line, exc.column, exc.first_line, exc.first_column) == ("a.b[1].d.e", 6, 17, 6, 11)
+    assert str(exc) == ("line 6, column 17: key 'e' is given twice in this mapping (here at column 17; first at "
+                        "line 6, column 11); keep one")
+    with pytest.raises(DuplicateKeyError, match="key '1' is given twice"):
+        load_yaml("x: {1: a, 0x1: b}")  # the same key as loaded
+    assert load_yaml("base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  x: 3\n")["use"] == {"x": 3, "y": 2}  # merge
+    preset = tmp_path / "p.yaml"
+    preset.write_text("id: p\nname: P\nname: Q\n", encoding="utf-8")
+    with pytest.raises(PresetError, match=r"p\.yaml: name: line 3: key 'name' is given twice"):
+        load_preset_file(preset)
+
+
+def test_shipped_yaml_has_no_repeated_key() -> None:
+    files = sorted([*ROOT.joinpath("instances").rglob("*.yaml"), *ROOT.joinpath("network_opt").rglob("*.yaml")])
+    assert len(files) >= 13
+    for path in files:
+        assert isinstance(load_yaml(path.read_text(encoding="utf-8-sig")), dict), path

@@ -30,6 +30,7 @@ import yaml
 from network_opt.app.config import MAX_ZIP_BYTES, MAX_ZIP_MEMBERS
 from network_opt.app.store import Store, Workspace, new_id
 from network_opt.common.errors import InputError, Problem
+from network_opt.inputs.manifest import load_yaml
 
 #: Most rows of a table shown on a page (the rest: download the instance or the results).
 MAX_ROWS_SHOWN = 500
@@ -73,7 +74,7 @@ def _instance_name(entry: Path) -> str:
     """The ``name:`` of an instance (its manifest or settings sheet), else the file or folder name."""
     try:
         if entry.is_dir():
-            data = yaml.safe_load((entry / MANIFEST).read_text(encoding="utf-8"))
+            data = load_yaml((entry / MANIFEST).read_text(encoding="utf-8"))
             if isinstance(data, dict) and isinstance(data.get("name"), str | int):
                 return str(data["name"])
             return entry.name
@@ -512,7 +513,7 @@ def build_override(op: str, key: str, value: str) -> dict[str, Any]:
         except ValueError:
             raise WorkspaceError(f"scale {key}: expected a number, got {value!r}") from None
     try:
-        parsed = yaml.safe_load(value)
+        parsed = load_yaml(value)
     except yaml.YAMLError:
         parsed = value
     if not isinstance(parsed, str | int | float | bool):
@@ -580,7 +581,7 @@ def _write_scenario(path: Path, name: str, body: dict[str, Any]) -> None:
         manifest = path / MANIFEST
         old = manifest.read_text(encoding="utf-8")
         new = _insert_yaml(old, name, body)
-        before, after = yaml.safe_load(old) or {}, yaml.safe_load(new) or {}
+        before, after = load_yaml(old) or {}, load_yaml(new) or {}
         expected = dict(before)
         expected["scenarios"] = {**(before.get("scenarios") or {}), name: body}
         if after != expected:
@@ -661,7 +662,7 @@ def copy_with_periods(store: Store, ws: Workspace, text: str) -> Workspace:
     from network_opt.inputs.convert import build_workbook, read_raw, save_workbook, write_folder
 
     try:
-        periods = yaml.safe_load(text)
+        periods = load_yaml(text)
     except yaml.YAMLError as exc:
         raise WorkspaceError(f"periods: not valid YAML: {exc}") from None
     years = _period_years(periods)

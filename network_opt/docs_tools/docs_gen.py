@@ -57,7 +57,8 @@ are separated by `;`. Booleans are `true`/`false` (also `yes`/`no`, `1`/`0`).
 ## instance.yaml
 
 YAML is read with a safe loader; anchors and aliases are refused, and every table path must
-stay inside the instance folder.
+stay inside the instance folder. A key given twice in one mapping (at any depth, e.g. two
+`overrides:` in a scenario) is an error naming the line of each, never "the last one wins".
 
 | key | type | default | unit | range | description |
 |---|---|---|---|---|---|

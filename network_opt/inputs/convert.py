@@ -30,7 +30,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from network_opt.common.errors import InputError, OutputExistsError, Problem
 from network_opt.common.files import atomic_write, atomic_write_dir
 from network_opt.inputs.load import manifest_path
-from network_opt.inputs.manifest import SETTINGS, check_manifest, read_manifest
+from network_opt.inputs.manifest import SETTINGS, check_manifest, load_yaml, read_manifest
 from network_opt.inputs.read import ROW, decimal_points, read_csv_text
 from network_opt.inputs.schema import TABLES, Column, Table
 from network_opt.inputs.xlsx import (
@@ -90,7 +90,7 @@ def read_raw(instance: str | Path) -> RawInstance:
                 tables[name] = frame.drop(columns=[ROW])
     if problems:
         raise InputError(problems)
-    settings = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    settings = load_yaml(path.read_text(encoding="utf-8-sig"))  # read_manifest checked it
     settings.pop("tables", None)
     settings.pop("csv", None)  # the tables are written with ',' separators and decimal points
     return RawInstance(settings, tables)

@@ -1,7 +1,10 @@
 """Reading and checking ``instance.yaml``, the manifest of an instance folder.
 
 The manifest is loaded with PyYAML's safe loader from a composed node tree so that every
-problem can name the line of the offending key. Settings are described once in
+problem can name the line of the offending key. :class:`UniqueKeyLoader` (through :func:`load_yaml`)
+is the one loader of YAML a user wrote anywhere in the package (instance.yaml, a workbook's
+``instance`` sheet, the app's forms, the policy presets): a key given twice in one mapping is
+refused. Settings are described once in
 :data:`~network_opt.inputs.settings.SETTINGS` (used for checking, defaults and the generated docs);
 :func:`check_manifest` builds their frozen, typed tree (:class:`~network_opt.inputs.settings.Settings`).
 """
@@ -79,6 +82,78 @@ class Manifest:
     lines: dict[str, int] = field(default_factory=dict)
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key given twice in one YAML mapping (PyYAML would silently keep the last). ``key`` is the
+    key, ``path`` the dotted path of the mapping holding it (``scenarios.high``; empty at the top),
+    ``line``/``column`` where it is repeated and ``first_line``/``first_column`` where it was first
+    given, all 1-based. ``str()`` is ``line L, column C: message``; :attr:`message` has no position."""
+
+    def __init__(self, key: Any, path: str, repeated: yaml.Mark, first: yaml.Mark):
+        self.key, self.path = key, path
+        self.line, self.column = repeated.line + 1, repeated.column + 1
+        self.first_line, self.first_column = first.line + 1, first.column + 1
+        self.message = (f"key {str(key)!r} is given twice in this mapping (here at column {self.column}; first "
+                        f"at line {self.first_line}, column {self.first_column}); keep one")
+        super().__init__(None, None, self.message, repeated)
+
+    @property
+    def dotted(self) -> str:
+        """The dotted path of the repeated key (``scenarios.high.overrides``), as problems name keys."""
+        return f"{self.path}.{self.key}" if self.path else str(self.key)
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.message}"
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (plain data only, no Python objects) that refuses a key given twice in
+    the same mapping, at any depth, with :class:`DuplicateKeyError`. Keys are compared as loaded
+    (``1`` and ``0x1``, ``yes`` and ``true`` are the same key); keys brought in by a merge (``<<``)
+    may still be overridden, as YAML allows."""
+
+    _paths: dict[int, str]
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._paths = {}
+        self._index_paths(node, "")
+        return super().construct_document(node)
+
+    def _index_paths(self, node: yaml.Node, path: str) -> None:
+        """The dotted path of every mapping of the document (``key[i]`` for list items), by node id."""
+        if isinstance(node, yaml.MappingNode):
+            if id(node) in self._paths:  # an alias: indexed already
+                return
+            self._paths[id(node)] = path
+            for key_node, value_node in node.value:
+                name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                self._index_paths(value_node, f"{path}.{name}" if path else str(name))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._index_paths(item, f"{path}[{i}]")
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: refused by the constructor below
+                    continue
+                if first is not None:
+                    raise DuplicateKeyError(key, self._paths.get(id(node), ""), key_node.start_mark, first)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Load YAML text a user wrote: plain data only (:class:`UniqueKeyLoader`, based on the safe
+    loader); a key given twice in a mapping raises :class:`DuplicateKeyError` (a ``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass: plain data only
+
+
 def _line_index(node: yaml.Node | None, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
     """Map dotted keys of a composed YAML tree to 1-based line numbers."""
     out = {} if out is None else out
@@ -119,9 +194,11 @@ def read_manifest(path: Path) -> tuple[Manifest | None, list[Problem]]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is not None and _has_aliases(text):
             return None, [Problem(fname, 0, "", "YAML anchors/aliases are not allowed in instance.yaml")]
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except UnicodeDecodeError:
         return None, [Problem(fname, 0, "", "not UTF-8 text")]
+    except DuplicateKeyError as exc:
+        return None, [Problem(fname, exc.line, exc.dotted, exc.message)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0

@@ -35,7 +35,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from network_opt.common.errors import Problem
 from network_opt.inputs import manifest as manifest_module
-from network_opt.inputs.manifest import SETTINGS, Manifest, check_manifest
+from network_opt.inputs.manifest import SETTINGS, DuplicateKeyError, Manifest, check_manifest, load_yaml
 from network_opt.inputs.read import ROW, empty_table, typed_table
 from network_opt.inputs.schema import TABLES
 
@@ -270,7 +270,7 @@ def _setting_value(key: str, value: Any) -> Any:
         ids = [v.strip() for v in str(value).split(";") if v.strip()]
         return ids[0] if len(ids) == 1 else ids
     if key.split(".", 1)[0] in RAW_BLOCKS:
-        return yaml.safe_load(value) if isinstance(value, str) else value
+        return load_yaml(value) if isinstance(value, str) else value
     if SETTING_TYPES.get(key) == "str":
         return number_text(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
     return value  # a number or true/false written as text is read by the manifest check (coerce_value)
@@ -283,14 +283,18 @@ def _periods_value(value: Any) -> Any:
     text = str(value).strip()
     if text.startswith("["):
         try:
-            return yaml.safe_load(text)
+            return load_yaml(text)
+        except DuplicateKeyError:
+            raise
         except yaml.YAMLError:
             return text
     items = []
     for item in (v.strip() for v in text.split(";")):
         if item:
             try:
-                items.append(yaml.safe_load(item))
+                items.append(load_yaml(item))
+            except DuplicateKeyError:
+                raise
             except yaml.YAMLError:
                 items.append(item)
     return items

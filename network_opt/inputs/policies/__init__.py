@@ -38,6 +38,7 @@ import pandas as pd
 import yaml
 
 from network_opt.inputs.jurisdictions import BUILTIN_GROUPS
+from network_opt.inputs.manifest import DuplicateKeyError, load_yaml
 from network_opt.inputs.schema import (
     PER_FACILITY_SCOPES,
     PROCESS_SEPARATOR,
@@ -393,7 +394,9 @@ def parse_preset(data: Mapping[str, Any], origin: str, expected_id: str | None =
 def load_preset_file(path: Path) -> Preset:
     """Read and validate one ``<id>.yaml`` file."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise PresetError(path.name, exc.dotted, f"line {exc.line}: {exc.message}") from exc
     except yaml.YAMLError as exc:
         raise PresetError(path.name, "", f"not valid YAML: {exc}") from exc
     return parse_preset(data, path.name, expected_id=path.stem)
