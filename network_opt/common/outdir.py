@@ -191,9 +191,9 @@ def check_output_dir(out: str | Path, overwrite: bool, *, protected: Iterable[st
                                 "away or choose another --out")
         return
     if not overwrite:
-        raise OutputExistsError(f"{out} exists and is not empty; pass --overwrite to replace it (a non-empty --out "
-                                "is never touched without --overwrite, and only a results folder written by "
-                                "network-opt is ever replaced)")
+        raise OutputExistsError(f"{out} exists and is not empty; pass --overwrite (in Python overwrite=True) to "
+                                "replace it (a non-empty --out is never touched without --overwrite, and only a "
+                                "results folder written by network-opt is ever replaced)")
     reason = replace_refusal(out)
     if reason is not None:
         raise OutputRefused(f"--overwrite refused: {out} {reason}")
@@ -272,7 +272,7 @@ def check_file_target(path: Path, overwrite: bool, what: str, protected: Iterabl
     if real.is_dir():
         raise OutputRefused(f"{what} {path} is a folder; name a file")
     if real.exists() and not overwrite:
-        raise OutputExistsError(f"{what} {path} exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{what} {path} exists; pass --overwrite (in Python overwrite=True) to replace it")
     check_writable(real, what)
 
 
