@@ -375,7 +375,7 @@ def build_workbook(raw: RawInstance | None) -> Workbook:
 
 def _refuse_existing(out: Path) -> None:
     if out.exists() or out.is_symlink():
-        raise OutputExistsError(f"{out} already exists; choose a new path (convert never overwrites)")
+        raise OutputExistsError(f"{out} already exists; choose a new path (convert and template never overwrite)")
     from network_opt.common.outdir import check_target
 
     check_target(out)  # not a folder holding the working directory
