@@ -76,7 +76,8 @@ def test_with_values_checks_with_the_manifest_rules_and_makes_a_new_tree(toy: In
         ({"targets.soft": "maybe"}, "expected true or false, got 'maybe'"),
         ({"investment.opening_cost": "monthly"}, "expected one of upfront, annualised"),
         ({"discount_rate": float("nan")}, "expected a finite number"),
-        ({"no.such": 1}, "unknown setting")]
+        ({"no.such": 1}, "unknown setting"),
+        ({"currency": "euro"}, "expected an ISO 4217 code of three capital letters")]
     for values, words in cases:
         with pytest.raises(SettingError, match=words):
             base.with_values(values)

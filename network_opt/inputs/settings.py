@@ -11,6 +11,7 @@ checking the new values with the same rules (:func:`network_opt.inputs.coerce.co
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -172,9 +173,14 @@ def coerce_setting(key: str, value: Any) -> Any:
         raise SettingError(key, "unknown setting (see docs/instance-format.md for the allowed keys)")
     _, type_, _default, _unit, lo, hi, _desc = spec
     try:
-        return coerce_value(value, type_, minimum=lo, maximum=hi, choices=CHOICES.get(key))
+        typed = coerce_value(value, type_, minimum=lo, maximum=hi, choices=CHOICES.get(key))
     except CoercionError as exc:
         raise SettingError(key, str(exc)) from None
+    if key == "currency" and not re.fullmatch(r"[A-Z]{3}", typed):
+        # every money figure is labelled with it (summary.json, tables, maps): one code, not a word
+        raise SettingError(key, "expected an ISO 4217 code of three capital letters (EUR, CNY, USD, ...), "
+                                f"got {typed!r}")
+    return typed
 
 
 @dataclass(frozen=True)
