@@ -138,6 +138,14 @@ def test_diagnose_a_scenario(tmp_path: Path) -> None:
     assert "would need more capacity than its largest level: short by 1,000 t/yr" in huge.output
     invalid = runner.invoke(app, ["diagnose", str(folder), "--scenario", "nomatch"])
     assert invalid.exit_code == 2 and "unknown facility 'NOPE'" in invalid.output
+    # --out: the findings as CSV, figures to 6 decimals as solve's tables; an existing file is kept
+    found = tmp_path / "findings.csv"
+    written = runner.invoke(app, ["diagnose", str(folder), "--scenario", "no-hydro", "--out", str(found)])
+    assert written.exit_code == 3, written.output
+    text = found.read_text()
+    assert "material_recovery" in text and "0.500000" in text, text
+    again = runner.invoke(app, ["diagnose", str(folder), "--scenario", "no-hydro", "--out", str(found)])
+    assert again.exit_code == 2 and "exists" in again.output and found.read_text() == text
 
 
 # --- compare: one failing scenario does not sink the others ----------------------------------

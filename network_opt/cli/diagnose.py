@@ -43,8 +43,10 @@ def diagnose(
     except InputError as exc:
         report_problems(exc.problems + exc.warnings)
         raise typer.Exit(EXIT_INPUT) from None
-    if out_file is not None:
-        findings.to_csv(out_file, index=False)
+    if out_file is not None:  # atomically, figures to 6 decimals as solve's tables
+        from network_opt.common.files import write_csv
+
+        write_csv(findings, out_file)
     if findings.empty:
         out.print(f"{what}: feasible; nothing is short", markup=False)
         return
