@@ -66,8 +66,16 @@ def test_a_spread_across_rows_is_no_warning_but_one_inside_the_structure_is() ->
     assert bad["matrix_scaled_ratio"] == pytest.approx(1e7, rel=1e-6) and SCALED_MATRIX_LIMIT < 1e7
     assert len(bad["warnings"]) == 1 and bad["warnings"][0].startswith("matrix coefficients span 1 to 1e+14")
     assert "numerically unreliable" in bad["warnings"][0]
-    costs = numerics(matrix([[1.0, 1.0]], cost=[1e-3, 1e7]))  # costs: the raw ratio, 1e10 > 1e9
-    assert [w.split(" ")[0] for w in costs["warnings"]] == ["cost"]
+    # costs: a ratio above 1e9 asks to check units; it makes results "numerically unreliable" only
+    # where HiGHS's tolerances reach the costs as it works on them (the objective x 2**scale): the
+    # smallest below COST_FLOOR, or the largest above 1e9
+    assert numerics(matrix([[1.0, 1.0]], cost=[1e-3, 1e5]))["warnings"] == []  # 1e8: nothing to say
+    for cost, scale, unreliable in [([1e-3, 1e7], 0, False), ([1e-3, 1e7], -4, False),  # 1e10; 6e-5 to 6e5
+                                    ([1e-6, 1e7], 0, True), ([1.0, 1e12], 0, True), ([1.0, 1e12], -20, True)]:
+        warned = numerics(matrix([[1.0, 1.0]], cost=cost), scale=scale)["warnings"]
+        assert [w.split(" ")[0] for w in warned] == ["cost"], (cost, scale)
+        assert f"objective x 2^{scale}" in warned[0] and "check units" in warned[0]
+        assert ("numerically unreliable" in warned[0]) == unreliable, warned[0]
 
 
 def test_numerics_of_a_highs_model_reads_its_column_wise_matrix_the_same() -> None:

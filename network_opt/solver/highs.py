@@ -126,6 +126,12 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
 
 #: Ratio of the largest to the smallest non-zero cost or bound above which results may be unreliable.
 NUMERIC_RANGE_LIMIT = 1e9
+#: A cost this small once HiGHS scales the objective (100 x its dual feasibility tolerance, 1e-7)
+#: comes close to being lost in the solve: only then does a wide cost range make results
+#: numerically unreliable (else the warning asks only to check units). Small costs are common and
+#: harmless above it: e.g. a flow whose transport and processing nearly cancel its revenue
+#: (china-2025-2032: 0.249 CNY/t next to 2.39e9 CNY of investment, 6.1e-5 once scaled)
+COST_FLOOR = 1e-5
 #: Ratio of the matrix's largest to smallest coefficient, *after* scaling its rows and columns (as
 #: HiGHS does), above which results may be unreliable: what scaling cannot remove
 #: (:func:`network_opt.solver.scaling.scaled_ratio`; china-2025-2032: 1.6e9 raw, 490 scaled)
@@ -133,11 +139,14 @@ SCALED_MATRIX_LIMIT = 1e6
 _ADVICE = "results may be numerically unreliable; check units (t, kWh, km, currency) and tiny or huge values"
 
 
-def numerics(source: object) -> dict[str, Any]:
+def numerics(source: object, scale: int = 0) -> dict[str, Any]:
     """Ranges of the non-zero matrix, cost and bound coefficients HiGHS received (``source``: the
     :class:`~network_opt.solver.handoff.MatrixModel` passed to it, or a highspy object to ask), the
     matrix's ratio once its rows and columns are scaled (``matrix_scaled_ratio``), and warnings
-    where a cost or bound range exceeds :data:`NUMERIC_RANGE_LIMIT` or the scaled matrix ratio
+    where a cost or bound range exceeds :data:`NUMERIC_RANGE_LIMIT` (for costs "numerically
+    unreliable" only where the smallest falls below :data:`COST_FLOOR`, or the largest above the
+    limit, once multiplied by ``2**scale``, HiGHS's ``user_objective_scale``; else a units check), or
+    the scaled matrix ratio exceeds
     :data:`SCALED_MATRIX_LIMIT` (scale the instance's units if so). A raw matrix range alone is no
     warning: tiny and huge coefficients in different rows are scaled apart by HiGHS."""
     if isinstance(source, MatrixModel):
@@ -173,6 +182,15 @@ def numerics(source: object) -> dict[str, Any]:
             if scaled > SCALED_MATRIX_LIMIT:
                 warnings.append(f"matrix coefficients span {lo:.3g} to {hi:.3g}, and scaling rows and columns "
                                 f"leaves a ratio of {scaled:.1e} > {SCALED_MATRIX_LIMIT:.0e}: {_ADVICE}")
+        elif name == "cost":
+            lo_s, hi_s = lo * 2.0**scale, hi * 2.0**scale  # what HiGHS works on (user_objective_scale)
+            if hi / lo > NUMERIC_RANGE_LIMIT:
+                unreliable = lo_s < COST_FLOOR or hi_s > NUMERIC_RANGE_LIMIT
+                warnings.append(f"cost coefficients span {lo:.3g} to {hi:.3g} (ratio {hi / lo:.1e} > "
+                                f"{NUMERIC_RANGE_LIMIT:.0e}), {lo_s:.1e} to {hi_s:.1e} as HiGHS works on them "
+                                f"(objective x 2^{scale}): " + (_ADVICE if unreliable else
+                                "within its tolerances; check units (t, kWh, km, currency) if so wide a range "
+                                "is not expected"))
         elif hi / lo > NUMERIC_RANGE_LIMIT:
             warnings.append(f"{name} coefficients span {lo:.3g} to {hi:.3g} (ratio {hi / lo:.1e} > "
                             f"{NUMERIC_RANGE_LIMIT:.0e}): {_ADVICE}")
@@ -398,7 +416,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                 highs.setOptionValue("output_flag", False)
         interrupted = interrupts.requested() is not None
     elapsed = time.perf_counter() - begin
-    extra: dict[str, Any] = {"nonzeros": len(hm.matrix.value), "numerics": numerics(hm.matrix), "start": started,
+    extra: dict[str, Any] = {"nonzeros": len(hm.matrix.value), "numerics": numerics(hm.matrix, scale or 0),
+                             "start": started,
                              "held_back_s": held}
     if scale is not None:
         extra["numerics"]["objective_scale"] = scale
