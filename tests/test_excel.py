@@ -157,6 +157,20 @@ def test_settings_errors_point_at_the_value_cell(tmp_path: Path, toy_xlsx: Path)
                for line in lines)
 
 
+def test_a_refused_periods_cell_is_one_problem_not_also_a_missing_setting(tmp_path: Path, toy_xlsx: Path) -> None:
+    ws = openpyxl.load_workbook(toy_xlsx)["instance"]
+    row = next(c.row for c in ws["A"] if c.value == "periods")
+
+    def edit(wb: openpyxl.Workbook) -> None:
+        wb["instance"][f"B{row}"] = "{a: 1, a: 2}"  # a key given twice: refused by the YAML reader
+
+    code, lines = _validate(_edit(toy_xlsx, tmp_path / "y.xlsx", edit))
+    assert code == 2
+    problems = [line for line in lines if line.startswith("y.xlsx[")]
+    assert len(problems) == 1 and problems[0].startswith(f"y.xlsx[instance]:{row}:B: periods: not a valid YAML value")
+    assert not any("required setting is missing" in line for line in lines), lines
+
+
 # ---------------------------------------------------------------- bad workbooks: exit 2, nothing written
 
 

@@ -441,7 +441,10 @@ def read_workbook(path: str | Path) -> tuple[WorkbookInstance | None, list[Probl
     bad_sheets = {p.file for p in problems}
     manifest, found = check_manifest(raw.settings, raw.lines, raw.path, fname=settings_label,
                                      tables={name: raw.path for name in raw.sheets})
-    problems.extend(_settings_problem(p, settings_label, raw.lines, raw.blank) for p in found)
+    # a key whose cell was refused (bad YAML, a repeated key, ...) is reported there, not also as missing
+    refused = {p.message.split(":", 1)[0] for p in problems if p.file == settings_label}
+    problems.extend(_settings_problem(p, settings_label, raw.lines, raw.blank) for p in found
+                    if not (p.message == "required setting is missing" and p.column in refused))
     if manifest is None:
         return None, problems
     defaults = manifest.settings.table_defaults()
