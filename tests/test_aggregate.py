@@ -86,9 +86,8 @@ def test_hand_checked_centroid_bound_and_objectives(hand: Path) -> None:
 
     sol = solve(load(hand), EXACT, aggregate=1)
     z_agg = W * GAMMA * 400 * 0.25 * ROAD  # 400 t from longitude 0.75 to 0.5
-    assert sol.objective == pytest.approx(z_agg, rel=1e-9)
-    assert abs(objective_of(sol) - objective_of(original)) <= bound
     summary = sol.summary["aggregation"]
+    assert abs(summary["objective_aggregated"] - objective_of(original)) <= bound
     assert summary["points"] == 2 and summary["clusters"] == 1
     assert summary["error_bound"] == pytest.approx(bound, rel=1e-12)
     assert summary["objective_aggregated"] == pytest.approx(z_agg, rel=1e-9)
@@ -106,8 +105,14 @@ def test_hand_checked_centroid_bound_and_objectives(hand: Path) -> None:
     collection = sol["collection"].set_index("site")
     assert collection["supply_t"].to_dict() == {"C1": 100.0, "C2": 300.0}
     assert mass_balance_errors(sol.tables) == []
-    # the objective stays the aggregated model's; costs.csv too
-    assert sol["costs"]["value"].sum() == pytest.approx(z_agg, rel=1e-9)
+    # the objective reported is the cost of the plan split back, and costs.csv adds up to it; the bound
+    # of the instance's optimum is the clustered model's minus B, so not proven optimal
+    assert sol.objective == pytest.approx(z_orig, rel=1e-9)
+    assert sol["costs"]["value"].sum() == pytest.approx(z_orig, rel=1e-9)
+    assert sol.summary["cost_terms"]["transport"] == pytest.approx(W * 0.1 * 200 * ROAD, rel=1e-9)
+    assert sol.summary["bound"] == pytest.approx(z_agg - bound, rel=1e-9) == summary["bound_disaggregated"]
+    assert summary["bound_aggregated"] == pytest.approx(z_agg, rel=1e-9)
+    assert sol.status == "feasible" and sol.outcome.mip_gap == pytest.approx((z_orig - z_agg + bound) / z_orig)
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +185,12 @@ def test_bound_holds_against_the_original_optimum(generated: Path) -> None:
     sol = solve(load(generated), EXACT, aggregate=4)
     agg = sol.summary["aggregation"]
     assert agg["bound_holds"] and agg["error_bound"] > 0
-    assert abs(objective_of(sol) - base) <= agg["error_bound"]
-    assert agg["objective_disaggregated"] >= base - 1e-6 * abs(base)  # a feasible plan of the original
+    assert abs(agg["objective_aggregated"] - base) <= agg["error_bound"]
+    # the plan written is a plan of the original, and split from the clustered one it costs at most B more
+    assert objective_of(sol) == agg["objective_disaggregated"]
+    assert base - 1e-6 * abs(base) <= objective_of(sol) <= agg["objective_aggregated"] + agg["error_bound"]
+    assert sol.summary["bound"] == pytest.approx(agg["bound_aggregated"] - agg["error_bound"], rel=1e-12)
+    assert sol.summary["bound"] <= base
 
 
 def test_clusters_never_mix_jurisdictions(tmp_path: Path) -> None:
@@ -284,7 +293,7 @@ def test_explicit_lanes_from_collection_points_become_cluster_lanes(tmp_path: Pa
     expected = W * (100 * max(GAMMA * r["C1"], gap_c1) + 300 * max(GAMMA * r["C2"], gap_c2))
     assert agg.error_bound == pytest.approx(expected, rel=1e-9)
     sol = solve(load(folder), EXACT, aggregate=1)
-    assert abs(objective_of(sol) - z_orig) <= sol.summary["aggregation"]["error_bound"]
+    assert abs(sol.summary["aggregation"]["objective_aggregated"] - z_orig) <= sol.summary["aggregation"]["error_bound"]
     # both members ship all their supply to R: the split plan costs exactly the original
     assert sol.summary["aggregation"]["objective_disaggregated"] == pytest.approx(z_orig, rel=1e-9)
     flows = sol.tables["flows"].set_index("origin")
@@ -356,7 +365,8 @@ def test_cli_writes_aggregation_csv_and_the_bound(hand: Path, tmp_path: Path) ->
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["aggregation"]["clusters"] == 1
     assert summary["aggregation"]["error_bound"] == pytest.approx(bound, rel=1e-12)
-    assert summary["objective"] == pytest.approx(W * GAMMA * 100 * ROAD, rel=1e-9)
+    assert summary["objective"] == pytest.approx(W * GAMMA * 200 * ROAD, rel=1e-9)  # the plan written
+    assert summary["aggregation"]["objective_aggregated"] == pytest.approx(W * GAMMA * 100 * ROAD, rel=1e-9)
     flows = pd.read_csv(out / "flows.csv", keep_default_na=False)
     collection = pd.read_csv(out / "collection.csv", keep_default_na=False)
     assert mass_balance_errors({"flows": flows, "collection": collection}) == []
@@ -370,3 +380,68 @@ def test_disaggregate_leaves_tables_without_clusters_alone(hand: Path) -> None:
                                              "tonnes"])}
     out = disaggregate(tables, agg)
     assert out["costs"] is tables["costs"] and out["flows"] is tables["flows"]
+
+
+# The repro of the audit in small: the cluster's centre (longitude 0.75) reaches the cheap recycler
+# Q at longitude 3, and so does C2 (2 degrees), but C1 (3 degrees) is beyond transport.max_lane_km
+# = 2.5 degrees by road. Q processes for free, R (at 0.5, reached by both) for 100 /t.
+FAR = {**HAND_SETTINGS, "transport": {**HAND_SETTINGS["transport"], "max_lane_km": 2.5 * ROAD}}
+
+
+def _far_tables() -> dict[str, list[dict[str, Any]]]:
+    tables = _hand_tables()
+    tables["sites"].append(site("T", "facility", lat=0.0, lon=3.0))
+    tables["facilities"] = [
+        {"id": "R", "site": "S", "kind": "recycler", "technology": "T", "status": "existing",
+         "variable_cost_per_t": 100},
+        {"id": "Q", "site": "T", "kind": "recycler", "technology": "T", "status": "existing",
+         "variable_cost_per_t": 0}]
+    tables["facility_levels"] = [{"facility": f, "level": "a", "capacity_t": 1000} for f in ("R", "Q")]
+    return tables
+
+
+@pytest.mark.parametrize("cut", ["max_lane_km", "lanes.csv"])
+def test_the_written_plan_uses_only_lanes_of_the_instance_and_costs_what_it_reports(tmp_path: Path, cut: str) -> None:
+    """C1 has no lane to Q, by transport.max_lane_km (the audit's case) or by a row of lanes.csv; C2
+    has one. The old split shipped a quarter of the cluster's tonnes to Q from C1 and reported 14 %
+    below the optimum; the cluster now has only the lanes both have."""
+    if cut == "max_lane_km":
+        folder = write_instance(tmp_path / "far", _far_tables(), **FAR)
+    else:
+        banned = {**_far_tables(), "lanes": [{"origin": "C1", "destination": "T", "allowed": False}]}
+        folder = write_instance(tmp_path / "banned", banned, **HAND_SETTINGS)
+    inst = load(folder)
+    allowed = set(build_lanes(inst).query("commodity == 'eol_packs'")[["origin", "destination"]]
+                  .itertuples(index=False, name=None))
+    assert ("C1", "Q") not in allowed and ("C2", "Q") in allowed
+    # the full optimum: C1 can only ship to R, C2 ships to Q
+    z_orig = objective_of(solve(inst, EXACT))
+    assert z_orig == pytest.approx(W * (100 * (0.5 * ROAD * GAMMA + 100) + 300 * 2 * ROAD * GAMMA), rel=1e-9)
+
+    out = tmp_path / "res"
+    result = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--aggregate", "1", "--quiet",
+                                 "--mip-gap", "0"])
+    assert result.exit_code == 0, result.output
+    flows = pd.read_csv(out / "flows.csv", keep_default_na=False)
+    eol = flows.loc[flows["commodity"] == "eol_packs"]
+    used = set(eol[["origin", "destination"]].itertuples(index=False, name=None))
+    assert used and used <= allowed, f"lanes the instance does not have: {used - allowed}"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    costs = pd.read_csv(out / "costs.csv")
+    # the objective reported is the cost of the plan written: its costs add up to it ...
+    assert costs["value"].sum() == pytest.approx(summary["objective"], rel=1e-9)
+    assert summary["aggregation"]["objective_disaggregated"] == pytest.approx(summary["objective"], rel=1e-12)
+    # ... and a plan of the instance cannot beat its optimum; here the cluster reaches R only
+    assert summary["objective"] >= z_orig * (1 - 1e-9)
+    assert summary["objective"] == pytest.approx(W * 400 * (0.5 * ROAD * GAMMA + 100), rel=1e-9)
+    assert "a plan of the instance, costs" in result.stdout
+    # the transport cost written is that of the flows written (as rounded in the files)
+    np.testing.assert_allclose(eol["cost"], eol["tonnes"] * eol["distance_km"] * 0.1, rtol=1e-6)
+    transport = costs.loc[costs["term"] == "transport", "value"].sum()
+    assert transport == pytest.approx(W * flows["cost"].sum(), rel=1e-6)
+    assert mass_balance_errors({"flows": flows, "collection": pd.read_csv(out / "collection.csv")}) == []
+    # B does not bound z_agg - z_orig here, and says why; there is no bound of the instance's optimum
+    agg = summary["aggregation"]
+    assert not agg["bound_holds"] and "1 point(s) have lanes to facilities their cluster does not reach" \
+        in agg["bound_assumptions"]
+    assert summary["bound"] is None and summary["status"] == "feasible"

@@ -163,9 +163,9 @@ def test_relaxed_optimum_bounds_the_full_optimum_on_generated_instances(tmp_path
 
 def test_relaxed_aggregate_computes_no_mean_lanes_and_no_error_bound(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """The relaxation replaces aggregate()'s supply-weighted mean lanes and needs of its error bound
-    only the collection part (the correction): with the mean lanes, the bound's lane-reach caveats and
-    the destinations table made to fail, relaxed_aggregate still gives the case of
+    """The relaxation replaces aggregate()'s shared and mean lanes and needs of its error bound only
+    the collection part (the correction): with aggregate()'s cluster lanes (and their caveats) and the
+    members' own lanes made to fail, relaxed_aggregate still gives the case of
     test_uncollected_packs_need_the_collection_correction: one cluster lane, correction
     w (5 |0 - 10| + 5 |20 - 10|) = 100 (w = 1)."""
     from network_opt.model import aggregate as aggregate_module
@@ -175,7 +175,7 @@ def test_relaxed_aggregate_computes_no_mean_lanes_and_no_error_bound(tmp_path: P
 
     path = two_customers(tmp_path, (0.0, 0.0), (0.0, 20.0), uncollected={"allowed": True, "cost_per_t": 10.0})
     full = prepare(load(path))
-    for name in ("_cluster_lanes", "_lanes_kept", "_destinations"):
+    for name in ("_cluster_lanes", "_member_lanes"):
         monkeypatch.setattr(aggregate_module, name, refuse)
     relaxed, relax = relaxed_aggregate(full.inst, 1, full.lanes)
     assert relax.correction == pytest.approx(100.0)

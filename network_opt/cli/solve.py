@@ -93,7 +93,8 @@ def solve(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")] = False,
     aggregate: Annotated[int | None, typer.Option(
         "--aggregate", metavar="N", help="Cluster the collection points into at most N clusters (never mixing "
-        "jurisdictions), solve that smaller model and split the plan back onto the points; writes "
+        "jurisdictions; each with only the lanes all its members have), solve that smaller model and split the "
+        "plan back onto the points: a plan of the instance, whose cost is the net cost reported; writes "
         "aggregation.csv and the error bound into summary.json.")] = None,
     start: Annotated[Start, typer.Option(
         "--start", help="First plan given to HiGHS: open-all (every facility open, one LP), lp-round (the LP "
@@ -294,8 +295,9 @@ def solve(
     progress.close()
     _write_plan(sol, out_dir, overwrite, progress)
     reached = sol.outcome.mip_gap
-    done = (f"{sol.status}: net cost {sol.objective:,.2f} {sol.summary['currency']} (gap {reached:.2%}) -> {out_dir}"
-            if reached is not None else f"{sol.status} -> {out_dir}")
+    gap = "unknown" if reached is None else f"{reached:.2%}"
+    done = (f"{sol.status}: net cost {sol.objective:,.2f} {sol.summary['currency']} (gap {gap}) -> {out_dir}"
+            if sol.objective is not None else f"{sol.status} -> {out_dir}")
     out.print(done, markup=False)
     progress.record(done)
 
@@ -486,11 +488,16 @@ def _memory_limit(text: str | None) -> int | None:
 
 
 def _report_aggregation(agg: dict[str, object], currency: str) -> None:
-    """One line: points -> clusters and the error bound; a warning when the bound's assumptions fail."""
+    """Points -> clusters and the error bound; the clustered model's objective next to the cost of the
+    plan split back (the net cost reported); a warning when the bound's assumptions fail."""
     points, clusters = int(agg["points"]), int(agg["clusters"])  # type: ignore[call-overload]
     out.print(f"aggregated {points:,} collection point{'s' * (points != 1)} -> {clusters:,} "
               f"cluster{'s' * (clusters != 1)}; error bound |z_agg - z_orig| <= {agg['error_bound']:,.2f} {currency}",
               markup=False)
+    if agg.get("objective_disaggregated") is not None:
+        out.print(f"clustered model: z_agg = {agg['objective_aggregated']:,.2f} {currency}; the plan split back onto "
+                  f"the points, a plan of the instance, costs {agg['objective_disaggregated']:,.2f} {currency}",
+                  markup=False)
     if not agg["bound_holds"]:
         err.print(f"warning: the aggregation bound is not guaranteed here: {agg['bound_assumptions']}", markup=False)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -155,6 +156,25 @@ def _pairs(inst: Instance, origins: pd.DataFrame, dests: pd.DataFrame, commodity
     return pairs[cols].reset_index(drop=True)
 
 
+def eol_pairs(inst: Instance, origins: Iterable[str]) -> pd.DataFrame:
+    """The origin-destination node pairs end-of-life packs may use from the collection points
+    ``origins`` (site ids) to refurbishers, recyclers and pre-processors, as :func:`build_lanes`
+    makes its ``eol_packs`` lanes before splitting them by chemistry and grade: explicit lanes
+    applied, ``transport.max_lane_km`` and ``transport.nearest_facilities`` (the ranks are per
+    origin) as in the model, each pair's route chosen. Columns of :func:`_pairs`."""
+    fac, sites = inst["facilities"], inst["sites"]
+    dests = pd.concat([fac.loc[fac["kind"] == "refurbisher"], fac.loc[fac["kind"].isin(PACK_RECEIVERS)]])
+    cps = pd.DataFrame({"id": pd.Series(list(origins), dtype=object)}).assign(site=lambda d: d["id"])
+    return _pairs(inst, _located(cps, sites), _located(dests, sites), "eol_packs")
+
+
+def damaged_premium(inst: Instance, grade: pd.Series) -> np.ndarray:
+    """ADR special packaging of damaged or defective packs: the premium per tonne (currency/t) of a
+    flow of each ``grade`` on any lane (``transport.damaged_premium_per_t`` for a damaged grade, else 0)."""
+    damaged = set(inst["grades"].loc[inst["grades"]["damaged"], "id"]) if len(inst["grades"]) else set()
+    return np.where(grade.isin(damaged), inst.settings.transport.damaged_premium_per_t, 0.0)
+
+
 def build_lanes(inst: Instance, supply: pd.DataFrame | None = None, ranks: list[np.ndarray] | None = None
                 ) -> pd.DataFrame:
     """Every lane that can carry flow, columns :data:`LANE_COLUMNS`. ``ranks``: a list to which the
@@ -169,10 +189,8 @@ def build_lanes(inst: Instance, supply: pd.DataFrame | None = None, ranks: list[
     accepts = market_accepts(inst)
 
     # end-of-life packs from collection points
-    cps = pd.DataFrame({"id": supply["site"].unique()}).assign(site=lambda d: d["id"])
     offered = supply[["site", "chemistry", "grade"]].drop_duplicates().rename(columns={"site": "origin"})
-    eol = _pairs(inst, _located(cps, sites), _located(pd.concat([refurb, receivers]), sites), "eol_packs")
-    eol = eol.merge(offered, on="origin")
+    eol = eol_pairs(inst, supply["site"].unique()).merge(offered, on="origin")
     sellable = accepts[["chemistry", "grade"]].drop_duplicates().assign(sellable=True)
     eol = eol.merge(sellable, on=["chemistry", "grade"], how="left")
     eol = eol.loc[eol["destination"].map(kind).isin(PACK_RECEIVERS) | eol["sellable"].fillna(False).astype(bool)]
@@ -209,10 +227,7 @@ def build_lanes(inst: Instance, supply: pd.DataFrame | None = None, ranks: list[
         commodity="black_mass", grade="")
 
     lanes = pd.concat([eol, sl, rj, rt, bm], ignore_index=True)
-    # ADR special packaging of damaged or defective packs, per tonne of a damaged grade on any lane
-    damaged = set(inst["grades"].loc[inst["grades"]["damaged"], "id"]) if len(inst["grades"]) else set()
-    lanes["damaged_premium_per_t"] = np.where(lanes["grade"].isin(damaged),
-                                              inst.settings.transport.damaged_premium_per_t, 0.0)
+    lanes["damaged_premium_per_t"] = damaged_premium(inst, lanes["grade"])
     rank = lanes["pair_rank"].to_numpy(dtype=float)
     lanes = lanes[LANE_COLUMNS]
     for col in ("distance_km", "cost_per_t", "road_km", "rail_km", "sea_km"):

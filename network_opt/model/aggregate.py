@@ -19,6 +19,18 @@ point's total supply (t/yr summed over its supply rows).
 ``fit_share`` and ``collection_cost_per_t`` averaged weighted by tonnes, so that the fit tonnes and
 the collection cost of the cluster are the sums over its members.
 
+**Lanes of a cluster.** A cluster has an end-of-life lane to a facility's site only if *every*
+member has a lane to every refurbisher, recycler and pre-processor there in the full model
+(``transport.max_lane_km``, ``transport.nearest_facilities`` and the members' ``lanes.csv`` rows
+decide, per point): one explicit ``lanes.csv`` row per cluster and such site, allowed or forbidden
+(:func:`_cluster_lanes`). So every flow of the clustered plan can be split in proportion to the
+members' supply on lanes the members have, and the plan :func:`disaggregate` writes is a plan of the
+instance (unless stock is pooled or an emissions cap is exceeded: see the assumptions below), at
+each member's own distance, route, cost and emissions: its cost :math:`z^{split} \ge z^{orig}`. The
+lengths of a cluster's lanes are computed from its centre, except to sites some member has a
+``lanes.csv`` row for: there its distance and cost per tonne are the supply-weighted means of every
+member's own lane.
+
 **Error bound.** Let :math:`r_m` be the road distance (km) from point m to its cluster centre
 :math:`c(m)`: great-circle distance times m's detour factor :math:`\varphi`, the factor the model
 applies to lanes leaving m (and, by construction of the groups, to lanes leaving the centre). Only
@@ -29,35 +41,34 @@ end-of-life packs leave collection points; a tonne-km of them costs, in the obje
 (transport rate per t-km plus carbon price times transport emissions per t-km). By the triangle
 inequality of great-circle distance, for every destination d,
 :math:`|\varphi h(m, d) - \varphi h(c, d)| \le r_m`. Summing the member flows of an original plan
-gives a plan of the aggregated instance, and splitting each cluster flow in proportion to the
-members' supply (same period, chemistry and grade) gives a plan of the original one; every
-constraint other than the lane lengths sees the same sums (jurisdictions are not mixed). Each
-tonne of supply row s (period p, weight :math:`\omega_p` = discounted years the period stands for,
-exactly as in the objective) changes cost by at most :math:`\omega_p \gamma r_{m(s)}`, so
+gives a plan of the aggregated instance when every member has exactly its cluster's lanes, and
+splitting each cluster flow in proportion to the members' supply (same period, chemistry and grade)
+gives a plan of the original one whatever the members' lanes; every constraint other than the lane lengths sees the same
+sums (jurisdictions are not mixed). Each tonne of supply row s (period p, weight :math:`\omega_p` =
+discounted years the period stands for, exactly as in the objective) changes cost by at most
+:math:`\omega_p \gamma r_{m(s)}`, so
 
 .. math:: |z^{agg} - z^{orig}| \le B = \sum_s \omega_{p(s)} S_s r_{m(s)} \gamma
     + \sum_s \omega_{p(s)} S_s |\kappa_s - \bar\kappa_{c(s)}|
 
 with :math:`S_s` the supply row's tonnes per year, :math:`\kappa_s` its collection cost per tonne and
-:math:`\bar\kappa` the cluster row's (the second sum is zero when members share a collection cost).
-Assumptions, reported in :attr:`Aggregation.bound_assumptions`: both objective values are optimal;
-every point has exactly the lanes of its centre (``transport.max_lane_km`` cuts the same facilities
-for both -- checked here -- and no ``transport.nearest_facilities`` pruning, which ranks
-destinations per origin); no emissions cap binds through transport emissions (moving a tonne to the
-centre changes them by up to :math:`\theta_{eol} r_m`).
+:math:`\bar\kappa` the cluster row's (the second sum is zero when members share a collection cost),
+and :math:`z^{orig} \le z^{split} \le z^{agg} + B`. Assumptions, reported in
+:attr:`Aggregation.bound_assumptions`: both objective values are optimal; every point has exactly
+the lanes of its cluster (checked here; when a point has more, only the second chain holds, so
+:math:`z^{agg}` may exceed :math:`z^{orig}` by more than B); no emissions cap binds through
+transport emissions (moving a tonne to the centre changes them by up to :math:`\theta_{eol} r_m`);
+lanes are direct road lanes (no ``legs.csv``); no stock between years (pooled per cluster).
 
-**Explicit lanes** (``lanes.csv`` rows leaving a collection point) become lanes of the cluster: to
-each destination site some member has a row for, the cluster gets one lane whose distance and cost
-per tonne are the supply-weighted means of every member's own lane there (its explicit values, or
-its computed ones); it is forbidden if a member's row forbids it. A member's term of the bound is
-then :math:`\omega_p S_s \max(\gamma r_m, \max_d |c_{m,d} - c_{c,d}|)` with :math:`c` the lane's
-cost plus carbon per tonne, over those destinations (``docs/aggregation.md``).
+**Explicit lanes** (``lanes.csv`` rows leaving a collection point): where a cluster's lane has the
+members' mean distance and cost, a member's term of the bound is
+:math:`\omega_p S_s \max(\gamma r_m, \max_d |c_{m,d} - c_{c,d}|)` with :math:`c` the lane's cost
+plus carbon per tonne, over those destinations (``docs/aggregation.md``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -65,13 +76,15 @@ import pandas as pd
 from network_opt.common.errors import InputError, Problem
 from network_opt.common.geo import EARTH_RADIUS_KM, haversine_km
 from network_opt.inputs.instance import Instance
-from network_opt.inputs.lanes import PACK_RECEIVERS, supply_by_grade
+from network_opt.inputs.lanes import PACK_RECEIVERS, damaged_premium, eol_pairs, supply_by_grade
 from network_opt.inputs.read import ROW
+from network_opt.inputs.routes import ROUTE_COLUMNS
 from network_opt.model.data import period_weights
 
 SEED = 0
 MAX_ITERATIONS = 100
 CHUNK = 4096  # points per block of a distance matrix
+PAIR_CHUNK = 1024  # points per block of the members' lanes (each a row per destination)
 KEY = ["period", "chemistry", "grade"]  # supply key of a result row, after the split into grades
 EOL_RECEIVERS = ("refurbisher", *PACK_RECEIVERS)
 
@@ -106,11 +119,17 @@ class Aggregation:
     co2e_per_tkm: float  # transport emissions of eol packs (t CO2e/(t km))
     carbon_price: float  # currency/t CO2e
     weights: dict[int, float]  # discounted years each period stands for
-    destinations: pd.DataFrame = field(default_factory=pd.DataFrame)  # node -> latitude, longitude
     currency: str = ""
-    # explicit lanes: per (member site, cluster, destination node) the member's and the cluster's
-    # distance (km) and cost per tonne (currency/t), see _cluster_lanes
-    lane_costs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the members' own end-of-life lanes (of the full model) to the facilities their cluster
+    #: reaches, which :func:`disaggregate` writes: per (site, destination node) distance_km,
+    #: cost_per_t, the route and co2e_per_t (transport), see :func:`_member_lanes`
+    member_lanes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: grade -> premium per tonne of damaged packs on any lane (currency/t)
+    damaged_premium: dict[str, float] = field(default_factory=dict)
+    #: transport emissions of rail and sea legs (t CO2e/(t km))
+    leg_co2e_per_tkm: tuple[float, float] = (0.0, 0.0)
+    #: emissions.cap_t (t CO2e/yr; negative: none), which the plan split back is checked against
+    emissions_cap_t: float = -1.0
     #: stock between years: the storage of a cluster's members is pooled (:func:`_cluster_storage`)
     stock: bool = False
 
@@ -240,36 +259,6 @@ def kmeans(xy: np.ndarray, weights: np.ndarray, k: int, seed: int = SEED,
 def _road_km(lat1: np.ndarray, lon1: np.ndarray, detour: np.ndarray, lat2: np.ndarray,
              lon2: np.ndarray) -> np.ndarray:
     return haversine_km(lat1, lon1, lat2, lon2) * detour
-
-
-def _lanes_kept(inst: Instance, pts: pd.DataFrame) -> list[str]:
-    """Caveats that make the bound hold only for the unpruned network: lane pruning by rank, and
-    points whose facilities within ``transport.max_lane_km`` differ from their centre's."""
-    caveats = []
-    k = inst.settings.transport.nearest_facilities
-    if k > 0:
-        caveats.append(f"transport.nearest_facilities = {k} keeps the {k} nearest destinations per origin, which "
-                       "may differ between a point and its cluster centre, so B holds only for the network "
-                       "without that pruning")
-    fac = inst["facilities"]
-    recv = fac.loc[fac["kind"].isin(EOL_RECEIVERS), "site"].unique()
-    at = inst["sites"].set_index("id").loc[recv]
-    limit = inst.settings.transport.max_lane_km
-    differ = 0
-    if len(at):
-        flat, flon = at["latitude"].to_numpy(float)[None, :], at["longitude"].to_numpy(float)[None, :]
-        for a in range(0, len(pts), CHUNK):
-            p = pts.iloc[a:a + CHUNK]
-            phi = p["detour_factor"].to_numpy(float)[:, None]
-            own = _road_km(p["latitude"].to_numpy(float)[:, None], p["longitude"].to_numpy(float)[:, None], phi,
-                           flat, flon) <= limit
-            centre = _road_km(p["cluster_latitude"].to_numpy(float)[:, None],
-                              p["cluster_longitude"].to_numpy(float)[:, None], phi, flat, flon) <= limit
-            differ += int((own != centre).any(axis=1).sum())
-    if differ:
-        caveats.append(f"{differ} point(s) reach a different set of facilities within transport.max_lane_km "
-                       f"= {limit:g} km than their cluster centre, so B holds only for the network without that cut")
-    return caveats
 
 
 @dataclass
@@ -410,13 +399,13 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     and the :class:`Aggregation` with the membership and the error bound (currency; see the module
     docstring for its derivation and assumptions).
 
-    The clusters are :func:`clustering`'s. Explicit lanes from member points become lanes of their
-    cluster (:func:`_cluster_lanes`).
+    The clusters are :func:`clustering`'s. A cluster has the end-of-life lanes every member has,
+    explicit rows of ``lanes.csv`` (:func:`_cluster_lanes`).
     Raises :class:`~network_opt.common.errors.InputError` when ``n`` is not a whole number >= 1, when it is
     below the number of groups (jurisdictions, further split by road detour factor), when
     ``transport.explicit_lanes_only`` is set,
-    or when the aggregated instance fails the network checks (e.g. a centre beyond
-    ``transport.max_lane_km`` of every recycler).
+    or when the aggregated instance fails the network checks (e.g. a cluster whose members share no
+    lane to a recycler).
     """
     clustered = clustering(inst, n)
     agg_inst = clustered.inst
@@ -427,10 +416,10 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     same_spot = (pts["latitude"] == pts["cluster_latitude"]) & (pts["longitude"] == pts["cluster_longitude"])
     pts.loc[same_spot, "distance_km"] = 0.0
 
-    lane_rows, lane_gap, lane_costs, lane_caveats = _cluster_lanes(inst, pts)
+    lane_rows, lane_gap, member_lanes, caveats = _cluster_lanes(inst, pts, _member_lanes(inst, pts))
     if len(lane_rows):
         agg_inst.tables["lanes"] = pd.concat([inst["lanes"], lane_rows[inst["lanes"].columns]], ignore_index=True)
-    check_clustered(agg_inst, n)
+    check_clustered(agg_inst, n, shared_lanes=True)
 
     weights = period_weights(inst)
     rate = inst.settings.transport.cost_per_tkm.eol_packs
@@ -454,11 +443,9 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     bound_transport = float(mem["bound"].sum())
     mem = mem[MEMBERSHIP_COLUMNS].sort_values(["cluster", "site", *KEY], kind="stable").reset_index(drop=True)
 
-    caveats = _lanes_kept(inst, pts) + lane_caveats
     if len(inst["legs"]):
-        caveats.append("legs.csv: a cluster's lane may take a route over rail or sea legs; a member's share of "
-                       "such a flow is reported with the cluster's route (its distance, cost and CO2e are not "
-                       "moved to the member's own road leg to the port)")
+        caveats.append("legs.csv: lanes may take routes over rail or sea legs, and the triangle inequality behind B "
+                       "is shown for road lanes only (each member's flows are written on its own route)")
     cap = inst.settings.emissions.cap_t
     if cap >= 0 and theta > 0:
         caveats.append(f"emissions.cap_t = {cap:g} t CO2e/yr: transport emissions of a tonne moved to its centre "
@@ -472,102 +459,121 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
         caveats = [*caveats, "stock between years is held per cluster, the caps of its members pooled (not covered "
                    "by B); flows released from a cluster's stock in a year without member supply stay at the cluster"]
     held = ("holds for the optimal objectives of this instance: jurisdictions and detour factors are not mixed, "
-            "every point reaches the same facilities within transport.max_lane_km as its centre")
+            "every point has exactly the lanes of its cluster")
     text = f"{formula}; " + ("; ".join(["does not hold exactly for this instance", *caveats]) if caveats else held)
     agg = Aggregation(membership=mem, clusters=clustered.clusters, error_bound=bound_transport + bound_collection,
                       bound_transport=bound_transport, bound_collection=bound_collection, bound_holds=not caveats,
                       bound_assumptions=text, cost_per_tkm=gamma, rate_per_tkm=rate, co2e_per_tkm=theta,
-                      carbon_price=price, weights=weights, destinations=_destinations(inst), currency=currency,
-                      lane_costs=lane_costs, stock=stock)
+                      carbon_price=price, weights=weights, currency=currency, member_lanes=member_lanes,
+                      damaged_premium=dict(zip(mem["grade"].unique(), damaged_premium(inst, pd.Series(
+                          mem["grade"].unique())), strict=True)), stock=stock,
+                      leg_co2e_per_tkm=(inst.settings.transport.rail.co2e_per_tkm,
+                                        inst.settings.transport.sea.co2e_per_tkm), emissions_cap_t=cap)
     return agg_inst, agg
 
 
-def check_clustered(agg_inst: Instance, n: int) -> None:
+def check_clustered(agg_inst: Instance, n: int, shared_lanes: bool = False) -> None:
     """Raise :class:`~network_opt.common.errors.InputError` with every error of the network checks of a
     clustered instance (:func:`~network_opt.inputs.validate.check_instance`), each marked as found after
-    ``--aggregate n``."""
+    ``--aggregate n``; with ``shared_lanes`` (the clusters of :func:`aggregate`), each says that a
+    cluster has only the lanes all its members have."""
     from network_opt.inputs.validate import check_instance
 
+    why = (" (a cluster has only the lanes every one of its members has; more clusters keep points with "
+           "different lanes apart)") if shared_lanes else ""
     problems = [p for p in check_instance(agg_inst) if p.severity == "error"]
     if problems:
-        raise InputError([Problem(p.file, p.row, p.column, f"after --aggregate {n}: {p.message}") for p in problems])
+        raise InputError([Problem(p.file, p.row, p.column, f"after --aggregate {n}: {p.message}{why}")
+                          for p in problems])
 
 
-def _cluster_lanes(inst: Instance, pts: pd.DataFrame
+def _member_lanes(inst: Instance, pts: pd.DataFrame) -> pd.DataFrame:
+    """The end-of-life lanes of the member points in the full model (:func:`~network_opt.inputs.lanes.eol_pairs`,
+    in blocks of :data:`PAIR_CHUNK` points): one row per (``site``, ``destination`` node) with
+    ``destination_site``, ``distance_km`` (km), ``cost_per_t`` (currency/t), the route
+    (:data:`~network_opt.inputs.routes.ROUTE_COLUMNS`) and ``co2e_per_t`` (its transport emissions, t CO2e/t)."""
+    parts = [eol_pairs(inst, pts.index[a:a + PAIR_CHUNK]) for a in range(0, len(pts), PAIR_CHUNK)]
+    cols = ["site", "destination", "destination_site", "distance_km", "cost_per_t", *ROUTE_COLUMNS]
+    lanes = pd.concat(parts, ignore_index=True).rename(columns={"origin": "site"})[cols]
+    tr = inst.settings.transport
+    lanes["co2e_per_t"] = (inst.settings.emissions.co2e_per_tkm.eol_packs * lanes["road_km"].astype(float)
+                           + tr.rail.co2e_per_tkm * lanes["rail_km"].astype(float)
+                           + tr.sea.co2e_per_tkm * lanes["sea_km"].astype(float))
+    return lanes
+
+
+def _cluster_lanes(inst: Instance, pts: pd.DataFrame, member: pd.DataFrame
                    ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, list[str]]:
-    """Explicit lanes of the clusters, from the explicit lanes leaving their member points.
+    """The end-of-life lanes of the clusters: the lanes every member has (``member``: :func:`_member_lanes`).
 
-    For every (cluster, destination site) that an explicit row of ``lanes.csv`` links to a member
-    (a row for ``eol_packs`` or for all commodities; the former wins, as in the network), the
-    cluster gets one ``eol_packs`` lane whose distance (km) and cost (currency/t) are the
-    supply-weighted means over *all* its members of each member's own lane to that site: its
-    explicit values where it has a row, else its computed ones (great-circle x detour factor, and
-    distance x the eol_packs rate). The mean keeps the cluster's transport cost equal to the sum
-    of its members' when they ship in proportion to their supply (the split of the plan), so the
-    error of the bound is the spread of the members around it; a minimum would be exact for none
-    of them. The lane is allowed only if every member's is (the split plan then uses lanes the
-    members have). Returns the rows, per member the largest |cost + carbon per tonne of its lane
-    - the cluster's| over those sites (currency/t, for the bound), per (member, destination node)
-    the member's and the cluster's distance and cost per tonne (for :func:`disaggregate`), and
-    caveats (members that disagree on whether the lane is allowed or within reach)."""
+    Every cluster gets one ``eol_packs`` row of ``lanes.csv`` to every site of a refurbisher,
+    recycler or pre-processor: allowed if and only if every member has a lane to every such
+    facility there in the full model (``transport.max_lane_km``, ``transport.nearest_facilities``
+    and the members' own ``lanes.csv`` rows decide, per point), forbidden otherwise. An explicit
+    row is never pruned nor cut by ``transport.max_lane_km``, so the cluster reaches exactly the
+    intersection of its members' lanes, and splitting its flows in proportion to the members'
+    supply only uses lanes the members have. An allowed lane is computed from the centre (no
+    distance or cost given), unless a member has a ``lanes.csv`` row to the site (for
+    ``eol_packs`` or all commodities): then its distance (km) and cost (currency/t) are the
+    supply-weighted means over *all* members of each member's own lane there. The mean keeps the
+    cluster's transport cost equal to the sum of its members' when they ship in proportion to their
+    supply (the split of the plan), so the error of the bound is the spread of the members around
+    it; a minimum would be exact for none of them.
+
+    Returns the rows; per member the largest |cost + carbon per tonne of its lane - the cluster's|
+    over the allowed lanes with such means (currency/t, for the bound); the rows of ``member`` to
+    the sites the cluster reaches (what :func:`disaggregate` writes); and caveats (members with
+    lanes their cluster lacks)."""
+    fac = inst["facilities"]
+    nodes = fac.loc[fac["kind"].isin(EOL_RECEIVERS), ["id", "site"]]
+    per_site = nodes.groupby("site")["id"].nunique()
+    size = pts.groupby("cluster").size()
+    reached = member.groupby(["site", "destination_site"])["destination"].nunique()
+    every = reached.to_numpy() == per_site.reindex(reached.index.get_level_values(1)).to_numpy()
+    full = reached.index[every].to_frame(index=False)
+    full["cluster"] = full["site"].map(pts["cluster"])
+    count = full.groupby(["cluster", "destination_site"]).size()
+    shared = count.index[count.to_numpy() == size.reindex(count.index.get_level_values(0)).to_numpy()]
+    grid = pd.MultiIndex.from_product([size.index, per_site.index], names=["cluster", "destination"])
+    out = grid.to_frame(index=False).assign(commodity="eol_packs", distance_km=np.nan, cost_per_t=np.nan,
+                                            allowed=grid.isin(shared), **{ROW: 0})
+
     lanes = inst["lanes"]
-    cols = ["site", "cluster", "destination", "distance_m", "cost_m", "distance_c", "cost_c"]
-    none: tuple[pd.DataFrame, pd.Series, pd.DataFrame, list[str]] = (
-        lanes.iloc[0:0], pd.Series(dtype=float), pd.DataFrame(columns=cols), [])
-    rows = lanes.loc[lanes["origin"].isin(pts.index) & lanes["commodity"].isin(["", "eol_packs"])]
-    if rows.empty:
-        return none
-    rows = rows.sort_values("commodity", ascending=False, kind="stable").drop_duplicates(["origin", "destination"])
-    rows = rows.assign(cluster=rows["origin"].map(pts["cluster"]))
-    pairs = rows[["cluster", "destination"]].drop_duplicates()
-    members = pts.reset_index()[["site", "cluster", "latitude", "longitude", "detour_factor", "weight"]]
-    grid = pairs.merge(members, on="cluster").merge(
-        rows.rename(columns={"origin": "site"})[["site", "destination", "distance_km", "cost_per_t", "allowed"]],
-        on=["site", "destination"], how="left")
-    at = inst["sites"].set_index("id")
-    dlat = grid["destination"].map(at["latitude"]).to_numpy(float)
-    dlon = grid["destination"].map(at["longitude"]).to_numpy(float)
-    computed = _road_km(grid["latitude"].to_numpy(float), grid["longitude"].to_numpy(float),
-                        grid["detour_factor"].to_numpy(float), dlat, dlon)
-    rate = inst.settings.transport.cost_per_tkm.eol_packs
-    grid["distance_m"] = grid["distance_km"].astype(float).fillna(pd.Series(computed, index=grid.index))
-    grid["cost_m"] = grid["cost_per_t"].astype(float).fillna(grid["distance_m"] * rate)
-    listed = grid["allowed"].notna()
-    grid["allowed_m"] = grid["allowed"].fillna(True).astype(bool)
-    reach = listed | (grid["distance_m"] <= inst.settings.transport.max_lane_km)
-    w = grid["weight"].where(grid.groupby(["cluster", "destination"])["weight"].transform("sum") > 0, 1.0)
-    grid["_w"] = w
-    grid["_wd"] = w * grid["distance_m"]
-    grid["_wc"] = w * grid["cost_m"]
-    grid["_explicit_cost"] = grid["cost_per_t"].notna()
-    grid["_ok"] = grid["allowed_m"] & reach
-    g = grid.groupby(["cluster", "destination"], sort=True).agg(
-        w=("_w", "sum"), wd=("_wd", "sum"), wc=("_wc", "sum"), explicit_cost=("_explicit_cost", "any"),
-        allowed=("allowed_m", "all"), ok_all=("_ok", "all"), ok_any=("_ok", "any")).reset_index()
-    g["distance_km"] = g["wd"] / g["w"]
-    g["cost_c"] = g["wc"] / g["w"]
-    out = pd.DataFrame({"origin": g["cluster"], "destination": g["destination"], "commodity": "eol_packs",
-                        "distance_km": g["distance_km"],
-                        "cost_per_t": g["cost_c"].where(g["explicit_cost"]), "allowed": g["allowed"], ROW: 0})
-    for c in lanes.columns:
-        if c not in out:
-            out[c] = None
-    grid = grid.merge(g[["cluster", "destination", "distance_km", "cost_c"]].rename(
-        columns={"distance_km": "distance_c"}), on=["cluster", "destination"])
-    carbon = (inst.settings.emissions.carbon_price
-              * inst.settings.emissions.co2e_per_tkm.eol_packs)
-    gap = ((grid["cost_m"] - grid["cost_c"]) + carbon * (grid["distance_m"] - grid["distance_c"])).abs()
-    lane_gap = gap.groupby(grid["site"]).max()
-    nodes = inst["facilities"][["id", "site"]].rename(columns={"id": "node", "site": "destination"})
-    costs = grid.merge(nodes, on="destination")[["site", "cluster", "node", "distance_m", "cost_m", "distance_c",
-                                                 "cost_c"]].rename(columns={"node": "destination"})
+    listed = lanes.loc[lanes["origin"].isin(pts.index) & lanes["commodity"].isin(["", "eol_packs"]),
+                       ["origin", "destination"]]
+    listed = listed.assign(cluster=listed["origin"].map(pts["cluster"]))[["cluster", "destination"]]
+    mean = out.loc[out["allowed"]].merge(listed.drop_duplicates(), on=["cluster", "destination"])
+    lane_gap = pd.Series(dtype=float)
+    if len(mean):
+        own = member.groupby(["site", "destination_site"], sort=False)[["distance_km", "cost_per_t"]].first()
+        g = mean[["cluster", "destination"]].merge(pts.reset_index()[["site", "cluster", "weight"]], on="cluster")
+        g = g.join(own, on=["site", "destination"])  # every member has the lane: the site is shared
+        g["_w"] = g["weight"].where(g.groupby(["cluster", "destination"])["weight"].transform("sum") > 0, 1.0)
+        g["_wd"], g["_wc"] = g["_w"] * g["distance_km"], g["_w"] * g["cost_per_t"]
+        sums = g.groupby(["cluster", "destination"])[["_w", "_wd", "_wc"]].transform("sum")
+        g["distance_c"], g["cost_c"] = sums["_wd"] / sums["_w"], sums["_wc"] / sums["_w"]
+        at = pd.MultiIndex.from_frame(out[["cluster", "destination"]])
+        c = g.drop_duplicates(["cluster", "destination"]).set_index(["cluster", "destination"])
+        out["distance_km"] = c["distance_c"].reindex(at).to_numpy()
+        out["cost_per_t"] = c["cost_c"].reindex(at).to_numpy()
+        carbon = inst.settings.emissions.carbon_price * inst.settings.emissions.co2e_per_tkm.eol_packs
+        gap = ((g["cost_per_t"] - g["cost_c"]) + carbon * (g["distance_km"] - g["distance_c"])).abs()
+        lane_gap = gap.groupby(g["site"]).max()
+    out = out.rename(columns={"cluster": "origin"})
+    for col in lanes.columns:
+        if col not in out:
+            out[col] = None
+    reach = pd.MultiIndex.from_arrays([member["site"].map(pts["cluster"]), member["destination_site"]])
+    kept = reach.isin(shared)
     caveats = []
-    split = int((g["ok_any"] & ~g["ok_all"]).sum())
-    if split:
-        caveats.append(f"{split} cluster lane(s) from lanes.csv are allowed or within transport.max_lane_km for "
-                       "some members only (a cluster lane is forbidden if a member's row forbids it, else kept), so "
-                       "B holds only for a network where every member has the same lanes")
-    return out, lane_gap, costs, caveats
+    extra = int(member.loc[~kept, "site"].nunique())
+    if extra:
+        caveats.append(f"{extra} point(s) have lanes to facilities their cluster does not reach (a cluster keeps "
+                       "only the lanes every member has: transport.max_lane_km, transport.nearest_facilities and "
+                       "lanes.csv decide them per point), so B holds one way only: the plan written, a plan of this "
+                       "instance, costs at most z_agg + B, while z_agg may exceed z_orig by more than B (more clusters "
+                       "keep points with different lanes apart)")
+    return out, lane_gap, member.loc[kept].reset_index(drop=True), caveats
 
 
 def _cost_gap(frame: pd.DataFrame) -> np.ndarray:
@@ -611,34 +617,38 @@ def _cluster_storage(storage: pd.DataFrame, cluster: pd.Series) -> pd.DataFrame:
     return pd.concat([storage.loc[~member], merged[storage.columns]], ignore_index=True)
 
 
-def _destinations(inst: Instance) -> pd.DataFrame:
-    """Coordinates (degrees) of every facility and market node."""
-    at = inst["sites"].set_index("id")[["latitude", "longitude"]]
-    nodes = pd.concat([inst["facilities"][["id", "site"]], inst["markets"][["id", "site"]]], ignore_index=True)
-    return nodes.join(at, on="site").rename(columns={"id": "node"}).set_index("node")[["latitude", "longitude"]]
-
-
 def disaggregate(tables: dict[str, pd.DataFrame], agg: Aggregation) -> dict[str, pd.DataFrame]:
-    """Result tables with every cluster split back onto its member points.
+    """Result tables with every cluster split back onto its member points: a plan of the instance
+    that was aggregated.
 
     ``flows``: each end-of-life row leaving a cluster becomes one row per member with supply for
-    the row's (period, chemistry, grade), carrying the member's share of the tonnes (t/yr);
-    ``distance_km`` is the road distance from the member (km), ``cost`` and ``co2e_t`` change by
-    the transport rate and emission factor times the change of tonne-km, so they are the member's
-    true transport cost (currency/yr) and emissions (t CO2e/yr). ``collection``: each cluster row
-    becomes one row per member: ``supply_t`` the member's own supply, the other quantities its share.
-    Every other table is returned as it is (``costs`` and ``emissions`` stay those of the aggregated
-    model; :func:`aggregation_summary` gives the differences).
+    the row's (period, chemistry, grade), carrying the member's share of the tonnes (t/yr) on the
+    member's own lane of the instance (:attr:`Aggregation.member_lanes`; a cluster has only lanes
+    every member has): its ``distance_km`` and route, ``cost`` its transport cost and damaged-pack
+    premium (currency/yr), ``co2e_t`` its transport emissions plus the row's process emissions per
+    tonne (t CO2e/yr). ``collection``: each cluster row becomes one row per member: ``supply_t``
+    the member's own supply, the other quantities its share. ``costs`` and ``emissions``: the
+    ``transport``, ``carbon`` and ``collection`` terms and the transport emissions change by what the
+    split changes, so that the costs add up to the cost of the plan returned. Every other table is
+    returned as it is. Raises ValueError when a member has no lane for its share of a flow (tables
+    that are not a plan of this aggregation's clustered instance).
     """
     out = dict(tables)
     mem = agg.membership
     clusters = set(agg.clusters["cluster"])
+    periods = sorted(agg.weights)
+    change = pd.DataFrame(0.0, index=pd.Index(periods, name="period"),
+                          columns=["transport", "road_co2e", "rail_co2e", "sea_co2e", "collection"])
+    changed = False
+
+    def per_period(frame: pd.DataFrame, values: np.ndarray) -> pd.Series:
+        return pd.Series(values, index=frame.index).groupby(frame["period"]).sum().reindex(periods, fill_value=0.0)
+
     flows = tables.get("flows")
     if flows is not None and len(flows):
         hit = (flows["origin"].isin(clusters) & (flows["commodity"] == "eol_packs")).to_numpy()
         rows = flows.loc[hit].assign(_order=np.nonzero(hit)[0])
-        split = rows.merge(mem[["cluster", "site", *KEY, "share", "latitude", "longitude", "detour_factor",
-                                "cluster_latitude", "cluster_longitude"]].rename(columns={"cluster": "origin"}),
+        split = rows.merge(mem[["cluster", "site", *KEY, "share"]].rename(columns={"cluster": "origin"}),
                            on=["origin", *KEY], how="left")
         unsplit = split["site"].isna().to_numpy()  # no member supply: packs released from the cluster's stock
         if unsplit.any() and not agg.stock:
@@ -646,49 +656,50 @@ def disaggregate(tables: dict[str, pd.DataFrame], agg: Aggregation) -> dict[str,
             raise ValueError(f"flow from {bad['origin']} ({bad['period']} {bad['chemistry']}/{bad['grade']}) has no "
                              "member with that supply in the aggregation")
         pooled = split.loc[unsplit, [*flows.columns, "_order"]]
-        split = split.loc[~unsplit]
-        dest = agg.destinations.reindex(split["destination"])
-        phi = split["detour_factor"].to_numpy(float)
-        dlat, dlon = dest["latitude"].to_numpy(float), dest["longitude"].to_numpy(float)
-        d_member = _road_km(split["latitude"].to_numpy(float), split["longitude"].to_numpy(float), phi, dlat, dlon)
-        d_centre = (split["distance_km"].to_numpy(float) if "distance_km" in split else
-                    _road_km(split["cluster_latitude"].to_numpy(float), split["cluster_longitude"].to_numpy(float),
-                             phi, dlat, dlon))
-        same = ((split["latitude"] == split["cluster_latitude"]) & (split["longitude"] == split["cluster_longitude"]))
-        d_member = np.where(same.to_numpy(), d_centre, d_member)
-        if "mode" in split:  # a route over legs keeps the cluster's (see the caveat of aggregate())
-            routed = (split["mode"].fillna("road") != "road").to_numpy()
-            d_member = np.where(routed, d_centre, d_member)
+        before = split.loc[~unsplit].drop_duplicates("_order")
+        split = split.loc[~unsplit].reset_index(drop=True)
+        own = split[["site", "destination"]].merge(agg.member_lanes, on=["site", "destination"], how="left")
+        if own["cost_per_t"].isna().any():
+            bad = split.loc[own["cost_per_t"].isna().to_numpy()].iloc[0]
+            raise ValueError(f"member {bad['site']} of {bad['origin']} has no lane to {bad['destination']} in the "
+                             "instance: these tables are not a plan of this aggregation")
+
+        def km(frame: pd.DataFrame, column: str) -> np.ndarray:
+            return frame[column].to_numpy(float) if column in frame else np.zeros(len(frame))
+
+        rail, sea = agg.leg_co2e_per_tkm
+        factors = {"road_co2e": agg.co2e_per_tkm, "rail_co2e": rail, "sea_co2e": sea}
         tonnes = split["tonnes"].to_numpy(float) * split["share"].to_numpy(float)
-        extra_cost = agg.rate_per_tkm * (d_member - d_centre)  # currency/t of the member's lane over the cluster's
-        if len(agg.lane_costs):  # explicit lanes: the member's own distance and cost per tonne
-            own = split[["site", "destination"]].merge(agg.lane_costs, on=["site", "destination"], how="left")
-            hit_x = own["distance_m"].notna().to_numpy()
-            d_member = np.where(hit_x, own["distance_m"].to_numpy(float), d_member)
-            d_centre = np.where(hit_x, own["distance_c"].to_numpy(float), d_centre)
-            extra_cost = np.where(hit_x, own["cost_m"].to_numpy(float) - own["cost_c"].to_numpy(float), extra_cost)
-        extra_tkm = (d_member - d_centre) * tonnes
-        share = split["share"].to_numpy(float)
         if "cost" in split:
-            split["cost"] = split["cost"].to_numpy(float) * share + extra_cost * tonnes
-        if "co2e_t" in split:
-            split["co2e_t"] = split["co2e_t"].to_numpy(float) * share + agg.co2e_per_tkm * extra_tkm
-        if "distance_km" in split:
-            split["distance_km"] = d_member
-        if "road_km" in split and "mode" in split:  # a road lane: all its km are road km
-            road = (split["mode"].fillna("road") == "road").to_numpy()
-            split["road_km"] = np.where(road, d_member, split["road_km"].to_numpy(float))
+            premium = split["grade"].map(agg.damaged_premium).fillna(0.0).to_numpy(float)
+            split["cost"] = tonnes * (own["cost_per_t"].to_numpy(float) + premium)
+            change["transport"] = per_period(split, split["cost"].to_numpy(float)) - per_period(
+                before, before["cost"].to_numpy(float))
+        if "co2e_t" in split:  # the member's transport emissions, the row's process emissions per tonne
+            transport = sum(f * km(split, m.replace("co2e", "km")) for m, f in factors.items())
+            process = split["co2e_t"].to_numpy(float) / split["tonnes"].to_numpy(float) - transport
+            split["co2e_t"] = tonnes * (own["co2e_per_t"].to_numpy(float) + process)
+        for mode, factor in factors.items():
+            column = mode.replace("co2e", "km")
+            if column in split:
+                change[mode] = factor * (per_period(split, tonnes * own[column].to_numpy(float))
+                                         - per_period(before, before["tonnes"].to_numpy(float) * km(before, column)))
+        for column in ("distance_km", *ROUTE_COLUMNS):
+            if column in split:
+                split[column] = own[column].to_numpy()
         split["tonnes"] = tonnes
         split["origin"] = split["site"]
         split = split.loc[split["tonnes"] > 0, [*flows.columns, "_order"]]
         kept = flows.loc[~hit].assign(_order=np.nonzero(~hit)[0])
         merged = pd.concat([kept, split, pooled], ignore_index=True).sort_values(["_order", "origin"], kind="stable")
         out["flows"] = merged.drop(columns="_order").reset_index(drop=True).astype(flows.dtypes.to_dict())
+        changed = changed or bool(hit.any())
     col = tables.get("collection")
     if col is not None and len(col):
         hit = col["site"].isin(clusters).to_numpy()
         rows = col.loc[hit].assign(_order=np.nonzero(hit)[0])
-        split = rows.merge(mem[["cluster", "site", *KEY, "share", "supply_t"]].rename(
+        split = rows.merge(mem[["cluster", "site", *KEY, "share", "supply_t", "collection_cost_per_t",
+                                "cluster_collection_cost_per_t"]].rename(
             columns={"cluster": "_cluster", "site": "_member", "supply_t": "_supply"}),
             left_on=["site", *KEY], right_on=["_cluster", *KEY], how="inner")
         for c in col.columns:
@@ -697,48 +708,86 @@ def disaggregate(tables: dict[str, pd.DataFrame], agg: Aggregation) -> dict[str,
         if "supply_t" in split:
             split["supply_t"] = split["_supply"]
         split["site"] = split["_member"]
+        # the member's collection cost on the tonnes it collects, instead of the cluster's
+        collected = split["_supply"] - split.get("uncollected_t", 0.0)
+        change["collection"] = per_period(split, _cost_gap(split) * collected.to_numpy(float))
         kept = col.loc[~hit].assign(_order=np.nonzero(~hit)[0])
         # cluster rows no member has supply for (years stock is released in) stay at the cluster
         alone = rows.loc[~rows.set_index(["site", *KEY]).index.isin(split.set_index(["_cluster", *KEY]).index)]
         merged = pd.concat([kept, split[[*col.columns, "_order"]], alone], ignore_index=True)
         merged = merged.sort_values(["_order", "site"], kind="stable").drop(columns="_order")
         out["collection"] = merged.reset_index(drop=True).astype(col.dtypes.to_dict())
+        changed = changed or bool(hit.any())
+    if changed:
+        out.update(_changed_costs(tables, change, agg))
+    return out
+
+
+def _changed_costs(tables: dict[str, pd.DataFrame], change: pd.DataFrame, agg: Aggregation
+                   ) -> dict[str, pd.DataFrame]:
+    """``costs`` and ``emissions`` of ``tables`` changed by ``change`` (per period: transport and
+    collection cost in currency/yr, transport emissions per mode in t CO2e/yr): each period's
+    ``transport``, ``carbon`` and ``collection`` terms by its weight (discounted years) times the
+    change, ``co2e_t`` and the mode's column of ``emissions`` by the change."""
+    out = {}
+    co2e = change[["road_co2e", "rail_co2e", "sea_co2e"]].sum(axis=1)
+    costs = tables.get("costs")
+    if costs is not None and len(costs):
+        weight = costs["period"].map(agg.weights).fillna(0.0).to_numpy(float)
+        per_year = {"transport": change["transport"], "carbon": agg.carbon_price * co2e,
+                    "collection": change["collection"]}
+        value = costs["value"].to_numpy(float).copy()
+        for term, by_period in per_year.items():
+            at = (costs["term"] == term).to_numpy()
+            value[at] += weight[at] * costs.loc[at, "period"].map(by_period).fillna(0.0).to_numpy(float)
+        out["costs"] = costs.assign(value=value)
+    emissions = tables.get("emissions")
+    if emissions is not None and len(emissions):
+        em = emissions.copy()
+        for column, by_period in (("co2e_t", co2e), *((f"{m}_t", change[m]) for m in change.columns if "co2e" in m)):
+            if column in em:
+                em[column] = em[column].to_numpy(float) + em["period"].map(by_period).fillna(0.0).to_numpy(float)
+        out["emissions"] = em
     return out
 
 
 def aggregation_summary(agg: Aggregation, aggregated: dict[str, pd.DataFrame],
-                        disaggregated: dict[str, pd.DataFrame], objective: float | None) -> dict[str, object]:
-    """Figures for ``summary.json``: points, clusters, the bound (currency) and its assumptions;
+                        disaggregated: dict[str, pd.DataFrame], objective: float | None,
+                        bound: float | None = None) -> dict[str, object]:
+    """Figures for ``summary.json``: points, clusters, the bound B (currency) and its assumptions;
+    the clustered model's objective and MIP bound (``objective_aggregated``, ``bound_aggregated``);
     with a plan, the change of transport cost, carbon cost and collection cost (currency,
-    discounted as in the objective) from the aggregated plan to the disaggregated one, and the net
-    cost of the disaggregated plan at the members' real distances (``objective_disaggregated``)."""
+    discounted as in the objective) from the clustered plan to the disaggregated one (the terms of
+    ``costs`` of both), the cost of the disaggregated plan, a plan of the instance
+    (``objective_disaggregated``), and a lower bound of the instance's optimum
+    (``bound_disaggregated``: the clustered model's MIP bound minus B when B holds, else None)."""
     out: dict[str, object] = {
         "points": agg.points, "clusters": agg.n_clusters, "error_bound": agg.error_bound,
         "error_bound_transport": agg.bound_transport, "error_bound_collection": agg.bound_collection,
         "bound_holds": agg.bound_holds, "bound_assumptions": agg.bound_assumptions,
-        "cost_per_tkm": agg.cost_per_tkm, "objective_aggregated": objective,
+        "cost_per_tkm": agg.cost_per_tkm, "objective_aggregated": objective, "bound_aggregated": bound,
     }
-    before, after = aggregated.get("flows"), disaggregated.get("flows")
+    before, after = aggregated.get("costs"), disaggregated.get("costs")
     if before is None or after is None or objective is None:
         return out
 
-    def discounted(frame: pd.DataFrame, column: str) -> float:
-        if column not in frame or frame.empty:
-            return 0.0
-        per = frame.groupby("period")[column].sum()
-        # cast: grouped by period, so the labels are (numpy) ints
-        return float(sum(agg.weights.get(int(cast(int, p)), 0.0) * v for p, v in per.items()))
+    def term(frame: pd.DataFrame, name: str) -> float:
+        return float(frame.loc[frame["term"] == name, "value"].sum())
 
-    transport = discounted(after, "cost") - discounted(before, "cost")
-    carbon = agg.carbon_price * (discounted(after, "co2e_t") - discounted(before, "co2e_t"))
-    collection = 0.0
-    col = disaggregated.get("collection")
-    if col is not None and len(col):
-        m = col.merge(agg.membership[["site", *KEY, "collection_cost_per_t", "cluster_collection_cost_per_t"]],
-                      on=["site", *KEY])
-        m["_diff"] = _cost_gap(m) * (m["supply_t"] - m.get("uncollected_t", 0.0))
-        collection = discounted(m, "_diff")
+    transport, carbon, collection = (term(after, t) - term(before, t) for t in ("transport", "carbon", "collection"))
+    written = objective + transport + carbon + collection
+    warnings = []
+    emissions = disaggregated.get("emissions")
+    if agg.emissions_cap_t >= 0 and emissions is not None and len(emissions):
+        over = emissions.loc[emissions["co2e_t"] > agg.emissions_cap_t + 1e-6 * max(1.0, agg.emissions_cap_t)]
+        if len(over):
+            warnings.append(f"the plan split back onto the points emits more than emissions.cap_t = "
+                            f"{agg.emissions_cap_t:g} t CO2e/yr in {', '.join(map(str, over['period']))} (its members' "
+                            "lanes emit more than their cluster's): it is not a plan of this instance")
+    lower = None
+    if bound is not None and agg.bound_holds and not warnings:  # z_orig >= z_agg - B >= clustered bound - B
+        lower = min(float(bound) - agg.error_bound, written)
     out.update({"transport_cost_difference": transport, "carbon_cost_difference": carbon,
-                "collection_cost_difference": collection,
-                "objective_disaggregated": objective + transport + carbon + collection})
+                "collection_cost_difference": collection, "objective_disaggregated": written,
+                "bound_disaggregated": lower, "plan_warnings": warnings})
     return out

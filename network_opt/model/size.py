@@ -613,6 +613,15 @@ def what_fits(d: ModelData, available: int, aggregate: int | None = None) -> lis
     return out
 
 
+def with_prune(inst: Instance, prune: int) -> Instance:
+    """A copy of ``inst`` with ``--prune K`` (``transport.nearest_facilities = K``); raises
+    :class:`~network_opt.common.errors.InputError` on a K the setting refuses."""
+    try:
+        return inst.with_settings({"transport.nearest_facilities": prune})
+    except SettingError as exc:
+        raise InputError([Problem("--prune", 0, "", str(exc))]) from None
+
+
 def prepare_sized(inst: Instance, prune: int | None = None, *, progress: Progress | None = None
                   ) -> tuple[ModelData, ModelSize, dict[str, object]]:
     """Prepare ``inst`` (:func:`~network_opt.model.data.prepare`) with the lane pruning in force,
@@ -627,10 +636,7 @@ def prepare_sized(inst: Instance, prune: int | None = None, *, progress: Progres
     from network_opt.model.data import prepare
 
     if prune is not None:  # on a copy: the caller's instance keeps its settings
-        try:
-            inst = inst.with_settings({"transport.nearest_facilities": prune})
-        except SettingError as exc:
-            raise InputError([Problem("--prune", 0, "", str(exc))]) from None
+        inst = with_prune(inst, prune)
     k = inst.settings.transport.nearest_facilities
     source = "--prune" if prune is not None else ("instance" if k else "none")
     data = prepare(inst)

@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import time
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import pyomo.environ as pyo
@@ -20,17 +21,17 @@ from network_opt.model.data import ModelData
 from network_opt.model.objective import COST_TERMS, OBJECTIVE_LABEL
 from network_opt.model.reductions import find_reductions
 from network_opt.model.screen import without_facilities
-from network_opt.model.size import ModelTooLarge, available_memory, limit_set, prepare_sized, what_fits
+from network_opt.model.size import ModelTooLarge, available_memory, limit_set, prepare_sized, what_fits, with_prune
 from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution, extract, target_bases
 from network_opt.runs.heuristic import Heuristic, Screen, heuristic_solve, keep, relaxed_screen, screened_by
 from network_opt.solver.compliance import PRICE_LP_HOLD_BACK, cost_of_compliance, noted_shadow_prices
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
-from network_opt.solver.highs import SolveOutcome, solve_model, trivially_infeasible
+from network_opt.solver.highs import SolveOutcome, relative_gap, solve_model, trivially_infeasible
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.session import ResolveSession
-from network_opt.solver.status import Termination
+from network_opt.solver.status import SolveStatus, Termination
 
 
 def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
@@ -110,6 +111,19 @@ def write_model_file(m: pyo.ConcreteModel, path: Path, progress: Progress) -> st
     return None
 
 
+def _report_disaggregated(outcome: SolveOutcome, record: dict[str, object], mip_gap: float) -> None:
+    """An aggregated solve reports the plan it writes, a plan of the instance: its objective the
+    cost of the disaggregated plan, its bound the instance's (``bound_disaggregated`` of ``record``,
+    :func:`network_opt.model.aggregate.aggregation_summary`; None when B does not hold) and the gap
+    between them; optimal only when that gap is within ``mip_gap``."""
+    bound = record["bound_disaggregated"]
+    outcome.objective = float(cast(float, record["objective_disaggregated"]))
+    outcome.bound = None if bound is None else float(cast(float, bound))
+    outcome.mip_gap = relative_gap(outcome.objective, outcome.bound)
+    if outcome.status == SolveStatus.OPTIMAL and (outcome.mip_gap is None or outcome.mip_gap > mip_gap + 1e-12):
+        outcome.status = SolveStatus.FEASIBLE  # optimal for the clustered model only
+
+
 def solve(instance: str | Path | Instance, options: SolveOptions | None = None, *,
           soft_targets: bool | None = None, compliance: bool = False, progress: Progress | None = None,
           aggregate: int | None = None, session: ResolveSession | None = None, prune: int | None = None,
@@ -121,8 +135,10 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     whenever a plan is found. ``progress`` reports phases and the solver's figures.
     ``aggregate``: solve with the collection points clustered into at most this many clusters
     (:func:`network_opt.model.aggregate.aggregate`); the plan's ``flows`` and ``collection`` are split
-    back onto the points, table ``aggregation`` holds the membership and ``summary["aggregation"]``
-    the error bound (the objective stays the aggregated model's). ``session``: a
+    back onto the points (a plan of the instance), table ``aggregation`` holds the membership and
+    ``summary["aggregation"]`` the error bound B and the clustered model's objective; the solution's
+    objective is the cost of the plan split back, its bound the clustered model's minus B (only when
+    B holds) and its status optimal only when that gap is within ``options.mip_gap``. ``session``: a
     :class:`~network_opt.solver.session.ResolveSession` whose HiGHS model (of an earlier solve in this
     process) is updated in place when the new model has the same structure, the MIP then starting
     from the session's last plan; ``summary["resolve"]`` tells whether that happened (runs with
@@ -164,7 +180,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         from network_opt.model.aggregate import aggregate as cluster_points
 
         progress.phase(f"aggregating the collection points into at most {aggregate:,} clusters")
-        inst, agg = cluster_points(inst, aggregate)
+        # --prune K ranks each point's own destinations: a cluster gets the lanes its pruned points share
+        inst, agg = cluster_points(inst if prune is None else with_prune(inst, prune), aggregate)
     t1 = time.perf_counter()
     progress.phase("preparing lanes and coefficients")
     data, projected, pruning = prepare_sized(inst, prune, progress=progress)
@@ -251,10 +268,16 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
                 reuse.clear()  # a failure halfway may leave the HiGHS model changed: do not reuse it
             raise
     aggregated = tables
-    if agg is not None and tables:
-        from network_opt.model.aggregate import disaggregate
+    agg_record: dict[str, object] | None = None
+    if agg is not None:
+        from network_opt.model.aggregate import aggregation_summary, disaggregate
 
-        tables = {**disaggregate(tables, agg), "aggregation": agg.membership}
+        if tables:
+            tables = {**disaggregate(tables, agg), "aggregation": agg.membership}
+        agg_record = aggregation_summary(agg, aggregated, tables, outcome.objective if tables else None,
+                                         outcome.bound)
+        if agg_record.get("objective_disaggregated") is not None:
+            _report_disaggregated(outcome, agg_record, options.mip_gap)
     t5 = time.perf_counter()
     summary = Summary(
         instance=inst.name,
@@ -279,7 +302,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         solver={"name": outcome.solver_name, "version": outcome.solver_version, "start": outcome.start,
                 "held_back_s": outcome.held_back_s},
         warnings=[str(w) for w in inst.warnings] + outcome.numeric_warnings
-        + write_warnings + price_warnings + ([str(pruning["warning"])] if pruning.get("warning") else []),
+        + write_warnings + price_warnings + ([str(pruning["warning"])] if pruning.get("warning") else [])
+        + [str(w) for w in cast(list[str], (agg_record or {}).get("plan_warnings", []))],
         numerics={k: v for k, v in outcome.numerics.items() if k not in ("warnings", "benders")},
         tool=audit["tool"], command=audit["command"], options=audit["options"],
         instance_path=audit["instance_path"], input_files=audit["input_files"],
@@ -287,8 +311,5 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     summary.heuristic = heuristic_record
     if "benders" in outcome.numerics:
         summary["decomposition"] = outcome.numerics["benders"]
-    if agg is not None:
-        from network_opt.model.aggregate import aggregation_summary
-
-        summary.aggregation = aggregation_summary(agg, aggregated, tables, outcome.objective if tables else None)
+    summary.aggregation = agg_record
     return Solution(outcome=outcome, tables=tables, summary=summary, data=data, model=m)
