@@ -105,6 +105,8 @@ class RawWorkbook:
     has_settings: bool = True
     #: dotted key -> row of the ``instance`` sheet where it is listed with an empty value
     blank: dict[str, int] = field(default_factory=dict)
+    #: dotted keys of the ``instance`` sheet whose value cell was refused (reported at the cell)
+    refused: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -312,10 +314,10 @@ def _index_nested(value: Any, prefix: str, row: int, lines: dict[str, int]) -> N
             _index_nested(v, f"{prefix}[{i}]", row, lines)
 
 
-def _read_settings_sheet(cells: _Cells, ws: Worksheet, label: str, blank: dict[str, int] | None = None
-                         ) -> tuple[dict[str, Any], dict[str, int], list[Problem]]:
+def _read_settings_sheet(cells: _Cells, ws: Worksheet, label: str, blank: dict[str, int] | None = None,
+                         refused: set[str] | None = None) -> tuple[dict[str, Any], dict[str, int], list[Problem]]:
     """The ``instance`` sheet as nested settings and the row of each dotted key; ``blank`` receives the
-    row of each key listed with an empty value."""
+    row of each key listed with an empty value, ``refused`` each key whose value cell was refused."""
     problems = cells.merged(ws, label)
     settings: dict[str, Any] = {}
     lines: dict[str, int] = {}
@@ -348,11 +350,15 @@ def _read_settings_sheet(cells: _Cells, ws: Worksheet, label: str, blank: dict[s
         text = cells.text(ws, value_cell, label, what, found)
         if found:
             problems.extend(Problem(p.file, p.row, p.column, f"{key}: {p.message}") for p in found)
+            if refused is not None:
+                refused.add(key)
             continue
         try:
             value = _setting_value(key, raw if raw is not None else text)
         except yaml.YAMLError as exc:
             problems.append(Problem(label, row, "B", f"{key}: not a valid YAML value: {exc}"))
+            if refused is not None:
+                refused.add(key)
             continue
         parts = key.split(".")
         node = settings
@@ -397,6 +403,7 @@ def read_raw_workbook(path: str | Path) -> tuple[RawWorkbook | None, list[Proble
     settings: dict[str, Any] = {}
     lines: dict[str, int] = {}
     blank: dict[str, int] = {}
+    refused: set[str] = set()
     if SETTINGS_SHEET not in book.sheetnames:
         problems.append(Problem(sheet_label(path, SETTINGS_SHEET), 1, "A", "the settings sheet 'instance' is "
                                 "missing; add a sheet named instance with key | value rows (name, periods, ...)"))
@@ -406,7 +413,7 @@ def read_raw_workbook(path: str | Path) -> tuple[RawWorkbook | None, list[Proble
         if is_ignored_sheet(name):
             continue
         if name == SETTINGS_SHEET:
-            settings, lines, found = _read_settings_sheet(cells, ws, label, blank)
+            settings, lines, found = _read_settings_sheet(cells, ws, label, blank, refused)
             letters[label] = {"key": "A", "value": "B"}
             problems.extend(found)
             continue
@@ -429,7 +436,8 @@ def read_raw_workbook(path: str | Path) -> tuple[RawWorkbook | None, list[Proble
             problems.append(Problem(sheet_label(path, name), 1, "A", f"required sheet {name!r} is missing; add a "
                                     f"sheet named {name} with the column names in row 1 "
                                     f"({', '.join(table.column_names)}); see network-opt template"))
-    return RawWorkbook(path, settings, lines, sheets, letters, SETTINGS_SHEET in book.sheetnames, blank), problems
+    return (RawWorkbook(path, settings, lines, sheets, letters, SETTINGS_SHEET in book.sheetnames, blank, refused),
+            problems)
 
 
 def read_workbook(path: str | Path) -> tuple[WorkbookInstance | None, list[Problem]]:
@@ -442,9 +450,8 @@ def read_workbook(path: str | Path) -> tuple[WorkbookInstance | None, list[Probl
     manifest, found = check_manifest(raw.settings, raw.lines, raw.path, fname=settings_label,
                                      tables={name: raw.path for name in raw.sheets})
     # a key whose cell was refused (bad YAML, a repeated key, ...) is reported there, not also as missing
-    refused = {p.message.split(":", 1)[0] for p in problems if p.file == settings_label}
     problems.extend(_settings_problem(p, settings_label, raw.lines, raw.blank) for p in found
-                    if not (p.message == "required setting is missing" and p.column in refused))
+                    if not (p.message == "required setting is missing" and p.column in raw.refused))
     if manifest is None:
         return None, problems
     defaults = manifest.settings.table_defaults()

@@ -79,7 +79,7 @@ from network_opt.inputs.instance import Instance
 from network_opt.inputs.lanes import PACK_RECEIVERS, damaged_premium, eol_pairs, supply_by_grade
 from network_opt.inputs.read import ROW
 from network_opt.inputs.routes import ROUTE_COLUMNS
-from network_opt.model.data import period_weights
+from network_opt.model.data import period_weights, transport_co2e_per_t
 
 SEED = 0
 MAX_ITERATIONS = 100
@@ -495,10 +495,9 @@ def _member_lanes(inst: Instance, pts: pd.DataFrame) -> pd.DataFrame:
     parts = [eol_pairs(inst, pts.index[a:a + PAIR_CHUNK]) for a in range(0, len(pts), PAIR_CHUNK)]
     cols = ["site", "destination", "destination_site", "distance_km", "cost_per_t", *ROUTE_COLUMNS]
     lanes = pd.concat(parts, ignore_index=True).rename(columns={"origin": "site"})[cols]
-    tr = inst.settings.transport
-    lanes["co2e_per_t"] = (inst.settings.emissions.co2e_per_tkm.eol_packs * lanes["road_km"].astype(float)
-                           + tr.rail.co2e_per_tkm * lanes["rail_km"].astype(float)
-                           + tr.sea.co2e_per_tkm * lanes["sea_km"].astype(float))
+    road, rail, sea = transport_co2e_per_t(inst, inst.settings.emissions.co2e_per_tkm.eol_packs,
+                                           *(lanes[c].to_numpy(dtype=float) for c in ("road_km", "rail_km", "sea_km")))
+    lanes["co2e_per_t"] = road + rail + sea
     return lanes
 
 

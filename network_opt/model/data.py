@@ -345,10 +345,8 @@ def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac
     process = numbers_at(f["technology"], tech["co2e_per_t"], missing=0.0)
     refurb = (f["dest_kind"] == "refurbisher").to_numpy()
     f["process_co2e_per_t"] = np.where(refurb, inst.settings.emissions.refurbishing_co2e_per_t, process)
-    # transport emissions per mode: the commodity's road factor x road km, each leg mode's factor x its km
-    f["road_co2e_per_t"] = co2_tkm * f["road_km"].to_numpy()
-    f["rail_co2e_per_t"] = inst.settings.transport.rail.co2e_per_tkm * f["rail_km"].to_numpy()
-    f["sea_co2e_per_t"] = inst.settings.transport.sea.co2e_per_tkm * f["sea_km"].to_numpy()
+    f["road_co2e_per_t"], f["rail_co2e_per_t"], f["sea_co2e_per_t"] = transport_co2e_per_t(
+        inst, co2_tkm, f["road_km"].to_numpy(), f["rail_km"].to_numpy(), f["sea_km"].to_numpy())
     f["co2e_per_t"] = (f["road_co2e_per_t"] + f["rail_co2e_per_t"] + f["sea_co2e_per_t"]
                        + f["process_co2e_per_t"])
 
@@ -372,6 +370,15 @@ def _coefficients(inst: Instance, flows: pd.DataFrame, supply: pd.DataFrame, fac
     f["upper_bound_t"] = np.nan_to_num(bound, nan=0.0, posinf=0.0)
     f["facility_cap_t"] = np.nan_to_num(fcap, nan=0.0, posinf=0.0)
     return f, recovered, entering, input_content
+
+
+def transport_co2e_per_t(inst: Instance, road_factor: np.ndarray | float, road_km: np.ndarray, rail_km: np.ndarray,
+                         sea_km: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Transport emissions per tonne of a lane by mode (t CO2e/t): the commodity's road factor
+    ``road_factor`` (t CO2e/(t km)) x road km, and each leg mode's factor of ``transport.rail`` and
+    ``transport.sea`` x its km."""
+    tr = inst.settings.transport
+    return road_factor * road_km, tr.rail.co2e_per_tkm * rail_km, tr.sea.co2e_per_tkm * sea_km
 
 
 def numbers_at(keys: pd.Series, table: pd.Series, missing: float | None = None) -> np.ndarray:
