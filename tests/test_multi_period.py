@@ -351,16 +351,17 @@ def test_application_ban_blocks_sales(tmp_path: Path) -> None:
 
 # --- two echelons and export bans -------------------------------------------------------------
 
-def two_echelon_instance(folder: Path, ban: bool) -> Path:
-    """100 t of X in DE go to pre-processor B in DE (black mass yield 0.5, free). The 50 t of black
-    mass are refined in CN (10/t, 500) or in DE (30/t, 1500). An EU black-mass export ban to
-    non-OECD countries forces DE."""
+def two_echelon_instance(folder: Path, ban: bool, periods: tuple[int, ...] = (2025,),
+                         bans: list[dict[str, Any]] | None = None) -> Path:
+    """100 t of X in DE each period go to pre-processor B in DE (black mass yield 0.5, free). The 50 t
+    of black mass are refined in CN (10/t, 500) or in DE (30/t, 1500). An EU black-mass export ban to
+    non-OECD countries forces DE; ``bans`` are further rows of bans.csv."""
     tables: dict[str, list[dict[str, Any]]] = {
         "sites": [site("C1", "collection_point", "DE"), site("SB", "facility", "DE"),
                   site("SD", "facility", "DE"), site("SC", "facility", "CN")],
         "jurisdictions": [{"id": "DE", "groups": "EU27;OECD"}, {"id": "CN", "groups": ""}],
-        **one_material_tables(),
-        "supply": [{"site": "C1", "period": 2025, "chemistry": "X", "tonnes": 100}],
+        **one_material_tables(periods=periods),
+        "supply": [{"site": "C1", "period": p, "chemistry": "X", "tonnes": 100} for p in periods],
         "technologies": [{"id": "MECH", "process": "mechanical", "recycling_efficiency": 0.3, "black_mass_yield": 0.5},
                          {"id": "HYDRO", "process": "hydrometallurgical", "recycling_efficiency": 0.8}],
         "technology_yields": [{"technology": "HYDRO", "material": "Li", "recovery_yield": 0.9}],
@@ -374,10 +375,13 @@ def two_echelon_instance(folder: Path, ban: bool) -> Path:
         "facility_levels": [{"facility": f, "level": "a", "capacity_t": 1000} for f in ("B", "RDE", "RCN")],
         "lanes": lanes(("C1", "SB", 0), ("SB", "SD", 0), ("SB", "SC", 0)),
     }
+    rows = list(bans or [])
     if ban:
-        tables["bans"] = [{"kind": "export", "jurisdiction": "EU27", "commodity": "black_mass", "to": "not:OECD",
-                           "from_period": 2025}]
-    return write_instance(folder, tables)
+        rows.append({"kind": "export", "jurisdiction": "EU27", "commodity": "black_mass", "to": "not:OECD",
+                     "from_period": 2025})
+    if rows:
+        tables["bans"] = rows
+    return write_instance(folder, tables, periods=list(periods))
 
 
 def test_black_mass_goes_to_the_cheapest_refiner(tmp_path: Path) -> None:
@@ -392,6 +396,41 @@ def test_export_ban_changes_the_route(tmp_path: Path) -> None:
     bm = sol["flows"].query("commodity == 'black_mass'")
     assert bm.set_index("destination")["tonnes"].to_dict() == pytest.approx({"RDE": 50.0})
     assert sol.objective == pytest.approx(1500.0)
+
+
+def test_import_ban_holds_in_its_window_only(tmp_path: Path) -> None:
+    """China's import ban on black mass (in force 2021 to 2026 here): in 2025 and 2026 the 50 t are
+    refined in DE (1500 each), in 2027 in CN (500): 3500. Without the ban: 3 x 500 = 1500."""
+    ban = {"kind": "import", "jurisdiction": "CN", "commodity": "black_mass", "from_period": 2021,
+           "until_period": 2026}
+    periods = (2025, 2026, 2027)
+    sol = _solve(two_echelon_instance(tmp_path / "ban", ban=False, periods=periods, bans=[ban]))
+    bm = sol["flows"].query("commodity == 'black_mass'")
+    assert bm.groupby(["period", "destination"])["tonnes"].sum().to_dict() == pytest.approx(
+        {(2025, "RDE"): 50.0, (2026, "RDE"): 50.0, (2027, "RCN"): 50.0})
+    assert sol.objective == pytest.approx(3500.0)
+    assert _solve(two_echelon_instance(tmp_path / "free", ban=False, periods=periods)).objective == pytest.approx(
+        1500.0)
+
+
+def test_import_ban_spares_flows_inside_the_jurisdiction(tmp_path: Path) -> None:
+    """An import ban of DE's group EU27 forbids nothing here (every flow starts in DE), and one on the
+    eol_packs entering CN forbids nothing either (only black mass goes there): 500, as without bans."""
+    bans = [{"kind": "import", "jurisdiction": "EU27", "commodity": "black_mass", "from_period": 2025},
+            {"kind": "import", "jurisdiction": "CN", "commodity": "eol_packs", "from_period": 2025}]
+    assert _solve(two_echelon_instance(tmp_path, ban=False, bans=bans)).objective == pytest.approx(500.0)
+
+
+def test_landfill_ban_that_ends(tmp_path: Path) -> None:
+    """A landfill ban in force in 2025 only (until_period 2025): recycling at 10/t in 2025 (1000),
+    disposal at 4/t in 2026 (400): 1400."""
+    folder = two_tech(tmp_path, [2025, 2026], disposal={"allowed": True, "cost_per_t": 4})
+    (folder / "bans.csv").write_text("kind,jurisdiction,from_period,until_period\nlandfill,XX,2020,2025\n")
+    text = (folder / "instance.yaml").read_text().replace("tables:\n", "tables:\n  bans: bans.csv\n")
+    (folder / "instance.yaml").write_text(text)
+    sol = _solve(folder)
+    assert sol.objective == pytest.approx(1400.0)
+    assert sol["collection"].groupby("period")["disposed_t"].sum().to_dict() == pytest.approx({2025: 0.0, 2026: 100.0})
 
 
 def test_two_echelon_recovery_counts_for_the_collecting_jurisdiction(tmp_path: Path) -> None:

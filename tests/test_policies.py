@@ -25,7 +25,7 @@ from network_opt.inputs.policies import (
 
 DOCS = Path(__file__).parents[1] / "docs"
 EXPECTED_IDS = {"eu-2023-1542", "cn-2024-standard-conditions", "cn-2026-interim-measures", "in-bwmr-2022",
-                "us-federal", "us-nj-2024", "us-ca-universal-waste"}
+                "us-federal", "us-nj-2024", "us-ca-universal-waste", "cn-solid-waste-imports"}
 
 
 def _target(preset_id: str, metric: str, material: str = "") -> pd.DataFrame:
@@ -145,6 +145,46 @@ def test_india_bwmr() -> None:
     assert list(zip(col["from_period"], col["value"], strict=True)) == [(2027, 0.7)]
     assert not _ban("in-bwmr-2022", kind="landfill").empty
     assert "first calendar year" in get_preset("in-bwmr-2022").notes
+
+
+def test_china_import_ban_on_black_mass_ends_in_2025_and_on_waste_packs_does_not() -> None:
+    """Solid-waste imports banned from 1 Jan 2021; recycled black mass meeting Annex 1 admitted
+    again from 1 Aug 2025 (Announcement 2025 No. 14), so its last modelled year in force is 2025."""
+    p = get_preset("cn-solid-waste-imports")
+    assert p.applies_to == "CN" and p.targets.empty
+    assert set(p.bans["kind"]) == {"import"} and set(p.bans["to"]) == {""}
+    bm = _ban("cn-solid-waste-imports", commodity="black_mass").iloc[0]
+    assert (bm["from_period"], bm["until_period"], bm["legal_date"], bm["legal_end_date"]) == (
+        2021, 2025, "2021-01-01", "2025-08-01")
+    waste = _ban("cn-solid-waste-imports").query("commodity != 'black_mass'")
+    assert set(waste["commodity"]) == {"eol_packs", "rejects", "returns"}
+    assert (waste["until_period"] == 0).all() and (waste["legal_end_date"] == "").all()
+    assert p.bans["needs_confirmation"].all()  # secondary sources; the 2021 announcement number from memory
+    assert "Annex 1" in bm["note"] and "second_life_packs" not in set(p.bans["commodity"])
+
+
+def test_a_ban_that_ends_needs_both_end_keys_in_agreement() -> None:
+    """until_period with legal_end_date: the date's year (held for part of it) or the year before."""
+    ended = {"until_period": 2025, "legal_end_date": "2025-08-01"}
+    data = _mutated(("bans", 0, "kind"), "import")
+    data["bans"][0].pop("to")
+    data["bans"][0].update(ended, from_period=2021, legal_date="2021-01-01")
+    b = parse_preset(data, "test.yaml").bans.iloc[0]
+    assert (b["kind"], b["to"], b["until_period"], b["legal_end_date"]) == ("import", "", 2025, "2025-08-01")
+    data["bans"][0]["until_period"] = 2024
+    assert parse_preset(data, "test.yaml").bans.iloc[0]["until_period"] == 2024
+    for change, key, words in (({"until_period": 2023}, "until_period", "must be 2024 or 2025"),
+                               ({"until_period": 2020, "legal_end_date": "2020-12"}, "until_period",
+                                "before from_period 2021"),
+                               ({"legal_end_date": None}, "legal_end_date", "required with until_period"),
+                               ({"to": "OECD"}, "to", "must be empty for kind import")):
+        bad = copy.deepcopy(data)
+        bad["bans"][0].update(change)
+        if change.get("legal_end_date", "") is None:
+            del bad["bans"][0]["legal_end_date"]
+        with pytest.raises(PresetError, match=words) as info:
+            parse_preset(bad, "bad.yaml")
+        assert info.value.key == f"bans[0].{key}"
 
 
 def test_us_federal_has_no_rules_and_nj_bans_landfill_from_2027() -> None:

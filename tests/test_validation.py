@@ -107,6 +107,14 @@ CASES = [
     ("unknown ban destination", _add_table("bans", "kind,jurisdiction,commodity,to,from_period\n"
                                            "export,TOY,black_mass,not:NOWHERE,2025\n"),
      "bans.csv:2:to", "unknown jurisdiction or group"),
+    ("ban ending before it starts", _add_table("bans", "kind,jurisdiction,commodity,to,from_period,until_period\n"
+                                               "export,TOY,black_mass,not:OECD,2027,2026\n"),
+     "bans.csv:2:until_period", "2026 is before from_period 2027"),
+    ("import ban with a destination", _add_table("bans", "kind,jurisdiction,commodity,to,from_period\n"
+                                                 "import,TOY,black_mass,OECD,2025\n"),
+     "bans.csv:2:to", "an import ban covers imports from everywhere outside TOY; leave to empty"),
+    ("import ban without a commodity", _add_table("bans", "kind,jurisdiction,from_period\nimport,TOY,2025\n"),
+     "bans.csv:2:commodity", "an import ban needs a commodity"),
     ("facility without levels", _replace("facility_levels.csv", "REF-EAST,500t,500,60000,0\n", ""),
      "facilities.csv:4:id", "no row in facility_levels"),
     ("unknown yield chemistry", _add_table("technology_yields", "technology,material,recovery_yield,chemistry\n"

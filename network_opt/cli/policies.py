@@ -37,12 +37,15 @@ def policies(
                 what = f"target {r.metric_or_kind} {r.material_or_commodity} >= {r.value:g}".replace("  ", " ")
             elif r.metric_or_kind == "export":
                 what = f"ban export of {r.material_or_commodity} to {r.to}"
+            elif r.metric_or_kind == "import":
+                what = f"ban import of {r.material_or_commodity}"
             elif r.metric_or_kind == "application":
                 what = f"ban second-life sales into {r.application}"
             else:
                 what = f"ban {r.metric_or_kind}"
             confirm = ", TO BE CONFIRMED" if r.needs_confirmation else ""
-            out.print(f"  - {what} from {r.from_period} (legal date {r.legal_date}; confidence "
+            until = f" until {r.until_period} (ends {r.legal_end_date})" if r.until_period else ""
+            out.print(f"  - {what} from {r.from_period}{until} (legal date {r.legal_date}; confidence "
                       f"{r.confidence}{confirm})", markup=False)
             if r.rule == "target":
                 out.print(f"      {describe_scope(r.scope, r.process)}", markup=False)

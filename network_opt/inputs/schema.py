@@ -41,7 +41,7 @@ RECYCLING_PROCESSES = tuple(p for p in PROCESSES if p != "mechanical")
 #: separator of the processes in ``targets.process``
 PROCESS_SEPARATOR = "|"
 COMMODITIES = ("eol_packs", "second_life_packs", "rejects", "returns", "black_mass")
-BAN_KINDS = ("export", "application", "landfill")
+BAN_KINDS = ("export", "import", "application", "landfill")
 #: what counts towards a recycled-content obligation (recycled_content.origin)
 RECYCLED_ORIGINS = ("any", "domestic")
 #: transport modes of a route; legs.csv holds the rail and sea legs (road joins any two sites)
@@ -673,23 +673,33 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "bans",
-            "Bans: exports of a commodity, sales into a second-life application, disposal (landfill).",
+            "Bans: exports or imports of a commodity, sales into a second-life application, disposal (landfill).",
             (
                 _c("kind", "str", "What is banned.", choices=BAN_KINDS),
-                _c("jurisdiction", "str", "Jurisdiction or group the ban applies in (exports: from).",
+                _c("jurisdiction", "str", "Jurisdiction or group the ban applies in (exports: from; imports: into).",
                    references="jurisdictions.id|groups"),
-                _c("commodity", "str", "Exports: the commodity.", required=False, default="", choices=COMMODITIES),
+                _c("commodity", "str", "Exports and imports: the commodity.", required=False, default="",
+                   choices=COMMODITIES),
                 _c("to", "str", "Exports: destination jurisdiction or group, or not:GROUP for everything "
-                   "outside a group.", required=False, default=""),
+                   "outside a group. Imports: empty (every origin outside the jurisdiction).", required=False,
+                   default=""),
                 _c("application", "str", "Application bans: the application.", required=False, default="",
                    choices=APPLICATIONS),
                 _c("from_period", "int", "First year in force.", minimum=1900, maximum=2200),
+                _c("until_period", "int", "Last year in force; empty or 0: no end.", required=False, default=0,
+                   minimum=0, maximum=2200),
                 _c("source", "str", "Where the ban comes from (free text).", required=False, default=""),
             ),
             key=("kind", "jurisdiction", "commodity", "to", "application"),
             required=False,
-            example="kind,jurisdiction,commodity,to,application,from_period\n"
-            "export,EU27,black_mass,not:OECD,,2025",
+            example="kind,jurisdiction,commodity,to,application,from_period,until_period\n"
+            "export,EU27,black_mass,not:OECD,,2025,\nimport,CN,black_mass,,,2021,2025",
+            notes=(
+                "A ban applies to a period when it is in force in the period's first year: from_period <= year "
+                "<= until_period (a period of several years starting inside the window is banned throughout).",
+                "Import bans remove flows of the commodity whose destination site is in the jurisdiction (or "
+                "group) and whose origin site is outside it.",
+            ),
         ),
         Table(
             "lanes",

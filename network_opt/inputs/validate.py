@@ -246,9 +246,17 @@ def _grade_rules(inst: Instance) -> list[Problem]:
 def _ban_rules(inst: Instance) -> list[Problem]:
     b = inst["bans"]
     export = b["kind"] == "export"
+    imports = b["kind"] == "import"
     problems = list(_rows(inst, "bans", export & (b["commodity"] == ""), "commodity",
                           "an export ban needs a commodity"))
     problems += _rows(inst, "bans", export & (b["to"] == ""), "to", "an export ban needs a destination (to)")
+    problems += _rows(inst, "bans", imports & (b["commodity"] == ""), "commodity", "an import ban needs a commodity")
+    problems += _rows(inst, "bans", imports & (b["to"] != ""), "to",
+                      "an import ban covers imports from everywhere outside {jurisdiction}; leave to empty")
+    if "until_period" in b:
+        problems += _rows(inst, "bans", (b["until_period"] != 0) & (b["until_period"] < b["from_period"]),
+                          "until_period", "{until_period} is before from_period {from_period}: expected a last "
+                          "year in force at or after the first, or empty (no end)")
     codes = known_codes(inst)
     dest = b["to"].str.removeprefix(NOT_PREFIX)
     problems += _rows(inst, "bans", export & (b["to"] != "") & ~dest.isin(codes), "to",

@@ -252,9 +252,18 @@ def _flow_rows(inst: Instance, supply: pd.DataFrame, lanes: pd.DataFrame, demand
     return flows.sort_values(["lane", "period"]).reset_index(drop=True)
 
 
+def ban_in_force(ban: pd.Series, periods: pd.Series) -> pd.Series:
+    """True for the periods (first years) in which ``ban`` (a row of the bans table) is in force:
+    ``from_period <= year`` and, unless ``until_period`` is 0 (no end), ``year <= until_period``."""
+    start = periods >= ban["from_period"]
+    until = int(ban.get("until_period", 0) or 0)
+    return start & (periods <= until) if until else start
+
+
 def _allowed(inst: Instance, rows: pd.DataFrame) -> pd.DataFrame:
     """Drop flow rows that a ban in force forbids: exports of the commodity from the ban's
-    jurisdiction to its destination set, and sales into banned applications."""
+    jurisdiction to its destination set, imports of it into the ban's jurisdiction from outside,
+    and sales into banned applications."""
     bans = inst["bans"]
     if rows.empty or bans.empty:
         return rows
@@ -263,10 +272,14 @@ def _allowed(inst: Instance, rows: pd.DataFrame) -> pd.DataFrame:
     d_j = rows["destination_site"].map(jur)
     banned = pd.Series(False, index=rows.index)
     for _, b in bans.iterrows():
-        in_force = rows["period"] >= b["from_period"]
+        in_force = ban_in_force(b, rows["period"])
         if b["kind"] == "export":
             hit = ((rows["commodity"] == b["commodity"]) & o_j.isin(covered(inst, b["jurisdiction"]))
                    & d_j.isin(covered(inst, b["to"])) & (o_j != d_j))
+            banned |= in_force & hit
+        elif b["kind"] == "import":
+            inside = covered(inst, b["jurisdiction"])
+            hit = (rows["commodity"] == b["commodity"]) & d_j.isin(inside) & ~o_j.isin(inside)
             banned |= in_force & hit
         elif b["kind"] == "application":
             app = inst["markets"].set_index("id")["application"]

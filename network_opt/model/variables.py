@@ -6,7 +6,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from network_opt.inputs.jurisdictions import covered
-from network_opt.model.data import ModelData
+from network_opt.model.data import ModelData, ban_in_force
 
 
 def landfill_banned(d: ModelData) -> np.ndarray:
@@ -15,7 +15,7 @@ def landfill_banned(d: ModelData) -> np.ndarray:
     bans = d.inst["bans"]
     for _, b in bans.loc[bans["kind"] == "landfill"].iterrows():
         banned |= (d.supply["jurisdiction"].isin(covered(d.inst, b["jurisdiction"]))
-                   & (d.supply["period"] >= b["from_period"])).to_numpy()
+                   & ban_in_force(b, d.supply["period"])).to_numpy()
     return banned
 
 

@@ -2,8 +2,9 @@
 
 Each preset is one YAML file in ``network_opt/inputs/policies/presets/`` named ``<id>.yaml``. It lists
 *targets* (collection rate, recycling efficiency, material recovery, second-life priority, domestic
-recovery) and *bans* (export, second-life application, landfill) that a jurisdiction or group
-(``applies_to``, e.g. ``EU27``, ``CN``, ``US-NJ``) imposes from a modelled year onwards.
+recovery) and *bans* (export, import, second-life application, landfill) that a jurisdiction or group
+(``applies_to``, e.g. ``EU27``, ``CN``, ``US-NJ``) imposes from a modelled year onwards (a ban may end:
+``until_period``).
 
 Conventions (also printed at the top of ``docs/policies.md``):
 
@@ -11,6 +12,9 @@ Conventions (also printed at the top of ``docs/policies.md``):
   fiscal year 2024-25 gives 2024 (its first calendar year).
 * ``legal_date`` is the date as written in law: ``YYYY-MM-DD``, ``YYYY-MM``, ``YYYY`` or ``FYYYYY-YY``
   (a fiscal year). ``from_period`` must be its year or the year after (fiscal years: the first year).
+* A ban that ends has ``until_period``, the last modelled year in force, and ``legal_end_date``, the
+  first day it no longer applies as written in law; ``until_period`` must be that date's year (the ban
+  held for part of it) or the year before (a fiscal year counts as its first year).
 * ``confidence`` is the research brief's mark: V read in a source, S secondary, D derived, M memory.
   ``M`` rows must have ``needs_confirmation: true``.
 * Every rule has ``source`` (article / annex of the law, then where it was read), ``legal_date`` and
@@ -69,11 +73,11 @@ PRESETS_DIR = Path(__file__).parent / "presets"
 
 TARGET_COLUMNS = ("metric", "material", "value", "scope", "process", "from_period", "legal_date", "source",
                   "confidence", "needs_confirmation", "base", "note")
-BAN_COLUMNS = ("kind", "commodity", "to", "application", "from_period", "legal_date", "source", "confidence",
-               "needs_confirmation", "base", "note")
+BAN_COLUMNS = ("kind", "commodity", "to", "application", "from_period", "until_period", "legal_date",
+               "legal_end_date", "source", "confidence", "needs_confirmation", "base", "note")
 TABLE_COLUMNS = ("preset", "applies_to", "rule", "metric_or_kind", "material_or_commodity", "value", "scope", "process",
-                 "to", "application", "from_period", "legal_date", "confidence", "needs_confirmation", "source", "base",
-                 "note")
+                 "to", "application", "from_period", "until_period", "legal_date", "legal_end_date", "confidence",
+                 "needs_confirmation", "source", "base", "note")
 NOT_MODELLED_COLUMNS = ("rule", "citation", "legal_date", "base", "confidence", "needs_confirmation", "why")
 
 # Vocabulary shared with the instance format (``network_opt.inputs.schema``); tests/test_policies.py checks they agree.
@@ -81,7 +85,7 @@ TARGET_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery"
                   "domestic_recovery")
 RATE_METRICS = ("collection_rate", "recycling_efficiency", "material_recovery", "second_life_priority")
 MATERIAL_METRICS = ("material_recovery", "domestic_recovery")
-BAN_KINDS = ("export", "application", "landfill")
+BAN_KINDS = ("export", "import", "application", "landfill")
 COMMODITIES = ("eol_packs", "second_life_packs", "rejects", "returns", "black_mass")
 APPLICATIONS = ("telecom_backup", "ups", "energy_storage", "e_bike", "automotive_12v_24v", "other")
 
@@ -100,7 +104,7 @@ _TARGET_REQUIRED = ("metric", "value", "from_period", "legal_date", "source", "c
                     "base")
 _TARGET_OPTIONAL = ("material", "scope", "process", "note")
 _BAN_REQUIRED = ("kind", "from_period", "legal_date", "source", "confidence", "needs_confirmation", "base")
-_BAN_OPTIONAL = ("commodity", "to", "application", "note")
+_BAN_OPTIONAL = ("commodity", "to", "application", "until_period", "legal_end_date", "note")
 _NOT_MODELLED_REQUIRED = ("rule", "citation", "legal_date", "base", "confidence", "needs_confirmation", "why")
 #: Extra words for a missing required key, so the error says what to write.
 _MISSING_HINTS = {
@@ -308,7 +312,8 @@ def _parse_ban(c: _Checker, entry: Any, where: str) -> dict[str, Any]:
     commodity = c.text(entry.get("commodity", ""), f"{where}.commodity", empty=True)
     to = c.text(entry.get("to", ""), f"{where}.to", empty=True)
     application = c.text(entry.get("application", ""), f"{where}.application", empty=True)
-    needed = {"export": ("commodity", "to"), "application": ("application",), "landfill": ()}[kind]
+    needed = {"export": ("commodity", "to"), "import": ("commodity",), "application": ("application",),
+              "landfill": ()}[kind]
     for key, value in (("commodity", commodity), ("to", to), ("application", application)):
         if key in needed and not value:
             raise c.fail(f"{where}.{key}", f"required for kind {kind}")
@@ -321,8 +326,28 @@ def _parse_ban(c: _Checker, entry: Any, where: str) -> dict[str, Any]:
     if application:
         c.choice(application, f"{where}.application", APPLICATIONS)
     from_period = c.year(entry["from_period"], f"{where}.from_period")
+    until_period, end_date = _ban_end(c, entry, where, from_period)
     return {"kind": kind, "commodity": commodity, "to": to, "application": application,
-            **c.provenance(entry, where, from_period)}
+            **c.provenance(entry, where, from_period), "until_period": until_period, "legal_end_date": end_date}
+
+
+def _ban_end(c: _Checker, entry: Mapping[str, Any], where: str, from_period: int) -> tuple[int, str]:
+    """``until_period`` and ``legal_end_date`` of a ban, both given or neither: (0, "") for no end."""
+    given = [k for k in ("until_period", "legal_end_date") if k in entry]
+    if not given:
+        return 0, ""
+    if len(given) == 1:
+        other = "legal_end_date" if given[0] == "until_period" else "until_period"
+        raise c.fail(f"{where}.{other}", f"required with {given[0]} (a ban that ends needs both)")
+    until = c.year(entry["until_period"], f"{where}.until_period")
+    if until < from_period:
+        raise c.fail(f"{where}.until_period", f"{until} is before from_period {from_period}")
+    end = c.legal_date(entry["legal_end_date"], f"{where}.legal_end_date", None, "")
+    last = int(end[2:6]) if end.startswith("FY") else int(end[:4])
+    if until not in (last - 1, last):
+        raise c.fail(f"{where}.until_period", f"{until} must be {last - 1} or {last} for legal_end_date {end!r} "
+                     "(the last year in force, whole or in part)")
+    return until, end
 
 
 def _parse_not_modelled(c: _Checker, entry: Any, where: str) -> dict[str, Any]:
@@ -354,7 +379,7 @@ def _rules(c: _Checker, data: Mapping[str, Any], key: str, parse: Callable[[_Che
             raise c.fail(f"{key}[{i}]", f"duplicates {key}[{seen[ident]}] ({', '.join(unique)} = {ident})")
         seen[ident] = i
     frame = pd.DataFrame(rows, columns=list(columns))
-    dtypes = {"value": "float64", "from_period": "int64", "needs_confirmation": "bool"}
+    dtypes = {"value": "float64", "from_period": "int64", "until_period": "int64", "needs_confirmation": "bool"}
     return frame.astype({k: v for k, v in dtypes.items() if k in frame.columns})
 
 
@@ -431,18 +456,22 @@ def presets_table() -> pd.DataFrame:
                          "material_or_commodity": t.material, "value": t.value, "scope": t.scope,
                          "process": t.process, "to": "",
                          "application": "",
-                         "from_period": t.from_period, "legal_date": t.legal_date, "confidence": t.confidence,
+                         "from_period": t.from_period, "until_period": 0, "legal_date": t.legal_date,
+                         "legal_end_date": "", "confidence": t.confidence,
                          "needs_confirmation": t.needs_confirmation, "source": t.source, "base": t.base,
                          "note": t.note})
         for b in p.bans.itertuples(index=False):
             rows.append({"preset": p.id, "applies_to": p.applies_to, "rule": "ban", "metric_or_kind": b.kind,
                          "material_or_commodity": b.commodity, "value": math.nan, "scope": "", "process": "",
                          "to": b.to,
-                         "application": b.application, "from_period": b.from_period, "legal_date": b.legal_date,
+                         "application": b.application, "from_period": b.from_period,
+                         "until_period": b.until_period, "legal_date": b.legal_date,
+                         "legal_end_date": b.legal_end_date,
                          "confidence": b.confidence, "needs_confirmation": b.needs_confirmation, "source": b.source,
                          "base": b.base, "note": b.note})
     frame = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-    return frame.astype({"value": "float64", "from_period": "int64", "needs_confirmation": "bool"})
+    return frame.astype({"value": "float64", "from_period": "int64", "until_period": "int64",
+                         "needs_confirmation": "bool"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -514,8 +543,10 @@ def _preset_section(p: Preset) -> list[str]:
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     for b in p.bans.itertuples(index=False):
         what = f"to `{b.to}`" if b.kind == "export" else (f"into `{b.application}`" if b.application else "")
-        cells = ["ban", f"`{b.kind}`", f"`{b.commodity}`" if b.commodity else "", what, b.from_period,
-                 b.legal_date, b.source, b.base, b.confidence, _CHECK if b.needs_confirmation else "", b.note]
+        periods = f"{b.from_period}–{b.until_period}" if b.until_period else b.from_period
+        dates = f"{b.legal_date} → {b.legal_end_date}" if b.legal_end_date else b.legal_date
+        cells = ["ban", f"`{b.kind}`", f"`{b.commodity}`" if b.commodity else "", what, periods,
+                 dates, b.source, b.base, b.confidence, _CHECK if b.needs_confirmation else "", b.note]
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     if not p.targets.empty or not p.bans.empty:
         lines.append("")
@@ -556,13 +587,17 @@ def render_markdown() -> str:
         "an Indian fiscal year FY2024-25 gives 2024 (its first calendar year).",
         "- **Legal date** is the date as written in law (`YYYY-MM-DD`, `YYYY-MM`, `YYYY` or a fiscal year "
         "`FYYYYY-YY`).",
+        "- A ban that ends shows its periods as `from–until` (`until_period`, the last modelled year in force: "
+        "the year of its legal end date, when it held for part of that year, or the year before) and its legal "
+        "dates as `start → end` (the end: the first day it no longer applies).",
         "- Rates are shares of mass: `collection_rate` = collected / generated; `recycling_efficiency` = "
         "share of the battery input recycled (EU Annex XII; India's minimum recovery of dry weight); "
         "`material_recovery` = share of a material in the recycled input that is recovered. "
         "`domestic_recovery` is in t/yr.",
         "- Bans: `export` forbids moving the commodity from the jurisdiction to `to` (`not:GROUP` = "
-        "everywhere outside the group); `application` forbids selling packs into that second-life "
-        "application; `landfill` forbids disposal.",
+        "everywhere outside the group); `import` forbids moving it into the jurisdiction from anywhere "
+        "outside it; `application` forbids selling packs into that second-life application; `landfill` "
+        "forbids disposal.",
         "- Built-in groups, known to every instance that declares one of their parts: "
         + "; ".join(f"`{name}` = {' ∪ '.join(f'`{x}`' for x in g.parts)} ({g.meaning}; source: {g.source})"
                     for name, g in BUILTIN_GROUPS.items()) + ".",
