@@ -189,7 +189,7 @@ def test_clustering_is_that_of_aggregate(tmp_path: Path, case: str) -> None:
     bound_collection (100 on two_customers with collection costs 0 and 20, as above; 0 on a
     generated instance, whose points share one collection cost)."""
     from network_opt.datasets.generate import GeneratorSpec, generate
-    from network_opt.model.aggregate import aggregate, clustering, collection_bound
+    from network_opt.model.aggregate import aggregate, clustering, collection_bound, points_reach
 
     if case == "two_customers":
         inst, n, expected = load(two_customers(tmp_path, (0.0, 0.0), (0.0, 20.0))), 1, 100.0
@@ -197,7 +197,7 @@ def test_clustering_is_that_of_aggregate(tmp_path: Path, case: str) -> None:
         spec = GeneratorSpec(seed=1, collection_points=14, candidates=5, periods=2, chemistries=2, markets=2)
         inst, n, expected = load(generate(tmp_path / "gen", spec)), 4, 0.0
     agg_inst, agg = aggregate(inst, n)
-    clustered = clustering(inst, n)
+    clustered = clustering(inst, n, reach=points_reach(inst))
     pd.testing.assert_frame_equal(clustered.clusters, agg.clusters)
     member_of = agg.membership.drop_duplicates("site").set_index("site")["cluster"]
     pd.testing.assert_series_equal(clustered.cluster.reindex(member_of.index), member_of, check_names=False)

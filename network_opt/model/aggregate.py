@@ -13,7 +13,9 @@ never mix groups. The ``n`` clusters are shared among the groups in proportion t
 points (largest remainder, at least one each, at most one per point). Within a group, a weighted
 k-means (k-means++ start with a fixed seed, at most :data:`MAX_ITERATIONS` Lloyd iterations) runs
 on coordinates projected to km (equirectangular around the group's mean latitude), weighted by each
-point's total supply (t/yr summed over its supply rows).
+point's total supply (t/yr summed over its supply rows). :func:`aggregate` adds one coordinate per
+facility site the group's points reach (:func:`_lane_features`), so that points reaching different
+sites, which would lose the lanes their cluster cannot keep, are kept apart where that is cheap.
 
 **Supply of a cluster.** One row per (period, chemistry, grade) of ``supply.csv``: tonnes summed,
 ``fit_share`` and ``collection_cost_per_t`` averaged weighted by tonnes, so that the fit tonnes and
@@ -83,6 +85,9 @@ from network_opt.model.data import period_weights, transport_co2e_per_t
 
 SEED = 0
 MAX_ITERATIONS = 100
+#: how far apart (in units of a group's spread) two points are for each facility site one reaches and
+#: the other does not, in the k-means of :func:`aggregate` (0: by location alone)
+LANE_WEIGHT = 1.0
 CHUNK = 4096  # points per block of a distance matrix
 PAIR_CHUNK = 1024  # points per block of the members' lanes (each a row per destination)
 KEY = ["period", "chemistry", "grade"]  # supply key of a result row, after the split into grades
@@ -132,6 +137,8 @@ class Aggregation:
     emissions_cap_t: float = -1.0
     #: stock between years: the storage of a cluster's members is pooled (:func:`_cluster_storage`)
     stock: bool = False
+    #: member points with a lane (to a facility site) their cluster does not keep
+    points_losing_lanes: int = 0
 
     @property
     def points(self) -> int:
@@ -212,8 +219,8 @@ def _weighted_means(xy: np.ndarray, w: np.ndarray, labels: np.ndarray, k: int) -
     """Weighted mean per label (plain mean where a label's weights are all zero) and member counts."""
     count = np.bincount(labels, minlength=k).astype(float)
     wsum = np.bincount(labels, weights=w, minlength=k)
-    out = np.zeros((k, 2))
-    for j in range(2):
+    out = np.zeros((k, xy.shape[1]))
+    for j in range(xy.shape[1]):
         weighted = np.bincount(labels, weights=w * xy[:, j], minlength=k)
         plain = np.bincount(labels, weights=xy[:, j], minlength=k)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -288,10 +295,33 @@ class Clustering:
         return len(self.clusters)
 
 
-def clustering(inst: Instance, n: int) -> Clustering:
+def _lane_features(g: pd.DataFrame, xy: np.ndarray, reach: pd.DataFrame) -> np.ndarray:
+    """``xy`` (km) of a group's points with one more column per facility site some of them reach
+    (``reach``: rows site, destination_site), 1 where the point reaches the site and 0 where not,
+    times :data:`LANE_WEIGHT` x the group's spread (km: the supply-weighted root mean square
+    distance of its points from their weighted centre). Two points that reach different sites are
+    then that much further apart, so k-means keeps them in different clusters when it can."""
+    mine = reach.loc[reach["site"].isin(g.index)]
+    if mine.empty:
+        return xy
+    sites = np.sort(mine["destination_site"].unique())
+    rows = g.index.get_indexer(pd.Index(mine["site"]))
+    cols = np.searchsorted(sites, mine["destination_site"].to_numpy())
+    indicator = np.zeros((len(g), len(sites)))
+    indicator[rows, cols] = 1.0
+    w = g["weight"].to_numpy(float)
+    w = w if w.sum() > 0 else np.ones(len(g))
+    centre = (w[:, None] * xy).sum(axis=0) / w.sum()
+    spread = float(np.sqrt((w * ((xy - centre) ** 2).sum(axis=1)).sum() / w.sum()))
+    return np.hstack([xy, LANE_WEIGHT * max(spread, 1.0) * indicator])
+
+
+def clustering(inst: Instance, n: int, reach: pd.DataFrame | None = None) -> Clustering:
     """The clusters of :func:`aggregate` alone: the collection points of ``inst`` grouped and
     clustered (module docstring, *Clustering* and *Supply of a cluster*), without the clusters'
-    lanes from ``lanes.csv``, the validation of the clustered instance or the error bound. Raises
+    lanes from ``lanes.csv``, the validation of the clustered instance or the error bound. With
+    ``reach`` (rows site, destination_site: the facility sites each point reaches with every
+    facility there), points that reach different sites are kept apart (:func:`_lane_features`). Raises
     :class:`~network_opt.common.errors.InputError` when ``n`` is not a whole number >= 1, when it is
     below the number of groups, or when ``transport.explicit_lanes_only`` is set."""
     from network_opt.inputs.overrides import copy_instance
@@ -322,7 +352,8 @@ def clustering(inst: Instance, n: int) -> Clustering:
         g = g.sort_index()
         lat, lon = g["latitude"].to_numpy(float), g["longitude"].to_numpy(float)
         xy, frame = _project(lat, lon)
-        labels = kmeans(xy, g["weight"].to_numpy(float), k)
+        features = xy if reach is None else _lane_features(g, xy, reach)
+        labels = kmeans(features, g["weight"].to_numpy(float), k)
         means, _ = _weighted_means(xy, g["weight"].to_numpy(float), labels, labels.max() + 1)
         clat, clon = _unproject(means, frame)
         for j in range(labels.max() + 1):
@@ -407,7 +438,8 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     or when the aggregated instance fails the network checks (e.g. a cluster whose members share no
     lane to a recycler).
     """
-    clustered = clustering(inst, n)
+    member = _member_lanes(inst, _collection_points(inst))
+    clustered = clustering(inst, n, reach=full_reach(inst, member))
     agg_inst = clustered.inst
     pts = clustered.points.copy()
     pts["distance_km"] = _road_km(pts["latitude"].to_numpy(float), pts["longitude"].to_numpy(float),
@@ -416,7 +448,7 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     same_spot = (pts["latitude"] == pts["cluster_latitude"]) & (pts["longitude"] == pts["cluster_longitude"])
     pts.loc[same_spot, "distance_km"] = 0.0
 
-    lane_rows, lane_gap, member_lanes, caveats = _cluster_lanes(inst, pts, _member_lanes(inst, pts))
+    lane_rows, lane_gap, member_lanes, caveats, losing = _cluster_lanes(inst, pts, member)
     if len(lane_rows):
         agg_inst.tables["lanes"] = pd.concat([inst["lanes"], lane_rows[inst["lanes"].columns]], ignore_index=True)
     check_clustered(agg_inst, n, shared_lanes=True)
@@ -468,7 +500,8 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
                       damaged_premium=dict(zip(mem["grade"].unique(), damaged_premium(inst, pd.Series(
                           mem["grade"].unique())), strict=True)), stock=stock,
                       leg_co2e_per_tkm=(inst.settings.transport.rail.co2e_per_tkm,
-                                        inst.settings.transport.sea.co2e_per_tkm), emissions_cap_t=cap)
+                                        inst.settings.transport.sea.co2e_per_tkm), emissions_cap_t=cap,
+                      points_losing_lanes=losing)
     return agg_inst, agg
 
 
@@ -487,12 +520,33 @@ def check_clustered(agg_inst: Instance, n: int, shared_lanes: bool = False) -> N
                           for p in problems])
 
 
-def _member_lanes(inst: Instance, pts: pd.DataFrame) -> pd.DataFrame:
+def points_reach(inst: Instance) -> pd.DataFrame:
+    """:func:`full_reach` of every collection point of ``inst``: what :func:`aggregate` clusters by."""
+    return full_reach(inst, _member_lanes(inst, _collection_points(inst)))
+
+
+def _collection_points(inst: Instance) -> pd.Index:
+    """The collection points (sites of supply rows), sorted, as :func:`clustering` orders them."""
+    return pd.Index(sorted(inst["supply"]["site"].unique()), name="site")
+
+
+def full_reach(inst: Instance, member: pd.DataFrame) -> pd.DataFrame:
+    """Rows (site, destination_site) of ``member`` (:func:`_member_lanes`) where the point has a lane
+    to every refurbisher, recycler and pre-processor at the site: the sites a cluster may keep."""
+    fac = inst["facilities"]
+    per_site = fac.loc[fac["kind"].isin(EOL_RECEIVERS)].groupby("site")["id"].nunique()
+    reached = member.groupby(["site", "destination_site"])["destination"].nunique()
+    every = reached.to_numpy() == per_site.reindex(reached.index.get_level_values(1)).to_numpy()
+    return reached.index[every].to_frame(index=False)
+
+
+def _member_lanes(inst: Instance, pts: pd.DataFrame | pd.Index) -> pd.DataFrame:
     """The end-of-life lanes of the member points in the full model (:func:`~network_opt.inputs.lanes.eol_pairs`,
     in blocks of :data:`PAIR_CHUNK` points): one row per (``site``, ``destination`` node) with
     ``destination_site``, ``distance_km`` (km), ``cost_per_t`` (currency/t), the route
     (:data:`~network_opt.inputs.routes.ROUTE_COLUMNS`) and ``co2e_per_t`` (its transport emissions, t CO2e/t)."""
-    parts = [eol_pairs(inst, pts.index[a:a + PAIR_CHUNK]) for a in range(0, len(pts), PAIR_CHUNK)]
+    points = pts if isinstance(pts, pd.Index) else pts.index
+    parts = [eol_pairs(inst, points[a:a + PAIR_CHUNK]) for a in range(0, len(points), PAIR_CHUNK)]
     cols = ["site", "destination", "destination_site", "distance_km", "cost_per_t", *ROUTE_COLUMNS]
     lanes = pd.concat(parts, ignore_index=True).rename(columns={"origin": "site"})[cols]
     road, rail, sea = transport_co2e_per_t(inst, inst.settings.emissions.co2e_per_tkm.eol_packs,
@@ -502,7 +556,7 @@ def _member_lanes(inst: Instance, pts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _cluster_lanes(inst: Instance, pts: pd.DataFrame, member: pd.DataFrame
-                   ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, list[str]]:
+                   ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, list[str], int]:
     """The end-of-life lanes of the clusters: the lanes every member has (``member``: :func:`_member_lanes`).
 
     Every cluster gets one ``eol_packs`` row of ``lanes.csv`` to every site of a refurbisher,
@@ -521,15 +575,12 @@ def _cluster_lanes(inst: Instance, pts: pd.DataFrame, member: pd.DataFrame
 
     Returns the rows; per member the largest |cost + carbon per tonne of its lane - the cluster's|
     over the allowed lanes with such means (currency/t, for the bound); the rows of ``member`` to
-    the sites the cluster reaches (what :func:`disaggregate` writes); and caveats (members with
-    lanes their cluster lacks)."""
+    the sites the cluster reaches (what :func:`disaggregate` writes); caveats (members with
+    lanes their cluster lacks); and the number of such members."""
     fac = inst["facilities"]
-    nodes = fac.loc[fac["kind"].isin(EOL_RECEIVERS), ["id", "site"]]
-    per_site = nodes.groupby("site")["id"].nunique()
+    per_site = fac.loc[fac["kind"].isin(EOL_RECEIVERS)].groupby("site")["id"].nunique()
     size = pts.groupby("cluster").size()
-    reached = member.groupby(["site", "destination_site"])["destination"].nunique()
-    every = reached.to_numpy() == per_site.reindex(reached.index.get_level_values(1)).to_numpy()
-    full = reached.index[every].to_frame(index=False)
+    full = full_reach(inst, member)
     full["cluster"] = full["site"].map(pts["cluster"])
     count = full.groupby(["cluster", "destination_site"]).size()
     shared = count.index[count.to_numpy() == size.reindex(count.index.get_level_values(0)).to_numpy()]
@@ -572,7 +623,7 @@ def _cluster_lanes(inst: Instance, pts: pd.DataFrame, member: pd.DataFrame
                        "lanes.csv decide them per point), so B holds one way only: the plan written, a plan of this "
                        "instance, costs at most z_agg + B, while z_agg may exceed z_orig by more than B (more clusters "
                        "keep points with different lanes apart)")
-    return out, lane_gap, member.loc[kept].reset_index(drop=True), caveats
+    return out, lane_gap, member.loc[kept].reset_index(drop=True), caveats, extra
 
 
 def _cost_gap(frame: pd.DataFrame) -> np.ndarray:
@@ -764,6 +815,7 @@ def aggregation_summary(agg: Aggregation, aggregated: dict[str, pd.DataFrame],
         "points": agg.points, "clusters": agg.n_clusters, "error_bound": agg.error_bound,
         "error_bound_transport": agg.bound_transport, "error_bound_collection": agg.bound_collection,
         "bound_holds": agg.bound_holds, "bound_assumptions": agg.bound_assumptions,
+        "points_losing_lanes": agg.points_losing_lanes,
         "cost_per_tkm": agg.cost_per_tkm, "objective_aggregated": objective, "bound_aggregated": bound,
     }
     before, after = aggregated.get("costs"), disaggregated.get("costs")

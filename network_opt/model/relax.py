@@ -98,9 +98,13 @@ def relaxed_aggregate(inst: Instance, n: int, lanes: pd.DataFrame) -> tuple[Inst
     what :func:`~network_opt.model.aggregate.clustering` raises, and what the network checks find in
     the relaxed instance (:func:`~network_opt.model.aggregate.check_clustered`).
 
-    The clusters are those of :func:`~network_opt.model.aggregate.aggregate`, made without its mean
-    lanes and error bound (which a relaxation replaces); only the collection part of that bound,
-    the correction, is computed, and only where packs may stay uncollected."""
+    The clusters are :func:`~network_opt.model.aggregate.clustering`'s by location alone (no
+    ``reach``), made without aggregate's mean lanes and error bound (which a relaxation replaces);
+    only the collection part of that bound, the correction, is computed, and only where packs may
+    stay uncollected. :func:`~network_opt.model.aggregate.aggregate` also keeps points that reach
+    different sites apart; here that made the national clustered LP 0.07 % weaker and 80 % slower
+    (benchmarks/README.md, "Lane-aware clusters"), since a relaxation's cluster reaches the union of
+    its members' lanes anyway."""
     clustered = clustering(inst, n)
     agg_inst = clustered.inst
     cluster = clustered.cluster
