@@ -421,6 +421,36 @@ def test_import_ban_spares_flows_inside_the_jurisdiction(tmp_path: Path) -> None
     assert _solve(two_echelon_instance(tmp_path, ban=False, bans=bans)).objective == pytest.approx(500.0)
 
 
+def test_ban_windows_checked_against_the_modelled_years(tmp_path: Path) -> None:
+    """A ban in force only in 2026 with mean-operated periods 2025 and 2027 (two years each) bans
+    nothing: a warning says so. A preset's ban changed into an empty window by a scenario is named
+    by the policies entry of instance.yaml, not by a row 0 of bans.csv."""
+    from network_opt.inputs.overrides import Origin, Override, apply_overrides
+    from network_opt.inputs.validate import check_instance
+
+    periods = [{"year": 2025, "length": 2}, {"year": 2027, "length": 2}]
+    folder = two_echelon_instance(tmp_path, ban=False, periods=(2025, 2027), bans=[
+        {"kind": "import", "jurisdiction": "CN", "commodity": "black_mass", "from_period": 2026, "until_period": 2026}])
+    text = (folder / "instance.yaml").read_text()
+    (folder / "instance.yaml").write_text(text.replace("periods:\n- 2025\n- 2027\n",
+                                                       f"periods: {periods}\n".replace("'", "")))
+    inst = no.load(folder)
+    idle = [p for p in check_instance(inst) if p.column == "until_period"]
+    assert [(p.file, p.row, p.severity) for p in idle] == [("bans.csv", 2, "warning")]
+    assert "holds no modelled year (2025, 2027): the ban forbids nothing" in idle[0].message
+    assert _solve(folder).objective == pytest.approx(2 * 2 * 500.0)  # refined in CN: 2 periods of 2 years
+    text = (folder / "instance.yaml").read_text()
+    (folder / "instance.yaml").write_text(text + "policies:\n  CN: [cn-solid-waste-imports]\n")
+    (folder / "bans.csv").write_text("kind,jurisdiction,from_period\n")
+    inst = no.load(folder)
+    with pytest.raises(no.InputError) as info:
+        apply_overrides(inst, [Override("set", "bans[import,CN,eol_packs].until_period", 2020,
+                                        Origin("instance.yaml", 0, "scenario"))])
+    text = str(info.value)
+    assert "instance.yaml:" in text and "policies.CN" in text and "preset cn-solid-waste-imports, bans until_period" \
+        in text and "bans.csv:0" not in text
+
+
 def test_landfill_ban_that_ends(tmp_path: Path) -> None:
     """A landfill ban in force in 2025 only (until_period 2025): recycling at 10/t in 2025 (1000),
     disposal at 4/t in 2026 (400): 1400."""

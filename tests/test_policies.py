@@ -174,6 +174,10 @@ def test_a_ban_that_ends_needs_both_end_keys_in_agreement() -> None:
     data["bans"][0]["until_period"] = 2024
     assert parse_preset(data, "test.yaml").bans.iloc[0]["until_period"] == 2024
     for change, key, words in (({"until_period": 2023}, "until_period", "must be 2024 or 2025"),
+                               ({"until_period": 2025, "legal_end_date": "2025-01-01"}, "until_period",
+                                "must be 2024 for legal_end_date '2025-01-01'"),
+                               ({"legal_end_date": "2021-01-01"}, "legal_end_date", "is not after legal_date"),
+                               ({"legal_end_date": "2020-06"}, "legal_end_date", "is not after legal_date"),
                                ({"until_period": 2020, "legal_end_date": "2020-12"}, "until_period",
                                 "before from_period 2021"),
                                ({"legal_end_date": None}, "legal_end_date", "required with until_period"),

@@ -115,6 +115,12 @@ CASES = [
      "bans.csv:2:to", "an import ban covers imports from everywhere outside TOY; leave to empty"),
     ("import ban without a commodity", _add_table("bans", "kind,jurisdiction,from_period\nimport,TOY,2025\n"),
      "bans.csv:2:commodity", "an import ban needs a commodity"),
+    ("import ban with an application", _add_table("bans", "kind,jurisdiction,commodity,application,from_period\n"
+                                                  "import,TOY,eol_packs,ups,2025\n"),
+     "bans.csv:2:application", "'ups' is not read by bans of kind import; leave application empty"),
+    ("landfill ban with a commodity", _add_table("bans", "kind,jurisdiction,commodity,from_period\n"
+                                                 "landfill,TOY,black_mass,2025\n"),
+     "bans.csv:2:commodity", "'black_mass' is not read by bans of kind landfill; leave commodity empty"),
     ("facility without levels", _replace("facility_levels.csv", "REF-EAST,500t,500,60000,0\n", ""),
      "facilities.csv:4:id", "no row in facility_levels"),
     ("unknown yield chemistry", _add_table("technology_yields", "technology,material,recovery_yield,chemistry\n"

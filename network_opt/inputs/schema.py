@@ -695,8 +695,12 @@ TABLES: dict[str, Table] = {
             example="kind,jurisdiction,commodity,to,application,from_period,until_period\n"
             "export,EU27,black_mass,not:OECD,,2025,\nimport,CN,black_mass,,,2021,2025",
             notes=(
-                "A ban applies to a period when it is in force in the period's first year: from_period <= year "
-                "<= until_period (a period of several years starting inside the window is banned throughout).",
+                "A ban applies in each modelled year with from_period <= year <= until_period: every operating "
+                "year of a period operated yearly; the first year of a period operated by its mean, which is then "
+                "banned throughout or not at all.",
+                "A row with the key of a policy preset's ban (kind, jurisdiction, commodity, to, application) "
+                "replaces the preset's row, e.g. to change its until_period. A ban lifted and imposed again "
+                "cannot be written as two rows (the key has no period): change the rows by scenario instead.",
                 "Import bans remove flows of the commodity whose destination site is in the jurisdiction (or "
                 "group) and whose origin site is outside it.",
             ),

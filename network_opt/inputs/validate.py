@@ -64,10 +64,20 @@ def feasibility_precheck(inst: Instance) -> list[Problem]:
 
 
 def _rows(inst: Instance, table: str, mask: pd.Series, column: str, message: str) -> Iterable[Problem]:
+    """A problem per row of ``mask``; a row a policy preset brought in (no line of its own) is named
+    by the ``policies.<jurisdiction>`` entry of instance.yaml, with the preset and the column."""
     frame = inst[table]
     for _, r in frame.loc[mask].iterrows():
         text = message.format(**{k: r[k] for k in frame.columns if k != ROW})
-        yield Problem(inst.table_file(table), int(r[ROW]), column, text)
+        source = str(r.get("source", ""))
+        if int(r[ROW]) == 0 and source.startswith("preset ") and "jurisdiction" in frame.columns:
+            from network_opt.inputs.regulation import policy_line
+
+            jur = str(r["jurisdiction"])
+            yield Problem(inst.manifest.path.name, policy_line(inst, jur), f"policies.{jur}",
+                          f"{source.split(':')[0]}, {table} {column}: {text}")
+        else:
+            yield Problem(inst.table_file(table), int(r[ROW]), column, text)
 
 
 def _known(inst: Instance, ref: str) -> set[object]:
@@ -253,10 +263,26 @@ def _ban_rules(inst: Instance) -> list[Problem]:
     problems += _rows(inst, "bans", imports & (b["commodity"] == ""), "commodity", "an import ban needs a commodity")
     problems += _rows(inst, "bans", imports & (b["to"] != ""), "to",
                       "an import ban covers imports from everywhere outside {jurisdiction}; leave to empty")
+    # what a kind does not read must be empty, as in the policy presets: a value there is a mistake
+    for column, kinds in (("commodity", ("application", "landfill")), ("to", ("application", "landfill")),
+                          ("application", ("export", "import", "landfill"))):
+        problems += _rows(inst, "bans", b["kind"].isin(kinds) & (b[column] != ""), column,
+                          f"{{{column}!r}} is not read by bans of kind {{kind}}; leave {column} empty")
     if "until_period" in b:
-        problems += _rows(inst, "bans", (b["until_period"] != 0) & (b["until_period"] < b["from_period"]),
+        ends = b["until_period"] != 0
+        problems += _rows(inst, "bans", ends & (b["until_period"] < b["from_period"]),
                           "until_period", "{until_period} is before from_period {from_period}: expected a last "
                           "year in force at or after the first, or empty (no end)")
+        years = pd.Series(sorted(inst.years))
+        first, last = (int(years.min()), int(years.max())) if len(years) else (0, 0)
+        # a window that overlaps the horizon but holds none of its modelled years bans nothing
+        idle = (ends & (b["until_period"] >= b["from_period"]) & (b["from_period"] <= last)
+                & (b["until_period"] >= first))
+        idle &= pd.Series([not years.between(f, u).any() for f, u in zip(b["from_period"], b["until_period"],
+                                                                         strict=True)], index=b.index, dtype=bool)
+        problems += [Problem(p.file, p.row, p.column, p.message, severity="warning") for p in _rows(
+            inst, "bans", idle, "until_period", "in force {from_period}-{until_period}, which holds no modelled "
+            f"year ({', '.join(map(str, years))}): the ban forbids nothing")]
     codes = known_codes(inst)
     dest = b["to"].str.removeprefix(NOT_PREFIX)
     problems += _rows(inst, "bans", export & (b["to"] != "") & ~dest.isin(codes), "to",

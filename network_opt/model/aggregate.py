@@ -299,8 +299,9 @@ def _lane_features(g: pd.DataFrame, xy: np.ndarray, reach: pd.DataFrame) -> np.n
     """``xy`` (km) of a group's points with one more column per facility site some of them reach
     (``reach``: rows site, destination_site), 1 where the point reaches the site and 0 where not,
     times :data:`LANE_WEIGHT` x the group's spread (km: the supply-weighted root mean square
-    distance of its points from their weighted centre). Two points that reach different sites are
-    then that much further apart, so k-means keeps them in different clusters when it can."""
+    distance of its points from their weighted centre). Their squared distance grows by the square of
+    that for each site one reaches and the other does not, so k-means keeps them in different
+    clusters when it can."""
     mine = reach.loc[reach["site"].isin(g.index)]
     if mine.empty:
         return xy

@@ -2,9 +2,10 @@ r"""A clustered instance built as a *relaxation* of the full one: its optimum bo
 
 :func:`network_opt.model.aggregate.aggregate` clusters collection points and gives each cluster lanes
 at its members' supply-weighted means, which makes the clustered optimum close to the full one but
-on either side of it. :func:`relaxed_aggregate` keeps the same clusters (jurisdictions and detour
-factors never mixed, supply summed per period, chemistry and grade) and changes what could make a
-cluster dearer than its members:
+on either side of it. :func:`relaxed_aggregate` clusters in the same way but by location alone
+(jurisdictions and detour factors never mixed, supply summed per period, chemistry and grade; not
+by the points' reach, see :func:`relaxed_aggregate`) and changes what could make a cluster dearer
+than its members:
 
 - **Lanes.** For every (cluster, destination site) that some member's end-of-life lane of the
   *full* model reaches (the lanes the full model is built with, pruning included), the cluster gets

@@ -13,8 +13,9 @@ Conventions (also printed at the top of ``docs/policies.md``):
 * ``legal_date`` is the date as written in law: ``YYYY-MM-DD``, ``YYYY-MM``, ``YYYY`` or ``FYYYYY-YY``
   (a fiscal year). ``from_period`` must be its year or the year after (fiscal years: the first year).
 * A ban that ends has ``until_period``, the last modelled year in force, and ``legal_end_date``, the
-  first day it no longer applies as written in law; ``until_period`` must be that date's year (the ban
-  held for part of it) or the year before (a fiscal year counts as its first year).
+  first day it no longer applies as written in law (after ``legal_date``); ``until_period`` must be that
+  date's year (the ban held for part of it) or the year before; only the year before when the end is
+  1 January (a fiscal year starts on 1 April of its first year).
 * ``confidence`` is the research brief's mark: V read in a source, S secondary, D derived, M memory.
   ``M`` rows must have ``needs_confirmation: true``.
 * Every rule has ``source`` (article / annex of the law, then where it was read), ``legal_date`` and
@@ -342,12 +343,30 @@ def _ban_end(c: _Checker, entry: Mapping[str, Any], where: str, from_period: int
     until = c.year(entry["until_period"], f"{where}.until_period")
     if until < from_period:
         raise c.fail(f"{where}.until_period", f"{until} is before from_period {from_period}")
+    start = c.legal_date(entry["legal_date"], f"{where}.legal_date", from_period, f"{where}.from_period")
     end = c.legal_date(entry["legal_end_date"], f"{where}.legal_end_date", None, "")
-    last = int(end[2:6]) if end.startswith("FY") else int(end[:4])
-    if until not in (last - 1, last):
-        raise c.fail(f"{where}.until_period", f"{until} must be {last - 1} or {last} for legal_end_date {end!r} "
-                     "(the last year in force, whole or in part)")
+    first_day = _first_day(end)
+    if first_day <= _first_day(start):
+        raise c.fail(f"{where}.legal_end_date", f"{end!r} is not after legal_date {start!r}")
+    # the last modelled year in force: the end's year if the rule held part of it, else the year before
+    allowed = (first_day.year - 1,) if (first_day.month, first_day.day) == (1, 1) else (first_day.year - 1,
+                                                                                        first_day.year)
+    if until not in allowed:
+        raise c.fail(f"{where}.until_period", f"{until} must be {' or '.join(map(str, allowed))} for legal_end_date "
+                     f"{end!r} (the last year in force, whole or in part)")
     return until, end
+
+
+def _first_day(text: str) -> dt.date:
+    """The first day a legal date (as :meth:`_Checker.legal_date` accepts it) names: a fiscal year
+    FYyyyy-yy starts on 1 April of its first year (India's), a month on its first, a year on 1 January."""
+    if m := _FY_RE.match(text):
+        return dt.date(int(m.group(1)), 4, 1)
+    if m := _MONTH_RE.match(text):
+        return dt.date(int(m.group(1)), int(m.group(2)), 1)
+    if m := _YEAR_RE.match(text):
+        return dt.date(int(m.group(1)), 1, 1)
+    return dt.date.fromisoformat(text)
 
 
 def _parse_not_modelled(c: _Checker, entry: Any, where: str) -> dict[str, Any]:
