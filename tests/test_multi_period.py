@@ -451,6 +451,35 @@ def test_ban_windows_checked_against_the_modelled_years(tmp_path: Path) -> None:
         in text and "bans.csv:0" not in text
 
 
+def test_diagnosis_of_supply_an_export_ban_leaves_without_a_route(tmp_path: Path) -> None:
+    """100 t (2025) and 40 t (2026) in DE whose only recycler is in CN, with eol_packs banned from DE to
+    outside the OECD: infeasible, and the diagnosis names each supply row short by all its tonnes in
+    its year (it said "short by 1 t/yr" for a row no flow could take)."""
+    from network_opt.solver.diagnose import diagnose
+
+    tables: dict[str, list[dict[str, Any]]] = {
+        "sites": [site("C1", "collection_point", "DE"), site("SC", "facility", "CN")],
+        "jurisdictions": [{"id": "DE", "groups": "EU27;OECD"}, {"id": "CN", "groups": ""}],
+        **one_material_tables(periods=(2025, 2026)),
+        "supply": [{"site": "C1", "period": 2025, "chemistry": "X", "tonnes": 100},
+                   {"site": "C1", "period": 2026, "chemistry": "X", "tonnes": 40}],
+        "technologies": [{"id": "HYDRO", "process": "hydrometallurgical", "recycling_efficiency": 0.8}],
+        "technology_yields": [{"technology": "HYDRO", "material": "Li", "recovery_yield": 0.9}],
+        "facilities": [{"id": "R", "site": "SC", "kind": "recycler", "technology": "HYDRO", "status": "existing"}],
+        "facility_levels": [{"facility": "R", "level": "a", "capacity_t": 1000}],
+        "lanes": lanes(("C1", "SC", 0)),
+        "bans": [{"kind": "export", "jurisdiction": "DE", "commodity": "eol_packs", "to": "not:OECD",
+                  "from_period": 2025}],
+    }
+    folder = write_instance(tmp_path, tables, periods=[2025, 2026])
+    assert no.solve(folder).status == "infeasible"
+    found = diagnose(folder)
+    assert list(zip(found["period"], found["shortfall"], strict=True)) == [(2025, pytest.approx(100.0)),
+                                                                          (2026, pytest.approx(40.0))]
+    assert found["explanation"].iloc[0] == ("collection point C1 (X, grade unfit) has supply that no open route can "
+                                            "take in 2025: short by 100 t/yr")
+
+
 def test_landfill_ban_that_ends(tmp_path: Path) -> None:
     """A landfill ban in force in 2025 only (until_period 2025): recycling at 10/t in 2025 (1000),
     disposal at 4/t in 2026 (400): 1400."""

@@ -130,12 +130,13 @@ def test_diagnose_a_scenario(tmp_path: Path) -> None:
     assert "(scenario li-80): feasible" in ok.output
     bad = runner.invoke(app, ["diagnose", str(folder), "--scenario", "no-hydro"])
     assert bad.exit_code == 3, bad.output
-    assert "target material_recovery Li in XX (required 0.5) cannot be met: short by 0.5 t/yr of Li" in bad.output
+    assert ("target material_recovery Li in XX (required 0.5) cannot be met in 2025: short by 0.5 t/yr of Li"
+            in bad.output)
     # 3,000 t/yr against 2 x 1,000 t/yr: the pre-check says so, the elastic re-solve by how much
     huge = runner.invoke(app, ["diagnose", str(folder), "--scenario", "huge"])
     assert huge.exit_code == 3, huge.output
     assert "note: instance.yaml:" in huge.output and "feasibility pre-check" in huge.output
-    assert "would need more capacity than its largest level: short by 1,000 t/yr" in huge.output
+    assert "would need more capacity than its largest level in 2025: short by 1,000 t/yr" in huge.output
     invalid = runner.invoke(app, ["diagnose", str(folder), "--scenario", "nomatch"])
     assert invalid.exit_code == 2 and "unknown facility 'NOPE'" in invalid.output
     # --out: the findings as CSV, figures to 6 decimals as solve's tables; an existing file is kept

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.core.expr.visitor import identify_variables
 
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.load import load
@@ -73,7 +74,9 @@ def _describe(d: ModelData, family: str, key: Any) -> tuple[str, int | None, str
 
 def _add_slack(m: pyo.ConcreteModel) -> list[tuple[pyo.Constraint, list[pyo.Var]]]:
     """Add non-negative slack to every row of :data:`ELASTIC_FAMILIES` (one per finite bound) and
-    replace the objective with their (weighted) sum; return (row, slacks) pairs."""
+    replace the objective with their (weighted) sum; return (row, slacks) pairs. A row built as
+    trivially infeasible (``1 <= 0``: a supply row no flow can take) gets a slack of 1 here, which
+    :func:`diagnose_model` reads as the whole row short."""
     rows = [c for name in ELASTIC_FAMILIES if hasattr(m, name) for c in getattr(m, name).values() if c.active]
     weight: list[float] = []
     bounds = [(c.lower is not None) + (c.upper is not None) for c in rows]
@@ -117,8 +120,11 @@ def diagnose_model(d: ModelData, options: SolveOptions | None = None) -> pd.Data
         if amount <= 1e-6:
             continue
         family = con.parent_component().local_name
+        if family == "supply_balance" and all(v in slacks for v in identify_variables(con.body)):
+            amount = float(d.supply["tonnes"].to_numpy()[int(con.index())])  # no route at all: all of it is short
         what, period, unit, text = _describe(d, family, con.index())
-        rows.append((family, what, period, amount, unit, f"{text}: short by {amount:,.4g} {unit}"))
+        when = f" in {period}" if period is not None else ""
+        rows.append((family, what, period, amount, unit, f"{text}{when}: short by {amount:,.4g} {unit}"))
     out = pd.DataFrame(rows, columns=DIAGNOSIS_COLUMNS)
     return out.sort_values(["shortfall", "constraint"], ascending=[False, True]).reset_index(drop=True)
 
