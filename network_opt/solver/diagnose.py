@@ -120,7 +120,8 @@ def diagnose_model(d: ModelData, options: SolveOptions | None = None) -> pd.Data
         if amount <= 1e-6:
             continue
         family = con.parent_component().local_name
-        if family == "supply_balance" and all(v in slacks for v in identify_variables(con.body)):
+        own = {id(v) for v in slacks}  # by identity: == on Pyomo variables builds an expression
+        if family == "supply_balance" and all(id(v) in own for v in identify_variables(con.body)):
             amount = float(d.supply["tonnes"].to_numpy()[int(con.index())])  # no route at all: all of it is short
         what, period, unit, text = _describe(d, family, con.index())
         when = f" in {period}" if period is not None else ""
