@@ -261,6 +261,18 @@ def test_convert_never_overwrites(tmp_path: Path, toy_xlsx: Path) -> None:
 # ---------------------------------------------------------------- the template
 
 
+def test_template_readme_gives_each_table_its_notes(tmp_path: Path) -> None:
+    """The README sheet carries the notes docs/instance-format.md gives under a table, e.g. when a
+    ban acts and what an import ban forbids."""
+    assert runner.invoke(app, ["template", "--out", str(tmp_path / "t.xlsx")]).exit_code == 0
+    readme = of_type(Worksheet, openpyxl.load_workbook(tmp_path / "t.xlsx")["README"])
+    lines = [str(c.value) for c in readme["A"] if c.value is not None]
+    start = lines.index("bans (optional)")
+    notes = [line for line in lines[start:start + 6] if line.startswith("Note: ")]
+    assert notes == [f"Note: {n}" for n in TABLES["bans"].notes] and len(notes) == 3
+    assert any("Import bans remove flows" in n for n in notes)
+
+
 def test_template_filled_with_the_toy_rows_validates(tmp_path: Path) -> None:
     result = runner.invoke(app, ["template", "--out", str(tmp_path / "t.xlsx")])
     assert result.exit_code == 0, result.output

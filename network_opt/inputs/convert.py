@@ -331,6 +331,9 @@ def _readme_sheet(ws: Worksheet) -> None:
                 ).font = Font(bold=True, size=12)
         ws.cell(row=r + 1, column=1, value=table.description)
         r += 2
+        for note in table.notes:  # the rules docs/instance-format.md gives below the table
+            ws.cell(row=r, column=1, value=f"Note: {note}")
+            r += 1
         for i, head in enumerate(("column", "type", "unit", "default", "description"), start=1):
             ws.cell(row=r, column=i, value=head).font = HEADER_FONT
         for col in table.columns:
