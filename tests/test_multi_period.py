@@ -25,6 +25,14 @@ def _fac(sol: Any, facility: str, period: int) -> Any:
     return f.loc[(f["facility"] == facility) & (f["period"] == period)].iloc[0]
 
 
+def _with_table(folder: Path, name: str, text: str) -> Path:
+    """``folder`` with ``name``.csv written from ``text`` and listed under ``tables:`` of instance.yaml."""
+    (folder / f"{name}.csv").write_text(text)
+    manifest = (folder / "instance.yaml").read_text().replace("tables:\n", f"tables:\n  {name}: {name}.csv\n")
+    (folder / "instance.yaml").write_text(manifest)
+    return folder
+
+
 def growth_instance(folder: Path, supply: dict[int, float], levels: list[dict[str, Any]],
                     closing_cost: float | None = None, periods: list[Any] | None = None, **settings: Any) -> Path:
     """Existing plant P (100 t, 10/t, no fixed cost) and candidate H (levels given, 10/t)."""
@@ -312,10 +320,8 @@ def test_carbon_price_and_emissions_cap(tmp_path: Path) -> None:
 def test_landfill_ban_from_its_year(tmp_path: Path) -> None:
     """Disposal at 4/t beats recycling at 10/t until a landfill ban starts in 2026:
     2025 400, 2026 1000."""
-    folder = two_tech(tmp_path, [2025, 2026], disposal={"allowed": True, "cost_per_t": 4})
-    (folder / "bans.csv").write_text("kind,jurisdiction,from_period\nlandfill,XX,2026\n")
-    text = (folder / "instance.yaml").read_text().replace("tables:\n", "tables:\n  bans: bans.csv\n")
-    (folder / "instance.yaml").write_text(text)
+    folder = _with_table(two_tech(tmp_path, [2025, 2026], disposal={"allowed": True, "cost_per_t": 4}), "bans",
+                         "kind,jurisdiction,from_period\nlandfill,XX,2026\n")
     sol = _solve(folder)
     assert sol.objective == pytest.approx(1400.0)
 
@@ -328,10 +334,8 @@ def test_second_life_priority_target(tmp_path: Path) -> None:
     from test_model_hand_solved import second_life_instance
 
     folder = second_life_instance(tmp_path, price_per_kwh=0.05)
-    (folder / "targets.csv").write_text("jurisdiction,metric,material,value,from_period\n"
-                                        "XX,second_life_priority,,0.5,2025\n")
-    text = (folder / "instance.yaml").read_text().replace("tables:\n", "tables:\n  targets: targets.csv\n")
-    (folder / "instance.yaml").write_text(text)
+    _with_table(folder, "targets",
+                "jurisdiction,metric,material,value,from_period\nXX,second_life_priority,,0.5,2025\n")
     sol = _solve(folder)
     assert sol.objective == pytest.approx(1600.0)
     assert sol["targets"].iloc[0]["achieved"] == pytest.approx(1.0)
@@ -343,9 +347,7 @@ def test_application_ban_blocks_sales(tmp_path: Path) -> None:
 
     folder = second_life_instance(tmp_path, price_per_kwh=1.0)
     (folder / "markets.csv").write_text("id,site,application,chemistries\nM,MK,e_bike,X\n")
-    (folder / "bans.csv").write_text("kind,jurisdiction,application,from_period\napplication,XX,e_bike,2025\n")
-    text = (folder / "instance.yaml").read_text().replace("tables:\n", "tables:\n  bans: bans.csv\n")
-    (folder / "instance.yaml").write_text(text)
+    _with_table(folder, "bans", "kind,jurisdiction,application,from_period\napplication,XX,e_bike,2025\n")
     assert _solve(folder).objective == pytest.approx(1000.0)
 
 
@@ -483,10 +485,8 @@ def test_diagnosis_of_supply_an_export_ban_leaves_without_a_route(tmp_path: Path
 def test_landfill_ban_that_ends(tmp_path: Path) -> None:
     """A landfill ban in force in 2025 only (until_period 2025): recycling at 10/t in 2025 (1000),
     disposal at 4/t in 2026 (400): 1400."""
-    folder = two_tech(tmp_path, [2025, 2026], disposal={"allowed": True, "cost_per_t": 4})
-    (folder / "bans.csv").write_text("kind,jurisdiction,from_period,until_period\nlandfill,XX,2020,2025\n")
-    text = (folder / "instance.yaml").read_text().replace("tables:\n", "tables:\n  bans: bans.csv\n")
-    (folder / "instance.yaml").write_text(text)
+    folder = _with_table(two_tech(tmp_path, [2025, 2026], disposal={"allowed": True, "cost_per_t": 4}), "bans",
+                         "kind,jurisdiction,from_period,until_period\nlandfill,XX,2020,2025\n")
     sol = _solve(folder)
     assert sol.objective == pytest.approx(1400.0)
     assert sol["collection"].groupby("period")["disposed_t"].sum().to_dict() == pytest.approx({2025: 0.0, 2026: 100.0})

@@ -440,7 +440,8 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     lane to a recycler).
     """
     member = _member_lanes(inst, _collection_points(inst))
-    clustered = clustering(inst, n, reach=full_reach(inst, member))
+    reach = full_reach(inst, member)
+    clustered = clustering(inst, n, reach=reach)
     agg_inst = clustered.inst
     pts = clustered.points.copy()
     pts["distance_km"] = _road_km(pts["latitude"].to_numpy(float), pts["longitude"].to_numpy(float),
@@ -449,7 +450,7 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
     same_spot = (pts["latitude"] == pts["cluster_latitude"]) & (pts["longitude"] == pts["cluster_longitude"])
     pts.loc[same_spot, "distance_km"] = 0.0
 
-    lane_rows, lane_gap, member_lanes, caveats, losing = _cluster_lanes(inst, pts, member)
+    lane_rows, lane_gap, member_lanes, caveats, losing = _cluster_lanes(inst, pts, member, reach)
     if len(lane_rows):
         agg_inst.tables["lanes"] = pd.concat([inst["lanes"], lane_rows[inst["lanes"].columns]], ignore_index=True)
     check_clustered(agg_inst, n, shared_lanes=True)
@@ -556,9 +557,10 @@ def _member_lanes(inst: Instance, pts: pd.DataFrame | pd.Index) -> pd.DataFrame:
     return lanes
 
 
-def _cluster_lanes(inst: Instance, pts: pd.DataFrame, member: pd.DataFrame
+def _cluster_lanes(inst: Instance, pts: pd.DataFrame, member: pd.DataFrame, reach: pd.DataFrame
                    ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, list[str], int]:
-    """The end-of-life lanes of the clusters: the lanes every member has (``member``: :func:`_member_lanes`).
+    """The end-of-life lanes of the clusters: the lanes every member has (``member``: :func:`_member_lanes`;
+    ``reach``: its :func:`full_reach`).
 
     Every cluster gets one ``eol_packs`` row of ``lanes.csv`` to every site of a refurbisher,
     recycler or pre-processor: allowed if and only if every member has a lane to every such
@@ -581,8 +583,7 @@ def _cluster_lanes(inst: Instance, pts: pd.DataFrame, member: pd.DataFrame
     fac = inst["facilities"]
     per_site = fac.loc[fac["kind"].isin(EOL_RECEIVERS)].groupby("site")["id"].nunique()
     size = pts.groupby("cluster").size()
-    full = full_reach(inst, member)
-    full["cluster"] = full["site"].map(pts["cluster"])
+    full = reach.assign(cluster=reach["site"].map(pts["cluster"]))
     count = full.groupby(["cluster", "destination_site"]).size()
     shared = count.index[count.to_numpy() == size.reindex(count.index.get_level_values(0)).to_numpy()]
     grid = pd.MultiIndex.from_product([size.index, per_site.index], names=["cluster", "destination"])
@@ -614,8 +615,8 @@ def _cluster_lanes(inst: Instance, pts: pd.DataFrame, member: pd.DataFrame
     for col in lanes.columns:
         if col not in out:
             out[col] = None
-    reach = pd.MultiIndex.from_arrays([member["site"].map(pts["cluster"]), member["destination_site"]])
-    kept = reach.isin(shared)
+    lane_of = pd.MultiIndex.from_arrays([member["site"].map(pts["cluster"]), member["destination_site"]])
+    kept = lane_of.isin(shared)
     caveats = []
     extra = int(member.loc[~kept, "site"].nunique())
     if extra:
