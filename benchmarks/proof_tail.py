@@ -85,8 +85,19 @@ def main() -> None:
     lower = hm.matrix.col_lower[cols]
     upper = hm.matrix.col_upper[cols]
     scale = cost_scale(hm.matrix.cost)
+    h = hm.h  # options set once: each entry's run only changes the integer columns' bounds
+    for name, value in (("time_limit", args.time_limit), ("mip_rel_gap", args.gap),
+                        ("user_objective_scale", scale), ("output_flag", False)):
+        h.setOptionValue(name, value)
+    if args.threads:
+        h.setOptionValue("threads", args.threads)
+    for option in args.highs_option:
+        name, _, text = option.partition("=")
+        if h.setOptionValue(name, _option_value(text)) != highspy.HighsStatus.kOk:
+            raise SystemExit(f"--highs-option {option}: HiGHS refused it (no such option, or a value of "
+                             "the wrong type or range)")
     print(f"{args.instance}: {len(cols)} integer columns; plan from {args.plan / 'facilities.csv'}; "
-          f"HiGHS {highspy.Highs().version()}, objective scale 2^{scale}, limit {args.time_limit:g} s, "
+          f"HiGHS {hm.h.version()}, objective scale 2^{scale}, limit {args.time_limit:g} s, "
           f"gap {args.gap:g}")
     print("| free | columns free | status | objective | bound | gap | nodes | HiGHS s |")
     print("|---|---|---|---|---|---|---|---|")
@@ -95,17 +106,8 @@ def main() -> None:
         free = np.array([entry == "*" or (bool(prefixes) and f.startswith(prefixes)) for f in facs])
         lo = np.where(free, lower, fixed)
         up = np.where(free, upper, fixed)
-        h = hm.h
         h.clearSolver()
         h.changeColsBounds(len(cols), cols, lo, up)
-        for name, value in (("time_limit", args.time_limit), ("mip_rel_gap", args.gap),
-                            ("user_objective_scale", scale), ("output_flag", False)):
-            h.setOptionValue(name, value)
-        if args.threads:
-            h.setOptionValue("threads", args.threads)
-        for option in args.highs_option:
-            name, _, text = option.partition("=")
-            h.setOptionValue(name, _option_value(text))
         began = time.perf_counter()
         h.run()
         took = time.perf_counter() - began
