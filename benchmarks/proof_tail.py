@@ -25,30 +25,22 @@ from pathlib import Path
 import highspy
 import numpy as np
 import pandas as pd
+import pyomo.environ as pyo
 
 from network_opt import load
 from network_opt.model import build_model
 from network_opt.model.size import prepare_sized
+from network_opt.solver.carry_over import plan_columns
 from network_opt.solver.handoff import HighsModel
 from network_opt.solver.options import cost_scale
 
 
-def plan_values(plan: pd.DataFrame, levels: pd.DataFrame, m: object) -> dict[int, tuple[str, float]]:
-    """id(variable) -> (facility, value in the plan) for every ``level_open`` and ``modules`` column."""
-    first = plan.drop_duplicates(["facility", "investment_period"])
-    first = first.loc[first["open"].astype(bool)]
-    built: dict[tuple[str, int], tuple[str, float]] = {
-        (str(f), int(p)): (str(lv), float(n))
-        for f, p, lv, n in zip(first["facility"], first["investment_period"], first["level"], first["modules"],
-                               strict=True)}
-    out: dict[int, tuple[str, float]] = {}
-    for (j, p), v in m.level_open.items():  # type: ignore[attr-defined]
-        fac, level = str(levels.at[j, "facility"]), str(levels.at[j, "level"])
-        at = built.get((fac, int(p)))
-        out[id(v)] = (fac, 1.0 if at is not None and at[0] == level else 0.0)
-    for (fac, p), v in getattr(m, "modules", {}).items():
-        at = built.get((str(fac), int(p)))
-        out[id(v)] = (str(fac), 0.0 if at is None else at[1])
+def column_facilities(m: pyo.ConcreteModel, levels: pd.DataFrame, hm: HighsModel) -> dict[int, str]:
+    """HiGHS column -> facility id of every ``level_open`` and ``modules`` column."""
+    out = {hm.cols[id(v)]: str(levels.at[j, "facility"]) for (j, _), v in m.level_open.items()}
+    modules = m.find_component("modules")
+    if modules is not None:
+        out.update({hm.cols[id(v)]: str(f) for (f, _), v in modules.items()})
     return out
 
 
@@ -78,10 +70,12 @@ def main() -> None:
     data, _, _ = prepare_sized(load(args.instance), None)
     m = build_model(data)
     hm = HighsModel(m)
-    values = plan_values(pd.read_csv(args.plan / "facilities.csv"), data.levels, m)
-    cols = np.array([hm.cols[k] for k in values], dtype=np.int32)
-    facs = [f for f, _ in values.values()]
-    fixed = np.array([v for _, v in values.values()])
+    # the plan's level and module columns, as a start from another model's plan reads them
+    values = plan_columns(m, data, hm, pd.read_csv(args.plan / "facilities.csv"))
+    owner = column_facilities(m, data.levels, hm)
+    cols = np.array(sorted(values), dtype=np.int32)
+    facs = [owner[int(c)] for c in cols]
+    fixed = np.array([values[int(c)] for c in cols])
     lower = hm.matrix.col_lower[cols]
     upper = hm.matrix.col_upper[cols]
     scale = cost_scale(hm.matrix.cost)
