@@ -467,3 +467,121 @@ def test_points_that_reach_different_sites_are_kept_apart(tmp_path: Path, monkey
     assert z_geo == pytest.approx(z_orig * (1 - 0.02528), rel=1e-4)  # objectives are negative: dearer is higher
     assert z_lanes == pytest.approx(z_orig * (1 - 0.00176), rel=1e-4)
     assert z_orig <= z_lanes < z_geo
+
+
+# --redispatch: the clustered plan's facility decisions held, the full model's operations solved
+# (network_opt.runs.redispatch). The far case with C1's lane to Q banned: the cluster reaches R only.
+def _banned_far(tmp_path: Path, q_status: str = "existing") -> Path:
+    tables = {**_far_tables(), "lanes": [{"origin": "C1", "destination": "T", "allowed": False}]}
+    if q_status == "candidate":  # Q to be opened, 5,000 a year while open
+        tables["facilities"][1]["status"] = "candidate"
+        tables["facility_levels"][1]["fixed_cost_per_year"] = 5000
+    return write_instance(tmp_path / f"banned-{q_status}", tables, **HAND_SETTINGS)
+
+
+R_PER_T = 0.5 * ROAD * GAMMA + 100  # a tonne from either point to R: half a degree, 100 at R
+Q_PER_T = 2 * ROAD * GAMMA  # a tonne from C2 to Q: two degrees, nothing at Q
+
+
+def test_redispatch_routes_each_point_on_its_own_lanes(tmp_path: Path) -> None:
+    """Both recyclers exist. The plan split back ships all 400 t to R (the cluster keeps only R);
+    the re-dispatch sends C2's 300 t to Q, as the full optimum does: z_re = z_orig < z_split."""
+    inst = load(_banned_far(tmp_path))
+    z_orig = W * (100 * R_PER_T + 300 * Q_PER_T)
+    assert objective_of(solve(inst, EXACT)) == pytest.approx(z_orig, rel=1e-9)
+    split = solve(inst, EXACT, aggregate=1)
+    z_split = W * 400 * R_PER_T
+    assert objective_of(split) == pytest.approx(z_split, rel=1e-9)
+
+    sol = solve(inst, EXACT, aggregate=1, redispatch=True)
+    agg = sol.summary["aggregation"]
+    assert objective_of(sol) == pytest.approx(z_orig, rel=1e-9) == agg["objective_disaggregated"]
+    moved = agg["redispatch"]
+    assert moved["solved"] and moved["objective"] == pytest.approx(z_orig, rel=1e-9)
+    assert moved["change_from_split"] == pytest.approx(z_orig - z_split, rel=1e-9)
+    # the clustered model: 400 t from the centre (longitude 0.75) to R, a quarter of a degree
+    assert agg["objective_aggregated"] == pytest.approx(W * 400 * (0.25 * ROAD * GAMMA + 100), rel=1e-9)
+    flows = sol["flows"].query("commodity == 'eol_packs'").set_index("origin")
+    assert flows.loc["C1", "destination"] == "R" and flows.loc["C1", "tonnes"] == pytest.approx(100.0)
+    assert flows.loc["C2", "destination"] == "Q" and flows.loc["C2", "tonnes"] == pytest.approx(300.0)
+    assert sol["costs"]["value"].sum() == pytest.approx(z_orig, rel=1e-9)
+    assert mass_balance_errors(sol.tables) == [] and len(sol["aggregation"]) == 2
+    assert sol.data is not None and "agg-XX-1" not in set(sol.data.supply["site"])  # the instance's own data
+    # B does not hold (C1 lacks a lane its cluster... none here: C2 has one its cluster lacks): no bound
+    assert not agg["bound_holds"] and sol.summary["bound"] is None and sol.status == "feasible"
+
+
+def test_redispatch_holds_the_clustered_facility_decisions(tmp_path: Path) -> None:
+    """Q is a candidate at 5,000 a year. The full optimum opens it (it saves 300 t x 62.5 a year);
+    the clustered model cannot reach it and leaves it closed, and the re-dispatch keeps it closed:
+    z_re = z_split > z_orig. A re-dispatch that re-optimised the facilities would open Q."""
+    inst = load(_banned_far(tmp_path, "candidate"))
+    z_orig = W * (100 * R_PER_T + 300 * Q_PER_T + 5000)
+    full = solve(inst, EXACT)
+    assert objective_of(full) == pytest.approx(z_orig, rel=1e-9)
+    assert full["facilities"].set_index("facility").loc["Q", "open"]
+    sol = solve(inst, EXACT, aggregate=1, redispatch=True)
+    assert sol.summary["aggregation"]["redispatch"]["solved"]
+    assert objective_of(sol) == pytest.approx(W * 400 * R_PER_T, rel=1e-9)
+    assert not sol["facilities"].set_index("facility").loc["Q", "open"]
+    assert set(sol["flows"].query("commodity == 'eol_packs'")["destination"]) == {"R"}
+
+
+def test_redispatch_on_a_generated_instance_lies_between_the_optimum_and_the_split_plan(generated: Path) -> None:
+    inst = load(generated)
+    z_orig = objective_of(solve(inst, EXACT))
+    split = solve(inst, EXACT, aggregate=4)
+    sol = solve(inst, EXACT, aggregate=4, redispatch=True)
+    z_re, z_split = objective_of(sol), objective_of(split)
+    assert z_orig - 1e-6 * abs(z_orig) <= z_re <= z_split + 1e-6 * abs(z_split)
+    assert sol.summary["aggregation"]["redispatch"]["change_from_split"] == pytest.approx(z_re - z_split, abs=1e-3)
+    # the same facility decisions as the clustered plan, every balance kept, the shadow prices the LP's
+    cols = ["facility", "investment_period", "open", "level", "modules"]
+    held = sol["facilities"][cols].drop_duplicates().reset_index(drop=True)
+    pd.testing.assert_frame_equal(held, split["facilities"][cols].drop_duplicates().reset_index(drop=True))
+    assert mass_balance_errors(sol.tables) == []
+    assert sol.summary["bound"] == pytest.approx(split.summary["bound"], rel=1e-12)  # the clustered bound minus B
+    if len(sol["targets"]):
+        assert sol["targets"]["shadow_price"].notna().all()
+
+
+def test_redispatch_without_time_left_keeps_the_split_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the re-dispatch cannot run (here: less than its minimum left of the time limit), the plan
+    written is the split plan, and summary.json says why."""
+    import network_opt.runs.redispatch as module
+
+    monkeypatch.setattr(module, "MIN_REDISPATCH_S", 1e9)
+    inst = load(_banned_far(tmp_path))
+    sol = solve(inst, SolveOptions(mip_gap=0.0, time_limit=60), aggregate=1, redispatch=True)
+    agg = sol.summary["aggregation"]
+    assert not agg["redispatch"]["solved"] and agg["redispatch"]["note"].startswith("not run:")
+    assert objective_of(sol) == pytest.approx(W * 400 * R_PER_T, rel=1e-9)
+    assert any("re-dispatch: not run" in w for w in sol.summary["warnings"])
+
+
+def test_redispatch_is_refused_without_aggregate(hand: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="needs aggregate"):
+        solve(load(hand), EXACT, redispatch=True)
+    out = tmp_path / "res"
+    result = runner.invoke(app, ["solve", str(hand), "--out", str(out), "--redispatch", "--quiet"])
+    assert result.exit_code == 2 and "--redispatch needs --aggregate" in result.output
+    assert not out.exists()
+    result = runner.invoke(app, ["solve", str(hand), "--out", str(out), "--redispatch", "--aggregate", "1",
+                                 "--heuristic", "--quiet"])
+    assert result.exit_code == 2 and not out.exists()
+
+
+def test_cli_redispatch_writes_the_instance_plan(tmp_path: Path) -> None:
+    folder = _banned_far(tmp_path)
+    out = tmp_path / "res"
+    result = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--aggregate", "1", "--redispatch",
+                                 "--mip-gap", "0"])
+    assert result.exit_code == 0, result.output
+    z_orig = W * (100 * R_PER_T + 300 * Q_PER_T)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["objective"] == pytest.approx(z_orig, rel=1e-9)
+    assert summary["options"]["redispatch"] is True
+    assert "re-dispatch: the clustered plan's facilities operated by the full model cost" in result.stdout
+    flows = pd.read_csv(out / "flows.csv", keep_default_na=False).query("commodity == 'eol_packs'")
+    assert set(zip(flows["origin"], flows["destination"], strict=True)) == {("C1", "R"), ("C2", "Q")}
+    assert (out / "aggregation.csv").exists()

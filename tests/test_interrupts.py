@@ -456,3 +456,26 @@ def test_in_the_python_api_a_stop_request_in_one_phase_holds_for_the_next(tmp_pa
     assert "heuristic: the clustered relaxation's LP" in phases, phases
     assert "solving the clustered relaxation" not in phases and "building the model" not in phases, phases
     assert interrupts.requested() is None  # forgotten once no.solve has returned
+
+
+def test_a_signal_while_the_redispatch_builds_writes_the_plan_split_back(instance: Path, tmp_path: Path) -> None:
+    """``--aggregate 60 --redispatch``: a SIGINT while the full model is built for the re-dispatch
+    (after the clustered MIP, about 1 s of build here) ends that build at once; the clustered plan
+    split back onto the points is written, with the reason, and the exit code is 130."""
+    out = tmp_path / "out"
+    run = Run(str(instance), "--out", str(out), "--aggregate", "60", "--redispatch", "--time-limit", "60",
+              "--mip-gap", "0.01")
+    run.wait_for("re-dispatch: building the full model", timeout=240)
+    time.sleep(0.3)
+    sent = run.signal(signal.SIGINT)
+    stopped = run.wait_for("re-dispatch: not run: stopped", timeout=30)
+    code, ended = run.finish()
+    assert code == 130, run.text
+    assert stopped - sent < HONOURED_S, run.text
+    assert ended - sent < 60, run.text  # writing included
+    assert "Traceback" not in run.text and "ERROR" not in run.text, run.text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "feasible" and summary["aggregation"]["redispatch"]["note"] == "not run: stopped"
+    assert summary["objective"] == pytest.approx(summary["aggregation"]["objective_disaggregated"])
+    assert (out / "flows.csv").is_file() and (out / "aggregation.csv").is_file()
+    assert _leftovers(out) == []

@@ -96,6 +96,11 @@ def solve(
         "jurisdictions; each with only the lanes all its members have), solve that smaller model and split the "
         "plan back onto the points: a plan of the instance, whose cost is the net cost reported; writes "
         "aggregation.csv and the error bound into summary.json.")] = None,
+    redispatch: Annotated[bool, typer.Option(
+        "--redispatch", help="With --aggregate N: keep the clustered plan's facility decisions and solve the full "
+        "model's operations with them held (one LP over every point's own lanes, stock caps and targets), so that "
+        "every table and the net cost are the instance's own; the clustered MIP gets 75 % of --time-limit. Needs "
+        "the full model to fit in memory (checked before the clustered solve).")] = False,
     start: Annotated[Start, typer.Option(
         "--start", help="First plan given to HiGHS: open-all (every facility open, one LP), lp-round (the LP "
         "relaxation rounded up and repaired, two LPs: better where most candidates should stay closed), slope "
@@ -200,6 +205,10 @@ def solve(
     if heuristic and decomposition == Decomposition.benders:
         err.print("error: --heuristic cannot be combined with --decomposition benders", markup=False)
         raise typer.Exit(EXIT_INPUT)
+    if redispatch and (aggregate is None or heuristic):
+        err.print("error: --redispatch needs --aggregate, without --heuristic (whose full-model MIP is already the "
+                  "instance's)", markup=False)
+        raise typer.Exit(EXIT_INPUT)
     if neighbours is not None and not heuristic:
         err.print("error: --heuristic-neighbours needs --heuristic", markup=False)
         raise typer.Exit(EXIT_INPUT)
@@ -237,7 +246,7 @@ def solve(
                                                decomposition=str(decomposition)),
                         soft_targets=True if soft_targets else None, compliance=cost_of_compliance,
                         progress=progress, aggregate=aggregate, prune=prune, force=force,
-                        memory_limit=limit,
+                        memory_limit=limit, redispatch=redispatch,
                         heuristic=Heuristic(lagrangian=lagrangian, **({} if neighbours is None else
                                                                       {"neighbours": neighbours}))
                         if heuristic else None)
@@ -497,6 +506,13 @@ def _report_aggregation(agg: dict[str, object], currency: str) -> None:
     if agg.get("objective_disaggregated") is not None:
         out.print(f"clustered model: z_agg = {agg['objective_aggregated']:,.2f} {currency}; the plan split back onto "
                   f"the points, a plan of the instance, costs {agg['objective_disaggregated']:,.2f} {currency}",
+                  markup=False)
+    moved = agg.get("redispatch")
+    if isinstance(moved, dict) and moved.get("objective") is not None:
+        change = moved.get("change_from_split")
+        out.print(f"re-dispatch: the clustered plan's facilities operated by the full model cost "
+                  f"{moved['objective']:,.2f} {currency}"
+                  + (f" ({change:+,.2f} {currency} against the plan split back)" if change is not None else ""),
                   markup=False)
     if not agg["bound_holds"]:
         err.print(f"warning: the aggregation bound is not guaranteed here: {agg['bound_assumptions']}", markup=False)

@@ -6,7 +6,7 @@ import dataclasses
 import gc
 import time
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 import pyomo.environ as pyo
@@ -26,12 +26,17 @@ from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution, extract, target_bases
 from network_opt.runs.heuristic import Heuristic, Screen, heuristic_solve, keep, relaxed_screen, screened_by
+from network_opt.runs.redispatch import Redispatch, clustered_options
+from network_opt.runs.redispatch import redispatch as redispatch_plan
 from network_opt.solver.compliance import PRICE_LP_HOLD_BACK, cost_of_compliance, noted_shadow_prices
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
 from network_opt.solver.highs import SolveOutcome, relative_gap, solve_model, trivially_infeasible
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.session import ResolveSession
 from network_opt.solver.status import SolveStatus, Termination
+
+if TYPE_CHECKING:
+    from network_opt.model.aggregate import Aggregation
 
 
 def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
@@ -124,10 +129,45 @@ def _report_disaggregated(outcome: SolveOutcome, record: dict[str, object], mip_
         outcome.status = SolveStatus.FEASIBLE  # optimal for the clustered model only
 
 
+def _redispatched(moved: Redispatch, agg: Aggregation, record: dict[str, object], split: dict[str, pd.DataFrame],
+                  progress: Progress, price_warnings: list[str]
+                  ) -> tuple[dict[str, pd.DataFrame], ModelData | None, pyo.ConcreteModel | None]:
+    """The tables, data and model an aggregated run with ``--redispatch`` reports: the re-dispatch's
+    (``moved``) when it solved, with the membership table and the clustered model's compliance
+    table; else the plan split back (``split``) and a warning why. ``record`` (``summary.json``
+    ``aggregation``) gets ``redispatch`` and, when solved, ``objective_disaggregated`` and
+    ``bound_disaggregated`` of the plan re-dispatched (the clustered bound minus B when it holds). The
+    data and model returned are the full model's when it solved, else None."""
+    split_objective = cast("float | None", record.get("objective_disaggregated"))
+    record["redispatch"] = moved.record(split_objective)
+    if not moved.solved or moved.outcome is None or moved.outcome.objective is None:
+        if split:
+            text = f"re-dispatch: {moved.note}; the plan written is the clustered plan split back onto the points"
+            progress.phase(f"warning: {text}")
+            record.setdefault("plan_warnings", [])
+            cast(list[str], record["plan_warnings"]).append(text)
+        return split, None, None
+    objective = moved.outcome.objective
+    progress.phase(f"re-dispatch: the clustered plan's facilities operated by the full model cost {objective:,.2f} "
+                   f"(split back: {split_objective:,.2f})" if split_objective is not None else
+                   f"re-dispatch: the clustered plan's facilities operated by the full model cost {objective:,.2f}")
+    price_warnings += moved.warnings
+    clustered_bound = record.get("bound_aggregated")
+    record["objective_disaggregated"] = objective
+    record["bound_disaggregated"] = (min(float(cast(float, clustered_bound)) - agg.error_bound, objective)
+                                     if clustered_bound is not None and agg.bound_holds else None)
+    record["plan_warnings"] = []  # the split plan's: the plan written is the re-dispatch's, a plan of the instance
+    tables = {**moved.tables, "aggregation": agg.membership}
+    if "compliance" in split:
+        tables["compliance"] = split["compliance"]
+    return tables, moved.data, moved.model
+
+
 def solve(instance: str | Path | Instance, options: SolveOptions | None = None, *,
           soft_targets: bool | None = None, compliance: bool = False, progress: Progress | None = None,
           aggregate: int | None = None, session: ResolveSession | None = None, prune: int | None = None,
-          memory_limit: int | None = None, force: bool = False, heuristic: Heuristic | None = None) -> Solution:
+          memory_limit: int | None = None, force: bool = False, heuristic: Heuristic | None = None,
+          redispatch: bool = False) -> Solution:
     """Load (if a path is given), build and solve an instance; return its :class:`Solution`.
 
     ``soft_targets`` overrides the instance's ``targets.soft``; ``compliance`` also re-solves
@@ -159,18 +199,28 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     ``prune``: keep the lanes to the K nearest destinations of each kind and technology
     (``transport.nearest_facilities``; 0: no pruning, not even the default pruning of very large
     instances, :func:`~network_opt.model.size.prepare_sized`); ``summary["pruning"]`` says which.
+    ``redispatch`` (with ``aggregate``, not ``heuristic``): the clustered plan's facility decisions
+    held in the full model, whose operations are then solved (:mod:`network_opt.runs.redispatch`):
+    the tables and objective are the instance's own (``summary["aggregation"]["redispatch"]``); the
+    clustered MIP gets 75 % of ``options.time_limit``. The full model's projected memory is checked
+    first (:class:`~network_opt.model.size.ModelTooLarge` unless ``force``).
     """
     options = options or SolveOptions()
     progress = progress or Progress("quiet")
+    if redispatch and (aggregate is None or heuristic is not None):
+        raise ValueError("redispatch re-dispatches an aggregated plan: it needs aggregate, without heuristic")
     t0 = time.perf_counter()
     progress.phase("loading and validating the instance")
     inst = instance if isinstance(instance, Instance) else load(instance)
-    more = {} if heuristic is None else {"heuristic": dataclasses.asdict(heuristic)}
+    more: dict[str, object] = {} if heuristic is None else {"heuristic": dataclasses.asdict(heuristic)}
+    if redispatch:
+        more["redispatch"] = True
     audit = audit_record(inst, options, soft_targets=soft_targets, compliance=compliance, aggregate=aggregate,
                          **more)
     if soft_targets is not None:  # a copy with the setting: the caller's instance is left as it is
         inst = inst.with_settings({"targets.soft": bool(soft_targets)})
     agg = None
+    full_inst: Instance | None = None  # the instance the re-dispatch solves, before clustering
     screen: Screen | None = None
     kept: set[str] | None = None
     full_flows = 0
@@ -181,7 +231,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
 
         progress.phase(f"aggregating the collection points into at most {aggregate:,} clusters")
         # --prune K ranks each point's own destinations: a cluster gets the lanes its pruned points share
-        inst, agg = cluster_points(inst if prune is None else with_prune(inst, prune), aggregate)
+        full_inst = inst if prune is None else with_prune(inst, prune)
+        inst, agg = cluster_points(full_inst, aggregate)
     t1 = time.perf_counter()
     progress.phase("preparing lanes and coefficients")
     data, projected, pruning = prepare_sized(inst, prune, progress=progress)
@@ -197,6 +248,16 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         options = dataclasses.replace(options, memory_limit=int(guard))  # the search's guard (solver.highs)
     if not force and not projected.fits(available):
         raise ModelTooLarge(str(inst.manifest.path), projected, available, what_fits(data, available, aggregate))
+    full_data: ModelData | None = None
+    full_model: pyo.ConcreteModel | None = None
+    asked = options
+    if redispatch and full_inst is not None:  # prepared, and its size checked, before the clustered solve
+        progress.phase("preparing the full model's lanes and coefficients for the re-dispatch")
+        full_data, full_projected, _ = prepare_sized(full_inst, prune, progress=progress)
+        if not force and not full_projected.fits(available):
+            raise ModelTooLarge(str(inst.manifest.path), full_projected, available, [("without --redispatch",
+                                                                                      projected)])
+        options = clustered_options(options)  # the rest of the time limit is the re-dispatch's
     began = time.perf_counter()
     # one stop request holds for every phase from here to the prices: in the Python API too, where each
     # HiGHS run's own handling would forget it on return (the CLI holds one for the whole command)
@@ -227,6 +288,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         t2 = time.perf_counter()
         reuse = session if agg is None and heuristic is None else None
         heuristic_record: dict[str, object] | None = None
+        moved: Redispatch | None = None
         price_warnings: list[str] = []
         # with targets in force the MIP leaves time for the shadow-price LP, which the time limit covers too
         hold_back = PRICE_LP_HOLD_BACK if len(data.targets) else 0.0
@@ -263,6 +325,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
                             and interrupts.requested() is None):
                         progress.phase("re-solving without each target family (cost of compliance)")
                         tables["compliance"] = cost_of_compliance(m, outcome.objective, options, hm)
+                if full_data is not None and tables:  # --redispatch: the instance's own operations
+                    moved = redispatch_plan(full_data, tables["facilities"], asked, progress, t3)
         except BaseException:
             if reuse is not None:
                 reuse.clear()  # a failure halfway may leave the HiGHS model changed: do not reuse it
@@ -276,6 +340,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
             tables = {**disaggregate(tables, agg), "aggregation": agg.membership}
         agg_record = aggregation_summary(agg, aggregated, tables, outcome.objective if tables else None,
                                          outcome.bound)
+        if moved is not None:
+            tables, full_data, full_model = _redispatched(moved, agg, agg_record, tables, progress, price_warnings)
         if agg_record.get("objective_disaggregated") is not None:
             _report_disaggregated(outcome, agg_record, options.mip_gap)
     t5 = time.perf_counter()
@@ -312,4 +378,6 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     if "benders" in outcome.numerics:
         summary["decomposition"] = outcome.numerics["benders"]
     summary.aggregation = agg_record
+    if full_model is not None:  # --redispatch: the plan written is the full model's
+        return Solution(outcome=outcome, tables=tables, summary=summary, data=full_data, model=full_model)
     return Solution(outcome=outcome, tables=tables, summary=summary, data=data, model=m)

@@ -42,6 +42,12 @@ from network_opt.solver.status import SolveStatus
 INTEGER_VARS = ("level_open", "modules")
 
 
+def integrality_tolerance(h: highspy.Highs) -> float:
+    """HiGHS's ``mip_feasibility_tolerance``: how far from an integer a MIP's integer column may be in
+    a plan it accepts (1e-6 by default)."""
+    return float(h.getOptionValue("mip_feasibility_tolerance")[1])
+
+
 class HighsView:
     """The highspy model of a :class:`~network_opt.solver.handoff.HighsModel`, with its Pyomo-to-HiGHS
     index maps."""
@@ -70,8 +76,9 @@ class HighsView:
         return run_highs(self.solver) and not self.stopped
 
     @contextmanager
-    def integers_fixed(self, m: pyo.ConcreteModel) -> Iterator[None]:
-        """Integer columns made continuous and fixed at their rounded values, then restored."""
+    def integers_fixed(self, m: pyo.ConcreteModel, tolerance: float = 0.0) -> Iterator[None]:
+        """Integer columns made continuous and fixed at their rounded values (``tolerance``: within
+        that much of them, and of their bounds), then restored."""
         data = [v for name in INTEGER_VARS if hasattr(m, name) for v in getattr(m, name).values()]
         data = [v for v in data if id(v) in self.cols]  # a variable in no row or cost is not passed
         cols = np.array([self.cols[id(v)] for v in data], dtype=np.int32)
@@ -83,7 +90,8 @@ class HighsView:
         try:
             if n:
                 self.h.changeColsIntegrality(n, cols, cont)
-                self.h.changeColsBounds(n, cols, values, values)
+                self.h.changeColsBounds(n, cols, np.maximum(values - tolerance, lower),
+                                        np.minimum(values + tolerance, upper))
             yield
         finally:
             if n and not self.solver.abandoned:
@@ -160,17 +168,23 @@ def _shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, options:
     elif not view.stopped:  # after SIGINT/SIGTERM the plan is written without prices
         lp_options = dataclasses.replace(options, time_limit=left) if options is not None and left is not None \
             else options
-        with view.integers_fixed(m):
-            # the MIP leaves HiGHS holding the basis of the last LP before it (a start's, for other
-            # levels), which the LP would start from: on eu-2025-2032 9-10 s and 20,766 iterations
-            # from it, 0.6 s and 10,662 from none (benchmarks/README.md, "A run's own overheads")
-            view.h.clearSolver()
-            ran = view.run(lp_options, lp=True)
-            status = view.h.getModelStatus() if ran else None
-            ok = status == highspy.HighsModelStatus.kOptimal
-            duals = np.asarray(view.h.getSolution().row_dual) if ok else None
-            if status == highspy.HighsModelStatus.kTimeLimit:
-                time_up = TIME_UP_DURING
+        for tolerance in (0.0, integrality_tolerance(view.h)):
+            with view.integers_fixed(m, tolerance):
+                # the MIP leaves HiGHS holding the basis of the last LP before it (a start's, for other
+                # levels), which the LP would start from: on eu-2025-2032 9-10 s and 20,766 iterations
+                # from it, 0.6 s and 10,662 from none (benchmarks/README.md, "A run's own overheads")
+                view.h.clearSolver()
+                ran = view.run(lp_options, lp=True)
+                status = view.h.getModelStatus() if ran else None
+                ok = status == highspy.HighsModelStatus.kOptimal
+                duals = np.asarray(view.h.getSolution().row_dual) if ok else None
+                if status == highspy.HighsModelStatus.kTimeLimit:
+                    time_up = TIME_UP_DURING
+            # a plan the MIP accepted with a level column within its integrality tolerance of an integer
+            # can fill a capacity past the rounded level's (by that tolerance x the largest level's
+            # capacity); fixed exactly, its LP is infeasible: priced again with the columns that free
+            if status != highspy.HighsModelStatus.kInfeasible:
+                break
     sense = -1.0 if duals is not None and view.h.getObjectiveSense()[1] == highspy.ObjSense.kMaximize else 1.0
     for metric, con in families.items():
         sign = -1.0 if metric == "collection_rate" else 1.0  # a <= row: its dual is <= 0

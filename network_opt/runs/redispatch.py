@@ -1,0 +1,218 @@
+r"""Re-dispatch an aggregated plan on the instance itself (``network-opt solve --aggregate N
+--redispatch``).
+
+``--aggregate N`` solves a model whose collection points are clustered and splits its plan back
+onto the points in proportion to their supply (:func:`network_opt.model.aggregate.disaggregate`):
+a plan of the instance, but each member ships its share of every flow of its cluster, stock sits in
+the cluster's pooled caps, and every table but flows, collection, costs and emissions is the
+clustered model's. The re-dispatch keeps the clustered plan's facility decisions (each facility's
+level and modules in each investment period: :func:`~network_opt.solver.carry_over.plan_columns`)
+and solves the full model's operations with them held: an LP over every flow, stock and target of
+the instance,
+
+.. math:: z^{re} = \min_{x} \{ c^\top x + f^\top \bar y : (x, \bar y) \text{ feasible in the full model} \}
+
+with :math:`\bar y` the clustered plan's integer columns. The split plan is a point of that LP
+whenever it is a plan of the instance (docs/aggregation.md: always, unless pooled stock exceeds a
+member's own cap or the members' lanes emit past ``emissions.cap_t``), so then
+:math:`z^{orig} \le z^{re} \le z^{split}`; each point ships on its own best lanes, stock respects
+each point's cap, and targets, shadow prices (of this LP, as for any MIP: the facility decisions
+held) and materials are the instance's. The full model must be built: its projected memory is
+checked before the clustered solve starts, so that a re-dispatch that cannot fit fails first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Final
+
+import highspy
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from network_opt.common import interrupts
+from network_opt.common.progress import Progress
+from network_opt.model import build_model
+from network_opt.model.data import ModelData
+from network_opt.results.tables import extract, target_bases
+from network_opt.solver.carry_over import plan_columns
+from network_opt.solver.compliance import integrality_tolerance, noted_shadow_prices
+from network_opt.solver.handoff import HighsModel, TriviallyInfeasible, col_bounds
+from network_opt.solver.highs import SolveOutcome, solve_model
+from network_opt.solver.options import SolveOptions
+from network_opt.solver.status import SolveStatus
+
+#: share of ``--time-limit`` kept for the re-dispatch (the full model's build, hand-off, LP and
+#: shadow prices): the clustered MIP gets the rest
+REDISPATCH_SHARE: Final = 0.25
+#: seconds the re-dispatch needs at least; with less left of the time limit it is not started
+MIN_REDISPATCH_S: Final = 1.0
+
+
+class BuildInterrupted(interrupts.Interrupted):
+    """A stop request while the re-dispatch builds the full model: the build is abandoned (an
+    :class:`~network_opt.common.interrupts.Interrupted` whose name holds "Interrupted", so Pyomo's
+    report of the rule it ended is dropped as for any stop)."""
+
+
+def _stop_build() -> None:
+    """What a first stop request does while the full model is built (:func:`redispatch`)."""
+    signum = interrupts.requested()
+    raise BuildInterrupted(signum if signum is not None else 2)
+
+
+def clustered_options(options: SolveOptions) -> SolveOptions:
+    """``options`` for the clustered MIP when a re-dispatch follows: its time limit (if any) less
+    :data:`REDISPATCH_SHARE` of it."""
+    if options.time_limit is None:
+        return options
+    return dataclasses.replace(options, time_limit=float(options.time_limit) * (1.0 - REDISPATCH_SHARE))
+
+
+@dataclass
+class Redispatch:
+    """What the re-dispatch did: ``tables`` of the full model with the clustered facility decisions
+    held (empty when it found no plan, ``note`` then says why), its ``outcome``, the model and data
+    behind the tables, and seconds from its start to the end of its shadow prices."""
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    outcome: SolveOutcome | None = None
+    model: pyo.ConcreteModel | None = None
+    data: ModelData | None = None
+    seconds: float = 0.0
+    note: str = ""
+    #: how far from the plan's integers the levels and modules were held (0: exactly)
+    tolerance: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def solved(self) -> bool:
+        """Whether the LP with the facility decisions held was solved to optimality."""
+        return bool(self.tables) and self.outcome is not None and self.outcome.status == SolveStatus.OPTIMAL
+
+    def record(self, split_objective: float | None) -> dict[str, object]:
+        """Figures for ``summary.json`` ``aggregation.redispatch``: status, the objective of the plan
+        re-dispatched (currency, discounted as the objective), its change from the split plan's
+        (negative: cheaper), seconds, the full model's size and why it has no plan (``note``)."""
+        objective = self.outcome.objective if self.solved and self.outcome is not None else None
+        change = None if objective is None or split_objective is None else objective - split_objective
+        return {"solved": self.solved, "objective": objective, "change_from_split": change,
+                "seconds": self.seconds, "note": self.note, "integrality_tolerance": self.tolerance,
+                "nonzeros": self.outcome.nonzeros if self.outcome is not None else None}
+
+
+@dataclass
+class HeldPlan:
+    """The level and module columns of a plan (HiGHS order), the values it gives them (rounded, within
+    the columns' bounds) and the columns' own bounds."""
+
+    cols: np.ndarray
+    values: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @classmethod
+    def of(cls, m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, plan: pd.DataFrame) -> HeldPlan:
+        """The columns of ``m`` (built from ``d``, held by ``hm``) and values for ``plan`` (a
+        ``facilities`` result table of a model with the same facilities and levels,
+        :func:`~network_opt.solver.carry_over.plan_columns`)."""
+        chosen = plan_columns(m, d, hm, plan)
+        cols = np.fromiter(chosen, dtype=np.int32, count=len(chosen))
+        lower, upper = col_bounds(hm.h, cols)
+        values = np.clip(np.round(np.fromiter(chosen.values(), dtype=float, count=len(chosen))), lower, upper)
+        return cls(cols, values, lower, upper)
+
+    def hold(self, hm: HighsModel, tolerance: float = 0.0) -> None:
+        """Make the columns continuous (in HiGHS and in ``hm.matrix``: the model is an LP now) and
+        hold each within ``tolerance`` of its value (and within its bounds)."""
+        n = len(self.cols)
+        hm.h.changeColsIntegrality(n, self.cols, np.full(n, highspy.HighsVarType.kContinuous))
+        integer = hm.matrix.integer.copy()
+        integer[self.cols] = False
+        hm.matrix.integer = integer
+        hm.h.changeColsBounds(n, self.cols, np.maximum(self.values - tolerance, self.lower),
+                              np.minimum(self.values + tolerance, self.upper))
+
+
+def redispatch(data: ModelData, plan: pd.DataFrame, options: SolveOptions, progress: Progress,
+               clock: float) -> Redispatch:
+    """Solve the full model built from ``data`` with the facility decisions of ``plan`` (the clustered
+    model's ``facilities`` table) held, and extract its tables with the targets' shadow prices.
+    ``options.time_limit`` counts from ``clock`` (``time.perf_counter()``, the clustered model's
+    hand-off). Never raises for a plan it cannot find: the result's ``note`` says why (stopped, no
+    time left, infeasible with these facilities, not solved in the time)."""
+    begin = time.perf_counter()
+    done = Redispatch(data=data)
+
+    def left() -> float | None:
+        return None if options.time_limit is None else float(options.time_limit) - (time.perf_counter() - clock)
+
+    if (rest := left()) is not None and rest < MIN_REDISPATCH_S:
+        done.note = f"not run: {max(rest, 0.0):.1f} s of the time limit left"
+        return done
+    if interrupts.requested() is not None:
+        done.note = "not run: stopped"
+        return done
+    progress.phase(f"re-dispatch: building the full model ({len(data.flows):,} flows) with the clustered "
+                   "plan's facilities held")
+    try:
+        # the full model's build can take a minute nationally: a stop request ends it at once, and the
+        # split plan is written (outside, a first request is only noted until the plan is written)
+        with interrupts.deferred(_stop_build):
+            m = build_model(data)
+            hm = HighsModel(m)
+    except BuildInterrupted:
+        done.note = "not run: stopped"
+        done.seconds = time.perf_counter() - begin
+        return done
+    except TriviallyInfeasible as exc:
+        done.note = f"infeasible with the clustered plan's facilities ({exc})"
+        done.seconds = time.perf_counter() - begin
+        return done
+    held = HeldPlan.of(m, data, hm, plan)
+    outcome: SolveOutcome | None = None
+    # first the plan's integers exactly; if that is infeasible, within HiGHS's integrality tolerance,
+    # which the clustered MIP's plan may have used to fill a level past its rounded capacity
+    for tolerance in (0.0, integrality_tolerance(hm.h)):
+        rest = left()
+        if (rest is not None and rest < MIN_REDISPATCH_S) or interrupts.requested() is not None:
+            done.note = ("not run: stopped" if interrupts.requested() is not None
+                         else "not run: the time limit was used up")
+            done.seconds = time.perf_counter() - begin
+            return done
+        held.hold(hm, tolerance)
+        progress.phase(f"re-dispatch: solving the full model's operations ({len(held.cols):,} level and module "
+                       "columns held" + (f" within {tolerance:g})" if tolerance else ")"))
+        lp_options = dataclasses.replace(options, time_limit=rest, start="none", warm_start=False, write_model=None)
+        with progress.solver_log(hm.h):
+            outcome = solve_model(m, lp_options, solver=hm, progress=progress, data=data)
+        done.tolerance = tolerance
+        if outcome.status != SolveStatus.INFEASIBLE:
+            break
+    assert outcome is not None
+    done.outcome, done.model = outcome, m
+    if outcome.status != SolveStatus.OPTIMAL or not outcome.has_plan:
+        done.note = (f"no plan of the instance with the clustered plan's facilities ({outcome.termination})"
+                     if outcome.status == SolveStatus.INFEASIBLE else
+                     f"not solved to optimality ({outcome.termination})")
+        done.seconds = time.perf_counter() - begin
+        return done
+    tables = extract(m, data, hm)
+    if len(data.targets):
+        prices, notes, warning = noted_shadow_prices(m, data, target_bases(tables["targets"]), tables["targets"],
+                                                     outcome.status, options, hm, clock)
+        tables["targets"]["shadow_price"] = prices
+        tables["targets"]["shadow_price_note"] = notes
+        if warning is not None:
+            progress.phase(f"warning: {warning}")
+            done.warnings.append(warning)
+    done.tables = tables
+    done.seconds = time.perf_counter() - begin
+    return done
+
+
+__all__ = ["MIN_REDISPATCH_S", "REDISPATCH_SHARE", "BuildInterrupted", "HeldPlan", "Redispatch",
+           "clustered_options", "redispatch"]
