@@ -582,6 +582,9 @@ def test_cli_redispatch_writes_the_instance_plan(tmp_path: Path) -> None:
     assert summary["objective"] == pytest.approx(z_orig, rel=1e-9)
     assert summary["options"]["redispatch"] is True
     assert "re-dispatch: the clustered plan's facilities operated by the full model cost" in result.stdout
+    z_split = W * 400 * R_PER_T
+    assert f"the plan split back onto the points, a plan of the instance, costs {z_split:,.2f}" in result.stdout
+    assert summary["aggregation"]["objective_split"] == pytest.approx(z_split, rel=1e-9)
     flows = pd.read_csv(out / "flows.csv", keep_default_na=False).query("commodity == 'eol_packs'")
     assert set(zip(flows["origin"], flows["destination"], strict=True)) == {("C1", "R"), ("C2", "Q")}
     assert (out / "aggregation.csv").exists()

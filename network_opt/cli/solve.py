@@ -503,10 +503,10 @@ def _report_aggregation(agg: dict[str, object], currency: str) -> None:
     out.print(f"aggregated {points:,} collection point{'s' * (points != 1)} -> {clusters:,} "
               f"cluster{'s' * (clusters != 1)}; error bound |z_agg - z_orig| <= {agg['error_bound']:,.2f} {currency}",
               markup=False)
-    if agg.get("objective_disaggregated") is not None:
+    split = agg.get("objective_split", agg.get("objective_disaggregated"))  # objective_split: re-dispatched
+    if split is not None:
         out.print(f"clustered model: z_agg = {agg['objective_aggregated']:,.2f} {currency}; the plan split back onto "
-                  f"the points, a plan of the instance, costs {agg['objective_disaggregated']:,.2f} {currency}",
-                  markup=False)
+                  f"the points, a plan of the instance, costs {split:,.2f} {currency}", markup=False)
     moved = agg.get("redispatch")
     if isinstance(moved, dict) and moved.get("objective") is not None:
         change = moved.get("change_from_split")

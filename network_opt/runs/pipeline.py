@@ -136,7 +136,8 @@ def _redispatched(moved: Redispatch, agg: Aggregation, record: dict[str, object]
     (``moved``) when it solved, with the membership table and the clustered model's compliance
     table; else the plan split back (``split``) and a warning why. ``record`` (``summary.json``
     ``aggregation``) gets ``redispatch`` and, when solved, ``objective_disaggregated`` and
-    ``bound_disaggregated`` of the plan re-dispatched (the clustered bound minus B when it holds). The
+    ``bound_disaggregated`` of the plan re-dispatched (the clustered bound minus B when it holds), the
+    split plan's cost moving to ``objective_split``. The
     data and model returned are the full model's when it solved, else None."""
     split_objective = cast("float | None", record.get("objective_disaggregated"))
     record["redispatch"] = moved.record(split_objective)
@@ -153,6 +154,7 @@ def _redispatched(moved: Redispatch, agg: Aggregation, record: dict[str, object]
                    f"re-dispatch: the clustered plan's facilities operated by the full model cost {objective:,.2f}")
     price_warnings += moved.warnings
     clustered_bound = record.get("bound_aggregated")
+    record["objective_split"] = split_objective  # the plan split back, no longer the plan written
     record["objective_disaggregated"] = objective
     record["bound_disaggregated"] = (min(float(cast(float, clustered_bound)) - agg.error_bound, objective)
                                      if clustered_bound is not None and agg.bound_holds else None)
