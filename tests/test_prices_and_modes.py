@@ -514,3 +514,33 @@ def test_a_carbon_price_can_move_a_lane_to_the_cleaner_mode(tmp_path: Path) -> N
     assert sol.objective == pytest.approx(700.0)
     assert _term(sol, "carbon") == pytest.approx(450.0)
     assert sol["emissions"].iloc[0]["sea_co2e_t"] == pytest.approx(0.15)
+
+
+def test_eu_scenario_asia_buys_black_mass_pays_the_payables_on_every_material() -> None:
+    """eu-2025-2032 scenario ``asia-buys-black-mass``: Gunsan and Quzhou buy black mass. A material
+    without a payables row would be paid at 100 % of its benchmark, so each buyer has a row for every
+    material. A t of NMC black mass into Gunsan in 2025 earns 0.71 x (180.83 kg Ni x 15,490 EUR/t +
+    72.72 kg Co x 29,200 EUR/t) = 3,496.38 EUR (Li rolled into the Ni and Co payable, CIF South
+    Korea), LFP black mass nothing; into Quzhou (in 2026: China admits no black mass in 2025), at the
+    same prices, 0.735 on Ni and Co and 0.725 on 41.47 kg Li x 49,290."""
+    from network_opt.inputs.load import load
+    from network_opt.inputs.scenarios import apply_scenario
+    from network_opt.model.data import prepare
+
+    inst = apply_scenario(load(Path(__file__).parents[1] / "instances" / "eu-2025-2032"), "asia-buys-black-mass")
+    pay = inst["payables"]
+    materials = set(inst["materials"]["id"])
+    for buyer in ("D-SUNGEEL-GUNSAN", "D-HUAYOU-QUZHOU"):
+        assert set(pay.loc[pay["buyer"] == buyer, "material"]) == materials
+        assert inst["facilities"].set_index("id").loc[buyer, "external"]
+    f = prepare(inst).flows
+    into = f.loc[f["external_buyer"] & f["period"].isin([2025, 2026])].drop_duplicates(["destination", "chemistry",
+                                                                                         "period"])
+    paid = into.set_index(["destination", "chemistry", "period"])["black_mass_revenue_per_t"]
+    ni_co = 180.83 * 15490 / 1000 + 72.72 * 29200 / 1000
+    assert paid[("D-SUNGEEL-GUNSAN", "NMC", 2025)] == pytest.approx(0.71 * ni_co, rel=1e-6)
+    assert paid[("D-SUNGEEL-GUNSAN", "LFP", 2025)] == 0.0
+    assert ("D-HUAYOU-QUZHOU", "NMC", 2025) not in paid.index  # China's import ban in 2025
+    li = 41.47 * 49290 / 1000
+    assert paid[("D-HUAYOU-QUZHOU", "NMC", 2026)] == pytest.approx(0.735 * ni_co + 0.725 * li, rel=1e-6)
+    assert (into["material_revenue_per_t"] == 0.0).all()

@@ -22,6 +22,7 @@ Contract used by the tests: ``INSTANCE``, ``eol_supply()``, ``existing_plants()`
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 
@@ -569,6 +570,7 @@ def manifest_text(p: dict[str, object], tables: list[str]) -> str:
         "  allowed: true",
         f"  max_age_years: {num(p, 'stock_max_age_years'):g}",
         "scenarios:",
+        *_asia_buys_black_mass(),
         "  adv-premium-300:",
         "    description: >-",
         "      Advanced hydromet (Li and graphite recovery) costs EUR 300/t of black mass more than basic",
@@ -630,6 +632,30 @@ def manifest_text(p: dict[str, object], tables: list[str]) -> str:
         "        value: jurisdiction",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _asia_buys_black_mass() -> list[str]:
+    """Scenario ``asia-buys-black-mass``: the two Asian refiners buy European black mass at the
+    payables of black_mass_payables.csv (external refiners, no toll) instead of toll-refining it."""
+    pay = read_raw("black_mass_payables.csv")
+    lines = [
+        "  asia-buys-black-mass:",
+        "    description: >-",
+        "      SungEel Gunsan and Huayou Quzhou buy European black mass at market payables (external",
+        "      refiners: the network is paid the payable share of the Ni, Co and Li it contains, CIF South",
+        "      Korea and DDP China) instead of toll-refining it for the network, which in the base keeps the",
+        "      refined metal and pays the toll",
+        "    overrides:",
+    ]
+    for fid in sorted(pay["buyer"].unique()):
+        lines += [f"      - set: facilities[{fid}].external", "        value: true",
+                  f"      - set: facilities[{fid}].variable_cost_per_t", "        value: 0"]
+    lines += ["      - add: payables", "        rows:"]
+    for r in pay.itertuples(index=False):
+        row = {"product": "black_mass", "material": r.material, "buyer": r.buyer, "payable": float(r.payable),
+               "source": r.source}
+        lines.append(f"          - {json.dumps(row)}")  # JSON is YAML: the sources' commas and colons stay text
+    return lines
 
 
 def _adv_overrides(p: dict[str, object], premium: str) -> list[str]:
