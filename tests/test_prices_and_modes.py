@@ -185,6 +185,17 @@ def test_without_payables_everything_is_paid_at_the_benchmark(tmp_path: Path) ->
     assert sol.objective == pytest.approx(-400_000.0)
 
 
+def test_an_external_refiner_without_a_payable_for_a_metal_it_buys_is_warned_of(tmp_path: Path) -> None:
+    """Without a black_mass row for Ni (the only metal in this black mass) E pays 100 % of Ni's
+    benchmark, the default of payables.csv: a warning naming the row, the refiner and the metal;
+    with a row for Ni none (Cu is not in the black mass)."""
+    warned = no.load(black_mass_instance(tmp_path / "none", [])).warnings
+    texts = [str(w) for w in warned if "no black_mass row" in str(w)]
+    assert len(texts) == 1 and "facilities.csv:3:external" in texts[0] and "'E'" in texts[0] and "Ni" in texts[0]
+    priced = no.load(black_mass_instance(tmp_path / "ni", [BLACK_MASS_NI])).warnings
+    assert not [w for w in priced if "no black_mass row" in str(w)]
+
+
 @pytest.mark.parametrize(("payable", "to"), [(0.75, "D"), (0.85, "E")])
 def test_the_black_mass_payable_decides_where_black_mass_goes(tmp_path: Path, payable: float, to: str) -> None:
     """Own refiner D: 50 t x (0.4 x 0.95 x 16,000 - 1,000) = 254,000 net; external E pays

@@ -297,7 +297,9 @@ TABLES: dict[str, Table] = {
             example="product,material,seller,buyer,payable,from_period,source\n"
             "material,Cu,preprocessor,,0.85,0,scrap discount (assumed)\nblack_mass,Ni,,REF-EXT,0.75,2025,offtake",
             notes=(
-                "Without a row, a material is paid at the full benchmark (payable 1), as before this table existed.",
+                "Without a row, a material is paid at the full benchmark (payable 1), as before this table existed. "
+                "An external refiner without a `black_mass` row for a metal its black mass contains would pay 100 % "
+                "for it, which no buyer does: `validate` warns (give payable 0 where it pays nothing).",
                 "A row naming the seller kind (or the buyer) wins over the row that leaves it empty; among rows "
                 "alike, the one with the latest from_period not after the period.",
             ),

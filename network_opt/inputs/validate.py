@@ -332,6 +332,7 @@ def _price_rules(inst: Instance) -> list[Problem]:
         problems += _rows(inst, "facility_levels", outside & (levels[col] > 0), col,
                           "{facility!r} is an external refiner, whose costs are not the network's: expected 0, "
                           "got {" + col + ":g}")
+    problems += _unpriced_black_mass(inst, external)
     pp = inst["pack_prices"]
     if len(pp):
         from network_opt.inputs.lanes import grades
@@ -341,6 +342,30 @@ def _price_rules(inst: Instance) -> list[Problem]:
                           "unknown grade {grade!r}; expected one of " + ", ".join(sorted(known))
                           + " (grades.csv, or fit / unfit without it)")
     return problems
+
+
+def _unpriced_black_mass(inst: Instance, external: pd.Series) -> list[Problem]:
+    """A warning per external refiner and material contained in black mass (black_mass_kg_per_t > 0)
+    that no ``black_mass`` payables row prices for it: without one it pays 100 % of the benchmark,
+    which no black-mass buyer pays for every metal (the default suits recovered material, not this)."""
+    cm = inst["chemistry_materials"]
+    if not len(external) or "black_mass_kg_per_t" not in cm:
+        return []
+    contained = sorted(set(cm.loc[pd.to_numeric(cm["black_mass_kg_per_t"], errors="coerce").fillna(0.0) > 0,
+                              "material"]))
+    pay = inst["payables"]
+    pay = pay.loc[pay["product"] == "black_mass"]
+    fac = inst["facilities"]
+    out = []
+    for fid in external:
+        priced = set(pay.loc[pay["buyer"].isin([fid, ""]), "material"])
+        if missing := [m for m in contained if m not in priced]:
+            row = int(fac.loc[fac["id"] == fid, ROW].iloc[0])
+            out.append(Problem(inst.table_file("facilities"), row, "external",
+                               f"external refiner {fid!r} has no black_mass row in payables.csv for "
+                               f"{', '.join(missing)}, contained in black mass: it pays 100 % of the benchmark "
+                               "price for them (add rows, payable 0 where it pays nothing)", severity="warning"))
+    return out
 
 
 def _pack_price_clashes(inst: Instance) -> list[Problem]:
