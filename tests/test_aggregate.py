@@ -588,3 +588,50 @@ def test_cli_redispatch_writes_the_instance_plan(tmp_path: Path) -> None:
     flows = pd.read_csv(out / "flows.csv", keep_default_na=False).query("commodity == 'eol_packs'")
     assert set(zip(flows["origin"], flows["destination"], strict=True)) == {("C1", "R"), ("C2", "Q")}
     assert (out / "aggregation.csv").exists()
+
+
+def _pooled_stock(tmp_path: Path) -> Path:
+    """C1 (lon 0) and C2 (lon 0.1), 25 t/yr each in 2025 and 2026; stock only at C2 (cap 1,000,
+    30 per t and year). P (existing, far: 100 per t) and candidate H (free lane, opening 1,000,
+    2,000 a year open), both reached by explicit lanes from both points."""
+    tables = {
+        "sites": [site("C1", "collection_point", lat=0.0, lon=0.0), site("C2", "collection_point", lat=0.0, lon=0.1),
+                  site("SP", "facility", lat=0.0, lon=0.05), site("SH", "facility", lat=0.0, lon=0.05)],
+        **one_material_tables(periods=(2025, 2026)),
+        "supply": [{"site": c, "period": p, "chemistry": "X", "tonnes": 25} for c in ("C1", "C2")
+                   for p in (2025, 2026)],
+        "technologies": [{"id": "T", "process": "hydrometallurgical", "recycling_efficiency": 0.7}],
+        "technology_yields": [{"technology": "T", "material": "Li", "recovery_yield": 0.9}],
+        "facilities": [{"id": "P", "site": "SP", "kind": "recycler", "technology": "T", "status": "existing"},
+                       {"id": "H", "site": "SH", "kind": "recycler", "technology": "T", "status": "candidate"}],
+        "facility_levels": [{"facility": "P", "level": "a", "capacity_t": 1000},
+                            {"facility": "H", "level": "a", "capacity_t": 100, "opening_cost": 1000,
+                             "fixed_cost_per_year": 2000}],
+        "lanes": lanes(("C1", "SP", 100), ("C2", "SP", 100), ("C1", "SH", 0), ("C2", "SH", 0)),
+        "storage": [{"site": "C2", "cap_t": 1000, "holding_cost_per_t_year": 30, "source": "test"}],
+    }
+    return write_instance(tmp_path / "pooled", tables, periods=[2025, 2026], stock={"allowed": True},
+                          transport={"explicit_lanes_only": False, "cost_per_tkm": {"eol_packs": 0.0}})
+
+
+def test_redispatch_keeps_each_point_within_its_own_stock_cap(tmp_path: Path) -> None:
+    """Full optimum: H from 2025, 1,000 + 2 x 2,000 = 5,000 (with H from 2026, C1's 2025 packs cannot
+    wait and go to P: 1,000 + 2,000 + 25 x 100 + 25 x 30 = 6,250). The cluster pools the caps at C2's
+    1,000, so it opens H in 2026 and keeps all 50 t of 2025 waiting: 1,000 + 2,000 + 50 x 30 = 4,500,
+    and the plan split back holds 25 t at C1, which may hold none: below the optimum, not a plan of
+    the instance. The re-dispatch holds H from 2026 and routes C1's 2025 packs to P: 6,250, a plan of
+    the instance, at or above the optimum as every plan is."""
+    folder = _pooled_stock(tmp_path)
+    assert objective_of(solve(load(folder), EXACT)) == pytest.approx(5000.0)
+    split = solve(load(folder), EXACT, aggregate=1)
+    assert objective_of(split) == pytest.approx(4500.0)
+    assert split["stock"]["stock_t"].sum() == pytest.approx(50.0)  # per cluster: pooled at C1 and C2
+    sol = solve(load(folder), EXACT, aggregate=1, redispatch=True)
+    assert objective_of(sol) == pytest.approx(6250.0)
+    assert sol.summary["aggregation"]["redispatch"]["change_from_split"] == pytest.approx(1750.0)
+    stock = sol["stock"].set_index(["site", "period"])["stock_t"]
+    assert stock.get(("C1", 2025), 0.0) == pytest.approx(0.0) and stock[("C2", 2025)] == pytest.approx(25.0)
+    flows = sol["flows"].query("commodity == 'eol_packs' and period == 2025").set_index("origin")
+    assert flows.loc["C1", "destination"] == "P" and flows.loc["C1", "tonnes"] == pytest.approx(25.0)
+    assert not bool(sol["facilities"].query("facility == 'H' and period == 2025")["open"].iloc[0])
+    assert mass_balance_errors(sol.tables) == []
