@@ -626,6 +626,8 @@ def test_redispatch_keeps_each_point_within_its_own_stock_cap(tmp_path: Path) ->
     split = solve(load(folder), EXACT, aggregate=1)
     assert objective_of(split) == pytest.approx(4500.0)
     assert split["stock"]["stock_t"].sum() == pytest.approx(50.0)  # per cluster: pooled at C1 and C2
+    assert any("25.0 t at C1 in 2025, cap 0.0 t" in w and "not a plan of this instance" in w
+               for w in split.summary["warnings"])
     sol = solve(load(folder), EXACT, aggregate=1, redispatch=True)
     assert objective_of(sol) == pytest.approx(6250.0)
     assert sol.summary["aggregation"]["redispatch"]["change_from_split"] == pytest.approx(1750.0)

@@ -139,6 +139,9 @@ class Aggregation:
     stock: bool = False
     #: member points with a lane (to a facility site) their cluster does not keep
     points_losing_lanes: int = 0
+    #: with stock: each member point's own storage cap (t; 0 without a storage.csv row), which the
+    #: plan split back is checked against (its cluster's caps are pooled)
+    member_caps: dict[str, float] = field(default_factory=dict)
 
     @property
     def points(self) -> int:
@@ -503,8 +506,15 @@ def aggregate(inst: Instance, n: int) -> tuple[Instance, Aggregation]:
                           mem["grade"].unique())), strict=True)), stock=stock,
                       leg_co2e_per_tkm=(inst.settings.transport.rail.co2e_per_tkm,
                                         inst.settings.transport.sea.co2e_per_tkm), emissions_cap_t=cap,
-                      points_losing_lanes=losing)
+                      points_losing_lanes=losing,
+                      member_caps=_member_caps(inst, mem["site"]) if stock else {})
     return agg_inst, agg
+
+
+def _member_caps(inst: Instance, members: pd.Series) -> dict[str, float]:
+    """Each member point's storage cap (t), 0 where storage.csv has no row for it."""
+    caps = inst["storage"].groupby("site")["cap_t"].sum() if len(inst["storage"]) else pd.Series(dtype=float)
+    return {str(m): float(caps.get(m, 0.0)) for m in members.unique()}
 
 
 def check_clustered(agg_inst: Instance, n: int, shared_lanes: bool = False) -> None:
@@ -803,6 +813,22 @@ def _changed_costs(tables: dict[str, pd.DataFrame], change: pd.DataFrame, agg: A
     return out
 
 
+def _over_own_caps(collection: pd.DataFrame | None, caps: dict[str, float]) -> list[str]:
+    """A plan warning when the plan split back holds stock at a member point above the point's own
+    storage cap (its cluster's caps pooled): ``collection`` is the split ``collection`` table."""
+    if not caps or collection is None or "stock_t" not in collection or not len(collection):
+        return []
+    held = collection.groupby(["site", "period"])["stock_t"].sum()
+    cap = held.index.get_level_values("site").map(lambda site: caps.get(str(site), np.inf)).to_numpy(dtype=float)
+    over = held[held.to_numpy() > cap + 1e-6 * np.maximum(1.0, cap)]
+    if over.empty:
+        return []
+    (site, period), tonnes = next(iter(over.items()))
+    return [f"the plan split back holds stock above a point's own storage cap at {len(over)} point-year(s) (e.g. "
+            f"{tonnes:,.1f} t at {site} in {period}, cap {caps[str(site)]:,.1f} t; its cluster's caps are pooled): it "
+            "is not a plan of this instance (--redispatch gives one)"]
+
+
 def aggregation_summary(agg: Aggregation, aggregated: dict[str, pd.DataFrame],
                         disaggregated: dict[str, pd.DataFrame], objective: float | None,
                         bound: float | None = None) -> dict[str, object]:
@@ -837,6 +863,7 @@ def aggregation_summary(agg: Aggregation, aggregated: dict[str, pd.DataFrame],
             warnings.append(f"the plan split back onto the points emits more than emissions.cap_t = "
                             f"{agg.emissions_cap_t:g} t CO2e/yr in {', '.join(map(str, over['period']))} (its members' "
                             "lanes emit more than their cluster's): it is not a plan of this instance")
+    warnings += _over_own_caps(disaggregated.get("collection"), agg.member_caps)
     lower = None
     if bound is not None and agg.bound_holds and not warnings:  # z_orig >= z_agg - B >= clustered bound - B
         lower = min(float(bound) - agg.error_bound, written)
