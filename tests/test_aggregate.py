@@ -507,7 +507,7 @@ def test_redispatch_routes_each_point_on_its_own_lanes(tmp_path: Path) -> None:
     assert sol["costs"]["value"].sum() == pytest.approx(z_orig, rel=1e-9)
     assert mass_balance_errors(sol.tables) == [] and len(sol["aggregation"]) == 2
     assert sol.data is not None and "agg-XX-1" not in set(sol.data.supply["site"])  # the instance's own data
-    # B does not hold (C1 lacks a lane its cluster... none here: C2 has one its cluster lacks): no bound
+    # B does not hold (C2 has a lane to Q its cluster lacks): no bound of the instance
     assert not agg["bound_holds"] and sol.summary["bound"] is None and sol.status == "feasible"
 
 

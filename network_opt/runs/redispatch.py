@@ -150,12 +150,14 @@ def redispatch(data: ModelData, plan: pd.DataFrame, options: SolveOptions, progr
     def left() -> float | None:
         return None if options.time_limit is None else float(options.time_limit) - (time.perf_counter() - clock)
 
+    def ended(note: str = "") -> Redispatch:
+        done.note, done.seconds = note, time.perf_counter() - begin
+        return done
+
     if (rest := left()) is not None and rest < MIN_REDISPATCH_S:
-        done.note = f"not run: {max(rest, 0.0):.1f} s of the time limit left"
-        return done
+        return ended(f"not run: {max(rest, 0.0):.1f} s of the time limit left")
     if interrupts.requested() is not None:
-        done.note = "not run: stopped"
-        return done
+        return ended("not run: stopped")
     progress.phase(f"re-dispatch: building the full model ({len(data.flows):,} flows) with the clustered "
                    "plan's facilities held")
     try:
@@ -165,24 +167,19 @@ def redispatch(data: ModelData, plan: pd.DataFrame, options: SolveOptions, progr
             m = build_model(data)
             hm = HighsModel(m)
     except BuildInterrupted:
-        done.note = "not run: stopped"
-        done.seconds = time.perf_counter() - begin
-        return done
+        return ended("not run: stopped")
     except TriviallyInfeasible as exc:
-        done.note = f"infeasible with the clustered plan's facilities ({exc})"
-        done.seconds = time.perf_counter() - begin
-        return done
+        return ended(f"infeasible with the clustered plan's facilities ({exc})")
     held = HeldPlan.of(m, data, hm, plan)
     outcome: SolveOutcome | None = None
     # first the plan's integers exactly; if that is infeasible, within HiGHS's integrality tolerance,
     # which the clustered MIP's plan may have used to fill a level past its rounded capacity
     for tolerance in (0.0, integrality_tolerance(hm.h)):
         rest = left()
-        if (rest is not None and rest < MIN_REDISPATCH_S) or interrupts.requested() is not None:
-            done.note = ("not run: stopped" if interrupts.requested() is not None
-                         else "not run: the time limit was used up")
-            done.seconds = time.perf_counter() - begin
-            return done
+        if interrupts.requested() is not None:
+            return ended("not run: stopped")
+        if rest is not None and rest < MIN_REDISPATCH_S:
+            return ended("not run: the time limit was used up")
         held.hold(hm, tolerance)
         progress.phase(f"re-dispatch: solving the full model's operations ({len(held.cols):,} level and module "
                        "columns held" + (f" within {tolerance:g})" if tolerance else ")"))
@@ -195,11 +192,9 @@ def redispatch(data: ModelData, plan: pd.DataFrame, options: SolveOptions, progr
     assert outcome is not None
     done.outcome, done.model = outcome, m
     if outcome.status != SolveStatus.OPTIMAL or not outcome.has_plan:
-        done.note = (f"no plan of the instance with the clustered plan's facilities ({outcome.termination})"
+        return ended(f"no plan of the instance with the clustered plan's facilities ({outcome.termination})"
                      if outcome.status == SolveStatus.INFEASIBLE else
                      f"not solved to optimality ({outcome.termination})")
-        done.seconds = time.perf_counter() - begin
-        return done
     tables = extract(m, data, hm)
     if len(data.targets):
         prices, notes, warning = noted_shadow_prices(m, data, target_bases(tables["targets"]), tables["targets"],
@@ -210,8 +205,7 @@ def redispatch(data: ModelData, plan: pd.DataFrame, options: SolveOptions, progr
             progress.phase(f"warning: {warning}")
             done.warnings.append(warning)
     done.tables = tables
-    done.seconds = time.perf_counter() - begin
-    return done
+    return ended()
 
 
 __all__ = ["MIN_REDISPATCH_S", "REDISPATCH_SHARE", "BuildInterrupted", "HeldPlan", "Redispatch",
