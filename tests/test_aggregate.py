@@ -527,6 +527,75 @@ def test_redispatch_holds_the_clustered_facility_decisions(tmp_path: Path) -> No
     assert set(sol["flows"].query("commodity == 'eol_packs'")["destination"]) == {"R"}
 
 
+# With a time limit the full model's search follows the re-dispatch's LP, started from its plan: its bound
+# is the instance's, and it can open what the clustered model could not reach.
+SEARCHED = SolveOptions(mip_gap=0.0, time_limit=120)
+
+
+def test_the_search_after_the_redispatch_opens_what_the_cluster_could_not_reach(tmp_path: Path) -> None:
+    """The candidate case above: the LP with the clustered decisions held costs W x 400 x R_PER_T (Q
+    closed); the full model's search from it opens Q and proves the optimum W x (100 R_PER_T +
+    300 Q_PER_T + 5,000): objective and bound of the instance, status optimal, where without the
+    search there is no bound (B does not hold)."""
+    inst = load(_banned_far(tmp_path, "candidate"))
+    z_orig = W * (100 * R_PER_T + 300 * Q_PER_T + 5000)
+    z_held = W * 400 * R_PER_T
+    sol = solve(inst, SEARCHED, aggregate=1, redispatch=True)
+    agg = sol.summary["aggregation"]
+    moved = agg["redispatch"]
+    assert moved["solved"] and moved["objective_held"] == pytest.approx(z_held, rel=1e-9)
+    assert moved["objective"] == pytest.approx(z_orig, rel=1e-9) == objective_of(sol)
+    assert moved["change_from_split"] == pytest.approx(0.0, abs=1e-6)  # the LP's plan is the split plan's cost
+    assert moved["search"]["bound"] == pytest.approx(z_orig, rel=1e-9) and moved["search_note"] == ""
+    assert sol.summary["bound"] == pytest.approx(z_orig, rel=1e-9) and sol.summary["mip_gap"] == pytest.approx(0.0)
+    assert sol.status == "optimal" and not agg["bound_holds"]
+    assert sol["facilities"].set_index("facility").loc["Q", "open"]
+    flows = sol["flows"].query("commodity == 'eol_packs'").set_index("origin")
+    assert flows.loc["C1", "destination"] == "R" and flows.loc["C2", "destination"] == "Q"
+    assert sol["costs"]["value"].sum() == pytest.approx(z_orig, rel=1e-9)
+    assert mass_balance_errors(sol.tables) == []
+
+
+def test_the_search_proves_a_redispatched_plan_already_optimal(tmp_path: Path) -> None:
+    """The routing case: the re-dispatch's LP already reaches the optimum (C2 to Q); the search keeps
+    that plan and proves it (bound = objective), which without the search the run could not say."""
+    inst = load(_banned_far(tmp_path))
+    z_orig = W * (100 * R_PER_T + 300 * Q_PER_T)
+    sol = solve(inst, SEARCHED, aggregate=1, redispatch=True)
+    moved = sol.summary["aggregation"]["redispatch"]
+    assert moved["objective_held"] == pytest.approx(z_orig, rel=1e-9) == moved["objective"]
+    assert sol.summary["bound"] == pytest.approx(z_orig, rel=1e-9) and sol.status == "optimal"
+    unsearched = solve(inst, EXACT, aggregate=1, redispatch=True)  # no time limit: no search, no bound
+    note = unsearched.summary["aggregation"]["redispatch"]["search_note"]
+    assert note.startswith("not run: no time limit") and unsearched.summary["bound"] is None
+    assert unsearched.summary["aggregation"]["redispatch"]["search"] is None
+
+
+def test_the_search_mends_the_pooled_stock_plan(tmp_path: Path) -> None:
+    """The pooled-stock case below: the LP holds H from 2026 (6,250); the search opens H in 2025, the
+    optimum 5,000 (1,000 + 2 x 2,000), with C1's packs at H and no stock where C1 may hold none."""
+    sol = solve(load(_pooled_stock(tmp_path)), SEARCHED, aggregate=1, redispatch=True)
+    moved = sol.summary["aggregation"]["redispatch"]
+    assert moved["objective_held"] == pytest.approx(6250.0) and objective_of(sol) == pytest.approx(5000.0)
+    assert sol.summary["bound"] == pytest.approx(5000.0) and sol.status == "optimal"
+    assert bool(sol["facilities"].query("facility == 'H' and period == 2025")["open"].iloc[0])
+    assert sol["stock"]["stock_t"].sum() == pytest.approx(0.0, abs=1e-6)
+    assert mass_balance_errors(sol.tables) == []
+
+
+def test_the_search_is_not_run_without_time_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Less than MIN_SEARCH_S left after the LP: the LP's plan is written, and summary.json says why
+    there is no search."""
+    import network_opt.runs.redispatch as module
+
+    monkeypatch.setattr(module, "MIN_SEARCH_S", 1e9)
+    sol = solve(load(_banned_far(tmp_path, "candidate")), SEARCHED, aggregate=1, redispatch=True)
+    moved = sol.summary["aggregation"]["redispatch"]
+    assert moved["search"] is None and moved["search_note"].startswith("not run:")
+    assert "of the time limit left" in moved["search_note"]
+    assert objective_of(sol) == pytest.approx(W * 400 * R_PER_T, rel=1e-9) and sol.summary["bound"] is None
+
+
 def test_redispatch_on_a_generated_instance_lies_between_the_optimum_and_the_split_plan(generated: Path) -> None:
     inst = load(generated)
     z_orig = objective_of(solve(inst, EXACT))
@@ -559,6 +628,21 @@ def test_redispatch_without_time_left_keeps_the_split_plan(tmp_path: Path, monke
     assert any("re-dispatch: not run" in w for w in sol.summary["warnings"])
 
 
+def test_the_clustered_plan_is_not_priced_when_a_redispatch_follows(generated: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The re-dispatch prices its own plan; the clustered model's prices would be dropped, so they are
+    not computed. When the re-dispatch then cannot run, the split plan's targets say why they are NaN."""
+    import network_opt.runs.redispatch as module
+    from network_opt.runs.pipeline import UNPRICED_NOTE
+
+    monkeypatch.setattr(module, "MIN_REDISPATCH_S", 1e9)
+    sol = solve(load(generated), SolveOptions(mip_gap=1e-6, time_limit=60), aggregate=4, redispatch=True)
+    assert not sol.summary["aggregation"]["redispatch"]["solved"] and len(sol["targets"])
+    assert sol["targets"]["shadow_price"].isna().all()
+    assert (sol["targets"]["shadow_price_note"] == UNPRICED_NOTE).all()
+    assert not any("shadow prices not computed" in w for w in sol.summary["warnings"])
+
+
 def test_redispatch_is_refused_without_aggregate(hand: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs aggregate"):
         solve(load(hand), EXACT, redispatch=True)
@@ -577,6 +661,7 @@ def test_cli_redispatch_writes_the_instance_plan(tmp_path: Path) -> None:
     result = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--aggregate", "1", "--redispatch",
                                  "--mip-gap", "0"])
     assert result.exit_code == 0, result.output
+    assert "full model's search: not run: no time limit" in result.stdout
     z_orig = W * (100 * R_PER_T + 300 * Q_PER_T)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["objective"] == pytest.approx(z_orig, rel=1e-9)
@@ -588,6 +673,19 @@ def test_cli_redispatch_writes_the_instance_plan(tmp_path: Path) -> None:
     flows = pd.read_csv(out / "flows.csv", keep_default_na=False).query("commodity == 'eol_packs'")
     assert set(zip(flows["origin"], flows["destination"], strict=True)) == {("C1", "R"), ("C2", "Q")}
     assert (out / "aggregation.csv").exists()
+
+
+def test_cli_reports_the_search_and_its_gap(tmp_path: Path) -> None:
+    folder = _banned_far(tmp_path, "candidate")
+    out = tmp_path / "res"
+    result = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--aggregate", "1", "--redispatch",
+                                 "--mip-gap", "0", "--time-limit", "120"])
+    assert result.exit_code == 0, result.output
+    z_orig = W * (100 * R_PER_T + 300 * Q_PER_T + 5000)
+    assert "full model's search from that plan" in result.stdout
+    assert f"plan {z_orig:,.2f}" in result.stdout and "gap 0.00%" in result.stdout
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["bound"] == pytest.approx(z_orig, rel=1e-9) and summary["status"] == "optimal"
 
 
 def _pooled_stock(tmp_path: Path) -> Path:

@@ -479,3 +479,25 @@ def test_a_signal_while_the_redispatch_builds_writes_the_plan_split_back(instanc
     assert summary["objective"] == pytest.approx(summary["aggregation"]["objective_disaggregated"])
     assert (out / "flows.csv").is_file() and (out / "aggregation.csv").is_file()
     assert _leftovers(out) == []
+
+
+def test_a_signal_during_the_search_after_the_redispatch_writes_its_best_plan(instance: Path, tmp_path: Path) -> None:
+    """``--aggregate 60 --redispatch --time-limit 60 --mip-gap 0``: a SIGINT while the full model's
+    search runs from the re-dispatched plan stops HiGHS; the best plan it has (at worst the
+    re-dispatched one) is written with the instance's tables, and the exit code is 130."""
+    out = tmp_path / "out"
+    run = Run(str(instance), "--out", str(out), "--aggregate", "60", "--redispatch", "--time-limit", "60",
+              "--mip-gap", "0")
+    run.wait_for("re-dispatch: searching the full model", timeout=240)
+    time.sleep(0.5)
+    sent = run.signal(signal.SIGINT)
+    code, ended = run.finish()
+    assert code == 130, run.text
+    assert ended - sent < 60, run.text  # writing included
+    assert "Traceback" not in run.text and "ERROR" not in run.text, run.text
+    summary = json.loads((out / "summary.json").read_text())
+    moved = summary["aggregation"]["redispatch"]
+    assert moved["solved"] and moved["search"]["termination"] == "interrupted", moved
+    assert summary["objective"] == pytest.approx(moved["objective"]) and moved["objective"] <= moved["objective_held"]
+    assert (out / "flows.csv").is_file() and (out / "aggregation.csv").is_file()
+    assert _leftovers(out) == []

@@ -99,8 +99,10 @@ def solve(
     redispatch: Annotated[bool, typer.Option(
         "--redispatch", help="With --aggregate N: keep the clustered plan's facility decisions and solve the full "
         "model's operations with them held (one LP over every point's own lanes, stock caps and targets), so that "
-        "every table and the net cost are the instance's own; the clustered MIP gets 75 % of --time-limit. Needs "
-        "the full model to fit in memory (checked before the clustered solve).")] = False,
+        "every table and the net cost are the instance's own; the clustered MIP gets half of --time-limit. With "
+        "--time-limit, what is left after that LP goes to the full model's search from its plan, whose bound is "
+        "the instance's (a true gap). Needs the full model to fit in memory (checked before the clustered "
+        "solve).")] = False,
     start: Annotated[Start, typer.Option(
         "--start", help="First plan given to HiGHS: open-all (every facility open, one LP), lp-round (the LP "
         "relaxation rounded up and repaired, two LPs: better where most candidates should stay closed), slope "
@@ -509,11 +511,20 @@ def _report_aggregation(agg: dict[str, object], currency: str) -> None:
                   f"the points, a plan of the instance, costs {split:,.2f} {currency}", markup=False)
     moved = agg.get("redispatch")
     if isinstance(moved, dict) and moved.get("objective") is not None:
-        change = moved.get("change_from_split")
+        held, change = moved["objective_held"], moved.get("change_from_split")
         out.print(f"re-dispatch: the clustered plan's facilities operated by the full model cost "
-                  f"{moved['objective']:,.2f} {currency}"
+                  f"{held:,.2f} {currency}"
                   + (f" ({change:+,.2f} {currency} against the plan split back)" if change is not None else ""),
                   markup=False)
+        found = moved.get("search")
+        if isinstance(found, dict):
+            gap = found.get("mip_gap")
+            out.print(f"full model's search from that plan ({found['seconds']:.0f} s, {found['termination']}): plan "
+                      f"{moved['objective']:,.2f} {currency}, bound "
+                      + (f"{found['bound']:,.2f} {currency}" if found.get("bound") is not None else "none")
+                      + (f", gap {gap:.2%}" if gap is not None else ""), markup=False)
+        elif moved.get("search_note"):
+            out.print(f"full model's search: {moved['search_note']}", markup=False)
     if not agg["bound_holds"]:
         err.print(f"warning: the aggregation bound is not guaranteed here: {agg['bound_assumptions']}", markup=False)
 

@@ -39,6 +39,12 @@ if TYPE_CHECKING:
     from network_opt.model.aggregate import Aggregation
 
 
+#: ``shadow_price_note`` of a clustered plan's targets under ``--redispatch``: not priced, since the
+#: re-dispatch's full model prices the plan written; seen only when the re-dispatch found no plan
+UNPRICED_NOTE = ("NaN: not computed for the clustered plan, which --redispatch was to replace by the full "
+                 "model's (summary.json warnings say why it did not)")
+
+
 def model_size(m: pyo.ConcreteModel) -> dict[str, int]:
     """Variables, binaries and constraints of a built Pyomo model (nonzeros come from HiGHS)."""
     variables = binaries = integers = constraints = 0
@@ -156,8 +162,11 @@ def _redispatched(moved: Redispatch, agg: Aggregation, record: dict[str, object]
     clustered_bound = record.get("bound_aggregated")
     record["objective_split"] = split_objective  # the plan split back, no longer the plan written
     record["objective_disaggregated"] = objective
-    record["bound_disaggregated"] = (min(float(cast(float, clustered_bound)) - agg.error_bound, objective)
-                                     if clustered_bound is not None and agg.bound_holds else None)
+    bounds = [b for b in ((float(cast(float, clustered_bound)) - agg.error_bound
+                           if clustered_bound is not None and agg.bound_holds else None),
+                          moved.search.bound if moved.search is not None else None) if b is not None]
+    # both bound the instance: the larger (B's when it holds, the full model's search's)
+    record["bound_disaggregated"] = min(max(bounds), objective) if bounds else None
     record["plan_warnings"] = []  # the split plan's: the plan written is the re-dispatch's, a plan of the instance
     tables = {**moved.tables, "aggregation": agg.membership}
     if "compliance" in split:
@@ -204,8 +213,10 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     ``redispatch`` (with ``aggregate``, not ``heuristic``): the clustered plan's facility decisions
     held in the full model, whose operations are then solved (:mod:`network_opt.runs.redispatch`):
     the tables and objective are the instance's own (``summary["aggregation"]["redispatch"]``); the
-    clustered MIP gets 75 % of ``options.time_limit``. The full model's projected memory is checked
-    first (:class:`~network_opt.model.size.ModelTooLarge` unless ``force``).
+    clustered MIP gets half of ``options.time_limit`` (the rest: the re-dispatch and, with a time
+    limit, the full model's search from its plan, whose bound is the instance's). The full model's
+    projected memory is checked first (:class:`~network_opt.model.size.ModelTooLarge` unless
+    ``force``).
     """
     options = options or SolveOptions()
     progress = progress or Progress("quiet")
@@ -292,8 +303,10 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         heuristic_record: dict[str, object] | None = None
         moved: Redispatch | None = None
         price_warnings: list[str] = []
-        # with targets in force the MIP leaves time for the shadow-price LP, which the time limit covers too
-        hold_back = PRICE_LP_HOLD_BACK if len(data.targets) else 0.0
+        # with targets in force the MIP leaves time for the shadow-price LP, which the time limit covers too;
+        # not with --redispatch, whose full model prices its own plan (the clustered prices would be dropped)
+        priced = bool(len(data.targets)) and full_data is None
+        hold_back = PRICE_LP_HOLD_BACK if priced else 0.0
         try:
             if heuristic is not None:
                 outcome, hm, t3, heuristic_record = heuristic_solve(m, data, options, progress, heuristic, screen,
@@ -311,7 +324,10 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
             with interrupts.deferred():
                 if outcome.has_plan and hm is not None:
                     tables = extract(m, data, hm)  # the plan's values copied from HiGHS's column values
-                    if len(data.targets):
+                    if len(data.targets) and not priced:
+                        tables["targets"]["shadow_price"] = float("nan")
+                        tables["targets"]["shadow_price_note"] = UNPRICED_NOTE
+                    elif priced:
                         base = target_bases(tables["targets"])  # measured once, by extract
                         # the LP gets what is left of --time-limit, counted from where the solve's limit counts
                         # (the heuristic's: the end of the data preparation; else the hand-off to HiGHS)
@@ -344,6 +360,9 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
                                          outcome.bound)
         if moved is not None:
             tables, full_data, full_model = _redispatched(moved, agg, agg_record, tables, progress, price_warnings)
+        if moved is not None and moved.solved and moved.search is not None and moved.search.has_plan:
+            # the full model's search ended the run: its status and termination are the run's
+            outcome.status, outcome.termination = moved.search.status, moved.search.termination
         if agg_record.get("objective_disaggregated") is not None:
             _report_disaggregated(outcome, agg_record, options.mip_gap)
     t5 = time.perf_counter()

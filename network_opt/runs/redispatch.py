@@ -19,6 +19,13 @@ member's own cap or the members' lanes emit past ``emissions.cap_t``), so then
 each point's cap, and targets, shadow prices (of this LP, as for any MIP: the facility decisions
 held) and materials are the instance's. The full model must be built: its projected memory is
 checked before the clustered solve starts, so that a re-dispatch that cannot fit fails first.
+
+With a time limit, what is left of it after that LP goes to **the full model's search**: its MIP
+(facility decisions free again) started from the re-dispatched plan. HiGHS keeps that plan as its
+incumbent, so the plan written is never dearer than :math:`z^{re}`, and the search's dual bound is a
+bound of the instance itself: the gap reported is true, whether or not points lost lanes in the
+clustered model (the error bound B rarely holds). Without a time limit there is no search (the full
+model's MIP would run to the gap asked, however long), and no bound unless B holds.
 """
 
 from __future__ import annotations
@@ -39,17 +46,27 @@ from network_opt.model import build_model
 from network_opt.model.data import ModelData
 from network_opt.results.tables import extract, target_bases
 from network_opt.solver.carry_over import plan_columns
-from network_opt.solver.compliance import integrality_tolerance, noted_shadow_prices
+from network_opt.solver.compliance import PRICE_LP_HOLD_BACK, integrality_tolerance, noted_shadow_prices
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible, col_bounds
 from network_opt.solver.highs import SolveOutcome, solve_model
 from network_opt.solver.options import SolveOptions
+from network_opt.solver.starts import KnownPlan
 from network_opt.solver.status import SolveStatus
 
-#: share of ``--time-limit`` kept for the re-dispatch (the full model's build, hand-off, LP and
-#: shadow prices): the clustered MIP gets the rest
-REDISPATCH_SHARE: Final = 0.25
+#: share of ``--time-limit`` kept for the re-dispatch (the full model's build, hand-off, LP, search and
+#: shadow prices): the clustered MIP gets the rest. Half: on 600 x 60 x 8 x 3 (120 clusters) the
+#: clustered MIP had its final plan at 270 s and spent 160 s more proving it, while the full model's
+#: search needs about 190 s for its root LP, the first bound of the instance (benchmarks/README.md)
+REDISPATCH_SHARE: Final = 0.5
 #: seconds the re-dispatch needs at least; with less left of the time limit it is not started
 MIN_REDISPATCH_S: Final = 1.0
+#: seconds of the time limit the full model's search needs at least after the re-dispatch's LP (its
+#: presolve and a first LP); with less left the LP's plan is written without the full model's bound
+MIN_SEARCH_S: Final = 10.0
+#: seconds the search leaves of the time limit besides its hold-back for the shadow-price LP: HiGHS
+#: notices its limit only between iterations of a large root LP (2.3 s late on 600 x 60 x 8 x 3), and
+#: the plan is extracted before the prices
+SEARCH_RESERVE_S: Final = 5.0
 
 
 class BuildInterrupted(interrupts.Interrupted):
@@ -74,12 +91,17 @@ def clustered_options(options: SolveOptions) -> SolveOptions:
 
 @dataclass
 class Redispatch:
-    """What the re-dispatch did: ``tables`` of the full model with the clustered facility decisions
-    held (empty when it found no plan, ``note`` then says why), its ``outcome``, the model and data
-    behind the tables, and seconds from its start to the end of its shadow prices."""
+    """What the re-dispatch did: ``tables`` of the full model's plan (empty when it found none,
+    ``note`` then says why), the ``lp`` with the clustered facility decisions held, the full model's
+    ``search`` from its plan (None when it did not run, ``search_note`` then says why), ``outcome``
+    the plan written (the search's when it ran, else the LP's), the model and data behind the
+    tables, and seconds from its start to the end of its shadow prices."""
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     outcome: SolveOutcome | None = None
+    lp: SolveOutcome | None = None
+    search: SolveOutcome | None = None
+    search_note: str = ""
     model: pyo.ConcreteModel | None = None
     data: ModelData | None = None
     seconds: float = 0.0
@@ -90,16 +112,25 @@ class Redispatch:
 
     @property
     def solved(self) -> bool:
-        """Whether the LP with the facility decisions held was solved to optimality."""
-        return bool(self.tables) and self.outcome is not None and self.outcome.status == SolveStatus.OPTIMAL
+        """Whether the LP with the facility decisions held was solved to optimality (and so a plan of
+        the instance written)."""
+        return bool(self.tables) and self.lp is not None and self.lp.status == SolveStatus.OPTIMAL
 
     def record(self, split_objective: float | None) -> dict[str, object]:
         """Figures for ``summary.json`` ``aggregation.redispatch``: status, the objective of the plan
-        re-dispatched (currency, discounted as the objective), its change from the split plan's
-        (negative: cheaper), seconds, the full model's size and why it has no plan (``note``)."""
+        written (currency, discounted as the objective) and that of the LP with the clustered
+        facilities held (:math:`z^{re}`), the latter's change from the split plan's (negative:
+        cheaper), the full model's search (objective, bound, gap, nodes, seconds, termination) or why
+        it did not run, seconds in all, the full model's size and why there is no plan (``note``)."""
         objective = self.outcome.objective if self.solved and self.outcome is not None else None
-        change = None if objective is None or split_objective is None else objective - split_objective
-        return {"solved": self.solved, "objective": objective, "change_from_split": change,
+        held = self.lp.objective if self.solved and self.lp is not None else None
+        change = None if held is None or split_objective is None else held - split_objective
+        search = None if self.search is None or not self.solved else {
+            "objective": self.search.objective if self.search.has_plan else None, "bound": self.search.bound,
+            "mip_gap": self.search.mip_gap, "termination": str(self.search.termination),
+            "nodes": self.search.mip_node_count, "seconds": self.search.solve_s}
+        return {"solved": self.solved, "objective": objective, "objective_held": held,
+                "change_from_split": change, "search": search, "search_note": self.search_note,
                 "seconds": self.seconds, "note": self.note, "integrality_tolerance": self.tolerance,
                 "nonzeros": self.outcome.nonzeros if self.outcome is not None else None}
 
@@ -135,6 +166,16 @@ class HeldPlan:
         hm.matrix.integer = integer
         hm.h.changeColsBounds(n, self.cols, np.maximum(self.values - tolerance, self.lower),
                               np.minimum(self.values + tolerance, self.upper))
+
+    def release(self, hm: HighsModel) -> None:
+        """Undo :meth:`hold`: the columns integer again, within their own bounds (the model is the
+        full MIP again)."""
+        n = len(self.cols)
+        hm.h.changeColsIntegrality(n, self.cols, np.full(n, highspy.HighsVarType.kInteger))
+        integer = hm.matrix.integer.copy()
+        integer[self.cols] = True
+        hm.matrix.integer = integer
+        hm.h.changeColsBounds(n, self.cols, self.lower, self.upper)
 
 
 def redispatch(data: ModelData, plan: pd.DataFrame, options: SolveOptions, progress: Progress,
@@ -190,11 +231,20 @@ def redispatch(data: ModelData, plan: pd.DataFrame, options: SolveOptions, progr
         if outcome.status != SolveStatus.INFEASIBLE:
             break
     assert outcome is not None
-    done.outcome, done.model = outcome, m
+    done.outcome, done.lp, done.model = outcome, outcome, m
     if outcome.status != SolveStatus.OPTIMAL or not outcome.has_plan:
         return ended(f"no plan of the instance with the clustered plan's facilities ({outcome.termination})"
                      if outcome.status == SolveStatus.INFEASIBLE else
                      f"not solved to optimality ({outcome.termination})")
+    done.search_note = _search_refused(left())
+    if not done.search_note:
+        assert hm.values is not None  # loaded by the LP's solve, which found a plan
+        rest = left()
+        done.search = search(m, data, hm, held, KnownPlan(hm.values.copy(), outcome.solve_s),
+                             dataclasses.replace(options, time_limit=None if rest is None else rest - SEARCH_RESERVE_S),
+                             progress)
+        if done.search.has_plan:  # HiGHS kept the LP's plan as its incumbent: never dearer
+            done.outcome = done.search
     tables = extract(m, data, hm)
     if len(data.targets):
         prices, notes, warning = noted_shadow_prices(m, data, target_bases(tables["targets"]), tables["targets"],
@@ -208,5 +258,34 @@ def redispatch(data: ModelData, plan: pd.DataFrame, options: SolveOptions, progr
     return ended()
 
 
-__all__ = ["MIN_REDISPATCH_S", "REDISPATCH_SHARE", "BuildInterrupted", "HeldPlan", "Redispatch",
-           "clustered_options", "redispatch"]
+def _search_refused(rest: float | None) -> str:
+    """Why the full model's search does not follow the re-dispatch's LP with ``rest`` seconds of the
+    time limit left (None: no time limit), or "" when it does."""
+    if rest is None:
+        return ("not run: no time limit (the full model's search would run to the gap asked); give "
+                "--time-limit for the instance's bound")
+    if interrupts.requested() is not None:
+        return "not run: stopped"
+    if rest < MIN_SEARCH_S:
+        return f"not run: {max(rest, 0.0):.1f} s of the time limit left"
+    return ""
+
+
+def search(m: pyo.ConcreteModel, data: ModelData, hm: HighsModel, held: HeldPlan, plan: KnownPlan,
+           options: SolveOptions, progress: Progress) -> SolveOutcome:
+    """The full model ``m`` (built from ``data``, held by ``hm`` with ``held``'s columns held) solved as
+    its MIP again, started from ``plan`` (the re-dispatch LP's solution) within ``options.time_limit``;
+    it holds back time for the shadow-price LP when targets are in force. Its bound is the
+    instance's."""
+    held.release(hm)
+    limit = options.time_limit
+    progress.phase("re-dispatch: searching the full model from this plan" + (
+        f" for the {limit:.0f} s left" if limit is not None else "") + " (its bound is the instance's)")
+    mip_options = dataclasses.replace(options, start="none", warm_start=False, write_model=None)
+    with progress.solver_log(hm.h):
+        return solve_model(m, mip_options, solver=hm, progress=progress, data=data, known=plan,
+                           hold_back=PRICE_LP_HOLD_BACK if len(data.targets) else 0.0)
+
+
+__all__ = ["MIN_REDISPATCH_S", "MIN_SEARCH_S", "REDISPATCH_SHARE", "SEARCH_RESERVE_S", "BuildInterrupted",
+           "HeldPlan", "Redispatch", "clustered_options", "redispatch", "search"]

@@ -28,7 +28,14 @@ from network_opt.solver.handoff import HighsModel, MatrixModel, TriviallyInfeasi
 from network_opt.solver.options import SolveOptions, cost_scale, run_highs, set_limits, set_time_limit
 from network_opt.solver.scaling import scaled_ratio
 from network_opt.solver.slope import slope_start
-from network_opt.solver.starts import first_plan, lp_round_start, open_all_start, start_from_integers
+from network_opt.solver.starts import (
+    KnownPlan,
+    first_plan,
+    lp_round_start,
+    open_all_start,
+    set_start,
+    start_from_integers,
+)
 from network_opt.solver.status import SolveStatus, Termination
 
 logger = logging.getLogger(__name__)
@@ -328,7 +335,7 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                 duals: bool = False, progress: object | None = None,
                 start: np.ndarray | None = None, data: ModelData | None = None,
                 relaxed: np.ndarray | None = None, plan: pd.DataFrame | None = None,
-                hold_back: float = 0.0) -> SolveOutcome:
+                hold_back: float = 0.0, known: KnownPlan | None = None) -> SolveOutcome:
     """Solve ``m`` with HiGHS and load the incumbent (if any) into the model's variables.
 
     ``solver``: a :class:`~network_opt.solver.handoff.HighsModel` already holding ``m`` (e.g. updated
@@ -351,6 +358,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     start's longest LP with the integer columns held) before it, at most :data:`HELD_BACK_SHARE` of
     what the start left: time for work after the MIP that the limit also covers, such as the
     shadow-price LP, one LP of that kind (:func:`held_back`; ``outcome.held_back_s``).
+    ``known``: a plan of ``m`` already solved (every column's value), given to HiGHS as it is, with no
+    LP (``outcome.start`` "given"); before ``start`` and ``plan``.
     """
     options = options or SolveOptions()
     if options.write_model is not None:
@@ -387,7 +396,11 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         watch = _Watch(hm, progress, begin, options.memory_limit)
         try:
             integers = np.flatnonzero(hm.matrix.integer).astype(np.int32)
-            if start is not None and len(start) == len(integers) and start_from_integers(hm, integers, start, options):
+            if known is not None and len(integers):
+                set_start(hm, known.values)
+                hm.held_lp_s, started = known.lp_s, "given"
+            elif (start is not None and len(start) == len(integers)
+                  and start_from_integers(hm, integers, start, options)):
                 started = "given"
             elif plan is not None and data is not None and options.start != "none" and len(integers):
                 started = plan_start(m, data, hm, plan, options)

@@ -1,6 +1,7 @@
 """First plans for the MIP (MIP starts): every facility open (:func:`open_all_start`), the LP
 relaxation rounded and repaired (:func:`lp_round_start`), the plans near that rounding
-(:func:`lp_neighbourhood_plan`), or given integer values (:func:`start_from_integers`); another
+(:func:`lp_neighbourhood_plan`), given integer values (:func:`start_from_integers`) or a plan already
+solved (:class:`KnownPlan`); another
 model's plan is carried over by :mod:`network_opt.solver.carry_over`.
 The level data (facility and capacity of each level row) come from the
 :class:`~network_opt.model.data.ModelData` the model was built from; the Pyomo model only supplies
@@ -12,6 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Final
 
 import highspy
@@ -32,6 +34,16 @@ def largest_levels(d: ModelData) -> set[int]:
     """Level rows (the Pyomo index of ``level_open``) that are their facility's largest level."""
     largest = d.levels.sort_values(["facility", "capacity_t"]).drop_duplicates("facility", keep="last").index
     return {int(j) for j in largest}
+
+
+@dataclass(frozen=True)
+class KnownPlan:
+    """A feasible plan of the model HiGHS holds, found before the MIP: every column's value (HiGHS
+    order) and the seconds of the LP with the integer columns held that gave them (what the MIP holds
+    back time for, e.g. the shadow-price LP: :func:`~network_opt.solver.highs.held_back`)."""
+
+    values: np.ndarray
+    lp_s: float
 
 
 def start_from_integers(hm: HighsModel, cols: np.ndarray, values: np.ndarray, options: SolveOptions) -> bool:
