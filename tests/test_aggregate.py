@@ -628,6 +628,20 @@ def test_redispatch_without_time_left_keeps_the_split_plan(tmp_path: Path, monke
     assert any("re-dispatch: not run" in w for w in sol.summary["warnings"])
 
 
+def test_the_search_is_not_run_where_the_memory_guard_would_stop_it() -> None:
+    """Nationally the search's presolved model reached the guard (90 % of 7.5 GiB) 16 s in, before any
+    bound (benchmarks/README.md): a full model projected above the guard is not searched."""
+    from network_opt.runs.redispatch import _search_refused
+
+    gib = 2**30
+    assert _search_refused(300.0, int(10.7 * gib), int(7.5 * gib)) == (
+        "not run: the full model's search is projected to need 10.7 GiB, above the memory limit of 7.5 GiB")
+    assert _search_refused(300.0, 4 * gib, int(7.5 * gib)) == ""
+    assert _search_refused(300.0, int(10.7 * gib), None) == ""  # no guard (the projection was checked, or forced)
+    assert _search_refused(5.0, gib, None).startswith("not run: 5.0 s of the time limit left")
+    assert _search_refused(None, gib, None).startswith("not run: no time limit")
+
+
 def test_the_clustered_plan_is_not_priced_when_a_redispatch_follows(generated: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The re-dispatch prices its own plan; the clustered model's prices would be dropped, so they are

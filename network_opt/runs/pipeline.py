@@ -262,11 +262,13 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     if not force and not projected.fits(available):
         raise ModelTooLarge(str(inst.manifest.path), projected, available, what_fits(data, available, aggregate))
     full_data: ModelData | None = None
+    search_bytes: int | None = None  # the full model's projected peak with HiGHS's search (--redispatch)
     full_model: pyo.ConcreteModel | None = None
     asked = options
     if redispatch and full_inst is not None:  # prepared, and its size checked, before the clustered solve
         progress.phase("preparing the full model's lanes and coefficients for the re-dispatch")
         full_data, full_projected, _ = prepare_sized(full_inst, prune, progress=progress)
+        search_bytes = full_projected.memory_bytes
         if not force and not full_projected.fits(available):
             raise ModelTooLarge(str(inst.manifest.path), full_projected, available, [("without --redispatch",
                                                                                       projected)])
@@ -344,7 +346,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
                         progress.phase("re-solving without each target family (cost of compliance)")
                         tables["compliance"] = cost_of_compliance(m, outcome.objective, options, hm)
                 if full_data is not None and tables:  # --redispatch: the instance's own operations
-                    moved = redispatch_plan(full_data, tables["facilities"], asked, progress, t3)
+                    moved = redispatch_plan(full_data, tables["facilities"], asked, progress, t3, search_bytes)
         except BaseException:
             if reuse is not None:
                 reuse.clear()  # a failure halfway may leave the HiGHS model changed: do not reuse it

@@ -179,12 +179,15 @@ class HeldPlan:
 
 
 def redispatch(data: ModelData, plan: pd.DataFrame, options: SolveOptions, progress: Progress,
-               clock: float) -> Redispatch:
+               clock: float, search_bytes: int | None = None) -> Redispatch:
     """Solve the full model built from ``data`` with the facility decisions of ``plan`` (the clustered
     model's ``facilities`` table) held, and extract its tables with the targets' shadow prices.
     ``options.time_limit`` counts from ``clock`` (``time.perf_counter()``, the clustered model's
     hand-off). Never raises for a plan it cannot find: the result's ``note`` says why (stopped, no
-    time left, infeasible with these facilities, not solved in the time)."""
+    time left, infeasible with these facilities, not solved in the time). ``search_bytes``: the full
+    model's projected peak memory with HiGHS's search (:func:`~network_opt.model.size.prepare_sized`);
+    above ``options.memory_limit`` (the search's guard) the search is not run, since the guard would
+    stop it before its first bound."""
     begin = time.perf_counter()
     done = Redispatch(data=data)
 
@@ -236,7 +239,7 @@ def redispatch(data: ModelData, plan: pd.DataFrame, options: SolveOptions, progr
         return ended(f"no plan of the instance with the clustered plan's facilities ({outcome.termination})"
                      if outcome.status == SolveStatus.INFEASIBLE else
                      f"not solved to optimality ({outcome.termination})")
-    done.search_note = _search_refused(left())
+    done.search_note = _search_refused(left(), search_bytes, options.memory_limit)
     if not done.search_note:
         assert hm.values is not None  # loaded by the LP's solve, which found a plan
         rest = left()
@@ -258,9 +261,10 @@ def redispatch(data: ModelData, plan: pd.DataFrame, options: SolveOptions, progr
     return ended()
 
 
-def _search_refused(rest: float | None) -> str:
+def _search_refused(rest: float | None, needed: int | None, guard: int | None) -> str:
     """Why the full model's search does not follow the re-dispatch's LP with ``rest`` seconds of the
-    time limit left (None: no time limit), or "" when it does."""
+    time limit left (None: no time limit), ``needed`` bytes of projected peak memory and the search's
+    memory ``guard`` (bytes, None: none), or "" when it does."""
     if rest is None:
         return ("not run: no time limit (the full model's search would run to the gap asked); give "
                 "--time-limit for the instance's bound")
@@ -268,6 +272,9 @@ def _search_refused(rest: float | None) -> str:
         return "not run: stopped"
     if rest < MIN_SEARCH_S:
         return f"not run: {max(rest, 0.0):.1f} s of the time limit left"
+    if needed is not None and guard is not None and needed > guard:
+        return (f"not run: the full model's search is projected to need {needed / 2**30:.1f} GiB, above the "
+                f"memory limit of {guard / 2**30:.1f} GiB")
     return ""
 
 
