@@ -38,7 +38,7 @@ from network_opt.solver.compliance import (
     shadow_price_notes,
 )
 from network_opt.solver.handoff import HighsModel
-from network_opt.solver.highs import HELD_BACK_SHARE, held_back, solve_model
+from network_opt.solver.highs import HELD_BACK_SHARE, HOLD_BACK_FLOOR_S, held_back, solve_model
 from network_opt.solver.options import set_time_limit
 
 
@@ -274,7 +274,8 @@ def test_the_mip_stops_hold_back_times_the_starts_held_lp_before_the_limit(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hold_back: float) -> None:
     """With a 600 s limit (not binding the cap: the start takes well under a second) the MIP's limit
     is 600 s less the start's seconds less ``hold_back`` x the start's longest LP with the integer
-    columns held, which the LP rounding start ran (so it is > 0). The plan does not depend on it."""
+    columns held, which the LP rounding start ran (so it is > 0), but at least HOLD_BACK_FLOOR_S.
+    The plan does not depend on it."""
     limits = _mip_limits(monkeypatch)
     d = prepare(load(_generated(tmp_path / "i")))
     m = build_model(d)
@@ -284,7 +285,7 @@ def test_the_mip_stops_hold_back_times_the_starts_held_lp_before_the_limit(
                           hold_back=hold_back)
     assert outcome.start == "lp_round" and outcome.has_plan
     assert hm.held_lp_s > 0.0
-    assert outcome.held_back_s == pytest.approx(hold_back * hm.held_lp_s)
+    assert outcome.held_back_s == pytest.approx(max(hold_back * hm.held_lp_s, HOLD_BACK_FLOOR_S) if hold_back else 0.0)
     assert len(limits) == 1
     start_s = 600.0 - limits[0] - outcome.held_back_s  # what the start took, by the limit set
     assert 0.0 < start_s < time.perf_counter() - began
@@ -338,3 +339,4 @@ def test_the_solve_help_states_the_hold_back_figures() -> None:
     text = " ".join(next(p.help for p in solve_command.params if p.name == "time_limit").split())
     assert f"the MIP stops {PRICE_LP_HOLD_BACK:g} times" in text
     assert f"most {HELD_BACK_SHARE:.0%} of what the start left" in text
+    assert f"(at least {HOLD_BACK_FLOOR_S:g} s) before the limit" in text

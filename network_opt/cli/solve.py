@@ -67,9 +67,10 @@ def solve(
     time_limit: Annotated[float | None, typer.Option(help=(
         "Solver time limit in seconds, counted from the hand-off to HiGHS (with --heuristic: from the end of the "
         "data preparation). The shadow-price LP after the solve gets only what is left of it: with targets in force "
-        # the figures are solver.compliance.PRICE_LP_HOLD_BACK and solver.highs.HELD_BACK_SHARE (not imported:
-        # the CLI starts without Pyomo and HiGHS; tests/test_time_limits.py checks they agree)
-        "the MIP stops 1.5 times its start's longest LP with the levels held before the limit (at most 50% of "
+        # the figures are solver.compliance.PRICE_LP_HOLD_BACK, solver.highs.HOLD_BACK_FLOOR_S and HELD_BACK_SHARE
+        # (not imported: the CLI starts without Pyomo and HiGHS; tests/test_time_limits.py checks they agree)
+        "the MIP stops 1.5 times its start's longest LP with the levels held (at least 3 s) before the limit "
+        "(at most 50% of "
         "what the start left; summary.json solver.held_back_s), and with under 1 s left the LP is not run and the "
         "shadow prices are NaN (targets.csv shadow_price_note and summary.json warnings say so). The "
         "--cost-of-compliance re-solves get it each."), min=0)] = None,

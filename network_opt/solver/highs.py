@@ -113,6 +113,10 @@ class SolveOutcome:
 
 #: the MIP keeps at least 1 - this share of what the start leaves of the time limit
 HELD_BACK_SHARE: Final = 0.5
+#: seconds a hold-back is at least (when one is asked): the shadow-price LP runs only with 1 s left
+#: (``compliance.MIN_PRICE_LP_S``) after the plan's extraction, so 1.5 x a 0.45 s held LP (0.67 s,
+#: eu-2025-2032) left it none: the MIP ended 0.49 s before the limit, the extraction took 0.48 s
+HOLD_BACK_FLOOR_S: Final = 3.0
 
 
 def held_back(wanted_s: float, left_s: float) -> float:
@@ -355,7 +359,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     (:func:`~network_opt.solver.carry_over.plan_start`; ``outcome.start`` "plan", "plan_repaired",
     "plan_sized", "plan_upgraded" or "open_all") unless ``options.start`` is ``"none"`` or ``start`` is given.
     ``hold_back``: with a time limit, the MIP stops ``hold_back`` times ``hm.held_lp_s`` seconds (the
-    start's longest LP with the integer columns held) before it, at most :data:`HELD_BACK_SHARE` of
+    start's longest LP with the integer columns held; at least :data:`HOLD_BACK_FLOOR_S` when
+    ``hold_back`` is positive) before it, at most :data:`HELD_BACK_SHARE` of
     what the start left: time for work after the MIP that the limit also covers, such as the
     shadow-price LP, one LP of that kind (:func:`held_back`; ``outcome.held_back_s``).
     ``known``: a plan of ``m`` already solved (every column's value), given to HiGHS as it is, with no
@@ -419,7 +424,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
             if not hm.abandoned and interrupts.requested() is None:
                 if options.time_limit is not None:  # the start's LP counts against the time limit
                     left = float(options.time_limit) - (time.perf_counter() - begin)
-                    held = held_back(hold_back * hm.held_lp_s, left) if len(integers) else 0.0
+                    wanted = max(hold_back * hm.held_lp_s, HOLD_BACK_FLOOR_S) if hold_back > 0 else 0.0
+                    held = held_back(wanted, left) if len(integers) else 0.0
                     set_time_limit(highs, max(0.1, left - held), lp=not len(integers))
                 run_highs(hm, watch.tick)
         finally:
