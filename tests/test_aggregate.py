@@ -698,6 +698,9 @@ def test_cli_reports_the_search_and_its_gap(tmp_path: Path) -> None:
     z_orig = W * (100 * R_PER_T + 300 * Q_PER_T + 5000)
     assert "full model's search from that plan" in result.stdout
     assert f"plan {z_orig:,.2f}" in result.stdout and "gap 0.00%" in result.stdout
+    # the progress line names the held plan's cost (Q closed), not the searched plan's
+    z_held = W * 400 * R_PER_T
+    assert f"operated by the full model cost {z_held:,.2f} (split back: {z_held:,.2f})" in result.output
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["bound"] == pytest.approx(z_orig, rel=1e-9) and summary["status"] == "optimal"
 

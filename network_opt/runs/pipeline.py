@@ -142,9 +142,9 @@ def _redispatched(moved: Redispatch, agg: Aggregation, record: dict[str, object]
     (``moved``) when it solved, with the membership table and the clustered model's compliance
     table; else the plan split back (``split``) and a warning why. ``record`` (``summary.json``
     ``aggregation``) gets ``redispatch`` and, when solved, ``objective_disaggregated`` and
-    ``bound_disaggregated`` of the plan re-dispatched (the clustered bound minus B when it holds), the
-    split plan's cost moving to ``objective_split``. The
-    data and model returned are the full model's when it solved, else None."""
+    ``bound_disaggregated`` of the plan written (the larger of the clustered bound minus B, when B
+    holds, and the full model's search's bound), the split plan's cost moving to ``objective_split``.
+    The data and model returned are the full model's when it solved, else None."""
     split_objective = cast("float | None", record.get("objective_disaggregated"))
     record["redispatch"] = moved.record(split_objective)
     if not moved.solved or moved.outcome is None or moved.outcome.objective is None:
@@ -154,10 +154,10 @@ def _redispatched(moved: Redispatch, agg: Aggregation, record: dict[str, object]
             record.setdefault("plan_warnings", [])
             cast(list[str], record["plan_warnings"]).append(text)
         return split, None, None
-    objective = moved.outcome.objective
-    progress.phase(f"re-dispatch: the clustered plan's facilities operated by the full model cost {objective:,.2f} "
-                   f"(split back: {split_objective:,.2f})" if split_objective is not None else
-                   f"re-dispatch: the clustered plan's facilities operated by the full model cost {objective:,.2f}")
+    objective = moved.outcome.objective  # the plan written: the search's when it ran, else the LP's
+    held = cast(float, cast(dict[str, object], record["redispatch"])["objective_held"])
+    progress.phase(f"re-dispatch: the clustered plan's facilities operated by the full model cost {held:,.2f}"
+                   + (f" (split back: {split_objective:,.2f})" if split_objective is not None else ""))
     price_warnings += moved.warnings
     clustered_bound = record.get("bound_aggregated")
     record["objective_split"] = split_objective  # the plan split back, no longer the plan written

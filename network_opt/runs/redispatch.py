@@ -156,26 +156,27 @@ class HeldPlan:
         values = np.clip(np.round(np.fromiter(chosen.values(), dtype=float, count=len(chosen))), lower, upper)
         return cls(cols, values, lower, upper)
 
+    def _integer(self, hm: HighsModel, integer: bool) -> None:
+        """Make the columns integer or continuous, in HiGHS and in ``hm.matrix`` (which tells the
+        solve whether the model is a MIP)."""
+        kind = highspy.HighsVarType.kInteger if integer else highspy.HighsVarType.kContinuous
+        hm.h.changeColsIntegrality(len(self.cols), self.cols, np.full(len(self.cols), kind))
+        flags = hm.matrix.integer.copy()
+        flags[self.cols] = integer
+        hm.matrix.integer = flags
+
     def hold(self, hm: HighsModel, tolerance: float = 0.0) -> None:
-        """Make the columns continuous (in HiGHS and in ``hm.matrix``: the model is an LP now) and
-        hold each within ``tolerance`` of its value (and within its bounds)."""
-        n = len(self.cols)
-        hm.h.changeColsIntegrality(n, self.cols, np.full(n, highspy.HighsVarType.kContinuous))
-        integer = hm.matrix.integer.copy()
-        integer[self.cols] = False
-        hm.matrix.integer = integer
-        hm.h.changeColsBounds(n, self.cols, np.maximum(self.values - tolerance, self.lower),
+        """Make the columns continuous (the model is an LP now) and hold each within ``tolerance`` of
+        its value (and within its bounds)."""
+        self._integer(hm, False)
+        hm.h.changeColsBounds(len(self.cols), self.cols, np.maximum(self.values - tolerance, self.lower),
                               np.minimum(self.values + tolerance, self.upper))
 
     def release(self, hm: HighsModel) -> None:
         """Undo :meth:`hold`: the columns integer again, within their own bounds (the model is the
         full MIP again)."""
-        n = len(self.cols)
-        hm.h.changeColsIntegrality(n, self.cols, np.full(n, highspy.HighsVarType.kInteger))
-        integer = hm.matrix.integer.copy()
-        integer[self.cols] = True
-        hm.matrix.integer = integer
-        hm.h.changeColsBounds(n, self.cols, self.lower, self.upper)
+        self._integer(hm, True)
+        hm.h.changeColsBounds(len(self.cols), self.cols, self.lower, self.upper)
 
 
 def redispatch(data: ModelData, plan: pd.DataFrame, options: SolveOptions, progress: Progress,
