@@ -501,3 +501,49 @@ def test_a_signal_during_the_search_after_the_redispatch_writes_its_best_plan(in
     assert summary["objective"] == pytest.approx(moved["objective"]) and moved["objective"] <= moved["objective_held"]
     assert (out / "flows.csv").is_file() and (out / "aggregation.csv").is_file()
     assert _leftovers(out) == []
+
+
+def _children_of(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (read from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").is_file() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_signal_during_companion_searches_writes_the_plan_and_leaves_no_process(
+        instance: Path, tmp_path: Path) -> None:
+    """``--concurrent-mip 2``: a SIGINT while both searches run (the companion ignores it, the main
+    process stops it) writes the best plan, exits 130, and leaves no companion running."""
+    out = tmp_path / "out"
+    run = Run(str(instance), "--out", str(out), "--start", "open-all", "--concurrent-mip", "2")
+    run.wait_for("solving with HiGHS")
+    time.sleep(6.0)  # both searches in their root LP
+    children = _children_of(run.proc.pid)
+    assert children, "the companion (and multiprocessing's resource tracker) run beside the solve"
+    sent = run.signal(signal.SIGINT)
+    code, ended = run.finish()
+    finished = run.wait_for("solver finished", timeout=1)
+    assert code == 130, run.text
+    assert finished - sent < HONOURED_S, run.text
+    assert "Traceback" not in run.text and "KeyboardInterrupt" not in run.text, run.text
+    summary = _plan_or_nothing(out, run.text)
+    assert summary is not None, "the start plan (open-all) must be written"
+    deadline = time.perf_counter() + 5.0
+    while any(_alive(p) for p in children) and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in children), children

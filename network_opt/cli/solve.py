@@ -76,6 +76,12 @@ def solve(
         "--cost-of-compliance re-solves get it each."), min=0)] = None,
     mip_gap: Annotated[float, typer.Option(help="Relative MIP gap at which to stop.", min=0, max=1)] = 1e-4,
     threads: Annotated[int | None, typer.Option(help="Solver threads (default: HiGHS decides).", min=1)] = None,
+    concurrent_mip: Annotated[int, typer.Option(
+        "--concurrent-mip", metavar="N", min=1, help="Search the MIP N times side by side, each HiGHS in its own "
+        "process on its own core with its own random seed (HiGHS searches its tree on one core): the searches "
+        "share every plan they find, and the solve stops once the best plan of any is within --mip-gap of the best "
+        "bound of any (summary.json solver.companions). Each holds its own copy of the model (memory x N; the "
+        "--memory-limit guard stops the companions first). Only where N cores are free; 1: one search.")] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder, if network-opt wrote it and "
                                             "it holds nothing else (and an existing --write-model file).")] = False,
     write_model: Annotated[Path | None, typer.Option(
@@ -244,7 +250,7 @@ def solve(
 
             target = apply_scenario(load(instance), scenario)
         sol = run_solve(target, SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads,
-                                               verbose=verbose, write_model=write_model,
+                                               verbose=verbose, write_model=write_model, concurrent_mip=concurrent_mip,
                                                warm_start=start != Start.none, start=start.replace("-", "_"),
                                                decomposition=str(decomposition)),
                         soft_targets=True if soft_targets else None, compliance=cost_of_compliance,

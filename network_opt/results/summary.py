@@ -52,8 +52,9 @@ class Summary(MutableMapping[str, Any]):
     #: lanes per commodity
     lanes: dict[str, int] = field(default_factory=dict)
     #: name, version, the MIP start HiGHS was given (``start``: None for none; solver.starts) and the
-    #: seconds of the time limit its MIP left for the shadow-price LP (``held_back_s``)
-    solver: dict[str, str | float | None] = field(default_factory=dict)
+    #: seconds of the time limit its MIP left for the shadow-price LP (``held_back_s``); with
+    #: ``--concurrent-mip`` the companion searches' record (``companions``, solver.companion)
+    solver: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     #: coefficient ranges HiGHS received (network_opt.solver.highs.numerics, without its warnings)
     numerics: dict[str, Any] = field(default_factory=dict)

@@ -389,7 +389,8 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         pruning=pruning,
         lanes=lane_count_by_commodity(data.lanes),
         solver={"name": outcome.solver_name, "version": outcome.solver_version, "start": outcome.start,
-                "held_back_s": outcome.held_back_s},
+                "held_back_s": outcome.held_back_s,
+                **({"companions": outcome.companions} if outcome.companions is not None else {})},
         warnings=[str(w) for w in inst.warnings] + outcome.numeric_warnings
         + write_warnings + price_warnings + ([str(pruning["warning"])] if pruning.get("warning") else [])
         + [str(w) for w in cast(list[str], (agg_record or {}).get("plan_warnings", []))],

@@ -24,6 +24,7 @@ from network_opt.common import interrupts
 from network_opt.common.memory import resident_bytes
 from network_opt.model.data import ModelData
 from network_opt.solver.carry_over import plan_start
+from network_opt.solver.companion import Companions, proven, refused
 from network_opt.solver.handoff import HighsModel, MatrixModel, TriviallyInfeasible
 from network_opt.solver.options import SolveOptions, cost_scale, run_highs, set_limits, set_time_limit
 from network_opt.solver.scaling import scaled_ratio
@@ -78,7 +79,8 @@ class SolveOutcome:
     ``mip_node_count``: branch-and-bound nodes of a MIP (None for an LP or when not known).
     ``abandoned``: HiGHS did not return after a stop request (the plan is the best it reported).
     ``held_back_s``: seconds of the time limit the MIP left for work after it (``solve_model``'s
-    ``hold_back``).
+    ``hold_back``). ``companions``: the companion searches' record
+    (:class:`~network_opt.solver.companion.CompanionRecord`; None without ``concurrent_mip``).
     """
 
     status: SolveStatus
@@ -97,6 +99,7 @@ class SolveOutcome:
     mip_node_count: int | None = None
     abandoned: bool = False
     held_back_s: float = 0.0
+    companions: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.status = SolveStatus(self.status)
@@ -239,7 +242,14 @@ class _Watch:
 
     Memory guard: with ``memory_limit`` (bytes), every :data:`MEMORY_CHECK_S` seconds the process's
     resident memory is read; at :data:`MEMORY_GUARD_SHARE` of the limit HiGHS is asked to stop
-    (:func:`network_opt.common.interrupts.stop_highs`) and ``memory_stop`` holds the bytes read."""
+    (:func:`network_opt.common.interrupts.stop_highs`) and ``memory_stop`` holds the bytes read;
+    with companion searches (:attr:`companions`) their memory counts too, and they are stopped
+    first, the main search going on.
+
+    Companions (:mod:`network_opt.solver.companion`): each tick reads what they sent; the main
+    search takes their better plans through HiGHS's user-solution callback and gives them its own;
+    once the best plan of any search is within ``rel_gap`` of the best bound of any (or a companion
+    ended with a proof) the main search is asked to stop and ``together`` is set."""
 
     def __init__(self, hm: HighsModel, progress: object | None, begin: float, memory_limit: int | None = None):
         self.hm, self.progress, self.begin = hm, progress, begin
@@ -251,8 +261,13 @@ class _Watch:
         # HiGHS's callbacks report the objective x 2**user_objective_scale (model.objective_scale);
         # the figures kept are in currency, as getInfo reports them
         self.unscale = 2.0 ** -int(hm.h.getOptionValue("user_objective_scale")[1])
+        self.companions: Companions | None = None
+        self.rel_gap = float(hm.h.getOptionValue("mip_rel_gap")[1])
+        self.abs_gap = float(hm.h.getOptionValue("mip_abs_gap")[1]) * self.unscale  # HiGHS's, on the scaled objective
+        self.together = False
         hm.h.cbMipInterrupt.subscribe(self.check)
         hm.h.cbMipImprovingSolution.subscribe(self.improved)
+        hm.h.cbMipUserSolution.subscribe(self.offered)
 
     def check(self, event: object) -> None:
         if self.hm.abandoned:
@@ -264,25 +279,55 @@ class _Watch:
     def improved(self, event: object) -> None:
         if not self.hm.abandoned:
             self.best = np.array(event.data_out.mip_solution, dtype=float)  # type: ignore[attr-defined]
+            if self.companions is not None:
+                self.companions.offer(self.hm.objective_of(self.best), self.best)
+
+    def offered(self, event: object) -> None:
+        """HiGHS asks for a plan of ours: the companions' best, when better than its incumbent."""
+        if self.companions is not None and not self.hm.abandoned:
+            x = self.companions.take(self.figures[0])
+            if x is not None:
+                event.data_in.setSolution(x)  # type: ignore[attr-defined]
 
     def tick(self, _seconds: float) -> None:
         """Feed the progress line (the progress object throttles): seconds since the solve began
         (the start's LPs included), best plan, bound and gap as last reported; and guard the memory."""
+        companions = self.companions
         if self.memory_limit is not None and self.memory_stop is None:
             now = time.perf_counter()
             if now - self._checked >= MEMORY_CHECK_S:
                 self._checked = now
                 rss = resident_bytes()
-                if rss >= MEMORY_GUARD_SHARE * self.memory_limit:
+                both = rss + (companions.resident() if companions is not None and companions.running else 0)
+                if both >= MEMORY_GUARD_SHARE * self.memory_limit and rss < both:
+                    assert companions is not None
+                    companions.stop(f"stopped at the memory limit ({both / 2**30:.2f} GiB resident with the "
+                                    "main search); the main search went on")
+                elif rss >= MEMORY_GUARD_SHARE * self.memory_limit:
                     self.memory_stop = rss
                     interrupts.stop_highs(self.hm.h)
+        if companions is not None and companions.running and not self.together:
+            companions.poll()
+            primal = min(self.figures[0], companions.primal)
+            dual = max(self.figures[1], companions.dual)
+            if proven(primal, dual, self.rel_gap, self.abs_gap) or companions.finished() is not None:
+                self.together = True
+                interrupts.stop_highs(self.hm.h)
         if self.progress is not None and not self.hm.abandoned:
-            self.progress.solver(time.perf_counter() - self.begin, *self.figures)  # type: ignore[attr-defined]
+            figures = self.figures
+            if companions is not None:  # the best plan and bound of all the searches
+                primal, dual = min(figures[0], companions.primal), max(figures[1], companions.dual)
+                gap = relative_gap(primal, dual)
+                figures = (primal, dual, math.inf if gap is None else gap)
+            self.progress.solver(time.perf_counter() - self.begin, *figures)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         if not self.hm.abandoned:  # a HiGHS left running is not touched, not even its callbacks
             self.hm.h.cbMipInterrupt.unsubscribe(self.check)
             self.hm.h.cbMipImprovingSolution.unsubscribe(self.improved)
+            self.hm.h.cbMipUserSolution.unsubscribe(self.offered)
+        if self.companions is not None:
+            self.companions.stop()
 
 
 def _known_plan_outcome(hm: HighsModel, watch: _Watch, version: str, elapsed: float, log: str,
@@ -317,6 +362,42 @@ def _status(model_status: object, has_plan: bool, interrupted: bool) -> SolveSta
     if model_status == s.kOptimal and has_plan and not interrupted:
         return SolveStatus.OPTIMAL
     return SolveStatus.FEASIBLE if has_plan else SolveStatus.NO_SOLUTION
+
+
+def _companions(hm: HighsModel, options: SolveOptions, is_mip: bool, unscale: float,
+                log: list[str]) -> Companions | None:
+    """Start the companion searches ``options.concurrent_mip`` asks for (None: one search, or none
+    can run here, with the reason in ``log``); their time limit is the main search's."""
+    searches = int(options.concurrent_mip)
+    if searches <= 1 or not is_mip:  # an LP (a start's, the shadow prices') is one search, said nowhere
+        return None
+    why = refused(searches, is_mip=is_mip)
+    if why is not None:
+        log.append(f"network_opt: no companion search: {why}\n")
+        return None
+    limit = float(hm.h.getOptionValue("time_limit")[1])
+    companions = Companions.start(hm.h, searches, limit if math.isfinite(limit) else None, hm.start_values, unscale)
+    log.append(f"network_opt: {searches - 1} companion search(es) beside HiGHS's, random seeds "
+               f"{', '.join(map(str, companions.record.seeds))}\n")
+    return companions
+
+
+def _merge(hm: HighsModel, companions: Companions, objective: float | None, bound: float | None,
+           rel_gap: float, abs_gap: float = 0.0) -> tuple[float | None, float | None, bool]:
+    """The best plan and bound of the main search (``objective``, ``bound``) and its companions:
+    the companions' plan is loaded into the model's variables when cheaper; the bound is the
+    largest, at most the plan's cost. Also whether that plan is proven within ``rel_gap`` (or
+    ``abs_gap``, currency)."""
+    best = companions.best
+    if best is not None and (objective is None or best[0] < objective - 1e-9 * max(abs(objective), 1.0)):
+        hm.load_values(best[1])
+        objective = hm.objective_of(best[1])
+    dual = max(bound if bound is not None else -math.inf, companions.dual)
+    bound = dual if math.isfinite(dual) else None
+    if bound is not None and objective is not None and bound > objective:
+        bound = objective
+    done = objective is not None and bound is not None and proven(objective, bound, rel_gap, abs_gap)
+    return objective, bound, done
 
 
 def trivially_infeasible(exc: TriviallyInfeasible) -> SolveOutcome:
@@ -427,6 +508,7 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                     wanted = max(hold_back * hm.held_lp_s, HOLD_BACK_FLOOR_S) if hold_back > 0 else 0.0
                     held = held_back(wanted, left) if len(integers) else 0.0
                     set_time_limit(highs, max(0.1, left - held), lp=not len(integers))
+                watch.companions = _companions(hm, options, len(integers) > 0, watch.unscale, log)
                 run_highs(hm, watch.tick)
         finally:
             watch.close()
@@ -440,10 +522,19 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                              "held_back_s": held}
     if scale is not None:
         extra["numerics"]["objective_scale"] = scale
+    companions = watch.companions
+    if companions is not None:
+        extra["companions"] = companions.record.as_dict()
+        if companions.best is not None and (watch.best is None
+                                            or companions.best[0] < hm.objective_of(watch.best)):
+            watch.best = companions.best[1]  # what a main search left running or stopped early keeps
     if hm.abandoned:  # HiGHS did not return after the stop request: the best plan it reported
         return _known_plan_outcome(hm, watch, version, elapsed, "".join(log), extra)
     model_status = highs.getModelStatus()
-    if model_status == highspy.HighsModelStatus.kInterrupt:
+    # stopped by the searches' joint proof, not by a user: no interruption (below: the status)
+    together = (companions is not None and watch.together and interrupts.requested() is None
+                and watch.memory_stop is None)
+    if model_status == highspy.HighsModelStatus.kInterrupt and not together:
         interrupted = True
     info = highs.getInfo()
     no_optimum = (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible,
@@ -462,7 +553,19 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
         log.append(f"network_opt: {text}\n")
         if progress is not None:
             progress.phase(text)  # type: ignore[attr-defined]
-    if interrupted and not has_plan:  # stopped before HiGHS used the start (or before the MIP began)
+    if companions is not None and companions.finished() == "Infeasible" and not has_plan:
+        return SolveOutcome(status=SolveStatus.INFEASIBLE, termination=Termination.INFEASIBLE, objective=None,
+                            bound=None, mip_gap=None, solver_version=version, solve_s=elapsed, log="".join(log),
+                            mip_node_count=None, **extra)
+    if together and not has_plan and companions is not None and companions.best is not None:
+        # the joint proof came before the main search took the companions' plan: that plan, proven
+        objective, bound, _ = _merge(hm, companions, None, None, watch.rel_gap, watch.abs_gap)
+        companions.record.proved_together = True
+        extra["companions"] = companions.record.as_dict()
+        return SolveOutcome(status=SolveStatus.OPTIMAL, termination=Termination.CONVERGED, objective=objective,
+                            bound=bound, mip_gap=relative_gap(objective, bound), solver_version=version,
+                            solve_s=elapsed, log="".join(log), mip_node_count=None, **extra)
+    if (interrupted or together) and not has_plan:  # stopped before HiGHS used the start (or the MIP began)
         return _known_plan_outcome(hm, watch, version, elapsed, "".join(log), extra, stopped)
     status = _status(model_status, has_plan, bool(interrupted))
     objective = float(info.objective_function_value) if has_plan else None
@@ -479,6 +582,13 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     extra["mip_node_count"] = int(info.mip_node_count) if is_mip else None
     termination = (stopped if interrupted
                    else TERMINATION.get(model_status, highs.modelStatusToString(model_status)))
+    if companions is not None and has_plan:
+        objective, bound, done = _merge(hm, companions, objective, bound, watch.rel_gap, watch.abs_gap)
+        companions.record.proved_together = together
+        extra["companions"] = companions.record.as_dict()
+        # proven by the searches together (as judged when the main search was stopped), or now
+        if (done or together) and not interrupted:
+            status, termination = SolveStatus.OPTIMAL, Termination.CONVERGED
     return SolveOutcome(status=status, termination=termination, objective=objective, bound=bound,
                         mip_gap=relative_gap(objective, bound), solver_version=version, solve_s=elapsed,
                         log="".join(log), **extra)

@@ -58,6 +58,9 @@ class SolveOptions:
     # bytes: the MIP's search stops, keeping its best plan, once this process's resident memory
     # reaches MEMORY_GUARD_SHARE of it (network_opt.solver.highs; --memory-limit); None: no guard
     memory_limit: int | None = None
+    # HiGHS searches of the MIP side by side, each in its own process on its own core with its own
+    # random seed, sharing plans and bounds (network_opt.solver.companion; --concurrent-mip); 1: one
+    concurrent_mip: int = 1
 
 
 def set_time_limit(highs: highspy.Highs, seconds: float | None, *, lp: bool) -> None:
