@@ -173,16 +173,12 @@ def _receive(stream: IO[bytes]) -> tuple[Any, ...] | None:
     return tuple(pickle.loads(data))
 
 
-def _search(folder: Path, seed: int) -> None:
+def _search(folder: Path, seed: int, channel: IO[bytes]) -> None:
     """A companion's process: solve the model in ``folder`` with ``seed``, sending every improving
     plan (``("plan", objective, x)``), its figures every :data:`FIGURES_S` seconds
     (``("figures", primal, dual)``) and at the end ``("done", termination, primal, dual)``;
     taking the plans the main search sends (``("plan", objective, x)``) until ``("stop",)`` or the
     end of stdin. Objectives and bounds in currency (HiGHS reports them x 2**user_objective_scale)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process answers a Ctrl-C and stops this one
-    channel = os.fdopen(os.dup(1), "wb")
-    with open(os.devnull, "wb") as null:  # HiGHS prints its banner on descriptor 1: not into the channel
-        os.dup2(null.fileno(), 1)
     params = json.loads((folder / "params.json").read_text())
     unscale, seconds = float(params["unscale"]), params["seconds"]
     stop = threading.Event()
@@ -255,13 +251,17 @@ def _search(folder: Path, seed: int) -> None:
 def main(argv: list[str]) -> int:
     """``python -m network_opt.solver.companion FOLDER SEED``: one companion search; a failure is
     sent as its termination (``error: ...``), not printed on the user's terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process answers a Ctrl-C and stops this one
     folder, seed = Path(argv[0]), int(argv[1])
+    channel = os.fdopen(os.dup(1), "wb")
+    with open(os.devnull, "wb") as null:  # HiGHS prints its banner on descriptor 1: not into the channel
+        os.dup2(null.fileno(), 1)
     try:
-        _search(folder, seed)
+        _search(folder, seed, channel)
     except BrokenPipeError:  # the main process is gone
         return 0
     except Exception as exc:  # the main search goes on without this one
-        with contextlib.suppress(Exception), os.fdopen(os.dup(1), "wb") as channel:
+        with contextlib.suppress(Exception):
             _send(channel, ("done", f"error: {type(exc).__name__}: {exc}", math.inf, -math.inf))
         return 1
     return 0
