@@ -201,16 +201,19 @@ def test_a_joint_proof_stops_the_main_search() -> None:
 
 def test_a_failing_companion_reports_its_error_as_its_termination(tmp_path: Path) -> None:
     """A companion whose folder holds no model sends ("done", "error: ...") on its channel and exits 1,
-    with nothing on the terminal (stderr): the main search would go on without it."""
-    import io
+    with nothing on the terminal: the main search would go on without it."""
+    import os
     import subprocess
     import sys
 
     from network_opt.solver.companion import _receive
 
-    proc = subprocess.run([sys.executable, "-m", "network_opt.solver.companion", str(tmp_path), "1"],
-                          input=b"", capture_output=True, timeout=120)
+    read, write = os.pipe()
+    proc = subprocess.run([sys.executable, "-m", "network_opt.solver.companion", str(tmp_path), "1", str(write)],
+                          input=b"", capture_output=True, timeout=120, pass_fds=(write,))
+    os.close(write)
+    with os.fdopen(read, "rb") as channel:
+        message = _receive(channel)
     assert proc.returncode == 1
-    assert proc.stderr == b""
-    message = _receive(io.BytesIO(proc.stdout))
+    assert proc.stderr == b"" and proc.stdout == b""
     assert message is not None and message[0] == "done" and str(message[1]).startswith("error: FileNotFoundError")

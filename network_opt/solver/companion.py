@@ -10,13 +10,14 @@ the main process stops both as soon as the best plan of either lies within the g
 best bound of either: both bounds are bounds of the same model, so the larger one holds for both,
 and a proof can come from the two searches together before either finishes alone.
 
-A companion is a plain ``python -m network_opt.solver.companion FOLDER SEED`` process, in a session
+A companion is a plain ``python -m network_opt.solver.companion FOLDER SEED FD`` process, in a session
 of its own (a terminal's Ctrl-C reaches the main process only, which stops it): no
 ``multiprocessing``, whose ``spawn`` runs the user's ``__main__`` script again in the child. The
 model, HiGHS's options and the start plan go through files in a temporary folder; messages (plans,
-figures, the end) go as length-prefixed pickles through the child's stdin and a copy of its
-stdout (HiGHS's banner goes to /dev/null). The child imports numpy and highspy only. It writes no
-result; it stops when asked, when its stdin closes (the main process is gone), or
+figures, the end) go as length-prefixed pickles through the child's stdin and a pipe of its own
+(descriptor FD; its stdout, where HiGHS prints its banner, goes to /dev/null). The child imports
+numpy and highspy only. It writes no result; it stops when asked, when its stdin closes (the main
+process is gone), or
 :data:`STOP_GRACE_S` seconds after either if it is inside a phase without callbacks (presolve,
 the root LP), by ending its own process.
 """
@@ -24,6 +25,7 @@ the root LP), by ending its own process.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -63,10 +65,12 @@ OWN_OPTIONS: Final = ("threads", "random_seed", "time_limit", "output_flag", "lo
 @dataclass
 class CompanionRecord:
     """What the companion searches did, for ``summary.json`` ``solver.companions``: ``searches`` in
-    all (the main one included), their ``seeds``, the plans the main search took from them
-    (``plans_taken``) and gave them (``plans_given``), their best plan and bound (currency),
-    ``proved_together``: the run stopped because the best plan of one was within the gap asked of
-    the best bound of another; ``note``: why none ran, or why they stopped early."""
+    all (the main one included), the companions' ``seeds``, the plans the main search took from
+    them (``plans_taken``) and gave them (``plans_given``), the best plan they found themselves
+    (``objective``) and their best bound (``bound``; currency), how each ended (``terminations``),
+    ``proved_together``: the main search was stopped on the searches' joint figures (the best plan
+    of any within the gap of the best bound of any, a companion's own proof included); ``note``:
+    why they were stopped early (the memory guard)."""
 
     searches: int
     seeds: list[int] = field(default_factory=list)
@@ -79,10 +83,7 @@ class CompanionRecord:
     note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"searches": self.searches, "seeds": list(self.seeds), "plans_taken": self.plans_taken,
-                "plans_given": self.plans_given, "objective": self.objective, "bound": self.bound,
-                "terminations": list(self.terminations), "proved_together": self.proved_together,
-                "note": self.note}
+        return dataclasses.asdict(self)
 
 
 def better(a: float, b: float) -> bool:
@@ -249,13 +250,12 @@ def _search(folder: Path, seed: int, channel: IO[bytes]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m network_opt.solver.companion FOLDER SEED``: one companion search; a failure is
-    sent as its termination (``error: ...``), not printed on the user's terminal."""
+    """``python -m network_opt.solver.companion FOLDER SEED FD``: one companion search, its messages
+    written to descriptor FD; a failure is sent as its termination (``error: ...``), not printed on
+    the user's terminal."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process answers a Ctrl-C and stops this one
     folder, seed = Path(argv[0]), int(argv[1])
-    channel = os.fdopen(os.dup(1), "wb")
-    with open(os.devnull, "wb") as null:  # HiGHS prints its banner on descriptor 1: not into the channel
-        os.dup2(null.fileno(), 1)
+    channel = os.fdopen(int(argv[2]), "wb")
     try:
         _search(folder, seed, channel)
     except BrokenPipeError:  # the main process is gone
@@ -271,8 +271,8 @@ class _Child:
     """One companion process and what the main process knows of it: its messages are read by a
     thread into ``messages``; ``write`` sends it one (from any thread)."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], seed: int):
-        self.proc, self.seed = proc, seed
+    def __init__(self, proc: subprocess.Popen[bytes], seed: int, channel: IO[bytes]):
+        self.proc, self.seed, self.channel = proc, seed, channel
         self.primal, self.dual = math.inf, -math.inf
         self.termination: str | None = None
         self.messages: queue.Queue[tuple[Any, ...]] = queue.Queue()
@@ -281,9 +281,8 @@ class _Child:
         self.reader.start()
 
     def _read(self) -> None:
-        assert self.proc.stdout is not None
         with contextlib.suppress(Exception):  # a message cut short by the companion's end
-            while (message := _receive(self.proc.stdout)) is not None:
+            while (message := _receive(self.channel)) is not None:
                 self.messages.put(message)
 
     def write(self, message: tuple[Any, ...]) -> bool:
@@ -331,11 +330,18 @@ class Companions:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
             for k in range(1, searches):
                 seed = own_seed + k
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "network_opt.solver.companion", str(folder), str(seed)],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                    start_new_session=True)  # a terminal's Ctrl-C reaches the main process only
-                companions.children.append(_Child(proc, seed))
+                read, write = os.pipe()  # the companion's messages
+                try:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "network_opt.solver.companion", str(folder), str(seed), str(write)],
+                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                        pass_fds=(write,), start_new_session=True)  # a terminal's Ctrl-C reaches the main process only
+                except BaseException:
+                    os.close(read)
+                    raise
+                finally:
+                    os.close(write)  # the companion's copy only: its end closes the pipe
+                companions.children.append(_Child(proc, seed, os.fdopen(read, "rb")))
                 companions.record.seeds.append(seed)
         except BaseException:
             companions.stop()  # none left running
@@ -414,7 +420,7 @@ class Companions:
                 child.proc.kill()
                 child.proc.wait()
             child.reader.join(1.0)
-            for stream in (child.proc.stdin, child.proc.stdout):
+            for stream in (child.proc.stdin, child.channel):
                 with contextlib.suppress(OSError, ValueError):
                     if stream is not None:
                         stream.close()

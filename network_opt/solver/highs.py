@@ -24,7 +24,7 @@ from network_opt.common import interrupts
 from network_opt.common.memory import resident_bytes
 from network_opt.model.data import ModelData
 from network_opt.solver.carry_over import plan_start
-from network_opt.solver.companion import Companions, proven, refused
+from network_opt.solver.companion import Companions, better, proven, refused
 from network_opt.solver.handoff import HighsModel, MatrixModel, TriviallyInfeasible
 from network_opt.solver.options import SolveOptions, cost_scale, run_highs, set_limits, set_time_limit
 from network_opt.solver.scaling import scaled_ratio
@@ -389,7 +389,7 @@ def _merge(hm: HighsModel, companions: Companions, objective: float | None, boun
     largest, at most the plan's cost. Also whether that plan is proven within ``rel_gap`` (or
     ``abs_gap``, currency)."""
     best = companions.best
-    if best is not None and (objective is None or best[0] < objective - 1e-9 * max(abs(objective), 1.0)):
+    if best is not None and (objective is None or better(best[0], objective)):
         hm.load_values(best[1])
         objective = hm.objective_of(best[1])
     dual = max(bound if bound is not None else -math.inf, companions.dual)
@@ -526,7 +526,7 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     if companions is not None:
         extra["companions"] = companions.record.as_dict()
         if companions.best is not None and (watch.best is None
-                                            or companions.best[0] < hm.objective_of(watch.best)):
+                                            or better(companions.best[0], hm.objective_of(watch.best))):
             watch.best = companions.best[1]  # what a main search left running or stopped early keeps
     if hm.abandoned:  # HiGHS did not return after the stop request: the best plan it reported
         return _known_plan_outcome(hm, watch, version, elapsed, "".join(log), extra)
