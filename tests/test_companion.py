@@ -168,7 +168,7 @@ def test_the_memory_guard_stops_the_companions_first(monkeypatch: pytest.MonkeyP
     hm = _two_columns()
     watch = highs._Watch(hm, None, 0.0, memory_limit=100)
     fake = _FakeCompanions(resident=80)
-    watch.companions = fake  # type: ignore[assignment]
+    watch.attach(fake)  # type: ignore[arg-type]
     monkeypatch.setattr(highs, "resident_bytes", lambda: 20)
     watch.tick(0.0)
     assert not fake.running and fake.notes and "memory limit" in str(fake.notes[0])
@@ -192,7 +192,7 @@ def test_a_joint_proof_stops_the_main_search() -> None:
         hm.h.setOptionValue("mip_rel_gap", gap)
         watch = highs._Watch(hm, None, 0.0)
         watch.figures = (-100.0, -103.0, 0.029)
-        watch.companions = _FakeCompanions(resident=0, primal=-101.0, dual=-101.05)  # type: ignore[assignment]
+        watch.attach(_FakeCompanions(resident=0, primal=-101.0, dual=-101.05))  # type: ignore[arg-type]
         watch.tick(0.0)
         assert watch.together is stops
         assert interrupts._stop_flag(hm.h)[0] is stops

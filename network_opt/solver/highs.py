@@ -267,7 +267,6 @@ class _Watch:
         self.together = False
         hm.h.cbMipInterrupt.subscribe(self.check)
         hm.h.cbMipImprovingSolution.subscribe(self.improved)
-        hm.h.cbMipUserSolution.subscribe(self.offered)
 
     def check(self, event: object) -> None:
         if self.hm.abandoned:
@@ -281,6 +280,13 @@ class _Watch:
             self.best = np.array(event.data_out.mip_solution, dtype=float)  # type: ignore[attr-defined]
             if self.companions is not None:
                 self.companions.offer(self.hm.objective_of(self.best), self.best)
+
+    def attach(self, companions: Companions | None) -> None:
+        """Drive ``companions`` (None: none run); only then is HiGHS's user-solution callback taken,
+        which HiGHS calls at every node."""
+        self.companions = companions
+        if companions is not None:
+            self.hm.h.cbMipUserSolution.subscribe(self.offered)
 
     def offered(self, event: object) -> None:
         """HiGHS asks for a plan of ours: the companions' best, when better than its incumbent."""
@@ -325,7 +331,8 @@ class _Watch:
         if not self.hm.abandoned:  # a HiGHS left running is not touched, not even its callbacks
             self.hm.h.cbMipInterrupt.unsubscribe(self.check)
             self.hm.h.cbMipImprovingSolution.unsubscribe(self.improved)
-            self.hm.h.cbMipUserSolution.unsubscribe(self.offered)
+            if self.companions is not None:
+                self.hm.h.cbMipUserSolution.unsubscribe(self.offered)
         if self.companions is not None:
             self.companions.stop()
 
@@ -508,7 +515,7 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                     wanted = max(hold_back * hm.held_lp_s, HOLD_BACK_FLOOR_S) if hold_back > 0 else 0.0
                     held = held_back(wanted, left) if len(integers) else 0.0
                     set_time_limit(highs, max(0.1, left - held), lp=not len(integers))
-                watch.companions = _companions(hm, options, len(integers) > 0, watch.unscale, log)
+                watch.attach(_companions(hm, options, len(integers) > 0, watch.unscale, log))
                 run_highs(hm, watch.tick)
         finally:
             watch.close()
