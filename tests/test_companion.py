@@ -217,3 +217,62 @@ def test_a_failing_companion_reports_its_error_as_its_termination(tmp_path: Path
     assert proc.returncode == 1
     assert proc.stderr == b"" and proc.stdout == b""
     assert message is not None and message[0] == "done" and str(message[1]).startswith("error: FileNotFoundError")
+
+
+def test_the_stochastic_extensive_form_searches_with_a_companion(tmp_path: Path) -> None:
+    """``--stochastic --concurrent-mip 2`` (decomposition none) solves the extensive form with a
+    companion search: the micro instance of tests/test_stochastic.py with CVaR weight 1 opens L,
+    RP 6400 (worked out in that module's docstring), and the summary records the two searches."""
+    from test_stochastic import micro
+
+    from network_opt.runs.stochastic import StochasticOptions, solve_stochastic
+
+    folder = micro(tmp_path / "m", {"scenarios": {"low": 0.5, "high": 0.5}, "cvar_alpha": 0.5, "cvar_weight": 1.0})
+    res = solve_stochastic(folder, StochasticOptions(regret_limit=0, out_of_sample=0,
+                                                     solve=SolveOptions(mip_gap=0.0, concurrent_mip=2)))
+    assert res is not None
+    assert res.metrics["RP"] == pytest.approx(6400.0, abs=1e-6)
+    assert res.solution.objective == pytest.approx(6400.0, abs=1e-6)
+    record = res.solution.summary["solver"]["companions"]
+    assert record["searches"] == 2 and record["seeds"] == [1]
+    assert res.solution.summary["options"]["concurrent_mip"] == 2  # what was asked, as asked
+    assert mp.active_children() == []
+
+
+@pytest.mark.parametrize("method", ["lshaped", "ph", "benders"])
+def test_a_stochastic_decomposition_refuses_companions_before_any_solve(tmp_path: Path, method: str) -> None:
+    """A decomposition solves its master its own way: ``concurrent_mip`` there is refused, not
+    dropped, before the wait-and-see solves."""
+    from test_stochastic import micro
+
+    from network_opt.runs.stochastic import StochasticOptions, solve_stochastic
+
+    with pytest.raises(ValueError, match="--concurrent-mip searches the extensive form"):
+        solve_stochastic(micro(tmp_path / "m"), StochasticOptions(decomposition=method,
+                                                                  solve=SolveOptions(concurrent_mip=2)))
+
+
+def test_benders_refuses_companions(tmp_path: Path) -> None:
+    """``SolveOptions(decomposition="benders", concurrent_mip=2)``: refused, not dropped."""
+    folder, _ = _cflp(tmp_path, 1, 5, 8)
+    with pytest.raises(ValueError, match="concurrent_mip"):
+        no.solve(folder, SolveOptions(decomposition="benders", concurrent_mip=2))
+
+
+@pytest.mark.parametrize("method, extra", [("benders", []), ("benders", ["--stochastic"]),
+                                           ("ph", ["--stochastic"]), ("lshaped", ["--stochastic"])])
+def test_the_cli_refuses_companions_with_a_decomposition(tmp_path: Path, method: str, extra: list[str]) -> None:
+    """``solve [--stochastic] --decomposition M --concurrent-mip 2`` exits 2 before anything is
+    written, naming both options (ph and lshaped need --stochastic anyway)."""
+    from test_stochastic import micro
+    from typer.testing import CliRunner
+
+    import network_opt.cli  # noqa: F401  (registers the commands)
+    from network_opt.cli.app import app
+
+    out = tmp_path / "res"
+    result = CliRunner().invoke(app, ["solve", str(micro(tmp_path / "m")), "--out", str(out), "--quiet",
+                                      "--decomposition", method, "--concurrent-mip", "2", *extra])
+    assert result.exit_code == 2, result.output
+    assert "--concurrent-mip" in result.output and f"--decomposition {method}" in result.output
+    assert not out.exists()

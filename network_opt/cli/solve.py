@@ -81,7 +81,8 @@ def solve(
         "process on its own core with its own random seed (HiGHS searches its tree on one core): the searches "
         "share every plan they find, and the solve stops once the best plan of any is within --mip-gap of the best "
         "bound of any (summary.json solver.companions). Each holds its own copy of the model (memory x N; the "
-        "--memory-limit guard stops the companions first). Only where N cores are free; 1: one search.")] = 1,
+        "--memory-limit guard stops the companions first). Only where N cores are free; 1: one search. With "
+        "--stochastic: the extensive form's MIP (--decomposition none).")] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out folder, if network-opt wrote it and "
                                             "it holds nothing else (and an existing --write-model file).")] = False,
     write_model: Annotated[Path | None, typer.Option(
@@ -224,12 +225,16 @@ def solve(
     if lagrangian is not None and not heuristic:
         err.print(f"error: --{'' if lagrangian else 'no-'}lagrangian needs --heuristic", markup=False)
         raise typer.Exit(EXIT_INPUT)
+    if concurrent_mip > 1 and decomposition != Decomposition.none:  # a decomposition solves its master its own way
+        err.print(f"error: --concurrent-mip searches one MIP side by side; it cannot be combined with --decomposition "
+                  f"{decomposition}", markup=False)
+        raise typer.Exit(EXIT_INPUT)
     if start != Start.auto and decomposition == Decomposition.benders:  # Benders starts from its own plans
         err.print(f"error: --start {start} cannot be combined with --decomposition benders", markup=False)
         raise typer.Exit(EXIT_INPUT)
     if stochastic:
         _solve_stochastic(ctx, instance, out_dir, overwrite, log_file, progress, SolveOptions(
-            time_limit=time_limit, mip_gap=mip_gap, threads=threads, verbose=verbose,
+            time_limit=time_limit, mip_gap=mip_gap, threads=threads, verbose=verbose, concurrent_mip=concurrent_mip,
             warm_start=start != Start.none, start=start.replace("-", "_")),
             soft_targets=True if soft_targets else None, scenarios=scenarios, seed=seed, cvar_alpha=cvar_alpha,
             cvar_weight=cvar_weight, decomposition=str(decomposition), out_of_sample=out_of_sample, workers=workers,

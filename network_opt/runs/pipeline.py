@@ -222,6 +222,9 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
     progress = progress or Progress("quiet")
     if redispatch and (aggregate is None or heuristic is not None):
         raise ValueError("redispatch re-dispatches an aggregated plan: it needs aggregate, without heuristic")
+    if options.concurrent_mip > 1 and options.decomposition == "benders":
+        raise ValueError("concurrent_mip searches one MIP side by side; Benders decomposition solves its master its "
+                         "own way: give one of them")
     t0 = time.perf_counter()
     progress.phase("loading and validating the instance")
     inst = instance if isinstance(instance, Instance) else load(instance)

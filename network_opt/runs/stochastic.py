@@ -86,7 +86,9 @@ class StochasticOptions:
     :func:`network_opt.runs.decompose.solve_ph`): progressive hedging (``--ph-iterations``,
     ``--ph-rho``); ``lshaped_iterations``: the L-shaped method; ``solve``: HiGHS
     limits of every solve (the extensive form's
-    time limit and gap; each scenario's solve); executor, workers, scheduler: where the scenario
+    time limit and gap; each scenario's solve); its ``concurrent_mip`` applies to the extensive form
+    alone (``decomposition`` "none"; the scenario solves fill the cores with ``workers`` already, and
+    a decomposition solves its master its own way); executor, workers, scheduler: where the scenario
     solves run; ``benders_workers``: processes holding the scenario blocks of ``decomposition=
     "benders"`` without CVaR (None: the machine's cores; 1: this process); ``benders_persistent``:
     one HiGHS object per block (False: one per process, re-loaded with each block and its basis)."""
@@ -363,9 +365,14 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
         raise ValueError(f"--ph-rho must be a finite number > 0, got {opts.ph_rho!r}")
     if opts.nonanticipativity not in NONANTICIPATIVITY:
         raise ValueError(f"nonanticipativity must be one of {', '.join(NONANTICIPATIVITY)}")
+    if opts.solve.concurrent_mip > 1 and opts.decomposition != "none":
+        raise ValueError(f"--concurrent-mip searches the extensive form's MIP (--decomposition none), not "
+                         f"--decomposition {opts.decomposition}")
+    design = opts.solve  # the extensive form's options; every scenario solve searches once
+    opts = with_solve(opts, concurrent_mip=1)
     sset = scenario_set(inst, opts.scenarios, opts.seed)
     n = len(sset.names)
-    audit = audit_record(inst, opts.solve, **_stochastic_audit(opts, n, alpha, weight), soft_targets=soft_targets)
+    audit = audit_record(inst, design, **_stochastic_audit(opts, n, alpha, weight), soft_targets=soft_targets)
     probs = np.asarray(sset.probabilities)
     progress.phase(f"preparing {n} scenarios")
     datas = [scenario_data(inst, o, soft_targets) for o in sset.overrides]
@@ -430,7 +437,7 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
         ev_alone: ScenarioOutcome | None = None
         if opts.decomposition == "none":
             step(f"solving the extensive form ({n} scenarios, {opts.nonanticipativity} first stage)")
-            outcome, plan = _extensive_form(datas, probs, alpha, weight, opts, progress)
+            outcome, plan = _extensive_form(datas, probs, alpha, weight, opts, design, progress)
             decomposition.update(nonanticipativity=opts.nonanticipativity)
         elif opts.decomposition == "benders":
             start_plan = None
@@ -653,14 +660,16 @@ def _eta_certificate(ws: list[ScenarioOutcome], probs: np.ndarray, weight: float
 
 
 def _extensive_form(datas: list[ModelData], probs: np.ndarray, alpha: float, weight: float,
-                    opts: StochasticOptions, progress: Progress) -> tuple[SolveOutcome, Plan | None]:
-    """The design as one MIP over every scenario; ``progress`` shows HiGHS's best plan, bound and
-    gap while it runs (as a plain solve does)."""
+                    opts: StochasticOptions, design: SolveOptions, progress: Progress
+                    ) -> tuple[SolveOutcome, Plan | None]:
+    """The design as one MIP over every scenario, solved with ``design`` (companion searches
+    included, ``concurrent_mip``); ``progress`` shows HiGHS's best plan, bound and gap while it
+    runs (as a plain solve does)."""
     from network_opt.model.stochastic import build_extensive_form
     from network_opt.solver.highs import solve_model
 
     m = build_extensive_form(datas, list(probs), alpha=alpha, weight=weight, nonanticipativity=opts.nonanticipativity)
-    out = solve_model(m, opts.solve, progress=progress)
+    out = solve_model(m, design, progress=progress)
     if not out.has_plan:
         return out, None
     plan = plan_values(m.scenario[0])
@@ -849,7 +858,8 @@ def _summary(inst: Instance, outcome: SolveOutcome, audit: dict[str, Any], soft_
                    currency=inst.settings.currency, periods=list(inst.years),
                    soft_targets=bool(inst.settings.targets.soft if soft_targets is None else soft_targets),
                    timings={"load_s": t1 - t0, "solve_s": t2 - t1, "evaluate_s": t3 - t2},
-                   solver={"name": outcome.solver_name, "version": outcome.solver_version},
+                   solver={"name": outcome.solver_name, "version": outcome.solver_version,
+                           **({"companions": outcome.companions} if outcome.companions is not None else {})},
                    warnings=[str(w) for w in inst.warnings] + outcome.numeric_warnings,
                    tool=audit["tool"], command=audit["command"], options=audit["options"],
                    instance_path=audit["instance_path"], input_files=audit["input_files"])
