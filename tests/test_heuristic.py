@@ -653,3 +653,60 @@ def test_restricted_mip_under_a_memory_limit_runs_no_sub_mips(tmp_path: Path, li
     assert sol.objective == pytest.approx(100.0) and sol.summary["heuristic"]["closed"] == 1
     assert len(seen) == 1 and set(seen[0].values()) == ({False} if limit else {True})
     assert all(highs[0].getOptionValue(name)[1] for name in SUB_MIP_HEURISTICS)  # restored: HiGHS's defaults
+
+
+def test_refine_drops_a_facility_the_clustered_plan_opens_needlessly(tmp_path: Path) -> None:
+    """:func:`network_opt.runs.heuristic.refine` on a hand-solved model: one customer of 10 t, plants
+    P0, P1, P2 (capacity 100 each, fixed 50, 80, 200, 1 per t from the customer). The plan with P0
+    and P1 forced open costs 50 + 80 + 10 = 140; searched again over {P0, P1} (P2 closed) from that
+    plan, the best is P0 alone, 50 + 10 = 60. The refinement returns that plan, and its record says
+    where it started."""
+    import time
+
+    from network_opt.common.progress import Progress
+    from network_opt.model import build_model
+    from network_opt.model.data import prepare
+    from network_opt.runs.heuristic import refine
+    from network_opt.solver.handoff import HighsModel
+    from network_opt.solver.highs import solve_model
+
+    folder = cflp_instance(tmp_path, [10.0], [100.0, 100.0, 100.0], [50.0, 80.0, 200.0], np.array([[1.0]] * 3))
+    d = prepare(no.load(folder))
+    m = build_model(d)
+    hm = HighsModel(m)
+    facility = d.levels["facility"].tolist()
+    forced = np.asarray([hm.cols[id(v)] for (j, _p), v in m.level_open.items() if facility[j] in ("P0", "P1")],
+                        dtype=np.int32)
+    hm.h.changeColsBounds(len(forced), forced, np.ones(len(forced)), np.ones(len(forced)))
+    first = solve_model(m, no.SolveOptions(), solver=hm, data=d)
+    assert first.objective == pytest.approx(140.0)
+    hm.h.changeColsBounds(len(forced), forced, np.zeros(len(forced)), np.ones(len(forced)))  # free again
+    plan, record = refine(m, d, hm, no.SolveOptions(time_limit=60.0), 140.0, {"P0", "P1"}, time.perf_counter(),
+                          Progress("quiet"))
+    assert plan is not None
+    assert set(plan.loc[plan["open"], "facility"]) == {"P0"}
+    assert record["objective"] == pytest.approx(60.0) and record["from"] == pytest.approx(140.0)
+    assert record["facilities"] == 2
+
+
+def test_refine_needs_a_time_limit_and_a_facility_to_close(tmp_path: Path) -> None:
+    """Without a time limit, or when the plan opens every facility, the refinement does not run and
+    says why; the plan stays the clustered MIP's."""
+    import time
+
+    from network_opt.common.progress import Progress
+    from network_opt.model import build_model
+    from network_opt.model.data import prepare
+    from network_opt.runs.heuristic import refine
+    from network_opt.solver.handoff import HighsModel
+    from network_opt.solver.highs import solve_model
+
+    d = prepare(no.load(micro(tmp_path, linking=False)))
+    m = build_model(d)
+    hm = HighsModel(m)
+    assert solve_model(m, no.SolveOptions(), solver=hm, data=d).objective == pytest.approx(60.0)
+    plan, record = refine(m, d, hm, no.SolveOptions(), 60.0, {"P1"}, time.perf_counter(), Progress("quiet"))
+    assert plan is None and record["note"] == "not run: no time limit"
+    plan, record = refine(m, d, hm, no.SolveOptions(time_limit=60.0), 60.0, {"P0", "P1"}, time.perf_counter(),
+                          Progress("quiet"))
+    assert plan is None and record["note"] == "not run: the plan opens every facility"
