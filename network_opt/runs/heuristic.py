@@ -307,7 +307,10 @@ def refine(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOpt
     if seconds is None or seconds < REFINE_MIN_S or hm.abandoned or interrupts.requested() is not None:
         record["note"] = "not run: no time limit" if seconds is None else "not run: no time left"
         return None, record
-    values = np.asarray(hm.h.getSolution().col_value, dtype=float)
+    values = hm.values  # the plan loaded (a companion search's when it was cheaper), not HiGHS's own
+    if values is None:
+        record["note"] = "not run: no plan loaded"
+        return None, record
     if close_others(m, d, hm, opened) == 0:
         record["note"] = "not run: the plan opens every facility"
         return None, record
