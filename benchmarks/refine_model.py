@@ -2,7 +2,7 @@
 network_opt.runs.heuristic.refine).
 
     python benchmarks/refine_model.py INSTANCE PLAN --aggregate N [--prune K] [--set KEY=VALUE ...]
-                                      [--neighbours K] [--seconds S]
+                                      [--neighbours K] [--seconds S] [--write CSV]
 
 ``PLAN``: the ``facilities.csv`` of a ``network-opt solve --out`` folder (its ``open`` column names
 the facilities the plan opens; its levels and modules are the start). Builds the clustered
@@ -13,7 +13,8 @@ to each (default 0) and closes the others (``close_others``), then searches it f
 flows, facilities kept, build seconds, the plan's objective in that model (its first plan: compare
 it with the full model's objective of the same plan to see the clustering's optimism), the plan and
 bound after the search, HiGHS's status, nodes and the facilities the new plan opens (and how many
-of them the plan did not open).
+of them the plan did not open). ``--write CSV``: the new plan's facilities table, for
+``benchmarks/swap_search.py`` or to carry over to the full model.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> None:
     ap.add_argument("plan")
     ap.add_argument("--neighbours", type=int, default=0)
     ap.add_argument("--seconds", type=float, default=120.0)
+    ap.add_argument("--write", default=None, metavar="CSV")
     args = ap.parse_args()
     if args.aggregate is None:
         ap.error("--aggregate N is required: the refinement searches the clustered relaxation")
@@ -60,6 +62,8 @@ def main() -> None:
     first = hm.objective_of(hm.start_values) if hm.start_values is not None else None
     fac = facilities_table(m, d, hm) if out.has_plan else None
     now = set(fac.loc[fac["open"], "facility"]) if fac is not None else set()
+    if args.write and fac is not None:
+        fac.to_csv(args.write, index=False)
     print(json.dumps({
         "instance": args.instance, "plan": args.plan, "aggregate": args.aggregate, "prune": args.prune,
         "settings": settings, "neighbours": args.neighbours, "flows": len(d.flows), "kept": len(kept),
