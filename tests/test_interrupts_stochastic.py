@@ -282,3 +282,46 @@ def test_a_highs_run_that_does_not_answer_is_left_and_the_decomposition_raises(
             h.run()
         assert caught.value.exit_code == 143
         assert interrupts.abandoned()
+
+
+def test_a_stop_inside_a_pyomo_highs_solve_is_held_until_highs_would_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGINT that arrives in Pyomo's own Python inside a HiGHS interface's ``solve`` (here while
+    the interface adds the constraints, before HiGHS runs) does not raise there: raised amid the
+    interface's output capture and model updates it once came out as an ``Exception``, which
+    mpi-sppy printed as "Solve failed for scenario ..." before solving the scenario again with
+    ``tee=True`` (the CI of 2026-12-07). The interface's code goes on, HiGHS does not start, and
+    the solve raises Interrupted; outside the decomposition both interfaces' ``solve`` are Pyomo's
+    again."""
+    import pyomo.contrib.appsi.solvers.highs as appsi_highs
+    import pyomo.contrib.solver.solvers.highs as contrib_highs
+    import pyomo.environ as pyo
+
+    from network_opt.runs.decompose import stoppable_highs
+
+    appsi_solve = appsi_highs.Highs.solve
+    add_constraints = appsi_highs.Highs._add_constraints
+    went_on: list[str] = []
+    ran: list[str] = []
+
+    def signal_then_add(self: Any, cons: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGINT)
+        went_on.append("after the signal")  # a stop raised at once inside the interface never gets here
+        return add_constraints(self, cons)
+
+    monkeypatch.setattr(appsi_highs.Highs, "_add_constraints", signal_then_add)
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0, 1))
+    m.floor = pyo.Constraint(expr=m.x >= 0.5)
+    m.cost = pyo.Objective(expr=m.x)
+    with stoppable_highs():
+        solver = pyo.SolverFactory("appsi_highs")
+        h = solver._solver_model if hasattr(solver, "_solver_model") else None
+        assert h is None or type(h).__name__ == "StoppableHighs"
+        with pytest.raises(interrupts.Interrupted) as caught:
+            solver.solve(m, load_solutions=False)
+        ran.append(str(solver._solver_model.getModelStatus()))
+    assert caught.value.exit_code == 130
+    assert went_on == ["after the signal"]
+    assert ran == [str(appsi_highs.highspy.HighsModelStatus.kNotset)]  # HiGHS was never run
+    assert appsi_highs.Highs.solve is appsi_solve
+    assert "solve" not in contrib_highs.Highs.__dict__

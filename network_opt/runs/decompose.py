@@ -241,12 +241,15 @@ def stoppable_highs() -> Iterator[None]:
     """While inside, the HiGHS objects that Pyomo's HiGHS interfaces (:data:`PYOMO_HIGHS_MODULES`)
     create are :func:`_stoppable_class` objects, so that SIGINT/SIGTERM stop mpi-sppy's PH and
     L-shaped runs within :data:`~network_opt.common.interrupts.GRACE_S` seconds in every phase of
-    HiGHS; between two HiGHS runs (Pyomo and mpi-sppy's Python) a signal raises at once. mpi-sppy has
-    no hook around every solve (PH's extensions see only its subproblems, the L-shaped method none),
-    and the only solver option it passes, a time limit, cannot answer a signal; so the class those
-    modules look up as ``highspy.Highs`` is replaced for the length of the decomposition (each
-    module's ``highspy`` name points to a view of highspy with that one class changed) and restored
-    after. Main thread only: other threads (dask workers) use HiGHS as it is."""
+    HiGHS. mpi-sppy has no hook around every solve (PH's extensions see only its subproblems, the
+    L-shaped method none), and the only solver option it passes, a time limit, cannot answer a
+    signal; so the class those modules look up as ``highspy.Highs`` is replaced for the length of
+    the decomposition (each module's ``highspy`` name points to a view of highspy with that one class
+    changed) and restored after. Their ``solve`` is wrapped too (:func:`_holding_stops`): inside it a
+    first stop request is held until HiGHS's run begins (which then raises) or the solve returns (the
+    wrapper then raises), not raised in the middle of Pyomo's own Python there; between two solves
+    (mpi-sppy's Python, the scenario models' build) a signal raises at once. Main thread only:
+    other threads (dask workers) use HiGHS as it is."""
     import importlib
 
     if threading.current_thread() is not threading.main_thread():
@@ -265,6 +268,7 @@ def stoppable_highs() -> Iterator[None]:
             return getattr(highspy, name)
 
     saved: list[tuple[Any, Any]] = []
+    wrapped: list[tuple[type, Any]] = []  # (interface class, its own solve or None if inherited)
     for name in PYOMO_HIGHS_MODULES:
         try:
             module = importlib.import_module(name)
@@ -273,12 +277,40 @@ def stoppable_highs() -> Iterator[None]:
         if hasattr(module, "highspy"):
             saved.append((module, module.highspy))
             setattr(module, "highspy", _View())  # noqa: B010 (a module attribute mypy does not know)
+        interface = getattr(module, "Highs", None)
+        solve = getattr(interface, "solve", None) if isinstance(interface, type) else None
+        if isinstance(interface, type) and callable(solve):
+            wrapped.append((interface, interface.__dict__.get("solve")))
+            setattr(interface, "solve", _holding_stops(solve))  # noqa: B010
     try:
         with interrupts.handling():
             yield
     finally:
         for module, original in saved:
             setattr(module, "highspy", original)  # noqa: B010
+        for interface, own in wrapped:
+            if own is None:
+                delattr(interface, "solve")  # the inherited one shows again
+            else:
+                setattr(interface, "solve", own)  # noqa: B010
+
+
+def _holding_stops(solve: Callable[..., Any]) -> Callable[..., Any]:
+    """``solve`` of a Pyomo HiGHS interface, with a first stop request held while it runs
+    (:func:`network_opt.common.interrupts.deferred`) and raised as
+    :class:`~network_opt.common.interrupts.Interrupted` when it returns; HiGHS's run inside stops at
+    once or does not start (:func:`_stoppable_class`), so the solve ends within the same seconds.
+    Raised at once inside the interface instead, amid its output capture and model updates, the
+    stop once came out as an ``Exception`` that mpi-sppy reported as "Solve failed for scenario ...",
+    then solved the scenario again with ``tee=True`` (the CI of 2026-12-07, PH, SIGINT)."""
+
+    def holding(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with interrupts.deferred():
+            result = solve(self, *args, **kwargs)
+        interrupts.check()
+        return result
+
+    return holding
 
 
 def _creator(datas: dict[str, ModelData], probabilities: dict[str, float], alpha: float,
