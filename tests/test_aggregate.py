@@ -370,6 +370,9 @@ def test_cli_writes_aggregation_csv_and_the_bound(hand: Path, tmp_path: Path) ->
     flows = pd.read_csv(out / "flows.csv", keep_default_na=False)
     collection = pd.read_csv(out / "collection.csv", keep_default_na=False)
     assert mass_balance_errors({"flows": flows, "collection": collection}) == []
+    # split back onto the points: each flow's origin site is its point, not the cluster
+    packs = flows.loc[flows["commodity"] == "eol_packs"]
+    assert set(packs["origin_site"]) == {"C1", "C2"} and (packs["origin_site"] == packs["origin"]).all()
     assert "aggregation" in pd.ExcelFile(out / "results.xlsx").sheet_names
 
 

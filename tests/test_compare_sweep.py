@@ -56,6 +56,10 @@ def test_compare_gives_the_numbers_of_each_scenario_solved_alone(tmp_path: Path)
 
     csv = pd.read_csv(out / "comparison.csv")
     assert list(csv.columns) == ["kpi", "unit", *names]
+    # no refurbisher at all: 0 t/yr of refurbishing, not an unknown; the infeasible scenario has no plan
+    assert table.at["capacity_t:refurbisher:TOY", "base"] == pytest.approx(500.0)
+    assert table.at["capacity_t:refurbisher:TOY", "no-refurbisher"] == 0.0
+    assert table.at["capacity_t:refurbisher:TOY", "no-hydro"] is None
     diff = res.facility_diff
     removed = diff.loc[(diff["scenario"] == "no-refurbisher") & (diff["facility"] == "REF-EAST")]
     assert removed[["reference_state", "state", "change"]].values.tolist() == [

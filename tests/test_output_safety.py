@@ -477,3 +477,21 @@ def test_log_file_holds_the_heuristic_solves_solver_logs(tmp_path: Path) -> None
     full = text.index("heuristic: solving the full model over")
     assert "Solving MIP model with" in text[screen:full]  # the clustered model's HiGHS log
     assert "Solving MIP model with" in text[full:]  # the restricted MIP's
+
+
+def test_csv_tables_print_no_negative_zero(tmp_path: Path) -> None:
+    import math
+
+    import pandas as pd
+
+    from network_opt.common.files import csv_ready, write_csv
+
+    frame = pd.DataFrame({"investment": [-1e-12, 2.5, math.nan], "n": [1, 2, 3], "id": ["a", "b", "c"]})
+    ready = csv_ready(frame)
+    assert ready["investment"].iloc[0] == 0.0 and ready["investment"].iloc[1] == 2.5
+    assert math.isnan(ready["investment"].iloc[2])
+    assert frame["investment"].iloc[0] == -1e-12  # the caller's table is not changed
+    kept = pd.DataFrame({"value": [1e-6, -1e-6]})
+    assert csv_ready(kept) is kept  # values that print as non-zero stay
+    write_csv(frame, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text().splitlines()[1] == "0.000000,1,a"

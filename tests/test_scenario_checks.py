@@ -320,5 +320,11 @@ def test_shadow_price_notes_for_zero_nan_and_time_limited_plans() -> None:
     assert notes[3] == "0: not binding, the plan exceeds the target"
     failed = shadow_price_notes(targets, np.full(4, np.nan), False, has_row, "optimal")
     assert failed[0].startswith("NaN: the LP with the facility levels and modules fixed was not solved")
+    # no row: met by every plan (the coefficients cancel, achieved = required), or nothing to measure (NaN)
+    rowless = pd.DataFrame({"required": [0.98, 0.98], "achieved": [0.98, np.nan]})
+    free, empty = shadow_price_notes(rowless, np.full(2, np.nan), True, np.array([False, False]), "optimal")
+    assert free.startswith("NaN: the target has no constraint in the model, because every plan meets it")
+    assert "yield equal to the rate" in free
+    assert empty.startswith("NaN: the target has no constraint in the model (nothing it measures can flow")
     limited = shadow_price_notes(targets, prices, True, has_row, "feasible")
     assert all("The plan is feasible, not proven optimal (a time or gap limit stopped the MIP)" in n for n in limited)

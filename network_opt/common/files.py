@@ -74,9 +74,36 @@ def atomic_write_dir(out: str | Path, write: Callable[[Path], None], *,
     return out
 
 
+#: the CSVs' float format, and the size below which a float prints as 0 in it
+CSV_FLOAT_FORMAT = "%.6f"
+CSV_ZERO = 5e-7
+
+
+def csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its float columns' values that would print as ``-0.000000`` in
+    :data:`CSV_FLOAT_FORMAT` (a solver's -1e-12 for a quantity that cannot be negative) set to 0;
+    ``frame`` itself when nothing changes."""
+    floats = frame.select_dtypes("float").columns
+    if not len(floats):
+        return frame
+    values = frame[floats]
+    tiny = values.abs() < CSV_ZERO
+    if not tiny.to_numpy().any():
+        return frame
+    out = frame.copy()
+    out[floats] = values.mask(tiny, 0.0)
+    return out
+
+
+def write_table_csv(frame: pd.DataFrame, path: Path, index: bool = False) -> None:
+    """Write ``frame`` as CSV at ``path`` (not atomically: the caller's folder is), floats with 6
+    decimals and no negative zeros (:func:`csv_ready`)."""
+    csv_ready(frame).to_csv(path, index=index, float_format=CSV_FLOAT_FORMAT)
+
+
 def write_csv(frame: pd.DataFrame, path: Path, index: bool = False) -> Path:
     """Atomically write a CSV file (floats with 6 decimals, like the result tables)."""
-    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=index, float_format="%.6f"))
+    return atomic_write(path, lambda tmp: write_table_csv(frame, tmp, index=index))
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> Path:

@@ -751,6 +751,8 @@ def disaggregate(tables: dict[str, pd.DataFrame], agg: Aggregation) -> dict[str,
                 split[column] = own[column].to_numpy()
         split["tonnes"] = tonnes
         split["origin"] = split["site"]
+        if "origin_site" in split:
+            split["origin_site"] = split["site"]
         split = split.loc[split["tonnes"] > 0, [*flows.columns, "_order"]]
         kept = flows.loc[~hit].assign(_order=np.nonzero(~hit)[0])
         merged = pd.concat([kept, split, pooled], ignore_index=True).sort_values(["_order", "origin"], kind="stable")

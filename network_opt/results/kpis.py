@@ -130,6 +130,21 @@ def scenario_kpis(sol: Solution) -> dict[str, object]:
     return out
 
 
+#: key figures a plan has only for what it holds (a kind of facility, a material recovered): absent, 0
+ABSENT_MEANS_ZERO = ("capacity_t:", "recovered_t:")
+
+
+def zero_absent_quantities(runs: list[dict[str, object]], planned: list[bool]) -> None:
+    """In each run of ``runs`` (key figures of :func:`scenario_kpis`) that has a plan (``planned``),
+    set to 0 the capacities and recovered tonnes another run reports and this one lacks (e.g. a
+    scenario that removes every refurbisher has 0 t/yr of refurbishing capacity, not an unknown)."""
+    names = {n for k in runs for n in k if n.startswith(ABSENT_MEANS_ZERO)}
+    for k, plan in zip(runs, planned, strict=True):
+        if plan:
+            for n in names - k.keys():
+                k[n] = 0.0
+
+
 def target_value_derivative(sol: Solution, key: str) -> float | None:
     """d objective / d value (currency per unit of the target's value) for a key naming target
     values, e.g. ``targets[CN,material_recovery,Li,2025].value``: the sum of the shadow prices

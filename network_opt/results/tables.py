@@ -3,12 +3,15 @@
 Tables (quantities per year within a period unless stated):
 - ``facilities``: facility, site, kind, technology, status, period (an operating year),
   investment_period, open, level, modules, capacity_t (built), usable_capacity_t (less what is
-  still ramping up), throughput_t, utilisation (of the usable capacity), investment (currency, in
-  the first operating year of its investment period), closed;
-- ``flows``: origin, destination, commodity, chemistry, grade, jurisdiction, period, tonnes,
-  distance_km (the whole route), mode (``road``, or the modes of a route over legs, e.g.
-  ``road+sea+road``), via (the ports passed, ``A>B``), road_km, rail_km, sea_km, cost (transport,
-  damaged-pack premium included, currency/yr), co2e_t (transport and process);
+  still ramping up), throughput_t, utilisation (of the usable capacity), investment (currency, not
+  discounted, in the first operating year of its investment period), closed;
+- ``flows``: origin, destination (collection point, facility or market ids), origin_site,
+  destination_site (the ``sites.csv`` ids where they are, whose coordinates place the flow on a
+  map), commodity, chemistry, grade, jurisdiction, period, tonnes, distance_km (the whole
+  route), mode (``road``, or the modes of a route over legs, e.g. ``road+sea+road``), via (the
+  ports passed, ``A>B``), road_km, rail_km, sea_km, cost (transport, damaged-pack premium
+  included, not discounted, currency/yr: processing is in ``costs``), co2e_t (transport and
+  process);
 - ``collection``: site, period, chemistry, grade, supply_t, shipped_t, disposed_t, uncollected_t,
   stock_t (packs held there at the end of the year), stock_in_t (held at the end of the year before);
 - ``costs``: term, period, value (currency, discounted, as in the objective);
@@ -220,7 +223,8 @@ def _stock(m: pyo.ConcreteModel, d: ModelData, solver: HighsModel | None) -> pd.
 
 
 def _flows(f: pd.DataFrame) -> pd.DataFrame:
-    out = f.loc[f["tonnes"] > 0, ["origin", "destination", "commodity", "chemistry", "grade", "jurisdiction",
+    sites = [c for c in ("origin_site", "destination_site") if c in f]  # where each end is: sites.csv's id
+    out = f.loc[f["tonnes"] > 0, ["origin", "destination", *sites, "commodity", "chemistry", "grade", "jurisdiction",
                                   "period", "tonnes", "distance_km", "mode", "via", "road_km", "rail_km", "sea_km",
                                   "cost_per_t", "damaged_premium_per_t", "co2e_per_t"]].copy()
     out["cost"] = (out.pop("cost_per_t") + out.pop("damaged_premium_per_t")) * out["tonnes"]

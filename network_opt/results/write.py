@@ -16,7 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
-from network_opt.common.files import atomic_write_dir
+from network_opt.common.files import atomic_write_dir, write_table_csv
 from network_opt.common.outdir import (
     MIN_FREE_BYTES,
     RESULT_TABLES,
@@ -85,7 +85,7 @@ def protected_paths(sol: Solution) -> list[str]:
 def _write_files(sol: Solution, folder: Path, start: float, full: bool = True) -> None:
     for name in RESULT_TABLES:
         if name in sol.tables:
-            sol.tables[name].to_csv(folder / f"{name}.csv", index=False, float_format="%.6f")
+            write_table_csv(sol.tables[name], folder / f"{name}.csv")
     if full:
         write_results_xlsx(sol, folder / "results.xlsx")
         if sol.instance is not None and "flows" in sol.tables:
@@ -162,7 +162,7 @@ def rescue_results(sol: Solution, intended: str | Path, error: BaseException) ->
         for name in RESULT_TABLES:
             if name in sol.tables:
                 try:
-                    sol.tables[name].to_csv(folder / f"{name}.csv", index=False, float_format="%.6f")
+                    write_table_csv(sol.tables[name], folder / f"{name}.csv")
                 except Exception as exc:
                     (folder / f"{name}.csv").unlink(missing_ok=True)
                     notes.append(f"{name}.csv not written ({describe_error(exc)})")

@@ -21,7 +21,7 @@ from network_opt.common.files import kpi_order, remove_stale, save_figure, write
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.load import load_for_scenarios
 from network_opt.inputs.scenarios import BASE, VALID, check_scenario, read_scenarios, resolve
-from network_opt.results.kpis import kpi_unit
+from network_opt.results.kpis import kpi_unit, zero_absent_quantities
 from network_opt.runs.executors import (
     RunResult,
     RunSpec,
@@ -132,6 +132,7 @@ def comparison_table(results: list[RunResult], currency: str) -> pd.DataFrame:
         if r.error:
             k["error"] = r.error
         columns[r.name] = k
+    zero_absent_quantities(list(columns.values()), [has_plan(r.status) for r in results])
     names = kpi_order(n for k in columns.values() for n in k)
     table = pd.DataFrame({name: [k.get(n) for n in names] for name, k in columns.items()}, index=names, dtype=object)
     table.insert(0, "unit", [kpi_unit(n, currency) for n in names])

@@ -31,6 +31,7 @@ from network_opt.inputs.instance import Instance
 from network_opt.inputs.load import load_for_scenarios
 from network_opt.inputs.overrides import Origin, Override, apply_overrides, parse_key
 from network_opt.inputs.scenarios import BASE, INFEASIBLE, INVALID, NAME, check_scenario, read_scenarios, resolve
+from network_opt.results.kpis import zero_absent_quantities
 from network_opt.runs.executors import (
     RunSpec,
     check_executor_args,
@@ -43,7 +44,7 @@ from network_opt.runs.executors import (
     run_batch,
 )
 from network_opt.solver.options import SolveOptions
-from network_opt.solver.status import PLAN_STATUSES
+from network_opt.solver.status import PLAN_STATUSES, has_plan
 
 AGGREGATES = ("sweep.csv", "sweep.png")
 MAX_POINTS = 100_000
@@ -252,9 +253,10 @@ def sweep(instance: str | Path | Instance, out: str | Path, vary: list[str] | tu
         results = run_batch(scenario_inst, specs, out, ex, progress=progress, description="points")
     explain_unsolved(results)
     rows = []
-    for spec, r in zip(specs, results, strict=True):
+    figures = [{k: v for k, v in r.kpis.items() if k not in ("status", "objective")} for r in results]
+    zero_absent_quantities(figures, [has_plan(r.status) for r in results])
+    for spec, r, kpis in zip(specs, results, figures, strict=True):
         row: dict[str, Any] = {"point": spec.name, **spec.inputs, "status": r.status, "objective": r.objective}
-        kpis = {k: v for k, v in r.kpis.items() if k not in ("status", "objective")}
         row.update({k: kpis.pop(k) for k in [k for k in kpis if k.startswith("shadow_price[")]})
         row.update(kpis)
         row["error"] = r.error or ""

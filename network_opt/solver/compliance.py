@@ -224,9 +224,15 @@ def shadow_price_notes(targets: pd.DataFrame, prices: np.ndarray, lp_solved: boo
     for k in range(len(targets)):
         price = prices[k]
         required, achieved = float(targets["required"].iloc[k]), float(targets["achieved"].iloc[k])
-        if not has_row[k]:
+        if not has_row[k] and math.isfinite(achieved):
+            # the row's coefficients all cancel: e.g. a technology whose yield is the required rate
+            note = ("NaN: the target has no constraint in the model, because every plan meets it: each tonne it "
+                    "measures counts exactly at the required rate (a yield equal to the rate, so the row would read "
+                    "0 >= 0), or a collection target while every pack is collected")
+        elif not has_row[k]:
             note = ("NaN: the target has no constraint in the model (nothing it measures can flow in this period, or "
-                    "a collection target holds whatever the plan: every pack is collected)")
+                    "what it measures would count exactly at the required rate, a yield equal to the rate, or a "
+                    "collection target holds whatever the plan: every pack is collected)")
         elif not lp_solved and time_up is not None:
             note = TIME_UP_NOTES[time_up]
         elif not lp_solved:
