@@ -548,3 +548,23 @@ def test_a_signal_during_companion_searches_writes_the_plan_and_leaves_no_proces
     while any(_alive(p) for p in children) and time.perf_counter() < deadline:
         time.sleep(0.1)
     assert not any(_alive(p) for p in children), children
+
+
+def test_a_stop_while_modules_are_imported_names_the_start_up_not_the_module() -> None:
+    """A signal during the imports of a command: the frame of a module's own code ("<module>")
+    of e.g. runs/heuristic.py is an import, not the heuristic running; an import inside a phase
+    (a lazy import while solving) stays that phase."""
+    body = ("def call():\n"
+            "    try:\n"
+            "        exec(compile('raise interrupts.Interrupted()', 'imported.py', 'exec'),"
+            " {'__name__': imported, 'interrupts': interrupts})\n"
+            "    except interrupts.Interrupted as exc:\n"
+            "        return exc\n")
+
+    def stop_in(caller: str, imported: str) -> BaseException:
+        scope: dict[str, object] = {"__name__": caller, "imported": imported, "interrupts": interrupts}
+        exec(body, scope)
+        return scope["call"]()  # type: ignore[operator]
+
+    assert interrupts.phase_of(stop_in("network_opt.cli", "network_opt.runs.heuristic")) == interrupts.IMPORTING
+    assert interrupts.phase_of(stop_in("network_opt.solver.highs", "network_opt.solver.diagnose")) == "solving"

@@ -196,6 +196,12 @@ def test_returns_into_multi_year_periods(tmp_path: Path) -> None:
     rt = sol["flows"].query("commodity == 'returns'").set_index("period")["tonnes"]
     assert rt[2025] == pytest.approx(4.0)
     assert rt[2030] == pytest.approx(6.0)
+    # cascade.csv: 10 t/yr sold in 2025-2029 is 50 t; 20 t return in 2025's period, 30 t in 2030's
+    cascade = sol["cascade"].set_index("return_period")
+    assert cascade["tonnes_sold"].tolist() == pytest.approx([10.0, 10.0])
+    assert cascade["tonnes_sold_total"].tolist() == pytest.approx([50.0, 50.0])
+    assert cascade.at["2025", "tonnes_returning"] == pytest.approx(20.0)
+    assert cascade.at["2030", "tonnes_returning"] == pytest.approx(30.0)
 
 
 def graded_instance(folder: Path) -> Path:

@@ -256,6 +256,19 @@ def test_targets_chart_achieved_vs_required(toy: Any) -> None:
     assert np.asarray(required.get_offsets())[0][0] == pytest.approx(50.0)
 
 
+def test_targets_chart_tells_facilities_apart_and_does_not_draw_nothing_as_a_miss() -> None:
+    """Two rows of one per-facility target: R1 at 98 % (met), R2 takes nothing (achieved NaN, met)."""
+    targets = pd.DataFrame({"jurisdiction": "CN", "metric": "material_recovery", "material": "Co", "period": 2025,
+                            "scope": "step", "facility": ["R1", "R2"], "required": 0.98, "achieved": [0.98, np.nan],
+                            "met": [True, True]})
+    res = PlotResult("t", "base", "CNY", [2025], pd.DataFrame(columns=NODE_COLUMNS), {"targets": targets})
+    ax = charts.targets_chart(res).axes[0]
+    assert sorted(t.get_text() for t in ax.get_yticklabels()) == ["CN material recovery Co 2025 R1",
+                                                                  "CN material recovery Co 2025 R2"]
+    notes = [t.get_text() for t in ax.texts]
+    assert "98.0% (required 98%)" in notes and "nothing measured in this plan (required 98%)" in notes
+
+
 def test_sankey_links_of_the_toy(toy: Any) -> None:
     """2,000 t supply; 500 t refurbished, 400 t sold, 100 t rejects; 1,500 t straight to
     recycling. HYDRO recovers Li 0.9 x 16 = 14.4 t, Ni 0.95 x 50 = 47.5 t, Co 0.95 x 15 = 14.25 t;

@@ -117,6 +117,32 @@ def test_check_scenario_statuses(tmp_path: Path) -> None:
         check_scenario(inst, "loop-a")
 
 
+def test_solve_reports_a_pre_check_failure_as_infeasible_like_compare(tmp_path: Path) -> None:
+    """The pre-check proves 'huge' infeasible (3,000 t/yr of packs, 2 x 1,000 t/yr of recycling):
+    solve exits 3 (infeasible), as compare marks it, not 2 (invalid input); nothing is written.
+    A base that fails the pre-check can still be solved through a scenario that passes it."""
+    folder = two_tech(tmp_path / "inst", targets=[li(0.5)], scenarios={
+        "huge": {"overrides": [{"scale": "supply.tonnes", "by": 30}]},
+        "small": {"overrides": [{"scale": "supply.tonnes", "by": 1 / 30}]}})
+    out = tmp_path / "res"
+    huge = runner.invoke(app, ["solve", str(folder), "--scenario", "huge", "--out", str(out)])
+    assert huge.exit_code == 3, huge.output
+    assert "infeasible before solving (feasibility pre-check)" in huge.output
+    assert f"network-opt diagnose {folder} --scenario huge" in huge.output
+    assert not out.exists()
+    supply = folder / "supply.csv"
+    frame = pd.read_csv(supply)
+    frame["tonnes"] *= 30
+    frame.to_csv(supply, index=False)
+    base = runner.invoke(app, ["solve", str(folder), "--out", str(out)])
+    assert base.exit_code == 3, base.output
+    assert "supply.csv:0:tonnes:" in base.output and "infeasible before solving" in base.output
+    assert not out.exists()
+    small = runner.invoke(app, ["solve", str(folder), "--scenario", "small", "--out", str(out)])
+    assert small.exit_code == 0, small.output
+    assert (out / "flows.csv").is_file()
+
+
 # --- diagnose --scenario --------------------------------------------------------------------
 
 def test_diagnose_a_scenario(tmp_path: Path) -> None:

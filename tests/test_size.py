@@ -230,6 +230,9 @@ def test_solve_refuses_a_model_above_the_memory_limit_with_options_that_fit(smal
     assert result.exit_code == 2, result.output
     assert "nothing was built" in result.output and format_bytes(projected.memory_bytes) in result.output
     assert "options that fit (projected):" in result.output and "--force" in result.output
+    # the limit is the user's, not what the machine has, and the remedy is to raise it
+    assert f"the memory limit set (--memory-limit) is {format_bytes(limit)}" in result.output
+    assert "raise the limit (--memory-limit)" in result.output and "is available" not in result.output
     assert not (out / "summary.json").exists()
     # every option offered does fit when used (their projections are upper bounds)
     offered = [line.strip().split(":")[0] for line in result.output.splitlines() if line.startswith("  --")]
@@ -246,7 +249,8 @@ def test_solve_refuses_a_model_above_the_memory_limit_with_options_that_fit(smal
         assert size.memory_bytes <= limit, option
     # the same limit from the environment; --force solves anyway and says so in summary.json
     env = {"NETWORK_OPT_MEMORY_LIMIT": str(limit)}
-    assert runner.invoke(app, ["solve", str(small), "--out", str(out), "-q"], env=env).exit_code == 2
+    refused = runner.invoke(app, ["solve", str(small), "--out", str(out), "-q"], env=env)
+    assert refused.exit_code == 2 and "the memory limit set (NETWORK_OPT_MEMORY_LIMIT)" in refused.output
     forced = runner.invoke(app, ["solve", str(small), "--out", str(out), "-q", "--force", "--time-limit", "5"],
                            env=env)
     assert forced.exit_code == 0, forced.output
@@ -352,3 +356,12 @@ def test_damaged_zip_names_the_file(toy_xlsx: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(cut)])
     assert result.exit_code == 2
     assert result.output.startswith("cut.xlsx:0:: not an .xlsx workbook (zip) or damaged: ")
+
+
+def test_solve_says_a_plan_is_optimal_for_the_lanes_kept_when_pruned(tmp_path: Path) -> None:
+    pruned = runner.invoke(app, ["solve", str(TOY), "--out", str(tmp_path / "p"), "--prune", "1"])
+    assert pruned.exit_code == 0, pruned.output
+    assert ("note: lanes pruned to the 1 nearest facilities of each kind and technology per origin (--prune): "
+            "optimal for the lanes kept; --prune 0 solves the whole network") in pruned.output
+    whole = runner.invoke(app, ["solve", str(TOY), "--out", str(tmp_path / "w"), "--prune", "0"])
+    assert whole.exit_code == 0 and "note: lanes pruned" not in whole.output

@@ -86,3 +86,21 @@ def test_without_threads_highs_decides(tmp_path: Path, runs: list[dict[str, Any]
     assert mpisppy and {r["threads"] for r in mpisppy} == {0}
     assert all(math.isinf(r["time_limit"]) for r in mpisppy)
     assert {r["gap"] for r in mpisppy} == {1e-4}
+
+
+@pytest.mark.parametrize("decomposition", ["ph", "lshaped"])
+def test_a_missing_mpi_sppy_is_refused_before_any_scenario_is_solved(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decomposition: str) -> None:
+    """Without mpi-sppy the refusal comes first (it came after every scenario's own solve)."""
+    import sys
+
+    import network_opt.runs.stochastic as stochastic
+    from network_opt.runs.decompose import DecompositionUnavailable
+
+    folder = micro(tmp_path / "inst", RISK)
+    monkeypatch.setitem(sys.modules, "mpisppy", None)  # importing it raises ImportError
+    prepared: list[object] = []
+    monkeypatch.setattr(stochastic, "scenario_data", lambda *a, **k: prepared.append(a))
+    with pytest.raises(DecompositionUnavailable, match=f"--decomposition {decomposition} needs mpi-sppy"):
+        solve_stochastic(folder, StochasticOptions(decomposition=decomposition))
+    assert prepared == []

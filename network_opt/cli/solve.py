@@ -25,7 +25,7 @@ from network_opt.cli.app import (
     show_diagnostics,
 )
 from network_opt.common import interrupts
-from network_opt.common.errors import InputError, OutputExistsError
+from network_opt.common.errors import InputError, OutputExistsError, PrecheckError
 from network_opt.solver.status import SolveStatus, Termination
 
 if TYPE_CHECKING:
@@ -91,7 +91,9 @@ def solve(
     log_file: Annotated[Path | None, typer.Option("--log", help="Append every progress line, the HiGHS log and "
                                                   "the final messages to this file.")] = None,
     soft_targets: Annotated[bool, typer.Option("--soft-targets", help="Turn every target into a penalised "
-                                                "shortfall so that a plan always comes back.")] = False,
+                                                "shortfall, so that targets alone never make the instance "
+                                                "infeasible (supply and capacity still bind: `diagnose` says "
+                                                "what else is short).")] = False,
     cost_of_compliance: Annotated[bool, typer.Option("--cost-of-compliance", help="Also re-solve without each "
                                                      "target family; writes compliance.csv.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v",
@@ -249,11 +251,11 @@ def solve(
     try:
         _check_outputs(ctx, instance, out_dir, overwrite, write_model, log_file, progress)
         target: Path | Instance = instance  # the folder, or the instance with the scenario applied
-        if scenario is not None:
-            from network_opt.inputs.load import load
+        if scenario is not None:  # the base may fail the pre-check where the scenario passes it
+            from network_opt.inputs.load import load_for_scenarios
             from network_opt.inputs.scenarios import apply_scenario
 
-            target = apply_scenario(load(instance), scenario)
+            target = apply_scenario(load_for_scenarios(instance), scenario)
         sol = run_solve(target, SolveOptions(time_limit=time_limit, mip_gap=mip_gap, threads=threads,
                                                verbose=verbose, write_model=write_model, concurrent_mip=concurrent_mip,
                                                warm_start=start != Start.none, start=start.replace("-", "_"),
@@ -274,6 +276,17 @@ def solve(
         err.print(f"error: {exc}", markup=False)
         progress.record(f"error: {exc}")
         raise typer.Exit(EXIT_INPUT) from None
+    except PrecheckError as exc:  # well formed, but no plan can exist: infeasible, found before building
+        progress.close()
+        report_problems(exc.problems + exc.warnings)
+        for p in exc.problems:
+            progress.record(str(p))
+        what = f"{instance}" + (f" --scenario {scenario}" if scenario is not None else "")
+        done = (f"infeasible before solving (feasibility pre-check): no plan exists; nothing written. "
+                f"`network-opt diagnose {what}` re-solves with elastic slack and says what is short")
+        err.print(done, markup=False)
+        progress.record(done)
+        raise typer.Exit(EXIT_INFEASIBLE) from None
     except InputError as exc:
         progress.close()
         report_problems(exc.problems + exc.warnings)
@@ -323,6 +336,13 @@ def solve(
             if sol.objective is not None else f"{sol.status} -> {out_dir}")
     out.print(done, markup=False)
     progress.record(done)
+    pruned = sol.summary.get("pruning") or {}
+    if pruned.get("nearest_facilities") and pruned.get("source") in ("--prune", "instance"):
+        by = "--prune" if pruned["source"] == "--prune" else "transport.nearest_facilities"
+        note = (f"note: lanes pruned to the {pruned['nearest_facilities']} nearest facilities of each kind and "
+                f"technology per origin ({by}): {sol.status} for the lanes kept; --prune 0 solves the whole network")
+        out.print(note, markup=False)
+        progress.record(note)
 
 
 def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwrite: bool, log_file: Path | None,

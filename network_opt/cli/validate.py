@@ -54,7 +54,7 @@ def _print_stats(instance: Path, prune: int | None) -> None:
     out.print(f"lanes: {sum(size.lanes.values()):,} ({lanes})", markup=False)
     k = int(pruning["nearest_facilities"])  # type: ignore[call-overload]
     how = {"default": "by default", "--prune": "by --prune", "instance": "by transport.nearest_facilities"}
-    out.print(f"flows: {size.flows:,} (one per lane and period)"
+    out.print(f"flows: {size.flows:,} (one per lane, operating year, chemistry and grade it can carry)"
               + (f"; lanes pruned to the {k} nearest facilities {how.get(str(pruning['source']), '')}" if k else ""),
               markup=False)
     out.print(f"rows: {size.rows:,}\ncolumns: {size.columns:,} ({size.continuous:,} continuous, "

@@ -238,6 +238,10 @@ def worker_ignores_sigint() -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
+#: the phase of a stop while the modules a command needs are imported (before it loads anything)
+IMPORTING = "starting up (importing the modules)"
+
+
 def phase_of(exc: BaseException) -> str:
     """The phase an exception was raised in: the OUTERMOST module of its traceback that names a
     phase ("loading the instance", "building the model", "handing the model to HiGHS", "solving",
@@ -268,11 +272,13 @@ def phase_of(exc: BaseException) -> str:
         "network_opt.runs.heuristic": "the heuristic (compress and filter)",
     }
     tb: TracebackType | None = exc.__traceback__
-    modules: list[str] = []
+    frames: list[tuple[str, str]] = []
     while tb is not None:
-        modules.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+        frames.append((str(tb.tb_frame.f_globals.get("__name__", "")), tb.tb_frame.f_code.co_name))
         tb = tb.tb_next
-    for module in modules:  # outermost first
+    for module, code in frames:  # outermost first
+        if code == "<module>":  # a module's own code runs: it is being imported, before any phase of it
+            return IMPORTING
         for prefix, phase in names.items():
             if module == prefix or module.startswith(prefix + "."):
                 return phase

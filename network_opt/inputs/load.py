@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from network_opt.common.errors import InputError, Problem
+from network_opt.common.errors import InputError, PrecheckError, Problem
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.manifest import MANIFEST_NAME, read_manifest
 from network_opt.inputs.read import empty_table, read_table
@@ -17,7 +17,7 @@ from network_opt.inputs.regulation import apply_policies
 from network_opt.inputs.scenarios import scenario_problems
 from network_opt.inputs.schema import TABLES
 from network_opt.inputs.stochastic import stochastic_problems
-from network_opt.inputs.validate import check_instance
+from network_opt.inputs.validate import check_instance, feasibility_precheck
 from network_opt.inputs.xlsx import is_workbook, read_workbook
 
 
@@ -66,19 +66,17 @@ def _with_policies(inst: Instance, problems: list[Problem]) -> tuple[Instance, l
 
 
 def load(instance: str | Path) -> Instance:
-    """Load and fully validate an instance; raise :class:`InputError` listing every error.
+    """Load and fully validate an instance; raise :class:`InputError` listing every error, or
+    :class:`~network_opt.common.errors.PrecheckError` (an :class:`InputError`) when the instance is
+    well formed but the feasibility pre-check proves it infeasible (no plan exists: ``solve``
+    exits as infeasible, not as invalid input).
 
     Warnings (legal but suspicious input) are kept in ``Instance.warnings``.
     """
-    inst, problems = read_instance(instance)
-    if inst is not None and not any(p.severity == "error" for p in problems):
-        problems.extend(check_instance(inst))
-    if inst is not None:
-        problems = inst.relabel(problems)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors or inst is None:
-        raise InputError(problems)
-    inst.warnings = [p for p in problems if p.severity == "warning"]
+    inst = load_for_scenarios(instance)
+    infeasible = [p for p in inst.relabel(feasibility_precheck(inst)) if p.severity == "error"]
+    if infeasible:
+        raise PrecheckError([*infeasible, *inst.warnings])
     return inst
 
 

@@ -498,13 +498,18 @@ def project_size(d: ModelData, flows: pd.DataFrame | None = None, supply: pd.Dat
 class ModelTooLarge(InputError):
     """The projected peak memory of the solve exceeds the memory available (``--force`` solves
     anyway). ``size`` is the projection, ``available`` the bytes available, ``options`` the
-    remedies that fit (command-line options or instance edits, each with its projection)."""
+    remedies that fit (command-line options or instance edits, each with its projection), ``limit``
+    what set ``available`` when a user did (``--memory-limit``, or :data:`MEMORY_LIMIT_ENV`; None:
+    measured on this machine)."""
 
-    def __init__(self, file: str, size: ModelSize, available: int, options: list[tuple[str, ModelSize]]):
+    def __init__(self, file: str, size: ModelSize, available: int, options: list[tuple[str, ModelSize]],
+                 limit: str | None = None):
         self.size, self.available, self.options = size, available, options
+        room = (f"the memory limit set ({limit}) is {format_bytes(available)}" if limit is not None
+                else f"{format_bytes(available)} is available")
         lines = [f"the model would need about {format_bytes(size.memory_bytes)} of memory "
                  f"({size.rows:,} rows, {size.columns:,} columns, {size.nonzeros:,} nonzeros) but "
-                 f"{format_bytes(available)} is available; nothing was built"]
+                 f"{room}; nothing was built"]
         if options:
             lines.append("options that fit (projected):")
             lines += [f"  {what}: {s.rows:,} rows, {s.nonzeros:,} nonzeros, about {format_bytes(s.memory_bytes)}"
@@ -513,7 +518,8 @@ class ModelTooLarge(InputError):
             lines.append("no single remedy tried fits (--prune, --aggregate, fewer periods); combine them or use "
                          "a machine with more memory")
         lines.append("or solve anyway with --force (the operating system may stop the process when memory runs "
-                     "out), or set the limit with --memory-limit")
+                     "out), or " + (f"raise the limit ({limit})" if limit is not None
+                                    else "set the limit with --memory-limit"))
         super().__init__([Problem(file, 0, "", "\n".join(lines))])
 
 

@@ -153,22 +153,36 @@ def targets_chart(result: Any, period: int | None = None, *, width: float = 8.0)
         ax.text(0.5, 0.5, "no targets in force", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    t = t.sort_values(["jurisdiction", "metric", "material", "period"]).reset_index(drop=True)
+    for column in ("facility", "scope"):  # per-facility rows (scopes facility, chain, step) are told apart
+        if column not in t:
+            t[column] = ""
+    t = t.fillna({"facility": "", "scope": "", "material": ""})
+    t = t.sort_values(["jurisdiction", "metric", "material", "period", "facility"]).reset_index(drop=True)
     tonnes = t["metric"] == "domestic_recovery"
     req = np.where(tonnes, 100.0, t["required"].astype(float) * 100)
     ach = np.where(tonnes, t["achieved"].astype(float) / t["required"].astype(float).where(lambda v: v > 0) * 100,
                    t["achieved"].astype(float) * 100)
+    # a facility that takes nothing measures nothing: no bar, and not drawn as a miss
+    measured = np.isfinite(t["achieved"].astype(float).to_numpy())
     ach = np.nan_to_num(ach, nan=0.0)
     met = t["met"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
     y = np.arange(n)[::-1]
     ax.barh(y, ach, 0.6, color=np.where(met, "#59a14f", "#e15759"), gid="achieved")
     ax.scatter(req, y, marker="|", s=260, color="black", linewidths=2.2, zorder=5, gid="required")
-    labels = [f"{j} {m.replace('_', ' ')} {mat} {per}".replace("  ", " ")
-              for j, m, mat, per in zip(t["jurisdiction"], t["metric"], t["material"], t["period"], strict=True)]
+    labels = [" ".join(str(v) for v in (j, m.replace("_", " "), mat, per, fac) if str(v))
+              for j, m, mat, per, fac in zip(t["jurisdiction"], t["metric"], t["material"], t["period"],
+                                             t["facility"], strict=True)]
     ax.set_yticks(y, labels, fontsize=8)
-    for yi, a, r, tn, achieved, required in zip(y, ach, req, tonnes, t["achieved"], t["required"], strict=True):
-        text = (f"{achieved:,.0f} t of {required:,.0f} t" if tn else f"{a:.1f}% (required {r:.0f}%)")
-        ax.annotate(text, (max(a, r), yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=7.5)
+    for yi, a, r, tn, seen, achieved, required in zip(y, ach, req, tonnes, measured, t["achieved"], t["required"],
+                                                      strict=True):
+        if not seen:
+            text = f"nothing measured in this plan (required {r:.0f}%)"
+        elif tn:
+            text = f"{achieved:,.0f} t of {required:,.0f} t"
+        else:
+            text = f"{a:.1f}% (required {r:.0f}%)"
+        ax.annotate(text, (max(a, r), yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=7.5,
+                    color="black" if seen else "#777777")
     ax.set_xlim(0, max(105.0, float(np.nanmax(np.r_[ach, req])) * 1.25))
     ax.set_xlabel("achieved, %" + (" (domestic recovery: % of the required tonnes)" if tonnes.any() else ""))
     ax.set_title(f"{res.label}: targets, achieved vs required", loc="left", fontsize=10)

@@ -324,7 +324,7 @@ def _panel_title(result: PlotResult, layers: PeriodLayers, min_flow: float, head
     if cost is not None:
         parts.append(f"net cost {_money(cost, result.currency)}")
     if layers.hidden_flows:
-        parts.append(f"{layers.hidden_flows} flows < {min_flow:g} t/yr hidden")
+        parts.append(f"{layers.hidden_flows} flow{'' if layers.hidden_flows == 1 else 's'} < {min_flow:g} t/yr hidden")
     return head + "\n" + "; ".join(parts)
 
 

@@ -28,8 +28,11 @@ Tables (quantities per year within a period unless stated):
   or for a refiner the content of the black mass it takes), recovered_t, revenue (currency/yr: what
   the network is paid, at the payables; for an external refiner, for the metal in the black mass
   delivered to it);
-- ``cascade``: market, application, chemistry, period_sold, tonnes_sold, kwh_sold,
-  return_period (a year, or "beyond" the horizon), tonnes_returning (total over the years);
+- ``cascade``: market, application, chemistry, period_sold, tonnes_sold and kwh_sold (per year of
+  period_sold), tonnes_sold_total (over all of period_sold's years), return_period (a year, or
+  "beyond" the horizon), tonnes_returning (t in total, not per year: of the tonnes_sold_total, those
+  coming back over return_period's years; a sale's rows add up to its tonnes_sold_total when every
+  pack returns);
 - ``emissions``: period, co2e_t (per year), and its parts road_co2e_t, rail_co2e_t, sea_co2e_t
   (transport by mode) and process_co2e_t;
 - ``stock`` (empty without stock between years): site, kind (``packs`` at a collection point,
@@ -338,8 +341,8 @@ def _materials(d: ModelData, f: pd.DataFrame, x: np.ndarray) -> pd.DataFrame:
 
 
 def _cascade(d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
-    cols = ["market", "application", "chemistry", "period_sold", "tonnes_sold", "kwh_sold", "return_period",
-            "tonnes_returning"]
+    cols = ["market", "application", "chemistry", "period_sold", "tonnes_sold", "kwh_sold", "tonnes_sold_total",
+            "return_period", "tonnes_returning"]
     sold = f.loc[(f["commodity"] == "second_life_packs") & (f["tonnes"] > 0)].copy()
     if sold.empty:
         return pd.DataFrame(columns=cols)
@@ -352,7 +355,7 @@ def _cascade(d: ModelData, f: pd.DataFrame) -> pd.DataFrame:
     r: Any  # an itertuples row (pandas-stubs types each field as any scalar)
     for r in g.itertuples(index=False):
         a = str(app[r.destination])
-        base = [r.destination, a, r.chemistry, r.period, r.tonnes, r.kwh]
+        base = [r.destination, a, r.chemistry, r.period, r.tonnes, r.kwh, r.tonnes * length[r.period]]
         ret, beyond = d.returns.get(a), d.returns_beyond.get(a)
         if ret is None or beyond is None:  # both or neither: same keys
             rows.append([*base, "", 0.0])

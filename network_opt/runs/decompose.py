@@ -183,7 +183,14 @@ def mpi_rank_size() -> tuple[int, int]:
     return int(MPI.COMM_WORLD.Get_rank()), int(MPI.COMM_WORLD.Get_size())
 
 
-def _mpisppy() -> Any:
+def require_mpisppy(decomposition: str) -> None:
+    """Raise :class:`DecompositionUnavailable` when ``--decomposition`` ``decomposition`` (``ph``,
+    ``lshaped``) cannot run here (mpi-sppy absent, or mpi4py without an MPI library): called before
+    any scenario is solved, so that the refusal comes before the long work."""
+    _mpisppy(decomposition)
+
+
+def _mpisppy(decomposition: str = "ph") -> Any:
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # "Initializing mpi-sppy" on import
             import mpisppy
@@ -191,7 +198,7 @@ def _mpisppy() -> Any:
         from mpisppy.utils import sputils
     except ImportError as exc:  # mpi-sppy absent, or mpi4py without an MPI library
         raise DecompositionUnavailable(
-            "--decomposition ph needs mpi-sppy: pip install 'network_opt[stochastic]' "
+            f"--decomposition {decomposition} needs mpi-sppy: pip install 'network_opt[stochastic]' "
             f"({type(exc).__name__}: {exc})") from None
     mpisppy.tt_timer.ostream = io.StringIO()  # its progress lines, on stdout otherwise
     return PH, sputils

@@ -21,7 +21,15 @@ from network_opt.model.data import ModelData
 from network_opt.model.objective import COST_TERMS, OBJECTIVE_LABEL
 from network_opt.model.reductions import find_reductions
 from network_opt.model.screen import without_facilities
-from network_opt.model.size import ModelTooLarge, available_memory, limit_set, prepare_sized, what_fits, with_prune
+from network_opt.model.size import (
+    MEMORY_LIMIT_ENV,
+    ModelTooLarge,
+    available_memory,
+    limit_set,
+    prepare_sized,
+    what_fits,
+    with_prune,
+)
 from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution, extract, target_bases
@@ -260,10 +268,12 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
             agg.bound_assumptions += ("; lanes pruned by default after aggregating, so B holds only for the "
                                       "unpruned network")
     available = available_memory() if memory_limit is None else int(memory_limit)
+    limit = "--memory-limit" if memory_limit is not None else MEMORY_LIMIT_ENV if limit_set() is not None else None
     if options.memory_limit is None and (guard := memory_limit if memory_limit is not None else limit_set()):
         options = dataclasses.replace(options, memory_limit=int(guard))  # the search's guard (solver.highs)
     if not force and not projected.fits(available):
-        raise ModelTooLarge(str(inst.manifest.path), projected, available, what_fits(data, available, aggregate))
+        raise ModelTooLarge(str(inst.manifest.path), projected, available, what_fits(data, available, aggregate),
+                            limit)
     full_data: ModelData | None = None
     search_bytes: int | None = None  # the full model's projected peak with HiGHS's search (--redispatch)
     full_model: pyo.ConcreteModel | None = None
@@ -274,7 +284,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
         search_bytes = full_projected.memory_bytes
         if not force and not full_projected.fits(available):
             raise ModelTooLarge(str(inst.manifest.path), full_projected, available, [("without --redispatch",
-                                                                                      projected)])
+                                                                                      projected)], limit)
         options = clustered_options(options)  # the rest of the time limit is the re-dispatch's
     began = time.perf_counter()
     # one stop request holds for every phase from here to the prices: in the Python API too, where each
@@ -293,7 +303,7 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
                            f"{len(data.flows):,} of {full_flows:,} flows built")
         choices = len(data.levels) * len(data.investment_years or data.years)
         progress.phase(f"building the model: {len(data.flows):,} flows, {choices:,} "
-                       f"level choices, {len(data.targets):,} targets in force")
+                       f"level choices, {len(data.targets):,} target{'' if len(data.targets) == 1 else 's'} in force")
         m = build_model(data)
         reductions = find_reductions(data) if inst.settings.model.candidate_reductions else None  # found for the build
         if reductions is not None:

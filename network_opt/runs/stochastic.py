@@ -368,6 +368,10 @@ def _solve_stochastic(instance: str | Path | Instance, options: StochasticOption
     if opts.solve.concurrent_mip > 1 and opts.decomposition != "none":
         raise ValueError(f"--concurrent-mip searches the extensive form's MIP (--decomposition none), not "
                          f"--decomposition {opts.decomposition}")
+    if opts.decomposition in ("ph", "lshaped"):  # refused now, not after every scenario's own solve
+        from network_opt.runs.decompose import require_mpisppy
+
+        require_mpisppy(opts.decomposition)
     design = opts.solve  # the extensive form's options; every scenario solve searches once
     opts = with_solve(opts, concurrent_mip=1)
     sset = scenario_set(inst, opts.scenarios, opts.seed)

@@ -398,9 +398,14 @@ def sweep_chart(table: pd.DataFrame, inputs: list[str], out: Path, currency: str
                 ax2.step(g[x], g[step].astype(float), where="pre", color="#228833", linewidth=1.2,
                          label="incremental cost")
             ax2.set_ylabel(f"shadow price, incremental cost ({currency} per unit)", color="#ee6677")
-            ax2.legend(fontsize=8, loc="lower right")
         ax.set_title("Cost of compliance" if prices else "Objective over the sweep")
-        ax.legend(fontsize=8, loc="upper left")
+        # one legend below the plot, so that no point (a "no plan" mark at an end) hides behind it
+        handles, labels = [], []
+        for a in fig.axes:
+            h, lab = a.get_legend_handles_labels()
+            handles += h
+            labels += lab
+        fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncols=min(4, len(labels)), frameon=False)
     else:
         wanted = ["objective", "tonnes:second_life_sold", "tonnes:to_recycling", "emissions_t",
                   "facilities:opened", "cost:fixed"]

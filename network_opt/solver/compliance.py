@@ -35,7 +35,7 @@ from network_opt.common import interrupts
 from network_opt.model.data import ModelData
 from network_opt.model.families import TARGET_CONSTRAINTS
 from network_opt.solver.handoff import HighsModel, col_bounds, row_bounds
-from network_opt.solver.highs import relative_gap
+from network_opt.solver.highs import relative_gap, solve_status
 from network_opt.solver.options import SolveOptions, run_highs, set_time_limit
 from network_opt.solver.status import SolveStatus
 
@@ -294,7 +294,7 @@ def cost_of_compliance(m: pyo.ConcreteModel, objective: float, options: SolveOpt
             without = info.objective_function_value if has_plan else None
             gap = relative_gap(without, info.mip_dual_bound) if has_plan else None
         rows.append({"target_family": metric, "constraints": len(con), "objective_with": objective,
-                     "objective_without": without, "status_without": view.h.modelStatusToString(status),
+                     "objective_without": without, "status_without": str(solve_status(status, has_plan)),
                      "mip_gap_without": gap,
                      "cost_of_compliance": None if without is None else objective - without})
     return pd.DataFrame(rows, columns=["target_family", "constraints", "objective_with", "objective_without",

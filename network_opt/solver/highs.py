@@ -360,7 +360,9 @@ def _known_plan_outcome(hm: HighsModel, watch: _Watch, version: str, elapsed: fl
                         log=log, **extra)
 
 
-def _status(model_status: object, has_plan: bool, interrupted: bool) -> SolveStatus:
+def solve_status(model_status: object, has_plan: bool, interrupted: bool = False) -> SolveStatus:
+    """The project's status (``optimal``, ``feasible``, ``infeasible``, ...) of a HiGHS model status,
+    given whether HiGHS holds a plan and whether a stop request ended its run."""
     s = highspy.HighsModelStatus
     if model_status in (s.kInfeasible, s.kUnboundedOrInfeasible):
         return SolveStatus.INFEASIBLE
@@ -574,7 +576,7 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                             solve_s=elapsed, log="".join(log), mip_node_count=None, **extra)
     if (interrupted or together) and not has_plan:  # stopped before HiGHS used the start (or the MIP began)
         return _known_plan_outcome(hm, watch, version, elapsed, "".join(log), extra, stopped)
-    status = _status(model_status, has_plan, bool(interrupted))
+    status = solve_status(model_status, has_plan, bool(interrupted))
     objective = float(info.objective_function_value) if has_plan else None
     is_mip = bool(hm.matrix.integer.any())
     if is_mip:
