@@ -27,7 +27,8 @@ from network_opt.common.errors import Problem
 EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 EXIT_WRITE_FAILED, EXIT_NOT_SAVED = 5, 6  # plan saved to a fallback folder instead of --out; saved nowhere
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# plain help (click's): rich's option table cuts option names short on an 80-column terminal
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Design reverse-logistics networks for end-of-life EV batteries.")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -63,8 +64,8 @@ def _main(
     """Design reverse-logistics networks for end-of-life EV batteries."""
 
 
-InstanceArg = Annotated[Path, typer.Argument(help="Instance folder holding instance.yaml, that file, or an .xlsx "
-                                                  "workbook.")]
+InstanceArg = Annotated[Path, typer.Argument(metavar="INSTANCE", help="Instance folder holding instance.yaml, that "
+                                                  "file, or an .xlsx workbook.")]
 
 
 def report_problems(problems: list[Problem]) -> None:
