@@ -551,3 +551,13 @@ def test_map_command_with_targets_png_and_html(blend: Any, tmp_path: Path) -> No
             browser.close()
     r = runner.invoke(app, ["map", str(results), "--out", str(tmp_path / "plain.html")])
     assert r.exit_code == 0 and '"targetColours":null' in (tmp_path / "plain.html").read_text(encoding="utf-8")
+
+
+def test_robustness_map_spreads_facilities_of_one_site() -> None:
+    """Two facilities at one site go on a ring around it (up and down), labels pointing outwards; a
+    facility alone stays where it is."""
+    from network_opt.plotting.robustness import spread_colocated
+
+    x, y, angle = spread_colocated(np.array([0.0, 0.0, 5.0]), np.array([0.0, 0.0, 5.0]), 1.0)
+    assert x == pytest.approx([0.0, 0.0, 5.0], abs=1e-12) and y == pytest.approx([1.0, -1.0, 5.0])
+    assert angle == pytest.approx([np.pi / 2, 3 * np.pi / 2, np.pi / 4])

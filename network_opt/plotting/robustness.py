@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from network_opt.plotting.figures import new_figure
 from network_opt.plotting.geo import map_frame
-from network_opt.plotting.maps import _basemap, _scale_bar
+from network_opt.plotting.maps import _basemap, _points_per_unit, _scale_bar
 from network_opt.results.read import ResultsError
 
 COLUMNS = ("facility", "kind", "latitude", "longitude", "open_share", "stochastic_open", "expected_value_open")
@@ -38,6 +38,26 @@ def read_robustness(folder: str | Path) -> pd.DataFrame:
     return table
 
 
+#: facilities at one site are spread on a ring of this radius (points), their labels pointing outwards
+SPREAD_PT = 9.0
+
+
+def spread_colocated(x: np.ndarray, y: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions (projected metres) with the facilities sharing a site moved onto a ring of
+    ``radius`` around it, evenly by angle, and each position's label direction (radians; a lone
+    facility's is 45 degrees, up and right)."""
+    px, py = x.astype(float).copy(), y.astype(float).copy()
+    angle = np.full(len(x), np.pi / 4)
+    keys = pd.Series(list(zip(np.round(x, 3), np.round(y, 3), strict=True)))
+    for idx in keys.groupby(keys).indices.values():
+        if len(idx) > 1:
+            theta = np.pi / 2 + 2 * np.pi * np.arange(len(idx)) / len(idx)
+            px[idx] += radius * np.cos(theta)
+            py[idx] += radius * np.sin(theta)
+            angle[idx] = theta
+    return px, py, angle
+
+
 def robustness_map(table: pd.DataFrame, *, plans: tuple[str, ...] = ("stochastic", "expected_value"),
                    title: str = "", basemap: bool = True) -> Figure:
     """Facilities coloured by open share, one panel per plan in ``plans`` (``stochastic``,
@@ -49,7 +69,7 @@ def robustness_map(table: pd.DataFrame, *, plans: tuple[str, ...] = ("stochastic
         raise ResultsError("robustness.csv has no facility with coordinates")
     lon, lat = t["longitude"].to_numpy(float), t["latitude"].to_numpy(float)
     frame = map_frame(lon, lat, basemap=basemap)
-    x, y = frame.project(lon, lat)
+    x0, y0 = frame.project(lon, lat)
     n = len(plans)
     aspect = frame.height / frame.width if frame.width > 0 else 1.0
     fig = new_figure((6.0 * n + 1.2, 6.0 * aspect + 1.0))
@@ -58,6 +78,7 @@ def robustness_map(table: pd.DataFrame, *, plans: tuple[str, ...] = ("stochastic
     for k, plan in enumerate(plans):
         ax = fig.add_axes((0.02 + k * 0.9 / n, 0.05, 0.88 / n, 0.82))
         _basemap(ax, frame)
+        x, y, angle = spread_colocated(x0, y0, SPREAD_PT / max(_points_per_unit(ax, frame), 1e-12))
         ax.scatter(x, y, s=90, c=share, cmap=cmap, vmin=0.0, vmax=1.0, edgecolors="grey", linewidths=0.5,
                    zorder=5, gid="share")
         on = t[PLANS[plan]].astype(bool).to_numpy()
@@ -67,9 +88,12 @@ def robustness_map(table: pd.DataFrame, *, plans: tuple[str, ...] = ("stochastic
         else:
             ax.scatter(x[on], y[on], s=160, marker="x", c="black", linewidths=1.4, zorder=6,
                        gid="expected_value_open")
-        for xi, yi, name, s in zip(x, y, t["facility"], share, strict=True):
+        for xi, yi, a, name, s in zip(x, y, angle, t["facility"], share, strict=True):
             if s > 0 or plan == "stochastic":
-                ax.annotate(str(name), (xi, yi), xytext=(6, 6), textcoords="offset points", fontsize=7, zorder=7)
+                ax.annotate(str(name), (xi, yi), xytext=(9 * np.cos(a), 9 * np.sin(a)), textcoords="offset points",
+                            fontsize=7, zorder=7, ha="left" if np.cos(a) > 0.1 else "right" if np.cos(a) < -0.1
+                            else "center", va="bottom" if np.sin(a) > 0.1 else "top" if np.sin(a) < -0.1
+                            else "center", gid=f"label:{name}")
         ax.set_xlim(*frame.xlim)
         ax.set_ylim(*frame.ylim)
         ax.set_aspect("equal")
