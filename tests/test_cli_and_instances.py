@@ -202,3 +202,31 @@ def test_policies_command_lists_presets_with_sources() -> None:
             in one.stdout)
     assert "cn-2024" not in one.stdout
     assert runner.invoke(app, ["policies", "nowhere-1999"]).exit_code == 2
+
+
+def test_cost_of_compliance_cut_short_is_said_and_writes_no_empty_table(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-solve that ends without a result (or a stop request) leaves families undone: summary.json
+    says which, and an empty compliance.csv (which would read "no target families") is not written."""
+    import signal
+    import types
+
+    import network_opt.runs.pipeline as pipeline
+    from network_opt.common import interrupts
+    from network_opt.solver.compliance import compliance_shortfall
+
+    monkeypatch.setattr(pipeline, "cost_of_compliance", lambda m, *a, **k: pd.DataFrame(columns=["target_family"]))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["solve", str(_two_tech_folder(tmp_path, 0.5)), "--out", str(out),
+                                 "--cost-of-compliance"])
+    assert result.exit_code == 0, result.output
+    assert not (out / "compliance.csv").exists()
+    warnings = json.loads((out / "summary.json").read_text())["warnings"]
+    assert ("cost of compliance: 0 of 1 target families re-solved (a re-solve ended without a result); missing: "
+            "material_recovery; compliance.csv not written") in warnings
+    # stopped by a signal after one of two families: named, and the table keeps the one done
+    model = types.SimpleNamespace(target_material_recovery=[1], target_recycling_efficiency=[1])
+    monkeypatch.setattr(interrupts, "requested", lambda: signal.SIGINT)
+    note = compliance_shortfall(model, pd.DataFrame({"target_family": ["recycling_efficiency"]}))
+    assert note == ("cost of compliance: 1 of 2 target families re-solved (SIGINT stopped the re-solves); missing: "
+                    "material_recovery; compliance.csv holds only those done")

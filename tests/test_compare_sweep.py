@@ -16,8 +16,9 @@ import network_opt as no
 from network_opt.cli.app import app
 from network_opt.inputs.overrides import Origin, Override
 from network_opt.inputs.scenarios import apply_scenario
+from network_opt.inputs.uncertainty import read_uncertainty
 from network_opt.runs.executors import DaskExecutor, LocalExecutor, RunSpec, input_hash, run_batch
-from network_opt.runs.sweep import draw, read_uncertainty
+from network_opt.runs.sweep import draw
 
 runner = CliRunner()
 LI_KEY = "targets[XX,material_recovery,Li,2025].value"

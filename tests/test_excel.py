@@ -171,6 +171,24 @@ def test_a_refused_periods_cell_is_one_problem_not_also_a_missing_setting(tmp_pa
     assert not any("required setting is missing" in line for line in lines), lines
 
 
+@pytest.mark.parametrize(("cell", "message"), [
+    ("[&y 2025]", "YAML anchors/aliases are not allowed"),  # an alias bomb would cost exponential time
+    ("[" * 2000 + "2025" + "]" * 2000, "YAML nested too deeply"),  # a traceback before
+])
+def test_a_periods_cell_with_anchors_or_deep_nesting_is_refused(tmp_path: Path, toy_xlsx: Path, cell: str,
+                                                                message: str) -> None:
+    ws = openpyxl.load_workbook(toy_xlsx)["instance"]
+    row = next(c.row for c in ws["A"] if c.value == "periods")
+
+    def edit(wb: openpyxl.Workbook) -> None:
+        wb["instance"][f"B{row}"] = cell
+
+    code, lines = _validate(_edit(toy_xlsx, tmp_path / "a.xlsx", edit))
+    assert code == 2
+    assert any(line.startswith(f"a.xlsx[instance]:{row}:B: periods: not a valid YAML value: {message}")
+               for line in lines), lines
+
+
 # ---------------------------------------------------------------- bad workbooks: exit 2, nothing written
 
 
@@ -342,4 +360,21 @@ def test_results_workbook_holds_the_numbers_of_the_csv_files(tmp_path: Path) -> 
     kpis = dict(zip(kpi_rows[head], kpi_rows[head + 1], strict=False))
     assert kpis["supply_t"] == pytest.approx(2000) and kpis["collected_t"] == pytest.approx(2000)
     assert kpis["second_life_sold_t"] == pytest.approx(400)
-    assert wb["flows"]["H2"].number_format == "#,##0.00"
+    header = [c.value for c in wb["flows"][1]]
+    assert wb["flows"].cell(2, header.index("tonnes") + 1).number_format == "#,##0.00"
+
+
+def test_a_table_beyond_a_worksheet_is_refused_before_the_workbook_is_built(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worksheet holds 1,048,576 rows; here as if it held 5 (the toy's supply.csv has 4 rows, its
+    lanes.csv more): exit 2 naming the table, nothing written, no workbook built."""
+    import network_opt.inputs.convert as converting
+
+    monkeypatch.setattr(converting, "SHEET_ROWS", 5)
+    built: list[object] = []
+    monkeypatch.setattr(converting, "build_workbook", lambda raw: built.append(raw))
+    out = tmp_path / "toy.xlsx"
+    result = runner.invoke(app, ["convert", str(TOY), "--to", "xlsx", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "lanes.csv:0:: " in result.output and "a worksheet holds at most 4 rows of data" in result.output
+    assert "supply.csv" not in result.output and not out.exists() and built == []

@@ -442,6 +442,18 @@ def test_map_command_end_to_end(plan_dir: Path, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "network.gpkg: missing" in r.output
     assert not list(tmp_path.glob("bad*")) and not list(tmp_path.glob(".*tmp*"))
 
+    # an existing file is never replaced without --overwrite; a folder never
+    mine = tmp_path / "mine.png"
+    mine.write_text("precious")
+    r = runner.invoke(app, ["map", str(study), "--out", str(mine)])
+    assert r.exit_code == 2 and "exists" in r.output and mine.read_text() == "precious"
+    r = runner.invoke(app, ["map", str(study), "--out", str(mine), "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert mine.read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / "dir.png").mkdir()
+    r = runner.invoke(app, ["map", str(study), "--out", str(tmp_path / "dir.png"), "--overwrite"])
+    assert r.exit_code == 2 and "is a folder" in r.output
+
 
 # --- facilities where a target binds (issue 15 item 6) ------------------------------------------
 

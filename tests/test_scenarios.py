@@ -312,7 +312,8 @@ def _line_of(folder: Path, text: str) -> int:
 
 
 def test_draws_are_reproducible_and_clipped() -> None:
-    from network_opt.runs.sweep import Uncertain, draw
+    from network_opt.inputs.uncertainty import Uncertain
+    from network_opt.runs.sweep import draw
 
     u = [Uncertain("v", "scale", "supply.tonnes", "normal", (1.0, 5.0), 0.0, None, 0),
          Uncertain("p", "scale", "material_prices.price_per_t", "triangular", (0.5, 1.0, 2.0), 0.0, None, 0)]

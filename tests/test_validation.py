@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from network_opt.cli.app import app
-from network_opt.inputs.manifest import DuplicateKeyError, load_yaml
+from network_opt.inputs.manifest import DuplicateKeyError, UnsafeYamlError, load_yaml
 from network_opt.inputs.policies import PresetError, load_preset_file
 
 ROOT = Path(__file__).parents[1]
@@ -182,6 +182,34 @@ def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(folder)])
     assert result.exit_code == 2
     assert "anchors" in result.stderr
+    line = next(n for n, text in enumerate((folder / "instance.yaml").read_text().splitlines(), 1) if "&d" in text)
+    assert f"instance.yaml:{line}:" in result.stderr  # the anchor's own line
+
+
+def test_yaml_nested_too_deeply_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    folder = tmp_path / "inst"
+    shutil.copytree(TOY, folder)
+    with (folder / "instance.yaml").open("a", encoding="utf-8") as fh:
+        fh.write("description2: " + "[" * 2000 + "]" * 2000 + "\n")
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert "instance.yaml:0:: YAML nested too deeply" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_its_line(tmp_path: Path) -> None:
+    folder = tmp_path / "inst"
+    shutil.copytree(TOY, folder)
+    path = folder / "sites.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b",", b"\xe9,", 1)  # Latin-1 e-acute on the file's third line
+    path.write_bytes(b"\n".join(lines))
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2
+    assert "sites.csv:3:: not UTF-8 text" in result.stderr
+    (folder / "instance.yaml").write_bytes((folder / "instance.yaml").read_bytes() + b"# caf\xe9\n")
+    result = runner.invoke(app, ["validate", str(folder)])
+    last = (folder / "instance.yaml").read_bytes().count(b"\n")
+    assert f"instance.yaml:{last}:: not UTF-8 text" in result.stderr
 
 
 def test_no_route_to_recycling_is_reported(tmp_path: Path) -> None:
@@ -224,7 +252,8 @@ def test_repeated_key_is_refused_at_any_depth(tmp_path: Path) -> None:
                         "line 6, column 11); keep one")
     with pytest.raises(DuplicateKeyError, match="key '1' is given twice"):
         load_yaml("x: {1: a, 0x1: b}")  # the same key as loaded
-    assert load_yaml("base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  x: 3\n")["use"] == {"x": 3, "y": 2}  # merge
+    with pytest.raises(UnsafeYamlError, match="anchors/aliases are not allowed"):  # merges need an alias
+        load_yaml("base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  x: 3\n")
     preset = tmp_path / "p.yaml"
     preset.write_text("id: p\nname: P\nname: Q\n", encoding="utf-8")
     with pytest.raises(PresetError, match=r"p\.yaml: name: line 3: key 'name' is given twice"):
@@ -236,3 +265,19 @@ def test_shipped_yaml_has_no_repeated_key() -> None:
     assert len(files) >= 13
     for path in files:
         assert isinstance(load_yaml(path.read_text(encoding="utf-8-sig")), dict), path
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("distribution: uniform", "distribution: cauchy", "distribution must be one of normal, uniform, triangular"),
+    ("low: 0.8\n    mode: 1.0", "low: 1.5\n    mode: 1.0", "inconsistent triangular parameters"),
+])
+def test_validate_checks_the_uncertainty_block(tmp_path: Path, old: str, new: str, message: str) -> None:
+    """What sweep --samples and solve --stochastic would refuse, validate reports first."""
+    folder = tmp_path / "inst"
+    shutil.copytree(TOY.parent / "toy-scenarios", folder)
+    text = (folder / "instance.yaml").read_text()
+    assert old in text
+    (folder / "instance.yaml").write_text(text.replace(old, new, 1))
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert "instance.yaml:" in result.stderr and message in result.stderr

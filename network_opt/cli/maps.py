@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,6 +37,8 @@ def map_command(
                                                             "above 0, or achieved = required; targets.csv), one "
                                                             "colour per rule named in the legend; dashed where "
                                                             "the target is missed (soft targets).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if that file exists (else an "
+                                                                "existing file is never touched).")] = False,
 ) -> None:
     """Draw the flow map of a plan: facilities by kind, technology and capacity, flows by commodity; for a
     stochastic design (solve --stochastic), the robustness map: each facility coloured by the share of
@@ -50,8 +53,12 @@ def map_command(
     if not results_dir.is_dir():
         err.print(f"error: {results_dir}: no such folder", markup=False)
         raise typer.Exit(EXIT_INPUT)
+    if out_file.is_dir() or (out_file.exists() and not overwrite):
+        what = "is a folder" if out_file.is_dir() else "exists; choose a new file, or --overwrite to replace it"
+        err.print(f"error: --out {out_file} {what}; nothing written", markup=False)
+        raise typer.Exit(EXIT_INPUT)
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_name(f".{out_file.stem}.tmp{suffix}")
+    tmp = out_file.with_name(f".{out_file.stem}.{os.getpid()}.tmp{suffix}")  # the file appears only when complete
     try:
         if (results_dir / "robustness.csv").is_file() and scenario is None:
             # a stochastic design (solve --stochastic): the open share of each facility over the scenarios

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -46,3 +47,13 @@ class OutputRefused(OutputExistsError):
     """Writing the output there could lose something the user has (the instance, the working
     directory, a file, a folder the tool did not write), it cannot be written at all (read-only,
     no room), or another run is writing it; the message says which. Nothing was written."""
+
+
+def problems_of(check: Callable[[], object]) -> list[Problem]:
+    """The problems of the :class:`InputError` ``check()`` raises (empty when it raises none): a
+    reader that raises, turned into a list for ``network-opt validate``."""
+    try:
+        check()
+    except InputError as exc:
+        return list(exc.problems)
+    return []

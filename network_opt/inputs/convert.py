@@ -46,6 +46,8 @@ from network_opt.inputs.xlsx import (
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 _DECIMAL = re.compile(r"^-?\d+\.(\d+)$")
+#: rows of an .xlsx worksheet (the header row included)
+SHEET_ROWS = 1_048_576
 MAX_EXACT_INT = 10**15  # larger integers lose digits in a spreadsheet program: kept as text
 VALIDATION_ROWS = 1_048_576
 
@@ -404,6 +406,11 @@ def convert(instance: str | Path, to: str, out: str | Path) -> Path:
     _refuse_existing(out)
     raw = read_raw(instance)
     if to == "xlsx":
+        too_long = [Problem(f"{name}.csv", 0, "", f"{len(frame):,} rows; a worksheet holds at most "
+                            f"{SHEET_ROWS - 1:,} rows of data below its header: keep this instance as a folder of "
+                            "CSV files") for name, frame in raw.tables.items() if len(frame) >= SHEET_ROWS]
+        if too_long:  # before the workbook is built, which takes the time
+            raise InputError(too_long)
         save_workbook(build_workbook(raw), out)
         return out
     out.parent.mkdir(parents=True, exist_ok=True)

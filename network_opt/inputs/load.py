@@ -17,6 +17,7 @@ from network_opt.inputs.regulation import apply_policies
 from network_opt.inputs.scenarios import scenario_problems
 from network_opt.inputs.schema import TABLES
 from network_opt.inputs.stochastic import stochastic_problems
+from network_opt.inputs.uncertainty import uncertainty_problems
 from network_opt.inputs.validate import check_instance, feasibility_precheck
 from network_opt.inputs.xlsx import is_workbook, read_workbook
 
@@ -86,7 +87,8 @@ def validate(instance: str | Path, scenario: str | None = None) -> list[Problem]
     checked too, without solving: their form, overrides that match nothing, values made invalid
     by the overrides, and the feasibility pre-check of each
     (:func:`network_opt.inputs.scenarios.scenario_problems`; on an invalid base, only their form);
-    and the ``stochastic:`` block (:func:`network_opt.inputs.stochastic.stochastic_problems`)."""
+    the ``stochastic:`` block (:func:`network_opt.inputs.stochastic.stochastic_problems`) and the
+    ``uncertainty:`` block (:func:`network_opt.inputs.uncertainty.uncertainty_problems`)."""
     inst, problems = read_instance(instance)
     names = None if scenario is None else [scenario]
     if inst is not None and not any(p.severity == "error" for p in problems):
@@ -94,9 +96,11 @@ def validate(instance: str | Path, scenario: str | None = None) -> list[Problem]
         base_ok = not any(p.severity == "error" for p in problems)
         problems.extend(scenario_problems(inst, names, apply=base_ok))
         problems.extend(stochastic_problems(inst))
+        problems.extend(uncertainty_problems(inst))
     elif inst is not None:
         problems.extend(scenario_problems(inst, names, apply=False))
         problems.extend(stochastic_problems(inst))
+        problems.extend(uncertainty_problems(inst))
     return inst.relabel(problems) if inst is not None else problems
 
 

@@ -148,10 +148,44 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class UnsafeYamlError(yaml.YAMLError):
+    """YAML the tool refuses although it parses: anchors or aliases (an alias bomb costs time and
+    memory exponential in its depth), or nesting deeper than Python's recursion allows. ``line``:
+    1-based, 0 when unknown."""
+
+    def __init__(self, message: str, line: int = 0):
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
 def load_yaml(text: str) -> Any:
     """Load YAML text a user wrote: plain data only (:class:`UniqueKeyLoader`, based on the safe
-    loader); a key given twice in a mapping raises :class:`DuplicateKeyError` (a ``yaml.YAMLError``)."""
-    return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass: plain data only
+    loader); a key given twice in a mapping raises :class:`DuplicateKeyError`, anchors or aliases
+    and nesting too deep for the parser :class:`UnsafeYamlError` (both ``yaml.YAMLError``)."""
+    try:
+        line = alias_line(text)
+        if line is not None:
+            raise UnsafeYamlError("YAML anchors/aliases are not allowed", line)
+        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass: plain data only
+    except RecursionError:
+        raise UnsafeYamlError("YAML nested too deeply (lists or mappings inside each other hundreds of times)") \
+            from None
+
+
+def alias_line(text: str) -> int | None:
+    """The 1-based line of the first YAML anchor or alias in ``text``; None if there is none."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            return int(event.start_mark.line) + 1 if event.start_mark is not None else 0
+    return None
+
+
+def bad_byte_line(raw: bytes, exc: UnicodeDecodeError) -> int:
+    """The 1-based line of ``raw`` (a file's bytes) holding the byte ``exc`` could not decode (0 for
+    a text that is not UTF-8 from its start, e.g. UTF-16)."""
+    if exc.start == 0 and raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return 0
+    return raw[:exc.start].count(b"\n") + 1
 
 
 def _line_index(node: yaml.Node | None, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
@@ -190,13 +224,16 @@ def read_manifest(path: Path) -> tuple[Manifest | None, list[Problem]]:
     if path.stat().st_size > MAX_MANIFEST_BYTES:
         return None, [Problem(fname, 0, "", f"manifest larger than {MAX_MANIFEST_BYTES} bytes")]
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8-sig")
+        data = load_yaml(text)  # anchors and aliases refused before anything is composed
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        if node is not None and _has_aliases(text):
-            return None, [Problem(fname, 0, "", "YAML anchors/aliases are not allowed in instance.yaml")]
-        data = load_yaml(text)
-    except UnicodeDecodeError:
-        return None, [Problem(fname, 0, "", "not UTF-8 text")]
+    except UnicodeDecodeError as exc:
+        return None, [Problem(fname, bad_byte_line(raw, exc), "", "not UTF-8 text")]
+    except UnsafeYamlError as exc:
+        return None, [Problem(fname, exc.line, "", f"{exc.message} in instance.yaml")]
+    except RecursionError:
+        return None, [Problem(fname, 0, "", "YAML nested too deeply in instance.yaml")]
     except DuplicateKeyError as exc:
         return None, [Problem(fname, exc.line, exc.dotted, exc.message)]
     except yaml.YAMLError as exc:
@@ -274,13 +311,6 @@ def check_manifest(data: dict[str, Any], lines: dict[str, int], path: Path, *, f
     if problems:
         return None, problems
     return Manifest(path, settings["name"], periods, tables, Settings.from_flat(settings), lines), problems
-
-
-def _has_aliases(text: str) -> bool:
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            return True
-    return False
 
 
 def _read_periods(raw: Any, lines: dict[str, int], fname: str, problems: list[Problem]) -> list[Period]:

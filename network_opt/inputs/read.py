@@ -31,6 +31,23 @@ MAX_TABLE_ROWS = 5_000_000
 ROW = "_row"
 
 
+def _undecodable_line(path: Path) -> int:
+    """The 1-based line of the first byte of ``path`` that is not UTF-8 (0 for a file in another
+    encoding from its start, e.g. UTF-16, or when it cannot be told)."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return 0
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return 0
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            return number
+    return 0
+
+
 def read_table(table: Table, path: Path, defaults: dict[str, object], *, delimiter: str = ",",
                decimal: str = ".") -> tuple[pd.DataFrame | None, list[Problem]]:
     """Read one CSV file against its schema.
@@ -80,7 +97,7 @@ def read_csv_text(path: Path, delimiter: str = ",") -> tuple[pd.DataFrame | None
         if body is None:
             body = _exact_body(path, delimiter, names)
     except UnicodeDecodeError:
-        return None, [Problem(fname, 0, "", "not UTF-8 text (save the CSV as UTF-8)")]
+        return None, [Problem(fname, _undecodable_line(path), "", "not UTF-8 text (save the CSV as UTF-8)")]
     except _Malformed as exc:
         return None, [Problem(fname, exc.line, "", f"malformed CSV: {exc.message}")]
     except _TooLong:

@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from network_opt.common.errors import InputError, Problem
+from network_opt.common.errors import InputError, Problem, problems_of
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.scenarios import BASE
 
@@ -193,11 +193,7 @@ def _recourse(raw: Any, bad: Any) -> Recourse | None:
 def stochastic_problems(inst: Instance) -> list[Problem]:
     """The problems :func:`read_stochastic` finds (empty when the block is valid or absent), for
     ``network-opt validate``."""
-    try:
-        read_stochastic(inst)
-    except InputError as exc:
-        return list(exc.problems)
-    return []
+    return problems_of(lambda: read_stochastic(inst))
 
 
 def _number(raw: Any, key: str, default: float, bad: Any) -> float | None:

@@ -35,7 +35,14 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from network_opt.common.errors import Problem
 from network_opt.inputs import manifest as manifest_module
-from network_opt.inputs.manifest import SETTINGS, DuplicateKeyError, Manifest, check_manifest, load_yaml
+from network_opt.inputs.manifest import (
+    SETTINGS,
+    DuplicateKeyError,
+    Manifest,
+    UnsafeYamlError,
+    check_manifest,
+    load_yaml,
+)
 from network_opt.inputs.read import ROW, empty_table, typed_table
 from network_opt.inputs.schema import TABLES
 
@@ -286,7 +293,7 @@ def _periods_value(value: Any) -> Any:
     if text.startswith("["):
         try:
             return load_yaml(text)
-        except DuplicateKeyError:
+        except (DuplicateKeyError, UnsafeYamlError):
             raise
         except yaml.YAMLError:
             return text
@@ -295,7 +302,7 @@ def _periods_value(value: Any) -> Any:
         if item:
             try:
                 items.append(load_yaml(item))
-            except DuplicateKeyError:
+            except (DuplicateKeyError, UnsafeYamlError):
                 raise
             except yaml.YAMLError:
                 items.append(item)

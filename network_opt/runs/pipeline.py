@@ -36,7 +36,12 @@ from network_opt.results.tables import Solution, extract, target_bases
 from network_opt.runs.heuristic import Heuristic, Screen, heuristic_solve, keep, relaxed_screen, screened_by
 from network_opt.runs.redispatch import Redispatch, clustered_options
 from network_opt.runs.redispatch import redispatch as redispatch_plan
-from network_opt.solver.compliance import PRICE_LP_HOLD_BACK, cost_of_compliance, noted_shadow_prices
+from network_opt.solver.compliance import (
+    PRICE_LP_HOLD_BACK,
+    compliance_shortfall,
+    cost_of_compliance,
+    noted_shadow_prices,
+)
 from network_opt.solver.handoff import HighsModel, TriviallyInfeasible
 from network_opt.solver.highs import SolveOutcome, relative_gap, solve_model, trivially_infeasible
 from network_opt.solver.options import SolveOptions
@@ -357,7 +362,13 @@ def solve(instance: str | Path | Instance, options: SolveOptions | None = None, 
                     if (compliance and outcome.objective is not None and outcome.termination != Termination.INTERRUPTED
                             and interrupts.requested() is None):
                         progress.phase("re-solving without each target family (cost of compliance)")
-                        tables["compliance"] = cost_of_compliance(m, outcome.objective, options, hm)
+                        done = cost_of_compliance(m, outcome.objective, options, hm)
+                        short = compliance_shortfall(m, done)
+                        if short is not None:  # a stop request (or a failed re-solve) ended the re-solves
+                            progress.phase(f"warning: {short}")
+                            price_warnings.append(short)
+                        if len(done):  # no table rather than an empty one, which would read "no targets"
+                            tables["compliance"] = done
                 if full_data is not None and tables:  # --redispatch: the instance's own operations
                     moved = redispatch_plan(full_data, tables["facilities"], asked, progress, t3, search_bytes)
         except BaseException:

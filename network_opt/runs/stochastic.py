@@ -51,6 +51,7 @@ from network_opt.inputs.load import load
 from network_opt.inputs.overrides import Origin, Override, apply_overrides
 from network_opt.inputs.scenarios import BASE, resolve
 from network_opt.inputs.stochastic import Recourse, read_stochastic
+from network_opt.inputs.uncertainty import Uncertain, read_uncertainty
 from network_opt.model.data import ModelData
 from network_opt.model.stages import FIRST_STAGE, first_stage_vars, plan_values
 from network_opt.model.stochastic import NONANTICIPATIVITY, check_risk, check_same_first_stage, risk_objective
@@ -58,7 +59,7 @@ from network_opt.results.audit import audit_record
 from network_opt.results.summary import Summary
 from network_opt.results.tables import Solution
 from network_opt.runs.executors import make_executor
-from network_opt.runs.sweep import Uncertain, draw, read_uncertainty
+from network_opt.runs.sweep import draw
 from network_opt.solver.highs import SolveOutcome
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.status import SolveStatus, Termination

@@ -272,6 +272,21 @@ def noted_shadow_prices(m: pyo.ConcreteModel, d: ModelData, base: pd.Series, tar
     return prices, shadow_price_notes(targets, prices, lp_solved, has_row, status, time_up), warning
 
 
+def compliance_shortfall(m: pyo.ConcreteModel, done: pd.DataFrame) -> str | None:
+    """What :func:`cost_of_compliance` left undone (its table ``done`` has fewer rows than the model
+    has target families), as a warning for ``summary.json``; None when every family was re-solved."""
+    families = [metric for metric, name in TARGET_CONSTRAINTS.items() if len(getattr(m, name, None) or ())]
+    if len(done) >= len(families):
+        return None
+    stop = interrupts.requested()
+    why = (f"{interrupts.signal_name(stop)} stopped the re-solves" if stop is not None
+           else "a re-solve ended without a result")
+    missing = ", ".join(f for f in families if f not in set(done["target_family"]))
+    kept = "compliance.csv holds only those done" if len(done) else "compliance.csv not written"
+    return (f"cost of compliance: {len(done)} of {len(families)} target families re-solved ({why}); "
+            f"missing: {missing}; {kept}")
+
+
 def cost_of_compliance(m: pyo.ConcreteModel, objective: float, options: SolveOptions | None,
                        solver: HighsModel) -> pd.DataFrame:
     """Re-solve the MIP without each target family in turn; the difference in objective is what
