@@ -354,3 +354,13 @@ def test_shadow_price_notes_for_zero_nan_and_time_limited_plans() -> None:
     assert empty.startswith("NaN: the target has no constraint in the model (nothing it measures can flow")
     limited = shadow_price_notes(targets, prices, True, has_row, "feasible")
     assert all("The plan is feasible, not proven optimal (a time or gap limit stopped the MIP)" in n for n in limited)
+
+
+def test_a_refused_override_is_not_also_reported_as_no_overrides(tmp_path: Path) -> None:
+    folder = _toy_with(tmp_path / "inst", {"odd": {"overrides": [{"frobnicate": "supply.tonnes"}]}})
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2
+    assert "scenarios.odd.overrides[0]" in result.output
+    assert "needs overrides or extends" not in result.output
+    empty = _toy_with(tmp_path / "empty", {"nothing": {"description": "no change"}})
+    assert "needs overrides or extends" in runner.invoke(app, ["validate", str(empty)]).output

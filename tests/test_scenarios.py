@@ -286,6 +286,10 @@ def test_solve_unknown_scenario_exits_2_and_writes_nothing(tmp_path: Path) -> No
     assert result.exit_code == 2
     assert "unknown scenario 'nope'" in result.output
     assert not out.exists()
+    folder = TOY.parent / "toy-scenarios"  # the error points at the scenarios: block
+    line = next(n for n, t in enumerate((folder / "instance.yaml").read_text().splitlines(), 1) if t == "scenarios:")
+    named = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--scenario", "nope"])
+    assert named.exit_code == 2 and f"instance.yaml:{line}:scenarios: unknown scenario 'nope'" in named.output
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -281,3 +281,15 @@ def test_validate_checks_the_uncertainty_block(tmp_path: Path, old: str, new: st
     result = runner.invoke(app, ["validate", str(folder)])
     assert result.exit_code == 2, result.output
     assert "instance.yaml:" in result.stderr and message in result.stderr
+
+
+def test_a_table_file_not_listed_under_tables_is_warned_about(tmp_path: Path) -> None:
+    """Deleting the targets: line of instance.yaml drops the target silently no more."""
+    folder = tmp_path / "inst"
+    shutil.copytree(TOY, folder)
+    _replace("instance.yaml", "  targets: targets.csv\n", "")(folder)
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "targets.csv:0:: in the instance folder but not listed under tables: in instance.yaml, so it is not " \
+        "read (add 'targets: targets.csv' under tables: to use it)" in result.output
+    assert "supply.csv" not in result.output

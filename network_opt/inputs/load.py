@@ -56,7 +56,16 @@ def read_instance(instance: str | Path) -> tuple[Instance | None, list[Problem]]
                                   decimal=manifest.settings.csv.decimal)
         problems.extend(found)
         tables[name] = frame if frame is not None else empty_table(table, defaults)
+    problems.extend(_unlisted_tables(manifest.path.parent, set(manifest.tables)))
     return _with_policies(Instance(manifest, tables), problems)
+
+
+def _unlisted_tables(folder: Path, listed: set[str]) -> list[Problem]:
+    """A warning for each file of the folder named like a table (``supply.csv``, ...) that
+    ``tables:`` does not list: it is not read, which a user who deleted its line may not expect."""
+    return [Problem(f"{name}.csv", 0, "", f"in the instance folder but not listed under tables: in instance.yaml, "
+                    f"so it is not read (add '{name}: {name}.csv' under tables: to use it)", severity="warning")
+            for name in TABLES if name not in listed and (folder / f"{name}.csv").is_file()]
 
 
 def _with_policies(inst: Instance, problems: list[Problem]) -> tuple[Instance, list[Problem]]:

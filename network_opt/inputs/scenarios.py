@@ -109,7 +109,7 @@ def _read_scenarios(inst: Instance) -> tuple[dict[str, Scenario], list[Problem]]
             o = _parse_item(item, f"{where}.overrides[{i}]", lines, fname, problems)
             if o is not None:
                 overrides.append(o)
-        if not overrides and extends is None:
+        if not items and extends is None:  # overrides given but refused are reported as such, not as none
             problems.append(Problem(fname, line, where, "a scenario needs overrides or extends (else it is the base)"))
         out[name] = Scenario(name, str(body.get("description") or ""), extends, tuple(overrides), line)
     for s in out.values():
@@ -182,8 +182,8 @@ def resolve(inst: Instance, name: str, scenarios: dict[str, Scenario] | None = N
             raise InputError(mine)
     if name not in scenarios:
         declared = [str(n) for n in (inst.settings.scenarios)]
-        raise InputError([Problem(_fname(inst), 0, "scenarios", f"unknown scenario {name!r}; expected one of "
-                                  f"{', '.join([BASE, *declared])}")])
+        raise InputError([Problem(_fname(inst), _lines(inst).get("scenarios", 0), "scenarios",
+                                  f"unknown scenario {name!r}; expected one of {', '.join([BASE, *declared])}")])
     chain = _chain(scenarios, name)
     assert chain is not None, name  # unknown parents and cycles were refused above (or by read_scenarios)
     return [o for n in reversed(chain) for o in scenarios[n].overrides]
