@@ -442,6 +442,12 @@ def test_compare_refuses_the_instance_and_foreign_folders_and_still_resumes(tmp_
     result = runner.invoke(app, ["sweep", str(inst), "--vary", "supply.tonnes*=1:1.1:2", "--out", str(foreign)])
     assert result.exit_code == EXIT_INPUT and "does not hold network_opt results" in result.stderr
     assert _tree(foreign) == {"notes.txt": b"mine"}
+    single = tmp_path / "single"  # one solve's results: said so, not "does not hold network_opt results"
+    assert runner.invoke(app, ["solve", str(inst), "--out", str(single)]).exit_code == 0
+    kept = _tree(single)
+    result = runner.invoke(app, ["compare", str(inst), "--scenarios", "base", "--out", str(single)])
+    assert result.exit_code == EXIT_INPUT and "holds the results of one solve (network-opt solve)" in result.stderr
+    assert _tree(single) == kept
     out = tmp_path / "cmp"
     assert runner.invoke(app, ["compare", str(inst), "--scenarios", "base", "--out", str(out)]).exit_code == 0
     assert json.loads((out / MARKER).read_text())["kind"] == "runs"

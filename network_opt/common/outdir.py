@@ -187,6 +187,10 @@ def check_output_dir(out: str | Path, overwrite: bool, *, protected: Iterable[st
         return
     if reuse:
         if not is_runs_folder(out):
+            marker = read_marker(out)
+            if marker is not None and marker.get("kind") == "solve":
+                raise OutputRefused(f"{out} holds the results of one solve (network-opt solve), not a folder of "
+                                    "compare or sweep runs; choose another --out")
             raise OutputRefused(f"{out} exists and does not hold network_opt results ({_listing(names)}); move it "
                                 "away or choose another --out")
         return
