@@ -177,6 +177,9 @@ def test_localhost_app_refuses_other_host_names_and_foreign_forms(client: TestCl
     assert client.get("/", headers={"host": "localhost:8050"}).status_code == 200
     r = client.post("/open/shipped", data={"name": "toy"}, headers={"origin": "http://attacker.example"})
     assert r.status_code == 403
+    # a sandboxed frame of another site posts with Origin: null: refused as well
+    r = client.post("/open/shipped", data={"name": "toy"}, headers={"origin": "null"})
+    assert r.status_code == 403
     assert client.get("/jobs").status_code == 200
 
 

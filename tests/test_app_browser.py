@@ -215,3 +215,39 @@ def test_planner_session_in_a_browser(server: Any, tmp_path: Path) -> None:
     assert problems == [], problems
     assert {p.name for p in screens.glob("*.png")} >= {"01-home.png", "04-instance.png", "06-job-results.png",
                                                        "08-compare.png"}
+
+
+def test_typed_input_survives_the_live_job_list(server: Any, tmp_path: Path) -> None:
+    """While a job runs, the workspace page reloads itself every 2 s to show it; once the planner has
+    typed into a form (and clicked elsewhere) it stops and says so, rather than erase what was typed."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url + "/")
+            page.evaluate("""() => { const f = document.createElement('form'); f.method = 'post';
+                f.action = '/open/shipped'; const i = document.createElement('input'); i.name = 'name';
+                i.value = 'china-east'; f.appendChild(i); document.body.appendChild(f); f.submit(); }""")
+            page.wait_for_url("**/w/*")
+            workspace = page.url
+            # a sweep long enough to stay running through the test (cancelled at the end)
+            job = page.evaluate("""async (w) => { const body = new URLSearchParams({kind: 'sweep',
+                vary: 'facility_levels[R-FOSHAN,30kt].capacity_t*=0.5:1.5:200', time_limit: '30'});
+                const r = await fetch(w + '/run', {method: 'POST', body, redirect: 'follow'});
+                return r.url; }""", workspace)
+            assert "/jobs/" in job
+            page.goto(workspace)
+            active = "table.jobs [data-state='running'], table.jobs [data-state='queued']"
+            expect(page.locator(active)).not_to_have_count(0)
+            page.fill("#scenario-form input[name=name]", "kept-name")
+            page.click("h1")  # focus leaves the form
+            page.wait_for_timeout(4500)  # two reload periods
+            assert page.url == workspace
+            assert page.input_value("#scenario-form input[name=name]") == "kept-name"
+            expect(page.locator("#live-paused")).to_be_visible()
+            page.evaluate("(j) => fetch(j + '/cancel', {method: 'POST'})", job)
+        finally:
+            browser.close()

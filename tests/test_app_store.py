@@ -232,3 +232,12 @@ def test_year_columns_are_shown_as_written_and_numbers_grouped() -> None:
         "period": "2025", "investment_period": "2025", "period_sold": "2027", "return_period": "2033",
         "from_period": "2028"}
     assert cells["tonnes"] != "12345" and "," in cells["tonnes"]
+
+
+def test_money_in_the_billions_is_shown_to_the_unit() -> None:
+    """Key figures: -3,086,288,089.6 CNY was shown as -3.08629e+09 (6 significant digits)."""
+    from network_opt.app.views import fmt
+
+    assert fmt(-3086288089.6) == "-3,086,288,090"
+    assert fmt(94262843.09) == "94,262,843"
+    assert fmt(12.3456789) == "12.3457" and fmt(0.5) == "0.5" and fmt(2000) == "2,000" and fmt(float("nan")) == ""

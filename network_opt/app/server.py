@@ -134,7 +134,8 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
             return PlainTextResponse(f"refused: this app answers only to localhost, not to {host!r}", 403)
         if request.method == "POST":
             origin = request.headers.get("origin")
-            if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+            # "null" too: a sandboxed frame or a file:// page of another site posts with Origin: null
+            if origin and urlsplit(origin).netloc != request.headers.get("host"):
                 return PlainTextResponse("refused: a form from another site was posted to this app", 403)
         if config.token:
             given = request.query_params.get("token")

@@ -47,7 +47,9 @@ class Table:
 
 
 def fmt(v: Any) -> str:
-    """A cell as text: numbers with thousands separators and 6 significant digits, blanks empty."""
+    """A cell as text: numbers with thousands separators, whole units from 1,000 up (money in the
+    billions keeps every unit, not 6 significant digits in scientific notation), else 6 significant
+    digits; blanks empty."""
     if v is None:
         return ""
     if isinstance(v, bool):
@@ -56,8 +58,8 @@ def fmt(v: Any) -> str:
         x = float(v)
         if math.isnan(x):
             return ""
-        if x.is_integer() and abs(x) < 1e15:
-            return f"{int(x):,}"
+        if (x.is_integer() or abs(x) >= 1000) and abs(x) < 1e15:
+            return f"{round(x):,}"
         return f"{x:,.6g}" if abs(x) >= 1e-4 else f"{x:.4g}"
     return str(v)
 

@@ -36,12 +36,29 @@ function pollJob(box) {
     .catch(() => setTimeout(() => pollJob(box), 3000));
 }
 
+// anything typed or chosen in a form: the live lists stop reloading the page, which would erase it
+let edited = false;
+["input", "change"].forEach((kind) => document.addEventListener(kind, (e) => {
+  if (e.target instanceof Element && e.target.closest("form")) edited = true;
+}, true));
+
+function pausedNote(table) {
+  if (document.getElementById("live-paused")) return;
+  const note = document.createElement("p");
+  note.id = "live-paused";
+  note.className = "note";
+  note.textContent = "Job updates are paused while you edit a form (a reload would erase what you typed); " +
+    "reload the page to see them.";
+  table.before(note);
+}
+
 function liveLists() {
   const tables = document.querySelectorAll("table.jobs[data-live]");
   const active = document.querySelectorAll("table.jobs [data-state='queued'], table.jobs [data-state='running']");
-  if (tables.length && active.length && !document.querySelector("form:focus-within")) {
+  if (tables.length && active.length) {
     setTimeout(() => {
-      if (!document.querySelector("form:focus-within")) window.location.reload();
+      if (edited) pausedNote(tables[0]);
+      else if (!document.querySelector("form:focus-within")) window.location.reload();
       else liveLists();
     }, 2000);
   }
