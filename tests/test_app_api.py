@@ -229,6 +229,24 @@ def test_scenario_is_written_into_the_copy_as_overrides(client: TestClient, tmp_
     assert "no-ref" in page
 
 
+def test_replace_keeps_the_scenarios_made_in_the_app(client: TestClient, tmp_path: Path) -> None:
+    """A corrected upload replaces the copy; a scenario saved in the app that the upload lacks is
+    added to it (and named on the page), one the upload has keeps the upload's version."""
+    ws = open_toy(client)
+    wid = ws.rsplit("/", 1)[1]
+    r = client.post(f"{ws}/scenario", data={"name": "closed-ref", "op": ["close"], "key": ["REF-EAST"],
+                                           "value": [""]}, follow_redirects=False)
+    assert r.status_code == 303
+    corrected = (TOY / "instance.yaml").read_text().replace("name:", "name: corrected", 1)
+    r = upload(client, "toy.zip", toy_zip(**{"instance.yaml": corrected.encode()}), url=f"{ws}/replace")
+    assert r.status_code == 200, r.text
+    manifest = tmp_path / "data" / "workspaces" / wid / "instance" / "instance.yaml"
+    replaced = yaml.safe_load(manifest.read_text())
+    assert replaced["name"] == "corrected toy"  # the upload's
+    assert replaced["scenarios"]["closed-ref"] == {"overrides": [{"close": "REF-EAST"}]}
+    assert "scenarios kept from before: closed-ref" in r.text
+
+
 def test_scenario_in_a_workbook(client: TestClient, tmp_path: Path) -> None:
     from network_opt.inputs.convert import convert
     from network_opt.inputs.load import load

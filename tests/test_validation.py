@@ -293,3 +293,23 @@ def test_a_table_file_not_listed_under_tables_is_warned_about(tmp_path: Path) ->
     assert "targets.csv:0:: in the instance folder but not listed under tables: in instance.yaml, so it is not " \
         "read (add 'targets: targets.csv' under tables: to use it)" in result.output
     assert "supply.csv" not in result.output
+
+
+def test_a_number_beyond_any_sensible_size_is_refused(tmp_path: Path) -> None:
+    """1e30 t/yr of capacity passed every range check and HiGHS then refused the model (a traceback in
+    the app); now validation names the cell, and a scenario that sets or scales to it too."""
+    folder = tmp_path / "inst"
+    shutil.copytree(TOY, folder)
+    _replace("facility_levels.csv", "REC-EAST,1000t,1000", "REC-EAST,1000t,1e30")(folder)
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2
+    assert "facility_levels.csv:3:capacity_t: 1e+30 is beyond 1e+15 in size" in result.stderr
+    from network_opt.common.errors import InputError
+    from network_opt.inputs.load import load
+    from network_opt.inputs.overrides import Origin, Override, apply_overrides
+
+    inst = load(TOY)
+    for op in ("set", "scale"):
+        o = Override(op, "facility_levels[REC-EAST,1000t].capacity_t", 1e30, Origin("instance.yaml", 7, "s"))
+        with pytest.raises(InputError, match="beyond 1e\\+15 in size"):
+            apply_overrides(inst, [o])

@@ -219,14 +219,53 @@ def open_upload(store: Store, upload: Path, original: str) -> Workspace:
     return store.add_workspace(wid, _instance_name(folder / entry), f"upload {Path(original).name}", entry)
 
 
+def _scenarios_of(path: Path) -> dict[str, Any]:
+    """The ``scenarios:`` block of an instance (folder or workbook) as written, without checking the
+    rest; empty when it has none or cannot be read."""
+    try:
+        if path.is_dir():
+            data = load_yaml((path / MANIFEST).read_text(encoding="utf-8-sig"))
+            found = data.get("scenarios") if isinstance(data, dict) else None
+            return dict(found) if isinstance(found, dict) else {}
+        from openpyxl import load_workbook
+
+        wb = load_workbook(path, read_only=True)
+        out: dict[str, Any] = {}
+        if "instance" in wb.sheetnames:
+            for key, value, *_ in wb["instance"].iter_rows(values_only=True):
+                if isinstance(key, str) and key.startswith("scenarios.") and isinstance(value, str):
+                    out[key.removeprefix("scenarios.")] = load_yaml(value)
+        wb.close()
+        return out
+    except Exception:  # an unreadable instance keeps nothing; its problems are shown on the page
+        return {}
+
+
 def replace_instance(store: Store, ws: Workspace, upload: Path, original: str) -> Workspace:
     """A corrected version of the workspace's instance (an upload) replaces its copy; the jobs
-    already run keep their results."""
+    already run keep their results, and the scenarios of the copy that the upload lacks (made in the
+    app) are added to it, so that replacing never drops them silently (the workspace's origin line
+    names them)."""
     folder = store.workspace_dir(ws.id)
     staging = Path(tempfile.mkdtemp(prefix=".replace-", dir=folder))
+    kept: list[str] = []
+    lost: list[str] = []
     try:
         entry = _unpack(upload, original, staging)
         old = folder / ws.entry
+        before, now = _scenarios_of(old), _scenarios_of(staging / entry)
+        for name, body in before.items():
+            if name in now or not isinstance(body, dict):
+                continue
+            try:
+                _write_scenario(staging / entry, name, body)
+                kept.append(name)
+            except (WorkspaceError, OSError, ValueError):
+                lost.append(name)
+        if lost:  # nothing replaced: the copy and its scenarios stay as they are
+            raise WorkspaceError(f"the upload lacks the scenarios {', '.join(lost)} of this workspace and they "
+                                 "could not be added to it; nothing was replaced: download the current copy, add "
+                                 "them to your file, and upload it again")
         if old.is_dir():
             shutil.rmtree(old)
         else:
@@ -234,8 +273,10 @@ def replace_instance(store: Store, ws: Workspace, upload: Path, original: str) -
         (staging / entry).rename(folder / entry)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    store.update_workspace(ws.id, entry=entry, name=_instance_name(folder / entry),
-                           origin=f"upload {Path(original).name}")
+    origin = f"upload {Path(original).name}"
+    if kept:
+        origin += f"; scenarios kept from before: {', '.join(kept)}"
+    store.update_workspace(ws.id, entry=entry, name=_instance_name(folder / entry), origin=origin)
     out = store.workspace(ws.id)
     assert out is not None
     return out

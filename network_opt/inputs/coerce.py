@@ -42,8 +42,21 @@ def choice_message(value: Any, choices: tuple[str, ...]) -> str:
     return f"unknown value {value!r}; expected one of {', '.join(choices)}"
 
 
+#: no input number is larger than this (t/yr, kWh, currency): HiGHS reads 1e20 as infinite, and a
+#: value this size is a typing error, not data
+MAX_MAGNITUDE = 1e15
+
+
+def magnitude_message(value: float) -> str:
+    return (f"{value:g} is beyond {MAX_MAGNITUDE:g} in size: no quantity, price or cost of an instance is that "
+            "large (the solver would read it as infinite)")
+
+
 def range_message(minimum: float | None, maximum: float | None, value: float) -> str | None:
-    """The problem with ``value`` outside [minimum, maximum], or None when it is inside."""
+    """The problem with ``value`` outside [minimum, maximum] or beyond :data:`MAX_MAGNITUDE`, or
+    None when it is inside."""
+    if abs(value) > MAX_MAGNITUDE:
+        return magnitude_message(value)
     if minimum is not None and value < minimum:
         return f"must be >= {minimum:g}, got {value:g}"
     if maximum is not None and value > maximum:

@@ -17,9 +17,11 @@ import pandas as pd
 from network_opt.common.errors import Problem
 from network_opt.inputs.coerce import (
     FALSE_TEXTS,
+    MAX_MAGNITUDE,
     TRUE_TEXTS,
     bool_message,
     choice_message,
+    magnitude_message,
     number_message,
     range_message,
     whole_message,
@@ -498,6 +500,10 @@ def _convert(col: Column, text: pd.Series, rows: pd.Series, fname: str,
         for r, v in zip(rows[frac], numbers[frac], strict=True):
             problems.append(Problem(fname, int(r), col.name, whole_message(v)))
     ok = ~bad & ~empty
+    huge = ok & (numbers.abs() > MAX_MAGNITUDE)
+    for r, v in zip(rows[huge], numbers[huge], strict=True):
+        problems.append(Problem(fname, int(r), col.name, magnitude_message(v)))
+    ok = ok & ~huge
     if col.minimum is not None:
         low = ok & (numbers < col.minimum)
         for r, v in zip(rows[low], numbers[low], strict=True):
