@@ -94,7 +94,11 @@ def test_job_parameters_are_checked() -> None:
         ("compare", {"scenarios": ["base"]}, "at least two scenarios"),
         ("compare", {"scenarios": ["base", "x"]}, "unknown scenario"),
         ("sweep", {}, "either a parameter to vary"),
-        ("sweep", {"vary": "a=1:2:3", "samples": "5"}, "either a parameter to vary"),
+        ("sweep", {"vary": "a=1:2:3", "samples": "5"}, "not both"),
+        # the vary text is parsed on the form, not in a job that then fails
+        ("sweep", {"vary": "nonsense"}, "nonsense"),
+        ("sweep", {"vary": "supply.tonnes=abc:def:3"}, "supply.tonnes"),
+        ("sweep", {"vary": "supply.tonnes*=1:2:100000"}, "100,000 points; at most 10,000"),
         ("sweep", {"samples": "2.5"}, "samples: expected a whole number"),
         ("optimise", {}, "unknown job 'optimise'"),
     ]
@@ -193,7 +197,9 @@ def test_form_rows_become_overrides() -> None:
         "!!python/object/apply:os.system [ls]"
     for op, key, value, message in [("scale", "supply.tonnes", "a lot", "expected a number"),
                                     ("set", "k", "", "expected a value"), ("close", "", "", "expected a facility id"),
-                                    ("delete", "k", "1", "unknown operation")]:
+                                    ("delete", "k", "1", "unknown operation"),
+                                    ("scale", "supply.tonnes", "nan", "factor must be a finite number"),
+                                    ("set", "supply.tonnes", ".nan", "value must be a finite number")]:
         with pytest.raises(WorkspaceError, match=message):
             build_override(op, key, value)
 

@@ -64,6 +64,10 @@ def _number(value: Any, what: str, *, lo: float = 0.0, hi: float = math.inf, int
     return x
 
 
+#: the most points one sweep of the app may have (steps of --vary, or samples)
+MAX_SWEEP_POINTS = 10_000
+
+
 def check_params(kind: str, raw: dict[str, Any], scenarios: list[str]) -> dict[str, Any]:
     """The parameters of a new job, checked: ``time_limit`` (s), ``mip_gap`` (relative); solve:
     ``scenario`` and ``cost_of_compliance``; compare: ``scenarios`` (at least one); sweep: ``vary``
@@ -90,9 +94,22 @@ def check_params(kind: str, raw: dict[str, Any], scenarios: list[str]) -> dict[s
         params["scenarios"] = list(dict.fromkeys(chosen))
     elif kind == "sweep":
         vary = str(raw.get("vary") or "").strip()
-        samples = _number(raw.get("samples"), "samples", lo=1, hi=10_000, integer=True)
-        if bool(vary) == (samples is not None):
+        samples = _number(raw.get("samples"), "samples", lo=1, hi=MAX_SWEEP_POINTS, integer=True)
+        if vary and samples is not None:
+            raise JobError("a sweep varies a parameter (KEY=START:STOP:STEPS) or draws samples, not both: "
+                           "clear one of the two")
+        if not vary and samples is None:
             raise JobError("a sweep needs either a parameter to vary (KEY=START:STOP:STEPS) or a number of samples")
+        if vary:  # checked here, on the form, rather than in a job that fails
+            from network_opt.common.errors import InputError
+            from network_opt.runs.sweep import parse_vary
+
+            try:
+                points = len(parse_vary(vary).values)
+            except InputError as exc:
+                raise JobError(f"vary {vary!r}: " + "; ".join(p.message for p in exc.problems)) from None
+            if points > MAX_SWEEP_POINTS:
+                raise JobError(f"vary: {points:,} points; at most {MAX_SWEEP_POINTS:,} in the app (as for samples)")
         params["vary"] = vary or None
         params["samples"] = int(samples) if samples is not None else None
         params["seed"] = int(_number(raw.get("seed"), "seed", hi=2**31, integer=True) or 0)

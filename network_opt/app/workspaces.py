@@ -16,6 +16,7 @@ trial on a scratch copy shows them valid; the tables themselves are never change
 from __future__ import annotations
 
 import csv
+import math
 import re
 import shutil
 import stat
@@ -550,15 +551,20 @@ def build_override(op: str, key: str, value: str) -> dict[str, Any]:
         raise WorkspaceError(f"{op} {key}: expected a value")
     if op == "scale":
         try:
-            return {"scale": key, "by": float(value)}
+            by = float(value)
         except ValueError:
             raise WorkspaceError(f"scale {key}: expected a number, got {value!r}") from None
+        if not math.isfinite(by):  # NaN would not even read back equal to itself
+            raise WorkspaceError(f"scale {key}: the factor must be a finite number, got {value!r}")
+        return {"scale": key, "by": by}
     try:
         parsed = load_yaml(value)
     except yaml.YAMLError:
         parsed = value
     if not isinstance(parsed, str | int | float | bool):
         parsed = value
+    if isinstance(parsed, float) and not math.isfinite(parsed):
+        raise WorkspaceError(f"set {key}: the value must be a finite number, got {value!r}")
     return {"set": key, "value": parsed}
 
 
