@@ -380,7 +380,9 @@ def test_copy_with_other_periods(client: TestClient, tmp_path: Path) -> None:
     assert r.status_code == 303
     new = tmp_path / "data" / "workspaces" / r.headers["location"].rsplit("/", 1)[1] / "instance"
     assert set(load(new)["supply"]["period"]) == {2025, 2027, 2028}
-    for bad, message in [("2025", "expected a list"), ("[x]", "is not a year"), ("[2025", "not valid YAML")]:
+    for bad, message in [("2025", "expected a list"), ("[x]", "is not a year"), ("[2025", "not valid YAML"),
+                         ("[-5]", "not a plausible year"), ("[2025, 2025]", "given twice"),
+                         ("[{year: 2025, length: -1}]", "length must be a whole number of years")]:
         r = client.post(f"{ws}/periods", data={"periods": bad})
         assert r.status_code == 400 and message in r.text, bad
 
@@ -433,3 +435,9 @@ def test_app_command_refuses_bad_options_before_starting(tmp_path: Path) -> None
         port = s.getsockname()[1]
         r = runner.invoke(cli, ["app", "--port", str(port), "--data", str(tmp_path / "d")])
     assert r.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in r.output
+
+
+def test_a_period_that_is_not_a_year_shows_the_first(client: TestClient) -> None:
+    ws = open_toy(client)
+    r = client.get(f"{ws}?period=abc")
+    assert r.status_code == 200 and "int_parsing" not in r.text

@@ -247,3 +247,24 @@ def test_money_in_the_billions_is_shown_to_the_unit() -> None:
     assert fmt(-3086288089.6) == "-3,086,288,090"
     assert fmt(94262843.09) == "94,262,843"
     assert fmt(12.3456789) == "12.3457" and fmt(0.5) == "0.5" and fmt(2000) == "2,000" and fmt(float("nan")) == ""
+
+
+def test_a_stopped_sweep_or_comparison_shows_the_runs_written_so_far(tmp_path: Path) -> None:
+    """A cancelled sweep writes no sweep.csv: the job page shows its finished points instead (docs/app.md:
+    "the runs written so far"); likewise a comparison without comparison.csv."""
+    import json
+
+    from network_opt.app.views import comparison, sweep_table
+
+    for name, value, objective in (("p0001", 0.5, -10.0), ("p0002", 0.6, -9.0)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({
+            "status": "optimal", "objective": objective, "inputs": {"targets[X].value": value},
+            "kpis": {"status": "optimal", "objective": objective, "cost:fixed": 100.0}}))
+    table = sweep_table(tmp_path)
+    assert table is not None and "stopped: the 2 point(s) written before it" in table.title
+    assert table.columns[:4] == ["point", "targets[X].value", "status", "objective"]
+    assert [r[0] for r in table.rows] == ["p0001", "p0002"]
+    comp, diff = comparison(tmp_path)
+    assert comp is not None and diff is None and "stopped: the 2 scenario(s)" in comp.title
+    assert comp.columns == ["kpi", "p0001", "p0002"]

@@ -239,8 +239,9 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
     # --- workspaces ------------------------------------------------------------------------------
 
     @app.get("/w/{wid}", response_class=HTMLResponse)
-    async def workspace(request: Request, wid: str, period: int | None = None) -> HTMLResponse:
+    async def workspace(request: Request, wid: str, period: str | None = None) -> HTMLResponse:
         ws = workspace_or_404(wid)
+        chosen = int(period) if period and period.strip().isdigit() else None  # else the first period, not a 422
         found = workspaces.problems(store, ws)
         errors = [p for p in found if p.severity == "error"]
         ov = None
@@ -250,7 +251,7 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
             except InputError as exc:  # the feasibility pre-check of load() (validate reports it too)
                 errors = [workspaces.ProblemRow(p.file, p.row, p.column, p.message, p.severity, None)
                           for p in exc.problems]
-        year = period if ov is not None and period in ov.years else (ov.years[0] if ov else None)
+        year = chosen if ov is not None and chosen in ov.years else (ov.years[0] if ov else None)
         return page(request, "workspace.html", ws=ws, problems=found, errors=errors, ov=ov, year=year,
                     scenarios=["base", *[name for name, _, _ in ov.scenarios]] if ov else ["base"],
                     jobs=store.jobs(workspace=ws.id), operations=workspaces.FORM_OPERATIONS,

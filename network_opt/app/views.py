@@ -162,18 +162,38 @@ def result_tables(folder: Path) -> list[Table]:
     return out
 
 
+def _written_runs(folder: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The runs of a compare or sweep folder written so far, as (name, summary): what there is to
+    show when the job was stopped before it wrote its table."""
+    return [(name, summary(folder / name)) for name in run_folders(folder)]
+
+
 def comparison(folder: Path) -> tuple[Table | None, Table | None]:
-    """``comparison.csv`` (key figures by scenario) and ``facility_diff.csv`` of a comparison."""
+    """``comparison.csv`` (key figures by scenario) and ``facility_diff.csv`` of a comparison; for a
+    comparison stopped before it wrote them, the key figures of the scenarios written so far."""
     comp = read_csv(folder / "comparison.csv")
     diff = read_csv(folder / "facility_diff.csv")
-    return (table(comp, "comparison", "Key figures by scenario", limit=1000) if comp is not None else None,
+    title = "Key figures by scenario"
+    if comp is None and (runs := _written_runs(folder)):
+        figures = {name: {"status": s.get("status"), "objective": s.get("objective"), **(s.get("kpis") or {})}
+                   for name, s in runs}
+        comp = pd.DataFrame(figures).rename_axis("kpi").reset_index()
+        title += f" (stopped: the {len(runs)} scenario(s) written before it; no comparison.csv)"
+    return (table(comp, "comparison", title, limit=1000) if comp is not None else None,
             table(diff, "facility_diff", "Facilities that differ from the reference", limit=1000)
             if diff is not None else None)
 
 
 def sweep_table(folder: Path) -> Table | None:
+    """``sweep.csv``; for a sweep stopped before it wrote it, the points written so far (their
+    inputs, status, objective and key figures, from each point's summary.json)."""
     frame = read_csv(folder / "sweep.csv")
-    return table(frame, "sweep", "Points of the sweep", limit=1000) if frame is not None else None
+    title = "Points of the sweep"
+    if frame is None and (runs := _written_runs(folder)):
+        frame = pd.DataFrame([{"point": name, **(s.get("inputs") or {}), "status": s.get("status"),
+                               "objective": s.get("objective"), **(s.get("kpis") or {})} for name, s in runs])
+        title += f" (stopped: the {len(runs)} point(s) written before it; no sweep.csv)"
+    return table(frame, "sweep", title, limit=1000) if frame is not None else None
 
 
 def run_folders(folder: Path) -> list[str]:

@@ -695,8 +695,15 @@ def _period_years(value: Any) -> list[int]:
         year = item.get("year") if isinstance(item, dict) else item
         if not isinstance(year, int) or isinstance(year, bool):
             raise WorkspaceError(f"periods: {item!r} is not a year or {{year: Y, length: L}}")
-        yearly = isinstance(item, dict) and item.get("operations") == "yearly" and isinstance(item.get("length"), int)
-        years.extend(range(year, year + item["length"]) if yearly else [year])
+        if not 1900 <= year <= 2200:  # checked here, before a copy is made, rather than in a broken copy
+            raise WorkspaceError(f"periods: {year} is not a plausible year (1900-2200)")
+        length = item.get("length", 1) if isinstance(item, dict) else 1
+        if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+            raise WorkspaceError(f"periods: {item!r}: length must be a whole number of years >= 1")
+        yearly = isinstance(item, dict) and item.get("operations") == "yearly"
+        years.extend(range(year, year + length) if yearly else [year])
+    if len(set(years)) != len(years):
+        raise WorkspaceError("periods: a year is given twice")
     return years
 
 
