@@ -227,6 +227,8 @@ def test_scenario_is_written_into_the_copy_as_overrides(client: TestClient, tmp_
     assert "li:" not in manifest.read_text()
     page = client.get(ws).text
     assert "no-ref" in page
+    assert 'id="created"' in client.get(f"{ws}?created=no-ref").text  # said after saving
+    assert 'id="created"' not in client.get(f"{ws}?created=nope").text  # only a scenario that exists
 
 
 def test_replace_keeps_the_scenarios_made_in_the_app(client: TestClient, tmp_path: Path) -> None:
@@ -441,3 +443,22 @@ def test_a_period_that_is_not_a_year_shows_the_first(client: TestClient) -> None
     ws = open_toy(client)
     r = client.get(f"{ws}?period=abc")
     assert r.status_code == 200 and "int_parsing" not in r.text
+
+
+def test_an_infeasible_scenario_of_a_comparison_can_be_solved_alone_to_see_why(client: TestClient) -> None:
+    """toy-scenarios' no-hydro is infeasible (100 t/yr of recycling short, the Li target): the
+    comparison's page for it offers to solve it alone, whose page shows the diagnosis table."""
+    r = client.post("/open/shipped", data={"name": "toy-scenarios"}, follow_redirects=False)
+    ws = r.headers["location"]
+    r = client.post(f"{ws}/run", data={"kind": "compare", "scenarios": ["base", "no-hydro"]}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    jid = r.headers["location"].rsplit("/", 1)[1]
+    assert wait_for(client, jid, ("done", "failed", "cancelled"))["state"] == "done"
+    page = client.get(f"/jobs/{jid}?scenario=no-hydro").text
+    assert 'id="why-infeasible"' in page and 'value="no-hydro"' in page
+    assert 'id="why-infeasible"' not in client.get(f"/jobs/{jid}?scenario=base").text
+    r = client.post(f"{ws}/run", data={"kind": "solve", "scenario": "no-hydro"}, follow_redirects=False)
+    alone = r.headers["location"].rsplit("/", 1)[1]
+    wait_for(client, alone, ("done", "failed", "cancelled"))
+    page = client.get(f"/jobs/{alone}").text
+    assert "Why it is infeasible" in page and "REC-WEST" in page

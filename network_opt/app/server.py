@@ -255,7 +255,7 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
         return page(request, "workspace.html", ws=ws, problems=found, errors=errors, ov=ov, year=year,
                     scenarios=["base", *[name for name, _, _ in ov.scenarios]] if ov else ["base"],
                     jobs=store.jobs(workspace=ws.id), operations=workspaces.FORM_OPERATIONS,
-                    scenario_problems=[], form={})
+                    scenario_problems=[], form={}, created=request.query_params.get("created"))
 
     @app.get("/w/{wid}/source", response_class=HTMLResponse)
     async def source(request: Request, wid: str, file: str, row: int = 1, col: str = "") -> HTMLResponse:
@@ -412,6 +412,7 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
             has_map=(folder / "map.html").is_file() if plan_name is None else (folder / "maps" / f"{plan_name}.html")
             .is_file(), comparison=comp, diff=diff,
             sweep=views.sweep_table(results) if job.kind == "sweep" and plan_name is None else None,
+            plan_status=views.summary(plan_dir).get("status") if plan_name is not None else None,
             command=(folder / "command.txt").read_text(encoding="utf-8").strip()
             if (folder / "command.txt").is_file() else "")
 
