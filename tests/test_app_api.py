@@ -225,6 +225,9 @@ def test_scenario_is_written_into_the_copy_as_overrides(client: TestClient, tmp_
     assert yaml.safe_load(r.text) == {"scenarios": {"li": {"overrides": [
         {"scale": "material_prices[Li].price_per_t", "by": 0.5}]}}}
     assert "li:" not in manifest.read_text()
+    r = client.post(f"{ws}/scenario", data={"name": "../../x", "action": "download", "op": ["scale"],
+                                           "key": ["material_prices[Li].price_per_t"], "value": ["0.5"]})
+    assert r.status_code == 400 and "expected 1 to 64 letters" in r.text  # downloaded names are checked too
     page = client.get(ws).text
     assert "no-ref" in page
     assert 'id="created"' in client.get(f"{ws}?created=no-ref").text  # said after saving
@@ -407,6 +410,10 @@ def test_folder_problems_link_to_their_csv_cell(client: TestClient, tmp_path: Pa
     assert (folder / "supply.csv").read_text() == before
     r = client.post("/open/folder", data={"path": str(tmp_path / "nothing")})
     assert r.status_code == 400 and "not found" in r.text
+    r = client.post("/open/folder", data={"path": "  "})
+    assert r.status_code == 400 and "enter the path of an instance folder" in r.text
+    r = client.post("/open/folder", data={"path": "instances/toy"})  # relative: to the server's folder
+    assert r.status_code == 400 and "give the whole path" in r.text
 
 
 def test_encrypted_zip_member_is_refused(client: TestClient) -> None:

@@ -37,6 +37,7 @@ from network_opt.app import views, workspaces
 from network_opt.app.config import AppConfig, is_loopback
 from network_opt.app.store import Job, Store
 from network_opt.common.errors import InputError, Problem
+from network_opt.inputs.scenarios import NAME as SCENARIO_NAME
 
 COOKIE = "network_opt_app_token"
 #: Bytes a request may carry beyond the upload limit (the multipart form around the file).
@@ -316,6 +317,8 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
             except workspaces.WorkspaceError as exc:
                 problems.append(Problem("scenario", i + 1, "change", str(exc)))
         description, extends = str(form.get("description") or ""), str(form.get("extends") or "")
+        if form.get("action") == "download" and name and not SCENARIO_NAME.match(name):  # as a saved one
+            problems.append(Problem("scenario", 0, "name", f"{name!r}: expected 1 to 64 letters, digits, - or _"))
         if form.get("action") == "download" and not problems:
             body = workspaces._scenario_body(description, extends, overrides)
             file = workspaces._safe_filename(name or "scenario", ".yaml")

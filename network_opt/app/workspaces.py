@@ -108,7 +108,11 @@ def open_shipped(store: Store, instances_dir: Path | None, name: str) -> Workspa
 def open_folder(store: Store, path: str) -> Workspace:
     """A workspace with a copy of an instance on this machine: a folder holding ``instance.yaml``, that
     file, or an ``.xlsx`` workbook."""
+    if not path.strip():
+        raise WorkspaceError("enter the path of an instance folder, its instance.yaml or an .xlsx workbook")
     src = Path(path.strip()).expanduser()
+    if not src.is_absolute():  # relative to where the server was started, which the user does not see
+        raise WorkspaceError(f"{path.strip()}: give the whole path (e.g. /home/me/my-network or ~/my-network)")
     if src.is_file() and src.name == MANIFEST:
         src = src.parent
     wid = new_id()
