@@ -568,3 +568,23 @@ def test_a_stop_while_modules_are_imported_names_the_start_up_not_the_module() -
 
     assert interrupts.phase_of(stop_in("network_opt.cli", "network_opt.runs.heuristic")) == interrupts.IMPORTING
     assert interrupts.phase_of(stop_in("network_opt.solver.highs", "network_opt.solver.diagnose")) == "solving"
+
+
+def test_a_ctrl_c_while_the_cli_modules_load_exits_130_without_a_traceback() -> None:
+    """Before main() installs its handlers a SIGINT is a KeyboardInterrupt inside an import; the
+    package catches it: one line, exit 130 (it printed a traceback and exited 1). The import of a
+    command module is made to raise it, as a signal at that moment does."""
+    import subprocess
+    import sys
+
+    code = ("import sys, importlib.abc\n"
+            "class Stop(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name == 'network_opt.cli.generate':\n"
+            "            raise KeyboardInterrupt\n"
+            "        return None\n"
+            "sys.meta_path.insert(0, Stop())\n"
+            "import network_opt.cli\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip() == "interrupted while starting; nothing written"

@@ -14,20 +14,26 @@ from __future__ import annotations
 
 import sys
 
-from network_opt.cli.app import EXIT_INTERRUPTED, EXIT_OK, err
-from network_opt.cli.app import app as typer_app
-from network_opt.common import interrupts
+# a Ctrl-C while the modules load (about a second, before main() installs its handlers) ends the
+# command with a line and exit code 130, not a KeyboardInterrupt traceback
+try:
+    from network_opt.cli.app import EXIT_INTERRUPTED, EXIT_OK, err
+    from network_opt.cli.app import app as typer_app
+    from network_opt.common import interrupts
 
-# importing a command module registers its commands on the app, in this order
-from network_opt.cli import validate  # noqa: F401
-from network_opt.cli import solve  # noqa: F401
-from network_opt.cli import generate  # noqa: F401
-from network_opt.cli import policies  # noqa: F401
-from network_opt.cli import diagnose  # noqa: F401
-from network_opt.cli import excel  # noqa: F401
-from network_opt.cli import maps  # noqa: F401
-from network_opt.cli import scenarios  # noqa: F401
-from network_opt.cli import workspace  # noqa: F401
+    # importing a command module registers its commands on the app, in this order
+    from network_opt.cli import validate  # noqa: F401
+    from network_opt.cli import solve  # noqa: F401
+    from network_opt.cli import generate  # noqa: F401
+    from network_opt.cli import policies  # noqa: F401
+    from network_opt.cli import diagnose  # noqa: F401
+    from network_opt.cli import excel  # noqa: F401
+    from network_opt.cli import maps  # noqa: F401
+    from network_opt.cli import scenarios  # noqa: F401
+    from network_opt.cli import workspace  # noqa: F401
+except KeyboardInterrupt:
+    sys.stderr.write("interrupted while starting; nothing written\n")
+    raise SystemExit(130) from None
 
 
 def main() -> None:
