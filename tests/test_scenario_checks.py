@@ -364,3 +364,15 @@ def test_a_refused_override_is_not_also_reported_as_no_overrides(tmp_path: Path)
     assert "needs overrides or extends" not in result.output
     empty = _toy_with(tmp_path / "empty", {"nothing": {"description": "no change"}})
     assert "needs overrides or extends" in runner.invoke(app, ["validate", str(empty)]).output
+
+
+def test_a_stochastic_design_whose_base_fails_the_pre_check_exits_as_infeasible(tmp_path: Path) -> None:
+    folder = tmp_path / "inst"
+    shutil.copytree(TOY.parent / "toy-scenarios", folder)
+    supply = pd.read_csv(folder / "supply.csv")
+    supply["tonnes"] *= 3  # 4,470 t/yr unfit for second life > 3,500 t/yr of recycling that could be opened
+    supply.to_csv(folder / "supply.csv", index=False)
+    out = tmp_path / "res"
+    result = runner.invoke(app, ["solve", str(folder), "--out", str(out), "--stochastic", "--scenarios", "2"])
+    assert result.exit_code == 3, result.output
+    assert "infeasible before solving (feasibility pre-check)" in result.output and not out.exists()

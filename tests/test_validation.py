@@ -313,3 +313,16 @@ def test_a_number_beyond_any_sensible_size_is_refused(tmp_path: Path) -> None:
         o = Override(op, "facility_levels[REC-EAST,1000t].capacity_t", 1e30, Origin("instance.yaml", 7, "s"))
         with pytest.raises(InputError, match="beyond 1e\\+15 in size"):
             apply_overrides(inst, [o])
+
+
+def test_a_csv_given_as_the_instance_and_a_folder_given_as_a_table_are_named_so(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(TOY / "supply.csv")])
+    assert result.exit_code == 2
+    assert "a .csv file is not an instance: expected a folder holding instance.yaml" in result.stderr
+    folder = tmp_path / "inst"
+    shutil.copytree(TOY, folder)
+    (folder / "supply.csv").unlink()
+    (folder / "supply.csv").mkdir()
+    result = runner.invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2
+    assert "file 'supply.csv' is a folder or a special file, not a CSV file" in result.stderr

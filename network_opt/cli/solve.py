@@ -383,6 +383,13 @@ def _solve_stochastic(ctx: typer.Context, instance: Path, out_dir: Path, overwri
         progress.close()  # type: ignore[attr-defined]
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_INPUT) from None
+    except PrecheckError as exc:  # no plan can exist: infeasible (exit 3), as a plain solve says it
+        progress.close()  # type: ignore[attr-defined]
+        report_problems(exc.problems + exc.warnings)
+        err.print("infeasible before solving (feasibility pre-check): no plan exists; nothing written. "
+                  f"`network-opt diagnose {instance}` re-solves with elastic slack and says what is short",
+                  markup=False)
+        raise typer.Exit(EXIT_INFEASIBLE) from None
     except InputError as exc:
         progress.close()  # type: ignore[attr-defined]
         report_problems(exc.problems + exc.warnings)

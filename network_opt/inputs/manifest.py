@@ -221,6 +221,9 @@ def read_manifest(path: Path) -> tuple[Manifest | None, list[Problem]]:
     if not path.is_file():
         return None, [Problem(str(path), 0, "", "instance manifest not found (expected a folder "
                               "holding instance.yaml, the path of that file, or an .xlsx workbook)")]
+    if path.suffix.lower() not in (".yaml", ".yml"):  # e.g. a table's CSV given instead of its folder
+        return None, [Problem(str(path), 0, "", f"a {path.suffix or 'suffix-less'} file is not an instance: "
+                              "expected a folder holding instance.yaml, the path of that file, or an .xlsx workbook")]
     if path.stat().st_size > MAX_MANIFEST_BYTES:
         return None, [Problem(fname, 0, "", f"manifest larger than {MAX_MANIFEST_BYTES} bytes")]
     try:
@@ -401,7 +404,9 @@ def _read_tables(raw: Any, folder: Path, lines: dict[str, int], fname: str,
                                     f"path {rel!r} leads outside the instance folder; use a relative path inside it"))
             continue
         if not resolved.is_file():
-            problems.append(Problem(fname, line, key, f"file {rel!r} not found in the instance folder"))
+            what = ("is a folder or a special file, not a CSV file" if resolved.exists()
+                    else "not found in the instance folder")
+            problems.append(Problem(fname, line, key, f"file {rel!r} {what}"))
             continue
         tables[name] = resolved
     for name, table in TABLES.items():
