@@ -268,3 +268,15 @@ def test_a_stopped_sweep_or_comparison_shows_the_runs_written_so_far(tmp_path: P
     comp, diff = comparison(tmp_path)
     assert comp is not None and diff is None and "stopped: the 2 scenario(s)" in comp.title
     assert comp.columns == ["kpi", "p0001", "p0002"]
+
+
+def test_the_scenarios_of_a_folder_and_of_its_workbook_are_read_alike(tmp_path: Path) -> None:
+    """What Replace keeps: the scenarios block, from instance.yaml or from the workbook's settings sheet."""
+    from network_opt.app.workspaces import _scenarios_of
+    from network_opt.inputs.convert import convert
+
+    folder = Path(__file__).resolve().parents[1] / "instances" / "toy-scenarios"
+    book = convert(folder, "xlsx", tmp_path / "t.xlsx")
+    assert _scenarios_of(book) == _scenarios_of(folder)
+    assert _scenarios_of(folder)["no-refurbisher"]["overrides"] == [{"close": "REF-EAST"}]
+    assert _scenarios_of(tmp_path / "missing") == {}

@@ -232,16 +232,11 @@ def _scenarios_of(path: Path) -> dict[str, Any]:
             data = load_yaml((path / MANIFEST).read_text(encoding="utf-8-sig"))
             found = data.get("scenarios") if isinstance(data, dict) else None
             return dict(found) if isinstance(found, dict) else {}
-        from openpyxl import load_workbook
+        from network_opt.inputs.xlsx import read_raw_workbook  # its settings sheet, read as the loader reads it
 
-        wb = load_workbook(path, read_only=True)
-        out: dict[str, Any] = {}
-        if "instance" in wb.sheetnames:
-            for key, value, *_ in wb["instance"].iter_rows(values_only=True):
-                if isinstance(key, str) and key.startswith("scenarios.") and isinstance(value, str):
-                    out[key.removeprefix("scenarios.")] = load_yaml(value)
-        wb.close()
-        return out
+        book, _ = read_raw_workbook(path)
+        found = book.settings.get("scenarios") if book is not None else None
+        return dict(found) if isinstance(found, dict) else {}
     except Exception:  # an unreadable instance keeps nothing; its problems are shown on the page
         return {}
 
