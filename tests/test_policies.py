@@ -117,15 +117,19 @@ def test_eu_black_mass_and_waste_battery_export_ban_outside_basel_annex_vii() ->
 
 
 def test_china_standard_conditions() -> None:
-    """Smelting-step rates (scope step on the hydro/pyro processes) and the material-repair route's
-    99 % (scope chain on the direct process: of the material in the original packs)."""
+    """Smelting-step rates (scope step on the hydro/pyro processes) per metal, and the
+    material-repair route's 99 % (scope chain on the direct process: of the target materials in
+    the original packs) as one rate on the sum of Li, Ni, Co and Mn."""
     assert get_preset("cn-2024-standard-conditions").applies_to == "CN"
     smelting = "hydrometallurgical|pyrometallurgical"
     for metal, rate in (("Li", 0.9), ("Ni", 0.98), ("Co", 0.98), ("Mn", 0.98)):
-        m = _target("cn-2024-standard-conditions", "material_recovery", metal).sort_values("value")
+        m = _target("cn-2024-standard-conditions", "material_recovery", metal)
         assert list(zip(m["value"], m["scope"], m["process"], m["from_period"], strict=True)) == [
-            (rate, "step", smelting, 2025), (0.99, "chain", "direct", 2025)]
-        assert m.iloc[1]["needs_confirmation"]  # secondary source; which target materials count: not verified
+            (rate, "step", smelting, 2025)]
+    d = _target("cn-2024-standard-conditions", "material_recovery", "Li+Ni+Co+Mn")
+    assert list(zip(d["value"], d["scope"], d["process"], d["from_period"], strict=True)) == [
+        (0.99, "chain", "direct", 2025)]
+    assert d.iloc[0]["needs_confirmation"]  # secondary source; which target materials count: not verified
 
 
 def test_china_interim_measures_e_bike_ban_is_unconfirmed() -> None:

@@ -13,7 +13,7 @@ from network_opt.common.errors import Problem
 from network_opt.inputs.instance import Instance
 from network_opt.inputs.jurisdictions import known_codes
 from network_opt.inputs.read import ROW
-from network_opt.inputs.schema import PROCESS_SEPARATOR
+from network_opt.inputs.schema import MATERIAL_SUM_SEPARATOR, PROCESS_SEPARATOR
 
 TARGET_KEY = ["jurisdiction", "metric", "material", "from_period", "process"]
 BAN_KEY = ["kind", "jurisdiction", "commodity", "to", "application"]
@@ -65,12 +65,10 @@ def apply_policies(inst: Instance) -> list[Problem]:
             if preset is None:
                 continue  # reported by policy_problems
             t = preset.targets.assign(jurisdiction=jur, source=f"preset {pid}: " + preset.targets["source"])
-            unmodelled = (t["material"] != "") & ~t["material"].isin(materials)
-            for mat in sorted(set(t.loc[unmodelled, "material"])):
+            t, left_out = _modelled_materials(t, materials)
+            for text in left_out:
                 warnings.append(Problem(inst.manifest.path.name, policy_line(inst, jur), f"policies.{jur}",
-                                        f"preset {pid} sets a {mat} target, but {mat} is not in materials.csv: "
-                                        "left out", severity="warning"))
-            t = t.loc[~unmodelled]
+                                        f"preset {pid} sets {text}", severity="warning"))
             b = preset.bans.assign(jurisdiction=jur, source=f"preset {pid}: " + preset.bans["source"])
             targets.append(t)
             bans.append(b)
@@ -85,6 +83,11 @@ def apply_policies(inst: Instance) -> list[Problem]:
         merged["process"] = (merged["process"].fillna("").map(
             lambda p: PROCESS_SEPARATOR.join(sorted(str(p).split(PROCESS_SEPARATOR))) if p else "")
             if "process" in merged else "")
+        # likewise one spelling of a sum of materials: in the order of materials.csv
+        order = {m: n for n, m in enumerate(inst["materials"]["id"])}
+        merged["material"] = merged["material"].fillna("").map(
+            lambda m: MATERIAL_SUM_SEPARATOR.join(sorted(str(m).split(MATERIAL_SUM_SEPARATOR),
+                                                         key=lambda x: (order.get(x, len(order)), x))) if m else "")
         merged = merged.drop_duplicates(TARGET_KEY, keep="last")
         inst.tables["targets"] = merged[list(own.columns)].reset_index(drop=True)
     if bans:
@@ -96,3 +99,24 @@ def apply_policies(inst: Instance) -> list[Problem]:
         merged = merged.drop_duplicates(BAN_KEY, keep="last")
         inst.tables["bans"] = merged[list(own.columns)].reset_index(drop=True)
     return warnings
+
+
+def _modelled_materials(targets: pd.DataFrame, materials: set[str]) -> tuple[pd.DataFrame, list[str]]:
+    """A preset's target rows on the instance's materials: a row on a material the instance does not
+    model is left out, and a row on a sum of materials keeps the sum of those it models (a material
+    the instance does not track has neither content nor recovery in it). Returns the rows kept and,
+    for a warning, what was left out."""
+    texts: list[str] = []
+    kept = []
+    for material in targets["material"]:
+        parts = [m for m in str(material).split(MATERIAL_SUM_SEPARATOR) if m]
+        known = [m for m in parts if m in materials]
+        if parts and not known:
+            texts.append(f"a {material} target, but {material} is not in materials.csv: left out")
+        elif len(known) < len(parts):
+            gone = ", ".join(m for m in parts if m not in materials)
+            texts.append(f"a target on the sum {material}, but {gone} is not in materials.csv: measured on "
+                         f"{MATERIAL_SUM_SEPARATOR.join(known)}")
+        kept.append(MATERIAL_SUM_SEPARATOR.join(known) if parts else "")
+    out = targets.assign(material=kept)
+    return out.loc[(out["material"] != "") | (targets["material"] == "")], sorted(set(texts))

@@ -40,6 +40,8 @@ SCOPE_METRICS: dict[str, tuple[str, ...]] = {
 RECYCLING_PROCESSES = tuple(p for p in PROCESSES if p != "mechanical")
 #: separator of the processes in ``targets.process``
 PROCESS_SEPARATOR = "|"
+#: joins the materials of a material_recovery target measured on their sum (``targets.material``)
+MATERIAL_SUM_SEPARATOR = "+"
 COMMODITIES = ("eol_packs", "second_life_packs", "rejects", "returns", "black_mass")
 BAN_KINDS = ("export", "import", "application", "landfill")
 #: what counts towards a recycled-content obligation (recycled_content.origin)
@@ -67,6 +69,7 @@ class Column:
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
     references: str | None = None  # "table.column" that every value must exist in
+    separator: str | None = None  # a value may join several references with it (each must exist)
 
 
 @dataclass(frozen=True)
@@ -549,8 +552,11 @@ TABLES: dict[str, Table] = {
                 _c("jurisdiction", "str", "Jurisdiction or group the target applies to.",
                    references="jurisdictions.id|groups"),
                 _c("metric", "str", "What is measured.", choices=TARGET_METRICS),
-                _c("material", "str", "Material (material_recovery and domestic_recovery only).",
-                   required=False, default="", references="materials.id"),
+                _c("material", "str", "Material (material_recovery and domestic_recovery only). A "
+                   "material_recovery row may join several with '+' (e.g. `Li+Ni+Co+Mn`): one rate on their "
+                   "sum, the tonnes of all of them recovered over the tonnes of all of them entering (China's "
+                   "2024 Standard Conditions for the material-repair route).",
+                   required=False, default="", references="materials.id", separator=MATERIAL_SUM_SEPARATOR),
                 _c("value", "float", "Required value: a rate in [0, 1], or t/yr for domestic_recovery.",
                    unit="- or t/yr", minimum=0.0),
                 _c("from_period", "int", "First year in force; a later row for the same target replaces it "

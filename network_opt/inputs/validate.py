@@ -19,6 +19,7 @@ from network_opt.inputs.jurisdictions import NOT_PREFIX, known_codes
 from network_opt.inputs.read import ROW
 from network_opt.inputs.schema import (
     MATERIAL_METRICS,
+    MATERIAL_SUM_SEPARATOR,
     PER_FACILITY_SCOPES,
     PROCESS_SEPARATOR,
     RATE_METRICS,
@@ -114,6 +115,14 @@ def _references(inst: Instance) -> list[Problem]:
                             problems.append(Problem(inst.table_file(name), int(r[ROW]), col.name,
                                                     f"unknown reference {v!r}; expected a {what}"))
                 continue
+            if col.separator:
+                for _, r in frame.loc[frame[col.name] != ""].iterrows():
+                    for v in str(r[col.name]).split(col.separator):
+                        if v not in known:
+                            problems.append(Problem(inst.table_file(name), int(r[ROW]), col.name,
+                                                    f"unknown reference {v!r} in {r[col.name]!r}; expected a {what}"
+                                                    f" or several joined by '{col.separator}'"))
+                continue
             values = frame[col.name]
             mask = ~values.isin(known)
             if not col.required:
@@ -163,6 +172,13 @@ def _target_rules(inst: Instance) -> list[Problem]:
                           "{metric} needs a material (materials.id)"))
     problems += _rows(inst, "targets", ~needs & (t["material"] != ""), "material",
                       "only material_recovery and domestic_recovery targets name a material; leave it empty")
+    parts = t["material"].str.split(MATERIAL_SUM_SEPARATOR, regex=False)
+    summed = parts.map(len) > 1
+    problems += _rows(inst, "targets", summed & (t["metric"] != "material_recovery"), "material",
+                      f"only a material_recovery target may join materials with '{MATERIAL_SUM_SEPARATOR}' "
+                      "(a rate on their sum); {metric} names one material")
+    problems += _rows(inst, "targets", summed & parts.map(lambda ps: len(set(ps)) < len(ps)), "material",
+                      "{material!r} names a material twice; name each once")
     problems += _rows(inst, "targets", t["metric"].isin(RATE_METRICS) & (t["value"] > 1.0), "value",
                       "{metric} is a rate: expected a value in [0, 1], got {value:g}")
     for scope, metrics in SCOPE_METRICS.items():
@@ -584,7 +600,8 @@ def _step_input_warnings(inst: Instance) -> list[Problem]:
     for tk in sorted(set(recyclers["technology"])):
         process, beta = str(info.at[tk, "process"]), float(info.at[tk, "black_mass_yield"])
         applies = step["process"].map(lambda ps, process=process: not ps or process in ps.split(PROCESS_SEPARATOR))
-        for mat in sorted(set(step.loc[applies, "material"])):
+        summed = step.loc[applies, "material"].str.split(MATERIAL_SUM_SEPARATOR, regex=False)
+        for mat in sorted({m for ms in summed for m in ms}):
             for _, c in cm.loc[(cm["material"] == mat) & (cm["kg_per_t"] > 0)].iterrows():
                 own = ty.loc[(ty["technology"] == tk) & (ty["material"] == mat) & (ty_chem == c["chemistry"])]
                 generic = ty.loc[(ty["technology"] == tk) & (ty["material"] == mat) & (ty_chem == "")]

@@ -45,6 +45,7 @@ import yaml
 from network_opt.inputs.jurisdictions import BUILTIN_GROUPS
 from network_opt.inputs.manifest import DuplicateKeyError, load_yaml
 from network_opt.inputs.schema import (
+    MATERIAL_SUM_SEPARATOR,
     PER_FACILITY_SCOPES,
     PROCESS_SEPARATOR,
     RECYCLING_PROCESSES,
@@ -118,7 +119,8 @@ _MISSING_HINTS = {
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _CODE_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _TO_RE = re.compile(r"^(?:not:)?[A-Za-z0-9_-]+$")
-_MATERIAL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+#: a material id, or several joined by '+' (a material_recovery rate on their sum)
+_MATERIAL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?:\+[A-Za-z][A-Za-z0-9_]*)*$")
 _URL_RE = re.compile(r"^https?://\S+$")
 _FY_RE = re.compile(r"^FY(\d{4})-(\d{2})$")
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
@@ -283,6 +285,11 @@ def _parse_target(c: _Checker, entry: Any, where: str) -> dict[str, Any]:
         raise c.fail(f"{where}.material", f"required for metric {metric}")
     if metric not in MATERIAL_METRICS and material:
         raise c.fail(f"{where}.material", f"must be empty for metric {metric}")
+    summed = material.split(MATERIAL_SUM_SEPARATOR)
+    if len(summed) > 1 and metric != "material_recovery":
+        raise c.fail(f"{where}.material", f"a sum of materials ('+') is a material_recovery rate, not {metric}")
+    if len(set(summed)) < len(summed):
+        raise c.fail(f"{where}.material", f"{material} names a material twice")
     value = c.number(entry["value"], f"{where}.value")
     if metric in RATE_METRICS and not 0.0 <= value <= 1.0:
         raise c.fail(f"{where}.value", f"{value} is not a share in [0, 1] (metric {metric})")

@@ -19,6 +19,7 @@ from network_opt.common.errors import InputError, Problem
 from network_opt.inputs.jurisdictions import covered
 from network_opt.inputs.lanes import grades
 from network_opt.inputs.read import ROW
+from network_opt.inputs.schema import MATERIAL_SUM_SEPARATOR
 from network_opt.model.data import RECYCLING_KINDS, ModelData, group_rows, yield_matrix
 from network_opt.model.linear import linear, picked, var_list, weighted
 
@@ -75,16 +76,30 @@ def rate_coefficients(d: ModelData, t: int, rows: np.ndarray) -> tuple[np.ndarra
     material entering the facility's smelting / refining step (:func:`step_coefficients`)."""
     r = d.targets.loc[t]
     facility = bool(r.get("facility", ""))
-    if facility and r.get("scope", "") == "chain":
-        return chain_coefficients(d, rows, None if r["metric"] == "recycling_efficiency" else str(r["material"]))
-    if facility and r.get("scope", "") == "step":
-        return step_coefficients(d, rows, str(r["material"]))
     if r["metric"] == "recycling_efficiency":
+        if facility and r.get("scope", "") == "chain":
+            return chain_coefficients(d, rows, None)
         num = d.flows["recycled_t"].to_numpy()[rows]
         base = d.flows["input_mass_t" if facility else "mass_entering_t"].to_numpy()[rows]
         return num, base
-    j = d.materials.index(str(r["material"]))
-    return d.recovered[rows, j], (d.input_content if facility else d.entering)[rows, j]
+    # a rate on a sum of materials (``Li+Ni+Co+Mn``): the tonnes of all of them, recovered and entering
+    num, base = np.zeros(len(rows)), np.zeros(len(rows))
+    for material in str(r["material"]).split(MATERIAL_SUM_SEPARATOR):
+        a, c = _material_coefficients(d, str(r.get("scope", "")) if facility else "", rows, material)
+        num, base = num + a, base + c
+    return num, base
+
+
+def _material_coefficients(d: ModelData, scope: str, rows: np.ndarray,
+                           material: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rate_coefficients` of one material of a material_recovery row; ``scope`` is the
+    row's scope for a per-facility row, "" for a pooled one."""
+    if scope == "chain":
+        return chain_coefficients(d, rows, material)
+    if scope == "step":
+        return step_coefficients(d, rows, material)
+    j = d.materials.index(material)
+    return d.recovered[rows, j], (d.input_content if scope else d.entering)[rows, j]
 
 
 def chain_coefficients(d: ModelData, rows: np.ndarray, material: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -342,7 +357,9 @@ def add_target_material_recovery(m: pyo.ConcreteModel, d: ModelData) -> None:
     c^B_{k,\mu}` for packs into a recycler whose technology makes black mass internally
     (:math:`\beta > 0`), else :math:`c^F_{i,\mu}` (whole packs smelted; a refiner's black mass). Rows of
     scope facility, chain and step exist for the facilities whose technology's process the row names
-    (all when it names none). Units: t/yr of material. Pyomo: ``target_material_recovery[t]``.
+    (all when it names none). A row on a sum of materials (``Li+Ni+Co+Mn``) sums :math:`a` and
+    :math:`c` over them: one rate, the tonnes of all of them recovered over the tonnes of all of
+    them entering. Units: t/yr of material. Pyomo: ``target_material_recovery[t]``.
     """
     rows = target_rows(d, "material_recovery")
     value = d.targets["value"].to_numpy()
