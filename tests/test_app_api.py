@@ -469,3 +469,50 @@ def test_an_infeasible_scenario_of_a_comparison_can_be_solved_alone_to_see_why(c
     wait_for(client, alone, ("done", "failed", "cancelled"))
     page = client.get(f"/jobs/{alone}").text
     assert "Why it is infeasible" in page and "REC-WEST" in page
+
+
+def test_jobs_and_workspaces_are_deleted_only_when_nothing_runs(client: TestClient, tmp_path: Path) -> None:
+    """A running job and the workspace it belongs to are refused (409, nothing deleted); once the job
+    ended, deleting it removes its row and its folder, and deleting the workspace removes the app's
+    copy and every job of it, never the files of another workspace or the original instance."""
+    data = tmp_path / "data"
+    store = client.app.state.store  # type: ignore[attr-defined]
+    keep = open_toy(client).rsplit("/", 1)[1]
+    ws = open_toy(client)
+    wid = ws.rsplit("/", 1)[1]
+    r = client.post(f"{ws}/run", data={"kind": "solve", "scenario": "base"}, follow_redirects=False)
+    done = r.headers["location"].rsplit("/", 1)[1]
+    assert wait_for(client, done, ("done", "failed", "cancelled"))["state"] == "done"
+    assert 'id="delete-job"' in client.get(f"/jobs/{done}").text
+    big = client.post("/open/shipped", data={"name": "china-2025-2032"}, follow_redirects=False).headers["location"]
+    bid = big.rsplit("/", 1)[1]
+    r = client.post(f"{big}/run", data={"kind": "solve", "scenario": "base"}, follow_redirects=False)
+    running = r.headers["location"].rsplit("/", 1)[1]
+    assert wait_for(client, running, ("running",))["state"] == "running"
+    assert 'id="delete-job"' not in client.get(f"/jobs/{running}").text  # cancel is offered instead
+
+    for url in (f"/jobs/{running}/delete", f"{big}/delete"):
+        r = client.post(url, follow_redirects=False)
+        assert r.status_code == 409 and "cancel it first" in r.text, url
+    assert store.job(running) is not None and (data / "workspaces" / bid).is_dir()
+
+    assert client.post(f"/jobs/{running}/cancel", follow_redirects=False).status_code == 303
+    assert wait_for(client, running, ("done", "failed", "cancelled"))["state"] == "cancelled"
+    assert client.post(f"{big}/delete", follow_redirects=False).status_code == 303
+    assert store.job(running) is None and not (data / "workspaces" / bid).exists()
+
+    r = client.post(f"/jobs/{done}/delete", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/jobs"
+    assert store.job(done) is None and not (data / "jobs" / done).exists()
+    assert client.get(f"/jobs/{done}").status_code == 404
+
+    r = client.post(f"{ws}/run", data={"kind": "solve", "scenario": "base"}, follow_redirects=False)
+    second = r.headers["location"].rsplit("/", 1)[1]
+    assert wait_for(client, second, ("done", "failed", "cancelled"))["state"] == "done"
+    r = client.post(f"{ws}/delete", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert store.workspace(wid) is None and store.job(second) is None
+    assert not (data / "workspaces" / wid).exists() and not (data / "jobs" / second).exists()
+    assert client.get(ws).status_code == 404
+    assert (data / "workspaces" / keep).is_dir() and store.workspace(keep) is not None
+    assert (TOY / "instance.yaml").is_file()

@@ -17,6 +17,7 @@ request bodies above the upload limit are refused (413) while they arrive.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import tempfile
 import time
@@ -367,6 +368,15 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
         job = runner.submit(ws, workspaces.instance_path(store, ws), kind, params)
         return RedirectResponse(f"/jobs/{job.id}", 303)
 
+    @app.post("/w/{wid}/delete")
+    async def delete_workspace(request: Request, wid: str) -> Response:
+        ws = workspace_or_404(wid)
+        running = [j for j in store.jobs(workspace=ws.id) if await still_running(j)]
+        if running or store.delete_workspace(ws.id) is None:
+            return error(request, "a job of this instance is still queued or running: cancel it first, then "
+                         "delete the instance", 409, back=f"/w/{ws.id}")
+        return RedirectResponse("/", 303)
+
     # --- jobs ------------------------------------------------------------------------------------
 
     @app.get("/jobs", response_class=HTMLResponse)
@@ -389,6 +399,25 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
         job_or_404(jid)
         runner.cancel(jid)
         return RedirectResponse(f"/jobs/{jid}", 303)
+
+    async def still_running(job: Job) -> bool:
+        """Whether ``job`` is queued or running. A job that has ended may keep its process for a
+        moment (the worker records its end, then exits): that is waited for, up to 3 s."""
+        if job.active:
+            return True
+        for _ in range(30):
+            if not jobs_mod.is_job_process(job.pid, job.id):
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+    @app.post("/jobs/{jid}/delete")
+    async def delete_job(request: Request, jid: str) -> Response:
+        job = job_or_404(jid)
+        if await still_running(job) or not store.delete_job(jid):
+            return error(request, "this job is still queued or running: cancel it first, then delete it", 409,
+                         back=f"/jobs/{jid}")
+        return RedirectResponse("/jobs", 303)
 
     @app.get("/jobs/{jid}", response_class=HTMLResponse)
     async def job_page(request: Request, jid: str, scenario: str | None = None) -> HTMLResponse:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -169,6 +170,31 @@ class Store:
     def update_workspace(self, wid: str, **values: Any) -> None:
         self._update("workspaces", wid, values, ("name", "origin", "entry"))
 
+    def delete_workspace(self, wid: str) -> list[str] | None:
+        """Forget a workspace and its jobs and delete their folders (the app's copy of the instance
+        and the jobs' results: files the app wrote; the original the copy came from is never
+        touched). Nothing is deleted, and None returned, while one of its jobs is queued or
+        running; else the ids of the jobs deleted with it."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")  # no job of it can be queued between the check and the delete
+            try:
+                active = db.execute("SELECT COUNT(*) FROM jobs WHERE workspace = ? AND state IN ('queued', "
+                                    "'running')", (wid,)).fetchone()[0]
+                if active:
+                    db.execute("ROLLBACK")
+                    return None
+                jids = [str(r[0]) for r in db.execute("SELECT id FROM jobs WHERE workspace = ?", (wid,))]
+                db.execute("DELETE FROM jobs WHERE workspace = ?", (wid,))
+                db.execute("DELETE FROM workspaces WHERE id = ?", (wid,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        for jid in jids:
+            shutil.rmtree(self.job_dir(jid), ignore_errors=True)
+        shutil.rmtree(self.workspace_dir(wid), ignore_errors=True)
+        return jids
+
     # --- jobs ----------------------------------------------------------------------------------
 
     def add_job(self, workspace: str, kind: str, title: str, params: dict[str, Any]) -> Job:
@@ -208,6 +234,16 @@ class Store:
             values["cancel"] = int(bool(values["cancel"]))
         self._update("jobs", jid, values, ("state", "started", "finished", "pid", "proc_start", "exit_code",
                                            "error", "outcome", "cancel", "params", "title"))
+
+    def delete_job(self, jid: str) -> bool:
+        """Forget an ended job and delete its folder (its results, written by the app); False, and
+        nothing deleted, while it is queued or running."""
+        with self._db() as db:
+            cur = db.execute("DELETE FROM jobs WHERE id = ? AND state NOT IN ('queued', 'running')", (jid,))
+        if cur.rowcount != 1:
+            return False
+        shutil.rmtree(self.job_dir(jid), ignore_errors=True)
+        return True
 
     def claim(self, jid: str, pid: int, proc_start: float | None) -> bool:
         """Mark a queued job running in process ``pid``; False when it is no longer queued."""

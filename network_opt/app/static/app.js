@@ -99,6 +99,10 @@ document.addEventListener("DOMContentLoaded", () => {
   if (box && box.dataset.active === "1") setTimeout(() => pollJob(box), 500);
   else liveLists();
   scenarioForm();
+  // deletions ask first (the files cannot be recovered)
+  document.querySelectorAll("form[data-confirm]").forEach((f) => f.addEventListener("submit", (e) => {
+    if (!window.confirm(f.dataset.confirm)) e.preventDefault();
+  }));
   const hit = document.getElementById("hit");
   if (hit) hit.scrollIntoView({block: "center"});
 });
