@@ -267,6 +267,46 @@ def test_scenario_in_a_workbook(client: TestClient, tmp_path: Path) -> None:
     assert [(o.op, o.target) for o in read_scenarios(load(book))["no-ref"].overrides] == [("close", "REF-EAST")]
     r = client.get(f"{ws}/download")
     assert r.status_code == 200 and r.content[:2] == b"PK"
+    r = client.post(f"{ws}/scenario/delete", data={"name": "no-ref"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert "no-ref" not in read_scenarios(load(book))
+
+
+def test_a_scenario_is_deleted_from_the_copy(client: TestClient, tmp_path: Path) -> None:
+    """A scenario another builds on is refused; deleting the scenarios the app added gives back the
+    copy's instance.yaml byte for byte; in an instance written by hand (toy-scenarios) one
+    scenario goes and the others, with their comments, stay."""
+    before = (TOY / "instance.yaml").read_text()
+    ws = open_toy(client)
+    manifest = tmp_path / "data" / "workspaces" / ws.rsplit("/", 1)[1] / "instance" / "instance.yaml"
+    for name, extends in (("a", ""), ("b", "a")):
+        r = client.post(f"{ws}/scenario", data={"name": name, "extends": extends, "op": ["scale"],
+                                               "key": ["material_prices[Li].price_per_t"], "value": ["0.9"]},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+    r = client.post(f"{ws}/scenario/delete", data={"name": "a"})
+    assert r.status_code == 400 and "b builds on it" in r.text
+    assert client.post(f"{ws}/scenario/delete", data={"name": "nope"}).status_code == 400
+    r = client.post(f"{ws}/scenario/delete", data={"name": "b"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("?deleted=b#scenarios")
+    assert list(yaml.safe_load(manifest.read_text())["scenarios"]) == ["a"]
+    assert 'id="deleted"' in client.get(f"{ws}?deleted=b").text
+    assert client.post(f"{ws}/scenario/delete", data={"name": "a"}, follow_redirects=False).status_code == 303
+    assert manifest.read_text() == before
+
+    shipped = ROOT / "instances" / "toy-scenarios" / "instance.yaml"
+    shipped_text = shipped.read_text()
+    ws = client.post("/open/shipped", data={"name": "toy-scenarios"}, follow_redirects=False).headers["location"]
+    manifest = tmp_path / "data" / "workspaces" / ws.rsplit("/", 1)[1] / "instance" / "instance.yaml"
+    original = yaml.safe_load(shipped.read_text())
+    victim = next(n for n, b in original["scenarios"].items()
+                  if not any(o.get("extends") == n for o in original["scenarios"].values()))
+    assert client.post(f"{ws}/scenario/delete", data={"name": victim}, follow_redirects=False).status_code == 303
+    after = yaml.safe_load(manifest.read_text())
+    assert after == {**original, "scenarios": {n: b for n, b in original["scenarios"].items() if n != victim}}
+    kept = [ln for ln in shipped.read_text().splitlines() if ln.lstrip().startswith("#")]
+    assert all(ln in manifest.read_text() for ln in kept if victim not in ln)
+    assert shipped.read_text() == shipped_text  # the shipped original is never written
 
 
 # --- jobs ---------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -257,7 +257,8 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
         return page(request, "workspace.html", ws=ws, problems=found, errors=errors, ov=ov, year=year,
                     scenarios=["base", *[name for name, _, _ in ov.scenarios]] if ov else ["base"],
                     jobs=store.jobs(workspace=ws.id), operations=workspaces.FORM_OPERATIONS,
-                    scenario_problems=[], form={}, created=request.query_params.get("created"))
+                    scenario_problems=[], form={}, created=request.query_params.get("created"),
+                    deleted=request.query_params.get("deleted"))
 
     @app.get("/w/{wid}/source", response_class=HTMLResponse)
     async def source(request: Request, wid: str, file: str, row: int = 1, col: str = "") -> HTMLResponse:
@@ -340,6 +341,16 @@ def create_app(config: AppConfig, *, start_runner: bool = True) -> FastAPI:
                     operations=workspaces.FORM_OPERATIONS, scenario_problems=_problem_rows(problems),
                     form={"name": name, "description": description, "extends": extends,
                           "rows": list(zip(ops, keys, values, strict=False))})
+
+    @app.post("/w/{wid}/scenario/delete")
+    async def delete_scenario(request: Request, wid: str) -> Response:
+        ws = workspace_or_404(wid)
+        name = str((await request.form()).get("name") or "")
+        try:
+            workspaces.delete_scenario(store, ws, name)
+        except (workspaces.WorkspaceError, OSError) as exc:
+            return error(request, str(exc), back=f"/w/{wid}#scenarios")
+        return RedirectResponse(f"/w/{wid}?deleted={quote(name)}#scenarios", 303)
 
     @app.post("/w/{wid}/periods")
     async def periods(request: Request, wid: str) -> Response:

@@ -587,6 +587,8 @@ def _flow_yaml(value: Any) -> str:
     return text.removesuffix("\n...\n").strip()
 
 
+#: the comment above a scenarios block the app adds to an instance.yaml that had none
+_ADDED_COMMENT = "# Scenario added in network-opt app"
 _TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:(?P<rest>.*)$")
 
 
@@ -601,7 +603,7 @@ def _insert_yaml(text: str, name: str, body: dict[str, Any]) -> str:
     start = next((i for i, ln in enumerate(lines) if (m := _TOP_KEY.match(ln)) and m.group("key") == "scenarios"),
                  None)
     if start is None:
-        return "".join(lines) + "\n# Scenario added in network-opt app\nscenarios:\n" + block
+        return "".join(lines) + f"\n{_ADDED_COMMENT}\nscenarios:\n" + block
     rest = _TOP_KEY.match(lines[start]).group("rest").split("#", 1)[0].strip()  # type: ignore[union-attr]
     if rest not in ("", "{}"):
         raise WorkspaceError("instance.yaml: the scenarios block is written in flow style; it cannot be added to "
@@ -650,6 +652,79 @@ def _write_scenario(path: Path, name: str, body: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.stem}.tmp.xlsx")
     wb.save(tmp)
     tmp.replace(path)
+
+
+def _remove_yaml(text: str, name: str) -> str:
+    """``instance.yaml`` without the scenario ``name`` of its ``scenarios:`` block (and without the
+    block when it was the last), the rest of the text (comments included) left as it was."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, ln in enumerate(lines) if (m := _TOP_KEY.match(ln)) and m.group("key") == "scenarios"),
+                 None)
+    if start is None:
+        raise WorkspaceError(f"instance.yaml has no scenarios block holding {name!r}")
+    end = start + 1  # the block: indented, blank and comment lines up to the next top-level key
+    while end < len(lines) and not (lines[end].strip() and not lines[end].startswith((" ", "\t", "#"))):
+        end += 1
+    entries = [(i, len(ln) - len(ln.lstrip())) for i, ln in enumerate(lines[start + 1:end], start + 1)
+               if ln.strip() and not ln.lstrip().startswith("#")]
+    indent = min((n for _, n in entries), default=0)
+    heads = [i for i, n in entries if n == indent]
+    first = next((i for i in heads if re.match(rf"^\s*['\"]?{re.escape(name)}['\"]?\s*:", lines[i])), None)
+    if first is None:
+        raise WorkspaceError(f"instance.yaml: the scenario {name!r} is not written as a block entry of scenarios; "
+                             "remove it by hand")
+    stop = next((i for i in heads if i > first), end)
+    if len(heads) == 1:  # the last scenario: the block goes, with the lines the app wrote before it
+        first, stop = start, end
+        added = ["\n", f"{_ADDED_COMMENT}\n"]
+        if lines[max(first - 2, 0):first] == added:
+            first -= 2
+    return "".join(lines[:first] + lines[stop:])
+
+
+def delete_scenario(store: Store, ws: Workspace, name: str) -> None:
+    """Remove the scenario ``name`` from the workspace's copy of the instance (its ``scenarios:``
+    block, or its ``scenarios.NAME`` row of a workbook's settings sheet); refused when another
+    scenario builds on it. The manifest must read back with exactly that scenario gone."""
+    path = instance_path(store, ws)
+    scenarios = _scenarios_of(path)
+    if name not in scenarios:
+        raise WorkspaceError(f"no scenario {name!r} in this instance")
+    users = sorted(n for n, body in scenarios.items() if isinstance(body, dict) and body.get("extends") == name)
+    if users:
+        raise WorkspaceError(f"the scenario {name!r} cannot be deleted: {', '.join(users)} build"
+                             f"{'s' if len(users) == 1 else ''} on it; delete or change those first")
+    if path.is_dir():
+        manifest = path / MANIFEST
+        old = manifest.read_text(encoding="utf-8")
+        new = _remove_yaml(old, name)
+        expected = dict(load_yaml(old) or {})
+        rest = {n: b for n, b in (expected.get("scenarios") or {}).items() if n != name}
+        if rest:
+            expected["scenarios"] = rest
+        else:
+            expected.pop("scenarios", None)
+        if (load_yaml(new) or {}) != expected:
+            raise WorkspaceError(f"instance.yaml: the scenario {name!r} could not be removed without changing "
+                                 "something else; remove it by hand")
+        tmp = manifest.with_name(f".{MANIFEST}.tmp")
+        tmp.write_text(new, encoding="utf-8")
+        tmp.replace(manifest)
+        return
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path)
+    sheet = wb["instance"] if "instance" in wb.sheetnames else None
+    rows = [c.row for c in (sheet["A"] if sheet is not None else []) if c.value == f"scenarios.{name}"]
+    if sheet is None or len(rows) != 1:
+        raise WorkspaceError(f"{path.name}: the scenario {name!r} is not one row 'scenarios.{name}' of the sheet "
+                             "'instance'; remove it by hand")
+    sheet.delete_rows(rows[0])
+    tmp = path.with_name(f".{path.stem}.tmp.xlsx")
+    wb.save(tmp)
+    tmp.replace(path)
+    if name in _scenarios_of(path):
+        raise WorkspaceError(f"{path.name}: the scenario {name!r} is still read after removing its row")
 
 
 def add_scenario(store: Store, ws: Workspace, name: str, description: str, extends: str,
