@@ -622,6 +622,16 @@ def _insert_yaml(text: str, name: str, body: dict[str, Any]) -> str:
     return "".join(lines[:last + 1]) + block + "".join(lines[last + 1:])
 
 
+def _save_manifest(manifest: Path, new: str, expected: dict[str, Any], failure: str) -> None:
+    """Write ``new`` as ``manifest`` (through a temporary file) if it reads back as ``expected``;
+    else raise :class:`WorkspaceError` with ``failure`` and write nothing."""
+    if (load_yaml(new) or {}) != expected:
+        raise WorkspaceError(failure)
+    tmp = manifest.with_name(f".{MANIFEST}.tmp")
+    tmp.write_text(new, encoding="utf-8")
+    tmp.replace(manifest)
+
+
 def _write_scenario(path: Path, name: str, body: dict[str, Any]) -> None:
     """Write the scenario into the instance at ``path`` (folder or workbook), checking that the
     manifest reads back with exactly the scenario added."""
@@ -629,15 +639,10 @@ def _write_scenario(path: Path, name: str, body: dict[str, Any]) -> None:
         manifest = path / MANIFEST
         old = manifest.read_text(encoding="utf-8")
         new = _insert_yaml(old, name, body)
-        before, after = load_yaml(old) or {}, load_yaml(new) or {}
-        expected = dict(before)
-        expected["scenarios"] = {**(before.get("scenarios") or {}), name: body}
-        if after != expected:
-            raise WorkspaceError("instance.yaml: the scenario could not be added without changing something else; "
-                                 "download it and add it by hand")
-        tmp = manifest.with_name(f".{MANIFEST}.tmp")
-        tmp.write_text(new, encoding="utf-8")
-        tmp.replace(manifest)
+        before = load_yaml(old) or {}
+        expected = {**before, "scenarios": {**(before.get("scenarios") or {}), name: body}}
+        _save_manifest(manifest, new, expected, "instance.yaml: the scenario could not be added without "
+                       "changing something else; download it and add it by hand")
         return
     from openpyxl import load_workbook
 
@@ -704,12 +709,8 @@ def delete_scenario(store: Store, ws: Workspace, name: str) -> None:
             expected["scenarios"] = rest
         else:
             expected.pop("scenarios", None)
-        if (load_yaml(new) or {}) != expected:
-            raise WorkspaceError(f"instance.yaml: the scenario {name!r} could not be removed without changing "
-                                 "something else; remove it by hand")
-        tmp = manifest.with_name(f".{MANIFEST}.tmp")
-        tmp.write_text(new, encoding="utf-8")
-        tmp.replace(manifest)
+        _save_manifest(manifest, new, expected, f"instance.yaml: the scenario {name!r} could not be removed "
+                       "without changing something else; remove it by hand")
         return
     from openpyxl import load_workbook
 
