@@ -280,3 +280,18 @@ def test_the_scenarios_of_a_folder_and_of_its_workbook_are_read_alike(tmp_path: 
     assert _scenarios_of(book) == _scenarios_of(folder)
     assert _scenarios_of(folder)["no-refurbisher"]["overrides"] == [{"close": "REF-EAST"}]
     assert _scenarios_of(tmp_path / "missing") == {}
+
+
+def test_a_cancelled_comparison_does_not_give_terminal_advice() -> None:
+    """compare and sweep tell a terminal user to run the same command again (it resumes from the
+    runs in --out); a new job of the app starts in a folder of its own, so its error says so."""
+    from network_opt.app.worker import cancelled_error
+    from network_opt.common.interrupts import RESUME_HINT
+
+    cli = f"interrupted during the comparison (SIGTERM): the runs that finished are in results; {RESUME_HINT}"
+    text = cancelled_error(cli, "")
+    assert RESUME_HINT not in text and "run the same command" not in text
+    assert text.startswith("cancelled\ninterrupted during the comparison (SIGTERM): the runs that finished are in "
+                           "results\nThe runs that finished are shown below; a new job solves every run again.")
+    assert cancelled_error("other message", " (x)") == "cancelled (x)\nother message"
+    assert cancelled_error(None, "") == "cancelled"

@@ -20,6 +20,7 @@ from typing import Any
 
 from network_opt.app.jobs import ERR, OUT, RESULTS, command
 from network_opt.app.store import Job, Store
+from network_opt.common.interrupts import RESUME_HINT
 
 #: Exit codes of ``network-opt`` (network_opt.cli.app), repeated here: the app does not import the CLI.
 EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION, EXIT_WRITE_FAILED = 0, 2, 3, 4, 5
@@ -43,6 +44,17 @@ def _error_lines(path: Path, most: int = 40) -> str:
         return ""
     kept = [ln for ln in lines if ln.strip() and not ln.startswith("[")]
     return "\n".join(kept[-most:])
+
+
+def cancelled_error(messages: str | None, plan: str) -> str:
+    """The error of a cancelled job: ``cancelled`` and ``plan`` (what was written), then the
+    command's messages. The command's advice to run it again (compare and sweep resume from the
+    runs in their folder) is the terminal's: a new job of the app runs in a folder of its own and
+    solves every run again, so the app says that instead."""
+    if messages and RESUME_HINT in messages:
+        messages = messages.replace(f"; {RESUME_HINT}", "") + ("\nThe runs that finished are shown below; a new job "
+                                                              "solves every run again.")
+    return f"cancelled{plan}" + (f"\n{messages}" if messages else "")
 
 
 def _summary(folder: Path) -> dict[str, Any] | None:
@@ -151,7 +163,7 @@ def run(data_dir: Path, jid: str) -> int:
     if code in INTERRUPTED or (cancelled and code != EXIT_OK):
         state = "cancelled"
         plan = " (the best plan found so far was written)" if _has_plan(_summary(folder / RESULTS)) else ""
-        error = f"cancelled{plan}" + (f"\n{error}" if error else "")
+        error = cancelled_error(error, plan)
     elif code == EXIT_OK:
         state = "done"
     else:

@@ -62,7 +62,7 @@ def _run(what: str, instance: Path, out_dir: Path, call: object) -> object:
         err.print(f"error: {exc}; nothing written", markup=False)
     except interrupts.Interrupted as exc:  # SIGINT/SIGTERM: the runs that finished are written
         err.print(f"interrupted during {what} ({interrupts.signal_name(exc.signum)}): the runs that finished are "
-                  f"in {out_dir}; run the same command again to solve the others", markup=False)
+                  f"in {out_dir}; {interrupts.RESUME_HINT}", markup=False)
         raise typer.Exit(exc.exit_code) from None
     raise typer.Exit(EXIT_INPUT)
 

@@ -240,6 +240,8 @@ def worker_ignores_sigint() -> None:
 
 #: the phase of a stop while the modules a command needs are imported (before it loads anything)
 IMPORTING = "starting up (importing the modules)"
+#: what compare and sweep advise after an interrupt: the same command resumes from the runs written
+RESUME_HINT = "run the same command again to solve the others"
 
 
 def phase_of(exc: BaseException) -> str:
