@@ -233,6 +233,26 @@ def test_bad_workbook_is_refused_with_its_cell_and_nothing_is_written(tmp_path: 
     assert result.exit_code == 2 and not out.exists()
 
 
+def test_refused_cells_and_type_errors_of_one_sheet_are_reported_in_one_pass(tmp_path: Path,
+                                                                            toy_xlsx: Path) -> None:
+    """A merged range and a formula without a saved value are reported at their cells, and a
+    wrong type elsewhere in the same sheet in the same run (before, the type error only showed
+    once the refused cells were fixed); the refused cells get no second, typed message."""
+
+    def edit(wb: openpyxl.Workbook) -> None:
+        wb["supply"].merge_cells("D2:E2")
+        wb["supply"]["D3"] = "=D4*2"
+        wb["supply"]["D4"] = "lots"
+
+    code, lines = _validate(_edit(toy_xlsx, tmp_path / "m.xlsx", edit))
+    assert code == 2
+    mine = [line for line in lines if line.startswith("m.xlsx[supply]")]
+    assert mine[0].startswith("m.xlsx[supply]:2:D: merged cells D2:E2")
+    assert any(line.startswith("m.xlsx[supply]:3:D: formula =D4*2 has no saved value") for line in mine), mine
+    assert any(line.startswith("m.xlsx[supply]:4:D: expected a number") for line in mine), mine
+    assert len(mine) == 3, mine
+
+
 def _encrypted(path: Path) -> None:
     path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 4096)  # OLE2 container, as Excel encrypts
 

@@ -114,6 +114,9 @@ class RawWorkbook:
     blank: dict[str, int] = field(default_factory=dict)
     #: dotted keys of the ``instance`` sheet whose value cell was refused (reported at the cell)
     refused: set[str] = field(default_factory=set)
+    #: file label -> (row, column letter) of each table cell refused as it was read (merged, a formula
+    #: without a saved value, an error, a date), reported there and not checked again by type
+    refused_cells: dict[str, set[tuple[int, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -411,6 +414,7 @@ def read_raw_workbook(path: str | Path) -> tuple[RawWorkbook | None, list[Proble
     lines: dict[str, int] = {}
     blank: dict[str, int] = {}
     refused: set[str] = set()
+    refused_cells: dict[str, set[tuple[int, str]]] = {}
     if SETTINGS_SHEET not in book.sheetnames:
         problems.append(Problem(sheet_label(path, SETTINGS_SHEET), 1, "A", "the settings sheet 'instance' is "
                                 "missing; add a sheet named instance with key | value rows (name, periods, ...)"))
@@ -433,6 +437,7 @@ def read_raw_workbook(path: str | Path) -> tuple[RawWorkbook | None, list[Proble
         frame, sheet_letters, found = _read_table_sheet(cells, ws, name, label)
         problems.extend(found)
         letters[label] = sheet_letters
+        refused_cells[label] = {(p.row, p.column) for p in found} | _merged_cells(ws)
         if frame is not None:
             sheets[name] = frame
     for name, table in TABLES.items():
@@ -443,8 +448,14 @@ def read_raw_workbook(path: str | Path) -> tuple[RawWorkbook | None, list[Proble
             problems.append(Problem(sheet_label(path, name), 1, "A", f"required sheet {name!r} is missing; add a "
                                     f"sheet named {name} with the column names in row 1 "
                                     f"({', '.join(table.column_names)}); see network-opt template"))
-    return (RawWorkbook(path, settings, lines, sheets, letters, SETTINGS_SHEET in book.sheetnames, blank, refused),
-            problems)
+    return (RawWorkbook(path, settings, lines, sheets, letters, SETTINGS_SHEET in book.sheetnames, blank, refused,
+                        refused_cells), problems)
+
+
+def _merged_cells(ws: Worksheet) -> set[tuple[int, str]]:
+    """(row, column letter) of every cell of the merged ranges of ``ws``."""
+    return {(row, get_column_letter(col)) for r in ws.merged_cells.ranges
+            for row in range(r.min_row, r.max_row + 1) for col in range(r.min_col, r.max_col + 1)}
 
 
 def read_workbook(path: str | Path) -> tuple[WorkbookInstance | None, list[Problem]]:
@@ -468,12 +479,15 @@ def read_workbook(path: str | Path) -> tuple[WorkbookInstance | None, list[Probl
         label = sheet_label(raw.path, name)
         file_labels[name] = label
         frame = raw.sheets.get(name)
-        if frame is None or label in bad_sheets:  # structural problems reported; no typed checks on top
+        # a sheet whose header or size was refused gets no typed checks on top; one with refused
+        # cells is checked everywhere else, so that every problem is reported in one pass
+        if frame is None or any(p.file == label and p.row <= 1 for p in problems):
             tables[name] = empty_table(table, defaults)
             continue
         typed, found = typed_table(table, frame, label, defaults)
-        problems.extend(found)
-        tables[name] = typed
+        cells, sheet_letters = raw.refused_cells.get(label, set()), raw.letters.get(label, {})
+        problems.extend(p for p in found if (p.row, sheet_letters.get(p.column, p.column)) not in cells)
+        tables[name] = typed if label not in bad_sheets else empty_table(table, defaults)
     column_labels = dict(raw.letters)
     column_labels[raw.path.name] = {key: "B" for key in raw.lines}
     return WorkbookInstance(manifest, tables, file_labels, column_labels,
