@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -294,6 +295,24 @@ def test_convert_never_overwrites(tmp_path: Path, toy_xlsx: Path) -> None:
     assert result.exit_code == 2 and list((tmp_path / "f").iterdir()) == []
     assert runner.invoke(app, ["template", "--out", str(target)]).exit_code == 2
     assert target.read_bytes() == b"keep me"
+
+
+def test_the_readme_of_a_folder_goes_through_a_workbook_and_back(tmp_path: Path) -> None:
+    """An instance folder's README.md (its sources and assumptions) becomes the workbook's sheet
+    _README.md, which the reader ignores, and comes back as README.md; a line starting with '=' stays
+    text (openpyxl would store it as a formula)."""
+    folder = tmp_path / "toy"
+    shutil.copytree(TOY, folder)
+    text = (TOY / "README.md").read_text(encoding="utf-8") + "\n=== not a formula\n"
+    (folder / "README.md").write_text(text, encoding="utf-8")
+    book = convert(folder, "xlsx", tmp_path / "toy.xlsx")
+    sheet = openpyxl.load_workbook(book)["_README.md"]
+    assert sheet.cell(row=len(text.splitlines()), column=1).value == "=== not a formula"
+    assert _validate(book)[0] == 0
+    back = convert(book, "folder", tmp_path / "back")
+    assert (back / "README.md").read_text(encoding="utf-8") == text
+    again = openpyxl.load_workbook(convert(back, "xlsx", tmp_path / "again.xlsx"))
+    assert again.sheetnames[:2] == ["README", "instance"] and again.sheetnames[-1] == "_README.md"
 
 
 # ---------------------------------------------------------------- the template

@@ -35,6 +35,7 @@ from network_opt.inputs.read import ROW, decimal_points, read_csv_text
 from network_opt.inputs.schema import TABLES, Column, Table
 from network_opt.inputs.xlsx import (
     RAW_BLOCKS,
+    README_DOC_SHEET,
     README_SHEET,
     SETTINGS_SHEET,
     is_workbook,
@@ -52,6 +53,10 @@ MAX_EXACT_INT = 10**15  # larger integers lose digits in a spreadsheet program: 
 VALIDATION_ROWS = 1_048_576
 
 
+#: an instance folder's documentation, carried through a workbook (sheet ``_README.md``)
+README_FILE = "README.md"
+
+
 @dataclass
 class RawInstance:
     """An instance as text: settings nested as in ``instance.yaml`` (without ``tables:``) and each
@@ -59,6 +64,8 @@ class RawInstance:
 
     settings: dict[str, Any]
     tables: dict[str, pd.DataFrame]
+    #: the instance's README.md (the folder's file, or a workbook's sheet ``_README.md``), carried along
+    readme: str | None = None
 
 
 # ---------------------------------------------------------------- reading either form as text
@@ -76,7 +83,8 @@ def read_raw(instance: str | Path) -> RawInstance:
             problems.extend(found)
         if book is None or problems:
             raise InputError(problems)
-        return RawInstance(book.settings, {name: frame.drop(columns=[ROW]) for name, frame in book.sheets.items()})
+        return RawInstance(book.settings, {name: frame.drop(columns=[ROW]) for name, frame in book.sheets.items()},
+                           book.readme)
     path = manifest_path(instance)
     manifest, problems = read_manifest(path)
     if manifest is None:
@@ -95,7 +103,9 @@ def read_raw(instance: str | Path) -> RawInstance:
     settings = load_yaml(path.read_text(encoding="utf-8-sig"))  # read_manifest checked it
     settings.pop("tables", None)
     settings.pop("csv", None)  # the tables are written with ',' separators and decimal points
-    return RawInstance(settings, tables)
+    readme = path.parent / README_FILE
+    return RawInstance(settings, tables, readme.read_text(encoding="utf-8-sig", errors="replace")
+                       if readme.is_file() else None)
 
 
 # ---------------------------------------------------------------- writing a folder
@@ -125,6 +135,8 @@ def write_folder(raw: RawInstance, out: Path, source: str = "") -> None:
     head = f"# Converted from {source} by network-opt convert.\n" if source else ""
     text = head + yaml.dump(data, Dumper=_ManifestDumper, sort_keys=False, allow_unicode=True, width=100)
     (out / "instance.yaml").write_text(text, encoding="utf-8")
+    if raw.readme is not None:
+        (out / README_FILE).write_text(raw.readme, encoding="utf-8")
     for name, frame in raw.tables.items():
         with open(out / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh, lineterminator="\n")
@@ -371,8 +383,20 @@ def build_workbook(raw: RawInstance | None) -> Workbook:
         if raw is not None and name not in frames:
             continue
         _table_sheet(wb.create_sheet(name), table, frames.get(name), headers)
+    if raw is not None and raw.readme is not None:
+        _readme_doc_sheet(wb.create_sheet(README_DOC_SHEET), raw.readme)
     wb.active = 0 if raw is None else 1  # the template opens on its README, an instance on its settings
     return wb
+
+
+def _readme_doc_sheet(ws: Worksheet, text: str) -> None:
+    """The instance's README.md, one line per row of column A, as text (a line starting with '='
+    stays text, not a formula)."""
+    for r, line in enumerate(text.splitlines(), start=1):
+        if line:
+            cell = ws.cell(row=r, column=1, value=line)
+            cell.data_type, cell.number_format = "s", "@"
+    ws.column_dimensions["A"].width = 120
 
 
 # ---------------------------------------------------------------- atomic writing

@@ -48,6 +48,9 @@ from network_opt.inputs.schema import TABLES
 
 SETTINGS_SHEET = "instance"
 README_SHEET = "README"
+#: the sheet that carries an instance folder's README.md through a workbook, one line per row of
+#: column A (ignored by the reader, as every sheet whose name starts with _)
+README_DOC_SHEET = "_README.md"
 MAX_WORKBOOK_BYTES = 256 * 1024 * 1024
 #: Most bytes the workbook's members may expand to (the XML openpyxl parses), and the largest
 #: expansion ratio of a member above :data:`BOMB_MIN_BYTES`: real sheets compress about 5-20:1,
@@ -114,6 +117,8 @@ class RawWorkbook:
     blank: dict[str, int] = field(default_factory=dict)
     #: dotted keys of the ``instance`` sheet whose value cell was refused (reported at the cell)
     refused: set[str] = field(default_factory=set)
+    #: the text of the sheet :data:`README_DOC_SHEET` (an instance folder's README.md), if any
+    readme: str | None = None
     #: file label -> (row, column letter) of each table cell refused as it was read (merged, a formula
     #: without a saved value, an error, a date), reported there and not checked again by type
     refused_cells: dict[str, set[tuple[int, str]]] = field(default_factory=dict)
@@ -415,12 +420,15 @@ def read_raw_workbook(path: str | Path) -> tuple[RawWorkbook | None, list[Proble
     blank: dict[str, int] = {}
     refused: set[str] = set()
     refused_cells: dict[str, set[tuple[int, str]]] = {}
+    readme: str | None = None
     if SETTINGS_SHEET not in book.sheetnames:
         problems.append(Problem(sheet_label(path, SETTINGS_SHEET), 1, "A", "the settings sheet 'instance' is "
                                 "missing; add a sheet named instance with key | value rows (name, periods, ...)"))
     for name in book.sheetnames:
         label = sheet_label(path, name)
         ws = book[name]
+        if name == README_DOC_SHEET:
+            readme = "".join(f"{'' if c.value is None else c.value}\n" for c in ws["A"]) if ws.max_row > 0 else ""
         if is_ignored_sheet(name):
             continue
         if name == SETTINGS_SHEET:
@@ -449,7 +457,7 @@ def read_raw_workbook(path: str | Path) -> tuple[RawWorkbook | None, list[Proble
                                     f"sheet named {name} with the column names in row 1 "
                                     f"({', '.join(table.column_names)}); see network-opt template"))
     return (RawWorkbook(path, settings, lines, sheets, letters, SETTINGS_SHEET in book.sheetnames, blank, refused,
-                        refused_cells), problems)
+                        readme, refused_cells), problems)
 
 
 def _merged_cells(ws: Worksheet) -> set[tuple[int, str]]:
