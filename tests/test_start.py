@@ -79,7 +79,7 @@ def test_lp_round_start_reaches_the_hand_solved_toy_optimum() -> None:
     assert sol.outcome.start == "lp_round"
 
 
-@pytest.mark.parametrize("start", ["auto", "open-all", "lp-round", "none"])
+@pytest.mark.parametrize("start", ["auto", "open-all", "lp-round", "restricted", "none"])
 def test_start_option_on_the_command_line(tmp_path: Path, start: str) -> None:
     result = CliRunner().invoke(app, ["solve", str(TOY), "--out", str(tmp_path / "out"), "--start", start, "-q"])
     assert result.exit_code == 0, result.output
@@ -151,3 +151,48 @@ def test_the_start_lps_share_one_deadline(monkeypatch: pytest.MonkeyPatch) -> No
     plan = pd.DataFrame({"facility": [], "investment_period": [], "open": [], "level": [], "modules": []})
     no_data = cast(ModelData, SimpleNamespace())  # a stand-in: the time is up before the data is read
     assert carry_over.plan_start(m, no_data, hm, plan, SolveOptions(time_limit=300.0)) is None
+
+
+def test_restricted_start_reaches_the_hand_solved_toy_optimum() -> None:
+    sol = no.solve(TOY, SolveOptions(start="restricted", time_limit=60))
+    assert sol.status == "optimal"
+    assert sol.objective == pytest.approx(-1_790_500.0)
+    assert sol.outcome.start == "restricted"
+
+
+def test_restricted_start_is_only_a_start_the_full_model_finds_the_facility_the_lp_leaves_out(
+        tmp_path: Path) -> None:
+    """100 t at C, free lanes, two candidate recyclers: A with one level of 1,000 t at 2,000 a year
+    (2 per t of capacity), B with one level of 100 t at 500 a year (5 per t); no per-lane linking
+    (``model.strong_linking: false``, which would make the LP exact here). The LP relaxation opens A
+    at 0.1 (cost 200) and leaves B at 0, so the model restricted to the facilities the LP
+    uses keeps only A: its plan costs 2,000. From that start the full model finds B, 500: the
+    optimum, as HiGHS alone finds it."""
+    from builders import candidate_recyclers
+
+    folder = candidate_recyclers(tmp_path / "i", 100.0, [("A", "a", 1000.0, 2000.0), ("B", "b", 100.0, 500.0)],
+                                 {"A": 0.0, "B": 0.0}, strong_linking=False)
+    from network_opt.model import build_model
+    from network_opt.model.data import prepare
+    from network_opt.solver.handoff import HighsModel
+    from network_opt.solver.starts import restricted_plan
+
+    d = prepare(no.load(folder))
+    m = build_model(d)
+    hm = HighsModel(m)
+    values = restricted_plan(m, d, hm, SolveOptions(time_limit=30))
+    assert values is not None
+    integers = list(np.flatnonzero(hm.matrix.integer))
+    facility = d.levels["facility"].tolist()
+    opened = {facility[j]: values[integers.index(hm.cols[id(v)])] for (j, _p), v in m.level_open.items()}
+    assert opened == {"A": 1.0, "B": 0.0}  # the restricted model's plan: B was closed
+    from network_opt.solver.handoff import col_bounds
+
+    _, upper = col_bounds(hm.h, np.array([hm.cols[id(m.level_open[1, 2025])]], dtype=np.int32))
+    assert upper[0] == 1.0  # B reopened for the full model
+    sol = no.solve(folder, SolveOptions(start="restricted", time_limit=30))
+    alone = no.solve(folder, SolveOptions(start="none"))
+    assert sol.outcome.start == "restricted"
+    assert sol.objective == pytest.approx(500.0) and alone.objective == pytest.approx(500.0)
+    f = sol["facilities"]
+    assert set(f.loc[f["open"].astype(bool), "facility"]) == {"B"}

@@ -55,6 +55,7 @@ class Start(StrEnum):
     auto = "auto"
     open_all = "open-all"
     lp_round = "lp-round"
+    restricted = "restricted"
     slope = "slope"
     none = "none"
 
@@ -115,7 +116,9 @@ def solve(
         "solve).")] = False,
     start: Annotated[Start, typer.Option(
         "--start", help="First plan given to HiGHS: open-all (every facility open, one LP), lp-round (the LP "
-        "relaxation rounded up and repaired, two LPs: better where most candidates should stay closed), slope "
+        "relaxation rounded up and repaired, two LPs: better where most candidates should stay closed), restricted "
+        "(the MIP over the facilities the LP relaxation uses, searched within half of --time-limit, as --heuristic "
+        "does, then the full model from its plan: a true bound), slope "
         "(slope scaling: up to 20 rounds of LPs re-pricing each level by its use, the best rounded plan; within a "
         "third of --time-limit), none, or auto: open-all with --time-limit (so that the limit always leaves a "
         "plan), none without. With --heuristic --aggregate N, auto and lp-round start the clustered relaxation's "

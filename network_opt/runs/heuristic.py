@@ -74,7 +74,6 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
@@ -91,11 +90,9 @@ from network_opt.solver.highs import SolveOutcome, relative_gap, solve_model, tr
 from network_opt.solver.lagrange import period_bound
 from network_opt.solver.options import SolveOptions
 from network_opt.solver.relaxation import lp_solution
-from network_opt.solver.starts import KnownPlan, lp_neighbourhood_plan
+from network_opt.solver.starts import USED, KnownPlan, close_others, lp_neighbourhood_plan, used_by_lp
 from network_opt.solver.status import SolveStatus
 
-#: an LP value of sum_l y above this counts as "used" by the screening LP
-USED = 1e-6
 #: seconds the restricted MIP gets at least when the LP used up the time limit
 MIN_LEFT_S = 1.0
 #: share of --time-limit the LP relaxation may use: on a national-scale model the LP alone can take
@@ -351,33 +348,6 @@ def keep(d: ModelData, screened: set[str], neighbours: int) -> set[str]:
     restricted model can be feasible)."""
     kept = kept_facilities(d, screened, neighbours)
     return kept | cover(d, kept)
-
-
-def used_by_lp(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.ndarray) -> set[str]:
-    """Facilities whose level binaries sum above :data:`USED` in some investment period of the LP
-    solution ``x`` (HiGHS column order)."""
-    facility = d.levels["facility"].tolist()
-    used: set[str] = set()
-    for (j, _p), v in m.level_open.items():
-        c = hm.cols.get(id(v))
-        if c is not None and x[c] > USED:
-            used.add(facility[j])
-    return used
-
-
-def close_others(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, kept: set[str]) -> int:
-    """Fix, in HiGHS, the level (and module) columns of every facility not in ``kept`` to 0;
-    returns how many facilities were closed."""
-    facility = d.levels["facility"].tolist()
-    cols = [hm.cols[id(v)] for (j, _p), v in m.level_open.items() if facility[j] not in kept and id(v) in hm.cols]
-    modules = m.find_component("modules")
-    if modules is not None:
-        cols += [hm.cols[id(v)] for (f, _p), v in modules.items() if f not in kept and id(v) in hm.cols]
-    if cols:
-        idx = np.asarray(sorted(set(cols)), dtype=np.int32)
-        zero = np.zeros(len(idx))
-        hm.h.changeColsBounds(len(idx), idx, zero, zero)
-    return len(set(d.facilities["id"]) - kept)
 
 
 def heuristic_solve(m: pyo.ConcreteModel, d: ModelData, options: SolveOptions, progress: Progress,

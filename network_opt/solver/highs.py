@@ -34,6 +34,7 @@ from network_opt.solver.starts import (
     first_plan,
     lp_round_start,
     open_all_start,
+    restricted_plan,
     set_start,
     start_from_integers,
 )
@@ -439,7 +440,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
     ``progress``: a :class:`~network_opt.common.progress.Progress` fed with the MIP's figures while HiGHS
     runs. ``start``: values of the integer columns to start from (an earlier plan of a model with
     the same columns) instead of ``options.start``. ``outcome.start`` tells which start
-    HiGHS was given: ``"given"`` (``start``), ``"open_all"``, ``"lp_round"``, ``"slope"`` or None.
+    HiGHS was given: ``"given"`` (``start``), ``"open_all"``, ``"lp_round"``, ``"restricted"``, ``"slope"`` or
+    None.
     ``data``: the :class:`~network_opt.model.data.ModelData` ``m`` was built from, read by the
     ``open_all``, ``lp_round`` and ``slope`` starts (without it, e.g. a hand-made model, none is tried).
     ``relaxed``: column values of ``m``'s LP relaxation already solved: the ``lp_round`` start is
@@ -503,6 +505,10 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                   and (first_plan(options) == "lp_round" or (relaxed is not None and options.start != "none"))
                   and (used := lp_round_start(m, data, hm, options, relaxed))):
                 started = used  # "lp_round", or "open_all" where the rounding fell back to it
+            elif (options.warm_start and data is not None and first_plan(options) == "restricted"
+                  and (values := restricted_plan(m, data, hm, options, relaxed)) is not None
+                  and start_from_integers(hm, integers, values, options)):
+                started = "restricted"
             elif (options.warm_start and data is not None and first_plan(options) == "slope"
                   and (used := slope_start(m, data, hm, options))):
                 started = used  # "slope", or "open_all" where slope scaling found no plan

@@ -45,6 +45,8 @@ class SolveOptions:
     # how the first plan is made when there is no previous one: "open_all" (one LP),
     # "lp_round" (LP relaxation, rounded up to levels covering its capacity, repaired by an LP;
     # two LPs, a far better plan where most candidates should stay closed; see lp_round_start),
+    # "restricted" (the MIP over the facilities the LP relaxation uses, within half the time limit:
+    # network_opt.solver.starts.restricted_plan),
     # "slope" (slope scaling, network_opt.solver.slope: up to 20 rounds of two LPs, the best rounded plan),
     # "none", or "auto": open_all when a time limit is set (so that the limit always leaves a
     # plan), none otherwise (HiGHS's own heuristics were faster there: benchmarks/README.md)

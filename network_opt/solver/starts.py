@@ -1,6 +1,7 @@
 """First plans for the MIP (MIP starts): every facility open (:func:`open_all_start`), the LP
 relaxation rounded and repaired (:func:`lp_round_start`), the plans near that rounding
-(:func:`lp_neighbourhood_plan`), given integer values (:func:`start_from_integers`) or a plan already
+(:func:`lp_neighbourhood_plan`), the best plan of the model restricted to the facilities the LP uses
+(:func:`restricted_plan`), given integer values (:func:`start_from_integers`) or a plan already
 solved (:class:`KnownPlan`); another
 model's plan is carried over by :mod:`network_opt.solver.carry_over`.
 The level data (facility and capacity of each level row) come from the
@@ -23,6 +24,7 @@ import pyomo.environ as pyo
 from network_opt.common import interrupts
 from network_opt.model.data import ModelData
 from network_opt.model.reductions import find_reductions
+from network_opt.model.screen import cover
 from network_opt.solver.handoff import HighsModel, col_bounds
 from network_opt.solver.options import SolveOptions, run_highs, set_time_limit
 from network_opt.solver.relaxation import continuous
@@ -260,6 +262,98 @@ def lp_neighbourhood_plan(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, op
     return np.round(best[integers]), record
 
 
+#: an LP value of sum_l y above this counts as "used" by the screening LP
+USED: Final = 1e-6
+
+
+def used_by_lp(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.ndarray) -> set[str]:
+    """Facilities whose level binaries sum above :data:`USED` in some investment period of the LP
+    solution ``x`` (HiGHS column order)."""
+    facility = d.levels["facility"].tolist()
+    used: set[str] = set()
+    for (j, _p), v in m.level_open.items():
+        c = hm.cols.get(id(v))
+        if c is not None and x[c] > USED:
+            used.add(facility[j])
+    return used
+
+
+def _facility_columns(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, facilities: set[str]) -> np.ndarray:
+    """HiGHS's level (and module) columns of ``facilities``, sorted."""
+    facility = d.levels["facility"].tolist()
+    cols = {hm.cols[id(v)] for (j, _p), v in m.level_open.items() if facility[j] in facilities and id(v) in hm.cols}
+    modules = m.find_component("modules")
+    if modules is not None:
+        cols |= {hm.cols[id(v)] for (f, _p), v in modules.items() if f in facilities and id(v) in hm.cols}
+    return np.asarray(sorted(cols), dtype=np.int32)
+
+
+def close_others(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, kept: set[str]) -> int:
+    """Fix, in HiGHS, the level (and module) columns of every facility not in ``kept`` to 0;
+    returns how many facilities were closed."""
+    others = set(d.facilities["id"]) - kept
+    idx = _facility_columns(m, d, hm, others)
+    if len(idx):
+        zero = np.zeros(len(idx))
+        hm.h.changeColsBounds(len(idx), idx, zero, zero)
+    return len(others)
+
+
+#: share of ``options.time_limit`` the restricted start may take, its LP included (the rest is the
+#: full model's search from its plan)
+RESTRICTED_SHARE: Final = 0.5
+
+
+def restricted_plan(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options: SolveOptions,
+                    relaxed: np.ndarray | None = None) -> np.ndarray | None:
+    """A first plan from the model restricted to the facilities its LP relaxation uses (the filter
+    step of ``--heuristic``, :mod:`network_opt.runs.heuristic`, as a start of the full model):
+    solve the LP relaxation (or take ``relaxed``), close in HiGHS every facility whose levels the
+    LP leaves at 0 (existing ones kept, plus those :func:`network_opt.model.screen.cover` adds so
+    that every tonne has somewhere to go), search that smaller MIP from the LP rounded
+    (:func:`lp_round_start`) to ``options.mip_gap`` of its own bound, within
+    :data:`RESTRICTED_SHARE` of ``options.time_limit`` counted from the call, and reopen them. Any
+    plan of the restricted model is a plan of the full one. Returns the integer columns' values
+    (HiGHS's integer columns in column order, as :func:`~network_opt.solver.highs.solve_model`
+    takes ``start``) of the best plan found (the rounded one if the search found none better),
+    None without a plan (or after a stop request). Where the LP uses every facility there is nothing
+    to restrict: the LP rounded is returned unsearched."""
+    begin = time.perf_counter()
+    integers = np.flatnonzero(hm.matrix.integer)
+    if not len(integers) or not len(d.levels) or hm.abandoned or interrupts.requested() is not None:
+        return None
+    x = relaxed if relaxed is not None else relaxed_lp(hm, options)
+    if x is None or interrupts.requested() is not None:
+        return None
+    existing = set(d.facilities.loc[d.facilities["status"] == "existing", "id"])
+    kept = used_by_lp(m, d, hm, x) | existing
+    kept |= cover(d, kept)
+    closed = _facility_columns(m, d, hm, set(d.facilities["id"]) - kept)
+    highs = hm.h
+    lower, upper = col_bounds(highs, closed)
+    highs.changeColsBounds(len(closed), closed, np.zeros(len(closed)), np.zeros(len(closed)))
+    try:
+        if lp_round_start(m, d, hm, options, x) is None or hm.start_values is None:
+            return None
+        best = hm.start_values
+        if len(closed) and not hm.abandoned and interrupts.requested() is None:
+            seconds = (None if options.time_limit is None
+                       else max(0.1, RESTRICTED_SHARE * float(options.time_limit) - (time.perf_counter() - begin)))
+            set_time_limit(highs, seconds, lp=False)
+            highs.setOptionValue("mip_rel_gap", float(options.mip_gap))
+            set_start(hm, best)
+            if run_highs(hm) and highs.getInfo().primal_solution_status == 2:  # 2: feasible
+                found = np.asarray(highs.getSolution().col_value)
+                if hm.objective_of(found) < hm.objective_of(best):
+                    best = found
+        logger.debug("restricted start: %d of %d facilities kept, plan %.6g after %.1f s", len(kept),
+                     len(d.facilities), hm.objective_of(best), time.perf_counter() - begin)
+        return np.round(best[integers])
+    finally:
+        if not hm.abandoned:  # a HiGHS left running must not be changed
+            highs.changeColsBounds(len(closed), closed, lower, upper)
+
+
 def time_up(hm: HighsModel) -> bool:
     """Whether HiGHS's run clock has reached the time limit set for the start's LPs (one deadline
     for the chain of start LPs, :func:`network_opt.solver.options.set_time_limit`): no further
@@ -328,7 +422,8 @@ def _round_and_repair(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, x: np.
 
 
 def first_plan(options: SolveOptions) -> str:
-    """The start ``options`` ask for, with "auto" resolved: "open_all", "lp_round", "slope" or "none"."""
+    """The start ``options`` ask for, with "auto" resolved: "open_all", "lp_round", "restricted", "slope" or
+    "none"."""
     if options.start == "auto":
         return "open_all" if options.time_limit is not None else "none"
     return options.start
