@@ -182,7 +182,7 @@ def test_restricted_start_is_only_a_start_the_full_model_finds_the_facility_the_
     hm = HighsModel(m)
     values = restricted_plan(m, d, hm, SolveOptions(time_limit=30))
     assert values is not None
-    integers = list(np.flatnonzero(hm.matrix.integer))
+    integers = [int(c) for c in np.flatnonzero(hm.matrix.integer)]
     facility = d.levels["facility"].tolist()
     opened = {facility[j]: values[integers.index(hm.cols[id(v)])] for (j, _p), v in m.level_open.items()}
     assert opened == {"A": 1.0, "B": 0.0}  # the restricted model's plan: B was closed
