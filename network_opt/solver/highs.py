@@ -506,8 +506,8 @@ def solve_model(m: pyo.ConcreteModel, options: SolveOptions | None = None, solve
                   and (used := lp_round_start(m, data, hm, options, relaxed))):
                 started = used  # "lp_round", or "open_all" where the rounding fell back to it
             elif (options.warm_start and data is not None and first_plan(options) == "restricted"
-                  and (values := restricted_plan(m, data, hm, options, relaxed)) is not None
-                  and start_from_integers(hm, integers, values, options)):
+                  and (values := restricted_plan(m, data, hm, options, relaxed)) is not None):
+                set_start(hm, values)  # a plan of the full model already (its columns all solved)
                 started = "restricted"
             elif (options.warm_start and data is not None and first_plan(options) == "slope"
                   and (used := slope_start(m, data, hm, options))):

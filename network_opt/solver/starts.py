@@ -313,11 +313,11 @@ def restricted_plan(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options:
     that every tonne has somewhere to go), search that smaller MIP from the LP rounded
     (:func:`lp_round_start`) to ``options.mip_gap`` of its own bound, within
     :data:`RESTRICTED_SHARE` of ``options.time_limit`` counted from the call, and reopen them. Any
-    plan of the restricted model is a plan of the full one. Returns the integer columns' values
-    (HiGHS's integer columns in column order, as :func:`~network_opt.solver.highs.solve_model`
-    takes ``start``) of the best plan found (the rounded one if the search found none better),
-    None without a plan (or after a stop request). Where the LP uses every facility there is nothing
-    to restrict: the LP rounded is returned unsearched."""
+    plan of the restricted model is a plan of the full one. Returns every column's value (HiGHS
+    order) of the best plan found (the rounded one if the search found none better), to be given to
+    HiGHS as it is (:func:`set_start`: no repair LP, which the start's deadline may no longer
+    allow), None without a plan (or after a stop request). Where the LP uses every facility there is
+    nothing to restrict: the LP rounded is returned unsearched."""
     begin = time.perf_counter()
     integers = np.flatnonzero(hm.matrix.integer)
     if not len(integers) or not len(d.levels) or hm.abandoned or interrupts.requested() is not None:
@@ -348,7 +348,7 @@ def restricted_plan(m: pyo.ConcreteModel, d: ModelData, hm: HighsModel, options:
                     best = found
         logger.debug("restricted start: %d of %d facilities kept, plan %.6g after %.1f s", len(kept),
                      len(d.facilities), hm.objective_of(best), time.perf_counter() - begin)
-        return np.round(best[integers])
+        return np.asarray(best, dtype=float).copy()
     finally:
         if not hm.abandoned:  # a HiGHS left running must not be changed
             highs.changeColsBounds(len(closed), closed, lower, upper)
